@@ -1,0 +1,62 @@
+# hardwire: every job is one make target; `make help` lists them.
+# Tools come from the pinned wheels in requirements.txt, installed into .venv.
+
+SHELL   := /bin/bash
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+HW      := $(VENV)/bin/hardwire
+STAMP   := $(VENV)/.hardwire-installed
+
+# Knobs (override on the command line: make sim PROMPT="Tom had a dog" STEPS=64)
+PROMPT  ?= Once upon a time
+MODEL   ?=
+STEPS   ?= 32
+TEMP    ?= 0
+TRACE   ?= 0
+LANES   ?= 16
+BOARD   ?= ulx3s-85f
+PYTEST_ARGS ?=
+SIMARGS ?= --prompt "$(PROMPT)" --steps $(STEPS) --temp $(TEMP) --lanes $(LANES) \
+           $(if $(MODEL),--model $(MODEL)) $(if $(filter 1 yes true,$(TRACE)),--trace)
+
+.PHONY: help venv test sim bench bitstream flash lint train clean
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
+
+venv: $(STAMP) ## create .venv from requirements.txt (only when it changed)
+
+# The stamp is newer than requirements.txt and pyproject.toml once both are installed.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install -e . --no-deps
+	touch $@
+
+test: $(STAMP) ## run every test (pass options with PYTEST_ARGS="-m 'not synth'")
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+sim: $(STAMP) ## generate tokens on the Verilator simulation (PROMPT MODEL STEPS TEMP TRACE LANES)
+	$(HW) sim $(SIMARGS)
+
+bench: $(STAMP) ## measure tokens/s and cycles/token into docs/bench/results.json
+	$(HW) bench --out docs/bench/results.json
+
+bitstream: $(STAMP) ## build a bitstream + manifest: make bitstream BOARD=ulx3s-85f MODEL=model.npz
+	$(if $(MODEL),,$(error set MODEL=<integer model .npz> for the bitstream))
+	$(HW) build --board $(BOARD) --model $(MODEL)
+
+flash: $(STAMP) ## program BOARD with its last bitstream (not implemented yet)
+	@echo "make flash: not implemented yet (the board flows in bitstreams/ are still to be built)" >&2; exit 2
+
+lint: $(STAMP) ## verilator -Wall lint of every hw/rtl module, byte-compile the Python
+	$(PY) -m hw.tools lint hw/rtl/*.v
+	$(PY) -m compileall -q hw host testbench tests
+
+train: $(STAMP) ## retrain the default model into models/default (20-30 min on one core)
+	$(HW) train --out models/default
+
+clean: ## remove simulation builds and caches (keeps .venv; rm -rf .venv to reinstall)
+	rm -rf testbench/sim_build .pytest_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,451 @@
+"""The streaming API: one `Device` over every transport (simulation, UART, PYNQ).
+
+    with open_device("serial:/dev/ttyUSB0?baud=115200", metadata="top.hardwire.json") as dev:
+        for tok in dev.generate("Once upon a time", max_new_tokens=64):
+            print(tok.text, end="", flush=True)
+
+URIs: "sim:<build folder>", "serial:<port or pyserial URL>[?baud=N&retries=N&response_timeout=S]",
+"pynq:<path to .bit>[?ip=<name>]". On open the identity block is read and
+checked against the build's metadata (host/metadata.py) and the tokenizer.
+
+generate() drives the register protocol of docs/register_map.md: settings as
+one burst, the prompt into PROMPT_PUSH, CONTROL.START, then TOKEN_POP until
+the requested tokens, the stop token or STATUS.DONE. It yields each token as
+it arrives. Every wait has a deadline (`timeout`, seconds without progress):
+a device that stops answering raises DeviceTimeout, never hangs.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from urllib.parse import parse_qsl
+
+from host import registers as R
+from host.errors import DeviceError, DeviceTimeout
+from host.metadata import Metadata, check_identity, check_tokenizer, find_metadata
+from host.tokenizer import BOS, TextStream, Tokenizer
+from host.transport import Transport
+
+DEFAULT_TIMEOUT = 10.0      # seconds without progress before DeviceTimeout
+
+
+class PromptError(ValueError):
+    """A prompt the device cannot take (too long for the context, bad token ids, empty)."""
+
+
+class LoraError(ValueError):
+    """A LoRA adapter that does not fit the device (target, layer, shape, values)."""
+
+
+@dataclass(frozen=True)
+class Token:
+    """One generated token: its id, its text (run.c's decoding; '' without a tokenizer
+    or while a UTF-8 character is incomplete) and its index in this generation."""
+    id: int
+    text: str
+    index: int
+
+
+@dataclass
+class RunStats:
+    """Numbers of the last generate(): tokens, wall time, the device's cycle counters."""
+    prompt_tokens: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    first_token_seconds: float = 0.0
+    cycles_total: int = 0
+    cycles_last_token: int = 0
+    stopped_by: str = ""        # "max_new_tokens", "stop_token", "context", "abort"
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+class Device:
+    """A hardwire accelerator behind a Transport."""
+
+    def __init__(self, transport: Transport, tokenizer=None, metadata: Optional[Metadata] = None,
+                 timeout: float = DEFAULT_TIMEOUT):
+        self.transport = transport
+        self.timeout = float(timeout)
+        self.metadata = metadata
+        self.last_run = RunStats()
+        magic = transport.read(R.MAGIC)
+        if magic != R.MAGIC_VALUE:
+            raise DeviceError(f"{transport.name}: register 0x00 reads {magic:#010x}, not the hardwire "
+                              f"magic {R.MAGIC_VALUE:#010x} ('HWIR'); this is not a hardwire device "
+                              "(wrong port, bitstream or IP address)")
+        words = transport.read_block([R.GEN_VERSION] + R.identity_addresses()
+                                     + [R.PROMPT_DEPTH, R.OUT_DEPTH, R.LORA_WORDS])
+        self._identity = R.unpack_identity(words)
+        # FIFO capacities (0 = not reported): a prompt must fit the prompt FIFO
+        self.prompt_depth = words[R.PROMPT_DEPTH]
+        if metadata is not None:
+            check_identity(self._identity, metadata)
+        if isinstance(tokenizer, (str, Path)):
+            tokenizer = Tokenizer.load(tokenizer, vocab_size=self._identity.vocab)
+        elif tokenizer is None and metadata is not None and metadata.tokenizer_path() is not None:
+            tokenizer = Tokenizer.load(metadata.tokenizer_path(), vocab_size=self._identity.vocab)
+        if tokenizer is not None:
+            check_tokenizer(tokenizer, self._identity, metadata)
+        self.tokenizer = tokenizer
+
+    # ------------------------------------------------------------ identity and state
+    def info(self) -> R.Identity:
+        """The identity block read at open: fingerprint, dimensions, knobs."""
+        return self._identity
+
+    def status(self) -> int:
+        return self.transport.read(R.STATUS)
+
+    def position(self) -> int:
+        """The next KV-cache position (tokens the device holds context for)."""
+        return self.transport.read(R.POSITION)
+
+    def counters(self) -> Dict[str, int]:
+        v = self.transport.read_block([R.POSITION, R.CYCLES_LAST_TOKEN, R.TOKENS_DONE, R.CYCLES_TOTAL])
+        return {"position": v[R.POSITION], "cycles_last_token": v[R.CYCLES_LAST_TOKEN],
+                "tokens_done": v[R.TOKENS_DONE], "cycles_total": v[R.CYCLES_TOTAL]}
+
+    def reset(self) -> None:
+        """Forget the context (position 0); LoRA adapters stay."""
+        self.transport.write(R.CONTROL, R.CTRL_RESET_STATE)
+        self._wait_idle("RESET_STATE")
+        # tokens a previous (aborted) run left in the output FIFO
+        self._drain()
+
+    # ------------------------------------------------------------ generation
+    def generate(self, prompt: Union[str, Sequence[int]], max_new_tokens: int, temperature: float = 0.0,
+                 top_k: int = 0, seed: int = 0, stop_token: Optional[int] = None,
+                 reset: bool = True) -> Iterator[Token]:
+        """Feed `prompt` (text through the tokenizer, with BOS, or token ids), then yield up to
+        `max_new_tokens` tokens as the device produces them, with the semantics of
+        GoldenModel.generate: stops after `stop_token` (yielded) or when the context is full.
+
+        reset=True starts from position 0; reset=False continues the context (the last
+        token yielded was not fed back: put it first in the next prompt).
+        """
+        ids = self._prompt_ids(prompt)
+        ident = self._identity
+        if not 0 <= int(max_new_tokens) <= 0xFFFFFFFF:
+            raise PromptError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+        if stop_token is not None and not 0 <= stop_token < ident.vocab:
+            raise PromptError(f"stop_token {stop_token} is outside the vocabulary 0..{ident.vocab - 1}")
+        if not 0 <= top_k <= 0xFFFF:
+            raise PromptError(f"top_k must be 0 (= the device's K_MAX {ident.k_max}) or positive, got {top_k}")
+        # validate everything before touching the device: a refused prompt changes nothing
+        if reset:
+            pos = 0
+        else:
+            pos = self.position()
+        if self.prompt_depth and len(ids) > self.prompt_depth:
+            raise PromptError(f"prompt of {len(ids)} tokens does not fit the device's prompt FIFO of "
+                              f"{self.prompt_depth} tokens; shorten it")
+        if pos + len(ids) > ident.context:
+            raise PromptError(f"prompt of {len(ids)} tokens does not fit the context of {ident.context} "
+                              f"positions ({ident.context - pos} left at position {pos}); shorten it "
+                              + ("or reset()" if pos else "or build with a longer --context"))
+        return self._run(ids, int(max_new_tokens), R.inv_temperature_q8(temperature), int(top_k),
+                         int(seed) & 0xFFFFFFFF, stop_token, reset)
+
+    def _run(self, ids: List[int], max_new: int, inv_temp: int, top_k: int, seed: int,
+             stop_token: Optional[int], reset: bool) -> Iterator[Token]:
+        t = self.transport
+        if reset:
+            self.reset()
+        else:
+            self._wait_idle("START")
+        t.write_many(R.PROMPT_LEN, [len(ids), max_new, inv_temp, top_k, seed,
+                                    R.STOP_NONE if stop_token is None else stop_token], increment=True)
+        t.write_many(R.PROMPT_PUSH, ids)
+        stats = RunStats(prompt_tokens=len(ids))
+        self.last_run = stats
+        start = time.monotonic()
+        t.write(R.CONTROL, R.CTRL_START)
+        text = TextStream(self.tokenizer, ids[-1]) if self.tokenizer is not None else None
+        burst = getattr(t, "token_burst", 1)
+        count, finished = 0, False
+        pending: List[int] = []            # tokens read, not yet handed out
+        last_progress = time.monotonic()
+        try:
+            while count < max_new:
+                if not pending:
+                    pending = [v & R.TOKEN_MASK for v in t.read_many(R.TOKEN_POP, min(burst, max_new - count))
+                               if v & R.TOKEN_VALID]
+                if pending:
+                    for tok in pending:
+                        if tok >= self._identity.vocab:
+                            raise DeviceError(f"{t.name}: the device produced token {tok}, outside its "
+                                              f"vocabulary of {self._identity.vocab}")
+                        now = time.monotonic()
+                        if count == 0:
+                            stats.first_token_seconds = now - start
+                        stats.tokens, stats.seconds = count + 1, now - start
+                        yield Token(tok, text.push(tok) if text else "", count)
+                        count += 1
+                        if tok == stop_token:
+                            stats.stopped_by = "stop_token"
+                            finished = True
+                            return
+                    pending = []
+                    last_progress = time.monotonic()
+                    continue
+                status = t.read(R.STATUS)
+                self._raise_on_error(status)
+                if status & R.ST_DONE and not status & R.ST_BUSY:
+                    # done: one more pop catches a token that landed between the two reads
+                    pending = [v & R.TOKEN_MASK for v in t.read_many(R.TOKEN_POP, 1) if v & R.TOKEN_VALID]
+                    if not pending:         # finished early: the context is full
+                        stats.stopped_by = "context"
+                        finished = True
+                        return
+                    continue
+                if time.monotonic() - last_progress > self.timeout:
+                    raise DeviceTimeout(f"{t.name}: no token for {self.timeout:.1f} s after {count} of "
+                                        f"{max_new} (STATUS {R.status_text(status)}); the device "
+                                        "stopped answering. reset() or reload the bitstream")
+                t.pause()
+            stats.stopped_by = "max_new_tokens"
+            finished = True
+        finally:
+            stats.seconds = time.monotonic() - start
+            if finished:
+                self._wait_idle("generation end")
+                c = self.counters()
+                stats.cycles_total, stats.cycles_last_token = c["cycles_total"], c["cycles_last_token"]
+            else:                   # the caller stopped early, or an error: leave the device idle
+                stats.stopped_by = stats.stopped_by or "abort"
+                self._abort_quietly()
+
+    def generate_ids(self, prompt: Union[str, Sequence[int]], max_new_tokens: int, **kw) -> List[int]:
+        """generate() collected into a list of token ids."""
+        return [t.id for t in self.generate(prompt, max_new_tokens, **kw)]
+
+    # ------------------------------------------------------------ LoRA
+    def load_lora(self, adapters: Union[Mapping[Tuple[int, str], object], str, Path]) -> None:
+        """Replace the device's LoRA memory with `adapters`: {(layer, target): adapter}, an
+        adapter having a (rank, in) and b (out, rank) int8 arrays and m_a, sh_a, m_b, sh_b
+        (golden.LoraInt), or the path of an .npz written by hw.lora.save_adapters.
+        Blocks not given are cleared (base model)."""
+        ident = self._identity
+        if isinstance(adapters, (str, Path)):
+            adapters = read_lora_file(adapters, ident.fingerprint)
+        if ident.lora_rank == 0 or not ident.lora_targets:
+            raise LoraError(f"{self.transport.name}: this bitstream has no LoRA hardware (rank 0); "
+                            "build with --lora-rank and --lora-targets")
+        for layer, target in adapters:
+            if target not in ident.lora_targets:
+                raise LoraError(f"LoRA on {target!r}: the device adapts only "
+                                f"{', '.join(ident.lora_targets)}")
+            if not 0 <= layer < ident.layers:
+                raise LoraError(f"LoRA layer {layer} is outside 0..{ident.layers - 1}")
+        words: List[int] = []
+        for layer, target, _ in R.lora_blocks(ident):
+            try:
+                words += R.pack_lora_block(ident, target, adapters.get((layer, target)))
+            except ValueError as exc:
+                raise LoraError(f"layer {layer}: {exc}") from exc
+        self._write_lora(words)
+
+    def clear_lora(self) -> None:
+        """All adapters to zero: the base model."""
+        if self._identity.lora_rank == 0:
+            return
+        words: List[int] = []
+        for _, target, _ in R.lora_blocks(self._identity):
+            words += R.pack_lora_block(self._identity, target, None)
+        self._write_lora(words)
+
+    def _write_lora(self, words: List[int]) -> None:
+        have = self.transport.read(R.LORA_WORDS)
+        if have != len(words):
+            raise LoraError(f"{self.transport.name}: the device's LoRA memory holds {have} words but "
+                            f"this driver's layout needs {len(words)}; driver and bitstream disagree on "
+                            "the LoRA layout (docs/register_map.md)")
+        self._wait_idle("LoRA upload")
+        self.transport.write(R.LORA_ADDR, 0)
+        self.transport.write_many(R.LORA_DATA, words)
+
+    # ------------------------------------------------------------ helpers
+    def _prompt_ids(self, prompt) -> List[int]:
+        if isinstance(prompt, (str, bytes)):
+            if self.tokenizer is None:
+                raise PromptError("a text prompt needs a tokenizer: open_device(..., tokenizer=path) "
+                                  "or metadata that names one; or pass token ids")
+            ids = self.tokenizer.encode(prompt, bos=True)
+        else:
+            ids = [int(i) for i in prompt]
+        if not ids:
+            raise PromptError("the prompt must hold at least one token (BOS = 1)")
+        bad = [i for i in ids if not 0 <= i < self._identity.vocab]
+        if bad:
+            raise PromptError(f"prompt token ids {bad[:5]} are outside the vocabulary "
+                              f"0..{self._identity.vocab - 1}")
+        return ids
+
+    def _raise_on_error(self, status: int) -> None:
+        if status & R.ST_ERR_CONTEXT:
+            raise DeviceError(f"{self.transport.name}: the device reports ERR_CONTEXT (prompt past its "
+                              f"context of {self._identity.context}); reset() and shorten the prompt")
+        if status & R.ST_ERR_TOKEN:
+            raise DeviceError(f"{self.transport.name}: the device reports ERR_TOKEN (a prompt token "
+                              f"outside its vocabulary of {self._identity.vocab})")
+        if status & R.ST_ERR_OVERFLOW:
+            raise DeviceError(f"{self.transport.name}: the device reports ERR_OVERFLOW: prompt tokens "
+                              "were pushed into a full prompt FIFO and lost; reset() and retry")
+        if status & R.ST_ERR_PROMPT:
+            raise DeviceError(f"{self.transport.name}: the device reports ERR_PROMPT (START without "
+                              "prompt tokens)")
+
+    def _wait_idle(self, what: str) -> None:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            status = self.transport.read(R.STATUS)
+            if not status & R.ST_BUSY:
+                return
+            if time.monotonic() > deadline:
+                raise DeviceTimeout(f"{self.transport.name}: still BUSY {self.timeout:.1f} s after "
+                                    f"{what} (STATUS {R.status_text(status)}); the device hangs. "
+                                    "Reload the bitstream")
+            self.transport.pause()
+
+    def _drain(self) -> None:
+        """Pop whatever the output FIFO holds (bounded: the FIFO is finite)."""
+        for _ in range(1024):
+            if not any(v & R.TOKEN_VALID for v in self.transport.read_many(R.TOKEN_POP, 1)):
+                return
+
+    def _abort_quietly(self) -> None:
+        try:
+            self.transport.write(R.CONTROL, R.CTRL_ABORT)
+            self._wait_idle("ABORT")
+            self._drain()
+        except DeviceError:
+            pass  # the original error (or the caller's break) matters more
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> "Device":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Device {self.transport.name} model {self._identity.fingerprint[:12]}>"
+
+
+# ---------------------------------------------------------------- LoRA files
+
+LORA_FORMAT = "hardwire-lora-v1"
+
+
+def read_lora_file(path: Union[str, Path], fingerprint: Optional[str] = None) -> Dict[Tuple[int, str], object]:
+    """{(layer, target): adapter} from an .npz of hw.lora.save_adapters (numpy only, no pickle).
+    With `fingerprint`, an adapter file made for another model is refused."""
+    import json
+    import types
+
+    import numpy as np
+
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            header = json.loads(bytes(z["__header__"]).decode())
+            arrays = {k: z[k].astype(np.int64) for k in z.files if k != "__header__"}
+    except FileNotFoundError as exc:
+        raise LoraError(f"{path}: no such LoRA adapter file") from exc
+    except Exception as exc:  # zip, npz and json errors all mean the same to a user
+        raise LoraError(f"{path}: not a readable hardwire LoRA file ({exc})") from exc
+    if not isinstance(header, dict) or header.get("format") != LORA_FORMAT:
+        raise LoraError(f"{path}: not a {LORA_FORMAT} file; write it with hw.lora.save_adapters")
+    made_for = header.get("model_fingerprint")
+    if fingerprint and made_for and made_for != fingerprint:
+        raise LoraError(f"{path}: the adapters were made for model {made_for}, the device runs "
+                        f"model {fingerprint}")
+    out: Dict[Tuple[int, str], object] = {}
+    try:
+        for i, e in enumerate(header["adapters"]):
+            out[(int(e["layer"]), str(e["target"]))] = types.SimpleNamespace(
+                a=arrays[f"a{i}"], b=arrays[f"b{i}"], m_a=int(e["m_a"]), sh_a=int(e["sh_a"]),
+                m_b=int(e["m_b"]), sh_b=int(e["sh_b"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LoraError(f"{path}: malformed adapter entry ({exc!r})") from exc
+    return out
+
+
+# ---------------------------------------------------------------- opening
+
+def open_device(uri: str, tokenizer=None, metadata: Union[None, bool, str, Path, Metadata] = None,
+                timeout: float = DEFAULT_TIMEOUT) -> Device:
+    """Open "sim:<build>", "serial:<port>[?baud=N]" or "pynq:<file.bit>[?ip=NAME]".
+
+    metadata: None = look beside the build / bitstream (hardwire.json, <name>.hardwire.json),
+    a path or a Metadata = use it, False = do not check. tokenizer: a path, a Tokenizer,
+    or None = the one the metadata names (if any).
+    """
+    scheme, _, rest = uri.partition(":")
+    target, opts = _split_options(rest)
+    if not target:
+        raise ValueError(f"device URI {uri!r} names no target; examples: sim:build/, "
+                         "serial:/dev/ttyUSB0?baud=115200, pynq:top.bit")
+    beside: Optional[str] = None        # where automatic metadata is looked for
+    if scheme == "sim":
+        from host.sim_transport import SimTransport
+        _typed(opts, {})
+        transport: Transport = SimTransport(target)
+        beside = target
+    elif scheme == "serial":
+        from host.serial_transport import DEFAULT_BAUD, DEFAULT_RESPONSE_TIMEOUT, SerialTransport
+        o = _typed(opts, {"baud": int, "retries": int, "response_timeout": float})
+        transport = SerialTransport(target, baudrate=o.get("baud", DEFAULT_BAUD),
+                                    timeout=o.get("response_timeout", DEFAULT_RESPONSE_TIMEOUT),
+                                    retries=o.get("retries", 4))
+    elif scheme == "pynq":
+        from host.pynq_transport import PynqTransport
+        transport = PynqTransport(target, ip_name=opts.get("ip"), timeout=timeout)
+        beside = target
+    else:
+        raise ValueError(f"device URI {uri!r}: unknown scheme {scheme!r}; use sim:, serial: or pynq:")
+    try:
+        meta = _resolve_metadata(metadata, beside)
+        return Device(transport, tokenizer=tokenizer, metadata=meta, timeout=timeout)
+    except BaseException:
+        transport.close()
+        raise
+
+
+def _split_options(rest: str) -> Tuple[str, Dict[str, str]]:
+    # "path?baud=9600&retries=2"; a '?' that is not followed by key=value pairs is part of the path
+    if "?" in rest:
+        target, _, query = rest.rpartition("?")
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if pairs and all(k and "=" in query for k, _ in pairs):
+            return target, dict(pairs)
+    return rest, {}
+
+
+def _typed(opts: Dict[str, str], kinds: Dict[str, type]) -> Dict[str, object]:
+    out = {}
+    for k, v in opts.items():
+        if k not in kinds:
+            raise ValueError(f"unknown device option {k!r}; this transport takes {', '.join(kinds)}")
+        try:
+            out[k] = kinds[k](v)
+        except ValueError as exc:
+            raise ValueError(f"device option {k}={v!r} is not a valid {kinds[k].__name__}") from exc
+    return out
+
+
+def _resolve_metadata(metadata, beside: Optional[str]) -> Optional[Metadata]:
+    if metadata is False:
+        return None
+    if isinstance(metadata, Metadata):
+        return metadata
+    if metadata is not None and metadata is not True:
+        return Metadata.load(metadata)
+    return find_metadata(beside) if beside else None

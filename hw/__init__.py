@@ -1,0 +1,1 @@
+"""hardwire: compile a small llama-architecture language model into FPGA Verilog."""

@@ -1,0 +1,371 @@
+"""`hardwire`: the command line of the compiler.
+
+    hardwire quantize CHECKPOINT --out model.npz     float checkpoint -> integer model
+    hardwire compile model.npz --out build/          integer model -> Verilog + ROM files
+    hardwire sim | run | build | bench | info | train
+
+One small function per subcommand; each imports its backend only when run,
+so `hardwire --help` works without the heavy tools. Exit status: 0 done,
+1 bad input or a failed step (the message says what to change), 2 usage
+error or a subcommand whose backend is not built yet.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from hw.errors import HardwireError
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class NotImplementedYet(HardwireError):
+    """A subcommand whose backend does not exist yet."""
+
+
+def _not_implemented(command: str, missing: str) -> None:
+    raise NotImplementedYet(f"`hardwire {command}` is not implemented yet ({missing} is still to be built)")
+
+
+# ---------------------------------------------------------------- loading helpers
+
+def _load_float(path: Path, tokenizer_path: Path | None):
+    """(FloatModel, Tokenizer or None) from a llama2.c .bin or a Hugging Face folder."""
+    from hw.tokenizer import Tokenizer, check_tokenizer_matches
+
+    if path.is_dir():
+        from hw.safetensors_loader import load_hf_folder
+        model, tok = load_hf_folder(path)
+    else:
+        from hw.checkpoint import load_llama2c
+        model, tok = load_llama2c(path), None
+    if tokenizer_path is not None:
+        tok = Tokenizer.load(tokenizer_path, vocab_size=model.config.vocab_size)
+    if tok is not None:
+        check_tokenizer_matches(model, tok)
+    return model, tok
+
+
+# ---------------------------------------------------------------- subcommands
+
+def cmd_quantize(args: argparse.Namespace) -> None:
+    """Float checkpoint -> calibrated integer model (.npz); --report compares bit widths."""
+    from hw.calibrate import calibrate_model
+    from hw.quantize import parse_bits, quantize
+
+    # a model folder may carry its tokenizer and calibration text (models/default/)
+    folder = args.checkpoint.parent if args.checkpoint.is_file() else args.checkpoint
+    tok_path = args.tokenizer or ((folder / "tokenizer.bin") if (folder / "tokenizer.bin").is_file() else None)
+    model, tok = _load_float(args.checkpoint, tok_path)
+    text = args.calibration_text
+    if text is None and (folder / "corpus_sample.txt").is_file() and tok is not None:
+        text = folder / "corpus_sample.txt"
+    source = args.calibration
+    if source == "auto":
+        source = "corpus+generate" if text is not None and tok is not None else "generate+sample"
+    bits = parse_bits(args.bits) if args.bits else None
+    calib = calibrate_model(model, source=source, corpus=text, tokenizer=tok)
+    opts = {"clip_search": args.clip_search, "rounding": args.rounding}
+    int_model = quantize(model, calib, bits, source=str(args.checkpoint), tokenizer=tok, **opts)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    int_model.save(args.out)
+    print(f"wrote {args.out}: bits {int_model.knobs.get('bits')}, calibration {source}, "
+          f"fingerprint {int_model.fingerprint[:16]}")
+    if args.report or args.report_md:
+        from hw import report
+        if tok is None:
+            raise HardwireError("--report needs the tokenizer (--tokenizer FILE) to encode the held-out text")
+        lines = (args.heldout.read_text(encoding="utf-8").splitlines() if args.heldout
+                 else report.default_heldout_lines())
+        rows = report.run_report(model, calib, lines, tok, quantize_opts=opts)
+        print(report.format_table(rows))
+        if args.report_md:
+            command = " ".join(["hardwire quantize", str(args.checkpoint), "--out", str(args.out)]
+                               + ([f"--tokenizer {tok_path}"] if tok_path else [])
+                               + ([f"--bits {args.bits}"] if args.bits else [])
+                               + [f"--calibration {source}"]
+                               + ([f"--calibration-text {text}"] if text else [])
+                               + ([f"--heldout {args.heldout}"] if args.heldout else [])
+                               + [f"--report-md {args.report_md}"])
+            report.write_markdown(rows, args.report_md, f"{args.checkpoint.name} (calibration {source})",
+                                  command)
+            print(f"wrote {args.report_md}")
+
+
+def cmd_compile(args: argparse.Namespace) -> None:
+    """Integer model -> per-model Verilog, ROM hex files and build.json."""
+    from hw.intmodel import IntModel
+    from hw.rtlgen.estimate import format_estimate
+    from hw.rtlgen.generate import generate
+    from hw.rtlgen.knobs import Knobs
+
+    targets = tuple(t.strip() for t in (args.lora_targets or "").split(",") if t.strip())
+    knobs = Knobs(lanes=args.lanes, values_per_lane=args.vpl, context=args.context, k_max=args.k_max,
+                  lora_rank=args.lora_rank, lora_targets=targets)
+    info = generate(IntModel.load(args.model), args.out, knobs)
+    print(f"wrote {info.top}, {len(info.rom_files)} ROM files and build.json under {info.out_dir} "
+          f"(model {info.fingerprint[:16]})")
+    if not info.static_sources:
+        print("note: hw/rtl/hw_core.v is missing, so build.json lists no static sources yet")
+    print(format_estimate(info.estimate, info.knobs.context))
+
+
+def cmd_sim(args: argparse.Namespace) -> None:
+    """Prompt -> tokens on the Verilator simulation of the generated design."""
+    from hw.sim.run import run_sim
+    run_sim(args)
+
+
+class DeviceCommandError(HardwireError):
+    """`hardwire run` / `info --device`: the device, its link or the request failed."""
+
+
+def _open_device_from_args(args: argparse.Namespace):
+    """host.open_device with the CLI's --metadata / --tokenizer / --timeout; errors become HardwireError."""
+    from host.device import open_device
+
+    metadata = False if args.metadata == "none" else (Path(args.metadata) if args.metadata else None)
+    return open_device(args.device, tokenizer=args.tokenizer, metadata=metadata, timeout=args.timeout)
+
+
+class _LiveText:
+    """Streams generated text to stdout with a live tokens/s figure on the terminal.
+
+    On a terminal the figure trails the text (saved/restored cursor, erased before
+    the next text); with stdout redirected it goes to stderr alone; with neither a
+    terminal, only the text is written, so pipes and files get clean output.
+    """
+
+    def __init__(self, out=None, err=None):
+        self.out, self.err = out or sys.stdout, err or sys.stderr
+        self.err_tty = self.err.isatty()
+        self.same = self.err_tty and self.out.isatty()
+
+    def token(self, text: str, n: int, seconds: float) -> None:
+        figure = f"  [{n} tok, {n / seconds if seconds > 0 else 0.0:.1f} tok/s]"
+        if self.same:
+            self.out.write("\x1b[K" + text + "\x1b[s\x1b[2m" + figure + "\x1b[0m\x1b[u")
+        else:
+            self.out.write(text)
+            if self.err_tty:
+                self.err.write("\r\x1b[K" + figure.strip())
+                self.err.flush()
+        self.out.flush()
+
+    def end(self) -> None:
+        if self.same:
+            self.out.write("\x1b[K")
+        elif self.err_tty:
+            self.err.write("\r\x1b[K")
+        self.out.write("\n")
+        self.out.flush()
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    """Prompt -> tokens streamed from a device (sim:, serial: or pynq: URI)."""
+    import time
+
+    from host.errors import DeviceError
+
+    try:
+        with _open_device_from_args(args) as dev:
+            prompt = ([int(t) for t in args.prompt_ids.replace(",", " ").split()] if args.prompt_ids
+                      else args.prompt)
+            if dev.tokenizer is None and not args.prompt_ids:
+                raise DeviceCommandError("no tokenizer: pass --tokenizer tok.bin (or metadata that names "
+                                         "one), or give the prompt as token ids with --prompt-ids")
+            stop = None if args.stop_token < 0 else args.stop_token
+            live = _LiveText()
+            if dev.tokenizer is not None and isinstance(prompt, str):
+                live.out.write(prompt)
+            gen = dev.generate(prompt, args.steps, temperature=args.temp, top_k=args.top_k,
+                               seed=args.seed, stop_token=stop)
+            start = time.monotonic()
+            try:
+                for tok in gen:
+                    text = tok.text if dev.tokenizer is not None else f"{tok.id} "
+                    live.token(text, tok.index + 1, time.monotonic() - start)
+            finally:
+                gen.close()
+                live.end()
+            st = dev.last_run
+            cycles = f", {st.cycles_last_token} cycles for the last token" if st.cycles_last_token else ""
+            print(f"{st.tokens} tokens in {st.seconds:.3f} s: {st.tokens_per_second:.1f} tok/s "
+                  f"(first after {1000 * st.first_token_seconds:.1f} ms, prompt {st.prompt_tokens} tokens, "
+                  f"stopped by {st.stopped_by}{cycles})", file=sys.stderr)
+    except (DeviceError, ValueError, OSError) as exc:
+        raise DeviceCommandError(str(exc)) from exc
+
+
+def cmd_build(args: argparse.Namespace) -> None:
+    """Integer model -> bitstream + manifest for one board."""
+    _not_implemented("build", "the per-board flows in bitstreams/")
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    """Measure tokens/s and cycles/token; write a JSON report."""
+    if args.golden is not None:
+        from hw.bench_golden import cli_bench
+        cli_bench(argparse.Namespace(model=args.golden, tokens=args.tokens, golden_out=args.golden_out))
+        return
+    _not_implemented("bench", "the benchmark runner (only `--golden MODEL` works so far)")
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    """Describe a checkpoint, an integer model, a build folder, or a device (--device URI)."""
+    if args.device:
+        from host.errors import DeviceError
+        try:
+            with _open_device_from_args(args) as dev:
+                print(f"device {dev.transport.name}\n{dev.info().describe()}")
+                print(f"  fingerprint {dev.info().fingerprint}")
+                meta = dev.metadata
+                print(f"  metadata {meta.path if meta and meta.path else 'none'}"
+                      + (" (identity matches)" if meta else ""))
+                if dev.tokenizer is not None:
+                    print(f"  tokenizer {getattr(dev.tokenizer, 'source', '')} ({dev.tokenizer.vocab_size} tokens)")
+                from host.registers import status_text
+                c = dev.counters()
+                print(f"  status {status_text(dev.status())}, position {c['position']}, "
+                      f"tokens done {c['tokens_done']}, cycles last token {c['cycles_last_token']}")
+        except (DeviceError, ValueError, OSError) as exc:
+            raise DeviceCommandError(str(exc)) from exc
+        return
+    if args.path is None:
+        raise DeviceCommandError("give a PATH (checkpoint, integer model, build folder) or --device URI")
+    path: Path = args.path
+    if path.is_dir() and (path / "build.json").is_file():
+        build = json.loads((path / "build.json").read_text())
+        print(json.dumps({k: build[k] for k in ("model", "knobs", "estimate") if k in build}, indent=1))
+        return
+    if path.suffix == ".npz":
+        from hw.intmodel import IntModel
+        m = IntModel.load(path)
+        print(f"integer model {path}\n  config {m.config}\n  bits {m.knobs.get('bits')}\n"
+              f"  fingerprint {m.fingerprint}")
+        return
+    model, _ = _load_float(path, None)
+    n = sum(int(w.size) for name, w in model.weights.items()
+            if not (name == "wcls" and model.config.shared_classifier))
+    print(f"float checkpoint {path}\n  config {model.config}\n  parameters {n:,}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    """Train the project's default model (arguments go to hw.train.train)."""
+    from hw.train.train import main as train_main
+    train_main(args.train_args)
+
+
+# ---------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="hardwire", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, func, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=func.__doc__)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("quantize", cmd_quantize, "float checkpoint -> integer model (.npz)")
+    p.add_argument("checkpoint", type=Path, help="llama2.c .bin or Hugging Face folder")
+    p.add_argument("--tokenizer", type=Path, help="llama2.c tokenizer.bin (needed for corpus calibration)")
+    p.add_argument("--bits", help="weight bits, e.g. 4 or 'embedding=8,attention=4,mlp=4,classifier=8'")
+    p.add_argument("--calibration", default="auto",
+                   help="calibration source: generate, sample, corpus or several joined by '+' (default auto: "
+                        "corpus+generate when a text is given or lies beside the model, else generate+sample)")
+    p.add_argument("--calibration-text", type=Path, help="text file for corpus calibration (one story per line)")
+    p.add_argument("--rounding", choices=("gptq", "nearest"), default="gptq")
+    p.add_argument("--clip-search", choices=("output", "weight", "none"), default="output")
+    p.add_argument("--report", action="store_true", help="compare float and integer models for several bit widths")
+    p.add_argument("--report-md", type=Path, help="also write the report table as markdown here")
+    p.add_argument("--heldout", type=Path, help="held-out text for --report (default: the corpus held-out stories)")
+    p.add_argument("--out", type=Path, required=True, help="integer model file to write (.npz)")
+
+    p = add("compile", cmd_compile, "integer model -> Verilog + ROM files")
+    p.add_argument("model", type=Path, help="integer model (.npz) from `hardwire quantize`")
+    p.add_argument("--out", type=Path, required=True, help="build folder to write")
+    p.add_argument("--lanes", type=int, default=16, help="matrix rows computed in parallel")
+    p.add_argument("--vpl", type=int, default=4, help="values per lane per cycle")
+    p.add_argument("--context", type=int, help="KV cache positions (default: the model's)")
+    p.add_argument("--k-max", type=int, default=16, help="top-k sampler capacity")
+    p.add_argument("--lora-rank", type=int, default=0)
+    p.add_argument("--lora-targets", help="comma-separated projections, e.g. wq,wv")
+
+    p = add("sim", cmd_sim, "generate tokens on the Verilator simulation")
+    p.add_argument("--model", type=Path,
+                   help="checkpoint, integer model (.npz) or build folder (default: models/default/model.bin)")
+    p.add_argument("--tokenizer", type=Path, help="tokenizer.bin (default: beside the model)")
+    p.add_argument("--prompt", default="", help="text prompt (BOS is added)")
+    p.add_argument("--prompt-ids", help="the prompt as token ids instead, e.g. '1 403 407'")
+    p.add_argument("--steps", type=int, default=32, help="tokens to generate at most")
+    p.add_argument("--temp", type=float, default=0.0, help="temperature (0 = greedy)")
+    p.add_argument("--top-k", type=int, default=0, help="sample among the k best (0 = K_MAX)")
+    p.add_argument("--seed", type=int, default=0, help="sampler seed (0 = the default seed)")
+    p.add_argument("--stop-token", type=int, default=1, help="stop at this token (default 1 = BOS; -1 = never)")
+    p.add_argument("--lanes", type=int, default=16, help="matrix lanes (when the design is generated here)")
+    p.add_argument("--vpl", type=int, default=4, help="values per lane per cycle (idem)")
+    p.add_argument("--context", type=int, help="KV cache positions (idem; default: the model's)")
+    p.add_argument("--k-max", type=int, default=16, help="top-k sampler capacity (idem)")
+    p.add_argument("--out", type=Path, help="build folder to generate into (default build/sim/NAME-...)")
+    p.add_argument("--clock-mhz", type=float, default=100.0, help="clock for the tokens/s figure (default 100)")
+    p.add_argument("--trace", action="store_true", help="write a waveform into the build folder")
+
+    def device_args(p: argparse.ArgumentParser, required: bool) -> None:
+        p.add_argument("--device", required=required, metavar="URI",
+                       help="sim:BUILD_DIR | serial:/dev/ttyUSB0[?baud=115200] | pynq:top.bit[?ip=NAME]")
+        p.add_argument("--metadata", help="the build's metadata (default: beside the build/bitstream; "
+                                          "'none' skips the identity check)")
+        p.add_argument("--tokenizer", type=Path, help="tokenizer.bin (default: the one the metadata names)")
+        p.add_argument("--timeout", type=float, default=10.0,
+                       help="seconds the device may stay silent before giving up (default 10)")
+
+    p = add("run", cmd_run, "generate tokens on a device (board or simulation)")
+    device_args(p, required=True)
+    p.add_argument("--prompt", default="", help="text prompt (BOS is added)")
+    p.add_argument("--prompt-ids", help="the prompt as token ids instead, e.g. '1 403 407'")
+    p.add_argument("--steps", type=int, default=32, help="tokens to generate at most")
+    p.add_argument("--temp", type=float, default=0.0, help="temperature (0 = greedy)")
+    p.add_argument("--top-k", type=int, default=0, help="sample among the k best (0 = the device's K_MAX)")
+    p.add_argument("--seed", type=int, default=0, help="sampler seed (0 = the default seed)")
+    p.add_argument("--stop-token", type=int, default=1,
+                   help="stop after this token (default 1 = BOS, as llama2.c's run.c; -1 = never)")
+
+    p = add("info", cmd_info, "describe a checkpoint, integer model, build folder or device")
+    p.add_argument("path", type=Path, nargs="?")
+    device_args(p, required=False)
+
+    p = add("build", cmd_build, "integer model -> bitstream + manifest for one board")
+    p.add_argument("--board", required=True)
+    p.add_argument("--model", type=Path, required=True)
+
+    p = add("bench", cmd_bench, "measure speed; write a JSON report")
+    p.add_argument("--out", type=Path, default=Path("docs/bench/results.json"))
+    p.add_argument("--golden", type=Path, metavar="MODEL",
+                   help="time the golden model on MODEL (.npz or .bin) instead")
+    p.add_argument("--tokens", type=int, default=256, help="tokens to generate (golden bench)")
+    p.add_argument("--golden-out", type=Path, default=Path("docs/bench/golden.json"))
+
+    p = add("train", cmd_train, "train the default model (see hw/train/train.py)")
+    p.add_argument("train_args", nargs=argparse.REMAINDER, help="arguments for hw.train.train")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except NotImplementedYet as exc:
+        print(f"hardwire: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except HardwireError as exc:
+        print(f"hardwire {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""The integer model: the one quantized artefact every later stage reads.
+
+Golden model, RTL generator, testbenches and host metadata all load an
+IntModel, so they cannot drift apart. It is a flat dict of named integer
+arrays plus JSON metadata (config, knobs, float scales), saved as an .npz
+without pickling and identified by a sha256 fingerprint of its content.
+
+Array names and shapes (L layers, D dim, KVD kv dim, H hidden, V vocab,
+hd head dim, S rope table length = config.seq_len). Every (m, sh) pair is a
+requant multiplier, see hw/numerics.py:
+
+  emb (V, D) int8/int6/...        emb_m, emb_sh (V,)      -> int16 residual
+  att_gq (L, D) int16             att_gshift (L,)         rmsnorm before attention
+  wq (L, D, D)  wq_m, wq_sh (L, D)      -> int8 q
+  wk (L, KVD, D) wk_m, wk_sh (L, KVD)   -> int8 k
+  wv (L, KVD, D) wv_m, wv_sh (L, KVD)   -> int8 v
+  att_m, att_sh (L,)              softmax exponent scale (score -> log2 units)
+  attout_m, attout_sh (L,)        softmax-weighted v -> int8 attention output
+  wo (L, D, D)  wo_m, wo_sh (L, D)      -> residual add
+  ffn_gq (L, D) int16             ffn_gshift (L,)
+  w1 (L, H, D) w1_m, w1_sh (L, H)       -> int8 h1
+  w3 (L, H, D) w3_m, w3_sh (L, H)       -> int8 h3
+  silu (L, 256) int16             g_m, g_sh (L,)          gate -> int8
+  w2 (L, D, H) w2_m, w2_sh (L, D)       -> residual add
+  final_gq (D,) int16             final_gshift (1,)
+  wcls (V, D) wcls_m, wcls_sh (V,)      -> int24 logits
+  logit_m, logit_sh (1,)          sampler exponent scale (logit -> log2 units)
+  eps_q (1,)                      rmsnorm epsilon in residual units squared
+  rope_cos, rope_sin (S, hd/2)    Q2.14
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hw.errors import HardwireError
+from hw.model import ModelConfig
+
+FORMAT_VERSION = 1
+TENSOR_CLASSES = ("embedding", "attention", "mlp", "classifier")
+
+
+class IntModelError(HardwireError):
+    """A missing, corrupt or incompatible integer-model file."""
+
+
+@dataclass
+class IntModel:
+    config: ModelConfig
+    arrays: dict[str, np.ndarray]
+    # knobs: {"bits": {"embedding": 8, "attention": 4, "mlp": 4, "classifier": 8}, ...}
+    knobs: dict = field(default_factory=dict)
+    # float scales for documentation, LoRA conversion and reports: {"s_res": .., "s_q": [..], ..}
+    scales: dict = field(default_factory=dict)
+    # provenance: source checkpoint, tokenizer fingerprint, calibration text, ...
+    meta: dict = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.arrays[name]
+
+    # ------------------------------------------------------------ identity
+    def _header(self) -> dict:
+        return {
+            "format_version": FORMAT_VERSION,
+            "config": self.config.__dict__,
+            "knobs": self.knobs,
+            "scales": self.scales,
+            "meta": self.meta,
+        }
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over the header JSON and every array (name, dtype, shape, bytes)."""
+        h = hashlib.sha256()
+        h.update(json.dumps(self._header(), sort_keys=True).encode())
+        for name in sorted(self.arrays):
+            a = np.ascontiguousarray(self.arrays[name], dtype=np.int64)
+            h.update(f"{name}:{a.shape}".encode())
+            h.update(a.tobytes())
+        return h.hexdigest()
+
+    # ------------------------------------------------------------ files
+    def save(self, path: str | Path) -> None:
+        header = self._header()
+        header["fingerprint"] = self.fingerprint
+        buf = io.BytesIO()
+        np.savez_compressed(
+            buf,
+            __header__=np.frombuffer(json.dumps(header, sort_keys=True).encode(), dtype=np.uint8),
+            **{k: np.asarray(v) for k, v in self.arrays.items()},
+        )
+        Path(path).write_bytes(buf.getvalue())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "IntModel":
+        path = Path(path)
+        if not path.is_file():
+            raise IntModelError(f"{path}: no such integer-model file; make one with `hardwire quantize`")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                header = json.loads(bytes(z["__header__"]).decode())
+                arrays = {k: z[k].astype(np.int64) for k in z.files if k != "__header__"}
+        except IntModelError:
+            raise
+        except Exception as exc:  # zip/npz/json errors all mean the same to a user
+            raise IntModelError(
+                f"{path}: not a readable hardwire integer model ({exc}); re-create it with `hardwire quantize`"
+            ) from exc
+        if header.get("format_version") != FORMAT_VERSION:
+            raise IntModelError(
+                f"{path}: integer-model format version {header.get('format_version')} found, "
+                f"this hardwire reads version {FORMAT_VERSION}; re-run `hardwire quantize`"
+            )
+        model = cls(ModelConfig(**header["config"]), arrays, header["knobs"], header["scales"], header["meta"])
+        if model.fingerprint != header.get("fingerprint"):
+            raise IntModelError(f"{path}: fingerprint mismatch, the file is corrupt; re-run `hardwire quantize`")
+        return model

@@ -1,0 +1,1474 @@
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+// hw_core: the accelerator. A static, parameterized sequencer that runs, per
+// token, exactly golden.GoldenModel.forward:
+//   embedding -> per layer [rmsnorm -> q, k, v (+LoRA) -> RoPE -> KV write ->
+//   attention per head -> wo + residual -> rmsnorm -> w1, w3 -> SiLU gate ->
+//   w2 + residual] -> final rmsnorm -> classifier -> sampler
+// and GoldenModel.generate around it (prompt FIFO in, token FIFO out). The
+// classifier and sampler run only where a token is sampled. Matrices go
+// through hw_matvec (weights in per-lane ROMs); vectors live in register
+// arrays; the KV cache, the logits and the LoRA adapters in block RAM.
+// The host sees one register interface (docs/register_map.md).
+module hw_core #(
+    // model
+    parameter D            = 64,        // residual width
+    parameter H            = 172,       // MLP width
+    parameter L            = 5,         // layers
+    parameter NH           = 8,         // query heads
+    parameter NKV          = 4,         // key/value heads
+    parameter HD           = 8,         // head dimension = D / NH
+    parameter V            = 512,       // vocabulary
+    parameter CTX          = 512,       // KV cache positions (build context)
+    // matrix-vector engine (hw/rtlgen/layout.py)
+    parameter LANES        = 16,        // rows computed in parallel
+    parameter VPL          = 4,         // values per lane per cycle
+    parameter WB           = 8,         // weight bits in the lane ROMs
+    parameter BITS_EMB     = 8,         // embedding weight bits
+    parameter BITS_ATT     = 4,         // attention weight bits (identity only)
+    parameter BITS_MLP     = 4,         // MLP weight bits (identity only)
+    parameter BITS_CLS     = 8,         // classifier weight bits (identity only)
+    parameter ROM_DEPTH    = 16,        // words per lane weight ROM
+    parameter SCALE_DEPTH  = 4,         // entries per lane scale ROM
+    parameter ACC_W        = 24,        // lane accumulator bits
+    parameter ROWS_W       = 10,        // bits of a row count
+    parameter COLS_W       = 10,        // bits of a column count
+    // sampler, LoRA
+    parameter K_MAX        = 16,        // top-k capacity
+    parameter LORA_RANK    = 0,         // 0 = no LoRA hardware
+    parameter LORA_TARGETS = 0,         // bit i: LoRA on (wq, wk, wv, wo, w1, w3, w2)[i]
+    // global constants of the integer model
+    parameter EPS_Q        = 1,         // rmsnorm epsilon (< 2**31)
+    parameter FINAL_GSHIFT = 0,         // final rmsnorm gain shift (signed)
+    parameter LOGIT_M      = 0,         // sampler exponent multiplier
+    parameter LOGIT_SH     = 1,         // sampler exponent shift
+    // identity
+    parameter [255:0] FINGERPRINT = 256'd0,     // sha256 of the integer model
+    parameter [31:0]  GEN_VERSION = 32'd0,      // generator version
+    parameter ROM_DIR      = "rom",     // folder of the hex files
+    // FIFOs
+    parameter PROMPT_DEPTH = 0,         // prompt FIFO words (power of 2); 0 = CTX rounded up
+    parameter OUT_DEPTH    = 16         // output token FIFO words (power of 2)
+) (
+    input  wire        clk,
+    input  wire        rst,             // synchronous, active high
+    input  wire        reg_wr,
+    input  wire [7:0]  reg_addr,        // word index (byte offset / 4)
+    input  wire [31:0] reg_wdata,
+    input  wire        reg_rd,
+    output reg  [31:0] reg_rdata,       // valid the cycle after reg_rd
+    output wire        busy,            // STATUS.BUSY
+    output wire        token_avail      // STATUS.TOKEN_AVAIL
+);
+
+    // ================================================================ sizes
+    localparam KVD      = NKV * HD;                         // key/value width
+    localparam GROUP    = NH / NKV;                         // query heads per kv head
+    localparam HALF     = HD / 2;                           // RoPE pairs per head
+    localparam TOKW     = 16;                               // token id bits
+    localparam RQ_W     = ACC_W + 16;                       // matvec output bits
+    localparam TAG_W    = 3;                                // matrix tag bits
+    localparam LYW      = (L > 1) ? $clog2(L) : 1;          // layer index bits
+    localparam PW       = $clog2(CTX + 1);                  // position bits (0..CTX)
+    localparam DIW      = $clog2(D);                        // index into D
+    localparam HIW      = $clog2(H);                        // index into H
+    localparam KVIW     = (KVD > 1) ? $clog2(KVD) : 1;      // index into KVD
+    localparam HDIW     = (HD > 1) ? $clog2(HD) : 1;        // index into HD
+    localparam KV_DEPTH = L * NKV * CTX;                    // KV cache words
+    localparam KV_AW    = $clog2(KV_DEPTH);
+    localparam LG_WORDS = (V + LANES - 1) / LANES;          // logit RAM words
+    localparam LG_AW    = (LG_WORDS > 1) ? $clog2(LG_WORDS) : 1;
+    localparam LNW      = (LANES > 1) ? $clog2(LANES) : 1;
+    localparam EMB_AW   = $clog2(V * D);
+    localparam VAW      = $clog2(V);
+    localparam ROPE_AW  = (CTX * HALF > 1) ? $clog2(CTX * HALF) : 1;
+    localparam RPW      = $clog2((D + KVD) / 2 + 1);        // RoPE pair counter bits
+    localparam PDEPTH   = (PROMPT_DEPTH > 0) ? PROMPT_DEPTH : (1 << $clog2(CTX > 2 ? CTX : 2));
+    localparam PFW      = $clog2(PDEPTH) + 2;               // prompt FIFO count bits
+    localparam OFW      = $clog2(OUT_DEPTH) + 2;            // output FIFO count bits
+    localparam VECN     = (H > D) ? H : D;                  // longest int8 vector
+
+    // LoRA memory: one block per (layer, target) in order, see hw_lora
+    localparam [6:0] LORA_MASK = LORA_TARGETS[6:0];
+    localparam LORA_ON  = (LORA_RANK > 0) && (LORA_MASK != 7'd0);
+    localparam LORA_MAXN = VECN;
+    localparam LORA_DW  = 32 + $clog2(((LORA_MAXN > LORA_RANK) ? LORA_MAXN : LORA_RANK) + 1);
+    localparam LORA_NW  = $clog2(LORA_MAXN + 1);
+    localparam LORA_PAW = ((LORA_MAXN + LANES - 1) / LANES > 1) ? $clog2((LORA_MAXN + LANES - 1) / LANES) : 1;
+
+    function integer lora_layer_words;
+        input integer dummy;
+        integer t, n_in, n_out;
+        begin
+            lora_layer_words = 0;
+            for (t = 0; t < 7; t = t + 1) begin
+                n_in  = (t == 6) ? H : D;
+                n_out = (t == 1 || t == 2) ? NKV * HD : (t == 4 || t == 5) ? H : D;
+                if (LORA_MASK[t]) begin
+                    lora_layer_words = lora_layer_words + 2 + LORA_RANK * ((n_in + 3) / 4)
+                                       + n_out * ((LORA_RANK + 3) / 4);
+                end
+            end
+            lora_layer_words = lora_layer_words + 0 * dummy;
+        end
+    endfunction
+
+    localparam LORA_WORDS = LORA_ON ? L * lora_layer_words(0) : 0;
+    localparam LORA_AW    = (LORA_WORDS > 1) ? $clog2(LORA_WORDS) : 1;
+
+    // matrix tags (walk order within a layer, then the classifier)
+    localparam [TAG_W-1:0] T_WQ = 3'd0, T_WK = 3'd1, T_WV = 3'd2, T_WO = 3'd3,
+                           T_W1 = 3'd4, T_W3 = 3'd5, T_W2 = 3'd6, T_CLS = 3'd7;
+
+    // integer copies of parameters for comparisons without width warnings
+    localparam integer KV_LSTEP = NKV * CTX;
+    localparam integer D_I = D, H_I = H, KVD_I = KVD, HD_I = HD, V_I = V, CTX_I = CTX,
+                       L_I = L, NH_I = NH, NKV_I = NKV, GROUP_I = GROUP, HALF_I = HALF,
+                       LANES_I = LANES, VPL_I = VPL;
+
+    // ================================================================ register map
+    localparam [7:0] R_MAGIC = 8'h00, R_GEN_VERSION = 8'h01, R_CONTROL = 8'h02, R_STATUS = 8'h03,
+                     R_PROMPT_PUSH = 8'h04, R_TOKEN_POP = 8'h05, R_PROMPT_LEN = 8'h06,
+                     R_MAX_NEW = 8'h07, R_INV_TEMP = 8'h08, R_TOP_K = 8'h09, R_SEED = 8'h0A,
+                     R_STOP_TOKEN = 8'h0B, R_POSITION = 8'h0C, R_CYCLES_LAST = 8'h0D,
+                     R_TOKENS_DONE = 8'h0E, R_CYCLES_TOTAL = 8'h0F, R_LORA_ADDR = 8'h10,
+                     R_LORA_DATA = 8'h11, R_DBG_ADDR = 8'h12, R_DBG_DATA = 8'h13,
+                     R_FP0 = 8'h20, R_DIM = 8'h28, R_HIDDEN = 8'h29, R_LAYERS = 8'h2A,
+                     R_HEADS = 8'h2B, R_KV_HEADS = 8'h2C, R_VOCAB = 8'h2D, R_CONTEXT = 8'h2E,
+                     R_LANES = 8'h2F, R_VPL = 8'h30, R_BITS = 8'h31, R_LORA_RANK = 8'h32,
+                     R_LORA_TARGETS = 8'h33, R_K_MAX = 8'h34, R_PROMPT_DEPTH = 8'h35,
+                     R_OUT_DEPTH = 8'h36, R_LORA_WORDS = 8'h37;
+    localparam [31:0] MAGIC = 32'h48574952;     // "HWIR"
+
+    // ================================================================ state
+    localparam [4:0] S_IDLE     = 5'd0,
+                     S_FETCH    = 5'd1,     // take the next input token
+                     S_EMB      = 5'd2,     // embedding row -> residual
+                     S_NORM     = 5'd3,     // start an rmsnorm
+                     S_NORM_W   = 5'd4,     // wait for it
+                     S_MV_NEXT  = 5'd5,     // next matrix of a group
+                     S_MV_LORA  = 5'd6,     // LoRA delta of that matrix
+                     S_MV_START = 5'd7,     // hand it to hw_matvec
+                     S_MV_DRAIN = 5'd8,     // wait for the group's results
+                     S_ROPE     = 5'd9,     // RoPE on q and k
+                     S_KVW      = 5'd10,    // k, v into the cache
+                     S_ATT      = 5'd11,    // start one head
+                     S_ATT_W    = 5'd12,    // wait for it
+                     S_SILU     = 5'd13,    // SiLU gate
+                     S_LAYER    = 5'd14,    // end of a layer
+                     S_SAMPLE   = 5'd15,    // start the sampler
+                     S_SAMPLE_W = 5'd16,    // wait for it
+                     S_EMIT     = 5'd17,    // token into the output FIFO
+                     S_LORA_W   = 5'd18,    // wait for the matvec to drain before a LoRA delta
+                     S_FINISH   = 5'd19,    // end of the run
+                     S_TOKEN_END = 5'd20,   // end of a token that is not sampled
+                     S_ATT_NEXT = 5'd21;    // next head (the last one still runs)
+
+    reg [4:0]       state_reg;
+    reg             busy_reg;
+    reg             done_reg;
+    reg             err_context_reg, err_token_reg, err_prompt_reg, err_overflow_reg;
+
+    // run settings
+    reg [31:0]      prompt_len_reg, max_new_reg, top_k_reg, seed_reg, stop_token_reg;
+    reg [15:0]      inv_temp_reg;
+    reg [LORA_AW-1:0] lora_addr_reg;
+    reg [31:0]      dbg_addr_reg;
+
+    // run state
+    reg [PW-1:0]    pos_reg;            // POSITION: tokens in the KV cache
+    reg [31:0]      prompt_left_reg;    // prompt tokens still to take
+    reg [31:0]      gen_left_reg;       // tokens still to generate
+    reg [TOKW-1:0]  tok_reg;            // the token being processed
+    reg [TOKW-1:0]  sampled_reg;        // the last sampled token
+    reg             cls_reg;            // this token's logits are sampled
+    reg [LYW-1:0]   layer_reg;
+    reg [31:0]      cycles_tok_reg, cycles_last_reg, cycles_total_reg, tokens_done_reg;
+
+    // ================================================================ register writes
+    wire wr_control = reg_wr && (reg_addr == R_CONTROL);
+    wire cmd_start  = wr_control && reg_wdata[0] && !reg_wdata[1] && !reg_wdata[2];
+    wire cmd_reset  = wr_control && reg_wdata[1];
+    wire cmd_abort  = wr_control && (reg_wdata[2] || (reg_wdata[1] && busy_reg));
+    // sub-units are reset by an abort, so a run can stop at any cycle
+    wire soft_rst   = rst || cmd_abort;
+
+    wire push_prompt = reg_wr && (reg_addr == R_PROMPT_PUSH);
+    wire pop_token   = reg_rd && (reg_addr == R_TOKEN_POP);
+    wire lora_wr     = reg_wr && (reg_addr == R_LORA_DATA);
+
+    always @(posedge clk) begin
+        if (reg_wr) begin
+            case (reg_addr)
+                R_PROMPT_LEN: prompt_len_reg <= reg_wdata;
+                R_MAX_NEW:    max_new_reg    <= reg_wdata;
+                R_INV_TEMP:   inv_temp_reg   <= reg_wdata[15:0];
+                R_TOP_K:      top_k_reg      <= reg_wdata;
+                R_SEED:       seed_reg       <= reg_wdata;
+                R_STOP_TOKEN: stop_token_reg <= reg_wdata;
+                R_LORA_ADDR:  lora_addr_reg  <= reg_wdata[LORA_AW-1:0];
+                R_DBG_ADDR:   dbg_addr_reg   <= reg_wdata;
+                default: ;
+            endcase
+        end
+        if (lora_wr) begin
+            lora_addr_reg <= lora_addr_reg + 1'b1;
+        end
+        if (rst) begin
+            prompt_len_reg <= 32'd0;
+            max_new_reg    <= 32'd0;
+            inv_temp_reg   <= 16'd0;
+            top_k_reg      <= 32'd0;
+            seed_reg       <= 32'd0;
+            stop_token_reg <= 32'hFFFFFFFF;
+            lora_addr_reg  <= {LORA_AW{1'b0}};
+            dbg_addr_reg   <= 32'd0;
+        end
+    end
+
+    // ================================================================ FIFOs
+    wire             pf_full, pf_valid;
+    wire [15:0]      pf_data;
+    wire [PFW-1:0]   pf_count;
+    reg              pf_pop;
+    reg              pf_clear;
+    wire             of_full, of_valid;
+    wire [15:0]      of_data;
+    wire [OFW-1:0]   of_count;
+    reg              of_push;
+    reg              of_clear;
+
+    hw_fifo #(
+        .WIDTH(16),
+        .DEPTH(PDEPTH)
+    ) prompt_fifo (
+        .clk(clk),
+        .rst(rst),
+        .clear(pf_clear),
+        .wr_en(push_prompt),
+        .wr_data(reg_wdata[15:0]),
+        .full(pf_full),
+        .rd_en(pf_pop),
+        .rd_data(pf_data),
+        .rd_valid(pf_valid),
+        .count(pf_count)
+    );
+
+    hw_fifo #(
+        .WIDTH(16),
+        .DEPTH(OUT_DEPTH)
+    ) out_fifo (
+        .clk(clk),
+        .rst(rst),
+        .clear(of_clear),
+        .wr_en(of_push),
+        .wr_data(sampled_reg),
+        .full(of_full),
+        .rd_en(pop_token),
+        .rd_data(of_data),
+        .rd_valid(of_valid),
+        .count(of_count)
+    );
+
+    assign busy        = busy_reg;
+    assign token_avail = of_valid;
+
+    // ================================================================ ROMs of the model
+    // per layer: att_gshift[5:0], ffn_gshift[11:6], att_m[26:12], att_sh[32:27],
+    // attout_m[47:33], attout_sh[53:48], g_m[68:54], g_sh[74:69]
+    reg [95:0] layer_rom [0:L-1];
+    reg [95:0] layer_q;
+    initial begin
+        $readmemh({ROM_DIR, "/layer.hex"}, layer_rom);
+    end
+    always @(posedge clk) begin
+        layer_q <= layer_rom[layer_reg];
+    end
+    wire signed [5:0] att_gshift = layer_q[5:0];
+    wire signed [5:0] ffn_gshift = layer_q[11:6];
+    wire [14:0] att_m     = layer_q[26:12];
+    wire [5:0]  att_sh    = layer_q[32:27];
+    wire [14:0] attout_m  = layer_q[47:33];
+    wire [5:0]  attout_sh = layer_q[53:48];
+    wire [14:0] g_m       = layer_q[68:54];
+    wire [5:0]  g_sh      = layer_q[74:69];
+
+    // ================================================================ vector buffers
+    reg signed [15:0] res [0:D-1];      // int16 residual stream
+    reg signed [7:0]  xn  [0:D-1];      // normalized activation (xa, xf, xc)
+    reg signed [7:0]  qb  [0:D-1];      // q (RoPE in place)
+    reg signed [7:0]  kb  [0:KVD-1];    // k (RoPE in place)
+    reg signed [7:0]  vb  [0:KVD-1];    // v
+    reg signed [7:0]  att [0:D-1];      // attention output
+    reg signed [7:0]  h1  [0:H-1];      // h1, then the gate g in place
+    reg signed [7:0]  h3  [0:H-1];      // h3
+
+
+    // ================================================================ matvec
+    reg                    mv_start;
+    reg [TAG_W-1:0]        mv_tag_reg;      // matrix being started
+    reg [TAG_W-1:0]        mv_last_reg;     // last matrix of the group
+    reg                    mv_rewind;
+    wire                   mv_ready, mv_busy, mv_x_req;
+    wire [COLS_W-1:0]      mv_x_word;
+    wire [TAG_W-1:0]       mv_x_tag;
+    reg  [VPL*8-1:0]       mv_x_data;
+    wire [LANES-1:0]       mv_out_valid;
+    wire [LANES*ROWS_W-1:0] mv_out_row;
+    wire [LANES*RQ_W-1:0]  mv_out_data;
+    wire                   mv_out_last;
+    wire [TAG_W-1:0]       mv_out_tag;
+
+    function [31:0] mat_rows;
+        input [TAG_W-1:0] tag;
+        begin
+            case (tag)
+                T_WK, T_WV: mat_rows = KVD_I;
+                T_W1, T_W3: mat_rows = H_I;
+                T_CLS:      mat_rows = V_I;
+                default:    mat_rows = D_I;
+            endcase
+        end
+    endfunction
+
+    function [31:0] mat_cols;
+        input [TAG_W-1:0] tag;
+        begin
+            mat_cols = (tag == T_W2) ? H_I : D_I;
+        end
+    endfunction
+
+    wire [31:0] mv_rows32 = mat_rows(mv_tag_reg);
+    wire [31:0] mv_cols32 = mat_cols(mv_tag_reg);
+
+    hw_matvec #(
+        .LANES(LANES),
+        .VPL(VPL),
+        .WB(WB),
+        .ROM_DEPTH(ROM_DEPTH),
+        .SCALE_DEPTH(SCALE_DEPTH),
+        .ROWS_W(ROWS_W),
+        .COLS_W(COLS_W),
+        .ACC_W(ACC_W),
+        .TAG_W(TAG_W),
+        .ROM_DIR(ROM_DIR)
+    ) matvec (
+        .clk(clk),
+        .rst(soft_rst),
+        .rewind(mv_rewind),
+        .start(mv_start),
+        .start_rows(mv_rows32[ROWS_W-1:0]),
+        .start_cols(mv_cols32[COLS_W-1:0]),
+        .start_tag(mv_tag_reg),
+        .ready(mv_ready),
+        .busy(mv_busy),
+        .x_req(mv_x_req),
+        .x_word(mv_x_word),
+        .x_tag(mv_x_tag),
+        .x_data(mv_x_data),
+        .out_valid(mv_out_valid),
+        .out_row(mv_out_row),
+        .out_data(mv_out_data),
+        .out_last(mv_out_last),
+        .out_tag(mv_out_tag)
+    );
+
+    // x chunk, registered: answers x_req one cycle later. The input vector of
+    // wo is att, of w2 the gate (in h1), of every other matrix xn; 0 past the end.
+    integer xj;
+    reg [31:0]      xidx;
+    reg [VPL*8-1:0] mv_x_next;
+    always @* begin
+        for (xj = 0; xj < VPL; xj = xj + 1) begin
+            xidx = {{(32-COLS_W){1'b0}}, mv_x_word} * VPL_I + xj;
+            mv_x_next[8*xj +: 8] = 8'd0;
+            if (mv_x_tag == T_WO) begin
+                if (xidx < D_I) mv_x_next[8*xj +: 8] = att[xidx[DIW-1:0]];
+            end else if (mv_x_tag == T_W2) begin
+                if (xidx < H_I) mv_x_next[8*xj +: 8] = h1[xidx[HIW-1:0]];
+            end else begin
+                if (xidx < D_I) mv_x_next[8*xj +: 8] = xn[xidx[DIW-1:0]];
+            end
+        end
+    end
+    always @(posedge clk) begin
+        mv_x_data <= mv_x_next;
+    end
+
+    // ================================================================ LoRA
+    function lora_on_tag;
+        input [TAG_W-1:0] tag;
+        begin
+            lora_on_tag = LORA_ON && (tag != T_CLS) && LORA_MASK[tag];
+        end
+    endfunction
+
+    reg                         lora_start;
+    reg                         lora_ptr_reset;
+    wire                        lora_busy, lora_done;
+    wire [LORA_NW-1:0]          lora_x_word;
+    reg  [31:0]                 lora_x_data;
+    reg  [LORA_PAW-1:0]         lora_pass_reg;  // pass of the LoRA matrix's next result
+    wire                        lora_out = lora_on_tag(mv_out_tag) && mv_out_valid[0];
+    wire [LORA_PAW-1:0]         lora_d_addr = lora_pass_reg + {{(LORA_PAW-1){1'b0}}, lora_out};
+    wire [LANES*LORA_DW-1:0]    lora_d_word;
+    wire [31:0]                 lora_dbg_data;
+    wire [31:0]                 lora_in32  = (mv_tag_reg == T_W2) ? H_I : D_I;
+    wire [31:0]                 lora_out32 = mat_rows(mv_tag_reg);
+
+    // the LoRA engine's input chunk (4 values), same sources as the matvec's
+    integer lj;
+    reg [31:0] lidx;
+    reg [31:0] lora_x_next;
+    always @* begin
+        for (lj = 0; lj < 4; lj = lj + 1) begin
+            lidx = {{(32-LORA_NW){1'b0}}, lora_x_word} * 4 + lj;
+            lora_x_next[8*lj +: 8] = 8'd0;
+            if (mv_tag_reg == T_WO) begin
+                if (lidx < D_I) lora_x_next[8*lj +: 8] = att[lidx[DIW-1:0]];
+            end else if (mv_tag_reg == T_W2) begin
+                if (lidx < H_I) lora_x_next[8*lj +: 8] = h1[lidx[HIW-1:0]];
+            end else begin
+                if (lidx < D_I) lora_x_next[8*lj +: 8] = xn[lidx[DIW-1:0]];
+            end
+        end
+    end
+
+    always @(posedge clk) begin
+        lora_x_data <= lora_x_next;
+        if (lora_out) begin
+            lora_pass_reg <= lora_pass_reg + 1'b1;
+        end
+        if (lora_start) begin
+            lora_pass_reg <= {LORA_PAW{1'b0}};
+        end
+    end
+
+    generate
+        if (LORA_ON) begin : g_lora
+            hw_lora #(
+                .RANK(LORA_RANK),
+                .WORDS(LORA_WORDS),
+                .MAXN(LORA_MAXN),
+                .LANES(LANES),
+                .AW(LORA_AW),
+                .NW(LORA_NW),
+                .PAW(LORA_PAW),
+                .DW(LORA_DW)
+            ) lora (
+                .clk(clk),
+                .rst(soft_rst),
+                .wr_en(lora_wr),
+                .wr_addr(lora_addr_reg),
+                .wr_data(reg_wdata),
+                .dbg_addr(dbg_addr_reg[LORA_AW-1:0]),
+                .dbg_data(lora_dbg_data),
+                .ptr_reset(lora_ptr_reset),
+                .start(lora_start),
+                .in_dim(lora_in32[LORA_NW-1:0]),
+                .out_dim(lora_out32[LORA_NW-1:0]),
+                .busy(lora_busy),
+                .done(lora_done),
+                .x_word(lora_x_word),
+                .x_data(lora_x_data),
+                .d_addr(lora_d_addr),
+                .d_word(lora_d_word)
+            );
+        end else begin : g_no_lora
+            assign lora_dbg_data = 32'd0;
+            assign lora_busy     = 1'b0;
+            assign lora_done     = 1'b0;
+            assign lora_x_word   = {LORA_NW{1'b0}};
+            assign lora_d_word   = {(LANES*LORA_DW){1'b0}};
+            wire unused_lora = &{1'b0, lora_d_addr, lora_x_data, lora_in32, lora_out32, lora_ptr_reset};
+        end
+    endgenerate
+
+    // ================================================================ matvec write-back
+    // stage 1: y (+ LoRA delta), saturated to 24 bits; stage 2 (below): into the buffers
+    localparam SUMW = ((RQ_W > LORA_DW) ? RQ_W : LORA_DW) + 1;
+    reg [LANES-1:0]         wb_valid;
+    reg [LANES*ROWS_W-1:0]  wb_row;
+    reg [LANES*24-1:0]      wb_val;
+    reg [TAG_W-1:0]         wb_tag;
+    reg                     wb_any;
+    integer wl;
+    reg signed [SUMW-1:0]   wsum;
+    localparam signed [SUMW-1:0] SAT24_HI = 8388607;
+    localparam signed [SUMW-1:0] SAT24_LO = -8388608;
+    reg [LANES*24-1:0]      wb_next;
+    wire                    wb_lora = lora_on_tag(mv_out_tag);
+
+    always @* begin
+        for (wl = 0; wl < LANES; wl = wl + 1) begin
+            wsum = {{(SUMW-RQ_W){mv_out_data[wl*RQ_W+RQ_W-1]}}, mv_out_data[wl*RQ_W +: RQ_W]};
+            if (wb_lora) begin
+                wsum = wsum + {{(SUMW-LORA_DW){lora_d_word[wl*LORA_DW+LORA_DW-1]}}, lora_d_word[wl*LORA_DW +: LORA_DW]};
+            end
+            wb_next[wl*24 +: 24] = (wsum > SAT24_HI) ? 24'h7FFFFF : (wsum < SAT24_LO) ? 24'h800000 : wsum[23:0];
+        end
+    end
+
+    always @(posedge clk) begin
+        wb_val   <= wb_next;
+        wb_valid <= mv_out_valid;
+        wb_row   <= mv_out_row;
+        wb_tag   <= mv_out_tag;
+        wb_any   <= mv_out_valid[0];
+        if (soft_rst) begin
+            wb_valid <= {LANES{1'b0}};
+            wb_any   <= 1'b0;
+        end
+    end
+
+    function signed [7:0] sat8_24;
+        input [23:0] x;
+        begin
+            sat8_24 = ($signed(x) > 24'sd127) ? 8'sd127 : ($signed(x) < -24'sd128) ? -8'sd128 : x[7:0];
+        end
+    endfunction
+
+    function signed [15:0] sat16_add;
+        input signed [15:0] r;
+        input [23:0]        x;
+        reg signed [24:0]   s;
+        begin
+            s = {{9{r[15]}}, r} + {x[23], x};
+            sat16_add = (s > 25'sd32767) ? 16'sh7FFF : (s < -25'sd32768) ? -16'sd32768 : s[15:0];
+        end
+    endfunction
+
+    // logit RAM: one word of LANES logits per classifier pass. A few wide words
+    // would waste block RAMs (a DP16KD is at most 36 bits wide), so up to
+    // LG_LUT_WORDS words it is distributed (LUT) RAM.
+    localparam LG_LUT_WORDS = 64;
+    reg [LANES*24-1:0] logit_q;
+    reg [LG_AW-1:0]    cls_pass_reg;
+    reg [LG_AW:0]      lg_ready_reg;        // logit words written (the sampler trails them)
+    wire [LG_AW-1:0]   smp_lg_addr;
+    wire               smp_busy;
+    wire [LG_AW-1:0]   lg_rd_addr;
+    wire               lg_we = wb_any && (wb_tag == T_CLS);
+
+    generate
+        if (LG_WORDS <= LG_LUT_WORDS) begin : g_logit_lut
+            (* ram_style = "distributed" *)
+            reg [LANES*24-1:0] logit_mem [0:LG_WORDS-1];
+            always @(posedge clk) begin
+                if (lg_we) begin
+                    logit_mem[cls_pass_reg] <= wb_val;
+                end
+            end
+            always @(posedge clk) begin
+                logit_q <= logit_mem[lg_rd_addr];
+            end
+        end else begin : g_logit_bram
+            (* ram_style = "block" *)
+            reg [LANES*24-1:0] logit_mem [0:LG_WORDS-1];
+            always @(posedge clk) begin
+                if (lg_we) begin
+                    logit_mem[cls_pass_reg] <= wb_val;
+                end
+            end
+            always @(posedge clk) begin
+                logit_q <= logit_mem[lg_rd_addr];
+            end
+        end
+    endgenerate
+
+    // ================================================================ embedding
+    (* rom_style = "block" *)
+    reg [BITS_EMB-1:0] emb_rom [0:V*D-1];
+    reg [20:0]         emb_scale_rom [0:V-1];
+    initial begin
+        $readmemh({ROM_DIR, "/emb.hex"}, emb_rom);
+        $readmemh({ROM_DIR, "/emb_scale.hex"}, emb_scale_rom);
+    end
+
+    reg [EMB_AW-1:0]   emb_addr_reg;
+    reg [BITS_EMB-1:0] emb_q;
+    reg [20:0]         emb_scale_q;
+    reg [DIW:0]        ei_reg;              // issue counter
+    wire [31:0]        emb_base32 = {{(32-TOKW){1'b0}}, tok_reg} * D_I;
+    reg                emb_issue;
+    reg                emb_v1;
+    reg [DIW-1:0]      emb_i1, emb_i2, emb_i3, emb_i4;
+    wire               emb_out_valid;
+    wire signed [15:0] emb_out;
+
+    always @(posedge clk) begin
+        emb_q       <= emb_rom[emb_addr_reg];
+        emb_scale_q <= emb_scale_rom[tok_reg[VAW-1:0]];
+        emb_v1      <= emb_issue;
+        emb_i1      <= ei_reg[DIW-1:0];
+        emb_i2      <= emb_i1;
+        emb_i3      <= emb_i2;
+        emb_i4      <= emb_i3;
+        if (soft_rst) begin
+            emb_v1 <= 1'b0;
+        end
+    end
+
+    hw_rq #(
+        .XW(BITS_EMB),
+        .OW(16)
+    ) emb_rq (
+        .clk(clk),
+        .rst(soft_rst),
+        .in_valid(emb_v1),
+        .x(emb_q),
+        .m(emb_scale_q[14:0]),
+        .sh(emb_scale_q[20:15]),
+        .out_valid(emb_out_valid),
+        .y(emb_out)
+    );
+
+    // ================================================================ rmsnorm
+    reg  [31:0]       res_ready_reg;        // residual rows already final (rmsnorm pass 1 trails them)
+    reg               norm_start;
+    reg [1:0]         norm_sel_reg;         // 0 attention, 1 ffn, 2 final
+    wire              norm_busy, norm_done;
+    wire [DIW-1:0]    norm_res_idx;
+    reg signed [15:0] norm_res_q;
+    wire              norm_y_valid;
+    wire [DIW-1:0]    norm_y_idx;
+    wire signed [7:0] norm_y;
+    localparam signed [5:0] FINAL_GS = FINAL_GSHIFT;
+    wire signed [5:0] norm_gshift = (norm_sel_reg == 2'd0) ? att_gshift :
+                                    (norm_sel_reg == 2'd1) ? ffn_gshift : FINAL_GS;
+
+    always @(posedge clk) begin
+        norm_res_q <= res[norm_res_idx];
+    end
+
+    hw_rmsnorm #(
+        .D(D),
+        .L(L),
+        .EPS_Q(EPS_Q),
+        .ROM_DIR(ROM_DIR),
+        .IW(DIW),
+        .LW(LYW)
+    ) rmsnorm (
+        .clk(clk),
+        .rst(soft_rst),
+        .start(norm_start),
+        .sel(norm_sel_reg),
+        .layer(layer_reg),
+        .gshift(norm_gshift),
+        .busy(norm_busy),
+        .done(norm_done),
+        .res_idx(norm_res_idx),
+        .res_ready(res_ready_reg),
+        .res_data(norm_res_q),
+        .y_valid(norm_y_valid),
+        .y_idx(norm_y_idx),
+        .y(norm_y)
+    );
+
+    // ================================================================ RoPE
+    (* rom_style = "block" *)
+    reg [31:0]       rope_rom [0:CTX*HALF-1];   // {sin, cos} Q2.14
+    reg [31:0]       rope_q;
+    initial begin
+        $readmemh({ROM_DIR, "/rope.hex"}, rope_rom);
+    end
+
+    reg [ROPE_AW-1:0] rope_base_reg;            // pos * HALF
+    wire [31:0]       rope_base32 = {{(32-PW){1'b0}}, pos_reg} * HALF_I;
+    reg [RPW-1:0]     rp_reg;                   // pair counter: q pairs, then k pairs
+    reg [HDIW-1:0]    ri_reg;                   // pair index within the head
+    reg               rope_issue;
+    reg               rope_v1;
+    reg               rope_k1, rope_k2, rope_k3;
+    reg [DIW-1:0]     rope_e1, rope_e2, rope_e3; // element 2p (of q or k)
+    reg signed [7:0]  rope_a1, rope_b1;
+    wire              rope_is_k = ({{(32-RPW){1'b0}}, rp_reg} >= D_I / 2);
+    wire [31:0]       rope_e32  = rope_is_k ? 2 * ({{(32-RPW){1'b0}}, rp_reg} - D_I / 2)
+                                            : 2 * {{(32-RPW){1'b0}}, rp_reg};
+    wire [31:0]       rope_addr32 = {{(32-ROPE_AW){1'b0}}, rope_base_reg} + {{(32-HDIW){1'b0}}, ri_reg};
+    wire              rope_out_valid;
+    wire signed [7:0] rope_a_out, rope_b_out;
+
+    always @(posedge clk) begin
+        rope_q  <= rope_rom[rope_addr32[ROPE_AW-1:0]];
+        rope_v1 <= rope_issue;
+        rope_k1 <= rope_is_k;
+        rope_e1 <= rope_e32[DIW-1:0];
+        rope_a1 <= rope_is_k ? kb[rope_e32[KVIW-1:0]]      : qb[rope_e32[DIW-1:0]];
+        rope_b1 <= rope_is_k ? kb[rope_e32[KVIW-1:0] + 1'b1] : qb[rope_e32[DIW-1:0] + 1'b1];
+        rope_k2 <= rope_k1;
+        rope_e2 <= rope_e1;
+        rope_k3 <= rope_k2;
+        rope_e3 <= rope_e2;
+        if (soft_rst) begin
+            rope_v1 <= 1'b0;
+        end
+    end
+
+    hw_rope_pair rope (
+        .clk(clk),
+        .rst(soft_rst),
+        .in_valid(rope_v1),
+        .a(rope_a1),
+        .b(rope_b1),
+        .c(rope_q[15:0]),
+        .s(rope_q[31:16]),
+        .out_valid(rope_out_valid),
+        .a_out(rope_a_out),
+        .b_out(rope_b_out)
+    );
+
+    // ================================================================ KV cache
+    reg               kvw_en;
+    reg [KV_AW-1:0]   kvw_addr_reg;
+    reg [KV_AW-1:0]   kv_lbase_reg;             // layer * NKV * CTX
+    reg [HD*8-1:0]    kvw_k, kvw_v;
+    reg [31:0]        kvh_reg;                  // kv head counter (KV write)
+    wire [31:0]       kvw_base32 = {{(32-KV_AW){1'b0}}, kv_lbase_reg} + {{(32-PW){1'b0}}, pos_reg};
+    reg [31:0]        kvhb_reg;                 // kvh_reg * HD
+    wire              kv_rd_en_att;
+    wire [KV_AW-1:0]  kv_rd_addr_att;
+    wire              att_busy;
+    wire [KV_AW-1:0]  kv_rd_addr;
+    wire [HD*8-1:0]   kv_k, kv_v;
+    integer hk, hq;
+
+    // the words of kv head kvh_reg
+    always @* begin
+        for (hk = 0; hk < HD; hk = hk + 1) begin
+            kvw_k[8*hk +: 8] = kb[kvhb_reg + hk];
+            kvw_v[8*hk +: 8] = vb[kvhb_reg + hk];
+        end
+    end
+
+    hw_kv_cache #(
+        .HD(HD),
+        .DEPTH(KV_DEPTH),
+        .AW(KV_AW)
+    ) kv_cache (
+        .clk(clk),
+        .wr_en(kvw_en),
+        .wr_addr(kvw_addr_reg),
+        .wr_k(kvw_k),
+        .wr_v(kvw_v),
+        .rd_en(att_busy ? kv_rd_en_att : 1'b1),
+        .rd_addr(kv_rd_addr),
+        .rd_k(kv_k),
+        .rd_v(kv_v)
+    );
+
+    // ================================================================ attention
+    reg               att_start;
+    reg [31:0]        head_reg;                 // query head
+    reg [31:0]        hbase_reg;                // head_reg * HD
+    reg [31:0]        grp_reg;                  // head within its kv group
+    reg [KV_AW-1:0]   att_base_reg;             // KV address of position 0 of the kv head
+    reg [HD*8-1:0]    att_q;
+    wire              att_done;
+    wire              att_ready;
+    wire              att_out_valid;
+    wire [HDIW-1:0]   att_out_idx;
+    wire [DIW-1:0]    att_out_tag;          // head base (head * HD) of an output
+    wire signed [7:0] att_out_data;
+    wire [PW-1:0]     att_npos = pos_reg + 1'b1;
+
+    always @* begin
+        for (hq = 0; hq < HD; hq = hq + 1) begin
+            att_q[8*hq +: 8] = qb[hbase_reg + hq];
+        end
+    end
+
+    hw_attention #(
+        .HD(HD),
+        .CTX(CTX),
+        .KV_AW(KV_AW),
+        .EXP_FILE({ROM_DIR, "/exp2.hex"}),
+        .PW(PW),
+        .IW(HDIW),
+        .TAGW(DIW)
+    ) attention (
+        .clk(clk),
+        .rst(soft_rst),
+        .start(att_start),
+        .q(att_q),
+        .base(att_base_reg),
+        .npos(att_npos),
+        .m_att(att_m),
+        .sh_att(att_sh),
+        .m_out(attout_m),
+        .sh_out(attout_sh),
+        .tag(hbase_reg[DIW-1:0]),
+        .ready(att_ready),
+        .busy(att_busy),
+        .done(att_done),
+        .kv_rd_en(kv_rd_en_att),
+        .kv_rd_addr(kv_rd_addr_att),
+        .kv_k(kv_k),
+        .kv_v(kv_v),
+        .out_valid(att_out_valid),
+        .out_idx(att_out_idx),
+        .out_tag(att_out_tag),
+        .out_data(att_out_data)
+    );
+
+    // ================================================================ SiLU gate
+    reg               silu_issue;
+    reg [HIW:0]       si_reg;
+    reg  [31:0]       h3_ready_reg;         // h3 rows written (the SiLU gate trails them)
+    wire              silu_go = silu_issue && ({{(31-HIW){1'b0}}, si_reg} < h3_ready_reg);
+    reg               silu_v1;
+    reg signed [7:0]  silu_a1, silu_b1;
+    reg [HIW-1:0]     silu_i [1:6];
+    wire              silu_out_valid;
+    wire signed [7:0] silu_out;
+    integer sp;
+
+    always @(posedge clk) begin
+        silu_v1    <= silu_go;
+        silu_a1    <= h1[si_reg[HIW-1:0]];
+        silu_b1    <= h3[si_reg[HIW-1:0]];
+        silu_i[1]  <= si_reg[HIW-1:0];
+        for (sp = 2; sp <= 6; sp = sp + 1) begin
+            silu_i[sp] <= silu_i[sp-1];
+        end
+        if (soft_rst) begin
+            silu_v1 <= 1'b0;
+        end
+    end
+
+    hw_silu_gate #(
+        .LAYERS(L),
+        .LW(LYW),
+        .TABLE_FILE({ROM_DIR, "/silu.hex"})
+    ) silu (
+        .clk(clk),
+        .rst(soft_rst),
+        .in_valid(silu_v1),
+        .h1(silu_a1),
+        .h3(silu_b1),
+        .layer(layer_reg),
+        .m(g_m),
+        .sh(g_sh),
+        .out_valid(silu_out_valid),
+        .g(silu_out)
+    );
+
+    // ================================================================ sampler
+    reg               smp_start;
+    reg               seed_load;
+    wire              smp_done;
+    wire [TOKW-1:0]   smp_token;
+
+    hw_sampler #(
+        .V(V),
+        .LANES(LANES),
+        .K_MAX(K_MAX),
+        .LOGIT_M(LOGIT_M),
+        .LOGIT_SH(LOGIT_SH),
+        .EXP_FILE({ROM_DIR, "/exp2.hex"}),
+        .WAW(LG_AW),
+        .TW(TOKW)
+    ) sampler (
+        .clk(clk),
+        .rst(soft_rst),
+        .seed_load(seed_load),
+        .seed(seed_reg),
+        .start(smp_start),
+        .inv_temp(inv_temp_reg),
+        .top_k(top_k_reg),
+        .busy(smp_busy),
+        .done(smp_done),
+        .token(smp_token),
+        .lg_addr(smp_lg_addr),
+        .lg_ready(lg_ready_reg),
+        .lg_data(logit_q)
+    );
+
+    // ================================================================ buffer writes
+    integer e;
+
+    always @(posedge clk) begin
+        for (e = 0; e < D; e = e + 1) begin
+            // residual: embedding, or + wo / w2 results
+            if (emb_out_valid && {{(32-DIW){1'b0}}, emb_i4} == e) begin
+                res[e] <= emb_out;
+            end
+            if (wb_valid[e % LANES] && (wb_tag == T_WO || wb_tag == T_W2) && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
+                res[e] <= sat16_add(res[e], wb_val[(e % LANES)*24 +: 24]);
+            end
+            // normalized vector
+            if (norm_y_valid && {{(32-DIW){1'b0}}, norm_y_idx} == e) begin
+                xn[e] <= norm_y;
+            end
+            // q: wq results, RoPE
+            if (wb_valid[e % LANES] && wb_tag == T_WQ && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
+                qb[e] <= sat8_24(wb_val[(e % LANES)*24 +: 24]);
+            end
+            if (rope_out_valid && !rope_k3 && {{(32-DIW){1'b0}}, rope_e3} == e) begin
+                qb[e] <= rope_a_out;
+            end
+            if (rope_out_valid && !rope_k3 && {{(32-DIW){1'b0}}, rope_e3} + 1 == e) begin
+                qb[e] <= rope_b_out;
+            end
+            // attention output of head head_reg
+            if (att_out_valid && {{(32-DIW){1'b0}}, att_out_tag} + {{(32-HDIW){1'b0}}, att_out_idx} == e) begin
+                att[e] <= att_out_data;
+            end
+        end
+        for (e = 0; e < KVD; e = e + 1) begin
+            if (wb_valid[e % LANES] && wb_tag == T_WK && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
+                kb[e] <= sat8_24(wb_val[(e % LANES)*24 +: 24]);
+            end
+            if (rope_out_valid && rope_k3 && {{(32-DIW){1'b0}}, rope_e3} == e) begin
+                kb[e] <= rope_a_out;
+            end
+            if (rope_out_valid && rope_k3 && {{(32-DIW){1'b0}}, rope_e3} + 1 == e) begin
+                kb[e] <= rope_b_out;
+            end
+            if (wb_valid[e % LANES] && wb_tag == T_WV && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
+                vb[e] <= sat8_24(wb_val[(e % LANES)*24 +: 24]);
+            end
+        end
+        for (e = 0; e < H; e = e + 1) begin
+            if (wb_valid[e % LANES] && wb_tag == T_W1 && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
+                h1[e] <= sat8_24(wb_val[(e % LANES)*24 +: 24]);
+            end
+            if (silu_out_valid && {{(32-HIW){1'b0}}, silu_i[6]} == e) begin
+                h1[e] <= silu_out;
+            end
+            if (wb_valid[e % LANES] && wb_tag == T_W3 && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
+                h3[e] <= sat8_24(wb_val[(e % LANES)*24 +: 24]);
+            end
+        end
+    end
+
+    // ================================================================ sequencer
+    wire mv_idle   = !mv_busy && !wb_any && (wb_valid == {LANES{1'b0}}) && !mv_start;
+    wire emb_last  = ({{(31-DIW){1'b0}}, ei_reg} + 1 >= D_I);
+    wire rope_last = ({{(32-RPW){1'b0}}, rp_reg} + 1 >= (D_I + KVD_I) / 2);
+    wire silu_last = ({{(31-HIW){1'b0}}, si_reg} + 1 >= H_I);
+    wire [31:0] start_end = {{(32-PW){1'b0}}, pos_reg} + prompt_len_reg;
+    reg  [4:0]  wait_reg;               // drain counter of the element pipelines
+
+    always @(posedge clk) begin
+        // pulses
+        mv_rewind      <= 1'b0;
+        norm_start     <= 1'b0;
+        att_start      <= 1'b0;
+        lora_start     <= 1'b0;
+        lora_ptr_reset <= 1'b0;
+        smp_start      <= 1'b0;
+        seed_load      <= 1'b0;
+        kvw_en         <= 1'b0;
+        pf_pop         <= 1'b0;
+        pf_clear       <= 1'b0;
+        of_push        <= 1'b0;
+        of_clear       <= 1'b0;
+        if (busy_reg) begin
+            cycles_tok_reg   <= cycles_tok_reg + 1'b1;
+            cycles_total_reg <= cycles_total_reg + 1'b1;
+        end
+        if (wait_reg != 5'd0) begin
+            wait_reg <= wait_reg - 1'b1;
+        end
+        if (wb_any && wb_tag == T_CLS) begin
+            cls_pass_reg <= cls_pass_reg + 1'b1;
+            lg_ready_reg <= lg_ready_reg + 1'b1;
+        end
+        // rows whose final value is written: the consumers below trail them
+        if (emb_out_valid) begin
+            res_ready_reg <= res_ready_reg + 1'b1;
+        end
+        if (wb_any && (wb_tag == T_WO || wb_tag == T_W2)) begin
+            res_ready_reg <= res_ready_reg + LANES_I;
+        end
+        if (wb_any && wb_tag == T_W3) begin
+            h3_ready_reg <= h3_ready_reg + LANES_I;
+        end
+        if (emb_issue) begin
+            emb_addr_reg <= emb_addr_reg + 1'b1;
+            ei_reg       <= ei_reg + 1'b1;
+            if (emb_last) begin
+                emb_issue <= 1'b0;
+            end
+        end
+        if (silu_go) begin
+            si_reg <= si_reg + 1'b1;
+            if (silu_last) begin
+                silu_issue <= 1'b0;
+                wait_reg   <= 5'd8;
+            end
+        end
+
+        case (state_reg)
+            S_IDLE: begin
+                if (cmd_start && !busy_reg) begin
+                    err_context_reg  <= 1'b0;
+                    err_token_reg    <= 1'b0;
+                    err_prompt_reg   <= 1'b0;
+                    err_overflow_reg <= 1'b0;
+                    done_reg         <= 1'b0;
+                    if (prompt_len_reg == 32'd0) begin
+                        err_prompt_reg <= 1'b1;
+                    end else if (start_end > CTX_I || prompt_len_reg > CTX_I) begin
+                        err_context_reg <= 1'b1;
+                    end else begin
+                        busy_reg         <= 1'b1;
+                        prompt_left_reg  <= prompt_len_reg;
+                        gen_left_reg     <= max_new_reg;
+                        tokens_done_reg  <= 32'd0;
+                        cycles_total_reg <= 32'd0;
+                        seed_load        <= 1'b1;
+                        state_reg        <= S_FETCH;
+                    end
+                end
+            end
+
+            S_FETCH: begin
+                // the next input token: a prompt token, or the last sampled one
+                if (prompt_left_reg != 32'd0) begin
+                    if (pf_valid && !pf_pop) begin
+                        pf_pop          <= 1'b1;
+                        tok_reg         <= pf_data;
+                        prompt_left_reg <= prompt_left_reg - 1'b1;
+                        cls_reg         <= (prompt_left_reg == 32'd1) && (gen_left_reg != 32'd0);
+                        state_reg       <= S_EMB;
+                    end
+                end else begin
+                    tok_reg   <= sampled_reg;
+                    cls_reg   <= 1'b1;
+                    state_reg <= S_EMB;
+                end
+                cycles_tok_reg <= 32'd0;
+                ei_reg         <= {(DIW+1){1'b0}};
+                res_ready_reg  <= 32'd0;
+                layer_reg      <= {LYW{1'b0}};
+                kv_lbase_reg   <= {KV_AW{1'b0}};
+                rope_base_reg  <= rope_base32[ROPE_AW-1:0];
+                mv_rewind      <= 1'b1;
+                lora_ptr_reset <= 1'b1;
+                wait_reg       <= 5'd0;
+            end
+
+            S_EMB: begin
+                // the attention rmsnorm starts at once and trails the embedding writes
+                if ({{(32-TOKW){1'b0}}, tok_reg} >= V_I) begin
+                    // a bad token id ends the run
+                    err_token_reg <= 1'b1;
+                    pf_clear      <= 1'b1;
+                    state_reg     <= S_FINISH;
+                end else begin
+                    emb_addr_reg <= emb_base32[EMB_AW-1:0];
+                    emb_issue    <= 1'b1;
+                    norm_sel_reg <= 2'd0;
+                    state_reg    <= S_NORM;
+                end
+            end
+
+            S_NORM: begin
+                norm_start <= 1'b1;
+                state_reg  <= S_NORM_W;
+            end
+
+            S_NORM_W: begin
+                if (norm_done) begin
+                    if (norm_sel_reg == 2'd2) begin
+                        mv_tag_reg  <= T_CLS;
+                        mv_last_reg <= T_CLS;
+                    end else if (norm_sel_reg == 2'd1) begin
+                        mv_tag_reg  <= T_W1;
+                        mv_last_reg <= T_W3;
+                    end else begin
+                        mv_tag_reg  <= T_WQ;
+                        mv_last_reg <= T_WV;
+                    end
+                    cls_pass_reg <= {LG_AW{1'b0}};
+                    state_reg    <= S_MV_NEXT;
+                end
+            end
+
+            S_MV_NEXT: begin
+                if (lora_on_tag(mv_tag_reg)) begin
+                    state_reg <= S_LORA_W;
+                end else begin
+                    state_reg <= S_MV_START;
+                end
+            end
+
+            S_LORA_W: begin
+                // the delta store is shared: the previous matrix must be written back
+                if (mv_idle) begin
+                    lora_start <= 1'b1;
+                    state_reg  <= S_MV_LORA;
+                end
+            end
+
+            S_MV_LORA: begin
+                if (lora_done) begin
+                    state_reg <= S_MV_START;
+                end
+            end
+
+            S_MV_START: begin
+                if (mv_start && mv_ready) begin
+                    if (mv_tag_reg == T_WO || mv_tag_reg == T_W2) begin
+                        res_ready_reg <= 32'd0;
+                    end
+                    if (mv_tag_reg == T_W1) begin
+                        h3_ready_reg <= 32'd0;
+                    end
+                    if (mv_tag_reg == T_W3) begin
+                        si_reg     <= {(HIW+1){1'b0}};
+                        silu_issue <= 1'b1;
+                    end
+                    if (mv_tag_reg == T_CLS) begin
+                        lg_ready_reg <= {(LG_AW+1){1'b0}};
+                    end
+                    if (mv_tag_reg == T_WO) begin
+                        // the ffn rmsnorm trails the residual writes of wo
+                        norm_sel_reg <= 2'd1;
+                        state_reg    <= S_NORM;
+                    end else if (mv_tag_reg == T_W2) begin
+                        state_reg <= S_LAYER;
+                    end else if (mv_tag_reg == T_CLS) begin
+                        // the sampler trails the classifier's logit words
+                        state_reg <= S_SAMPLE;
+                    end else if (mv_tag_reg == mv_last_reg) begin
+                        state_reg <= S_MV_DRAIN;
+                    end else begin
+                        mv_tag_reg <= mv_tag_reg + 1'b1;
+                        state_reg  <= S_MV_NEXT;
+                    end
+                end
+            end
+
+            S_MV_DRAIN: begin
+                if (mv_idle) begin
+                    case (mv_last_reg)
+                        T_WV: begin
+                            rp_reg     <= {RPW{1'b0}};
+                            ri_reg     <= {HDIW{1'b0}};
+                            rope_issue <= 1'b1;
+                            state_reg  <= S_ROPE;
+                        end
+                        T_W3: begin
+                            state_reg <= S_SILU;
+                        end
+                        default: begin
+                            state_reg <= S_IDLE;    // wo, w2 and wcls do not drain here
+                        end
+                    endcase
+                end
+            end
+
+            S_ROPE: begin
+                if (rope_issue) begin
+                    rp_reg <= rp_reg + 1'b1;
+                    ri_reg <= ({{(32-HDIW){1'b0}}, ri_reg} + 1 >= HALF_I) ? {HDIW{1'b0}} : ri_reg + 1'b1;
+                    if (rope_last) begin
+                        rope_issue <= 1'b0;
+                        wait_reg   <= 5'd5;
+                    end
+                end else if (wait_reg == 5'd1) begin
+                    kvh_reg      <= 32'd0;
+                    kvhb_reg     <= 32'd0;
+                    kvw_addr_reg <= kvw_base32[KV_AW-1:0];
+                    kvw_en       <= 1'b1;
+                    state_reg    <= S_KVW;
+                end
+            end
+
+            S_KVW: begin
+                // kv head kvh_reg is written this cycle (kvw_en is high)
+                kvw_addr_reg <= kvw_addr_reg + CTX_I[KV_AW-1:0];
+                kvh_reg      <= kvh_reg + 1'b1;
+                kvhb_reg     <= kvhb_reg + HD_I;
+                if (kvh_reg + 1 >= NKV_I) begin
+                    head_reg     <= 32'd0;
+                    hbase_reg    <= 32'd0;
+                    grp_reg      <= 32'd0;
+                    att_base_reg <= kv_lbase_reg;
+                    state_reg    <= S_ATT;
+                end else begin
+                    kvw_en <= 1'b1;
+                end
+            end
+
+            S_ATT: begin
+                // heads overlap: the next one starts while the last one divides
+                if (att_ready) begin
+                    att_start <= 1'b1;
+                    state_reg <= S_ATT_NEXT;
+                end
+            end
+
+            S_ATT_NEXT: begin
+                // att_start is high now, with this head's q, base and tag
+                if (head_reg + 1 >= NH_I) begin
+                    state_reg <= S_ATT_W;
+                end else begin
+                    head_reg  <= head_reg + 1'b1;
+                    hbase_reg <= hbase_reg + HD_I;
+                    if (grp_reg + 1 >= GROUP_I) begin
+                        grp_reg      <= 32'd0;
+                        att_base_reg <= att_base_reg + CTX_I[KV_AW-1:0];
+                    end else begin
+                        grp_reg <= grp_reg + 1'b1;
+                    end
+                    state_reg <= S_ATT;
+                end
+            end
+
+            S_ATT_W: begin
+                if (!att_busy) begin
+                    mv_tag_reg  <= T_WO;
+                    mv_last_reg <= T_WO;
+                    state_reg   <= S_MV_NEXT;
+                end
+            end
+
+            S_SILU: begin
+                // the gate started with w3 and trails its rows; wait for the last one
+                if (!silu_issue && wait_reg == 5'd0) begin
+                    mv_tag_reg  <= T_W2;
+                    mv_last_reg <= T_W2;
+                    state_reg   <= S_MV_NEXT;
+                end
+            end
+
+            S_LAYER: begin
+                if ({{(32-LYW){1'b0}}, layer_reg} + 1 >= L_I) begin
+                    // the token is in the KV cache
+                    pos_reg <= pos_reg + 1'b1;
+                    if (cls_reg) begin
+                        norm_sel_reg <= 2'd2;
+                        state_reg    <= S_NORM;
+                    end else begin
+                        state_reg <= S_TOKEN_END;
+                    end
+                end else begin
+                    layer_reg    <= layer_reg + 1'b1;
+                    kv_lbase_reg <= kv_lbase_reg + KV_LSTEP[KV_AW-1:0];
+                    norm_sel_reg <= 2'd0;
+                    state_reg    <= S_NORM;
+                end
+            end
+
+            S_TOKEN_END: begin
+                // a prompt token without sampling: w2 must be written back first
+                if (mv_idle) begin
+                    cycles_last_reg <= cycles_tok_reg + 1'b1;
+                    state_reg       <= (prompt_left_reg != 32'd0) ? S_FETCH : S_FINISH;
+                end
+            end
+
+            S_SAMPLE: begin
+                smp_start <= 1'b1;
+                state_reg <= S_SAMPLE_W;
+            end
+
+            S_SAMPLE_W: begin
+                if (smp_done) begin
+                    sampled_reg <= smp_token;
+                    state_reg   <= S_EMIT;
+                end
+            end
+
+            S_EMIT: begin
+                // wait while the output FIFO is full
+                if (!of_full && !of_push) begin
+                    of_push         <= 1'b1;
+                    tokens_done_reg <= tokens_done_reg + 1'b1;
+                    gen_left_reg    <= gen_left_reg - 1'b1;
+                    cycles_last_reg <= cycles_tok_reg + 1'b1;
+                    if ({{(32-TOKW){1'b0}}, sampled_reg} == stop_token_reg || {{(32-PW){1'b0}}, pos_reg} >= CTX_I
+                            || gen_left_reg == 32'd1) begin
+                        wait_reg  <= 5'd3;          // the token reaches the FIFO head first
+                        state_reg <= S_FINISH;
+                    end else begin
+                        state_reg <= S_FETCH;
+                    end
+                end
+            end
+
+            S_FINISH: begin
+                if (wait_reg == 5'd0) begin
+                    busy_reg  <= 1'b0;
+                    done_reg  <= 1'b1;
+                    state_reg <= S_IDLE;
+                end
+            end
+
+            default: state_reg <= S_IDLE;
+        endcase
+
+        if (push_prompt && pf_full) begin
+            err_overflow_reg <= 1'b1;
+        end
+        if (cmd_abort) begin
+            state_reg  <= S_IDLE;
+            busy_reg   <= 1'b0;
+            done_reg   <= busy_reg || done_reg;
+            emb_issue  <= 1'b0;
+            rope_issue <= 1'b0;
+            silu_issue <= 1'b0;
+            kvw_en     <= 1'b0;
+            pf_clear   <= 1'b1;
+        end
+        if (cmd_reset) begin
+            pos_reg          <= {PW{1'b0}};
+            done_reg         <= 1'b0;
+            err_context_reg  <= 1'b0;
+            err_token_reg    <= 1'b0;
+            err_prompt_reg   <= 1'b0;
+            err_overflow_reg <= 1'b0;
+            pf_clear         <= 1'b1;
+            of_clear         <= 1'b1;
+        end
+        if (rst) begin
+            state_reg        <= S_IDLE;
+            busy_reg         <= 1'b0;
+            done_reg         <= 1'b0;
+            err_context_reg  <= 1'b0;
+            err_token_reg    <= 1'b0;
+            err_prompt_reg   <= 1'b0;
+            err_overflow_reg <= 1'b0;
+            pos_reg          <= {PW{1'b0}};
+            emb_issue        <= 1'b0;
+            rope_issue       <= 1'b0;
+            silu_issue       <= 1'b0;
+            layer_reg        <= {LYW{1'b0}};
+            cycles_tok_reg   <= 32'd0;
+            cycles_last_reg  <= 32'd0;
+            cycles_total_reg <= 32'd0;
+            tokens_done_reg  <= 32'd0;
+            sampled_reg      <= {TOKW{1'b0}};
+            mv_tag_reg       <= T_WQ;
+        end
+    end
+
+    // matvec start is a level held in S_MV_START until accepted
+    always @* begin
+        mv_start = (state_reg == S_MV_START);
+    end
+
+    // ================================================================ debug window
+    // DBG_ADDR[31:28] region, [27:0] index; DBG_DATA (sign-extended) is valid
+    // 4 cycles after a DBG_ADDR write (while idle).
+    wire [3:0]  dbg_region = dbg_addr_reg[31:28];
+    wire [27:0] dbg_index  = dbg_addr_reg[27:0];
+    wire [31:0] dbg_idx32  = {4'd0, dbg_index};
+    wire [31:0] dbg_word32 = dbg_idx32 >> HDIW;         // KV cache word
+    wire [31:0] dbg_lgw32  = dbg_idx32 >> LNW;          // logit RAM word
+    reg  [31:0] dbg_vec_q;
+    reg  [3:0]  dbg_region_q, dbg_region_q2;
+    reg  [31:0] dbg_sub_q, dbg_sub_q2;
+    reg  [31:0] dbg_vec_q2;
+    reg  [31:0] dbg_data_reg;
+
+    assign kv_rd_addr = att_busy ? kv_rd_addr_att : dbg_word32[KV_AW-1:0];
+    assign lg_rd_addr = smp_busy ? smp_lg_addr : dbg_lgw32[LG_AW-1:0];
+
+    function [31:0] sx8;
+        input [7:0] x;
+        begin
+            sx8 = {{24{x[7]}}, x};
+        end
+    endfunction
+
+    always @(posedge clk) begin
+        // stage 1: register-array reads (block RAMs read their addresses here too)
+        case (dbg_region)
+            4'd1:    dbg_vec_q <= (dbg_idx32 < D_I)   ? {{16{res[dbg_index[DIW-1:0]][15]}}, res[dbg_index[DIW-1:0]]} : 32'd0;
+            4'd2:    dbg_vec_q <= (dbg_idx32 < D_I)   ? sx8(xn[dbg_index[DIW-1:0]])    : 32'd0;
+            4'd3:    dbg_vec_q <= (dbg_idx32 < D_I)   ? sx8(qb[dbg_index[DIW-1:0]])    : 32'd0;
+            4'd4:    dbg_vec_q <= (dbg_idx32 < KVD_I) ? sx8(kb[dbg_index[KVIW-1:0]])   : 32'd0;
+            4'd5:    dbg_vec_q <= (dbg_idx32 < KVD_I) ? sx8(vb[dbg_index[KVIW-1:0]])   : 32'd0;
+            4'd6:    dbg_vec_q <= (dbg_idx32 < D_I)   ? sx8(att[dbg_index[DIW-1:0]])   : 32'd0;
+            4'd7:    dbg_vec_q <= (dbg_idx32 < H_I)   ? sx8(h1[dbg_index[HIW-1:0]])    : 32'd0;
+            4'd8:    dbg_vec_q <= (dbg_idx32 < H_I)   ? sx8(h3[dbg_index[HIW-1:0]])    : 32'd0;
+            default: dbg_vec_q <= 32'd0;
+        endcase
+        dbg_region_q  <= dbg_region;
+        dbg_sub_q     <= dbg_idx32;
+        // stage 2: select within block-RAM words
+        dbg_region_q2 <= dbg_region_q;
+        dbg_vec_q2    <= dbg_vec_q;
+        case (dbg_region_q)
+            4'd0:    dbg_sub_q2 <= {{8{logit_q[24*dbg_sub_q[LNW-1:0] + 23]}}, logit_q[24*dbg_sub_q[LNW-1:0] +: 24]};
+            4'd9:    dbg_sub_q2 <= sx8(kv_k[8*dbg_sub_q[HDIW-1:0] +: 8]);
+            4'd10:   dbg_sub_q2 <= sx8(kv_v[8*dbg_sub_q[HDIW-1:0] +: 8]);
+            default: dbg_sub_q2 <= 32'd0;
+        endcase
+        // stage 3
+        case (dbg_region_q2)
+            4'd0, 4'd9, 4'd10: dbg_data_reg <= dbg_sub_q2;
+            4'd11:             dbg_data_reg <= lora_dbg_data;
+            default:           dbg_data_reg <= dbg_vec_q2;
+        endcase
+    end
+
+    // ================================================================ register reads
+    wire [31:0] status = {24'd0, err_overflow_reg, err_prompt_reg, err_token_reg, err_context_reg,
+                          pf_full, of_valid, done_reg, busy_reg};
+
+    always @(posedge clk) begin
+        if (reg_rd) begin
+            case (reg_addr)
+                R_MAGIC:        reg_rdata <= MAGIC;
+                R_GEN_VERSION:  reg_rdata <= GEN_VERSION;
+                R_STATUS:       reg_rdata <= status;
+                R_PROMPT_PUSH:  reg_rdata <= {{(32-PFW){1'b0}}, pf_count};
+                R_TOKEN_POP:    reg_rdata <= of_valid ? {1'b1, 15'd0, of_data} : 32'd0;
+                R_PROMPT_LEN:   reg_rdata <= prompt_len_reg;
+                R_MAX_NEW:      reg_rdata <= max_new_reg;
+                R_INV_TEMP:     reg_rdata <= {16'd0, inv_temp_reg};
+                R_TOP_K:        reg_rdata <= top_k_reg;
+                R_SEED:         reg_rdata <= seed_reg;
+                R_STOP_TOKEN:   reg_rdata <= stop_token_reg;
+                R_POSITION:     reg_rdata <= {{(32-PW){1'b0}}, pos_reg};
+                R_CYCLES_LAST:  reg_rdata <= cycles_last_reg;
+                R_TOKENS_DONE:  reg_rdata <= tokens_done_reg;
+                R_CYCLES_TOTAL: reg_rdata <= cycles_total_reg;
+                R_LORA_ADDR:    reg_rdata <= {{(32-LORA_AW){1'b0}}, lora_addr_reg};
+                R_DBG_ADDR:     reg_rdata <= dbg_addr_reg;
+                R_DBG_DATA:     reg_rdata <= dbg_data_reg;
+                R_FP0:          reg_rdata <= FINGERPRINT[255:224];
+                R_FP0 + 8'd1:   reg_rdata <= FINGERPRINT[223:192];
+                R_FP0 + 8'd2:   reg_rdata <= FINGERPRINT[191:160];
+                R_FP0 + 8'd3:   reg_rdata <= FINGERPRINT[159:128];
+                R_FP0 + 8'd4:   reg_rdata <= FINGERPRINT[127:96];
+                R_FP0 + 8'd5:   reg_rdata <= FINGERPRINT[95:64];
+                R_FP0 + 8'd6:   reg_rdata <= FINGERPRINT[63:32];
+                R_FP0 + 8'd7:   reg_rdata <= FINGERPRINT[31:0];
+                R_DIM:          reg_rdata <= D_I;
+                R_HIDDEN:       reg_rdata <= H_I;
+                R_LAYERS:       reg_rdata <= L_I;
+                R_HEADS:        reg_rdata <= NH_I;
+                R_KV_HEADS:     reg_rdata <= NKV_I;
+                R_VOCAB:        reg_rdata <= V_I;
+                R_CONTEXT:      reg_rdata <= CTX_I;
+                R_LANES:        reg_rdata <= LANES_I;
+                R_VPL:          reg_rdata <= VPL_I;
+                R_BITS:         reg_rdata <= (BITS_EMB & 255) | ((BITS_ATT & 255) << 8)
+                                             | ((BITS_MLP & 255) << 16) | ((BITS_CLS & 255) << 24);
+                R_LORA_RANK:    reg_rdata <= LORA_ON ? LORA_RANK : 0;
+                R_LORA_TARGETS: reg_rdata <= LORA_ON ? {25'd0, LORA_MASK} : 32'd0;
+                R_K_MAX:        reg_rdata <= K_MAX;
+                R_PROMPT_DEPTH: reg_rdata <= PDEPTH + 1;
+                R_OUT_DEPTH:    reg_rdata <= OUT_DEPTH + 1;
+                R_LORA_WORDS:   reg_rdata <= LORA_WORDS;
+                default:        reg_rdata <= 32'd0;
+            endcase
+        end
+    end
+
+    wire unused_ok = &{1'b0, mv_out_last, att_done, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, of_count, lora_busy, dbg_sub_q[31:0], dbg_word32, dbg_lgw32,
+                       rope_addr32, rope_e32, mv_rows32, mv_cols32, emb_base32, rope_base32,
+                       lora_in32, lora_out32, kvw_base32};
+
+endmodule
+
+`resetall

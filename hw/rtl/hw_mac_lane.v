@@ -1,0 +1,141 @@
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+// hw_mac_lane: one multiply-accumulate lane of the matrix-vector engine.
+// It owns its weight ROM (VPL signed weights of WB bits per word, $readmemh of
+// ROM_FILE) and its scale ROM ({sh, m} per pass, SCALE_FILE). Per cycle it
+// multiplies VPL broadcast int8 x values by one ROM word and accumulates; at
+// the last word of a row it requantizes y = (acc * m + 2**(sh-1)) >>> sh with
+// hw_rq at full width (no saturation: the core saturates or adds by mode).
+// Pipeline (stage numbers as in hw_matvec): S0 address -> S1 ROM read register
+// -> S2 ROM output register + x -> S3 product sum -> S4 row total + scale read
+// -> hw_rq (3 stages) -> S7 y.
+module hw_mac_lane #(
+    parameter VPL         = 4,                  // values per word (per cycle)
+    parameter WB          = 8,                  // bits per weight (two's complement)
+    parameter ACC_W       = 24,                 // accumulator bits, >= WB + 9
+    parameter ROM_DEPTH   = 16,                 // weight words
+    parameter SCALE_DEPTH = 4,                  // scale entries (one per pass)
+    parameter ROM_FILE    = "",                 // weight ROM contents ($readmemh file)
+    parameter SCALE_FILE  = "",                 // scale ROM contents ($readmemh file)
+    parameter ROM_AW      = (ROM_DEPTH > 1) ? $clog2(ROM_DEPTH) : 1,       // weight address bits
+    parameter SCALE_AW    = (SCALE_DEPTH > 1) ? $clog2(SCALE_DEPTH) : 1    // scale address bits
+) (
+    input  wire                    clk,
+    input  wire                    rst,            // sync, clears y_valid
+    // S0: read a weight word
+    input  wire                    rom_en,
+    input  wire [ROM_AW-1:0]       rom_addr,
+    // S2: the x values of that word (registered by the caller), int8 each, value j at [8j +: 8]
+    input  wire [VPL*8-1:0]        x_in,
+    // S3: accumulate control of the word, scale address of its pass
+    input  wire                    acc_en,
+    input  wire                    acc_first,      // first word of a row: restart the sum
+    input  wire                    acc_last,       // last word of a row: requantize the sum
+    input  wire [SCALE_AW-1:0]     scale_addr,
+    // S7: requantized row result, 4 cycles after its acc_last at S3
+    output wire                    y_valid,
+    output wire signed [ACC_W+15:0] y             // ACC_W + 16 bits (hw_rq's ACC_W + 15, sign-extended)
+);
+
+    localparam MW = 15;         // requant multiplier bits (numerics.MULT_BITS)
+    localparam SW = 6;          // requant shift bits
+    localparam PW = 8 + WB;     // one product's bits
+    localparam YW = ACC_W + 15; // hw_rq full-width output bits
+
+    // ---------------------------------------------------------------- ROMs
+    (* rom_style = "block" *)
+    reg [VPL*WB-1:0] rom [0:ROM_DEPTH-1];
+    reg [MW+SW-1:0]  scale_rom [0:SCALE_DEPTH-1];
+
+    // A file name of "" gives an all-zero ROM, so tools can elaborate the module on its own.
+    generate
+        if (ROM_FILE != "") begin : g_rom_file
+            initial $readmemh(ROM_FILE, rom);
+        end else begin : g_rom_zero
+            integer i;
+            initial for (i = 0; i < ROM_DEPTH; i = i + 1) rom[i] = {VPL*WB{1'b0}};
+        end
+        if (SCALE_FILE != "") begin : g_scale_file
+            initial $readmemh(SCALE_FILE, scale_rom);
+        end else begin : g_scale_zero
+            integer i;
+            initial for (i = 0; i < SCALE_DEPTH; i = i + 1) scale_rom[i] = {(MW+SW){1'b0}};
+        end
+    endgenerate
+
+    reg [VPL*WB-1:0] rom_q;     // S1: BRAM read register
+    reg [VPL*WB-1:0] w_s2;      // S2: BRAM output register, before the multipliers
+
+    always @(posedge clk) begin
+        if (rom_en) begin
+            rom_q <= rom[rom_addr];
+        end
+    end
+
+    always @(posedge clk) begin
+        w_s2 <= rom_q;
+    end
+
+    // ---------------------------------------------------------------- S2: VPL products
+    reg signed [ACC_W-1:0] psum_s3;
+    reg signed [ACC_W-1:0] psum_next;
+    reg signed [PW-1:0]    prod;
+    integer j;
+
+    always @* begin
+        psum_next = {ACC_W{1'b0}};
+        for (j = 0; j < VPL; j = j + 1) begin
+            prod = $signed(x_in[8*j +: 8]) * $signed(w_s2[WB*j +: WB]);
+            psum_next = psum_next + {{(ACC_W-PW){prod[PW-1]}}, prod};
+        end
+    end
+
+    always @(posedge clk) begin
+        psum_s3 <= psum_next;
+    end
+
+    // ---------------------------------------------------------------- S3: accumulate
+    reg  signed [ACC_W-1:0] acc;
+    reg  signed [ACC_W-1:0] total_s4;
+    reg                     total_valid_s4;
+    wire signed [ACC_W-1:0] acc_sum = acc_first ? psum_s3 : acc + psum_s3;
+    reg  [MW+SW-1:0]        scale_s4;
+
+    always @(posedge clk) begin
+        if (acc_en) begin
+            acc <= acc_sum;
+            if (acc_last) begin
+                total_s4 <= acc_sum;
+            end
+        end
+        total_valid_s4 <= acc_en && acc_last;
+        scale_s4 <= scale_rom[scale_addr];
+        if (rst) begin
+            total_valid_s4 <= 1'b0;
+        end
+    end
+
+    // ---------------------------------------------------------------- S4..S7: requant
+    wire signed [YW-1:0] rq_y;
+
+    hw_rq #(
+        .XW(ACC_W),
+        .OW(0)
+    ) rq (
+        .clk(clk),
+        .rst(rst),
+        .in_valid(total_valid_s4),
+        .x(total_s4),
+        .m(scale_s4[MW-1:0]),
+        .sh(scale_s4[MW+SW-1:MW]),
+        .out_valid(y_valid),
+        .y(rq_y)
+    );
+
+    assign y = {rq_y[YW-1], rq_y};
+
+endmodule
+
+`resetall

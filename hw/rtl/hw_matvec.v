@@ -1,0 +1,220 @@
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+// hw_matvec: the matrix-vector engine, LANES hw_mac_lane instances behind one
+// shared ROM address counter.
+// The lane ROMs hold every matrix of a token in walk order (hw/rtlgen/layout.py):
+// row r of a matrix is lane r % LANES in pass r / LANES, each pass ceil(C/VPL)
+// words. The core starts the matrices in that order; the walker streams one
+// word per cycle, pass after pass and matrix after matrix without a bubble when
+// the next start comes while `ready` is high on the last word. The core answers
+// each x_req with the VPL int8 values of chunk x_word one cycle later. After
+// the last word of a pass, every lane with a row delivers rq(acc, m, sh) at
+// full width in the same cycle (LATENCY cycles after that word's x_req).
+module hw_matvec #(
+    parameter LANES       = 4,      // lanes = rows computed in parallel
+    parameter VPL         = 4,      // int8 x values (and weights) per lane per cycle
+    parameter WB          = 8,      // weight bits in the lane ROM (widest class)
+    parameter ROM_DEPTH   = 16,     // words per lane weight ROM
+    parameter SCALE_DEPTH = 4,      // entries per lane scale ROM = passes per token
+    parameter ROWS_W      = 10,     // bits of a row count / row index (max R)
+    parameter COLS_W      = 10,     // bits of a column count (max C)
+    parameter ACC_W       = 24,     // accumulator bits, >= WB + 9
+    parameter TAG_W       = 4,      // bits of the tag that travels with a matrix
+    parameter ROM_DIR     = "rom"   // folder of lane_NNN.hex and scale_NNN.hex
+) (
+    input  wire                       clk,
+    input  wire                       rst,          // synchronous, active high
+    input  wire                       rewind,       // next matrix starts at ROM word 0 (stops a walk)
+    // command: accepted when start && ready; rows, cols >= 1
+    input  wire                       start,
+    input  wire [ROWS_W-1:0]          start_rows,   // R of the matrix
+    input  wire [COLS_W-1:0]          start_cols,   // C of the matrix
+    input  wire [TAG_W-1:0]           start_tag,    // comes back on x_tag and out_tag
+    output wire                       ready,        // idle, or on the last word of a matrix
+    output wire                       busy,         // walker or pipeline not empty
+    // x broadcast: x_data answers x_req one cycle later (registered read in the core)
+    output wire                       x_req,
+    output wire [COLS_W-1:0]          x_word,       // chunk: columns x_word*VPL .. +VPL-1
+    output wire [TAG_W-1:0]           x_tag,
+    input  wire [VPL*8-1:0]           x_data,       // int8 x[x_word*VPL + j] at [8j +: 8]; columns >= C don't care
+    // results of one pass: lane l holds row pass*LANES + l
+    output wire [LANES-1:0]           out_valid,    // lane has a row in this pass
+    output wire [LANES*ROWS_W-1:0]    out_row,      // row index per lane
+    output wire [LANES*(ACC_W+16)-1:0] out_data,    // signed rq(acc, m, sh) per lane, not saturated
+    output wire                       out_last,     // last pass of the matrix
+    output wire [TAG_W-1:0]           out_tag
+);
+
+    localparam LATENCY  = 7;                                        // x_req to out_valid
+    localparam ROM_AW   = (ROM_DEPTH > 1) ? $clog2(ROM_DEPTH) : 1;
+    localparam SCALE_AW = (SCALE_DEPTH > 1) ? $clog2(SCALE_DEPTH) : 1;
+    localparam RB_W     = ROWS_W + $clog2(LANES + 1) + 1;           // row base < R + LANES
+    localparam CB_W     = COLS_W + $clog2(VPL + 1) + 1;             // column base < C + VPL
+    localparam RQ_W     = ACC_W + 16;
+    // control word carried down the pipeline: valid, first, last, pass_last, tag, row base, rows, scale address
+    localparam CTL_W    = 4 + TAG_W + RB_W + ROWS_W + SCALE_AW;
+
+    // ---------------------------------------------------------------- S0: address walker
+    reg                 walk_reg;
+    reg [ROWS_W-1:0]    rows_reg;
+    reg [COLS_W-1:0]    cols_reg;
+    reg [TAG_W-1:0]     tag_reg;
+    reg [ROM_AW-1:0]    addr_reg;
+    reg [SCALE_AW-1:0]  saddr_reg;
+    reg [COLS_W-1:0]    word_reg;       // word index within the row
+    reg [CB_W-1:0]      col_reg;        // word_reg * VPL
+    reg [RB_W-1:0]      row_base_reg;   // pass * LANES
+
+    wire [CB_W-1:0] col_end    = col_reg + VPL[CB_W-1:0];
+    wire [RB_W-1:0] row_end    = row_base_reg + LANES[RB_W-1:0];
+    wire            word_last  = col_end >= {{(CB_W-COLS_W){1'b0}}, cols_reg};
+    wire            pass_last  = row_end >= {{(RB_W-ROWS_W){1'b0}}, rows_reg};
+    wire            mat_last   = walk_reg && word_last && pass_last;
+
+    assign ready  = !walk_reg || mat_last;
+    assign x_req  = walk_reg;
+    assign x_word = word_reg;
+    assign x_tag  = tag_reg;
+
+    always @(posedge clk) begin
+        if (walk_reg) begin
+            addr_reg <= addr_reg + 1'b1;
+            if (word_last) begin
+                word_reg     <= {COLS_W{1'b0}};
+                col_reg      <= {CB_W{1'b0}};
+                saddr_reg    <= saddr_reg + 1'b1;
+                row_base_reg <= row_end;
+                if (pass_last) begin
+                    walk_reg <= 1'b0;
+                end
+            end else begin
+                word_reg <= word_reg + 1'b1;
+                col_reg  <= col_end;
+            end
+        end
+        if (start && ready) begin
+            walk_reg     <= 1'b1;
+            rows_reg     <= start_rows;
+            cols_reg     <= start_cols;
+            tag_reg      <= start_tag;
+            word_reg     <= {COLS_W{1'b0}};
+            col_reg      <= {CB_W{1'b0}};
+            row_base_reg <= {RB_W{1'b0}};
+        end
+        if (rewind) begin
+            if (!(start && ready)) begin
+                walk_reg <= 1'b0;
+            end
+            addr_reg  <= {ROM_AW{1'b0}};
+            saddr_reg <= {SCALE_AW{1'b0}};
+        end
+        if (rst) begin
+            walk_reg  <= 1'b0;
+            addr_reg  <= {ROM_AW{1'b0}};
+            saddr_reg <= {SCALE_AW{1'b0}};
+        end
+    end
+
+    // ---------------------------------------------------------------- control pipeline S0..S7
+    wire [CTL_W-1:0] ctl_s0 = {walk_reg, (word_reg == {COLS_W{1'b0}}), word_last, pass_last,
+                               tag_reg, row_base_reg, rows_reg, saddr_reg};
+    // stage s (1..LATENCY) at ctl_q[(s-1)*CTL_W +: CTL_W]
+    reg  [LATENCY*CTL_W-1:0] ctl_q;
+    integer s;
+
+    always @(posedge clk) begin
+        ctl_q <= {ctl_q[(LATENCY-1)*CTL_W-1:0], ctl_s0};
+        if (rst) begin
+            for (s = 0; s < LATENCY; s = s + 1) begin
+                ctl_q[s*CTL_W + CTL_W - 1] <= 1'b0;
+            end
+        end
+    end
+
+    // field positions, from the top of a control word
+    localparam V_BIT  = CTL_W - 1;
+    localparam F_BIT  = CTL_W - 2;
+    localparam L_BIT  = CTL_W - 3;
+    localparam P_BIT  = CTL_W - 4;
+    localparam TAG_LO = SCALE_AW + ROWS_W + RB_W;
+    localparam RB_LO  = SCALE_AW + ROWS_W;
+    localparam ROW_LO = SCALE_AW;
+
+    reg pipe_busy;
+    integer b;
+    always @* begin
+        pipe_busy = 1'b0;
+        for (b = 0; b < LATENCY; b = b + 1) begin
+            pipe_busy = pipe_busy | ctl_q[b*CTL_W + V_BIT];
+        end
+    end
+    assign busy = walk_reg || pipe_busy;
+
+    // x arrives at S1 (the core registers its read); registered once more for S2, beside
+    // the lanes' ROM output registers
+    reg [VPL*8-1:0] x_s2;
+    always @(posedge clk) begin
+        x_s2 <= x_data;
+    end
+
+    // S3 controls of the lanes
+    wire [CTL_W-1:0]    ctl_s3    = ctl_q[2*CTL_W +: CTL_W];
+    wire                acc_en    = ctl_s3[V_BIT];
+    wire                acc_first = ctl_s3[F_BIT];
+    wire                acc_last  = ctl_s3[L_BIT];
+    wire [SCALE_AW-1:0] scale_s3  = ctl_s3[SCALE_AW-1:0];
+
+    // S7 outputs
+    wire [CTL_W-1:0]    ctl_o     = ctl_q[(LATENCY-1)*CTL_W +: CTL_W];
+    wire                pass_done = ctl_o[V_BIT] && ctl_o[L_BIT];
+    wire [RB_W-1:0]     rb_o      = ctl_o[RB_LO +: RB_W];
+    wire [ROWS_W-1:0]   rows_o    = ctl_o[ROW_LO +: ROWS_W];
+    assign out_last = pass_done && ctl_o[P_BIT];
+    assign out_tag  = ctl_o[TAG_LO +: TAG_W];
+
+    // ---------------------------------------------------------------- lanes
+    genvar l;
+    generate
+        for (l = 0; l < LANES; l = l + 1) begin : g_lane
+            // "<ROM_DIR>/lane_NNN.hex": three decimal digits of the lane number
+            localparam [7:0] D2 = 8'd48 + ((l / 100) % 10);
+            localparam [7:0] D1 = 8'd48 + ((l / 10) % 10);
+            localparam [7:0] D0 = 8'd48 + (l % 10);
+            wire [RB_W-1:0] row = rb_o + l;
+
+            wire lane_valid;
+
+            hw_mac_lane #(
+                .VPL(VPL),
+                .WB(WB),
+                .ACC_W(ACC_W),
+                .ROM_DEPTH(ROM_DEPTH),
+                .SCALE_DEPTH(SCALE_DEPTH),
+                .ROM_FILE({ROM_DIR, "/lane_", D2, D1, D0, ".hex"}),
+                .SCALE_FILE({ROM_DIR, "/scale_", D2, D1, D0, ".hex"})
+            ) lane (
+                .clk(clk),
+                .rst(rst),
+                .rom_en(walk_reg),
+                .rom_addr(addr_reg),
+                .x_in(x_s2),
+                .acc_en(acc_en),
+                .acc_first(acc_first),
+                .acc_last(acc_last),
+                .scale_addr(scale_s3),
+                .y_valid(lane_valid),
+                .y(out_data[l*RQ_W +: RQ_W])
+            );
+
+            // the lane's own valid equals pass_done; both kept so a mismatch cannot pass silently
+            assign out_valid[l]                 = lane_valid && pass_done &&
+                                                  (row < {{(RB_W-ROWS_W){1'b0}}, rows_o});
+            assign out_row[l*ROWS_W +: ROWS_W]  = row[ROWS_W-1:0];
+        end
+    endgenerate
+
+endmodule
+
+`resetall

@@ -1,0 +1,99 @@
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+// hw_rsqrt: 1/sqrt(ss) ~= r * 2**-(23 + k) for an unsigned ss > 0, exactly as
+// hw/numerics.py rsqrt_fixed: k = floor((bitlen(ss) - 15) / 2), the mantissa
+// mt = ss * 2**-2k lies in [2**14, 2**16), r = RSQRT[mt >> 6] from a 1024 x 16
+// table ($readmemh of TABLE_FILE, written by hw/rtl_tables.py rsqrt_hex).
+// Pipelined, one item per cycle, LATENCY = 3: S1 input register -> S2 leading
+// one, k and table index -> S3 table read. ss = 0 gives r = 0.
+module hw_rsqrt #(
+    parameter SSW        = 40,          // bits of ss (unsigned), 2..76
+    parameter TABLE_FILE = "rsqrt.hex"  // 1024 words of 16 bits
+) (
+    input  wire              clk,
+    input  wire              rst,       // sync, clears out_valid
+    input  wire              in_valid,
+    input  wire [SSW-1:0]    ss,
+    output wire              out_valid,
+    output wire [15:0]       r,         // table value (unsigned)
+    output wire signed [5:0] k          // exponent: 1/sqrt(ss) ~= r * 2**-(23 + k)
+);
+
+    localparam LATENCY = 3;             // cycles from in_valid to out_valid
+    localparam XW      = SSW + 16;      // ss << 16: room for the left shifts (k >= -8)
+    localparam AW      = $clog2(XW);    // bits of a right shift amount (< XW)
+
+    // ---------------------------------------------------------------- table
+    (* rom_style = "block" *)
+    reg [15:0] table_rom [0:1023];
+
+    initial begin
+        $readmemh(TABLE_FILE, table_rom);
+    end
+
+    // ---------------------------------------------------------------- S1: input register
+    reg [SSW-1:0] ss_s1;
+
+    always @(posedge clk) begin
+        ss_s1 <= ss;
+    end
+
+    // ---------------------------------------------------------------- S2: k and index
+    // bitlen b = position of the leading one + 1 (0 for ss = 0);
+    // k = (b - 15) >>> 1; index = mt >> 6 = (ss << 16) >> (2k + 22) (2k + 22 >= 6).
+    integer i;
+    integer blen;
+    integer k_int;
+    integer amt_int;
+    reg  [AW-1:0] amt;
+    wire [XW-1:0] ss_ext = {ss_s1, 16'd0};
+    wire [XW-1:0] mt_ext = ss_ext >> amt;
+
+    always @* begin
+        blen = 0;
+        for (i = 0; i < SSW; i = i + 1) begin
+            if (ss_s1[i]) blen = i + 1;
+        end
+        k_int   = (blen - 15) >>> 1;
+        amt_int = 2 * k_int + 22;
+        amt     = amt_int[AW-1:0];
+    end
+
+    reg [9:0]        idx_s2;
+    reg signed [5:0] k_s2;
+
+    always @(posedge clk) begin
+        idx_s2 <= mt_ext[9:0];
+        k_s2   <= k_int[5:0];
+    end
+
+    // mt_ext bits above 9 are zero by construction (mt < 2**16).
+    wire unused_mt = &{1'b0, mt_ext[XW-1:10]};
+    wire unused_int = &{1'b0, k_int[31:6], amt_int[31:AW]};
+
+    // ---------------------------------------------------------------- S3: table read
+    reg [15:0]       r_s3;
+    reg signed [5:0] k_s3;
+
+    always @(posedge clk) begin
+        r_s3 <= table_rom[idx_s2];
+        k_s3 <= k_s2;
+    end
+
+    // ---------------------------------------------------------------- valid pipe
+    reg [LATENCY-1:0] v_pipe;   // bit i: an item is in stage S(i+1)
+
+    always @(posedge clk) begin
+        v_pipe <= {v_pipe[LATENCY-2:0], in_valid};
+        if (rst) v_pipe <= {LATENCY{1'b0}};
+    end
+
+    assign out_valid = v_pipe[LATENCY-1];
+    assign r = r_s3;
+    assign k = k_s3;
+
+endmodule
+
+`resetall

@@ -1,0 +1,286 @@
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+// hw_sampler: picks the next token from the int24 logits, numerics.sample:
+// greedy (inv_temp = 0): the first index of the largest logit; otherwise the
+// top K candidates (hw_topk), e_j = exp2_neg((((l_c0 - l_cj) * LOGIT_M) >>
+// LOGIT_SH) * inv_temp >> 8), one xorshift32 step, r = (state * E) >> 32 and
+// the first j whose running sum of e exceeds r.
+// The logits are read from the core's logit RAM, one word of LANES logits per
+// matvec pass (logit r at word r / LANES, field r % LANES), one logit per cycle,
+// as soon as the classifier has written the word (lg_ready).
+module hw_sampler #(
+    parameter V        = 32,                                // vocabulary size
+    parameter LANES    = 4,                                 // logits per RAM word
+    parameter K_MAX    = 16,                                // top-k capacity
+    parameter LOGIT_M  = 0,                                 // sampler exponent multiplier (< 2**15)
+    parameter LOGIT_SH = 1,                                 // sampler exponent shift
+    parameter EXP_FILE = "exp2.hex",                        // hw_exp2 table
+    parameter WAW      = 4,                                 // logit RAM address bits
+    parameter TW       = 16                                 // token bits
+) (
+    input  wire               clk,
+    input  wire               rst,          // synchronous: abort, back to idle
+    // sampler state: load at the start of a run, stepped here
+    input  wire               seed_load,
+    input  wire [31:0]        seed,
+    // command
+    input  wire               start,
+    input  wire [15:0]        inv_temp,     // Q8 inverse temperature, 0 = greedy
+    input  wire [31:0]        top_k,        // 1..K_MAX, else K_MAX
+    output wire               busy,
+    output reg                done,         // one-cycle pulse, token valid from then on
+    output reg  [TW-1:0]      token,
+    // logit RAM read port (registered in the core: data one cycle after the address);
+    // lg_ready = words written so far, so the scan can trail the classifier
+    output wire [WAW-1:0]     lg_addr,
+    input  wire [WAW:0]       lg_ready,
+    input  wire [LANES*24-1:0] lg_data
+);
+
+    localparam LNW = (LANES > 1) ? $clog2(LANES) : 1;       // lane field bits
+    localparam KW  = $clog2(K_MAX + 1);                     // bits of a count 0..K_MAX
+    localparam JW  = (K_MAX > 1) ? $clog2(K_MAX) : 1;       // candidate index bits
+    localparam EW  = 16 + KW;                               // E <= K_MAX * 2**15
+    localparam integer LANES_I = LANES;
+    localparam integer VI      = V;
+
+    localparam [2:0] ST_IDLE = 3'd0,
+                     ST_SCAN = 3'd1,
+                     ST_SORT = 3'd2,
+                     ST_EXP  = 3'd3,
+                     ST_RAND = 3'd4,
+                     ST_MUL  = 3'd5,
+                     ST_PICK = 3'd6;
+
+    reg [2:0]     state_reg;
+    reg [15:0]    inv_reg;
+    reg [KW-1:0]  k_reg;                // candidates used
+    reg [TW:0]    i_reg;                // logit counter (scan)
+    reg [WAW-1:0] w_reg;                // its RAM word
+    reg [LNW-1:0] lane_reg;             // and lane
+    reg           issuing_reg;
+    reg [3:0]     wait_reg;
+
+    assign busy    = (state_reg != ST_IDLE);
+    assign lg_addr = w_reg;
+    wire   scan_go = issuing_reg && (state_reg == ST_SCAN) && ({1'b0, w_reg} < lg_ready);
+
+    // ---------------------------------------------------------------- scan: logits -> top-k
+    reg            s1_valid;
+    reg [LNW-1:0]  s1_lane;
+    reg [TW-1:0]   s1_index;
+    reg            topk_clear;
+    wire [K_MAX*24-1:0] top_values;
+    wire [K_MAX*16-1:0] top_indices;
+    wire [KW-1:0]  top_count;
+    wire [15:0]    s1_index16 = {{(16 > TW ? 16 - TW : 0){1'b0}}, s1_index[((TW < 16) ? TW : 16)-1:0]};
+
+    always @(posedge clk) begin
+        s1_valid <= scan_go;
+        s1_lane  <= lane_reg;
+        s1_index <= i_reg[TW-1:0];
+        if (rst) begin
+            s1_valid <= 1'b0;
+        end
+    end
+
+    hw_topk #(
+        .K_MAX(K_MAX),
+        .VW(24),
+        .IW(16)
+    ) topk (
+        .clk(clk),
+        .rst(rst),
+        .clear(topk_clear),
+        .in_valid(s1_valid),
+        .in_value(lg_data[24*s1_lane +: 24]),
+        .in_index(s1_index16),
+        .out_values(top_values),
+        .out_indices(top_indices),
+        .count(top_count)
+    );
+
+    // ---------------------------------------------------------------- exp of the candidates
+    // issue j (c) -> l_j (c+1) -> (l0 - lj) * M (c+2) -> * inv (c+3) -> z (c+4) -> hw_exp2 (c+6)
+    reg [JW:0]            j_reg;
+    reg                   x1_valid, x2_valid, x3_valid, x4_valid;
+    reg [JW-1:0]          x1_j, x2_j, x3_j, x4_j, x5_j, x6_j;
+    reg signed [23:0]     l_j;
+    wire signed [23:0]    l_0 = top_values[23:0];
+    wire [23:0]           ldiff = l_0 - l_j;        // 0 <= l0 - lj < 2**24 (unsigned)
+    reg [39:0]            zprod;
+    reg [55:0]            ztemp;
+    reg [12:0]            z_reg;
+    wire [39:0]           z0 = zprod >> LOGIT_SH;
+    wire [47:0]           zt = ztemp[55:8];
+    wire                  e_valid;
+    wire [15:0]           e_val;
+    reg [15:0]            e_mem [0:K_MAX-1];
+    reg [EW-1:0]          e_sum;
+    localparam [14:0] LM = LOGIT_M;
+
+    always @(posedge clk) begin
+        x1_valid <= issuing_reg && (state_reg == ST_EXP);
+        x1_j     <= j_reg[JW-1:0];
+        l_j      <= top_values[24*j_reg[JW-1:0] +: 24];
+        x2_valid <= x1_valid;
+        x2_j     <= x1_j;
+        zprod    <= ldiff * LM;
+        x3_valid <= x2_valid;
+        x3_j     <= x2_j;
+        ztemp    <= z0[39:0] * inv_reg;
+        x4_valid <= x3_valid;
+        x4_j     <= x3_j;
+        z_reg    <= (zt >= 48'd4096) ? 13'd4096 : zt[12:0];
+        x5_j     <= x4_j;
+        x6_j     <= x5_j;
+        if (e_valid) begin
+            e_mem[x6_j] <= e_val;
+            e_sum       <= e_sum + {{(EW-16){1'b0}}, e_val};
+        end
+        if (start && state_reg == ST_IDLE) begin
+            e_sum <= {EW{1'b0}};
+        end
+        if (rst) begin
+            x1_valid <= 1'b0;
+            x2_valid <= 1'b0;
+            x3_valid <= 1'b0;
+            x4_valid <= 1'b0;
+        end
+    end
+
+    hw_exp2 #(
+        .ZW(13),
+        .TABLE_FILE(EXP_FILE)
+    ) exp2 (
+        .clk(clk),
+        .rst(rst),
+        .in_valid(x4_valid),
+        .z(z_reg),
+        .out_valid(e_valid),
+        .e(e_val)
+    );
+
+    // ---------------------------------------------------------------- random draw
+    reg         lfsr_step;
+    wire [31:0] lfsr_state;
+    reg [EW+31:0] r_prod;
+    reg [EW-1:0]  cum_reg;
+    wire [EW-1:0] r_val   = r_prod[EW+31:32];                // (state * E) >> 32 < E
+    wire [EW-1:0] cum_next = cum_reg + {{(EW-16){1'b0}}, e_mem[j_reg[JW-1:0]]};
+
+    hw_xorshift32 lfsr (
+        .clk(clk),
+        .rst(rst),
+        .load(seed_load),
+        .seed(seed),
+        .step(lfsr_step),
+        .state(lfsr_state)
+    );
+
+    // ---------------------------------------------------------------- control
+    wire scan_last = ({{(31-TW){1'b0}}, i_reg} + 1 >= VI);
+    wire lane_wrap = ({{(32-LNW){1'b0}}, lane_reg} + 1 >= LANES_I);
+    wire [KW-1:0] k_req  = (top_k >= 1 && top_k <= K_MAX) ? top_k[KW-1:0] : K_MAX[KW-1:0];
+
+    always @(posedge clk) begin
+        done       <= 1'b0;
+        topk_clear <= 1'b0;
+        lfsr_step  <= 1'b0;
+        case (state_reg)
+            ST_IDLE: begin
+                if (start) begin
+                    inv_reg     <= inv_temp;
+                    k_reg       <= k_req;
+                    i_reg       <= {(TW+1){1'b0}};
+                    w_reg       <= {WAW{1'b0}};
+                    lane_reg    <= {LNW{1'b0}};
+                    issuing_reg <= 1'b1;
+                    topk_clear  <= 1'b1;
+                    state_reg   <= ST_SCAN;
+                end
+            end
+            ST_SCAN: begin
+                // logit i_reg is RAM word w_reg, lane lane_reg
+                if (scan_go) begin
+                    i_reg <= i_reg + 1'b1;
+                    if (lane_wrap) begin
+                        lane_reg <= {LNW{1'b0}};
+                        w_reg    <= w_reg + 1'b1;
+                    end else begin
+                        lane_reg <= lane_reg + 1'b1;
+                    end
+                    if (scan_last) begin
+                        issuing_reg <= 1'b0;
+                        wait_reg    <= 4'd2;
+                        state_reg   <= ST_SORT;
+                    end
+                end
+            end
+            ST_SORT: begin
+                // wait for the last logit to enter the top-k list
+                if (wait_reg != 4'd0) begin
+                    wait_reg <= wait_reg - 1'b1;
+                end else if (inv_reg == 16'd0) begin
+                    token     <= top_indices[TW-1:0];
+                    done      <= 1'b1;
+                    state_reg <= ST_IDLE;
+                end else begin
+                    if (top_count < k_reg) begin
+                        k_reg <= top_count;
+                    end
+                    j_reg       <= {(JW+1){1'b0}};
+                    issuing_reg <= 1'b1;
+                    state_reg   <= ST_EXP;
+                end
+            end
+            ST_EXP: begin
+                if (issuing_reg) begin
+                    j_reg <= j_reg + 1'b1;
+                    if ({{(31-JW){1'b0}}, j_reg} + 1 >= {{(32-KW){1'b0}}, k_reg}) begin
+                        issuing_reg <= 1'b0;
+                        wait_reg    <= 4'd8;
+                    end
+                end else if (wait_reg != 4'd0) begin
+                    wait_reg <= wait_reg - 1'b1;
+                end else begin
+                    lfsr_step <= 1'b1;
+                    state_reg <= ST_RAND;
+                end
+            end
+            ST_RAND: begin
+                // lfsr_state is stepped at this edge
+                state_reg <= ST_MUL;
+            end
+            ST_MUL: begin
+                r_prod    <= lfsr_state * e_sum;
+                j_reg     <= {(JW+1){1'b0}};
+                cum_reg   <= {EW{1'b0}};
+                state_reg <= ST_PICK;
+            end
+            ST_PICK: begin
+                cum_reg <= cum_next;
+                j_reg   <= j_reg + 1'b1;
+                if (cum_next > r_val || {{(31-JW){1'b0}}, j_reg} + 1 >= {{(32-KW){1'b0}}, k_reg}) begin
+                    token     <= top_indices[16*j_reg[JW-1:0] +: TW];
+                    done      <= 1'b1;
+                    state_reg <= ST_IDLE;
+                end
+            end
+            default: state_reg <= ST_IDLE;
+        endcase
+        if (rst) begin
+            state_reg   <= ST_IDLE;
+            issuing_reg <= 1'b0;
+            done        <= 1'b0;
+            lfsr_step   <= 1'b0;
+        end
+    end
+
+    wire unused_ok = &{1'b0, ztemp[7:0], r_prod[31:0]};
+
+endmodule
+
+`resetall

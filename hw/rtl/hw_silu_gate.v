@@ -1,0 +1,103 @@
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+// hw_silu_gate: the SwiGLU gate of one hidden unit, exactly as hw/numerics.py
+// silu_gate: g = sat8(rq(SILU[layer][h1 + 128] * h3, m, sh)). The SiLU tables of
+// all layers sit in one ROM of LAYERS*256 int16 words, address layer*256 + h1 + 128
+// ($readmemh of TABLE_FILE, written by hw/rtl_tables.py silu_hex).
+// Pipelined, one item per cycle, LATENCY = 5: S1 table read -> S2 SILU * h3 ->
+// S3..S5 hw_rq (product with m, round and shift, saturate).
+module hw_silu_gate #(
+    parameter LAYERS     = 1,                                   // tables in TABLE_FILE
+    parameter LW         = (LAYERS > 1) ? $clog2(LAYERS) : 1,   // layer index bits
+    parameter TABLE_FILE = "silu.hex"                           // LAYERS*256 words of 16 bits
+) (
+    input  wire              clk,
+    input  wire              rst,       // sync, clears out_valid
+    input  wire              in_valid,
+    input  wire signed [7:0] h1,        // SiLU argument (int8 code)
+    input  wire signed [7:0] h3,        // gate multiplier
+    input  wire [LW-1:0]     layer,     // selects the table (< LAYERS)
+    input  wire [14:0]       m,         // requant multiplier g_m
+    input  wire [5:0]        sh,        // requant shift g_sh
+    output wire              out_valid,
+    output wire signed [7:0] g
+);
+
+    localparam LATENCY = 5;     // cycles from in_valid to out_valid (2 here + hw_rq's 3)
+    localparam RQ_LATENCY = 3;  // hw_rq's LATENCY
+    localparam PW      = 24;    // int16 * int8 product (|p| <= 2**22)
+
+    // ---------------------------------------------------------------- table
+    (* rom_style = "block" *)
+    reg [15:0] table_rom [0:LAYERS*256-1];
+
+    initial begin
+        $readmemh(TABLE_FILE, table_rom);
+    end
+
+    // address layer*256 + (h1 + 128): h1 + 128 is h1 with its sign bit flipped.
+    wire [7:0] code = {~h1[7], h1[6:0]};
+
+    // ---------------------------------------------------------------- S1: table read
+    reg signed [15:0] silu_s1;
+    reg signed [7:0]  h3_s1;
+    reg [14:0]        m_s1;
+    reg [5:0]         sh_s1;
+
+    generate
+        if (LAYERS == 1) begin : g_one
+            always @(posedge clk) silu_s1 <= table_rom[code];
+            wire unused_layer = &{1'b0, layer};
+        end else begin : g_many
+            always @(posedge clk) silu_s1 <= table_rom[{layer, code}];
+        end
+    endgenerate
+
+    always @(posedge clk) begin
+        h3_s1   <= h3;
+        m_s1    <= m;
+        sh_s1   <= sh;
+    end
+
+    // ---------------------------------------------------------------- S2: SILU * h3
+    wire signed [PW-1:0] silu_ext = {{8{silu_s1[15]}}, silu_s1};
+    wire signed [PW-1:0] h3_ext   = {{16{h3_s1[7]}}, h3_s1};
+
+    reg signed [PW-1:0] p_s2;
+    reg [14:0]          m_s2;
+    reg [5:0]           sh_s2;
+
+    always @(posedge clk) begin
+        p_s2  <= silu_ext * h3_ext;
+        m_s2  <= m_s1;
+        sh_s2 <= sh_s1;
+    end
+
+    // valid of S1, S2 (hw_rq carries it on)
+    reg [LATENCY-RQ_LATENCY-1:0] v_pipe;
+
+    always @(posedge clk) begin
+        v_pipe <= {v_pipe[LATENCY-RQ_LATENCY-2:0], in_valid};
+        if (rst) v_pipe <= {(LATENCY-RQ_LATENCY){1'b0}};
+    end
+
+    // ---------------------------------------------------------------- S3..S5: requant
+    hw_rq #(
+        .XW(PW),
+        .OW(8)
+    ) rq (
+        .clk(clk),
+        .rst(rst),
+        .in_valid(v_pipe[LATENCY-RQ_LATENCY-1]),
+        .x(p_s2),
+        .m(m_s2),
+        .sh(sh_s2),
+        .out_valid(out_valid),
+        .y(g)
+    );
+
+endmodule
+
+`resetall

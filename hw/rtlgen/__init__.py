@@ -1,0 +1,12 @@
+"""RTL generator: an IntModel + build knobs -> per-model Verilog and ROM hex files.
+
+layout (which weight sits where) -> lanes (lane ROM hex files) -> top
+(hardwire_top.v) -> generate (everything, plus build.json); estimate says
+what the build will cost before simulation.
+"""
+GENERATOR_VERSION = (1, 0, 0)
+GEN_VERSION_WORD = (GENERATOR_VERSION[0] << 16) | (GENERATOR_VERSION[1] << 8) | GENERATOR_VERSION[2]
+
+
+def version_text() -> str:
+    return ".".join(str(v) for v in GENERATOR_VERSION)

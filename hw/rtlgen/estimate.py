@@ -1,0 +1,146 @@
+"""What a build will cost, before any simulation or synthesis.
+
+Cycles per token follow the v1 hardware: the matrix engine streams one ROM
+word per cycle (passes x words per matrix, including padding), waits for its
+pipeline to drain where the next step needs the results, and every other step
+runs one element per cycle; attention per head takes 2*(p+1) cycles (scores,
+then weighted values) plus the softmax reciprocal divider and the head output.
+Resources count multipliers, ROM and BRAM bits exactly and LUTs roughly.
+The constants below name each assumption so they can follow the core.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from hw.numerics import RECIP_BITS
+from hw.rtlgen.layout import SCALE_BITS, Layout
+
+MATVEC_LATENCY = 7       # hw_matvec: x_req of a row's last word -> its result
+WRITEBACK = 2            # core: saturate / residual add of a result
+RSQRT_LATENCY = 3        # hw_rsqrt
+DIVIDER = RECIP_BITS + 1 # hw_recip_div: 41 cycles
+LAYER_WORD_BITS = 96     # layer.hex word
+TABLE_BITS = 256 * 16 + 1024 * 16      # exp2 + rsqrt tables
+CORE_LUTS = 3000         # sequencer, register file, vector buffers, sampler (rough)
+# depth x width shapes of an 18-kbit block RAM (ECP5 DP16KD, Xilinx RAMB18, one port)
+BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+
+
+def bram18_blocks(depth: int, width: int) -> int:
+    """18-kbit block RAMs for one depth x width memory, best aspect ratio."""
+    return min(-(-depth // d) * -(-width // w) for d, w in BRAM18_SHAPES)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    # ---- cycles per token (position-independent parts)
+    weight_macs: int              # R*C summed over the walk
+    ideal_matrix_cycles: int      # weight_macs / (LANES*VPL)
+    matrix_cycles: int            # the walker's real count (passes x words, padding included)
+    drain_cycles: int             # pipeline drains between dependent steps
+    vector_cycles: int            # embedding, norms, rope, kv write, silu gate, sampler
+    attention_fixed: int          # per token, attention cycles that do not grow with position
+    attention_per_pos: int        # per token, attention cycles per position
+    # ---- resources
+    lanes: int
+    vpl: int
+    mac_multipliers: int          # int8 x WB-bit, LANES*VPL
+    requant_multipliers: int      # ACC_W x 16, one per lane
+    weight_rom_bits: int          # lane ROMs as built (WB bits per weight, padding included)
+    weight_rom_blocks: int        # 18-kbit block RAMs for the lane ROMs (one per lane at least)
+    weight_bits_used: int         # the weights at their own class bits
+    scale_rom_bits: int
+    table_bits: int               # embedding, norms, rope, silu, exp2, rsqrt, layer constants
+    kv_cache_bits: int
+    lora_bits: int
+    luts: int                     # rough
+
+    def cycles(self, pos: int) -> int:
+        """Cycles of the token at position `pos` (0-based), classifier included."""
+        return (self.matrix_cycles + self.drain_cycles + self.vector_cycles
+                + self.attention_fixed + self.attention_per_pos * (pos + 1))
+
+    @property
+    def rom_waste_bits(self) -> int:
+        return self.weight_rom_bits - self.weight_bits_used
+
+    def to_json(self, positions: list[int]) -> dict:
+        d = asdict(self)
+        d["cycles_per_token"] = [{"position": p, "cycles": self.cycles(p)} for p in positions]
+        d["rom_waste_bits"] = self.rom_waste_bits
+        return d
+
+
+def estimate(model, layout: Layout, knobs) -> Estimate:
+    """Estimate for `model` (IntModel) built with `layout` and resolved `knobs`."""
+    cfg = model.config
+    L, D, H, V, NH, hd, KVD = (cfg.n_layers, cfg.dim, cfg.hidden_dim, cfg.vocab_size,
+                               cfg.n_heads, cfg.head_dim, cfg.kv_dim)
+    lay, ctx = layout, knobs.context
+    macs = lay.weight_macs
+    ideal = -(-macs // (lay.lanes * lay.vpl))
+    walk = sum(s.passes * s.words for s in lay.slots)
+    drain = (4 * L + 1) * (MATVEC_LATENCY + WRITEBACK)    # qkv, wo, w1/w3, w2 per layer; wcls
+    norm = 2 * D + RSQRT_LATENCY                          # sum of squares, then scale
+    vector = (D                                           # embedding row
+              + L * (2 * norm + (D + KVD) + KVD + H)      # norms, rope q/k, v write, silu gate
+              + norm + V + knobs.k_max)                   # final norm, top-k scan, sampling
+    att_fixed = L * NH * (DIVIDER + hd)
+    att_pos = L * NH * 2
+
+    bits = model.knobs["bits"]
+    used = sum(s.rows * s.cols * s.bits for s in lay.slots)
+    rom = lay.lanes * lay.depth * lay.word_bits
+    scale = lay.lanes * lay.scale_depth * SCALE_BITS
+    tables = (V * D * bits["embedding"] + V * SCALE_BITS        # embedding + its (m, sh)
+              + (2 * L + 1) * D * 16                            # rmsnorm gains
+              + ctx * (hd // 2) * 32                            # rope cos/sin
+              + L * 256 * 16 + TABLE_BITS + L * LAYER_WORD_BITS)
+    kv = 2 * L * ctx * KVD * 8
+    shapes = {"wq": (D, D), "wk": (KVD, D), "wv": (KVD, D), "wo": (D, D),
+              "w1": (H, D), "w3": (H, D), "w2": (D, H)}
+    lora = sum(L * knobs.lora_rank * (r + c) * 8 for t, (r, c) in shapes.items()
+               if t in knobs.lora_targets) if knobs.lora_rank else 0
+    # LUT4 rough count: a LUT multiplier ~ a*b LUTs, an adder ~ 1 LUT per bit,
+    # the requant rounding shifter ~ 6 mux levels over ACC_W+16 bits.
+    per_lane = (lay.vpl * (8 * lay.wb + lay.acc_bits) + lay.acc_bits
+                + 6 * (lay.acc_bits + 16))
+    luts = lay.lanes * per_lane + CORE_LUTS
+    return Estimate(macs, ideal, walk, drain, vector, att_fixed, att_pos,
+                    lay.lanes, lay.vpl, lay.lanes * lay.vpl, lay.lanes,
+                    rom, lay.lanes * bram18_blocks(lay.depth, lay.word_bits), used, scale, tables,
+                    kv, lora, luts)
+
+
+def positions(context: int) -> list[int]:
+    """Positions reported in tables: first, quarter, half, last."""
+    return sorted({0, context // 4, context // 2, context - 1})
+
+
+def format_estimate(est: Estimate, context: int, clock_mhz: float = 100.0) -> str:
+    """A plain-text table of the estimate."""
+    kb = lambda bits: f"{bits / 1024:,.1f} kbit"
+    rows = [
+        ("weight MACs per token", f"{est.weight_macs:,}"),
+        (f"matrix cycles (ideal {est.ideal_matrix_cycles:,} at {est.lanes}x{est.vpl} MACs/cycle)",
+         f"{est.matrix_cycles:,}"),
+        ("pipeline drains", f"{est.drain_cycles:,}"),
+        ("vector steps (1 element/cycle)", f"{est.vector_cycles:,}"),
+        ("attention", f"{est.attention_fixed:,} + {est.attention_per_pos:,} x (p+1)"),
+    ]
+    for p in positions(context):
+        c = est.cycles(p)
+        rows.append((f"cycles at position {p}", f"{c:,}  ({clock_mhz * 1e6 / c:,.0f} tok/s at {clock_mhz:g} MHz)"))
+    rows += [
+        ("MAC multipliers (int8 x weight)", f"{est.mac_multipliers:,}"),
+        ("requant multipliers", f"{est.requant_multipliers:,}"),
+        ("weight ROM", f"{kb(est.weight_rom_bits)} ({kb(est.rom_waste_bits)} padding and widest-class waste)"),
+        ("weight ROM 18-kbit blocks", f"{est.weight_rom_blocks:,} ({est.weight_rom_blocks // est.lanes} per lane)"),
+        ("scale ROM", kb(est.scale_rom_bits)),
+        ("tables (embedding, norms, rope, silu, exp2, rsqrt)", kb(est.table_bits)),
+        ("KV cache BRAM", kb(est.kv_cache_bits)),
+        ("LoRA BRAM", kb(est.lora_bits)),
+        ("LUTs (rough)", f"{est.luts:,}"),
+    ]
+    w = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{w}}  {v}" for k, v in rows)

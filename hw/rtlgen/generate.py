@@ -1,0 +1,208 @@
+"""Generate one accelerator: an IntModel + knobs -> out_dir/{rtl, rom, build.json}.
+
+    out_dir/rtl/hardwire_top.v   hw_core with this model's parameters (hw/rtlgen/top.py)
+    out_dir/rom/*.hex            lane weights and scales, embedding, norms, rope,
+                                 per-layer constants, exp2/rsqrt/SiLU tables
+    out_dir/build.json           knobs, layout, estimate, fingerprint, static RTL sources
+
+Everything is deterministic: the same model and knobs give byte-identical files.
+The static library (hw/rtl/*.v) is not copied; build.json names the files the
+top needs, relative to the repository root.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hw import rtl_tables
+from hw.errors import HardwireError
+from hw.intmodel import IntModel
+from hw.numerics import MULT_BITS
+from hw.rtlgen import version_text
+from hw.rtlgen.estimate import Estimate, estimate, positions
+from hw.rtlgen.knobs import Knobs
+from hw.rtlgen.lanes import write_lanes
+from hw.rtlgen.layout import SCALE_BITS, SH_BITS, Layout, rom_layout
+from hw.rtlgen.top import TOP_MODULE, emit_top
+
+STATIC_RTL = Path(__file__).resolve().parents[1] / "rtl"      # hw/rtl
+REPO_ROOT = STATIC_RTL.parents[1]
+CORE_MODULE = "hw_core"
+LAYER_WORD_BITS = 96
+
+
+class GenerateError(HardwireError):
+    """A model or output folder the generator cannot use."""
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    out_dir: Path
+    top: Path                          # out_dir/rtl/hardwire_top.v
+    rom_files: tuple[Path, ...]        # every hex file written, sorted
+    static_sources: tuple[Path, ...]   # hw/rtl files the top needs (absolute), sorted
+    layout: Layout
+    knobs: Knobs                       # resolved (context filled in)
+    estimate: Estimate
+    fingerprint: str
+
+    @property
+    def sources(self) -> list[Path]:
+        """Every Verilog file of the design: the static library files, then the top."""
+        return [*self.static_sources, self.top]
+
+
+# ---------------------------------------------------------------- static sources
+
+def _strip_comments(text: str) -> str:
+    return re.sub(r"//[^\n]*", "", re.sub(r"/\*.*?\*/", "", text, flags=re.S))
+
+
+def static_sources(top_module: str = CORE_MODULE, rtl_dir: Path = STATIC_RTL) -> list[Path]:
+    """hw/rtl files of `top_module` and every hw/rtl module it instantiates (transitively)."""
+    files = {p.stem: p for p in sorted(rtl_dir.glob("*.v"))}
+    if top_module not in files:
+        return []
+    seen, todo = set(), [top_module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        words = set(re.findall(r"\b(hw_\w+)\b", _strip_comments(files[name].read_text())))
+        todo += sorted(w for w in words if w in files and w not in seen)
+    return [files[n] for n in sorted(seen)]
+
+
+# ---------------------------------------------------------------- table ROMs
+
+def _check(values: np.ndarray, lo: int, hi: int, what: str) -> np.ndarray:
+    v = np.asarray(values, dtype=np.int64)
+    if v.size and (v.min() < lo or v.max() > hi):
+        raise GenerateError(f"{what} holds values in {int(v.min())}..{int(v.max())}, outside {lo}..{hi} "
+                            "that its ROM field allows; the integer model is corrupt, re-run `hardwire quantize`")
+    return v
+
+
+def _scale_words(m: np.ndarray, sh: np.ndarray, what: str) -> list[int]:
+    m = _check(m, 0, (1 << MULT_BITS) - 1, f"{what} multipliers")
+    sh = _check(sh, 1, (1 << SH_BITS) - 1, f"{what} shifts")
+    return [(int(s) << MULT_BITS) | int(x) for x, s in zip(m.ravel(), sh.ravel())]
+
+
+def _info(name: str, a: np.ndarray, bits: int, layout: str, fp: str) -> list[str]:
+    a = np.asarray(a)
+    return [f"{name}: {layout}",
+            f"shape {a.shape}, {bits} bits, min {int(a.min())} max {int(a.max())}",
+            f"model fingerprint {fp}"]
+
+
+def layer_words(model: IntModel) -> list[int]:
+    """One 96-bit word per layer: att_gshift[5:0] ffn_gshift[11:6] (signed), att_m[26:12]
+    att_sh[32:27] attout_m[47:33] attout_sh[53:48] g_m[68:54] g_sh[74:69]."""
+    a, L = model.arrays, model.config.n_layers
+    fields = [("att_gshift", 6, -32, 31), ("ffn_gshift", 6, -32, 31),
+              ("att_m", 15, 0, (1 << 15) - 1), ("att_sh", 6, 1, 63),
+              ("attout_m", 15, 0, (1 << 15) - 1), ("attout_sh", 6, 1, 63),
+              ("g_m", 15, 0, (1 << 15) - 1), ("g_sh", 6, 1, 63)]
+    words = [0] * L
+    pos = 0
+    for name, width, lo, hi in fields:
+        vals = _check(a[name], lo, hi, name)
+        if vals.shape != (L,):
+            raise GenerateError(f"{name} has shape {vals.shape}, expected ({L},); re-run `hardwire quantize`")
+        for l in range(L):
+            words[l] |= (int(vals[l]) & ((1 << width) - 1)) << pos
+        pos += width
+    return words
+
+
+def write_tables(model: IntModel, knobs: Knobs, rom: Path) -> list[Path]:
+    """Every ROM except the lanes: embedding, norms, rope, layer constants, unit tables."""
+    cfg, a, fp = model.config, model.arrays, model.fingerprint
+    D, L, hd, ctx = cfg.dim, cfg.n_layers, cfg.head_dim, knobs.context
+    eb = int(model.knobs["bits"]["embedding"])
+    q = (1 << (eb - 1)) - 1
+    out = []
+    emb = _check(a["emb"], -q, q, f"emb ({eb}-bit embedding)")                   # (V, D)
+    out.append(rtl_tables.write_hex(rom / "emb.hex", emb.reshape(-1), eb,
+                                    _info("emb.hex", emb, eb, "embedding rows, address token*D + i", fp)))
+    out.append(rtl_tables.write_hex(rom / "emb_scale.hex", _scale_words(a["emb_m"], a["emb_sh"], "emb"),
+                                    SCALE_BITS, ["emb_scale.hex: {sh[5:0], m[14:0]} per token, "
+                                                 "residual = sat16(rq(emb[t, i], m, sh))", f"model fingerprint {fp}"]))
+    for name, key in (("norm_att", "att_gq"), ("norm_ffn", "ffn_gq"), ("norm_final", "final_gq")):
+        g = _check(a[key], -(1 << 15), (1 << 15) - 1, key)                        # (L, D) or (D,)
+        where = "address l*D + i" if g.ndim == 2 else "address i"
+        out.append(rtl_tables.write_hex(rom / f"{name}.hex", g.reshape(-1), 16,
+                                        _info(f"{name}.hex", g, 16, f"int16 rmsnorm gains ({key}), {where}", fp)))
+    cos, sin = a["rope_cos"][:ctx], a["rope_sin"][:ctx]                          # (ctx, hd/2)
+    _check(cos, -(1 << 15), (1 << 15) - 1, "rope_cos"), _check(sin, -(1 << 15), (1 << 15) - 1, "rope_sin")
+    rope = [((int(s) & 0xFFFF) << 16) | (int(c) & 0xFFFF) for c, s in zip(cos.ravel(), sin.ravel())]
+    out.append(rtl_tables.write_hex(rom / "rope.hex", rope, 32, [
+        f"rope.hex: {{sin[15:0], cos[15:0]}} Q2.14, address pos*{hd // 2} + i, positions 0..{ctx - 1}",
+        f"cos min {int(cos.min())} max {int(cos.max())}, sin min {int(sin.min())} max {int(sin.max())}",
+        f"model fingerprint {fp}"]))
+    out.append(rtl_tables.write_hex(rom / "layer.hex", layer_words(model), LAYER_WORD_BITS, [
+        "layer.hex: one word per layer, fields lsb first: att_gshift[5:0] ffn_gshift[11:6] (signed),",
+        "att_m[26:12] att_sh[32:27] attout_m[47:33] attout_sh[53:48] g_m[68:54] g_sh[74:69]",
+        f"model fingerprint {fp}"]))
+    out.append(rtl_tables.silu_hex(rom / "silu.hex", model))
+    out.append(rtl_tables.exp2_hex(rom / "exp2.hex"))
+    out.append(rtl_tables.rsqrt_hex(rom / "rsqrt.hex"))
+    return out
+
+
+# ---------------------------------------------------------------- build
+
+def build_json(model: IntModel, layout: Layout, knobs: Knobs, est: Estimate,
+               rom_files: list[Path], static: list[Path]) -> dict:
+    rel = lambda p: p.resolve().relative_to(REPO_ROOT).as_posix()
+    return {
+        "generator_version": version_text(),
+        "top_module": TOP_MODULE,
+        "top": f"rtl/{TOP_MODULE}.v",
+        "rom_dir": "rom",
+        "rom_files": sorted(p.name for p in rom_files),
+        "static_rtl": [rel(p) for p in static],
+        "model": {"fingerprint": model.fingerprint, "config": model.config.__dict__,
+                  "bits": model.knobs["bits"], "source": model.meta.get("source")},
+        "knobs": knobs.to_json(),
+        "layout": {"lanes": layout.lanes, "values_per_lane": layout.vpl, "weight_bits": layout.wb,
+                   "rom_depth": layout.depth, "scale_depth": layout.scale_depth,
+                   "acc_bits": layout.acc_bits, "rows_w": layout.rows_w, "cols_w": layout.cols_w,
+                   "matrices": [{"name": s.name, "layer": s.layer, "rows": s.rows, "cols": s.cols,
+                                 "bits": s.bits, "passes": s.passes, "words": s.words,
+                                 "word_base": s.word_base, "pass_base": s.pass_base} for s in layout.slots]},
+        "estimate": est.to_json(positions(knobs.context)),
+    }
+
+
+def generate(int_model: IntModel, out_dir: str | Path, knobs: Knobs) -> BuildInfo:
+    """Write rtl/hardwire_top.v, rom/*.hex and build.json for `int_model` under `out_dir`."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise GenerateError(f"{out} exists and is not a folder; choose another --out")
+    knobs = knobs.resolved(int_model["rope_cos"].shape[0])
+    layout = rom_layout(int_model, knobs.lanes, knobs.values_per_lane)
+    est = estimate(int_model, layout, knobs)
+    rtl_dir, rom = out / "rtl", out / "rom"
+    rtl_dir.mkdir(parents=True, exist_ok=True)
+    rom.mkdir(parents=True, exist_ok=True)
+
+    top = rtl_dir / f"{TOP_MODULE}.v"
+    top.write_text(emit_top(int_model, layout, knobs))
+    rom_files = write_lanes(int_model, layout, rom) + write_tables(int_model, knobs, rom)
+    # rom/ belongs to the generator: drop hex files of an earlier build (e.g. more lanes)
+    names = {p.name for p in rom_files}
+    for stale in rom.glob("*.hex"):
+        if stale.name not in names:
+            stale.unlink()
+    static = static_sources()
+    info = build_json(int_model, layout, knobs, est, rom_files, static)
+    (out / "build.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
+    return BuildInfo(out, top, tuple(sorted(rom_files)), tuple(static), layout, knobs, est,
+                     int_model.fingerprint)

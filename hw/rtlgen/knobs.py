@@ -1,0 +1,65 @@
+"""Build knobs of one generated accelerator: how parallel it is and what it holds.
+
+Knobs change the hardware, never the arithmetic: every setting gives the same
+tokens as the golden model. They are recorded in build.json next to the RTL.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from hw.errors import HardwireError
+from hw.golden import LORA_TARGETS
+
+MAX_LANES = 999         # lane ROM files are numbered with 3 digits
+
+
+class KnobError(HardwireError):
+    """A build knob that is out of range or does not fit the model."""
+
+
+@dataclass(frozen=True)
+class Knobs:
+    lanes: int = 16                     # matrix rows computed in parallel (one ROM each)
+    values_per_lane: int = 4            # int8 x values each lane multiplies per cycle
+    context: int | None = None          # KV cache positions; None = the model's seq_len
+    k_max: int = 16                     # top-k sampler capacity
+    lora_rank: int = 0                  # 0 = no LoRA hardware
+    lora_targets: tuple[str, ...] = ()  # projections that carry a LoRA adapter
+
+    def __post_init__(self):
+        checks = (
+            (1 <= self.lanes <= MAX_LANES, f"lanes must be in 1..{MAX_LANES}, got {self.lanes}"),
+            (1 <= self.values_per_lane <= 64, f"values per lane must be in 1..64, got {self.values_per_lane}"),
+            (self.context is None or self.context >= 1, f"context must be >= 1, got {self.context}"),
+            (1 <= self.k_max <= 256, f"k_max must be in 1..256, got {self.k_max}"),
+            (0 <= self.lora_rank <= 64, f"LoRA rank must be in 0..64, got {self.lora_rank}"),
+        )
+        for ok, msg in checks:
+            if not ok:
+                raise KnobError(msg + "; change the build option")
+        bad = [t for t in self.lora_targets if t not in LORA_TARGETS]
+        if bad:
+            raise KnobError(f"unknown LoRA target(s) {', '.join(bad)}; choose from {', '.join(LORA_TARGETS)}")
+        if bool(self.lora_rank) != bool(self.lora_targets):
+            raise KnobError("LoRA needs both a rank and target projections (e.g. --lora-rank 4 "
+                            f"--lora-targets wq,wv); got rank {self.lora_rank} and targets "
+                            f"{', '.join(self.lora_targets) or 'none'}")
+        # canonical order, so equal knobs give byte-identical builds
+        object.__setattr__(self, "lora_targets", tuple(t for t in LORA_TARGETS if t in self.lora_targets))
+
+    def resolved(self, seq_len: int) -> "Knobs":
+        """The knobs with the context filled in and checked against the model's RoPE table."""
+        ctx = seq_len if self.context is None else self.context
+        if ctx > seq_len:
+            raise KnobError(f"context {ctx} is longer than the model's {seq_len} positions; use --context {seq_len} or less")
+        return Knobs(self.lanes, self.values_per_lane, ctx, self.k_max, self.lora_rank, self.lora_targets)
+
+    @property
+    def lora_mask(self) -> int:
+        """LORA_TARGETS bitmask (bit i = LORA_TARGETS[i]) as in the register map."""
+        return sum(1 << i for i, t in enumerate(LORA_TARGETS) if t in self.lora_targets)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["lora_targets"] = list(self.lora_targets)
+        return d

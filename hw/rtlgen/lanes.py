@@ -1,0 +1,111 @@
+"""Write each lane's weight ROM and scale ROM as $readmemh hex files.
+
+lane_NNN.hex: one word per line, VPL weights of WB bits, value j at bits
+[j*WB +: WB] (two's complement). scale_NNN.hex: one {sh[5:0], m[14:0]} word
+per pass. Both start with `//` comment lines ($readmemh skips them) saying
+which matrices, rows, bits and value ranges the lane holds.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hw.numerics import MULT_BITS
+from hw.rtl_tables import write_hex
+from hw.rtlgen.layout import SCALE_BITS, Layout, lane_scales, lane_words, pack_word, unpack_word
+
+
+def lane_file(lane: int) -> str:
+    return f"lane_{lane:03d}.hex"
+
+
+def scale_file(lane: int) -> str:
+    return f"scale_{lane:03d}.hex"
+
+
+def _rows_text(lane: int, lanes: int, rows: int) -> str:
+    """Rows this lane owns in a matrix of `rows` rows, e.g. '3..511 step 4 (128)'."""
+    own = range(lane, rows, lanes)
+    if len(own) == 0:
+        return "none"
+    if len(own) == 1:
+        return f"{own[0]} (1)"
+    return f"{own[0]}..{own[-1]} step {lanes} ({len(own)})"
+
+
+def lane_header(model, layout: Layout, lane: int, words: np.ndarray) -> list[str]:
+    lay = layout
+    head = [
+        f"hardwire lane weight ROM: lane {lane} of {lay.lanes} (rows r with r % {lay.lanes} == {lane})",
+        f"model fingerprint {model.fingerprint}",
+        f"{lay.depth} words of {lay.vpl} x {lay.wb}-bit weights; value j at bits [{lay.wb}*j +: {lay.wb}], "
+        "two's complement, zero padded",
+        f"{'matrix':<9} {'addr':>7} {'passes':>6} {'words':>5} {'bits':>4} {'min':>5} {'max':>5}  rows",
+    ]
+    for s in lay.slots:
+        block = words[s.word_base:s.word_base + s.passes * s.words]
+        lo, hi = (int(block.min()), int(block.max())) if block.size else (0, 0)
+        head.append(f"{s.label:<9} {s.word_base:>7} {s.passes:>6} {s.words:>5} {s.bits:>4} {lo:>5} {hi:>5}  "
+                    f"{_rows_text(lane, lay.lanes, s.rows)}")
+    return head
+
+
+def scale_header(model, layout: Layout, lane: int, scales: np.ndarray) -> list[str]:
+    lay = layout
+    head = [
+        f"hardwire lane scale ROM: lane {lane} of {lay.lanes}, one word per pass",
+        f"model fingerprint {model.fingerprint}",
+        f"{lay.scale_depth} words {{sh[5:0], m[{MULT_BITS - 1}:0]}}: y = (acc * m + 2**(sh-1)) >> sh; "
+        "(0, 1) where the lane has no row",
+        f"{'matrix':<9} {'addr':>5} {'passes':>6} {'m min':>6} {'m max':>6} {'sh min':>6} {'sh max':>6}",
+    ]
+    for s in lay.slots:
+        own = [s.pass_base + p for p in range(s.passes) if p * lay.lanes + lane < s.rows]
+        m, sh = scales[own, 0], scales[own, 1]
+        rng = (f"{int(m.min()):>6} {int(m.max()):>6} {int(sh.min()):>6} {int(sh.max()):>6}"
+               if own else f"{'-':>6} {'-':>6} {'-':>6} {'-':>6}")
+        head.append(f"{s.label:<9} {s.pass_base:>5} {s.passes:>6} {rng}")
+    return head
+
+
+def write_lanes(model, layout: Layout, rom_dir: Path) -> list[Path]:
+    """Write lane_NNN.hex and scale_NNN.hex for every lane; returns the paths."""
+    rom_dir = Path(rom_dir)
+    rom_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for lane in range(layout.lanes):
+        words = lane_words(model, layout, lane)                    # (depth, VPL)
+        packed = [pack_word(w, layout.wb) for w in words]
+        path = rom_dir / lane_file(lane)
+        write_hex(path, packed, layout.word_bits, lane_header(model, layout, lane, words))
+        scales = lane_scales(model, layout, lane)                  # (scale_depth, 2)
+        spath = rom_dir / scale_file(lane)
+        sw = [(int(sh) << MULT_BITS) | int(m) for m, sh in scales]
+        write_hex(spath, sw, SCALE_BITS, scale_header(model, layout, lane, scales))
+        written += [path, spath]
+    return written
+
+
+def read_hex(path: Path) -> list[int]:
+    """Words of a hex file written by write_hex (comments and blank lines skipped)."""
+    out = []
+    for line in Path(path).read_text(encoding="ascii").splitlines():
+        line = line.split("//", 1)[0].strip()
+        if line:
+            out.append(int(line, 16))
+    return out
+
+
+def decode_lanes(layout: Layout, rom_dir: Path) -> dict[tuple[str, int | None], np.ndarray]:
+    """Rebuild every matrix (R, C) from the lane hex files (the inverse of write_lanes)."""
+    lanes = [np.array([unpack_word(w, layout.vpl, layout.wb) for w in read_hex(Path(rom_dir) / lane_file(l))])
+             for l in range(layout.lanes)]                          # each (depth, VPL)
+    out = {}
+    for s in layout.slots:
+        w = np.zeros((s.rows, s.cols), dtype=np.int64)
+        for r in range(s.rows):
+            lane, p = r % layout.lanes, r // layout.lanes
+            w[r] = lanes[lane][s.address(p, 0):s.address(p, s.words)].reshape(-1)[:s.cols]
+        out[(s.name, s.layer)] = w
+    return out

@@ -1,0 +1,134 @@
+"""Build the Verilator simulation of one generated accelerator (once, then cached).
+
+`build_sim(build_dir)` verilates <build_dir>/rtl/hardwire_top.v with the
+static RTL it needs (listed in <build_dir>/build.json) and links
+hw/sim/harness.cpp into one executable. The executable reads the ROM hex
+files at start-up from the folder it runs in, so it depends only on the
+Verilog text: builds are cached by a hash of every source, the harness, the
+flags and the Verilator version, in HARDWIRE_SIM_BUILD (default
+testbench/sim_build/, shared with the cocotb runner). Identical designs
+(same model, same knobs) reuse one binary across build folders and sessions.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from contextlib import contextmanager
+from pathlib import Path
+
+from hw.errors import HardwireError
+from hw.tools import verilator_env, verilator_root, verilator_version
+
+HARNESS = Path(__file__).resolve().parent / "harness.cpp"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SIM_BUILD = Path(os.environ.get("HARDWIRE_SIM_BUILD", REPO_ROOT / "testbench" / "sim_build"))
+TOP_MODULE = "hardwire_top"
+EXE_NAME = "hardwire_sim"
+STAMP = "hardwire_sim.json"         # written last: the build finished
+# -Wno-fatal: lint is checked separately (verilator -Wall on hw/rtl); a build must not
+# fail on a style warning. Tracing is compiled in, so waveforms need no rebuild.
+# --x-initial unique: registers without a reset start random when the harness gets
+# +verilator+rand+reset+2 (hw/sim/session.py passes it), as flip-flops may in hardware.
+VERILATOR_FLAGS = ["--cc", "--exe", "--build", "-Wno-fatal", "--x-assign", "fast",
+                   "--x-initial", "unique", "-O3"]
+CFLAGS = "-O1"                      # the model is large and simple: -O1 compiles ~3x faster than -O2
+
+
+class SimBuildError(HardwireError):
+    """The simulation could not be built (missing generated files or a Verilator failure)."""
+
+
+def trace_format() -> str:
+    """"fst" when the C++ compiler finds lz4.h (Verilator's FST writer needs it), else "vcd"."""
+    try:
+        res = subprocess.run(["c++", "-E", "-x", "c++", "-"], input="#include <lz4.h>\n", text=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return "vcd"
+    return "fst" if res.returncode == 0 else "vcd"
+
+
+def _flags() -> list[str]:
+    return [*VERILATOR_FLAGS, "--trace-fst" if trace_format() == "fst" else "--trace"]
+
+
+def design_sources(build_dir: str | os.PathLike) -> list[Path]:
+    """The Verilog files of a generated build: static library files, then the top."""
+    build_dir = Path(build_dir)
+    meta = build_dir / "build.json"
+    if not meta.is_file():
+        raise SimBuildError(f"{build_dir}: no build.json here; generate the design first "
+                            "(`hardwire compile MODEL --out {build_dir}`)")
+    info = json.loads(meta.read_text())
+    top = build_dir / info.get("top", f"rtl/{TOP_MODULE}.v")
+    static = [REPO_ROOT / p for p in info.get("static_rtl", [])]
+    missing = [p for p in [*static, top] if not p.is_file()]
+    if missing:
+        raise SimBuildError(f"{build_dir}: design file(s) missing: {', '.join(map(str, missing))}; "
+                            "re-run `hardwire compile`")
+    if not (build_dir / info.get("rom_dir", "rom")).is_dir():
+        raise SimBuildError(f"{build_dir}: the ROM folder is missing; re-run `hardwire compile`")
+    return [*static, top]
+
+
+def _digest(sources: list[Path]) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps({"flags": _flags(), "cflags": CFLAGS, "verilator": verilator_version()},
+                        sort_keys=True).encode())
+    for src in [*sources, HARNESS]:
+        h.update(f"\0{src.name}\0".encode())
+        h.update(src.read_bytes())
+    return h.hexdigest()[:16]
+
+
+@contextmanager
+def _locked(path: Path):
+    # one builder per cache folder, across processes
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def sim_directory(build_dir: str | os.PathLike) -> Path:
+    """The cache folder build_sim uses for this design (nothing is built)."""
+    return SIM_BUILD / f"sim-{_digest(design_sources(build_dir))}"
+
+
+def build_sim(build_dir: str | os.PathLike, jobs: int | None = None, timeout: float = 1800) -> Path:
+    """Path of the harness executable for the design in `build_dir`, building it if needed."""
+    sources = design_sources(build_dir)
+    directory = SIM_BUILD / f"sim-{_digest(sources)}"
+    exe = directory / EXE_NAME
+    with _locked(directory.parent / (directory.name + ".lock")):
+        if (directory / STAMP).is_file() and exe.is_file():
+            return exe
+        if directory.exists():
+            shutil.rmtree(directory)
+        directory.mkdir(parents=True)
+        jobs = jobs or max(1, min(2, os.cpu_count() or 1))
+        cmd = [str(verilator_root() / "bin" / "verilator"), *_flags(), "-j", str(jobs),
+               "--top-module", TOP_MODULE, "--Mdir", str(directory / "obj"), "-o", str(exe),
+               "-CFLAGS", CFLAGS, *map(str, sources), str(HARNESS)]
+        log = directory / "build.log"
+        try:
+            with open(log, "w") as f:
+                res = subprocess.run(cmd, env=verilator_env(), stdout=f, stderr=subprocess.STDOUT,
+                                     timeout=timeout, cwd=directory)
+        except subprocess.TimeoutExpired as exc:
+            raise SimBuildError(f"Verilator build did not finish within {timeout:.0f} s; log {log}") from exc
+        if res.returncode != 0 or not exe.is_file():
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+            raise SimBuildError(f"Verilator build of {build_dir} failed; full log {log}:\n{tail}")
+        (directory / STAMP).write_text(json.dumps(
+            {"design": str(Path(build_dir).resolve()), "sources": [str(s) for s in sources],
+             "trace": trace_format()},
+            indent=1) + "\n")
+    return exe

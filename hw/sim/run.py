@@ -1,0 +1,146 @@
+"""`hardwire sim`: prompt -> text streamed from the Verilator simulation.
+
+The model may be a build folder (from `hardwire compile`), an integer model
+(.npz) or a float checkpoint (llama2.c .bin or a Hugging Face folder; it is
+quantized first). Missing steps run on the fly into a build folder; the
+Verilator build is cached (hw/sim/build.py), so a second run starts at once.
+Text streams as llama2.c's run.c prints it (prompt first, generation stops at
+BOS); the cycles each token took in the simulated hardware give the speed
+the design would have at a stated clock.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from hw.errors import HardwireError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL = REPO_ROOT / "models" / "default" / "model.bin"
+
+
+class SimRunError(HardwireError):
+    """`hardwire sim` could not find or prepare what it needs."""
+
+
+def find_tokenizer(folder: Path, vocab_size: int, explicit: Path | None = None):
+    """--tokenizer, else tokenizer.bin or a single tok*.bin in `folder`; None when there is none."""
+    from hw.tokenizer import Tokenizer
+
+    if explicit is not None:
+        return Tokenizer.load(explicit, vocab_size=vocab_size)
+    candidates = [folder / "tokenizer.bin"] if (folder / "tokenizer.bin").is_file() else sorted(folder.glob("tok*.bin"))
+    if len(candidates) == 1:
+        return Tokenizer.load(candidates[0], vocab_size=vocab_size)
+    return None
+
+
+def quantize_checkpoint(path: Path, tokenizer_path: Path | None):
+    """(IntModel, Tokenizer | None) from a float checkpoint, calibrated as `hardwire quantize` does by default."""
+    from hw.calibrate import calibrate_model
+    from hw.quantize import quantize
+
+    if path.is_dir():
+        from hw.safetensors_loader import load_hf_folder
+        fm, tok = load_hf_folder(path)
+        folder = path
+    else:
+        from hw.checkpoint import load_llama2c
+        fm, tok, folder = load_llama2c(path), None, path.parent
+    if tok is None or tokenizer_path is not None:
+        tok = find_tokenizer(folder, fm.config.vocab_size, tokenizer_path)
+    text = folder / "corpus_sample.txt"
+    use_text = text.is_file() and tok is not None
+    calib = calibrate_model(fm, source="corpus+generate" if use_text else "generate+sample",
+                            corpus=text if use_text else None, tokenizer=tok)
+    return quantize(fm, calib, source=str(path), tokenizer=tok), tok
+
+
+def resolve_build(model: Path | None, out: Path | None, knobs, tokenizer_path: Path | None = None):
+    """(build folder, Tokenizer | None) for a build folder, an .npz or a checkpoint."""
+    from hw.intmodel import IntModel
+    from hw.rtlgen.generate import generate
+
+    model = Path(model) if model is not None else DEFAULT_MODEL
+    if not model.exists():
+        raise SimRunError(f"{model}: no such model, integer model or build folder")
+    if model.is_dir() and (model / "build.json").is_file():
+        info = json.loads((model / "build.json").read_text())
+        src = info.get("model", {}).get("source")
+        vocab = info["model"]["config"]["vocab_size"]
+        tok = None
+        if tokenizer_path is not None or src:
+            folder = Path(src).parent if src and not Path(src).is_dir() else Path(src or ".")
+            tok = find_tokenizer(folder, vocab, tokenizer_path)
+        return model, tok
+    if model.suffix == ".npz":
+        im = IntModel.load(model)
+        src = im.meta.get("source")
+        tok = find_tokenizer(Path(src).parent if src else model.parent, im.config.vocab_size, tokenizer_path)
+    else:
+        im, tok = quantize_checkpoint(model, tokenizer_path)
+    if tok is not None and im.meta.get("tokenizer_fingerprint") not in (None, tok.fingerprint()):
+        raise SimRunError(f"the tokenizer does not belong to {model} (fingerprint differs); pass --tokenizer")
+    k = knobs.resolved(im["rope_cos"].shape[0])
+    name = model.stem if model.is_file() else model.name
+    out = out or REPO_ROOT / "build" / "sim" / (f"{name}-{im.fingerprint[:8]}-l{k.lanes}v{k.values_per_lane}"
+                                                f"c{k.context}")
+    generate(im, out, knobs)
+    return out, tok
+
+
+def run_sim(args) -> None:
+    """The body of `hardwire sim` (arguments: see hw/cli.py)."""
+    from hw.rtlgen.knobs import Knobs
+    from hw.sim.session import SimSession
+
+    knobs = Knobs(lanes=args.lanes, values_per_lane=args.vpl, context=args.context, k_max=args.k_max)
+    build_dir, tok = resolve_build(args.model, args.out, knobs, args.tokenizer)
+    if args.prompt_ids:
+        prompt = [int(t) for t in args.prompt_ids.replace(",", " ").split()]
+    elif tok is not None:
+        prompt = tok.encode(args.prompt)
+    else:
+        raise SimRunError("no tokenizer beside the model: pass --tokenizer FILE or --prompt-ids '1 403'")
+    trace = None
+    if args.trace:
+        from hw.sim.build import trace_format
+        trace = Path(build_dir) / f"sim.{trace_format()}"
+    print(f"simulating {build_dir} (first run builds the Verilator model, ~20-60 s)", file=sys.stderr)
+    stop = None if args.stop_token < 0 else args.stop_token
+    out = sys.stdout
+    with SimSession(build_dir, trace=trace) as sim:
+        prev = prompt[0]
+        if tok is not None:
+            # run.c prints each piece with safe_printf: decode_all does the same per token
+            for t in prompt[1:]:
+                out.write(tok.decode_all([t], prev_token=prev))
+                prev = t
+            out.flush()
+        cycles, n, t0 = [], 0, time.monotonic()
+        for ev in sim.stream(prompt, args.steps, temperature=args.temp, top_k=args.top_k, seed=args.seed,
+                             stop_token=stop):
+            n += 1
+            cycles.append(ev.cycles)
+            if ev.token == stop:
+                break
+            if tok is not None:
+                out.write(tok.decode_all([ev.token], prev_token=prev))
+                prev = ev.token
+            else:
+                out.write(f"{ev.token} ")
+            out.flush()
+        wall = time.monotonic() - t0
+        out.write("\n")
+        ident = sim.ident
+    if not cycles:
+        print("no token generated", file=sys.stderr)
+        return
+    per_tok = sum(cycles) / len(cycles)
+    hz = args.clock_mhz * 1e6
+    print(f"{n} tokens, {per_tok:.0f} cycles/token (last {cycles[-1]}, position {ev.position} of "
+          f"{ident['context']}): {hz / per_tok:,.0f} tokens/s at {args.clock_mhz:g} MHz; "
+          f"simulation {n / wall:.1f} tokens/s on this machine"
+          + (f"; waveform {trace}" if trace else ""), file=sys.stderr)

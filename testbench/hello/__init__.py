@@ -1,0 +1,1 @@
+"""The smallest testbench: proves the runner builds once and runs several test modules."""

@@ -1,0 +1,1 @@
+"""UART bridge testbench (hw_uart_bridge + regfile_stub)."""

@@ -1,0 +1,1 @@
+"""cocotb tests of the small arithmetic units of hw/rtl/ (one module per unit)."""

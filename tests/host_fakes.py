@@ -1,0 +1,315 @@
+"""Fakes for the host driver's unit tests: a register-level core over GoldenModel, a
+transport to it, and a Python stand-in for the UART bridge (pyserial-like, with faults).
+
+These model the documented register semantics (docs/register_map.md) so the
+driver's logic can be tested in milliseconds; the RTL end-to-end tests
+(tests/test_host_e2e_*.py) check the same driver against the real hardware.
+"""
+from __future__ import annotations
+
+import os
+import struct
+import threading
+import zlib
+from collections import deque
+
+from host import registers as R
+from host.framing import cobs_decode, cobs_encode
+from host.transport import Transport
+from hw import numerics as nx
+from hw.golden import GoldenModel, LoraInt
+
+
+class FakeCore:
+    """hw_core's control interface (word-addressed) in Python, computing with GoldenModel."""
+
+    def __init__(self, int_model, context: int | None = None, k_max: int = 8, lanes: int = 4, vpl: int = 4,
+                 lora_rank: int = 0, lora_targets: tuple = (), fingerprint: str | None = None,
+                 out_depth: int = 4):
+        cfg = int_model.config
+        self.golden = GoldenModel(int_model, context, k_max)
+        self.ident = R.Identity(
+            fingerprint=fingerprint or int_model.fingerprint, gen_version=7, dim=cfg.dim,
+            hidden=cfg.hidden_dim, layers=cfg.n_layers, heads=cfg.n_heads, kv_heads=cfg.n_kv_heads,
+            vocab=cfg.vocab_size, context=self.golden.context, lanes=lanes, vpl=vpl,
+            bits=dict(int_model.knobs.get("bits", {"embedding": 8, "attention": 4, "mlp": 4,
+                                                    "classifier": 8})),
+            lora_rank=lora_rank if lora_targets else 0, lora_targets=tuple(lora_targets), k_max=k_max)
+        self.regs = {a // 4: v for a, v in R.pack_identity(self.ident).items()}
+        self.regs[R.LORA_WORDS // 4] = sum(R.lora_block_words(self.ident, t) for _, t, _ in
+                                           R.lora_blocks(self.ident)) if self.ident.lora_rank else 0
+        self.out_depth = out_depth
+        self.dead = False                 # stop answering (transport raises / times out)
+        self.hang = False                 # answer, but never produce a token
+        self.lora_words: dict[int, int] = {}
+        self.lora_ptr = 0
+        self._reset_state()
+        self.writes: list[tuple[int, int]] = []
+
+    def _reset_state(self):
+        self.golden.reset()
+        self.prompt = deque()
+        self.out = deque()
+        self.job = None
+        self.busy = False
+        self.done = False
+        self.err = 0
+        self.tokens_done = 0
+
+    # ------------------------------------------------------------ registers
+    def read(self, word: int) -> int:
+        self._step()
+        addr = 4 * word
+        if addr == R.STATUS:
+            return ((R.ST_BUSY if self.busy else 0) | (R.ST_DONE if self.done else 0)
+                    | (R.ST_TOKEN_AVAIL if self.out else 0) | self.err)
+        if addr == R.TOKEN_POP:
+            return (R.TOKEN_VALID | self.out.popleft()) if self.out else 0
+        if addr == R.POSITION:
+            return self.golden.pos
+        if addr == R.TOKENS_DONE:
+            return self.tokens_done
+        if addr in (R.CYCLES_TOTAL, R.CYCLES_LAST_TOKEN):
+            return 1000 * self.tokens_done
+        return self.regs.get(word, 0)
+
+    def write(self, word: int, value: int) -> None:
+        addr = 4 * word
+        self.writes.append((addr, value))
+        if addr == R.PROMPT_PUSH:
+            self.prompt.append(value)
+        elif addr == R.CONTROL:
+            if value & R.CTRL_RESET_STATE:
+                self._reset_state()
+            if value & R.CTRL_ABORT:
+                self.job, self.busy, self.done = None, False, True
+            if value & R.CTRL_START:
+                self._start()
+        elif addr == R.LORA_ADDR:
+            self.lora_ptr = value
+        elif addr == R.LORA_DATA:
+            self.lora_words[self.lora_ptr] = value
+            self.lora_ptr += 1
+        elif addr < 0x48:
+            self.regs[word] = value
+
+    # ------------------------------------------------------------ generation
+    def _start(self):
+        n = self.regs.get(R.PROMPT_LEN // 4, 0)
+        prompt = [self.prompt.popleft() for _ in range(min(n, len(self.prompt)))]
+        self.done, self.err = False, 0
+        if any(not 0 <= t < self.ident.vocab for t in prompt):
+            self.err, self.done = R.ST_ERR_TOKEN, True
+            return
+        if self.golden.pos + len(prompt) > self.golden.context:
+            self.err, self.done = R.ST_ERR_CONTEXT, True
+            return
+        self._apply_lora()
+        self.busy = True
+        self.job = self._generate(prompt)
+
+    def _generate(self, prompt):
+        g = self.golden
+        max_new = self.regs.get(R.MAX_NEW // 4, 0)
+        inv_temp = self.regs.get(R.INV_TEMP_Q8 // 4, 0)
+        top_k = self.regs.get(R.TOP_K // 4, 0)
+        stop = self.regs.get(R.STOP_TOKEN // 4, R.STOP_NONE)
+        state = self.regs.get(R.SEED // 4, 0) or nx.LFSR_DEFAULT_SEED
+        for tok in prompt:
+            logits = g.forward(tok)
+            yield None
+        for i in range(max_new):
+            tok, state = g.sample(logits, inv_temp, top_k, state)
+            yield tok
+            if tok == stop or g.pos >= g.context or i == max_new - 1:
+                return
+            logits = g.forward(tok)
+
+    def _step(self):
+        """Each register access lets the 'hardware' run one step (while the FIFO has room)."""
+        if self.job is None or self.hang or len(self.out) >= self.out_depth:
+            return
+        try:
+            tok = next(self.job)
+        except StopIteration:
+            self.job, self.busy, self.done = None, False, True
+            return
+        if tok is not None:
+            self.out.append(tok)
+            self.tokens_done += 1
+
+    def _apply_lora(self):
+        self.golden.clear_lora()
+        ident = self.ident
+        for layer, target, base in R.lora_blocks(ident):
+            n = R.lora_block_words(ident, target)
+            words = [self.lora_words.get(base + i, 0) for i in range(n)]
+            out, inp = R.lora_shape(ident, target)
+            r = ident.lora_rank
+            vals = []
+            for w in words[2:]:
+                vals += [((w >> (8 * j)) & 0xFF) - (256 if (w >> (8 * j)) & 0x80 else 0) for j in range(4)]
+            row_a, row_b = (inp + 3) // 4 * 4, (r + 3) // 4 * 4
+            a = [vals[i * row_a:i * row_a + inp] for i in range(r)]
+            off = r * row_a
+            b = [vals[off + i * row_b:off + i * row_b + r] for i in range(out)]
+            if any(v for row in a + b for v in row):
+                import numpy as np
+                self.golden.set_lora(layer, target, LoraInt(
+                    np.array(a), np.array(b), words[0] & 0x7FFF, words[0] >> 16 & 0x3F,
+                    words[1] & 0x7FFF, words[1] >> 16 & 0x3F))
+
+
+class FakeTransport(Transport):
+    """Direct register access to a FakeCore (what PYNQ MMIO does on a board)."""
+
+    def __init__(self, core: FakeCore, token_burst: int = 1):
+        self.core, self.name, self.token_burst = core, "fake", token_burst
+        self.reads = 0
+
+    def read(self, addr: int) -> int:
+        if self.core.dead:
+            from host.errors import DeviceTimeout
+            raise DeviceTimeout("fake: no answer")
+        self.reads += 1
+        return self.core.read(addr // 4)
+
+    def write(self, addr: int, value: int) -> None:
+        if self.core.dead:
+            from host.errors import DeviceTimeout
+            raise DeviceTimeout("fake: no answer")
+        self.core.write(addr // 4, value)
+
+
+# ---------------------------------------------------------------- UART bridge stand-in
+
+class FakeBridge:
+    """The protocol of hw_uart_bridge.v in Python: frames in, frames out, faults on demand.
+
+    Bytes written by the host go through `receive(data)`; response bytes come out of
+    `pending` (bytes). Fault knobs: corrupt_responses (flip a bit in the next N
+    responses), drop_requests (drop one byte of the next N requests), silent.
+    """
+
+    def __init__(self, core: FakeCore):
+        self.core = core
+        self.buf = bytearray()
+        self.pending = bytearray()
+        self.last = None                # (seq, crc, response bytes)
+        self.corrupt_responses = 0
+        self.drop_requests = 0
+        self.silent = False
+        self.executed = 0
+        self.lock = threading.Lock()
+
+    def receive(self, data: bytes) -> None:
+        with self.lock:
+            for b in data:
+                if b:
+                    self.buf.append(b)
+                    continue
+                frame, self.buf = bytes(self.buf), bytearray()
+                if frame and not self.silent:
+                    if self.drop_requests:
+                        self.drop_requests -= 1
+                        frame = frame[:len(frame) // 2] + frame[len(frame) // 2 + 1:]
+                    self._frame(frame)
+
+    def _frame(self, wire: bytes) -> None:
+        try:
+            raw = cobs_decode(wire)
+        except Exception:
+            return self._send(bytes([0, 5, 2]))
+        if len(raw) < 6:
+            return self._send(bytes([raw[0] if raw else 0, 5, 2]))
+        seq, kind, body, crc = raw[0], raw[1], raw[2:-4], raw[-4:]
+        if zlib.crc32(raw[:-4]).to_bytes(4, "little") != crc:
+            return self._send(bytes([seq, 5, 1]))
+        if self.last and self.last[:2] == (seq, crc):
+            return self._send(self.last[2])
+        if kind == 1 and len(body) >= 6 and (len(body) - 2) % 4 == 0:
+            addr, inc = body[0], body[1] & 1
+            for i, v in enumerate(struct.unpack(f"<{(len(body) - 2) // 4}I", body[2:])):
+                self.core.write(addr + i * inc, v)
+            resp = bytes([seq, 4])
+        elif kind == 2 and len(body) == 3 and 1 <= body[2] <= 32:
+            addr, inc, n = body
+            resp = bytes([seq, 3]) + b"".join(struct.pack("<I", self.core.read(addr + i * (inc & 1)))
+                                               for i in range(n))
+        elif kind == 6 and not body:
+            resp = bytes([seq, 4])
+        else:
+            return self._send(bytes([seq, 5, 3]))
+        self.executed += 1
+        self.last = (seq, crc, resp)
+        self._send(resp)
+
+    def _send(self, payload: bytes) -> None:
+        wire = bytearray(b"\x00" + cobs_encode(payload + zlib.crc32(payload).to_bytes(4, "little")) + b"\x00")
+        if self.corrupt_responses:
+            self.corrupt_responses -= 1
+            wire[len(wire) // 2] ^= 0x04
+        self.pending += wire
+
+
+class FakeSerial:
+    """A pyserial-like port wired to a FakeBridge (in-process, no threads)."""
+
+    def __init__(self, bridge: FakeBridge):
+        self.bridge, self.name, self.timeout = bridge, "fake-serial", 0.001
+        self.closed = False
+
+    @property
+    def in_waiting(self) -> int:
+        return len(self.bridge.pending)
+
+    def write(self, data: bytes) -> int:
+        self.bridge.receive(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def read(self, n: int = 1) -> bytes:
+        out = bytes(self.bridge.pending[:n])
+        del self.bridge.pending[:n]
+        return out
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class PtyBridge:
+    """A FakeBridge behind a real pseudo-terminal: the host opens `slave_path` with pyserial."""
+
+    def __init__(self, bridge: FakeBridge):
+        import tty
+        self.bridge = bridge
+        self.master, slave = os.openpty()
+        tty.setraw(slave)
+        self.slave_path = os.ttyname(slave)
+        self._slave = slave
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+
+    def _pump(self):
+        import select
+        while not self._stop.is_set():
+            r, _, _ = select.select([self.master], [], [], 0.01)
+            if r:
+                try:
+                    data = os.read(self.master, 4096)
+                except OSError:
+                    return
+                self.bridge.receive(data)
+            with self.bridge.lock:
+                out, self.bridge.pending = bytes(self.bridge.pending), bytearray()
+            if out:
+                os.write(self.master, out)
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=2)
+        os.close(self.master)
+        os.close(self._slave)

@@ -1,0 +1,541 @@
+"""The whole accelerator (hw_core + the generated top) in Verilator vs the golden model.
+
+Every check is exact: token ids, int24 logits, the int16 residual, the
+int8 vectors of the last layer and the KV cache of every layer, read back
+through the core's debug window (docs/register_map.md). Three designs, each
+verilated once (hw/sim/build.py caches the binary by content):
+
+* tiny: a random IntModel with awkward sizes (head_dim 8, 3 query heads on one
+  KV head, rows not a multiple of the 5 lanes), LoRA rank 3 on all seven
+  projections, context 16 - registers, errors, context limit, reset, abort;
+* default: models/default quantized, 16 lanes x 4, context 80, LoRA on wq, wv, w2;
+* stories260K: the external llama2.c model (skipped when ../shared/models is
+  absent), 16 lanes x 4, context 96, LoRA on wk, wo, w1, w3.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hw.golden import LORA_TARGETS, GoldenModel, LoraInt
+from hw.rtlgen import GEN_VERSION_WORD
+from hw.rtlgen.fixture import random_int_model
+from hw.rtlgen.generate import generate
+from hw.rtlgen.knobs import Knobs
+from hw.sim import regs
+from hw.sim.lora_image import image_words, lora_image, target_dims
+from hw.sim.session import SimError, SimSession
+
+pytestmark = pytest.mark.sim
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = REPO / "models" / "default"
+VECTORS = {regs.DBG_RES: "res", regs.DBG_Q: "q", regs.DBG_K: "k", regs.DBG_V: "v",
+           regs.DBG_ATT: "att", regs.DBG_H1: "g", regs.DBG_H3: "h3"}
+
+
+# ---------------------------------------------------------------- helpers
+
+def open_design(int_model, out: Path, knobs: Knobs) -> SimSession:
+    generate(int_model, out, knobs)
+    return SimSession(out)
+
+
+def mask_of(targets) -> int:
+    return sum(1 << i for i, t in enumerate(LORA_TARGETS) if t in targets)
+
+
+def random_adapters(cfg, targets, rank: int, seed: int, layers=None) -> dict:
+    """Random integer adapters of rank 1..rank with moderate scales."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for layer in (range(cfg.n_layers) if layers is None else layers):
+        for t in targets:
+            n_in, n_out = target_dims(cfg, t)
+            r = int(rng.integers(1, rank + 1))
+            out[(layer, t)] = LoraInt(rng.integers(-127, 128, (r, n_in)), rng.integers(-127, 128, (n_out, r)),
+                                      int(rng.integers(1 << 14, 1 << 15)), int(rng.integers(14, 19)),
+                                      int(rng.integers(1 << 14, 1 << 15)), int(rng.integers(16, 22)))
+    return out
+
+
+def check_token_step(sim: SimSession, golden: GoldenModel, token: int) -> None:
+    """One forward pass (+ greedy sample) on both; every observable vector equal."""
+    pos = golden.pos
+    trace: dict = {}
+    logits = golden.forward(token, trace=trace)
+    want, _ = golden.sample(logits, 0, 0, 0)
+    assert sim.generate([token], 1) == [want], f"token at position {pos}"
+    last = golden.cfg.n_layers - 1
+    np.testing.assert_array_equal(sim.logits(), logits, err_msg=f"logits at position {pos}")
+    np.testing.assert_array_equal(sim.vector(regs.DBG_XN), trace[("xc", None)], err_msg=f"xc at {pos}")
+    for region, name in VECTORS.items():
+        np.testing.assert_array_equal(sim.vector(region), trace[(name, last)], err_msg=f"{name} at {pos}")
+    for layer in range(golden.cfg.n_layers):
+        k, v = sim.kv_cache(layer, pos)
+        np.testing.assert_array_equal(k.reshape(-1), trace[("k", layer)], err_msg=f"K cache {layer}/{pos}")
+        np.testing.assert_array_equal(v.reshape(-1), trace[("v", layer)], err_msg=f"V cache {layer}/{pos}")
+
+
+def fresh(sim: SimSession, golden: GoldenModel) -> None:
+    sim.reset_state()
+    golden.reset()
+    assert sim.position() == 0
+
+
+# ---------------------------------------------------------------- tiny random model
+
+TINY_LORA_RANK = 3
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    model = random_int_model(seed=1)
+    knobs = Knobs(lanes=5, values_per_lane=4, lora_rank=TINY_LORA_RANK, lora_targets=LORA_TARGETS)
+    sim = open_design(model, tmp_path_factory.mktemp("tiny"), knobs)
+    yield model, sim, GoldenModel(model)
+    sim.close()
+
+
+def test_identity_block(tiny):
+    model, sim, _ = tiny
+    cfg = model.config
+    ident = sim.identity()
+    assert sim.read(regs.MAGIC) == regs.MAGIC_VALUE
+    assert ident["fingerprint"] == model.fingerprint
+    assert (ident["dim"], ident["hidden"], ident["layers"], ident["heads"], ident["kv_heads"], ident["vocab"]) == \
+        (cfg.dim, cfg.hidden_dim, cfg.n_layers, cfg.n_heads, cfg.n_kv_heads, cfg.vocab_size)
+    assert (ident["context"], ident["lanes"], ident["vpl"], ident["k_max"]) == (16, 5, 4, 16)
+    assert ident["bits"] == model.knobs["bits"]
+    assert ident["lora_rank"] == TINY_LORA_RANK and ident["lora_targets"] == 0x7F
+    assert ident["lora_words"] == image_words(cfg, TINY_LORA_RANK, 0x7F)
+    assert ident["gen_version"] == GEN_VERSION_WORD
+    assert ident["prompt_depth"] >= 16 and ident["out_depth"] >= 2
+
+
+def test_registers_read_back_and_ignore_bad_writes(tiny):
+    _, sim, _ = tiny
+    values = {regs.PROMPT_LEN: 7, regs.MAX_NEW: 0x12345678, regs.INV_TEMP_Q8: 0xBEEF, regs.TOP_K: 5,
+              regs.SEED: 0xDEADBEEF, regs.STOP_TOKEN: 42, regs.DBG_ADDR: 0x10000003}
+    for addr, v in values.items():
+        sim.write(addr, v)
+    assert sim.reads(list(values)) == list(values.values())
+    sim.write(regs.INV_TEMP_Q8, 0x12345)                  # 16-bit register
+    assert sim.read(regs.INV_TEMP_Q8) == 0x2345
+    sim.write(regs.DIM, 999)                              # read-only: ignored
+    sim.write(regs.MAGIC, 0)
+    assert sim.read(regs.DIM) == 24 and sim.read(regs.MAGIC) == regs.MAGIC_VALUE
+    assert sim.reads([regs.CONTROL, 0x7F, 0xFF]) == [0, 0, 0]
+    assert sim.read(regs.TOKEN_POP) == 0                  # empty FIFO: valid bit clear
+    sim.write(regs.STOP_TOKEN, regs.STOP_NONE)
+
+
+def test_every_vector_matches_golden_over_the_whole_context(tiny):
+    _, sim, golden = tiny
+    fresh(sim, golden)
+    rng = np.random.default_rng(3)
+    for tok in rng.integers(0, golden.cfg.vocab_size, size=golden.context):
+        check_token_step(sim, golden, int(tok))
+    assert sim.position() == golden.context
+
+
+@pytest.mark.parametrize("temperature, top_k, seed", [(0.0, 0, 0), (1.0, 0, 7), (0.7, 3, 11), (1.6, 100, 5),
+                                                      (1.0, 1, 2)])
+def test_generation_matches_golden(tiny, temperature, top_k, seed):
+    _, sim, golden = tiny
+    fresh(sim, golden)
+    prompt = [1, 9, 30]
+    want = list(golden.generate(prompt, 12, temperature=temperature, top_k=top_k, seed=seed))
+    events = list(sim.stream(prompt, 12, temperature=temperature, top_k=top_k, seed=seed))
+    assert [e.token for e in events] == want
+    assert sim.position() == golden.pos == len(prompt) + len(want) - 1
+    assert sim.read(regs.TOKENS_DONE) == len(want)
+    assert all(e.cycles > 0 for e in events)
+    assert sim.status() == regs.ST_DONE
+
+
+def test_stop_token_ends_generation(tiny):
+    _, sim, golden = tiny
+    fresh(sim, golden)
+    first = list(golden.generate([1, 4], 8))
+    stop = first[3]
+    cut = first[:first.index(stop) + 1]
+    fresh(sim, golden)
+    assert list(golden.generate([1, 4], 8, stop_token=stop)) == cut
+    assert sim.generate([1, 4], 8, stop_token=stop) == cut
+
+
+def test_prompt_filling_the_context_then_context_error(tiny):
+    _, sim, golden = tiny
+    fresh(sim, golden)
+    prompt = [int(t) for t in np.random.default_rng(8).integers(0, golden.cfg.vocab_size, golden.context)]
+    want = list(golden.generate(prompt, 5))
+    assert len(want) == 1                                  # context full: one token, not fed back
+    assert sim.generate(prompt, 5) == want
+    assert sim.position() == golden.context
+    with pytest.raises(SimError, match="ERR_CONTEXT"):
+        sim.generate([3], 1)
+    assert not sim.status() & regs.ST_BUSY
+
+
+def test_generation_stops_at_the_context_limit(tiny):
+    _, sim, golden = tiny
+    fresh(sim, golden)
+    want = list(golden.generate([1, 2, 3], 40))
+    assert len(want) == golden.context - 3 + 1
+    assert sim.generate([1, 2, 3], 40) == want
+
+
+def test_run_continues_at_position(tiny):
+    _, sim, golden = tiny
+    fresh(sim, golden)
+    a = list(golden.generate([1, 17], 4))
+    b = list(golden.generate([a[-1]], 5, temperature=1.0, seed=9))
+    assert sim.generate([1, 17], 4) == a
+    assert sim.generate([a[-1]], 5, temperature=1.0, seed=9) == b
+
+
+def test_start_errors(tiny):
+    _, sim, golden = tiny
+    fresh(sim, golden)
+    with pytest.raises(SimError, match="ERR_PROMPT"):
+        sim.generate([], 3)
+    # a token outside the vocabulary ends the run after the good ones
+    with pytest.raises(SimError, match="ERR_TOKEN"):
+        sim.generate([1, 5, golden.cfg.vocab_size, 6], 3)
+    assert sim.position() == 2
+    assert sim.read(regs.PROMPT_PUSH) == 0               # the rest of the prompt was dropped
+    # pushing into a full prompt FIFO
+    depth = sim.ident["prompt_depth"]
+    sim.commands([f"W {regs.PROMPT_PUSH} 1"] * (depth + 2))
+    st = sim.status()
+    assert st & regs.ST_PROMPT_FULL and st & regs.ST_ERR_OVERFLOW
+    assert sim.read(regs.PROMPT_PUSH) == depth
+    sim.reset_state()
+    assert sim.status() == 0 and sim.read(regs.PROMPT_PUSH) == 0 and sim.position() == 0
+
+
+def test_reset_in_the_middle_of_generation(tiny):
+    _, sim, golden = tiny
+    fresh(sim, golden)
+    sim.start([1, 6, 11], 12, temperature=1.0, seed=4)
+    got = []
+    while len(got) < 3:
+        _, _, avail = sim.run()
+        if avail:
+            got.append(sim.read(regs.TOKEN_POP) & 0xFFFF)
+    assert sim.status() & regs.ST_BUSY
+    sim.reset_state()
+    st = sim.status()
+    assert not st & (regs.ST_BUSY | regs.ST_TOKEN_AVAIL | regs.ST_DONE)
+    assert sim.position() == 0
+    want = list(golden.generate([1, 6, 11], 12, temperature=1.0, seed=4))
+    assert got == want[:3]
+    golden.reset()
+    assert sim.generate([2, 8], 6) == list(golden.generate([2, 8], 6))
+
+
+def test_abort_keeps_completed_positions(tiny):
+    _, sim, golden = tiny
+    fresh(sim, golden)
+    prompt = [1, 3, 5, 7, 9, 11, 13]
+    sim.start(prompt, 4)
+    sim.tick(1200 * 3)                                      # about three forward passes
+    sim.abort()
+    st = sim.status()
+    assert not st & regs.ST_BUSY and st & regs.ST_DONE
+    pos = sim.position()
+    assert 1 <= pos < len(prompt)
+    for tok in prompt[:pos]:
+        golden.forward(tok)
+    assert sim.generate([20], 5) == list(golden.generate([20], 5))
+
+
+def test_lora_on_every_projection_then_off(tiny):
+    model, sim, golden = tiny
+    cfg = model.config
+    adapters = random_adapters(cfg, LORA_TARGETS, TINY_LORA_RANK, seed=5)
+    words = lora_image(cfg, TINY_LORA_RANK, 0x7F, adapters)
+    fresh(sim, golden)
+    sim.write_lora(words)
+    np.testing.assert_array_equal(sim.debug_read(regs.DBG_LORA, list(range(len(words)))) & 0xFFFFFFFF, words)
+    for key, ad in adapters.items():
+        golden.set_lora(*key, ad)
+    try:
+        for tok in (1, 5, 7, 30, 2):
+            check_token_step(sim, golden, tok)
+        fresh(sim, golden)
+        assert sim.generate([1, 5], 10, temperature=1.0, seed=3) == \
+            list(golden.generate([1, 5], 10, temperature=1.0, seed=3))
+    finally:
+        golden.clear_lora()
+    # an all-zero LoRA memory is the base model again
+    sim.write_lora([0] * len(words))
+    fresh(sim, golden)
+    base = list(golden.generate([1, 5], 10))
+    assert sim.generate([1, 5], 10) == base
+
+
+@pytest.mark.parametrize("init_seed", [7, 99])
+def test_power_up_values_do_not_matter(tiny, init_seed):
+    """Registers without a reset (and RAM contents) start random in every session; the
+    LoRA memory powers up all zero (the base model)."""
+    model, sim, _ = tiny
+    golden = GoldenModel(model)
+    with SimSession(sim.build_dir, init_seed=init_seed) as other:
+        assert other.generate([1, 9], 8, temperature=1.0, seed=5) == \
+            list(golden.generate([1, 9], 8, temperature=1.0, seed=5))
+
+
+def test_waveform(tiny, tmp_path):
+    from hw.sim.build import trace_format
+
+    path = tmp_path / f"wave.{trace_format()}"
+    with SimSession(tiny[1].build_dir, trace=path) as sim:
+        assert sim.generate([1], 1)
+    assert path.stat().st_size > 10_000
+    with pytest.raises(SimError, match="writes"):
+        SimSession(tiny[1].build_dir, trace=tmp_path / "wave.txt")
+
+
+# ---------------------------------------------------------------- the default model
+
+DEFAULT_LORA = ("wq", "wv", "w2")
+
+
+def quantized(path: Path):
+    from hw.calibrate import calibrate_model
+    from hw.checkpoint import load_llama2c
+    from hw.quantize import quantize
+
+    fm = load_llama2c(path)
+    return fm, quantize(fm, calibrate_model(fm, "generate"), source=str(path))
+
+
+def float_adapters(fm, im, targets, rank: int, seed: int) -> dict:
+    from hw.lora import lora_from_float
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for layer in range(fm.config.n_layers):
+        for t in targets:
+            n_out, n_in = fm[t][layer].shape
+            a = rng.standard_normal((rank, n_in)) / np.sqrt(n_in)
+            b = rng.standard_normal((n_out, rank)) * 0.5 * np.abs(fm[t][layer]).mean()
+            out[(layer, t)] = lora_from_float(im, layer, t, a, b, alpha=2.0 * rank)
+    return out
+
+
+@pytest.fixture(scope="module")
+def default(tmp_path_factory):
+    if not (DEFAULT_MODEL / "model.bin").is_file():
+        pytest.skip("models/default is not built")
+    fm, im = quantized(DEFAULT_MODEL / "model.bin")
+    knobs = Knobs(lanes=16, values_per_lane=4, context=80, lora_rank=4, lora_targets=DEFAULT_LORA)
+    sim = open_design(im, tmp_path_factory.mktemp("default"), knobs)
+    yield fm, im, sim
+    sim.close()
+
+
+def prompt_ids(n: int | None = None) -> list[int]:
+    """'Once upon a time' in the default model's tokens (BOS first)."""
+    from hw.tokenizer import Tokenizer
+
+    tok = Tokenizer.load(DEFAULT_MODEL / "tokenizer.bin")
+    return tok.encode("Once upon a time")[:n]
+
+
+def test_default_model_vectors_and_64_tokens(default):
+    fm, im, sim = default
+    golden = GoldenModel(im, context=80)
+    fresh(sim, golden)
+    for tok in prompt_ids(4):
+        check_token_step(sim, golden, tok)
+    fresh(sim, golden)
+    prompt = prompt_ids()
+    for kw in ({}, {"temperature": 0.9, "top_k": 8, "seed": 42}):
+        fresh(sim, golden)
+        want = list(golden.generate(prompt, 64, **kw))
+        events = list(sim.stream(prompt, 64, **kw))
+        assert [e.token for e in events] == want
+        assert len(want) == 64
+    cycles = events[-1].cycles
+    assert 3000 < cycles < 20000, cycles                   # ~8.6k at position 68, 16 lanes x 4
+
+
+def test_default_model_fills_the_context_and_backpressure(default):
+    _, im, sim = default
+    golden = GoldenModel(im, context=80)
+    fresh(sim, golden)
+    prompt = [int(t) for t in np.random.default_rng(1).integers(0, im.config.vocab_size, 80)]
+    want = list(golden.generate(prompt, 3))
+    assert sim.generate(prompt, 3) == want and len(want) == 1
+    # more tokens than the output FIFO holds: the core waits until the host pops
+    fresh(sim, golden)
+    depth = sim.ident["out_depth"]
+    sim.start([1], depth + 6)
+    sim.tick(12_000 * (depth + 3))
+    assert sim.status() & regs.ST_BUSY
+    assert sim.read(regs.TOKENS_DONE) == depth
+    got = [e.token for e in sim.events()]
+    assert got == list(golden.generate([1], depth + 6))
+
+
+def test_default_model_lora_on_and_off(default):
+    fm, im, sim = default
+    golden = GoldenModel(im, context=80)
+    adapters = float_adapters(fm, im, DEFAULT_LORA, rank=4, seed=2)
+    prompt = prompt_ids()
+    fresh(sim, golden)
+    base = list(golden.generate(prompt, 64))
+    sim.write_lora(lora_image(im.config, 4, mask_of(DEFAULT_LORA), adapters))
+    for key, ad in adapters.items():
+        golden.set_lora(*key, ad)
+    try:
+        fresh(sim, golden)
+        check_token_step(sim, golden, prompt[0])
+        fresh(sim, golden)
+        with_lora = list(golden.generate(prompt, 64))
+        assert with_lora != base                           # the adapter changes the text
+        assert sim.generate(prompt, 64) == with_lora
+    finally:
+        golden.clear_lora()
+    sim.write_lora([0] * sim.ident["lora_words"])
+    fresh(sim, golden)
+    assert sim.generate(prompt, 64) == base
+
+
+def test_cli_sim_streams_text(default, capsys):
+    """`hardwire sim` on a build folder: llama2.c-style text, then the speed at 100 MHz."""
+    from hw.cli import main
+
+    _, im, sim = default
+    golden = GoldenModel(im, context=80)
+    prompt = prompt_ids()
+    want = list(golden.generate(prompt, 12, stop_token=1))
+    assert main(["sim", "--model", str(sim.build_dir), "--prompt", "Once upon a time", "--steps", "12"]) == 0
+    out, err = capsys.readouterr()
+    from hw.tokenizer import Tokenizer
+    tok = Tokenizer.load(DEFAULT_MODEL / "tokenizer.bin")
+    text = tok.decode_all(prompt[1:], prev_token=prompt[0])
+    text += tok.decode_all([t for t in want if t != 1], prev_token=prompt[-1])
+    assert out == text + "\n"
+    assert "cycles/token" in err and "tokens/s at 100 MHz" in err
+
+
+def test_cli_sim_with_token_ids(tiny, capsys):
+    from hw.cli import main
+
+    model, sim, _ = tiny
+    golden = GoldenModel(model)
+    want = list(golden.generate([1, 5], 4, stop_token=1))
+    assert main(["sim", "--model", str(sim.build_dir), "--prompt-ids", "1 5", "--steps", "4",
+                 "--clock-mhz", "50"]) == 0
+    out, err = capsys.readouterr()
+    assert out.split() == [str(t) for t in want if t != 1]
+    assert "at 50 MHz" in err
+
+
+# ---------------------------------------------------------------- the external stories260K model
+
+STORIES_LORA = ("wk", "wo", "w1", "w3")
+
+
+@pytest.fixture(scope="module")
+def stories(shared_models, tmp_path_factory, reference):
+    fm, im = quantized(shared_models / "stories260K.bin")
+    knobs = Knobs(lanes=16, values_per_lane=4, context=96, lora_rank=2, lora_targets=STORIES_LORA)
+    sim = open_design(im, tmp_path_factory.mktemp("stories"), knobs)
+    runs, _ = reference
+    yield fm, im, sim, runs[0]["prompt_tokens"]
+    sim.close()
+
+
+def test_stories260k_bit_exact_64_tokens(stories):
+    _, im, sim, prompt = stories
+    golden = GoldenModel(im, context=96)
+    fresh(sim, golden)
+    for tok in prompt[:3]:
+        check_token_step(sim, golden, tok)
+    for kw in ({}, {"temperature": 1.0, "seed": 1234}, {"temperature": 0.8, "top_k": 4, "seed": 77}):
+        fresh(sim, golden)
+        want = list(golden.generate(prompt, 64, **kw))
+        assert sim.generate(prompt, 64, **kw) == want
+
+
+def test_stories260k_reset_mid_run_and_lora(stories):
+    fm, im, sim, prompt = stories
+    golden = GoldenModel(im, context=96)
+    fresh(sim, golden)
+    sim.start(prompt, 64)
+    sim.tick(200_000)
+    sim.reset_state()
+    assert not sim.status() & regs.ST_BUSY and sim.position() == 0
+    adapters = float_adapters(fm, im, STORIES_LORA, rank=2, seed=4)
+    sim.write_lora(lora_image(im.config, 2, mask_of(STORIES_LORA), adapters))
+    for key, ad in adapters.items():
+        golden.set_lora(*key, ad)
+    try:
+        fresh(sim, golden)
+        assert sim.generate(prompt, 64) == list(golden.generate(prompt, 64))
+    finally:
+        golden.clear_lora()
+    sim.write_lora([0] * sim.ident["lora_words"])
+    fresh(sim, golden)
+    assert sim.generate(prompt, 64) == list(golden.generate(prompt, 64))
+
+
+# ---------------------------------------------------------------- lint and synthesis
+
+CORE_LINT_CASES = [
+    {},                                                     # hw_core's defaults (stories260K-like)
+    {"D": 24, "H": 44, "L": 2, "NH": 3, "NKV": 1, "HD": 8, "V": 37, "CTX": 16, "LANES": 5, "VPL": 4,
+     "LORA_RANK": 3, "LORA_TARGETS": 127},                  # the tiny design, LoRA everywhere
+    {"D": 16, "H": 16, "L": 1, "NH": 1, "NKV": 1, "HD": 16, "V": 20, "CTX": 4, "LANES": 1, "VPL": 1,
+     "K_MAX": 1, "LORA_RANK": 1, "LORA_TARGETS": 64},       # degenerate sizes
+]
+
+
+@pytest.mark.parametrize("params", CORE_LINT_CASES, ids=["defaults", "tiny-lora", "degenerate"])
+def test_core_lint_clean(params):
+    from hw.rtlgen.generate import static_sources
+    from hw.tools import verilator_lint
+
+    verilator_lint(static_sources(), top="hw_core",
+                   args=["-Wall", *(f"-G{k}={v}" for k, v in params.items())])
+
+
+def test_generated_top_with_lora_lint_clean(tmp_path):
+    from hw.tools import verilator_lint
+
+    knobs = Knobs(lanes=5, values_per_lane=3, lora_rank=2, lora_targets=("wk", "w2"))
+    info = generate(random_int_model(seed=2), tmp_path, knobs)
+    verilator_lint(info.sources, top="hardwire_top")
+
+
+@pytest.mark.synth
+@pytest.mark.slow
+def test_default_design_synthesizes_for_ecp5(tmp_path):
+    """Yosys synth_ecp5 of the whole generated top for models/default (about 5 minutes)."""
+    import re
+
+    from hw.rtlgen.generate import REPO_ROOT
+    from hw.tools import run_yosys
+
+    if not (DEFAULT_MODEL / "model.bin").is_file():
+        pytest.skip("models/default is not built")
+    _, im = quantized(DEFAULT_MODEL / "model.bin")
+    # under the repository: YoWASP's /tmp is private, so the build must live elsewhere
+    out = REPO_ROOT / "testbench" / "sim_build" / "synth_core_default"
+    info = generate(im, out, Knobs())
+    srcs = " ".join(str(p.resolve()) for p in info.sources)
+    log = run_yosys(f"read_verilog -defer {srcs}; synth_ecp5 -top hardwire_top; stat", cwd=out,
+                    log="synth.log", timeout=3600)
+    stat = log[log.rindex("=== hardwire_top ==="):]
+    cells = {m.group(2): int(m.group(1)) for m in re.finditer(r"^\s+(\d+)\s+(\S+)$", stat, re.M)}
+    print({k: cells.get(k) for k in ("LUT4", "TRELLIS_FF", "DP16KD", "MULT18X18D", "CCU2C")})
+    assert not [c for c in cells if c.startswith("$") and c != "$scopeinfo"], cells  # only ECP5 cells
+    assert 100 <= cells.get("DP16KD", 0) <= 208                 # lane ROMs, KV cache, tables: fits a 85F
+    assert cells.get("LUT4", 0) < 84_000

@@ -1,0 +1,70 @@
+"""hw_matvec in Verilator (cocotb): lane ROMs of a tiny awkward model, two builds;
+and in Yosys (synth_ecp5): the lane ROMs become the block RAMs the estimate counts.
+
+Builds once per (LANES, VPL) (testbench/runner.py caches them), writes the lane
+hex files the build reads at run time, then runs testbench/matvec/test_matvec.py.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hw.rtlgen.estimate import bram18_blocks
+from hw.rtlgen.fixture import random_int_model
+from hw.rtlgen.lanes import write_lanes
+from hw.rtlgen.layout import rom_layout
+from hw.tools import run_yosys
+
+pytest.importorskip("cocotb")
+from testbench.runner import SIM_BUILD, build_once, run_cocotb  # noqa: E402
+
+RTL = Path(__file__).resolve().parents[1] / "hw" / "rtl"
+SEED = 3
+SOURCES = ("hw_rq.v", "hw_mac_lane.v", "hw_matvec.v")
+
+
+def matvec_parameters(layout, rom_dir: Path) -> dict:
+    """hw_matvec parameters for a layout (the same values hw/rtlgen/top.py passes to the core)."""
+    return {"LANES": layout.lanes, "VPL": layout.vpl, "WB": layout.wb, "ROM_DEPTH": layout.depth,
+            "SCALE_DEPTH": layout.scale_depth, "ROWS_W": layout.rows_w, "COLS_W": layout.cols_w,
+            "ACC_W": layout.acc_bits, "TAG_W": 4, "ROM_DIR": f'"{rom_dir}"'}
+
+
+# (5, 3): 37 vocab rows -> last pass of 2; 24 and 44 columns not multiples of 3 -> padding.
+# (16, 8): more lanes than the 8 k/v rows; 44 columns -> 6 words with 4 padding values.
+@pytest.mark.sim
+@pytest.mark.parametrize("lanes,vpl", [(5, 3), (16, 8)])
+def test_matvec_matches_numerics(lanes, vpl):
+    model = random_int_model(SEED)
+    layout = rom_layout(model, lanes, vpl)
+    rom_dir = SIM_BUILD / "roms" / f"matvec-s{SEED}-l{lanes}-v{vpl}"
+    write_lanes(model, layout, rom_dir)
+    build = build_once(f"hw_matvec-l{lanes}-v{vpl}", [RTL / f for f in SOURCES], "hw_matvec",
+                       parameters=matvec_parameters(layout, rom_dir))
+    run_cocotb(build, "testbench.matvec.test_matvec",
+               extra_env={"MATVEC_SEED": str(SEED), "MATVEC_LANES": str(lanes), "MATVEC_VPL": str(vpl)})
+
+
+@pytest.mark.synth
+def test_matvec_synthesizes_to_block_rom():
+    """synth_ecp5 of a 4 x 4 hw_matvec (cwd holds rom/, the default ROM_DIR): each lane's
+    weight ROM is block RAM, as many DP16KD as the estimate says, nothing left unmapped."""
+    model = random_int_model(SEED)
+    layout = rom_layout(model, 4, 4)
+    work = SIM_BUILD / "synth_matvec"
+    write_lanes(model, layout, work / "rom")
+    params = {k: v for k, v in matvec_parameters(layout, "rom").items() if k != "ROM_DIR"}
+    srcs = " ".join(str(RTL / f) for f in SOURCES)
+    sets = " ".join(f"-set {k} {v}" for k, v in params.items())
+    (work / "stat.json").unlink(missing_ok=True)
+    log = run_yosys(f"read_verilog {srcs}; chparam {sets} hw_matvec; synth_ecp5 -top hw_matvec; "
+                    "tee -q -o stat.json stat -json", cwd=work)
+    cells = json.loads((work / "stat.json").read_text())["design"]["num_cells_by_type"]
+    assert cells.get("DP16KD", 0) == 4 * bram18_blocks(layout.depth, layout.word_bits), cells
+    assert cells.get("MULT18X18D", 0) >= 4 * 4, cells              # one per int8 x weight product
+    stray = {c for c in cells if c.startswith("$") and c != "$scopeinfo"}
+    assert not stray, f"cells left unmapped: {sorted(stray)}"
+    warnings = [l for l in log.splitlines() if l.startswith("Warning:")]
+    assert not warnings, warnings

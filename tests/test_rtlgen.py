@@ -1,0 +1,312 @@
+"""The RTL generator: lane ROM layout, hex files, determinism, golden Verilog, estimate, lint.
+
+Regenerate the committed golden files after an intended change with
+    HARDWIRE_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_rtlgen.py -k golden
+and review the diff.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hw import numerics as nx
+from hw.rtlgen import GEN_VERSION_WORD
+from hw.rtlgen.estimate import bram18_blocks, estimate, format_estimate
+from hw.rtlgen.fixture import random_int_model
+from hw.rtlgen.generate import GenerateError, generate, layer_words, static_sources
+from hw.rtlgen.knobs import KnobError, Knobs
+from hw.rtlgen.lanes import decode_lanes, lane_file, read_hex, scale_file, write_lanes
+from hw.rtlgen.layout import LayoutError, lane_scales, lane_words, matrix_order, pack_word, rom_layout, unpack_word
+from hw.tools import ToolError, verilator_lint
+
+REPO = Path(__file__).resolve().parents[1]
+RTL = REPO / "hw" / "rtl"
+GOLDEN = Path(__file__).resolve().parent / "golden_rtl"
+GOLDEN_KNOBS = Knobs(lanes=5, values_per_lane=3, context=12, k_max=8, lora_rank=2, lora_targets=("wv", "wq"))
+GOLDEN_FILES = ("rtl/hardwire_top.v", "rom/lane_000.hex", "rom/scale_004.hex", "rom/layer.hex")
+# (lanes, vpl): remainders in rows and columns, more lanes than rows, VPL wider than a row
+SHAPES = [(5, 3), (4, 8), (16, 8), (1, 1), (64, 32), (7, 50)]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return random_int_model(1)
+
+
+def matrices(model):
+    return {(n, l): np.asarray(w) for n, l, w in matrix_order(model)}
+
+
+# ---------------------------------------------------------------- layout
+
+@pytest.mark.parametrize("lanes,vpl", SHAPES)
+def test_layout_covers_every_weight_once(model, lanes, vpl):
+    lay = rom_layout(model, lanes, vpl)
+    owner = {}                                            # (lane, addr, j) -> (slot, row, col)
+    for k, s in enumerate(lay.slots):
+        for r in range(s.rows):
+            for c in range(s.cols):
+                key = (r % lanes, s.address(r // lanes, c // vpl), c % vpl)
+                assert key not in owner, f"{s.label} ({r}, {c}) collides with {owner[key]}"
+                owner[key] = (k, r, c)
+    assert len(owner) == lay.weight_macs == sum(w.size for w in matrices(model).values())
+    # slots tile the ROM without gaps, in walk order
+    assert [s.word_base for s in lay.slots] == list(np.cumsum([0] + [s.passes * s.words for s in lay.slots])[:-1])
+    assert lay.depth == sum(s.passes * s.words for s in lay.slots)
+    assert lay.scale_depth == sum(s.passes for s in lay.slots)
+    # every owned position holds its weight, every other one is zero padding
+    mats = list(matrices(model).values())
+    for lane in range(lanes):
+        words = lane_words(model, lay, lane)              # (depth, VPL)
+        for addr in range(lay.depth):
+            for j in range(vpl):
+                hit = owner.get((lane, addr, j))
+                want = 0 if hit is None else mats[hit[0]][hit[1], hit[2]]
+                assert words[addr, j] == want
+
+
+def test_layout_widths(model):
+    lay = rom_layout(model, 5, 3)
+    assert lay.wb == 8                                    # classifier 8 > mlp 5 > attention 4
+    assert [s.bits for s in lay.slots[:7]] == [4, 4, 4, 4, 5, 5, 5] and lay.slots[-1].bits == 8
+    # the accumulator holds the worst row sum: C * 128 * qmax
+    worst = max(s.cols for s in lay.slots) * 128 * 127
+    assert worst < 1 << (lay.acc_bits - 1)
+    assert lay.rows_w == (37).bit_length() and lay.cols_w == (44).bit_length()
+
+
+def test_pack_unpack_roundtrip():
+    rng = np.random.default_rng(0)
+    for bits in (2, 4, 5, 8):
+        q = (1 << (bits - 1)) - 1
+        v = rng.integers(-q - 1, q + 1, size=7)
+        w = pack_word(v, bits)
+        assert 0 <= w < 1 << (7 * bits)
+        assert (unpack_word(w, 7, bits) == v).all()
+    assert pack_word(np.array([-1, 1]), 4) == 0x1F
+
+
+def test_layout_rejects_bad_models(model):
+    bad = random_int_model(1)
+    bad.arrays["w1"] = bad.arrays["w1"].copy()
+    bad.arrays["w1"][1, 3, 2] = 16                         # mlp is 5 bits: qmax 15
+    with pytest.raises(LayoutError, match=r"w1 holds \|w\| = 16.*mlp's 5 bits"):
+        rom_layout(bad, 4, 4)
+    nobits = random_int_model(1)
+    nobits.knobs = {}
+    with pytest.raises(LayoutError, match="no weight bits"):
+        rom_layout(nobits, 4, 4)
+    badsh = random_int_model(1)
+    badsh.arrays["wo_sh"] = badsh.arrays["wo_sh"].copy()
+    badsh.arrays["wo_sh"][0, 0] = 64
+    with pytest.raises(LayoutError, match=r"wo\[0\] row 0: requant"):
+        lane_scales(badsh, rom_layout(badsh, 4, 4), 0)
+
+
+# ---------------------------------------------------------------- hex files
+
+@pytest.mark.parametrize("lanes,vpl", [(5, 3), (16, 8), (7, 50)])
+def test_lane_hex_decodes_to_the_model(model, tmp_path, lanes, vpl):
+    lay = rom_layout(model, lanes, vpl)
+    write_lanes(model, lay, tmp_path)
+    back = decode_lanes(lay, tmp_path)
+    for key, w in matrices(model).items():
+        assert np.array_equal(back[key], w), key
+    # scales: every row's (m, sh) at (lane, pass) of its slot; (0, 1) where the lane is idle
+    for lane in range(lanes):
+        words = read_hex(tmp_path / scale_file(lane))
+        assert len(words) == lay.scale_depth
+        for s in lay.slots:
+            sel = (lambda a: a) if s.layer is None else (lambda a: a[s.layer])
+            m, sh = sel(model[s.name + "_m"]), sel(model[s.name + "_sh"])
+            for p in range(s.passes):
+                r = p * lanes + lane
+                want = (int(m[r]), int(sh[r])) if r < s.rows else (0, 1)
+                w = words[s.pass_base + p]
+                assert (w & 0x7FFF, w >> 15) == want
+        assert len(read_hex(tmp_path / lane_file(lane))) == lay.depth
+
+
+def test_lane_header_names_matrices(model, tmp_path):
+    lay = rom_layout(model, 5, 3)
+    write_lanes(model, lay, tmp_path)
+    head = [l for l in (tmp_path / "lane_003.hex").read_text().splitlines() if l.startswith("//")]
+    assert "lane 3 of 5" in head[0] and model.fingerprint in head[1]
+    body = "\n".join(head)
+    for s in lay.slots:
+        assert f"\n// {s.label:<9} {s.word_base:>7}" in body
+    assert "3..33 step 5 (7)" in body                        # wcls rows of lane 3 (37 rows)
+
+
+def test_layer_words_hold_signed_gshift():
+    m = random_int_model(2)
+    m.arrays["att_gshift"] = np.array([-3, 5])
+    w = layer_words(m)
+    assert w[0] & 0x3F == (-3) & 0x3F and w[1] & 0x3F == 5
+    assert (w[1] >> 12) & 0x7FFF == m["att_m"][1] and (w[1] >> 69) & 0x3F == m["g_sh"][1]
+    m.arrays["ffn_gshift"] = np.array([40, 1])
+    with pytest.raises(GenerateError, match="ffn_gshift holds values in 1..40"):
+        layer_words(m)
+
+
+# ---------------------------------------------------------------- generate
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_generate_is_deterministic(tmp_path):
+    a = generate(random_int_model(0), tmp_path / "a", GOLDEN_KNOBS)
+    b = generate(random_int_model(0), tmp_path / "b", GOLDEN_KNOBS)
+    ta, tb = tree(tmp_path / "a"), tree(tmp_path / "b")
+    assert ta == tb
+    names = {p.name for p in a.rom_files}
+    assert {"lane_004.hex", "scale_004.hex", "emb.hex", "emb_scale.hex", "norm_att.hex", "norm_ffn.hex",
+            "norm_final.hex", "rope.hex", "layer.hex", "silu.hex", "exp2.hex", "rsqrt.hex"} <= names
+    assert len(names) == 2 * 5 + 10
+    assert set(ta) == {"build.json", "rtl/hardwire_top.v", *(f"rom/{n}" for n in names)}
+    # a rebuild with fewer lanes removes the old lane files
+    generate(random_int_model(0), tmp_path / "a", Knobs(lanes=2, values_per_lane=3))
+    assert not (tmp_path / "a" / "rom" / "lane_004.hex").exists()
+    assert b.knobs.context == 12 and b.fingerprint == random_int_model(0).fingerprint
+
+
+def test_generate_rom_contents(tmp_path):
+    m = random_int_model(0)
+    info = generate(m, tmp_path, GOLDEN_KNOBS)
+    rom = tmp_path / "rom"
+    emb = np.array([unpack_word(w, 1, 8)[0] for w in read_hex(rom / "emb.hex")]).reshape(37, 24)
+    assert np.array_equal(emb, m["emb"])
+    es = read_hex(rom / "emb_scale.hex")
+    assert [(w & 0x7FFF, w >> 15) for w in es] == list(zip(m["emb_m"].tolist(), m["emb_sh"].tolist()))
+    g = np.array([unpack_word(w, 1, 16)[0] for w in read_hex(rom / "norm_ffn.hex")]).reshape(2, 24)
+    assert np.array_equal(g, m["ffn_gq"])
+    rope = read_hex(rom / "rope.hex")
+    assert len(rope) == 12 * 4                              # the build's context, not the model's 16
+    cs = np.array([unpack_word(w, 2, 16) for w in rope])    # (ctx*hd/2, 2): cos, sin
+    assert np.array_equal(cs[:, 0], m["rope_cos"][:12].ravel()) and np.array_equal(cs[:, 1], m["rope_sin"][:12].ravel())
+    assert read_hex(rom / "exp2.hex") == nx.EXP2.tolist()
+    silu = np.array([unpack_word(w, 1, 16)[0] for w in read_hex(rom / "silu.hex")]).reshape(2, 256)
+    assert np.array_equal(silu, m["silu"])
+    bj = json.loads((tmp_path / "build.json").read_text())
+    assert bj["model"]["fingerprint"] == m.fingerprint
+    assert bj["knobs"]["lora_targets"] == ["wq", "wv"] and bj["knobs"]["context"] == 12
+    assert bj["layout"]["rom_depth"] == info.layout.depth
+    assert bj["static_rtl"] == [p.relative_to(REPO).as_posix() for p in info.static_sources]
+    assert bj["estimate"]["matrix_cycles"] == info.estimate.matrix_cycles
+
+
+def test_top_parameters(tmp_path):
+    m = random_int_model(0)
+    info = generate(m, tmp_path, GOLDEN_KNOBS)
+    text = info.top.read_text()
+    assert f".FINGERPRINT  (256'h{m.fingerprint})" in text
+    assert f".GEN_VERSION  (32'h{GEN_VERSION_WORD:08x})" in text
+    assert ".LORA_TARGETS (7'b0000101)" in text              # wq = bit 0, wv = bit 2
+    for name, val in (("D", 24), ("H", 44), ("L", 2), ("NH", 3), ("NKV", 1), ("HD", 8), ("V", 37),
+                      ("CTX", 12), ("LANES", 5), ("VPL", 3), ("WB", 8), ("ROM_DEPTH", info.layout.depth),
+                      ("ACC_W", info.layout.acc_bits), ("K_MAX", 8), ("LORA_RANK", 2),
+                      ("EPS_Q", int(m["eps_q"][0])), ("LOGIT_M", int(m["logit_m"][0]))):
+        assert f".{name:<12} ({val})" in text, name
+
+
+def test_golden_rtl_regenerates_identically(tmp_path):
+    generate(random_int_model(0), tmp_path, GOLDEN_KNOBS)
+    if os.environ.get("HARDWIRE_UPDATE_GOLDEN") == "1":
+        for rel in GOLDEN_FILES:
+            (GOLDEN / rel).parent.mkdir(parents=True, exist_ok=True)
+            (GOLDEN / rel).write_bytes((tmp_path / rel).read_bytes())
+    for rel in GOLDEN_FILES:
+        assert (GOLDEN / rel).is_file(), f"{GOLDEN / rel} missing; regenerate (see this file's docstring)"
+        assert (tmp_path / rel).read_bytes() == (GOLDEN / rel).read_bytes(), \
+            f"{rel} differs from the committed golden copy; if intended, regenerate and review the diff"
+
+
+# ---------------------------------------------------------------- knobs
+
+def test_knob_errors(model):
+    with pytest.raises(KnobError, match="lanes must be in 1..999"):
+        Knobs(lanes=0)
+    with pytest.raises(KnobError, match="values per lane"):
+        Knobs(values_per_lane=100)
+    with pytest.raises(KnobError, match="unknown LoRA target.*wz"):
+        Knobs(lora_targets=("wq", "wz"))
+    with pytest.raises(KnobError, match=r"context 17 is longer than the model's 16 positions; use --context 16"):
+        Knobs(context=17).resolved(16)
+    assert Knobs(lora_rank=1, lora_targets=("w2", "wq")).lora_targets == ("wq", "w2")
+    assert Knobs(lora_rank=1, lora_targets=("w2", "wq")).lora_mask == 0b1000001
+    with pytest.raises(KnobError, match="LoRA needs both a rank and target"):
+        Knobs(lora_rank=0, lora_targets=("wq",))
+    with pytest.raises(KnobError, match="got rank 4 and targets none"):
+        Knobs(lora_rank=4)
+    with pytest.raises(GenerateError, match="not a folder"):
+        f = Path(os.devnull)
+        generate(model, f, Knobs())
+
+
+# ---------------------------------------------------------------- estimate
+
+def test_estimate_stories260k_worksheet():
+    # DESIGN.md's sizing worksheet: dim 64, hidden 172, 5 layers, 8 heads, 4 KV heads, vocab 512
+    m = random_int_model(0, dim=64, hidden=172, n_layers=5, n_heads=8, n_kv_heads=4, vocab=512, seq_len=256,
+                         bits={"attention": 4, "mlp": 4, "classifier": 8})
+    k = Knobs(lanes=64, values_per_lane=8).resolved(256)
+    lay = rom_layout(m, 64, 8)
+    est = estimate(m, lay, k)
+    assert est.weight_macs == 226_560 + 32_768
+    assert est.ideal_matrix_cycles == -(-259_328 // 512)
+    assert est.matrix_cycles == sum(s.passes * s.words for s in lay.slots) >= est.ideal_matrix_cycles
+    # per layer wq, wk, wv, wo 1 pass x 8 words (k, v use 32 of 64 lanes), w1, w3 3 passes x 8
+    # (172 rows), w2 1 pass x 22 words (172 columns); wcls 8 passes x 8 words
+    assert est.matrix_cycles == 5 * (4 * 8 + 2 * 24 + 22) + 64 == 574
+    assert est.attention_per_pos == 5 * 8 * 2
+    assert est.cycles(100) - est.cycles(99) == est.attention_per_pos
+    assert est.kv_cache_bits == 5 * 2 * 256 * 32 * 8       # 0.65 Mbit at 256, as in the worksheet
+    assert est.weight_rom_bits == 64 * lay.depth * 8 * 8
+    assert est.weight_bits_used == 226_560 * 4 + 32_768 * 8
+    # 574 words x 64 bits per lane: 4 blocks (2 x 36 bits x 2 x 512 deep, or 4 x 18 bits x 1024)
+    assert est.weight_rom_blocks == 64 * 4
+    assert bram18_blocks(512, 36) == 1 and bram18_blocks(513, 36) == 2 and bram18_blocks(100, 3) == 1
+    assert bram18_blocks(3000, 4) == 1 and bram18_blocks(3000, 5) == 2          # two 4096 x 4
+    assert est.mac_multipliers == 512 and est.requant_multipliers == 64
+    assert est.lora_bits == 0
+    kl = Knobs(lanes=64, values_per_lane=8, lora_rank=4, lora_targets=("wq", "wv")).resolved(256)
+    assert estimate(m, lay, kl).lora_bits == 5 * 4 * ((64 + 64) + (32 + 64)) * 8
+    table = format_estimate(est, 256)
+    assert "cycles at position 255" in table and "KV cache BRAM" in table
+
+
+# ---------------------------------------------------------------- lint
+
+@pytest.mark.parametrize("params", [
+    {},
+    {"LANES": 1, "VPL": 1, "ROM_DEPTH": 1, "SCALE_DEPTH": 1, "ROWS_W": 1, "COLS_W": 1, "ACC_W": 17},
+    {"LANES": 64, "VPL": 8, "WB": 4, "ROM_DEPTH": 1000, "SCALE_DEPTH": 70, "ROWS_W": 10, "COLS_W": 8, "ACC_W": 20},
+])
+def test_matvec_lint(params):
+    args = ["-Wall", *(f"-G{k}={v}" for k, v in params.items())]
+    verilator_lint([RTL / "hw_rq.v", RTL / "hw_mac_lane.v", RTL / "hw_matvec.v"], top="hw_matvec", args=args)
+
+
+def test_generated_top_lint(tmp_path):
+    info = generate(random_int_model(0), tmp_path, GOLDEN_KNOBS)
+    if not (RTL / "hw_core.v").is_file():
+        pytest.skip("hw/rtl/hw_core.v is not written yet")
+    assert {"hw_core.v", "hw_matvec.v", "hw_mac_lane.v"} <= {p.name for p in info.static_sources}
+    try:
+        verilator_lint(info.sources, top="hardwire_top")
+    except ToolError as exc:
+        pytest.fail(str(exc))
+
+
+def test_static_sources_follow_instances(tmp_path):
+    (tmp_path / "hw_a.v").write_text("module hw_a; hw_b u (); /* hw_c */ endmodule\n")
+    (tmp_path / "hw_b.v").write_text("module hw_b; // hw_c\n hw_d #(.X(1)) d (); endmodule\n")
+    (tmp_path / "hw_c.v").write_text("module hw_c; endmodule\n")
+    (tmp_path / "hw_d.v").write_text("module hw_d; hw_b loop (); endmodule\n")
+    assert [p.name for p in static_sources("hw_a", tmp_path)] == ["hw_a.v", "hw_b.v", "hw_d.v"]
+    assert static_sources("hw_x", tmp_path) == []

