@@ -136,6 +136,34 @@ def identity_from_build_json(doc: Dict[str, Any], where: str = "build.json") -> 
                             "re-run `hardwire compile`") from exc
 
 
+def metadata_for_build(build_dir: Union[str, os.PathLike], tokenizer: Optional[Union[str, os.PathLike]] = None,
+                       dest: Optional[Union[str, os.PathLike]] = None, **fields_: Any) -> Metadata:
+    """Write the host metadata of a `hardwire compile` build folder and return it.
+
+    The identity comes from the folder's build.json; `tokenizer` (a
+    tokenizer.bin) is recorded relative to the metadata file with its
+    fingerprint, so a board opened with this file refuses another tokenizer.
+    `dest` defaults to <build_dir>/hardwire.json (beside a bitstream:
+    <name>.hardwire.json); `fields_` fill board, clock_hz, uart_baud, pynq_ip.
+    """
+    from host.tokenizer import Tokenizer
+
+    build = Path(build_dir) / "build.json"
+    try:
+        doc = json.loads(build.read_text())
+    except (OSError, ValueError) as exc:
+        raise MetadataError(f"{build}: not readable ({exc}); run `hardwire compile` first") from exc
+    dest = Path(dest) if dest is not None else Path(build_dir) / BUILD_FILE
+    meta = Metadata(identity_from_build_json(doc, str(build)),
+                    model=str(doc.get("model", {}).get("source", "")), **fields_)
+    if tokenizer is not None:
+        tok = Tokenizer.load(tokenizer, vocab_size=meta.identity.vocab)
+        meta.tokenizer = os.path.relpath(Path(tokenizer).resolve(), dest.resolve().parent)
+        meta.tokenizer_fingerprint = tok.fingerprint()
+    meta.save(dest)
+    return meta
+
+
 def metadata_path(target: Union[str, os.PathLike]) -> Path:
     """Where the metadata of a build folder or a bitstream file lives."""
     target = Path(target)

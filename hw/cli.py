@@ -95,6 +95,19 @@ def cmd_quantize(args: argparse.Namespace) -> None:
             print(f"wrote {args.report_md}")
 
 
+def _tokenizer_beside(model) -> Path | None:
+    """The tokenizer the integer model was quantized with, when it still lies beside its source."""
+    from hw.sim.run import find_tokenizer
+    src = model.meta.get("source")
+    if not src or not model.meta.get("tokenizer_fingerprint"):
+        return None
+    folder = Path(src) if Path(src).is_dir() else Path(src).parent
+    tok = find_tokenizer(folder, model.config.vocab_size) if folder.is_dir() else None
+    if tok is None or tok.fingerprint() != model.meta["tokenizer_fingerprint"]:
+        return None
+    return Path(tok.source)
+
+
 def cmd_compile(args: argparse.Namespace) -> None:
     """Integer model -> per-model Verilog, ROM hex files and build.json."""
     from hw.intmodel import IntModel
@@ -105,11 +118,15 @@ def cmd_compile(args: argparse.Namespace) -> None:
     targets = tuple(t.strip() for t in (args.lora_targets or "").split(",") if t.strip())
     knobs = Knobs(lanes=args.lanes, values_per_lane=args.vpl, context=args.context, k_max=args.k_max,
                   lora_rank=args.lora_rank, lora_targets=targets)
-    info = generate(IntModel.load(args.model), args.out, knobs)
+    model = IntModel.load(args.model)
+    info = generate(model, args.out, knobs)
     print(f"wrote {info.top}, {len(info.rom_files)} ROM files and build.json under {info.out_dir} "
           f"(model {info.fingerprint[:16]})")
-    if not info.static_sources:
-        print("note: hw/rtl/hw_core.v is missing, so build.json lists no static sources yet")
+    tok_path = args.tokenizer or _tokenizer_beside(model)
+    if tok_path is not None:
+        from host.metadata import metadata_for_build
+        meta = metadata_for_build(info.out_dir, tok_path)
+        print(f"wrote {meta.path} (host metadata: fingerprint, knobs, tokenizer {tok_path})")
     print(format_estimate(info.estimate, info.knobs.context))
 
 
@@ -294,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k-max", type=int, default=16, help="top-k sampler capacity")
     p.add_argument("--lora-rank", type=int, default=0)
     p.add_argument("--lora-targets", help="comma-separated projections, e.g. wq,wv")
+    p.add_argument("--tokenizer", type=Path,
+                   help="tokenizer.bin recorded in the host metadata hardwire.json (default: the one the "
+                        "model was quantized with, when found beside its checkpoint)")
 
     p = add("sim", cmd_sim, "generate tokens on the Verilator simulation")
     p.add_argument("--model", type=Path,

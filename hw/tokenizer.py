@@ -69,6 +69,7 @@ class Tokenizer:
                                  f"is shorter than the longest token ({longest} "
                                  "bytes); run.c would overflow its merge buffer. "
                                  "Re-export the tokenizer")
+        self.source = source
         self._ids: dict[bytes, int] = {}
         for i, piece in enumerate(self.vocab):
             self._ids.setdefault(piece, i)  # duplicates: the first id wins

@@ -18,7 +18,7 @@ def test_help_lists_every_subcommand(capsys):
         assert f"    {name} " in out
 
 
-@pytest.mark.parametrize("argv", [["sim"], ["run"], ["bench"], ["build", "--board", "x", "--model", "m"]])
+@pytest.mark.parametrize("argv", [["bench"], ["build", "--board", "x", "--model", "m"]])
 def test_unbuilt_backends_say_so_and_exit_2(argv, capsys):
     assert main(argv) == EXIT_USAGE
     assert "not implemented yet" in capsys.readouterr().err
@@ -43,3 +43,23 @@ def test_quantize_compile_info(tmp_path, tiny_model, capsys):
     assert "dim=24" in out and "fingerprint" in out
     assert main(["info", str(ckpt)]) == 0
     assert "parameters" in capsys.readouterr().out
+
+
+def test_compile_writes_host_metadata_with_the_tokenizer(tmp_path, tiny_model, capsys):
+    """`compile --tokenizer` records the identity and the tokenizer's fingerprint for the driver."""
+    from host.metadata import Metadata, check_identity, check_tokenizer
+    from host.tokenizer import Tokenizer
+    from hw.tokenizer import Tokenizer as HwTokenizer
+
+    vocab = [b"<unk>", b"<s>", b"</s>"] + [bytes([65 + i]) for i in range(tiny_model.config.vocab_size - 3)]
+    tok_path = tmp_path / "tok.bin"
+    HwTokenizer(vocab, [0.0] * len(vocab)).save(tok_path)
+    ckpt, npz, build = tmp_path / "tiny.bin", tmp_path / "tiny.npz", tmp_path / "build"
+    save_llama2c(tiny_model, ckpt)
+    assert main(["quantize", str(ckpt), "--bits", "4", "--rounding", "nearest", "--out", str(npz)]) == 0
+    assert main(["compile", str(npz), "--out", str(build), "--lanes", "4", "--tokenizer", str(tok_path)]) == 0
+    meta = Metadata.load(build)
+    assert meta.identity.lanes == 4 and meta.identity.vocab == tiny_model.config.vocab_size
+    assert meta.tokenizer_path().resolve() == tok_path.resolve()
+    check_identity(meta.identity, meta)
+    check_tokenizer(Tokenizer.load(meta.tokenizer_path()), meta.identity, meta)
