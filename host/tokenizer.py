@@ -1,11 +1,19 @@
-"""llama2.c tokenizer.bin on the board side: read it, encode prompts, decode tokens.
+"""The tokenizer, with exactly the semantics of llama2.c's run.c.
 
-The host driver installs without the compiler (`hw/`), so it carries this
-reader of llama2.c's tokenizer.bin. It is the same algorithm as
-hw/tokenizer.py (run.c's encode()/decode()/safe_printf()) and the same
-fingerprint; tests/test_host_tokenizer.py checks the two agree on the real
-stories260K vocabulary and on random text. Hugging Face conversion and
-writing stay in hw/tokenizer.py (compile time only).
+The one implementation, used by the host driver (which installs without the
+compiler) and by the compiler (hw/tokenizer.py adds the Hugging Face
+conversion and raises hw's error type). `encode` and `decode` reproduce
+run.c's encode()/decode()/safe_printf() byte for byte, so token ids agree with
+run.c, the golden model and the hardware:
+  * a " " dummy-prefix token is inserted after BOS when the text is not empty;
+  * the text is split into UTF-8 code points; one missing from the vocabulary
+    falls back to one token per byte, id = byte + 3 (`<0x00>`..`<0xFF>` sit at
+    ids 3..258, after <unk>, <s>, </s>);
+  * the pair of adjacent tokens whose concatenation is in the vocabulary with
+    the highest score is merged, the leftmost on ties, until none is left;
+  * decoding strips the leading space of a piece that follows BOS and turns
+    `<0xXX>` pieces into the raw byte.
+BOS is id 1 and EOS id 2, as run.c hard-codes them.
 """
 from __future__ import annotations
 
@@ -16,139 +24,132 @@ import os
 import re
 import struct
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+
+import numpy as np
 
 BOS = 1
 EOS = 2
 BYTE_TOKEN_OFFSET = 3     # run.c: byte b falls back to token b + 3
-MAX_VOCAB = 1 << 21
+MAX_VOCAB = 1 << 21       # far above any real vocabulary; stops crafted counts
 MAX_FILE_BYTES = 128 << 20
-NEVER_MERGED = -1e10
+NEVER_MERGED = -1e10      # run.c starts its best score here: such tokens never win a merge
+# run.c decodes with sscanf(piece, "<0x%02hhX>"): the prefix and 1-2 hex digits decide.
 _BYTE_PIECE = re.compile(rb"<0x([0-9A-Fa-f]{1,2})")
 
 
 class TokenizerError(ValueError):
-    """A tokenizer file is malformed, or does not fit the device or the text."""
+    """A tokenizer file is malformed, or does not fit the model, the device or the text."""
 
 
 class Tokenizer:
-    """A llama2.c vocabulary: token byte strings and their merge scores."""
+    """A llama2.c vocabulary: token byte strings with their merge scores."""
 
-    def __init__(self, vocab: List[bytes], scores: List[float], source: str = "tokenizer"):
-        if len(vocab) != len(scores) or not 3 <= len(vocab) <= MAX_VOCAB:
-            raise TokenizerError(f"{source}: {len(vocab)} tokens and {len(scores)} scores; a "
-                                 f"vocabulary needs 3..{MAX_VOCAB} tokens, one score each")
+    Error = TokenizerError      # what bad input raises (hw.tokenizer raises the compiler's error type)
+
+    def __init__(self, vocab: list[bytes], scores: list[float],
+                 max_token_length: int | None = None, source: str = "tokenizer"):
+        if len(vocab) != len(scores):
+            raise self.Error(f"{source}: {len(vocab)} tokens but {len(scores)} "
+                                 "scores; every token needs one score")
+        if not 3 <= len(vocab) <= MAX_VOCAB:
+            raise self.Error(f"{source}: {len(vocab)} tokens; a llama2.c "
+                                 f"vocabulary needs at least <unk>, <s>, </s> and "
+                                 f"at most {MAX_VOCAB} tokens")
+        self.vocab: list[bytes] = [bytes(t) for t in vocab]
+        # run.c keeps float32 scores; rounding here makes merge comparisons identical.
+        self.scores: list[float] = [float(s) for s in np.asarray(scores, dtype=np.float32)]
+        for i, (piece, score) in enumerate(zip(self.vocab, self.scores)):
+            if b"\0" in piece:
+                raise self.Error(f"{source}: token {i} {piece!r} holds a NUL byte, "
+                                     "which llama2.c's C strings cannot hold; fix the "
+                                     "vocabulary export")
+            if not math.isfinite(score):
+                raise self.Error(f"{source}: token {i} {piece!r} has score "
+                                     f"{score}; scores must be finite")
+        longest = max(len(t) for t in self.vocab)
+        self.max_token_length = longest if max_token_length is None else max_token_length
+        if self.max_token_length < max(longest, 1):
+            raise self.Error(f"{source}: max_token_length {self.max_token_length} "
+                                 f"is shorter than the longest token ({longest} "
+                                 "bytes); run.c would overflow its merge buffer. "
+                                 "Re-export the tokenizer")
         self.source = source
-        self.vocab = [bytes(t) for t in vocab]
-        # run.c keeps float32 scores; rounding here makes merge comparisons identical
-        self.scores = [struct.unpack("<f", struct.pack("<f", s))[0] for s in scores]
-        for i, s in enumerate(self.scores):
-            if not math.isfinite(s):
-                raise TokenizerError(f"{source}: token {i} has score {s}; scores must be finite")
-        self._ids: Dict[bytes, int] = {}
+        self._ids: dict[bytes, int] = {}
         for i, piece in enumerate(self.vocab):
-            self._ids.setdefault(piece, i)      # duplicates: the first id wins
+            self._ids.setdefault(piece, i)  # duplicates: the first id wins
 
     @property
     def vocab_size(self) -> int:
         return len(self.vocab)
 
     def __repr__(self) -> str:
-        return f"Tokenizer({self.source}, vocab_size={self.vocab_size})"
-
-    # ------------------------------------------------------------ file
-    @classmethod
-    def load(cls, path: Union[str, os.PathLike], vocab_size: Optional[int] = None) -> "Tokenizer":
-        """Read llama2.c's tokenizer.bin (int32 max_token_length, then per token f32 score,
-        i32 length, bytes). With vocab_size, exactly that many tokens must be there."""
-        path = Path(path)
-        try:
-            if not path.is_file():
-                raise TokenizerError(f"{path}: no such tokenizer file; pass the tokenizer.bin "
-                                     "the model was built with")
-            if path.stat().st_size > MAX_FILE_BYTES:
-                raise TokenizerError(f"{path}: larger than any tokenizer ({MAX_FILE_BYTES} bytes)")
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise TokenizerError(f"{path}: cannot read the tokenizer ({exc})") from exc
-        if len(raw) < 4:
-            raise TokenizerError(f"{path}: {len(raw)} bytes is too short for a tokenizer.bin")
-        (max_len,) = struct.unpack_from("<i", raw, 0)
-        if not 1 <= max_len <= len(raw):
-            raise TokenizerError(f"{path}: max_token_length {max_len} is impossible for a "
-                                 f"{len(raw)}-byte file; it is not a llama2.c tokenizer.bin")
-        vocab: List[bytes] = []
-        scores: List[float] = []
-        off = 4
-        while off < len(raw) if vocab_size is None else len(vocab) < vocab_size:
-            if off + 8 > len(raw):
-                raise TokenizerError(f"{path}: token {len(vocab)} starts at byte {off} but the file "
-                                     f"ends at {len(raw)}; truncated, or fewer tokens than the "
-                                     f"device's vocabulary ({vocab_size})")
-            score, n = struct.unpack_from("<fi", raw, off)
-            off += 8
-            if not 0 <= n <= max_len or off + n > len(raw):
-                raise TokenizerError(f"{path}: token {len(vocab)} has length {n} at byte {off}; "
-                                     "the file is corrupt or truncated")
-            vocab.append(raw[off:off + n])
-            scores.append(score)
-            off += n
-            if len(vocab) > MAX_VOCAB:
-                raise TokenizerError(f"{path}: more than {MAX_VOCAB} tokens")
-        if off != len(raw):
-            raise TokenizerError(f"{path}: {len(raw) - off} bytes follow the {vocab_size} tokens "
-                                 "the device expects; this tokenizer belongs to another model")
-        return cls(vocab, scores, source=str(path))
-
-    # ------------------------------------------------------------ identity
-    def fingerprint(self) -> str:
-        """sha256 hex of the canonical vocabulary + scores (as hw/tokenizer.py computes it)."""
-        parts = [b"hardwire-tokenizer-v1\n", struct.pack("<I", self.vocab_size)]
-        for piece, score in zip(self.vocab, self.scores):
-            parts.append(struct.pack("<fI", score, len(piece)))
-            parts.append(piece)
-        return hashlib.sha256(b"".join(parts)).hexdigest()
+        return f"Tokenizer(vocab_size={self.vocab_size}, fingerprint={self.fingerprint()[:12]})"
 
     # ------------------------------------------------------------ encode
-    def encode(self, text: Union[str, bytes], bos: bool = True, eos: bool = False) -> List[int]:
-        """Token ids of `text` as run.c's encode() computes them."""
-        data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+
+    def encode(self, text: str | bytes, bos: bool = True, eos: bool = False) -> list[int]:
+        """Token ids of `text`, as run.c's encode() computes them."""
+        if isinstance(text, str):
+            try:
+                data = text.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise self.Error(f"text is not valid Unicode ({e}); pass "
+                                     "UTF-8 text") from e
+        else:
+            data = bytes(text)
         if b"\0" in data:
-            raise TokenizerError("the prompt holds a NUL character; remove it")
+            raise self.Error("text holds a NUL character, which run.c treats as "
+                                 "the end of the prompt; remove it")
         tokens = [BOS] if bos else []
         if data:
-            if b" " not in self._ids:
-                raise TokenizerError("the vocabulary has no ' ' token for run.c's dummy prefix")
-            tokens.append(self._ids[b" "])
-        buf = bytearray()
-        for i, c in enumerate(data):
-            if c & 0xC0 != 0x80:            # ASCII or a leading byte starts a code point
-                buf.clear()
-            buf.append(c)
-            nxt = data[i + 1] if i + 1 < len(data) else 0
-            if nxt & 0xC0 == 0x80 and len(buf) < 4:
-                continue
-            tid = self._ids.get(bytes(buf))
-            tokens.extend([tid] if tid is not None else [self._byte_token(b) for b in buf])
-            buf.clear()
+            prefix = self._ids.get(b" ")
+            if prefix is None:
+                raise self.Error("the vocabulary has no ' ' token for the dummy "
+                                     "prefix run.c inserts; this is not a "
+                                     "sentencepiece-style (\u2581) vocabulary")
+            tokens.append(prefix)
+        tokens.extend(self._code_point_tokens(data))
         self._merge(tokens)
         if eos:
             tokens.append(EOS)
         return tokens
 
+    def _code_point_tokens(self, data: bytes) -> list[int]:
+        """One token per UTF-8 code point, or per byte when the code point is unknown."""
+        out: list[int] = []
+        buf = bytearray()
+        for i, c in enumerate(data):
+            if c & 0xC0 != 0x80:  # ASCII or a leading byte starts a new code point
+                buf.clear()
+            buf.append(c)
+            nxt = data[i + 1] if i + 1 < len(data) else 0
+            if nxt & 0xC0 == 0x80 and len(buf) < 4:  # run.c caps a code point at 4 bytes
+                continue
+            tid = self._ids.get(bytes(buf))
+            if tid is not None:
+                out.append(tid)
+            else:
+                out.extend(self._byte_token(b) for b in buf)
+            buf.clear()
+        return out
+
     def _byte_token(self, byte: int) -> int:
         tid = byte + BYTE_TOKEN_OFFSET
         m = _BYTE_PIECE.match(self.vocab[tid]) if tid < self.vocab_size else None
         if m is None or int(m.group(1), 16) != byte:
-            raise TokenizerError(f"byte 0x{byte:02X} of the prompt is not in the vocabulary and "
-                                 f"there is no byte-fallback token <0x{byte:02X}> at id {tid}")
+            # run.c would emit id byte+3 regardless and produce silent garbage.
+            raise self.Error(f"byte 0x{byte:02X} of the text is not in the "
+                                 "vocabulary and the vocabulary has no byte-fallback "
+                                 f"token <0x{byte:02X}> at id {tid} (run.c's layout: "
+                                 "<0x00>..<0xFF> at ids 3..258); use a tokenizer "
+                                 "trained with byte fallback or avoid this character")
         return tid
 
-    def _merge(self, tokens: List[int]) -> None:
+    def _merge(self, tokens: list[int]) -> None:
         """Merge the best-scoring adjacent pair (leftmost on ties) until none is left."""
         vocab, ids, scores = self.vocab, self._ids, self.scores
 
-        def pair(i: int) -> int:
+        def pair(i: int) -> int:  # the id of tokens[i] + tokens[i+1], or -1
             return ids.get(vocab[tokens[i]] + vocab[tokens[i + 1]], -1)
 
         pairs = [pair(i) for i in range(len(tokens) - 1)]
@@ -162,30 +163,126 @@ class Tokenizer:
             tokens[best] = pairs[best]
             del tokens[best + 1]
             del pairs[best]
+            # only the pairs touching the merged token change
             if best > 0:
                 pairs[best - 1] = pair(best - 1)
             if best < len(tokens) - 1:
                 pairs[best] = pair(best)
 
     # ------------------------------------------------------------ decode
+
     def decode(self, prev_token: int, token: int) -> bytes:
-        """The bytes run.c's decode() gives for `token` after `prev_token`."""
+        """The bytes run.c's decode() returns for `token` following `prev_token`."""
         if not 0 <= token < self.vocab_size:
-            raise TokenizerError(f"token id {token} is outside the vocabulary (0..{self.vocab_size - 1}); "
-                                 "the device and the tokenizer do not match")
+            raise self.Error(f"token id {token} is outside the vocabulary "
+                                 f"(0..{self.vocab_size - 1}); the model and the "
+                                 "tokenizer do not match")
         piece = self.vocab[token]
-        if prev_token == BOS and piece[:1] == b" ":
+        if prev_token == BOS and piece[:1] == b" ":  # sentencepiece strips it after BOS
             piece = piece[1:]
         m = _BYTE_PIECE.match(piece)
         if m:
             byte = int(m.group(1), 16)
-            return bytes([byte]) if byte else b""
+            return bytes([byte]) if byte else b""  # a C string cannot hold the NUL byte
         return piece
 
-    def decode_all(self, ids: List[int], prev_token: int = BOS) -> str:
-        """The text run.c prints for `ids` after `prev_token` (safe_printf rules)."""
-        stream = TextStream(self, prev_token)
-        return "".join(stream.push(t) for t in ids) + stream.flush()
+    def decode_all(self, ids: list[int], prev_token: int = BOS, safe: bool = True) -> str:
+        """The text run.c prints for `ids` generated after `prev_token` (BOS by default).
+
+        With safe=True (run.c's safe_printf) a single-byte piece that is not
+        printable ASCII or whitespace is dropped, so byte-fallback tokens of
+        non-ASCII characters vanish exactly as they do in run.c's output;
+        safe=False keeps every byte. Invalid UTF-8 becomes U+FFFD.
+        """
+        out = bytearray()
+        for token in ids:
+            piece = self.decode(prev_token, int(token))
+            if not safe or _printable(piece):
+                out += piece
+            prev_token = int(token)
+        return out.decode("utf-8", errors="replace")
+
+    # ------------------------------------------------------------ identity
+
+    def serialize(self) -> bytes:
+        """Canonical bytes of the vocabulary and scores (what `fingerprint` hashes)."""
+        parts = [b"hardwire-tokenizer-v1\n", struct.pack("<I", self.vocab_size)]
+        for piece, score in zip(self.vocab, self.scores):
+            parts.append(struct.pack("<fI", score, len(piece)))
+            parts.append(piece)
+        return b"".join(parts)
+
+    def fingerprint(self) -> str:
+        """sha256 hex of the canonical vocabulary + scores."""
+        return hashlib.sha256(self.serialize()).hexdigest()
+
+    # ------------------------------------------------------------ llama2.c tokenizer.bin
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, vocab_size: int | None = None) -> "Tokenizer":
+        """Read llama2.c's tokenizer.bin.
+
+        Layout: int32 max_token_length, then per token float32 score, int32
+        length, the bytes. The file stores no count: with `vocab_size` given
+        (run.c takes it from the model) exactly that many tokens are read and
+        any rest is an error; without it, tokens are read up to the end.
+        """
+        path = Path(path)
+        raw = _read_limited(path, cls.Error)
+        if len(raw) < 4:
+            raise cls.Error(f"{path}: {len(raw)} bytes is too short for a "
+                                 "llama2.c tokenizer.bin (int32 max_token_length "
+                                 "first); the file is truncated or not a tokenizer")
+        (max_len,) = struct.unpack_from("<i", raw, 0)
+        if not 1 <= max_len <= len(raw):
+            raise cls.Error(f"{path}: max_token_length {max_len} is impossible "
+                                 f"for a {len(raw)}-byte file; it is not a llama2.c "
+                                 "tokenizer.bin")
+        if vocab_size is not None and not 3 <= vocab_size <= MAX_VOCAB:
+            raise cls.Error(f"{path}: vocab_size {vocab_size} is out of range")
+        vocab, scores = [], []
+        off = 4
+
+        def more() -> bool:
+            return off < len(raw) if vocab_size is None else len(vocab) < vocab_size
+
+        while more():
+            i = len(vocab)
+            if off + 8 > len(raw):
+                raise cls.Error(f"{path}: token {i} starts at byte {off} but the "
+                                     f"file ends at {len(raw)}; the file is truncated"
+                                     + (f" or holds fewer than {vocab_size} tokens "
+                                        "(the model's vocab_size): use the model's "
+                                        "own tokenizer" if vocab_size else ""))
+            score, n = struct.unpack_from("<fi", raw, off)
+            off += 8
+            if not 0 <= n <= max_len:
+                raise cls.Error(f"{path}: token {i} has length {n}, outside "
+                                     f"0..max_token_length ({max_len}); the file is "
+                                     "corrupt")
+            if off + n > len(raw):
+                raise cls.Error(f"{path}: token {i} needs {n} bytes at {off} but "
+                                     f"the file ends at {len(raw)}; it is truncated")
+            vocab.append(raw[off:off + n])
+            scores.append(score)
+            off += n
+            if len(vocab) > MAX_VOCAB:
+                raise cls.Error(f"{path}: more than {MAX_VOCAB} tokens; not a "
+                                     "llama2.c tokenizer.bin")
+        if off != len(raw):
+            raise cls.Error(f"{path}: {len(raw) - off} bytes follow the "
+                                 f"{vocab_size} tokens the model expects; the model "
+                                 "and this tokenizer do not match")
+        return cls(vocab, scores, max_len, source=str(path))
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write llama2.c's tokenizer.bin (round-trips `load` byte for byte)."""
+        path = Path(path)
+        parts = [struct.pack("<i", self.max_token_length)]
+        for piece, score in zip(self.vocab, self.scores):
+            parts.append(struct.pack("<fi", score, len(piece)))
+            parts.append(piece)
+        _write_atomic(path, b"".join(parts), self.Error)
 
 
 class TextStream:
@@ -213,3 +310,28 @@ def _printable(piece: bytes) -> bool:
         b = piece[0]
         return 0x20 <= b <= 0x7E or 0x09 <= b <= 0x0D
     return True
+
+
+def _read_limited(path: Path, error=TokenizerError) -> bytes:
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise error(f"{path}: not a regular file; pass the tokenizer file")
+        if size > MAX_FILE_BYTES:
+            raise error(f"{path}: {size} bytes is larger than any tokenizer "
+                                 f"hardwire accepts ({MAX_FILE_BYTES}); wrong file?")
+        return path.read_bytes()
+    except OSError as e:
+        raise error(f"{path}: cannot read the tokenizer ({e.strerror or e}); "
+                             "check the path") from e
+
+
+def _write_atomic(path: Path, data: bytes, error=TokenizerError) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise error(f"{path}: cannot write the tokenizer ({e.strerror or e})"
+                             "; check the folder exists and is writable") from e
