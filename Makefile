@@ -15,6 +15,10 @@ STEPS   ?= 32
 TEMP    ?= 0
 TRACE   ?= 0
 LANES   ?= 16
+VPL     ?= 4
+BUILDARGS ?=
+FLASHARGS ?=
+BENCHARGS ?=
 BOARD   ?= ulx3s-85f
 PYTEST_ARGS ?=
 SIMARGS ?= --prompt "$(PROMPT)" --steps $(STEPS) --temp $(TEMP) --lanes $(LANES) \
@@ -40,15 +44,16 @@ test: $(STAMP) ## run every test (pass options with PYTEST_ARGS="-m 'not synth'"
 sim: $(STAMP) ## generate tokens on the Verilator simulation (PROMPT MODEL STEPS TEMP TRACE LANES)
 	$(HW) sim $(SIMARGS)
 
-bench: $(STAMP) ## measure tokens/s and cycles/token into docs/bench/results.json
-	$(HW) bench --out docs/bench/results.json
+bench: $(STAMP) ## cycles/token in Verilator (8x4, 16x4, 32x4 lanes) -> docs/bench/results.json, docs/bench.md; golden tok/s -> docs/bench/golden.json (BENCHARGS)
+	$(HW) bench --out docs/bench/results.json --table docs/bench.md $(BENCHARGS)
+	$(HW) bench --golden models/default/model.bin --golden-out docs/bench/golden.json
 
-bitstream: $(STAMP) ## build a bitstream + manifest: make bitstream BOARD=ulx3s-85f MODEL=model.npz
-	$(if $(MODEL),,$(error set MODEL=<integer model .npz> for the bitstream))
-	$(HW) build --board $(BOARD) --model $(MODEL)
+bitstream: $(STAMP) ## fit check + bitstream + manifest into bitstreams/BOARD/ (BOARD MODEL LANES VPL BUILDARGS)
+	$(HW) build --board $(BOARD) --model $(or $(MODEL),models/default/model.bin) --lanes $(LANES) \
+	    --vpl $(VPL) $(BUILDARGS)
 
-flash: $(STAMP) ## program BOARD with its last bitstream (not implemented yet)
-	@echo "make flash: not implemented yet (the board flows in bitstreams/ are still to be built)" >&2; exit 2
+flash: $(STAMP) ## load bitstreams/BOARD/ onto the board (openFPGALoader; Zynq: prints the scp + pynq steps)
+	$(PY) -m hw.flows.flash --board $(BOARD) $(FLASHARGS)
 
 lint: $(STAMP) ## verilator -Wall lint of every hw/rtl module, byte-compile the Python
 	$(PY) -m hw.tools lint hw/rtl/*.v

@@ -218,17 +218,34 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> None:
-    """Integer model -> bitstream + manifest for one board."""
-    _not_implemented("build", "the per-board flows in bitstreams/")
+    """Model -> fit check -> bitstream + manifest for one board (Zynq: the Vivado project)."""
+    from hw.boards import BOARDS
+    from hw.flows.board_build import run_build
+    from hw.rtlgen.knobs import Knobs
+
+    if args.list_boards:
+        for b in BOARDS.values():
+            r = b.resources
+            print(f"{b.name:11s} {b.part:22s} {b.family:6s} {b.transport:4s} {r.luts:>7,} LUT {r.brams:>4} x "
+                  f"{r.bram_kbits}-kbit BRAM {r.dsps:>5,} DSP  {b.title}")
+        return
+    targets = tuple(t.strip() for t in (args.lora_targets or "").split(",") if t.strip())
+    knobs = Knobs(lanes=args.lanes, values_per_lane=args.vpl, context=args.context, k_max=args.k_max,
+                  lora_rank=args.lora_rank, lora_targets=targets)
+    run_build(args.board, args.model, knobs, out=args.out, build_dir=args.build_dir, tokenizer=args.tokenizer,
+              freq_mhz=args.freq, check_only=args.check, force=args.force, measure=args.measure,
+              router=args.router)
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    """Measure tokens/s and cycles/token; write a JSON report."""
+    """Measure cycles/token in the Verilator simulation (or the golden model's tokens/s); write JSON."""
     if args.golden is not None:
         from hw.bench_golden import cli_bench
-        cli_bench(argparse.Namespace(model=args.golden, tokens=args.tokens, golden_out=args.golden_out))
+        cli_bench(argparse.Namespace(model=args.golden, tokens=args.tokens or 256, golden_out=args.golden_out))
         return
-    _not_implemented("bench", "the benchmark runner (only `--golden MODEL` works so far)")
+    from hw.bench import TOKENS, cli_bench as rtl_bench
+    rtl_bench(argparse.Namespace(models=args.models, settings=args.settings, tokens=args.tokens or TOKENS,
+                                 clock_mhz=args.clock_mhz, out=args.out, table=args.table))
 
 
 def cmd_info(args: argparse.Namespace) -> None:
@@ -358,15 +375,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", type=Path, nargs="?")
     device_args(p, required=False)
 
-    p = add("build", cmd_build, "integer model -> bitstream + manifest for one board")
-    p.add_argument("--board", required=True)
-    p.add_argument("--model", type=Path, required=True)
+    p = add("build", cmd_build, "model -> fit check -> bitstream + manifest for one board")
+    p.add_argument("--board", default="ulx3s-85f", help="board name (--list-boards; default ulx3s-85f)")
+    p.add_argument("--model", type=Path,
+                   help="checkpoint (quantized as `hardwire sim` does) or integer model .npz "
+                        "(default: models/default/model.bin)")
+    p.add_argument("--lanes", type=int, default=16, help="matrix rows computed in parallel")
+    p.add_argument("--vpl", type=int, default=4, help="values per lane per cycle")
+    p.add_argument("--context", type=int, help="KV cache positions (default: the model's)")
+    p.add_argument("--k-max", type=int, default=16, help="top-k sampler capacity")
+    p.add_argument("--lora-rank", type=int, default=0)
+    p.add_argument("--lora-targets", help="comma-separated projections, e.g. wq,wv")
+    p.add_argument("--tokenizer", type=Path, help="tokenizer.bin for the host metadata (default: beside the model)")
+    p.add_argument("--out", type=Path, help="where the bitstream, manifest and metadata go "
+                                           "(default bitstreams/BOARD/)")
+    p.add_argument("--build-dir", type=Path, help="working folder (default build/boards/BOARD-FP-lLvVcC/)")
+    p.add_argument("--freq", type=float, help="nextpnr target clock in MHz (default: the board clock)")
+    p.add_argument("--router", choices=("router1", "router2"), help="nextpnr router (default: router1)")
+    p.add_argument("--check", action="store_true", help="run the fit check only")
+    p.add_argument("--force", action="store_true", help="build even when the fit check refuses")
+    p.add_argument("--measure", type=int, default=0, metavar="N",
+                   help="also measure cycles/token on the Verilator simulation over N tokens (manifest 'measured')")
+    p.add_argument("--list-boards", action="store_true", help="list the boards and their resources")
 
-    p = add("bench", cmd_bench, "measure speed; write a JSON report")
+    p = add("bench", cmd_bench, "cycles/token of the simulated hardware per lane setting; write a JSON report")
     p.add_argument("--out", type=Path, default=Path("docs/bench/results.json"))
+    p.add_argument("--table", type=Path, default=Path("docs/bench.md"), help="markdown table of the results")
+    p.add_argument("--models", default="", help="comma list: default, stories260K (when ../shared/models "
+                   "has it) or checkpoint paths; default: those present")
+    p.add_argument("--settings", default="8x4,16x4,32x4", help="lane settings LANESxVPL, comma-separated")
+    p.add_argument("--clock-mhz", type=float, default=100.0, help="clock for the simulated tokens/s")
     p.add_argument("--golden", type=Path, metavar="MODEL",
                    help="time the golden model on MODEL (.npz or .bin) instead")
-    p.add_argument("--tokens", type=int, default=256, help="tokens to generate (golden bench)")
+    p.add_argument("--tokens", type=int, default=None,
+                   help="tokens to generate from BOS (default 128; golden bench 256)")
     p.add_argument("--golden-out", type=Path, default=Path("docs/bench/golden.json"))
 
     p = add("train", cmd_train, "train the default model (see hw/train/train.py)")

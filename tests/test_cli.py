@@ -18,10 +18,23 @@ def test_help_lists_every_subcommand(capsys):
         assert f"    {name} " in out
 
 
-@pytest.mark.parametrize("argv", [["bench"], ["build", "--board", "x", "--model", "m"]])
-def test_unbuilt_backends_say_so_and_exit_2(argv, capsys):
-    assert main(argv) == EXIT_USAGE
-    assert "not implemented yet" in capsys.readouterr().err
+def test_bench_bad_lane_setting_is_a_one_line_error(capsys):
+    # `hardwire bench` runs Verilator (tests/test_bench.py); a bad setting fails before any build
+    assert main(["bench", "--settings", "16"]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "LANESxVPL" in err and "Traceback" not in err
+
+
+def test_usage_error_exits_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "--tokens", "many"])
+    assert exc.value.code == EXIT_USAGE
+
+
+def test_build_unknown_board_is_a_one_line_error(capsys):
+    assert main(["build", "--board", "x", "--model", "m", "--check"]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "unknown board 'x'" in err and "ulx3s-85f" in err and "Traceback" not in err
 
 
 def test_bad_input_is_a_one_line_error_and_exit_1(tmp_path, capsys):

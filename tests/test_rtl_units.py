@@ -49,6 +49,9 @@ UNITS = [
     Unit("hw_rope_pair", "hw_rope_pair", ("hw_rope_pair.v",)),
     Unit("hw_silu_gate", "hw_silu_gate", ("hw_silu_gate.v", "hw_rq.v"), {"LAYERS": 3}, {}, "silu.hex"),
     Unit("hw_recip_div", "hw_recip_div", ("hw_recip_div.v",), {"EW": 32}, {"RECIP_EW": "32"}),
+    # as hw_attention uses it: 2 bits per cycle, 15 leading quotient bits skipped (E >= 2**15)
+    Unit("hw_recip_div-s2k15", "hw_recip_div", ("hw_recip_div.v",), {"EW": 24, "STEP": 2, "SKIP": 15},
+         {"RECIP_EW": "24", "RECIP_STEP": "2", "RECIP_SKIP": "15"}),
     Unit("hw_xorshift32", "hw_xorshift32", ("hw_xorshift32.v",)),
     Unit("hw_topk", "hw_topk", ("hw_topk.v",), {"K_MAX": 16, "VW": 24, "IW": 16},
          {"TOPK_K": "16", "TOPK_VW": "24", "TOPK_IW": "16"}),
@@ -64,6 +67,8 @@ LINT_CASES = [
     ("hw_silu_gate", ("hw_silu_gate.v", "hw_rq.v"), {}),
     ("hw_silu_gate", ("hw_silu_gate.v", "hw_rq.v"), {"LAYERS": 5}),
     ("hw_recip_div", ("hw_recip_div.v",), {}), ("hw_recip_div", ("hw_recip_div.v",), {"EW": 16}),
+    ("hw_recip_div", ("hw_recip_div.v",), {"EW": 24, "STEP": 2, "SKIP": 15}),
+    ("hw_recip_div", ("hw_recip_div.v",), {"EW": 20, "STEP": 3, "SKIP": 4}),
     ("hw_xorshift32", ("hw_xorshift32.v",), {}),
     ("hw_topk", ("hw_topk.v",), {}), ("hw_topk", ("hw_topk.v",), {"K_MAX": 1, "IW": 9}),
 ]

@@ -9,9 +9,12 @@
 //   E = sum e_t;  recip = floor(2**40 / E);  o_i = sum_t e_t * v_t,i
 //   w_i = (o_i * recip + 2**15) >> 16;  out_i = sat8(rq(w_i, m_out, sh_out))
 // The front streams the keys (scores to a score RAM, running max), then the
-// values (exp2 and the HD weighted sums); it hands E and the sums to the back,
-// which divides and writes the HD outputs while the front already runs the
-// next head (`ready`). Each output carries the `tag` given with its start.
+// values (exp2 and the HD weighted sums); it hands E and the sums to the back.
+// The back is two stages, one head each: the divider (2 quotient bits per
+// cycle, 13 cycles) and the HD outputs (one per cycle). Each stage takes the
+// next head as soon as it is free, so the front runs the next head meanwhile
+// (`ready`) and a head costs max(front, divider, HD) cycles once they overlap.
+// Each output carries the `tag` given with its start.
 // The KV cache read port (hw_kv_cache, 1 cycle latency) is driven from here.
 module hw_attention #(
     parameter HD       = 8,                                 // head dimension
@@ -62,14 +65,9 @@ module hw_attention #(
 
     localparam [1:0] ST_IDLE  = 2'd0,       // front states
                      ST_SCORE = 2'd1,
-                     ST_EXP   = 2'd2,
-                     ST_HAND  = 2'd3;       // waiting for the back to take the head
-    localparam [1:0] BK_IDLE  = 2'd0,       // back states
-                     BK_DIV   = 2'd1,
-                     BK_OUT   = 2'd2;
+                     ST_EXP   = 2'd2;
 
     reg [1:0]        state_reg;
-    reg [1:0]        back_reg;
     reg [TAGW-1:0]   tag_reg, tag_back;
     reg [HD*8-1:0]   q_reg;
     reg [KV_AW-1:0]  base_reg;
@@ -84,7 +82,8 @@ module hw_attention #(
     reg              out_issuing;
 
     assign ready = (state_reg == ST_IDLE);
-    assign busy  = (state_reg != ST_IDLE) || (back_reg != BK_IDLE);
+    wire   back_busy;
+    assign busy  = (state_reg != ST_IDLE) || acc_pending || back_busy;
 
     wire issue_last = ({{(32-CW){1'b0}}, t_reg} + 1 >= {{(32-PW){1'b0}}, npos_reg});
     wire kv_issue   = issuing_reg && (state_reg == ST_SCORE || state_reg == ST_EXP);
@@ -197,6 +196,19 @@ module hw_attention #(
         .e(e_val)
     );
 
+    // The front is free for the next head once the values are issued: the exp2
+    // pipeline and the sums of this head drain meanwhile (acc_pending) and are
+    // handed to the divider when it is free; the next head's value phase waits
+    // for that hand-over. (max_reg is last read the cycle after the last issue;
+    // a new start resets it two cycles later at the earliest.)
+    wire e_drained = !e1_valid && !e2_valid && !e3_valid && !e4_valid && !e_valid;
+    reg                 acc_pending;        // o_acc / e_sum hold a head not yet handed over
+    reg [TAGW-1:0]      tag_acc;
+    reg [14:0]          m_out_acc;
+    reg [5:0]           sh_out_acc;
+    reg                 div_full;           // a head is in the division stage
+    wire                hand = acc_pending && e_drained && !div_full;
+
     reg signed [OW-1:0] o_acc [0:HD-1];
     reg [EW-1:0]        e_sum;
     integer ia;                         // loop index of this block only
@@ -208,7 +220,8 @@ module hw_attention #(
             end
             e_sum <= e_sum + {{(EW-16){1'b0}}, e_val};
         end
-        if (start && state_reg == ST_IDLE) begin
+        // cleared when handed over, or by a start with nothing pending (after reset)
+        if (hand || (start && state_reg == ST_IDLE && !acc_pending)) begin
             for (ia = 0; ia < HD; ia = ia + 1) begin
                 o_acc[ia] <= {OW{1'b0}};
             end
@@ -216,27 +229,51 @@ module hw_attention #(
         end
     end
 
+    // scores are final (max_reg too) once p3 is empty; the last RAM write (sc_we)
+    // lands before the first value-phase read
+    wire p_drained = !p1_valid && !p2_valid && !p3_valid;
+
     // ---------------------------------------------------------------- hand-over to the back
+    // The back is two stages, each holding one head: the division (o_div, e_div)
+    // and the outputs (o_hold, recip_reg). A head moves on as soon as the next
+    // stage is free, so up to three heads are in flight (front, divide, output).
+    reg signed [OW-1:0] o_div [0:HD-1];
+    reg [EW-1:0]        e_div;
+    reg [14:0]          m_out_div;
+    reg [5:0]           sh_out_div;
+    reg [TAGW-1:0]      tag_div;
+    reg                 div_ready;          // the division stage's quotient is ready
     reg signed [OW-1:0] o_hold [0:HD-1];
-    reg [EW-1:0]        e_hold;
     reg [14:0]          m_out_back;
     reg [5:0]           sh_out_back;
-    wire                hand = (state_reg == ST_HAND) && (back_reg == BK_IDLE);
+    // the output stage takes a new head in the cycle of the last issue of the current one
+    wire                out_last_issue = out_issuing && ({{(32-CW){1'b0}}, u_reg} + 1 >= HD);
+    wire                move = div_ready && (!out_issuing || out_last_issue);
     integer ih;
 
     always @(posedge clk) begin
         if (hand) begin
             for (ih = 0; ih < HD; ih = ih + 1) begin
-                o_hold[ih] <= o_acc[ih];
+                o_div[ih] <= o_acc[ih];
             end
-            e_hold      <= e_sum;
-            m_out_back  <= m_out_reg;
-            sh_out_back <= sh_out_reg;
-            tag_back    <= tag_reg;
+            e_div      <= e_sum;
+            m_out_div  <= m_out_acc;
+            sh_out_div <= sh_out_acc;
+            tag_div    <= tag_acc;
+        end
+        if (move) begin
+            for (ih = 0; ih < HD; ih = ih + 1) begin
+                o_hold[ih] <= o_div[ih];
+            end
+            m_out_back  <= m_out_div;
+            sh_out_back <= sh_out_div;
+            tag_back    <= tag_div;
         end
     end
 
     // ---------------------------------------------------------------- division
+    // E >= EXP2[0] = 2**15 (the largest score gives e = 2**15), so floor(2**40 / E)
+    // < 2**26: the divider skips the 15 leading quotient bits and makes 2 per cycle.
     wire        div_busy;
     wire        div_done;
     wire [40:0] div_q;
@@ -244,21 +281,28 @@ module hw_attention #(
     reg [RW-1:0] recip_reg;
 
     hw_recip_div #(
-        .EW(EW)
+        .EW(EW),
+        .STEP(2),
+        .SKIP(15)
     ) recip_div (
         .clk(clk),
         .rst(rst),
         .start(div_start),
-        .e(e_hold),
+        .e(e_div),
         .busy(div_busy),
         .done(div_done),
         .q(div_q)
     );
 
     // ---------------------------------------------------------------- phase 4: outputs
-    // issue i (c) -> o_i (c+1) -> o_i * recip (c+2) -> w (c+3) -> hw_rq (c+6)
+    // issue i (c) -> o_i (c+1) -> o_i * recip (c+2) -> w (c+3) -> hw_rq (c+6);
+    // the head's recip, tag and requant constants travel with each element
     reg               ov1, ov2, ov3;
     reg [IW-1:0]      oi1, oi2, oi3, oi4, oi5, oi6;
+    reg [TAGW-1:0]    tg1, tg2, tg3, tg4, tg5, tg6;
+    reg [RW-1:0]      recip1;
+    reg [14:0]        m1, m2, m3;
+    reg [5:0]         sh1, sh2, sh3;
     reg signed [OW-1:0]  o_sel;
     reg signed [MPW-1:0] oprod;
     reg signed [WW-1:0]  w3;
@@ -266,18 +310,31 @@ module hw_attention #(
     wire signed [MPW-1:0] wfull  = oround >>> 16;
 
     always @(posedge clk) begin
-        ov1   <= out_issuing;
-        oi1   <= u_reg[IW-1:0];
-        o_sel <= o_hold[u_reg[IW-1:0]];
-        ov2   <= ov1;
-        oi2   <= oi1;
-        oprod <= o_sel * $signed({1'b0, recip_reg});
-        ov3   <= ov2;
-        oi3   <= oi2;
-        w3    <= wfull[WW-1:0];
-        oi4   <= oi3;
-        oi5   <= oi4;
-        oi6   <= oi5;
+        ov1    <= out_issuing;
+        oi1    <= u_reg[IW-1:0];
+        tg1    <= tag_back;
+        recip1 <= recip_reg;
+        m1     <= m_out_back;
+        sh1    <= sh_out_back;
+        o_sel  <= o_hold[u_reg[IW-1:0]];
+        ov2    <= ov1;
+        oi2    <= oi1;
+        tg2    <= tg1;
+        m2     <= m1;
+        sh2    <= sh1;
+        oprod  <= o_sel * $signed({1'b0, recip1});
+        ov3    <= ov2;
+        oi3    <= oi2;
+        tg3    <= tg2;
+        m3     <= m2;
+        sh3    <= sh2;
+        w3     <= wfull[WW-1:0];
+        oi4    <= oi3;
+        oi5    <= oi4;
+        oi6    <= oi5;
+        tg4    <= tg3;
+        tg5    <= tg4;
+        tg6    <= tg5;
         if (rst) begin
             ov1 <= 1'b0;
             ov2 <= 1'b0;
@@ -295,19 +352,17 @@ module hw_attention #(
         .rst(rst),
         .in_valid(ov3),
         .x(w3),
-        .m(m_out_back),
-        .sh(sh_out_back),
+        .m(m3),
+        .sh(sh3),
         .out_valid(rq_valid),
         .y(out_data)
     );
 
     assign out_valid = rq_valid;
     assign out_idx   = oi6;
-    assign out_tag   = tag_back;
+    assign out_tag   = tg6;
 
     // ---------------------------------------------------------------- control
-    wire p_drained = !p1_valid && !p2_valid && !p3_valid && !sc_we;
-    wire e_drained = !e1_valid && !e2_valid && !e3_valid && !e4_valid && !e_valid;
     localparam integer LAST_I = HD - 1;
     wire last_out  = rq_valid && (oi6 == LAST_I[IW-1:0]);
 
@@ -335,7 +390,7 @@ module hw_attention #(
                 if (issuing_reg && issue_last) begin
                     issuing_reg <= 1'b0;
                 end
-                if (!issuing_reg && p_drained) begin
+                if (!issuing_reg && p_drained && !acc_pending) begin
                     t_reg       <= {CW{1'b0}};
                     issuing_reg <= 1'b1;
                     state_reg   <= ST_EXP;
@@ -344,20 +399,32 @@ module hw_attention #(
             ST_EXP: begin
                 if (issuing_reg && issue_last) begin
                     issuing_reg <= 1'b0;
-                end
-                if (!issuing_reg && e_drained) begin
-                    state_reg <= ST_HAND;
-                end
-            end
-            default: begin                  // ST_HAND
-                if (hand) begin
-                    state_reg <= ST_IDLE;
+                    acc_pending <= 1'b1;
+                    tag_acc     <= tag_reg;
+                    m_out_acc   <= m_out_reg;
+                    sh_out_acc  <= sh_out_reg;
+                    state_reg   <= ST_IDLE;
                 end
             end
+            default: state_reg <= ST_IDLE;
         endcase
+        if (hand) begin
+            acc_pending <= 1'b0;
+        end
         if (rst) begin
+            acc_pending <= 1'b0;
             state_reg   <= ST_IDLE;
             issuing_reg <= 1'b0;
+        end
+    end
+
+    // outputs issued and not yet out of hw_rq (busy until the last one is written)
+    reg [3:0] pend_reg;
+    assign back_busy = div_full || out_issuing || (pend_reg != 4'd0);
+    always @(posedge clk) begin
+        pend_reg <= pend_reg + {3'd0, out_issuing} - {3'd0, rq_valid};
+        if (rst) begin
+            pend_reg <= 4'd0;
         end
     end
 
@@ -366,35 +433,31 @@ module hw_attention #(
         div_start <= 1'b0;
         if (out_issuing) begin
             u_reg <= u_reg + 1'b1;
-            if ({{(32-CW){1'b0}}, u_reg} + 1 >= HD) begin
+            if (out_last_issue) begin
                 out_issuing <= 1'b0;
             end
         end
-        case (back_reg)
-            BK_IDLE: begin
-                if (hand) begin
-                    div_start <= 1'b1;      // the divider samples e_hold next cycle
-                    back_reg  <= BK_DIV;
-                end
-            end
-            BK_DIV: begin
-                if (div_done) begin
-                    recip_reg   <= div_q[RW-1:0];
-                    u_reg       <= {CW{1'b0}};
-                    out_issuing <= 1'b1;
-                    back_reg    <= BK_OUT;
-                end
-            end
-            default: begin                  // BK_OUT
-                if (last_out) begin
-                    done     <= 1'b1;
-                    back_reg <= BK_IDLE;
-                end
-            end
-        endcase
+        if (last_out) begin
+            done <= 1'b1;
+        end
+        if (hand) begin
+            div_start <= 1'b1;              // the divider samples e_div next cycle
+            div_full  <= 1'b1;
+        end
+        if (div_done) begin
+            div_ready <= 1'b1;
+        end
+        if (move) begin
+            recip_reg   <= div_q[RW-1:0];
+            u_reg       <= {CW{1'b0}};
+            out_issuing <= 1'b1;
+            div_full    <= 1'b0;
+            div_ready   <= 1'b0;
+        end
         if (rst) begin
-            back_reg    <= BK_IDLE;
             out_issuing <= 1'b0;
+            div_full    <= 1'b0;
+            div_ready   <= 1'b0;
             done        <= 1'b0;
             div_start   <= 1'b0;
         end

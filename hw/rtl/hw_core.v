@@ -89,6 +89,13 @@ module hw_core #(
     localparam PFW      = $clog2(PDEPTH) + 2;               // prompt FIFO count bits
     localparam OFW      = $clog2(OUT_DEPTH) + 2;            // output FIFO count bits
     localparam VECN     = (H > D) ? H : D;                  // longest int8 vector
+    localparam WPP      = (D + VPL - 1) / VPL;              // matvec words per pass of a D-column matrix
+    // rmsnorm elements per cycle: 2 (3 multipliers each), the matrix after it starts
+    // NORM_LEAD groups into the scale pass so that its x reads trail the writes
+    localparam NORM_NW  = (VPL >= 2 && D >= 2) ? 2 : 1;
+    localparam NORM_LEAD = (D + NORM_NW - 1) / NORM_NW - WPP;
+    localparam SILU_W0  = (LANES + WPP - 1) / WPP;          // w3 rows per cycle, rounded up
+    localparam SILU_W   = (SILU_W0 < H) ? SILU_W0 : H;      // SiLU gates per cycle
 
     // LoRA memory: one block per (layer, target) in order, see hw_lora
     localparam [6:0] LORA_MASK = LORA_TARGETS[6:0];
@@ -152,10 +159,10 @@ module hw_core #(
                      S_MV_LORA  = 5'd6,     // LoRA delta of that matrix
                      S_MV_START = 5'd7,     // hand it to hw_matvec
                      S_MV_DRAIN = 5'd8,     // wait for the group's results
-                     S_ROPE     = 5'd9,     // RoPE on q and k
+                     S_ROPE     = 5'd9,     // wait for RoPE (it trails wq, wk)
                      S_KVW      = 5'd10,    // k, v into the cache
-                     S_ATT      = 5'd11,    // start one head
-                     S_ATT_W    = 5'd12,    // wait for it
+                     S_ATT      = 5'd11,    // start the heads, one as soon as the attention takes it
+                     S_ATT_W    = 5'd12,    // wait for the last head's outputs
                      S_SILU     = 5'd13,    // SiLU gate
                      S_LAYER    = 5'd14,    // end of a layer
                      S_SAMPLE   = 5'd15,    // start the sampler
@@ -163,8 +170,7 @@ module hw_core #(
                      S_EMIT     = 5'd17,    // token into the output FIFO
                      S_LORA_W   = 5'd18,    // wait for the matvec to drain before a LoRA delta
                      S_FINISH   = 5'd19,    // end of the run
-                     S_TOKEN_END = 5'd20,   // end of a token that is not sampled
-                     S_ATT_NEXT = 5'd21;    // next head (the last one still runs)
+                     S_TOKEN_END = 5'd20;   // end of a token that is not sampled
 
     reg [4:0]       state_reg;
     reg             busy_reg;
@@ -629,18 +635,29 @@ module hw_core #(
     reg  [31:0]       res_ready_reg;        // residual rows already final (rmsnorm pass 1 trails them)
     reg               norm_start;
     reg [1:0]         norm_sel_reg;         // 0 attention, 1 ffn, 2 final
-    wire              norm_busy, norm_done;
+    wire              norm_busy, norm_done, norm_soon;
     wire [DIW-1:0]    norm_res_idx;
-    reg signed [15:0] norm_res_q;
+    reg [NORM_NW*16-1:0] norm_res_q;
+    integer nj;
+    reg [31:0] nidx;
     wire              norm_y_valid;
     wire [DIW-1:0]    norm_y_idx;
-    wire signed [7:0] norm_y;
+    wire [NORM_NW*8-1:0] norm_y;
     localparam signed [5:0] FINAL_GS = FINAL_GSHIFT;
+    wire              norm_lora = (norm_sel_reg == 2'd0) ? lora_on_tag(T_WQ) :
+                                  (norm_sel_reg == 2'd1) ? lora_on_tag(T_W1) : 1'b0;
     wire signed [5:0] norm_gshift = (norm_sel_reg == 2'd0) ? att_gshift :
                                     (norm_sel_reg == 2'd1) ? ffn_gshift : FINAL_GS;
 
+    reg [NORM_NW*16-1:0] norm_res_next;
+    always @* begin
+        for (nj = 0; nj < NORM_NW; nj = nj + 1) begin
+            nidx = {{(32-DIW){1'b0}}, norm_res_idx} + nj;
+            norm_res_next[16*nj +: 16] = (nidx < D_I) ? res[nidx[DIW-1:0]] : 16'd0;
+        end
+    end
     always @(posedge clk) begin
-        norm_res_q <= res[norm_res_idx];
+        norm_res_q <= norm_res_next;
     end
 
     hw_rmsnorm #(
@@ -649,7 +666,9 @@ module hw_core #(
         .EPS_Q(EPS_Q),
         .ROM_DIR(ROM_DIR),
         .IW(DIW),
-        .LW(LYW)
+        .LW(LYW),
+        .NW(NORM_NW),
+        .LEAD(NORM_LEAD)
     ) rmsnorm (
         .clk(clk),
         .rst(soft_rst),
@@ -659,6 +678,7 @@ module hw_core #(
         .gshift(norm_gshift),
         .busy(norm_busy),
         .done(norm_done),
+        .soon(norm_soon),
         .res_idx(norm_res_idx),
         .res_ready(res_ready_reg),
         .res_data(norm_res_q),
@@ -680,6 +700,10 @@ module hw_core #(
     reg [RPW-1:0]     rp_reg;                   // pair counter: q pairs, then k pairs
     reg [HDIW-1:0]    ri_reg;                   // pair index within the head
     reg               rope_issue;
+    reg  [31:0]       q_ready_reg, k_ready_reg;     // wq / wk rows written (RoPE trails them)
+    wire [31:0]       rope_need = rope_is_k ? 2 * ({{(32-RPW){1'b0}}, rp_reg} - D_I / 2) + 2
+                                            : 2 * {{(32-RPW){1'b0}}, rp_reg} + 2;
+    wire              rope_go = rope_issue && (rope_need <= (rope_is_k ? k_ready_reg : q_ready_reg));
     reg               rope_v1;
     reg               rope_k1, rope_k2, rope_k3;
     reg [DIW-1:0]     rope_e1, rope_e2, rope_e3; // element 2p (of q or k)
@@ -693,7 +717,7 @@ module hw_core #(
 
     always @(posedge clk) begin
         rope_q  <= rope_rom[rope_addr32[ROPE_AW-1:0]];
-        rope_v1 <= rope_issue;
+        rope_v1 <= rope_go;
         rope_k1 <= rope_is_k;
         rope_e1 <= rope_e32[DIW-1:0];
         rope_a1 <= rope_is_k ? kb[rope_e32[KVIW-1:0]]      : qb[rope_e32[DIW-1:0]];
@@ -760,7 +784,7 @@ module hw_core #(
     );
 
     // ================================================================ attention
-    reg               att_start;
+    reg               att_start;                // level: held in S_ATT until the attention takes the head
     reg [31:0]        head_reg;                 // query head
     reg [31:0]        hbase_reg;                // head_reg * HD
     reg [31:0]        grp_reg;                  // head within its kv group
@@ -777,6 +801,32 @@ module hw_core #(
     always @* begin
         for (hq = 0; hq < HD; hq = hq + 1) begin
             att_q[8*hq +: 8] = qb[hbase_reg + hq];
+        end
+    end
+
+    // wo may start before the last head's outputs are all written: its pass reads
+    // att one word (VPL elements) per cycle, and the last head's elements sit in the
+    // last words, so reads issued from ATT_LEAD cycles after that head's first
+    // output (plus the 3 cycles to the matvec's first read) never overtake the writes
+    // (element i of the head is written i cycles after the first; the last word is
+    // read WPP - 1 cycles after the first: the margin is HD - WPP cycles).
+    localparam integer ATT_LEAD = (HD > WPP) ? HD - WPP : 0;
+    localparam integer   LAST_HB_I = (NH - 1) * HD;
+    localparam [DIW-1:0] LAST_HB   = LAST_HB_I[DIW-1:0];
+    reg         att_last_reg;               // the last head's first output is written
+    reg [7:0]   att_lead_reg;
+    wire        att_tail_go = att_last_reg && (att_lead_reg == 8'd0);
+
+    always @(posedge clk) begin
+        if (att_lead_reg != 8'd0) begin
+            att_lead_reg <= att_lead_reg - 1'b1;
+        end
+        if (att_out_valid && att_out_idx == {HDIW{1'b0}} && att_out_tag == LAST_HB) begin
+            att_last_reg <= 1'b1;
+            att_lead_reg <= ATT_LEAD[7:0];
+        end
+        if (att_start) begin
+            att_last_reg <= 1'b0;
         end
     end
 
@@ -814,21 +864,37 @@ module hw_core #(
     );
 
     // ================================================================ SiLU gate
+    // SILU_W gates per cycle, enough to keep up with w3's rows (LANES per pass
+    // of ceil(D / VPL) words), so the gate trails w3 by its pipeline only.
     reg               silu_issue;
     reg [HIW:0]       si_reg;
+    reg [LYW-1:0]     silu_layer_reg;       // layer, multiplier and shift of the gate being run
+    reg [14:0]        silu_m_reg;
+    reg [5:0]         silu_sh_reg;
     reg  [31:0]       h3_ready_reg;         // h3 rows written (the SiLU gate trails them)
-    wire              silu_go = silu_issue && ({{(31-HIW){1'b0}}, si_reg} < h3_ready_reg);
+    wire [31:0]       si_next = {{(31-HIW){1'b0}}, si_reg} + SILU_W;
+    wire [31:0]       si_need = (si_next > H_I) ? H_I : si_next;
+    wire              silu_go = silu_issue && (si_need <= h3_ready_reg);
     reg               silu_v1;
-    reg signed [7:0]  silu_a1, silu_b1;
+    reg [SILU_W*8-1:0] silu_a1, silu_b1, silu_a_next, silu_b_next;
     reg [HIW-1:0]     silu_i [1:6];
-    wire              silu_out_valid;
-    wire signed [7:0] silu_out;
-    integer sp;
+    wire [SILU_W-1:0] silu_out_valid;
+    wire [SILU_W*8-1:0] silu_out;
+    integer sp, sj;
+    reg [31:0]        sidx;
+
+    always @* begin
+        for (sj = 0; sj < SILU_W; sj = sj + 1) begin
+            sidx = {{(31-HIW){1'b0}}, si_reg} + sj;
+            silu_a_next[8*sj +: 8] = (sidx < H_I) ? h1[sidx[HIW-1:0]] : 8'd0;
+            silu_b_next[8*sj +: 8] = (sidx < H_I) ? h3[sidx[HIW-1:0]] : 8'd0;
+        end
+    end
 
     always @(posedge clk) begin
         silu_v1    <= silu_go;
-        silu_a1    <= h1[si_reg[HIW-1:0]];
-        silu_b1    <= h3[si_reg[HIW-1:0]];
+        silu_a1    <= silu_a_next;
+        silu_b1    <= silu_b_next;
         silu_i[1]  <= si_reg[HIW-1:0];
         for (sp = 2; sp <= 6; sp = sp + 1) begin
             silu_i[sp] <= silu_i[sp-1];
@@ -838,22 +904,40 @@ module hw_core #(
         end
     end
 
-    hw_silu_gate #(
-        .LAYERS(L),
-        .LW(LYW),
-        .TABLE_FILE({ROM_DIR, "/silu.hex"})
-    ) silu (
-        .clk(clk),
-        .rst(soft_rst),
-        .in_valid(silu_v1),
-        .h1(silu_a1),
-        .h3(silu_b1),
-        .layer(layer_reg),
-        .m(g_m),
-        .sh(g_sh),
-        .out_valid(silu_out_valid),
-        .g(silu_out)
-    );
+    // w2 may start before the gate is done: with every h3 row written the gate issues
+    // SILU_W elements per cycle, element i is in h1 7 cycles after its issue, and w2
+    // (started 2 cycles after the decision) reads element i in cycle 3 + i / VPL.
+    // From si_reg >= SILU_SI_MIN on, with 2 cycles of margin, no read overtakes a
+    // write; the bound is also late enough for the elements still in the pipeline.
+    // A LoRA delta on w2 reads all of the gate first.
+    localparam integer SILU_A      = (H - 1) / VPL - 7;
+    localparam integer SILU_B      = H - 1 - SILU_W * SILU_A;
+    localparam integer SILU_C      = 8 * VPL + 8 * SILU_W;
+    localparam integer SILU_SI_MIN = (SILU_B > SILU_C) ? SILU_B : SILU_C;
+    wire silu_early = (SILU_A > 0) && (SILU_SI_MIN < H_I) && !lora_on_tag(T_W2)
+                      && (h3_ready_reg >= H_I) && ({{(31-HIW){1'b0}}, si_reg} >= SILU_SI_MIN);
+
+    genvar gs;
+    generate
+        for (gs = 0; gs < SILU_W; gs = gs + 1) begin : g_silu
+            hw_silu_gate #(
+                .LAYERS(L),
+                .LW(LYW),
+                .TABLE_FILE({ROM_DIR, "/silu.hex"})
+            ) silu (
+                .clk(clk),
+                .rst(soft_rst),
+                .in_valid(silu_v1),
+                .h1(silu_a1[8*gs +: 8]),
+                .h3(silu_b1[8*gs +: 8]),
+                .layer(silu_layer_reg),
+                .m(silu_m_reg),
+                .sh(silu_sh_reg),
+                .out_valid(silu_out_valid[gs]),
+                .g(silu_out[8*gs +: 8])
+            );
+        end
+    endgenerate
 
     // ================================================================ sampler
     reg               smp_start;
@@ -887,7 +971,7 @@ module hw_core #(
     );
 
     // ================================================================ buffer writes
-    integer e;
+    integer e, ny;
 
     always @(posedge clk) begin
         for (e = 0; e < D; e = e + 1) begin
@@ -898,9 +982,11 @@ module hw_core #(
             if (wb_valid[e % LANES] && (wb_tag == T_WO || wb_tag == T_W2) && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
                 res[e] <= sat16_add(res[e], wb_val[(e % LANES)*24 +: 24]);
             end
-            // normalized vector
-            if (norm_y_valid && {{(32-DIW){1'b0}}, norm_y_idx} == e) begin
-                xn[e] <= norm_y;
+            // normalized vector, NORM_NW elements per cycle
+            for (ny = 0; ny < NORM_NW; ny = ny + 1) begin
+                if (norm_y_valid && {{(32-DIW){1'b0}}, norm_y_idx} + ny == e) begin
+                    xn[e] <= norm_y[8*ny +: 8];
+                end
             end
             // q: wq results, RoPE
             if (wb_valid[e % LANES] && wb_tag == T_WQ && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
@@ -935,8 +1021,10 @@ module hw_core #(
             if (wb_valid[e % LANES] && wb_tag == T_W1 && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
                 h1[e] <= sat8_24(wb_val[(e % LANES)*24 +: 24]);
             end
-            if (silu_out_valid && {{(32-HIW){1'b0}}, silu_i[6]} == e) begin
-                h1[e] <= silu_out;
+            for (ny = 0; ny < SILU_W; ny = ny + 1) begin
+                if (silu_out_valid[0] && {{(32-HIW){1'b0}}, silu_i[6]} + ny == e) begin
+                    h1[e] <= silu_out[8*ny +: 8];
+                end
             end
             if (wb_valid[e % LANES] && wb_tag == T_W3 && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
                 h3[e] <= sat8_24(wb_val[(e % LANES)*24 +: 24]);
@@ -948,7 +1036,7 @@ module hw_core #(
     wire mv_idle   = !mv_busy && !wb_any && (wb_valid == {LANES{1'b0}}) && !mv_start;
     wire emb_last  = ({{(31-DIW){1'b0}}, ei_reg} + 1 >= D_I);
     wire rope_last = ({{(32-RPW){1'b0}}, rp_reg} + 1 >= (D_I + KVD_I) / 2);
-    wire silu_last = ({{(31-HIW){1'b0}}, si_reg} + 1 >= H_I);
+    wire silu_last = (si_next >= H_I);
     wire [31:0] start_end = {{(32-PW){1'b0}}, pos_reg} + prompt_len_reg;
     reg  [4:0]  wait_reg;               // drain counter of the element pipelines
 
@@ -956,7 +1044,6 @@ module hw_core #(
         // pulses
         mv_rewind      <= 1'b0;
         norm_start     <= 1'b0;
-        att_start      <= 1'b0;
         lora_start     <= 1'b0;
         lora_ptr_reset <= 1'b0;
         smp_start      <= 1'b0;
@@ -987,6 +1074,21 @@ module hw_core #(
         if (wb_any && wb_tag == T_W3) begin
             h3_ready_reg <= h3_ready_reg + LANES_I;
         end
+        if (wb_any && wb_tag == T_WQ) begin
+            q_ready_reg <= q_ready_reg + LANES_I;
+        end
+        if (wb_any && wb_tag == T_WK) begin
+            k_ready_reg <= k_ready_reg + LANES_I;
+        end
+        // RoPE starts with wq and trails the q, then k rows as they are written
+        if (rope_go) begin
+            rp_reg <= rp_reg + 1'b1;
+            ri_reg <= ({{(32-HDIW){1'b0}}, ri_reg} + 1 >= HALF_I) ? {HDIW{1'b0}} : ri_reg + 1'b1;
+            if (rope_last) begin
+                rope_issue <= 1'b0;
+                wait_reg   <= 5'd5;
+            end
+        end
         if (emb_issue) begin
             emb_addr_reg <= emb_addr_reg + 1'b1;
             ei_reg       <= ei_reg + 1'b1;
@@ -995,7 +1097,7 @@ module hw_core #(
             end
         end
         if (silu_go) begin
-            si_reg <= si_reg + 1'b1;
+            si_reg <= si_next[HIW:0];
             if (silu_last) begin
                 silu_issue <= 1'b0;
                 wait_reg   <= 5'd8;
@@ -1073,7 +1175,10 @@ module hw_core #(
             end
 
             S_NORM_W: begin
-                if (norm_done) begin
+                // the first matrix starts while the scale pass still writes xn: its x
+                // reads (one VPL word per cycle) trail the writes (hw_rmsnorm soon).
+                // A LoRA delta reads all of xn first: wait for done.
+                if (norm_done || (norm_soon && !norm_lora)) begin
                     if (norm_sel_reg == 2'd2) begin
                         mv_tag_reg  <= T_CLS;
                         mv_last_reg <= T_CLS;
@@ -1119,9 +1224,19 @@ module hw_core #(
                     if (mv_tag_reg == T_W1) begin
                         h3_ready_reg <= 32'd0;
                     end
+                    if (mv_tag_reg == T_WQ) begin
+                        q_ready_reg <= 32'd0;
+                        k_ready_reg <= 32'd0;
+                        rp_reg      <= {RPW{1'b0}};
+                        ri_reg      <= {HDIW{1'b0}};
+                        rope_issue  <= 1'b1;
+                    end
                     if (mv_tag_reg == T_W3) begin
-                        si_reg     <= {(HIW+1){1'b0}};
-                        silu_issue <= 1'b1;
+                        si_reg        <= {(HIW+1){1'b0}};
+                        silu_issue    <= 1'b1;
+                        silu_layer_reg <= layer_reg;    // the gate may outlive the layer (w2 starts early)
+                        silu_m_reg    <= g_m;
+                        silu_sh_reg   <= g_sh;
                     end
                     if (mv_tag_reg == T_CLS) begin
                         lg_ready_reg <= {(LG_AW+1){1'b0}};
@@ -1148,9 +1263,6 @@ module hw_core #(
                 if (mv_idle) begin
                     case (mv_last_reg)
                         T_WV: begin
-                            rp_reg     <= {RPW{1'b0}};
-                            ri_reg     <= {HDIW{1'b0}};
-                            rope_issue <= 1'b1;
                             state_reg  <= S_ROPE;
                         end
                         T_W3: begin
@@ -1164,14 +1276,8 @@ module hw_core #(
             end
 
             S_ROPE: begin
-                if (rope_issue) begin
-                    rp_reg <= rp_reg + 1'b1;
-                    ri_reg <= ({{(32-HDIW){1'b0}}, ri_reg} + 1 >= HALF_I) ? {HDIW{1'b0}} : ri_reg + 1'b1;
-                    if (rope_last) begin
-                        rope_issue <= 1'b0;
-                        wait_reg   <= 5'd5;
-                    end
-                end else if (wait_reg == 5'd1) begin
+                // RoPE trailed wq and wk; its last pair is written when wait_reg is 1
+                if (!rope_issue && wait_reg <= 5'd1) begin
                     kvh_reg      <= 32'd0;
                     kvhb_reg     <= 32'd0;
                     kvw_addr_reg <= kvw_base32[KV_AW-1:0];
@@ -1197,18 +1303,11 @@ module hw_core #(
             end
 
             S_ATT: begin
-                // heads overlap: the next one starts while the last one divides
-                if (att_ready) begin
-                    att_start <= 1'b1;
-                    state_reg <= S_ATT_NEXT;
-                end
-            end
-
-            S_ATT_NEXT: begin
-                // att_start is high now, with this head's q, base and tag
-                if (head_reg + 1 >= NH_I) begin
+                // att_start is high in this state: the attention takes this head's q,
+                // base and tag when it is ready (the last head still divides or writes)
+                if (att_ready && head_reg + 1 >= NH_I) begin
                     state_reg <= S_ATT_W;
-                end else begin
+                end else if (att_ready) begin
                     head_reg  <= head_reg + 1'b1;
                     hbase_reg <= hbase_reg + HD_I;
                     if (grp_reg + 1 >= GROUP_I) begin
@@ -1217,12 +1316,13 @@ module hw_core #(
                     end else begin
                         grp_reg <= grp_reg + 1'b1;
                     end
-                    state_reg <= S_ATT;
                 end
             end
 
             S_ATT_W: begin
-                if (!att_busy) begin
+                // wo starts once its x reads trail the last head's output writes
+                // (att_tail_go); a LoRA delta on wo reads all of att first
+                if (!att_busy || (att_tail_go && !lora_on_tag(T_WO))) begin
                     mv_tag_reg  <= T_WO;
                     mv_last_reg <= T_WO;
                     state_reg   <= S_MV_NEXT;
@@ -1230,8 +1330,9 @@ module hw_core #(
             end
 
             S_SILU: begin
-                // the gate started with w3 and trails its rows; wait for the last one
-                if (!silu_issue && wait_reg == 5'd0) begin
+                // the gate started with w3 and trails its rows; wait for the last one,
+                // or start w2 early once its x reads cannot overtake the gate (silu_early)
+                if ((!silu_issue && wait_reg == 5'd0) || silu_early) begin
                     mv_tag_reg  <= T_W2;
                     mv_last_reg <= T_W2;
                     state_reg   <= S_MV_NEXT;
@@ -1349,9 +1450,10 @@ module hw_core #(
         end
     end
 
-    // matvec start is a level held in S_MV_START until accepted
+    // matvec and attention starts are levels held until accepted
     always @* begin
-        mv_start = (state_reg == S_MV_START);
+        mv_start  = (state_reg == S_MV_START);
+        att_start = (state_reg == S_ATT);
     end
 
     // ================================================================ debug window
@@ -1465,7 +1567,7 @@ module hw_core #(
         end
     end
 
-    wire unused_ok = &{1'b0, mv_out_last, att_done, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, of_count, lora_busy, dbg_sub_q[31:0], dbg_word32, dbg_lgw32,
+    wire unused_ok = &{1'b0, silu_out_valid, mv_out_last, att_done, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, of_count, lora_busy, dbg_sub_q[31:0], dbg_word32, dbg_lgw32,
                        rope_addr32, rope_e32, mv_rows32, mv_cols32, emb_base32, rope_base32,
                        lora_in32, lora_out32, kvw_base32};
 

@@ -5,18 +5,22 @@
 // hw_rmsnorm: int16 residual (D) -> int8 normalized vector, numerics.rmsnorm:
 //   ss = sum res_i**2 + EPS_Q;  r, k = rsqrt_fixed(ss)
 //   y_i = sat8(rq(res_i * gq_i, r, 23 + k + gshift))
-// Pass 1 reads the residual (one element per cycle, as soon as res_ready says
-// it is final, so it overlaps the residual's producer) and sums squares, then
-// hw_rsqrt, then pass 2 reads it again with the gains and writes y_i. The
-// gains come from three ROMs: norm_att.hex, norm_ffn.hex (L*D words, address
-// layer*D + i) and norm_final.hex (D words), int16 each.
+// Pass 1 reads the residual (NW elements per cycle, as soon as res_ready says
+// they are final, so it overlaps the residual's producer) and sums squares,
+// then hw_rsqrt, then pass 2 reads it again with the gains and writes NW y_i
+// per cycle. The gains come from three ROMs: norm_att.hex, norm_ffn.hex (L*D
+// words, address layer*D + i) and norm_final.hex (D words), int16 each, read
+// at NW addresses per cycle (small ROMs: NW read ports, LUT or block ROM copies).
+// Elements past D in the last group of NW are zero in pass 1 and ignored in y.
 module hw_rmsnorm #(
     parameter D        = 8,                                 // vector length
     parameter L        = 1,                                 // layers
     parameter EPS_Q    = 1,                                 // epsilon in residual units squared
     parameter ROM_DIR  = "rom",                             // folder of the gain and rsqrt hex files
     parameter IW       = (D > 1) ? $clog2(D) : 1,           // element index bits
-    parameter LW       = (L > 1) ? $clog2(L) : 1            // layer index bits
+    parameter LW       = (L > 1) ? $clog2(L) : 1,           // layer index bits
+    parameter NW       = 1,                                 // elements per cycle
+    parameter LEAD     = 0                                  // `soon` comes with group LEAD (see below)
 ) (
     input  wire              clk,
     input  wire              rst,           // synchronous: abort, back to idle
@@ -26,15 +30,21 @@ module hw_rmsnorm #(
     input  wire signed [5:0] gshift,        // gain shift of that norm
     output wire              busy,
     output reg               done,          // one-cycle pulse after the last y
-    // residual read: res_data = res[res_idx] one cycle later (the core registers it);
-    // res_ready = elements 0..res_ready-1 hold their final value (pass 1 waits for them)
+    // one-cycle pulse 3 cycles before y of group LEAD (elements LEAD*NW ..) is
+    // valid. A consumer that reads VPL >= NW elements per cycle in order, from 4
+    // cycles after the pulse on, never overtakes the writes when LEAD =
+    // ceil(D/NW) - ceil(D/VPL) (the core starts a matrix on it)
+    output wire              soon,
+    // residual read: res_data[16j +: 16] = res[res_idx + j] (0 past D) one cycle later
+    // (the core registers it); res_ready = elements 0..res_ready-1 hold their final
+    // value (pass 1 waits for them)
     output wire [IW-1:0]     res_idx,
     input  wire [31:0]       res_ready,
-    input  wire signed [15:0] res_data,
-    // outputs, one element per cycle
+    input  wire [NW*16-1:0]  res_data,
+    // outputs, NW elements per cycle: y[8j +: 8] is element y_idx + j
     output reg               y_valid,
     output reg  [IW-1:0]     y_idx,
-    output reg  signed [7:0] y
+    output reg  [NW*8-1:0]   y
 );
 
     localparam SSW = 32 + $clog2(D + 1);                    // ss <= D * 2**30 + EPS_Q
@@ -58,8 +68,11 @@ module hw_rmsnorm #(
     assign busy    = (state_reg != ST_IDLE);
     assign res_idx = i_reg[IW-1:0];
 
-    wire issue_last = ({{(31-IW){1'b0}}, i_reg} + 1 >= D);
-    wire sum_wait   = (state_reg == ST_SUM) && ({{(31-IW){1'b0}}, i_reg} >= res_ready);
+    localparam integer NWI = NW;
+    wire [31:0] i_next  = {{(31-IW){1'b0}}, i_reg} + NWI;
+    wire [31:0] i_need  = (i_next > D) ? D : i_next;         // elements this group needs
+    wire issue_last = (i_next >= D);
+    wire sum_wait   = (state_reg == ST_SUM) && (i_need > res_ready);
     wire issue      = issuing_reg && !sum_wait;
 
     // ---------------------------------------------------------------- gain ROMs
@@ -75,38 +88,57 @@ module hw_rmsnorm #(
         $readmemh({ROM_DIR, "/norm_final.hex"}, gain_fin);
     end
 
-    wire [31:0]    gsum  = {{(32-GAW){1'b0}}, gbase_reg} + {{(31-IW){1'b0}}, i_reg};
-    wire [GAW-1:0] gaddr = gsum[GAW-1:0];
-    reg  [15:0]    g_att_q, g_ffn_q, g_fin_q;
+    // NW gains per cycle; addresses past the table are clamped (their y is ignored)
+    reg  [16*NW-1:0] g_att_q, g_ffn_q, g_fin_q;
+    integer gj;
+    reg [NW*GAW-1:0] gaddr;             // layer * D + i + j, clamped
+    reg [NW*IW-1:0]  faddr;             // i + j, clamped
+    reg [31:0]       gsum, gfin;
 
-    always @(posedge clk) begin
-        g_att_q <= gain_att[gaddr];
+    always @* begin
+        for (gj = 0; gj < NW; gj = gj + 1) begin
+            gsum = {{(32-GAW){1'b0}}, gbase_reg} + {{(31-IW){1'b0}}, i_reg} + gj;
+            gfin = {{(31-IW){1'b0}}, i_reg} + gj;
+            if (gsum >= GD) gsum = GD - 1;
+            if (gfin >= D) gfin = D - 1;
+            gaddr[GAW*gj +: GAW] = gsum[GAW-1:0];
+            faddr[IW*gj +: IW]   = gfin[IW-1:0];
+        end
     end
 
     always @(posedge clk) begin
-        g_ffn_q <= gain_ffn[gaddr];
-    end
-
-    always @(posedge clk) begin
-        g_fin_q <= gain_fin[i_reg[IW-1:0]];
+        for (gj = 0; gj < NW; gj = gj + 1) begin
+            g_att_q[16*gj +: 16] <= gain_att[gaddr[GAW*gj +: GAW]];
+            g_ffn_q[16*gj +: 16] <= gain_ffn[gaddr[GAW*gj +: GAW]];
+            g_fin_q[16*gj +: 16] <= gain_fin[faddr[IW*gj +: IW]];
+        end
     end
 
     // select registered with the data (sel_reg is constant during a pass)
-    wire signed [15:0] gq = (sel_reg == 2'd0) ? $signed(g_att_q) :
-                            (sel_reg == 2'd1) ? $signed(g_ffn_q) : $signed(g_fin_q);
+    wire [16*NW-1:0] gq = (sel_reg == 2'd0) ? g_att_q : (sel_reg == 2'd1) ? g_ffn_q : g_fin_q;
 
     // ---------------------------------------------------------------- pass 1: sum of squares
+    localparam SQW = 32 + $clog2(NW + 1);                   // NW squares <= NW * 2**30
     reg              a1_valid, a2_valid;
-    reg [31:0]       sq_reg;
+    reg [SQW-1:0]    sq_reg;
     reg [SSW-1:0]    ss_reg;
-    wire signed [31:0] square = res_data * res_data;    // <= 2**30
+    reg [SQW-1:0]    square;
+    wire [NW*32-1:0] prod;              // res * res (pass 1) or res * gain (pass 2), one multiplier per lane
+    integer aj;
+
+    always @* begin
+        square = {SQW{1'b0}};
+        for (aj = 0; aj < NW; aj = aj + 1) begin
+            square = square + {{(SQW-32){1'b0}}, prod[32*aj +: 32]};     // a square, <= 2**30
+        end
+    end
 
     always @(posedge clk) begin
         a1_valid <= issue && (state_reg == ST_SUM);
         a2_valid <= a1_valid;
-        sq_reg   <= $unsigned(square);
+        sq_reg   <= square;
         if (a2_valid) begin
-            ss_reg <= ss_reg + {{(SSW-32){1'b0}}, sq_reg};
+            ss_reg <= ss_reg + {{(SSW-SQW){1'b0}}, sq_reg};
         end
         if (start && state_reg == ST_IDLE) begin
             ss_reg <= EPS_Q;
@@ -139,32 +171,48 @@ module hw_rmsnorm #(
     );
 
     // ---------------------------------------------------------------- pass 2: scale
-    // issue (c) -> res, gain (c+1) -> res * gq (c+2) -> * r (c+3) -> y (c+4)
+    // issue (c) -> res, gain (c+1) -> res * gq (c+2) -> * r (c+3) -> y (c+4), NW lanes
     reg                  b1_valid, b2_valid, b3_valid;
     reg [IW-1:0]         b1_i, b2_i, b3_i;
-    reg signed [31:0]    p1;
-    reg signed [P2W-1:0] p2;
     // rq with the shift sh_reg: sh >= 48 leaves 0 (|p2| < 2**47); sh <= 0 never
     // occurs for a valid model (the golden model's rq needs sh >= 1)
     wire [5:0]           sh_u   = (sh_reg < 8'sd1) ? 6'd1 : (sh_reg > 8'sd48) ? 6'd48 : sh_reg[5:0];
     wire signed [P2W:0]  rnd    = $signed({{P2W{1'b0}}, 1'b1} << (sh_u - 1'b1));
-    wire signed [P2W:0]  rsum   = {p2[P2W-1], p2} + rnd;
-    wire signed [P2W:0]  rshift = rsum >>> sh_u;
-    wire                 y_hi   = (rshift > 127);
-    wire                 y_lo   = (rshift < -128);
+    wire [NW*8-1:0]      y_next;
+
+    genvar yj;
+    generate
+        for (yj = 0; yj < NW; yj = yj + 1) begin : g_scale
+            reg signed [31:0]    p1;
+            reg signed [P2W-1:0] p2;
+            wire signed [P2W:0]  rsum   = {p2[P2W-1], p2} + rnd;
+            wire signed [P2W:0]  rshift = rsum >>> sh_u;
+            wire                 y_hi   = (rshift > 127);
+            wire                 y_lo   = (rshift < -128);
+            // passes 1 and 2 never overlap: they share the multiplier
+            wire signed [15:0]   mb = (state_reg == ST_SUM) ? res_data[16*yj +: 16] : gq[16*yj +: 16];
+            assign prod[32*yj +: 32] = $signed(res_data[16*yj +: 16]) * mb;
+            always @(posedge clk) begin
+                p1 <= prod[32*yj +: 32];
+                p2 <= p1 * $signed({1'b0, r_reg});
+            end
+            assign y_next[8*yj +: 8] = (sh_reg > 8'sd48) ? 8'sd0 : y_hi ? 8'sd127 : y_lo ? -8'sd128 : rshift[7:0];
+        end
+    endgenerate
+
+    localparam integer LEAD_I = LEAD * NW;
+    assign soon = b2_valid && ({{(32-IW){1'b0}}, b2_i} == LEAD_I);
 
     always @(posedge clk) begin
         b1_valid <= issuing_reg && (state_reg == ST_NORM);
         b1_i     <= i_reg[IW-1:0];
         b2_valid <= b1_valid;
         b2_i     <= b1_i;
-        p1       <= res_data * gq;
         b3_valid <= b2_valid;
         b3_i     <= b2_i;
-        p2       <= p1 * $signed({1'b0, r_reg});
         y_valid  <= b3_valid;
         y_idx    <= b3_i;
-        y        <= (sh_reg > 8'sd48) ? 8'sd0 : y_hi ? 8'sd127 : y_lo ? -8'sd128 : rshift[7:0];
+        y        <= y_next;
         if (rst) begin
             b1_valid <= 1'b0;
             b2_valid <= 1'b0;
@@ -181,7 +229,7 @@ module hw_rmsnorm #(
         done      <= 1'b0;
         rsq_start <= 1'b0;
         if (issue) begin
-            i_reg <= i_reg + 1'b1;
+            i_reg <= i_next[IW:0];
             if (issue_last) begin
                 issuing_reg <= 1'b0;
             end
@@ -233,7 +281,7 @@ module hw_rmsnorm #(
         end
     end
 
-    wire unused_ok = &{1'b0, gsum[31:GAW], gbase_next[31:GAW]};
+    wire unused_ok = &{1'b0, gbase_next[31:GAW], i_need, gsum, gfin};
 
 endmodule
 

@@ -8,8 +8,10 @@
 // LOGIT_SH) * inv_temp >> 8), one xorshift32 step, r = (state * E) >> 32 and
 // the first j whose running sum of e exceeds r.
 // The logits are read from the core's logit RAM, one word of LANES logits per
-// matvec pass (logit r at word r / LANES, field r % LANES), one logit per cycle,
-// as soon as the classifier has written the word (lg_ready).
+// matvec pass (logit r at word r / LANES, field r % LANES), as soon as the
+// classifier has written the word (lg_ready): one logit per cycle into hw_topk
+// when sampling, G (4, 2 or 1, dividing LANES) per cycle when greedy, where a
+// running maximum (strictly greater, so the first index wins) replaces top-k.
 module hw_sampler #(
     parameter V        = 32,                                // vocabulary size
     parameter LANES    = 4,                                 // logits per RAM word
@@ -45,6 +47,7 @@ module hw_sampler #(
     localparam EW  = 16 + KW;                               // E <= K_MAX * 2**15
     localparam integer LANES_I = LANES;
     localparam integer VI      = V;
+    localparam integer G       = (LANES % 4 == 0) ? 4 : (LANES % 2 == 0) ? 2 : 1;
 
     localparam [2:0] ST_IDLE = 3'd0,
                      ST_SCAN = 3'd1,
@@ -66,6 +69,8 @@ module hw_sampler #(
     assign busy    = (state_reg != ST_IDLE);
     assign lg_addr = w_reg;
     wire   scan_go = issuing_reg && (state_reg == ST_SCAN) && ({1'b0, w_reg} < lg_ready);
+    wire   greedy  = (inv_reg == 16'd0);
+    wire [31:0] step = greedy ? G : 1;                      // logits per scan cycle
 
     // ---------------------------------------------------------------- scan: logits -> top-k
     reg            s1_valid;
@@ -77,12 +82,47 @@ module hw_sampler #(
     wire [KW-1:0]  top_count;
     wire [15:0]    s1_index16 = {{(16 > TW ? 16 - TW : 0){1'b0}}, s1_index[((TW < 16) ? TW : 16)-1:0]};
 
+    reg            g1_valid;            // greedy: G logits in lg_data this cycle
+    reg signed [23:0] best_reg;         // greedy: largest logit so far
+    reg [TW-1:0]   best_idx;            // and its (first) index
+    reg signed [23:0] best_next;
+    reg [TW-1:0]   best_idx_next;
+    reg signed [23:0] gv;
+    reg [31:0]     gidx;
+    integer gj;
+
     always @(posedge clk) begin
-        s1_valid <= scan_go;
+        s1_valid <= scan_go && !greedy;
+        g1_valid <= scan_go && greedy;
         s1_lane  <= lane_reg;
         s1_index <= i_reg[TW-1:0];
         if (rst) begin
             s1_valid <= 1'b0;
+            g1_valid <= 1'b0;
+        end
+    end
+
+    always @* begin
+        best_next     = best_reg;
+        best_idx_next = best_idx;
+        for (gj = 0; gj < G; gj = gj + 1) begin
+            gv   = lg_data[24*({{(32-LNW){1'b0}}, s1_lane} + gj) +: 24];
+            gidx = {{(32-TW){1'b0}}, s1_index} + gj;
+            if (gidx < VI && gv > best_next) begin
+                best_next     = gv;
+                best_idx_next = gidx[TW-1:0];
+            end
+        end
+    end
+
+    always @(posedge clk) begin
+        if (g1_valid) begin
+            best_reg <= best_next;
+            best_idx <= best_idx_next;
+        end
+        if (start && state_reg == ST_IDLE) begin
+            best_reg <= 24'sh800000;
+            best_idx <= {TW{1'b0}};
         end
     end
 
@@ -167,6 +207,8 @@ module hw_sampler #(
     reg         lfsr_step;
     wire [31:0] lfsr_state;
     reg [EW+31:0] r_prod;
+    reg [EW-1:0]  mb_reg;               // one-hot: the bit of e_sum added in this ST_MUL cycle
+    reg [5:0]     mb_idx;               // its index
     reg [EW-1:0]  cum_reg;
     wire [EW-1:0] r_val   = r_prod[EW+31:32];                // (state * E) >> 32 < E
     wire [EW-1:0] cum_next = cum_reg + {{(EW-16){1'b0}}, e_mem[j_reg[JW-1:0]]};
@@ -181,8 +223,10 @@ module hw_sampler #(
     );
 
     // ---------------------------------------------------------------- control
-    wire scan_last = ({{(31-TW){1'b0}}, i_reg} + 1 >= VI);
-    wire lane_wrap = ({{(32-LNW){1'b0}}, lane_reg} + 1 >= LANES_I);
+    wire scan_last = ({{(31-TW){1'b0}}, i_reg} + step >= VI);
+    wire lane_wrap = ({{(32-LNW){1'b0}}, lane_reg} + step >= LANES_I);
+    wire [31:0] i_step    = {{(31-TW){1'b0}}, i_reg} + step;
+    wire [31:0] lane_step = {{(32-LNW){1'b0}}, lane_reg} + step;
     wire [KW-1:0] k_req  = (top_k >= 1 && top_k <= K_MAX) ? top_k[KW-1:0] : K_MAX[KW-1:0];
 
     always @(posedge clk) begin
@@ -205,12 +249,12 @@ module hw_sampler #(
             ST_SCAN: begin
                 // logit i_reg is RAM word w_reg, lane lane_reg
                 if (scan_go) begin
-                    i_reg <= i_reg + 1'b1;
+                    i_reg <= i_step[TW:0];
                     if (lane_wrap) begin
                         lane_reg <= {LNW{1'b0}};
                         w_reg    <= w_reg + 1'b1;
                     end else begin
-                        lane_reg <= lane_reg + 1'b1;
+                        lane_reg <= lane_step[LNW-1:0];
                     end
                     if (scan_last) begin
                         issuing_reg <= 1'b0;
@@ -223,8 +267,8 @@ module hw_sampler #(
                 // wait for the last logit to enter the top-k list
                 if (wait_reg != 4'd0) begin
                     wait_reg <= wait_reg - 1'b1;
-                end else if (inv_reg == 16'd0) begin
-                    token     <= top_indices[TW-1:0];
+                end else if (greedy) begin
+                    token     <= best_idx;
                     done      <= 1'b1;
                     state_reg <= ST_IDLE;
                 end else begin
@@ -252,13 +296,24 @@ module hw_sampler #(
             end
             ST_RAND: begin
                 // lfsr_state is stepped at this edge
+                r_prod    <= {(EW+32){1'b0}};
+                mb_reg    <= {{(EW-1){1'b0}}, 1'b1};
+                mb_idx    <= 6'd0;
                 state_reg <= ST_MUL;
             end
             ST_MUL: begin
-                r_prod    <= lfsr_state * e_sum;
-                j_reg     <= {(JW+1){1'b0}};
-                cum_reg   <= {EW{1'b0}};
-                state_reg <= ST_PICK;
+                // r_prod = lfsr_state * e_sum by shift-and-add, one bit of e_sum per
+                // cycle (EW cycles per sampled token: no block multiplier for it)
+                if (|(e_sum & mb_reg)) begin
+                    r_prod <= r_prod + ({{EW{1'b0}}, lfsr_state} << mb_idx);
+                end
+                mb_reg <= mb_reg << 1;
+                mb_idx <= mb_idx + 1'b1;
+                if (mb_reg[EW-1]) begin
+                    j_reg     <= {(JW+1){1'b0}};
+                    cum_reg   <= {EW{1'b0}};
+                    state_reg <= ST_PICK;
+                end
             end
             ST_PICK: begin
                 cum_reg <= cum_next;
@@ -279,7 +334,7 @@ module hw_sampler #(
         end
     end
 
-    wire unused_ok = &{1'b0, ztemp[7:0], r_prod[31:0]};
+    wire unused_ok = &{1'b0, ztemp[7:0], r_prod[31:0], i_step, lane_step};
 
 endmodule
 

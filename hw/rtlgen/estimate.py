@@ -1,12 +1,19 @@
 """What a build will cost, before any simulation or synthesis.
 
-Cycles per token follow the v1 hardware: the matrix engine streams one ROM
-word per cycle (passes x words per matrix, including padding), waits for its
-pipeline to drain where the next step needs the results, and every other step
-runs one element per cycle; attention per head takes 2*(p+1) cycles (scores,
-then weighted values) plus the softmax reciprocal divider and the head output.
+Cycles per token follow hw_core (docs/core.md): the matrix engine streams one
+ROM word per cycle (passes x words per matrix, padding included) with
+matrices back to back, and waits for its pipeline to drain where the next
+step needs every result (q/k/v before attention, the SiLU gate before w2, the
+logits before the sampler). The element-wise steps trail the matrix results
+(RoPE behind wq/wk, rmsnorm pass 1 behind the residual writes, the SiLU gate
+behind w3) and run several elements per cycle (rmsnorm 2, SiLU enough to
+keep up with w3), so what is left of them is a short tail each. Attention per
+head costs max(2*(p+1) + HEAD_GAP, the divider or output stage) cycles
+(scores, then weighted values; the next head's front overlaps this head's
+division and outputs), plus one tail per layer. The constants below name each
+assumption; tests/test_bench.py and `make bench` compare the model with the
+Verilator measurement (docs/bench.md).
 Resources count multipliers, ROM and BRAM bits exactly and LUTs roughly.
-The constants below name each assumption so they can follow the core.
 """
 from __future__ import annotations
 
@@ -17,8 +24,21 @@ from hw.rtlgen.layout import SCALE_BITS, Layout
 
 MATVEC_LATENCY = 7       # hw_matvec: x_req of a row's last word -> its result
 WRITEBACK = 2            # core: saturate / residual add of a result
+DRAIN = MATVEC_LATENCY + WRITEBACK + 1          # last word -> results in the buffers, sequencer moves on
 RSQRT_LATENCY = 3        # hw_rsqrt
-DIVIDER = RECIP_BITS + 1 # hw_recip_div: 41 cycles
+NORM_WIDTH = 2           # hw_core NORM_NW: rmsnorm elements per cycle (when VPL >= 2)
+NORM_TAIL = 2 + 1 + RSQRT_LATENCY + 1 + 4       # rmsnorm: last group summed -> rsqrt -> scale pass -> matvec start
+DIV_SKIP, DIV_STEP = 15, 2                      # hw_attention's hw_recip_div: E >= 2**15, 2 bits per cycle
+DIVIDER = -(-(RECIP_BITS + 1 - DIV_SKIP) // DIV_STEP)   # 13 cycles
+DIV_STAGE = DIVIDER + 3  # hand-over, start, steps, move: cycles per head in the division stage
+HEAD_GAP = 5             # front per head: 2*(p+1) + HEAD_GAP (pipeline drains, start hand-shake)
+ATT_TAIL = 5 + DIV_STAGE + 6 + 4                # last head: exp drain, divide, first output, wo start
+# wo starts (max(0, HD - words per pass) cycles) after the last head's first output, or after
+# all HD outputs when wo has a LoRA adapter (it reads all of att first)
+W2_START = 3             # w3's last word -> w2 starts (its x reads trail the SiLU gate, which trails h3)
+EMB_LATENCY = 5          # embedding ROM + hw_rq
+LORA_STEPS = 8           # LoRA: start, parameter words, pipeline (per adapter)
+TOKEN_STEPS = 28         # fetch, start of the embedding, sampler finish, emit, sequencer steps (calibrated)
 LAYER_WORD_BITS = 96     # layer.hex word
 TABLE_BITS = 256 * 16 + 1024 * 16      # exp2 + rsqrt tables
 CORE_LUTS = 3000         # sequencer, register file, vector buffers, sampler (rough)
@@ -38,9 +58,10 @@ class Estimate:
     ideal_matrix_cycles: int      # weight_macs / (LANES*VPL)
     matrix_cycles: int            # the walker's real count (passes x words, padding included)
     drain_cycles: int             # pipeline drains between dependent steps
-    vector_cycles: int            # embedding, norms, rope, kv write, silu gate, sampler
+    vector_cycles: int            # what the element-wise steps add: embedding, norm/SiLU/KV/sampler tails
     attention_fixed: int          # per token, attention cycles that do not grow with position
-    attention_per_pos: int        # per token, attention cycles per position
+    attention_per_pos: int        # per token, attention cycles per position (L * NH * 2)
+    attention_head_min: int       # a head costs at least this (divider or output stage) at small p
     # ---- resources
     lanes: int
     vpl: int
@@ -57,8 +78,11 @@ class Estimate:
 
     def cycles(self, pos: int) -> int:
         """Cycles of the token at position `pos` (0-based), classifier included."""
+        heads = self.attention_per_pos // 2
+        front = 2 * (pos + 1) + HEAD_GAP
+        stall = heads * max(0, self.attention_head_min - front)
         return (self.matrix_cycles + self.drain_cycles + self.vector_cycles
-                + self.attention_fixed + self.attention_per_pos * (pos + 1))
+                + self.attention_fixed + self.attention_per_pos * (pos + 1) + stall)
 
     @property
     def rom_waste_bits(self) -> int:
@@ -80,14 +104,30 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     macs = lay.weight_macs
     ideal = -(-macs // (lay.lanes * lay.vpl))
     walk = sum(s.passes * s.words for s in lay.slots)
-    drain = (4 * L + 1) * (MATVEC_LATENCY + WRITEBACK)    # qkv, wo, w1/w3, w2 per layer; wcls
-    norm = 2 * D + RSQRT_LATENCY                          # sum of squares, then scale
-    vector = (D                                           # embedding row
-              + L * (2 * norm + (D + KVD) + KVD + H)      # norms, rope q/k, v write, silu gate
-              + norm + V + knobs.k_max)                   # final norm, top-k scan, sampling
-    att_fixed = L * NH * (DIVIDER + hd)
+    # qkv, wo, w2 per layer and the classifier: the last word's results reach the buffers
+    drain = (3 * L + 1) * DRAIN
+    nw = NORM_WIDTH if lay.vpl >= NORM_WIDTH and D >= NORM_WIDTH else 1     # rmsnorm elements per cycle
+    wpp = -(-D // lay.vpl)                                # matvec words per pass of a D-column matrix
+    # last pass's rows summed, rsqrt, then the scale pass runs ahead of the matrix by
+    # ceil(D / nw) - wpp groups (the matrix reads VPL elements per cycle, the norm writes nw)
+    norm = -(-lay.lanes // nw) + NORM_TAIL + -(-D // nw) - wpp
+    sampler = -(-lay.lanes // _greedy_width(lay.lanes)) + 3
+    vector = (D + EMB_LATENCY + TOKEN_STEPS + norm - -(-lay.lanes // nw) + 1   # embedding (1 per cycle), its norm
+              + 2 * L * norm                                    # the other norms, the final one
+              + L * (cfg.n_kv_heads + 3 + W2_START)                     # KV write, w3 -> w2
+              + sampler)                                        # greedy scan of the last logit word
+    # LoRA (hw_lora, 4 MACs per cycle): each adapter waits for the matrix before it to be
+    # written back, then computes A x and B u before its matrix starts
+    shapes_lora = {"wq": (D, D), "wk": (KVD, D), "wv": (KVD, D), "wo": (D, D),
+                   "w1": (H, D), "w3": (H, D), "w2": (D, H)}
+    if knobs.lora_rank:
+        r = knobs.lora_rank
+        vector += L * sum(DRAIN + LORA_STEPS + r * -(-c // 4) + rows * -(-r // 4)
+                          for t, (rows, c) in shapes_lora.items() if t in knobs.lora_targets)
+    lead = hd + 2 if "wo" in knobs.lora_targets else max(0, hd - wpp)
+    att_fixed = L * (NH * HEAD_GAP + ATT_TAIL + lead)
     att_pos = L * NH * 2
-
+    head_min = max(hd, DIV_STAGE)
     bits = model.knobs["bits"]
     used = sum(s.rows * s.cols * s.bits for s in lay.slots)
     rom = lay.lanes * lay.depth * lay.word_bits
@@ -106,10 +146,15 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     per_lane = (lay.vpl * (8 * lay.wb + lay.acc_bits) + lay.acc_bits
                 + 6 * (lay.acc_bits + 16))
     luts = lay.lanes * per_lane + CORE_LUTS
-    return Estimate(macs, ideal, walk, drain, vector, att_fixed, att_pos,
+    return Estimate(macs, ideal, walk, drain, vector, att_fixed, att_pos, head_min,
                     lay.lanes, lay.vpl, lay.lanes * lay.vpl, lay.lanes,
                     rom, lay.lanes * bram18_blocks(lay.depth, lay.word_bits), used, scale, tables,
                     kv, lora, luts)
+
+
+def _greedy_width(lanes: int) -> int:
+    """hw_sampler: logits per cycle of the greedy scan (4, 2 or 1, dividing LANES)."""
+    return 4 if lanes % 4 == 0 else 2 if lanes % 2 == 0 else 1
 
 
 def positions(context: int) -> list[int]:
@@ -125,8 +170,9 @@ def format_estimate(est: Estimate, context: int, clock_mhz: float = 100.0) -> st
         (f"matrix cycles (ideal {est.ideal_matrix_cycles:,} at {est.lanes}x{est.vpl} MACs/cycle)",
          f"{est.matrix_cycles:,}"),
         ("pipeline drains", f"{est.drain_cycles:,}"),
-        ("vector steps (1 element/cycle)", f"{est.vector_cycles:,}"),
-        ("attention", f"{est.attention_fixed:,} + {est.attention_per_pos:,} x (p+1)"),
+        ("vector step tails (embedding, norms, KV write, SiLU, sampler)", f"{est.vector_cycles:,}"),
+        ("attention", f"{est.attention_fixed:,} + {est.attention_per_pos:,} x (p+1)"
+                      f" (a head at least {est.attention_head_min} cycles)"),
     ]
     for p in positions(context):
         c = est.cycles(p)

@@ -1,6 +1,8 @@
 """hw_recip_div: q equals floor(2**40 / e) (numerics.attention_head's reciprocal)
 for every e; done pulses once, DONE_AFTER cycles after start; start is ignored
-while busy. Build parameter in the environment: RECIP_EW.
+while busy. Build parameters in the environment: RECIP_EW, RECIP_STEP (quotient
+bits per cycle), RECIP_SKIP (leading quotient bits declared zero: only divisors
+e > 2**(SKIP-1) are tried then, as hw_attention guarantees).
 """
 from __future__ import annotations
 
@@ -15,7 +17,10 @@ from testbench.units.common import start
 
 EW = int(os.environ.get("RECIP_EW", "32"))
 TOP = (1 << EW) - 1
-DONE_AFTER = 42     # start driven in cycle t -> done high in cycle t + 42
+STEP = int(os.environ.get("RECIP_STEP", "1"))
+SKIP = int(os.environ.get("RECIP_SKIP", "0"))
+DONE_AFTER = -(-(41 - SKIP) // STEP) + 1    # start in cycle t -> done in cycle t + 42 (defaults)
+MIN_E = 1 << (SKIP - 1) if SKIP else 0      # smallest divisor allowed
 
 
 async def divide(dut, e: int, rng: random.Random, poke: bool = False) -> int:
@@ -51,11 +56,12 @@ def expect(e: int) -> int:
 async def run_test_divisions(dut):
     await start(dut, ("start", "e"))
     rng = random.Random(601)
-    es = [1, 2, 3, 32768, 32767, 32769, 1 << 27, (1 << 27) - 1, (1 << 27) + 1, TOP, TOP - 1, 1 << (EW - 1), 0]
+    es = [1, 2, 3, 32768, 32767, 32769, 1 << 27, (1 << 27) - 1, (1 << 27) + 1, TOP, TOP - 1, 1 << (EW - 1), 0,
+          MIN_E + 1, MIN_E + 2]
     es += [rng.randint(32768, min(TOP, 32768 * 4096)) for _ in range(200)]   # softmax sums
     es += [rng.randint(1, TOP) for _ in range(60)]
     es += [rng.randint(1 << (b - 1), (1 << b) - 1) for b in range(1, EW + 1)]
-    es = [e for e in es if e <= TOP]
+    es = [e for e in es if MIN_E < e <= TOP or (e == 0 and SKIP == 0)]
     bad = []
     for n, e in enumerate(es):
         q = await divide(dut, e, rng, poke=(n % 7 == 3))
@@ -81,4 +87,5 @@ async def run_test_reset_aborts(dut):
     for _ in range(DONE_AFTER + 2):
         assert int(dut.busy.value) == 0 and int(dut.done.value) == 0, "busy/done after rst"
         await FallingEdge(dut.clk)
-    assert await divide(dut, 777, random.Random(602)) == expect(777)
+    e = max(777, MIN_E + 1)
+    assert await divide(dut, e, random.Random(602)) == expect(e)

@@ -1,0 +1,72 @@
+// Language: Verilog 2001
+
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+// hw_board_uart: the top of a UART board (ULX3S, iCEBreaker): the generated
+// hardwire_top behind hw_uart_bridge (as testbench/uart/uart_core_top.v), plus
+// a power-on reset, a synchronised reset button and two status LEDs.
+// The design runs on the board oscillator directly (no PLL): CLKS_PER_BIT is
+// that clock over the baud rate (hw/flows/open_flow.py sets it per board).
+module hw_board_uart #(
+    parameter CLKS_PER_BIT = 217,   // clk cycles per UART bit (25 MHz / 115200 baud)
+    parameter RST_ACTIVE_LOW = 1,   // 1: the reset button pulls its pin low when pressed
+    parameter LED_ACTIVE_LOW = 0,   // 1: an LED lights when its pin is low
+    parameter ROM_DIR = "rom"       // the build's hex files, relative to the synthesis folder
+) (
+    input  wire       clk,          // board oscillator
+    input  wire       rst_btn,      // reset button (polarity: RST_ACTIVE_LOW)
+    input  wire       uart_rxd,     // from the host's USB-serial chip
+    output wire       uart_txd,     // to the host's USB-serial chip
+    output wire [1:0] led           // [0] busy (generating), [1] a token is waiting
+);
+
+    // ------------------------------------------------------------ reset
+    // Two-flop synchroniser on the button, then a 16-cycle stretch; the
+    // counter starts at 0 in the bitstream, so the core also resets at power-up.
+    reg [1:0] btn_sync_reg;
+    reg [3:0] rst_cnt_reg;
+    reg       rst_reg;
+    initial begin               // power-up values (the bitstream's flip-flop init)
+        btn_sync_reg = 2'b00;
+        rst_cnt_reg = 4'd0;
+        rst_reg = 1'b1;
+    end
+    wire btn_pressed = RST_ACTIVE_LOW ? !rst_btn : rst_btn;
+
+    always @(posedge clk) begin
+        btn_sync_reg <= {btn_sync_reg[0], btn_pressed};
+        if (btn_sync_reg[1])
+            rst_cnt_reg <= 4'd0;
+        else if (rst_cnt_reg != 4'hf)
+            rst_cnt_reg <= rst_cnt_reg + 4'd1;
+    end
+
+    always @(posedge clk)
+        rst_reg <= rst_cnt_reg != 4'hf;
+
+    // ------------------------------------------------------------ UART bridge + accelerator
+    // (hw_uart_rx synchronises the serial line itself)
+    wire        reg_wr, reg_rd, busy, token_avail;
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire        frame_error;    // a NACKed frame (the host retries); no LED left for it
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire [7:0]  reg_addr;
+    wire [31:0] reg_wdata, reg_rdata;
+
+    hw_uart_bridge #(.CLKS_PER_BIT(CLKS_PER_BIT)) bridge (
+        .clk(clk), .rst(rst_reg), .uart_rxd(uart_rxd), .uart_txd(uart_txd),
+        .reg_wr(reg_wr), .reg_addr(reg_addr), .reg_wdata(reg_wdata),
+        .reg_rd(reg_rd), .reg_rdata(reg_rdata), .frame_error(frame_error));
+
+    hardwire_top #(.ROM_DIR(ROM_DIR)) accel (
+        .clk(clk), .rst(rst_reg), .reg_wr(reg_wr), .reg_addr(reg_addr), .reg_wdata(reg_wdata),
+        .reg_rd(reg_rd), .reg_rdata(reg_rdata), .busy(busy), .token_avail(token_avail));
+
+    wire [1:0] led_on = {token_avail, busy};
+    assign led = LED_ACTIVE_LOW ? ~led_on : led_on;
+
+endmodule
+
+`resetall

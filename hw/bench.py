@@ -1,0 +1,256 @@
+"""`hardwire bench`: cycles per token of the generated hardware, measured in Verilator.
+
+For each model and lane setting: generate the design, build its Verilator
+simulation once (hw/sim/build.py caches it), run a greedy generation from BOS
+and read CYCLES_LAST_TOKEN after every token (docs/register_map.md). Each
+position is compared with
+
+    ideal(p) = ceil(weight MACs / (LANES * VPL)) + L * NH * 2 * (p + 1)
+
+the matrix work at LANES*VPL MACs per cycle plus the attention work of an
+engine that does one head's full head_dim-wide dot product per cycle (scores,
+then weighted values: two cycles per position per head per layer), and with
+hw/rtlgen/estimate.py's cycle model. The report (JSON) holds, per setting,
+every position's cycles, ideal, ratio and estimate, the mean ratio, the
+simulated tokens/s at a stated clock and the Verilator wall-clock tokens/s.
+
+    python -m hw.bench [--models default,stories260K] [--settings 8x4,16x4,32x4]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+from hw.errors import HardwireError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = REPO_ROOT / "docs" / "bench" / "results.json"
+DEFAULT_TABLE = REPO_ROOT / "docs" / "bench.md"
+BUILD_ROOT = REPO_ROOT / "build" / "bench"
+SHARED_MODELS = REPO_ROOT.parent / "shared" / "models"
+MODELS = {"default": REPO_ROOT / "models" / "default" / "model.bin",
+          "stories260K": SHARED_MODELS / "stories260K.bin"}
+SETTINGS = ((8, 4), (16, 4), (32, 4))
+BOS = 1
+TOKENS = 128
+CLOCK_MHZ = 100.0
+
+
+class BenchError(HardwireError):
+    """The benchmark could not run (a missing model, a bad setting, a failed simulation)."""
+
+
+def parse_settings(text: str) -> list[tuple[int, int]]:
+    """'8x4,16x4' -> [(8, 4), (16, 4)] (lanes x values per lane)."""
+    out = []
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        try:
+            lanes, vpl = (int(v) for v in part.lower().split("x"))
+        except ValueError:
+            raise BenchError(f"lane setting {part!r} is not LANESxVPL (e.g. 16x4)") from None
+        out.append((lanes, vpl))
+    if not out:
+        raise BenchError("no lane setting given; pass e.g. --settings 8x4,16x4,32x4")
+    return out
+
+
+def ideal_cycles(est, pos: int) -> int:
+    """The ideal bound at position `pos` (0-based): matrix work + one head-wide dot product per cycle."""
+    return est.ideal_matrix_cycles + est.attention_per_pos * (pos + 1)
+
+
+def summarize(est, cycles: list[int], positions: list[int], clock_mhz: float) -> dict:
+    """Per-position rows and their summary for one setting (no simulation here, easy to test)."""
+    rows = []
+    for pos, c in zip(positions, cycles):
+        ideal = ideal_cycles(est, pos)
+        rows.append({"position": pos, "cycles": int(c), "ideal": ideal, "ratio": round(c / ideal, 4),
+                     "estimate": est.cycles(pos)})
+    mean_cycles = sum(cycles) / len(cycles)
+    mean_ideal = sum(r["ideal"] for r in rows) / len(rows)
+    pick = sorted({positions[0], positions[len(positions) // 2], positions[-1]})
+    by_pos = {r["position"]: r for r in rows}
+    return {
+        "tokens": len(rows),
+        "mean_cycles": round(mean_cycles, 1),
+        "mean_ideal": round(mean_ideal, 1),
+        "mean_ratio": round(sum(r["ratio"] for r in rows) / len(rows), 4),
+        "total_ratio": round(mean_cycles / mean_ideal, 4),
+        "max_ratio": max(r["ratio"] for r in rows),
+        "mean_estimate": round(sum(r["estimate"] for r in rows) / len(rows), 1),
+        "tokens_per_s_sim": round(clock_mhz * 1e6 / mean_cycles, 1),
+        "selected": [by_pos[p] for p in pick],
+        "per_position": rows,
+    }
+
+
+def bench_setting(int_model, name: str, lanes: int, vpl: int, tokens: int = TOKENS,
+                  clock_mhz: float = CLOCK_MHZ, build_root: Path = BUILD_ROOT, check: bool = True,
+                  knobs=None) -> dict:
+    """Build (or reuse) the simulation of one setting, generate `tokens` greedily from BOS, measure.
+
+    knobs: the build knobs (default: lanes x vpl, context = tokens, no LoRA); check: the tokens
+    must equal the golden model's."""
+    from hw.rtlgen.generate import generate
+    from hw.rtlgen.knobs import Knobs
+    from hw.sim.build import build_sim
+    from hw.sim.session import SimSession
+
+    seq_len = int_model["rope_cos"].shape[0]
+    if knobs is None:
+        knobs = Knobs(lanes=lanes, values_per_lane=vpl, context=tokens)     # positions 0 .. tokens-1
+    knobs = knobs.resolved(seq_len)
+    lanes, vpl, context = knobs.lanes, knobs.values_per_lane, knobs.context
+    if tokens > context:
+        raise BenchError(f"{name}: {tokens} tokens need a context of {tokens}, the model has "
+                         f"{seq_len} positions (build context {context}); pass --tokens with fewer")
+    out = Path(build_root) / f"{name}-{int_model.fingerprint[:8]}-l{lanes}v{vpl}c{context}"
+    info = generate(int_model, out, knobs)
+    t0 = time.monotonic()
+    build_sim(out)
+    build_s = time.monotonic() - t0
+    with SimSession(out) as sim:
+        sim.reset_state()
+        t0 = time.perf_counter()
+        events = list(sim.stream([BOS], tokens))
+        wall = time.perf_counter() - t0
+    if len(events) != tokens:
+        raise BenchError(f"{name} {lanes}x{vpl}: the simulation gave {len(events)} of {tokens} tokens")
+    from hw.golden import GoldenModel
+
+    want = list(GoldenModel(int_model, context=context).generate([BOS], tokens))
+    got = [ev.token for ev in events]
+    if check and got != want:
+        first = next(i for i, (a, b) in enumerate(zip(got, want)) if a != b)
+        raise BenchError(f"{name} {lanes}x{vpl}: the simulation's token {first} is {got[first]}, the golden "
+                         f"model's is {want[first]}: the design is not bit-exact (run tests/test_rtl_core.py)")
+    positions = [ev.position - 1 for ev in events]      # POSITION counts the token just processed
+    res = summarize(info.estimate, [ev.cycles for ev in events], positions, clock_mhz)
+    est = info.estimate
+    return {"model": name, "lanes": lanes, "vpl": vpl, "macs_per_cycle": lanes * vpl, "context": context,
+            "weight_macs": est.weight_macs, "ideal_matrix_cycles": est.ideal_matrix_cycles,
+            "attention_per_pos": est.attention_per_pos,
+            "tokens_per_s_verilator": round(len(events) / wall, 1), "verilator_seconds": round(wall, 3),
+            "build_seconds": round(build_s, 1), "matches_golden": got == want, "generated": got, **res}
+
+
+def load_model(name: str):
+    """The IntModel of a bench model name (default, stories260K) or a path, quantized as `hardwire` does."""
+    from hw.bench_golden import load_int_model
+
+    path = MODELS.get(name, Path(name))
+    if not path.exists():
+        raise BenchError(f"model {name}: {path} does not exist")
+    return load_int_model(path)
+
+
+def available_models() -> list[str]:
+    return [n for n, p in MODELS.items() if p.is_file()]
+
+
+def run(models: list[str], settings: list[tuple[int, int]], tokens: int = TOKENS,
+        clock_mhz: float = CLOCK_MHZ, build_root: Path = BUILD_ROOT, log=print) -> dict:
+    results = []
+    for name in models:
+        im = load_model(name)
+        for lanes, vpl in settings:
+            r = bench_setting(im, Path(name).stem if name not in MODELS else name, lanes, vpl, tokens,
+                              clock_mhz, build_root)
+            log(f"{r['model']} {lanes}x{vpl}: {r['mean_cycles']:,.0f} cycles/token (ideal {r['mean_ideal']:,.0f}, "
+                f"mean ratio {r['mean_ratio']:.3f}), {r['tokens_per_s_sim']:,.0f} tok/s at {clock_mhz:g} MHz, "
+                f"Verilator {r['tokens_per_s_verilator']:,.0f} tok/s")
+            results.append(r)
+    return report(results, tokens, clock_mhz)
+
+
+def report(results: list[dict], tokens: int, clock_mhz: float) -> dict:
+    """The JSON report around the per-setting results."""
+    return {
+        "what": (f"Verilator simulation of the generated accelerator: greedy generation of {tokens} tokens "
+                 "from BOS, CYCLES_LAST_TOKEN per position"),
+        "ideal": "ceil(weight MACs / (LANES*VPL)) + n_layers * n_heads * 2 * (p + 1)",
+        "ratio": "cycles / ideal at each position; mean_ratio averages it over the positions",
+        "clock_mhz": clock_mhz,
+        "tokens": tokens,
+        "machine": {"python": platform.python_version(), "cpu": platform.machine()},
+        "results": results,
+    }
+
+
+def markdown(report: dict) -> str:
+    """docs/bench.md: one table of the settings, one of selected positions."""
+    clk = report["clock_mhz"]
+    lines = [
+        "# Benchmark: cycles per token in simulation",
+        "",
+        "Written by `make bench` (`hardwire bench`, hw/bench.py) from docs/bench/results.json.",
+        f"{report['what']}. The ideal bound at position p is",
+        "`ceil(weight MACs / (LANES*VPL)) + n_layers * n_heads * 2 * (p+1)`: the matrix work at LANES*VPL",
+        "multiply-accumulates per cycle plus attention with one head's full head_dim-wide dot product per",
+        "cycle (keys, then values). ratio = measured / ideal; the estimate is hw/rtlgen/estimate.py's",
+        f"cycle model. tok/s (sim) is 1 / mean cycles at {clk:g} MHz; Verilator tok/s is this machine's",
+        "simulation speed.",
+        "",
+        "| model | lanes x vpl | ideal matrix | mean cycles | mean ideal | mean ratio | max ratio | "
+        "mean estimate | tok/s (sim) | Verilator tok/s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in report["results"]:
+        lines.append(f"| {r['model']} | {r['lanes']}x{r['vpl']} | {r['ideal_matrix_cycles']:,} | "
+                     f"{r['mean_cycles']:,.0f} | {r['mean_ideal']:,.0f} | {r['mean_ratio']:.3f} | "
+                     f"{r['max_ratio']:.3f} | {r['mean_estimate']:,.0f} | {r['tokens_per_s_sim']:,.0f} | "
+                     f"{r['tokens_per_s_verilator']:,.0f} |")
+    lines += ["", "Selected positions (cycles / ideal = ratio; estimate):", "",
+              "| model | lanes x vpl | position | cycles | ideal | ratio | estimate |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in report["results"]:
+        for s in r["selected"]:
+            lines.append(f"| {r['model']} | {r['lanes']}x{r['vpl']} | {s['position']} | {s['cycles']:,} | "
+                         f"{s['ideal']:,} | {s['ratio']:.3f} | {s['estimate']:,} |")
+    return "\n".join(lines) + "\n"
+
+
+def write(report: dict, out: Path, table: Path | None) -> None:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    if table is not None:
+        Path(table).write_text(markdown(report))
+
+
+def cli_bench(args) -> None:
+    """The body of `hardwire bench` (arguments: see hw/cli.py and main() below)."""
+    models = [m for m in args.models.split(",") if m] if args.models else available_models()
+    missing = [m for m in models if m in MODELS and not MODELS[m].is_file()]
+    if missing and args.models:
+        raise BenchError(f"model(s) {', '.join(missing)} not found ({', '.join(str(MODELS[m]) for m in missing)})")
+    models = [m for m in models if m not in missing]
+    report = run(models, parse_settings(args.settings), args.tokens, args.clock_mhz)
+    write(report, args.out, args.table)
+    print(f"wrote {args.out}" + (f" and {args.table}" if args.table else ""))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_arguments(ap)
+    cli_bench(ap.parse_args(argv))
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--models", default="", help="comma list: default, stories260K or checkpoint paths "
+                    "(default: those present)")
+    ap.add_argument("--settings", default=",".join(f"{a}x{b}" for a, b in SETTINGS),
+                    help="lane settings LANESxVPL, comma-separated")
+    ap.add_argument("--tokens", type=int, default=TOKENS, help="tokens generated from BOS per setting")
+    ap.add_argument("--clock-mhz", type=float, default=CLOCK_MHZ)
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--table", type=Path, default=DEFAULT_TABLE, help="markdown table (docs/bench.md)")
+
+
+if __name__ == "__main__":
+    main()

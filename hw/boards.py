@@ -1,0 +1,296 @@
+"""The boards hardwire builds for: one table, and the fit check.
+
+A board names its FPGA (family, part, package), the pins the UART top uses
+(clock, UART, reset button, two LEDs) and what the device holds. Memory is
+counted in the device's own block RAMs: ECP5 DP16KD and Xilinx RAMB18 are
+18 kbit each, an iCE40 EBR is 4 kbit (the UP5K's 4 SPRAMs of 256 kbit are
+listed apart: hardwire does not use them, see docs/boards.md).
+
+The fit check (`fit_report`) compares the generator's estimate, calibrated
+against real synthesis (docs/boards.md), with the board before anything is
+built, and refuses a model/knob combination that cannot fit, saying by how
+much and which knob would make it fit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hw.errors import HardwireError
+
+
+class BoardError(HardwireError):
+    """An unknown board, or a model that does not fit the chosen board."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    luts: int           # LUT4 (ECP5, iCE40) or LUT6 (Xilinx)
+    ffs: int
+    brams: int          # block RAMs of `bram_kbits` each
+    bram_kbits: int     # 18 (DP16KD, RAMB18) or 4 (iCE40 EBR)
+    dsps: int           # MULT18X18D, SB_MAC16, DSP48E1/E2
+    urams: int = 0      # UltraScale+ URAM (288 kbit each); not used by the generated RTL yet
+    sprams: int = 0     # iCE40 UP SPRAM (256 kbit each); not used by the generated RTL yet
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    title: str
+    family: str                 # ecp5 | ice40 | zynq7 | zynqmp
+    part: str                   # as the vendor tools spell it
+    package: str
+    transport: str              # uart | axi
+    clock_mhz: float            # the clock the design runs at (board oscillator or PS FCLK0)
+    resources: Resources
+    pins: dict = field(default_factory=dict)    # port -> pin (UART boards)
+    nextpnr_args: tuple[str, ...] = ()          # device selection for nextpnr
+    reset_active_low: bool = True
+    led_active_low: bool = False
+    flash: str = ""                             # how the bitstream reaches the board
+    constraints: str = ""                       # pin file under bitstreams/ (UART boards)
+
+    @property
+    def open_flow(self) -> bool:
+        """Built here by Yosys + nextpnr (ECP5, iCE40); the Zynq boards need Vivado."""
+        return self.family in ("ecp5", "ice40")
+
+
+BOARDS: dict[str, Board] = {b.name: b for b in (
+    Board("ulx3s-85f", "Radiona ULX3S with ECP5-85F", "ecp5", "LFE5U-85F-6BG381C", "CABGA381", "uart",
+          25.0, Resources(luts=83_640, ffs=83_640, brams=208, bram_kbits=18, dsps=156),
+          # emard/ulx3s doc/constraints/ulx3s_v20.lpf: ftdi_txd is the PC -> FPGA line,
+          # btn[0] is BTN_PWRn (pressed = low)
+          pins={"clk": "G2", "uart_rxd": "M1", "uart_txd": "L4", "rst_btn": "D6",
+                "led[0]": "B2", "led[1]": "C2"},
+          nextpnr_args=("--85k", "--package", "CABGA381", "--speed", "6"),
+          flash="openFPGALoader --board ulx3s", constraints="ulx3s-85f/ulx3s-85f.lpf"),
+    Board("ulx3s-45f", "Radiona ULX3S with ECP5-45F", "ecp5", "LFE5U-45F-6BG381C", "CABGA381", "uart",
+          25.0, Resources(luts=43_848, ffs=43_848, brams=108, bram_kbits=18, dsps=72),
+          pins={"clk": "G2", "uart_rxd": "M1", "uart_txd": "L4", "rst_btn": "D6",
+                "led[0]": "B2", "led[1]": "C2"},
+          nextpnr_args=("--45k", "--package", "CABGA381", "--speed", "6"),
+          flash="openFPGALoader --board ulx3s", constraints="ulx3s-85f/ulx3s-85f.lpf"),
+    Board("icebreaker", "1BitSquared iCEBreaker (iCE40 UP5K)", "ice40", "iCE40UP5K-SG48", "sg48", "uart",
+          12.0, Resources(luts=5_280, ffs=5_280, brams=30, bram_kbits=4, dsps=8, sprams=4),
+          # icebreaker.pcf (YosysHQ/icestorm examples): CLK 35, RX 6, TX 9, BTN_N 10, LEDR_N 11, LEDG_N 37
+          pins={"clk": "35", "uart_rxd": "6", "uart_txd": "9", "rst_btn": "10",
+                "led[0]": "11", "led[1]": "37"},
+          nextpnr_args=("--up5k", "--package", "sg48"),
+          led_active_low=True,
+          flash="openFPGALoader --board ice40_generic", constraints="icebreaker/icebreaker.pcf"),
+    Board("pynq-z2", "TUL PYNQ-Z2 (Zynq-7020)", "zynq7", "xc7z020clg400-1", "clg400", "axi",
+          100.0, Resources(luts=53_200, ffs=106_400, brams=280, bram_kbits=18, dsps=220),
+          flash="scp top.bit top.hwh xilinx@pynq:; pynq Overlay"),
+    Board("kv260", "AMD Kria KV260 (K26 SOM, Zynq UltraScale+)", "zynqmp", "xck26-sfvc784-2LV-c",
+          "sfvc784", "axi",
+          100.0, Resources(luts=117_120, ffs=234_240, brams=288, bram_kbits=18, dsps=1_248, urams=64),
+          flash="scp top.bit top.hwh ubuntu@kria:; pynq Overlay"),
+)}
+
+
+def get_board(name: str) -> Board:
+    """The board called `name`, or a BoardError listing the known ones."""
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise BoardError(f"unknown board {name!r}; choose one of {', '.join(BOARDS)} "
+                         "(or add it to the table in hw/boards.py)") from None
+
+
+# ---------------------------------------------------------------- fit check
+#
+# The generator's estimate (hw/rtlgen/estimate.py) counts multipliers and memory
+# bits exactly and LUTs roughly. The fit check turns it into device units and
+# calibrates it against real synthesis (docs/boards.md, "How the fit check
+# counts"): block RAMs memory by memory at the device's aspect ratios, LUTs and
+# DSPs by factors fitted to synth_ecp5 runs of models/default at several lane
+# settings. A design must stay within every limit below.
+
+# block RAM shapes (depth, width) per family
+_BRAM_SHAPES = {
+    18: ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)),   # DP16KD, RAMB18
+    4: ((2048, 2), (1024, 4), (512, 8), (256, 16)),                               # iCE40 EBR (SB_RAM40_4K)
+}
+# Besides the lane ROMs, the KV cache (K and V) and the constant tables (one block each at
+# least): the prompt FIFO, the attention score buffer and the UART bridge's rx/tx buffers.
+FIXED_BLOCKS = {18: 4, 4: 8}
+# LUT slots = a * estimate.luts + b, fitted to nextpnr's TRELLIS_COMB for models/default at 8 x 4 and
+# 16 x 4 lanes (LUT4s, carry cells and LUT RAM, as placed; docs/boards.md). Xilinx LUT6 take about 0.65
+# of the LUT4 count (not calibrated yet); iCE40 builds its multipliers from LUTs too.
+LUT_CAL = {"ecp5": (1.16, 28_300), "ice40": (1.16, 28_300), "zynq7": (0.75, 18_400), "zynqmp": (0.75, 18_400)}
+FF_CAL = (0.44, 11_300)     # flip-flops, same fit (rounded up over 4 x 4, 8 x 4, 16 x 4)
+ICE40_LUTS_PER_MULT = 150   # an ECP5 MULT18X18D's worth of multiplier built from LUT4s
+# MULT18X18D / DSP48 per lane: each MAC multiplier, plus the requant multiplier (ACC_W x 16: 2 on ECP5)
+DSP_PER_REQUANT = {"ecp5": 2, "zynq7": 1, "zynqmp": 1}
+DSP_FIXED = {"ecp5": 60, "zynq7": 30, "zynqmp": 30}
+LUT_LIMIT = 0.85            # placement and routing need slack: at most 85% of the LUTs
+FF_LIMIT = 0.90
+
+
+def _blocks(depth: int, width: int, kbits: int) -> int:
+    return min(-(-depth // d) * -(-width // w) for d, w in _BRAM_SHAPES[kbits])
+
+
+def _bit_blocks(bits: int, kbits: int) -> int:
+    """Blocks for a memory of `bits` data bits (power-of-two widths: 16 kbit per 18-kbit block)."""
+    per = 16384 if kbits == 18 else kbits * 1024
+    return -(-bits // per) if bits else 0
+
+
+@dataclass(frozen=True)
+class Need:
+    resource: str       # luts | ffs | brams | dsps
+    need: int
+    limit: int          # what the design may use (device count x margin)
+    have: int           # what the device has
+    detail: str = ""
+
+    @property
+    def fits(self) -> bool:
+        return self.need <= self.limit
+
+    @property
+    def over(self) -> int:
+        return max(0, self.need - self.limit)
+
+
+def _table_memories(model, knobs) -> list[int]:
+    """Bits of each constant-table memory of the core, one block RAM at least each (the parts
+    of estimate.table_bits): embedding and its scales, RoPE, the two per-layer norm gains, SiLU,
+    exp2 (attention and sampler), rsqrt."""
+    from hw.rtlgen.layout import SCALE_BITS
+
+    cfg = model.config
+    L, D, V, hd = cfg.n_layers, cfg.dim, cfg.vocab_size, cfg.head_dim
+    return [V * D * model.knobs["bits"]["embedding"], V * SCALE_BITS, knobs.context * (hd // 2) * 32,
+            L * D * 16, L * D * 16, L * 256 * 16, 256 * 16, 256 * 16, 1024 * 16]
+
+
+def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
+    """The calibrated resource needs of `model` (IntModel) with resolved `knobs` on `board`.
+
+    `wb`: pretend the lane ROMs hold `wb`-bit weights (what a requantisation would give).
+    """
+    from hw.rtlgen.estimate import estimate
+    from hw.rtlgen.layout import SCALE_BITS, rom_layout
+
+    res, fam, kb = board.resources, board.family, board.resources.bram_kbits
+    lay = rom_layout(model, knobs.lanes, knobs.values_per_lane)
+    est = estimate(model, lay, knobs)
+    word_bits = lay.vpl * (wb or lay.wb)
+    rom = lay.lanes * _blocks(lay.depth, word_bits, kb)
+    scale = lay.lanes * _blocks(lay.scale_depth, SCALE_BITS, kb)
+    kv = 2 * _bit_blocks(est.kv_cache_bits // 2, kb)
+    tables = sum(max(1, _bit_blocks(bits, kb)) for bits in _table_memories(model, knobs))
+    other = tables + _bit_blocks(est.lora_bits, kb) + FIXED_BLOCKS[kb]
+    brams = rom + scale + kv + other
+    per, fixed = LUT_CAL[fam]
+    luts = int(per * est.luts + fixed)
+    dsps = 0
+    if fam in DSP_PER_REQUANT:
+        dsps = est.mac_multipliers + DSP_PER_REQUANT[fam] * est.requant_multipliers + DSP_FIXED[fam]
+    else:       # iCE40: the multipliers an ECP5 puts in DSPs become LUTs
+        luts += ICE40_LUTS_PER_MULT * (est.mac_multipliers + 2 * est.requant_multipliers + DSP_FIXED["ecp5"])
+    ffs = int(FF_CAL[0] * est.luts + FF_CAL[1])
+    return [
+        Need("luts", luts, int(LUT_LIMIT * res.luts), res.luts, f"{per:g} x estimate {est.luts:,} + {fixed:,}"),
+        Need("ffs", ffs, int(FF_LIMIT * res.ffs), res.ffs),
+        Need("brams", brams, res.brams, res.brams,
+             f"{rom} lane ROM + {scale} scale ROM + {kv} KV cache + {other} tables/FIFOs "
+             f"({res.bram_kbits}-kbit blocks)"),
+        Need("dsps", dsps, res.dsps, res.dsps,
+             "" if dsps else "multipliers are built from LUTs on this family"),
+    ]
+
+
+@dataclass
+class FitReport:
+    board: Board
+    knobs: object
+    needs: list[Need]
+    suggestions: list[str]
+    smallest: list[Need] = field(default_factory=list)    # needs of the smallest build (when nothing fits)
+    smallest_knobs: str = ""
+
+    @property
+    def fits(self) -> bool:
+        return all(n.fits for n in self.needs)
+
+    def format(self) -> str:
+        lines = [f"fit check on {self.board.name} ({self.board.part}), lanes {self.knobs.lanes} x "
+                 f"{self.knobs.values_per_lane}, context {self.knobs.context}, LoRA rank {self.knobs.lora_rank}:"]
+        for n in self.needs:
+            pct = 100 * n.need / n.have if n.have else float("inf") if n.need else 0.0
+            mark = "ok" if n.fits else f"OVER by {n.over:,}"
+            lines.append(f"  {n.resource:5s} {n.need:>9,} of {n.have:>9,} ({pct:5.1f}%, limit {n.limit:,})  {mark}"
+                         + (f"  [{n.detail}]" if n.detail else ""))
+        return "\n".join(lines)
+
+    def refusal(self) -> str:
+        over = [n for n in self.needs if not n.fits]
+        what = "; ".join(f"{n.resource} {n.need:,} > {n.limit:,} "
+                         f"(over by {n.over:,}, {100 * n.need / max(n.limit, 1):.0f}% of the limit)" for n in over)
+        fix = ("\n  would fit: " + "\n  would fit: ".join(self.suggestions) if self.suggestions else
+               "\n  no single knob (lanes, values per lane, weight bits, context, LoRA rank) makes it fit: "
+               "choose a bigger board or a smaller model")
+        bad = [n for n in self.smallest if not n.fits]
+        if bad:
+            fix += (f"\n  even the smallest build ({self.smallest_knobs}) needs "
+                    + "; ".join(f"{n.resource} {n.need:,} of {n.limit:,} (over by {n.over:,})" for n in bad))
+        return (f"the model does not fit {self.board.name} ({self.board.part}): {what}{fix}\n"
+                f"  (--force builds anyway)")
+
+    def to_json(self) -> dict:
+        return {"fits": self.fits, "needs": [{"resource": n.resource, "need": n.need, "limit": n.limit,
+                                              "have": n.have} for n in self.needs],
+                "suggestions": self.suggestions}
+
+
+def _fits(model, knobs, board, wb=None) -> bool:
+    return all(n.fits for n in needs(model, knobs, board, wb))
+
+
+def fit_report(model, knobs, board: Board) -> FitReport:
+    """Needs of `model` with resolved `knobs` on `board`, with the knob changes that would make it fit."""
+    from dataclasses import replace
+
+    from hw.rtlgen.layout import rom_layout
+
+    report = FitReport(board, knobs, needs(model, knobs, board), [])
+    if report.fits:
+        return report
+    sug = report.suggestions
+    for lanes in range(knobs.lanes - 1, 0, -1):
+        if _fits(model, replace(knobs, lanes=lanes), board):
+            sug.append(f"--lanes {lanes} (from {knobs.lanes})")
+            break
+    for vpl in range(knobs.values_per_lane - 1, 0, -1):
+        if _fits(model, replace(knobs, values_per_lane=vpl), board):
+            sug.append(f"--vpl {vpl} (values per lane, from {knobs.values_per_lane})")
+            break
+    ctx = knobs.context
+    while ctx > 16:
+        ctx //= 2
+        if _fits(model, replace(knobs, context=ctx), board):
+            sug.append(f"--context {ctx} (from {knobs.context})")
+            break
+    if knobs.lora_rank:
+        for r in range(knobs.lora_rank - 1, -1, -1):
+            k = replace(knobs, lora_rank=r, lora_targets=knobs.lora_targets if r else ())
+            if _fits(model, k, board):
+                sug.append(f"--lora-rank {r} (from {knobs.lora_rank})" if r else "no LoRA (from rank "
+                           f"{knobs.lora_rank})")
+                break
+    wb = rom_layout(model, 1, 1).wb
+    for b in range(wb - 1, 2, -1):
+        if _fits(model, knobs, board, wb=b):
+            sug.append(f"{b}-bit weights in every class (the widest class has {wb} bits today): "
+                       f"re-quantize with `hardwire quantize --bits ...` so that no class exceeds {b}")
+            break
+    if not sug:
+        tiny = replace(knobs, lanes=1, values_per_lane=1, context=min(knobs.context, 16), lora_rank=0,
+                       lora_targets=())
+        report.smallest = needs(model, tiny, board, wb=3)
+        report.smallest_knobs = "1 lane x 1 value, context 16, 3-bit weights, no LoRA"
+    return report

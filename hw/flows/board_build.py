@@ -1,0 +1,173 @@
+"""`hardwire build`: model -> fit check -> generated design -> bitstream + manifest for one board.
+
+    model (.bin / HF folder: quantized as `hardwire sim` does; .npz: used as is)
+      -> fit check against the board (hw/boards.py; refuses with the numbers)
+      -> hw.rtlgen.generate into build/boards/<board>-<fp8>-l<L>v<V>c<C>/
+      -> ECP5 / iCE40: hw/flows/open_flow.py (Yosys, nextpnr, pack), artefacts copied to --out
+         Zynq: hw/flows/vivado.py writes the Vivado Tcl project; the user runs Vivado
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from hw.errors import HardwireError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL = REPO_ROOT / "models" / "default" / "model.bin"
+
+
+class BuildError(HardwireError):
+    """`hardwire build` cannot go on (the message says what to change)."""
+
+
+def load_int_model(path: Path, tokenizer: Path | None = None):
+    """(IntModel, tokenizer path | None) from an .npz or a float checkpoint (quantized on the fly)."""
+    from hw.intmodel import IntModel
+    from hw.sim.run import find_tokenizer, quantize_checkpoint
+
+    path = Path(path)
+    if not path.exists():
+        raise BuildError(f"{path}: no such model; pass --model CHECKPOINT.bin | MODEL.npz | HF_FOLDER")
+    if path.suffix == ".npz":
+        im = IntModel.load(path)
+        src = im.meta.get("source")
+        folder = Path(src).parent if src and not Path(src).is_dir() else Path(src or path.parent)
+        tok = find_tokenizer(folder, im.config.vocab_size, tokenizer) if folder.is_dir() else None
+    else:
+        im, tok = quantize_checkpoint(path, tokenizer)
+    if tok is not None and im.meta.get("tokenizer_fingerprint") not in (None, tok.fingerprint()):
+        tok = None                      # a tokenizer that does not belong to the model is not recorded
+    return im, (Path(tok.source) if tok is not None else None)
+
+
+def measure_cycles(build_dir: Path, steps: int = 64, prompt: tuple[int, ...] = (1,)) -> dict:
+    """Cycles per token measured on the Verilator simulation of the generated design (hw/sim).
+
+    Greedy generation of `steps` tokens from BOS, never stopping early; returns the
+    cycles of each token with its position, and their mean.
+    """
+    from hw.sim.session import SimSession
+
+    rows = []
+    with SimSession(build_dir) as sim:
+        for ev in sim.stream(list(prompt), steps, stop_token=None):
+            rows.append((ev.position - 1, ev.cycles))
+    cyc = [c for _, c in rows]
+    return {"source": "Verilator simulation (hw/sim), greedy from BOS", "tokens": len(rows),
+            "first": {"position": rows[0][0], "cycles": rows[0][1]},
+            "last": {"position": rows[-1][0], "cycles": rows[-1][1]},
+            "cycles_mean": round(sum(cyc) / len(cyc), 1)}
+
+
+def build_dir_for(board_name: str, im, knobs) -> Path:
+    return (REPO_ROOT / "build" / "boards"
+            / f"{board_name}-{im.fingerprint[:8]}-l{knobs.lanes}v{knobs.values_per_lane}c{knobs.context}")
+
+
+def run_build(board_name: str, model: Path | None, knobs, out: Path | None = None, build_dir: Path | None = None,
+              tokenizer: Path | None = None, freq_mhz: float | None = None, check_only: bool = False,
+              force: bool = False, measure: int = 0, router: str | None = None, log=print) -> dict:
+    """The body of `hardwire build`; returns {'fit': FitReport, 'manifest': path | None, ...}."""
+    from hw.boards import fit_report, get_board
+    from hw.rtlgen.generate import generate
+
+    board = get_board(board_name)
+    im, tok = load_int_model(Path(model) if model else DEFAULT_MODEL, tokenizer)
+    knobs = knobs.resolved(im["rope_cos"].shape[0])
+    fit = fit_report(im, knobs, board)
+    log(fit.format())
+    if not fit.fits and not force:
+        raise BuildError(fit.refusal())
+    if check_only:
+        return {"fit": fit, "manifest": None}
+    bdir = Path(build_dir) if build_dir else build_dir_for(board.name, im, knobs)
+    info = generate(im, bdir, knobs)
+    log(f"generated {info.top} ({len(info.rom_files)} ROM files), model {info.fingerprint[:16]}")
+    from host.metadata import metadata_for_build
+    extra = {"board": board.name, "clock_hz": int(board.clock_mhz * 1e6)}
+    if board.transport == "uart":
+        from hw.flows.open_flow import UART_BAUD
+        extra["uart_baud"] = UART_BAUD
+    metadata_for_build(bdir, tok, **extra)
+
+    if not board.open_flow:
+        return _vivado(board, bdir, fit, log)
+
+    from hw.flows import open_flow
+    measured = None
+    if measure:
+        log(f"measuring cycles/token on the Verilator simulation ({measure} tokens; the first run builds it)")
+        measured = measure_cycles(bdir, measure)
+    manifest = open_flow.build(info, board, fit=fit.to_json(), freq_mhz=freq_mhz, log=log,
+                               router=router or open_flow.DEFAULT_ROUTER)
+    doc = json.loads(manifest.read_text())
+    if measured is not None:
+        doc["measured"] = measured
+        mean = measured["cycles_mean"]
+        doc["measured"]["tokens_per_s_at_clock"] = round(doc["clock_mhz"] * 1e6 / mean, 1)
+        doc["measured"]["tokens_per_s_at_fmax"] = round(doc["fmax_mhz"] * 1e6 / mean, 1)
+        manifest.write_text(json.dumps(doc, indent=1) + "\n")
+    dest = Path(out) if out else REPO_ROOT / "bitstreams" / board.name
+    dest.mkdir(parents=True, exist_ok=True)
+    bit = bdir / doc["bitstream"]["file"]
+    shutil.copy2(bit, dest / bit.name)
+    shutil.copy2(manifest, dest / "manifest.json")
+    meta_doc = json.loads((bdir / "hardwire.json").read_text())
+    if meta_doc.get("tokenizer"):       # relative to the metadata file: re-anchor beside the bitstream
+        import os
+        meta_doc["tokenizer"] = os.path.relpath((bdir / meta_doc["tokenizer"]).resolve(), dest.resolve())
+    (dest / f"{bit.stem}.hardwire.json").write_text(json.dumps(meta_doc, indent=1) + "\n")
+    log(summary(doc, dest / bit.name))
+    return {"fit": fit, "manifest": dest / "manifest.json", "bitstream": dest / bit.name, "doc": doc}
+
+
+def summary(doc: dict, bit: Path) -> str:
+    u = doc["utilisation"]
+    parts = ", ".join(f"{k} {v['used']:,}/{v['available']:,}" for k, v in u.items() if k != "io")
+    s = doc["speed_at_fmax"]
+    c = doc["speed_at_clock"]
+    return (f"wrote {bit} ({doc['bitstream']['bytes']:,} bytes) and its manifest\n"
+            f"  Fmax {doc['fmax_mhz']:.1f} MHz (board clock {doc['clock_mhz']:g} MHz); {parts}\n"
+            f"  {s['cycles_first']:,}..{s['cycles_last']:,} cycles/token (estimate): "
+            f"{c['tokens_per_s_mean']:,.0f} tok/s at the board clock, "
+            f"{s['tokens_per_s_mean']:,.0f} tok/s at Fmax (mean over the context)")
+
+
+def _vivado(board, bdir: Path, fit, log) -> dict:
+    try:
+        from hw.flows.vivado import write_vivado_flow
+    except ImportError:
+        raise BuildError(f"{board.name} is built with Vivado, and the Vivado flow (hw/flows/vivado.py) is "
+                         "not in this checkout yet; the design is generated in " + str(bdir)) from None
+    files = write_vivado_flow(bdir, board.name, board.part, board.clock_mhz)
+    log("wrote the Vivado project:\n" + "\n".join(f"  {f}" for f in files))
+    tcl = next((Path(f).name for f in files if Path(f).name == "build.tcl"), Path(files[0]).name)
+    log(f"now run Vivado in {bdir}: `vivado -mode batch -source {tcl}`; then copy the .bit, .hwh and "
+        f".hardwire.json to the board (bitstreams/{board.name}/README.md, `make flash BOARD={board.name}`)")
+    return {"fit": fit, "manifest": None, "vivado": files}
+
+
+# ---------------------------------------------------------------- docs table
+
+def manifest_table(paths: list[Path]) -> str:
+    """A markdown table (one row per manifest.json): knobs, utilisation, Fmax, cycles and tokens/s."""
+    head = ("| board | lanes x values | context | LUT4 | FF | BRAM | DSP | Fmax (MHz) | cycles/token "
+            "(first..last, estimate) | tok/s at board clock | tok/s at Fmax | nextpnr time |\n"
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    rows = []
+    for p in paths:
+        d = json.loads(Path(p).read_text())
+        u, k, sc, sf = d["utilisation"], d["knobs"], d["speed_at_clock"], d["speed_at_fmax"]
+        cell = lambda r: f"{u[r]['used']:,} / {u[r]['available']:,}" if r in u else "-"
+        rows.append(f"| {d['board']} | {k['lanes']} x {k['values_per_lane']} | {k['context']} | {cell('luts')} | "
+                    f"{cell('ffs')} | {cell('brams')} | {cell('dsps')} | {d['fmax_mhz']:.1f} | "
+                    f"{sc['cycles_first']:,}..{sc['cycles_last']:,} | {sc['tokens_per_s_mean']:,.0f} | "
+                    f"{sf['tokens_per_s_mean']:,.0f} | {d['seconds'].get('pnr', 0) / 60:.0f} min |")
+    return "\n".join([head, *rows])
+
+
+if __name__ == "__main__":
+    import sys
+    print(manifest_table([Path(a) for a in sys.argv[1:]]))

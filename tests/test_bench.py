@@ -1,0 +1,81 @@
+"""`hardwire bench` (hw/bench.py): the ideal bound, the ratio and the report.
+
+The arithmetic is checked without a simulator; one small Verilator run (the
+tiny random model with the knobs of tests/test_rtl_core.py, so the build is
+shared through the content-hashed cache) checks the whole code path.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hw import bench
+from hw.golden import LORA_TARGETS
+from hw.rtlgen.estimate import estimate
+from hw.rtlgen.fixture import random_int_model
+from hw.rtlgen.knobs import Knobs
+from hw.rtlgen.layout import rom_layout
+
+FIELDS = {"model", "lanes", "vpl", "macs_per_cycle", "context", "weight_macs", "ideal_matrix_cycles",
+          "attention_per_pos", "tokens_per_s_verilator", "tokens", "mean_cycles", "mean_ideal",
+          "mean_ratio", "total_ratio", "max_ratio", "mean_estimate", "tokens_per_s_sim", "selected",
+          "per_position", "matches_golden"}
+
+
+def tiny_estimate(lanes=5, vpl=4):
+    m = random_int_model(seed=1)
+    k = Knobs(lanes=lanes, values_per_lane=vpl).resolved(m["rope_cos"].shape[0])
+    return m, estimate(m, rom_layout(m, lanes, vpl), k)
+
+
+def test_ideal_bound_and_ratio():
+    m, est = tiny_estimate()
+    cfg = m.config
+    assert est.ideal_matrix_cycles == -(-est.weight_macs // 20)
+    assert est.attention_per_pos == cfg.n_layers * cfg.n_heads * 2
+    assert bench.ideal_cycles(est, 0) == est.ideal_matrix_cycles + 2 * cfg.n_layers * cfg.n_heads
+    cycles = [2 * bench.ideal_cycles(est, 0), bench.ideal_cycles(est, 1) + 10, bench.ideal_cycles(est, 2)]
+    s = bench.summarize(est, cycles, [0, 1, 2], clock_mhz=100.0)
+    rows = s["per_position"]
+    assert [r["ideal"] for r in rows] == [bench.ideal_cycles(est, p) for p in range(3)]
+    assert rows[0]["ratio"] == 2.0 and rows[2]["ratio"] == 1.0
+    assert rows[1]["ratio"] == round(cycles[1] / rows[1]["ideal"], 4)
+    assert s["mean_ratio"] == round(sum(r["ratio"] for r in rows) / 3, 4)
+    assert s["max_ratio"] == 2.0
+    assert s["mean_cycles"] == round(sum(cycles) / 3, 1)
+    assert s["tokens_per_s_sim"] == round(100e6 / (sum(cycles) / 3), 1)
+    assert [r["estimate"] for r in rows] == [est.cycles(p) for p in range(3)]
+    assert [r["position"] for r in s["selected"]] == [0, 1, 2]
+
+
+def test_settings_parse():
+    assert bench.parse_settings("8x4, 16x4,32X2") == [(8, 4), (16, 4), (32, 2)]
+    with pytest.raises(bench.BenchError, match="LANESxVPL"):
+        bench.parse_settings("16")
+    with pytest.raises(bench.BenchError, match="no lane setting"):
+        bench.parse_settings("")
+
+
+@pytest.mark.sim
+def test_bench_runs_the_simulation_and_writes_the_report(tmp_path):
+    m = random_int_model(seed=1)
+    # the knobs of test_rtl_core.py's tiny design: the same Verilog, one cached build
+    knobs = Knobs(lanes=5, values_per_lane=4, lora_rank=3, lora_targets=LORA_TARGETS)
+    r = bench.bench_setting(m, "tiny", 5, 4, tokens=6, build_root=tmp_path / "build", knobs=knobs)
+    assert FIELDS <= set(r)
+    assert r["matches_golden"] and len(r["generated"]) == 6
+    assert [row["position"] for row in r["per_position"]] == list(range(6))
+    for row in r["per_position"]:
+        assert row["cycles"] > 0 and row["ratio"] == round(row["cycles"] / row["ideal"], 4)
+        assert row["ideal"] == r["ideal_matrix_cycles"] + r["attention_per_pos"] * (row["position"] + 1)
+        # the cycle model follows the core within 10 %
+        assert abs(row["estimate"] - row["cycles"]) <= 0.1 * row["cycles"]
+    # every token of a run costs at least the ideal bound
+    assert min(row["ratio"] for row in r["per_position"]) >= 1.0
+    rep = bench.report([r], 6, 100.0)
+    out, table = tmp_path / "results.json", tmp_path / "bench.md"
+    bench.write(rep, out, table)
+    back = json.loads(out.read_text())
+    assert back["results"][0]["mean_ratio"] == r["mean_ratio"]
+    assert "| tiny | 5x4 |" in table.read_text()

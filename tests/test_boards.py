@@ -1,0 +1,201 @@
+"""hw/boards.py: the board table, its constraints files, and the fit check (pure Python, fast)."""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from hw.boards import BOARDS, BoardError, fit_report, get_board, needs
+from hw.cli import EXIT_ERROR, main
+from hw.rtlgen.fixture import random_int_model
+from hw.rtlgen.knobs import Knobs
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = REPO / "models" / "default" / "model.bin"
+
+
+@pytest.fixture(scope="module")
+def default_model():
+    if not DEFAULT_MODEL.is_file():
+        pytest.skip("models/default is not built")
+    from hw.flows.board_build import load_int_model
+    im, _ = load_int_model(DEFAULT_MODEL)
+    return im
+
+
+def knobs_for(im, **kw) -> Knobs:
+    return Knobs(**kw).resolved(im["rope_cos"].shape[0])
+
+
+# ---------------------------------------------------------------- the table
+
+def test_required_boards_are_listed_with_their_parts():
+    assert {"ulx3s-85f", "icebreaker", "pynq-z2", "kv260"} <= set(BOARDS)
+    assert get_board("pynq-z2").part == "xc7z020clg400-1"
+    assert get_board("pynq-z2").resources.brams == 280          # 140 BRAM36 = 280 RAMB18
+    kv = get_board("kv260").resources
+    assert (kv.luts, kv.dsps, kv.urams) == (117_120, 1_248, 64)
+    ulx = get_board("ulx3s-85f").resources
+    assert (ulx.brams, ulx.bram_kbits, ulx.dsps) == (208, 18, 156)
+    ice = get_board("icebreaker").resources
+    assert (ice.brams, ice.bram_kbits) == (30, 4)               # EBR: 4 kbit each, not 18
+
+
+def test_unknown_board_names_the_known_ones():
+    with pytest.raises(BoardError, match="ulx3s-85f.*icebreaker"):
+        get_board("de10-nano")
+
+
+def _lpf_pins(text: str) -> dict[str, str]:
+    return dict(re.findall(r'LOCATE COMP "([^"]+)" SITE "([^"]+)"', text))
+
+
+def _pcf_pins(text: str) -> dict[str, str]:
+    return {m.group(1): m.group(2) for m in re.finditer(r"^set_io\s+(?:-nowarn\s+)?(\S+)\s+(\S+)", text, re.M)}
+
+
+@pytest.mark.parametrize("name", [b.name for b in BOARDS.values() if b.open_flow])
+def test_constraints_file_matches_the_board_table(name):
+    """The committed .lpf / .pcf constrain exactly the board top's ports, on the table's pins."""
+    from hw.flows.open_flow import constraints_file
+
+    board = get_board(name)
+    text = constraints_file(board).read_text()
+    pins = _lpf_pins(text) if board.family == "ecp5" else _pcf_pins(text)
+    assert pins == board.pins
+    ports = set(re.findall(r"^\s+(?:input|output)\s+wire\s+(?:\[\d+:0\]\s+)?(\w+)",
+                           (REPO / "bitstreams" / "common" / "hw_board_uart.v").read_text(), re.M))
+    assert {p.split("[")[0] for p in pins} == ports
+
+
+def test_board_top_sets_uart_divider_from_the_clock(tmp_path):
+    from hw.flows.open_flow import clks_per_bit, write_board_top
+
+    assert clks_per_bit(get_board("ulx3s-85f")) == 217          # 25 MHz / 115200
+    assert clks_per_bit(get_board("icebreaker")) == 104         # 12 MHz / 115200
+    text = write_board_top(tmp_path, get_board("icebreaker")).read_text()
+    assert ".CLKS_PER_BIT   (104)" in text and ".LED_ACTIVE_LOW (1)" in text
+
+
+# ---------------------------------------------------------------- fit check
+
+def test_default_model_fits_ulx3s_85f(default_model):
+    rep = fit_report(default_model, knobs_for(default_model), get_board("ulx3s-85f"))
+    assert rep.fits, rep.format()
+    brams = {n.resource: n for n in rep.needs}["brams"]
+    assert 150 <= brams.need <= 208            # synth_ecp5 uses 186 DP16KD (docs/boards.md)
+
+
+def test_default_model_on_icebreaker_is_refused_with_the_numbers(default_model):
+    rep = fit_report(default_model, knobs_for(default_model), get_board("icebreaker"))
+    assert not rep.fits
+    by = {n.resource: n for n in rep.needs}
+    assert by["brams"].need > 10 * by["brams"].have              # ~1 Mbit of weights vs 120 kbit of EBR
+    msg = rep.refusal()
+    assert f"brams {by['brams'].need:,} > 30 (over by {by['brams'].need - 30:,}" in msg
+    assert "luts" in msg and "no single knob" in msg and "even the smallest build" in msg
+
+
+def test_too_many_lanes_is_refused_naming_the_lanes_that_fit(default_model):
+    board = get_board("ulx3s-85f")
+    k = knobs_for(default_model, lanes=32)
+    rep = fit_report(default_model, k, board)
+    assert not rep.fits
+    lanes = [s for s in rep.suggestions if s.startswith("--lanes")]
+    assert lanes, rep.refusal()
+    n = int(lanes[0].split()[1])
+    assert n < 32 and fit_report(default_model, replace(k, lanes=n), board).fits
+    assert not fit_report(default_model, replace(k, lanes=n + 1), board).fits     # the largest that fits
+    assert "over by" in rep.refusal() and "--lanes" in rep.refusal()
+
+
+def test_context_knob_is_suggested_when_the_kv_cache_overflows():
+    """A model whose KV cache alone overflows the BRAM: a shorter context is the fix."""
+    im = random_int_model(seed=1, dim=64, hidden=96, n_layers=8, n_heads=4, n_kv_heads=4, vocab=64,
+                          seq_len=2048)
+    board = get_board("ulx3s-85f")
+    k = knobs_for(im, lanes=4)
+    rep = fit_report(im, k, board)
+    assert not rep.fits
+    assert [n for n in rep.needs if n.resource == "brams" and not n.fits]
+    ctx = [s for s in rep.suggestions if s.startswith("--context")]
+    assert ctx, rep.refusal()
+    assert fit_report(im, replace(k, context=int(ctx[0].split()[1])), board).fits
+
+
+def test_lora_adds_block_ram(default_model):
+    board = get_board("ulx3s-85f")
+    base = {n.resource: n.need for n in needs(default_model, knobs_for(default_model), board)}
+    lora = {n.resource: n.need for n in needs(default_model, knobs_for(default_model, lora_rank=8,
+                                                                        lora_targets=("wq", "wv")), board)}
+    assert lora["brams"] > base["brams"]
+
+
+def test_weight_bits_suggestion_when_rom_is_the_limit(default_model):
+    """ECP5-45F: the 8-bit classifier widens every lane ROM; fewer bits is one of the named fixes."""
+    rep = fit_report(default_model, knobs_for(default_model, lanes=4), get_board("ulx3s-45f"))
+    assert not rep.fits
+    assert "choose a bigger board" in rep.refusal() or any("bit weights" in s for s in rep.suggestions)
+
+
+def test_cli_build_check_refuses_and_exits_1(capsys, default_model):
+    assert main(["build", "--board", "icebreaker", "--check"]) == EXIT_ERROR
+    cap = capsys.readouterr()
+    assert "does not fit icebreaker" in cap.err and "over by" in cap.err
+    assert "fit check on icebreaker" in cap.out
+
+
+def test_cli_build_check_passes_on_ulx3s(capsys, default_model):
+    assert main(["build", "--board", "ulx3s-85f", "--check"]) == 0
+    assert "fit check on ulx3s-85f" in capsys.readouterr().out
+
+
+def test_cli_list_boards(capsys):
+    assert main(["build", "--list-boards"]) == 0
+    out = capsys.readouterr().out
+    for name in ("ulx3s-85f", "icebreaker", "pynq-z2", "kv260"):
+        assert name in out
+
+
+# ---------------------------------------------------------------- flash
+
+def test_flash_prints_the_openfpgaloader_command(tmp_path, capsys, monkeypatch):
+    from hw.flows import flash
+
+    bit = tmp_path / "x.bit"
+    bit.write_bytes(b"\xff")
+    monkeypatch.setattr(flash.shutil, "which", lambda name: None)       # no programmer installed
+    with pytest.raises(flash.FlashError, match="apt install openfpgaloader"):
+        flash.flash("ulx3s-85f", bit)
+    assert capsys.readouterr().out.strip() == f"openFPGALoader --board ulx3s {bit}"
+    assert flash.flash_command("icebreaker", Path("i.bin")) == ["openFPGALoader", "--board", "ice40_generic",
+                                                                 "i.bin"]
+
+
+def test_flash_without_a_bitstream_says_how_to_build_it(tmp_path):
+    from hw.flows import flash
+
+    with pytest.raises(flash.FlashError, match="make bitstream BOARD=icebreaker"):
+        flash.flash("icebreaker", tmp_path / "missing.bin")
+
+
+def test_flash_zynq_prints_scp_and_pynq_steps(capsys):
+    from hw.flows import flash
+
+    assert flash.flash("pynq-z2") == 0
+    out = capsys.readouterr().out
+    assert "scp " in out and ".hwh" in out and "open_device('pynq:" in out
+
+
+@pytest.mark.parametrize("name", ["ulx3s-85f", "icebreaker"])
+def test_board_top_with_a_generated_design_is_lint_clean(tmp_path, name):
+    """bitstreams/common/hw_board_uart.v + the UART bridge + a generated tiny design: verilator -Wall."""
+    from hw.flows.open_flow import design_sources, write_board_top
+    from hw.rtlgen.generate import generate
+    from hw.tools import verilator_lint
+
+    generate(random_int_model(seed=5), tmp_path, Knobs(lanes=2, values_per_lane=2))
+    write_board_top(tmp_path, get_board(name))
+    verilator_lint(design_sources(tmp_path), top="board_top")
