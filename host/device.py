@@ -392,7 +392,7 @@ def open_device(uri: str, tokenizer=None, metadata: Union[None, bool, str, Path,
     target, opts = _split_options(rest)
     if not target:
         raise ValueError(f"device URI {uri!r} names no target; examples: sim:build/, "
-                         "serial:/dev/ttyUSB0?baud=115200, pynq:top.bit")
+                         "serial:/dev/ttyUSB0?baud=115200, pynq:hardwire.bit")
     beside: Optional[str] = None        # where automatic metadata is looked for
     if scheme == "sim":
         from host.sim_transport import SimTransport

@@ -353,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def device_args(p: argparse.ArgumentParser, required: bool) -> None:
         p.add_argument("--device", required=required, metavar="URI",
-                       help="sim:BUILD_DIR | serial:/dev/ttyUSB0[?baud=115200] | pynq:top.bit[?ip=NAME]")
+                       help="sim:BUILD_DIR | serial:/dev/ttyUSB0[?baud=115200] | pynq:hardwire.bit[?ip=NAME]")
         p.add_argument("--metadata", help="the build's metadata (default: beside the build/bitstream; "
                                           "'none' skips the identity check)")
         p.add_argument("--tokenizer", type=Path, help="tokenizer.bin (default: the one the metadata names)")

@@ -7,6 +7,7 @@ need, and turns "not installed" into an error that names the pip package.
 """
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
 import re
@@ -14,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from contextlib import contextmanager
 from itertools import count
 from pathlib import Path
 
@@ -49,6 +51,20 @@ _LOG_SEQ = count()
 
 class ToolError(HardwireError):
     """A simulation or synthesis tool is missing, or it failed."""
+
+
+@contextmanager
+def file_lock(path: str | os.PathLike):
+    """Hold an exclusive lock on `path` (created with its folder) for the block: one builder
+    per cache folder across processes (parallel pytest runs; hw/sim/build.py, testbench/runner.py)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _missing(tool: str, what: str = "") -> ToolError:

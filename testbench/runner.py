@@ -14,13 +14,11 @@ them as absolute paths (parameters) so the simulation finds them from any cwd.
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import subprocess
 import xml.etree.ElementTree as ET
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -28,7 +26,7 @@ from pathlib import Path
 from cocotb_tools.runner import Verilator
 
 from hw.errors import HardwireError
-from hw.tools import verilator_env
+from hw.tools import file_lock, verilator_env
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SIM_BUILD = Path(os.environ.get("HARDWIRE_SIM_BUILD", REPO_ROOT / "testbench" / "sim_build"))
@@ -94,18 +92,6 @@ def _digest(name: str, sources: list[Path], toplevel: str, settings: dict,
     return h.hexdigest()[:16]
 
 
-@contextmanager
-def _locked(path: Path):
-    # One builder per build folder, across processes (parallel pytest runs).
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def _plan(name, sources, toplevel, parameters, includes, defines, build_args, waves, timescale):
     srcs = [Path(s).resolve() for s in sources]
     incs = [Path(i).resolve() for i in includes]
@@ -145,7 +131,7 @@ def build_once(name: str, sources: list[str | os.PathLike], toplevel: str,
     srcs, incs, settings, directory = _plan(name, sources, toplevel, parameters, includes,
                                             defines, build_args, waves, timescale)
     params = settings["parameters"]
-    with _locked(directory.parent / (directory.name + ".lock")):
+    with file_lock(directory.parent / (directory.name + ".lock")):
         if (directory / STAMP).is_file() and (directory / toplevel).is_file():
             return Build(name, directory, toplevel, params, reused=True)
         runner = _Verilator()

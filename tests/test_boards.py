@@ -111,6 +111,37 @@ def test_too_many_lanes_is_refused_naming_the_lanes_that_fit(default_model):
     assert "over by" in rep.refusal() and "--lanes" in rep.refusal()
 
 
+def test_pynq_z2_dsp_count_follows_synth_xilinx(default_model):
+    """Yosys synth_xilinx on the xc7z020 (docs/vivado.md): 111 DSP48E1 at 8 x 4, 151 at 16 x 4."""
+    board = get_board("pynq-z2")
+    for lanes, measured in ((8, 111), (16, 151)):
+        dsps = {n.resource: n for n in needs(default_model, knobs_for(default_model, lanes=lanes), board)}["dsps"]
+        assert abs(dsps.need - measured) <= 2, (lanes, dsps.need)
+    k26 = {n.resource: n for n in needs(default_model, knobs_for(default_model), get_board("kv260"))}
+    assert abs(k26["dsps"].need - 151) <= 2                      # K26 16 x 4: 151 DSP48E2
+
+
+def test_pynq_z2_default_16_lanes_fits(default_model):
+    rep = fit_report(default_model, knobs_for(default_model, lanes=16, values_per_lane=4), get_board("pynq-z2"))
+    assert rep.fits, rep.format()
+
+
+def test_pynq_z2_32_lanes_is_refused_on_dsps(default_model):
+    """32 x 4 needs 233 DSP48E1 by synth_xilinx, over the Zynq-7020's 220: refused, naming a knob that fits."""
+    board = get_board("pynq-z2")
+    k = knobs_for(default_model, lanes=32, values_per_lane=4)
+    rep = fit_report(default_model, k, board)
+    assert not rep.fits
+    over = [n.resource for n in rep.needs if not n.fits]
+    assert over == ["dsps"], rep.format()
+    msg = rep.refusal()
+    assert "dsps" in msg and "> 220" in msg
+    assert "--lanes" in msg or "--vpl" in msg, msg
+    lanes = [s for s in rep.suggestions if s.startswith("--lanes")]
+    assert lanes and 16 <= int(lanes[0].split()[1]) < 32
+    assert fit_report(default_model, replace(k, lanes=int(lanes[0].split()[1])), board).fits
+
+
 def test_context_knob_is_suggested_when_the_kv_cache_overflows():
     """A model whose KV cache alone overflows the BRAM: a shorter context is the fix."""
     im = random_int_model(seed=1, dim=64, hidden=96, n_layers=8, n_heads=4, n_kv_heads=4, vocab=64,
@@ -187,6 +218,9 @@ def test_flash_zynq_prints_scp_and_pynq_steps(capsys):
     assert flash.flash("pynq-z2") == 0
     out = capsys.readouterr().out
     assert "scp " in out and ".hwh" in out and "open_device('pynq:" in out
+    # the names the Vivado flow writes (hw/flows/vivado.py OUTPUT): hardwire.bit beside hardwire.hwh
+    assert "hardwire.bit" in out and "hardwire.hwh" in out and "hardwire.hardwire.json" in out
+    assert "open_device('pynq:hardwire.bit')" in out and "top.bit" not in out
 
 
 @pytest.mark.parametrize("name", ["ulx3s-85f", "icebreaker"])

@@ -71,3 +71,17 @@ def test_yosys_error_is_reported_with_its_message(tmp_path):
     with pytest.raises(ToolError, match="ERROR: Assertion failed"):
         run_yosys("read_verilog x.v; synth_ice40 -top x; select -assert-count 5 t:SB_LUT4", cwd=tmp_path)
     assert not list(tmp_path.glob(".hardwire-yosys-*.log"))  # scratch log removed
+
+
+def test_file_lock_creates_its_folder_and_excludes_other_holders(tmp_path):
+    """hw.tools.file_lock (the one builder lock of hw/sim/build.py and testbench/runner.py)."""
+    import fcntl
+
+    lock = tmp_path / "cache" / "sim-x.lock"
+    with tools.file_lock(lock):
+        assert lock.is_file()
+        with open(lock) as other, pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with open(lock) as other:                   # released on leaving the block
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(other, fcntl.LOCK_UN)

@@ -137,15 +137,16 @@ def summary(doc: dict, bit: Path) -> str:
 
 def _vivado(board, bdir: Path, fit, log) -> dict:
     try:
-        from hw.flows.vivado import write_vivado_flow
+        from hw.flows.vivado import OUTPUT, write_vivado_flow
     except ImportError:
         raise BuildError(f"{board.name} is built with Vivado, and the Vivado flow (hw/flows/vivado.py) is "
                          "not in this checkout yet; the design is generated in " + str(bdir)) from None
     files = write_vivado_flow(bdir, board.name, board.part, board.clock_mhz)
     log("wrote the Vivado project:\n" + "\n".join(f"  {f}" for f in files))
     tcl = next((Path(f).name for f in files if Path(f).name == "build.tcl"), Path(files[0]).name)
-    log(f"now run Vivado in {bdir}: `vivado -mode batch -source {tcl}`; then copy the .bit, .hwh and "
-        f".hardwire.json to the board (bitstreams/{board.name}/README.md, `make flash BOARD={board.name}`)")
+    log(f"now run Vivado in {bdir}: `vivado -mode batch -source {tcl}` (it writes {OUTPUT}.bit and "
+        f"{OUTPUT}.hwh there); then copy them with {OUTPUT}.hardwire.json and tokenizer.bin to the board and "
+        f"open pynq:{OUTPUT}.bit (bitstreams/{board.name}/README.md, `make flash BOARD={board.name}`)")
     return {"fit": fit, "manifest": None, "vivado": files}
 
 

@@ -1,9 +1,11 @@
 """`make flash BOARD=...`: put a board's last bitstream on the board.
 
-    ECP5 (ULX3S):  openFPGALoader --board ulx3s BIT           (SRAM; --flash writes the SPI flash)
+    ECP5 (ULX3S):  openFPGALoader --board ulx3s BIT           (SRAM; --write-flash: the SPI flash)
     iCE40 (iCEBreaker): openFPGALoader --board ice40_generic BIN  (always the SPI flash)
-    Zynq (PYNQ-Z2, KV260): copy .bit + .hwh + metadata to the board (scp) and load them
-                     with the pynq driver there (docs/boards.md); printed, not run.
+    Zynq (PYNQ-Z2, KV260): copy hardwire.bit + hardwire.hwh + hardwire.hardwire.json + tokenizer.bin
+                     (what `hardwire build` and the Vivado run write in the build folder) to the board (scp)
+                     and open them with the driver there: open_device("pynq:hardwire.bit")
+                     (docs/boards.md); printed, not run.
 
 The command is printed before it runs; without openFPGALoader on PATH the
 step fails with the install command instead.
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from hw.boards import get_board
 from hw.errors import HardwireError
+from hw.flows.vivado import OUTPUT
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOADER = "openFPGALoader"
@@ -45,24 +48,27 @@ def flash_command(board_name: str, bitstream: Path, to_flash: bool = False) -> l
         return [LOADER, "--board", "ulx3s", *(["--write-flash"] if to_flash else []), str(bitstream)]
     if board.family == "ice40":
         return [LOADER, "--board", "ice40_generic", str(bitstream)]
-    raise FlashError(f"{board.name} is a Zynq board: copy the .bit and .hwh to it (see docs/boards.md)")
+    raise FlashError(f"{board.name} is a Zynq board: copy hardwire.bit, hardwire.hwh and "
+                     "hardwire.hardwire.json to it (see docs/boards.md)")
 
 
 def pynq_steps(board_name: str, folder: Path) -> str:
-    """What to type to load a Zynq build (Vivado output: NAME.bit, NAME.hwh, NAME.hardwire.json)."""
+    """What to type to load a Zynq build (hw/flows/vivado.py: hardwire.bit + .hwh + .hardwire.json)."""
     board = get_board(board_name)
     user, host = ("xilinx", "pynq") if board.name == "pynq-z2" else ("ubuntu", "kria")
     bits = sorted(folder.glob("*.bit")) if folder.is_dir() else []
-    stem = bits[0].stem if bits else "hardwire"       # hw/flows/vivado.py writes hardwire.bit + .hwh
+    stem = bits[0].stem if bits else OUTPUT           # hw/flows/vivado.py writes hardwire.bit + .hwh
     where = os.path.relpath(folder, Path.cwd()) if bits else f"build/boards/{board.name}-..."
     return "\n".join([
-        f"{board.name} is loaded by the pynq driver on the board itself (the Vivado run writes {stem}.bit, "
-        f"{stem}.hwh and `hardwire build` {stem}.hardwire.json in the build folder: bitstreams/{board.name}/README.md):",
-        f"  scp {where}/{stem}.bit {where}/{stem}.hwh {where}/{stem}.hardwire.json {user}@{host}:hardwire/",
+        f"{board.name} is loaded by the pynq driver on the board itself (`hardwire build` writes "
+        f"{stem}.hardwire.json and tokenizer.bin into the build folder, the Vivado run {stem}.bit and "
+        f"{stem}.hwh beside them: bitstreams/{board.name}/README.md):",
+        f"  scp {where}/{stem}.bit {where}/{stem}.hwh {where}/{stem}.hardwire.json {where}/tokenizer.bin "
+        f"{user}@{host}:hardwire/",
         f"  scp -r host {user}@{host}:hardwire/     # the driver package (numpy, pyserial, pynq)",
         f"  ssh {user}@{host}, then on the board, in hardwire/ (as root, as pynq needs):",
         "    python3 -c \"from host.device import open_device; d = open_device('pynq:"
-        f"{board.name}.bit'); print(d.info().describe())\"",
+        f"{stem}.bit'); print(d.info().describe())\"",
         "  open_device loads the Overlay (.bit + .hwh) and checks the identity block against "
         f"{stem}.hardwire.json before any token is generated",
     ])

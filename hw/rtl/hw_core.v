@@ -76,6 +76,8 @@ module hw_core #(
     localparam HIW      = $clog2(H);                        // index into H
     localparam KVIW     = (KVD > 1) ? $clog2(KVD) : 1;      // index into KVD
     localparam HDIW     = (HD > 1) ? $clog2(HD) : 1;        // index into HD
+    localparam NHW      = (NH > 1) ? $clog2(NH) : 1;        // index into the query heads
+    localparam KVHW     = (NKV > 1) ? $clog2(NKV) : 1;      // index into the kv heads
     localparam KV_DEPTH = L * NKV * CTX;                    // KV cache words
     localparam KV_AW    = $clog2(KV_DEPTH);
     localparam LG_WORDS = (V + LANES - 1) / LANES;          // logit RAM words
@@ -133,7 +135,7 @@ module hw_core #(
     localparam integer KV_LSTEP = NKV * CTX;
     localparam integer D_I = D, H_I = H, KVD_I = KVD, HD_I = HD, V_I = V, CTX_I = CTX,
                        L_I = L, NH_I = NH, NKV_I = NKV, GROUP_I = GROUP, HALF_I = HALF,
-                       LANES_I = LANES, VPL_I = VPL;
+                       LANES_I = LANES, VPL_I = VPL, NORM_NW_I = NORM_NW;
 
     // ================================================================ register map
     localparam [7:0] R_MAGIC = 8'h00, R_GEN_VERSION = 8'h01, R_CONTROL = 8'h02, R_STATUS = 8'h03,
@@ -652,7 +654,9 @@ module hw_core #(
     reg [NORM_NW*16-1:0] norm_res_next;
     always @* begin
         for (nj = 0; nj < NORM_NW; nj = nj + 1) begin
-            nidx = {{(32-DIW){1'b0}}, norm_res_idx} + nj;
+            // the rmsnorm's index steps by NORM_NW from 0: masking its low bits
+            // tells synthesis so, and each output reads D/NORM_NW elements, not D
+            nidx = ({{(32-DIW){1'b0}}, norm_res_idx} & ~(NORM_NW_I - 1)) + nj;
             norm_res_next[16*nj +: 16] = (nidx < D_I) ? res[nidx[DIW-1:0]] : 16'd0;
         end
     end
@@ -751,19 +755,27 @@ module hw_core #(
     reg [HD*8-1:0]    kvw_k, kvw_v;
     reg [31:0]        kvh_reg;                  // kv head counter (KV write)
     wire [31:0]       kvw_base32 = {{(32-KV_AW){1'b0}}, kv_lbase_reg} + {{(32-PW){1'b0}}, pos_reg};
-    reg [31:0]        kvhb_reg;                 // kvh_reg * HD
     wire              kv_rd_en_att;
     wire [KV_AW-1:0]  kv_rd_addr_att;
     wire              att_busy;
     wire [KV_AW-1:0]  kv_rd_addr;
     wire [HD*8-1:0]   kv_k, kv_v;
-    integer hk, hq;
+    integer hk, hq, hh;
 
-    // the words of kv head kvh_reg
+    // the words of kv head kvh_reg. The head is selected with constant element
+    // indices (an NKV:1 multiplexer per element) rather than kb[base + hk], which
+    // Yosys builds as a KVD:1 multiplexer per element: that crossbar was the
+    // worst routing congestion of the core on the ECP5.
     always @* begin
         for (hk = 0; hk < HD; hk = hk + 1) begin
-            kvw_k[8*hk +: 8] = kb[kvhb_reg + hk];
-            kvw_v[8*hk +: 8] = vb[kvhb_reg + hk];
+            kvw_k[8*hk +: 8] = 8'd0;
+            kvw_v[8*hk +: 8] = 8'd0;
+            for (hh = 0; hh < NKV; hh = hh + 1) begin
+                if (kvh_reg[KVHW-1:0] == hh[KVHW-1:0]) begin
+                    kvw_k[8*hk +: 8] = kb[hh * HD + hk];
+                    kvw_v[8*hk +: 8] = vb[hh * HD + hk];
+                end
+            end
         end
     end
 
@@ -798,9 +810,15 @@ module hw_core #(
     wire signed [7:0] att_out_data;
     wire [PW-1:0]     att_npos = pos_reg + 1'b1;
 
+    // the query of head head_reg: an NH:1 multiplexer per element (see kvw_k)
     always @* begin
         for (hq = 0; hq < HD; hq = hq + 1) begin
-            att_q[8*hq +: 8] = qb[hbase_reg + hq];
+            att_q[8*hq +: 8] = 8'd0;
+            for (hh = 0; hh < NH; hh = hh + 1) begin
+                if (head_reg[NHW-1:0] == hh[NHW-1:0]) begin
+                    att_q[8*hq +: 8] = qb[hh * HD + hq];
+                end
+            end
         end
     end
 
@@ -971,6 +989,26 @@ module hw_core #(
     );
 
     // ================================================================ buffer writes
+    // Once per lane, not once per element: lane l writes only rows l, l + LANES, ...,
+    // so its residual row is read through a D/LANES:1 multiplexer and one adder
+    // per lane serves them all (one saturating adder per element cost ~1,500 cells).
+    reg [LANES*8-1:0]  wb_sat8;             // lane result saturated to int8 (q, k, v, h1, h3)
+    reg [LANES*16-1:0] wb_res_sum;          // residual row of the lane + lane result (wo, w2)
+    reg signed [15:0]  wb_res_row;
+    integer rl, re;
+    always @* begin
+        for (rl = 0; rl < LANES; rl = rl + 1) begin
+            wb_sat8[rl*8 +: 8] = sat8_24(wb_val[rl*24 +: 24]);
+            wb_res_row = 16'sd0;
+            for (re = rl; re < D; re = re + LANES) begin
+                if ({{(32-ROWS_W){1'b0}}, wb_row[rl*ROWS_W +: ROWS_W]} == re) begin
+                    wb_res_row = res[re];
+                end
+            end
+            wb_res_sum[rl*16 +: 16] = sat16_add(wb_res_row, wb_val[rl*24 +: 24]);
+        end
+    end
+
     integer e, ny;
 
     always @(posedge clk) begin
@@ -980,7 +1018,7 @@ module hw_core #(
                 res[e] <= emb_out;
             end
             if (wb_valid[e % LANES] && (wb_tag == T_WO || wb_tag == T_W2) && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
-                res[e] <= sat16_add(res[e], wb_val[(e % LANES)*24 +: 24]);
+                res[e] <= wb_res_sum[(e % LANES)*16 +: 16];
             end
             // normalized vector, NORM_NW elements per cycle
             for (ny = 0; ny < NORM_NW; ny = ny + 1) begin
@@ -990,7 +1028,7 @@ module hw_core #(
             end
             // q: wq results, RoPE
             if (wb_valid[e % LANES] && wb_tag == T_WQ && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
-                qb[e] <= sat8_24(wb_val[(e % LANES)*24 +: 24]);
+                qb[e] <= wb_sat8[(e % LANES)*8 +: 8];
             end
             if (rope_out_valid && !rope_k3 && {{(32-DIW){1'b0}}, rope_e3} == e) begin
                 qb[e] <= rope_a_out;
@@ -1005,7 +1043,7 @@ module hw_core #(
         end
         for (e = 0; e < KVD; e = e + 1) begin
             if (wb_valid[e % LANES] && wb_tag == T_WK && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
-                kb[e] <= sat8_24(wb_val[(e % LANES)*24 +: 24]);
+                kb[e] <= wb_sat8[(e % LANES)*8 +: 8];
             end
             if (rope_out_valid && rope_k3 && {{(32-DIW){1'b0}}, rope_e3} == e) begin
                 kb[e] <= rope_a_out;
@@ -1014,12 +1052,12 @@ module hw_core #(
                 kb[e] <= rope_b_out;
             end
             if (wb_valid[e % LANES] && wb_tag == T_WV && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
-                vb[e] <= sat8_24(wb_val[(e % LANES)*24 +: 24]);
+                vb[e] <= wb_sat8[(e % LANES)*8 +: 8];
             end
         end
         for (e = 0; e < H; e = e + 1) begin
             if (wb_valid[e % LANES] && wb_tag == T_W1 && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
-                h1[e] <= sat8_24(wb_val[(e % LANES)*24 +: 24]);
+                h1[e] <= wb_sat8[(e % LANES)*8 +: 8];
             end
             for (ny = 0; ny < SILU_W; ny = ny + 1) begin
                 if (silu_out_valid[0] && {{(32-HIW){1'b0}}, silu_i[6]} + ny == e) begin
@@ -1027,7 +1065,7 @@ module hw_core #(
                 end
             end
             if (wb_valid[e % LANES] && wb_tag == T_W3 && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
-                h3[e] <= sat8_24(wb_val[(e % LANES)*24 +: 24]);
+                h3[e] <= wb_sat8[(e % LANES)*8 +: 8];
             end
         end
     end
@@ -1279,7 +1317,6 @@ module hw_core #(
                 // RoPE trailed wq and wk; its last pair is written when wait_reg is 1
                 if (!rope_issue && wait_reg <= 5'd1) begin
                     kvh_reg      <= 32'd0;
-                    kvhb_reg     <= 32'd0;
                     kvw_addr_reg <= kvw_base32[KV_AW-1:0];
                     kvw_en       <= 1'b1;
                     state_reg    <= S_KVW;
@@ -1290,7 +1327,6 @@ module hw_core #(
                 // kv head kvh_reg is written this cycle (kvw_en is high)
                 kvw_addr_reg <= kvw_addr_reg + CTX_I[KV_AW-1:0];
                 kvh_reg      <= kvh_reg + 1'b1;
-                kvhb_reg     <= kvhb_reg + HD_I;
                 if (kvh_reg + 1 >= NKV_I) begin
                     head_reg     <= 32'd0;
                     hbase_reg    <= 32'd0;

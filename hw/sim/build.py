@@ -11,17 +11,15 @@ testbench/sim_build/, shared with the cocotb runner). Identical designs
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
-from contextlib import contextmanager
 from pathlib import Path
 
 from hw.errors import HardwireError
-from hw.tools import verilator_env, verilator_root, verilator_version
+from hw.tools import file_lock, verilator_env, verilator_root, verilator_version
 
 HARNESS = Path(__file__).resolve().parent / "harness.cpp"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -85,18 +83,6 @@ def _digest(sources: list[Path]) -> str:
     return h.hexdigest()[:16]
 
 
-@contextmanager
-def _locked(path: Path):
-    # one builder per cache folder, across processes
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def sim_directory(build_dir: str | os.PathLike) -> Path:
     """The cache folder build_sim uses for this design (nothing is built)."""
     return SIM_BUILD / f"sim-{_digest(design_sources(build_dir))}"
@@ -107,7 +93,7 @@ def build_sim(build_dir: str | os.PathLike, jobs: int | None = None, timeout: fl
     sources = design_sources(build_dir)
     directory = SIM_BUILD / f"sim-{_digest(sources)}"
     exe = directory / EXE_NAME
-    with _locked(directory.parent / (directory.name + ".lock")):
+    with file_lock(directory.parent / (directory.name + ".lock")):  # one builder per cache folder
         if (directory / STAMP).is_file() and exe.is_file():
             return exe
         if directory.exists():

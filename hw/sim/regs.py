@@ -1,50 +1,57 @@
-"""The accelerator's register map as Python constants (docs/register_map.md).
+"""The accelerator's register map as word indices, for the simulation (docs/register_map.md).
 
-Word indices (byte offset / 4), as hw_core decodes them, and the bit fields
-of CONTROL, STATUS, TOKEN_POP and DBG_ADDR.
+host/registers.py is the one register map (byte offsets, as on AXI-Lite / PYNQ MMIO);
+this module gives the same registers as word indices (byte offset / 4), which is how
+hw_core decodes them and how the Verilator harness's line protocol names them, with
+the CONTROL, STATUS and TOKEN_POP fields re-exported from there. Only the debug window's
+regions (DBG_ADDR) are hw-side knowledge and live here.
 """
 from __future__ import annotations
 
-MAGIC_VALUE = 0x48574952            # "HWIR"
+from host import registers as _R
+from host.registers import (  # noqa: F401  (re-exported: the fields are the same in both units)
+    CTRL_ABORT, CTRL_RESET_STATE, CTRL_START, MAGIC_VALUE, ST_BUSY, ST_DONE, ST_ERR_CONTEXT,
+    ST_ERR_OVERFLOW, ST_ERR_PROMPT, ST_ERR_TOKEN, ST_PROMPT_FULL, ST_TOKEN_AVAIL, STOP_NONE, TOKEN_VALID,
+)
 
 # ---------------------------------------------------------------- registers (word index)
-MAGIC = 0x00
-GEN_VERSION = 0x01
-CONTROL = 0x02
-STATUS = 0x03
-PROMPT_PUSH = 0x04                  # W: push a token; R: tokens in the prompt FIFO
-TOKEN_POP = 0x05                    # R: bit 31 valid, [15:0] token (pops)
-PROMPT_LEN = 0x06
-MAX_NEW = 0x07
-INV_TEMP_Q8 = 0x08
-TOP_K = 0x09
-SEED = 0x0A
-STOP_TOKEN = 0x0B
-POSITION = 0x0C
-CYCLES_LAST_TOKEN = 0x0D
-TOKENS_DONE = 0x0E
-CYCLES_TOTAL = 0x0F
-LORA_ADDR = 0x10
-LORA_DATA = 0x11
-DBG_ADDR = 0x12
-DBG_DATA = 0x13
-FINGERPRINT = 0x20                  # 8 words, most significant first
-DIM = 0x28
-HIDDEN = 0x29
-LAYERS = 0x2A
-HEADS = 0x2B
-KV_HEADS = 0x2C
-VOCAB = 0x2D
-CONTEXT = 0x2E
-LANES = 0x2F
-VPL = 0x30
-BITS = 0x31
-LORA_RANK = 0x32
-LORA_TARGETS = 0x33
-K_MAX = 0x34
-PROMPT_DEPTH = 0x35
-OUT_DEPTH = 0x36
-LORA_WORDS = 0x37
+MAGIC = _R.MAGIC // 4
+GEN_VERSION = _R.GEN_VERSION // 4
+CONTROL = _R.CONTROL // 4
+STATUS = _R.STATUS // 4
+PROMPT_PUSH = _R.PROMPT_PUSH // 4               # W: push a token; R: tokens in the prompt FIFO
+TOKEN_POP = _R.TOKEN_POP // 4                   # R: bit 31 valid, [15:0] token (pops)
+PROMPT_LEN = _R.PROMPT_LEN // 4
+MAX_NEW = _R.MAX_NEW // 4
+INV_TEMP_Q8 = _R.INV_TEMP_Q8 // 4
+TOP_K = _R.TOP_K // 4
+SEED = _R.SEED // 4
+STOP_TOKEN = _R.STOP_TOKEN // 4
+POSITION = _R.POSITION // 4
+CYCLES_LAST_TOKEN = _R.CYCLES_LAST_TOKEN // 4
+TOKENS_DONE = _R.TOKENS_DONE // 4
+CYCLES_TOTAL = _R.CYCLES_TOTAL // 4
+LORA_ADDR = _R.LORA_ADDR // 4
+LORA_DATA = _R.LORA_DATA // 4
+DBG_ADDR = _R.DBG_ADDR // 4
+DBG_DATA = _R.DBG_DATA // 4
+FINGERPRINT = _R.FINGERPRINT // 4               # 8 words, most significant first
+DIM = _R.DIM // 4
+HIDDEN = _R.HIDDEN // 4
+LAYERS = _R.LAYERS // 4
+HEADS = _R.HEADS // 4
+KV_HEADS = _R.KV_HEADS // 4
+VOCAB = _R.VOCAB // 4
+CONTEXT = _R.CONTEXT // 4
+LANES = _R.LANES // 4
+VPL = _R.VPL // 4
+BITS = _R.BITS // 4
+LORA_RANK = _R.LORA_RANK // 4
+LORA_TARGETS = _R.LORA_TARGETS // 4
+K_MAX = _R.K_MAX // 4
+PROMPT_DEPTH = _R.PROMPT_DEPTH // 4
+OUT_DEPTH = _R.OUT_DEPTH // 4
+LORA_WORDS = _R.LORA_WORDS // 4
 
 IDENTITY = {"dim": DIM, "hidden": HIDDEN, "layers": LAYERS, "heads": HEADS, "kv_heads": KV_HEADS,
             "vocab": VOCAB, "context": CONTEXT, "lanes": LANES, "vpl": VPL, "bits": BITS,
@@ -52,24 +59,9 @@ IDENTITY = {"dim": DIM, "hidden": HIDDEN, "layers": LAYERS, "heads": HEADS, "kv_
             "prompt_depth": PROMPT_DEPTH, "out_depth": OUT_DEPTH, "lora_words": LORA_WORDS,
             "gen_version": GEN_VERSION}
 
-# ---------------------------------------------------------------- fields
-CTRL_START = 1 << 0
-CTRL_RESET_STATE = 1 << 1           # position 0, FIFOs and errors cleared (aborts a run)
-CTRL_ABORT = 1 << 2
-
-ST_BUSY = 1 << 0
-ST_DONE = 1 << 1
-ST_TOKEN_AVAIL = 1 << 2
-ST_PROMPT_FULL = 1 << 3
-ST_ERR_CONTEXT = 1 << 4
-ST_ERR_TOKEN = 1 << 5
-ST_ERR_PROMPT = 1 << 6
-ST_ERR_OVERFLOW = 1 << 7
 ST_ERRORS = ST_ERR_CONTEXT | ST_ERR_TOKEN | ST_ERR_PROMPT | ST_ERR_OVERFLOW
 
-TOKEN_VALID = 1 << 31
-STOP_NONE = 0xFFFFFFFF
-
+# ---------------------------------------------------------------- debug window (hw_core)
 # DBG_ADDR = region << 28 | index; DBG_DATA is the value, sign-extended
 DBG_LOGITS = 0                      # index (r // LANES) << clog2(LANES) | r % LANES
 DBG_RES = 1
