@@ -113,11 +113,8 @@ def cmd_compile(args: argparse.Namespace) -> None:
     from hw.intmodel import IntModel
     from hw.rtlgen.estimate import format_estimate
     from hw.rtlgen.generate import generate
-    from hw.rtlgen.knobs import Knobs
 
-    targets = tuple(t.strip() for t in (args.lora_targets or "").split(",") if t.strip())
-    knobs = Knobs(lanes=args.lanes, values_per_lane=args.vpl, context=args.context, k_max=args.k_max,
-                  lora_rank=args.lora_rank, lora_targets=targets)
+    knobs = _knobs_from_args(args)
     model = IntModel.load(args.model)
     info = generate(model, args.out, knobs)
     print(f"wrote {info.top}, {len(info.rom_files)} ROM files and build.json under {info.out_dir} "
@@ -221,7 +218,6 @@ def cmd_build(args: argparse.Namespace) -> None:
     """Model -> fit check -> bitstream + manifest for one board (Zynq: the Vivado project)."""
     from hw.boards import BOARDS
     from hw.flows.board_build import run_build
-    from hw.rtlgen.knobs import Knobs
 
     if args.list_boards:
         for b in BOARDS.values():
@@ -229,9 +225,7 @@ def cmd_build(args: argparse.Namespace) -> None:
             print(f"{b.name:11s} {b.part:22s} {b.family:6s} {b.transport:4s} {r.luts:>7,} LUT {r.brams:>4} x "
                   f"{r.bram_kbits}-kbit BRAM {r.dsps:>5,} DSP  {b.title}")
         return
-    targets = tuple(t.strip() for t in (args.lora_targets or "").split(",") if t.strip())
-    knobs = Knobs(lanes=args.lanes, values_per_lane=args.vpl, context=args.context, k_max=args.k_max,
-                  lora_rank=args.lora_rank, lora_targets=targets)
+    knobs = _knobs_from_args(args)
     run_build(args.board, args.model, knobs, out=args.out, build_dir=args.build_dir, tokenizer=args.tokenizer,
               freq_mhz=args.freq, check_only=args.check, force=args.force, measure=args.measure,
               router=args.router)
@@ -295,6 +289,24 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------- parser
 
+def _add_knob_args(p: argparse.ArgumentParser) -> None:
+    """The generator's build knobs (hw/rtlgen/knobs.py), shared by compile and build."""
+    p.add_argument("--lanes", type=int, default=16, help="matrix rows computed in parallel")
+    p.add_argument("--vpl", type=int, default=4, help="values per lane per cycle")
+    p.add_argument("--context", type=int, help="KV cache positions (default: the model's)")
+    p.add_argument("--k-max", type=int, default=16, help="top-k sampler capacity")
+    p.add_argument("--lora-rank", type=int, default=0)
+    p.add_argument("--lora-targets", help="comma-separated projections, e.g. wq,wv")
+
+
+def _knobs_from_args(args: argparse.Namespace):
+    from hw.rtlgen.knobs import Knobs
+
+    targets = tuple(t.strip() for t in (args.lora_targets or "").split(",") if t.strip())
+    return Knobs(lanes=args.lanes, values_per_lane=args.vpl, context=args.context, k_max=args.k_max,
+                 lora_rank=args.lora_rank, lora_targets=targets)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="hardwire", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -322,12 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("compile", cmd_compile, "integer model -> Verilog + ROM files")
     p.add_argument("model", type=Path, help="integer model (.npz) from `hardwire quantize`")
     p.add_argument("--out", type=Path, required=True, help="build folder to write")
-    p.add_argument("--lanes", type=int, default=16, help="matrix rows computed in parallel")
-    p.add_argument("--vpl", type=int, default=4, help="values per lane per cycle")
-    p.add_argument("--context", type=int, help="KV cache positions (default: the model's)")
-    p.add_argument("--k-max", type=int, default=16, help="top-k sampler capacity")
-    p.add_argument("--lora-rank", type=int, default=0)
-    p.add_argument("--lora-targets", help="comma-separated projections, e.g. wq,wv")
+    _add_knob_args(p)
     p.add_argument("--tokenizer", type=Path,
                    help="tokenizer.bin recorded in the host metadata hardwire.json (default: the one the "
                         "model was quantized with, when found beside its checkpoint)")
@@ -380,12 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path,
                    help="checkpoint (quantized as `hardwire sim` does) or integer model .npz "
                         "(default: models/default/model.bin)")
-    p.add_argument("--lanes", type=int, default=16, help="matrix rows computed in parallel")
-    p.add_argument("--vpl", type=int, default=4, help="values per lane per cycle")
-    p.add_argument("--context", type=int, help="KV cache positions (default: the model's)")
-    p.add_argument("--k-max", type=int, default=16, help="top-k sampler capacity")
-    p.add_argument("--lora-rank", type=int, default=0)
-    p.add_argument("--lora-targets", help="comma-separated projections, e.g. wq,wv")
+    _add_knob_args(p)
     p.add_argument("--tokenizer", type=Path, help="tokenizer.bin for the host metadata (default: beside the model)")
     p.add_argument("--out", type=Path, help="where the bitstream, manifest and metadata go "
                                            "(default bitstreams/BOARD/)")
