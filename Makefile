@@ -16,6 +16,7 @@ TEMP    ?= 0
 TRACE   ?= 0
 LANES   ?= 16
 VPL     ?= 4
+BITS    ?=
 BUILDARGS ?=
 FLASHARGS ?=
 BENCHARGS ?=
@@ -48,9 +49,9 @@ bench: $(STAMP) ## cycles/token in Verilator (8x4, 16x4, 32x4 lanes) -> docs/ben
 	$(HW) bench --out docs/bench/results.json --table docs/bench.md $(BENCHARGS)
 	$(HW) bench --golden models/default/model.bin --golden-out docs/bench/golden.json
 
-bitstream: $(STAMP) ## fit check + bitstream + manifest into bitstreams/BOARD/ (BOARD MODEL LANES VPL BUILDARGS)
+bitstream: $(STAMP) ## fit check + bitstream + manifest into bitstreams/BOARD/ (BOARD MODEL LANES VPL BITS BUILDARGS)
 	$(HW) build --board $(BOARD) --model $(or $(MODEL),models/default/model.bin) --lanes $(LANES) \
-	    --vpl $(VPL) $(BUILDARGS)
+	    --vpl $(VPL) $(if $(BITS),--bits $(BITS)) $(BUILDARGS)
 
 flash: $(STAMP) ## load bitstreams/BOARD/ onto the board (openFPGALoader; Zynq: prints the scp + pynq steps)
 	$(PY) -m hw.flows.flash --board $(BOARD) $(FLASHARGS)

@@ -228,7 +228,7 @@ def cmd_build(args: argparse.Namespace) -> None:
     knobs = _knobs_from_args(args)
     run_build(args.board, args.model, knobs, out=args.out, build_dir=args.build_dir, tokenizer=args.tokenizer,
               freq_mhz=args.freq, check_only=args.check, force=args.force, measure=args.measure,
-              router=args.router)
+              router=args.router, bits=args.bits)
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -387,6 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path,
                    help="checkpoint (quantized as `hardwire sim` does) or integer model .npz "
                         "(default: models/default/model.bin)")
+    p.add_argument("--bits", help="weight bits when --model is a float checkpoint, as `hardwire quantize "
+                                  "--bits` takes them; the widest class sets every lane ROM's word width, so "
+                                  "'embedding=4,attention=4,mlp=4,classifier=4' halves the lane ROMs")
     _add_knob_args(p)
     p.add_argument("--tokenizer", type=Path, help="tokenizer.bin for the host metadata (default: beside the model)")
     p.add_argument("--out", type=Path, help="where the bitstream, manifest and metadata go "

@@ -146,3 +146,31 @@ def test_zynq_build_writes_the_vivado_project_or_says_it_is_missing(tmp_path):
         assert "hw/flows/vivado.py" in str(exc)
         return
     assert res["vivado"] and all(Path(f).is_file() for f in res["vivado"])
+
+
+def test_bits_quantizes_a_checkpoint_for_the_build_and_fit_check():
+    """--bits (make bitstream BITS=...) quantizes the float checkpoint at those widths before the fit check:
+    every class at 4 bits narrows the lane ROM words from 8 to 4 bits and so halves their block RAMs."""
+    from hw.flows import board_build
+
+    ckpt = REPO / "models" / "default" / "model.bin"
+    knobs = Knobs(lanes=4, values_per_lane=4)
+    all4 = "embedding=4,attention=4,mlp=4,classifier=4"
+    im, _ = board_build.load_int_model(ckpt, None, all4)
+    assert im.knobs["bits"] == {"embedding": 4, "attention": 4, "mlp": 4, "classifier": 4}
+
+    def brams(**kw):
+        res = board_build.run_build("ulx3s-85f", ckpt, knobs, check_only=True, log=lambda s: None, **kw)
+        return next(n for n in res["fit"].needs if n.resource == "brams").need
+
+    assert brams(bits=all4) < brams() - 40      # 8-bit classifier words: 108 lane ROM blocks; 4-bit: 56
+
+
+def test_bits_with_an_already_quantized_model_is_refused(tmp_path):
+    from hw.flows import board_build
+
+    npz = tmp_path / "m.npz"
+    random_int_model(seed=4).save(npz)
+    with pytest.raises(board_build.BuildError, match="already quantized.*--bits applies to a float checkpoint"):
+        board_build.run_build("ulx3s-85f", npz, Knobs(lanes=2, values_per_lane=2), check_only=True, bits="4",
+                              log=lambda s: None)

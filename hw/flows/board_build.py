@@ -22,8 +22,10 @@ class BuildError(HardwireError):
     """`hardwire build` cannot go on (the message says what to change)."""
 
 
-def load_int_model(path: Path, tokenizer: Path | None = None):
-    """(IntModel, tokenizer path | None) from an .npz or a float checkpoint (quantized on the fly)."""
+def load_int_model(path: Path, tokenizer: Path | None = None, bits: str | None = None):
+    """(IntModel, tokenizer path | None) from an .npz or a float checkpoint (quantized on the fly).
+
+    bits: weight widths for a checkpoint, as `hardwire quantize --bits` takes them."""
     from hw.intmodel import IntModel
     from hw.sim.run import find_tokenizer, quantize_checkpoint
 
@@ -31,12 +33,16 @@ def load_int_model(path: Path, tokenizer: Path | None = None):
     if not path.exists():
         raise BuildError(f"{path}: no such model; pass --model CHECKPOINT.bin | MODEL.npz | HF_FOLDER")
     if path.suffix == ".npz":
+        if bits:
+            raise BuildError(f"{path} is already quantized (bits {IntModel.load(path).knobs.get('bits')}); "
+                             "--bits applies to a float checkpoint: pass the checkpoint, or drop --bits")
         im = IntModel.load(path)
         src = im.meta.get("source")
         folder = Path(src).parent if src and not Path(src).is_dir() else Path(src or path.parent)
         tok = find_tokenizer(folder, im.config.vocab_size, tokenizer) if folder.is_dir() else None
     else:
-        im, tok = quantize_checkpoint(path, tokenizer)
+        from hw.quantize import parse_bits
+        im, tok = quantize_checkpoint(path, tokenizer, parse_bits(bits) if bits else None)
     if tok is not None and im.meta.get("tokenizer_fingerprint") not in (None, tok.fingerprint()):
         tok = None                      # a tokenizer that does not belong to the model is not recorded
     return im, (Path(tok.source) if tok is not None else None)
@@ -68,13 +74,14 @@ def build_dir_for(board_name: str, im, knobs) -> Path:
 
 def run_build(board_name: str, model: Path | None, knobs, out: Path | None = None, build_dir: Path | None = None,
               tokenizer: Path | None = None, freq_mhz: float | None = None, check_only: bool = False,
-              force: bool = False, measure: int = 0, router: str | None = None, log=print) -> dict:
+              force: bool = False, measure: int = 0, router: str | None = None, bits: str | None = None,
+              log=print) -> dict:
     """The body of `hardwire build`; returns {'fit': FitReport, 'manifest': path | None, ...}."""
     from hw.boards import fit_report, get_board
     from hw.rtlgen.generate import generate
 
     board = get_board(board_name)
-    im, tok = load_int_model(Path(model) if model else DEFAULT_MODEL, tokenizer)
+    im, tok = load_int_model(Path(model) if model else DEFAULT_MODEL, tokenizer, bits)
     knobs = knobs.resolved(im["rope_cos"].shape[0])
     fit = fit_report(im, knobs, board)
     log(fit.format())

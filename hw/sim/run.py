@@ -37,8 +37,10 @@ def find_tokenizer(folder: Path, vocab_size: int, explicit: Path | None = None):
     return None
 
 
-def quantize_checkpoint(path: Path, tokenizer_path: Path | None):
-    """(IntModel, Tokenizer | None) from a float checkpoint, calibrated as `hardwire quantize` does by default."""
+def quantize_checkpoint(path: Path, tokenizer_path: Path | None, bits: dict | None = None):
+    """(IntModel, Tokenizer | None) from a float checkpoint, calibrated as `hardwire quantize` does by default.
+
+    bits: weight widths per class (hw.quantize.parse_bits); None = the quantizer's defaults."""
     from hw.calibrate import calibrate_model
     from hw.quantize import quantize
 
@@ -55,7 +57,7 @@ def quantize_checkpoint(path: Path, tokenizer_path: Path | None):
     use_text = text.is_file() and tok is not None
     calib = calibrate_model(fm, source="corpus+generate" if use_text else "generate+sample",
                             corpus=text if use_text else None, tokenizer=tok)
-    return quantize(fm, calib, source=str(path), tokenizer=tok), tok
+    return quantize(fm, calib, bits, source=str(path), tokenizer=tok), tok
 
 
 def resolve_build(model: Path | None, out: Path | None, knobs, tokenizer_path: Path | None = None):
