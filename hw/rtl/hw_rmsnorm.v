@@ -171,13 +171,26 @@ module hw_rmsnorm #(
     );
 
     // ---------------------------------------------------------------- pass 2: scale
-    // issue (c) -> res, gain (c+1) -> res * gq (c+2) -> * r (c+3) -> y (c+4), NW lanes
-    reg                  b1_valid, b2_valid, b3_valid;
-    reg [IW-1:0]         b1_i, b2_i, b3_i;
+    // issue (c) -> res, gain (c+1) -> res * gq (c+2) -> * r (c+3) -> + rounding (c+4)
+    // -> shift, saturate: y (c+5), NW lanes
+    reg                  b1_valid, b2_valid, b3_valid, b4_valid;
+    reg [IW-1:0]         b1_i, b2_i, b3_i, b4_i;
     // rq with the shift sh_reg: sh >= 48 leaves 0 (|p2| < 2**47); sh <= 0 never
     // occurs for a valid model (the golden model's rq needs sh >= 1)
     wire [5:0]           sh_u   = (sh_reg < 8'sd1) ? 6'd1 : (sh_reg > 8'sd48) ? 6'd48 : sh_reg[5:0];
     wire signed [P2W:0]  rnd    = $signed({{P2W{1'b0}}, 1'b1} << (sh_u - 1'b1));
+    // sh_reg is set once per norm, cycles before its first scale result: the shift,
+    // the rounding constant and the all-zero case go through registers, so the y
+    // path is an adder, then a shifter and the saturation (once all one path:
+    // 66 cells deep, the design's critical path on the ECP5 at about 25 MHz)
+    reg [5:0]            sh_u_reg;
+    reg                  sh_zero_reg;
+    reg signed [P2W:0]   rnd_reg;
+    always @(posedge clk) begin
+        sh_u_reg    <= sh_u;
+        sh_zero_reg <= (sh_reg > 8'sd48);
+        rnd_reg     <= rnd;
+    end
     wire [NW*8-1:0]      y_next;
 
     genvar yj;
@@ -185,23 +198,25 @@ module hw_rmsnorm #(
         for (yj = 0; yj < NW; yj = yj + 1) begin : g_scale
             reg signed [31:0]    p1;
             reg signed [P2W-1:0] p2;
-            wire signed [P2W:0]  rsum   = {p2[P2W-1], p2} + rnd;
-            wire signed [P2W:0]  rshift = rsum >>> sh_u;
-            wire                 y_hi   = (rshift > 127);
-            wire                 y_lo   = (rshift < -128);
+            reg signed [P2W:0]   rsum;
+            wire signed [P2W:0]  rshift = rsum >>> sh_u_reg;
+            // > 127: not negative, a bit above bit 6 set; < -128: negative, not all of them set
+            wire                 y_hi   = !rshift[P2W] && (|rshift[P2W-1:7]);
+            wire                 y_lo   = rshift[P2W] && !(&rshift[P2W-1:7]);
             // passes 1 and 2 never overlap: they share the multiplier
             wire signed [15:0]   mb = (state_reg == ST_SUM) ? res_data[16*yj +: 16] : gq[16*yj +: 16];
             assign prod[32*yj +: 32] = $signed(res_data[16*yj +: 16]) * mb;
             always @(posedge clk) begin
-                p1 <= prod[32*yj +: 32];
-                p2 <= p1 * $signed({1'b0, r_reg});
+                p1   <= prod[32*yj +: 32];
+                p2   <= p1 * $signed({1'b0, r_reg});
+                rsum <= {p2[P2W-1], p2} + rnd_reg;
             end
-            assign y_next[8*yj +: 8] = (sh_reg > 8'sd48) ? 8'sd0 : y_hi ? 8'sd127 : y_lo ? -8'sd128 : rshift[7:0];
+            assign y_next[8*yj +: 8] = sh_zero_reg ? 8'sd0 : y_hi ? 8'sd127 : y_lo ? -8'sd128 : rshift[7:0];
         end
     endgenerate
 
     localparam integer LEAD_I = LEAD * NW;
-    assign soon = b2_valid && ({{(32-IW){1'b0}}, b2_i} == LEAD_I);
+    assign soon = b3_valid && ({{(32-IW){1'b0}}, b3_i} == LEAD_I);
 
     always @(posedge clk) begin
         b1_valid <= issuing_reg && (state_reg == ST_NORM);
@@ -210,13 +225,16 @@ module hw_rmsnorm #(
         b2_i     <= b1_i;
         b3_valid <= b2_valid;
         b3_i     <= b2_i;
-        y_valid  <= b3_valid;
-        y_idx    <= b3_i;
+        b4_valid <= b3_valid;
+        b4_i     <= b3_i;
+        y_valid  <= b4_valid;
+        y_idx    <= b4_i;
         y        <= y_next;
         if (rst) begin
             b1_valid <= 1'b0;
             b2_valid <= 1'b0;
             b3_valid <= 1'b0;
+            b4_valid <= 1'b0;
             y_valid  <= 1'b0;
         end
     end
@@ -266,7 +284,7 @@ module hw_rmsnorm #(
                 end
             end
             ST_WAIT: begin
-                if (y_valid && !b1_valid && !b2_valid && !b3_valid) begin
+                if (y_valid && !b1_valid && !b2_valid && !b3_valid && !b4_valid) begin
                     done      <= 1'b1;
                     state_reg <= ST_IDLE;
                 end
