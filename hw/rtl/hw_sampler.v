@@ -82,12 +82,25 @@ module hw_sampler #(
     wire [KW-1:0]  top_count;
     wire [15:0]    s1_index16 = {{(16 > TW ? 16 - TW : 0){1'b0}}, s1_index[((TW < 16) ? TW : 16)-1:0]};
 
+    // greedy scan, three stages so that no path chains more than two 24-bit
+    // comparisons (the logit RAM's output straight into four chained compares was
+    // the design's critical path): g1 the G logits of this cycle, registered;
+    // g2 the group's first maximum; then the running maximum. Elements past the
+    // vocabulary never win; strictly greater keeps the first index.
     reg            g1_valid;            // greedy: G logits in lg_data this cycle
+    reg            ga_valid;            // their lane fields registered
+    reg [G*24-1:0] ga_val;
+    reg [G-1:0]    ga_ok;               // index < V
+    reg [TW-1:0]   ga_index;            // index of field 0
+    reg            gb_valid;            // the group's maximum registered
+    reg signed [23:0] gb_val;
+    reg            gb_ok;
+    reg [TW-1:0]   gb_idx;
     reg signed [23:0] best_reg;         // greedy: largest logit so far
     reg [TW-1:0]   best_idx;            // and its (first) index
-    reg signed [23:0] best_next;
-    reg [TW-1:0]   best_idx_next;
-    reg signed [23:0] gv;
+    reg signed [23:0] grp_val;
+    reg            grp_ok;
+    reg [TW-1:0]   grp_idx;
     reg [31:0]     gidx;
     integer gj;
 
@@ -102,27 +115,76 @@ module hw_sampler #(
         end
     end
 
+    // the group's first maximum: a tree for G = 4 (pairs, then the pair winners),
+    // so two comparisons deep; the later element wins only when strictly greater
+    function [24+1+TW-1:0] first_max;   // {ok, value, index} of the winner of a, b (a first)
+        input        a_ok;
+        input [23:0] a_val;
+        input [TW-1:0] a_idx;
+        input        b_ok;
+        input [23:0] b_val;
+        input [TW-1:0] b_idx;
+        begin
+            if (b_ok && (!a_ok || $signed(b_val) > $signed(a_val)))
+                first_max = {b_ok, b_val, b_idx};
+            else
+                first_max = {a_ok, a_val, a_idx};
+        end
+    endfunction
+
+    wire [24+1+TW-1:0] wg;              // {ok, value, index} of the group's winner
+    generate
+        if (G == 4) begin : g_tree4
+            wire [TW-1:0] i1 = ga_index + {{(TW-1){1'b0}}, 1'b1};
+            wire [TW-1:0] i2 = ga_index + {{(TW-2){1'b0}}, 2'd2};
+            wire [TW-1:0] i3 = ga_index + {{(TW-2){1'b0}}, 2'd3};
+            wire [24+1+TW-1:0] w01 = first_max(ga_ok[0], ga_val[0 +: 24], ga_index, ga_ok[1], ga_val[24 +: 24], i1);
+            wire [24+1+TW-1:0] w23 = first_max(ga_ok[2], ga_val[48 +: 24], i2, ga_ok[3], ga_val[72 +: 24], i3);
+            assign wg = first_max(w01[24+TW], w01[TW +: 24], w01[TW-1:0], w23[24+TW], w23[TW +: 24], w23[TW-1:0]);
+        end else if (G == 2) begin : g_tree2
+            wire [TW-1:0] i1 = ga_index + {{(TW-1){1'b0}}, 1'b1};
+            assign wg = first_max(ga_ok[0], ga_val[0 +: 24], ga_index, ga_ok[G-1], ga_val[24*(G-1) +: 24], i1);
+        end else begin : g_tree1
+            assign wg = {ga_ok[0], ga_val[0 +: 24], ga_index};
+        end
+    endgenerate
     always @* begin
-        best_next     = best_reg;
-        best_idx_next = best_idx;
+        grp_ok  = wg[24+TW];
+        grp_val = wg[TW +: 24];
+        grp_idx = wg[TW-1:0];
+    end
+
+    reg [G-1:0]    g1_ok;
+    always @* begin
         for (gj = 0; gj < G; gj = gj + 1) begin
-            gv   = lg_data[24*({{(32-LNW){1'b0}}, s1_lane} + gj) +: 24];
-            gidx = {{(32-TW){1'b0}}, s1_index} + gj;
-            if (gidx < VI && gv > best_next) begin
-                best_next     = gv;
-                best_idx_next = gidx[TW-1:0];
-            end
+            gidx      = {{(32-TW){1'b0}}, s1_index} + gj;
+            g1_ok[gj] = (gidx < VI);
         end
     end
 
+    integer ga;
     always @(posedge clk) begin
-        if (g1_valid) begin
-            best_reg <= best_next;
-            best_idx <= best_idx_next;
+        ga_valid <= g1_valid;
+        ga_index <= s1_index;
+        ga_ok    <= g1_ok;
+        for (ga = 0; ga < G; ga = ga + 1) begin
+            ga_val[24*ga +: 24] <= lg_data[24*({{(32-LNW){1'b0}}, s1_lane} + ga) +: 24];
+        end
+        gb_valid <= ga_valid;
+        gb_val   <= grp_val;
+        gb_ok    <= grp_ok;
+        gb_idx   <= grp_idx;
+        if (gb_valid && gb_ok && gb_val > best_reg) begin
+            best_reg <= gb_val;
+            best_idx <= gb_idx;
         end
         if (start && state_reg == ST_IDLE) begin
             best_reg <= 24'sh800000;
             best_idx <= {TW{1'b0}};
+        end
+        if (rst) begin
+            ga_valid <= 1'b0;
+            gb_valid <= 1'b0;
         end
     end
 
@@ -258,7 +320,7 @@ module hw_sampler #(
                     end
                     if (scan_last) begin
                         issuing_reg <= 1'b0;
-                        wait_reg    <= 4'd2;
+                        wait_reg    <= 4'd4;     // g1 -> ga -> gb -> best (greedy); s1 -> top-k
                         state_reg   <= ST_SORT;
                     end
                 end

@@ -111,7 +111,7 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     # last pass's rows summed, rsqrt, then the scale pass runs ahead of the matrix by
     # ceil(D / nw) - wpp groups (the matrix reads VPL elements per cycle, the norm writes nw)
     norm = -(-lay.lanes // nw) + NORM_TAIL + -(-D // nw) - wpp
-    sampler = -(-lay.lanes // _greedy_width(lay.lanes)) + 3
+    sampler = -(-lay.lanes // _greedy_width(lay.lanes)) + 5
     vector = (D + EMB_LATENCY + TOKEN_STEPS + norm - -(-lay.lanes // nw) + 1   # embedding (1 per cycle), its norm
               + 2 * L * norm                                    # the other norms, the final one
               + L * (cfg.n_kv_heads + 3 + W2_START)                     # KV write, w3 -> w2
