@@ -176,14 +176,20 @@ def run_yowasp(tool: str, args: list[str], cwd: str | os.PathLike | None = None,
 
     Paths given to the tool should be relative to `cwd` (or absolute outside /tmp).
     """
+    return run_tool(tool, [*yowasp_command(tool), *args], cwd=cwd, timeout=timeout)
+
+
+def run_tool(name: str, argv: list[str], cwd: str | os.PathLike | None = None,
+             timeout: float | None = 3600) -> str:
+    """Run argv (a YoWASP wrapper or a native tool) in `cwd`; return its output, raise ToolError on failure."""
     try:
-        res = subprocess.run([*yowasp_command(tool), *args], cwd=cwd, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, timeout=timeout)
+        res = subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        raise ToolError(f"{tool} did not finish within {timeout:.0f} s (args: {' '.join(args)})") from exc
+        raise ToolError(f"{name} did not finish within {timeout:.0f} s (args: {' '.join(argv[1:])})") from exc
     if res.returncode != 0:
         tail = "\n".join(res.stdout.strip().splitlines()[-40:])
-        raise ToolError(f"{tool} failed (exit {res.returncode}) in {cwd or os.getcwd()}:\n{tail}")
+        raise ToolError(f"{name} failed (exit {res.returncode}) in {cwd or os.getcwd()}:\n{tail}")
     return res.stdout
 
 

@@ -174,3 +174,31 @@ def test_bits_with_an_already_quantized_model_is_refused(tmp_path):
     with pytest.raises(board_build.BuildError, match="already quantized.*--bits applies to a float checkpoint"):
         board_build.run_build("ulx3s-85f", npz, Knobs(lanes=2, values_per_lane=2), check_only=True, bits="4",
                               log=lambda s: None)
+
+
+def test_native_nextpnr_from_the_environment(tmp_path, monkeypatch):
+    """HARDWIRE_NEXTPNR_ECP5 runs a native nextpnr (faster, --threads via HARDWIRE_NEXTPNR_ARGS) instead of
+    YoWASP's, with the same arguments, and the manifest's tool list names it; a wrong path is refused."""
+    from hw.flows import open_flow
+
+    fake = tmp_path / "nextpnr-ecp5"
+    fake.write_text("#!/bin/sh\n"
+                    "if [ \"$1\" = --version ]; then echo 'nextpnr-ecp5 -- Next Generation Place and Route (fake)'; "
+                    "exit 0; fi\n"
+                    "echo \"$@\" > args.txt\n"
+                    "echo '{\"fmax\": {\"clk\": {\"achieved\": 31.5, \"constraint\": 25.0}}}' > report.json\n")
+    fake.chmod(0o755)
+    board = get_board("ulx3s-85f")
+    monkeypatch.setenv("HARDWIRE_NEXTPNR_ECP5", str(fake))
+    monkeypatch.setenv("HARDWIRE_NEXTPNR_ARGS", "--threads 8")
+    report = open_flow.pnr(tmp_path, board, router="router2")
+    assert open_flow.fmax_mhz(report) == 31.5
+    args = (tmp_path / "args.txt").read_text().split()
+    assert args[:2] == ["--85k", "--package"] and "--lpf" in args and args[-2:] == ["--threads", "8"]
+    assert args[args.index("--router") + 1] == "router2"
+    tools = open_flow.tool_versions(board)
+    assert "(fake)" in tools["nextpnr (native, used for place and route)"]
+
+    monkeypatch.setenv("HARDWIRE_NEXTPNR_ECP5", str(tmp_path / "missing"))
+    with pytest.raises(open_flow.FlowError, match="HARDWIRE_NEXTPNR_ECP5=.*no such executable.*unset it"):
+        open_flow.pnr(tmp_path, board)

