@@ -289,8 +289,11 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------- parser
 
-def _add_knob_args(p: argparse.ArgumentParser) -> None:
+def _add_knob_args(p: argparse.ArgumentParser, debug_vectors: str = "on") -> None:
     """The generator's build knobs (hw/rtlgen/knobs.py), shared by compile and build."""
+    p.add_argument("--debug-vectors", choices=("on", "off"), default=debug_vectors,
+                   help="debug window reads of the vector buffers (hidden states; tests use them); "
+                        f"off costs nothing else and eases routing on a board (default {debug_vectors})")
     p.add_argument("--lanes", type=int, default=16, help="matrix rows computed in parallel")
     p.add_argument("--vpl", type=int, default=4, help="values per lane per cycle")
     p.add_argument("--context", type=int, help="KV cache positions (default: the model's)")
@@ -304,7 +307,7 @@ def _knobs_from_args(args: argparse.Namespace):
 
     targets = tuple(t.strip() for t in (args.lora_targets or "").split(",") if t.strip())
     return Knobs(lanes=args.lanes, values_per_lane=args.vpl, context=args.context, k_max=args.k_max,
-                 lora_rank=args.lora_rank, lora_targets=targets)
+                 lora_rank=args.lora_rank, lora_targets=targets, debug_vectors=args.debug_vectors == "on")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -390,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bits", help="weight bits when --model is a float checkpoint, as `hardwire quantize "
                                   "--bits` takes them; the widest class sets every lane ROM's word width, so "
                                   "'embedding=4,attention=4,mlp=4,classifier=4' halves the lane ROMs")
-    _add_knob_args(p)
+    _add_knob_args(p, debug_vectors="off")
     p.add_argument("--tokenizer", type=Path, help="tokenizer.bin for the host metadata (default: beside the model)")
     p.add_argument("--out", type=Path, help="where the bitstream, manifest and metadata go "
                                            "(default bitstreams/BOARD/)")

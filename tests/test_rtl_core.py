@@ -289,6 +289,29 @@ def test_power_up_values_do_not_matter(tiny, init_seed):
             list(golden.generate([1, 9], 8, temperature=1.0, seed=5))
 
 
+def test_debug_vectors_off_reads_zero_and_computes_the_same(tmp_path):
+    """A board build (--debug-vectors off): the buffer regions of the debug window read 0, the logits and
+    KV cache regions still read back, and the tokens and logits equal the golden model's."""
+    model = random_int_model(seed=1)
+    golden = GoldenModel(model)
+    sim = open_design(model, tmp_path / "nodbg", Knobs(lanes=5, values_per_lane=4, debug_vectors=False))
+    try:
+        for token in (1, 7, 3):
+            pos = golden.pos
+            trace: dict = {}
+            logits = golden.forward(token, trace=trace)
+            want, _ = golden.sample(logits, 0, 0, 0)
+            assert sim.generate([token], 1) == [want]
+            np.testing.assert_array_equal(sim.logits(), logits)
+            k, _ = sim.kv_cache(0, pos)
+            np.testing.assert_array_equal(k.reshape(-1), trace[("k", 0)])
+            for region in (regs.DBG_RES, regs.DBG_XN, *VECTORS):
+                assert not sim.vector(region).any(), region
+            assert trace[("res", golden.cfg.n_layers - 1)].any()     # what the window would have shown
+    finally:
+        sim.close()
+
+
 def test_waveform(tiny, tmp_path):
     from hw.sim.build import trace_format
 
@@ -495,10 +518,11 @@ CORE_LINT_CASES = [
      "LORA_RANK": 3, "LORA_TARGETS": 127},                  # the tiny design, LoRA everywhere
     {"D": 16, "H": 16, "L": 1, "NH": 1, "NKV": 1, "HD": 16, "V": 20, "CTX": 4, "LANES": 1, "VPL": 1,
      "K_MAX": 1, "LORA_RANK": 1, "LORA_TARGETS": 64},       # degenerate sizes
+    {"DEBUG_VECTORS": 0},                                   # board builds: no buffer reads in the debug window
 ]
 
 
-@pytest.mark.parametrize("params", CORE_LINT_CASES, ids=["defaults", "tiny-lora", "degenerate"])
+@pytest.mark.parametrize("params", CORE_LINT_CASES, ids=["defaults", "tiny-lora", "degenerate", "no-debug-vectors"])
 def test_core_lint_clean(params):
     from hw.rtlgen.generate import static_sources
     from hw.tools import verilator_lint

@@ -37,6 +37,7 @@ module hw_core #(
     parameter COLS_W       = 10,        // bits of a column count
     // sampler, LoRA
     parameter K_MAX        = 16,        // top-k capacity
+    parameter DEBUG_VECTORS = 1,        // 1: the debug window reads the vector buffers; 0: they read 0
     parameter LORA_RANK    = 0,         // 0 = no LoRA hardware
     parameter LORA_TARGETS = 0,         // bit i: LoRA on (wq, wk, wv, wo, w1, w3, w2)[i]
     // global constants of the integer model
@@ -1518,17 +1519,23 @@ module hw_core #(
 
     always @(posedge clk) begin
         // stage 1: register-array reads (block RAMs read their addresses here too)
-        case (dbg_region)
-            4'd1:    dbg_vec_q <= (dbg_idx32 < D_I)   ? {{16{res[dbg_index[DIW-1:0]][15]}}, res[dbg_index[DIW-1:0]]} : 32'd0;
-            4'd2:    dbg_vec_q <= (dbg_idx32 < D_I)   ? sx8(xn[dbg_index[DIW-1:0]])    : 32'd0;
-            4'd3:    dbg_vec_q <= (dbg_idx32 < D_I)   ? sx8(qb[dbg_index[DIW-1:0]])    : 32'd0;
-            4'd4:    dbg_vec_q <= (dbg_idx32 < KVD_I) ? sx8(kb[dbg_index[KVIW-1:0]])   : 32'd0;
-            4'd5:    dbg_vec_q <= (dbg_idx32 < KVD_I) ? sx8(vb[dbg_index[KVIW-1:0]])   : 32'd0;
-            4'd6:    dbg_vec_q <= (dbg_idx32 < D_I)   ? sx8(att[dbg_index[DIW-1:0]])   : 32'd0;
-            4'd7:    dbg_vec_q <= (dbg_idx32 < H_I)   ? sx8(h1[dbg_index[HIW-1:0]])    : 32'd0;
-            4'd8:    dbg_vec_q <= (dbg_idx32 < H_I)   ? sx8(h3[dbg_index[HIW-1:0]])    : 32'd0;
-            default: dbg_vec_q <= 32'd0;
-        endcase
+        // the buffer reads are a D:1 (H:1) multiplexer per buffer bit across the core:
+        // board builds leave them out (DEBUG_VECTORS = 0) for routability
+        if (DEBUG_VECTORS == 0) begin
+            dbg_vec_q <= 32'd0;
+        end else begin
+            case (dbg_region)
+                4'd1:    dbg_vec_q <= (dbg_idx32 < D_I)   ? {{16{res[dbg_index[DIW-1:0]][15]}}, res[dbg_index[DIW-1:0]]} : 32'd0;
+                4'd2:    dbg_vec_q <= (dbg_idx32 < D_I)   ? sx8(xn[dbg_index[DIW-1:0]])    : 32'd0;
+                4'd3:    dbg_vec_q <= (dbg_idx32 < D_I)   ? sx8(qb[dbg_index[DIW-1:0]])    : 32'd0;
+                4'd4:    dbg_vec_q <= (dbg_idx32 < KVD_I) ? sx8(kb[dbg_index[KVIW-1:0]])   : 32'd0;
+                4'd5:    dbg_vec_q <= (dbg_idx32 < KVD_I) ? sx8(vb[dbg_index[KVIW-1:0]])   : 32'd0;
+                4'd6:    dbg_vec_q <= (dbg_idx32 < D_I)   ? sx8(att[dbg_index[DIW-1:0]])   : 32'd0;
+                4'd7:    dbg_vec_q <= (dbg_idx32 < H_I)   ? sx8(h1[dbg_index[HIW-1:0]])    : 32'd0;
+                4'd8:    dbg_vec_q <= (dbg_idx32 < H_I)   ? sx8(h3[dbg_index[HIW-1:0]])    : 32'd0;
+                default: dbg_vec_q <= 32'd0;
+            endcase
+        end
         dbg_region_q  <= dbg_region;
         dbg_sub_q     <= dbg_idx32;
         // stage 2: select within block-RAM words

@@ -5,7 +5,7 @@ tokens as the golden model. They are recorded in build.json next to the RTL.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from hw.errors import HardwireError
 from hw.golden import LORA_TARGETS
@@ -25,6 +25,8 @@ class Knobs:
     k_max: int = 16                     # top-k sampler capacity
     lora_rank: int = 0                  # 0 = no LoRA hardware
     lora_targets: tuple[str, ...] = ()  # projections that carry a LoRA adapter
+    debug_vectors: bool = True          # debug window reads of the vector buffers (hidden states);
+                                        # off for board builds: those reads were 15 % of the routing congestion
 
     def __post_init__(self):
         checks = (
@@ -52,7 +54,7 @@ class Knobs:
         ctx = seq_len if self.context is None else self.context
         if ctx > seq_len:
             raise KnobError(f"context {ctx} is longer than the model's {seq_len} positions; use --context {seq_len} or less")
-        return Knobs(self.lanes, self.values_per_lane, ctx, self.k_max, self.lora_rank, self.lora_targets)
+        return replace(self, context=ctx)
 
     @property
     def lora_mask(self) -> int:

@@ -62,6 +62,7 @@ def core_parameters(model, layout: Layout, knobs: Knobs) -> list[tuple[str, str,
         ("ROWS_W", str(layout.rows_w), "row count bits"),
         ("COLS_W", str(layout.cols_w), "column count bits"),
         ("K_MAX", str(knobs.k_max), "top-k sampler capacity"),
+        ("DEBUG_VECTORS", str(int(knobs.debug_vectors)), "debug window reads of the vector buffers (0 = off)"),
         ("LORA_RANK", str(knobs.lora_rank), "LoRA rank (0 = none)"),
         ("LORA_TARGETS", f"7'b{knobs.lora_mask:07b}", f"LoRA on {targets} (bit i = {', '.join(LORA_TARGETS)})"),
         ("EPS_Q", str(eps), "rmsnorm epsilon in residual units squared"),
@@ -90,7 +91,7 @@ def header_lines(model, layout: Layout, knobs: Knobs) -> list[str]:
         f"weight bits  embedding {bits['embedding']}, attention {bits['attention']}, mlp {bits['mlp']}, "
         f"classifier {bits['classifier']}",
         f"knobs        lanes {knobs.lanes}, values per lane {knobs.values_per_lane}, context {knobs.context}, "
-        f"k_max {knobs.k_max}, LoRA {lora}",
+        f"k_max {knobs.k_max}, LoRA {lora}, debug vectors {'on' if knobs.debug_vectors else 'off'}",
         f"lane ROMs    {layout.lanes} x {layout.depth} words of {layout.word_bits} bits, "
         f"{layout.scale_depth} scale words each, accumulator {layout.acc_bits} bits",
         "",
