@@ -518,7 +518,7 @@ CORE_LINT_CASES = [
      "LORA_RANK": 3, "LORA_TARGETS": 127},                  # the tiny design, LoRA everywhere
     {"D": 16, "H": 16, "L": 1, "NH": 1, "NKV": 1, "HD": 16, "V": 20, "CTX": 4, "LANES": 1, "VPL": 1,
      "K_MAX": 1, "LORA_RANK": 1, "LORA_TARGETS": 64},       # degenerate sizes
-    {"DEBUG_VECTORS": 0},                                   # board builds: no buffer reads in the debug window
+    {"DBG_VECTORS": 0},                                   # board builds: no buffer reads in the debug window
 ]
 
 

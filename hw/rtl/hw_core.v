@@ -37,7 +37,7 @@ module hw_core #(
     parameter COLS_W       = 10,        // bits of a column count
     // sampler, LoRA
     parameter K_MAX        = 16,        // top-k capacity
-    parameter DEBUG_VECTORS = 1,        // 1: the debug window reads the vector buffers; 0: they read 0
+    parameter DBG_VECTORS  = 1,         // 1: the debug window reads the vector buffers; 0: they read 0
     parameter LORA_RANK    = 0,         // 0 = no LoRA hardware
     parameter LORA_TARGETS = 0,         // bit i: LoRA on (wq, wk, wv, wo, w1, w3, w2)[i]
     // global constants of the integer model
@@ -1520,8 +1520,8 @@ module hw_core #(
     always @(posedge clk) begin
         // stage 1: register-array reads (block RAMs read their addresses here too)
         // the buffer reads are a D:1 (H:1) multiplexer per buffer bit across the core:
-        // board builds leave them out (DEBUG_VECTORS = 0) for routability
-        if (DEBUG_VECTORS == 0) begin
+        // board builds leave them out (DBG_VECTORS = 0) for routability
+        if (DBG_VECTORS == 0) begin
             dbg_vec_q <= 32'd0;
         end else begin
             case (dbg_region)

@@ -9,7 +9,7 @@
 // fingerprint  8aca8cd15ea2dbc3595fb9173ea81ed10a510a35200c9043273e2139797311f5
 // dimensions   dim 24, hidden 44, layers 2, heads 3, kv heads 1, vocab 37, trained context 16
 // weight bits  embedding 8, attention 4, mlp 5, classifier 8
-// knobs        lanes 5, values per lane 3, context 12, k_max 8, LoRA rank 2 on wq, wv
+// knobs        lanes 5, values per lane 3, context 12, k_max 8, LoRA rank 2 on wq, wv, debug vectors on
 // lane ROMs    5 x 726 words of 24 bits, 82 scale words each, accumulator 21 bits
 //
 // Weights, scales and tables are $readmemh files in ROM_DIR (lane_NNN.hex, scale_NNN.hex,
@@ -50,6 +50,7 @@ module hardwire_top #(
         .ROWS_W       (6),            // row count bits
         .COLS_W       (6),            // column count bits
         .K_MAX        (8),            // top-k sampler capacity
+        .DBG_VECTORS  (1),            // debug window reads of the vector buffers (0 = off)
         .LORA_RANK    (2),            // LoRA rank (0 = none)
         .LORA_TARGETS (7'b0000101),   // LoRA on wq,wv (bit i = wq, wk, wv, wo, w1, w3, w2)
         .EPS_Q        (3),            // rmsnorm epsilon in residual units squared
