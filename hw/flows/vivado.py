@@ -103,6 +103,31 @@ def _build_json(build_dir: Path) -> dict:
 
 # ---------------------------------------------------------------- the AXI4-Lite wrapper
 
+# the AXI4-Lite slave's channels: (direction, width, signal), in IP integrator's order
+AXI_PORTS = (
+    ("input", "A", "AWADDR"), ("input", 1, "AWVALID"), ("output", 1, "AWREADY"),
+    ("input", 32, "WDATA"), ("input", 4, "WSTRB"), ("input", 1, "WVALID"), ("output", 1, "WREADY"),
+    ("output", 2, "BRESP"), ("output", 1, "BVALID"), ("input", 1, "BREADY"),
+    ("input", "A", "ARADDR"), ("input", 1, "ARVALID"), ("output", 1, "ARREADY"),
+    ("output", 32, "RDATA"), ("output", 2, "RRESP"), ("output", 1, "RVALID"), ("input", 1, "RREADY"),
+)
+
+
+def _axi_ports(addr_width: int) -> str:
+    """The s_axi_* port declarations, each with its X_INTERFACE_INFO (the address ports carry the
+    interface's X_INTERFACE_PARAMETER as well); the last one without a comma."""
+    lines = []
+    for n, (direction, width, sig) in enumerate(AXI_PORTS):
+        lines.append(f'    (* X_INTERFACE_INFO = "xilinx.com:interface:aximm:1.0 s_axi {sig}" *)')
+        if sig == "AWADDR":
+            lines.append('    (* X_INTERFACE_PARAMETER = "PROTOCOL AXI4LITE, DATA_WIDTH 32, '
+                         f'ADDR_WIDTH {addr_width}" *)')
+        rng = "[C_S_AXI_ADDR_WIDTH-1:0]" if width == "A" else "" if width == 1 else f"[{width - 1}:0]"
+        comma = "," if n < len(AXI_PORTS) - 1 else ""
+        lines.append(f"    {direction + ' ':7s}wire {rng:24s} s_axi_{sig.lower()}{comma}".rstrip())
+    return "\n".join(lines)
+
+
 def wrapper_text(board: str, part: str) -> str:
     """hardwire_axil.v: ports named as Vivado's IP integrator infers an AXI4-Lite slave `s_axi`
     (s_axi_aclk / s_axi_aresetn its clock and active-low reset), stated by X_INTERFACE attributes too."""
@@ -125,41 +150,7 @@ module {WRAPPER} #(
     (* X_INTERFACE_INFO = "xilinx.com:signal:reset:1.0 s_axi_aresetn RST" *)
     (* X_INTERFACE_PARAMETER = "POLARITY ACTIVE_LOW" *)
     input  wire                          s_axi_aresetn,
-    (* X_INTERFACE_INFO = "xilinx.com:interface:aximm:1.0 s_axi AWADDR" *)
-    (* X_INTERFACE_PARAMETER = "PROTOCOL AXI4LITE, DATA_WIDTH 32, ADDR_WIDTH {a}" *)
-    input  wire [C_S_AXI_ADDR_WIDTH-1:0] s_axi_awaddr,
-    (* X_INTERFACE_INFO = "xilinx.com:interface:aximm:1.0 s_axi AWVALID" *)
-    input  wire                          s_axi_awvalid,
-    (* X_INTERFACE_INFO = "xilinx.com:interface:aximm:1.0 s_axi AWREADY" *)
-    output wire                          s_axi_awready,
-    (* X_INTERFACE_INFO = "xilinx.com:interface:aximm:1.0 s_axi WDATA" *)
-    input  wire [31:0]                   s_axi_wdata,
-    (* X_INTERFACE_INFO = "xilinx.com:interface:aximm:1.0 s_axi WSTRB" *)
-    input  wire [3:0]                    s_axi_wstrb,
-    (* X_INTERFACE_INFO = "xilinx.com:interface:aximm:1.0 s_axi WVALID" *)
-    input  wire                          s_axi_wvalid,
-    (* X_INTERFACE_INFO = "xilinx.com:interface:aximm:1.0 s_axi WREADY" *)
-    output wire                          s_axi_wready,
-    (* X_INTERFACE_INFO = "xilinx.com:interface:aximm:1.0 s_axi BRESP" *)
-    output wire [1:0]                    s_axi_bresp,
-    (* X_INTERFACE_INFO = "xilinx.com:interface:aximm:1.0 s_axi BVALID" *)
-    output wire                          s_axi_bvalid,
-    (* X_INTERFACE_INFO = "xilinx.com:interface:aximm:1.0 s_axi BREADY" *)
-    input  wire                          s_axi_bready,
-    (* X_INTERFACE_INFO = "xilinx.com:interface:aximm:1.0 s_axi ARADDR" *)
-    input  wire [C_S_AXI_ADDR_WIDTH-1:0] s_axi_araddr,
-    (* X_INTERFACE_INFO = "xilinx.com:interface:aximm:1.0 s_axi ARVALID" *)
-    input  wire                          s_axi_arvalid,
-    (* X_INTERFACE_INFO = "xilinx.com:interface:aximm:1.0 s_axi ARREADY" *)
-    output wire                          s_axi_arready,
-    (* X_INTERFACE_INFO = "xilinx.com:interface:aximm:1.0 s_axi RDATA" *)
-    output wire [31:0]                   s_axi_rdata,
-    (* X_INTERFACE_INFO = "xilinx.com:interface:aximm:1.0 s_axi RRESP" *)
-    output wire [1:0]                    s_axi_rresp,
-    (* X_INTERFACE_INFO = "xilinx.com:interface:aximm:1.0 s_axi RVALID" *)
-    output wire                          s_axi_rvalid,
-    (* X_INTERFACE_INFO = "xilinx.com:interface:aximm:1.0 s_axi RREADY" *)
-    input  wire                          s_axi_rready
+{_axi_ports(a)}
 );
 
     wire        rst = !s_axi_aresetn;   // proc_sys_reset's output is synchronous to s_axi_aclk
