@@ -99,6 +99,13 @@ module hw_core #(
     localparam NORM_LEAD = (D + NORM_NW - 1) / NORM_NW - WPP;
     localparam SILU_W0  = (LANES + WPP - 1) / WPP;          // w3 rows per cycle, rounded up
     localparam SILU_W   = (SILU_W0 < H) ? SILU_W0 : H;      // SiLU gates per cycle
+    // the int8 vector buffers in LUT RAM (hw_vecbuf): VB_R elements per read
+    // window (the matvec's VPL, the SiLU's SILU_W, LoRA's 4), VB_G banks
+    localparam VB_R0    = (VPL > SILU_W) ? VPL : SILU_W;
+    localparam VB_R     = (VB_R0 > 4) ? VB_R0 : 4;
+    localparam VB_G0    = (LANES > NORM_NW) ? LANES : NORM_NW;
+    localparam VB_G1    = (VB_G0 > VB_R) ? VB_G0 : VB_R;
+    localparam VB_G     = 1 << $clog2(VB_G1);
 
     // LoRA memory: one block per (layer, target) in order, see hw_lora
     localparam [6:0] LORA_MASK = LORA_TARGETS[6:0];
@@ -305,14 +312,23 @@ module hw_core #(
     wire [5:0]  g_sh      = layer_q[74:69];
 
     // ================================================================ vector buffers
+    // flip-flop arrays: read by head (qb, kb, vb) or by lane row (res)
     reg signed [15:0] res [0:D-1];      // int16 residual stream
-    reg signed [7:0]  xn  [0:D-1];      // normalized activation (xa, xf, xc)
     reg signed [7:0]  qb  [0:D-1];      // q (RoPE in place)
     reg signed [7:0]  kb  [0:KVD-1];    // k (RoPE in place)
     reg signed [7:0]  vb  [0:KVD-1];    // v
-    reg signed [7:0]  att [0:D-1];      // attention output
-    reg signed [7:0]  h1  [0:H-1];      // h1, then the gate g in place
-    reg signed [7:0]  h3  [0:H-1];      // h3
+    // LUT RAM (hw_vecbuf, instances below the buffer writes): written a few
+    // elements per cycle and read in windows. Read port 0 is the matvec's x
+    // (xn, att, h1), port 1 LoRA's x (xn, att, h1), port 2 the debug window,
+    // port 3 the SiLU (h1, h3).
+    //   xn   normalized activation (xa, xf, xc)
+    //   att  attention output
+    //   h1   h1, then the gate g in place
+    //   h3   h3
+    wire [4*VB_R*8-1:0] xn_rd, att_rd, h1_rd, h3_rd;
+    wire unused_vb_rd = &{1'b0, xn_rd, att_rd, h1_rd, h3_rd};   // window elements past a reader's width
+    localparam [3:0] VB_LORA = LORA_ON ? 4'b0010 : 4'b0000;
+    localparam [3:0] VB_DBG  = (DBG_VECTORS != 0) ? 4'b0100 : 4'b0000;
 
 
     // ================================================================ matvec
@@ -386,22 +402,9 @@ module hw_core #(
 
     // x chunk, registered: answers x_req one cycle later. The input vector of
     // wo is att, of w2 the gate (in h1), of every other matrix xn; 0 past the end.
-    integer xj;
-    reg [31:0]      xidx;
-    reg [VPL*8-1:0] mv_x_next;
-    always @* begin
-        for (xj = 0; xj < VPL; xj = xj + 1) begin
-            xidx = {{(32-COLS_W){1'b0}}, mv_x_word} * VPL_I + xj;
-            mv_x_next[8*xj +: 8] = 8'd0;
-            if (mv_x_tag == T_WO) begin
-                if (xidx < D_I) mv_x_next[8*xj +: 8] = att[xidx[DIW-1:0]];
-            end else if (mv_x_tag == T_W2) begin
-                if (xidx < H_I) mv_x_next[8*xj +: 8] = h1[xidx[HIW-1:0]];
-            end else begin
-                if (xidx < D_I) mv_x_next[8*xj +: 8] = xn[xidx[DIW-1:0]];
-            end
-        end
-    end
+    wire [31:0]     mv_x_start = {{(32-COLS_W){1'b0}}, mv_x_word} * VPL_I;
+    wire [VPL*8-1:0] mv_x_next = (mv_x_tag == T_WO) ? att_rd[0 +: VPL*8] :
+                                 (mv_x_tag == T_W2) ? h1_rd[0 +: VPL*8] : xn_rd[0 +: VPL*8];
     always @(posedge clk) begin
         mv_x_data <= mv_x_next;
     end
@@ -428,22 +431,9 @@ module hw_core #(
     wire [31:0]                 lora_out32 = mat_rows(mv_tag_reg);
 
     // the LoRA engine's input chunk (4 values), same sources as the matvec's
-    integer lj;
-    reg [31:0] lidx;
-    reg [31:0] lora_x_next;
-    always @* begin
-        for (lj = 0; lj < 4; lj = lj + 1) begin
-            lidx = {{(32-LORA_NW){1'b0}}, lora_x_word} * 4 + lj;
-            lora_x_next[8*lj +: 8] = 8'd0;
-            if (mv_tag_reg == T_WO) begin
-                if (lidx < D_I) lora_x_next[8*lj +: 8] = att[lidx[DIW-1:0]];
-            end else if (mv_tag_reg == T_W2) begin
-                if (lidx < H_I) lora_x_next[8*lj +: 8] = h1[lidx[HIW-1:0]];
-            end else begin
-                if (lidx < D_I) lora_x_next[8*lj +: 8] = xn[lidx[DIW-1:0]];
-            end
-        end
-    end
+    wire [31:0] lora_x_start = {{(32-LORA_NW){1'b0}}, lora_x_word} * 4;
+    wire [31:0] lora_x_next  = (mv_tag_reg == T_WO) ? att_rd[VB_R*8 +: 32] :
+                               (mv_tag_reg == T_W2) ? h1_rd[VB_R*8 +: 32] : xn_rd[VB_R*8 +: 32];
 
     always @(posedge clk) begin
         lora_x_data <= lora_x_next;
@@ -899,15 +889,12 @@ module hw_core #(
     reg [HIW-1:0]     silu_i [1:6];
     wire [SILU_W-1:0] silu_out_valid;
     wire [SILU_W*8-1:0] silu_out;
-    integer sp, sj;
-    reg [31:0]        sidx;
+    integer sp;
+    wire [31:0]       silu_start = {{(31-HIW){1'b0}}, si_reg};
 
     always @* begin
-        for (sj = 0; sj < SILU_W; sj = sj + 1) begin
-            sidx = {{(31-HIW){1'b0}}, si_reg} + sj;
-            silu_a_next[8*sj +: 8] = (sidx < H_I) ? h1[sidx[HIW-1:0]] : 8'd0;
-            silu_b_next[8*sj +: 8] = (sidx < H_I) ? h3[sidx[HIW-1:0]] : 8'd0;
-        end
+        silu_a_next = h1_rd[3*VB_R*8 +: SILU_W*8];
+        silu_b_next = h3_rd[3*VB_R*8 +: SILU_W*8];
     end
 
     always @(posedge clk) begin
@@ -1010,7 +997,7 @@ module hw_core #(
         end
     end
 
-    integer e, ny;
+    integer e;
 
     always @(posedge clk) begin
         for (e = 0; e < D; e = e + 1) begin
@@ -1021,12 +1008,6 @@ module hw_core #(
             if (wb_valid[e % LANES] && (wb_tag == T_WO || wb_tag == T_W2) && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
                 res[e] <= wb_res_sum[(e % LANES)*16 +: 16];
             end
-            // normalized vector, NORM_NW elements per cycle
-            for (ny = 0; ny < NORM_NW; ny = ny + 1) begin
-                if (norm_y_valid && {{(32-DIW){1'b0}}, norm_y_idx} + ny == e) begin
-                    xn[e] <= norm_y[8*ny +: 8];
-                end
-            end
             // q: wq results, RoPE
             if (wb_valid[e % LANES] && wb_tag == T_WQ && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
                 qb[e] <= wb_sat8[(e % LANES)*8 +: 8];
@@ -1036,10 +1017,6 @@ module hw_core #(
             end
             if (rope_out_valid && !rope_k3 && {{(32-DIW){1'b0}}, rope_e3} + 1 == e) begin
                 qb[e] <= rope_b_out;
-            end
-            // attention output of head head_reg
-            if (att_out_valid && {{(32-DIW){1'b0}}, att_out_tag} + {{(32-HDIW){1'b0}}, att_out_idx} == e) begin
-                att[e] <= att_out_data;
             end
         end
         for (e = 0; e < KVD; e = e + 1) begin
@@ -1056,20 +1033,52 @@ module hw_core #(
                 vb[e] <= wb_sat8[(e % LANES)*8 +: 8];
             end
         end
-        for (e = 0; e < H; e = e + 1) begin
-            if (wb_valid[e % LANES] && wb_tag == T_W1 && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
-                h1[e] <= wb_sat8[(e % LANES)*8 +: 8];
-            end
-            for (ny = 0; ny < SILU_W; ny = ny + 1) begin
-                if (silu_out_valid[0] && {{(32-HIW){1'b0}}, silu_i[6]} + ny == e) begin
-                    h1[e] <= silu_out[8*ny +: 8];
-                end
-            end
-            if (wb_valid[e % LANES] && wb_tag == T_W3 && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
-                h3[e] <= wb_sat8[(e % LANES)*8 +: 8];
+    end
+
+    // the LUT RAM buffers' writers: xn NORM_NW rmsnorm outputs, att one attention
+    // output, h3 the w3 lanes, h1 the w1 lanes or (later, never in the same cycle)
+    // the SiLU gates in place
+    reg [NORM_NW-1:0]    xn_wv;
+    reg [NORM_NW*32-1:0] xn_wi;
+    reg [LANES-1:0]      h1_wv, h3_wv;
+    reg [LANES*32-1:0]   h1_wi, h3_wi, wb_idx;
+    reg [LANES*8-1:0]    h1_wd;
+    integer wj;
+    always @* begin
+        for (wj = 0; wj < NORM_NW; wj = wj + 1) begin
+            xn_wv[wj]          = norm_y_valid;
+            xn_wi[wj*32 +: 32] = {{(32-DIW){1'b0}}, norm_y_idx} + wj;
+        end
+        for (wj = 0; wj < LANES; wj = wj + 1) begin
+            wb_idx[wj*32 +: 32] = {{(32-ROWS_W){1'b0}}, wb_row[wj*ROWS_W +: ROWS_W]};
+            h3_wv[wj]           = wb_valid[wj] && wb_tag == T_W3;
+            h3_wi[wj*32 +: 32]  = wb_idx[wj*32 +: 32];
+            h1_wv[wj]           = wb_valid[wj] && wb_tag == T_W1;
+            h1_wi[wj*32 +: 32]  = wb_idx[wj*32 +: 32];
+            h1_wd[wj*8 +: 8]    = wb_sat8[wj*8 +: 8];
+            if (silu_out_valid[0]) begin
+                h1_wv[wj]          = (wj < SILU_W);
+                h1_wi[wj*32 +: 32] = {{(32-HIW){1'b0}}, silu_i[6]} + wj;
+                h1_wd[wj*8 +: 8]   = (wj < SILU_W) ? silu_out[8*(wj % SILU_W) +: 8] : 8'd0;
             end
         end
     end
+    wire [31:0] att_wi = {{(32-DIW){1'b0}}, att_out_tag} + {{(32-HDIW){1'b0}}, att_out_idx};
+    wire [31:0] dbg_vb_start;
+    wire [4*32-1:0] vb_start = {silu_start, dbg_vb_start, lora_x_start, mv_x_start};
+
+    hw_vecbuf #(.N(D), .W(8), .G(VB_G), .NW(NORM_NW), .NR(4), .R(VB_R), .PORTS_ON(4'b0001 | VB_LORA | VB_DBG))
+        xn_buf (.clk(clk), .wr_valid(xn_wv), .wr_idx(xn_wi), .wr_data(norm_y),
+                .rd_start(vb_start), .rd_data(xn_rd));
+    hw_vecbuf #(.N(D), .W(8), .G(VB_G), .NW(1), .NR(4), .R(VB_R), .PORTS_ON(4'b0001 | VB_LORA | VB_DBG))
+        att_buf (.clk(clk), .wr_valid(att_out_valid), .wr_idx(att_wi), .wr_data(att_out_data),
+                 .rd_start(vb_start), .rd_data(att_rd));
+    hw_vecbuf #(.N(H), .W(8), .G(VB_G), .NW(LANES), .NR(4), .R(VB_R), .PORTS_ON(4'b1001 | VB_LORA | VB_DBG))
+        h1_buf (.clk(clk), .wr_valid(h1_wv), .wr_idx(h1_wi), .wr_data(h1_wd),
+                .rd_start(vb_start), .rd_data(h1_rd));
+    hw_vecbuf #(.N(H), .W(8), .G(VB_G), .NW(LANES), .NR(4), .R(VB_R), .PORTS_ON(4'b1000 | VB_DBG))
+        h3_buf (.clk(clk), .wr_valid(h3_wv), .wr_idx(h3_wi), .wr_data(wb_sat8),
+                .rd_start(vb_start), .rd_data(h3_rd));
 
     // ================================================================ sequencer
     wire mv_idle   = !mv_busy && !wb_any && (wb_valid == {LANES{1'b0}}) && !mv_start;
@@ -1499,6 +1508,7 @@ module hw_core #(
     wire [3:0]  dbg_region = dbg_addr_reg[31:28];
     wire [27:0] dbg_index  = dbg_addr_reg[27:0];
     wire [31:0] dbg_idx32  = {4'd0, dbg_index};
+    assign dbg_vb_start    = dbg_idx32;
     wire [31:0] dbg_word32 = dbg_idx32 >> HDIW;         // KV cache word
     wire [31:0] dbg_lgw32  = dbg_idx32 >> LNW;          // logit RAM word
     reg  [31:0] dbg_vec_q;
@@ -1526,13 +1536,13 @@ module hw_core #(
         end else begin
             case (dbg_region)
                 4'd1:    dbg_vec_q <= (dbg_idx32 < D_I)   ? {{16{res[dbg_index[DIW-1:0]][15]}}, res[dbg_index[DIW-1:0]]} : 32'd0;
-                4'd2:    dbg_vec_q <= (dbg_idx32 < D_I)   ? sx8(xn[dbg_index[DIW-1:0]])    : 32'd0;
+                4'd2:    dbg_vec_q <= sx8(xn_rd[2*VB_R*8 +: 8]);
                 4'd3:    dbg_vec_q <= (dbg_idx32 < D_I)   ? sx8(qb[dbg_index[DIW-1:0]])    : 32'd0;
                 4'd4:    dbg_vec_q <= (dbg_idx32 < KVD_I) ? sx8(kb[dbg_index[KVIW-1:0]])   : 32'd0;
                 4'd5:    dbg_vec_q <= (dbg_idx32 < KVD_I) ? sx8(vb[dbg_index[KVIW-1:0]])   : 32'd0;
-                4'd6:    dbg_vec_q <= (dbg_idx32 < D_I)   ? sx8(att[dbg_index[DIW-1:0]])   : 32'd0;
-                4'd7:    dbg_vec_q <= (dbg_idx32 < H_I)   ? sx8(h1[dbg_index[HIW-1:0]])    : 32'd0;
-                4'd8:    dbg_vec_q <= (dbg_idx32 < H_I)   ? sx8(h3[dbg_index[HIW-1:0]])    : 32'd0;
+                4'd6:    dbg_vec_q <= sx8(att_rd[2*VB_R*8 +: 8]);
+                4'd7:    dbg_vec_q <= sx8(h1_rd[2*VB_R*8 +: 8]);
+                4'd8:    dbg_vec_q <= sx8(h3_rd[2*VB_R*8 +: 8]);
                 default: dbg_vec_q <= 32'd0;
             endcase
         end
