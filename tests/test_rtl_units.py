@@ -41,6 +41,9 @@ class Unit:
     table: str | None = None                # hex file passed as TABLE_FILE
 
 
+# N not a multiple of G, 3 writers over 8 banks, port 2 left out
+VECBUF = {"N": 22, "G": 8, "NW": 3, "NR": 3, "R": 4, "PORTS_ON": 0b011}
+
 UNITS = [
     Unit("hw_rq-x24-o8", "hw_rq", ("hw_rq.v",), {"XW": 24, "OW": 8}, {"RQ_XW": "24", "RQ_OW": "8"}),
     Unit("hw_rq-x32-full", "hw_rq", ("hw_rq.v",), {"XW": 32, "OW": 0}, {"RQ_XW": "32", "RQ_OW": "0"}),
@@ -55,6 +58,7 @@ UNITS = [
     Unit("hw_xorshift32", "hw_xorshift32", ("hw_xorshift32.v",)),
     Unit("hw_topk", "hw_topk", ("hw_topk.v",), {"K_MAX": 16, "VW": 24, "IW": 16},
          {"TOPK_K": "16", "TOPK_VW": "24", "TOPK_IW": "16"}),
+    Unit("hw_vecbuf-n22g8", "hw_vecbuf", ("hw_vecbuf.v",), VECBUF, {f"VB_{k}": str(v) for k, v in VECBUF.items()}),
 ]
 
 # Parameter sets for lint beyond the defaults: narrow, wide and degenerate sizes.
@@ -71,6 +75,8 @@ LINT_CASES = [
     ("hw_recip_div", ("hw_recip_div.v",), {"EW": 20, "STEP": 3, "SKIP": 4}),
     ("hw_xorshift32", ("hw_xorshift32.v",), {}),
     ("hw_topk", ("hw_topk.v",), {}), ("hw_topk", ("hw_topk.v",), {"K_MAX": 1, "IW": 9}),
+    ("hw_vecbuf", ("hw_vecbuf.v",), {}), ("hw_vecbuf", ("hw_vecbuf.v",), {"N": 22, "G": 8, "NW": 3, "NR": 3}),
+    ("hw_vecbuf", ("hw_vecbuf.v",), {"N": 64, "G": 32, "NW": 32, "R": 2}),
 ]
 
 # ECP5 cells a clean synthesis may leave ($scopeinfo: hierarchy bookkeeping, no logic).
@@ -182,3 +188,18 @@ def test_units_synthesize_for_ecp5(tables):
         assert cells[top].get("DP16KD", 0) == 1, f"{top}: its table should be one block RAM: {cells[top]}"
     for top, n in (("hw_rq", 2), ("hw_rope_pair", 4), ("hw_silu_gate", 3)):
         assert cells[top].get("MULT18X18D", 0) == n, f"{top}: expected {n} DSP multipliers: {cells[top]}"
+
+
+@pytest.mark.synth
+def test_vecbuf_is_lut_ram_on_ecp5():
+    """hw_vecbuf's point: its banks are LUT RAM, not flip-flops behind a decoder and wide multiplexers."""
+    folder = SIM_BUILD / "synth_vecbuf"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "stat.json").unlink(missing_ok=True)
+    run_yosys(f"read_verilog {os.path.relpath(RTL / 'hw_vecbuf.v', folder)}; "
+              "chparam -set N 176 -set G 4 -set NW 4 -set NR 2 hw_vecbuf; synth_ecp5 -top hw_vecbuf; "
+              "tee -q -o stat.json stat -json", cwd=folder)
+    cells = json.loads((folder / "stat.json").read_text())["design"]["num_cells_by_type"]
+    # 176 x 8 bits in 4 banks of 44 words: 3 x 2 DPR16X4 per bank and read port
+    assert cells.get("TRELLIS_DPR16X4", 0) == 4 * 6 * 2, cells
+    assert cells.get("TRELLIS_FF", 0) == 0, f"storage left in flip-flops: {cells}"

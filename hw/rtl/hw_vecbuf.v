@@ -18,7 +18,7 @@ module hw_vecbuf #(
     parameter NW = 4,       // writers
     parameter NR = 1,       // read ports
     parameter R  = 4,       // elements per read window
-    parameter [NR-1:0] PORTS_ON = {NR{1'b1}}    // a port whose bit is 0 is left out (reads 0)
+    parameter PORTS_ON = -1 // bit p: port p is built; a port left out reads 0
 ) (
     input  wire              clk,
     input  wire [NW-1:0]     wr_valid,
@@ -72,7 +72,7 @@ module hw_vecbuf #(
             // the next word where the bank lies below s's own
             // (a word past the last is only addressed for elements past N, which read 0)
             for (gp = 0; gp < NR; gp = gp + 1) begin : g_port
-                if (PORTS_ON[gp]) begin : g_on
+                if (((PORTS_ON >> gp) & 1) != 0) begin : g_on
                     wire [31:0] start = rd_start[gp*32 +: 32];
                     wire [31:0] raddr = (start / G) + (((start % G) > gb) ? 32'd1 : 32'd0);
                     assign bank_q[(gp*G + gb)*W +: W] = mem[raddr[AW-1:0]];
@@ -94,7 +94,7 @@ module hw_vecbuf #(
         for (p = 0; p < NR; p = p + 1) begin
             for (k = 0; k < R; k = k + 1) begin
                 e = rd_start[p*32 +: 32] + k;
-                if (PORTS_ON[p] && e < N_I) begin
+                if (((PORTS_ON >> p) & 1) != 0 && e < N_I) begin
                     rd_data[(p*R + k)*W +: W] = bank_q[(p*G + (e % G))*W +: W];
                 end
             end
