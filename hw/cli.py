@@ -228,7 +228,7 @@ def cmd_build(args: argparse.Namespace) -> None:
     knobs = _knobs_from_args(args)
     run_build(args.board, args.model, knobs, out=args.out, build_dir=args.build_dir, tokenizer=args.tokenizer,
               freq_mhz=args.freq, check_only=args.check, force=args.force, measure=args.measure,
-              router=args.router, bits=args.bits)
+              router=args.router, seed=args.seed, bits=args.bits)
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -399,7 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
                                            "(default bitstreams/BOARD/)")
     p.add_argument("--build-dir", type=Path, help="working folder (default build/boards/BOARD-FP-lLvVcC/)")
     p.add_argument("--freq", type=float, help="nextpnr target clock in MHz (default: the board clock)")
-    p.add_argument("--router", choices=("router1", "router2"), help="nextpnr router (default: router1)")
+    p.add_argument("--router", choices=("router1", "router2"), help="nextpnr router (default: router2)")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1; the manifest records it): "
+                                                       "another seed is another placement when routing stalls")
     p.add_argument("--check", action="store_true", help="run the fit check only")
     p.add_argument("--force", action="store_true", help="build even when the fit check refuses")
     p.add_argument("--measure", type=int, default=0, metavar="N",

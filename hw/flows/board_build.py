@@ -74,7 +74,8 @@ def build_dir_for(board_name: str, im, knobs) -> Path:
 
 def run_build(board_name: str, model: Path | None, knobs, out: Path | None = None, build_dir: Path | None = None,
               tokenizer: Path | None = None, freq_mhz: float | None = None, check_only: bool = False,
-              force: bool = False, measure: int = 0, router: str | None = None, bits: str | None = None,
+              force: bool = False, measure: int = 0, router: str | None = None, seed: int = 1,
+              bits: str | None = None,
               log=print) -> dict:
     """The body of `hardwire build`; returns {'fit': FitReport, 'manifest': path | None, ...}."""
     from hw.boards import fit_report, get_board
@@ -108,7 +109,7 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
         log(f"measuring cycles/token on the Verilator simulation ({measure} tokens; the first run builds it)")
         measured = measure_cycles(bdir, measure)
     manifest = open_flow.build(info, board, fit=fit.to_json(), freq_mhz=freq_mhz, log=log,
-                               router=router or open_flow.DEFAULT_ROUTER)
+                               router=router or open_flow.DEFAULT_ROUTER, seed=seed)
     doc = json.loads(manifest.read_text())
     if measured is not None:
         doc["measured"] = measured

@@ -125,7 +125,7 @@ def parse_stat(log: str) -> dict[str, int]:
 
 # ---------------------------------------------------------------- place and route, pack
 
-DEFAULT_ROUTER = "router1"     # router2 stalled on these designs (docs/boards.md, Status)
+DEFAULT_ROUTER = "router2"     # routes the default model in minutes; router1 took hours (docs/boards.md, Status)
 
 
 def pnr(build_dir: Path, board: Board, freq_mhz: float | None = None, seed: int = 1,
@@ -244,7 +244,8 @@ def tool_versions(board: Board | None = None) -> dict[str, str]:
 
 
 def write_manifest(build_dir: Path, board: Board, info, bitstream: Path, cells: dict, report: dict,
-                   fit: dict | None, seconds: dict, measured: dict | None = None) -> Path:
+                   fit: dict | None, seconds: dict, measured: dict | None = None,
+                   pnr_settings: dict | None = None) -> Path:
     """build_dir/manifest.json: which model, which board, which tools, Fmax, resources, speed."""
     import hashlib
 
@@ -261,6 +262,7 @@ def write_manifest(build_dir: Path, board: Board, info, bitstream: Path, cells: 
         "transport": board.transport, "uart_baud": UART_BAUD,
         "knobs": info.knobs.to_json(),
         "tools": tool_versions(board),
+        "pnr": pnr_settings,
         "bitstream": {"file": bitstream.name, "bytes": bitstream.stat().st_size,
                       "sha256": hashlib.sha256(bitstream.read_bytes()).hexdigest()},
         "clock_mhz": board.clock_mhz,
@@ -285,7 +287,7 @@ def write_manifest(build_dir: Path, board: Board, info, bitstream: Path, cells: 
 # ---------------------------------------------------------------- the whole flow
 
 def build(info, board: Board, fit: dict | None = None, freq_mhz: float | None = None, log=print,
-          router: str = DEFAULT_ROUTER) -> Path:
+          router: str = DEFAULT_ROUTER, seed: int = 1) -> Path:
     """Synthesize, place, route and pack the generated design in info.out_dir; returns manifest.json.
 
     `info`: hw.rtlgen.generate.BuildInfo of a design generated into the build folder.
@@ -305,13 +307,14 @@ def build(info, board: Board, fit: dict | None = None, freq_mhz: float | None = 
     seconds["synth"] = round(time.monotonic() - t)
     t = time.monotonic()
     log(f"[2/3] nextpnr-{board.family} at {freq_mhz or board.clock_mhz:g} MHz (log {build_dir / 'pnr.log'})")
-    report = pnr(build_dir, board, freq_mhz, router=router)
+    report = pnr(build_dir, board, freq_mhz, seed=seed, router=router)
     seconds["pnr"] = round(time.monotonic() - t)
     t = time.monotonic()
     log(f"[3/3] {'ecppack' if board.family == 'ecp5' else 'icepack'}")
     bit = pack(build_dir, board)
     seconds["pack"] = round(time.monotonic() - t)
-    manifest = write_manifest(build_dir, board, info, bit, cells, report, fit, seconds)
+    manifest = write_manifest(build_dir, board, info, bit, cells, report, fit, seconds,
+                              pnr_settings={"router": router, "seed": seed})
     fmax = fmax_mhz(report)
     if fmax < board.clock_mhz:
         raise FlowError(f"timing not met: Fmax {fmax:.1f} MHz is below the {board.clock_mhz:g} MHz board clock "
