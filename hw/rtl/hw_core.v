@@ -312,8 +312,7 @@ module hw_core #(
     wire [5:0]  g_sh      = layer_q[74:69];
 
     // ================================================================ vector buffers
-    // flip-flop arrays: read by head (qb, kb, vb) or by lane row (res)
-    reg signed [15:0] res [0:D-1];      // int16 residual stream
+    // flip-flop arrays, read by head
     reg signed [7:0]  qb  [0:D-1];      // q (RoPE in place)
     reg signed [7:0]  kb  [0:KVD-1];    // k (RoPE in place)
     reg signed [7:0]  vb  [0:KVD-1];    // v
@@ -325,8 +324,12 @@ module hw_core #(
     //   att  attention output
     //   h1   h1, then the gate g in place
     //   h3   h3
+    // and the int16 residual stream res: port 0 the lanes' rows of a wo / w2 pass
+    // (a window of LANES from lane 0's row), port 1 the rmsnorm, port 2 the debug window
     wire [4*VB_R*8-1:0] xn_rd, att_rd, h1_rd, h3_rd;
-    wire unused_vb_rd = &{1'b0, xn_rd, att_rd, h1_rd, h3_rd};   // window elements past a reader's width
+    localparam RES_R = (LANES > NORM_NW) ? LANES : NORM_NW;
+    wire [3*RES_R*16-1:0] res_rd;
+    wire unused_vb_rd = &{1'b0, xn_rd, att_rd, h1_rd, h3_rd, res_rd};  // window elements past a reader's width
     localparam [3:0] VB_LORA = LORA_ON ? 4'b0010 : 4'b0000;
     localparam [3:0] VB_DBG  = (DBG_VECTORS != 0) ? 4'b0100 : 4'b0000;
 
@@ -631,8 +634,6 @@ module hw_core #(
     wire              norm_busy, norm_done, norm_soon;
     wire [DIW-1:0]    norm_res_idx;
     reg [NORM_NW*16-1:0] norm_res_q;
-    integer nj;
-    reg [31:0] nidx;
     wire              norm_y_valid;
     wire [DIW-1:0]    norm_y_idx;
     wire [NORM_NW*8-1:0] norm_y;
@@ -642,15 +643,9 @@ module hw_core #(
     wire signed [5:0] norm_gshift = (norm_sel_reg == 2'd0) ? att_gshift :
                                     (norm_sel_reg == 2'd1) ? ffn_gshift : FINAL_GS;
 
-    reg [NORM_NW*16-1:0] norm_res_next;
-    always @* begin
-        for (nj = 0; nj < NORM_NW; nj = nj + 1) begin
-            // the rmsnorm's index steps by NORM_NW from 0: masking its low bits
-            // tells synthesis so, and each output reads D/NORM_NW elements, not D
-            nidx = ({{(32-DIW){1'b0}}, norm_res_idx} & ~(NORM_NW_I - 1)) + nj;
-            norm_res_next[16*nj +: 16] = (nidx < D_I) ? res[nidx[DIW-1:0]] : 16'd0;
-        end
-    end
+    // the rmsnorm's index steps by NORM_NW from 0: masking its low bits says so
+    wire [31:0] norm_res_start = {{(32-DIW){1'b0}}, norm_res_idx} & ~(NORM_NW_I - 1);
+    wire [NORM_NW*16-1:0] norm_res_next = res_rd[RES_R*16 +: NORM_NW*16];
     always @(posedge clk) begin
         norm_res_q <= norm_res_next;
     end
@@ -977,23 +972,16 @@ module hw_core #(
     );
 
     // ================================================================ buffer writes
-    // Once per lane, not once per element: lane l writes only rows l, l + LANES, ...,
-    // so its residual row is read through a D/LANES:1 multiplexer and one adder
-    // per lane serves them all (one saturating adder per element cost ~1,500 cells).
+    // Once per lane, not once per element: a pass's rows are consecutive (lane l
+    // has lane 0's row + l), so the lanes' residual rows are one window of the res
+    // buffer and one saturating adder per lane serves every row.
     reg [LANES*8-1:0]  wb_sat8;             // lane result saturated to int8 (q, k, v, h1, h3)
     reg [LANES*16-1:0] wb_res_sum;          // residual row of the lane + lane result (wo, w2)
-    reg signed [15:0]  wb_res_row;
-    integer rl, re;
+    integer rl;
     always @* begin
         for (rl = 0; rl < LANES; rl = rl + 1) begin
             wb_sat8[rl*8 +: 8] = sat8_24(wb_val[rl*24 +: 24]);
-            wb_res_row = 16'sd0;
-            for (re = rl; re < D; re = re + LANES) begin
-                if ({{(32-ROWS_W){1'b0}}, wb_row[rl*ROWS_W +: ROWS_W]} == re) begin
-                    wb_res_row = res[re];
-                end
-            end
-            wb_res_sum[rl*16 +: 16] = sat16_add(wb_res_row, wb_val[rl*24 +: 24]);
+            wb_res_sum[rl*16 +: 16] = sat16_add(res_rd[rl*16 +: 16], wb_val[rl*24 +: 24]);
         end
     end
 
@@ -1001,13 +989,6 @@ module hw_core #(
 
     always @(posedge clk) begin
         for (e = 0; e < D; e = e + 1) begin
-            // residual: embedding, or + wo / w2 results
-            if (emb_out_valid && {{(32-DIW){1'b0}}, emb_i4} == e) begin
-                res[e] <= emb_out;
-            end
-            if (wb_valid[e % LANES] && (wb_tag == T_WO || wb_tag == T_W2) && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
-                res[e] <= wb_res_sum[(e % LANES)*16 +: 16];
-            end
             // q: wq results, RoPE
             if (wb_valid[e % LANES] && wb_tag == T_WQ && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
                 qb[e] <= wb_sat8[(e % LANES)*8 +: 8];
@@ -1043,6 +1024,9 @@ module hw_core #(
     reg [LANES-1:0]      h1_wv, h3_wv;
     reg [LANES*32-1:0]   h1_wi, h3_wi, wb_idx;
     reg [LANES*8-1:0]    h1_wd;
+    reg [LANES-1:0]      res_wv;
+    reg [LANES*32-1:0]   res_wi;
+    reg [LANES*16-1:0]   res_wd;
     integer wj;
     always @* begin
         for (wj = 0; wj < NORM_NW; wj = wj + 1) begin
@@ -1056,6 +1040,15 @@ module hw_core #(
             h1_wv[wj]           = wb_valid[wj] && wb_tag == T_W1;
             h1_wi[wj*32 +: 32]  = wb_idx[wj*32 +: 32];
             h1_wd[wj*8 +: 8]    = wb_sat8[wj*8 +: 8];
+            // residual: + wo / w2 results, or (before the first layer) the embedding
+            res_wv[wj]          = wb_valid[wj] && (wb_tag == T_WO || wb_tag == T_W2);
+            res_wi[wj*32 +: 32] = wb_idx[wj*32 +: 32];
+            res_wd[wj*16 +: 16] = wb_res_sum[wj*16 +: 16];
+            if (emb_out_valid) begin
+                res_wv[wj]          = (wj == 0);
+                res_wi[wj*32 +: 32] = {{(32-DIW){1'b0}}, emb_i4};
+                res_wd[wj*16 +: 16] = emb_out;
+            end
             if (silu_out_valid[0]) begin
                 h1_wv[wj]          = (wj < SILU_W);
                 h1_wi[wj*32 +: 32] = {{(32-HIW){1'b0}}, silu_i[6]} + wj;
@@ -1067,6 +1060,9 @@ module hw_core #(
     wire [31:0] dbg_vb_start;
     wire [4*32-1:0] vb_start = {silu_start, dbg_vb_start, lora_x_start, mv_x_start};
 
+    hw_vecbuf #(.N(D), .W(16), .G(VB_G), .NW(LANES), .NR(3), .R(RES_R), .PORTS_ON(3'b011 | VB_DBG[2:0]))
+        res_buf (.clk(clk), .wr_valid(res_wv), .wr_idx(res_wi), .wr_data(res_wd),
+                 .rd_start({dbg_vb_start, norm_res_start, wb_idx[31:0]}), .rd_data(res_rd));
     hw_vecbuf #(.N(D), .W(8), .G(VB_G), .NW(NORM_NW), .NR(4), .R(VB_R), .PORTS_ON(4'b0001 | VB_LORA | VB_DBG))
         xn_buf (.clk(clk), .wr_valid(xn_wv), .wr_idx(xn_wi), .wr_data(norm_y),
                 .rd_start(vb_start), .rd_data(xn_rd));
@@ -1535,7 +1531,7 @@ module hw_core #(
             dbg_vec_q <= 32'd0;
         end else begin
             case (dbg_region)
-                4'd1:    dbg_vec_q <= (dbg_idx32 < D_I)   ? {{16{res[dbg_index[DIW-1:0]][15]}}, res[dbg_index[DIW-1:0]]} : 32'd0;
+                4'd1:    dbg_vec_q <= {{16{res_rd[2*RES_R*16 + 15]}}, res_rd[2*RES_R*16 +: 16]};
                 4'd2:    dbg_vec_q <= sx8(xn_rd[2*VB_R*8 +: 8]);
                 4'd3:    dbg_vec_q <= (dbg_idx32 < D_I)   ? sx8(qb[dbg_index[DIW-1:0]])    : 32'd0;
                 4'd4:    dbg_vec_q <= (dbg_idx32 < KVD_I) ? sx8(kb[dbg_index[KVIW-1:0]])   : 32'd0;
