@@ -193,6 +193,38 @@ def run_tool(name: str, argv: list[str], cwd: str | os.PathLike | None = None,
     return res.stdout
 
 
+class ToolStopped(ToolError):
+    """run_tool's `watch` stopped the tool (the message says why)."""
+
+
+def run_tool_watched(name: str, argv: list[str], cwd: str | os.PathLike, log: str | os.PathLike,
+                     watch, timeout: float | None = 3600, poll_s: float = 5.0) -> None:
+    """run_tool, but every `poll_s` seconds `watch(text of cwd/log)` may return a reason to stop:
+    the tool is then killed and ToolStopped raised with that reason."""
+    import time
+
+    log_path = Path(cwd) / log
+    start = time.monotonic()
+    with tempfile.TemporaryFile(mode="w+") as out:
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, text=True)
+        try:
+            while proc.poll() is None:
+                time.sleep(poll_s)
+                if timeout is not None and time.monotonic() - start > timeout:
+                    raise ToolError(f"{name} did not finish within {timeout:.0f} s (args: {' '.join(argv[1:])})")
+                reason = watch(log_path.read_text(errors="replace")) if log_path.is_file() else None
+                if reason:
+                    raise ToolStopped(f"{name} stopped: {reason}")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if proc.returncode != 0:
+            out.seek(0)
+            tail = "\n".join(out.read().strip().splitlines()[-40:])
+            raise ToolError(f"{name} failed (exit {proc.returncode}) in {cwd}:\n{tail}")
+
+
 def run_yosys(script: str, cwd: str | os.PathLike | None = None, log: str | os.PathLike | None = None,
               timeout: float | None = 3600) -> str:
     """Run a Yosys script (the text of a .ys file) in `cwd`; return Yosys' full log.

@@ -232,3 +232,61 @@ def test_native_nextpnr_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("HARDWIRE_NEXTPNR_ECP5", str(tmp_path / "missing"))
     with pytest.raises(open_flow.FlowError, match="HARDWIRE_NEXTPNR_ECP5=.*no such executable.*unset it"):
         open_flow.pnr(tmp_path, board)
+
+
+def _router2_log(overused: list[int]) -> str:
+    return "".join(f"Info:     iter={i + 1} wires=400000 overused={o} overuse={o} archfail=NA\n"
+                   for i, o in enumerate(overused))
+
+
+def test_router2_stall_detection():
+    """Slow progress and a long tail at a few wires are not a stall; a best that stops falling is."""
+    from hw.flows.open_flow import STALL_ITERS, router2_stall
+
+    converging = [40000 // (i + 1) for i in range(45)] + [1] * 46 + [0]     # seed 2 of the default model
+    for n in range(1, len(converging) + 1):
+        assert router2_stall(_router2_log(converging[:n])) is None
+    diverging = [8000, 3000, 1900, 1200, 960, 740] + [760 + 20 * i for i in range(STALL_ITERS)]
+    assert router2_stall(_router2_log(diverging[:-1])) is None
+    why = router2_stall(_router2_log(diverging))
+    assert why and "best 740" in why and f"last {STALL_ITERS} iterations" in why
+
+
+FAKE_NEXTPNR = """#!/bin/sh
+if [ "$1" = --version ]; then echo 'nextpnr-ecp5 -- Next Generation Place and Route (fake)'; exit 0; fi
+seed=""; prev=""
+for a in "$@"; do [ "$prev" = --seed ] && seed=$a; prev=$a; done
+echo "$seed" >> seeds.txt
+if [ "$seed" -lt STALL_UNTIL ]; then
+    i=1
+    while [ $i -le 40 ]; do echo "Info:     iter=$i wires=9 overused=500 overuse=500 archfail=NA" >> pnr.log; i=$((i+1)); done
+    exec sleep 60
+fi
+echo "Info:     iter=1 wires=9 overused=0 overuse=0 archfail=0" >> pnr.log
+echo '{"fmax": {"clk": {"achieved": 31.5, "constraint": 25.0}}}' > report.json
+"""
+
+
+@pytest.mark.parametrize("stall_until,ok", [(3, True), (9, False)])
+def test_stalled_router2_is_placed_again_with_the_next_seed(tmp_path, monkeypatch, stall_until, ok):
+    """A stalled router2 run is stopped and placed again with the next seed; the report says which
+    seed routed and which stalled; when every seed stalls the error names the next steps."""
+    from hw.flows import open_flow
+
+    fake = tmp_path / "nextpnr-ecp5"
+    fake.write_text(FAKE_NEXTPNR.replace("STALL_UNTIL", str(stall_until)))
+    fake.chmod(0o755)
+    monkeypatch.setenv("HARDWIRE_NEXTPNR_ECP5", str(fake))
+    monkeypatch.setattr(open_flow, "WATCH_POLL_S", 0.05)
+    board = get_board("ulx3s-85f")
+    lines = []
+    if ok:
+        report = open_flow.pnr(tmp_path, board, router="router2", seed=1, log=lines.append)
+        assert report["hardwire_pnr"]["seed"] == 3
+        assert [s["seed"] for s in report["hardwire_pnr"]["stalled"]] == [1, 2]
+        assert "overuse stalled" in report["hardwire_pnr"]["stalled"][0]["why"]
+        assert (tmp_path / "pnr-seed1-stalled.log").is_file() and "placing again with seed 2" in lines[0]
+    else:
+        with pytest.raises(open_flow.RouteStalled, match=r"stalled with seeds 1\.\.3.*--seed 4.*router1"):
+            open_flow.pnr(tmp_path, board, router="router2", seed=1, log=lines.append)
+    assert (tmp_path / "seeds.txt").read_text().split() == ["1", "2", "3"]

@@ -19,6 +19,7 @@ import datetime
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from hw.boards import Board
 from hw.errors import HardwireError
-from hw.tools import ToolError, run_tool, run_yosys, run_yowasp
+from hw.tools import ToolError, ToolStopped, run_tool_watched, run_yosys, run_yowasp, yowasp_command
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BOARD_TOP = REPO_ROOT / "bitstreams" / "common" / "hw_board_uart.v"
@@ -128,11 +129,62 @@ def parse_stat(log: str) -> dict[str, int]:
 DEFAULT_ROUTER = "router2"     # routes the default model in minutes; router1 took hours (docs/boards.md, Status)
 
 
-def pnr(build_dir: Path, board: Board, freq_mhz: float | None = None, seed: int = 1,
-        timeout: float = 4 * 3600, extra: tuple[str, ...] = (), router: str = DEFAULT_ROUTER) -> dict:
-    """nextpnr into board.config (ECP5) / board.asc (iCE40) and report.json; returns the report.
+# router2 negotiates congestion in iterations; on some placements the overuse stops
+# falling and the run would go on for hours. A run whose best overuse has not
+# fallen by STALL_GAIN within STALL_ITERS iterations (and is still above
+# STALL_FLOOR wires) is stopped and placed again with the next seed.
+STALL_ITERS = 20
+STALL_GAIN = 0.9
+STALL_FLOOR = 20
+SEED_TRIES = 3
+WATCH_POLL_S = 5.0             # how often the log is read
+_ROUTER2_ITER = re.compile(r"iter=(\d+) wires=\d+ overused=(\d+)")
 
-    `extra`: more nextpnr arguments (e.g. --no-route for a placement-only timing estimate)."""
+
+def router2_stall(log: str) -> str | None:
+    """Why router2 (its log so far) has stalled, or None while it still makes progress."""
+    overused = [int(m.group(2)) for m in _ROUTER2_ITER.finditer(log)]
+    if len(overused) <= STALL_ITERS:
+        return None
+    before, recent = min(overused[:-STALL_ITERS]), min(overused[-STALL_ITERS:])
+    if before > STALL_FLOOR and recent > STALL_GAIN * before:
+        return (f"router2 overuse stalled: best {before} wires before the last {STALL_ITERS} iterations, "
+                f"{recent} in them (iteration {len(overused)})")
+    return None
+
+
+class RouteStalled(FlowError):
+    """Routing stalled with every seed tried."""
+
+
+def pnr(build_dir: Path, board: Board, freq_mhz: float | None = None, seed: int = 1,
+        timeout: float = 4 * 3600, extra: tuple[str, ...] = (), router: str = DEFAULT_ROUTER,
+        tries: int = SEED_TRIES, log=print) -> dict:
+    """nextpnr into board.config (ECP5) / board.asc (iCE40) and report.json; returns the report,
+    with "hardwire_pnr": {"router", "seed", "stalled"} added.
+
+    When router2 stalls (router2_stall), the run is stopped and placed again with
+    the next seed, up to `tries` seeds. `extra`: more nextpnr arguments (e.g.
+    --no-route for a placement-only timing estimate)."""
+    stalled = []
+    for s in range(seed, seed + max(1, tries)):
+        try:
+            report = _pnr_once(build_dir, board, freq_mhz, s, timeout, extra, router)
+        except ToolStopped as exc:
+            stalled.append({"seed": s, "why": str(exc)})
+            shutil.copy2(build_dir / "pnr.log", build_dir / f"pnr-seed{s}-stalled.log")
+            log(f"    seed {s}: {exc}; placing again with seed {s + 1}" if s + 1 < seed + tries else
+                f"    seed {s}: {exc}")
+            continue
+        report["hardwire_pnr"] = {"router": router, "seed": s, "stalled": stalled}
+        return report
+    raise RouteStalled(f"nextpnr-{board.family} {router} stalled with seeds {seed}..{seed + tries - 1} "
+                       f"(logs {build_dir}/pnr-seed*-stalled.log): try --seed {seed + tries}, "
+                       "--router router1 (slower, steadier), or fewer lanes")
+
+
+def _pnr_once(build_dir: Path, board: Board, freq_mhz: float | None, seed: int, timeout: float,
+              extra: tuple[str, ...], router: str) -> dict:
     freq = freq_mhz or board.clock_mhz
     cons = constraints_file(board)
     if board.family == "ecp5":
@@ -143,11 +195,15 @@ def pnr(build_dir: Path, board: Board, freq_mhz: float | None = None, seed: int 
             "--seed", str(seed), "--router", router, "--report", "report.json", "--log", "pnr.log",
             "--timing-allow-fail", *extra]
     native = native_nextpnr(board)
+    cmd = ([native, *argv, *os.environ.get("HARDWIRE_NEXTPNR_ARGS", "").split()] if native
+           else [*yowasp_command(tool), *argv])
+    watch = router2_stall if router == "router2" else (lambda text: None)
+    (build_dir / "pnr.log").unlink(missing_ok=True)    # the watch must not read an earlier run's log
     try:
-        if native:
-            run_native(native, argv, cwd=build_dir, timeout=timeout)
-        else:
-            run_yowasp(tool, argv, cwd=build_dir, timeout=timeout)
+        run_tool_watched(native or tool, cmd, cwd=build_dir, log="pnr.log", watch=watch, timeout=timeout,
+                         poll_s=WATCH_POLL_S)
+    except ToolStopped:
+        raise
     except ToolError as exc:
         log = build_dir / "pnr.log"
         raise FlowError(f"{native or tool} failed for {board.name} (log {log}): {exc}") from None
@@ -163,8 +219,6 @@ def native_nextpnr(board: Board) -> str | None:
     The YoWASP build is the pinned default; a native build routes several times
     faster (and takes `--threads`, which HARDWIRE_NEXTPNR_ARGS can pass). The
     manifest records which one ran."""
-    import shutil
-
     value = os.environ.get(NATIVE_ENV[board.family], "").strip()
     if not value:
         return None
@@ -173,10 +227,6 @@ def native_nextpnr(board: Board) -> str | None:
         raise FlowError(f"{NATIVE_ENV[board.family]}={value}: no such executable; point it at a native "
                         f"nextpnr-{board.family} or unset it to use the pinned YoWASP build")
     return path
-
-
-def run_native(path: str, args: list[str], cwd: Path, timeout: float) -> None:
-    run_tool(path, [path, *args, *os.environ.get("HARDWIRE_NEXTPNR_ARGS", "").split()], cwd=cwd, timeout=timeout)
 
 
 def native_version(path: str) -> str:
@@ -306,15 +356,16 @@ def build(info, board: Board, fit: dict | None = None, freq_mhz: float | None = 
     cells = synth(build_dir, board)
     seconds["synth"] = round(time.monotonic() - t)
     t = time.monotonic()
-    log(f"[2/3] nextpnr-{board.family} at {freq_mhz or board.clock_mhz:g} MHz (log {build_dir / 'pnr.log'})")
-    report = pnr(build_dir, board, freq_mhz, seed=seed, router=router)
+    log(f"[2/3] nextpnr-{board.family} {router}, seed {seed}, at {freq_mhz or board.clock_mhz:g} MHz "
+        f"(log {build_dir / 'pnr.log'})")
+    report = pnr(build_dir, board, freq_mhz, seed=seed, router=router, log=log)
     seconds["pnr"] = round(time.monotonic() - t)
     t = time.monotonic()
     log(f"[3/3] {'ecppack' if board.family == 'ecp5' else 'icepack'}")
     bit = pack(build_dir, board)
     seconds["pack"] = round(time.monotonic() - t)
     manifest = write_manifest(build_dir, board, info, bit, cells, report, fit, seconds,
-                              pnr_settings={"router": router, "seed": seed})
+                              pnr_settings=report.pop("hardwire_pnr", None))
     fmax = fmax_mhz(report)
     if fmax < board.clock_mhz:
         raise FlowError(f"timing not met: Fmax {fmax:.1f} MHz is below the {board.clock_mhz:g} MHz board clock "
