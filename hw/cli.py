@@ -399,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
                                            "(default bitstreams/BOARD/)")
     p.add_argument("--build-dir", type=Path, help="working folder (default build/boards/BOARD-FP-lLvVcC/)")
     p.add_argument("--freq", type=float, help="nextpnr target clock in MHz (default: the board clock)")
-    p.add_argument("--router", choices=("router1", "router2"), help="nextpnr router (default: router2)")
+    p.add_argument("--router", choices=("router1", "router2"), help="nextpnr router (default: router1; router2 is faster when it converges, and a stalled router2 run is placed again with the next seed)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1; the manifest records it): "
                                                        "another seed is another placement when routing stalls")
     p.add_argument("--check", action="store_true", help="run the fit check only")

@@ -126,7 +126,7 @@ def parse_stat(log: str) -> dict[str, int]:
 
 # ---------------------------------------------------------------- place and route, pack
 
-DEFAULT_ROUTER = "router2"     # routes the default model in minutes; router1 took hours (docs/boards.md, Status)
+DEFAULT_ROUTER = "router1"     # steadier than router2 on these designs (docs/boards.md, "The open flow")
 
 
 # router2 negotiates congestion in iterations; on some placements the overuse stops
