@@ -119,11 +119,14 @@ _BRAM_SHAPES = {
 # Besides the lane ROMs, the KV cache (K and V) and the constant tables (one block each at
 # least): the prompt FIFO, the attention score buffer and the UART bridge's rx/tx buffers.
 FIXED_BLOCKS = {18: 4, 4: 8}
-# LUT slots = a * estimate.luts + b, fitted to nextpnr's TRELLIS_COMB for models/default at 8 x 4 and
-# 16 x 4 lanes (LUT4s, carry cells and LUT RAM, as placed; docs/boards.md). Xilinx LUT6 take about 0.65
-# of the LUT4 count (not calibrated yet); iCE40 builds its multipliers from LUTs too.
-LUT_CAL = {"ecp5": (1.16, 28_300), "ice40": (1.16, 28_300), "zynq7": (0.75, 18_400), "zynqmp": (0.75, 18_400)}
-FF_CAL = (0.44, 11_300)     # flip-flops, same fit (rounded up over 4 x 4, 8 x 4, 16 x 4)
+# LUT slots = a * estimate.luts + b, fitted to nextpnr's TRELLIS_COMB for models/default (all-4-bit
+# weights, debug vectors off) at 8 x 4 and 16 x 4 lanes, rounded up (LUT4s, carry cells and LUT RAM, as
+# placed; docs/boards.md). iCE40 keeps the older, larger fit: it has no LUT RAM, so the vector buffers
+# are flip-flops and multiplexers there, and it builds its multipliers from LUTs too. Xilinx LUT6 take
+# about 0.65 of the LUT4 count (not calibrated against Vivado yet).
+LUT_CAL = {"ecp5": (1.22, 13_600), "ice40": (1.16, 28_300), "zynq7": (0.75, 18_400), "zynqmp": (0.75, 18_400)}
+# flip-flops: the line through 4 x 4 and 16 x 4, rounded up to cover 8 x 4 (iCE40: the older fit)
+FF_CAL = {"ecp5": (0.36, 7_800), "ice40": (0.44, 11_300), "zynq7": (0.36, 7_800), "zynqmp": (0.36, 7_800)}
 ICE40_LUTS_PER_MULT = 150   # an ECP5 MULT18X18D's worth of multiplier built from LUT4s
 # MULT18X18D / DSP48 per lane: each MAC multiplier, plus the requant multiplier (ACC_W x 16: 2 on ECP5)
 DSP_PER_REQUANT = {"ecp5": 2, "zynq7": 1, "zynqmp": 1}
@@ -200,7 +203,7 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
         dsps = est.mac_multipliers + DSP_PER_REQUANT[fam] * est.requant_multipliers + DSP_FIXED[fam]
     else:       # iCE40: the multipliers an ECP5 puts in DSPs become LUTs
         luts += ICE40_LUTS_PER_MULT * (est.mac_multipliers + 2 * est.requant_multipliers + DSP_FIXED["ecp5"])
-    ffs = int(FF_CAL[0] * est.luts + FF_CAL[1])
+    ffs = int(FF_CAL[fam][0] * est.luts + FF_CAL[fam][1])
     return [
         Need("luts", luts, int(LUT_LIMIT * res.luts), res.luts, f"{per:g} x estimate {est.luts:,} + {fixed:,}"),
         Need("ffs", ffs, int(FF_LIMIT * res.ffs), res.ffs),
