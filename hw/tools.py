@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from itertools import count
 from pathlib import Path
@@ -188,9 +189,13 @@ def run_tool(name: str, argv: list[str], cwd: str | os.PathLike | None = None,
     except subprocess.TimeoutExpired as exc:
         raise ToolError(f"{name} did not finish within {timeout:.0f} s (args: {' '.join(argv[1:])})") from exc
     if res.returncode != 0:
-        tail = "\n".join(res.stdout.strip().splitlines()[-40:])
-        raise ToolError(f"{name} failed (exit {res.returncode}) in {cwd or os.getcwd()}:\n{tail}")
+        raise _failed(name, res.returncode, res.stdout, cwd)
     return res.stdout
+
+
+def _failed(name: str, returncode: int, output: str, cwd) -> ToolError:
+    tail = "\n".join(output.strip().splitlines()[-40:])
+    return ToolError(f"{name} failed (exit {returncode}) in {cwd or os.getcwd()}:\n{tail}")
 
 
 class ToolStopped(ToolError):
@@ -201,8 +206,6 @@ def run_tool_watched(name: str, argv: list[str], cwd: str | os.PathLike, log: st
                      watch, timeout: float | None = 3600, poll_s: float = 5.0) -> None:
     """run_tool, but every `poll_s` seconds `watch(text of cwd/log)` may return a reason to stop:
     the tool is then killed and ToolStopped raised with that reason."""
-    import time
-
     log_path = Path(cwd) / log
     start = time.monotonic()
     with tempfile.TemporaryFile(mode="w+") as out:
@@ -221,8 +224,7 @@ def run_tool_watched(name: str, argv: list[str], cwd: str | os.PathLike, log: st
                 proc.wait()
         if proc.returncode != 0:
             out.seek(0)
-            tail = "\n".join(out.read().strip().splitlines()[-40:])
-            raise ToolError(f"{name} failed (exit {proc.returncode}) in {cwd}:\n{tail}")
+            raise _failed(name, proc.returncode, out.read(), cwd)
 
 
 def run_yosys(script: str, cwd: str | os.PathLike | None = None, log: str | os.PathLike | None = None,

@@ -1018,11 +1018,12 @@ module hw_core #(
 
     // the LUT RAM buffers' writers: xn NORM_NW rmsnorm outputs, att one attention
     // output, h3 the w3 lanes, h1 the w1 lanes or (later, never in the same cycle)
-    // the SiLU gates in place
+    // the SiLU gates in place, res the wo / w2 lanes or (before the first layer)
+    // the embedding
     reg [NORM_NW-1:0]    xn_wv;
     reg [NORM_NW*32-1:0] xn_wi;
     reg [LANES-1:0]      h1_wv, h3_wv;
-    reg [LANES*32-1:0]   h1_wi, h3_wi, wb_idx;
+    reg [LANES*32-1:0]   h1_wi, wb_idx;
     reg [LANES*8-1:0]    h1_wd;
     reg [LANES-1:0]      res_wv;
     reg [LANES*32-1:0]   res_wi;
@@ -1036,11 +1037,9 @@ module hw_core #(
         for (wj = 0; wj < LANES; wj = wj + 1) begin
             wb_idx[wj*32 +: 32] = {{(32-ROWS_W){1'b0}}, wb_row[wj*ROWS_W +: ROWS_W]};
             h3_wv[wj]           = wb_valid[wj] && wb_tag == T_W3;
-            h3_wi[wj*32 +: 32]  = wb_idx[wj*32 +: 32];
             h1_wv[wj]           = wb_valid[wj] && wb_tag == T_W1;
             h1_wi[wj*32 +: 32]  = wb_idx[wj*32 +: 32];
             h1_wd[wj*8 +: 8]    = wb_sat8[wj*8 +: 8];
-            // residual: + wo / w2 results, or (before the first layer) the embedding
             res_wv[wj]          = wb_valid[wj] && (wb_tag == T_WO || wb_tag == T_W2);
             res_wi[wj*32 +: 32] = wb_idx[wj*32 +: 32];
             res_wd[wj*16 +: 16] = wb_res_sum[wj*16 +: 16];
@@ -1073,7 +1072,7 @@ module hw_core #(
         h1_buf (.clk(clk), .wr_valid(h1_wv), .wr_idx(h1_wi), .wr_data(h1_wd),
                 .rd_start(vb_start), .rd_data(h1_rd));
     hw_vecbuf #(.N(H), .W(8), .G(VB_G), .NW(LANES), .NR(4), .R(VB_R), .PORTS_ON(4'b1000 | VB_DBG))
-        h3_buf (.clk(clk), .wr_valid(h3_wv), .wr_idx(h3_wi), .wr_data(wb_sat8),
+        h3_buf (.clk(clk), .wr_valid(h3_wv), .wr_idx(wb_idx), .wr_data(wb_sat8),
                 .rd_start(vb_start), .rd_data(h3_rd));
 
     // ================================================================ sequencer
