@@ -122,19 +122,22 @@ FIXED_BLOCKS = {18: 4, 4: 8}
 # LUT slots = a * estimate.luts + b, fitted to nextpnr's TRELLIS_COMB for models/default (all-4-bit
 # weights, debug vectors off) at 8 x 4 and 16 x 4 lanes, rounded up (LUT4s, carry cells and LUT RAM, as
 # placed; docs/boards.md). iCE40 keeps the older, larger fit: it has no LUT RAM, so the vector buffers
-# are flip-flops and multiplexers there, and it builds its multipliers from LUTs too. Xilinx LUT6 take
-# about 0.65 of the LUT4 count (not calibrated against Vivado yet).
-LUT_CAL = {"ecp5": (1.22, 13_600), "ice40": (1.16, 28_300), "zynq7": (0.75, 18_400), "zynqmp": (0.75, 18_400)}
-# flip-flops: the line through 4 x 4 and 16 x 4, rounded up to cover 8 x 4 (iCE40: the older fit)
-FF_CAL = {"ecp5": (0.36, 7_800), "ice40": (0.44, 11_300), "zynq7": (0.36, 7_800), "zynqmp": (0.36, 7_800)}
+# are flip-flops and multiplexers there, and it builds its multipliers from LUTs too. Xilinx: the line
+# through Yosys synth_xilinx's LUT6 + LUT-RAM count at 8 x 4 and 32 x 4 (docs/vivado.md), rounded up to
+# cover 16 x 4; UltraScale+ (xcup) used 11 % more LUTs and 35 % more FFs at 16 x 4, so its lines are the
+# Zynq-7000 ones scaled up by that and rounded up (Vivado not run yet).
+LUT_CAL = {"ecp5": (1.22, 13_600), "ice40": (1.16, 28_300), "zynq7": (1.03, 7_800), "zynqmp": (1.16, 8_700)}
+# flip-flops: ECP5, the line through 4 x 4 and 16 x 4, rounded up to cover 8 x 4 (iCE40: the older fit);
+# Xilinx, through synth_xilinx's 8 x 4 and 32 x 4, rounded up
+FF_CAL = {"ecp5": (0.36, 7_800), "ice40": (0.44, 11_300), "zynq7": (0.28, 5_000), "zynqmp": (0.38, 6_800)}
 ICE40_LUTS_PER_MULT = 150   # an ECP5 MULT18X18D's worth of multiplier built from LUT4s
 # MULT18X18D / DSP48 per lane: each MAC multiplier, plus the requant multiplier (ACC_W x 16: 2 on ECP5)
 DSP_PER_REQUANT = {"ecp5": 2, "zynq7": 1, "zynqmp": 1}
 # The rest of the core (attention, sampler, RMSNorm). ECP5: exact against synth_ecp5 at 4/8/16 x 4.
-# Xilinx: Yosys synth_xilinx of models/default (docs/vivado.md) uses 111, 151 and 233 DSP48E1 at
-# 8 x 4, 16 x 4 and 32 x 4 lanes on the xc7z020 (151 DSP48E2 at 16 x 4 on the K26): 1 per MAC +
-# 1 per lane + 71 (exact at 8 x 4 and 16 x 4, 2 under at 32 x 4, which is refused on the PYNQ-Z2 either way).
-DSP_FIXED = {"ecp5": 60, "zynq7": 71, "zynqmp": 71}
+# Xilinx: Yosys synth_xilinx of models/default (docs/vivado.md) uses 97, 137 and 219 DSP48E1 at
+# 8 x 4, 16 x 4 and 32 x 4 lanes on the xc7z020: 1 per MAC + 1 per lane + 57, 57 and 59. The check
+# takes 59 (exact at 32 x 4, 2 over below), so 32 x 4 fits the PYNQ-Z2's 220 with 1 to spare.
+DSP_FIXED = {"ecp5": 60, "zynq7": 59, "zynqmp": 59}
 LUT_LIMIT = 0.85            # placement and routing need slack: at most 85% of the LUTs
 FF_LIMIT = 0.90
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from hw.errors import HardwireError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_PIPE = 141          # 128 + SIGPIPE, as a shell reports a writer whose reader closed the pipe
 
 
 class NotImplementedYet(HardwireError):
@@ -430,6 +432,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
+        sys.stdout.flush()                  # a closed pipe shows here, not in Python's exit handler
+    except BrokenPipeError:
+        # the reader went away (`hardwire ... | head`): stop quietly with a shell's SIGPIPE status
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PIPE
     except NotImplementedYet as exc:
         print(f"hardwire: {exc}", file=sys.stderr)
         return EXIT_USAGE

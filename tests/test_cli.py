@@ -76,3 +76,22 @@ def test_compile_writes_host_metadata_with_the_tokenizer(tmp_path, tiny_model, c
     assert meta.tokenizer_path().resolve() == tok_path.resolve()
     check_identity(meta.identity, meta)
     check_tokenizer(Tokenizer.load(meta.tokenizer_path()), meta.identity, meta)
+
+
+def test_a_reader_that_closes_the_pipe_gets_no_traceback():
+    """`hardwire build --list-boards | head -0`: the writer stops with 141 and no Python traceback."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    read_end, write_end = os.pipe()
+    os.close(read_end)                                 # nobody will ever read: every write fails
+    try:
+        res = subprocess.run([sys.executable, "-m", "hw.cli", "build", "--list-boards"], cwd=repo,
+                             stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert res.returncode == 141, res.stderr
+    assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr, res.stderr
