@@ -49,6 +49,7 @@ class Board:
     led_active_low: bool = False
     flash: str = ""                             # how the bitstream reaches the board
     constraints: str = ""                       # pin file under bitstreams/ (UART boards)
+    osc_mhz: float = 0.0                        # set by with_clock: the oscillator a PLL turns into clock_mhz
 
     @property
     def open_flow(self) -> bool:
@@ -91,6 +92,25 @@ BOARDS: dict[str, Board] = {b.name: b for b in (
           flash="scp hardwire.bit hardwire.hwh hardwire.hardwire.json ubuntu@kria:hardwire/; "
                 "open_device('pynq:hardwire.bit')"),
 )}
+
+
+def with_clock(board: Board, clock_mhz: float | None) -> tuple[Board, object | None]:
+    """The board with its design clock set to `clock_mhz`, and the ECP5 PLL that makes it (or None).
+
+    ECP5 boards get an EHXPLLL after the oscillator (hw/flows/ecp5_pll.py; clock_mhz becomes what its
+    dividers really give), Zynq boards take the clock as FCLK0 from the PS; the iCE40 flow has no PLL."""
+    from dataclasses import replace
+
+    if not clock_mhz or clock_mhz == board.clock_mhz:
+        return board, None
+    if board.family == "ecp5":
+        from hw.flows.ecp5_pll import ecp5_pll
+        pll = ecp5_pll(board.clock_mhz, clock_mhz)
+        return replace(board, clock_mhz=round(pll.out_mhz, 4), osc_mhz=board.clock_mhz), pll
+    if board.family in ("zynq7", "zynqmp"):
+        return replace(board, clock_mhz=float(clock_mhz)), None
+    raise BoardError(f"--clock {clock_mhz:g}: the {board.family} flow runs on the {board.clock_mhz:g} MHz "
+                     f"oscillator of {board.name} (no PLL there); leave --clock out")
 
 
 def get_board(name: str) -> Board:

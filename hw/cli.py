@@ -230,7 +230,7 @@ def cmd_build(args: argparse.Namespace) -> None:
     knobs = _knobs_from_args(args)
     run_build(args.board, args.model, knobs, out=args.out, build_dir=args.build_dir, tokenizer=args.tokenizer,
               freq_mhz=args.freq, check_only=args.check, force=args.force, measure=args.measure,
-              router=args.router, seed=args.seed, bits=args.bits)
+              router=args.router, seed=args.seed, bits=args.bits, clock_mhz=args.clock)
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -400,7 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="where the bitstream, manifest and metadata go "
                                            "(default bitstreams/BOARD/)")
     p.add_argument("--build-dir", type=Path, help="working folder (default build/boards/BOARD-FP-lLvVcC/)")
-    p.add_argument("--freq", type=float, help="nextpnr target clock in MHz (default: the board clock)")
+    p.add_argument("--clock", type=float, metavar="MHZ",
+                   help="design clock in MHz (default: the board's): ECP5 boards put a PLL after the "
+                        "oscillator (e.g. --clock 40 on the ULX3S), Zynq boards take it as FCLK0; "
+                        "the manifest's Fmax says what the routed design can take")
+    p.add_argument("--freq", type=float, help="nextpnr target clock in MHz (default: the design clock)")
     p.add_argument("--router", choices=("router1", "router2"), help="nextpnr router (default: router1; router2 is faster when it converges, and a stalled router2 run is placed again with the next seed)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1; the manifest records it): "
                                                        "another seed is another placement when routing stalls")

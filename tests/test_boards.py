@@ -236,13 +236,70 @@ def test_flash_zynq_prints_scp_and_pynq_steps(capsys):
     assert "open_device('pynq:hardwire.bit')" in out and "top.bit" not in out
 
 
-@pytest.mark.parametrize("name", ["ulx3s-85f", "icebreaker"])
-def test_board_top_with_a_generated_design_is_lint_clean(tmp_path, name):
-    """bitstreams/common/hw_board_uart.v + the UART bridge + a generated tiny design: verilator -Wall."""
+@pytest.mark.parametrize("name,clock", [("ulx3s-85f", None), ("icebreaker", None), ("ulx3s-85f", 40)])
+def test_board_top_with_a_generated_design_is_lint_clean(tmp_path, name, clock):
+    """bitstreams/common/hw_board_uart.v + the UART bridge + a generated tiny design: verilator -Wall
+    (with --clock, the EHXPLLL stands in as testbench/stubs/EHXPLLL.v)."""
+    from hw.boards import with_clock
     from hw.flows.open_flow import design_sources, write_board_top
     from hw.rtlgen.generate import generate
     from hw.tools import verilator_lint
 
     generate(random_int_model(seed=5), tmp_path, Knobs(lanes=2, values_per_lane=2))
-    write_board_top(tmp_path, get_board(name))
-    verilator_lint(design_sources(tmp_path), top="board_top")
+    board, pll = with_clock(get_board(name), clock)
+    write_board_top(tmp_path, board)
+    stub = [REPO / "testbench" / "stubs" / "EHXPLLL.v"] if pll else []
+    verilator_lint(design_sources(tmp_path) + stub, top="board_top")
+
+
+# ---------------------------------------------------------------- the design clock (--clock)
+
+@pytest.mark.parametrize("out,divs", [(40, (5, 8, 15, 7)), (50, (1, 2, 12, 5)), (60, (5, 12, 10, 4)),
+                                      (100, (1, 4, 6, 2))])
+def test_ecp5_pll_matches_ecppll(out, divs):
+    """The dividers Project Trellis's ecppll writes for a 25 MHz input (CLKI, CLKFB, CLKOP, CPHASE)."""
+    from hw.flows.ecp5_pll import PFD_MHZ, VCO_MHZ, ecp5_pll
+
+    pll = ecp5_pll(25, out)
+    assert (pll.clki_div, pll.clkfb_div, pll.clkop_div, pll.clkop_cphase) == divs
+    assert pll.out_mhz == pytest.approx(out)
+    assert PFD_MHZ[0] <= 25 / pll.clki_div <= PFD_MHZ[1] and VCO_MHZ[0] <= pll.vco_mhz <= VCO_MHZ[1]
+
+
+def test_ecp5_pll_refuses_what_it_cannot_make():
+    from hw.flows.ecp5_pll import PllError, ecp5_pll
+
+    with pytest.raises(PllError, match=r"48 MHz cannot be made .*\(nearest: 46.88 MHz\)"):
+        ecp5_pll(25, 48)                  # the phase detector needs 25 / CLKI_DIV >= 3.125 MHz
+    with pytest.raises(PllError, match="runs from 3.125 to 400 MHz"):
+        ecp5_pll(25, 500)
+    assert ecp5_pll(25, 33.3).out_mhz == pytest.approx(100 / 3)      # within 1 %: what it really gives
+
+
+def test_with_clock_per_family(tmp_path):
+    from hw.boards import with_clock
+    from hw.flows.open_flow import clks_per_bit, write_board_top
+
+    ulx3s = get_board("ulx3s-85f")
+    assert with_clock(ulx3s, None) == (ulx3s, None) and with_clock(ulx3s, 25) == (ulx3s, None)
+    board, pll = with_clock(ulx3s, 40)
+    assert (board.clock_mhz, board.osc_mhz, pll.clkop_div) == (40.0, 25.0, 15)
+    assert clks_per_bit(board) == 347                                  # 40 MHz / 115200
+    text = write_board_top(tmp_path, board).read_text()
+    assert "EHXPLLL" in text and ".CLKS_PER_BIT   (347)" in text and ".clk(clk_core)" in text
+    assert ".rst_btn(rst_btn & pll_locked)" in text                   # reset until the PLL locks
+    assert "EHXPLLL" not in write_board_top(tmp_path, ulx3s).read_text()
+    pynq, none = with_clock(get_board("pynq-z2"), 150)
+    assert pynq.clock_mhz == 150 and none is None                     # FCLK0 from the PS
+    with pytest.raises(BoardError, match="no PLL there.*leave --clock out"):
+        with_clock(get_board("icebreaker"), 24)
+
+
+def test_build_check_with_clock_names_the_pll(capsys):
+    from hw.cli import main
+
+    assert main(["build", "--board", "ulx3s-85f", "--clock", "40", "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "design clock 40 MHz from the 25 MHz oscillator by an EHXPLLL (CLKI_DIV 5, CLKFB_DIV 8" in out
+    assert main(["build", "--board", "ulx3s-85f", "--clock", "48", "--check"]) == 1
+    assert "cannot be made from the 25 MHz oscillator" in capsys.readouterr().err

@@ -131,40 +131,54 @@ def test_tiny_model_builds_a_bitstream_and_manifest(capsys):
     assert doc["fit_check"]["fits"]
 
 
-ICE40_LOOPBACK = """// UART echo with the board top's ports: exercises the iCE40 back end on a design the UP5K holds
-module board_top (input wire clk, input wire rst_btn, input wire uart_rxd, output wire uart_txd,
-                  output wire [1:0] led);
+# A stand-in for bitstreams/common/hw_board_uart.v with its parameters and ports: a UART echo, small
+# enough for the UP5K and quick to route, so that the generated board top (PLL, reset, UART divider)
+# and the back end of each family run whole in the suite
+ECHO_BOARD_UART = """module hw_board_uart #(parameter CLKS_PER_BIT = 217, parameter RST_ACTIVE_LOW = 1,
+                       parameter LED_ACTIVE_LOW = 0, parameter ROM_DIR = "rom")
+    (input wire clk, input wire rst_btn, input wire uart_rxd, output wire uart_txd, output wire [1:0] led);
+    wire rst = RST_ACTIVE_LOW ? !rst_btn : rst_btn;
     wire [7:0] byte_in;
     wire got, stop_error, tx_ready;
     reg [7:0] last = 8'd0;
     always @(posedge clk) if (got) last <= byte_in;
-    hw_uart_rx #(.CLKS_PER_BIT(104)) rx (.clk(clk), .rst(!rst_btn), .rxd(uart_rxd), .data(byte_in),
-                                         .valid(got), .stop_error(stop_error));
-    hw_uart_tx #(.CLKS_PER_BIT(104)) tx (.clk(clk), .rst(!rst_btn), .data(byte_in), .valid(got),
-                                         .ready(tx_ready), .txd(uart_txd));
-    assign led = ~{last[0], tx_ready};
+    hw_uart_rx #(.CLKS_PER_BIT(CLKS_PER_BIT)) rx (.clk(clk), .rst(rst), .rxd(uart_rxd), .data(byte_in),
+                                                  .valid(got), .stop_error(stop_error));
+    hw_uart_tx #(.CLKS_PER_BIT(CLKS_PER_BIT)) tx (.clk(clk), .rst(rst), .data(byte_in), .valid(got),
+                                                  .ready(tx_ready), .txd(uart_txd));
+    wire [1:0] on = {last[0], tx_ready};
+    assign led = LED_ACTIVE_LOW ? ~on : on;
 endmodule
 """
+
+
+def _echo_board(board, name: str):
+    """Synthesize the generated board top of `board` around the UART echo; returns the build folder."""
+    from hw.flows import open_flow
+    from hw.tools import run_yosys
+
+    work = REPO / "build" / "test_flow" / name    # YoWASP cannot see /tmp
+    work.mkdir(parents=True, exist_ok=True)
+    for old in ("board.asc", "board.config", "report.json", f"{board.name}.bin", f"{board.name}.bit"):
+        (work / old).unlink(missing_ok=True)
+    (work / "echo_board_uart.v").write_text(ECHO_BOARD_UART)
+    open_flow.write_board_top(work, board)
+    rtl = " ".join(str(REPO / "hw" / "rtl" / n) for n in ("hw_uart_rx.v", "hw_uart_tx.v"))
+    synth = ("synth_ecp5" if board.family == "ecp5" else "synth_ice40") + " -top board_top -json synth.json"
+    run_yosys(f"read_verilog {rtl} echo_board_uart.v board_top.v; {synth}", cwd=work, log="synth.log")
+    return work
 
 
 @pytest.mark.synth
 @pytest.mark.slow
 def test_ice40_back_end_places_routes_and_packs_for_the_icebreaker():
     """No model fits the UP5K (the fit check refuses them all, docs/boards.md), so the iCE40 half of
-    the flow runs here on a UART echo with the board top's ports: the committed .pcf, nextpnr-ice40
-    with the board's arguments, the Fmax and utilisation readers and icepack must all work."""
+    the flow runs here on the UART echo: the committed .pcf, nextpnr-ice40 with the board's
+    arguments, the Fmax and utilisation readers and icepack must all work."""
     from hw.flows import open_flow
-    from hw.tools import run_yosys
 
     board = get_board("icebreaker")
-    work = REPO / "build" / "test_flow" / "ice40"    # YoWASP cannot see /tmp
-    work.mkdir(parents=True, exist_ok=True)
-    for name in ("board.asc", "report.json", f"{board.name}.bin"):
-        (work / name).unlink(missing_ok=True)
-    (work / "loopback.v").write_text(ICE40_LOOPBACK)
-    rtl = " ".join(str(REPO / "hw" / "rtl" / n) for n in ("hw_uart_rx.v", "hw_uart_tx.v"))
-    run_yosys(f"read_verilog {rtl} loopback.v; synth_ice40 -top board_top -json synth.json",
-              cwd=work, log="synth.log")
+    work = _echo_board(board, "ice40")
     report = open_flow.pnr(work, board, tries=1)
     assert report["hardwire_pnr"] == {"router": open_flow.DEFAULT_ROUTER, "seed": 1, "stalled": []}
     assert open_flow.fmax_mhz(report) > board.clock_mhz
@@ -173,6 +187,25 @@ def test_ice40_back_end_places_routes_and_packs_for_the_icebreaker():
     assert 20 < used["luts"]["used"] < 400 and used["luts"]["available"] == 5280
     binfile = open_flow.pack(work, board)
     assert binfile.suffix == ".bin" and binfile.stat().st_size == 104_090    # every UP5K image is this size
+
+
+@pytest.mark.synth
+@pytest.mark.slow
+def test_ecp5_pll_board_top_routes_at_the_pll_clock():
+    """`--clock 40` on the ULX3S: the generated EHXPLLL survives Yosys, nextpnr derives the 40 MHz
+    constraint of its output from the oscillator's 25 MHz in the .lpf, and ecppack writes the image."""
+    from hw.boards import with_clock
+    from hw.flows import open_flow
+
+    board, pll = with_clock(get_board("ulx3s-85f"), 40)
+    work = _echo_board(board, "ecp5-pll")
+    report = open_flow.pnr(work, board, tries=1)
+    constraints = sorted(round(c["constraint"], 3) for c in report["fmax"].values())
+    assert 40.0 in constraints, report["fmax"]                 # the PLL output, derived by nextpnr
+    assert open_flow.fmax_mhz(report) > 40.0
+    assert "EHXPLLL" in report["utilization"] and report["utilization"]["EHXPLLL"]["used"] == 1
+    bit = open_flow.pack(work, board)
+    assert bit.suffix == ".bit" and bit.stat().st_size > 10_000
 
 
 def test_build_copies_bitstream_manifest_and_metadata(tmp_path, monkeypatch):
