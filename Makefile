@@ -49,9 +49,9 @@ bench: $(STAMP) ## cycles/token in Verilator (8x4, 16x4, 32x4 lanes) -> docs/ben
 	$(HW) bench --out docs/bench/results.json --table docs/bench.md $(BENCHARGS)
 	$(HW) bench --golden models/default/model.bin --golden-out docs/bench/golden.json
 
-bitstream: $(STAMP) ## fit check + bitstream + manifest into bitstreams/BOARD/ (BOARD MODEL LANES VPL BITS BUILDARGS)
+bitstream: $(STAMP) ## fit check + bitstream + manifest into bitstreams/BOARD/ (BOARD MODEL LANES VPL BITS CLOCK BUILDARGS)
 	$(HW) build --board $(BOARD) --model $(or $(MODEL),models/default/model.bin) --lanes $(LANES) \
-	    --vpl $(VPL) $(if $(BITS),--bits $(BITS)) $(BUILDARGS)
+	    --vpl $(VPL) $(if $(BITS),--bits $(BITS)) $(if $(CLOCK),--clock $(CLOCK)) $(BUILDARGS)
 
 flash: $(STAMP) ## load bitstreams/BOARD/ onto the board (openFPGALoader; Zynq: prints the scp + pynq steps)
 	$(PY) -m hw.flows.flash --board $(BOARD) $(FLASHARGS)

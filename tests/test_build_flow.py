@@ -47,6 +47,14 @@ def test_committed_default_bitstream_has_a_complete_manifest():
     measured = doc["measured"]
     assert measured and measured["cycles_mean"] > 0
     assert measured["tokens_per_s_at_fmax"] == pytest.approx(doc["fmax_mhz"] * 1e6 / measured["cycles_mean"], rel=1e-3)
+    assert measured["tokens_per_s_at_clock"] == pytest.approx(doc["clock_mhz"] * 1e6 / measured["cycles_mean"],
+                                                              rel=1e-3)
+    # the design clock: the oscillator, or the PLL whose dividers the manifest gives
+    assert meta["clock_hz"] == round(doc["clock_mhz"] * 1e6)
+    if doc.get("pll"):
+        from hw.flows.ecp5_pll import ecp5_pll
+        pll = ecp5_pll(doc["pll"]["in_mhz"], doc["clock_mhz"])
+        assert pll.to_json() == doc["pll"] and doc["pll"]["in_mhz"] == get_board("ulx3s-85f").clock_mhz
 
 
 def test_committed_default_bitstream_is_of_the_shipped_default_model(monkeypatch):
@@ -254,6 +262,20 @@ def test_zynq_build_writes_the_vivado_project_or_says_it_is_missing(tmp_path):
         assert "hw/flows/vivado.py" in str(exc)
         return
     assert res["vivado"] and all(Path(f).is_file() for f in res["vivado"])
+
+
+def test_zynq_clock_sets_fclk0_and_the_metadata(tmp_path):
+    """`--clock 125` on the PYNQ-Z2: the PS's FCLK0 in the Vivado Tcl and the host's cycles -> seconds."""
+    from hw.flows import board_build
+
+    im = random_int_model(seed=4)
+    npz = tmp_path / "m.npz"
+    im.save(npz)
+    bdir = tmp_path / "b"
+    board_build.run_build("pynq-z2", npz, Knobs(lanes=2, values_per_lane=2), build_dir=bdir, clock_mhz=125,
+                          log=lambda s: None)
+    assert "set fclk_mhz 125\n" in (bdir / "build.tcl").read_text()
+    assert json.loads((bdir / "hardwire.json").read_text())["clock_hz"] == 125_000_000
 
 
 def test_bits_quantizes_a_checkpoint_for_the_build_and_fit_check():
