@@ -52,6 +52,14 @@ class Board:
     osc_mhz: float = 0.0                        # set by with_clock: the oscillator a PLL turns into clock_mhz
 
     @property
+    def pll(self):
+        """The ECP5 PLL (hw/flows/ecp5_pll.py) that turns osc_mhz into clock_mhz, or None."""
+        if not self.osc_mhz or self.osc_mhz == self.clock_mhz:
+            return None
+        from hw.flows.ecp5_pll import ecp5_pll
+        return ecp5_pll(self.osc_mhz, self.clock_mhz)
+
+    @property
     def open_flow(self) -> bool:
         """Built here by Yosys + nextpnr (ECP5, iCE40); the Zynq boards need Vivado."""
         return self.family in ("ecp5", "ice40")
@@ -94,21 +102,21 @@ BOARDS: dict[str, Board] = {b.name: b for b in (
 )}
 
 
-def with_clock(board: Board, clock_mhz: float | None) -> tuple[Board, object | None]:
-    """The board with its design clock set to `clock_mhz`, and the ECP5 PLL that makes it (or None).
+def with_clock(board: Board, clock_mhz: float | None) -> Board:
+    """The board with its design clock set to `clock_mhz`.
 
-    ECP5 boards get an EHXPLLL after the oscillator (hw/flows/ecp5_pll.py; clock_mhz becomes what its
+    ECP5 boards get an EHXPLLL after the oscillator (`Board.pll`; clock_mhz becomes what its
     dividers really give), Zynq boards take the clock as FCLK0 from the PS; the iCE40 flow has no PLL."""
     from dataclasses import replace
 
     if not clock_mhz or clock_mhz == board.clock_mhz:
-        return board, None
+        return board
     if board.family == "ecp5":
         from hw.flows.ecp5_pll import ecp5_pll
-        pll = ecp5_pll(board.clock_mhz, clock_mhz)
-        return replace(board, clock_mhz=round(pll.out_mhz, 4), osc_mhz=board.clock_mhz), pll
+        out = ecp5_pll(board.clock_mhz, clock_mhz).out_mhz
+        return replace(board, clock_mhz=round(out, 4), osc_mhz=board.clock_mhz)
     if board.family in ("zynq7", "zynqmp"):
-        return replace(board, clock_mhz=float(clock_mhz)), None
+        return replace(board, clock_mhz=float(clock_mhz))
     raise BoardError(f"--clock {clock_mhz:g}: the {board.family} flow runs on the {board.clock_mhz:g} MHz "
                      f"oscillator of {board.name} (no PLL there); leave --clock out")
 

@@ -246,9 +246,9 @@ def test_board_top_with_a_generated_design_is_lint_clean(tmp_path, name, clock):
     from hw.tools import verilator_lint
 
     generate(random_int_model(seed=5), tmp_path, Knobs(lanes=2, values_per_lane=2))
-    board, pll = with_clock(get_board(name), clock)
+    board = with_clock(get_board(name), clock)
     write_board_top(tmp_path, board)
-    stub = [REPO / "testbench" / "stubs" / "EHXPLLL.v"] if pll else []
+    stub = [REPO / "testbench" / "stubs" / "EHXPLLL.v"] if board.pll else []
     verilator_lint(design_sources(tmp_path) + stub, top="board_top")
 
 
@@ -281,16 +281,16 @@ def test_with_clock_per_family(tmp_path):
     from hw.flows.open_flow import clks_per_bit, write_board_top
 
     ulx3s = get_board("ulx3s-85f")
-    assert with_clock(ulx3s, None) == (ulx3s, None) and with_clock(ulx3s, 25) == (ulx3s, None)
-    board, pll = with_clock(ulx3s, 40)
-    assert (board.clock_mhz, board.osc_mhz, pll.clkop_div) == (40.0, 25.0, 15)
+    assert with_clock(ulx3s, None) == ulx3s and with_clock(ulx3s, 25) == ulx3s and ulx3s.pll is None
+    board = with_clock(ulx3s, 40)
+    assert (board.clock_mhz, board.osc_mhz, board.pll.clkop_div) == (40.0, 25.0, 15)
     assert clks_per_bit(board) == 347                                  # 40 MHz / 115200
     text = write_board_top(tmp_path, board).read_text()
     assert "EHXPLLL" in text and ".CLKS_PER_BIT   (347)" in text and ".clk(clk_core)" in text
     assert ".rst_btn(rst_btn & pll_locked)" in text                   # reset until the PLL locks
     assert "EHXPLLL" not in write_board_top(tmp_path, ulx3s).read_text()
-    pynq, none = with_clock(get_board("pynq-z2"), 150)
-    assert pynq.clock_mhz == 150 and none is None                     # FCLK0 from the PS
+    pynq = with_clock(get_board("pynq-z2"), 150)
+    assert pynq.clock_mhz == 150 and pynq.pll is None                 # FCLK0 from the PS
     with pytest.raises(BoardError, match="no PLL there.*leave --clock out"):
         with_clock(get_board("icebreaker"), 24)
 

@@ -205,7 +205,7 @@ def test_ecp5_pll_board_top_routes_at_the_pll_clock():
     from hw.boards import with_clock
     from hw.flows import open_flow
 
-    board, pll = with_clock(get_board("ulx3s-85f"), 40)
+    board = with_clock(get_board("ulx3s-85f"), 40)
     work = _echo_board(board, "ecp5-pll")
     report = open_flow.pnr(work, board, tries=1)
     constraints = sorted(round(c["constraint"], 3) for c in report["fmax"].values())

@@ -81,7 +81,8 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
     from hw.boards import fit_report, get_board, with_clock
     from hw.rtlgen.generate import generate
 
-    board, pll = with_clock(get_board(board_name), clock_mhz)
+    board = with_clock(get_board(board_name), clock_mhz)
+    pll = board.pll
     if pll is not None:
         log(f"design clock {board.clock_mhz:.4g} MHz from the {board.osc_mhz:g} MHz oscillator by an EHXPLLL "
             f"(CLKI_DIV {pll.clki_div}, CLKFB_DIV {pll.clkfb_div}, CLKOP_DIV {pll.clkop_div}, "

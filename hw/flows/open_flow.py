@@ -65,7 +65,7 @@ def clks_per_bit(board: Board, baud: int = UART_BAUD) -> int:
 def write_board_top(build_dir: Path, board: Board, baud: int = UART_BAUD) -> Path:
     """build_dir/board_top.v: hw_board_uart with the board's clock, reset and LED polarity; with an
     EHXPLLL in front when the design clock is not the oscillator's (hw.boards.with_clock)."""
-    pll = board_pll(board)
+    pll = board.pll
     core_clk = "clk_core" if pll else "clk"
     rst_in = "rst_btn"
     pll_text = ""
@@ -102,14 +102,6 @@ endmodule
     path = build_dir / "board_top.v"
     path.write_text(text)
     return path
-
-
-def board_pll(board: Board):
-    """The ECP5 PLL of a board whose design clock is not its oscillator (hw.boards.with_clock), or None."""
-    if not board.osc_mhz or board.osc_mhz == board.clock_mhz:
-        return None
-    from hw.flows.ecp5_pll import ecp5_pll
-    return ecp5_pll(board.osc_mhz, board.clock_mhz)
 
 
 def design_sources(build_dir: Path) -> list[Path]:
@@ -325,7 +317,7 @@ def write_manifest(build_dir: Path, board: Board, info, bitstream: Path, cells: 
     est = info.estimate
     ctx = info.knobs.context
     fmax = fmax_mhz(report)
-    pll = board_pll(board)
+    pll = board.pll
     manifest = {
         "format": MANIFEST_FORMAT, "version": MANIFEST_VERSION,
         "built": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
