@@ -52,9 +52,8 @@ def test_committed_default_bitstream_has_a_complete_manifest():
     # the design clock: the oscillator, or the PLL whose dividers the manifest gives
     assert meta["clock_hz"] == round(doc["clock_mhz"] * 1e6)
     if doc.get("pll"):
-        from hw.flows.ecp5_pll import ecp5_pll
-        pll = ecp5_pll(doc["pll"]["in_mhz"], doc["clock_mhz"])
-        assert pll.to_json() == doc["pll"] and doc["pll"]["in_mhz"] == get_board("ulx3s-85f").clock_mhz
+        from hw.boards import with_clock
+        assert with_clock(get_board("ulx3s-85f"), doc["clock_mhz"]).pll.to_json() == doc["pll"]
 
 
 def test_committed_default_bitstream_is_of_the_shipped_default_model(monkeypatch):
@@ -306,20 +305,38 @@ def test_bits_with_an_already_quantized_model_is_refused(tmp_path):
                               log=lambda s: None)
 
 
+FAKE_NEXTPNR = """#!/bin/sh
+if [ "$1" = --version ]; then echo 'nextpnr-ecp5 -- Next Generation Place and Route (fake)'; exit 0; fi
+seed=""; prev=""
+for a in "$@"; do [ "$prev" = --seed ] && seed=$a; prev=$a; done
+echo "$seed" >> seeds.txt
+echo "$@" > args.txt
+if [ "$seed" -lt STALL_UNTIL ]; then
+    i=1
+    while [ $i -le 40 ]; do echo "Info:     iter=$i wires=9 overused=500 overuse=500 archfail=NA" >> pnr.log; i=$((i+1)); done
+    exec sleep 60
+fi
+echo "Info:     iter=1 wires=9 overused=0 overuse=0 archfail=0" >> pnr.log
+echo '{"fmax": {"clk": {"achieved": 31.5, "constraint": 25.0}}}' > report.json
+"""
+
+
+def _fake_nextpnr(tmp_path, monkeypatch, stall_until: int = 0) -> None:
+    """HARDWIRE_NEXTPNR_ECP5 -> a shell nextpnr that stalls router2 for seeds below `stall_until`, then
+    writes a report (Fmax 31.5 MHz); it records its arguments and seeds in tmp_path."""
+    fake = tmp_path / "nextpnr-ecp5"
+    fake.write_text(FAKE_NEXTPNR.replace("STALL_UNTIL", str(stall_until)))
+    fake.chmod(0o755)
+    monkeypatch.setenv("HARDWIRE_NEXTPNR_ECP5", str(fake))
+
+
 def test_native_nextpnr_from_the_environment(tmp_path, monkeypatch):
     """HARDWIRE_NEXTPNR_ECP5 runs a native nextpnr (faster, --threads via HARDWIRE_NEXTPNR_ARGS) instead of
     YoWASP's, with the same arguments, and the manifest's tool list names it; a wrong path is refused."""
     from hw.flows import open_flow
 
-    fake = tmp_path / "nextpnr-ecp5"
-    fake.write_text("#!/bin/sh\n"
-                    "if [ \"$1\" = --version ]; then echo 'nextpnr-ecp5 -- Next Generation Place and Route (fake)'; "
-                    "exit 0; fi\n"
-                    "echo \"$@\" > args.txt\n"
-                    "echo '{\"fmax\": {\"clk\": {\"achieved\": 31.5, \"constraint\": 25.0}}}' > report.json\n")
-    fake.chmod(0o755)
+    _fake_nextpnr(tmp_path, monkeypatch)
     board = get_board("ulx3s-85f")
-    monkeypatch.setenv("HARDWIRE_NEXTPNR_ECP5", str(fake))
     monkeypatch.setenv("HARDWIRE_NEXTPNR_ARGS", "--threads 8")
     report = open_flow.pnr(tmp_path, board, router="router2", seed=7)
     assert open_flow.fmax_mhz(report) == 31.5
@@ -352,31 +369,13 @@ def test_router2_stall_detection():
     assert why and "best 740" in why and f"last {STALL_ITERS} iterations" in why
 
 
-FAKE_NEXTPNR = """#!/bin/sh
-if [ "$1" = --version ]; then echo 'nextpnr-ecp5 -- Next Generation Place and Route (fake)'; exit 0; fi
-seed=""; prev=""
-for a in "$@"; do [ "$prev" = --seed ] && seed=$a; prev=$a; done
-echo "$seed" >> seeds.txt
-if [ "$seed" -lt STALL_UNTIL ]; then
-    i=1
-    while [ $i -le 40 ]; do echo "Info:     iter=$i wires=9 overused=500 overuse=500 archfail=NA" >> pnr.log; i=$((i+1)); done
-    exec sleep 60
-fi
-echo "Info:     iter=1 wires=9 overused=0 overuse=0 archfail=0" >> pnr.log
-echo '{"fmax": {"clk": {"achieved": 31.5, "constraint": 25.0}}}' > report.json
-"""
-
-
 @pytest.mark.parametrize("stall_until,ok", [(3, True), (9, False)])
 def test_stalled_router2_is_placed_again_with_the_next_seed(tmp_path, monkeypatch, stall_until, ok):
     """A stalled router2 run is stopped and placed again with the next seed; the report says which
     seed routed and which stalled; when every seed stalls the error names the next steps."""
     from hw.flows import open_flow
 
-    fake = tmp_path / "nextpnr-ecp5"
-    fake.write_text(FAKE_NEXTPNR.replace("STALL_UNTIL", str(stall_until)))
-    fake.chmod(0o755)
-    monkeypatch.setenv("HARDWIRE_NEXTPNR_ECP5", str(fake))
+    _fake_nextpnr(tmp_path, monkeypatch, stall_until)
     monkeypatch.setattr(open_flow, "WATCH_POLL_S", 0.05)
     board = get_board("ulx3s-85f")
     lines = []

@@ -219,8 +219,7 @@ def _pnr_once(build_dir: Path, board: Board, freq_mhz: float | None, seed: int, 
     except ToolStopped:
         raise
     except ToolError as exc:
-        log = build_dir / "pnr.log"
-        raise FlowError(f"{native or tool} failed for {board.name} (log {log}): {exc}") from None
+        raise FlowError(f"{native or tool} failed for {board.name} (log {build_dir / 'pnr.log'}): {exc}") from None
     return json.loads((build_dir / "report.json").read_text())
 
 
