@@ -166,6 +166,13 @@ DSP_PER_REQUANT = {"ecp5": 2, "zynq7": 1, "zynqmp": 1}
 # 8 x 4, 16 x 4 and 32 x 4 lanes on the xc7z020: 1 per MAC + 1 per lane + 57, 57 and 59. The check
 # takes 59 (exact at 32 x 4, 2 over below), so 32 x 4 fits the PYNQ-Z2's 220 with 1 to spare.
 DSP_FIXED = {"ecp5": 60, "zynq7": 59, "zynqmp": 59}
+# Each attention engine past the first (knobs.attention_engines): synth_ecp5 of one hw_attention at
+# context 256 is 23 MULT18X18D, 1,186 LUT4 + 342 CCU2C, 2,066 FF and 2 DP16KD (score RAM, exp2 table);
+# the first engine is inside DSP_FIXED and the core's LUT line. Xilinx: DSP48 products up to 25 x 18.
+ENGINE_DSPS = {"ecp5": 23, "zynq7": 20, "zynqmp": 20}
+ENGINE_LUTS = 1_900         # LUT slots (LUT4 + 2 per CCU2C), before the family's calibration factor
+ENGINE_FFS = 2_100
+ENGINE_BLOCKS = 2
 LUT_LIMIT = 0.85            # placement and routing need slack: at most 85% of the LUTs
 FF_LIMIT = 0.90
 
@@ -223,18 +230,22 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
     word_bits = lay.vpl * (wb or lay.wb)
     rom = lay.lanes * _blocks(lay.depth, word_bits, kb)
     scale = lay.lanes * _blocks(lay.scale_depth, SCALE_BITS, kb)
-    kv = 2 * _bit_blocks(est.kv_cache_bits // 2, kb)
     tables = sum(max(1, _bit_blocks(bits, kb)) for bits in _table_memories(model, knobs))
-    other = tables + _bit_blocks(est.lora_bits, kb) + FIXED_BLOCKS[kb]
+    extra = est.attention_engines - 1                 # engines past the first
+    # the KV cache is one bank per engine, each rounded up to whole blocks
+    kv = 2 * est.attention_engines * _bit_blocks(est.kv_cache_bits // 2 // est.attention_engines, kb)
+    other = tables + _bit_blocks(est.lora_bits, kb) + FIXED_BLOCKS[kb] + ENGINE_BLOCKS * extra
     brams = rom + scale + kv + other
     per, fixed = LUT_CAL[fam]
-    luts = int(per * est.luts + fixed)
+    luts = int(per * (est.luts + ENGINE_LUTS * extra) + fixed)
     dsps = 0
     if fam in DSP_PER_REQUANT:
-        dsps = est.mac_multipliers + DSP_PER_REQUANT[fam] * est.requant_multipliers + DSP_FIXED[fam]
+        dsps = (est.mac_multipliers + DSP_PER_REQUANT[fam] * est.requant_multipliers + DSP_FIXED[fam]
+                + ENGINE_DSPS[fam] * extra)
     else:       # iCE40: the multipliers an ECP5 puts in DSPs become LUTs
-        luts += ICE40_LUTS_PER_MULT * (est.mac_multipliers + 2 * est.requant_multipliers + DSP_FIXED["ecp5"])
-    ffs = int(FF_CAL[fam][0] * est.luts + FF_CAL[fam][1])
+        luts += ICE40_LUTS_PER_MULT * (est.mac_multipliers + 2 * est.requant_multipliers + DSP_FIXED["ecp5"]
+                                       + ENGINE_DSPS["ecp5"] * extra)
+    ffs = int(FF_CAL[fam][0] * est.luts + FF_CAL[fam][1]) + ENGINE_FFS * extra
     return [
         Need("luts", luts, int(LUT_LIMIT * res.luts), res.luts, f"{per:g} x estimate {est.luts:,} + {fixed:,}"),
         Need("ffs", ffs, int(FF_LIMIT * res.ffs), res.ffs),
@@ -310,6 +321,13 @@ def fit_report(model, knobs, board: Board) -> FitReport:
     for vpl in range(knobs.values_per_lane - 1, 0, -1):
         if _fits(model, replace(knobs, values_per_lane=vpl), board):
             sug.append(f"--vpl {vpl} (values per lane, from {knobs.values_per_lane})")
+            break
+    if knobs.macs != "lut" and _fits(model, replace(knobs, macs="lut"), board):
+        sug.append("--macs lut (lane multiply-accumulates from LUTs instead of DSPs)")
+    engines = knobs.engines(model.config.n_kv_heads)
+    for e in range(engines - 1, 0, -1):
+        if model.config.n_kv_heads % e == 0 and _fits(model, replace(knobs, attention_engines=e), board):
+            sug.append(f"--attention-engines {e} (from {engines})")
             break
     ctx = knobs.context
     while ctx > 16:

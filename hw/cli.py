@@ -291,7 +291,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------- parser
 
-def _add_knob_args(p: argparse.ArgumentParser, debug_vectors: str = "on") -> None:
+def _add_knob_args(p: argparse.ArgumentParser, debug_vectors: str = "on", macs: str = "dsp") -> None:
     """The generator's build knobs (hw/rtlgen/knobs.py), shared by compile and build."""
     p.add_argument("--debug-vectors", choices=("on", "off"), default=debug_vectors,
                    help="debug window reads of the vector buffers (hidden states; tests use them); "
@@ -300,6 +300,12 @@ def _add_knob_args(p: argparse.ArgumentParser, debug_vectors: str = "on") -> Non
     p.add_argument("--vpl", type=int, default=4, help="values per lane per cycle")
     p.add_argument("--context", type=int, help="KV cache positions (default: the model's)")
     p.add_argument("--k-max", type=int, default=16, help="top-k sampler capacity")
+    p.add_argument("--macs", choices=("dsp", "lut"), default=macs,
+                   help="lane multiply-accumulates from DSP multipliers or from LUT adders (no multiplier: "
+                        f"more lanes fit where the DSPs run out; default {macs})")
+    p.add_argument("--attention-engines", type=int, default=0,
+                   help="attention heads computed at once, each engine with its own KV cache bank; "
+                        "must divide the kv heads (default 0: one per kv head)")
     p.add_argument("--lora-rank", type=int, default=0)
     p.add_argument("--lora-targets", help="comma-separated projections, e.g. wq,wv")
 
@@ -309,7 +315,8 @@ def _knobs_from_args(args: argparse.Namespace):
 
     targets = tuple(t.strip() for t in (args.lora_targets or "").split(",") if t.strip())
     return Knobs(lanes=args.lanes, values_per_lane=args.vpl, context=args.context, k_max=args.k_max,
-                 lora_rank=args.lora_rank, lora_targets=targets, debug_vectors=args.debug_vectors == "on")
+                 lora_rank=args.lora_rank, lora_targets=targets, debug_vectors=args.debug_vectors == "on",
+                 macs=args.macs, attention_engines=args.attention_engines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -395,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bits", help="weight bits when --model is a float checkpoint, as `hardwire quantize "
                                   "--bits` takes them; the widest class sets every lane ROM's word width, so "
                                   "'embedding=4,attention=4,mlp=4,classifier=4' halves the lane ROMs")
-    _add_knob_args(p, debug_vectors="off")
+    _add_knob_args(p, debug_vectors="off", macs="lut")
     p.add_argument("--tokenizer", type=Path, help="tokenizer.bin for the host metadata (default: beside the model)")
     p.add_argument("--out", type=Path, help="where the bitstream, manifest and metadata go "
                                            "(default bitstreams/BOARD/)")

@@ -82,7 +82,8 @@ def test_board_top_sets_uart_divider_from_the_clock(tmp_path):
 # ---------------------------------------------------------------- fit check
 
 def test_default_model_fits_ulx3s_85f(default_model):
-    rep = fit_report(default_model, knobs_for(default_model), get_board("ulx3s-85f"))
+    # hardwire build's defaults: LUT MACs, one attention engine per kv head
+    rep = fit_report(default_model, knobs_for(default_model, macs="lut"), get_board("ulx3s-85f"))
     assert rep.fits, rep.format()
     brams = {n.resource: n for n in rep.needs}["brams"]
     assert 150 <= brams.need <= 208            # synth_ecp5 uses 186 DP16KD (docs/boards.md)
@@ -116,9 +117,11 @@ def test_pynq_z2_dsp_count_follows_synth_xilinx(default_model):
     The check may over-count by 2, never under-count."""
     board = get_board("pynq-z2")
     for lanes, measured in ((8, 97), (16, 137), (32, 219)):
-        dsps = {n.resource: n for n in needs(default_model, knobs_for(default_model, lanes=lanes), board)}["dsps"]
+        k = knobs_for(default_model, lanes=lanes, attention_engines=1)      # the calibrated core
+        dsps = {n.resource: n for n in needs(default_model, k, board)}["dsps"]
         assert 0 <= dsps.need - measured <= 2, (lanes, dsps.need)
-    k26 = {n.resource: n for n in needs(default_model, knobs_for(default_model), get_board("kv260"))}
+    k26 = {n.resource: n for n in needs(default_model, knobs_for(default_model, attention_engines=1),
+                                        get_board("kv260"))}
     assert 0 <= k26["dsps"].need - 137 <= 2                      # K26 16 x 4: 137 DSP48E2
 
 
@@ -127,10 +130,12 @@ def test_pynq_z2_xilinx_luts_and_ffs_cover_synth_xilinx(default_model):
     8, 16 and 32 x 4 on the PYNQ-Z2, xcup at 16 x 4 on the KV260."""
     board = get_board("pynq-z2")
     for lanes, luts, ffs in ((8, 15_406, 7_015), (16, 20_371, 8_328), (32, 29_881, 11_026)):
-        got = {n.resource: n.need for n in needs(default_model, knobs_for(default_model, lanes=lanes), board)}
+        k = knobs_for(default_model, lanes=lanes, attention_engines=1)      # the calibrated core
+        got = {n.resource: n.need for n in needs(default_model, k, board)}
         assert luts <= got["luts"] <= 1.06 * luts, (lanes, got["luts"])
         assert ffs <= got["ffs"] <= 1.06 * ffs, (lanes, got["ffs"])
-    k26 = {n.resource: n.need for n in needs(default_model, knobs_for(default_model), get_board("kv260"))}
+    k26 = {n.resource: n.need for n in needs(default_model, knobs_for(default_model, attention_engines=1),
+                                             get_board("kv260"))}
     assert 22_553 <= k26["luts"] <= 1.06 * 22_553 and 11_242 <= k26["ffs"] <= 1.06 * 11_242, k26   # xcup 16 x 4
 
 
@@ -143,8 +148,9 @@ def test_pynq_z2_40_lanes_is_refused_on_dsps(default_model):
     """32 x 4 takes 219 of the Zynq-7020's 220 DSP48E1 by synth_xilinx and fits; 40 x 4 needs 259:
     refused, naming the largest lane count that fits."""
     board = get_board("pynq-z2")
-    assert fit_report(default_model, knobs_for(default_model, lanes=32, values_per_lane=4), board).fits
-    k = knobs_for(default_model, lanes=40, values_per_lane=4)
+    one = dict(values_per_lane=4, attention_engines=1)                   # the calibrated core
+    assert fit_report(default_model, knobs_for(default_model, lanes=32, **one), board).fits
+    k = knobs_for(default_model, lanes=40, **one)
     rep = fit_report(default_model, k, board)
     assert not rep.fits
     over = [n.resource for n in rep.needs if not n.fits]
@@ -153,6 +159,19 @@ def test_pynq_z2_40_lanes_is_refused_on_dsps(default_model):
     assert "dsps 259 > 220" in msg and "over by 39" in msg, msg
     lanes = [s for s in rep.suggestions if s.startswith("--lanes")]
     assert lanes and int(lanes[0].split()[1]) == 32, rep.suggestions
+
+
+def test_second_attention_engine_is_counted_and_fewer_are_suggested(default_model):
+    """models/default has 2 kv heads: 2 engines by default, each past the first 23 MULT18X18D,
+    2 block RAMs and ~1,900 LUT slots more; a DSP-bound build is told to use fewer."""
+    board = get_board("ulx3s-85f")
+    one = {n.resource: n.need for n in needs(default_model, knobs_for(default_model, attention_engines=1), board)}
+    two = {n.resource: n.need for n in needs(default_model, knobs_for(default_model), board)}
+    assert two["dsps"] - one["dsps"] == 23 and two["brams"] - one["brams"] == 2
+    assert two["luts"] > one["luts"]
+    rep = fit_report(default_model, knobs_for(default_model), board)       # 16 x 4 DSP MACs, 2 engines
+    assert not rep.fits and "--attention-engines 1 (from 2)" in rep.suggestions, rep.format()
+    assert "--macs lut (lane multiply-accumulates from LUTs instead of DSPs)" in rep.suggestions
 
 
 def test_context_knob_is_suggested_when_the_kv_cache_overflows():

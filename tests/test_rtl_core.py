@@ -8,9 +8,11 @@ verilated once (hw/sim/build.py caches the binary by content):
 * tiny: a random IntModel with awkward sizes (head_dim 8, 3 query heads on one
   KV head, rows not a multiple of the 5 lanes), LoRA rank 3 on all seven
   projections, context 16 - registers, errors, context limit, reset, abort;
-* default: models/default quantized, 16 lanes x 4, context 80, LoRA on wq, wv, w2;
+* default: models/default quantized, 16 lanes x 8 LUT MACs, two attention
+  engines (one per kv head), context 80, LoRA on wq, wv, w2;
 * stories260K: the external llama2.c model (skipped when ../shared/models is
-  absent), 16 lanes x 4, context 96, LoRA on wk, wo, w1, w3.
+  absent), 16 lanes x 4 DSP MACs, four attention engines, context 96, LoRA on
+  wk, wo, w1, w3.
 """
 from __future__ import annotations
 
@@ -356,7 +358,8 @@ def default(tmp_path_factory):
     if not (DEFAULT_MODEL / "model.bin").is_file():
         pytest.skip("models/default is not built")
     fm, im = quantized(DEFAULT_MODEL / "model.bin")
-    knobs = Knobs(lanes=16, values_per_lane=4, context=80, lora_rank=4, lora_targets=DEFAULT_LORA)
+    # LUT MACs (bit planes in the lanes and in the attention engines' q . k), two engines
+    knobs = Knobs(lanes=16, values_per_lane=8, context=80, lora_rank=4, lora_targets=DEFAULT_LORA, macs="lut")
     sim = open_design(im, tmp_path_factory.mktemp("default"), knobs)
     yield fm, im, sim
     sim.close()

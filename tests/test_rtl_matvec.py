@@ -25,24 +25,25 @@ SEED = 3
 SOURCES = ("hw_rq.v", "hw_mac_lane.v", "hw_matvec.v")
 
 
-def matvec_parameters(layout, rom_dir: Path) -> dict:
+def matvec_parameters(layout, rom_dir: Path, mul_lut: int = 0) -> dict:
     """hw_matvec parameters for a layout (the same values hw/rtlgen/top.py passes to the core)."""
     return {"LANES": layout.lanes, "VPL": layout.vpl, "WB": layout.wb, "ROM_DEPTH": layout.depth,
             "SCALE_DEPTH": layout.scale_depth, "ROWS_W": layout.rows_w, "COLS_W": layout.cols_w,
-            "ACC_W": layout.acc_bits, "TAG_W": 4, "ROM_DIR": f'"{rom_dir}"'}
+            "ACC_W": layout.acc_bits, "MUL_LUT": mul_lut, "TAG_W": 4, "ROM_DIR": f'"{rom_dir}"'}
 
 
 # (5, 3): 37 vocab rows -> last pass of 2; 24 and 44 columns not multiples of 3 -> padding.
 # (16, 8): more lanes than the 8 k/v rows; 44 columns -> 6 words with 4 padding values.
+# (7, 5) with LUT MACs: bit-plane adder trees padded from 5 to 8 leaves, 8-bit weights.
 @pytest.mark.sim
-@pytest.mark.parametrize("lanes,vpl", [(5, 3), (16, 8)])
-def test_matvec_matches_numerics(lanes, vpl):
+@pytest.mark.parametrize("lanes,vpl,mul_lut", [(5, 3, 0), (16, 8, 0), (7, 5, 1)])
+def test_matvec_matches_numerics(lanes, vpl, mul_lut):
     model = random_int_model(SEED)
     layout = rom_layout(model, lanes, vpl)
     rom_dir = SIM_BUILD / "roms" / f"matvec-s{SEED}-l{lanes}-v{vpl}"
     write_lanes(model, layout, rom_dir)
-    build = build_once(f"hw_matvec-l{lanes}-v{vpl}", [RTL / f for f in SOURCES], "hw_matvec",
-                       parameters=matvec_parameters(layout, rom_dir))
+    build = build_once(f"hw_matvec-l{lanes}-v{vpl}-m{mul_lut}", [RTL / f for f in SOURCES], "hw_matvec",
+                       parameters=matvec_parameters(layout, rom_dir, mul_lut))
     run_cocotb(build, "testbench.matvec.test_matvec",
                extra_env={"MATVEC_SEED": str(SEED), "MATVEC_LANES": str(lanes), "MATVEC_VPL": str(vpl)})
 
@@ -68,3 +69,10 @@ def test_matvec_synthesizes_to_block_rom():
     assert not stray, f"cells left unmapped: {sorted(stray)}"
     warnings = [l for l in log.splitlines() if l.startswith("Warning:")]
     assert not warnings, warnings
+    # LUT MACs: the products leave the DSPs; each lane keeps its requant multiplier (2 MULT18X18D)
+    (work / "stat.json").unlink()
+    run_yosys(f"read_verilog {srcs}; chparam {sets} -set MUL_LUT 1 hw_matvec; synth_ecp5 -top hw_matvec; "
+              "tee -q -o stat.json stat -json", cwd=work)
+    lut = json.loads((work / "stat.json").read_text())["design"]["num_cells_by_type"]
+    assert lut.get("MULT18X18D", 0) == 4 * 2, lut
+    assert lut.get("DP16KD", 0) == cells.get("DP16KD", 0), lut

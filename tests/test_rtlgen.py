@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -263,8 +264,14 @@ def test_estimate_stories260k_worksheet():
     # per layer wq, wk, wv, wo 1 pass x 8 words (k, v use 32 of 64 lanes), w1, w3 3 passes x 8
     # (172 rows), w2 1 pass x 22 words (172 columns); wcls 8 passes x 8 words
     assert est.matrix_cycles == 5 * (4 * 8 + 2 * 24 + 22) + 64 == 574
-    assert est.attention_per_pos == 5 * 8 * 2
+    # one attention engine per kv head: 4 engines of 2 heads each, 2 cycles per position per head
+    assert est.attention_engines == 4
+    assert est.attention_per_pos == 5 * 2 * 2
     assert est.cycles(100) - est.cycles(99) == est.attention_per_pos
+    one = estimate(m, lay, replace(k, attention_engines=1))
+    assert one.attention_per_pos == 5 * 8 * 2 and one.cycles(100) > est.cycles(100)
+    with pytest.raises(KnobError, match="must divide the model's 4 kv heads"):
+        estimate(m, lay, replace(k, attention_engines=3))
     assert est.kv_cache_bits == 5 * 2 * 256 * 32 * 8       # 0.65 Mbit at 256, as in the worksheet
     assert est.weight_rom_bits == 64 * lay.depth * 8 * 8
     assert est.weight_bits_used == 226_560 * 4 + 32_768 * 8
@@ -273,6 +280,8 @@ def test_estimate_stories260k_worksheet():
     assert bram18_blocks(512, 36) == 1 and bram18_blocks(513, 36) == 2 and bram18_blocks(100, 3) == 1
     assert bram18_blocks(3000, 4) == 1 and bram18_blocks(3000, 5) == 2          # two 4096 x 4
     assert est.mac_multipliers == 512 and est.requant_multipliers == 64
+    lut = estimate(m, lay, replace(k, macs="lut"))
+    assert lut.mac_multipliers == 0 and lut.requant_multipliers == 64 and lut.luts > est.luts
     assert est.lora_bits == 0
     kl = Knobs(lanes=64, values_per_lane=8, lora_rank=4, lora_targets=("wq", "wv")).resolved(256)
     assert estimate(m, lay, kl).lora_bits == 5 * 4 * ((64 + 64) + (32 + 64)) * 8

@@ -23,7 +23,8 @@ module hw_attention #(
     parameter EXP_FILE = "exp2.hex",                        // hw_exp2 table
     parameter PW       = $clog2(CTX + 1),                   // bits of a position count 0..CTX
     parameter IW       = (HD > 1) ? $clog2(HD) : 1,         // bits of an element index
-    parameter TAGW     = 8                                  // bits of the tag of a head
+    parameter TAGW     = 8,                                 // bits of the tag of a head
+    parameter MUL_LUT  = 0                                  // 1: q . k from LUT adders (bit planes of k), no DSP
 ) (
     input  wire              clk,
     input  wire              rst,           // synchronous: abort, back to idle
@@ -119,14 +120,47 @@ module hw_attention #(
     reg signed [SCW-1:0] s_reg;
     reg signed [SCW-1:0] max_reg;
     reg signed [SCW-1:0] dot;
-    integer i;
 
-    always @* begin
-        dot = {SCW{1'b0}};
-        for (i = 0; i < HD; i = i + 1) begin
-            dot = dot + $signed(q_reg[8*i +: 8]) * $signed(k_reg[8*i +: 8]);
+    // MUL_LUT = 1: q . k = sum_b (+-2**b) * sum_{i: bit b of k_i} q_i (bit 7 weighs -2**7),
+    // masked int8 adds only (as hw_mac_lane's bit planes): HD fewer multipliers per engine
+    generate
+        if (MUL_LUT != 0) begin : g_dot_planes
+            localparam HP2 = 1 << $clog2(HD);       // tree leaves (HD padded with zeros)
+            localparam PLW = 9 + $clog2(HD);
+            reg signed [PLW-1:0] tree [0:2*HP2-1];  // heap order: node n = children 2n, 2n+1
+            reg signed [PLW-1:0] plane;
+            integer i, b, n;
+            always @* begin
+                dot     = {SCW{1'b0}};
+                plane   = {PLW{1'b0}};
+                tree[0] = {PLW{1'b0}};
+                for (b = 0; b < 8; b = b + 1) begin
+                    for (i = 0; i < HP2; i = i + 1) begin
+                        tree[HP2 + i] = (i < HD && k_reg[8*(i%HD) + b])
+                                        ? {{(PLW-8){q_reg[8*(i%HD)+7]}}, q_reg[8*(i%HD) +: 8]}
+                                        : {PLW{1'b0}};
+                    end
+                    for (n = HP2 - 1; n >= 1; n = n - 1) begin
+                        tree[n] = tree[2*n] + tree[2*n+1];
+                    end
+                    plane = (HP2 > 1) ? tree[1] : tree[HP2];
+                    if (b == 7) begin
+                        dot = dot - ({{(SCW-PLW){plane[PLW-1]}}, plane} <<< b);
+                    end else begin
+                        dot = dot + ({{(SCW-PLW){plane[PLW-1]}}, plane} <<< b);
+                    end
+                end
+            end
+        end else begin : g_dot_mults
+            integer i;
+            always @* begin
+                dot = {SCW{1'b0}};
+                for (i = 0; i < HD; i = i + 1) begin
+                    dot = dot + $signed(q_reg[8*i +: 8]) * $signed(k_reg[8*i +: 8]);
+                end
+            end
         end
-    end
+    endgenerate
 
     always @(posedge clk) begin
         p1_valid <= kv_issue && (state_reg == ST_SCORE);

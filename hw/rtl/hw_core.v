@@ -25,6 +25,8 @@ module hw_core #(
     // matrix-vector engine (hw/rtlgen/layout.py)
     parameter LANES        = 16,        // rows computed in parallel
     parameter VPL          = 4,         // values per lane per cycle
+    parameter MAC_LUT      = 0,         // 1: lane MACs and attention q . k from LUT adders, not multipliers
+    parameter ATT_E        = 1,         // attention engines = KV cache banks (divides NKV)
     parameter WB           = 8,         // weight bits in the lane ROMs
     parameter BITS_EMB     = 8,         // embedding weight bits
     parameter BITS_ATT     = 4,         // attention weight bits (identity only)
@@ -79,8 +81,11 @@ module hw_core #(
     localparam HDIW     = (HD > 1) ? $clog2(HD) : 1;        // index into HD
     localparam NHW      = (NH > 1) ? $clog2(NH) : 1;        // index into the query heads
     localparam KVHW     = (NKV > 1) ? $clog2(NKV) : 1;      // index into the kv heads
-    localparam KV_DEPTH = L * NKV * CTX;                    // KV cache words
+    localparam KPB      = NKV / ATT_E;                      // kv heads per attention engine
+    localparam HPE      = NH / ATT_E;                       // query heads per attention engine
+    localparam KV_DEPTH = L * KPB * CTX;                    // KV cache words per bank
     localparam KV_AW    = $clog2(KV_DEPTH);
+    localparam EBW      = (ATT_E > 1) ? $clog2(ATT_E) : 1;  // bank index bits
     localparam LG_WORDS = (V + LANES - 1) / LANES;          // logit RAM words
     localparam LG_AW    = (LG_WORDS > 1) ? $clog2(LG_WORDS) : 1;
     localparam LNW      = (LANES > 1) ? $clog2(LANES) : 1;
@@ -140,7 +145,8 @@ module hw_core #(
                            T_W1 = 3'd4, T_W3 = 3'd5, T_W2 = 3'd6, T_CLS = 3'd7;
 
     // integer copies of parameters for comparisons without width warnings
-    localparam integer KV_LSTEP = NKV * CTX;
+    localparam integer KV_LSTEP = KPB * CTX;
+    localparam integer KPB_I = KPB, HPE_I = HPE;
     localparam integer D_I = D, H_I = H, KVD_I = KVD, HD_I = HD, V_I = V, CTX_I = CTX,
                        L_I = L, NH_I = NH, NKV_I = NKV, GROUP_I = GROUP, HALF_I = HALF,
                        LANES_I = LANES, VPL_I = VPL, NORM_NW_I = NORM_NW;
@@ -156,7 +162,7 @@ module hw_core #(
                      R_HEADS = 8'h2B, R_KV_HEADS = 8'h2C, R_VOCAB = 8'h2D, R_CONTEXT = 8'h2E,
                      R_LANES = 8'h2F, R_VPL = 8'h30, R_BITS = 8'h31, R_LORA_RANK = 8'h32,
                      R_LORA_TARGETS = 8'h33, R_K_MAX = 8'h34, R_PROMPT_DEPTH = 8'h35,
-                     R_OUT_DEPTH = 8'h36, R_LORA_WORDS = 8'h37;
+                     R_OUT_DEPTH = 8'h36, R_LORA_WORDS = 8'h37, R_ATT_ENGINES = 8'h38;
     localparam [31:0] MAGIC = 32'h48574952;     // "HWIR"
 
     // ================================================================ state
@@ -380,6 +386,7 @@ module hw_core #(
         .ROWS_W(ROWS_W),
         .COLS_W(COLS_W),
         .ACC_W(ACC_W),
+        .MUL_LUT(MAC_LUT),
         .TAG_W(TAG_W),
         .ROM_DIR(ROM_DIR)
     ) matvec (
@@ -734,75 +741,65 @@ module hw_core #(
         .b_out(rope_b_out)
     );
 
-    // ================================================================ KV cache
+    // ================================================================ KV cache and attention
+    // ATT_E engines, each beside its own KV cache bank (hw_att_engines): engine j
+    // holds kv heads j*KPB .. and runs query heads j*HPE .. one per round.
     reg               kvw_en;
     reg [KV_AW-1:0]   kvw_addr_reg;
-    reg [KV_AW-1:0]   kv_lbase_reg;             // layer * NKV * CTX
-    reg [HD*8-1:0]    kvw_k, kvw_v;
-    reg [31:0]        kvh_reg;                  // kv head counter (KV write)
+    reg [KV_AW-1:0]   kv_lbase_reg;             // layer * KPB * CTX
+    reg [ATT_E*HD*8-1:0] kvw_k, kvw_v;
+    reg [31:0]        kvh_reg;                  // kv head within each bank (KV write)
     wire [31:0]       kvw_base32 = {{(32-KV_AW){1'b0}}, kv_lbase_reg} + {{(32-PW){1'b0}}, pos_reg};
-    wire              kv_rd_en_att;
-    wire [KV_AW-1:0]  kv_rd_addr_att;
     wire              att_busy;
-    wire [KV_AW-1:0]  kv_rd_addr;
-    wire [HD*8-1:0]   kv_k, kv_v;
-    integer hk, hq, hh;
+    wire [HD*8-1:0]   kv_k, kv_v;               // debug reads of the cache
+    integer hk, hq, hh, he;
 
-    // the words of kv head kvh_reg. The head is selected with constant element
-    // indices (an NKV:1 multiplexer per element) rather than kb[base + hk], which
-    // Yosys builds as a KVD:1 multiplexer per element: that crossbar was the
+    // bank he's word: kv head he*KPB + kvh_reg. The head is selected with constant
+    // element indices (a KPB:1 multiplexer per element) rather than kb[base + hk],
+    // which Yosys builds as a KVD:1 multiplexer per element: that crossbar was the
     // worst routing congestion of the core on the ECP5.
     always @* begin
-        for (hk = 0; hk < HD; hk = hk + 1) begin
-            kvw_k[8*hk +: 8] = 8'd0;
-            kvw_v[8*hk +: 8] = 8'd0;
-            for (hh = 0; hh < NKV; hh = hh + 1) begin
-                if (kvh_reg[KVHW-1:0] == hh[KVHW-1:0]) begin
-                    kvw_k[8*hk +: 8] = kb[hh * HD + hk];
-                    kvw_v[8*hk +: 8] = vb[hh * HD + hk];
+        for (he = 0; he < ATT_E; he = he + 1) begin
+            for (hk = 0; hk < HD; hk = hk + 1) begin
+                kvw_k[(he*HD + hk)*8 +: 8] = 8'd0;
+                kvw_v[(he*HD + hk)*8 +: 8] = 8'd0;
+                for (hh = 0; hh < KPB; hh = hh + 1) begin
+                    if (kvh_reg[KVHW-1:0] == hh[KVHW-1:0]) begin
+                        kvw_k[(he*HD + hk)*8 +: 8] = kb[(he*KPB + hh) * HD + hk];
+                        kvw_v[(he*HD + hk)*8 +: 8] = vb[(he*KPB + hh) * HD + hk];
+                    end
                 end
             end
         end
     end
 
-    hw_kv_cache #(
-        .HD(HD),
-        .DEPTH(KV_DEPTH),
-        .AW(KV_AW)
-    ) kv_cache (
-        .clk(clk),
-        .wr_en(kvw_en),
-        .wr_addr(kvw_addr_reg),
-        .wr_k(kvw_k),
-        .wr_v(kvw_v),
-        .rd_en(att_busy ? kv_rd_en_att : 1'b1),
-        .rd_addr(kv_rd_addr),
-        .rd_k(kv_k),
-        .rd_v(kv_v)
-    );
-
-    // ================================================================ attention
-    reg               att_start;                // level: held in S_ATT until the attention takes the head
-    reg [31:0]        head_reg;                 // query head
+    reg               att_start;                // level: held in S_ATT until the engines take the round
+    reg [31:0]        head_reg;                 // round = query head within each engine
     reg [31:0]        hbase_reg;                // head_reg * HD
     reg [31:0]        grp_reg;                  // head within its kv group
-    reg [KV_AW-1:0]   att_base_reg;             // KV address of position 0 of the kv head
-    reg [HD*8-1:0]    att_q;
-    wire              att_done;
+    reg [KV_AW-1:0]   att_base_reg;             // bank address of position 0 of the round's kv head
+    reg [ATT_E*HD*8-1:0] att_q;
+    reg [ATT_E*DIW-1:0]  att_tag;               // head base (head * HD) of each engine's head
     wire              att_ready;
-    wire              att_out_valid;
-    wire [HDIW-1:0]   att_out_idx;
-    wire [DIW-1:0]    att_out_tag;          // head base (head * HD) of an output
-    wire signed [7:0] att_out_data;
+    wire [ATT_E-1:0]  att_out_valid;
+    wire [ATT_E*HDIW-1:0] att_out_idx;
+    wire [ATT_E*DIW-1:0]  att_out_tag;
+    wire [ATT_E*8-1:0]    att_out_data;
     wire [PW-1:0]     att_npos = pos_reg + 1'b1;
 
-    // the query of head head_reg: an NH:1 multiplexer per element (see kvw_k)
+    // engine he's query: head he*HPE + head_reg, an HPE:1 multiplexer per element (see kvw_k)
+    reg [31:0] att_tag32;
     always @* begin
-        for (hq = 0; hq < HD; hq = hq + 1) begin
-            att_q[8*hq +: 8] = 8'd0;
-            for (hh = 0; hh < NH; hh = hh + 1) begin
-                if (head_reg[NHW-1:0] == hh[NHW-1:0]) begin
-                    att_q[8*hq +: 8] = qb[hh * HD + hq];
+        att_tag32 = 32'd0;
+        for (he = 0; he < ATT_E; he = he + 1) begin
+            att_tag32 = hbase_reg + he * HPE * HD;
+            att_tag[he*DIW +: DIW] = att_tag32[DIW-1:0];
+            for (hq = 0; hq < HD; hq = hq + 1) begin
+                att_q[(he*HD + hq)*8 +: 8] = 8'd0;
+                for (hh = 0; hh < HPE; hh = hh + 1) begin
+                    if (head_reg[NHW-1:0] == hh[NHW-1:0]) begin
+                        att_q[(he*HD + hq)*8 +: 8] = qb[(he*HPE + hh) * HD + hq];
+                    end
                 end
             end
         end
@@ -814,18 +811,20 @@ module hw_core #(
     // output (plus the 3 cycles to the matvec's first read) never overtake the writes
     // (element i of the head is written i cycles after the first; the last word is
     // read WPP - 1 cycles after the first: the margin is HD - WPP cycles).
+    // With several engines the last round's heads are spread over att: wo waits
+    // for all of them.
     localparam integer ATT_LEAD = (HD > WPP) ? HD - WPP : 0;
     localparam integer   LAST_HB_I = (NH - 1) * HD;
     localparam [DIW-1:0] LAST_HB   = LAST_HB_I[DIW-1:0];
     reg         att_last_reg;               // the last head's first output is written
     reg [7:0]   att_lead_reg;
-    wire        att_tail_go = att_last_reg && (att_lead_reg == 8'd0);
+    wire        att_tail_go = (ATT_E == 1) && att_last_reg && (att_lead_reg == 8'd0);
 
     always @(posedge clk) begin
         if (att_lead_reg != 8'd0) begin
             att_lead_reg <= att_lead_reg - 1'b1;
         end
-        if (att_out_valid && att_out_idx == {HDIW{1'b0}} && att_out_tag == LAST_HB) begin
+        if (att_out_valid[0] && att_out_idx[HDIW-1:0] == {HDIW{1'b0}} && att_out_tag[DIW-1:0] == LAST_HB) begin
             att_last_reg <= 1'b1;
             att_lead_reg <= ATT_LEAD[7:0];
         end
@@ -834,17 +833,25 @@ module hw_core #(
         end
     end
 
-    hw_attention #(
+    hw_att_engines #(
         .HD(HD),
         .CTX(CTX),
-        .KV_AW(KV_AW),
+        .E(ATT_E),
+        .BANK_DEPTH(KV_DEPTH),
+        .BAW(KV_AW),
+        .EW_BITS(EBW),
         .EXP_FILE({ROM_DIR, "/exp2.hex"}),
         .PW(PW),
         .IW(HDIW),
-        .TAGW(DIW)
+        .TAGW(DIW),
+        .MUL_LUT(MAC_LUT)
     ) attention (
         .clk(clk),
         .rst(soft_rst),
+        .kv_wr_en(kvw_en),
+        .kv_wr_addr(kvw_addr_reg),
+        .kv_wr_k(kvw_k),
+        .kv_wr_v(kvw_v),
         .start(att_start),
         .q(att_q),
         .base(att_base_reg),
@@ -853,14 +860,12 @@ module hw_core #(
         .sh_att(att_sh),
         .m_out(attout_m),
         .sh_out(attout_sh),
-        .tag(hbase_reg[DIW-1:0]),
+        .tag(att_tag),
         .ready(att_ready),
         .busy(att_busy),
-        .done(att_done),
-        .kv_rd_en(kv_rd_en_att),
-        .kv_rd_addr(kv_rd_addr_att),
-        .kv_k(kv_k),
-        .kv_v(kv_v),
+        .dbg_word(dbg_word32[EBW+KV_AW-1:0]),
+        .dbg_k(kv_k),
+        .dbg_v(kv_v),
         .out_valid(att_out_valid),
         .out_idx(att_out_idx),
         .out_tag(att_out_tag),
@@ -1055,7 +1060,14 @@ module hw_core #(
             end
         end
     end
-    wire [31:0] att_wi = {{(32-DIW){1'b0}}, att_out_tag} + {{(32-HDIW){1'b0}}, att_out_idx};
+    reg [ATT_E*32-1:0] att_wi;             // element of each engine's output
+    integer wa;
+    always @* begin
+        for (wa = 0; wa < ATT_E; wa = wa + 1) begin
+            att_wi[wa*32 +: 32] = {{(32-DIW){1'b0}}, att_out_tag[wa*DIW +: DIW]}
+                                  + {{(32-HDIW){1'b0}}, att_out_idx[wa*HDIW +: HDIW]};
+        end
+    end
     wire [31:0] dbg_vb_start;
     wire [4*32-1:0] vb_start = {silu_start, dbg_vb_start, lora_x_start, mv_x_start};
 
@@ -1065,7 +1077,7 @@ module hw_core #(
     hw_vecbuf #(.N(D), .W(8), .G(VB_G), .NW(NORM_NW), .NR(4), .R(VB_R), .PORTS_ON(4'b0001 | VB_LORA | VB_DBG))
         xn_buf (.clk(clk), .wr_valid(xn_wv), .wr_idx(xn_wi), .wr_data(norm_y),
                 .rd_start(vb_start), .rd_data(xn_rd));
-    hw_vecbuf #(.N(D), .W(8), .G(VB_G), .NW(1), .NR(4), .R(VB_R), .PORTS_ON(4'b0001 | VB_LORA | VB_DBG))
+    hw_vecbuf #(.N(D), .W(8), .G(VB_G), .NW(ATT_E), .NR(4), .R(VB_R), .PORTS_ON(4'b0001 | VB_LORA | VB_DBG))
         att_buf (.clk(clk), .wr_valid(att_out_valid), .wr_idx(att_wi), .wr_data(att_out_data),
                  .rd_start(vb_start), .rd_data(att_rd));
     hw_vecbuf #(.N(H), .W(8), .G(VB_G), .NW(LANES), .NR(4), .R(VB_R), .PORTS_ON(4'b1001 | VB_LORA | VB_DBG))
@@ -1332,7 +1344,7 @@ module hw_core #(
                 // kv head kvh_reg is written this cycle (kvw_en is high)
                 kvw_addr_reg <= kvw_addr_reg + CTX_I[KV_AW-1:0];
                 kvh_reg      <= kvh_reg + 1'b1;
-                if (kvh_reg + 1 >= NKV_I) begin
+                if (kvh_reg + 1 >= KPB_I) begin
                     head_reg     <= 32'd0;
                     hbase_reg    <= 32'd0;
                     grp_reg      <= 32'd0;
@@ -1346,7 +1358,7 @@ module hw_core #(
             S_ATT: begin
                 // att_start is high in this state: the attention takes this head's q,
                 // base and tag when it is ready (the last head still divides or writes)
-                if (att_ready && head_reg + 1 >= NH_I) begin
+                if (att_ready && head_reg + 1 >= HPE_I) begin
                     state_reg <= S_ATT_W;
                 end else if (att_ready) begin
                     head_reg  <= head_reg + 1'b1;
@@ -1512,7 +1524,6 @@ module hw_core #(
     reg  [31:0] dbg_vec_q2;
     reg  [31:0] dbg_data_reg;
 
-    assign kv_rd_addr = att_busy ? kv_rd_addr_att : dbg_word32[KV_AW-1:0];
     assign lg_rd_addr = smp_busy ? smp_lg_addr : dbg_lgw32[LG_AW-1:0];
 
     function [31:0] sx8;
@@ -1610,12 +1621,13 @@ module hw_core #(
                 R_PROMPT_DEPTH: reg_rdata <= PDEPTH + 1;
                 R_OUT_DEPTH:    reg_rdata <= OUT_DEPTH + 1;
                 R_LORA_WORDS:   reg_rdata <= LORA_WORDS;
+                R_ATT_ENGINES:  reg_rdata <= ATT_E;
                 default:        reg_rdata <= 32'd0;
             endcase
         end
     end
 
-    wire unused_ok = &{1'b0, silu_out_valid, mv_out_last, att_done, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, of_count, lora_busy, dbg_sub_q[31:0], dbg_word32, dbg_lgw32,
+    wire unused_ok = &{1'b0, silu_out_valid, mv_out_last, att_tag32, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, of_count, lora_busy, dbg_sub_q[31:0], dbg_word32, dbg_lgw32,
                        rope_addr32, rope_e32, mv_rows32, mv_cols32, emb_base32, rope_base32,
                        lora_in32, lora_out32, kvw_base32};
 

@@ -15,6 +15,7 @@ module hw_mac_lane #(
     parameter VPL         = 4,                  // values per word (per cycle)
     parameter WB          = 8,                  // bits per weight (two's complement)
     parameter ACC_W       = 24,                 // accumulator bits, >= WB + 9
+    parameter MUL_LUT     = 0,                  // 1: products from LUT adders (bit planes), no DSP
     parameter ROM_DEPTH   = 16,                 // weight words
     parameter SCALE_DEPTH = 4,                  // scale entries (one per pass)
     parameter ROM_FILE    = "",                 // weight ROM contents ($readmemh file)
@@ -79,22 +80,74 @@ module hw_mac_lane #(
     end
 
     // ---------------------------------------------------------------- S2: VPL products
-    reg signed [ACC_W-1:0] psum_s3;
-    reg signed [ACC_W-1:0] psum_next;
-    reg signed [PW-1:0]    prod;
-    integer j;
+    // MUL_LUT = 0: one multiplier per product (a MULT18X18D / DSP48 each), summed in S2.
+    // MUL_LUT = 1: the sum of the VPL products by weight bit planes,
+    //   sum_j x_j * w_j = sum_b (+-2**b) * sum_{j: bit b of w_j} x_j
+    // (bit WB-1 weighs -2**(WB-1)): masked int8 adds only, so narrow weights cost
+    // a few LUTs per MAC and no multiplier, and the lane count is bounded by
+    // LUTs instead of the part's DSPs. Each plane is a balanced adder tree in S2
+    // (log2 VPL levels); the WB planes are registered and weighted in S3, beside
+    // the accumulator. Both give the same integers.
+    wire signed [ACC_W-1:0] psum_s3;
 
-    always @* begin
-        psum_next = {ACC_W{1'b0}};
-        for (j = 0; j < VPL; j = j + 1) begin
-            prod = $signed(x_in[8*j +: 8]) * $signed(w_s2[WB*j +: WB]);
-            psum_next = psum_next + {{(ACC_W-PW){prod[PW-1]}}, prod};
+    generate
+        if (MUL_LUT != 0) begin : g_planes
+            localparam VP2 = 1 << $clog2(VPL);      // tree leaves (VPL padded with zeros)
+            localparam PLW = 9 + $clog2(VPL);       // a plane: a sum of up to VPL int8 values
+            localparam SMW = PLW + WB;              // the weighted planes: |sum| <= VPL * 2**(WB+7)
+            reg signed [PLW-1:0] tree [0:2*VP2-1];  // heap order: node n = children 2n, 2n+1
+            reg [WB*PLW-1:0]     planes_next, planes_s3;
+            reg signed [SMW-1:0] weighted;
+            reg signed [PLW-1:0] pl;
+            integer j, b, n;
+            always @* begin
+                planes_next = {(WB*PLW){1'b0}};
+                tree[0] = {PLW{1'b0}};
+                for (b = 0; b < WB; b = b + 1) begin
+                    for (j = 0; j < VP2; j = j + 1) begin
+                        tree[VP2 + j] = (j < VPL && w_s2[WB*j + b])
+                                        ? {{(PLW-8){x_in[8*(j%VPL)+7]}}, x_in[8*(j%VPL) +: 8]}
+                                        : {PLW{1'b0}};
+                    end
+                    for (n = VP2 - 1; n >= 1; n = n - 1) begin
+                        tree[n] = tree[2*n] + tree[2*n+1];
+                    end
+                    planes_next[b*PLW +: PLW] = (VP2 > 1) ? tree[1] : tree[VP2];
+                end
+            end
+            always @(posedge clk) begin
+                planes_s3 <= planes_next;
+            end
+            always @* begin
+                weighted = {SMW{1'b0}};
+                pl       = {PLW{1'b0}};
+                for (b = 0; b < WB; b = b + 1) begin
+                    pl = planes_s3[b*PLW +: PLW];
+                    if (b == WB - 1) begin
+                        weighted = weighted - ({{(SMW-PLW){pl[PLW-1]}}, pl} <<< b);
+                    end else begin
+                        weighted = weighted + ({{(SMW-PLW){pl[PLW-1]}}, pl} <<< b);
+                    end
+                end
+            end
+            assign psum_s3 = {{(ACC_W-SMW){weighted[SMW-1]}}, weighted};
+        end else begin : g_mults
+            reg signed [PW-1:0]    prod;
+            reg signed [ACC_W-1:0] psum_next, psum_reg;
+            integer j;
+            always @* begin
+                psum_next = {ACC_W{1'b0}};
+                for (j = 0; j < VPL; j = j + 1) begin
+                    prod = $signed(x_in[8*j +: 8]) * $signed(w_s2[WB*j +: WB]);
+                    psum_next = psum_next + {{(ACC_W-PW){prod[PW-1]}}, prod};
+                end
+            end
+            always @(posedge clk) begin
+                psum_reg <= psum_next;
+            end
+            assign psum_s3 = psum_reg;
         end
-    end
-
-    always @(posedge clk) begin
-        psum_s3 <= psum_next;
-    end
+    endgenerate
 
     // ---------------------------------------------------------------- S3: accumulate
     reg  signed [ACC_W-1:0] acc;

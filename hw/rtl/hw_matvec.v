@@ -21,6 +21,7 @@ module hw_matvec #(
     parameter ROWS_W      = 10,     // bits of a row count / row index (max R)
     parameter COLS_W      = 10,     // bits of a column count (max C)
     parameter ACC_W       = 24,     // accumulator bits, >= WB + 9
+    parameter MUL_LUT     = 0,      // 1: lane products from LUT adders (hw_mac_lane), no DSP
     parameter TAG_W       = 4,      // bits of the tag that travels with a matrix
     parameter ROM_DIR     = "rom"   // folder of lane_NNN.hex and scale_NNN.hex
 ) (
@@ -190,6 +191,7 @@ module hw_matvec #(
                 .VPL(VPL),
                 .WB(WB),
                 .ACC_W(ACC_W),
+                .MUL_LUT(MUL_LUT),
                 .ROM_DEPTH(ROM_DEPTH),
                 .SCALE_DEPTH(SCALE_DEPTH),
                 .ROM_FILE({ROM_DIR, "/lane_", D2, D1, D0, ".hex"}),

@@ -75,10 +75,11 @@ class Estimate:
     kv_cache_bits: int
     lora_bits: int
     luts: int                     # rough
+    attention_engines: int = 1    # hw_att_engines: heads at once, each with its KV cache bank
 
     def cycles(self, pos: int) -> int:
         """Cycles of the token at position `pos` (0-based), classifier included."""
-        heads = self.attention_per_pos // 2
+        heads = self.attention_per_pos // 2          # heads per engine, all layers
         front = 2 * (pos + 1) + HEAD_GAP
         stall = heads * max(0, self.attention_head_min - front)
         return (self.matrix_cycles + self.drain_cycles + self.vector_cycles
@@ -101,6 +102,8 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     L, D, H, V, NH, hd, KVD = (cfg.n_layers, cfg.dim, cfg.hidden_dim, cfg.vocab_size,
                                cfg.n_heads, cfg.head_dim, cfg.kv_dim)
     lay, ctx = layout, knobs.context
+    engines = knobs.engines(cfg.n_kv_heads)
+    hpe = NH // engines                                   # heads per attention engine (rounds)
     macs = lay.weight_macs
     ideal = -(-macs // (lay.lanes * lay.vpl))
     walk = sum(s.passes * s.words for s in lay.slots)
@@ -114,7 +117,7 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     sampler = -(-lay.lanes // _greedy_width(lay.lanes)) + 5
     vector = (D + EMB_LATENCY + TOKEN_STEPS + norm - -(-lay.lanes // nw) + 1   # embedding (1 per cycle), its norm
               + 2 * L * norm                                    # the other norms, the final one
-              + L * (cfg.n_kv_heads + 3 + W2_START)                     # KV write, w3 -> w2
+              + L * (cfg.n_kv_heads // engines + 3 + W2_START)          # KV write (banks at once), w3 -> w2
               + sampler)                                        # greedy scan of the last logit word
     # LoRA (hw_lora, 4 MACs per cycle): each adapter waits for the matrix before it to be
     # written back, then computes A x and B u before its matrix starts
@@ -124,9 +127,11 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
         r = knobs.lora_rank
         vector += L * sum(DRAIN + LORA_STEPS + r * -(-c // 4) + rows * -(-r // 4)
                           for t, (rows, c) in shapes_lora.items() if t in knobs.lora_targets)
-    lead = hd + 2 if "wo" in knobs.lora_targets else max(0, hd - wpp)
-    att_fixed = L * (NH * HEAD_GAP + ATT_TAIL + lead)
-    att_pos = L * NH * 2
+    # wo trails the last head's outputs; with several engines (staggered by one cycle
+    # each, their last heads spread over att) it waits for all of them
+    lead = (hd + 2 if "wo" in knobs.lora_targets or engines > 1 else max(0, hd - wpp)) + engines - 1
+    att_fixed = L * (hpe * HEAD_GAP + ATT_TAIL + lead)
+    att_pos = L * hpe * 2
     head_min = max(hd, DIV_STAGE)
     bits = model.knobs["bits"]
     used = sum(s.rows * s.cols * s.bits for s in lay.slots)
@@ -143,13 +148,17 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
                if t in knobs.lora_targets) if knobs.lora_rank else 0
     # LUT4 rough count: a LUT multiplier ~ a*b LUTs, an adder ~ 1 LUT per bit,
     # the requant rounding shifter ~ 6 mux levels over ACC_W+16 bits.
-    per_lane = (lay.vpl * (8 * lay.wb + lay.acc_bits) + lay.acc_bits
+    # LUT MACs (knobs.macs == "lut"): WB bit planes of VPL masked int8 adds per lane,
+    # ~19 LUT slots per weight bit and value (synth_ecp5 of one lane: 470 slots at 8 x 4 bits,
+    # 1,250 at 16 x 4 bits, above the DSP lane)
+    mac_luts = (19 if knobs.macs == "lut" else 8) * lay.wb
+    per_lane = (lay.vpl * (mac_luts + lay.acc_bits) + lay.acc_bits
                 + 6 * (lay.acc_bits + 16))
     luts = lay.lanes * per_lane + CORE_LUTS
     return Estimate(macs, ideal, walk, drain, vector, att_fixed, att_pos, head_min,
-                    lay.lanes, lay.vpl, lay.lanes * lay.vpl, lay.lanes,
+                    lay.lanes, lay.vpl, 0 if knobs.macs == "lut" else lay.lanes * lay.vpl, lay.lanes,
                     rom, lay.lanes * bram18_blocks(lay.depth, lay.word_bits), used, scale, tables,
-                    kv, lora, luts)
+                    kv, lora, luts, engines)
 
 
 def _greedy_width(lanes: int) -> int:

@@ -11,6 +11,7 @@ from hw.errors import HardwireError
 from hw.golden import LORA_TARGETS
 
 MAX_LANES = 999         # lane ROM files are numbered with 3 digits
+MAC_STYLES = ("dsp", "lut")
 
 
 class KnobError(HardwireError):
@@ -27,6 +28,10 @@ class Knobs:
     lora_targets: tuple[str, ...] = ()  # projections that carry a LoRA adapter
     debug_vectors: bool = True          # debug window reads of the vector buffers (hidden states);
                                         # off for board builds: those reads were 15 % of the routing congestion
+    macs: str = "dsp"                   # lane multiply-accumulates: "dsp" (a multiplier each) or "lut"
+                                        # (LUT adders by weight bit plane: no multiplier, a few LUTs per MAC)
+    attention_engines: int = 0          # heads computed at once, each engine with its own KV cache bank;
+                                        # must divide the kv heads; 0 = one per kv head
 
     def __post_init__(self):
         checks = (
@@ -35,6 +40,9 @@ class Knobs:
             (self.context is None or self.context >= 1, f"context must be >= 1, got {self.context}"),
             (1 <= self.k_max <= 256, f"k_max must be in 1..256, got {self.k_max}"),
             (0 <= self.lora_rank <= 64, f"LoRA rank must be in 0..64, got {self.lora_rank}"),
+            (self.macs in MAC_STYLES, f"macs must be one of {', '.join(MAC_STYLES)}, got {self.macs!r}"),
+            (0 <= self.attention_engines <= 64,
+             f"attention engines must be in 0..64 (0 = one per kv head), got {self.attention_engines}"),
         )
         for ok, msg in checks:
             if not ok:
@@ -55,6 +63,18 @@ class Knobs:
         if ctx > seq_len:
             raise KnobError(f"context {ctx} is longer than the model's {seq_len} positions; use --context {seq_len} or less")
         return replace(self, context=ctx)
+
+    def engines(self, n_kv_heads: int) -> int:
+        """Attention engines for a model with `n_kv_heads` (0 resolves to one per kv head)."""
+        e = self.attention_engines or n_kv_heads
+        if n_kv_heads % e:
+            raise KnobError(f"attention engines ({e}) must divide the model's {n_kv_heads} kv heads; "
+                            f"use --attention-engines with a divisor of {n_kv_heads}")
+        if e > max(4, self.lanes):
+            # hw_att_engines: the engines' writes of a cycle need distinct att buffer banks
+            raise KnobError(f"{e} attention engines need at least {e} lanes; use --lanes {e} or more, "
+                            f"or fewer --attention-engines")
+        return e
 
     @property
     def lora_mask(self) -> int:

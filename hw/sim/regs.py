@@ -52,11 +52,13 @@ K_MAX = _R.K_MAX // 4
 PROMPT_DEPTH = _R.PROMPT_DEPTH // 4
 OUT_DEPTH = _R.OUT_DEPTH // 4
 LORA_WORDS = _R.LORA_WORDS // 4
+ATT_ENGINES = _R.ATT_ENGINES // 4
 
 IDENTITY = {"dim": DIM, "hidden": HIDDEN, "layers": LAYERS, "heads": HEADS, "kv_heads": KV_HEADS,
             "vocab": VOCAB, "context": CONTEXT, "lanes": LANES, "vpl": VPL, "bits": BITS,
             "lora_rank": LORA_RANK, "lora_targets": LORA_TARGETS, "k_max": K_MAX,
             "prompt_depth": PROMPT_DEPTH, "out_depth": OUT_DEPTH, "lora_words": LORA_WORDS,
+            "att_engines": ATT_ENGINES,
             "gen_version": GEN_VERSION}
 
 ST_ERRORS = ST_ERR_CONTEXT | ST_ERR_TOKEN | ST_ERR_PROMPT | ST_ERR_OVERFLOW
@@ -72,7 +74,7 @@ DBG_V = 5
 DBG_ATT = 6
 DBG_H1 = 7                          # h1, then the gate g after the SiLU step
 DBG_H3 = 8
-DBG_KCACHE = 9                      # index word << clog2(HD) | i, word = (l*NKV + h)*CTX + t
+DBG_KCACHE = 9                      # index word << clog2(HD) | i, word = bank << clog2(bank words) | (l*KPB + h%KPB)*CTX + t
 DBG_VCACHE = 10
 DBG_LORA = 11                       # index = LoRA memory word
 

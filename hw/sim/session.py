@@ -284,8 +284,12 @@ class SimSession:
     def kv_cache(self, layer: int, pos: int) -> tuple[np.ndarray, np.ndarray]:
         """Keys and values of (layer, position): two (kv_heads, head_dim) arrays."""
         nkv, hd, ctx = self.ident["kv_heads"], self.ident["dim"] // self.ident["heads"], self.ident["context"]
+        banks = self.ident["att_engines"]
+        per_bank = nkv // banks                       # kv heads in each attention engine's bank
+        bank_bits = regs.clog2(self.ident["layers"] * per_bank * ctx)
         hb = regs.clog2(hd)
-        idx = [(((layer * nkv + h) * ctx + pos) << hb) | i for h in range(nkv) for i in range(hd)]
+        idx = [((h // per_bank) << bank_bits | (layer * per_bank + h % per_bank) * ctx + pos) << hb | i
+               for h in range(nkv) for i in range(hd)]
         k = self.debug_read(regs.DBG_KCACHE, idx).reshape(nkv, hd)
         v = self.debug_read(regs.DBG_VCACHE, idx).reshape(nkv, hd)
         return k, v

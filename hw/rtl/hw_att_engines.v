@@ -1,0 +1,183 @@
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+// hw_att_engines: E hw_attention engines that run the heads of a layer E at a
+// time, each beside its own bank of the KV cache.
+//
+// Engine j owns kv heads j*KPB .. j*KPB + KPB - 1 (KPB = NKV / E) and so query
+// heads j*HPE .. j*HPE + HPE - 1 (HPE = NH / E): its bank holds, for every layer,
+// those kv heads' keys and values, the word of (layer l, local kv head c,
+// position t) at (l*KPB + c)*CTX + t. The core starts all engines together
+// (round r: engine j takes head j*HPE + r), with the same base address and
+// position count, so they run in lock step: hw_attention's timing depends on
+// the position count only.
+//
+// Outputs: engine j's stream is delayed j cycles. In lock step engine j writes
+// element (j*HPE + r)*HD + i - j of the att buffer while engine 0 writes
+// r*HD + i; the elements differ by multiples of HPE*HD - 1, an odd number
+// (HD is even), so the E writes of a cycle fall in E distinct banks of a
+// hw_vecbuf with a power-of-two bank count G >= E.
+//
+// The debug window reads a bank's word at {bank, address} while idle.
+module hw_att_engines #(
+    parameter HD         = 8,                       // head dimension
+    parameter CTX        = 16,                      // positions
+    parameter E          = 1,                       // engines = KV cache banks
+    parameter BANK_DEPTH = 64,                      // words per bank = L * KPB * CTX
+    parameter BAW        = (BANK_DEPTH > 1) ? $clog2(BANK_DEPTH) : 1,   // bank address bits
+    parameter EW_BITS    = (E > 1) ? $clog2(E) : 1, // bits of a bank index
+    parameter EXP_FILE   = "exp2.hex",
+    parameter PW         = $clog2(CTX + 1),         // bits of a position count 0..CTX
+    parameter IW         = (HD > 1) ? $clog2(HD) : 1,
+    parameter TAGW       = 8,
+    parameter MUL_LUT    = 0                        // hw_attention's q . k from LUT adders
+) (
+    input  wire                 clk,
+    input  wire                 rst,
+    // KV write: one word per bank, all banks at one address
+    input  wire                 kv_wr_en,
+    input  wire [BAW-1:0]       kv_wr_addr,
+    input  wire [E*HD*8-1:0]    kv_wr_k,            // bank j's word at [j*HD*8 +: HD*8]
+    input  wire [E*HD*8-1:0]    kv_wr_v,
+    // start of one round: engine j takes q[j], tag[j]
+    input  wire                 start,
+    input  wire [E*HD*8-1:0]    q,
+    input  wire [BAW-1:0]       base,
+    input  wire [PW-1:0]        npos,
+    input  wire [14:0]          m_att,
+    input  wire [5:0]           sh_att,
+    input  wire [14:0]          m_out,
+    input  wire [5:0]           sh_out,
+    input  wire [E*TAGW-1:0]    tag,
+    output wire                 ready,              // every engine takes a start now
+    output wire                 busy,               // a head in flight or an output not yet out
+    // debug read (while not busy): word {bank, address}, data 1 cycle later
+    input  wire [EW_BITS+BAW-1:0] dbg_word,
+    output wire [HD*8-1:0]      dbg_k,
+    output wire [HD*8-1:0]      dbg_v,
+    // outputs: engine j's (delayed j cycles) at [j*...]
+    output wire [E-1:0]         out_valid,
+    output wire [E*IW-1:0]      out_idx,
+    output wire [E*TAGW-1:0]    out_tag,
+    output wire [E*8-1:0]       out_data
+);
+
+    localparam OUTW = 1 + IW + TAGW + 8;            // valid, idx, tag, data
+
+    wire [E-1:0]      eng_ready, eng_busy, eng_done;
+    wire [E*HD*8-1:0] bank_k, bank_v;
+    wire [E-1:0]      delay_busy;
+    reg  [EW_BITS-1:0] dbg_bank_q;
+
+    assign ready = &eng_ready;
+    assign busy  = (|eng_busy) || (|delay_busy);
+
+    wire [BAW-1:0] dbg_addr = dbg_word[BAW-1:0];
+    always @(posedge clk) begin
+        dbg_bank_q <= dbg_word[BAW +: EW_BITS];
+    end
+    assign dbg_k = bank_k[dbg_bank_q * HD * 8 +: HD * 8];
+    assign dbg_v = bank_v[dbg_bank_q * HD * 8 +: HD * 8];
+
+    genvar j;
+    generate
+        for (j = 0; j < E; j = j + 1) begin : g_engine
+            wire           rd_en;
+            wire [BAW-1:0] rd_addr;
+            wire           o_valid;
+            wire [IW-1:0]  o_idx;
+            wire [TAGW-1:0] o_tag;
+            wire [7:0]     o_data;
+
+            hw_kv_cache #(
+                .HD(HD),
+                .DEPTH(BANK_DEPTH),
+                .AW(BAW)
+            ) bank (
+                .clk(clk),
+                .wr_en(kv_wr_en),
+                .wr_addr(kv_wr_addr),
+                .wr_k(kv_wr_k[j*HD*8 +: HD*8]),
+                .wr_v(kv_wr_v[j*HD*8 +: HD*8]),
+                .rd_en(eng_busy[j] ? rd_en : 1'b1),
+                .rd_addr(eng_busy[j] ? rd_addr : dbg_addr),
+                .rd_k(bank_k[j*HD*8 +: HD*8]),
+                .rd_v(bank_v[j*HD*8 +: HD*8])
+            );
+
+            hw_attention #(
+                .HD(HD),
+                .CTX(CTX),
+                .KV_AW(BAW),
+                .EXP_FILE(EXP_FILE),
+                .PW(PW),
+                .IW(IW),
+                .TAGW(TAGW),
+                .MUL_LUT(MUL_LUT)
+            ) engine (
+                .clk(clk),
+                .rst(rst),
+                .start(start && ready),
+                .q(q[j*HD*8 +: HD*8]),
+                .base(base),
+                .npos(npos),
+                .m_att(m_att),
+                .sh_att(sh_att),
+                .m_out(m_out),
+                .sh_out(sh_out),
+                .tag(tag[j*TAGW +: TAGW]),
+                .ready(eng_ready[j]),
+                .busy(eng_busy[j]),
+                .done(eng_done[j]),
+                .kv_rd_en(rd_en),
+                .kv_rd_addr(rd_addr),
+                .kv_k(bank_k[j*HD*8 +: HD*8]),
+                .kv_v(bank_v[j*HD*8 +: HD*8]),
+                .out_valid(o_valid),
+                .out_idx(o_idx),
+                .out_tag(o_tag),
+                .out_data(o_data)
+            );
+
+            // j cycles of delay (none for engine 0)
+            wire [OUTW-1:0] o_now = {o_valid, o_idx, o_tag, o_data};
+            wire [OUTW-1:0] o_late;
+            if (j == 0) begin : g_direct
+                assign o_late        = o_now;
+                assign delay_busy[j] = 1'b0;
+            end else begin : g_delay
+                reg [OUTW-1:0] line [1:j];
+                reg [j:1]      line_valid;
+                integer s;
+                always @(posedge clk) begin
+                    line[1] <= o_now;
+                    for (s = 2; s <= j; s = s + 1) begin
+                        line[s] <= line[s-1];
+                    end
+                    if (rst) begin
+                        for (s = 1; s <= j; s = s + 1) begin
+                            line[s][OUTW-1] <= 1'b0;
+                        end
+                    end
+                end
+                always @* begin
+                    for (s = 1; s <= j; s = s + 1) begin
+                        line_valid[s] = line[s][OUTW-1];
+                    end
+                end
+                assign o_late        = line[j];
+                assign delay_busy[j] = |line_valid;
+            end
+            assign out_valid[j]              = o_late[OUTW-1];
+            assign out_idx[j*IW +: IW]       = o_late[TAGW+8 +: IW];
+            assign out_tag[j*TAGW +: TAGW]   = o_late[8 +: TAGW];
+            assign out_data[j*8 +: 8]        = o_late[7:0];
+        end
+    endgenerate
+
+    wire unused_ok = &{1'b0, eng_done};
+
+endmodule
+
+`resetall
