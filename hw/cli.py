@@ -110,6 +110,20 @@ def _tokenizer_beside(model) -> Path | None:
     return Path(tok.source)
 
 
+def _check_compile_tokenizer(path: Path, model, model_path: Path) -> None:
+    """Refuse a --tokenizer that does not belong to the model, before anything is written."""
+    from hw.errors import TokenizerError
+    from hw.tokenizer import Tokenizer, check_tokenizer_matches
+
+    tok = Tokenizer.load(path)             # all of it: a size mismatch is reported as such below
+    check_tokenizer_matches(model, tok)
+    want = model.meta.get("tokenizer_fingerprint")
+    if want and tok.fingerprint() != want:
+        raise TokenizerError(f"{path} is not the tokenizer {model_path} was quantized with "
+                             f"(fingerprint {tok.fingerprint()[:16]}, the model's {want[:16]}); pass that "
+                             "tokenizer, or leave --tokenizer out to use the one recorded with the model")
+
+
 def cmd_compile(args: argparse.Namespace) -> None:
     """Integer model -> per-model Verilog, ROM hex files and build.json."""
     from hw.intmodel import IntModel
@@ -118,6 +132,8 @@ def cmd_compile(args: argparse.Namespace) -> None:
 
     knobs = _knobs_from_args(args)
     model = IntModel.load(args.model)
+    if args.tokenizer is not None:
+        _check_compile_tokenizer(args.tokenizer, model, args.model)
     info = generate(model, args.out, knobs)
     print(f"wrote {info.top}, {len(info.rom_files)} ROM files and build.json under {info.out_dir} "
           f"(model {info.fingerprint[:16]})")

@@ -106,5 +106,5 @@ def check_tokenizer_matches(model, tokenizer: Tokenizer) -> None:
     v_model, v_tok = model.config.vocab_size, tokenizer.vocab_size
     if v_model != v_tok:
         raise TokenizerError(f"the model has a vocabulary of {v_model} tokens but the "
-                             f"tokenizer has {v_tok}; they do not belong together: "
-                             "use the tokenizer the model was trained with")
+                             f"tokenizer has {v_tok} ({tokenizer.source}); they do not belong "
+                             "together: use the tokenizer the model was trained with")

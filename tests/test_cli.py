@@ -95,3 +95,42 @@ def test_a_reader_that_closes_the_pipe_gets_no_traceback():
         os.close(write_end)
     assert res.returncode == 141, res.stderr
     assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr, res.stderr
+
+
+def _save_tokenizer(path, vocab_size: int):
+    from hw.tokenizer import Tokenizer
+
+    vocab = [b"<unk>", b"<s>", b"</s>", b" "] + [bytes([65 + i]) for i in range(vocab_size - 4)]
+    Tokenizer(vocab, [0.0] * len(vocab)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("extra", [5, -5])
+def test_compile_refuses_a_tokenizer_of_another_vocabulary_before_writing(tmp_path, tiny_model, capsys, extra):
+    """A tokenizer of another vocabulary size is a one-line HardwireError, and no build folder is begun."""
+    ckpt, npz, build = tmp_path / "tiny.bin", tmp_path / "tiny.npz", tmp_path / "build"
+    save_llama2c(tiny_model, ckpt)
+    assert main(["quantize", str(ckpt), "--rounding", "nearest", "--out", str(npz)]) == 0
+    other = _save_tokenizer(tmp_path / "other.bin", tiny_model.config.vocab_size + extra)
+    capsys.readouterr()
+    assert main(["compile", str(npz), "--out", str(build), "--lanes", "4", "--tokenizer", str(other)]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith("hardwire compile: error:") and "Traceback" not in err
+    assert f"{tiny_model.config.vocab_size} tokens" in err and "other.bin" in err
+    assert not build.exists()
+
+
+def test_compile_refuses_a_tokenizer_other_than_the_quantize_one(tmp_path, tiny_model, capsys):
+    """Same size, other tokenizer: the fingerprint recorded at quantize time decides."""
+    ckpt, npz, build = tmp_path / "tiny.bin", tmp_path / "tiny.npz", tmp_path / "build"
+    save_llama2c(tiny_model, ckpt)
+    tok = _save_tokenizer(tmp_path / "tok.bin", tiny_model.config.vocab_size)
+    assert main(["quantize", str(ckpt), "--rounding", "nearest", "--tokenizer", str(tok), "--out", str(npz)]) == 0
+    from hw.tokenizer import Tokenizer
+    t = Tokenizer.load(tok)
+    Tokenizer(t.vocab, [1.0] * t.vocab_size).save(tmp_path / "rescored.bin")
+    capsys.readouterr()
+    assert main(["compile", str(npz), "--out", str(build), "--tokenizer", str(tmp_path / "rescored.bin")]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "rescored.bin is not the tokenizer" in err and "Traceback" not in err
+    assert not build.exists()
