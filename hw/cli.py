@@ -137,7 +137,7 @@ def cmd_compile(args: argparse.Namespace) -> None:
     info = generate(model, args.out, knobs)
     print(f"wrote {info.top}, {len(info.rom_files)} ROM files and build.json under {info.out_dir} "
           f"(model {info.fingerprint[:16]})")
-    tok_path = args.tokenizer or _tokenizer_beside(model)
+    tok_path = args.tokenizer or model.save_tokenizer(info.out_dir) or _tokenizer_beside(model)
     if tok_path is not None:
         from host.metadata import metadata_for_build
         meta = metadata_for_build(info.out_dir, tok_path)
@@ -358,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_knob_args(p)
     p.add_argument("--tokenizer", type=Path,
                    help="tokenizer.bin recorded in the host metadata hardwire.json (default: the one the "
-                        "model was quantized with, when found beside its checkpoint)")
+                        "model was quantized with, which the .npz carries; copied into the build folder)")
 
     p = add("sim", cmd_sim, "generate tokens on the Verilator simulation")
     p.add_argument("--model", type=Path,

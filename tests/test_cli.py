@@ -134,3 +134,48 @@ def test_compile_refuses_a_tokenizer_other_than_the_quantize_one(tmp_path, tiny_
     err = capsys.readouterr().err
     assert "rescored.bin is not the tokenizer" in err and "Traceback" not in err
     assert not build.exists()
+
+
+def test_the_quantize_tokenizer_travels_with_the_model(tmp_path, tiny_model, capsys):
+    """`quantize --tokenizer toks/x.bin`: the .npz carries it, compile records it in hardwire.json
+    (a copy in the build folder), and `hardwire sim --model BUILD` or `--model MODEL.npz` find it."""
+    from host.metadata import Metadata
+    from hw.rtlgen.knobs import Knobs
+    from hw.sim.run import resolve_build
+    from hw.tokenizer import Tokenizer
+
+    ckpt, npz, build = tmp_path / "ckpt" / "tiny.bin", tmp_path / "models" / "tiny.npz", tmp_path / "build"
+    ckpt.parent.mkdir()
+    save_llama2c(tiny_model, ckpt)
+    (tmp_path / "toks").mkdir()
+    tok_path = _save_tokenizer(tmp_path / "toks" / "x.bin", tiny_model.config.vocab_size)
+    assert main(["quantize", str(ckpt), "--rounding", "nearest", "--tokenizer", str(tok_path),
+                 "--out", str(npz)]) == 0
+    want = Tokenizer.load(tok_path).fingerprint()
+    tok_path.unlink()                   # the model must not depend on the file staying where it was
+    assert main(["compile", str(npz), "--out", str(build), "--lanes", "4"]) == 0
+    assert "host metadata" in capsys.readouterr().out
+    meta = Metadata.load(build)
+    assert meta.tokenizer_fingerprint == want
+    assert Tokenizer.load(meta.tokenizer_path()).fingerprint() == want
+    _, tok = resolve_build(build, None, Knobs())
+    assert tok is not None and tok.fingerprint() == want
+    _, tok = resolve_build(npz, tmp_path / "sim", Knobs(lanes=4))
+    assert tok is not None and tok.fingerprint() == want
+
+
+def test_an_integer_model_with_a_tampered_tokenizer_is_refused(tmp_path, tiny_model):
+    from hw.calibrate import calibrate_model
+    from hw.intmodel import IntModel, IntModelError
+    from hw.quantize import quantize
+    from hw.tokenizer import Tokenizer
+
+    _save_tokenizer(tmp_path / "tok.bin", tiny_model.config.vocab_size)
+    tok = Tokenizer.load(tmp_path / "tok.bin")
+    im = quantize(tiny_model, calibrate_model(tiny_model, "generate"), rounding="nearest", tokenizer=tok)
+    im.save(tmp_path / "ok.npz")
+    assert IntModel.load(tmp_path / "ok.npz").tokenizer().fingerprint() == tok.fingerprint()
+    im.tokenizer_bin = Tokenizer(tok.vocab, [2.0] * tok.vocab_size).to_bin()
+    im.save(tmp_path / "bad.npz")
+    with pytest.raises(IntModelError, match="not the one the model was quantized with"):
+        IntModel.load(tmp_path / "bad.npz")
