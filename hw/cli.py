@@ -40,7 +40,7 @@ def _load_float(path: Path, tokenizer_path: Path | None):
 
     if path.is_dir():
         from hw.safetensors_loader import load_hf_folder
-        model, tok = load_hf_folder(path)
+        model, tok = load_hf_folder(path, read_tokenizer=tokenizer_path is None)
     else:
         from hw.checkpoint import load_llama2c
         model, tok = load_llama2c(path), None

@@ -179,3 +179,21 @@ def test_an_integer_model_with_a_tampered_tokenizer_is_refused(tmp_path, tiny_mo
     im.save(tmp_path / "bad.npz")
     with pytest.raises(IntModelError, match="not the one the model was quantized with"):
         IntModel.load(tmp_path / "bad.npz")
+
+
+def test_quantize_hf_folder_with_an_unconvertible_tokenizer(tmp_path, tiny_model, capsys):
+    """A byte-level tokenizer.json: a one-line error at load naming why, and --tokenizer gets past it."""
+    import json
+
+    from hw.safetensors_loader import save_hf_folder
+
+    hf = tmp_path / "hf"
+    save_hf_folder(tiny_model, hf)
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, **{f"t{i}": i for i in range(3, tiny_model.config.vocab_size)}}
+    (hf / "tokenizer.json").write_text(json.dumps({"model": {"type": "BPE", "vocab": vocab, "merges": []}}))
+    assert main(["quantize", str(hf), "--rounding", "nearest", "--out", str(tmp_path / "m.npz")]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "tokenizer.json: the vocabulary has no '\u2581' (space) token" in err and "Traceback" not in err
+    tok = _save_tokenizer(tmp_path / "tok.bin", tiny_model.config.vocab_size)
+    assert main(["quantize", str(hf), "--rounding", "nearest", "--tokenizer", str(tok),
+                 "--out", str(tmp_path / "m.npz")]) == 0

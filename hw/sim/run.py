@@ -60,7 +60,7 @@ def quantize_checkpoint(path: Path, tokenizer_path: Path | None, bits: dict | No
 
     if path.is_dir():
         from hw.safetensors_loader import load_hf_folder
-        fm, tok = load_hf_folder(path)
+        fm, tok = load_hf_folder(path, read_tokenizer=tokenizer_path is None)
         folder = path
     else:
         from hw.checkpoint import load_llama2c
