@@ -61,9 +61,14 @@ def cmd_quantize(args: argparse.Namespace) -> None:
     # a model folder may carry its tokenizer and calibration text (models/default/)
     folder = args.checkpoint.parent if args.checkpoint.is_file() else args.checkpoint
     tok_path = args.tokenizer or ((folder / "tokenizer.bin") if (folder / "tokenizer.bin").is_file() else None)
+    if args.heldout is not None and not (args.report or args.report_md):
+        raise HardwireError(f"--heldout {args.heldout} is read only by --report / --report-md; add one "
+                            "of them or drop --heldout")
     model, tok = _load_float(args.checkpoint, tok_path)
     text = args.calibration_text
-    if text is None and (folder / "corpus_sample.txt").is_file() and tok is not None:
+    if text is not None:
+        _check_calibration_text(text, args.calibration, tok)
+    elif (folder / "corpus_sample.txt").is_file() and tok is not None:
         text = folder / "corpus_sample.txt"
     source = args.calibration
     if source == "auto":
@@ -95,6 +100,17 @@ def cmd_quantize(args: argparse.Namespace) -> None:
             report.write_markdown(rows, args.report_md, f"{args.checkpoint.name} (calibration {source})",
                                   command)
             print(f"wrote {args.report_md}")
+
+
+def _check_calibration_text(text: Path, source: str, tok) -> None:
+    """Refuse a --calibration-text that the calibration would not read (it used to be dropped silently)."""
+    if source != "auto" and "corpus" not in source.split("+"):
+        raise HardwireError(f"--calibration {source} does not read text, so --calibration-text {text} would be "
+                            f"ignored: add the corpus source (--calibration corpus+{source}) or drop "
+                            "--calibration-text")
+    if tok is None:
+        raise HardwireError(f"--calibration-text {text} needs a tokenizer to encode it: pass --tokenizer FILE "
+                            "(a llama2.c tokenizer.bin), or drop --calibration-text")
 
 
 def _tokenizer_beside(model) -> Path | None:

@@ -197,3 +197,93 @@ def test_quantize_hf_folder_with_an_unconvertible_tokenizer(tmp_path, tiny_model
     tok = _save_tokenizer(tmp_path / "tok.bin", tiny_model.config.vocab_size)
     assert main(["quantize", str(hf), "--rounding", "nearest", "--tokenizer", str(tok),
                  "--out", str(tmp_path / "m.npz")]) == 0
+
+
+# ---------------------------------------------------------------- flags named in messages
+
+_FLAG = __import__("re").compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+
+
+def _cli_flags(capsys) -> set[str]:
+    """Every option of `hardwire` and its subcommands, and of the other hardwire entry points
+    (`hardwire train` hands its arguments to hw.train.train; `make flash` runs hw.flows.flash)."""
+    import argparse
+    import importlib
+
+    from hw.cli import build_parser
+
+    ap = build_parser()
+    sub = next(a for a in ap._actions if isinstance(a, argparse._SubParsersAction))
+    flags = {f for p in [ap, *sub.choices.values()] for f in p._option_string_actions}
+    for module in ("hw.train.train", "hw.flows.flash"):
+        with pytest.raises(SystemExit):
+            importlib.import_module(module).main(["--help"])
+        flags |= set(_FLAG.findall(capsys.readouterr().out))
+    return flags
+
+
+def _flags_in_error_messages() -> dict[str, list[str]]:
+    """--flags in the string parts of every `raise ...` and every *Error(...) / SystemExit(...) call."""
+    import ast
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    found: dict[str, list[str]] = {}
+    for path in sorted([*(repo / "hw").rglob("*.py"), *(repo / "host").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text())):
+            name = getattr(node.func, "id", getattr(node.func, "attr", "")) if isinstance(node, ast.Call) else ""
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                message = node.exc
+            elif name.endswith(("Error", "Exit")):
+                message = node
+            else:
+                continue
+            for part in ast.walk(message):
+                if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                    for flag in _FLAG.findall(part.value):
+                        found.setdefault(flag, []).append(f"{path.relative_to(repo)}:{part.lineno}")
+    return found
+
+
+def test_every_flag_named_in_an_error_message_exists(capsys):
+    named = _flags_in_error_messages()
+    assert "--tokenizer" in named and "--prompt-ids" in named        # the scan sees f-strings and helpers
+    missing = {flag: where for flag, where in named.items() if flag not in _cli_flags(capsys)}
+    assert not missing, f"error messages name options no parser has: {missing}"
+
+
+# ---------------------------------------------------------------- options never dropped silently
+
+def _quantize_args(tmp_path, tiny_model, *extra):
+    ckpt = tmp_path / "tiny.bin"
+    save_llama2c(tiny_model, ckpt)
+    (tmp_path / "stories.txt").write_text("ABBA BAB\nCAB ABC\n")
+    return ["quantize", str(ckpt), "--rounding", "nearest", "--out", str(tmp_path / "m.npz"), *extra]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--calibration-text", "{tmp}/stories.txt"], "needs a tokenizer to encode it: pass --tokenizer"),
+    (["--calibration-text", "{tmp}/stories.txt", "--tokenizer", "{tmp}/tok.bin", "--calibration", "generate"],
+     "--calibration generate does not read text"),
+    (["--heldout", "{tmp}/stories.txt"], "--heldout .* is read only by --report"),
+])
+def test_quantize_refuses_an_option_it_would_ignore(tmp_path, tiny_model, capsys, extra, message):
+    import re
+
+    _save_tokenizer(tmp_path / "tok.bin", tiny_model.config.vocab_size)
+    args = _quantize_args(tmp_path, tiny_model, *(e.format(tmp=tmp_path) for e in extra))
+    assert main(args) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err, err
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_quantize_calibrates_on_the_given_text(tmp_path, tiny_model):
+    from hw.intmodel import IntModel
+
+    tok = _save_tokenizer(tmp_path / "tok.bin", tiny_model.config.vocab_size)
+    args = _quantize_args(tmp_path, tiny_model, "--calibration-text", str(tmp_path / "stories.txt"),
+                          "--tokenizer", str(tok))
+    assert main(args) == 0
+    calib = IntModel.load(tmp_path / "m.npz").knobs["calibration"]
+    assert calib["source"] == "corpus+generate" and calib["text"] == "stories.txt"
