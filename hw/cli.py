@@ -226,11 +226,12 @@ def cmd_run(args: argparse.Namespace) -> None:
                 raise DeviceCommandError("no tokenizer: pass --tokenizer tok.bin (or metadata that names "
                                          "one), or give the prompt as token ids with --prompt-ids")
             stop = None if args.stop_token < 0 else args.stop_token
+            # generate() checks the prompt (length, ids) before it touches the device: echo only then
+            gen = dev.generate(prompt, args.steps, temperature=args.temp, top_k=args.top_k,
+                               seed=args.seed, stop_token=stop)
             live = _LiveText()
             if dev.tokenizer is not None and isinstance(prompt, str):
                 live.out.write(prompt)
-            gen = dev.generate(prompt, args.steps, temperature=args.temp, top_k=args.top_k,
-                               seed=args.seed, stop_token=stop)
             start = time.monotonic()
             try:
                 for tok in gen:

@@ -287,3 +287,18 @@ def test_quantize_calibrates_on_the_given_text(tmp_path, tiny_model):
     assert main(args) == 0
     calib = IntModel.load(tmp_path / "m.npz").knobs["calibration"]
     assert calib["source"] == "corpus+generate" and calib["text"] == "stories.txt"
+
+
+def test_sim_refuses_a_prompt_longer_than_the_context_before_echoing_it(tmp_path, tiny_model, capsys):
+    """The prompt's length, the limit and the fix, before the prompt is echoed or Verilator is built."""
+    ckpt, npz, build = tmp_path / "tiny.bin", tmp_path / "tiny.npz", tmp_path / "build"
+    save_llama2c(tiny_model, ckpt)
+    tok = _save_tokenizer(tmp_path / "tok.bin", tiny_model.config.vocab_size)
+    assert main(["quantize", str(ckpt), "--rounding", "nearest", "--tokenizer", str(tok), "--out", str(npz)]) == 0
+    assert main(["compile", str(npz), "--out", str(build), "--lanes", "4", "--context", "8"]) == 0
+    capsys.readouterr()
+    assert main(["sim", "--model", str(build), "--prompt", "ABCDEFGHIJ"]) == EXIT_ERROR   # BOS, ' ', 10 letters
+    out, err = capsys.readouterr()
+    assert out == "" and "simulating" not in err
+    assert "the prompt is 12 tokens long (BOS included) but the design's context holds 8" in err
+    assert "at most 8 tokens" in err and "--context N" in err and "16 positions" in err

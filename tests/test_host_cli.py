@@ -55,3 +55,13 @@ def test_info_describes_the_device(setup, capsys):
     out, _ = capsys.readouterr()
     assert f"fingerprint {model.fingerprint}" in out and "dim 24, hidden 44, layers 2" in out
     assert "status idle, position 0" in out
+
+
+def test_run_refuses_a_prompt_longer_than_the_context_before_echoing_it(setup, capsys):
+    _, tok, tok_path, pty = setup
+    text = "a " * 20
+    n = len(tok.encode(text))
+    rc = main(["run", "--device", f"serial:{pty.slave_path}", "--tokenizer", str(tok_path), "--prompt", text])
+    out, err = capsys.readouterr()
+    assert rc == 1 and out == "", out                    # not a word of the prompt echoed
+    assert f"prompt of {n} tokens does not fit the context of 16 positions" in err and "--context" in err

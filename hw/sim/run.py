@@ -109,6 +109,20 @@ def resolve_build(model: Path | None, out: Path | None, knobs, tokenizer_path: P
     return out, tok
 
 
+def check_prompt_fits(prompt: list[int], build_dir: Path) -> None:
+    """Refuse, before anything is echoed or simulated, a prompt longer than the design's context
+    (the core would stop at once with ERR_CONTEXT)."""
+    doc = json.loads((Path(build_dir) / "build.json").read_text())
+    context, seq_len = doc["knobs"]["context"], doc["model"]["config"]["seq_len"]
+    if len(prompt) <= context:
+        return
+    grow = (f"or build with a larger --context (`hardwire sim --context N` or `hardwire compile --context N`, "
+            f"N up to the model's {seq_len} positions)" if context < seq_len
+            else f"the model itself has only {seq_len} positions")
+    raise SimRunError(f"the prompt is {len(prompt)} tokens long (BOS included) but the design's context holds "
+                      f"{context}: shorten the prompt to at most {context} tokens, {grow}")
+
+
 def run_sim(args) -> None:
     """The body of `hardwire sim` (arguments: see hw/cli.py)."""
     from hw.rtlgen.knobs import Knobs
@@ -122,6 +136,7 @@ def run_sim(args) -> None:
         prompt = tok.encode(args.prompt)
     else:
         raise SimRunError("no tokenizer beside the model: pass --tokenizer FILE or --prompt-ids '1 403'")
+    check_prompt_fits(prompt, build_dir)
     trace = None
     if args.trace:
         from hw.sim.build import trace_format
