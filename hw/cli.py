@@ -286,7 +286,7 @@ def cmd_info(args: argparse.Namespace) -> None:
                 print(f"device {dev.transport.name}\n{dev.info().describe()}")
                 print(f"  fingerprint {dev.info().fingerprint}")
                 meta = dev.metadata
-                print(f"  metadata {meta.path if meta and meta.path else 'none'}"
+                print(f"  metadata {Path(meta.path).resolve() if meta and meta.path else 'none'}"
                       + (" (identity matches)" if meta else ""))
                 if dev.tokenizer is not None:
                     print(f"  tokenizer {getattr(dev.tokenizer, 'source', '')} ({dev.tokenizer.vocab_size} tokens)")
