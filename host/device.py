@@ -141,13 +141,13 @@ class Device:
             pos = 0
         else:
             pos = self.position()
-        if self.prompt_depth and len(ids) > self.prompt_depth:
-            raise PromptError(f"prompt of {len(ids)} tokens does not fit the device's prompt FIFO of "
-                              f"{self.prompt_depth} tokens; shorten it")
-        if pos + len(ids) > ident.context:
+        if pos + len(ids) > ident.context:       # first: the limit a rebuild with --context lifts
             raise PromptError(f"prompt of {len(ids)} tokens does not fit the context of {ident.context} "
                               f"positions ({ident.context - pos} left at position {pos}); shorten it "
                               + ("or reset()" if pos else "or build with a longer --context"))
+        if self.prompt_depth and len(ids) > self.prompt_depth:
+            raise PromptError(f"prompt of {len(ids)} tokens does not fit the device's prompt FIFO of "
+                              f"{self.prompt_depth} tokens; shorten it")
         return self._run(ids, int(max_new_tokens), R.inv_temperature_q8(temperature), int(top_k),
                          int(seed) & 0xFFFFFFFF, stop_token, reset)
 

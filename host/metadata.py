@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 from host.errors import DeviceError
-from host.registers import BITS_CLASSES, LORA_TARGET_NAMES, Identity
+from host.registers import BITS_CLASSES, LORA_TARGET_NAMES, Identity, pack_version
 
 FORMAT = "hardwire-host-metadata"
 VERSION = 1
@@ -52,11 +52,12 @@ class Metadata:
         return self.identity.fingerprint
 
     def tokenizer_path(self) -> Optional[Path]:
-        """The tokenizer file, resolved against the metadata file's folder."""
+        """The tokenizer file, resolved against the metadata file's folder (an absolute path
+        without '..': it is shown to users, e.g. by `hardwire info --device`)."""
         if not self.tokenizer:
             return None
         p = Path(self.tokenizer)
-        return p if p.is_absolute() or self.path is None else self.path.parent / p
+        return (p if p.is_absolute() or self.path is None else self.path.parent / p).resolve()
 
     # ------------------------------------------------------------ file
     def to_json(self) -> Dict[str, Any]:
@@ -125,7 +126,7 @@ def identity_from_build_json(doc: Dict[str, Any], where: str = "build.json") -> 
         targets = tuple(t for t in LORA_TARGET_NAMES if t in knobs.get("lora_targets", ()))
         rank = int(knobs.get("lora_rank", 0)) if targets else 0
         return Identity(
-            fingerprint=model["fingerprint"], gen_version=major << 16 | minor << 8 | patch,
+            fingerprint=model["fingerprint"], gen_version=pack_version(major, minor, patch),
             dim=cfg["dim"], hidden=cfg["hidden_dim"], layers=cfg["n_layers"], heads=cfg["n_heads"],
             kv_heads=cfg["n_kv_heads"], vocab=cfg["vocab_size"], context=knobs["context"],
             lanes=knobs["lanes"], vpl=knobs["values_per_lane"],

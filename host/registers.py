@@ -79,6 +79,19 @@ LORA_TARGET_NAMES = ("wq", "wk", "wv", "wo", "w1", "w3", "w2")
 BITS_CLASSES = ("embedding", "attention", "mlp", "classifier")
 
 
+def pack_version(major: int, minor: int, patch: int) -> int:
+    """GEN_VERSION: the generator's version as one word, major << 16 | minor << 8 | patch
+    (hw/rtlgen GEN_VERSION_WORD; host/metadata.py packs build.json's "1.0.0" the same way)."""
+    if not (0 <= major <= 0xFFFF and 0 <= minor <= 0xFF and 0 <= patch <= 0xFF):
+        raise ValueError(f"generator version {major}.{minor}.{patch} does not fit GEN_VERSION (16.8.8 bits)")
+    return major << 16 | minor << 8 | patch
+
+
+def version_text(word: int) -> str:
+    """'1.0.0' from a GEN_VERSION word (pack_version's inverse)."""
+    return f"{word >> 16 & 0xFFFF}.{word >> 8 & 0xFF}.{word & 0xFF}"
+
+
 def word_index(addr: int) -> int:
     """Byte offset -> register word index (what the UART protocol and the core use)."""
     if addr % 4 or not 0 <= addr < 1024:
@@ -111,7 +124,7 @@ def status_text(status: int) -> str:
 class Identity:
     """What the device says it is: the model fingerprint, dimensions and build knobs."""
     fingerprint: str                  # sha256 hex digest (64 chars) of the integer model
-    gen_version: int
+    gen_version: int                  # GEN_VERSION word: pack_version(major, minor, patch)
     dim: int
     hidden: int
     layers: int
@@ -137,7 +150,7 @@ class Identity:
     def describe(self) -> str:
         bits = ", ".join(f"{k} {v}" for k, v in self.bits.items())
         lora = (f"rank {self.lora_rank} on {','.join(self.lora_targets)}" if self.lora_rank else "none")
-        return (f"model {self.fingerprint[:16]}… (generator v{self.gen_version})\n"
+        return (f"model {self.fingerprint[:16]}… (generator {version_text(self.gen_version)})\n"
                 f"  dim {self.dim}, hidden {self.hidden}, layers {self.layers}, heads {self.heads}"
                 f" ({self.kv_heads} kv), vocab {self.vocab}, context {self.context}\n"
                 f"  lanes {self.lanes} x {self.vpl} values, weight bits: {bits}\n"

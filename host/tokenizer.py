@@ -228,7 +228,12 @@ class Tokenizer:
         any rest is an error; without it, tokens are read up to the end.
         """
         path = Path(path)
-        raw = _read_limited(path, cls.Error)
+        return cls.from_bin(_read_limited(path, cls.Error), path, vocab_size)
+
+    @classmethod
+    def from_bin(cls, raw: bytes, path: str | os.PathLike = "tokenizer.bin",
+                 vocab_size: int | None = None) -> "Tokenizer":
+        """`load` from the bytes of a tokenizer.bin; `path` names it in messages and as `source`."""
         if len(raw) < 4:
             raise cls.Error(f"{path}: {len(raw)} bytes is too short for a "
                                  "llama2.c tokenizer.bin (int32 max_token_length "
@@ -275,14 +280,17 @@ class Tokenizer:
                                  "and this tokenizer do not match")
         return cls(vocab, scores, max_len, source=str(path))
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write llama2.c's tokenizer.bin (round-trips `load` byte for byte)."""
-        path = Path(path)
+    def to_bin(self) -> bytes:
+        """The bytes of llama2.c's tokenizer.bin (round-trips `from_bin` byte for byte)."""
         parts = [struct.pack("<i", self.max_token_length)]
         for piece, score in zip(self.vocab, self.scores):
             parts.append(struct.pack("<fi", score, len(piece)))
             parts.append(piece)
-        _write_atomic(path, b"".join(parts), self.Error)
+        return b"".join(parts)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write llama2.c's tokenizer.bin (round-trips `load` byte for byte)."""
+        _write_atomic(Path(path), self.to_bin(), self.Error)
 
 
 class TextStream:

@@ -142,7 +142,7 @@ def calibration_sequences(float_model: FloatModel, source: str = "generate",
         if corpus is None or tokenizer is None:
             raise CalibrationError(
                 "calibration source 'corpus' needs a text file and a tokenizer; "
-                "pass --calib-text FILE (and --tokenizer), or use --calib-source generate")
+                "pass --calibration-text FILE (and --tokenizer FILE), or use --calibration generate")
         path = Path(corpus)
         if not path.is_file():
             raise CalibrationError(f"{path}: calibration text file not found; pass an existing text file")

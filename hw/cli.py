@@ -40,7 +40,7 @@ def _load_float(path: Path, tokenizer_path: Path | None):
 
     if path.is_dir():
         from hw.safetensors_loader import load_hf_folder
-        model, tok = load_hf_folder(path)
+        model, tok = load_hf_folder(path, read_tokenizer=tokenizer_path is None)
     else:
         from hw.checkpoint import load_llama2c
         model, tok = load_llama2c(path), None
@@ -61,9 +61,14 @@ def cmd_quantize(args: argparse.Namespace) -> None:
     # a model folder may carry its tokenizer and calibration text (models/default/)
     folder = args.checkpoint.parent if args.checkpoint.is_file() else args.checkpoint
     tok_path = args.tokenizer or ((folder / "tokenizer.bin") if (folder / "tokenizer.bin").is_file() else None)
+    if args.heldout is not None and not (args.report or args.report_md):
+        raise HardwireError(f"--heldout {args.heldout} is read only by --report / --report-md; add one "
+                            "of them or drop --heldout")
     model, tok = _load_float(args.checkpoint, tok_path)
     text = args.calibration_text
-    if text is None and (folder / "corpus_sample.txt").is_file() and tok is not None:
+    if text is not None:
+        _check_calibration_text(text, args.calibration, tok)
+    elif (folder / "corpus_sample.txt").is_file() and tok is not None:
         text = folder / "corpus_sample.txt"
     source = args.calibration
     if source == "auto":
@@ -97,6 +102,17 @@ def cmd_quantize(args: argparse.Namespace) -> None:
             print(f"wrote {args.report_md}")
 
 
+def _check_calibration_text(text: Path, source: str, tok) -> None:
+    """Refuse a --calibration-text that the calibration would not read (it used to be dropped silently)."""
+    if source != "auto" and "corpus" not in source.split("+"):
+        raise HardwireError(f"--calibration {source} does not read text, so --calibration-text {text} would be "
+                            f"ignored: add the corpus source (--calibration corpus+{source}) or drop "
+                            "--calibration-text")
+    if tok is None:
+        raise HardwireError(f"--calibration-text {text} needs a tokenizer to encode it: pass --tokenizer FILE "
+                            "(a llama2.c tokenizer.bin), or drop --calibration-text")
+
+
 def _tokenizer_beside(model) -> Path | None:
     """The tokenizer the integer model was quantized with, when it still lies beside its source."""
     from hw.sim.run import find_tokenizer
@@ -110,6 +126,20 @@ def _tokenizer_beside(model) -> Path | None:
     return Path(tok.source)
 
 
+def _check_compile_tokenizer(path: Path, model, model_path: Path) -> None:
+    """Refuse a --tokenizer that does not belong to the model, before anything is written."""
+    from hw.errors import TokenizerError
+    from hw.tokenizer import Tokenizer, check_tokenizer_matches
+
+    tok = Tokenizer.load(path)             # all of it: a size mismatch is reported as such below
+    check_tokenizer_matches(model, tok)
+    want = model.meta.get("tokenizer_fingerprint")
+    if want and tok.fingerprint() != want:
+        raise TokenizerError(f"{path} is not the tokenizer {model_path} was quantized with "
+                             f"(fingerprint {tok.fingerprint()[:16]}, the model's {want[:16]}); pass that "
+                             "tokenizer, or leave --tokenizer out to use the one recorded with the model")
+
+
 def cmd_compile(args: argparse.Namespace) -> None:
     """Integer model -> per-model Verilog, ROM hex files and build.json."""
     from hw.intmodel import IntModel
@@ -118,10 +148,12 @@ def cmd_compile(args: argparse.Namespace) -> None:
 
     knobs = _knobs_from_args(args)
     model = IntModel.load(args.model)
+    if args.tokenizer is not None:
+        _check_compile_tokenizer(args.tokenizer, model, args.model)
     info = generate(model, args.out, knobs)
     print(f"wrote {info.top}, {len(info.rom_files)} ROM files and build.json under {info.out_dir} "
           f"(model {info.fingerprint[:16]})")
-    tok_path = args.tokenizer or _tokenizer_beside(model)
+    tok_path = args.tokenizer or model.save_tokenizer(info.out_dir) or _tokenizer_beside(model)
     if tok_path is not None:
         from host.metadata import metadata_for_build
         meta = metadata_for_build(info.out_dir, tok_path)
@@ -194,11 +226,12 @@ def cmd_run(args: argparse.Namespace) -> None:
                 raise DeviceCommandError("no tokenizer: pass --tokenizer tok.bin (or metadata that names "
                                          "one), or give the prompt as token ids with --prompt-ids")
             stop = None if args.stop_token < 0 else args.stop_token
+            # generate() checks the prompt (length, ids) before it touches the device: echo only then
+            gen = dev.generate(prompt, args.steps, temperature=args.temp, top_k=args.top_k,
+                               seed=args.seed, stop_token=stop)
             live = _LiveText()
             if dev.tokenizer is not None and isinstance(prompt, str):
                 live.out.write(prompt)
-            gen = dev.generate(prompt, args.steps, temperature=args.temp, top_k=args.top_k,
-                               seed=args.seed, stop_token=stop)
             start = time.monotonic()
             try:
                 for tok in gen:
@@ -253,7 +286,7 @@ def cmd_info(args: argparse.Namespace) -> None:
                 print(f"device {dev.transport.name}\n{dev.info().describe()}")
                 print(f"  fingerprint {dev.info().fingerprint}")
                 meta = dev.metadata
-                print(f"  metadata {meta.path if meta and meta.path else 'none'}"
+                print(f"  metadata {Path(meta.path).resolve() if meta and meta.path else 'none'}"
                       + (" (identity matches)" if meta else ""))
                 if dev.tokenizer is not None:
                     print(f"  tokenizer {getattr(dev.tokenizer, 'source', '')} ({dev.tokenizer.vocab_size} tokens)")
@@ -349,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_knob_args(p)
     p.add_argument("--tokenizer", type=Path,
                    help="tokenizer.bin recorded in the host metadata hardwire.json (default: the one the "
-                        "model was quantized with, when found beside its checkpoint)")
+                        "model was quantized with, which the .npz carries; copied into the build folder)")
 
     p = add("sim", cmd_sim, "generate tokens on the Verilator simulation")
     p.add_argument("--model", type=Path,

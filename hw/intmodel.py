@@ -42,6 +42,7 @@ from hw.errors import HardwireError
 from hw.model import ModelConfig
 
 FORMAT_VERSION = 1
+TOKENIZER_ENTRY = "__tokenizer__"    # .npz entry holding the tokenizer.bin bytes (IntModel.tokenizer_bin)
 TENSOR_CLASSES = ("embedding", "attention", "mlp", "classifier")
 
 
@@ -59,9 +60,27 @@ class IntModel:
     scales: dict = field(default_factory=dict)
     # provenance: source checkpoint, tokenizer fingerprint, calibration text, ...
     meta: dict = field(default_factory=dict)
+    # the llama2.c tokenizer.bin the model was quantized with, so that it travels with the model;
+    # outside the fingerprint, which meta["tokenizer_fingerprint"] already binds it to
+    tokenizer_bin: bytes | None = None
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.arrays[name]
+
+    def tokenizer(self, source: str = "the integer model"):
+        """The tokenizer the model carries (hw.tokenizer.Tokenizer), or None."""
+        if self.tokenizer_bin is None:
+            return None
+        from hw.tokenizer import Tokenizer
+        return Tokenizer.from_bin(self.tokenizer_bin, f"{source} (its tokenizer)", self.config.vocab_size)
+
+    def save_tokenizer(self, folder: str | Path) -> Path | None:
+        """Write the carried tokenizer to folder/tokenizer.bin (for the host metadata); None without one."""
+        if self.tokenizer_bin is None:
+            return None
+        path = Path(folder) / "tokenizer.bin"
+        self.tokenizer().save(path)
+        return path
 
     # ------------------------------------------------------------ identity
     def _header(self) -> dict:
@@ -88,10 +107,12 @@ class IntModel:
     def save(self, path: str | Path) -> None:
         header = self._header()
         header["fingerprint"] = self.fingerprint
+        extra = {} if self.tokenizer_bin is None else {TOKENIZER_ENTRY: np.frombuffer(self.tokenizer_bin, np.uint8)}
         buf = io.BytesIO()
         np.savez_compressed(
             buf,
             __header__=np.frombuffer(json.dumps(header, sort_keys=True).encode(), dtype=np.uint8),
+            **extra,
             **{k: np.asarray(v) for k, v in self.arrays.items()},
         )
         Path(path).write_bytes(buf.getvalue())
@@ -104,7 +125,8 @@ class IntModel:
         try:
             with np.load(path, allow_pickle=False) as z:
                 header = json.loads(bytes(z["__header__"]).decode())
-                arrays = {k: z[k].astype(np.int64) for k in z.files if k != "__header__"}
+                tok_bin = bytes(z[TOKENIZER_ENTRY]) if TOKENIZER_ENTRY in z.files else None
+                arrays = {k: z[k].astype(np.int64) for k in z.files if k not in ("__header__", TOKENIZER_ENTRY)}
         except IntModelError:
             raise
         except Exception as exc:  # zip/npz/json errors all mean the same to a user
@@ -116,7 +138,22 @@ class IntModel:
                 f"{path}: integer-model format version {header.get('format_version')} found, "
                 f"this hardwire reads version {FORMAT_VERSION}; re-run `hardwire quantize`"
             )
-        model = cls(ModelConfig(**header["config"]), arrays, header["knobs"], header["scales"], header["meta"])
+        model = cls(ModelConfig(**header["config"]), arrays, header["knobs"], header["scales"], header["meta"],
+                    tok_bin)
         if model.fingerprint != header.get("fingerprint"):
             raise IntModelError(f"{path}: fingerprint mismatch, the file is corrupt; re-run `hardwire quantize`")
+        if tok_bin is not None:
+            _check_tokenizer(model, path)
         return model
+
+
+def _check_tokenizer(model: IntModel, path: Path) -> None:
+    """The carried tokenizer must be the one meta["tokenizer_fingerprint"] names."""
+    from hw.errors import TokenizerError
+    try:
+        tok = model.tokenizer(str(path))
+    except TokenizerError as exc:
+        raise IntModelError(f"{path}: the tokenizer inside is unreadable ({exc}); re-run `hardwire quantize`") from exc
+    if tok.fingerprint() != model.meta.get("tokenizer_fingerprint"):
+        raise IntModelError(f"{path}: the tokenizer inside is not the one the model was quantized with "
+                            "(fingerprint differs); re-run `hardwire quantize`")

@@ -227,7 +227,8 @@ def quantize(float_model: FloatModel, calib: Calibration, bits: dict | None = No
     clip_search: "output" (error weighted by input second moments), "weight"
     (plain squared weight error) or "none" (scale = max|row| / qmax, no refit).
     rounding: "gptq" (error-compensating, uses E[x x^T]) or "nearest".
-    tokenizer: a Tokenizer (its fingerprint goes into meta) or None.
+    tokenizer: a Tokenizer (its fingerprint goes into meta, the tokenizer itself travels
+    with the model: IntModel.tokenizer_bin) or None.
     """
     bits = check_bits(bits)
     if clip_search not in ("output", "weight", "none"):
@@ -315,4 +316,5 @@ def quantize(float_model: FloatModel, calib: Calibration, bits: dict | None = No
     meta = {"source": str(source), "hardwire_version": _version(),
             "tokenizer_fingerprint": tokenizer.fingerprint() if tokenizer is not None else None}
     arrays = {k: np.asarray(v, dtype=np.int64) for k, v in arrays.items()}
-    return IntModel(cfg, arrays, knobs, scales, meta)
+    return IntModel(cfg, arrays, knobs, scales, meta,
+                    tokenizer_bin=tokenizer.to_bin() if tokenizer is not None else None)

@@ -284,8 +284,9 @@ def config_to_hf(cfg: ModelConfig, dtype: str) -> dict:
 
 # ------------------------------------------------------------------ load / save
 
-def load_hf_folder(path: str | os.PathLike) -> tuple[FloatModel, Tokenizer | None]:
-    """Read a Hugging Face LlamaForCausalLM folder; the tokenizer if tokenizer.json is there.
+def load_hf_folder(path: str | os.PathLike, read_tokenizer: bool = True) -> tuple[FloatModel, Tokenizer | None]:
+    """Read a Hugging Face LlamaForCausalLM folder; the tokenizer if tokenizer.json is there
+    (and read_tokenizer: False when the caller has another, so an unconvertible one does not stop it).
 
     The caller should still run hw.tokenizer.check_tokenizer_matches: HF
     configs sometimes pad vocab_size beyond the tokenizer.
@@ -327,7 +328,7 @@ def load_hf_folder(path: str | os.PathLike) -> tuple[FloatModel, Tokenizer | Non
     if cfg.shared_classifier:
         weights["wcls"] = weights["token_embedding"]
     tok_path = folder / "tokenizer.json"
-    tokenizer = Tokenizer.from_hf_json(tok_path) if tok_path.is_file() else None
+    tokenizer = Tokenizer.from_hf_json(tok_path) if read_tokenizer and tok_path.is_file() else None
     return FloatModel(config=cfg, weights=weights), tokenizer
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from host import tokenizer as _base
@@ -40,7 +41,9 @@ class Tokenizer(_base.Tokenizer):
         run.c always adds the " " dummy prefix and splits nothing before
         merging; so this is exact for llama/sentencepiece-style tokenizers
         (Llama 1/2, TinyLlama, Mistral) and unsupported for byte-level BPE
-        (GPT-2, Llama 3) or tokenizers with pre-tokenizer splits.
+        (GPT-2, Llama 3) or tokenizers with pre-tokenizer splits, which are
+        refused here, when read, rather than on the first text
+        (_check_runc_can_encode).
         """
         path = Path(path)
         try:
@@ -98,7 +101,42 @@ class Tokenizer(_base.Tokenizer):
             vocab.append(piece.encode("utf-8"))
             rank = rank_of.get(token)
             scores.append(NEVER_MERGED if rank is None else -float(rank))
+        _check_runc_can_encode(path, [by_id[i] for i in range(n)], vocab, model)
         return cls(vocab, scores, source=str(path))
+
+
+_BYTE_TOKEN = re.compile(r"<0x([0-9A-Fa-f]{2})>")
+
+
+def _check_runc_can_encode(path: Path, tokens: list[str], vocab: list[bytes], model: dict) -> None:
+    """Refuse at load time a vocabulary that run.c's encode cannot use.
+
+    HF `tokenizers` finds byte-fallback tokens by name and adds a word-boundary
+    mark only when the normalizer or pre-tokenizer says so; run.c (which the
+    host driver and the hardware's token ids follow) always inserts the " "
+    ("\u2581") token as a dummy prefix and takes byte b from id b + 3. A
+    vocabulary without either would load and then fail on every text.
+    """
+    if b" " not in vocab:
+        byte_level = any(t.startswith("\u0120") for t in tokens)     # GPT-2's byte-to-unicode space
+        why = ("it spells spaces as '\u0120', the byte-level BPE of GPT-2 / Llama 3" if byte_level
+               else "it has no word-boundary piece at all")
+        raise TokenizerError(
+            f"{path}: the vocabulary has no '\u2581' (space) token, which run.c's encoder inserts "
+            f"before every text as its dummy prefix: {why}. Only llama/sentencepiece-style "
+            "tokenizers (Llama 1/2, TinyLlama, Mistral) convert; pass --tokenizer with a llama2.c "
+            "tokenizer.bin of this vocabulary, or give the prompt as token ids")
+    byte_ids = {int(m.group(1), 16): i for i, t in enumerate(tokens) if (m := _BYTE_TOKEN.fullmatch(t))}
+    if not byte_ids and not model.get("byte_fallback"):
+        return                          # no byte fallback: an unknown character is refused at encode time
+    misplaced = [b for b in range(256) if byte_ids.get(b) != b + BYTE_TOKEN_OFFSET]
+    if misplaced:
+        b = misplaced[0]
+        where = f"at id {byte_ids[b]}" if b in byte_ids else "missing"
+        raise TokenizerError(
+            f"{path}: byte-fallback token <0x{b:02X}> is {where}, but run.c takes byte b from id "
+            f"b + {BYTE_TOKEN_OFFSET} (<0x00>..<0xFF> at ids 3..258, as sentencepiece exports them); "
+            f"{len(misplaced)} of the 256 byte tokens are not there, so this tokenizer cannot be converted")
 
 
 def check_tokenizer_matches(model, tokenizer: Tokenizer) -> None:
@@ -106,5 +144,5 @@ def check_tokenizer_matches(model, tokenizer: Tokenizer) -> None:
     v_model, v_tok = model.config.vocab_size, tokenizer.vocab_size
     if v_model != v_tok:
         raise TokenizerError(f"the model has a vocabulary of {v_model} tokens but the "
-                             f"tokenizer has {v_tok}; they do not belong together: "
-                             "use the tokenizer the model was trained with")
+                             f"tokenizer has {v_tok} ({tokenizer.source}); they do not belong "
+                             "together: use the tokenizer the model was trained with")

@@ -159,25 +159,45 @@ def yowasp_command(tool: str) -> list[str]:
     return [sys.executable, "-c", f"import sys, {module} as m; sys.argv[0] = {tool!r}; m.{func}()"]
 
 
-def _check_paths(script: str) -> None:
-    # YoWASP maps /tmp inside the tool to a private scratch folder, so a host
-    # path under the temp dir silently points at nothing there.
-    tmp = os.path.realpath(tempfile.gettempdir())
-    for word in re.findall(r"(?<![\w.])/[^\s;\"']+", script):
-        if os.path.realpath(word).startswith(tmp + os.sep) and os.path.exists(word):
-            raise ToolError(
-                f"the Yosys script names {word}, under {tmp}, which YoWASP tools cannot see "
-                "(their /tmp is private); pass cwd= and use paths relative to it"
-            )
+# yowasp_runtime.run_wasm mounts the host's root folders at their own paths, the tool's cwd at
+# "." and each "../.." above it, and last its own scratch folder at /tmp: a host path under
+# /tmp is shadowed inside the tool and reachable only relative to the cwd.
+PRIVATE_TMP = "/tmp"
+_ABS_PATH = re.compile(r"(?<![\w.])/[^\s;\"']+")
+
+
+def _shadowed(path: str) -> bool:
+    """Whether a YoWASP tool would look for the host path `path` in its private /tmp."""
+    return any(p == PRIVATE_TMP or p.startswith(PRIVATE_TMP + "/")
+               for p in (os.path.normpath(path), os.path.realpath(path)))
+
+
+def tool_path(path: str | os.PathLike, cwd: str | os.PathLike) -> str:
+    """`path` as a YoWASP tool running in `cwd` sees it: relative to cwd, so that it goes
+    through the "." and ".." mounts and works wherever the repository or the build lives."""
+    return os.path.relpath(os.path.realpath(path), os.path.realpath(cwd))
+
+
+def visible_path(path: str, cwd: str | os.PathLike) -> str:
+    """`path` unchanged unless the tool's private /tmp would hide it; then relative to cwd."""
+    return tool_path(path, cwd) if _ABS_PATH.fullmatch(path) and _shadowed(path) else path
+
+
+def visible_script(script: str, cwd: str | os.PathLike) -> str:
+    """A Yosys script with every absolute path under /tmp made relative to cwd."""
+    return _ABS_PATH.sub(lambda m: visible_path(m.group(0), cwd), script)
 
 
 def run_yowasp(tool: str, args: list[str], cwd: str | os.PathLike | None = None,
                timeout: float | None = 3600) -> str:
     """Run a YoWASP tool with `args` in `cwd`; return its output, raise ToolError on failure.
 
-    Paths given to the tool should be relative to `cwd` (or absolute outside /tmp).
+    An argument that is an absolute path under /tmp is handed over relative to `cwd`
+    (the tool's own /tmp would hide it).
     """
-    return run_tool(tool, [*yowasp_command(tool), *args], cwd=cwd, timeout=timeout)
+    workdir = Path(cwd) if cwd is not None else Path.cwd()
+    argv = [*yowasp_command(tool), *(visible_path(a, workdir) for a in args)]
+    return run_tool(tool, argv, cwd=workdir, timeout=timeout)
 
 
 def run_tool(name: str, argv: list[str], cwd: str | os.PathLike | None = None,
@@ -234,18 +254,20 @@ def run_yosys(script: str, cwd: str | os.PathLike | None = None, log: str | os.P
     The log, not stdout: the YoWASP build redirects stdout into a scratch file
     around its first ABC call and never restores it, so everything printed
     after ABC (stat, errors) is lost from stdout but still reaches `-l`.
-    `log`: keep the log in this file (relative to cwd, or absolute outside
-    /tmp); by default it goes to a hidden file in cwd, deleted afterwards.
-    Raises ToolError with the end of the log when Yosys reports an error.
+    `log`: keep the log in this file (relative to cwd, or absolute); by
+    default it goes to a hidden file in cwd, deleted afterwards. Absolute
+    paths under /tmp in the script are handed to Yosys relative to cwd
+    (visible_script). Raises ToolError with the end of the log when Yosys
+    reports an error.
     """
-    _check_paths(script)
     workdir = Path(cwd) if cwd is not None else Path.cwd()
     keep = log is not None
     log_arg = str(log) if keep else f".hardwire-yosys-{os.getpid()}-{next(_LOG_SEQ)}.log"
-    log_path = workdir / log_arg  # the tool sees log_arg relative to its cwd (a host /tmp path would not work)
+    log_path = workdir / log_arg
     try:
         try:
-            run_yowasp("yosys", ["-q", "-l", log_arg, "-p", script], cwd=workdir, timeout=timeout)
+            run_yowasp("yosys", ["-q", "-l", log_arg, "-p", visible_script(script, workdir)], cwd=workdir,
+                       timeout=timeout)
         except ToolError as exc:
             lines = log_path.read_text(errors="replace").splitlines() if log_path.is_file() else []
             errors = [ln for ln in lines if ln.startswith("ERROR")]

@@ -81,7 +81,7 @@ def test_committed_default_bitstream_is_of_the_shipped_default_model(monkeypatch
 def _tiny_design(name: str):
     from hw.rtlgen.generate import generate
 
-    work = REPO / "build" / "test_flow" / name    # YoWASP cannot see /tmp: stay under the repository
+    work = REPO / "build" / "test_flow" / name    # kept between runs for inspection
     im = random_int_model(seed=3)
     knobs = Knobs(lanes=2, values_per_lane=2)
     return im, knobs, work, generate(im, work, knobs)
@@ -164,7 +164,7 @@ def _echo_board(board, name: str):
     from hw.flows import open_flow
     from hw.tools import run_yosys
 
-    work = REPO / "build" / "test_flow" / name    # YoWASP cannot see /tmp
+    work = REPO / "build" / "test_flow" / name    # kept between runs for inspection
     work.mkdir(parents=True, exist_ok=True)
     for old in ("board.asc", "board.config", "report.json", f"{board.name}.bin", f"{board.name}.bit"):
         (work / old).unlink(missing_ok=True)

@@ -95,3 +95,210 @@ def test_a_reader_that_closes_the_pipe_gets_no_traceback():
         os.close(write_end)
     assert res.returncode == 141, res.stderr
     assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr, res.stderr
+
+
+def _save_tokenizer(path, vocab_size: int):
+    from hw.tokenizer import Tokenizer
+
+    vocab = [b"<unk>", b"<s>", b"</s>", b" "] + [bytes([65 + i]) for i in range(vocab_size - 4)]
+    Tokenizer(vocab, [0.0] * len(vocab)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("extra", [5, -5])
+def test_compile_refuses_a_tokenizer_of_another_vocabulary_before_writing(tmp_path, tiny_model, capsys, extra):
+    """A tokenizer of another vocabulary size is a one-line HardwireError, and no build folder is begun."""
+    ckpt, npz, build = tmp_path / "tiny.bin", tmp_path / "tiny.npz", tmp_path / "build"
+    save_llama2c(tiny_model, ckpt)
+    assert main(["quantize", str(ckpt), "--rounding", "nearest", "--out", str(npz)]) == 0
+    other = _save_tokenizer(tmp_path / "other.bin", tiny_model.config.vocab_size + extra)
+    capsys.readouterr()
+    assert main(["compile", str(npz), "--out", str(build), "--lanes", "4", "--tokenizer", str(other)]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith("hardwire compile: error:") and "Traceback" not in err
+    assert f"{tiny_model.config.vocab_size} tokens" in err and "other.bin" in err
+    assert not build.exists()
+
+
+def test_compile_refuses_a_tokenizer_other_than_the_quantize_one(tmp_path, tiny_model, capsys):
+    """Same size, other tokenizer: the fingerprint recorded at quantize time decides."""
+    ckpt, npz, build = tmp_path / "tiny.bin", tmp_path / "tiny.npz", tmp_path / "build"
+    save_llama2c(tiny_model, ckpt)
+    tok = _save_tokenizer(tmp_path / "tok.bin", tiny_model.config.vocab_size)
+    assert main(["quantize", str(ckpt), "--rounding", "nearest", "--tokenizer", str(tok), "--out", str(npz)]) == 0
+    from hw.tokenizer import Tokenizer
+    t = Tokenizer.load(tok)
+    Tokenizer(t.vocab, [1.0] * t.vocab_size).save(tmp_path / "rescored.bin")
+    capsys.readouterr()
+    assert main(["compile", str(npz), "--out", str(build), "--tokenizer", str(tmp_path / "rescored.bin")]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "rescored.bin is not the tokenizer" in err and "Traceback" not in err
+    assert not build.exists()
+
+
+def test_the_quantize_tokenizer_travels_with_the_model(tmp_path, tiny_model, capsys):
+    """`quantize --tokenizer toks/x.bin`: the .npz carries it, compile records it in hardwire.json
+    (a copy in the build folder), and `hardwire sim --model BUILD` or `--model MODEL.npz` find it."""
+    from host.metadata import Metadata
+    from hw.rtlgen.knobs import Knobs
+    from hw.sim.run import resolve_build
+    from hw.tokenizer import Tokenizer
+
+    ckpt, npz, build = tmp_path / "ckpt" / "tiny.bin", tmp_path / "models" / "tiny.npz", tmp_path / "build"
+    ckpt.parent.mkdir()
+    save_llama2c(tiny_model, ckpt)
+    (tmp_path / "toks").mkdir()
+    tok_path = _save_tokenizer(tmp_path / "toks" / "x.bin", tiny_model.config.vocab_size)
+    assert main(["quantize", str(ckpt), "--rounding", "nearest", "--tokenizer", str(tok_path),
+                 "--out", str(npz)]) == 0
+    want = Tokenizer.load(tok_path).fingerprint()
+    tok_path.unlink()                   # the model must not depend on the file staying where it was
+    assert main(["compile", str(npz), "--out", str(build), "--lanes", "4"]) == 0
+    assert "host metadata" in capsys.readouterr().out
+    meta = Metadata.load(build)
+    assert meta.tokenizer_fingerprint == want
+    assert Tokenizer.load(meta.tokenizer_path()).fingerprint() == want
+    _, tok = resolve_build(build, None, Knobs())
+    assert tok is not None and tok.fingerprint() == want
+    _, tok = resolve_build(npz, tmp_path / "sim", Knobs(lanes=4))
+    assert tok is not None and tok.fingerprint() == want
+
+
+def test_an_integer_model_with_a_tampered_tokenizer_is_refused(tmp_path, tiny_model):
+    from hw.calibrate import calibrate_model
+    from hw.intmodel import IntModel, IntModelError
+    from hw.quantize import quantize
+    from hw.tokenizer import Tokenizer
+
+    _save_tokenizer(tmp_path / "tok.bin", tiny_model.config.vocab_size)
+    tok = Tokenizer.load(tmp_path / "tok.bin")
+    im = quantize(tiny_model, calibrate_model(tiny_model, "generate"), rounding="nearest", tokenizer=tok)
+    im.save(tmp_path / "ok.npz")
+    assert IntModel.load(tmp_path / "ok.npz").tokenizer().fingerprint() == tok.fingerprint()
+    im.tokenizer_bin = Tokenizer(tok.vocab, [2.0] * tok.vocab_size).to_bin()
+    im.save(tmp_path / "bad.npz")
+    with pytest.raises(IntModelError, match="not the one the model was quantized with"):
+        IntModel.load(tmp_path / "bad.npz")
+
+
+def test_quantize_hf_folder_with_an_unconvertible_tokenizer(tmp_path, tiny_model, capsys):
+    """A byte-level tokenizer.json: a one-line error at load naming why, and --tokenizer gets past it."""
+    import json
+
+    from hw.safetensors_loader import save_hf_folder
+
+    hf = tmp_path / "hf"
+    save_hf_folder(tiny_model, hf)
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, **{f"t{i}": i for i in range(3, tiny_model.config.vocab_size)}}
+    (hf / "tokenizer.json").write_text(json.dumps({"model": {"type": "BPE", "vocab": vocab, "merges": []}}))
+    assert main(["quantize", str(hf), "--rounding", "nearest", "--out", str(tmp_path / "m.npz")]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "tokenizer.json: the vocabulary has no '\u2581' (space) token" in err and "Traceback" not in err
+    tok = _save_tokenizer(tmp_path / "tok.bin", tiny_model.config.vocab_size)
+    assert main(["quantize", str(hf), "--rounding", "nearest", "--tokenizer", str(tok),
+                 "--out", str(tmp_path / "m.npz")]) == 0
+
+
+# ---------------------------------------------------------------- flags named in messages
+
+_FLAG = __import__("re").compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+
+
+def _cli_flags(capsys) -> set[str]:
+    """Every option of `hardwire` and its subcommands, and of the other hardwire entry points
+    (`hardwire train` hands its arguments to hw.train.train; `make flash` runs hw.flows.flash)."""
+    import argparse
+    import importlib
+
+    from hw.cli import build_parser
+
+    ap = build_parser()
+    sub = next(a for a in ap._actions if isinstance(a, argparse._SubParsersAction))
+    flags = {f for p in [ap, *sub.choices.values()] for f in p._option_string_actions}
+    for module in ("hw.train.train", "hw.flows.flash"):
+        with pytest.raises(SystemExit):
+            importlib.import_module(module).main(["--help"])
+        flags |= set(_FLAG.findall(capsys.readouterr().out))
+    return flags
+
+
+def _flags_in_error_messages() -> dict[str, list[str]]:
+    """--flags in the string parts of every `raise ...` and every *Error(...) / SystemExit(...) call."""
+    import ast
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    found: dict[str, list[str]] = {}
+    for path in sorted([*(repo / "hw").rglob("*.py"), *(repo / "host").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text())):
+            name = getattr(node.func, "id", getattr(node.func, "attr", "")) if isinstance(node, ast.Call) else ""
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                message = node.exc
+            elif name.endswith(("Error", "Exit")):
+                message = node
+            else:
+                continue
+            for part in ast.walk(message):
+                if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                    for flag in _FLAG.findall(part.value):
+                        found.setdefault(flag, []).append(f"{path.relative_to(repo)}:{part.lineno}")
+    return found
+
+
+def test_every_flag_named_in_an_error_message_exists(capsys):
+    named = _flags_in_error_messages()
+    assert "--tokenizer" in named and "--prompt-ids" in named        # the scan sees f-strings and helpers
+    missing = {flag: where for flag, where in named.items() if flag not in _cli_flags(capsys)}
+    assert not missing, f"error messages name options no parser has: {missing}"
+
+
+# ---------------------------------------------------------------- options never dropped silently
+
+def _quantize_args(tmp_path, tiny_model, *extra):
+    ckpt = tmp_path / "tiny.bin"
+    save_llama2c(tiny_model, ckpt)
+    (tmp_path / "stories.txt").write_text("ABBA BAB\nCAB ABC\n")
+    return ["quantize", str(ckpt), "--rounding", "nearest", "--out", str(tmp_path / "m.npz"), *extra]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--calibration-text", "{tmp}/stories.txt"], "needs a tokenizer to encode it: pass --tokenizer"),
+    (["--calibration-text", "{tmp}/stories.txt", "--tokenizer", "{tmp}/tok.bin", "--calibration", "generate"],
+     "--calibration generate does not read text"),
+    (["--heldout", "{tmp}/stories.txt"], "--heldout .* is read only by --report"),
+])
+def test_quantize_refuses_an_option_it_would_ignore(tmp_path, tiny_model, capsys, extra, message):
+    import re
+
+    _save_tokenizer(tmp_path / "tok.bin", tiny_model.config.vocab_size)
+    args = _quantize_args(tmp_path, tiny_model, *(e.format(tmp=tmp_path) for e in extra))
+    assert main(args) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err, err
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_quantize_calibrates_on_the_given_text(tmp_path, tiny_model):
+    from hw.intmodel import IntModel
+
+    tok = _save_tokenizer(tmp_path / "tok.bin", tiny_model.config.vocab_size)
+    args = _quantize_args(tmp_path, tiny_model, "--calibration-text", str(tmp_path / "stories.txt"),
+                          "--tokenizer", str(tok))
+    assert main(args) == 0
+    calib = IntModel.load(tmp_path / "m.npz").knobs["calibration"]
+    assert calib["source"] == "corpus+generate" and calib["text"] == "stories.txt"
+
+
+def test_sim_refuses_a_prompt_longer_than_the_context_before_echoing_it(tmp_path, tiny_model, capsys):
+    """The prompt's length, the limit and the fix, before the prompt is echoed or Verilator is built."""
+    ckpt, npz, build = tmp_path / "tiny.bin", tmp_path / "tiny.npz", tmp_path / "build"
+    save_llama2c(tiny_model, ckpt)
+    tok = _save_tokenizer(tmp_path / "tok.bin", tiny_model.config.vocab_size)
+    assert main(["quantize", str(ckpt), "--rounding", "nearest", "--tokenizer", str(tok), "--out", str(npz)]) == 0
+    assert main(["compile", str(npz), "--out", str(build), "--lanes", "4", "--context", "8"]) == 0
+    capsys.readouterr()
+    assert main(["sim", "--model", str(build), "--prompt", "ABCDEFGHIJ"]) == EXIT_ERROR   # BOS, ' ', 10 letters
+    out, err = capsys.readouterr()
+    assert out == "" and "simulating" not in err
+    assert "the prompt is 12 tokens long (BOS included) but the design's context holds 8" in err
+    assert "at most 8 tokens" in err and "--context N" in err and "16 positions" in err

@@ -55,3 +55,38 @@ def test_info_describes_the_device(setup, capsys):
     out, _ = capsys.readouterr()
     assert f"fingerprint {model.fingerprint}" in out and "dim 24, hidden 44, layers 2" in out
     assert "status idle, position 0" in out
+
+
+def test_run_refuses_a_prompt_longer_than_the_context_before_echoing_it(setup, capsys):
+    _, tok, tok_path, pty = setup
+    text = "a " * 20
+    n = len(tok.encode(text))
+    rc = main(["run", "--device", f"serial:{pty.slave_path}", "--tokenizer", str(tok_path), "--prompt", text])
+    out, err = capsys.readouterr()
+    assert rc == 1 and out == "", out                    # not a word of the prompt echoed
+    assert f"prompt of {n} tokens does not fit the context of 16 positions" in err and "--context" in err
+
+
+def test_info_shows_the_generator_version_and_plain_paths(setup, tmp_path, capsys):
+    """GEN_VERSION is major << 16 | minor << 8 | patch: 1.0.0 reads as 1.0.0, not 65536; the tokenizer
+    that metadata names as ../../toks/tok.bin is shown as the file it is, without '..'."""
+    import dataclasses
+
+    from host import registers as R
+    from host.metadata import Metadata
+    from hw.rtlgen import GEN_VERSION_WORD, version_text
+
+    _, _, tok_path, pty = setup
+    core = pty.bridge.core
+    core.ident = dataclasses.replace(core.ident, gen_version=GEN_VERSION_WORD)
+    core.regs[R.GEN_VERSION // 4] = GEN_VERSION_WORD
+    (tmp_path / "toks").mkdir()
+    tok_path.rename(tmp_path / "toks" / "tok.bin")
+    meta_path = tmp_path / "build" / "sim" / "hardwire.json"
+    Metadata(core.ident, tokenizer="../../toks/tok.bin").save(meta_path)
+    assert main(["info", "--device", f"serial:{pty.slave_path}", "--metadata", str(meta_path)]) == 0
+    out, err = capsys.readouterr()
+    assert f"(generator {version_text()})" in out and "65536" not in out, out
+    assert f"  tokenizer {(tmp_path / 'toks' / 'tok.bin').resolve()} (37 tokens)" in out
+    assert f"  metadata {meta_path.resolve()} (identity matches)" in out
+    assert ".." not in out

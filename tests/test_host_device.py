@@ -199,3 +199,15 @@ def test_open_device_uri_errors():
         open_device("serial:")
     with pytest.raises(ValueError, match="unknown device option 'speed'"):
         open_device("serial:loop://?speed=9600")
+
+
+def test_a_prompt_past_the_context_and_the_fifo_is_told_about_the_context(model):
+    """Both limits broken: the message names the one a rebuild lifts (--context), not the prompt FIFO."""
+    core = FakeCore(model, k_max=K_MAX)
+    core.regs[R.PROMPT_DEPTH // 4] = 9          # as a context-8 build has it
+    dev = Device(FakeTransport(core))
+    assert dev.prompt_depth == 9
+    with pytest.raises(PromptError, match=r"prompt of 20 tokens does not fit the context of 16 positions.*--context"):
+        dev.generate([1] * 20, 4)
+    with pytest.raises(PromptError, match=r"prompt of 12 tokens does not fit the device's prompt FIFO of 9"):
+        dev.generate([1] * 12, 4)

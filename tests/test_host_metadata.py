@@ -84,3 +84,26 @@ def test_bad_files(tmp_path):
     (tmp_path / "d.json").write_text(json.dumps(doc))
     with pytest.raises(MetadataError, match="malformed"):
         Metadata.load(tmp_path / "d.json")
+
+
+def test_generator_version_word_round_trips_with_the_generator():
+    """build.json's "1.0.0", the GEN_VERSION parameter of the generated top and the text shown all agree."""
+    from host.registers import pack_version, version_text
+    from hw.rtlgen import GEN_VERSION_WORD, GENERATOR_VERSION
+    from hw.rtlgen import version_text as generator_text
+
+    assert pack_version(*GENERATOR_VERSION) == GEN_VERSION_WORD
+    assert version_text(GEN_VERSION_WORD) == generator_text()
+    assert version_text(pack_version(2, 13, 255)) == "2.13.255"
+    ident = dataclasses.replace(IDENT, gen_version=GEN_VERSION_WORD)
+    assert f"(generator {generator_text()})" in ident.describe()
+    with pytest.raises(ValueError, match="does not fit"):
+        pack_version(1, 256, 0)
+
+
+def test_tokenizer_path_is_resolved(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "tok.bin").write_bytes(b"")
+    meta = Metadata(IDENT, tokenizer="../../models/tok.bin")
+    meta.save(tmp_path / "build" / "x" / "hardwire.json")
+    assert Metadata.load(tmp_path / "build" / "x").tokenizer_path() == (tmp_path / "models" / "tok.bin").resolve()

@@ -554,7 +554,7 @@ def test_default_design_synthesizes_for_ecp5(tmp_path):
     if not (DEFAULT_MODEL / "model.bin").is_file():
         pytest.skip("models/default is not built")
     _, im = quantized(DEFAULT_MODEL / "model.bin")
-    # under the repository: YoWASP's /tmp is private, so the build must live elsewhere
+    # under the repository: kept between runs for inspection
     out = REPO_ROOT / "testbench" / "sim_build" / "synth_core_default"
     info = generate(im, out, Knobs())
     srcs = " ".join(str(p.resolve()) for p in info.sources)

@@ -288,3 +288,37 @@ def test_from_hf_json_rejects(tmp_path, spec, message):
     path.write_text(spec if isinstance(spec, str) else json.dumps(spec))
     with pytest.raises(TokenizerError, match=message):
         Tokenizer.from_hf_json(path)
+
+
+def _byte_fallback_spec(extra: dict[str, int]) -> dict:
+    """A byte-fallback BPE tokenizer.json: <unk> <s> </s>, <0x00>..<0xFF> at ids 3..258, then `extra`."""
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, **{f"<0x{b:02X}>": 3 + b for b in range(256)}}
+    vocab.update({t: 259 + i for i, t in enumerate(extra)})
+    return {"model": {"type": "BPE", "byte_fallback": True, "vocab": vocab, "merges": []},
+            "decoder": {"type": "ByteFallback"}}
+
+
+@pytest.mark.parametrize("tokens, why", [
+    (["a", "b", "ab"], "no word-boundary piece"),                    # byte fallback, no \u2581 anywhere
+    (["a", "\u0120", "\u0120a"], "byte-level BPE"),                  # GPT-2's spaces, no ByteLevel marker
+])
+def test_from_hf_json_refuses_a_vocabulary_without_a_space_token_at_load(tmp_path, tokens, why):
+    """Such a tokenizer.json used to load and then fail on every text ("no ' ' token for the dummy
+    prefix"): run.c always inserts the \u2581 token first, so it is refused when read, saying why."""
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(_byte_fallback_spec({t: 0 for t in tokens})))
+    with pytest.raises(TokenizerError, match=f"no '\u2581' \\(space\\) token.*dummy prefix.*{why}"):
+        Tokenizer.from_hf_json(path)
+
+
+def test_from_hf_json_refuses_byte_tokens_run_c_cannot_find(tmp_path):
+    spec = _byte_fallback_spec({"\u2581": 0, "a": 0})
+    vocab = spec["model"]["vocab"]
+    vocab["<0x41>"], vocab["a"] = vocab["a"], vocab["<0x41>"]        # 'A' moved away from id 0x41 + 3
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(spec))
+    with pytest.raises(TokenizerError, match=r"<0x41> is at id 260.*ids 3\.\.258"):
+        Tokenizer.from_hf_json(path)
+    spec = _byte_fallback_spec({"\u2581": 0, "a": 0})
+    path.write_text(json.dumps(spec))
+    assert Tokenizer.from_hf_json(path).encode("a\u00e9") == [1, 259, 260, 3 + 0xC3, 3 + 0xA9]

@@ -417,7 +417,7 @@ def test_dry_run_stops_on_failed_timing_and_old_vivado(builds):
 @pytest.mark.synth
 @pytest.mark.slow
 def test_xilinx_estimate_of_a_tiny_model():
-    work = REPO / "build" / "test_vivado"            # YoWASP cannot see /tmp: stay under the repository
+    work = REPO / "build" / "test_vivado"            # kept between runs for inspection
     info = generate(random_int_model(seed=5), work, Knobs(lanes=2, values_per_lane=2))
     res = vivado.xilinx_estimate(work, "zynq7")
     assert res["family"] == "xc7" and res["top"] == "hardwire_axil"

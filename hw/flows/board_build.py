@@ -103,6 +103,8 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
     if board.transport == "uart":
         from hw.flows.open_flow import UART_BAUD
         extra["uart_baud"] = UART_BAUD
+    # --tokenizer, else the one the model carries from quantize time, else one found beside its checkpoint
+    tok = tok if tokenizer is not None else (im.save_tokenizer(bdir) or tok)
     metadata_for_build(bdir, tok, **extra)
 
     if not board.open_flow:

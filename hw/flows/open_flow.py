@@ -8,7 +8,9 @@
     build_dir/manifest.json                           model, board, knobs, tools, Fmax, resources, speed
 
 Every tool runs from the YoWASP wheels (hw/tools.py) with build_dir as its
-working folder, so the ROM hex files are found as rom/*.hex. The design runs on
+working folder, so the ROM hex files are found as rom/*.hex; every other file is
+named relative to it (hw.tools.tool_path), as the tools' own /tmp hides a clone
+or a build folder under the host's /tmp. The design runs on
 the board oscillator, or on an ECP5 PLL's output with `--clock MHZ`
 (hw/flows/ecp5_pll.py); nextpnr is asked for that frequency and reports the
 Fmax it reached, from which the manifest gives tokens/s both at the design
@@ -28,7 +30,7 @@ from pathlib import Path
 
 from hw.boards import Board
 from hw.errors import HardwireError
-from hw.tools import ToolError, ToolStopped, run_tool_watched, run_yosys, run_yowasp, yowasp_command
+from hw.tools import ToolError, ToolStopped, run_tool_watched, run_yosys, run_yowasp, tool_path, yowasp_command
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BOARD_TOP = REPO_ROOT / "bitstreams" / "common" / "hw_board_uart.v"
@@ -116,7 +118,7 @@ def design_sources(build_dir: Path) -> list[Path]:
 
 def synth(build_dir: Path, board: Board, timeout: float = 3 * 3600) -> dict[str, int]:
     """Yosys synthesis into build_dir/synth.json; returns the cell counts of the top."""
-    srcs = " ".join(str(p.resolve()) for p in design_sources(build_dir))
+    srcs = " ".join(tool_path(p, build_dir) for p in design_sources(build_dir))
     if board.family == "ecp5":
         cmd = f"synth_ecp5 -top {TOP} -json synth.json"
     else:
@@ -200,11 +202,11 @@ def pnr(build_dir: Path, board: Board, freq_mhz: float | None = None, seed: int 
 def _pnr_once(build_dir: Path, board: Board, freq_mhz: float | None, seed: int, timeout: float,
               extra: tuple[str, ...], router: str) -> dict:
     freq = freq_mhz or board.clock_mhz
-    cons = constraints_file(board)
+    cons = tool_path(constraints_file(board), build_dir)     # YoWASP's private /tmp hides absolute /tmp paths
     if board.family == "ecp5":
-        tool, args = "nextpnr-ecp5", ["--lpf", str(cons), "--textcfg", "board.config"]
+        tool, args = "nextpnr-ecp5", ["--lpf", cons, "--textcfg", "board.config"]
     else:
-        tool, args = "nextpnr-ice40", ["--pcf", str(cons), "--asc", "board.asc"]
+        tool, args = "nextpnr-ice40", ["--pcf", cons, "--asc", "board.asc"]
     argv = [*board.nextpnr_args, "--json", "synth.json", *args, "--freq", f"{freq:g}",
             "--seed", str(seed), "--router", router, "--report", "report.json", "--log", "pnr.log",
             "--timing-allow-fail", *extra]

@@ -466,7 +466,7 @@ def xilinx_estimate(build_dir: Path, family: str, timeout: float = 3 * 3600) -> 
     in build_dir/synth_<family>.log. Returns the summary (luts, ffs, brams in 18-kbit units,
     ramb36, ramb18, dsps, ...), the raw cell counts and the seconds Yosys took.
     """
-    from hw.tools import run_yosys
+    from hw.tools import run_yosys, tool_path
 
     fam = PS[family].yosys_family if family in PS else family
     if fam not in ("xc7", "xcu", "xcup"):
@@ -476,7 +476,7 @@ def xilinx_estimate(build_dir: Path, family: str, timeout: float = 3 * 3600) -> 
     wrapper = build_dir / f"{WRAPPER}.v"
     if not wrapper.is_file():
         write_wrapper(build_dir)
-    names = " ".join(str(p.resolve()) for p in [*srcs, wrapper])
+    names = " ".join(tool_path(p, build_dir) for p in [*srcs, wrapper])
     log_name = f"synth_{fam}.log"
     t = time.monotonic()
     synth = f"synth_xilinx -family {fam} -top {WRAPPER} -flatten -noiopad -noclkbuf"

@@ -37,6 +37,20 @@ def find_tokenizer(folder: Path, vocab_size: int, explicit: Path | None = None):
     return None
 
 
+def _metadata_tokenizer(build_dir: Path, vocab_size: int):
+    """The tokenizer the build's host metadata (hardwire.json, from `hardwire compile`) names, or None."""
+    from host.metadata import BUILD_FILE, Metadata, MetadataError
+    from hw.tokenizer import Tokenizer
+
+    if not (build_dir / BUILD_FILE).is_file():
+        return None
+    try:
+        path = Metadata.load(build_dir / BUILD_FILE).tokenizer_path()
+    except MetadataError as exc:
+        raise SimRunError(f"{exc}; re-run `hardwire compile`") from exc
+    return Tokenizer.load(path, vocab_size=vocab_size) if path is not None else None
+
+
 def quantize_checkpoint(path: Path, tokenizer_path: Path | None, bits: dict | None = None):
     """(IntModel, Tokenizer | None) from a float checkpoint, calibrated as `hardwire quantize` does by default.
 
@@ -46,7 +60,7 @@ def quantize_checkpoint(path: Path, tokenizer_path: Path | None, bits: dict | No
 
     if path.is_dir():
         from hw.safetensors_loader import load_hf_folder
-        fm, tok = load_hf_folder(path)
+        fm, tok = load_hf_folder(path, read_tokenizer=tokenizer_path is None)
         folder = path
     else:
         from hw.checkpoint import load_llama2c
@@ -72,15 +86,17 @@ def resolve_build(model: Path | None, out: Path | None, knobs, tokenizer_path: P
         info = json.loads((model / "build.json").read_text())
         src = info.get("model", {}).get("source")
         vocab = info["model"]["config"]["vocab_size"]
-        tok = None
-        if tokenizer_path is not None or src:
+        tok = _metadata_tokenizer(model, vocab) if tokenizer_path is None else None
+        if tok is None and (tokenizer_path is not None or src):
             folder = Path(src).parent if src and not Path(src).is_dir() else Path(src or ".")
             tok = find_tokenizer(folder, vocab, tokenizer_path)
         return model, tok
     if model.suffix == ".npz":
         im = IntModel.load(model)
         src = im.meta.get("source")
-        tok = find_tokenizer(Path(src).parent if src else model.parent, im.config.vocab_size, tokenizer_path)
+        tok = im.tokenizer(str(model)) if tokenizer_path is None else None
+        if tok is None:
+            tok = find_tokenizer(Path(src).parent if src else model.parent, im.config.vocab_size, tokenizer_path)
     else:
         im, tok = quantize_checkpoint(model, tokenizer_path)
     if tok is not None and im.meta.get("tokenizer_fingerprint") not in (None, tok.fingerprint()):
@@ -91,6 +107,20 @@ def resolve_build(model: Path | None, out: Path | None, knobs, tokenizer_path: P
                                                 f"c{k.context}")
     generate(im, out, knobs)
     return out, tok
+
+
+def check_prompt_fits(prompt: list[int], build_dir: Path) -> None:
+    """Refuse, before anything is echoed or simulated, a prompt longer than the design's context
+    (the core would stop at once with ERR_CONTEXT)."""
+    doc = json.loads((Path(build_dir) / "build.json").read_text())
+    context, seq_len = doc["knobs"]["context"], doc["model"]["config"]["seq_len"]
+    if len(prompt) <= context:
+        return
+    grow = (f"or build with a larger --context (`hardwire sim --context N` or `hardwire compile --context N`, "
+            f"N up to the model's {seq_len} positions)" if context < seq_len
+            else f"the model itself has only {seq_len} positions")
+    raise SimRunError(f"the prompt is {len(prompt)} tokens long (BOS included) but the design's context holds "
+                      f"{context}: shorten the prompt to at most {context} tokens, {grow}")
 
 
 def run_sim(args) -> None:
@@ -106,6 +136,7 @@ def run_sim(args) -> None:
         prompt = tok.encode(args.prompt)
     else:
         raise SimRunError("no tokenizer beside the model: pass --tokenizer FILE or --prompt-ids '1 403'")
+    check_prompt_fits(prompt, build_dir)
     trace = None
     if args.trace:
         from hw.sim.build import trace_format

@@ -204,8 +204,10 @@ class SimSession:
     def check_errors(self, status: int | None = None) -> None:
         st = self.status() if status is None else status
         if st & regs.ST_ERR_CONTEXT:
-            raise SimError(f"the prompt does not fit: position {self.position()} of a "
-                           f"{self.ident['context']}-position context (ERR_CONTEXT); reset_state() first")
+            n, pos = self.reads([regs.PROMPT_LEN, regs.POSITION])
+            raise SimError(f"a prompt of {n} tokens does not fit from position {pos} of the {self.ident['context']}-"
+                           "position context (ERR_CONTEXT): shorten it, reset_state() to start again at 0, "
+                           "or build with a larger --context")
         if st & regs.ST_ERR_TOKEN:
             raise SimError(f"a prompt token is outside the vocabulary 0..{self.ident['vocab'] - 1} (ERR_TOKEN)")
         if st & regs.ST_ERR_PROMPT:
