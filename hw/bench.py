@@ -1,18 +1,21 @@
 """`hardwire bench`: cycles per token of the generated hardware, measured in Verilator.
 
-For each model and lane setting: generate the design, build its Verilator
-simulation once (hw/sim/build.py caches it), run a greedy generation from BOS
-and read CYCLES_LAST_TOKEN after every token (docs/register_map.md). Each
-position is compared with
+For each model and lane setting: generate the design (LUT MACs and one
+attention engine per kv head, as `hardwire build` makes it), build its
+Verilator simulation once (hw/sim/build.py caches it), run a greedy generation
+from BOS over the whole context (or --tokens) and read CYCLES_LAST_TOKEN after
+every token (docs/register_map.md). Each position is compared with
 
-    ideal(p) = ceil(weight MACs / (LANES * VPL)) + L * NH * 2 * (p + 1)
+    ideal(p) = ceil(weight MACs / (LANES * VPL)) + L * (NH / E) * 2 * (p + 1)
 
-the matrix work at LANES*VPL MACs per cycle plus the attention work of an
-engine that does one head's full head_dim-wide dot product per cycle (scores,
-then weighted values: two cycles per position per head per layer), and with
-hw/rtlgen/estimate.py's cycle model. The report (JSON) holds, per setting,
-every position's cycles, ideal, ratio and estimate, the mean ratio, the
-simulated tokens/s at a stated clock and the Verilator wall-clock tokens/s.
+the matrix work at LANES*VPL MACs per cycle plus the attention work of E
+engines that each do one head's full head_dim-wide dot product per cycle
+(scores, then weighted values: two cycles per position per head, NH / E heads
+per engine per layer), and with hw/rtlgen/estimate.py's cycle model. The
+report (JSON) holds, per setting, every position's cycles, ideal, ratio and
+estimate, the means over the first 64 and 256 tokens and over all of them,
+the tokens/s at the clock of the committed routed bitstream (or --clock-mhz)
+and the Verilator wall-clock tokens/s.
 
     python -m hw.bench [--models default,stories260K] [--settings 8x4,16x4,32x4]
 """
@@ -33,10 +36,20 @@ BUILD_ROOT = REPO_ROOT / "build" / "bench"
 SHARED_MODELS = REPO_ROOT.parent / "shared" / "models"
 MODELS = {"default": REPO_ROOT / "models" / "default" / "model.bin",
           "stories260K": SHARED_MODELS / "stories260K.bin"}
-SETTINGS = ((8, 4), (16, 4), (32, 4))
+SETTINGS = ((16, 4), (16, 8), (16, 16))
 BOS = 1
-TOKENS = 128
-CLOCK_MHZ = 100.0
+TOKENS = 0              # 0: the whole context of each model
+WINDOWS = (64, 256)     # mean cycles over the first N tokens, besides the mean over all
+COMMITTED_MANIFEST = REPO_ROOT / "bitstreams" / "ulx3s-85f" / "manifest.json"
+FALLBACK_CLOCK_MHZ = 40.0
+
+
+def routed_clock_mhz() -> float:
+    """The design clock of the committed ECP5 bitstream (routed, timing met), else 40 MHz."""
+    try:
+        return float(json.loads(COMMITTED_MANIFEST.read_text())["clock_mhz"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return FALLBACK_CLOCK_MHZ
 
 
 class BenchError(HardwireError):
@@ -73,6 +86,9 @@ def summarize(est, cycles: list[int], positions: list[int], clock_mhz: float) ->
                      "estimate": est.cycles(pos)})
     mean_cycles = sum(cycles) / len(cycles)
     mean_ideal = sum(r["ideal"] for r in rows) / len(rows)
+    windows = {str(n): {"mean_cycles": round(sum(cycles[:n]) / n, 1),
+                        "tokens_per_s": round(clock_mhz * 1e6 * n / sum(cycles[:n]), 1)}
+               for n in WINDOWS if n <= len(cycles)}
     pick = sorted({positions[0], positions[len(positions) // 2], positions[-1]})
     by_pos = {r["position"]: r for r in rows}
     return {
@@ -84,13 +100,14 @@ def summarize(est, cycles: list[int], positions: list[int], clock_mhz: float) ->
         "max_ratio": max(r["ratio"] for r in rows),
         "mean_estimate": round(sum(r["estimate"] for r in rows) / len(rows), 1),
         "tokens_per_s_sim": round(clock_mhz * 1e6 / mean_cycles, 1),
+        "windows": windows,
         "selected": [by_pos[p] for p in pick],
         "per_position": rows,
     }
 
 
 def bench_setting(int_model, name: str, lanes: int, vpl: int, tokens: int = TOKENS,
-                  clock_mhz: float = CLOCK_MHZ, build_root: Path = BUILD_ROOT, check: bool = True,
+                  clock_mhz: float = FALLBACK_CLOCK_MHZ, build_root: Path = BUILD_ROOT, check: bool = True,
                   knobs=None) -> dict:
     """Build (or reuse) the simulation of one setting, generate `tokens` greedily from BOS, measure.
 
@@ -102,8 +119,9 @@ def bench_setting(int_model, name: str, lanes: int, vpl: int, tokens: int = TOKE
     from hw.sim.session import SimSession
 
     seq_len = int_model["rope_cos"].shape[0]
-    if knobs is None:
-        knobs = Knobs(lanes=lanes, values_per_lane=vpl, context=tokens)     # positions 0 .. tokens-1
+    tokens = tokens or seq_len
+    if knobs is None:       # positions 0 .. tokens-1, the board build's MACs and engines
+        knobs = Knobs(lanes=lanes, values_per_lane=vpl, context=tokens, macs="lut")
     knobs = knobs.resolved(seq_len)
     lanes, vpl, context = knobs.lanes, knobs.values_per_lane, knobs.context
     if tokens > context:
@@ -134,7 +152,8 @@ def bench_setting(int_model, name: str, lanes: int, vpl: int, tokens: int = TOKE
     est = info.estimate
     return {"model": name, "lanes": lanes, "vpl": vpl, "macs_per_cycle": lanes * vpl, "context": context,
             "weight_macs": est.weight_macs, "ideal_matrix_cycles": est.ideal_matrix_cycles,
-            "attention_per_pos": est.attention_per_pos,
+            "attention_per_pos": est.attention_per_pos, "attention_engines": est.attention_engines,
+            "macs": knobs.macs,
             "tokens_per_s_verilator": round(len(events) / wall, 1), "verilator_seconds": round(wall, 3),
             "build_seconds": round(build_s, 1), "matches_golden": got == want, "generated": got, **res}
 
@@ -154,7 +173,8 @@ def available_models() -> list[str]:
 
 
 def run(models: list[str], settings: list[tuple[int, int]], tokens: int = TOKENS,
-        clock_mhz: float = CLOCK_MHZ, build_root: Path = BUILD_ROOT, log=print) -> dict:
+        clock_mhz: float | None = None, build_root: Path = BUILD_ROOT, log=print) -> dict:
+    clock_mhz = clock_mhz or routed_clock_mhz()
     results = []
     for name in models:
         im = load_model(name)
@@ -171,9 +191,10 @@ def run(models: list[str], settings: list[tuple[int, int]], tokens: int = TOKENS
 def report(results: list[dict], tokens: int, clock_mhz: float) -> dict:
     """The JSON report around the per-setting results."""
     return {
-        "what": (f"Verilator simulation of the generated accelerator: greedy generation of {tokens} tokens "
+        "what": ("Verilator simulation of the generated accelerator (LUT MACs, one attention engine per kv "
+                 f"head): greedy generation of {f'{tokens} tokens' if tokens else 'the whole context'} "
                  "from BOS, CYCLES_LAST_TOKEN per position"),
-        "ideal": "ceil(weight MACs / (LANES*VPL)) + n_layers * n_heads * 2 * (p + 1)",
+        "ideal": "ceil(weight MACs / (LANES*VPL)) + n_layers * (n_heads / engines) * 2 * (p + 1)",
         "ratio": "cycles / ideal at each position; mean_ratio averages it over the positions",
         "clock_mhz": clock_mhz,
         "tokens": tokens,
@@ -190,20 +211,27 @@ def markdown(report: dict) -> str:
         "",
         "Written by `make bench` (`hardwire bench`, hw/bench.py) from docs/bench/results.json.",
         f"{report['what']}. The ideal bound at position p is",
-        "`ceil(weight MACs / (LANES*VPL)) + n_layers * n_heads * 2 * (p+1)`: the matrix work at LANES*VPL",
-        "multiply-accumulates per cycle plus attention with one head's full head_dim-wide dot product per",
-        "cycle (keys, then values). ratio = measured / ideal; the estimate is hw/rtlgen/estimate.py's",
-        f"cycle model. tok/s (sim) is 1 / mean cycles at {clk:g} MHz; Verilator tok/s is this machine's",
-        "simulation speed.",
+        "`ceil(weight MACs / (LANES*VPL)) + n_layers * (n_heads / E) * 2 * (p+1)`: the matrix work at",
+        "LANES*VPL multiply-accumulates per cycle plus attention on E engines (one per kv head), each doing",
+        "one head's full head_dim-wide dot product per cycle (keys, then values). ratio = measured / ideal;",
+        "the estimate is hw/rtlgen/estimate.py's cycle model (est. error: mean estimate / mean cycles - 1).",
+        f"tok/s is the clock ({clk:g} MHz: the design clock of the committed, routed ECP5-85F bitstream)",
+        "over the mean cycles of the first 64 tokens, the first 256 and the whole run; Verilator tok/s is",
+        "this machine's simulation speed.",
         "",
-        "| model | lanes x vpl | ideal matrix | mean cycles | mean ideal | mean ratio | max ratio | "
-        "mean estimate | tok/s (sim) | Verilator tok/s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| model | lanes x vpl | MACs/cycle | E | ideal matrix | mean cycles | mean ratio | max ratio | "
+        "mean estimate (error) | tok/s over 64 | over 256 | over all | Verilator tok/s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in report["results"]:
-        lines.append(f"| {r['model']} | {r['lanes']}x{r['vpl']} | {r['ideal_matrix_cycles']:,} | "
-                     f"{r['mean_cycles']:,.0f} | {r['mean_ideal']:,.0f} | {r['mean_ratio']:.3f} | "
-                     f"{r['max_ratio']:.3f} | {r['mean_estimate']:,.0f} | {r['tokens_per_s_sim']:,.0f} | "
+        w = r.get("windows", {})
+        cell = lambda n: f"{w[n]['tokens_per_s']:,.0f}" if n in w else "-"
+        err = r["mean_estimate"] / r["mean_cycles"] - 1
+        lines.append(f"| {r['model']} | {r['lanes']}x{r['vpl']} | {r['macs_per_cycle']} | "
+                     f"{r.get('attention_engines', 1)} | {r['ideal_matrix_cycles']:,} | "
+                     f"{r['mean_cycles']:,.0f} | {r['mean_ratio']:.3f} | "
+                     f"{r['max_ratio']:.3f} | {r['mean_estimate']:,.0f} ({err:+.1%}) | {cell('64')} | "
+                     f"{cell('256')} | {r['tokens_per_s_sim']:,.0f} ({r['tokens']}) | "
                      f"{r['tokens_per_s_verilator']:,.0f} |")
     lines += ["", "Selected positions (cycles / ideal = ratio; estimate):", "",
               "| model | lanes x vpl | position | cycles | ideal | ratio | estimate |",
@@ -246,8 +274,10 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     "(default: those present)")
     ap.add_argument("--settings", default=",".join(f"{a}x{b}" for a, b in SETTINGS),
                     help="lane settings LANESxVPL, comma-separated")
-    ap.add_argument("--tokens", type=int, default=TOKENS, help="tokens generated from BOS per setting")
-    ap.add_argument("--clock-mhz", type=float, default=CLOCK_MHZ)
+    ap.add_argument("--tokens", type=int, default=TOKENS,
+                    help="tokens generated from BOS per setting (default 0: the whole context)")
+    ap.add_argument("--clock-mhz", type=float, default=None,
+                    help="clock for tokens/s (default: the committed ECP5 bitstream's design clock)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--table", type=Path, default=DEFAULT_TABLE, help="markdown table (docs/bench.md)")
 

@@ -166,10 +166,23 @@ DSP_PER_REQUANT = {"ecp5": 2, "zynq7": 1, "zynqmp": 1}
 # 8 x 4, 16 x 4 and 32 x 4 lanes on the xc7z020: 1 per MAC + 1 per lane + 57, 57 and 59. The check
 # takes 59 (exact at 32 x 4, 2 over below), so 32 x 4 fits the PYNQ-Z2's 220 with 1 to spare.
 DSP_FIXED = {"ecp5": 60, "zynq7": 59, "zynqmp": 59}
-# Each attention engine past the first (knobs.attention_engines): synth_ecp5 of one hw_attention at
-# context 256 is 23 MULT18X18D, 1,186 LUT4 + 342 CCU2C, 2,066 FF and 2 DP16KD (score RAM, exp2 table);
-# the first engine is inside DSP_FIXED and the core's LUT line. Xilinx: DSP48 products up to 25 x 18.
-ENGINE_DSPS = {"ecp5": 23, "zynq7": 20, "zynqmp": 20}
+# Attention engines (knobs.attention_engines): synth_ecp5 of one hw_attention (head dim 8, context 256)
+# is 23 MULT18X18D, 1,186 LUT4 + 342 CCU2C, 2,066 FF and 2 DP16KD (score RAM, exp2 table): head_dim
+# for q . k (LUT adders with LUT MACs), head_dim for the weighted values, 7 for the exponent, the
+# reciprocal product and the output requant (Xilinx DSP48, 25 x 18 products: about 4). DSP_FIXED was
+# calibrated with one engine of models/default (head dim 16, DSP MACs); the engines are counted apart.
+ENGINE_OTHER_DSPS = {"ecp5": 7, "zynq7": 4, "zynqmp": 4}
+CALIBRATION_HEAD_DIM = 16
+
+
+def engine_dsps(family: str, head_dim: int, lut_macs: bool) -> int:
+    """DSPs of one attention engine."""
+    return (1 if lut_macs else 2) * head_dim + ENGINE_OTHER_DSPS[family]
+
+
+# rmsnorm: 3 multipliers per element per cycle (res*res or res*gain 16 x 16, then * r 32 x 17 on
+# two); DSP_FIXED counts the width 2 of the DSP-MAC builds
+NORM_DSPS = 3
 ENGINE_LUTS = 1_900         # LUT slots (LUT4 + 2 per CCU2C), before the family's calibration factor
 ENGINE_FFS = 2_100
 ENGINE_BLOCKS = 2
@@ -237,14 +250,19 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
     other = tables + _bit_blocks(est.lora_bits, kb) + FIXED_BLOCKS[kb] + ENGINE_BLOCKS * extra
     brams = rom + scale + kv + other
     per, fixed = LUT_CAL[fam]
-    luts = int(per * (est.luts + ENGINE_LUTS * extra) + fixed)
+    # LUT MACs also move each engine's q . k into LUT adders: 8 bit planes of head_dim int8 adds
+    qk_luts = 10 * 8 * model.config.head_dim if knobs.macs == "lut" else 0
+    luts = int(per * (est.luts + ENGINE_LUTS * extra + qk_luts * est.attention_engines) + fixed)
     dsps = 0
     if fam in DSP_PER_REQUANT:
-        dsps = (est.mac_multipliers + DSP_PER_REQUANT[fam] * est.requant_multipliers + DSP_FIXED[fam]
-                + ENGINE_DSPS[fam] * extra)
+        lut_macs = knobs.macs == "lut"
+        core = DSP_FIXED[fam] - engine_dsps(fam, CALIBRATION_HEAD_DIM, False)    # besides the engines
+        dsps = (est.mac_multipliers + DSP_PER_REQUANT[fam] * est.requant_multipliers + core
+                + est.attention_engines * engine_dsps(fam, model.config.head_dim, lut_macs)
+                + NORM_DSPS * (est.norm_width - 2))
     else:       # iCE40: the multipliers an ECP5 puts in DSPs become LUTs
         luts += ICE40_LUTS_PER_MULT * (est.mac_multipliers + 2 * est.requant_multipliers + DSP_FIXED["ecp5"]
-                                       + ENGINE_DSPS["ecp5"] * extra)
+                                       + engine_dsps("ecp5", model.config.head_dim, False) * extra)
     ffs = int(FF_CAL[fam][0] * est.luts + FF_CAL[fam][1]) + ENGINE_FFS * extra
     return [
         Need("luts", luts, int(LUT_LIMIT * res.luts), res.luts, f"{per:g} x estimate {est.luts:,} + {fixed:,}"),

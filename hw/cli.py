@@ -459,12 +459,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table", type=Path, default=Path("docs/bench.md"), help="markdown table of the results")
     p.add_argument("--models", default="", help="comma list: default, stories260K (when ../shared/models "
                    "has it) or checkpoint paths; default: those present")
-    p.add_argument("--settings", default="8x4,16x4,32x4", help="lane settings LANESxVPL, comma-separated")
-    p.add_argument("--clock-mhz", type=float, default=100.0, help="clock for the simulated tokens/s")
+    p.add_argument("--settings", default="16x4,16x8,16x16", help="lane settings LANESxVPL, comma-separated")
+    p.add_argument("--clock-mhz", type=float, default=None,
+                   help="clock for tokens/s (default: the committed ECP5 bitstream's design clock)")
     p.add_argument("--golden", type=Path, metavar="MODEL",
                    help="time the golden model on MODEL (.npz or .bin) instead")
     p.add_argument("--tokens", type=int, default=None,
-                   help="tokens to generate from BOS (default 128; golden bench 256)")
+                   help="tokens to generate from BOS (default: each model's whole context; golden bench 256)")
     p.add_argument("--golden-out", type=Path, default=Path("docs/bench/golden.json"))
 
     p = add("train", cmd_train, "train the default model (see hw/train/train.py)")

@@ -27,6 +27,7 @@ module hw_core #(
     parameter VPL          = 4,         // values per lane per cycle
     parameter MAC_LUT      = 0,         // 1: lane MACs and attention q . k from LUT adders, not multipliers
     parameter ATT_E        = 1,         // attention engines = KV cache banks (divides NKV)
+    parameter NORM_W       = 2,         // rmsnorm elements per cycle: a power of two <= VPL, D
     parameter WB           = 8,         // weight bits in the lane ROMs
     parameter BITS_EMB     = 8,         // embedding weight bits
     parameter BITS_ATT     = 4,         // attention weight bits (identity only)
@@ -98,9 +99,9 @@ module hw_core #(
     localparam OFW      = $clog2(OUT_DEPTH) + 2;            // output FIFO count bits
     localparam VECN     = (H > D) ? H : D;                  // longest int8 vector
     localparam WPP      = (D + VPL - 1) / VPL;              // matvec words per pass of a D-column matrix
-    // rmsnorm elements per cycle: 2 (3 multipliers each), the matrix after it starts
+    // rmsnorm elements per cycle (3 multipliers each), the matrix after it starts
     // NORM_LEAD groups into the scale pass so that its x reads trail the writes
-    localparam NORM_NW  = (VPL >= 2 && D >= 2) ? 2 : 1;
+    localparam NORM_NW  = NORM_W;
     localparam NORM_LEAD = (D + NORM_NW - 1) / NORM_NW - WPP;
     localparam SILU_W0  = (LANES + WPP - 1) / WPP;          // w3 rows per cycle, rounded up
     localparam SILU_W   = (SILU_W0 < H) ? SILU_W0 : H;      // SiLU gates per cycle

@@ -26,7 +26,6 @@ MATVEC_LATENCY = 7       # hw_matvec: x_req of a row's last word -> its result
 WRITEBACK = 2            # core: saturate / residual add of a result
 DRAIN = MATVEC_LATENCY + WRITEBACK + 1          # last word -> results in the buffers, sequencer moves on
 RSQRT_LATENCY = 3        # hw_rsqrt
-NORM_WIDTH = 2           # hw_core NORM_NW: rmsnorm elements per cycle (when VPL >= 2)
 NORM_TAIL = 2 + 1 + RSQRT_LATENCY + 1 + 5       # rmsnorm: last group summed -> rsqrt -> scale pass -> matvec start
 DIV_SKIP, DIV_STEP = 15, 2                      # hw_attention's hw_recip_div: E >= 2**15, 2 bits per cycle
 DIVIDER = -(-(RECIP_BITS + 1 - DIV_SKIP) // DIV_STEP)   # 13 cycles
@@ -76,6 +75,7 @@ class Estimate:
     lora_bits: int
     luts: int                     # rough
     attention_engines: int = 1    # hw_att_engines: heads at once, each with its KV cache bank
+    norm_width: int = 2           # hw_rmsnorm: elements per cycle, 3 multipliers each
 
     def cycles(self, pos: int) -> int:
         """Cycles of the token at position `pos` (0-based), classifier included."""
@@ -109,7 +109,7 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     walk = sum(s.passes * s.words for s in lay.slots)
     # qkv, wo, w2 per layer and the classifier: the last word's results reach the buffers
     drain = (3 * L + 1) * DRAIN
-    nw = NORM_WIDTH if lay.vpl >= NORM_WIDTH and D >= NORM_WIDTH else 1     # rmsnorm elements per cycle
+    nw = knobs.norm_lanes(D)                              # rmsnorm elements per cycle
     wpp = -(-D // lay.vpl)                                # matvec words per pass of a D-column matrix
     # last pass's rows summed, rsqrt, then the scale pass runs ahead of the matrix by
     # ceil(D / nw) - wpp groups (the matrix reads VPL elements per cycle, the norm writes nw)
@@ -158,7 +158,7 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     return Estimate(macs, ideal, walk, drain, vector, att_fixed, att_pos, head_min,
                     lay.lanes, lay.vpl, 0 if knobs.macs == "lut" else lay.lanes * lay.vpl, lay.lanes,
                     rom, lay.lanes * bram18_blocks(lay.depth, lay.word_bits), used, scale, tables,
-                    kv, lora, luts, engines)
+                    kv, lora, luts, engines, nw)
 
 
 def _greedy_width(lanes: int) -> int:

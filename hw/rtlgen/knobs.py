@@ -32,6 +32,8 @@ class Knobs:
                                         # (LUT adders by weight bit plane: no multiplier, a few LUTs per MAC)
     attention_engines: int = 0          # heads computed at once, each engine with its own KV cache bank;
                                         # must divide the kv heads; 0 = one per kv head
+    norm_width: int = 0                 # rmsnorm elements per cycle (3 multipliers each), a power of two;
+                                        # 0 = 2 with DSP MACs (DSP-bound), up to 8 (<= values per lane) with LUT MACs
 
     def __post_init__(self):
         checks = (
@@ -41,6 +43,8 @@ class Knobs:
             (1 <= self.k_max <= 256, f"k_max must be in 1..256, got {self.k_max}"),
             (0 <= self.lora_rank <= 64, f"LoRA rank must be in 0..64, got {self.lora_rank}"),
             (self.macs in MAC_STYLES, f"macs must be one of {', '.join(MAC_STYLES)}, got {self.macs!r}"),
+            (self.norm_width in (0, 1, 2, 4, 8, 16),
+             f"norm width must be 1, 2, 4, 8 or 16 (or 0 = automatic), got {self.norm_width}"),
             (0 <= self.attention_engines <= 64,
              f"attention engines must be in 0..64 (0 = one per kv head), got {self.attention_engines}"),
         )
@@ -75,6 +79,15 @@ class Knobs:
             raise KnobError(f"{e} attention engines need at least {e} lanes; use --lanes {e} or more, "
                             f"or fewer --attention-engines")
         return e
+
+    def norm_lanes(self, dim: int) -> int:
+        """rmsnorm elements per cycle: a power of two at most the values per lane and the model dim
+        (its scale pass must not fall behind the matrix that reads it, VPL values per cycle)."""
+        want = self.norm_width or (8 if self.macs == "lut" else 2)
+        nw = 1
+        while nw * 2 <= min(want, self.values_per_lane, dim):
+            nw *= 2
+        return nw
 
     @property
     def lora_mask(self) -> int:

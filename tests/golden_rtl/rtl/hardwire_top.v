@@ -9,7 +9,7 @@
 // fingerprint  8aca8cd15ea2dbc3595fb9173ea81ed10a510a35200c9043273e2139797311f5
 // dimensions   dim 24, hidden 44, layers 2, heads 3, kv heads 1, vocab 37, trained context 16
 // weight bits  embedding 8, attention 4, mlp 5, classifier 8
-// knobs        lanes 5, values per lane 3, context 12, k_max 8, LoRA rank 2 on wq, wv, debug vectors on, MACs dsp, attention engines 1
+// knobs        lanes 5, values per lane 3, context 12, k_max 8, LoRA rank 2 on wq, wv, debug vectors on, MACs dsp, attention engines 1, rmsnorm width 2
 // lane ROMs    5 x 726 words of 24 bits, 82 scale words each, accumulator 21 bits
 //
 // Weights, scales and tables are $readmemh files in ROM_DIR (lane_NNN.hex, scale_NNN.hex,
@@ -41,6 +41,7 @@ module hardwire_top #(
         .VPL          (3),            // values per lane per cycle
         .MAC_LUT      (0),            // lane MACs from LUT adders (1) or multipliers (0)
         .ATT_E        (1),            // attention engines (KV cache banks)
+        .NORM_W       (2),            // rmsnorm elements per cycle
         .WB           (8),            // lane ROM bits per weight (widest class)
         .BITS_EMB     (8),            // embedding weight bits
         .BITS_ATT     (4),            // attention weight bits
