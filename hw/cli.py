@@ -339,6 +339,9 @@ def _add_knob_args(p: argparse.ArgumentParser, debug_vectors: str = "on", macs: 
     p.add_argument("--attention-engines", type=int, default=0,
                    help="attention heads computed at once, each engine with its own KV cache bank; "
                         "must divide the kv heads (default 0: one per kv head)")
+    p.add_argument("--norm-width", type=int, default=0, choices=(0, 1, 2, 4, 8, 16),
+                   help="rmsnorm elements per cycle, 3 multipliers each (default 0: 2 with DSP MACs, "
+                        "up to 8 and at most --vpl with LUT MACs)")
     p.add_argument("--lora-rank", type=int, default=0)
     p.add_argument("--lora-targets", help="comma-separated projections, e.g. wq,wv")
 
@@ -349,7 +352,7 @@ def _knobs_from_args(args: argparse.Namespace):
     targets = tuple(t.strip() for t in (args.lora_targets or "").split(",") if t.strip())
     return Knobs(lanes=args.lanes, values_per_lane=args.vpl, context=args.context, k_max=args.k_max,
                  lora_rank=args.lora_rank, lora_targets=targets, debug_vectors=args.debug_vectors == "on",
-                 macs=args.macs, attention_engines=args.attention_engines)
+                 macs=args.macs, attention_engines=args.attention_engines, norm_width=args.norm_width)
 
 
 def build_parser() -> argparse.ArgumentParser:
