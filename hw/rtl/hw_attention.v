@@ -113,25 +113,36 @@ module hw_attention #(
     end
 
     // ---------------------------------------------------------------- phase 1: scores
-    // issue (c) -> cache register (c+1) -> k register (c+2) -> dot product (c+3) -> RAM, max
-    reg              p1_valid, p2_valid, p3_valid;
-    reg [TW-1:0]     p1_t, p2_t, p3_t;
+    // issue (c) -> cache register (c+1) -> k register (c+2) -> partial sums (c+3)
+    // -> dot product (c+4) -> RAM, max
+    reg              p1_valid, p2_valid, p3_valid, p4_valid;
+    reg [TW-1:0]     p1_t, p2_t, p3_t, p4_t;
     reg [HD*8-1:0]   k_reg;
     reg signed [SCW-1:0] s_reg;
     reg signed [SCW-1:0] max_reg;
     reg signed [SCW-1:0] dot;
 
-    // MUL_LUT = 1: q . k = sum_b (+-2**b) * sum_{i: bit b of k_i} q_i (bit 7 weighs -2**7),
-    // masked int8 adds only (as hw_mac_lane's bit planes): HD fewer multipliers per engine
+    // The dot product takes two stages (a head_dim-wide sum in one cycle was the
+    // longest path of the core): NP partial sums are registered, then added.
+    // MUL_LUT = 1: the parts are the 8 bit planes of k, each a balanced adder tree
+    //   q . k = sum_b (+-2**b) * sum_{i: bit b of k_i} q_i (bit 7 weighs -2**7),
+    // masked int8 adds only (as hw_mac_lane's bit planes), no multiplier.
+    // MUL_LUT = 0: the parts are the HD products (one multiplier each).
+    localparam HP2 = 1 << $clog2(HD);               // tree leaves (HD padded with zeros)
+    localparam NP  = (MUL_LUT != 0) ? 8 : HP2;      // partial sums
+    localparam NP2 = 1 << $clog2(NP);
+    reg signed [SCW-1:0] parts_next [0:NP-1];
+    reg signed [SCW-1:0] parts      [0:NP-1];
+    reg signed [SCW-1:0] dsum       [0:2*NP2-1];    // heap order: node n = children 2n, 2n+1
+    integer pi, pn;
+
     generate
         if (MUL_LUT != 0) begin : g_dot_planes
-            localparam HP2 = 1 << $clog2(HD);       // tree leaves (HD padded with zeros)
             localparam PLW = 9 + $clog2(HD);
-            reg signed [PLW-1:0] tree [0:2*HP2-1];  // heap order: node n = children 2n, 2n+1
+            reg signed [PLW-1:0] tree [0:2*HP2-1];
             reg signed [PLW-1:0] plane;
             integer i, b, n;
             always @* begin
-                dot     = {SCW{1'b0}};
                 plane   = {PLW{1'b0}};
                 tree[0] = {PLW{1'b0}};
                 for (b = 0; b < 8; b = b + 1) begin
@@ -144,23 +155,40 @@ module hw_attention #(
                         tree[n] = tree[2*n] + tree[2*n+1];
                     end
                     plane = (HP2 > 1) ? tree[1] : tree[HP2];
-                    if (b == 7) begin
-                        dot = dot - ({{(SCW-PLW){plane[PLW-1]}}, plane} <<< b);
-                    end else begin
-                        dot = dot + ({{(SCW-PLW){plane[PLW-1]}}, plane} <<< b);
-                    end
+                    parts_next[b] = (b == 7) ? -({{(SCW-PLW){plane[PLW-1]}}, plane} <<< b)
+                                             : ({{(SCW-PLW){plane[PLW-1]}}, plane} <<< b);
                 end
             end
         end else begin : g_dot_mults
             integer i;
             always @* begin
-                dot = {SCW{1'b0}};
-                for (i = 0; i < HD; i = i + 1) begin
-                    dot = dot + $signed(q_reg[8*i +: 8]) * $signed(k_reg[8*i +: 8]);
+                for (i = 0; i < HP2; i = i + 1) begin
+                    if (i < HD) begin
+                        parts_next[i] = $signed(q_reg[8*(i%HD) +: 8]) * $signed(k_reg[8*(i%HD) +: 8]);
+                    end else begin
+                        parts_next[i] = {SCW{1'b0}};
+                    end
                 end
             end
         end
     endgenerate
+
+    always @* begin
+        dsum[0] = {SCW{1'b0}};
+        for (pi = 0; pi < NP2; pi = pi + 1) begin
+            dsum[NP2 + pi] = (pi < NP) ? parts[pi % NP] : {SCW{1'b0}};
+        end
+        for (pn = NP2 - 1; pn >= 1; pn = pn - 1) begin
+            dsum[pn] = dsum[2*pn] + dsum[2*pn+1];
+        end
+        dot = (NP2 > 1) ? dsum[1] : dsum[NP2];
+    end
+
+    always @(posedge clk) begin
+        for (pi = 0; pi < NP; pi = pi + 1) begin
+            parts[pi] <= parts_next[pi];
+        end
+    end
 
     always @(posedge clk) begin
         p1_valid <= kv_issue && (state_reg == ST_SCORE);
@@ -170,11 +198,13 @@ module hw_attention #(
         k_reg    <= kv_k;
         p3_valid <= p2_valid;
         p3_t     <= p2_t;
+        p4_valid <= p3_valid;
+        p4_t     <= p3_t;
         s_reg    <= dot;
-        sc_we    <= p3_valid;
-        sc_waddr <= p3_t;
+        sc_we    <= p4_valid;
+        sc_waddr <= p4_t;
         sc_wdata <= s_reg;
-        if (p3_valid && (s_reg > max_reg)) begin
+        if (p4_valid && (s_reg > max_reg)) begin
             max_reg <= s_reg;
         end
         if (start && state_reg == ST_IDLE) begin
@@ -184,6 +214,7 @@ module hw_attention #(
             p1_valid <= 1'b0;
             p2_valid <= 1'b0;
             p3_valid <= 1'b0;
+            p4_valid <= 1'b0;
             sc_we    <= 1'b0;
         end
     end
@@ -265,7 +296,7 @@ module hw_attention #(
 
     // scores are final (max_reg too) once p3 is empty; the last RAM write (sc_we)
     // lands before the first value-phase read
-    wire p_drained = !p1_valid && !p2_valid && !p3_valid;
+    wire p_drained = !p1_valid && !p2_valid && !p3_valid && !p4_valid;
 
     // ---------------------------------------------------------------- hand-over to the back
     // The back is two stages, each holding one head: the division (o_div, e_div)

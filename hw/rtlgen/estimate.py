@@ -30,7 +30,7 @@ NORM_TAIL = 2 + 1 + RSQRT_LATENCY + 1 + 5       # rmsnorm: last group summed -> 
 DIV_SKIP, DIV_STEP = 15, 2                      # hw_attention's hw_recip_div: E >= 2**15, 2 bits per cycle
 DIVIDER = -(-(RECIP_BITS + 1 - DIV_SKIP) // DIV_STEP)   # 13 cycles
 DIV_STAGE = DIVIDER + 3  # hand-over, start, steps, move: cycles per head in the division stage
-HEAD_GAP = 5             # front per head: 2*(p+1) + HEAD_GAP (pipeline drains, start hand-shake)
+HEAD_GAP = 6             # front per head: 2*(p+1) + HEAD_GAP (pipeline drains, start hand-shake)
 ATT_TAIL = 5 + DIV_STAGE + 6 + 4                # last head: exp drain, divide, first output, wo start
 # wo starts (max(0, HD - words per pass) cycles) after the last head's first output, or after
 # all HD outputs when wo has a LoRA adapter (it reads all of att first)
