@@ -13,17 +13,27 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+import re
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 from host.errors import DeviceError
+from host.jsonfile import check_int_range, check_list_of, check_path, check_type, is_kind, read_json, short
 from host.registers import BITS_CLASSES, LORA_TARGET_NAMES, Identity, pack_version
 
 FORMAT = "hardwire-host-metadata"
 VERSION = 1
 BUILD_FILE = "hardwire.json"        # inside a build folder
 SUFFIX = ".hardwire.json"           # beside a bitstream: top.bit -> top.hardwire.json
+# Size caps (docs/loaders.md): a metadata file is ~1 kB; build.json ~8 kB for a 4-layer model,
+# growing ~1.3 kB per layer (its layout lists each layer's matrices): 1.4 MB at 1,024 layers.
+# Parsing JSON costs up to ~22x the file in memory, so a crafted file costs at most ~23 / ~185 MB.
+MAX_METADATA_BYTES = 1 << 20
+MAX_BUILD_JSON_BYTES = 8 << 20
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_U32 = 0xFFFFFFFF                    # the identity block's registers are 32-bit words
+_REBUILD = "rebuild it (`hardwire compile` writes it)"
 
 
 class MetadataError(ValueError):
@@ -70,7 +80,7 @@ class Metadata:
         return out
 
     def save(self, path: Union[str, os.PathLike]) -> Path:
-        path = Path(path)
+        path = check_path(path, MetadataError, "metadata file")
         tmp = path.with_name(path.name + ".tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,33 +93,99 @@ class Metadata:
 
     @classmethod
     def load(cls, path: Union[str, os.PathLike]) -> "Metadata":
+        """Read a metadata file (or a build folder's); every field is type-checked, and anything
+        wrong with the file is a MetadataError naming it and the field."""
         path = Path(path)
         if path.is_dir():
             path = path / BUILD_FILE
-        try:
-            doc = json.loads(path.read_text())
-        except FileNotFoundError as exc:
-            raise MetadataError(f"{path}: no metadata file; it is written by `hardwire compile` "
-                                "into the build folder and copied beside each bitstream") from exc
-        except (OSError, ValueError) as exc:
-            raise MetadataError(f"{path}: not a readable metadata file ({exc})") from exc
+        doc = read_json(path, MetadataError, MAX_METADATA_BYTES, what="metadata file",
+                        missing="no metadata file; it is written by `hardwire compile` into the "
+                                "build folder and copied beside each bitstream",
+                        hint="not a readable metadata file: " + _REBUILD)
         kind = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
         if kind != FORMAT:
-            raise MetadataError(f"{path}: not a hardwire metadata file (format {kind!r}, "
+            raise MetadataError(f"{path}: not a hardwire metadata file (format {short(kind)}, "
                                 f"expected {FORMAT!r})")
-        if doc.get("version") != VERSION:
-            raise MetadataError(f"{path}: metadata version {doc.get('version')}, this driver reads "
+        version = doc.get("version")
+        if not is_kind(version, "int") or version != VERSION:
+            raise MetadataError(f"{path}: metadata version {short(version)}, this driver reads "
                                 f"version {VERSION}; update the driver or rebuild")
-        try:
-            ident = dict(doc["identity"])
-            ident["lora_targets"] = tuple(ident.get("lora_targets", ()))
-            identity = Identity(**ident)
-            known = {f.name for f in fields(cls)} - {"identity", "path"}
-            meta = cls(identity=identity, **{k: v for k, v in doc.items() if k in known})
-        except (KeyError, TypeError) as exc:
-            raise MetadataError(f"{path}: malformed metadata ({exc}); rebuild it") from exc
+        identity = _identity(doc.get("identity"), f"{path}: identity", _REBUILD)
+        values = _check_fields(doc, str(path))
+        meta = cls(identity=identity, **values)
         meta.path = path
         return meta
+
+
+def _check_fields(doc: Dict[str, Any], where: str) -> Dict[str, Any]:
+    """The Metadata fields of a metadata file's object (other keys ignored), each type-checked."""
+    def at(name: str) -> str:
+        return f"{where}: {name}"
+
+    out = {}
+    for f in fields(Metadata):
+        if f.name in ("identity", "path") or f.name not in doc:
+            continue
+        value = doc[f.name]
+        if f.name in ("model", "board"):
+            check_type(value, "str", at(f.name), MetadataError, hint=_REBUILD)
+        elif f.name in ("tokenizer", "pynq_ip"):
+            check_type(value, "str", at(f.name), MetadataError, optional=True, hint=_REBUILD)
+        elif f.name == "tokenizer_fingerprint":
+            check_type(value, "str", at(f.name), MetadataError, optional=True, hint=_REBUILD)
+            if value and not _SHA256_HEX.fullmatch(value):
+                raise MetadataError(f"{at(f.name)} must be 64 lowercase hex digits (a sha256), "
+                                    f"found {short(value)}; {_REBUILD}")
+        elif f.name in ("clock_hz", "uart_baud"):
+            check_int_range(value, 1, 1 << 63, at(f.name), MetadataError, optional=True, hint=_REBUILD)
+        elif f.name == "extra":
+            check_type(value, "object", at(f.name), MetadataError, hint=_REBUILD)
+        else:                               # a field added to Metadata without a check here
+            raise AssertionError(f"metadata field {f.name} has no type check")
+        out[f.name] = value
+    if out.get("tokenizer") and "\0" in out["tokenizer"]:
+        raise MetadataError(f"{at('tokenizer')} path {short(out['tokenizer'])} holds a NUL "
+                            f"character, which no file name can; {_REBUILD}")
+    return out
+
+
+def _identity(doc: Any, where: str, hint: str) -> Identity:
+    """An Identity from its JSON object; every field type- and range-checked (the device
+    reports 32-bit words), each error a MetadataError naming `where`.field."""
+    check_type(doc, "object", where, MetadataError, hint=hint)
+    known = [f.name for f in fields(Identity)]
+    unknown = [k for k in doc if k not in known]
+    if unknown:
+        raise MetadataError(f"{where} has unknown fields {', '.join(short(k) for k in unknown[:5])} "
+                            f"(it has {', '.join(known)}); {hint}")
+    missing = [f.name for f in fields(Identity) if f.name not in doc
+               and f.default is MISSING and f.default_factory is MISSING]
+    if missing:
+        raise MetadataError(f"{where} lacks {', '.join(missing)}; {hint}")
+    values = dict(doc)
+    fp = check_type(values["fingerprint"], "str", f"{where}.fingerprint", MetadataError, hint=hint)
+    if not _SHA256_HEX.fullmatch(fp):
+        raise MetadataError(f"{where}.fingerprint must be 64 lowercase hex digits (a sha256), "
+                            f"found {short(fp)}; {hint}")
+    for name in known:
+        if name not in ("fingerprint", "bits", "lora_targets") and name in values:
+            check_int_range(values[name], 0, _U32, f"{where}.{name}", MetadataError, hint=hint)
+    if "bits" in values:
+        bits = check_type(values["bits"], "object", f"{where}.bits", MetadataError, hint=hint)
+        for k, v in bits.items():
+            if k not in BITS_CLASSES:
+                raise MetadataError(f"{where}.bits has an unknown class {short(k)} (the classes are "
+                                    f"{', '.join(BITS_CLASSES)}); {hint}")
+            check_int_range(v, 0, 255, f"{where}.bits.{k}", MetadataError, hint=hint)
+    if "lora_targets" in values:
+        targets = check_list_of(values["lora_targets"], "str", f"{where}.lora_targets", MetadataError,
+                                hint=hint)
+        bad = [t for t in targets if t not in LORA_TARGET_NAMES]
+        if bad:
+            raise MetadataError(f"{where}.lora_targets names {short(bad[0])}, not one of "
+                                f"{', '.join(LORA_TARGET_NAMES)}; {hint}")
+        values["lora_targets"] = targets
+    return Identity(**values)
 
 
 def identity_from_build_json(doc: Dict[str, Any], where: str = "build.json") -> Identity:
@@ -119,22 +195,53 @@ def identity_from_build_json(doc: Dict[str, Any], where: str = "build.json") -> 
     fingerprint, knobs, generator version); its identity block is a function
     of those, so the simulation needs no separate metadata file.
     """
+    hint = "re-run `hardwire compile`"
+
+    def need(node: Dict[str, Any], key: str, name: str, kind: str = "int") -> Any:
+        if key not in node:
+            raise MetadataError(f"{where}: {name}.{key} is missing; not a build.json of this "
+                                f"generator version; {hint}")
+        return check_type(node[key], kind, f"{where}: {name}.{key}", MetadataError, hint=hint)
+
+    check_type(doc, "object", f"{where}: the document", MetadataError, hint=hint)
+    model, knobs = need(doc, "model", "build", "object"), need(doc, "knobs", "build", "object")
+    cfg, bits = need(model, "config", "model", "object"), need(model, "bits", "model", "object")
+    version = need(doc, "generator_version", "build", "str")
+    parts = version.split(".")
+    if len(parts) != 3 or not all(p.isdigit() and len(p) <= 5 for p in parts):
+        raise MetadataError(f"{where}: generator_version {short(version)} is not MAJOR.MINOR.PATCH; {hint}")
     try:
-        model, knobs = doc["model"], doc["knobs"]
-        cfg, bits = model["config"], model["bits"]
-        major, minor, patch = (int(v) for v in str(doc["generator_version"]).split("."))
-        targets = tuple(t for t in LORA_TARGET_NAMES if t in knobs.get("lora_targets", ()))
-        rank = int(knobs.get("lora_rank", 0)) if targets else 0
-        return Identity(
-            fingerprint=model["fingerprint"], gen_version=pack_version(major, minor, patch),
-            dim=cfg["dim"], hidden=cfg["hidden_dim"], layers=cfg["n_layers"], heads=cfg["n_heads"],
-            kv_heads=cfg["n_kv_heads"], vocab=cfg["vocab_size"], context=knobs["context"],
-            lanes=knobs["lanes"], vpl=knobs["values_per_lane"],
-            bits={k: int(bits[k]) for k in BITS_CLASSES}, lora_rank=rank,
-            lora_targets=targets if rank else (), k_max=knobs["k_max"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise MetadataError(f"{where}: not a build.json of this generator version ({exc!r}); "
-                            "re-run `hardwire compile`") from exc
+        gen_version = pack_version(*(int(p) for p in parts))
+    except ValueError as exc:
+        raise MetadataError(f"{where}: {exc}; {hint}") from exc
+    targets = check_list_of(knobs.get("lora_targets", []), "str", f"{where}: knobs.lora_targets",
+                            MetadataError, hint=hint)
+    targets = tuple(t for t in LORA_TARGET_NAMES if t in targets)
+    rank = check_type(knobs.get("lora_rank", 0), "int", f"{where}: knobs.lora_rank", MetadataError,
+                      hint=hint) if targets else 0
+    ident = dict(
+        fingerprint=need(model, "fingerprint", "model", "str"), gen_version=gen_version,
+        dim=need(cfg, "dim", "model.config"), hidden=need(cfg, "hidden_dim", "model.config"),
+        layers=need(cfg, "n_layers", "model.config"), heads=need(cfg, "n_heads", "model.config"),
+        kv_heads=need(cfg, "n_kv_heads", "model.config"), vocab=need(cfg, "vocab_size", "model.config"),
+        context=need(knobs, "context", "knobs"), lanes=need(knobs, "lanes", "knobs"),
+        vpl=need(knobs, "values_per_lane", "knobs"),
+        bits={k: need(bits, k, "model.bits") for k in BITS_CLASSES}, lora_rank=rank,
+        lora_targets=list(targets) if rank else [], k_max=need(knobs, "k_max", "knobs"))
+    return _identity(ident, f"{where}: identity", hint)
+
+
+def _read_build_json(build: Path, hint: str) -> Dict[str, Any]:
+    """A build folder's build.json (size-capped, type-checked as an object)."""
+    doc = read_json(build, MetadataError, MAX_BUILD_JSON_BYTES, what="build.json", hint=hint)
+    return check_type(doc, "object", f"{build}: the document", MetadataError, hint=hint)
+
+
+def _model_source(doc: Dict[str, Any], where: Path) -> str:
+    """build.json's model.source (the checkpoint's name), after identity_from_build_json."""
+    source = doc["model"].get("source", "")
+    return check_type(source, "str", f"{where}: model.source", MetadataError,
+                      hint="re-run `hardwire compile`")
 
 
 def metadata_for_build(build_dir: Union[str, os.PathLike], tokenizer: Optional[Union[str, os.PathLike]] = None,
@@ -150,13 +257,10 @@ def metadata_for_build(build_dir: Union[str, os.PathLike], tokenizer: Optional[U
     from host.tokenizer import Tokenizer
 
     build = Path(build_dir) / "build.json"
-    try:
-        doc = json.loads(build.read_text())
-    except (OSError, ValueError) as exc:
-        raise MetadataError(f"{build}: not readable ({exc}); run `hardwire compile` first") from exc
+    doc = _read_build_json(build, "run `hardwire compile` first")
     dest = Path(dest) if dest is not None else Path(build_dir) / BUILD_FILE
-    meta = Metadata(identity_from_build_json(doc, str(build)),
-                    model=str(doc.get("model", {}).get("source", "")), **fields_)
+    meta = Metadata(identity_from_build_json(doc, str(build)), model=_model_source(doc, build),
+                    **fields_)
     if tokenizer is not None:
         tok = Tokenizer.load(tokenizer, vocab_size=meta.identity.vocab)
         meta.tokenizer = os.path.relpath(Path(tokenizer).resolve(), dest.resolve().parent)
@@ -181,12 +285,9 @@ def find_metadata(target: Union[str, os.PathLike]) -> Optional[Metadata]:
         return Metadata.load(p)
     build = Path(target) / "build.json"
     if build.is_file():
-        try:
-            doc = json.loads(build.read_text())
-        except (OSError, ValueError) as exc:
-            raise MetadataError(f"{build}: not readable ({exc})") from exc
+        doc = _read_build_json(build, "re-run `hardwire compile`")
         return Metadata(identity_from_build_json(doc, str(build)), path=build,
-                        model=str(doc.get("model", {}).get("source", "")))
+                        model=_model_source(doc, build))
     return None
 
 

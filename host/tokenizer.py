@@ -27,11 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
+from host.jsonfile import check_path
+
 BOS = 1
 EOS = 2
 BYTE_TOKEN_OFFSET = 3     # run.c: byte b falls back to token b + 3
 MAX_VOCAB = 1 << 21       # far above any real vocabulary; stops crafted counts
-MAX_FILE_BYTES = 128 << 20
+MAX_FILE_BYTES = 128 << 20   # tokenizer.bin (binary; MAX_VOCAB bounds what it becomes)
 NEVER_MERGED = -1e10      # run.c starts its best score here: such tokens never win a merge
 # run.c decodes with sscanf(piece, "<0x%02hhX>"): the prefix and 1-2 hex digits decide.
 _BYTE_PIECE = re.compile(rb"<0x([0-9A-Fa-f]{1,2})")
@@ -321,6 +323,7 @@ def _printable(piece: bytes) -> bool:
 
 
 def _read_limited(path: Path, error=TokenizerError) -> bytes:
+    path = check_path(path, error, "tokenizer")     # NUL / surrogate: ValueError from stat()
     try:
         size = path.stat().st_size
         if not path.is_file():
@@ -335,6 +338,7 @@ def _read_limited(path: Path, error=TokenizerError) -> bytes:
 
 
 def _write_atomic(path: Path, data: bytes, error=TokenizerError) -> None:
+    path = check_path(path, error, "tokenizer")
     tmp = path.with_name(path.name + ".tmp")
     try:
         tmp.write_bytes(data)

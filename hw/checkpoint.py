@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from host.jsonfile import check_path, is_kind, short
 from hw.errors import CheckpointError, ConfigError, HardwireError
 from hw.model import FloatModel, ModelConfig
 
@@ -59,13 +60,13 @@ def check_config(cfg: ModelConfig, source: str,
     for name, limit in LIMITS.items():
         value = getattr(cfg, name)
         if not isinstance(value, int) or isinstance(value, bool):
-            raise error(f"{source}: {name} must be an integer, found {value!r}; "
+            raise error(f"{source}: {name} must be an integer, found {short(value)}; "
                         "fix the config")
         if value <= 0:
-            raise error(f"{source}: {name} must be positive, found {value}; "
+            raise error(f"{source}: {name} must be positive, found {short(value)}; "
                         "the header or config is corrupt or not a llama model")
         if value > limit:
-            raise error(f"{source}: {name} = {value} is above the supported "
+            raise error(f"{source}: {name} = {short(value)} is above the supported "
                         f"maximum {limit}; the header is corrupt or the model is "
                         "far too large for hardwire")
     if cfg.dim % cfg.n_heads:
@@ -80,10 +81,10 @@ def check_config(cfg: ModelConfig, source: str,
                     "RoPE rotates pairs of values, so it must be even")
     for name in ("norm_eps", "rope_theta"):
         value = getattr(cfg, name)
-        if isinstance(value, bool) or not (
-                isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        # is_kind: an int beyond float range (rope_theta: 10**400) is not finite, no OverflowError
+        if not (is_kind(value, "number") and value > 0):
             raise error(f"{source}: {name} must be a positive finite number, "
-                        f"found {value!r}; fix the config")
+                        f"found {short(value)}; fix the config")
 
 
 def weight_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
@@ -154,7 +155,7 @@ def _file_floats(cfg: ModelConfig) -> int:
 
 def load_llama2c(path: str | os.PathLike) -> FloatModel:
     """Read a llama2.c legacy version-0 float32 checkpoint."""
-    path = Path(path)
+    path = check_path(path, CheckpointError, "llama2.c checkpoint")
     try:
         size = path.stat().st_size
         if not path.is_file():

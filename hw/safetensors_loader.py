@@ -24,13 +24,22 @@ from pathlib import Path
 import numpy as np
 from safetensors import safe_open
 
+from host.jsonfile import check_path, check_type, parse_json, read_json, short
 from hw.checkpoint import check_config, check_finite, check_model, weight_shapes
 from hw.errors import CheckpointError, ConfigError
 from hw.model import FloatModel, ModelConfig
 from hw.tokenizer import Tokenizer
 
-MAX_HEADER_BYTES = 100_000_000   # the safetensors library's own cap
-MAX_JSON_BYTES = 64 << 20        # config.json / index json
+# Caps on the JSON parts, from what real files need (docs/loaders.md): parsing JSON costs up to
+# ~22x its size in memory even after host.jsonfile's container check, so "anything the
+# safetensors library takes" (100 MB) would let a crafted header cost GBs.
+#   header: ~130 bytes per tensor; at the loader's own limit of 1024 layers (LIMITS) that is
+#     ~10k tensors, ~1.3 MB; a model that fits an FPGA has a few hundred, ~30 kB.
+#   index:  ~70 bytes per tensor: ~0.7 MB at 1024 layers.
+#   config.json: a few kB (Llama configs are ~0.7 kB).
+MAX_HEADER_BYTES = 8 << 20
+MAX_INDEX_BYTES = 8 << 20
+MAX_CONFIG_BYTES = 1 << 20
 FLOAT_DTYPES = {"F32": 4, "F16": 2, "BF16": 2, "F64": 8}
 TORCH_DTYPE = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
 INDEX_NAME = "model.safetensors.index.json"
@@ -79,6 +88,7 @@ class _TensorRef:
 
 def read_header(path: Path) -> dict[str, _TensorRef]:
     """Parse and check a safetensors header; no tensor data is read."""
+    path = check_path(path, CheckpointError, "safetensors file")
     try:
         size = path.stat().st_size
         with open(path, "rb") as f:
@@ -87,19 +97,22 @@ def read_header(path: Path) -> dict[str, _TensorRef]:
                 raise CheckpointError(f"{path}: {size} bytes is too short for a "
                                       "safetensors file; it is truncated")
             (n,) = struct.unpack("<Q", prefix)
-            if n > MAX_HEADER_BYTES or 8 + n > size:
+            if 8 + n > size:
                 raise CheckpointError(f"{path}: header length {n} does not fit "
-                                      f"the {size}-byte file (cap {MAX_HEADER_BYTES}); "
-                                      "the file is truncated or not safetensors")
+                                      f"the {size}-byte file; the file is truncated "
+                                      "or not safetensors")
+            if n > MAX_HEADER_BYTES:
+                raise CheckpointError(f"{path}: header length {n} is above the "
+                                      f"{MAX_HEADER_BYTES}-byte cap; no model hardwire "
+                                      "can load has a header that large (see "
+                                      "docs/loaders.md): the file is corrupt or crafted")
             raw = f.read(n)
     except OSError as e:
         raise CheckpointError(f"{path}: cannot read ({e.strerror or e}); check the "
                               "path and permissions") from e
-    try:
-        header = json.loads(raw)
-    except (ValueError, RecursionError) as e:
-        raise CheckpointError(f"{path}: the safetensors header is not valid JSON "
-                              f"({str(e)[:80]}); the file is corrupt") from e
+    # UTF-8, depth, integer length, lone surrogates, container density
+    header = parse_json(raw, f"{path}: the safetensors header", CheckpointError,
+                        what="safetensors header", hint="the file is corrupt")
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: the safetensors header is not a JSON object")
     data_start, data_len = 8 + n, size - 8 - n
@@ -177,7 +190,8 @@ def _tensor_index(folder: Path) -> dict[str, _TensorRef]:
     """Every tensor of the folder's safetensors file(s), by name."""
     index_path = folder / INDEX_NAME
     if index_path.is_file():
-        index = _read_json(index_path, CheckpointError)
+        index = read_json(index_path, CheckpointError, MAX_INDEX_BYTES, what="safetensors index",
+                          hint="the index is corrupt; re-download it")
         weight_map = index.get("weight_map") if isinstance(index, dict) else None
         if not isinstance(weight_map, dict) or not weight_map:
             raise CheckpointError(f"{index_path}: no weight_map object; the index "
@@ -186,15 +200,19 @@ def _tensor_index(folder: Path) -> dict[str, _TensorRef]:
         for name, shard in weight_map.items():
             if not (isinstance(shard, str) and shard == Path(shard).name
                     and shard not in ("", ".", "..")):
-                raise CheckpointError(f"{index_path}: shard {shard!r} of tensor "
-                                      f"{name!r} is not a file name in the folder")
+                raise CheckpointError(f"{index_path}: shard {short(shard)} of tensor "
+                                      f"{short(name)} is not a file name in the folder")
+            if "\0" in shard:      # (lone surrogates never get here: read_json refuses them)
+                raise CheckpointError(f"{index_path}: shard {short(shard)} of tensor "
+                                      f"{short(name)} holds a NUL character, which no file "
+                                      "name can; the index is corrupt")
             shards.setdefault(shard, []).append(name)
         refs: dict[str, _TensorRef] = {}
         for shard, names in shards.items():
             header = read_header(folder / shard)
             for name in names:
                 if name not in header:
-                    raise CheckpointError(f"{index_path}: tensor {name!r} is listed "
+                    raise CheckpointError(f"{index_path}: tensor {short(name)} is listed "
                                           f"in {shard} but that file lacks it")
                 refs[name] = header[name]
         return refs
@@ -211,17 +229,6 @@ def _tensor_index(folder: Path) -> dict[str, _TensorRef]:
         "safe_serialization=True)`)" if pickles else ""))
 
 
-def _read_json(path: Path, error: type) -> object:
-    try:
-        if path.stat().st_size > MAX_JSON_BYTES:
-            raise error(f"{path}: larger than {MAX_JSON_BYTES} bytes; wrong file?")
-        return json.loads(path.read_bytes())
-    except OSError as e:
-        raise error(f"{path}: cannot read ({e.strerror or e})") from e
-    except (ValueError, RecursionError) as e:
-        raise error(f"{path}: not valid JSON ({str(e)[:80]}); fix or re-download it") from e
-
-
 # ------------------------------------------------------------------ config.json
 
 def config_from_hf(spec: object, source: str) -> ModelConfig:
@@ -233,15 +240,15 @@ def config_from_hf(spec: object, source: str) -> ModelConfig:
     if (archs is not None and (not isinstance(archs, list) or "LlamaForCausalLM" not in archs)) \
             or (archs is None and model_type != "llama") \
             or (model_type is not None and model_type != "llama"):
-        raise ConfigError(f"{source}: architecture {archs!r} (model_type "
-                          f"{model_type!r}) is not supported; hardwire loads "
+        raise ConfigError(f"{source}: architecture {short(archs)} (model_type "
+                          f"{short(model_type)}) is not supported; hardwire loads "
                           "LlamaForCausalLM (model_type \"llama\") folders only. "
                           "Convert the model to a llama-architecture checkpoint")
     unsupported = {"rope_scaling": None, "attention_bias": False, "mlp_bias": False,
                    "hidden_act": "silu"}
     for key, wanted in unsupported.items():
         if spec.get(key, wanted) != wanted:
-            raise ConfigError(f"{source}: {key} = {spec[key]!r} is not supported "
+            raise ConfigError(f"{source}: {key} = {short(spec[key])} is not supported "
                               f"(hardwire needs {wanted!r}); it would change the "
                               "forward pass")
     for key in ("hidden_size", "intermediate_size", "num_hidden_layers",
@@ -249,6 +256,8 @@ def config_from_hf(spec: object, source: str) -> ModelConfig:
         if key not in spec:
             raise ConfigError(f"{source}: {key} is missing; a Llama config.json "
                               "must give it")
+    tied = check_type(spec.get("tie_word_embeddings"), "bool", f"{source}: tie_word_embeddings",
+                      ConfigError, optional=True, hint="fix the config")
     n_heads = spec["num_attention_heads"]
     cfg = ModelConfig(
         dim=spec["hidden_size"], hidden_dim=spec["intermediate_size"],
@@ -259,11 +268,11 @@ def config_from_hf(spec: object, source: str) -> ModelConfig:
         seq_len=spec.get("max_position_embeddings", 2048),
         norm_eps=spec.get("rms_norm_eps", 1e-6),      # LlamaConfig's defaults
         rope_theta=spec.get("rope_theta", 10000.0),
-        shared_classifier=bool(spec.get("tie_word_embeddings", False)))
+        shared_classifier=bool(tied))
     check_config(cfg, source)
     head_dim = spec.get("head_dim")
     if head_dim is not None and head_dim != cfg.head_dim:
-        raise ConfigError(f"{source}: head_dim {head_dim} differs from hidden_size / "
+        raise ConfigError(f"{source}: head_dim {short(head_dim)} differs from hidden_size / "
                           f"num_attention_heads = {cfg.head_dim}; not supported")
     return cfg
 
@@ -299,7 +308,9 @@ def load_hf_folder(path: str | os.PathLike, read_tokenizer: bool = True) -> tupl
     if not config_path.is_file():
         raise ConfigError(f"{folder}: no config.json; a Hugging Face model folder "
                           "needs one")
-    cfg = config_from_hf(_read_json(config_path, ConfigError), str(config_path))
+    spec = read_json(config_path, ConfigError, MAX_CONFIG_BYTES, what="config.json",
+                     hint="fix or re-download it")
+    cfg = config_from_hf(spec, str(config_path))
     refs = dict(_tensor_index(folder))
     for name in [n for n in refs if n.endswith(".rotary_emb.inv_freq")]:
         del refs[name]  # recomputed from rope_theta; older exports stored it

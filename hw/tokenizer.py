@@ -16,8 +16,16 @@ import re
 from pathlib import Path
 
 from host import tokenizer as _base
+from host.jsonfile import is_kind, read_json, short
 from host.tokenizer import BOS, BYTE_TOKEN_OFFSET, EOS, MAX_VOCAB, NEVER_MERGED  # noqa: F401 (re-exported)
 from hw.errors import TokenizerError
+
+# The converter takes llama/sentencepiece-style BPE only: Llama 1/2, TinyLlama and Mistral
+# tokenizer.json files are 1.8-2.0 MB (32k tokens; about twice that with pretty-printed merge
+# pairs). A vocabulary whose embedding alone fills the largest board's on-chip RAM (~3 MB: ~180k
+# tokens at 64 x 2 bits) is ~10 MB. Parsing costs up to ~22x the file in memory (~370 MB at the
+# cap); see docs/loaders.md.
+MAX_TOKENIZER_JSON_BYTES = 16 << 20
 
 
 class Tokenizer(_base.Tokenizer):
@@ -45,18 +53,16 @@ class Tokenizer(_base.Tokenizer):
         refused here, when read, rather than on the first text
         (_check_runc_can_encode).
         """
+        # size cap, UTF-8, depth, integer length and lone surrogates are checked here
+        spec = read_json(path, TokenizerError, MAX_TOKENIZER_JSON_BYTES, what="tokenizer.json",
+                         hint="is it a Hugging Face tokenizer.json?")
         path = Path(path)
-        try:
-            spec = json.loads(_base._read_limited(path, TokenizerError))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-            raise TokenizerError(f"{path}: not valid JSON ({e}); is it a Hugging "
-                                 "Face tokenizer.json?") from e
         model = spec.get("model") if isinstance(spec, dict) else None
         if not isinstance(model, dict) or model.get("type", "BPE") != "BPE" \
                 or not isinstance(model.get("vocab"), dict):
             kind = model.get("type") if isinstance(model, dict) else None
             raise TokenizerError(f"{path}: expected a BPE model with a vocab, found "
-                                 f"model type {kind!r}; only llama/sentencepiece-"
+                                 f"model type {short(kind)}; only llama/sentencepiece-"
                                  "style BPE tokenizers can be converted")
         if "ByteLevel" in json.dumps([spec.get("pre_tokenizer"), spec.get("decoder")]):
             raise TokenizerError(f"{path}: byte-level BPE (GPT-2 / Llama 3 style) is "
@@ -65,10 +71,10 @@ class Tokenizer(_base.Tokenizer):
         by_id: dict[int, str] = {}
 
         def add(token, tid) -> None:
-            if not isinstance(token, str) or not isinstance(tid, int) or tid < 0 \
+            if not isinstance(token, str) or not is_kind(tid, "int") or tid < 0 \
                     or tid >= MAX_VOCAB or by_id.setdefault(tid, token) != token:
                 raise TokenizerError(f"{path}: bad or conflicting vocabulary entry "
-                                     f"{token!r} -> {tid!r}; fix the tokenizer.json")
+                                     f"{short(token)} -> {short(tid)}; fix the tokenizer.json")
 
         for token, tid in model["vocab"].items():
             add(token, tid)
@@ -88,7 +94,7 @@ class Tokenizer(_base.Tokenizer):
             left_right = merge.split(" ") if isinstance(merge, str) else merge
             if not (isinstance(left_right, list) and len(left_right) == 2
                     and all(isinstance(s, str) for s in left_right)):
-                raise TokenizerError(f"{path}: merge {rank} {merge!r} is not a pair "
+                raise TokenizerError(f"{path}: merge {rank} {short(merge)} is not a pair "
                                      "of tokens")
             rank_of.setdefault(left_right[0] + left_right[1], rank)
         vocab, scores = [], []

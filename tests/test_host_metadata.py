@@ -82,7 +82,7 @@ def test_bad_files(tmp_path):
     doc = Metadata(IDENT).to_json()
     del doc["identity"]["dim"]
     (tmp_path / "d.json").write_text(json.dumps(doc))
-    with pytest.raises(MetadataError, match="malformed"):
+    with pytest.raises(MetadataError, match="identity lacks dim"):
         Metadata.load(tmp_path / "d.json")
 
 
