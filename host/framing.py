@@ -183,6 +183,31 @@ class FrameDecoder:
             raise item
         return decode_frame(item, self.max_payload)
 
+    def salvage(self, max_drop: int = 1) -> Optional[Frame]:
+        """The frame in progress, decoded as if its delimiter had arrived, or had arrived in
+        place of one of its last `max_drop` bytes; None when that gives no valid frame.
+
+        For a receiver that waited in vain for a delimiter: a bit error in a frame's closing
+        0x00 turns it into another byte, and the frame would stay unfinished until the next
+        0x00. Only a frame whose CRC checks is returned (its bytes are then consumed);
+        otherwise nothing changes.
+        """
+        if self._discarding or self._ready:
+            return None
+        for drop in range(min(max_drop, len(self._buf)) + 1):
+            part = bytes(self._buf[:len(self._buf) - drop])
+            try:
+                frame = decode_frame(part, self.max_payload)
+            except FrameError:
+                continue
+            self._buf.clear()
+            return frame
+        return None
+
+    def discard_partial(self) -> None:
+        """Drop the frame in progress (bytes since the last 0x00); complete frames stay."""
+        self._buf.clear()
+
     @property
     def buffered(self) -> int:
         """Bytes received that do not yet end in a delimiter (a frame in flight)."""

@@ -9,11 +9,12 @@ request in flight:
     NACK  0x05  reason u8: 1 bad CRC, 2 malformed, 3 not understood, 4 UART error
 
 Every request goes out as 0x00 + frame, so garbage the device holds is ended
-first. A NACK, a damaged response or silence past the deadline re-sends the
-same frame (same seq): the device executes a given (seq, CRC) only once and
-answers a repeat from its cache, so a retried TOKEN_POP read or PROMPT_PUSH
-write is never doubled. After `retries` re-sends the request fails with
-DeviceTimeout (no answer) or DeviceError (refused). docs/uart_protocol.md has
+first. A NACK or a damaged frame with no good answer behind it once the line
+is quiet, or silence past the deadline, re-sends the same frame (same seq):
+the device executes a given (seq, CRC) only once and answers a repeat from
+its cache, so a retried TOKEN_POP read or PROMPT_PUSH write is never doubled.
+After `retries` re-sends the request fails with DeviceTimeout (no answer) or
+DeviceError (refused). docs/uart_protocol.md ("When the host resends") has
 the details.
 """
 from __future__ import annotations
@@ -38,40 +39,81 @@ DEFAULT_BAUD = 115200
 DEFAULT_RESPONSE_TIMEOUT = 0.5  # seconds past the transfer time before a request is resent
 
 
+READ_SLICE = 0.02               # longest single blocking read: deadlines are checked between reads
+GUARD_REQUESTS = 256            # requests that end in two 0x00 after an attempt failed
+SETTLE = 0.02                   # quiet time (plus 8 byte times) after a bad frame before a resend
+
+
 class SerialTransport(Transport):
     """The framed UART link. `port`: a device path or pyserial URL, or an open serial object.
 
     timeout: seconds to wait for a response beyond its transfer time before resending;
     after `retries` resends the request fails (so a dead device is reported within about
     (retries + 1) * timeout seconds).
+
+    baudrate: of the port this opens; for an open port, its own `baudrate` is used when it
+    has one (deadlines scale with the transfer time), else this (default 115200).
+
+    settle: after a damaged frame or a NACK, how long the line must stay quiet before the
+    request is resent; a good answer that arrives meanwhile is taken instead (default 20 ms,
+    which covers USB adapters' latency timers (FTDI: 16 ms), plus 8 byte times).
+
+    Every read and write has a deadline, also on a port the caller opened: such a port's read
+    timeout is capped at READ_SLICE and its write timeout at the response deadline (a port
+    without one would block for ever on a dead line or held flow control).
     """
 
     token_burst = 8             # one READ frame pops up to 8 tokens: frames, not pops, cost
 
-    def __init__(self, port, baudrate: int = DEFAULT_BAUD, timeout: float = DEFAULT_RESPONSE_TIMEOUT,
+    def __init__(self, port, baudrate: Optional[int] = None, timeout: float = DEFAULT_RESPONSE_TIMEOUT,
                  retries: int = 4,
-                 seq: Optional[int] = None):
-        self.baudrate = int(baudrate)
+                 seq: Optional[int] = None, settle: Optional[float] = None):
         self.timeout = float(timeout)       # seconds to wait for a response, beyond the transfer
         self.retries = int(retries)
+        if self.retries < 0 or not self.timeout > 0:
+            raise ValueError(f"retries must be >= 0 and timeout > 0 (got {retries}, {timeout})")
         if isinstance(port, (str, bytes)) or hasattr(port, "__fspath__"):
+            self.baudrate = int(baudrate or DEFAULT_BAUD)
             self.name = str(port)
-            self._ser = _open_serial(self.name, self.baudrate)
-        else:                               # an open pyserial-like object (tests)
+            self._ser = _open_serial(self.name, self.baudrate, self._longest_wait())
+        else:                               # an open pyserial-like object
+            own = getattr(port, "baudrate", None)
+            self.baudrate = own if isinstance(own, int) and own > 0 else int(baudrate or DEFAULT_BAUD)
             self.name = getattr(port, "name", None) or getattr(port, "port", None) or repr(port)
             self._ser = port
-            if getattr(port, "timeout", 0) is None:
-                port.timeout = 0.02         # a blocking read would defeat every deadline
+            self._bound_port_timeouts()
+        self.settle = SETTLE + 80 / self.baudrate if settle is None else float(settle)
         self._decoder = FrameDecoder(max_payload=MAX_PAYLOAD)
+        self._salvaged = None               # a frame FrameDecoder.salvage recovered, not yet taken
         self._seq = random.randrange(256) if seq is None else seq & 0xFF
         self._stats = {"requests": 0, "resends": 0, "nacks": 0, "bad_frames": 0, "stale_frames": 0,
-                       "timeouts": 0}
+                       "timeouts": 0, "late_answers": 0, "salvaged": 0, "failed": 0}
+        self._histogram: Dict[object, int] = {}
+        self._guard = 0                     # requests left to send with a second closing 0x00
         self._closed = False
         try:
             self.ping()                     # in step with the device before the first access
         except Exception:
             self.close()
             raise
+
+    def _longest_wait(self) -> float:
+        """The deadline of the longest request (its response timeout plus transfer times)."""
+        return self.timeout + 2 * 10 * (2 * (MAX_PAYLOAD + 12)) / self.baudrate
+
+    def _bound_port_timeouts(self) -> None:
+        """Cap a caller's port's blocking: reads at READ_SLICE, writes at the longest deadline."""
+        ser = self._ser
+        try:
+            t = getattr(ser, "timeout", 0)
+            if t is None or t > READ_SLICE:
+                ser.timeout = READ_SLICE
+            if hasattr(ser, "write_timeout"):
+                w, limit = ser.write_timeout, self._longest_wait()
+                if w is None or w > limit:
+                    ser.write_timeout = limit
+        except Exception as exc:  # a closed or lost port refuses settings
+            raise DeviceError(f"{self.name}: cannot set the serial port's timeouts ({exc})") from exc
 
     # ------------------------------------------------------------ Transport
     def read(self, addr: int) -> int:
@@ -119,7 +161,14 @@ class SerialTransport(Transport):
                 pass
 
     def stats(self) -> Dict[str, int]:
+        """requests; resends; nacks, bad_frames (damaged) and stale_frames (answers to earlier
+        requests) received; timeouts (attempts that got no answer); late_answers (good answers
+        found behind a damaged frame or NACK, which would each have cost a resend); failed."""
         return dict(self._stats)
+
+    def retry_histogram(self) -> Dict[object, int]:
+        """{resends: requests that succeeded after that many resends, "failed": requests that failed}."""
+        return dict(self._histogram)
 
     # ------------------------------------------------------------ protocol
     def _request(self, kind: int, body: bytes, expect: int) -> bytes:
@@ -128,83 +177,189 @@ class SerialTransport(Transport):
             raise DeviceError(f"{self.name}: the serial transport is closed")
         self._seq = (self._seq + 1) & 0xFF
         seq = self._seq
-        wire = b"\x00" + encode_frame(seq, kind, body, max_payload=MAX_PAYLOAD)
+        frame = b"\x00" + encode_frame(seq, kind, body, max_payload=MAX_PAYLOAD)
         # transfer time of the request and of the longest response (10 bits per byte), doubled
-        wait = self.timeout + 2 * 10 * (len(wire) + MAX_PAYLOAD + 12) / self.baudrate
+        wait = self.timeout + 2 * 10 * (len(frame) + 1 + MAX_PAYLOAD + 12) / self.baudrate
         self._stats["requests"] += 1
+        self._drop_input()
         nacks: List[int] = []
         for attempt in range(self.retries + 1):
             if attempt:
                 self._stats["resends"] += 1
-            self._send(wire)
-            answer = self._await(seq, expect, time.monotonic() + wait)
-            if isinstance(answer, bytes):
+            # on a line that lost frames lately, a second closing 0x00: should the first one be
+            # damaged, the device still sees the frame end (and NACKs it) instead of holding it
+            # until the next request, which the host would send only after the whole deadline
+            wire = frame + (b"\x00" if self._guard else b"")
+            self._send(wire, wait)
+            answer = self._await(seq, expect, time.monotonic() + wait, nacks, kind, body)
+            if answer is not None:
+                self._histogram[attempt] = self._histogram.get(attempt, 0) + 1
+                self._guard = max(0, self._guard - 1)
                 return answer
-            if answer == "timeout":
-                self._stats["timeouts"] += 1
-            elif answer >= 0:                       # a NACK with its reason
-                nacks.append(answer)
-                if answer == 3:
-                    raise DeviceError(f"{self.name}: the device did not understand request type "
-                                      f"{kind:#04x} ({body[:8].hex()}...): NACK 'request not "
-                                      "understood'; host and bitstream speak different protocols")
+            self._guard = GUARD_REQUESTS
+        self._stats["failed"] += 1
+        self._histogram["failed"] = self._histogram.get("failed", 0) + 1
         tries = self.retries + 1
         if nacks:
             why = ", ".join(sorted({NACK_REASONS.get(r, f"reason {r}") for r in nacks}))
-            raise DeviceError(f"{self.name}: request refused {len(nacks)} of {tries} times ({why}); "
-                              "the line is too noisy: check the cable, ground and baud rate "
+            raise DeviceError(f"{self.name}: request refused {len(nacks)} times in {tries} attempts "
+                              f"({why}); the line is too noisy: check the cable, ground and baud rate "
                               f"({self.baudrate})")
         raise DeviceTimeout(f"{self.name}: no valid answer after {tries} attempts of {wait:.2f} s; "
                             f"is the board powered, programmed with a hardwire UART bitstream and "
                             f"set to {self.baudrate} baud?")
 
-    def _await(self, seq: int, expect: int, deadline: float):
-        """The response body, a NACK reason (int), -1 for a damaged frame, or "timeout"."""
+    def _await(self, seq: int, expect: int, deadline: float, nacks: List[int], kind: int,
+               body: bytes) -> Optional[bytes]:
+        """The response body, or None when this attempt failed (resend).
+
+        Everything already received is checked before a resend: a damaged frame or a NACK is
+        often followed by the good answer (the tail of an earlier attempt's damaged response,
+        line noise between frames, a NACK for a fragment of the request), so the attempt
+        fails only once the line has been quiet for `settle` with no good answer, or at the
+        deadline. A frame left without its closing 0x00 when the line goes quiet is decoded
+        as if it had one (FrameDecoder.salvage: a damaged delimiter would otherwise cost the
+        whole deadline); its CRC decides, as for any frame, and a frame that does not decode
+        so counts as damaged."""
+        failed = False          # a NACK or damaged frame arrived: resend once the line is quiet
+        last_rx = time.monotonic()
+        salvaged = False        # salvage tried since the last bytes arrived
         while True:
-            while True:
-                try:
-                    frame = self._decoder.next_frame()
-                except FrameError:
+            frame = self._next_frame()
+            if frame is not None:
+                answer = self._take(frame, seq, expect, nacks, kind, body)
+                if answer is None:
+                    failed = True
+                elif isinstance(answer, bytes):
+                    if failed:
+                        self._stats["late_answers"] += 1
+                    return answer
+                continue
+            now = time.monotonic()
+            # a frame in progress may be the good answer: give it its transfer time
+            quiet = self.settle + (10 * (MAX_PAYLOAD + 12) / self.baudrate if self._decoder.buffered else 0.0)
+            if now - last_rx >= quiet or now >= deadline:
+                # the line is quiet (or time is up): what is waiting, then the frame in progress
+                data = self._recv(0.0)
+                if not data and self._decoder.buffered and not salvaged:
+                    salvaged = True
+                    frame = self._decoder.salvage()
+                    if frame is not None:
+                        self._stats["salvaged"] += 1
+                        self._salvaged = frame
+                        continue
+                    # it stopped arriving without its 0x00 and is no frame without one either:
+                    # damaged (its delimiter and more)
+                    self._decoder.discard_partial()
                     self._stats["bad_frames"] += 1
-                    return -1                       # damaged response: ask again at once
-                if frame is None:
-                    break
-                if frame.seq != seq:
-                    self._stats["stale_frames"] += 1    # a late answer to an earlier attempt
-                    continue
-                if frame.type == T_NACK:
-                    self._stats["nacks"] += 1
-                    return frame.payload[0] if frame.payload else 0
-                if frame.type == expect:
-                    return frame.payload
-                self._stats["bad_frames"] += 1
-                return -1
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return "timeout"
-            data = self._recv(remaining)
+                    failed = True
+                if not data:
+                    if failed or now >= deadline:
+                        if not failed:
+                            self._stats["timeouts"] += 1
+                        return None
+                    data = self._recv(deadline - now)       # quiet, nothing wrong: wait on
+            else:
+                data = self._recv(deadline - now)
             if data:
                 self._decoder.feed(data)
+                last_rx = time.monotonic()
+                salvaged = False
 
-    def _send(self, wire: bytes) -> None:
+    def _drop_input(self) -> None:
+        """Forget what arrived before a new request: none of it can answer the request."""
+        data = self._recv(0.0)
+        if data:
+            self._decoder.feed(data)
+        while True:
+            frame = self._next_frame()
+            if frame is None:
+                break
+            if frame is not False:
+                self._stats["stale_frames"] += 1
+        self._decoder.discard_partial()
+
+    def _next_frame(self):
+        """The next decoded frame, False for a damaged one, None when none is complete."""
+        if self._salvaged is not None:
+            frame, self._salvaged = self._salvaged, None
+            return frame
         try:
-            self._ser.write(wire)
-            self._ser.flush()
+            return self._decoder.next_frame()
+        except FrameError:
+            self._stats["bad_frames"] += 1
+            return False
+
+    def _take(self, frame, seq: int, expect: int, nacks: List[int], kind: int, body: bytes):
+        """What `frame` means for the request `seq`: its answer (bytes), None (refused or
+        damaged: this attempt failed), or False (not about it: an earlier request's answer)."""
+        if frame is False:
+            return None
+        if frame.type == T_NACK:
+            # ours, or one whose seq arrived damaged: the device sends nothing unasked, so it
+            # refused (a fragment of) this request
+            reason = frame.payload[0] if frame.payload else 0
+            self._stats["nacks"] += 1
+            nacks.append(reason)
+            if reason == 3 and frame.seq == seq:
+                raise DeviceError(f"{self.name}: the device did not understand request type "
+                                  f"{kind:#04x} ({body[:8].hex()}...): NACK 'request not "
+                                  "understood'; host and bitstream speak different protocols")
+            return None
+        if frame.seq != seq:
+            self._stats["stale_frames"] += 1    # a late answer to an earlier request
+            return False
+        if frame.type == expect:
+            return frame.payload
+        self._stats["bad_frames"] += 1          # our seq, a type that does not answer it
+        return None
+
+    def _send(self, wire: bytes, wait: float) -> None:
+        """Write `wire` within `wait` seconds (no flush: tcdrain has no timeout, and the
+        response deadline already includes the request's transfer time)."""
+        deadline = time.monotonic() + wait
+        view = memoryview(wire)
+        try:
+            while view:
+                n = self._ser.write(view)
+                if n is None:               # a file-like object that does not count
+                    break
+                view = view[n:]
+                if view and time.monotonic() >= deadline:
+                    raise _WriteTimeout()
         except Exception as exc:  # pyserial raises SerialException / OSError on a lost port
+            if isinstance(exc, _WriteTimeout) or type(exc).__name__ == "SerialTimeoutException":
+                raise DeviceTimeout(f"{self.name}: writing a request did not finish within "
+                                    f"{wait:.2f} s; is hardware flow control (RTS/CTS) holding "
+                                    "the line, or the adapter stuck?") from exc
             raise DeviceError(f"{self.name}: cannot write to the serial port ({exc})") from exc
 
     def _recv(self, remaining: float) -> bytes:
+        """Bytes received: what is waiting, else what arrives within min(remaining, READ_SLICE)."""
+        ser = self._ser
         try:
-            waiting = self._ser.in_waiting
+            waiting = ser.in_waiting
             if waiting:
-                return self._ser.read(waiting)
-            # block briefly for the next byte; the port's own timeout bounds this read
-            return self._ser.read(1)
+                return ser.read(waiting)
+            if remaining <= 0:
+                return b""
+            t = ser.timeout
+            if t is None or t > READ_SLICE:     # the caller reconfigured the port
+                ser.timeout = t = READ_SLICE
+            t0 = time.monotonic()
+            data = ser.read(1)      # blocks until a byte arrives, READ_SLICE at most
         except Exception as exc:
             raise DeviceError(f"{self.name}: cannot read from the serial port ({exc})") from exc
+        if not data and time.monotonic() - t0 < 0.0002:
+            time.sleep(min(remaining, 0.0005))  # a non-blocking port or a fake: do not spin
+        return data
 
 
-def _open_serial(url: str, baudrate: int):
+class _WriteTimeout(Exception):
+    pass
+
+
+def _open_serial(url: str, baudrate: int, write_timeout: float):
     """Open a port (a path such as /dev/ttyUSB0, or a pyserial URL such as loop://)."""
     try:
         import serial
@@ -212,7 +367,7 @@ def _open_serial(url: str, baudrate: int):
         raise DeviceError("pyserial is not installed; `pip install pyserial`") from exc
     try:
         # a short read timeout: the transport keeps its own deadlines
-        return serial.serial_for_url(url, baudrate=baudrate, timeout=0.02, write_timeout=2.0)
+        return serial.serial_for_url(url, baudrate=baudrate, timeout=READ_SLICE, write_timeout=write_timeout)
     except (serial.SerialException, OSError, ValueError) as exc:
         raise DeviceError(f"cannot open serial port {url}: {exc}; check the path (ls /dev/ttyUSB* "
                           "/dev/ttyACM*) and that you may use it (group dialout)") from exc

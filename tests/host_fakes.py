@@ -7,6 +7,7 @@ driver's logic can be tested in milliseconds; the RTL end-to-end tests
 """
 from __future__ import annotations
 
+import math
 import os
 import struct
 import threading
@@ -200,34 +201,53 @@ class FakeBridge:
         self.drop_requests = 0
         self.silent = False
         self.executed = 0
+        self.replayed = 0               # retries answered from the cache
+        self.bad_stop = False           # a stop-bit error in the frame being received
+        self.log = None                 # a dict: (seq, request CRC) -> response payload, when set
         self.lock = threading.Lock()
 
-    def receive(self, data: bytes) -> None:
+    def receive(self, data: bytes, stop_errors=()) -> None:
+        """Bytes from the host; `stop_errors`: indices into `data` of bytes that ended with a
+        bad stop bit (hw_uart_rx drops such a byte and flags the frame: NACK reason 4)."""
         with self.lock:
-            for b in data:
+            for i, b in enumerate(data):
+                if stop_errors and i in stop_errors:
+                    self.bad_stop = True
+                    continue
                 if b:
                     self.buf.append(b)
                     continue
                 frame, self.buf = bytes(self.buf), bytearray()
-                if frame and not self.silent:
+                bad_stop, self.bad_stop = self.bad_stop, False
+                if (frame or bad_stop) and not self.silent:
                     if self.drop_requests:
                         self.drop_requests -= 1
                         frame = frame[:len(frame) // 2] + frame[len(frame) // 2 + 1:]
-                    self._frame(frame)
+                    self._frame(frame, bad_stop)
 
-    def _frame(self, wire: bytes) -> None:
+    def _frame(self, wire: bytes, bad_stop: bool = False) -> None:
+        # the order of checks and the NACK's seq are hw_uart_bridge.v's: the seq is the first
+        # byte the COBS decoder emitted (0 when none), whatever went wrong afterwards
+        seq = _first_decoded_byte(wire)
+        if bad_stop:
+            return self._send(bytes([seq, 5, 4]))
+        if len(wire) > 1 + 256 + 256 // 254:
+            return self._send(bytes([seq, 5, 2]))
         try:
             raw = cobs_decode(wire)
         except Exception:
-            return self._send(bytes([0, 5, 2]))
-        if len(raw) < 6:
-            return self._send(bytes([raw[0] if raw else 0, 5, 2]))
+            return self._send(bytes([seq, 5, 2]))
+        if len(raw) < 6 or len(raw) > 256:
+            return self._send(bytes([seq, 5, 2]))
         seq, kind, body, crc = raw[0], raw[1], raw[2:-4], raw[-4:]
         if zlib.crc32(raw[:-4]).to_bytes(4, "little") != crc:
             return self._send(bytes([seq, 5, 1]))
         if self.last and self.last[:2] == (seq, crc):
+            self.replayed += 1
             return self._send(self.last[2])
-        if kind == 1 and len(body) >= 6 and (len(body) - 2) % 4 == 0:
+        if kind in (1, 2) and len(body) >= 2 and body[1] & 0xFE:
+            return self._send(bytes([seq, 5, 3]))
+        if kind == 1 and len(body) >= 6 and (len(body) - 2) % 4 == 0 and len(body) <= 2 + 4 * 32:
             addr, inc = body[0], body[1] & 1
             for i, v in enumerate(struct.unpack(f"<{(len(body) - 2) // 4}I", body[2:])):
                 self.core.write(addr + i * inc, v)
@@ -242,6 +262,8 @@ class FakeBridge:
             return self._send(bytes([seq, 5, 3]))
         self.executed += 1
         self.last = (seq, crc, resp)
+        if self.log is not None:
+            self.log[(seq, bytes(crc))] = resp
         self._send(resp)
 
     def _send(self, payload: bytes) -> None:
@@ -250,6 +272,19 @@ class FakeBridge:
             self.corrupt_responses -= 1
             wire[len(wire) // 2] ^= 0x04
         self.pending += wire
+
+
+def _first_decoded_byte(wire: bytes) -> int:
+    """The first payload byte hw_uart_bridge.v's streaming COBS decoder emits (its h_seq), 0 if none."""
+    left, zero, first = 0, False, True
+    for b in wire:
+        if left == 0:
+            if not first and zero:
+                return 0                # the implied zero of the previous block
+            left, zero, first = b - 1, b != 0xFF, False
+        else:
+            return b
+    return 0
 
 
 class FakeSerial:
@@ -277,6 +312,147 @@ class FakeSerial:
 
     def close(self) -> None:
         self.closed = True
+
+
+class UartLine:
+    """One direction of an 8N1 serial line with independent bit errors, and the UART receiver
+    at its far end.
+
+    Each burst of bytes goes out as start bit (0), 8 data bits LSB first, stop bit (1), back to
+    back, followed by `idle_bits` of idle line (1); every bit of that, idle included, is flipped
+    with probability `ber`. The receiver is hw_uart_rx.v's: it hunts for a low level, samples
+    8 data bits and the stop bit one bit apart, and after a stop-bit error waits for a high line
+    before it hunts again. So a flipped data bit alters one byte, a flipped stop bit is a stop-bit
+    error, a flipped start bit or an idle glitch shifts the byte boundaries (garbage bytes, lost
+    or merged bytes) until the line is idle again. The receiver restarts idle at each burst.
+
+    `transmit(data)` returns (bytes received, indices of the bytes that had a stop-bit error).
+    A PC UART (Linux tty, pyserial clears INPCK) passes such a byte on as sampled; the bridge
+    drops it and NACKs the frame.
+    """
+
+    def __init__(self, ber: float, seed: int = 0, idle_bits: int = 20):
+        import random
+        self.ber = float(ber)
+        self.idle_bits = idle_bits
+        self._rng = random.Random(seed)
+        self._log1mp = math.log1p(-self.ber) if 0 < self.ber < 1 else None
+        self._gap = self._draw()        # error-free bits before the next flipped bit
+        self.bits = 0                   # bits sent (idle included)
+        self.flips = 0                  # bits flipped
+        self.damaged = 0                # bursts that had a flipped bit
+
+    def _draw(self) -> int:
+        if self._log1mp is None:
+            return 0 if self.ber >= 1 else 1 << 62
+        return int(math.log(1.0 - self._rng.random()) / self._log1mp)
+
+    def transmit(self, data: bytes):
+        data = bytes(data)
+        n = 10 * len(data) + self.idle_bits
+        self.bits += n
+        if self._gap >= n:                      # the common case: nothing flipped
+            self._gap -= n
+            return data, ()
+        self.damaged += 1
+        bits = []
+        for b in data:
+            bits.append(0)
+            bits.extend((b >> i) & 1 for i in range(8))
+            bits.append(1)
+        bits.extend([1] * self.idle_bits)
+        pos = self._gap
+        while pos < n:
+            bits[pos] ^= 1
+            self.flips += 1
+            pos += 1 + self._draw()
+        self._gap = pos - n
+        return self._receive(bits)
+
+    @staticmethod
+    def _receive(bits):
+        out, stop_errors = bytearray(), []
+        i, n, wait_idle = 0, len(bits), False
+
+        def bit(k):
+            return bits[k] if k < n else 1      # the line stays idle after the burst
+
+        while i < n:
+            if wait_idle:
+                if bits[i]:
+                    wait_idle = False
+                i += 1
+                continue
+            if bits[i]:
+                i += 1
+                continue
+            value = sum(bit(i + 1 + k) << k for k in range(8))      # start bit at i
+            if not bit(i + 9):
+                stop_errors.append(len(out))
+                wait_idle = True
+            out.append(value)
+            i += 10
+        return bytes(out), tuple(stop_errors)
+
+
+class NoisySerial(FakeSerial):
+    """FakeSerial with an 8N1 line of bit error rate `ber` in each direction (UartLine).
+
+    Bytes the bridge sends in answer to one write travel as one burst. `wasted_resends` counts
+    writes that repeat the previous request while a valid answer to it (a frame with its seq
+    and not a NACK) already waits unread, in this port or in the transport's frame decoder
+    (`transport` must be set for that)."""
+
+    def __init__(self, bridge: FakeBridge, ber: float, seed: int = 0, idle_bits: int = 20):
+        super().__init__(bridge)
+        self.to_device = UartLine(ber, seed * 2 + 1, idle_bits)
+        self.to_host = UartLine(ber, seed * 2 + 2, idle_bits)
+        self.rx = bytearray()               # received by the host's UART, not yet read
+        self.transport = None
+        self.last_write = None
+        self.writes = 0
+        self.wasted_resends = 0
+
+    @property
+    def in_waiting(self) -> int:
+        return len(self.rx)
+
+    def write(self, data: bytes) -> int:
+        data = bytes(data)
+        if data == self.last_write and self._answer_waiting(data):
+            self.wasted_resends += 1
+        self.last_write = data
+        self.writes += 1
+        got, stop_errors = self.to_device.transmit(data)
+        self.bridge.receive(got, set(stop_errors))
+        out, self.bridge.pending = bytes(self.bridge.pending), bytearray()
+        if out:
+            self.rx += self.to_host.transmit(out)[0]
+        return len(data)
+
+    def read(self, n: int = 1) -> bytes:
+        out = bytes(self.rx[:n])
+        del self.rx[:n]
+        return out
+
+    def _answer_waiting(self, request: bytes) -> bool:
+        from host.errors import FrameError
+        from host.framing import decode_frame, decode_stream
+        try:
+            seq = decode_frame(request.strip(b"\x00")).seq
+        except FrameError:
+            return False
+        dec = getattr(self.transport, "_decoder", None)
+        pending = list(getattr(dec, "_ready", ()))
+        head = bytes(getattr(dec, "_buf", b""))
+        frames = [f for f in decode_stream(head + bytes(self.rx))[0]]
+        for item in pending:
+            if isinstance(item, bytes):
+                try:
+                    frames.append(decode_frame(item, getattr(dec, "max_payload", 1024)))
+                except FrameError:
+                    pass
+        return any(f.seq == seq and f.type != 5 for f in frames)
 
 
 class PtyBridge:

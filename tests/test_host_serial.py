@@ -55,9 +55,9 @@ def test_damaged_responses_are_retried_without_doubling(model):
     bridge.drop_requests = 1                        # the device NACKs a damaged request
     t.write_many(R.PROMPT_PUSH, [5, 6])
     assert core.writes == [(R.PROMPT_PUSH, 5), (R.PROMPT_PUSH, 6)]
-    # the NACK carries our seq (then an immediate resend) or, when the damage hit the
-    # COBS structure, seq 0 (ignored: the resend follows the deadline)
-    assert t.stats()["resends"] == 3 and t.stats()["nacks"] + t.stats()["stale_frames"] == 1
+    # the NACK carries the seq as the bridge decoded it (ours, or 0 when the damage hit the
+    # first COBS block): either way it is the refusal of this request, resent once
+    assert t.stats()["resends"] == 3 and t.stats()["nacks"] == 1 and t.stats()["timeouts"] == 0
 
 
 def test_silent_device_raises_device_timeout(model):
@@ -74,7 +74,7 @@ def test_silent_device_raises_device_timeout(model):
 def test_persistent_noise_is_a_device_error(model):
     core, bridge, t = link(model, retries=2)
     bridge.drop_requests = 10
-    with pytest.raises(DeviceError, match=r"refused 3 of 3 times \((malformed frame|bad CRC)"):
+    with pytest.raises(DeviceError, match=r"refused 3 times in 3 attempts \((malformed frame|bad CRC)"):
         t.write(R.SEED, 1)
     assert (R.SEED, 1) not in core.writes
 
@@ -91,3 +91,183 @@ def test_generate_over_a_real_pty(model):
                 assert got == list(GoldenModel(model, k_max=K_MAX).generate([1, 8, 3], 10, **kw))
     finally:
         pty.close()
+
+
+# ---------------------------------------------------------------- issue 16 B: buffered answers, deadlines
+
+class TamperSerial(FakeSerial):
+    """FakeSerial whose next requests / responses go through one-shot functions first."""
+
+    def __init__(self, bridge):
+        super().__init__(bridge)
+        self.requests, self.responses = [], []     # callables bytes -> bytes, used once each
+        self.written = []
+
+    def write(self, data):
+        data = bytes(data)
+        self.written.append(data)
+        sent = self.requests.pop(0)(data) if self.requests else data
+        before = len(self.bridge.pending)
+        self.bridge.receive(sent)
+        if self.responses and len(self.bridge.pending) > before:
+            out = self.responses.pop(0)(bytes(self.bridge.pending[before:]))
+            self.bridge.pending[before:] = out
+        return len(data)
+
+
+def tampered(model, **kw):
+    core = FakeCore(model, k_max=K_MAX)
+    bridge = FakeBridge(core)
+    port = TamperSerial(bridge)
+    return core, port, SerialTransport(port, **{"timeout": 0.3, "settle": 0.005, **kw})
+
+
+def test_good_answer_behind_a_damaged_fragment_is_taken_without_a_resend(model):
+    core, port, t = tampered(model)
+    core.out.extend([21, 22])
+    # line noise ahead of the answer: a fragment that is no frame, then the good answer
+    port.responses.append(lambda out: b"\x00\x13\x37\x00" + out)
+    before = t.stats()
+    got = t.read_many(R.TOKEN_POP, 2)
+    assert [v & R.TOKEN_MASK for v in got] == [21, 22]
+    st = t.stats()
+    assert st["resends"] == before["resends"]          # was: resent at the damaged fragment
+    assert st["bad_frames"] == before["bad_frames"] + 1 and st["late_answers"] == 1
+    assert t.retry_histogram() == {0: 2}               # the PING and the pop, both first time
+
+
+def test_tail_of_a_split_response_does_not_cost_a_second_resend(model):
+    core, port, t = tampered(model)
+    core.out.extend([5])
+    # a bit error turns a byte of the answer into 0x00: two damaged fragments, one resend
+    port.responses.append(lambda out: out[:6] + b"\x00" + out[7:])
+    got = t.read_many(R.TOKEN_POP, 1)
+    assert [v & R.TOKEN_MASK for v in got] == [5]
+    assert t.stats()["resends"] == 1 and t.stats()["bad_frames"] == 2
+
+
+def test_nack_with_a_damaged_seq_is_resent_at_once(model):
+    core, port, t = tampered(model)
+    # the request's first COBS block arrives damaged: the bridge NACKs it with seq 0
+    port.requests.append(lambda req: b"\x00\x01\x05\x00")
+    t0 = time.monotonic()
+    t.write(R.SEED, 3)
+    assert time.monotonic() - t0 < 0.2                 # was: the whole 0.3 s deadline, then a resend
+    assert (R.SEED, 3) in core.writes
+    st = t.stats()
+    assert st["nacks"] == 1 and st["resends"] == 1 and st["timeouts"] == 0
+
+
+def test_answer_with_a_damaged_closing_delimiter_is_salvaged(model):
+    core, port, t = tampered(model)
+    core.out.extend([9])
+    port.responses.append(lambda out: out[:-1] + b"\x40")     # its 0x00 arrived as 0x40
+    t0 = time.monotonic()
+    got = t.read_many(R.TOKEN_POP, 1)
+    assert [v & R.TOKEN_MASK for v in got] == [9]
+    assert time.monotonic() - t0 < 0.2
+    st = t.stats()
+    assert st["salvaged"] == 1 and st["resends"] == 0 and st["timeouts"] == 0
+
+
+def test_leftovers_of_an_earlier_exchange_are_not_taken_as_this_ones_failure(model):
+    core, port, t = tampered(model)
+    t.write(R.SEED, 1)
+    port.bridge.pending += b"\x00\x13\x37"              # noise after the last answer, no 0x00 yet
+    t.write(R.SEED, 2)
+    assert t.stats()["resends"] == 0 and core.writes[-1] == (R.SEED, 2)
+
+
+def test_after_a_failed_attempt_requests_end_in_two_delimiters(model):
+    core, port, t = tampered(model)
+    assert port.written[-1].endswith(b"\x00") and not port.written[-1].endswith(b"\x00\x00")
+    port.responses.append(lambda out: out[:4] + b"\x77" + out[5:])   # one damaged answer
+    t.write(R.SEED, 1)
+    assert port.written[-1].endswith(b"\x00\x00")      # the resend and later requests
+    t.write(R.SEED, 2)
+    assert port.written[-1].endswith(b"\x00\x00")
+    assert [w for a, w in core.writes if a == R.SEED] == [1, 2]
+
+
+class SlowPort:
+    """pyserial-like port with pyserial's blocking: read waits `timeout` (None: for ever) for a
+    byte that never comes; write blocks while flow control holds the line (up to
+    `write_timeout`, then SerialTimeoutException; None: 'for ever', here 3 s); flush is
+    tcdrain (3 s)."""
+
+    name = "slow"
+
+    def __init__(self, timeout, write_timeout=None, hold_writes=False):
+        self.timeout, self.write_timeout, self.hold_writes = timeout, write_timeout, hold_writes
+        self.baudrate = 115200
+
+    @property
+    def in_waiting(self):
+        return 0
+
+    def read(self, n=1):
+        time.sleep(3.0 if self.timeout is None else min(self.timeout, 3.0))
+        return b""
+
+    def write(self, data):
+        if self.hold_writes:
+            if self.write_timeout is None:
+                time.sleep(3.0)
+            else:
+                import serial
+                time.sleep(self.write_timeout)
+                raise serial.SerialTimeoutException("Write timeout")
+        return len(data)
+
+    def flush(self):
+        time.sleep(3.0)
+
+    def close(self):
+        pass
+
+
+def test_a_callers_port_with_a_long_read_timeout_still_meets_the_deadline():
+    port = SlowPort(timeout=5.0)
+    t0 = time.monotonic()
+    with pytest.raises(DeviceTimeout, match="no valid answer after 2 attempts"):
+        SerialTransport(port, timeout=0.05, retries=1)
+    assert time.monotonic() - t0 < 1.0                 # was: 5 s per blocking read
+    assert port.timeout <= 0.02
+
+
+def test_a_callers_port_held_by_flow_control_times_out_on_write():
+    port = SlowPort(timeout=1.0, hold_writes=True)      # write_timeout None: would block for ever
+    t0 = time.monotonic()
+    with pytest.raises(DeviceTimeout, match="flow control"):
+        SerialTransport(port, timeout=0.1, retries=3)
+    assert time.monotonic() - t0 < 1.0
+    assert port.write_timeout is not None and port.write_timeout < 0.5
+
+
+def test_a_callers_port_sets_the_timing_baud_rate(model):
+    core = FakeCore(model, k_max=K_MAX)
+    port = FakeSerial(FakeBridge(core))
+    port.baudrate = 9600
+    t = SerialTransport(port, timeout=0.05)
+    assert t.baudrate == 9600
+    assert SerialTransport(FakeSerial(FakeBridge(core)), timeout=0.05).baudrate == 115200
+
+
+def test_silent_pty_opened_by_the_caller_times_out():
+    """Real pyserial on a pseudo-terminal nobody answers, opened with a 30 s read timeout."""
+    import os
+    import tty
+
+    import serial
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    port = serial.Serial(os.ttyname(slave), 115200, timeout=30)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(DeviceTimeout):
+            SerialTransport(port, timeout=0.05, retries=1)
+        assert time.monotonic() - t0 < 1.5
+    finally:
+        port.close()
+        os.close(master)
+        os.close(slave)
