@@ -25,7 +25,7 @@ PYTEST_ARGS ?=
 SIMARGS ?= --prompt "$(PROMPT)" --steps $(STEPS) --temp $(TEMP) --lanes $(LANES) \
            $(if $(MODEL),--model $(MODEL)) $(if $(filter 1 yes true,$(TRACE)),--trace)
 
-.PHONY: help venv test sim bench bitstream flash lint train clean
+.PHONY: help venv test soak sim bench bitstream flash lint train clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -41,6 +41,9 @@ $(STAMP): requirements.txt pyproject.toml
 
 test: $(STAMP) ## run every test (pass options with PYTEST_ARGS="-m 'not synth'")
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+soak: $(STAMP) ## UART link soak: 10^6 frames through an 8N1 line at BER 1e-4 to the Python bridge stand-in (~2-3 min)
+	$(PY) -m pytest -q -s -p no:cacheprovider -m slow tests/test_serial_soak.py -k million_frames
 
 sim: $(STAMP) ## generate tokens on the Verilator simulation (PROMPT MODEL STEPS TEMP TRACE LANES)
 	$(HW) sim $(SIMARGS)
