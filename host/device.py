@@ -4,7 +4,7 @@
         for tok in dev.generate("Once upon a time", max_new_tokens=64):
             print(tok.text, end="", flush=True)
 
-URIs: "sim:<build folder>", "serial:<port or pyserial URL>[?baud=N&retries=N&response_timeout=S]",
+URIs: "sim:<build folder>[?timeout=S]", "serial:<port or pyserial URL>[?baud=N&retries=N&response_timeout=S]",
 "pynq:<path to .bit>[?ip=<name>]". On open the identity block is read and
 checked against the build's metadata (host/metadata.py) and the tokenizer.
 
@@ -396,8 +396,8 @@ def open_device(uri: str, tokenizer=None, metadata: Union[None, bool, str, Path,
     beside: Optional[str] = None        # where automatic metadata is looked for
     if scheme == "sim":
         from host.sim_transport import SimTransport
-        _typed(opts, {})
-        transport: Transport = SimTransport(target)
+        o = _typed(opts, {"timeout": float})
+        transport: Transport = SimTransport(target, timeout=o.get("timeout"))
         beside = target
     elif scheme == "serial":
         from host.serial_transport import DEFAULT_BAUD, DEFAULT_RESPONSE_TIMEOUT, SerialTransport

@@ -35,6 +35,10 @@ class SimError(HardwireError):
     """The simulated accelerator reported an error, or the harness failed."""
 
 
+class SimTimeout(SimError, TimeoutError):
+    """The harness did not answer before its deadline (it was stopped)."""
+
+
 @dataclass(frozen=True)
 class TokenEvent:
     token: int
@@ -45,8 +49,10 @@ class TokenEvent:
 class SimSession:
     """One running simulation of the design in `build_dir`.
 
-    trace: waveform file (.vcd, or .fst where the build supports it); timeout: seconds a
-    batch of commands may take; init_seed: seed of the random power-up register values."""
+    trace: waveform file (.vcd, or .fst where the build supports it); timeout: seconds the
+    harness may take to start (its READY line) and each batch of commands may take, after
+    which it is killed and SimTimeout raised; init_seed: seed of the random power-up
+    register values."""
 
     def __init__(self, build_dir: str | Path, trace: str | Path | None = None, exe: str | Path | None = None,
                  timeout: float = TIMEOUT, init_seed: int = 1):
@@ -67,15 +73,48 @@ class SimSession:
             args += ["--trace", str(trace)]
         self._proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True, bufsize=1)
-        first = self._proc.stdout.readline().strip()
-        if first != "READY":
-            err = self._proc.stderr.read() if self._proc.poll() is not None else ""
-            raise SimError(f"the simulation of {self.build_dir} did not start ({first!r}); {err.strip()}")
-        if self.read(regs.MAGIC) != regs.MAGIC_VALUE:
-            raise SimError(f"{self.build_dir}: the design does not answer with the hardwire MAGIC value")
-        self.ident = self.identity()
+        try:
+            first = self._readline("its start")
+            if first.strip() != "READY":
+                err = self._stderr() if first else ""
+                raise SimError(f"the simulation of {self.build_dir} did not start "
+                               f"({first.strip()!r}); {err}")
+            if self.read(regs.MAGIC) != regs.MAGIC_VALUE:
+                raise SimError(f"{self.build_dir}: the design does not answer with the hardwire MAGIC value")
+            self.ident = self.identity()
+        except BaseException:
+            self._abandon()
+            raise
 
     # ------------------------------------------------------------ protocol
+    def _readline(self, during: str) -> str:
+        """One line of the harness's output ('' at its end); a watchdog kills a harness that
+        does not answer within the timeout, and SimTimeout says so."""
+        timer = threading.Timer(self.timeout, self._kill)
+        timer.start()
+        try:
+            line = self._proc.stdout.readline()
+        finally:
+            timer.cancel()
+        if self._killed:
+            raise SimTimeout(f"the simulation of {self.build_dir} did not answer within "
+                             f"{self.timeout:g} s and was stopped (during {during})")
+        return line
+
+    def _abandon(self) -> None:
+        """Stop a harness that failed to start, and release its pipes."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for f in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
+            try:
+                f.close()
+            except OSError:
+                pass
+
     def commands(self, lines: list[str]) -> list[str]:
         """Send commands, return their answers (batched, in order)."""
         out: list[str] = []
@@ -92,10 +131,12 @@ class SimSession:
                     raise SimError(f"the simulation process ended: {self._stderr()}") from exc
                 for line in chunk:
                     ans = self._proc.stdout.readline()
+                    if self._killed:
+                        raise SimTimeout(f"the simulation of {self.build_dir} did not answer within "
+                                         f"{self.timeout:g} s and was stopped (during {line!r})")
                     if not ans:
-                        why = (f"did not answer within {self.timeout:.0f} s and was stopped" if self._killed
-                               else f"ended: {self._stderr()}")
-                        raise SimError(f"the simulation of {self.build_dir} {why} (during {line!r})")
+                        raise SimError(f"the simulation of {self.build_dir} ended: {self._stderr()} "
+                                       f"(during {line!r})")
                     ans = ans.strip()
                     if ans.startswith("ERR"):
                         raise SimError(f"harness rejected {line!r}: {ans}")
@@ -153,7 +194,10 @@ class SimSession:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
         for f in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
-            f.close()
+            try:
+                f.close()
+            except OSError:     # unsent commands to a harness that was stopped: BrokenPipeError
+                pass
 
     def __enter__(self) -> "SimSession":
         return self
