@@ -344,37 +344,51 @@ class Device:
 LORA_FORMAT = "hardwire-lora-v1"
 
 
+LORA_MAX_VALUES = 1 << 25                   # 33 M values (an int64 each once read): see docs/loaders.md
+LORA_MAX_BYTES = 8 * LORA_MAX_VALUES + (1 << 20)
+LORA_HEADER_BYTES = 1 << 20
+
+
 def read_lora_file(path: Union[str, Path], fingerprint: Optional[str] = None) -> Dict[Tuple[int, str], object]:
     """{(layer, target): adapter} from an .npz of hw.lora.save_adapters (numpy only, no pickle).
-    With `fingerprint`, an adapter file made for another model is refused."""
-    import json
+    With `fingerprint`, an adapter file made for another model is refused. Anything wrong with
+    the file is a LoraError (host/npzfile.py reads it; every header field is type-checked)."""
     import types
 
-    import numpy as np
+    from host.jsonfile import check_int_range, check_type, short
+    from host.npzfile import read_npz
 
+    hint = "write it with hw.lora.save_adapters"
+    header, arrays, _ = read_npz(path, LoraError, LORA_MAX_BYTES, LORA_MAX_VALUES,
+                                 what="hardwire LoRA file", header_bytes=LORA_HEADER_BYTES,
+                                 missing="no such LoRA adapter file", hint=hint)
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            header = json.loads(bytes(z["__header__"]).decode())
-            arrays = {k: z[k].astype(np.int64) for k in z.files if k != "__header__"}
-    except FileNotFoundError as exc:
-        raise LoraError(f"{path}: no such LoRA adapter file") from exc
-    except Exception as exc:  # zip, npz and json errors all mean the same to a user
-        raise LoraError(f"{path}: not a readable hardwire LoRA file ({exc})") from exc
     if not isinstance(header, dict) or header.get("format") != LORA_FORMAT:
-        raise LoraError(f"{path}: not a {LORA_FORMAT} file; write it with hw.lora.save_adapters")
-    made_for = header.get("model_fingerprint")
+        found = header.get("format") if isinstance(header, dict) else header
+        raise LoraError(f"{path}: format {short(found)}, expected {LORA_FORMAT!r}: not a "
+                        f"{LORA_FORMAT} file; {hint}")
+    made_for = check_type(header.get("model_fingerprint"), "str", f"{path}: model_fingerprint", LoraError,
+                          optional=True, hint=hint)
     if fingerprint and made_for and made_for != fingerprint:
         raise LoraError(f"{path}: the adapters were made for model {made_for}, the device runs "
                         f"model {fingerprint}")
+    entries = check_type(header.get("adapters", []), "list", f"{path}: adapters", LoraError, hint=hint)
     out: Dict[Tuple[int, str], object] = {}
-    try:
-        for i, e in enumerate(header["adapters"]):
-            out[(int(e["layer"]), str(e["target"]))] = types.SimpleNamespace(
-                a=arrays[f"a{i}"], b=arrays[f"b{i}"], m_a=int(e["m_a"]), sh_a=int(e["sh_a"]),
-                m_b=int(e["m_b"]), sh_b=int(e["sh_b"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise LoraError(f"{path}: malformed adapter entry ({exc!r})") from exc
+    for i, e in enumerate(entries):
+        where = f"{path}: adapters[{i}]"
+        check_type(e, "object", where, LoraError, hint=hint)
+        layer = check_int_range(e.get("layer"), 0, 1 << 20, f"{where}.layer", LoraError, hint=hint)
+        target = check_type(e.get("target"), "str", f"{where}.target", LoraError, hint=hint)
+        scales = {k: check_int_range(e.get(k), -(1 << 63), (1 << 63) - 1, f"{where}.{k}", LoraError, hint=hint)
+                  for k in ("m_a", "sh_a", "m_b", "sh_b")}
+        ab = {}
+        for k in ("a", "b"):
+            arr = arrays.get(f"{k}{i}")
+            if arr is None or arr.ndim != 2:
+                raise LoraError(f"{where} ({target} of layer {layer}): the {k} array is "
+                                + ("missing" if arr is None else f"{arr.ndim}-D, not a matrix") + f"; {hint}")
+            ab[k] = arr
+        out[(layer, target)] = types.SimpleNamespace(a=ab["a"], b=ab["b"], **scales)
     return out
 
 

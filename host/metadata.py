@@ -16,7 +16,7 @@ import os
 import re
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Type, Union
 
 from host.errors import DeviceError
 from host.jsonfile import check_int_range, check_list_of, check_path, check_type, is_kind, read_json, short
@@ -233,8 +233,16 @@ def identity_from_build_json(doc: Dict[str, Any], where: str = "build.json") -> 
 
 def _read_build_json(build: Path, hint: str) -> Dict[str, Any]:
     """A build folder's build.json (size-capped, type-checked as an object)."""
-    doc = read_json(build, MetadataError, MAX_BUILD_JSON_BYTES, what="build.json", hint=hint)
-    return check_type(doc, "object", f"{build}: the document", MetadataError, hint=hint)
+    return read_build_json(build, MetadataError, hint)
+
+
+def read_build_json(path: Union[str, os.PathLike], error: Type[Exception] = MetadataError,
+                    hint: str = "re-run `hardwire compile`") -> Dict[str, Any]:
+    """The build.json at `path` (hardwire compile's record of a build) as a dict: read by
+    host/jsonfile.py (size cap MAX_BUILD_JSON_BYTES), an object, or `error`. The caller
+    type-checks the fields it uses."""
+    doc = read_json(path, error, MAX_BUILD_JSON_BYTES, what="build.json", hint=hint)
+    return check_type(doc, "object", f"{path}: the document", error, hint=hint)
 
 
 def _model_source(doc: Dict[str, Any], where: Path) -> str:

@@ -301,7 +301,9 @@ def cmd_info(args: argparse.Namespace) -> None:
         raise DeviceCommandError("give a PATH (checkpoint, integer model, build folder) or --device URI")
     path: Path = args.path
     if path.is_dir() and (path / "build.json").is_file():
-        build = json.loads((path / "build.json").read_text())
+        from host.metadata import read_build_json
+        from hw.errors import BuildFolderError
+        build = read_build_json(path / "build.json", BuildFolderError)
         print(json.dumps({k: build[k] for k in ("model", "knobs", "estimate") if k in build}, indent=1))
         return
     if path.suffix == ".npz":

@@ -25,3 +25,7 @@ class ConfigError(HardwireError):
 
 class InputError(HardwireError):
     """A run-time input is out of range (token id, position past the context, step count)."""
+
+
+class BuildFolderError(HardwireError):
+    """A build folder (`hardwire compile`'s output) lacks files or holds a malformed build.json."""

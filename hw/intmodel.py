@@ -30,6 +30,7 @@ requant multiplier, see hw/numerics.py:
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -38,12 +39,18 @@ from pathlib import Path
 
 import numpy as np
 
+from host.jsonfile import check_type, is_kind, short
+from host.npzfile import read_npz
 from hw.errors import HardwireError
 from hw.model import ModelConfig
 
 FORMAT_VERSION = 1
 TOKENIZER_ENTRY = "__tokenizer__"    # .npz entry holding the tokenizer.bin bytes (IntModel.tokenizer_bin)
 TENSOR_CLASSES = ("embedding", "attention", "mlp", "classifier")
+# Size caps of IntModel.load (docs/loaders.md): the arrays are saved as int64, 8 bytes a
+# value; stories110M, far above what a board holds, is ~110 M values (0.9 GB)
+MAX_VALUES = 1 << 28                        # 268 M values: 2 GiB as int64
+MAX_NPZ_BYTES = 8 * MAX_VALUES + (64 << 20)  # their uncompressed bytes, plus the header and tokenizer
 
 
 class IntModelError(HardwireError):
@@ -119,32 +126,83 @@ class IntModel:
 
     @classmethod
     def load(cls, path: str | Path) -> "IntModel":
+        """Read an .npz written by save(); IntModelError for anything missing, malformed or altered
+        (host/npzfile.py reads it: size caps, JSON header checks; every header field and the
+        shape of every array is checked here)."""
+        hint = "re-create it with `hardwire quantize`"
+        header, arrays, raw = read_npz(path, IntModelError, MAX_NPZ_BYTES, MAX_VALUES, what="integer model",
+                                       raw=(TOKENIZER_ENTRY,), hint=hint,
+                                       missing="no such integer-model file; make one with `hardwire quantize`")
         path = Path(path)
-        if not path.is_file():
-            raise IntModelError(f"{path}: no such integer-model file; make one with `hardwire quantize`")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                header = json.loads(bytes(z["__header__"]).decode())
-                tok_bin = bytes(z[TOKENIZER_ENTRY]) if TOKENIZER_ENTRY in z.files else None
-                arrays = {k: z[k].astype(np.int64) for k in z.files if k not in ("__header__", TOKENIZER_ENTRY)}
-        except IntModelError:
-            raise
-        except Exception as exc:  # zip/npz/json errors all mean the same to a user
+        header = check_type(header, "object", f"{path}: the header", IntModelError, hint=hint)
+        version = header.get("format_version")
+        if not is_kind(version, "int") or version != FORMAT_VERSION:
             raise IntModelError(
-                f"{path}: not a readable hardwire integer model ({exc}); re-create it with `hardwire quantize`"
-            ) from exc
-        if header.get("format_version") != FORMAT_VERSION:
-            raise IntModelError(
-                f"{path}: integer-model format version {header.get('format_version')} found, "
+                f"{path}: integer-model format version {short(version)} found, "
                 f"this hardwire reads version {FORMAT_VERSION}; re-run `hardwire quantize`"
             )
-        model = cls(ModelConfig(**header["config"]), arrays, header["knobs"], header["scales"], header["meta"],
-                    tok_bin)
-        if model.fingerprint != header.get("fingerprint"):
+        config = _config(header.get("config"), path, hint)
+        parts = {key: check_type(header.get(key), "object", f"{path}: header.{key}", IntModelError, hint=hint)
+                 for key in ("knobs", "scales", "meta")}
+        fingerprint = check_type(header.get("fingerprint"), "str", f"{path}: header.fingerprint", IntModelError,
+                                 hint=hint)
+        _check_arrays(arrays, config, path, hint)
+        model = cls(config, arrays, parts["knobs"], parts["scales"], parts["meta"], raw.get(TOKENIZER_ENTRY))
+        if model.fingerprint != fingerprint:
             raise IntModelError(f"{path}: fingerprint mismatch, the file is corrupt; re-run `hardwire quantize`")
-        if tok_bin is not None:
+        if model.tokenizer_bin is not None:
             _check_tokenizer(model, path)
         return model
+
+
+def array_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The shape of every array an IntModel holds (the table at the top of this module)."""
+    L, D, H, V, KVD = cfg.n_layers, cfg.dim, cfg.hidden_dim, cfg.vocab_size, cfg.kv_dim
+    shapes: dict[str, tuple[int, ...]] = {
+        "emb": (V, D), "emb_m": (V,), "emb_sh": (V,),
+        "att_gq": (L, D), "att_gshift": (L,), "att_m": (L,), "att_sh": (L,),
+        "attout_m": (L,), "attout_sh": (L,),
+        "ffn_gq": (L, D), "ffn_gshift": (L,), "silu": (L, 256), "g_m": (L,), "g_sh": (L,),
+        "final_gq": (D,), "final_gshift": (1,),
+        "wcls": (V, D), "wcls_m": (V,), "wcls_sh": (V,),
+        "logit_m": (1,), "logit_sh": (1,), "eps_q": (1,),
+        "rope_cos": (cfg.seq_len, cfg.head_dim // 2), "rope_sin": (cfg.seq_len, cfg.head_dim // 2),
+    }
+    for name, rows in (("wq", D), ("wk", KVD), ("wv", KVD), ("wo", D), ("w1", H), ("w3", H), ("w2", D)):
+        shapes[name] = (L, rows, H if name == "w2" else D)
+        shapes[name + "_m"] = shapes[name + "_sh"] = (L, rows)
+    return shapes
+
+
+def _config(doc, path: Path, hint: str) -> ModelConfig:
+    """header.config as a ModelConfig, every field checked (hw/checkpoint.py check_config)."""
+    from hw.checkpoint import check_config
+
+    doc = check_type(doc, "object", f"{path}: header.config", IntModelError, hint=hint)
+    fields = [f.name for f in dataclasses.fields(ModelConfig)]
+    unknown = sorted(set(doc) - set(fields))
+    if unknown:
+        raise IntModelError(f"{path}: header.config has unknown fields {short(unknown)}; "
+                            f"not an integer model of this hardwire. {hint}")
+    required = [f.name for f in dataclasses.fields(ModelConfig) if f.default is dataclasses.MISSING]
+    missing = [name for name in required if name not in doc]
+    if missing:
+        raise IntModelError(f"{path}: header.config lacks {', '.join(missing)}. {hint}")
+    if "shared_classifier" in doc:
+        check_type(doc["shared_classifier"], "bool", f"{path}: header.config.shared_classifier",
+                   IntModelError, hint=hint)
+    config = ModelConfig(**doc)
+    check_config(config, f"{path}: header.config", IntModelError)
+    return config
+
+
+def _check_arrays(arrays: dict, cfg: ModelConfig, path: Path, hint: str) -> None:
+    for name, shape in array_shapes(cfg).items():
+        if name not in arrays:
+            raise IntModelError(f"{path}: the array {name} is missing. {hint}")
+        if arrays[name].shape != shape:
+            raise IntModelError(f"{path}: the array {name} has shape {arrays[name].shape}, the config "
+                                f"{cfg} needs {shape}. {hint}")
 
 
 def _check_tokenizer(model: IntModel, path: Path) -> None:

@@ -140,36 +140,31 @@ def save_adapters(adapters: dict[tuple[int, str], LoraInt], path: str | Path,
 
 
 def load_adapters(path: str | Path, int_model: IntModel) -> dict[tuple[int, str], LoraInt]:
-    """Read adapters written by save_adapters and check every shape against `int_model`."""
+    """Read adapters written by save_adapters and check every shape against `int_model`.
+    The file is read by the driver's reader (host/device.py read_lora_file: size caps, the
+    JSON header and every field type-checked); any fault is a LoraShapeError."""
+    from host.device import LoraError, read_lora_file
+
     path = Path(path)
-    if not path.is_file():
-        raise LoraShapeError(f"{path}: no such LoRA adapter file")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            header = json.loads(bytes(z["__header__"]).decode())
-            arrays = {k: z[k].astype(np.int64) for k in z.files if k != "__header__"}
-    except Exception as exc:  # zip/npz/json errors all mean the same to a user
-        raise LoraShapeError(f"{path}: not a readable hardwire LoRA file ({exc}); write it with "
-                             "hw.lora.save_adapters") from exc
-    if header.get("format") != FORMAT:
-        raise LoraShapeError(f"{path}: format {header.get('format')!r}, expected {FORMAT!r}")
+        entries = read_lora_file(path)
+    except LoraError as exc:
+        raise LoraShapeError(str(exc)) from exc
     out = {}
-    for i, entry in enumerate(header.get("adapters", [])):
-        layer, target = int(entry["layer"]), str(entry["target"])
+    for (layer, target), entry in entries.items():
         out_dim, in_dim = _check_target(int_model, layer, target)
-        a, b = arrays.get(f"a{i}"), arrays.get(f"b{i}")
-        if a is None or b is None:
-            raise LoraShapeError(f"{path}: adapter {i} ({target} of layer {layer}) has no a/b arrays")
-        if a.ndim != 2 or b.ndim != 2 or a.shape[1] != in_dim or b.shape[0] != out_dim or a.shape[0] != b.shape[1]:
+        a, b = entry.a, entry.b
+        if a.shape[1] != in_dim or b.shape[0] != out_dim or a.shape[0] != b.shape[1]:
             raise LoraShapeError(
                 f"{path}: LoRA on {target} of layer {layer} needs a (rank, {in_dim}) and b ({out_dim}, rank); "
                 f"the file has a {a.shape} and b {b.shape} (was it made for another model?)")
         for name in ("m_a", "m_b"):
-            if not 0 <= int(entry[name]) < 1 << nx.MULT_BITS:
-                raise LoraShapeError(f"{path}: adapter {i} {name} {entry[name]} is outside [0, 2**15)")
+            if not 0 <= getattr(entry, name) < 1 << nx.MULT_BITS:
+                raise LoraShapeError(f"{path}: {target} of layer {layer}: {name} {getattr(entry, name)} is "
+                                     "outside [0, 2**15)")
         for name in ("sh_a", "sh_b"):
-            if not 1 <= int(entry[name]) <= nx.MAX_SHIFT:
-                raise LoraShapeError(f"{path}: adapter {i} {name} {entry[name]} is outside [1, {nx.MAX_SHIFT}]")
-        out[(layer, target)] = LoraInt(a, b, int(entry["m_a"]), int(entry["sh_a"]),
-                                       int(entry["m_b"]), int(entry["sh_b"]))
+            if not 1 <= getattr(entry, name) <= nx.MAX_SHIFT:
+                raise LoraShapeError(f"{path}: {target} of layer {layer}: {name} {getattr(entry, name)} is "
+                                     f"outside [1, {nx.MAX_SHIFT}]")
+        out[(layer, target)] = LoraInt(a, b, entry.m_a, entry.sh_a, entry.m_b, entry.sh_b)
     return out

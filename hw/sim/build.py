@@ -61,14 +61,20 @@ def design_sources(build_dir: str | os.PathLike) -> list[Path]:
     if not meta.is_file():
         raise SimBuildError(f"{build_dir}: no build.json here; generate the design first "
                             "(`hardwire compile MODEL --out {build_dir}`)")
-    info = json.loads(meta.read_text())
-    top = build_dir / info.get("top", f"rtl/{TOP_MODULE}.v")
-    static = [REPO_ROOT / p for p in info.get("static_rtl", [])]
+    from host.jsonfile import check_list_of, check_type
+    from host.metadata import read_build_json
+    hint = "re-run `hardwire compile`"
+    info = read_build_json(meta, SimBuildError, hint)
+    top = build_dir / check_type(info.get("top", f"rtl/{TOP_MODULE}.v"), "str", f"{meta}: top", SimBuildError,
+                                 hint=hint)
+    static = [REPO_ROOT / p for p in check_list_of(info.get("static_rtl", []), "str", f"{meta}: static_rtl",
+                                                   SimBuildError, hint=hint)]
+    rom_dir = check_type(info.get("rom_dir", "rom"), "str", f"{meta}: rom_dir", SimBuildError, hint=hint)
     missing = [p for p in [*static, top] if not p.is_file()]
     if missing:
         raise SimBuildError(f"{build_dir}: design file(s) missing: {', '.join(map(str, missing))}; "
                             "re-run `hardwire compile`")
-    if not (build_dir / info.get("rom_dir", "rom")).is_dir():
+    if not (build_dir / rom_dir).is_dir():
         raise SimBuildError(f"{build_dir}: the ROM folder is missing; re-run `hardwire compile`")
     return [*static, top]
 

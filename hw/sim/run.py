@@ -10,7 +10,6 @@ the design would have at a stated clock.
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -51,6 +50,30 @@ def _metadata_tokenizer(build_dir: Path, vocab_size: int):
     return Tokenizer.load(path, vocab_size=vocab_size) if path is not None else None
 
 
+def build_info(build_dir: Path) -> dict:
+    """What `hardwire sim` uses of a build folder's build.json, each field type-checked:
+    {"source": str | None, "vocab_size", "seq_len", "context"}; SimRunError when malformed."""
+    from host.jsonfile import check_int_range, check_path, check_type
+    from host.metadata import read_build_json
+
+    where, hint = Path(build_dir) / "build.json", "re-run `hardwire compile`"
+    doc = read_build_json(where, SimRunError, hint)
+    model = check_type(doc.get("model"), "object", f"{where}: model", SimRunError, hint=hint)
+    config = check_type(model.get("config"), "object", f"{where}: model.config", SimRunError, hint=hint)
+    knobs = check_type(doc.get("knobs"), "object", f"{where}: knobs", SimRunError, hint=hint)
+    source = check_type(model.get("source"), "str", f"{where}: model.source", SimRunError, optional=True,
+                        hint=hint)
+    if source:
+        check_path(source, SimRunError, f"model named by {where}")
+    return {"source": source,
+            "vocab_size": check_int_range(config.get("vocab_size"), 1, 1 << 21, f"{where}: model.config.vocab_size",
+                                          SimRunError, hint=hint),
+            "seq_len": check_int_range(config.get("seq_len"), 1, 1 << 20, f"{where}: model.config.seq_len",
+                                       SimRunError, hint=hint),
+            "context": check_int_range(knobs.get("context"), 1, 1 << 20, f"{where}: knobs.context",
+                                       SimRunError, hint=hint)}
+
+
 def quantize_checkpoint(path: Path, tokenizer_path: Path | None, bits: dict | None = None):
     """(IntModel, Tokenizer | None) from a float checkpoint, calibrated as `hardwire quantize` does by default.
 
@@ -83,9 +106,8 @@ def resolve_build(model: Path | None, out: Path | None, knobs, tokenizer_path: P
     if not model.exists():
         raise SimRunError(f"{model}: no such model, integer model or build folder")
     if model.is_dir() and (model / "build.json").is_file():
-        info = json.loads((model / "build.json").read_text())
-        src = info.get("model", {}).get("source")
-        vocab = info["model"]["config"]["vocab_size"]
+        info = build_info(model)
+        src, vocab = info["source"], info["vocab_size"]
         tok = _metadata_tokenizer(model, vocab) if tokenizer_path is None else None
         if tok is None and (tokenizer_path is not None or src):
             folder = Path(src).parent if src and not Path(src).is_dir() else Path(src or ".")
@@ -112,8 +134,8 @@ def resolve_build(model: Path | None, out: Path | None, knobs, tokenizer_path: P
 def check_prompt_fits(prompt: list[int], build_dir: Path) -> None:
     """Refuse, before anything is echoed or simulated, a prompt longer than the design's context
     (the core would stop at once with ERR_CONTEXT)."""
-    doc = json.loads((Path(build_dir) / "build.json").read_text())
-    context, seq_len = doc["knobs"]["context"], doc["model"]["config"]["seq_len"]
+    info = build_info(Path(build_dir))
+    context, seq_len = info["context"], info["seq_len"]
     if len(prompt) <= context:
         return
     grow = (f"or build with a larger --context (`hardwire sim --context N` or `hardwire compile --context N`, "
