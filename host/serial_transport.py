@@ -219,8 +219,9 @@ class SerialTransport(Transport):
         fails only once the line has been quiet for `settle` with no good answer, or at the
         deadline. A frame left without its closing 0x00 when the line goes quiet is decoded
         as if it had one (FrameDecoder.salvage: a damaged delimiter would otherwise cost the
-        whole deadline); its CRC decides, as for any frame, and a frame that does not decode
-        so counts as damaged."""
+        whole deadline); its CRC decides, as for any frame. One that does not decode so and
+        stays unfinished for half the response timeout (at once after a failure) counts as
+        damaged."""
         failed = False          # a NACK or damaged frame arrived: resend once the line is quiet
         last_rx = time.monotonic()
         salvaged = False        # salvage tried since the last bytes arrived
@@ -241,18 +242,21 @@ class SerialTransport(Transport):
             if now - last_rx >= quiet or now >= deadline:
                 # the line is quiet (or time is up): what is waiting, then the frame in progress
                 data = self._recv(0.0)
-                if not data and self._decoder.buffered and not salvaged:
-                    salvaged = True
-                    frame = self._decoder.salvage()
-                    if frame is not None:
-                        self._stats["salvaged"] += 1
-                        self._salvaged = frame
-                        continue
+                if not data and self._decoder.buffered:
+                    if not salvaged:
+                        salvaged = True
+                        frame = self._decoder.salvage()
+                        if frame is not None:
+                            self._stats["salvaged"] += 1
+                            self._salvaged = frame
+                            continue
                     # it stopped arriving without its 0x00 and is no frame without one either:
-                    # damaged (its delimiter and more)
-                    self._decoder.discard_partial()
-                    self._stats["bad_frames"] += 1
-                    failed = True
+                    # damaged (its delimiter and more). Unless something already failed, give a
+                    # slow link (a simulation, a network port) half the response timeout first
+                    if failed or now - last_rx >= max(quiet, self.timeout / 2):
+                        self._decoder.discard_partial()
+                        self._stats["bad_frames"] += 1
+                        failed = True
                 if not data:
                     if failed or now >= deadline:
                         if not failed:

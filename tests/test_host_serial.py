@@ -271,3 +271,68 @@ def test_silent_pty_opened_by_the_caller_times_out():
         port.close()
         os.close(master)
         os.close(slave)
+
+
+class DripSerial(FakeSerial):
+    """FakeSerial whose answers arrive late and in pieces, as from a slow link (a simulation,
+    a network port, a USB adapter's latency timer): `split(out)` cuts each answer into chunks,
+    chunk k is readable `gap` * k seconds after the write (plus `delay`)."""
+
+    def __init__(self, bridge, gap, split=None, delay=0.0):
+        super().__init__(bridge)
+        self.timeout, self.gap, self.split, self.delay = 0.02, gap, split, delay
+        self.queue, self.rx = [], bytearray()
+
+    def write(self, data):
+        before = len(self.bridge.pending)
+        self.bridge.receive(bytes(data))
+        out = bytes(self.bridge.pending[before:])
+        del self.bridge.pending[before:]
+        now = time.monotonic()
+        for k, chunk in enumerate((self.split(out) if self.split else [out]) if out else []):
+            self.queue.append((now + self.delay + k * self.gap, chunk))
+        return len(data)
+
+    def _due(self):
+        now = time.monotonic()
+        while self.queue and self.queue[0][0] <= now:
+            self.rx += self.queue.pop(0)[1]
+
+    @property
+    def in_waiting(self):
+        self._due()
+        return len(self.rx)
+
+    def read(self, n=1):
+        self._due()
+        if not self.rx:             # block like pyserial: until a byte or the port's timeout
+            wait = self.timeout if not self.queue else min(self.timeout, self.queue[0][0] - time.monotonic())
+            time.sleep(max(0.0, wait))
+            self._due()
+        out = bytes(self.rx[:n])
+        del self.rx[:n]
+        return out
+
+
+def test_a_slow_link_delivering_an_answer_in_pieces_costs_no_resend(model):
+    core = FakeCore(model, k_max=K_MAX)
+    # each answer arrives in three pieces 60 ms apart: longer than `settle`, far shorter
+    # than the response timeout
+    port = DripSerial(FakeBridge(core), gap=0.06, split=lambda out: [out[:5], out[5:9], out[9:]])
+    t = SerialTransport(port, timeout=0.5)
+    core.out.extend([7, 8])
+    assert [v & R.TOKEN_MASK for v in t.read_many(R.TOKEN_POP, 2)] == [7, 8]
+    st = t.stats()
+    assert st["resends"] == 0 and st["bad_frames"] == 0 and st["timeouts"] == 0
+
+
+def test_good_answer_arriving_within_settle_after_a_damaged_fragment_is_taken(model):
+    core = FakeCore(model, k_max=K_MAX)
+    bridge = FakeBridge(core)
+    port = DripSerial(bridge, gap=0.008)
+    t = SerialTransport(port, timeout=0.5)
+    # noise on the line, then 8 ms later the good answer (the settle time is 20 ms)
+    port.split = lambda out: [b"\x00\x13\x37\x00", out]
+    t.write(R.SEED, 5)
+    st = t.stats()
+    assert st["resends"] == 0 and st["late_answers"] == 1 and core.writes[-1] == (R.SEED, 5)
