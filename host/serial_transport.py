@@ -329,8 +329,11 @@ class SerialTransport(Transport):
                 if n is None:               # a file-like object that does not count
                     break
                 view = view[n:]
-                if view and time.monotonic() >= deadline:
-                    raise _WriteTimeout()
+                if view:
+                    if time.monotonic() >= deadline:
+                        raise _WriteTimeout()
+                    if not n:
+                        time.sleep(0.0005)  # a non-blocking port that is full: do not spin
         except Exception as exc:  # pyserial raises SerialException / OSError on a lost port
             if isinstance(exc, _WriteTimeout) or type(exc).__name__ == "SerialTimeoutException":
                 raise DeviceTimeout(f"{self.name}: writing a request did not finish within "
@@ -347,7 +350,7 @@ class SerialTransport(Transport):
                 return ser.read(waiting)
             if remaining <= 0:
                 return b""
-            t = ser.timeout
+            t = getattr(ser, "timeout", READ_SLICE)
             if t is None or t > READ_SLICE:     # the caller reconfigured the port
                 ser.timeout = t = READ_SLICE
             t0 = time.monotonic()
