@@ -295,10 +295,12 @@ def test_estimate_stories260k_worksheet():
     {},
     {"LANES": 1, "VPL": 1, "ROM_DEPTH": 1, "SCALE_DEPTH": 1, "ROWS_W": 1, "COLS_W": 1, "ACC_W": 17},
     {"LANES": 64, "VPL": 8, "WB": 4, "ROM_DEPTH": 1000, "SCALE_DEPTH": 70, "ROWS_W": 10, "COLS_W": 8, "ACC_W": 20},
+    {"LANES": 16, "VPL": 16, "WB": 4, "MUL_LUT": 1, "ROM_DEPTH": 64, "SCALE_DEPTH": 8, "ACC_W": 20},
+    {"LANES": 3, "VPL": 5, "WB": 8, "MUL_LUT": 1},
 ])
 def test_matvec_lint(params):
     args = ["-Wall", *(f"-G{k}={v}" for k, v in params.items())]
-    verilator_lint([RTL / "hw_rq.v", RTL / "hw_mac_lane.v", RTL / "hw_matvec.v"], top="hw_matvec", args=args)
+    verilator_lint(static_sources("hw_matvec"), top="hw_matvec", args=args)
 
 
 def test_generated_top_lint(tmp_path):

@@ -120,7 +120,7 @@ module hw_attention #(
     reg [HD*8-1:0]   k_reg;
     reg signed [SCW-1:0] s_reg;
     reg signed [SCW-1:0] max_reg;
-    reg signed [SCW-1:0] dot;
+    wire signed [SCW-1:0] dot;
 
     // The dot product takes two stages (a head_dim-wide sum in one cycle was the
     // longest path of the core): NP partial sums are registered, then added.
@@ -128,67 +128,38 @@ module hw_attention #(
     //   q . k = sum_b (+-2**b) * sum_{i: bit b of k_i} q_i (bit 7 weighs -2**7),
     // masked int8 adds only (as hw_mac_lane's bit planes), no multiplier.
     // MUL_LUT = 0: the parts are the HD products (one multiplier each).
-    localparam HP2 = 1 << $clog2(HD);               // tree leaves (HD padded with zeros)
-    localparam NP  = (MUL_LUT != 0) ? 8 : HP2;      // partial sums
-    localparam NP2 = 1 << $clog2(NP);
-    reg signed [SCW-1:0] parts_next [0:NP-1];
-    reg signed [SCW-1:0] parts      [0:NP-1];
-    reg signed [SCW-1:0] dsum       [0:2*NP2-1];    // heap order: node n = children 2n, 2n+1
-    integer pi, pn;
+    localparam NP  = (MUL_LUT != 0) ? 8 : HD;       // partial sums
+    wire [NP*SCW-1:0] parts_next;
+    reg  [NP*SCW-1:0] parts;
 
+    genvar gb, gi;
     generate
         if (MUL_LUT != 0) begin : g_dot_planes
             localparam PLW = 9 + $clog2(HD);
-            reg signed [PLW-1:0] tree [0:2*HP2-1];
-            reg signed [PLW-1:0] plane;
-            integer i, b, n;
-            always @* begin
-                plane   = {PLW{1'b0}};
-                tree[0] = {PLW{1'b0}};
-                for (b = 0; b < 8; b = b + 1) begin
-                    for (i = 0; i < HP2; i = i + 1) begin
-                        tree[HP2 + i] = (i < HD && k_reg[8*(i%HD) + b])
-                                        ? {{(PLW-8){q_reg[8*(i%HD)+7]}}, q_reg[8*(i%HD) +: 8]}
-                                        : {PLW{1'b0}};
-                    end
-                    for (n = HP2 - 1; n >= 1; n = n - 1) begin
-                        tree[n] = tree[2*n] + tree[2*n+1];
-                    end
-                    plane = (HP2 > 1) ? tree[1] : tree[HP2];
-                    parts_next[b] = (b == 7) ? -({{(SCW-PLW){plane[PLW-1]}}, plane} <<< b)
-                                             : ({{(SCW-PLW){plane[PLW-1]}}, plane} <<< b);
+            for (gb = 0; gb < 8; gb = gb + 1) begin : g_plane
+                wire [HD*PLW-1:0] masked;           // q_i where bit gb of k_i is set, else 0
+                wire signed [PLW-1:0] plane;
+                for (gi = 0; gi < HD; gi = gi + 1) begin : g_leaf
+                    assign masked[gi*PLW +: PLW] = k_reg[8*gi + gb]
+                                                   ? {{(PLW-8){q_reg[8*gi+7]}}, q_reg[8*gi +: 8]} : {PLW{1'b0}};
                 end
+                hw_add_tree #(.N(HD), .W(PLW)) tree (.leaves(masked), .sum(plane));
+                wire signed [SCW-1:0] pl_ext = {{(SCW-PLW){plane[PLW-1]}}, plane};
+                assign parts_next[gb*SCW +: SCW] = (gb == 7) ? -(pl_ext <<< gb) : (pl_ext <<< gb);
             end
         end else begin : g_dot_mults
-            integer i;
-            always @* begin
-                for (i = 0; i < HP2; i = i + 1) begin
-                    if (i < HD) begin
-                        parts_next[i] = $signed(q_reg[8*(i%HD) +: 8]) * $signed(k_reg[8*(i%HD) +: 8]);
-                    end else begin
-                        parts_next[i] = {SCW{1'b0}};
-                    end
-                end
+            for (gi = 0; gi < HD; gi = gi + 1) begin : g_prod
+                wire signed [15:0] prod = $signed(q_reg[8*gi +: 8]) * $signed(k_reg[8*gi +: 8]);
+                assign parts_next[gi*SCW +: SCW] = {{(SCW-16){prod[15]}}, prod};
             end
         end
     endgenerate
 
-    always @* begin
-        dsum[0] = {SCW{1'b0}};
-        for (pi = 0; pi < NP2; pi = pi + 1) begin
-            dsum[NP2 + pi] = (pi < NP) ? parts[pi % NP] : {SCW{1'b0}};
-        end
-        for (pn = NP2 - 1; pn >= 1; pn = pn - 1) begin
-            dsum[pn] = dsum[2*pn] + dsum[2*pn+1];
-        end
-        dot = (NP2 > 1) ? dsum[1] : dsum[NP2];
+    always @(posedge clk) begin
+        parts <= parts_next;
     end
 
-    always @(posedge clk) begin
-        for (pi = 0; pi < NP; pi = pi + 1) begin
-            parts[pi] <= parts_next[pi];
-        end
-    end
+    hw_add_tree #(.N(NP), .W(SCW)) dot_tree (.leaves(parts), .sum(dot));
 
     always @(posedge clk) begin
         p1_valid <= kv_issue && (state_reg == ST_SCORE);
