@@ -33,8 +33,9 @@ def test_ideal_bound_and_ratio():
     m, est = tiny_estimate()
     cfg = m.config
     assert est.ideal_matrix_cycles == -(-est.weight_macs // 20)
-    assert est.attention_per_pos == cfg.n_layers * cfg.n_heads * 2
-    assert bench.ideal_cycles(est, 0) == est.ideal_matrix_cycles + 2 * cfg.n_layers * cfg.n_heads
+    # one engine (the tiny model has one kv head): the first head's keys, then every head's values
+    assert est.attention_per_pos == cfg.n_layers * (cfg.n_heads + 1)
+    assert bench.ideal_cycles(est, 0) == est.ideal_matrix_cycles + cfg.n_layers * (cfg.n_heads + 1)
     cycles = [2 * bench.ideal_cycles(est, 0), bench.ideal_cycles(est, 1) + 10, bench.ideal_cycles(est, 2)]
     s = bench.summarize(est, cycles, [0, 1, 2], clock_mhz=100.0)
     rows = s["per_position"]

@@ -264,12 +264,13 @@ def test_estimate_stories260k_worksheet():
     # per layer wq, wk, wv, wo 1 pass x 8 words (k, v use 32 of 64 lanes), w1, w3 3 passes x 8
     # (172 rows), w2 1 pass x 22 words (172 columns); wcls 8 passes x 8 words
     assert est.matrix_cycles == 5 * (4 * 8 + 2 * 24 + 22) + 64 == 574
-    # one attention engine per kv head: 4 engines of 2 heads each, 2 cycles per position per head
+    # one attention engine per kv head: 4 engines of 2 heads each; per position the first head's
+    # key and each head's value (the second head's keys stream beside the first head's values)
     assert est.attention_engines == 4
-    assert est.attention_per_pos == 5 * 2 * 2
+    assert est.attention_per_pos == 5 * (2 + 1)
     assert est.cycles(100) - est.cycles(99) == est.attention_per_pos
     one = estimate(m, lay, replace(k, attention_engines=1))
-    assert one.attention_per_pos == 5 * 8 * 2 and one.cycles(100) > est.cycles(100)
+    assert one.attention_per_pos == 5 * (8 + 1) and one.cycles(100) > est.cycles(100)
     with pytest.raises(KnobError, match="must divide the model's 4 kv heads"):
         estimate(m, lay, replace(k, attention_engines=3))
     assert est.kv_cache_bits == 5 * 2 * 256 * 32 * 8       # 0.65 Mbit at 256, as in the worksheet
