@@ -185,7 +185,7 @@ def engine_dsps(family: str, head_dim: int, lut_macs: bool) -> int:
 NORM_DSPS = 3
 ENGINE_LUTS = 1_900         # LUT slots (LUT4 + 2 per CCU2C), before the family's calibration factor
 ENGINE_FFS = 2_100
-ENGINE_BLOCKS = 2
+ENGINE_BLOCKS = 1           # each engine past the first: its exp2 table (its score buffers: below)
 LUT_LIMIT = 0.85            # placement and routing need slack: at most 85% of the LUTs
 FF_LIMIT = 0.90
 
@@ -247,7 +247,12 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
     extra = est.attention_engines - 1                 # engines past the first
     # the KV cache is one bank per engine, each rounded up to whole blocks
     kv = 2 * est.attention_engines * _bit_blocks(est.kv_cache_bits // 2 // est.attention_engines, kb)
-    other = tables + _bit_blocks(est.lora_bits, kb) + FIXED_BLOCKS[kb] + ENGINE_BLOCKS * extra
+    # each engine's two score buffers, 2**ceil(log2 context) words of 16 + log2(head dim) bits each
+    # (FIXED_BLOCKS holds one block of the first engine's)
+    score_words = 2 << max(0, (knobs.context - 1).bit_length())
+    score = est.attention_engines * _blocks(score_words, 16 + max(1, (model.config.head_dim - 1).bit_length()), kb)
+    other = (tables + _bit_blocks(est.lora_bits, kb) + FIXED_BLOCKS[kb] + ENGINE_BLOCKS * extra
+             + score - 1)
     brams = rom + scale + kv + other
     per, fixed = LUT_CAL[fam]
     # LUT MACs also move each engine's q . k into LUT adders: 8 bit planes of head_dim int8 adds
