@@ -152,13 +152,14 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
                if t in knobs.lora_targets) if knobs.lora_rank else 0
     # LUT4 rough count: a LUT multiplier ~ a*b LUTs, an adder ~ 1 LUT per bit,
     # the requant rounding shifter ~ 6 mux levels over ACC_W+16 bits.
-    # LUT MACs (knobs.macs == "lut"): WB bit planes of VPL masked int8 adds per lane,
-    # ~19 LUT slots per weight bit and value (synth_ecp5 of one lane: 470 slots at 8 x 4 bits,
-    # 1,250 at 16 x 4 bits, above the DSP lane)
+    # LUT MACs (knobs.macs == "lut"): WB bit planes of VPL masked int8 adds per lane, ~19 LUT
+    # slots per weight bit and value (synth_ecp5 of one lane: 470 slots at 8 x 4 bits, 1,250 at
+    # 16 x 4 bits, above the DSP lane). rmsnorm: ~300 per element per cycle past 2. Both fitted,
+    # with hw/boards.py's engine cost, to two placed builds (docs/boards.md, "Core v2").
     mac_luts = (19 if knobs.macs == "lut" else 8) * lay.wb
     per_lane = (lay.vpl * (mac_luts + lay.acc_bits) + lay.acc_bits
                 + 6 * (lay.acc_bits + 16))
-    luts = lay.lanes * per_lane + CORE_LUTS
+    luts = lay.lanes * per_lane + CORE_LUTS + 300 * max(0, nw - 2)
     return Estimate(macs, ideal, walk, drain, vector, att_fixed, att_pos, head_min,
                     lay.lanes, lay.vpl, 0 if knobs.macs == "lut" else lay.lanes * lay.vpl, lay.lanes,
                     rom, lay.lanes * bram18_blocks(lay.depth, lay.word_bits), used, scale, tables,
