@@ -6,12 +6,13 @@ Verilator simulation once (hw/sim/build.py caches it), run a greedy generation
 from BOS over the whole context (or --tokens) and read CYCLES_LAST_TOKEN after
 every token (docs/register_map.md). Each position is compared with
 
-    ideal(p) = ceil(weight MACs / (LANES * VPL)) + L * (NH / E) * 2 * (p + 1)
+    ideal(p) = ceil(weight MACs / (LANES * VPL)) + L * (NH / E + 1) * (p + 1)
 
 the matrix work at LANES*VPL MACs per cycle plus the attention work of E
-engines that each do one head's full head_dim-wide dot product per cycle
-(scores, then weighted values: two cycles per position per head, NH / E heads
-per engine per layer), and with hw/rtlgen/estimate.py's cycle model. The
+engines, each with a score stage and a value stage that do one head's full
+head_dim-wide dot product per cycle (the keys of the first head, then each
+head's values while the next head's keys stream: NH / E + 1 cycles per
+position per layer), and with hw/rtlgen/estimate.py's cycle model. The
 report (JSON) holds, per setting, every position's cycles, ideal, ratio and
 estimate, the means over the first 64 and 256 tokens and over all of them,
 the tokens/s at the clock of the committed routed bitstream (or --clock-mhz)
@@ -194,7 +195,7 @@ def report(results: list[dict], tokens: int, clock_mhz: float) -> dict:
         "what": ("Verilator simulation of the generated accelerator (LUT MACs, one attention engine per kv "
                  f"head): greedy generation of {f'{tokens} tokens' if tokens else 'the whole context'} "
                  "from BOS, CYCLES_LAST_TOKEN per position"),
-        "ideal": "ceil(weight MACs / (LANES*VPL)) + n_layers * (n_heads / engines) * 2 * (p + 1)",
+        "ideal": "ceil(weight MACs / (LANES*VPL)) + n_layers * (n_heads / engines + 1) * (p + 1)",
         "ratio": "cycles / ideal at each position; mean_ratio averages it over the positions",
         "clock_mhz": clock_mhz,
         "tokens": tokens,
@@ -211,9 +212,10 @@ def markdown(report: dict) -> str:
         "",
         "Written by `make bench` (`hardwire bench`, hw/bench.py) from docs/bench/results.json.",
         f"{report['what']}. The ideal bound at position p is",
-        "`ceil(weight MACs / (LANES*VPL)) + n_layers * (n_heads / E) * 2 * (p+1)`: the matrix work at",
-        "LANES*VPL multiply-accumulates per cycle plus attention on E engines (one per kv head), each doing",
-        "one head's full head_dim-wide dot product per cycle (keys, then values). ratio = measured / ideal;",
+        "`ceil(weight MACs / (LANES*VPL)) + n_layers * (n_heads / E + 1) * (p+1)`: the matrix work at",
+        "LANES*VPL multiply-accumulates per cycle plus attention on E engines (one per kv head), each a",
+        "score stage and a value stage doing one head's full head_dim-wide dot product per cycle (the",
+        "first head's keys, then every head's values while the next head's keys stream). ratio = measured / ideal;",
         "the estimate is hw/rtlgen/estimate.py's cycle model (est. error: mean estimate / mean cycles - 1).",
         f"tok/s is the clock ({clk:g} MHz: the design clock of the committed, routed ECP5-85F bitstream)",
         "over the mean cycles of the first 64 tokens, the first 256 and the whole run; Verilator tok/s is",

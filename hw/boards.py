@@ -183,9 +183,13 @@ def engine_dsps(family: str, head_dim: int, lut_macs: bool) -> int:
 # rmsnorm: 3 multipliers per element per cycle (res*res or res*gain 16 x 16, then * r 32 x 17 on
 # two); DSP_FIXED counts the width 2 of the DSP-MAC builds
 NORM_DSPS = 3
-ENGINE_LUTS = 1_900         # LUT slots (LUT4 + 2 per CCU2C), before the family's calibration factor
+# LUT slots per engine past the first, before the family's factor: 1,900 for hw_attention alone,
+# 3,200 more for what each engine adds around it (its KV bank's and query's multiplexers, the
+# staggered outputs, the att buffer's write ports), fitted to nextpnr's TRELLIS_COMB of
+# models/default at 16 x 16 (2 engines, 61,621) and stories260K at 14 x 16 (4 engines, 71,042)
+ENGINE_LUTS = 5_100
 ENGINE_FFS = 2_100
-ENGINE_BLOCKS = 2
+ENGINE_BLOCKS = 1           # each engine past the first: its exp2 table (its score buffers: below)
 LUT_LIMIT = 0.85            # placement and routing need slack: at most 85% of the LUTs
 FF_LIMIT = 0.90
 
@@ -220,13 +224,19 @@ class Need:
 def _table_memories(model, knobs) -> list[int]:
     """Bits of each constant-table memory of the core, one block RAM at least each (the parts
     of estimate.table_bits): embedding and its scales, RoPE, the two per-layer norm gains, SiLU,
-    exp2 (attention and sampler), rsqrt."""
+    exp2 (attention and sampler), rsqrt. Tables read at several addresses per cycle are copies:
+    the norm gains once per two of the rmsnorm's elements per cycle (a block RAM has two read
+    ports), the SiLU table once per gate per cycle (hw_core SILU_W; stories260K at 14 x 16 placed
+    8 SiLU and 4 + 4 gain blocks where one and 1 + 1 had been counted)."""
     from hw.rtlgen.layout import SCALE_BITS
 
     cfg = model.config
-    L, D, V, hd = cfg.n_layers, cfg.dim, cfg.vocab_size, cfg.head_dim
-    return [V * D * model.knobs["bits"]["embedding"], V * SCALE_BITS, knobs.context * (hd // 2) * 32,
-            L * D * 16, L * D * 16, L * 256 * 16, 256 * 16, 256 * 16, 1024 * 16]
+    L, D, H, V, hd = cfg.n_layers, cfg.dim, cfg.hidden_dim, cfg.vocab_size, cfg.head_dim
+    gain_copies = -(-knobs.norm_lanes(D) // 2)
+    words_per_pass = -(-D // knobs.values_per_lane)
+    silu_gates = min(H, -(-knobs.lanes // words_per_pass))
+    return ([V * D * model.knobs["bits"]["embedding"], V * SCALE_BITS, knobs.context * (hd // 2) * 32]
+            + [L * D * 16] * (2 * gain_copies) + [L * 256 * 16] * silu_gates + [256 * 16, 256 * 16, 1024 * 16])
 
 
 def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
@@ -247,7 +257,12 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
     extra = est.attention_engines - 1                 # engines past the first
     # the KV cache is one bank per engine, each rounded up to whole blocks
     kv = 2 * est.attention_engines * _bit_blocks(est.kv_cache_bits // 2 // est.attention_engines, kb)
-    other = tables + _bit_blocks(est.lora_bits, kb) + FIXED_BLOCKS[kb] + ENGINE_BLOCKS * extra
+    # each engine's two score buffers, 2**ceil(log2 context) words of 16 + log2(head dim) bits each
+    # (FIXED_BLOCKS holds one block of the first engine's)
+    score_words = 2 << max(0, (knobs.context - 1).bit_length())
+    score = est.attention_engines * _blocks(score_words, 16 + max(1, (model.config.head_dim - 1).bit_length()), kb)
+    other = (tables + _bit_blocks(est.lora_bits, kb) + FIXED_BLOCKS[kb] + ENGINE_BLOCKS * extra
+             + score - 1)
     brams = rom + scale + kv + other
     per, fixed = LUT_CAL[fam]
     # LUT MACs also move each engine's q . k into LUT adders: 8 bit planes of head_dim int8 adds

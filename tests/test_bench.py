@@ -20,7 +20,7 @@ from hw.rtlgen.layout import rom_layout
 FIELDS = {"model", "lanes", "vpl", "macs_per_cycle", "context", "weight_macs", "ideal_matrix_cycles",
           "attention_per_pos", "tokens_per_s_verilator", "tokens", "mean_cycles", "mean_ideal",
           "mean_ratio", "total_ratio", "max_ratio", "mean_estimate", "tokens_per_s_sim", "selected",
-          "per_position", "matches_golden"}
+          "per_position", "matches_golden", "windows", "attention_engines", "macs"}
 
 
 def tiny_estimate(lanes=5, vpl=4):
@@ -33,8 +33,9 @@ def test_ideal_bound_and_ratio():
     m, est = tiny_estimate()
     cfg = m.config
     assert est.ideal_matrix_cycles == -(-est.weight_macs // 20)
-    assert est.attention_per_pos == cfg.n_layers * cfg.n_heads * 2
-    assert bench.ideal_cycles(est, 0) == est.ideal_matrix_cycles + 2 * cfg.n_layers * cfg.n_heads
+    # one engine (the tiny model has one kv head): the first head's keys, then every head's values
+    assert est.attention_per_pos == cfg.n_layers * (cfg.n_heads + 1)
+    assert bench.ideal_cycles(est, 0) == est.ideal_matrix_cycles + cfg.n_layers * (cfg.n_heads + 1)
     cycles = [2 * bench.ideal_cycles(est, 0), bench.ideal_cycles(est, 1) + 10, bench.ideal_cycles(est, 2)]
     s = bench.summarize(est, cycles, [0, 1, 2], clock_mhz=100.0)
     rows = s["per_position"]
@@ -47,6 +48,17 @@ def test_ideal_bound_and_ratio():
     assert s["tokens_per_s_sim"] == round(100e6 / (sum(cycles) / 3), 1)
     assert [r["estimate"] for r in rows] == [est.cycles(p) for p in range(3)]
     assert [r["position"] for r in s["selected"]] == [0, 1, 2]
+    assert s["windows"] == {}                       # shorter than the first window (64 tokens)
+
+
+def test_windows_average_the_first_tokens():
+    _, est = tiny_estimate()
+    cycles = [1000 + 10 * p for p in range(100)]
+    s = bench.summarize(est, cycles, list(range(100)), clock_mhz=40.0)
+    assert set(s["windows"]) == {"64"}
+    assert s["windows"]["64"]["mean_cycles"] == round(sum(cycles[:64]) / 64, 1)
+    assert s["windows"]["64"]["tokens_per_s"] == round(40e6 * 64 / sum(cycles[:64]), 1)
+    assert s["tokens_per_s_sim"] == round(40e6 / (sum(cycles) / 100), 1)
 
 
 def test_settings_parse():

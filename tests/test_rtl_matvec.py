@@ -13,6 +13,7 @@ import pytest
 
 from hw.rtlgen.estimate import bram18_blocks
 from hw.rtlgen.fixture import random_int_model
+from hw.rtlgen.generate import static_sources
 from hw.rtlgen.lanes import write_lanes
 from hw.rtlgen.layout import rom_layout
 from hw.tools import run_yosys
@@ -22,7 +23,7 @@ from testbench.runner import SIM_BUILD, build_once, run_cocotb  # noqa: E402
 
 RTL = Path(__file__).resolve().parents[1] / "hw" / "rtl"
 SEED = 3
-SOURCES = ("hw_rq.v", "hw_mac_lane.v", "hw_matvec.v")
+SOURCES = tuple(p.name for p in static_sources("hw_matvec"))     # hw_matvec and what it instantiates
 
 
 def matvec_parameters(layout, rom_dir: Path, mul_lut: int = 0) -> dict:

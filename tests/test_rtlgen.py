@@ -264,12 +264,13 @@ def test_estimate_stories260k_worksheet():
     # per layer wq, wk, wv, wo 1 pass x 8 words (k, v use 32 of 64 lanes), w1, w3 3 passes x 8
     # (172 rows), w2 1 pass x 22 words (172 columns); wcls 8 passes x 8 words
     assert est.matrix_cycles == 5 * (4 * 8 + 2 * 24 + 22) + 64 == 574
-    # one attention engine per kv head: 4 engines of 2 heads each, 2 cycles per position per head
+    # one attention engine per kv head: 4 engines of 2 heads each; per position the first head's
+    # key and each head's value (the second head's keys stream beside the first head's values)
     assert est.attention_engines == 4
-    assert est.attention_per_pos == 5 * 2 * 2
+    assert est.attention_per_pos == 5 * (2 + 1)
     assert est.cycles(100) - est.cycles(99) == est.attention_per_pos
     one = estimate(m, lay, replace(k, attention_engines=1))
-    assert one.attention_per_pos == 5 * 8 * 2 and one.cycles(100) > est.cycles(100)
+    assert one.attention_per_pos == 5 * (8 + 1) and one.cycles(100) > est.cycles(100)
     with pytest.raises(KnobError, match="must divide the model's 4 kv heads"):
         estimate(m, lay, replace(k, attention_engines=3))
     assert est.kv_cache_bits == 5 * 2 * 256 * 32 * 8       # 0.65 Mbit at 256, as in the worksheet
@@ -295,10 +296,12 @@ def test_estimate_stories260k_worksheet():
     {},
     {"LANES": 1, "VPL": 1, "ROM_DEPTH": 1, "SCALE_DEPTH": 1, "ROWS_W": 1, "COLS_W": 1, "ACC_W": 17},
     {"LANES": 64, "VPL": 8, "WB": 4, "ROM_DEPTH": 1000, "SCALE_DEPTH": 70, "ROWS_W": 10, "COLS_W": 8, "ACC_W": 20},
+    {"LANES": 16, "VPL": 16, "WB": 4, "MUL_LUT": 1, "ROM_DEPTH": 64, "SCALE_DEPTH": 8, "ACC_W": 20},
+    {"LANES": 3, "VPL": 5, "WB": 8, "MUL_LUT": 1},
 ])
 def test_matvec_lint(params):
     args = ["-Wall", *(f"-G{k}={v}" for k, v in params.items())]
-    verilator_lint([RTL / "hw_rq.v", RTL / "hw_mac_lane.v", RTL / "hw_matvec.v"], top="hw_matvec", args=args)
+    verilator_lint(static_sources("hw_matvec"), top="hw_matvec", args=args)
 
 
 def test_generated_top_lint(tmp_path):

@@ -83,8 +83,8 @@ module hw_att_engines #(
     genvar j;
     generate
         for (j = 0; j < E; j = j + 1) begin : g_engine
-            wire           rd_en;
-            wire [BAW-1:0] rd_addr;
+            wire           k_en, v_en;
+            wire [BAW-1:0] k_addr, v_addr;
             wire           o_valid;
             wire [IW-1:0]  o_idx;
             wire [TAGW-1:0] o_tag;
@@ -100,8 +100,10 @@ module hw_att_engines #(
                 .wr_addr(kv_wr_addr),
                 .wr_k(kv_wr_k[j*HD*8 +: HD*8]),
                 .wr_v(kv_wr_v[j*HD*8 +: HD*8]),
-                .rd_en(eng_busy[j] ? rd_en : 1'b1),
-                .rd_addr(eng_busy[j] ? rd_addr : dbg_addr),
+                .rd_k_en(eng_busy[j] ? k_en : 1'b1),
+                .rd_k_addr(eng_busy[j] ? k_addr : dbg_addr),
+                .rd_v_en(eng_busy[j] ? v_en : 1'b1),
+                .rd_v_addr(eng_busy[j] ? v_addr : dbg_addr),
                 .rd_k(bank_k[j*HD*8 +: HD*8]),
                 .rd_v(bank_v[j*HD*8 +: HD*8])
             );
@@ -130,8 +132,10 @@ module hw_att_engines #(
                 .ready(eng_ready[j]),
                 .busy(eng_busy[j]),
                 .done(eng_done[j]),
-                .kv_rd_en(rd_en),
-                .kv_rd_addr(rd_addr),
+                .kv_k_en(k_en),
+                .kv_k_addr(k_addr),
+                .kv_v_en(v_en),
+                .kv_v_addr(v_addr),
                 .kv_k(bank_k[j*HD*8 +: HD*8]),
                 .kv_v(bank_v[j*HD*8 +: HD*8]),
                 .out_valid(o_valid),

@@ -8,12 +8,16 @@
 //   z_t = ((max_s - s_t) * m_att) >> sh_att;  e_t = exp2_neg(z_t)  (Q15)
 //   E = sum e_t;  recip = floor(2**40 / E);  o_i = sum_t e_t * v_t,i
 //   w_i = (o_i * recip + 2**15) >> 16;  out_i = sat8(rq(w_i, m_out, sh_out))
-// The front streams the keys (scores to a score RAM, running max), then the
-// values (exp2 and the HD weighted sums); it hands E and the sums to the back.
+// The front is two stages, each holding one head: the score stage streams the
+// keys (scores to one of two score buffers, running max), the value stage then
+// streams the values (exp2 and the HD weighted sums) while the score stage
+// takes the next head (keys and values are separate RAMs, so both read every
+// cycle); the value stage hands E and the sums to the back.
 // The back is two stages, one head each: the divider (2 quotient bits per
 // cycle, 13 cycles) and the HD outputs (one per cycle). Each stage takes the
 // next head as soon as it is free, so the front runs the next head meanwhile
-// (`ready`) and a head costs max(front, divider, HD) cycles once they overlap.
+// (`ready`: the score stage is free) and, once the stages overlap, a head costs
+// max(positions + a few, divider, HD) cycles.
 // Each output carries the `tag` given with its start.
 // The KV cache read port (hw_kv_cache, 1 cycle latency) is driven from here.
 module hw_attention #(
@@ -41,10 +45,12 @@ module hw_attention #(
     output wire              ready,         // a start is accepted now (the front is idle)
     output wire              busy,          // a head is in the front or the back
     output reg               done,          // one-cycle pulse after a head's last output
-    // KV cache read port
-    output wire              kv_rd_en,
-    output wire [KV_AW-1:0]  kv_rd_addr,
-    input  wire [HD*8-1:0]   kv_k,          // registered cache outputs (1 cycle after kv_rd_en)
+    // KV cache read ports: keys for the score stage, values for the value stage
+    output wire              kv_k_en,
+    output wire [KV_AW-1:0]  kv_k_addr,
+    output wire              kv_v_en,
+    output wire [KV_AW-1:0]  kv_v_addr,
+    input  wire [HD*8-1:0]   kv_k,          // registered cache outputs (1 cycle after the enable)
     input  wire [HD*8-1:0]   kv_v,
     // outputs, one element per cycle
     output wire              out_valid,
@@ -64,41 +70,53 @@ module hw_attention #(
     localparam WW  = 34;                                    // |w| <= 2**31 (|o| <= 128 E)
     localparam CW  = (PW > IW + 1) ? PW : IW + 1;           // issue counter bits
 
-    localparam [1:0] ST_IDLE  = 2'd0,       // front states
-                     ST_SCORE = 2'd1,
-                     ST_EXP   = 2'd2;
-
-    reg [1:0]        state_reg;
-    reg [TAGW-1:0]   tag_reg, tag_back;
+    // ---------------------------------------------------------------- front: score and value stages
+    // score stage (S): a head from start until its scores are final and the value stage takes it
+    reg              s_busy;
+    reg              s_issuing;
+    reg [CW-1:0]     s_t;               // position issued
+    reg              s_buf;             // score buffer this head writes
     reg [HD*8-1:0]   q_reg;
-    reg [KV_AW-1:0]  base_reg;
-    reg [PW-1:0]     npos_reg;
-    reg [14:0]       m_att_reg;
-    reg [5:0]        sh_att_reg;
-    reg [14:0]       m_out_reg;
-    reg [5:0]        sh_out_reg;
-    reg [CW-1:0]     t_reg;             // front issue counter (positions)
-    reg              issuing_reg;       // the counter still issues
+    reg [KV_AW-1:0]  s_base;
+    reg [PW-1:0]     s_npos;
+    reg [14:0]       s_m_att, s_m_out;
+    reg [5:0]        s_sh_att, s_sh_out;
+    reg [TAGW-1:0]   s_tag;
+    // value stage (V): a head while its values are issued
+    reg              v_issuing;
+    reg [CW-1:0]     v_t;
+    reg              v_buf;
+    reg [KV_AW-1:0]  v_base;
+    reg [PW-1:0]     v_npos;
+    reg [14:0]       v_m_att, v_m_out;
+    reg [5:0]        v_sh_att, v_sh_out;
+    reg [TAGW-1:0]   v_tag;
+    reg [TAGW-1:0]   tag_back;
     reg [CW-1:0]     u_reg;             // back issue counter (elements)
     reg              out_issuing;
 
-    assign ready = (state_reg == ST_IDLE);
+    assign ready = !s_busy;
     wire   back_busy;
-    assign busy  = (state_reg != ST_IDLE) || acc_pending || back_busy;
+    assign busy  = s_busy || v_issuing || acc_pending || back_busy;
 
-    wire issue_last = ({{(32-CW){1'b0}}, t_reg} + 1 >= {{(32-PW){1'b0}}, npos_reg});
-    wire kv_issue   = issuing_reg && (state_reg == ST_SCORE || state_reg == ST_EXP);
+    wire s_last = ({{(32-CW){1'b0}}, s_t} + 1 >= {{(32-PW){1'b0}}, s_npos});
+    wire v_last = ({{(32-CW){1'b0}}, v_t} + 1 >= {{(32-PW){1'b0}}, v_npos});
+    wire s_go   = start && !s_busy;
 
-    assign kv_rd_en   = kv_issue;
     // KV_AW >= TW: the cache holds at least CTX words
-    assign kv_rd_addr = base_reg + {{(KV_AW-TW){1'b0}}, t_reg[TW-1:0]};
+    assign kv_k_en   = s_issuing;
+    assign kv_k_addr = s_base + {{(KV_AW-TW){1'b0}}, s_t[TW-1:0]};
+    assign kv_v_en   = v_issuing;
+    assign kv_v_addr = v_base + {{(KV_AW-TW){1'b0}}, v_t[TW-1:0]};
 
-    // ---------------------------------------------------------------- score RAM
-    reg signed [SCW-1:0] score_mem [0:CTX-1];
+    // ---------------------------------------------------------------- score RAM: two buffers
+    // S writes buffer s_buf while V reads the other (the last head's); address {buffer, position}
+    reg signed [SCW-1:0] score_mem [0:(2 << TW)-1];     // a buffer per 2**TW words (CTX rounded up)
     reg signed [SCW-1:0] score_q;
     reg                  sc_we;
-    reg [TW-1:0]         sc_waddr;
+    reg [TW:0]           sc_waddr;
     reg signed [SCW-1:0] sc_wdata;
+    wire [TW:0]          sc_raddr = {v_buf, v_t[TW-1:0]};
 
     always @(posedge clk) begin
         if (sc_we) begin
@@ -107,8 +125,8 @@ module hw_attention #(
     end
 
     always @(posedge clk) begin
-        if (kv_issue) begin
-            score_q <= score_mem[t_reg[TW-1:0]];
+        if (v_issuing) begin
+            score_q <= score_mem[sc_raddr];
         end
     end
 
@@ -120,7 +138,7 @@ module hw_attention #(
     reg [HD*8-1:0]   k_reg;
     reg signed [SCW-1:0] s_reg;
     reg signed [SCW-1:0] max_reg;
-    reg signed [SCW-1:0] dot;
+    wire signed [SCW-1:0] dot;
 
     // The dot product takes two stages (a head_dim-wide sum in one cycle was the
     // longest path of the core): NP partial sums are registered, then added.
@@ -128,71 +146,42 @@ module hw_attention #(
     //   q . k = sum_b (+-2**b) * sum_{i: bit b of k_i} q_i (bit 7 weighs -2**7),
     // masked int8 adds only (as hw_mac_lane's bit planes), no multiplier.
     // MUL_LUT = 0: the parts are the HD products (one multiplier each).
-    localparam HP2 = 1 << $clog2(HD);               // tree leaves (HD padded with zeros)
-    localparam NP  = (MUL_LUT != 0) ? 8 : HP2;      // partial sums
-    localparam NP2 = 1 << $clog2(NP);
-    reg signed [SCW-1:0] parts_next [0:NP-1];
-    reg signed [SCW-1:0] parts      [0:NP-1];
-    reg signed [SCW-1:0] dsum       [0:2*NP2-1];    // heap order: node n = children 2n, 2n+1
-    integer pi, pn;
+    localparam NP  = (MUL_LUT != 0) ? 8 : HD;       // partial sums
+    wire [NP*SCW-1:0] parts_next;
+    reg  [NP*SCW-1:0] parts;
 
+    genvar gb, gi;
     generate
         if (MUL_LUT != 0) begin : g_dot_planes
             localparam PLW = 9 + $clog2(HD);
-            reg signed [PLW-1:0] tree [0:2*HP2-1];
-            reg signed [PLW-1:0] plane;
-            integer i, b, n;
-            always @* begin
-                plane   = {PLW{1'b0}};
-                tree[0] = {PLW{1'b0}};
-                for (b = 0; b < 8; b = b + 1) begin
-                    for (i = 0; i < HP2; i = i + 1) begin
-                        tree[HP2 + i] = (i < HD && k_reg[8*(i%HD) + b])
-                                        ? {{(PLW-8){q_reg[8*(i%HD)+7]}}, q_reg[8*(i%HD) +: 8]}
-                                        : {PLW{1'b0}};
-                    end
-                    for (n = HP2 - 1; n >= 1; n = n - 1) begin
-                        tree[n] = tree[2*n] + tree[2*n+1];
-                    end
-                    plane = (HP2 > 1) ? tree[1] : tree[HP2];
-                    parts_next[b] = (b == 7) ? -({{(SCW-PLW){plane[PLW-1]}}, plane} <<< b)
-                                             : ({{(SCW-PLW){plane[PLW-1]}}, plane} <<< b);
+            for (gb = 0; gb < 8; gb = gb + 1) begin : g_plane
+                wire [HD*PLW-1:0] masked;           // q_i where bit gb of k_i is set, else 0
+                wire signed [PLW-1:0] plane;
+                for (gi = 0; gi < HD; gi = gi + 1) begin : g_leaf
+                    assign masked[gi*PLW +: PLW] = k_reg[8*gi + gb]
+                                                   ? {{(PLW-8){q_reg[8*gi+7]}}, q_reg[8*gi +: 8]} : {PLW{1'b0}};
                 end
+                hw_add_tree #(.N(HD), .W(PLW)) tree (.leaves(masked), .sum(plane));
+                wire signed [SCW-1:0] pl_ext = {{(SCW-PLW){plane[PLW-1]}}, plane};
+                assign parts_next[gb*SCW +: SCW] = (gb == 7) ? -(pl_ext <<< gb) : (pl_ext <<< gb);
             end
         end else begin : g_dot_mults
-            integer i;
-            always @* begin
-                for (i = 0; i < HP2; i = i + 1) begin
-                    if (i < HD) begin
-                        parts_next[i] = $signed(q_reg[8*(i%HD) +: 8]) * $signed(k_reg[8*(i%HD) +: 8]);
-                    end else begin
-                        parts_next[i] = {SCW{1'b0}};
-                    end
-                end
+            for (gi = 0; gi < HD; gi = gi + 1) begin : g_prod
+                wire signed [15:0] prod = $signed(q_reg[8*gi +: 8]) * $signed(k_reg[8*gi +: 8]);
+                assign parts_next[gi*SCW +: SCW] = {{(SCW-16){prod[15]}}, prod};
             end
         end
     endgenerate
 
-    always @* begin
-        dsum[0] = {SCW{1'b0}};
-        for (pi = 0; pi < NP2; pi = pi + 1) begin
-            dsum[NP2 + pi] = (pi < NP) ? parts[pi % NP] : {SCW{1'b0}};
-        end
-        for (pn = NP2 - 1; pn >= 1; pn = pn - 1) begin
-            dsum[pn] = dsum[2*pn] + dsum[2*pn+1];
-        end
-        dot = (NP2 > 1) ? dsum[1] : dsum[NP2];
+    always @(posedge clk) begin
+        parts <= parts_next;
     end
 
-    always @(posedge clk) begin
-        for (pi = 0; pi < NP; pi = pi + 1) begin
-            parts[pi] <= parts_next[pi];
-        end
-    end
+    hw_add_tree #(.N(NP), .W(SCW)) dot_tree (.leaves(parts), .sum(dot));
 
     always @(posedge clk) begin
-        p1_valid <= kv_issue && (state_reg == ST_SCORE);
-        p1_t     <= t_reg[TW-1:0];
+        p1_valid <= s_issuing;
+        p1_t     <= s_t[TW-1:0];
         p2_valid <= p1_valid;
         p2_t     <= p1_t;
         k_reg    <= kv_k;
@@ -202,12 +191,12 @@ module hw_attention #(
         p4_t     <= p3_t;
         s_reg    <= dot;
         sc_we    <= p4_valid;
-        sc_waddr <= p4_t;
+        sc_waddr <= {s_buf, p4_t};
         sc_wdata <= s_reg;
         if (p4_valid && (s_reg > max_reg)) begin
             max_reg <= s_reg;
         end
-        if (start && state_reg == ST_IDLE) begin
+        if (s_go) begin
             max_reg <= {1'b1, {(SCW-1){1'b0}}};
         end
         if (rst) begin
@@ -225,16 +214,17 @@ module hw_attention #(
     reg [HD*8-1:0]    v2, v3, v4, v5;
     reg [DPW-1:0]     prod2;
     reg [ZW-1:0]      z3;
-    wire [SCW-1:0]    diff1 = max_reg - score_q;    // 0 <= max - s < 2**SCW (unsigned)
-    wire [DPW-1:0]    zfull = prod2 >> sh_att_reg;
+    reg signed [SCW-1:0] v_max;                     // the value stage head's maximum score
+    wire [SCW-1:0]    diff1 = v_max - score_q;      // 0 <= max - s < 2**SCW (unsigned)
+    wire [DPW-1:0]    zfull = prod2 >> v_sh_att;
     wire              e_valid;
     wire [15:0]       e_val;
 
     always @(posedge clk) begin
-        e1_valid <= kv_issue && (state_reg == ST_EXP);
+        e1_valid <= v_issuing;
         e2_valid <= e1_valid;
         v2       <= kv_v;
-        prod2    <= diff1 * m_att_reg;
+        prod2    <= diff1 * v_m_att;
         e3_valid <= e2_valid;
         e4_valid <= e3_valid;
         v3       <= v2;
@@ -263,9 +253,12 @@ module hw_attention #(
 
     // The front is free for the next head once the values are issued: the exp2
     // pipeline and the sums of this head drain meanwhile (acc_pending) and are
-    // handed to the divider when it is free; the next head's value phase waits
-    // for that hand-over. (max_reg is last read the cycle after the last issue;
-    // a new start resets it two cycles later at the earliest.)
+    // handed to the divider when it is free; the value stage takes the next head
+    // (v_take) only after that hand-over. It copies the head's maximum (v_max),
+    // so the score stage may start another head at once.
+    // scores are final (max_reg too) once p4 is empty; the last RAM write (sc_we)
+    // lands before the value stage's first read
+    wire p_drained = !p1_valid && !p2_valid && !p3_valid && !p4_valid;
     wire e_drained = !e1_valid && !e2_valid && !e3_valid && !e4_valid && !e_valid;
     reg                 acc_pending;        // o_acc / e_sum hold a head not yet handed over
     reg [TAGW-1:0]      tag_acc;
@@ -273,6 +266,9 @@ module hw_attention #(
     reg [5:0]           sh_out_acc;
     reg                 div_full;           // a head is in the division stage
     wire                hand = acc_pending && e_drained && !div_full;
+    // the value stage takes the score stage's head: its scores are final, the
+    // value stage is free and the last head's sums are handed over
+    wire                v_take = s_busy && !s_issuing && p_drained && !v_issuing && !acc_pending;
 
     reg signed [OW-1:0] o_acc [0:HD-1];
     reg [EW-1:0]        e_sum;
@@ -285,8 +281,8 @@ module hw_attention #(
             end
             e_sum <= e_sum + {{(EW-16){1'b0}}, e_val};
         end
-        // cleared when handed over, or by a start with nothing pending (after reset)
-        if (hand || (start && state_reg == ST_IDLE && !acc_pending)) begin
+        // cleared when handed over, and when the value stage takes a head (after reset)
+        if (hand || v_take) begin
             for (ia = 0; ia < HD; ia = ia + 1) begin
                 o_acc[ia] <= {OW{1'b0}};
             end
@@ -294,9 +290,6 @@ module hw_attention #(
         end
     end
 
-    // scores are final (max_reg too) once p3 is empty; the last RAM write (sc_we)
-    // lands before the first value-phase read
-    wire p_drained = !p1_valid && !p2_valid && !p3_valid && !p4_valid;
 
     // ---------------------------------------------------------------- hand-over to the back
     // The back is two stages, each holding one head: the division (o_div, e_div)
@@ -432,54 +425,59 @@ module hw_attention #(
     wire last_out  = rq_valid && (oi6 == LAST_I[IW-1:0]);
 
     always @(posedge clk) begin
-        if (issuing_reg) begin
-            t_reg <= t_reg + 1'b1;
+        if (s_issuing) begin
+            s_t <= s_t + 1'b1;
+            if (s_last) begin
+                s_issuing <= 1'b0;
+            end
         end
-        case (state_reg)
-            ST_IDLE: begin
-                if (start) begin
-                    q_reg       <= q;
-                    base_reg    <= base;
-                    npos_reg    <= npos;
-                    m_att_reg   <= m_att;
-                    sh_att_reg  <= sh_att;
-                    m_out_reg   <= m_out;
-                    sh_out_reg  <= sh_out;
-                    tag_reg     <= tag;
-                    t_reg       <= {CW{1'b0}};
-                    issuing_reg <= 1'b1;
-                    state_reg   <= ST_SCORE;
-                end
+        if (v_issuing) begin
+            v_t <= v_t + 1'b1;
+            if (v_last) begin
+                v_issuing   <= 1'b0;
+                acc_pending <= 1'b1;
+                tag_acc     <= v_tag;
+                m_out_acc   <= v_m_out;
+                sh_out_acc  <= v_sh_out;
             end
-            ST_SCORE: begin
-                if (issuing_reg && issue_last) begin
-                    issuing_reg <= 1'b0;
-                end
-                if (!issuing_reg && p_drained && !acc_pending) begin
-                    t_reg       <= {CW{1'b0}};
-                    issuing_reg <= 1'b1;
-                    state_reg   <= ST_EXP;
-                end
-            end
-            ST_EXP: begin
-                if (issuing_reg && issue_last) begin
-                    issuing_reg <= 1'b0;
-                    acc_pending <= 1'b1;
-                    tag_acc     <= tag_reg;
-                    m_out_acc   <= m_out_reg;
-                    sh_out_acc  <= sh_out_reg;
-                    state_reg   <= ST_IDLE;
-                end
-            end
-            default: state_reg <= ST_IDLE;
-        endcase
+        end
+        if (s_go) begin
+            q_reg     <= q;
+            s_base    <= base;
+            s_npos    <= npos;
+            s_m_att   <= m_att;
+            s_sh_att  <= sh_att;
+            s_m_out   <= m_out;
+            s_sh_out  <= sh_out;
+            s_tag     <= tag;
+            s_t       <= {CW{1'b0}};
+            s_issuing <= 1'b1;
+            s_busy    <= 1'b1;
+        end
+        if (v_take) begin
+            v_base    <= s_base;
+            v_npos    <= s_npos;
+            v_m_att   <= s_m_att;
+            v_sh_att  <= s_sh_att;
+            v_m_out   <= s_m_out;
+            v_sh_out  <= s_sh_out;
+            v_tag     <= s_tag;
+            v_max     <= max_reg;
+            v_buf     <= s_buf;
+            v_t       <= {CW{1'b0}};
+            v_issuing <= 1'b1;
+            s_buf     <= !s_buf;        // the next head writes the other buffer
+            s_busy    <= 1'b0;
+        end
         if (hand) begin
             acc_pending <= 1'b0;
         end
         if (rst) begin
             acc_pending <= 1'b0;
-            state_reg   <= ST_IDLE;
-            issuing_reg <= 1'b0;
+            s_busy      <= 1'b0;
+            s_issuing   <= 1'b0;
+            v_issuing   <= 1'b0;
+            s_buf       <= 1'b0;
         end
     end
 

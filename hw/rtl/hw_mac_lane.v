@@ -85,51 +85,37 @@ module hw_mac_lane #(
     //   sum_j x_j * w_j = sum_b (+-2**b) * sum_{j: bit b of w_j} x_j
     // (bit WB-1 weighs -2**(WB-1)): masked int8 adds only, so narrow weights cost
     // a few LUTs per MAC and no multiplier, and the lane count is bounded by
-    // LUTs instead of the part's DSPs. Each plane is a balanced adder tree in S2
-    // (log2 VPL levels); the WB planes are registered and weighted in S3, beside
-    // the accumulator. Both give the same integers.
+    // LUTs instead of the part's DSPs. Each plane is a balanced adder tree
+    // (hw_add_tree, log2 VPL levels on the carry chains) in S2; the WB planes are
+    // registered and weighted in S3, beside the accumulator. Both give the same
+    // integers.
     wire signed [ACC_W-1:0] psum_s3;
 
     generate
         if (MUL_LUT != 0) begin : g_planes
-            localparam VP2 = 1 << $clog2(VPL);      // tree leaves (VPL padded with zeros)
             localparam PLW = 9 + $clog2(VPL);       // a plane: a sum of up to VPL int8 values
             localparam SMW = PLW + WB;              // the weighted planes: |sum| <= VPL * 2**(WB+7)
-            reg signed [PLW-1:0] tree [0:2*VP2-1];  // heap order: node n = children 2n, 2n+1
-            reg [WB*PLW-1:0]     planes_next, planes_s3;
-            reg signed [SMW-1:0] weighted;
-            reg signed [PLW-1:0] pl;
-            integer j, b, n;
-            always @* begin
-                planes_next = {(WB*PLW){1'b0}};
-                tree[0] = {PLW{1'b0}};
-                for (b = 0; b < WB; b = b + 1) begin
-                    for (j = 0; j < VP2; j = j + 1) begin
-                        tree[VP2 + j] = (j < VPL && w_s2[WB*j + b])
-                                        ? {{(PLW-8){x_in[8*(j%VPL)+7]}}, x_in[8*(j%VPL) +: 8]}
-                                        : {PLW{1'b0}};
-                    end
-                    for (n = VP2 - 1; n >= 1; n = n - 1) begin
-                        tree[n] = tree[2*n] + tree[2*n+1];
-                    end
-                    planes_next[b*PLW +: PLW] = (VP2 > 1) ? tree[1] : tree[VP2];
+            wire [WB*PLW-1:0] planes_next;
+            reg  [WB*PLW-1:0] planes_s3;
+            wire [WB*SMW-1:0] weighted_in;
+            wire [SMW-1:0]    weighted;
+            genvar gb, gj;
+            for (gb = 0; gb < WB; gb = gb + 1) begin : g_plane
+                wire [VPL*PLW-1:0] masked;          // x_j where bit gb of w_j is set, else 0
+                for (gj = 0; gj < VPL; gj = gj + 1) begin : g_leaf
+                    assign masked[gj*PLW +: PLW] = w_s2[WB*gj + gb]
+                                                   ? {{(PLW-8){x_in[8*gj+7]}}, x_in[8*gj +: 8]} : {PLW{1'b0}};
                 end
+                hw_add_tree #(.N(VPL), .W(PLW)) tree (.leaves(masked), .sum(planes_next[gb*PLW +: PLW]));
+                // S3: plane gb weighs 2**gb, the sign bit's plane -2**(WB-1)
+                wire signed [PLW-1:0] pl = planes_s3[gb*PLW +: PLW];
+                wire signed [SMW-1:0] pl_ext = {{(SMW-PLW){pl[PLW-1]}}, pl};
+                assign weighted_in[gb*SMW +: SMW] = (gb == WB - 1) ? -(pl_ext <<< gb) : (pl_ext <<< gb);
             end
             always @(posedge clk) begin
                 planes_s3 <= planes_next;
             end
-            always @* begin
-                weighted = {SMW{1'b0}};
-                pl       = {PLW{1'b0}};
-                for (b = 0; b < WB; b = b + 1) begin
-                    pl = planes_s3[b*PLW +: PLW];
-                    if (b == WB - 1) begin
-                        weighted = weighted - ({{(SMW-PLW){pl[PLW-1]}}, pl} <<< b);
-                    end else begin
-                        weighted = weighted + ({{(SMW-PLW){pl[PLW-1]}}, pl} <<< b);
-                    end
-                end
-            end
+            hw_add_tree #(.N(WB), .W(SMW)) weigh (.leaves(weighted_in), .sum(weighted));
             assign psum_s3 = {{(ACC_W-SMW){weighted[SMW-1]}}, weighted};
         end else begin : g_mults
             reg signed [PW-1:0]    prod;

@@ -124,20 +124,15 @@ module hw_rmsnorm #(
     reg [SSW-1:0]    ss_reg;
     wire [NW*32-1:0] prod;              // res * res (pass 1) or res * gain (pass 2), one multiplier per lane
     // the NW squares (each <= 2**30) summed by a balanced adder tree (log2 NW levels)
-    localparam NW2 = 1 << $clog2(NW);
-    reg [SQW-1:0]    sq_tree [0:2*NW2-1];   // heap order: node n = children 2n, 2n+1
-    wire [SQW-1:0]   square = (NW2 > 1) ? sq_tree[1] : sq_tree[NW2];
-    integer aj;
-
-    always @* begin
-        sq_tree[0] = {SQW{1'b0}};
-        for (aj = 0; aj < NW2; aj = aj + 1) begin
-            sq_tree[NW2 + aj] = (aj < NW) ? {{(SQW-32){1'b0}}, prod[32*(aj%NW) +: 32]} : {SQW{1'b0}};
+    wire [NW*SQW-1:0] sq_leaves;
+    wire [SQW-1:0]    square;
+    genvar aj;
+    generate
+        for (aj = 0; aj < NW; aj = aj + 1) begin : g_square
+            assign sq_leaves[aj*SQW +: SQW] = {{(SQW-32){1'b0}}, prod[32*aj +: 32]};
         end
-        for (aj = NW2 - 1; aj >= 1; aj = aj - 1) begin
-            sq_tree[aj] = sq_tree[2*aj] + sq_tree[2*aj+1];
-        end
-    end
+    endgenerate
+    hw_add_tree #(.N(NW), .W(SQW)) squares (.leaves(sq_leaves), .sum(square));
 
     always @(posedge clk) begin
         a1_valid <= issue && (state_reg == ST_SUM);

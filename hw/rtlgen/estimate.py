@@ -8,9 +8,10 @@ logits before the sampler). The element-wise steps trail the matrix results
 (RoPE behind wq/wk, rmsnorm pass 1 behind the residual writes, the SiLU gate
 behind w3) and run several elements per cycle (rmsnorm 2, SiLU enough to
 keep up with w3), so what is left of them is a short tail each. Attention per
-head costs max(2*(p+1) + HEAD_GAP, the divider or output stage) cycles
-(scores, then weighted values; the next head's front overlaps this head's
-division and outputs), plus one tail per layer. The constants below name each
+head costs max((p+1) + HEAD_GAP, the divider or output stage) cycles once
+the stages overlap (an engine's score stage streams the next head's keys while
+its value stage streams this head's values, and the back divides and writes
+the head before), plus the first head's score pass and one tail per layer. The constants below name each
 assumption; tests/test_bench.py and `make bench` compare the model with the
 Verilator measurement (docs/bench.md).
 Resources count multipliers, ROM and BRAM bits exactly and LUTs roughly.
@@ -30,7 +31,7 @@ NORM_TAIL = 2 + 1 + RSQRT_LATENCY + 1 + 5       # rmsnorm: last group summed -> 
 DIV_SKIP, DIV_STEP = 15, 2                      # hw_attention's hw_recip_div: E >= 2**15, 2 bits per cycle
 DIVIDER = -(-(RECIP_BITS + 1 - DIV_SKIP) // DIV_STEP)   # 13 cycles
 DIV_STAGE = DIVIDER + 3  # hand-over, start, steps, move: cycles per head in the division stage
-HEAD_GAP = 6             # front per head: 2*(p+1) + HEAD_GAP (pipeline drains, start hand-shake)
+HEAD_GAP = 6             # value stage per head: (p+1) + HEAD_GAP (score drain, hand-overs)
 ATT_TAIL = 5 + DIV_STAGE + 6 + 4                # last head: exp drain, divide, first output, wo start
 # wo starts (max(0, HD - words per pass) cycles) after the last head's first output, or after
 # all HD outputs when wo has a LoRA adapter (it reads all of att first)
@@ -59,7 +60,7 @@ class Estimate:
     drain_cycles: int             # pipeline drains between dependent steps
     vector_cycles: int            # what the element-wise steps add: embedding, norm/SiLU/KV/sampler tails
     attention_fixed: int          # per token, attention cycles that do not grow with position
-    attention_per_pos: int        # per token, attention cycles per position (L * NH * 2)
+    attention_per_pos: int        # per token, attention cycles per position (L * (NH / E + 1))
     attention_head_min: int       # a head costs at least this (divider or output stage) at small p
     # ---- resources
     lanes: int
@@ -76,11 +77,12 @@ class Estimate:
     luts: int                     # rough
     attention_engines: int = 1    # hw_att_engines: heads at once, each with its KV cache bank
     norm_width: int = 2           # hw_rmsnorm: elements per cycle, 3 multipliers each
+    attention_rounds: int = 0     # heads per engine over all layers (L * NH / E)
 
     def cycles(self, pos: int) -> int:
         """Cycles of the token at position `pos` (0-based), classifier included."""
-        heads = self.attention_per_pos // 2          # heads per engine, all layers
-        front = 2 * (pos + 1) + HEAD_GAP
+        heads = self.attention_rounds                 # heads per engine, all layers
+        front = (pos + 1) + HEAD_GAP
         stall = heads * max(0, self.attention_head_min - front)
         return (self.matrix_cycles + self.drain_cycles + self.vector_cycles
                 + self.attention_fixed + self.attention_per_pos * (pos + 1) + stall)
@@ -131,7 +133,9 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     # each, their last heads spread over att) it waits for all of them
     lead = (hd + 2 if "wo" in knobs.lora_targets or engines > 1 else max(0, hd - wpp)) + engines - 1
     att_fixed = L * (hpe * HEAD_GAP + ATT_TAIL + lead)
-    att_pos = L * hpe * 2
+    # per layer: the first head's score pass, then each head's value pass (the next
+    # head's scores overlap it)
+    att_pos = L * (hpe + 1)
     head_min = max(hd, DIV_STAGE)
     bits = model.knobs["bits"]
     used = sum(s.rows * s.cols * s.bits for s in lay.slots)
@@ -148,17 +152,18 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
                if t in knobs.lora_targets) if knobs.lora_rank else 0
     # LUT4 rough count: a LUT multiplier ~ a*b LUTs, an adder ~ 1 LUT per bit,
     # the requant rounding shifter ~ 6 mux levels over ACC_W+16 bits.
-    # LUT MACs (knobs.macs == "lut"): WB bit planes of VPL masked int8 adds per lane,
-    # ~19 LUT slots per weight bit and value (synth_ecp5 of one lane: 470 slots at 8 x 4 bits,
-    # 1,250 at 16 x 4 bits, above the DSP lane)
+    # LUT MACs (knobs.macs == "lut"): WB bit planes of VPL masked int8 adds per lane, ~19 LUT
+    # slots per weight bit and value (synth_ecp5 of one lane: 470 slots at 8 x 4 bits, 1,250 at
+    # 16 x 4 bits, above the DSP lane). rmsnorm: ~300 per element per cycle past 2. Both fitted,
+    # with hw/boards.py's engine cost, to two placed builds (docs/boards.md, "Core v2").
     mac_luts = (19 if knobs.macs == "lut" else 8) * lay.wb
     per_lane = (lay.vpl * (mac_luts + lay.acc_bits) + lay.acc_bits
                 + 6 * (lay.acc_bits + 16))
-    luts = lay.lanes * per_lane + CORE_LUTS
+    luts = lay.lanes * per_lane + CORE_LUTS + 300 * max(0, nw - 2)
     return Estimate(macs, ideal, walk, drain, vector, att_fixed, att_pos, head_min,
                     lay.lanes, lay.vpl, 0 if knobs.macs == "lut" else lay.lanes * lay.vpl, lay.lanes,
                     rom, lay.lanes * bram18_blocks(lay.depth, lay.word_bits), used, scale, tables,
-                    kv, lora, luts, engines, nw)
+                    kv, lora, luts, engines, nw, L * hpe)
 
 
 def _greedy_width(lanes: int) -> int:
