@@ -78,6 +78,17 @@ def test_committed_default_bitstream_is_of_the_shipped_default_model(monkeypatch
         f"--bits {bits} is now {im.fingerprint[:16]}: rebuild it (bitstreams/ulx3s-85f/README.md)")
 
 
+def test_build_without_model_names_the_default_model_as_make_bitstream_does(monkeypatch):
+    """`hardwire build` with no --model fingerprints models/default exactly as `make bitstream`
+    (which passes models/default/model.bin from the repository root) does."""
+    from hw.flows.board_build import DEFAULT_MODEL, default_model
+
+    monkeypatch.chdir(REPO)
+    assert default_model() == Path("models/default/model.bin")
+    monkeypatch.chdir(REPO / "docs")
+    assert default_model() == DEFAULT_MODEL                  # outside the root: the absolute path
+
+
 def _tiny_design(name: str):
     from hw.rtlgen.generate import generate
 

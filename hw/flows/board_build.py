@@ -22,6 +22,18 @@ class BuildError(HardwireError):
     """`hardwire build` cannot go on (the message says what to change)."""
 
 
+def default_model() -> Path:
+    """models/default/model.bin as `make bitstream` names it (relative, from the repository root).
+
+    The model's fingerprint covers its source path as given, so `hardwire build` without
+    --model must give the same path as `make bitstream` to build the same identity (an
+    absolute path made a fingerprint that only one machine's checkout reproduces)."""
+    try:
+        return DEFAULT_MODEL.relative_to(Path.cwd().resolve())
+    except ValueError:
+        return DEFAULT_MODEL
+
+
 def load_int_model(path: Path, tokenizer: Path | None = None, bits: str | None = None):
     """(IntModel, tokenizer path | None) from an .npz or a float checkpoint (quantized on the fly).
 
@@ -87,7 +99,7 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
         log(f"design clock {board.clock_mhz:.4g} MHz from the {board.osc_mhz:g} MHz oscillator by an EHXPLLL "
             f"(CLKI_DIV {pll.clki_div}, CLKFB_DIV {pll.clkfb_div}, CLKOP_DIV {pll.clkop_div}, "
             f"VCO {pll.vco_mhz:.4g} MHz)")
-    im, tok = load_int_model(Path(model) if model else DEFAULT_MODEL, tokenizer, bits)
+    im, tok = load_int_model(Path(model) if model else default_model(), tokenizer, bits)
     knobs = knobs.resolved(im["rope_cos"].shape[0])
     fit = fit_report(im, knobs, board)
     log(fit.format())
