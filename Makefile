@@ -43,7 +43,7 @@ test: $(STAMP) ## run every test (pass options with PYTEST_ARGS="-m 'not synth'"
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 soak: $(STAMP) ## UART link soak: 10^6 frames through an 8N1 line at BER 1e-4 to the Python bridge stand-in (~2-3 min)
-	$(PY) -m pytest -q -s -p no:cacheprovider -m slow tests/test_serial_soak.py -k million_frames
+	HARDWIRE_SOAK=1 $(PY) -m pytest -q -s -p no:cacheprovider -m slow tests/test_serial_soak.py -k million_frames
 
 sim: $(STAMP) ## generate tokens on the Verilator simulation (PROMPT MODEL STEPS TEMP TRACE LANES)
 	$(HW) sim $(SIMARGS)
