@@ -169,9 +169,11 @@ DSP_FIXED = {"ecp5": 60, "zynq7": 59, "zynqmp": 59}
 # Attention engines (knobs.attention_engines): synth_ecp5 of one hw_attention (head dim 8, context 256)
 # is 23 MULT18X18D, 1,186 LUT4 + 342 CCU2C, 2,066 FF and 2 DP16KD (score RAM, exp2 table): head_dim
 # for q . k (LUT adders with LUT MACs), head_dim for the weighted values, 7 for the exponent, the
-# reciprocal product and the output requant (Xilinx DSP48, 25 x 18 products: about 4). DSP_FIXED was
-# calibrated with one engine of models/default (head dim 16, DSP MACs); the engines are counted apart.
-ENGINE_OTHER_DSPS = {"ecp5": 7, "zynq7": 4, "zynqmp": 4}
+# reciprocal product and the output requant (Xilinx DSP48 too: synth_xilinx of the v2 core, models/default
+# at 16 x 8 LUT MACs, two engines, rmsnorm width 8, used 100 DSP48E1, which this count gives exactly).
+# DSP_FIXED was calibrated with one engine of models/default (head dim 16, DSP MACs); the engines are
+# counted apart.
+ENGINE_OTHER_DSPS = {"ecp5": 7, "zynq7": 7, "zynqmp": 7}
 CALIBRATION_HEAD_DIM = 16
 
 
