@@ -339,8 +339,9 @@ def _add_knob_args(p: argparse.ArgumentParser, debug_vectors: str = "on", macs: 
                    help="lane multiply-accumulates from DSP multipliers or from LUT adders (no multiplier: "
                         f"more lanes fit where the DSPs run out; default {macs})")
     p.add_argument("--attention-engines", type=int, default=0,
-                   help="attention heads computed at once, each engine with its own KV cache bank; "
-                        "must divide the kv heads (default 0: one per kv head)")
+                   help="attention heads computed at once: a divisor of the kv heads (each engine with "
+                        "its own KV cache bank) or a multiple of them dividing the query heads (the "
+                        "engines of a kv head share its bank); default 0: one per kv head")
     p.add_argument("--norm-width", type=int, default=0, choices=(0, 1, 2, 4, 8, 16),
                    help="rmsnorm elements per cycle, 3 multipliers each (default 0: 2 with DSP MACs, "
                         "up to 8 and at most --vpl with LUT MACs)")
