@@ -25,7 +25,7 @@ PYTEST_ARGS ?=
 SIMARGS ?= --prompt "$(PROMPT)" --steps $(STEPS) --temp $(TEMP) --lanes $(LANES) \
            $(if $(MODEL),--model $(MODEL)) $(if $(filter 1 yes true,$(TRACE)),--trace)
 
-.PHONY: help venv test soak sim bench bitstream flash lint train clean
+.PHONY: help venv test soak sim bench bitstream respin flash lint train clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -55,6 +55,10 @@ bench: $(STAMP) ## cycles/token in Verilator (16x4, 16x8, 16x16 lanes, whole con
 bitstream: $(STAMP) ## fit check + bitstream + manifest into bitstreams/BOARD/ (BOARD MODEL LANES VPL BITS CLOCK BUILDARGS)
 	$(HW) build --board $(BOARD) --model $(or $(MODEL),models/default/model.bin) --lanes $(LANES) \
 	    --vpl $(VPL) $(if $(BITS),--bits $(BITS)) $(if $(CLOCK),--clock $(CLOCK)) $(BUILDARGS)
+
+respin: $(STAMP) ## new weights into bitstreams/BOARD/ without synthesis or place and route (MODEL, OUT; docs/respin.md)
+	$(HW) respin --bitstream bitstreams/$(BOARD)/$(BOARD).bit --model $(or $(MODEL),$(error give MODEL=new.bin)) \
+	    $(if $(OUT),--out $(OUT)) $(BUILDARGS)
 
 flash: $(STAMP) ## load bitstreams/BOARD/ onto the board (openFPGALoader; Zynq: prints the scp + pynq steps)
 	$(PY) -m hw.flows.flash --board $(BOARD) $(FLASHARGS)

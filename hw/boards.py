@@ -241,6 +241,18 @@ def _table_memories(model, knobs) -> list[int]:
             + [L * D * 16] * (2 * gain_copies) + [L * 256 * 16] * silu_gates + [256 * 16, 256 * 16, 1024 * 16])
 
 
+def _constant_rom_blocks(model, knobs, kb: int) -> int:
+    """The small ROMs kept in block RAM so that a respin can rewrite them (docs/respin.md): the
+    model ROM (fingerprint and global constants, 16 x 32), the per-layer constants (L x 96: three
+    36-bit-wide blocks) and the final norm gains (D x 16, one copy per two rmsnorm elements)."""
+    from hw.rtlgen.generate import LAYER_WORD_BITS, MODEL_WORDS
+
+    cfg = model.config
+    gain_copies = -(-knobs.norm_lanes(cfg.dim) // 2)
+    return (_blocks(MODEL_WORDS, 32, kb) + _blocks(cfg.n_layers, LAYER_WORD_BITS, kb)
+            + gain_copies * _blocks(cfg.dim, 16, kb))
+
+
 def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
     """The calibrated resource needs of `model` (IntModel) with resolved `knobs` on `board`.
 
@@ -256,7 +268,8 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
     word_bits = lay.vpl * (wb or lay.wb)
     rom = lay.lanes * _blocks(lay.depth, word_bits, kb)
     scale = lay.lanes * _blocks(lay.scale_depth, SCALE_BITS, kb)
-    tables = sum(max(1, _bit_blocks(bits, kb)) for bits in _table_memories(model, knobs))
+    tables = (sum(max(1, _bit_blocks(bits, kb)) for bits in _table_memories(model, knobs))
+              + _constant_rom_blocks(model, knobs, kb))
     extra = est.attention_engines - 1                 # engines past the first
     # the KV cache is one bank per engine (per kv head when engines share them), each rounded up
     # to whole blocks

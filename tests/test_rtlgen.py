@@ -167,8 +167,8 @@ def test_generate_is_deterministic(tmp_path):
     assert ta == tb
     names = {p.name for p in a.rom_files}
     assert {"lane_004.hex", "scale_004.hex", "emb.hex", "emb_scale.hex", "norm_att.hex", "norm_ffn.hex",
-            "norm_final.hex", "rope.hex", "layer.hex", "silu.hex", "exp2.hex", "rsqrt.hex"} <= names
-    assert len(names) == 2 * 5 + 10
+            "norm_final.hex", "rope.hex", "layer.hex", "model.hex", "silu.hex", "exp2.hex", "rsqrt.hex"} <= names
+    assert len(names) == 2 * 5 + 11
     assert set(ta) == {"build.json", "rtl/hardwire_top.v", *(f"rom/{n}" for n in names)}
     # a rebuild with fewer lanes removes the old lane files
     generate(random_int_model(0), tmp_path / "a", Knobs(lanes=2, values_per_lane=3))
@@ -205,14 +205,26 @@ def test_top_parameters(tmp_path):
     m = random_int_model(0)
     info = generate(m, tmp_path, GOLDEN_KNOBS)
     text = info.top.read_text()
-    assert f".FINGERPRINT  (256'h{m.fingerprint})" in text
     assert f".GEN_VERSION  (32'h{GEN_VERSION_WORD:08x})" in text
     assert ".LORA_TARGETS (7'b0000101)" in text              # wq = bit 0, wv = bit 2
     for name, val in (("D", 24), ("H", 44), ("L", 2), ("NH", 3), ("NKV", 1), ("HD", 8), ("V", 37),
                       ("CTX", 12), ("LANES", 5), ("VPL", 3), ("WB", 8), ("ROM_DEPTH", info.layout.depth),
-                      ("ACC_W", info.layout.acc_bits), ("K_MAX", 8), ("LORA_RANK", 2),
-                      ("EPS_Q", int(m["eps_q"][0])), ("LOGIT_M", int(m["logit_m"][0]))):
+                      ("ACC_W", info.layout.acc_bits), ("K_MAX", 8), ("LORA_RANK", 2)):
         assert f".{name:<12} ({val})" in text, name
+    # model-specific values are ROM contents, never parameters (a respin rewrites only block RAM)
+    for gone in ("FINGERPRINT", "EPS_Q", "FINAL_GSHIFT", "LOGIT_M", "LOGIT_SH"):
+        assert f".{gone} " not in text, gone
+
+
+def test_model_rom_holds_the_fingerprint_and_global_constants(tmp_path):
+    m = random_int_model(0)
+    m.arrays["final_gshift"] = np.array([-3])
+    info = generate(m, tmp_path, GOLDEN_KNOBS)
+    words = [int(w) for w in read_hex(tmp_path / "rom" / "model.hex")]
+    assert len(words) == 16 and "model.hex" in {p.name for p in info.rom_files}
+    assert "".join(f"{w:08x}" for w in words[:8]) == m.fingerprint
+    assert words[8:12] == [int(m["eps_q"][0]), (-3) & 0x3F, int(m["logit_m"][0]), int(m["logit_sh"][0])]
+    assert words[12:] == [0] * 4
 
 
 def test_golden_rtl_regenerates_identically(tmp_path):
