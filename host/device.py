@@ -225,13 +225,17 @@ class Device:
         return [t.id for t in self.generate(prompt, max_new_tokens, **kw)]
 
     # ------------------------------------------------------------ LoRA
-    def load_lora(self, adapters: Union[Mapping[Tuple[int, str], object], str, Path]) -> None:
+    def load_lora(self, adapters: Union[Mapping[Tuple[int, str], object], str, Path], model=None) -> None:
         """Replace the device's LoRA memory with `adapters`: {(layer, target): adapter}, an
         adapter having a (rank, in) and b (out, rank) int8 arrays and m_a, sh_a, m_b, sh_b
-        (golden.LoraInt), or the path of an .npz written by hw.lora.save_adapters.
+        (golden.LoraInt), the path of an .npz written by hw.lora.save_adapters, or a PEFT
+        adapter folder (adapter_config.json + adapter_model.safetensors; converting it needs
+        the compiler's hw.peft and `model`, the device's integer model or its .npz path).
         Blocks not given are cleared (base model)."""
         ident = self._identity
-        if isinstance(adapters, (str, Path)):
+        if isinstance(adapters, (str, Path)) and Path(adapters).is_dir():
+            adapters = self.convert_peft(adapters, model)
+        elif isinstance(adapters, (str, Path)):
             adapters = read_lora_file(adapters, ident.fingerprint)
         if ident.lora_rank == 0 or not ident.lora_targets:
             raise LoraError(f"{self.transport.name}: this bitstream has no LoRA hardware (rank 0); "
@@ -249,6 +253,35 @@ class Device:
             except ValueError as exc:
                 raise LoraError(f"layer {layer}: {exc}") from exc
         self._write_lora(words)
+
+    def convert_peft(self, folder: Union[str, Path], model) -> Dict[Tuple[int, str], object]:
+        """The integer adapters of a PEFT folder for this device: its model, LoRA rank and targets."""
+        ident = self._identity
+        if ident.lora_rank == 0 or not ident.lora_targets:
+            raise LoraError(f"{self.transport.name}: this bitstream has no LoRA hardware (rank 0); "
+                            "build with --lora-rank and --lora-targets")
+        if model is None:
+            raise LoraError(f"{folder}: a PEFT adapter holds float weights; converting them needs the "
+                            "device's integer model (model=IntModel or its .npz; CLI --model MODEL.npz), "
+                            "or convert once with hw.peft.load_peft and hw.lora.save_adapters and load "
+                            "the .npz")
+        try:
+            from hw.errors import HardwireError
+            from hw.intmodel import IntModel
+            from hw.peft import load_peft
+        except ImportError as exc:
+            raise LoraError(f"{folder}: converting a PEFT adapter needs the compiler (hw/, the full "
+                            f"hardwire install): {exc}; or load an .npz of hw.lora.save_adapters") from exc
+        try:
+            if not isinstance(model, IntModel):
+                model = IntModel.load(model)
+            if model.fingerprint != ident.fingerprint:
+                raise LoraError(f"{folder}: the integer model given for the conversion is model "
+                                f"{model.fingerprint}, the device runs model {ident.fingerprint}; pass "
+                                "the .npz the bitstream was built from")
+            return load_peft(folder, model, ident.lora_rank, ident.lora_targets)
+        except HardwireError as exc:
+            raise LoraError(str(exc)) from exc
 
     def clear_lora(self) -> None:
         """All adapters to zero: the base model."""
