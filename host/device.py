@@ -232,11 +232,19 @@ class Device:
         adapter folder (adapter_config.json + adapter_model.safetensors; converting it needs
         the compiler's hw.peft and `model`, the device's integer model or its .npz path).
         Blocks not given are cleared (base model)."""
+        self._write_lora(self.pack_lora(self.read_adapters(adapters, model)
+                                        if isinstance(adapters, (str, Path)) else adapters))
+
+    def read_adapters(self, path: Union[str, Path], model=None) -> Dict[Tuple[int, str], object]:
+        """{(layer, target): adapter} from a PEFT folder (converted with `model`, see load_lora)
+        or an .npz of hw.lora.save_adapters made for this device's model."""
+        if Path(path).is_dir():
+            return self.convert_peft(path, model)
+        return read_lora_file(path, self._identity.fingerprint)
+
+    def pack_lora(self, adapters: Mapping[Tuple[int, str], object]) -> List[int]:
+        """The LoRA memory words of `adapters`, every target, layer, shape and value checked."""
         ident = self._identity
-        if isinstance(adapters, (str, Path)) and Path(adapters).is_dir():
-            adapters = self.convert_peft(adapters, model)
-        elif isinstance(adapters, (str, Path)):
-            adapters = read_lora_file(adapters, ident.fingerprint)
         if ident.lora_rank == 0 or not ident.lora_targets:
             raise LoraError(f"{self.transport.name}: this bitstream has no LoRA hardware (rank 0); "
                             "build with --lora-rank and --lora-targets")
@@ -252,7 +260,7 @@ class Device:
                 words += R.pack_lora_block(ident, target, adapters.get((layer, target)))
             except ValueError as exc:
                 raise LoraError(f"layer {layer}: {exc}") from exc
-        self._write_lora(words)
+        return words
 
     def convert_peft(self, folder: Union[str, Path], model) -> Dict[Tuple[int, str], object]:
         """The integer adapters of a PEFT folder for this device: its model, LoRA rank and targets."""
