@@ -277,3 +277,33 @@ def test_cli_run_and_serve_take_adapters(tmp_path, capsys, monkeypatch):
     for bad, msg in ((f"{npz}", "give NAME=PATH"), (f"x={tmp_path / 'none.npz'}", "no such LoRA adapter file")):
         assert main(["serve", "--device", f"sim:{out}", "--lora", bad]) == 1
         assert msg in capsys.readouterr().err
+
+
+def test_a_queued_request_whose_client_left_never_reaches_the_device(server):
+    c, dev, slow = server["client"], server["dev"], server["slow"]
+    worker = server["app"].state.worker
+    cancelled, served = worker.cancelled, worker.served
+    got = {}
+
+    def long_request():
+        r = c.completions.create(model=BASE, prompt=PROMPT, max_tokens=10, temperature=0, stream=True,
+                                 extra_body={"ignore_eos": True, "return_token_ids": True})
+        got["ids"] = [t for ch in r for x in ch.choices for t in x.model_extra.get("token_ids", [])]
+
+    slow.on = True                          # 0.25 s per token: the long request holds the device ~2.5 s
+    try:
+        th = threading.Thread(target=long_request)
+        th.start()
+        time.sleep(0.5)
+        with pytest.raises(openai.APITimeoutError):      # waits behind it, gives up after 1 s
+            c.with_options(timeout=1.0).completions.create(model=ADAPTER, prompt=PROMPT, max_tokens=10)
+        th.join(timeout=60)
+    finally:
+        slow.on = False
+    assert got["ids"] == golden(PROMPT, 10, stop_token=None)
+    deadline = time.monotonic() + 10
+    while worker.served + worker.cancelled < served + cancelled + 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert (worker.served, worker.cancelled) == (served + 1, cancelled + 1)
+    assert worker.resident is None          # the adapter of the abandoned request was never loaded
