@@ -81,8 +81,10 @@ class Device:
         words = transport.read_block([R.GEN_VERSION] + R.identity_addresses()
                                      + [R.PROMPT_DEPTH, R.OUT_DEPTH, R.LORA_WORDS])
         self._identity = R.unpack_identity(words)
-        # FIFO capacities (0 = not reported): a prompt must fit the prompt FIFO
+        # FIFO capacities (0 = not reported): a prompt must fit the prompt FIFO; a token read
+        # pops at most what the output FIFO holds (more would only bring back empty words)
         self.prompt_depth = words[R.PROMPT_DEPTH]
+        self.out_depth = words[R.OUT_DEPTH]
         if metadata is not None:
             check_identity(self._identity, metadata)
         if isinstance(tokenizer, (str, Path)):
@@ -167,6 +169,7 @@ class Device:
         t.write(R.CONTROL, R.CTRL_START)
         text = TextStream(self.tokenizer, ids[-1]) if self.tokenizer is not None else None
         burst = getattr(t, "token_burst", 1)
+        burst = min(burst, self.out_depth) if self.out_depth else burst
         count, finished = 0, False
         pending: List[int] = []            # tokens read, not yet handed out
         last_progress = time.monotonic()
@@ -449,6 +452,7 @@ def open_device(uri: str, tokenizer=None, metadata: Union[None, bool, str, Path,
         raise ValueError(f"device URI {uri!r} names no target; examples: sim:build/, "
                          "serial:/dev/ttyUSB0?baud=115200, pynq:hardwire.bit")
     beside: Optional[str] = None        # where automatic metadata is looked for
+    meta: Optional[Metadata] = None
     if scheme == "sim":
         from host.sim_transport import SimTransport
         o = _typed(opts, {"timeout": float})
@@ -457,7 +461,10 @@ def open_device(uri: str, tokenizer=None, metadata: Union[None, bool, str, Path,
     elif scheme == "serial":
         from host.serial_transport import DEFAULT_BAUD, DEFAULT_RESPONSE_TIMEOUT, SerialTransport
         o = _typed(opts, {"baud": int, "retries": int, "response_timeout": float})
-        transport = SerialTransport(target, baudrate=o.get("baud", DEFAULT_BAUD),
+        # the rate the bitstream's bridge was built for (its metadata), unless the URI says otherwise
+        meta = _resolve_metadata(metadata, None)
+        baud = o.get("baud") or (meta.uart_baud if meta is not None and meta.uart_baud else DEFAULT_BAUD)
+        transport = SerialTransport(target, baudrate=baud,
                                     timeout=o.get("response_timeout", DEFAULT_RESPONSE_TIMEOUT),
                                     retries=o.get("retries", 4))
     elif scheme == "pynq":
@@ -467,7 +474,7 @@ def open_device(uri: str, tokenizer=None, metadata: Union[None, bool, str, Path,
     else:
         raise ValueError(f"device URI {uri!r}: unknown scheme {scheme!r}; use sim:, serial: or pynq:")
     try:
-        meta = _resolve_metadata(metadata, beside)
+        meta = meta if scheme == "serial" else _resolve_metadata(metadata, beside)
         return Device(transport, tokenizer=tokenizer, metadata=meta, timeout=timeout)
     except BaseException:
         transport.close()

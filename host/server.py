@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
 from host.device import Device, PromptError
@@ -40,6 +40,7 @@ from host.tokenizer import BOS, TextStream
 
 DEFAULT_MAX_TOKENS = 16          # OpenAI's default for /v1/completions
 DEFAULT_MAX_QUEUE = 64           # requests waiting for the device before 429
+DISCONNECT_POLL = 0.5            # seconds between checks that a waiting client is still there
 
 
 class ApiError(Exception):
@@ -392,12 +393,14 @@ def create_app(device: Device, adapters: Optional[Dict[str, object]] = None, mod
     async def _run(job: Job, request: Request, chat: bool, want_ids: bool, include_usage: bool, stream: bool):
         worker.submit(job)
         try:
-            kind, value = await job.out.get()   # waits in the queue; "start" once the device took it
+            kind, value = await _next(job, request)     # waits in the queue; "start" once the device took it
         except BaseException:
             job.cancel.set()
             raise
         if kind == "error":
             raise value
+        if kind == "gone":
+            return Response(status_code=499)            # nobody reads it (nginx's "client closed request")
         rid = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex
         obj = "chat.completion" if chat else "text_completion"
         base = {"id": rid, "created": int(time.time()), "model": job_model(job)}
@@ -419,7 +422,9 @@ def create_app(device: Device, adapters: Optional[Dict[str, object]] = None, mod
         if not stream:
             text, ids = [], []
             while True:
-                kind, value = await job.out.get()
+                kind, value = await _next(job, request)
+                if kind == "gone":
+                    return Response(status_code=499)
                 if kind == "token":
                     ids += [value[0]] if value[0] is not None else []
                     text.append(value[1])
@@ -462,6 +467,17 @@ def create_app(device: Device, adapters: Optional[Dict[str, object]] = None, mod
                 job.cancel.set()            # a finished stream, or one closed early: free the device
 
         return EventStream(events(), job)
+
+    async def _next(job: Job, request: Request) -> Tuple[str, Any]:
+        """The job's next event; ("gone", None) once the client has disconnected (the job is
+        cancelled, so a queued request never reaches the device and a running one stops)."""
+        while True:
+            try:
+                return await asyncio.wait_for(job.out.get(), DISCONNECT_POLL)
+            except asyncio.TimeoutError:
+                if await request.is_disconnected():
+                    job.cancel.set()
+                    return "gone", None
 
     def job_model(job: Job) -> str:
         return job.adapter or model_name

@@ -294,7 +294,7 @@ def cmd_build(args: argparse.Namespace) -> None:
     knobs = _knobs_from_args(args)
     run_build(args.board, args.model, knobs, out=args.out, build_dir=args.build_dir, tokenizer=args.tokenizer,
               freq_mhz=args.freq, check_only=args.check, force=args.force, measure=args.measure,
-              router=args.router, seed=args.seed, bits=args.bits, clock_mhz=args.clock)
+              router=args.router, seed=args.seed, bits=args.bits, clock_mhz=args.clock, baud=args.baud)
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -498,6 +498,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="design clock in MHz (default: the board's): ECP5 boards put a PLL after the "
                         "oscillator (e.g. --clock 40 on the ULX3S), Zynq boards take it as FCLK0; "
                         "the manifest's Fmax says what the routed design can take")
+    p.add_argument("--baud", type=int, help="UART boards: the bridge's baud rate (default 115200; the ULX3S's "
+                                            "FT231X takes up to 3000000, which needs a design clock that is "
+                                            "close to a multiple of it, e.g. --clock 33.333 or 36)")
     p.add_argument("--freq", type=float, help="nextpnr target clock in MHz (default: the design clock)")
     p.add_argument("--router", choices=("router1", "router2"), help="nextpnr router (default: router1; router2 is faster when it converges, and a stalled router2 run is placed again with the next seed)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1; the manifest records it): "
