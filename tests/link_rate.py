@@ -13,8 +13,8 @@ which builds the bridge's response bytes), on a serial port that keeps a virtual
 - the bridge executes a request once its last byte is in and starts its answer BRIDGE_CYCLES
   later (it checks the CRC as bytes arrive and encodes the answer while sending it);
 - the core replays a Verilator run of `make bench` (docs/bench/results.json): the tokens it
-  generated from BOS and the cycles each position took, into a 16-token output FIFO (hw_core's
-  OUT_DEPTH); a full FIFO stalls the core until the host pops;
+  generated from BOS and the cycles each position took, into the 17-token output FIFO of hw_core
+  (OUT_DEPTH 16 + its head register); a full FIFO stalls the core until the host pops;
 - `turnaround` adds a fixed host delay per request (a USB adapter's latency: ~1 ms per round
   trip for an FTDI chip with its latency timer at 1 ms; 0 = the line alone).
 
@@ -36,7 +36,7 @@ from tests.host_fakes import FakeBridge
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "bench" / "results.json"
-OUT_DEPTH = 16                  # hw_core.v's default output FIFO
+OUT_DEPTH = 17                  # hw_core.v's output FIFO: 16 memory words + the head register
 BRIDGE_CYCLES = 32              # request end -> first answer byte (CRC check, register access)
 
 
@@ -50,11 +50,11 @@ class ReplayCore:
     def __init__(self, clock: Clock, clock_hz: float, tokens, cycles, vocab: int, context: int):
         self.clock, self.hz = clock, clock_hz
         self.tokens, self.cycles = list(tokens), list(cycles)
-        self.ident = R.Identity(fingerprint="0" * 64, gen_version=R.pack_version(1, 0, 0), dim=64, hidden=172,
+        self.ident = R.Identity(fingerprint="0" * 64, gen_version=R.pack_version(1, 0, 0), dim=64, hidden=176,
                                 layers=4, heads=4, kv_heads=2, vocab=vocab, context=context, lanes=16, vpl=16,
                                 bits={"embedding": 4, "attention": 4, "mlp": 4, "classifier": 4}, k_max=16)
         self.regs = {a // 4: v for a, v in R.pack_identity(self.ident).items()}
-        self.regs.update({R.PROMPT_DEPTH // 4: context + 1, R.OUT_DEPTH // 4: OUT_DEPTH + 1,
+        self.regs.update({R.PROMPT_DEPTH // 4: context + 1, R.OUT_DEPTH // 4: OUT_DEPTH,
                           R.LORA_WORDS // 4: 0})
         self.out: deque = deque()
         self.pos = self.i = self.n = 0
@@ -173,7 +173,6 @@ def measure(run: dict, clock_mhz: float, baud: int, tokens: int, turnaround: flo
     got = [t.id for t in dev.generate([1], tokens, stop_token=None)]
     if got != run["generated"][:tokens]:
         raise AssertionError("the link changed the tokens")
-    seconds = core_last = None
     seconds = clock.now - t0
     core_seconds = sum(cycles[:tokens]) / hz
     return {"clock_mhz": clock_mhz, "baud": baud, "clks_per_bit": clks, "device_baud": round(hz / clks),
@@ -194,10 +193,54 @@ def frame_sizes() -> dict:
             "status_read": read_req + 1 + len(encode_frame(1, 0x03, bytes(4)))}
 
 
+def write_markdown(doc: dict, path: Path) -> None:
+    """docs/link_rate.md's table from the measurement (one row per build, clock and rate)."""
+    rows = {}
+    for r in doc["rows"]:
+        key = (r["lanes"], r["vpl"], r["clock_mhz"], r["baud"])
+        rows.setdefault(key, {})[(r["turnaround_ms"], r["tokens"])] = r
+    f = doc["frames"]
+    lines = [
+        "# Host-visible tokens/s over the UART",
+        "",
+        "Written by `make linkrate` (`python -m tests.link_rate`) from docs/bench/link_rate.json. The host "
+        "stack (host.device over host.serial_transport) talks to the Python stand-in of hw_uart_bridge.v on "
+        "a serial port with a virtual clock: every byte takes its 10 bit times (host to device at the "
+        "adapter's exact rate, device to host at the design clock / CLKS_PER_BIT the board build uses), "
+        f"the bridge answers {doc['bridge_cycles']} cycles after a request's last byte, and the core replays "
+        f"the Verilator run of `make bench` ({doc['source']}: its tokens from BOS and the cycles of every "
+        f"position) into its {doc['out_depth']}-token output FIFO, stalling when it is full. USB adds a fixed "
+        "delay per request on a real adapter: the 1 ms columns assume an FTDI latency timer of 1 ms "
+        "(an assumption, not a board measurement; the default 16 ms timer is far slower).",
+        "",
+        f"Frames: a TOKEN_POP read request is {f['read_request']} bytes on the wire, its answer "
+        f"{f['read_response_1']} bytes for 1 word and {f['read_response_8']} for 8 (4 more per word); a "
+        f"STATUS poll costs {f['status_read']} bytes both ways. A read pops up to the output FIFO's depth "
+        f"({doc['out_depth']} words); empty words come back as zeros, so a host that polls a slow core pays for them.",
+        "",
+        "tok/s over the first 64 generated tokens (which also pay for the request's reset, settings and "
+        "prompt frames) and over 255 (the whole context); bytes/token and line use over 255.",
+        "",
+        "| lanes x vpl | clock MHz | baud (bridge's) | core tok/s 64 / 255 | host tok/s 64 / 255 | with 1 ms USB "
+        "64 / 255 | bytes/token | line busy |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for (lanes, vpl, mhz, baud), r in rows.items():
+        a, b = r[(0.0, 64)], r[(0.0, 255)]
+        u64, u255 = r[(1.0, 64)], r[(1.0, 255)]
+        lines.append(f"| {lanes}x{vpl} | {mhz:g} | {baud:,} ({b['device_baud']:,}) | "
+                     f"{a['core_tokens_per_s']:,.0f} / {b['core_tokens_per_s']:,.0f} | "
+                     f"{a['host_tokens_per_s']:,.0f} / {b['host_tokens_per_s']:,.0f} | "
+                     f"{u64['host_tokens_per_s']:,.0f} / {u255['host_tokens_per_s']:,.0f} | "
+                     f"{b['bytes_per_token']:.2f} | {100 * b['line_busy']:.0f} % |")
+    path.write_text("\n".join(lines) + "\n")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--results", type=Path, default=RESULTS)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "bench" / "link_rate.json")
+    ap.add_argument("--table", type=Path, default=ROOT / "docs" / "link_rate.md")
     args = ap.parse_args(argv)
     bench = json.loads(args.results.read_text())
     rows = []
@@ -210,11 +253,12 @@ def main(argv=None) -> int:
                     for tokens in (64, 255):
                         m = measure(r, clock, baud, tokens, turnaround)
                         rows.append({"model": r["model"], "lanes": r["lanes"], "vpl": r["vpl"], **m})
-                        print(json.dumps(rows[-1]))
+
     doc = {"what": __doc__, "frames": frame_sizes(), "bridge_cycles": BRIDGE_CYCLES, "out_depth": OUT_DEPTH,
            "source": str(args.results.relative_to(ROOT)), "rows": rows}
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_markdown(doc, args.table)
+    print(f"wrote {args.out} and {args.table}")
     return 0
 
 
