@@ -62,7 +62,8 @@ def test_windows_average_the_first_tokens():
 
 
 def test_settings_parse():
-    assert bench.parse_settings("8x4, 16x4,32X2") == [(8, 4), (16, 4), (32, 2)]
+    assert bench.parse_settings("8x4, 16x4,32X2,16x16q") == [(8, 4, 0), (16, 4, 0), (32, 2, 0),
+                                                               (16, 16, bench.PER_QUERY_HEAD)]
     with pytest.raises(bench.BenchError, match="LANESxVPL"):
         bench.parse_settings("16")
     with pytest.raises(bench.BenchError, match="no lane setting"):
