@@ -48,7 +48,7 @@ soak: $(STAMP) ## UART link soak: 10^6 frames through an 8N1 line at BER 1e-4 to
 sim: $(STAMP) ## generate tokens on the Verilator simulation (PROMPT MODEL STEPS TEMP TRACE LANES)
 	$(HW) sim $(SIMARGS)
 
-bench: $(STAMP) ## cycles/token in Verilator (16x4, 16x8, 16x16 lanes, whole context) -> docs/bench/results.json, docs/bench.md; golden tok/s -> docs/bench/golden.json (BENCHARGS)
+bench: $(STAMP) ## cycles/token in Verilator (16x4, 16x8, 16x16 lanes, 16x16q: an engine per query head; whole context; BENCHARGS="--settings 16x16q --merge" reruns one) -> docs/bench/results.json, docs/bench.md; golden tok/s -> docs/bench/golden.json (BENCHARGS)
 	$(HW) bench --out docs/bench/results.json --table docs/bench.md $(BENCHARGS)
 	$(HW) bench --golden models/default/model.bin --golden-out docs/bench/golden.json
 	$(PY) -m tests.link_rate

@@ -263,6 +263,28 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def reclock(result: dict, clock_mhz: float) -> dict:
+    """A stored result's tokens/s at another clock (its cycles stay as measured)."""
+    r = dict(result)
+    r["tokens_per_s_sim"] = round(clock_mhz * 1e6 / r["mean_cycles"], 1)
+    r["windows"] = {n: {**w, "tokens_per_s": round(clock_mhz * 1e6 / w["mean_cycles"], 1)}
+                    for n, w in r.get("windows", {}).items()}
+    return r
+
+
+def merged(old: dict, new: dict) -> dict:
+    """`new`'s results over `old`'s: a (model, setting) measured now replaces the stored one, the
+    others stay, all at `new`'s clock. The runs must cover the same tokens."""
+    if old.get("tokens") != new["tokens"]:
+        raise BenchError(f"--merge: the stored results cover {old.get('tokens')} tokens per setting (0 = the "
+                         f"whole context), this run {new['tokens']}; run with --tokens {old.get('tokens')} "
+                         "or without --merge")
+    key = lambda r: (r["model"], r.get("setting", f"{r['lanes']}x{r['vpl']}"))
+    fresh = {key(r) for r in new["results"]}
+    keep = [reclock(r, new["clock_mhz"]) for r in old.get("results", []) if key(r) not in fresh]
+    return {**new, "results": keep + new["results"]}
+
+
 def write(report: dict, out: Path, table: Path | None) -> None:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -279,6 +301,8 @@ def cli_bench(args) -> None:
         raise BenchError(f"model(s) {', '.join(missing)} not found ({', '.join(str(MODELS[m]) for m in missing)})")
     models = [m for m in models if m not in missing]
     report = run(models, parse_settings(args.settings), args.tokens, args.clock_mhz)
+    if args.merge and Path(args.out).is_file():
+        report = merged(json.loads(Path(args.out).read_text()), report)
     write(report, args.out, args.table)
     print(f"wrote {args.out}" + (f" and {args.table}" if args.table else ""))
 
@@ -299,6 +323,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="tokens generated from BOS per setting (default 0: the whole context)")
     ap.add_argument("--clock-mhz", type=float, default=None,
                     help="clock for tokens/s (default: the committed ECP5 bitstream's design clock)")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other settings already in --out (their tokens/s restated at this clock)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--table", type=Path, default=DEFAULT_TABLE, help="markdown table (docs/bench.md)")
 
