@@ -209,7 +209,7 @@ def report(results: list[dict], tokens: int, clock_mhz: float) -> dict:
     """The JSON report around the per-setting results."""
     return {
         "what": ("Verilator simulation of the generated accelerator (LUT MACs, one attention engine per kv "
-                 "head; settings ending in q: one per query head, two sharing each kv head's bank): greedy generation of {f'{tokens} tokens' if tokens else 'the whole context'} "
+                 f"head; settings ending in q: one per query head, two sharing each kv head's bank): greedy generation of {f'{tokens} tokens' if tokens else 'the whole context'} "
                  "from BOS, CYCLES_LAST_TOKEN per position"),
         "ideal": "ceil(weight MACs / (LANES*VPL)) + n_layers * (n_heads / engines + 1) * (p + 1)",
         "ratio": "cycles / ideal at each position; mean_ratio averages it over the positions",

@@ -87,6 +87,7 @@ def test_bench_runs_the_simulation_and_writes_the_report(tmp_path):
     # every token of a run costs at least the ideal bound
     assert min(row["ratio"] for row in r["per_position"]) >= 1.0
     rep = bench.report([r], 6, 100.0)
+    assert "greedy generation of 6 tokens from BOS" in rep["what"]
     out, table = tmp_path / "results.json", tmp_path / "bench.md"
     bench.write(rep, out, table)
     back = json.loads(out.read_text())
