@@ -60,20 +60,33 @@ def load_int_model(path: Path, tokenizer: Path | None = None, bits: str | None =
     return im, (Path(tok.source) if tok is not None else None)
 
 
-def measure_cycles(build_dir: Path, steps: int = 64, prompt: tuple[int, ...] = (1,)) -> dict:
+def measure_cycles(build_dir: Path, steps: int = 64, prompt: tuple[int, ...] = (1,), int_model=None,
+                   context: int | None = None) -> dict:
     """Cycles per token measured on the Verilator simulation of the generated design (hw/sim).
 
     Greedy generation of `steps` tokens from BOS, never stopping early; returns the
-    cycles of each token with its position, and their mean.
+    cycles of each token with its position, and their mean. With `int_model`, the tokens
+    must be the golden model's (a design that is not bit-exact is not built).
     """
     from hw.sim.session import SimSession
 
-    rows = []
+    rows, tokens = [], []
     with SimSession(build_dir) as sim:
         for ev in sim.stream(list(prompt), steps, stop_token=None):
             rows.append((ev.position - 1, ev.cycles))
+            tokens.append(ev.token)
+    if int_model is not None:
+        from hw.golden import GoldenModel
+
+        want = list(GoldenModel(int_model, context=context).generate(list(prompt), steps, stop_token=None))
+        if tokens != want:
+            first = next(i for i, (a, b) in enumerate(zip(tokens, want + [None] * len(tokens))) if a != b)
+            raise BuildError(f"the simulated design's token {first} is {tokens[first]}, the golden model's "
+                             f"{want[first] if first < len(want) else 'none'}: the design is not bit-exact "
+                             f"(build dir {build_dir}; run tests/test_rtl_core.py)")
     cyc = [c for _, c in rows]
-    return {"source": "Verilator simulation (hw/sim), greedy from BOS", "tokens": len(rows),
+    return {"source": "Verilator simulation (hw/sim), greedy from BOS, tokens equal to the golden model's",
+            "tokens": len(rows),
             "first": {"position": rows[0][0], "cycles": rows[0][1]},
             "last": {"position": rows[-1][0], "cycles": rows[-1][1]},
             "cycles_mean": round(sum(cyc) / len(cyc), 1)}
@@ -132,7 +145,7 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
     measured = None
     if measure:
         log(f"measuring cycles/token on the Verilator simulation ({measure} tokens; the first run builds it)")
-        measured = measure_cycles(bdir, measure)
+        measured = measure_cycles(bdir, measure, int_model=im, context=knobs.context)
     manifest = open_flow.build(info, board, fit=fit.to_json(), freq_mhz=freq_mhz, log=log,
                                router=router or open_flow.DEFAULT_ROUTER, seed=seed, baud=baud)
     doc = json.loads(manifest.read_text())
