@@ -297,6 +297,15 @@ def cmd_build(args: argparse.Namespace) -> None:
               router=args.router, seed=args.seed, bits=args.bits, clock_mhz=args.clock, baud=args.baud)
 
 
+def cmd_respin(args: argparse.Namespace) -> None:
+    """A new model of the same shape into a finished ECP5 bitstream: block-RAM contents only,
+    no synthesis, no place and route (docs/respin.md)."""
+    from hw.flows.respin import respin
+
+    respin(args.bitstream, args.model, tokenizer=args.tokenizer, out=args.out, manifest=args.manifest,
+           base_model=args.base_model)
+
+
 def cmd_bench(args: argparse.Namespace) -> None:
     """Measure cycles/token in the Verilator simulation (or the golden model's tokens/s); write JSON."""
     if args.golden is not None:
@@ -370,8 +379,9 @@ def _add_knob_args(p: argparse.ArgumentParser, debug_vectors: str = "on", macs: 
                    help="lane multiply-accumulates from DSP multipliers or from LUT adders (no multiplier: "
                         f"more lanes fit where the DSPs run out; default {macs})")
     p.add_argument("--attention-engines", type=int, default=0,
-                   help="attention heads computed at once, each engine with its own KV cache bank; "
-                        "must divide the kv heads (default 0: one per kv head)")
+                   help="attention heads computed at once: a divisor of the kv heads (each engine with "
+                        "its own KV cache bank) or a multiple of them dividing the query heads (the "
+                        "engines of a kv head share its bank); default 0: one per kv head")
     p.add_argument("--norm-width", type=int, default=0, choices=(0, 1, 2, 4, 8, 16),
                    help="rmsnorm elements per cycle, 3 multipliers each (default 0: 2 with DSP MACs, "
                         "up to 8 and at most --vpl with LUT MACs)")
@@ -510,6 +520,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--measure", type=int, default=0, metavar="N",
                    help="also measure cycles/token on the Verilator simulation over N tokens (manifest 'measured')")
     p.add_argument("--list-boards", action="store_true", help="list the boards and their resources")
+
+    p = add("respin", cmd_respin, "new weights into a finished bitstream (same shape): seconds, not a build")
+    p.add_argument("--bitstream", type=Path, required=True, help="the base bitstream (its manifest.json beside it)")
+    p.add_argument("--model", type=Path, required=True,
+                   help="the new model: a checkpoint (quantized with the manifest's bits) or an integer model .npz")
+    p.add_argument("--tokenizer", type=Path, help="tokenizer.bin for the host metadata (default: beside the model)")
+    p.add_argument("--out", type=Path, help="where the new bitstream, manifest and metadata go "
+                                           "(default build/respin/BOARD-FP/out/)")
+    p.add_argument("--manifest", type=Path, help="the base bitstream's manifest (default: manifest.json beside it)")
+    p.add_argument("--base-model", type=Path,
+                   help="the model the base bitstream was built from, when its manifest has no bram_map and "
+                        "names a model that is not here")
 
     p = add("bench", cmd_bench, "cycles/token of the simulated hardware per lane setting; write a JSON report")
     p.add_argument("--out", type=Path, default=Path("docs/bench/results.json"))

@@ -147,13 +147,21 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
     bit = bdir / doc["bitstream"]["file"]
     shutil.copy2(bit, dest / bit.name)
     shutil.copy2(manifest, dest / "manifest.json")
-    meta_doc = json.loads((bdir / "hardwire.json").read_text())
-    if meta_doc.get("tokenizer"):       # relative to the metadata file: re-anchor beside the bitstream
-        import os
-        meta_doc["tokenizer"] = os.path.relpath((bdir / meta_doc["tokenizer"]).resolve(), dest.resolve())
-    (dest / f"{bit.stem}.hardwire.json").write_text(json.dumps(meta_doc, indent=1) + "\n")
+    write_host_metadata(bdir, dest, bit.stem)
     log(summary(doc, dest / bit.name))
     return {"fit": fit, "manifest": dest / "manifest.json", "bitstream": dest / bit.name, "doc": doc}
+
+
+def write_host_metadata(bdir: Path, dest: Path, stem: str) -> Path:
+    """bdir/hardwire.json copied to dest/<stem>.hardwire.json, its tokenizer path re-anchored there."""
+    import os
+
+    meta_doc = json.loads((bdir / "hardwire.json").read_text())
+    if meta_doc.get("tokenizer"):       # relative to the metadata file: re-anchor beside the bitstream
+        meta_doc["tokenizer"] = os.path.relpath((bdir / meta_doc["tokenizer"]).resolve(), dest.resolve())
+    path = dest / f"{stem}.hardwire.json"
+    path.write_text(json.dumps(meta_doc, indent=1) + "\n")
+    return path
 
 
 def summary(doc: dict, bit: Path) -> str:

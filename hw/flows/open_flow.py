@@ -376,6 +376,24 @@ def write_manifest(build_dir: Path, board: Board, info, bitstream: Path, cells: 
     return path
 
 
+def record_bram_map(build_dir: Path, manifest: Path, log=print) -> None:
+    """The manifest's `bram_map`: which block RAM holds which part of each ROM image (from the
+    routed config and the build's rom/ images), so that `hardwire respin` can rewrite them
+    later without the base model (docs/respin.md). A design whose model ROMs are not all
+    found in block RAM is recorded so, with a warning: it builds, but cannot be respun."""
+    from hw.flows import bram_map as bm
+
+    brams = bm.read_brams((build_dir / "board.config").read_text())
+    bmap = bm.find_map(brams, bm.rom_images(build_dir / "rom"))
+    doc = json.loads(manifest.read_text())
+    doc["bram_map"] = bmap.to_json()
+    manifest.write_text(json.dumps(doc, indent=1) + "\n")
+    if bmap.unexplained or bmap.not_in_bram or bmap.ambiguous:
+        log(f"warning: this bitstream cannot be respun whole: {len(bmap.unexplained)} block RAM(s) unexplained, "
+            f"not in block RAM: {', '.join(sorted(bmap.not_in_bram)) or 'none'}, "
+            f"{len(bmap.ambiguous)} ambiguous block(s) (manifest bram_map)")
+
+
 # ---------------------------------------------------------------- the whole flow
 
 def build(info, board: Board, fit: dict | None = None, freq_mhz: float | None = None, log=print,
@@ -408,6 +426,8 @@ def build(info, board: Board, fit: dict | None = None, freq_mhz: float | None = 
     seconds["pack"] = round(time.monotonic() - t)
     manifest = write_manifest(build_dir, board, info, bit, cells, report, fit, seconds,
                               pnr_settings=report.pop("hardwire_pnr", None), baud=baud)
+    if board.family == "ecp5":
+        record_bram_map(build_dir, manifest, log)
     fmax = fmax_mhz(report)
     if fmax < board.clock_mhz:
         raise FlowError(f"timing not met: Fmax {fmax:.1f} MHz is below the {board.clock_mhz:g} MHz design clock "
