@@ -123,9 +123,6 @@ class DeviceWorker:
             raise ApiError(429, f"the device is busy: {self.jobs.maxsize} requests are waiting for its one "
                                 "stream; retry later", code="queue_full", kind="rate_limit_error") from None
 
-    def waiting(self) -> int:
-        return self.jobs.qsize()
-
     def stop(self) -> None:
         self.jobs.put(None)
         self.thread.join(timeout=30)
@@ -189,7 +186,9 @@ class DeviceWorker:
         if finish == "cancelled":
             self.cancelled += 1
             return
-        tail = cut.flush() + (text.flush() if text is not None and not cut.stopped else "")
+        # an incomplete UTF-8 character at the end, through the stop-string cut like any text
+        tail = cut.push(text.flush()) if text is not None and not cut.stopped else ""
+        tail += cut.flush()
         if tail:
             job.send("token", (None, tail))
         job.send("end", {"finish_reason": finish, "completion_tokens": count})

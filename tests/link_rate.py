@@ -197,7 +197,7 @@ def write_markdown(doc: dict, path: Path) -> None:
     """docs/link_rate.md's table from the measurement (one row per build, clock and rate)."""
     rows = {}
     for r in doc["rows"]:
-        key = (r["lanes"], r["vpl"], r["clock_mhz"], r["baud"])
+        key = (r["lanes"], r["vpl"], r.get("attention_engines"), r["clock_mhz"], r["baud"])
         rows.setdefault(key, {})[(r["turnaround_ms"], r["tokens"])] = r
     f = doc["frames"]
     lines = [
@@ -221,14 +221,14 @@ def write_markdown(doc: dict, path: Path) -> None:
         "tok/s over the first 64 generated tokens (which also pay for the request's reset, settings and "
         "prompt frames) and over 255 (the whole context); bytes/token and line use over 255.",
         "",
-        "| lanes x vpl | clock MHz | baud (bridge's) | core tok/s 64 / 255 | host tok/s 64 / 255 | with 1 ms USB "
+        "| lanes x vpl (engines) | clock MHz | baud (bridge's) | core tok/s 64 / 255 | host tok/s 64 / 255 | with 1 ms USB "
         "64 / 255 | bytes/token | line busy |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for (lanes, vpl, mhz, baud), r in rows.items():
+    for (lanes, vpl, engines, mhz, baud), r in rows.items():
         a, b = r[(0.0, 64)], r[(0.0, 255)]
         u64, u255 = r[(1.0, 64)], r[(1.0, 255)]
-        lines.append(f"| {lanes}x{vpl} | {mhz:g} | {baud:,} ({b['device_baud']:,}) | "
+        lines.append(f"| {lanes}x{vpl} ({engines}) | {mhz:g} | {baud:,} ({b['device_baud']:,}) | "
                      f"{a['core_tokens_per_s']:,.0f} / {b['core_tokens_per_s']:,.0f} | "
                      f"{a['host_tokens_per_s']:,.0f} / {b['host_tokens_per_s']:,.0f} | "
                      f"{u64['host_tokens_per_s']:,.0f} / {u255['host_tokens_per_s']:,.0f} | "
@@ -252,7 +252,8 @@ def main(argv=None) -> int:
                 for turnaround in (0.0, 1e-3):
                     for tokens in (64, 255):
                         m = measure(r, clock, baud, tokens, turnaround)
-                        rows.append({"model": r["model"], "lanes": r["lanes"], "vpl": r["vpl"], **m})
+                        rows.append({"model": r["model"], "lanes": r["lanes"], "vpl": r["vpl"],
+                                     "attention_engines": r.get("attention_engines"), **m})
 
     doc = {"what": __doc__, "frames": frame_sizes(), "bridge_cycles": BRIDGE_CYCLES, "out_depth": OUT_DEPTH,
            "source": str(args.results.relative_to(ROOT)), "rows": rows}
