@@ -314,7 +314,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
         return
     from hw.bench import TOKENS, cli_bench as rtl_bench
     rtl_bench(argparse.Namespace(models=args.models, settings=args.settings, tokens=args.tokens or TOKENS,
-                                 clock_mhz=args.clock_mhz, out=args.out, table=args.table))
+                                 clock_mhz=args.clock_mhz, out=args.out, table=args.table, merge=args.merge))
 
 
 def cmd_info(args: argparse.Namespace) -> None:
@@ -538,7 +538,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table", type=Path, default=Path("docs/bench.md"), help="markdown table of the results")
     p.add_argument("--models", default="", help="comma list: default, stories260K (when ../shared/models "
                    "has it) or checkpoint paths; default: those present")
-    p.add_argument("--settings", default="16x4,16x8,16x16", help="lane settings LANESxVPL, comma-separated")
+    from hw.bench import SETTINGS, setting_name
+    p.add_argument("--settings", default=",".join(setting_name(*st) for st in SETTINGS),
+                   help="lane settings LANESxVPL, comma-separated; a trailing q: one attention engine per "
+                        "query head (default: one per kv head)")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the other settings already in --out (their tokens/s restated at this clock)")
     p.add_argument("--clock-mhz", type=float, default=None,
                    help="clock for tokens/s (default: the committed ECP5 bitstream's design clock)")
     p.add_argument("--golden", type=Path, metavar="MODEL",
