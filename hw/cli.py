@@ -55,8 +55,8 @@ def _load_float(path: Path, tokenizer_path: Path | None):
 
 def cmd_quantize(args: argparse.Namespace) -> None:
     """Float checkpoint -> calibrated integer model (.npz); --report compares bit widths."""
-    from hw.calibrate import calibrate_model
     from hw.quantize import parse_bits, quantize
+    from hw.transform import calibrate_prepared
 
     # a model folder may carry its tokenizer and calibration text (models/default/)
     folder = args.checkpoint.parent if args.checkpoint.is_file() else args.checkpoint
@@ -74,9 +74,10 @@ def cmd_quantize(args: argparse.Namespace) -> None:
     if source == "auto":
         source = "corpus+generate" if text is not None and tok is not None else "generate+sample"
     bits = parse_bits(args.bits) if args.bits else None
-    calib = calibrate_model(model, source=source, corpus=text, tokenizer=tok)
-    opts = {"clip_search": args.clip_search, "rounding": args.rounding}
-    int_model = quantize(model, calib, bits, source=str(args.checkpoint), tokenizer=tok, **opts)
+    transform = {"rotate": args.rotate, "rotate_v": args.rotate_v == "on", "balance_qk": args.balance_qk == "on"}
+    prepared, calib = calibrate_prepared(model, transform, source, text, tok, act_clip=args.act_clip)
+    opts = {"clip_search": args.clip_search, "rounding": args.rounding, "transform": transform}
+    int_model = quantize(prepared, calib, bits, source=str(args.checkpoint), tokenizer=tok, **opts)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     int_model.save(args.out)
     print(f"wrote {args.out}: bits {int_model.knobs.get('bits')}, calibration {source}, "
@@ -87,19 +88,30 @@ def cmd_quantize(args: argparse.Namespace) -> None:
             raise HardwireError("--report needs the tokenizer (--tokenizer FILE) to encode the held-out text")
         lines = (args.heldout.read_text(encoding="utf-8").splitlines() if args.heldout
                  else report.default_heldout_lines())
-        rows = report.run_report(model, calib, lines, tok, quantize_opts=opts)
+        rows = report.run_report(model, calib, lines, tok, quantize_opts=opts, prepared=prepared)
         print(report.format_table(rows))
         if args.report_md:
             command = " ".join(["hardwire quantize", str(args.checkpoint), "--out", str(args.out)]
                                + ([f"--tokenizer {tok_path}"] if tok_path else [])
                                + ([f"--bits {args.bits}"] if args.bits else [])
                                + [f"--calibration {source}"]
+                               + [f"--{k.replace('_', '-')} {v}" for k, v in _lever_args(args).items()]
                                + ([f"--calibration-text {text}"] if text else [])
                                + ([f"--heldout {args.heldout}"] if args.heldout else [])
                                + [f"--report-md {args.report_md}"])
             report.write_markdown(rows, args.report_md, f"{args.checkpoint.name} (calibration {source})",
                                   command)
             print(f"wrote {args.report_md}")
+
+
+def _lever_args(args: argparse.Namespace) -> dict:
+    """The fidelity options that differ from their defaults (for the report's command line)."""
+    from hw.transform import DEFAULTS
+    given = {"rotate": args.rotate, "rotate_v": args.rotate_v, "balance_qk": args.balance_qk,
+             "act_clip": args.act_clip}
+    defaults = {"rotate": DEFAULTS["rotate"], "rotate_v": "on" if DEFAULTS["rotate_v"] else "off",
+                "balance_qk": "on" if DEFAULTS["balance_qk"] else "off", "act_clip": "max"}
+    return {k: v for k, v in given.items() if v != defaults[k]}
 
 
 def _check_calibration_text(text: Path, source: str, tok) -> None:
@@ -376,6 +388,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration-text", type=Path, help="text file for corpus calibration (one story per line)")
     p.add_argument("--rounding", choices=("gptq", "nearest"), default="gptq")
     p.add_argument("--clip-search", choices=("output", "weight", "none"), default="output")
+    from hw.transform import DEFAULTS as TRANSFORM, ROTATIONS
+    onoff = lambda flag: "on" if flag else "off"     # noqa: E731
+    p.add_argument("--rotate", choices=ROTATIONS, default=TRANSFORM["rotate"],
+                   help="rotate the residual stream (norm gains folded into the matrices; the integer "
+                        "datapath is unchanged): hadamard (random signs; a random orthogonal matrix when dim "
+                        f"is not a power of two), random, none (default {TRANSFORM['rotate']})")
+    p.add_argument("--rotate-v", choices=("on", "off"), default=onoff(TRANSFORM["rotate_v"]),
+                   help="rotate each value head (undone in wo) "
+                        f"(default {onoff(TRANSFORM['rotate_v'])})")
+    p.add_argument("--balance-qk", choices=("on", "off"), default=onoff(TRANSFORM["balance_qk"]),
+                   help="balance the ranges of query and key RoPE pairs (scores unchanged) "
+                        f"(default {onoff(TRANSFORM['balance_qk'])})")
+    p.add_argument("--act-clip", choices=("max", "mse"), default="max",
+                   help="int8 activation scales from the calibrated max (99.99th percentile for the MLP "
+                        "values) or from the clip with the least squared error (default max)")
     p.add_argument("--report", action="store_true", help="compare float and integer models for several bit widths")
     p.add_argument("--report-md", type=Path, help="also write the report table as markdown here")
     p.add_argument("--heldout", type=Path, help="held-out text for --report (default: the corpus held-out stories)")
