@@ -61,9 +61,11 @@ def cmd_quantize(args: argparse.Namespace) -> None:
     # a model folder may carry its tokenizer and calibration text (models/default/)
     folder = args.checkpoint.parent if args.checkpoint.is_file() else args.checkpoint
     tok_path = args.tokenizer or ((folder / "tokenizer.bin") if (folder / "tokenizer.bin").is_file() else None)
-    if args.heldout is not None and not (args.report or args.report_md):
-        raise HardwireError(f"--heldout {args.heldout} is read only by --report / --report-md; add one "
-                            "of them or drop --heldout")
+    for flag, value in (("--heldout", args.heldout), ("--report-bits", args.report_bits)):
+        if value is not None and not (args.report or args.report_md):
+            raise HardwireError(f"{flag} {value} is read only by --report / --report-md; add one "
+                                f"of them or drop {flag}")
+    report_settings = _report_settings(args.report_bits)
     model, tok = _load_float(args.checkpoint, tok_path)
     text = args.calibration_text
     if text is not None:
@@ -88,7 +90,8 @@ def cmd_quantize(args: argparse.Namespace) -> None:
             raise HardwireError("--report needs the tokenizer (--tokenizer FILE) to encode the held-out text")
         lines = (args.heldout.read_text(encoding="utf-8").splitlines() if args.heldout
                  else report.default_heldout_lines())
-        rows = report.run_report(model, calib, lines, tok, quantize_opts=opts, prepared=prepared)
+        rows = report.run_report(model, calib, lines, tok, quantize_opts=opts, prepared=prepared,
+                                 **({"settings": report_settings} if report_settings else {}))
         print(report.format_table(rows))
         if args.report_md:
             command = " ".join(["hardwire quantize", str(args.checkpoint), "--out", str(args.out)]
@@ -98,10 +101,27 @@ def cmd_quantize(args: argparse.Namespace) -> None:
                                + [f"--{k.replace('_', '-')} {v}" for k, v in _lever_args(args).items()]
                                + ([f"--calibration-text {text}"] if text else [])
                                + ([f"--heldout {args.heldout}"] if args.heldout else [])
+                               + ([f"--report-bits '{args.report_bits}'"] if args.report_bits else [])
                                + [f"--report-md {args.report_md}"])
             report.write_markdown(rows, args.report_md, f"{args.checkpoint.name} (calibration {source})",
-                                  command)
+                                  command, notes=rows[0]["protocol"][0].upper() + rows[0]["protocol"][1:] + ".")
             print(f"wrote {args.report_md}")
+
+
+def _report_settings(text: str | None) -> list | None:
+    """--report-bits '8;4;3' or 'embedding=8,attention=4,mlp=4,classifier=8;...' -> report rows (label, bits)."""
+    from hw.quantize import parse_bits
+
+    if text is None:
+        return None
+    rows = []
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        bits = parse_bits(part)
+        rows.append((f"{bits['embedding']}/{bits['attention']}/{bits['mlp']}/{bits['classifier']}", bits))
+    if not rows:
+        raise HardwireError(f"--report-bits {text!r} names no setting; write e.g. '8;4;3' (attention and MLP "
+                            "widths) or full settings separated by ';'")
+    return rows
 
 
 def _lever_args(args: argparse.Namespace) -> dict:
@@ -406,6 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", action="store_true", help="compare float and integer models for several bit widths")
     p.add_argument("--report-md", type=Path, help="also write the report table as markdown here")
     p.add_argument("--heldout", type=Path, help="held-out text for --report (default: the corpus held-out stories)")
+    p.add_argument("--report-bits", help="the report's rows instead of its seven default settings, separated "
+                                         "by ';', each as --bits takes it, e.g. '8;4;3'")
     p.add_argument("--out", type=Path, required=True, help="integer model file to write (.npz)")
 
     p = add("compile", cmd_compile, "integer model -> Verilog + ROM files")

@@ -147,14 +147,16 @@ def run_report(float_model: FloatModel, calib: Calibration, heldout_lines: list[
     the same function rewritten by hw.transform.prepare, calibrated as `calib`."""
     seq_len = float_model.config.seq_len
     ref = float_reference(float_model, heldout_windows(heldout_lines, tokenizer, seq_len))
+    protocol = describe_protocol(ref, seq_len)
     if log:
-        log(describe_protocol(ref, seq_len))
+        log(protocol)
     rows = []
     for label, bits in settings:
         t0 = time.time()
         im = quantize(prepared or float_model, calib, check_bits(bits), **(quantize_opts or {}))
         row = {"label": label, "bits": im.knobs["bits"], **compare(im, ref)}
         row["seconds"] = time.time() - t0
+        row["protocol"] = protocol
         rows.append(row)
         if log:
             log(format_row(row))
