@@ -155,3 +155,21 @@ def test_rewritten_model_runs_bit_exact_on_the_rtl(tiny_model_factory, tmp_path)
         assert sim.generate([1, 3], 10) == list(golden.generate([1, 3], 10))
     finally:
         sim.close()
+
+
+def test_fakequant_emulation_is_the_float_model_without_rounding(tiny_model_factory):
+    """hw/fakequant.py (the estimate behind the report's 'what would reach the targets'): with no point
+    rounded and float weights it is the float model; with every point static it stays near the golden model."""
+    from hw.fakequant import FakeQuantRunner
+
+    fm = tiny_model_factory(seed=5)
+    seq = random_sequences(fm, seed=1, n=1)[0]
+    emu = FakeQuantRunner(fm, None, points=())
+    got = np.array([emu.forward(t) for t in seq])
+    np.testing.assert_allclose(got, logits_of(fm, seq), rtol=1e-4, atol=1e-4)
+    im = quantize(fm, calibrate(fm, random_sequences(fm, seed=0)), {"attention": 8, "mlp": 8})
+    emu, golden = FakeQuantRunner(fm, im), GoldenModel(im)
+    diff = [np.abs(emu.forward(t) - golden.forward(t) * im.scales["s_logit"]).max() for t in seq]
+    assert max(diff) < 0.1 * np.abs(got).max(), diff
+    with pytest.raises(ValueError, match="unknown activation points"):
+        FakeQuantRunner(fm, im, points=("xa", "res"))
