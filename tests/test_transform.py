@@ -173,3 +173,19 @@ def test_fakequant_emulation_is_the_float_model_without_rounding(tiny_model_fact
     assert max(diff) < 0.1 * np.abs(got).max(), diff
     with pytest.raises(ValueError, match="unknown activation points"):
         FakeQuantRunner(fm, im, points=("xa", "res"))
+
+
+def test_float_lora_adapters_are_refused_on_a_rewritten_model(tiny_model_factory):
+    """A float adapter is in the checkpoint's coordinates; on a rotated model it would be wrong, silently."""
+    from hw.golden import LoraShapeError
+    from hw.lora import lora_from_float
+
+    fm = tiny_model_factory(seed=5)
+    seqs = random_sequences(fm, seed=0)
+    pm = prepare(fm, "random")
+    im = quantize(pm, calibrate(pm, seqs), BITS, transform={"rotate": "random"})
+    A, B = np.ones((2, fm.config.dim)), np.ones((fm.config.dim, 2))
+    with pytest.raises(LoraShapeError, match="quantized with rotate=random .* without --rotate"):
+        lora_from_float(im, 0, "wq", A, B, 4.0)
+    plain = quantize(fm, calibrate(fm, seqs), BITS)
+    assert lora_from_float(plain, 0, "wq", A, B, 4.0).a.shape == (2, fm.config.dim)
