@@ -189,8 +189,8 @@ def prepare(model: FloatModel, rotate: str = "none", rotate_v: bool = False,
     if rotate not in ROTATIONS:
         raise TransformError(f"unknown rotation {rotate!r}; choose from {', '.join(ROTATIONS)}")
     if fold is False and rotate != "none":
-        raise TransformError(f"--rotate {rotate} needs the norm gains folded into the matrices; "
-                             "drop --no-fold-norms or use --rotate none")
+        raise TransformError(f"rotate={rotate!r} needs the norm gains folded into the matrices "
+                             "(fold=False was given); pass fold=None or rotate='none'")
     out = model
     if fold or rotate != "none":
         out = fold_norms(out)

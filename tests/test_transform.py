@@ -96,7 +96,7 @@ def test_settings_are_checked(model):
         check_settings({"spin": True})
     with pytest.raises(TransformError, match="rotate_v must be true or false"):
         check_settings({"rotate_v": "yes"})
-    with pytest.raises(TransformError, match="needs the norm gains folded"):
+    with pytest.raises(TransformError, match="needs the norm gains folded .*fold=False was given"):
         prepare(model, "hadamard", fold=False)
     with pytest.raises(TransformError, match="power-of-two size, not 24; use --rotate random"):
         hadamard(24)
