@@ -128,6 +128,7 @@ MODES_TABLE = (   # (label, points, mode, group): the rows `python -m hw.fakequa
     ("weights only (activations float)", (), "static", 0),
     ("int8 static everywhere (today's datapath)", POINTS, "static", 0),
     ("int8 static, q and k wide (int16)", tuple(p for p in POINTS if p not in ("q", "k")), "static", 0),
+    ("int8 static, q, k and g wide", tuple(p for p in POINTS if p not in ("q", "k", "g")), "static", 0),
     ("int8 dynamic per vector", POINTS, "dynamic", 0),
     ("int8 dynamic per group of 4", POINTS, "dynamic", 4),
     ("int8 dynamic per group of 4, q and k wide", tuple(p for p in POINTS if p not in ("q", "k")), "dynamic", 4),
