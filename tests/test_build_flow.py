@@ -232,8 +232,8 @@ def test_build_copies_bitstream_manifest_and_metadata(tmp_path, monkeypatch):
 
     seen = []
 
-    def fake_build(info, board, fit=None, freq_mhz=None, log=print, router=None, seed=1):
-        seen.append((router, seed))
+    def fake_build(info, board, fit=None, freq_mhz=None, log=print, router=None, seed=1, baud=None):
+        seen.append((router, seed, baud))
         bit = info.out_dir / f"{board.name}.bit"
         bit.write_bytes(b"bitstream")
         doc = {"bitstream": {"file": bit.name, "bytes": 9}, "utilisation": {}, "fmax_mhz": 50.0,
@@ -248,7 +248,7 @@ def test_build_copies_bitstream_manifest_and_metadata(tmp_path, monkeypatch):
     im.save(npz)
     res = board_build.run_build("ulx3s-85f", npz, Knobs(lanes=2, values_per_lane=2), out=tmp_path / "out",
                                 build_dir=tmp_path / "b", seed=5, log=lambda s: None)
-    assert seen == [(open_flow.DEFAULT_ROUTER, 5)]
+    assert seen == [(open_flow.DEFAULT_ROUTER, 5, 115_200)]
     out = tmp_path / "out"
     assert (out / "ulx3s-85f.bit").read_bytes() == b"bitstream"
     assert json.loads((out / "manifest.json").read_text())["fit_check"]["fits"]
@@ -256,6 +256,11 @@ def test_build_copies_bitstream_manifest_and_metadata(tmp_path, monkeypatch):
     assert meta["identity"]["fingerprint"] == im.fingerprint and meta["board"] == "ulx3s-85f"
     assert meta["uart_baud"] == 115_200 and meta["clock_hz"] == 25_000_000
     assert res["fit"].fits
+    # another rate reaches the flow and the metadata (3 Mbaud at a 36 MHz PLL clock: 12 clocks per bit)
+    board_build.run_build("ulx3s-85f", npz, Knobs(lanes=2, values_per_lane=2), out=tmp_path / "out3",
+                          build_dir=tmp_path / "b3", log=lambda s: None, clock_mhz=36.0, baud=3_000_000)
+    assert seen[-1][2] == 3_000_000
+    assert json.loads((tmp_path / "out3" / "ulx3s-85f.hardwire.json").read_text())["uart_baud"] == 3_000_000
 
 
 def test_zynq_build_writes_the_vivado_project_or_says_it_is_missing(tmp_path):

@@ -19,7 +19,7 @@ from hw.rtlgen import GEN_VERSION_WORD
 from hw.rtlgen.estimate import bram18_blocks, estimate, format_estimate
 from hw.rtlgen.fixture import random_int_model
 from hw.rtlgen.generate import GenerateError, generate, layer_words, static_sources
-from hw.rtlgen.knobs import KnobError, Knobs
+from hw.rtlgen.knobs import KnobError, Knobs, engine_counts, kv_banks
 from hw.rtlgen.lanes import decode_lanes, lane_file, read_hex, scale_file, write_lanes
 from hw.rtlgen.layout import LayoutError, lane_scales, lane_words, matrix_order, pack_word, rom_layout, unpack_word
 from hw.tools import ToolError, verilator_lint
@@ -167,8 +167,8 @@ def test_generate_is_deterministic(tmp_path):
     assert ta == tb
     names = {p.name for p in a.rom_files}
     assert {"lane_004.hex", "scale_004.hex", "emb.hex", "emb_scale.hex", "norm_att.hex", "norm_ffn.hex",
-            "norm_final.hex", "rope.hex", "layer.hex", "silu.hex", "exp2.hex", "rsqrt.hex"} <= names
-    assert len(names) == 2 * 5 + 10
+            "norm_final.hex", "rope.hex", "layer.hex", "model.hex", "silu.hex", "exp2.hex", "rsqrt.hex"} <= names
+    assert len(names) == 2 * 5 + 11
     assert set(ta) == {"build.json", "rtl/hardwire_top.v", *(f"rom/{n}" for n in names)}
     # a rebuild with fewer lanes removes the old lane files
     generate(random_int_model(0), tmp_path / "a", Knobs(lanes=2, values_per_lane=3))
@@ -205,14 +205,26 @@ def test_top_parameters(tmp_path):
     m = random_int_model(0)
     info = generate(m, tmp_path, GOLDEN_KNOBS)
     text = info.top.read_text()
-    assert f".FINGERPRINT  (256'h{m.fingerprint})" in text
     assert f".GEN_VERSION  (32'h{GEN_VERSION_WORD:08x})" in text
     assert ".LORA_TARGETS (7'b0000101)" in text              # wq = bit 0, wv = bit 2
     for name, val in (("D", 24), ("H", 44), ("L", 2), ("NH", 3), ("NKV", 1), ("HD", 8), ("V", 37),
                       ("CTX", 12), ("LANES", 5), ("VPL", 3), ("WB", 8), ("ROM_DEPTH", info.layout.depth),
-                      ("ACC_W", info.layout.acc_bits), ("K_MAX", 8), ("LORA_RANK", 2),
-                      ("EPS_Q", int(m["eps_q"][0])), ("LOGIT_M", int(m["logit_m"][0]))):
+                      ("ACC_W", info.layout.acc_bits), ("K_MAX", 8), ("LORA_RANK", 2)):
         assert f".{name:<12} ({val})" in text, name
+    # model-specific values are ROM contents, never parameters (a respin rewrites only block RAM)
+    for gone in ("FINGERPRINT", "EPS_Q", "FINAL_GSHIFT", "LOGIT_M", "LOGIT_SH"):
+        assert f".{gone} " not in text, gone
+
+
+def test_model_rom_holds_the_fingerprint_and_global_constants(tmp_path):
+    m = random_int_model(0)
+    m.arrays["final_gshift"] = np.array([-3])
+    info = generate(m, tmp_path, GOLDEN_KNOBS)
+    words = [int(w) for w in read_hex(tmp_path / "rom" / "model.hex")]
+    assert len(words) == 16 and "model.hex" in {p.name for p in info.rom_files}
+    assert "".join(f"{w:08x}" for w in words[:8]) == m.fingerprint
+    assert words[8:12] == [int(m["eps_q"][0]), (-3) & 0x3F, int(m["logit_m"][0]), int(m["logit_sh"][0])]
+    assert words[12:] == [0] * 4
 
 
 def test_golden_rtl_regenerates_identically(tmp_path):
@@ -271,8 +283,16 @@ def test_estimate_stories260k_worksheet():
     assert est.cycles(100) - est.cycles(99) == est.attention_per_pos
     one = estimate(m, lay, replace(k, attention_engines=1))
     assert one.attention_per_pos == 5 * (8 + 1) and one.cycles(100) > est.cycles(100)
-    with pytest.raises(KnobError, match="must divide the model's 4 kv heads"):
+    with pytest.raises(KnobError, match="must divide the model's 4 kv heads, or be a multiple of them "
+                                        "dividing its 8 query heads; use --attention-engines with one of 1, 2, 4, 8"):
         estimate(m, lay, replace(k, attention_engines=3))
+    # eight engines, one per query head: the two of a kv head share its bank (GQA), so a position
+    # costs every head's key and value pass once per layer
+    shared = estimate(m, lay, replace(k, attention_engines=8))
+    assert shared.attention_per_pos == 5 * (1 + 1) and shared.cycles(300) < est.cycles(300)
+    assert shared.kv_cache_bits == est.kv_cache_bits
+    assert engine_counts(4, 8) == [1, 2, 4, 8] and engine_counts(2, 6) == [1, 2, 6]
+    assert kv_banks(8, 4) == 4 and kv_banks(2, 4) == 2
     assert est.kv_cache_bits == 5 * 2 * 256 * 32 * 8       # 0.65 Mbit at 256, as in the worksheet
     assert est.weight_rom_bits == 64 * lay.depth * 8 * 8
     assert est.weight_bits_used == 226_560 * 4 + 32_768 * 8

@@ -88,12 +88,19 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
               tokenizer: Path | None = None, freq_mhz: float | None = None, check_only: bool = False,
               force: bool = False, measure: int = 0, router: str | None = None, seed: int = 1,
               bits: str | None = None, clock_mhz: float | None = None,
-              log=print) -> dict:
+              log=print, baud: int | None = None) -> dict:
     """The body of `hardwire build`; returns {'fit': FitReport, 'manifest': path | None, ...}."""
     from hw.boards import fit_report, get_board, with_clock
     from hw.rtlgen.generate import generate
 
     board = with_clock(get_board(board_name), clock_mhz)
+    if board.transport == "uart":
+        from hw.flows.open_flow import UART_BAUD, clks_per_bit
+        baud = UART_BAUD if baud is None else baud
+        clks_per_bit(board, baud)           # a rate the bridge's divider cannot make: refused before any work
+    elif baud is not None:
+        raise BuildError(f"--baud {baud}: {board.name} is reached over AXI-Lite (PYNQ), not a UART; "
+                         "leave --baud out")
     pll = board.pll
     if pll is not None:
         log(f"design clock {board.clock_mhz:.4g} MHz from the {board.osc_mhz:g} MHz oscillator by an EHXPLLL "
@@ -113,8 +120,7 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
     from host.metadata import metadata_for_build
     extra = {"board": board.name, "clock_hz": int(board.clock_mhz * 1e6)}
     if board.transport == "uart":
-        from hw.flows.open_flow import UART_BAUD
-        extra["uart_baud"] = UART_BAUD
+        extra["uart_baud"] = baud
     # --tokenizer, else the one the model carries from quantize time, else one found beside its checkpoint
     tok = tok if tokenizer is not None else (im.save_tokenizer(bdir) or tok)
     metadata_for_build(bdir, tok, **extra)
@@ -128,7 +134,7 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
         log(f"measuring cycles/token on the Verilator simulation ({measure} tokens; the first run builds it)")
         measured = measure_cycles(bdir, measure)
     manifest = open_flow.build(info, board, fit=fit.to_json(), freq_mhz=freq_mhz, log=log,
-                               router=router or open_flow.DEFAULT_ROUTER, seed=seed)
+                               router=router or open_flow.DEFAULT_ROUTER, seed=seed, baud=baud)
     doc = json.loads(manifest.read_text())
     if measured is not None:
         doc["measured"] = measured
@@ -141,13 +147,21 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
     bit = bdir / doc["bitstream"]["file"]
     shutil.copy2(bit, dest / bit.name)
     shutil.copy2(manifest, dest / "manifest.json")
-    meta_doc = json.loads((bdir / "hardwire.json").read_text())
-    if meta_doc.get("tokenizer"):       # relative to the metadata file: re-anchor beside the bitstream
-        import os
-        meta_doc["tokenizer"] = os.path.relpath((bdir / meta_doc["tokenizer"]).resolve(), dest.resolve())
-    (dest / f"{bit.stem}.hardwire.json").write_text(json.dumps(meta_doc, indent=1) + "\n")
+    write_host_metadata(bdir, dest, bit.stem)
     log(summary(doc, dest / bit.name))
     return {"fit": fit, "manifest": dest / "manifest.json", "bitstream": dest / bit.name, "doc": doc}
+
+
+def write_host_metadata(bdir: Path, dest: Path, stem: str) -> Path:
+    """bdir/hardwire.json copied to dest/<stem>.hardwire.json, its tokenizer path re-anchored there."""
+    import os
+
+    meta_doc = json.loads((bdir / "hardwire.json").read_text())
+    if meta_doc.get("tokenizer"):       # relative to the metadata file: re-anchor beside the bitstream
+        meta_doc["tokenizer"] = os.path.relpath((bdir / meta_doc["tokenizer"]).resolve(), dest.resolve())
+    path = dest / f"{stem}.hardwire.json"
+    path.write_text(json.dumps(meta_doc, indent=1) + "\n")
+    return path
 
 
 def summary(doc: dict, bit: Path) -> str:

@@ -26,7 +26,7 @@ module hw_core #(
     parameter LANES        = 16,        // rows computed in parallel
     parameter VPL          = 4,         // values per lane per cycle
     parameter MAC_LUT      = 0,         // 1: lane MACs and attention q . k from LUT adders, not multipliers
-    parameter ATT_E        = 1,         // attention engines = KV cache banks (divides NKV)
+    parameter ATT_E        = 1,         // attention engines: divides NKV, or a multiple of NKV dividing NH
     parameter NORM_W       = 2,         // rmsnorm elements per cycle: a power of two <= VPL, D
     parameter WB           = 8,         // weight bits in the lane ROMs
     parameter BITS_EMB     = 8,         // embedding weight bits
@@ -43,13 +43,7 @@ module hw_core #(
     parameter DBG_VECTORS  = 1,         // 1: the debug window reads the vector buffers; 0: they read 0
     parameter LORA_RANK    = 0,         // 0 = no LoRA hardware
     parameter LORA_TARGETS = 0,         // bit i: LoRA on (wq, wk, wv, wo, w1, w3, w2)[i]
-    // global constants of the integer model
-    parameter EPS_Q        = 1,         // rmsnorm epsilon (< 2**31)
-    parameter FINAL_GSHIFT = 0,         // final rmsnorm gain shift (signed)
-    parameter LOGIT_M      = 0,         // sampler exponent multiplier
-    parameter LOGIT_SH     = 1,         // sampler exponent shift
-    // identity
-    parameter [255:0] FINGERPRINT = 256'd0,     // sha256 of the integer model
+    // identity (the model's fingerprint and global constants are in ROM_DIR/model.hex)
     parameter [31:0]  GEN_VERSION = 32'd0,      // generator version
     parameter ROM_DIR      = "rom",     // folder of the hex files
     // FIFOs
@@ -62,7 +56,7 @@ module hw_core #(
     input  wire [7:0]  reg_addr,        // word index (byte offset / 4)
     input  wire [31:0] reg_wdata,
     input  wire        reg_rd,
-    output reg  [31:0] reg_rdata,       // valid the cycle after reg_rd
+    output wire [31:0] reg_rdata,       // valid the cycle after reg_rd
     output wire        busy,            // STATUS.BUSY
     output wire        token_avail      // STATUS.TOKEN_AVAIL
 );
@@ -82,11 +76,12 @@ module hw_core #(
     localparam HDIW     = (HD > 1) ? $clog2(HD) : 1;        // index into HD
     localparam NHW      = (NH > 1) ? $clog2(NH) : 1;        // index into the query heads
     localparam KVHW     = (NKV > 1) ? $clog2(NKV) : 1;      // index into the kv heads
-    localparam KPB      = NKV / ATT_E;                      // kv heads per attention engine
+    localparam ATT_B    = (ATT_E < NKV) ? ATT_E : NKV;      // KV cache banks (engines of a kv group share one)
+    localparam KPB      = NKV / ATT_B;                      // kv heads per bank
     localparam HPE      = NH / ATT_E;                       // query heads per attention engine
     localparam KV_DEPTH = L * KPB * CTX;                    // KV cache words per bank
     localparam KV_AW    = $clog2(KV_DEPTH);
-    localparam EBW      = (ATT_E > 1) ? $clog2(ATT_E) : 1;  // bank index bits
+    localparam EBW      = (ATT_B > 1) ? $clog2(ATT_B) : 1;  // bank index bits
     localparam LG_WORDS = (V + LANES - 1) / LANES;          // logit RAM words
     localparam LG_AW    = (LG_WORDS > 1) ? $clog2(LG_WORDS) : 1;
     localparam LNW      = (LANES > 1) ? $clog2(LANES) : 1;
@@ -299,8 +294,54 @@ module hw_core #(
     assign token_avail = of_valid;
 
     // ================================================================ ROMs of the model
+    // Every model-specific value is in a block RAM ROM (rom_style), never in logic, so that
+    // `hardwire respin` can rewrite it in a finished bitstream (docs/respin.md).
+
+    // model.hex: words 0-7 the fingerprint (most significant first), 8 EPS_Q, 9 FINAL_GSHIFT
+    // (signed), 10 LOGIT_M, 11 LOGIT_SH. Words 8-11 are copied into registers in the 5 cycles
+    // after reset (the host cannot reach the core that early); then the port serves the
+    // fingerprint registers, its output register being reg_rdata's for them.
+    (* rom_style = "block" *)
+    reg [31:0]        model_rom [0:15];
+    reg [31:0]        model_q;
+    reg [2:0]         mc_ptr;               // constant word being read (0..3), 4 = loaded
+    reg               mc_v;                 // model_q holds constant word mc_k
+    reg [1:0]         mc_k;
+    reg [30:0]        eps_q_reg;
+    reg signed [5:0]  final_gs_reg;
+    reg [14:0]        logit_m_reg;
+    reg [5:0]         logit_sh_reg;
+    wire              mc_busy = (mc_ptr != 3'd4);
+    wire [3:0]        model_addr = mc_busy ? {2'b10, mc_ptr[1:0]} : {1'b0, reg_addr[2:0]};
+    initial begin
+        $readmemh({ROM_DIR, "/model.hex"}, model_rom);
+    end
+    always @(posedge clk) begin
+        if (mc_busy || reg_rd) begin
+            model_q <= model_rom[model_addr];
+        end
+        mc_v <= mc_busy;
+        mc_k <= mc_ptr[1:0];
+        if (mc_busy) begin
+            mc_ptr <= mc_ptr + 3'd1;
+        end
+        if (mc_v) begin
+            case (mc_k)
+                2'd0:    eps_q_reg    <= model_q[30:0];
+                2'd1:    final_gs_reg <= model_q[5:0];
+                2'd2:    logit_m_reg  <= model_q[14:0];
+                default: logit_sh_reg <= model_q[5:0];
+            endcase
+        end
+        if (rst) begin
+            mc_ptr <= 3'd0;
+            mc_v   <= 1'b0;
+        end
+    end
+
     // per layer: att_gshift[5:0], ffn_gshift[11:6], att_m[26:12], att_sh[32:27],
     // attout_m[47:33], attout_sh[53:48], g_m[68:54], g_sh[74:69]
+    (* rom_style = "block" *)
     reg [95:0] layer_rom [0:L-1];
     reg [95:0] layer_q;
     initial begin
@@ -591,6 +632,7 @@ module hw_core #(
     // ================================================================ embedding
     (* rom_style = "block" *)
     reg [BITS_EMB-1:0] emb_rom [0:V*D-1];
+    (* rom_style = "block" *)
     reg [20:0]         emb_scale_rom [0:V-1];
     initial begin
         $readmemh({ROM_DIR, "/emb.hex"}, emb_rom);
@@ -645,11 +687,10 @@ module hw_core #(
     wire              norm_y_valid;
     wire [DIW-1:0]    norm_y_idx;
     wire [NORM_NW*8-1:0] norm_y;
-    localparam signed [5:0] FINAL_GS = FINAL_GSHIFT;
     wire              norm_lora = (norm_sel_reg == 2'd0) ? lora_on_tag(T_WQ) :
                                   (norm_sel_reg == 2'd1) ? lora_on_tag(T_W1) : 1'b0;
     wire signed [5:0] norm_gshift = (norm_sel_reg == 2'd0) ? att_gshift :
-                                    (norm_sel_reg == 2'd1) ? ffn_gshift : FINAL_GS;
+                                    (norm_sel_reg == 2'd1) ? ffn_gshift : final_gs_reg;
 
     // the rmsnorm's index steps by NORM_NW from 0: masking its low bits says so
     wire [31:0] norm_res_start = {{(32-DIW){1'b0}}, norm_res_idx} & ~(NORM_NW_I - 1);
@@ -661,7 +702,6 @@ module hw_core #(
     hw_rmsnorm #(
         .D(D),
         .L(L),
-        .EPS_Q(EPS_Q),
         .ROM_DIR(ROM_DIR),
         .IW(DIW),
         .LW(LYW),
@@ -674,6 +714,7 @@ module hw_core #(
         .sel(norm_sel_reg),
         .layer(layer_reg),
         .gshift(norm_gshift),
+        .eps_q(eps_q_reg),
         .busy(norm_busy),
         .done(norm_done),
         .soon(norm_soon),
@@ -743,12 +784,12 @@ module hw_core #(
     );
 
     // ================================================================ KV cache and attention
-    // ATT_E engines, each beside its own KV cache bank (hw_att_engines): engine j
-    // holds kv heads j*KPB .. and runs query heads j*HPE .. one per round.
+    // ATT_E engines beside ATT_B KV cache banks (hw_att_engines): bank b holds kv
+    // heads b*KPB ..; engine j runs query heads j*HPE .. one per round.
     reg               kvw_en;
     reg [KV_AW-1:0]   kvw_addr_reg;
     reg [KV_AW-1:0]   kv_lbase_reg;             // layer * KPB * CTX
-    reg [ATT_E*HD*8-1:0] kvw_k, kvw_v;
+    reg [ATT_B*HD*8-1:0] kvw_k, kvw_v;
     reg [31:0]        kvh_reg;                  // kv head within each bank (KV write)
     wire [31:0]       kvw_base32 = {{(32-KV_AW){1'b0}}, kv_lbase_reg} + {{(32-PW){1'b0}}, pos_reg};
     wire              att_busy;
@@ -760,7 +801,7 @@ module hw_core #(
     // which Yosys builds as a KVD:1 multiplexer per element: that crossbar was the
     // worst routing congestion of the core on the ECP5.
     always @* begin
-        for (he = 0; he < ATT_E; he = he + 1) begin
+        for (he = 0; he < ATT_B; he = he + 1) begin
             for (hk = 0; hk < HD; hk = hk + 1) begin
                 kvw_k[(he*HD + hk)*8 +: 8] = 8'd0;
                 kvw_v[(he*HD + hk)*8 +: 8] = 8'd0;
@@ -838,6 +879,7 @@ module hw_core #(
         .HD(HD),
         .CTX(CTX),
         .E(ATT_E),
+        .B(ATT_B),
         .BANK_DEPTH(KV_DEPTH),
         .BAW(KV_AW),
         .EW_BITS(EBW),
@@ -956,8 +998,6 @@ module hw_core #(
         .V(V),
         .LANES(LANES),
         .K_MAX(K_MAX),
-        .LOGIT_M(LOGIT_M),
-        .LOGIT_SH(LOGIT_SH),
         .EXP_FILE({ROM_DIR, "/exp2.hex"}),
         .WAW(LG_AW),
         .TW(TOKW)
@@ -969,6 +1009,8 @@ module hw_core #(
         .start(smp_start),
         .inv_temp(inv_temp_reg),
         .top_k(top_k_reg),
+        .logit_m(logit_m_reg),
+        .logit_sh(logit_sh_reg),
         .busy(smp_busy),
         .done(smp_done),
         .token(smp_token),
@@ -1576,54 +1618,51 @@ module hw_core #(
     wire [31:0] status = {24'd0, err_overflow_reg, err_prompt_reg, err_token_reg, err_context_reg,
                           pf_full, of_valid, done_reg, busy_reg};
 
+    reg [31:0] reg_rdata_q;
+    reg        fp_sel_q;                    // the last read was of the fingerprint: model_q answers
+    assign reg_rdata = fp_sel_q ? model_q : reg_rdata_q;
+
     always @(posedge clk) begin
         if (reg_rd) begin
+            fp_sel_q <= (reg_addr >= R_FP0) && (reg_addr < R_FP0 + 8'd8);
             case (reg_addr)
-                R_MAGIC:        reg_rdata <= MAGIC;
-                R_GEN_VERSION:  reg_rdata <= GEN_VERSION;
-                R_STATUS:       reg_rdata <= status;
-                R_PROMPT_PUSH:  reg_rdata <= {{(32-PFW){1'b0}}, pf_count};
-                R_TOKEN_POP:    reg_rdata <= of_valid ? {1'b1, 15'd0, of_data} : 32'd0;
-                R_PROMPT_LEN:   reg_rdata <= prompt_len_reg;
-                R_MAX_NEW:      reg_rdata <= max_new_reg;
-                R_INV_TEMP:     reg_rdata <= {16'd0, inv_temp_reg};
-                R_TOP_K:        reg_rdata <= top_k_reg;
-                R_SEED:         reg_rdata <= seed_reg;
-                R_STOP_TOKEN:   reg_rdata <= stop_token_reg;
-                R_POSITION:     reg_rdata <= {{(32-PW){1'b0}}, pos_reg};
-                R_CYCLES_LAST:  reg_rdata <= cycles_last_reg;
-                R_TOKENS_DONE:  reg_rdata <= tokens_done_reg;
-                R_CYCLES_TOTAL: reg_rdata <= cycles_total_reg;
-                R_LORA_ADDR:    reg_rdata <= {{(32-LORA_AW){1'b0}}, lora_addr_reg};
-                R_DBG_ADDR:     reg_rdata <= dbg_addr_reg;
-                R_DBG_DATA:     reg_rdata <= dbg_data_reg;
-                R_FP0:          reg_rdata <= FINGERPRINT[255:224];
-                R_FP0 + 8'd1:   reg_rdata <= FINGERPRINT[223:192];
-                R_FP0 + 8'd2:   reg_rdata <= FINGERPRINT[191:160];
-                R_FP0 + 8'd3:   reg_rdata <= FINGERPRINT[159:128];
-                R_FP0 + 8'd4:   reg_rdata <= FINGERPRINT[127:96];
-                R_FP0 + 8'd5:   reg_rdata <= FINGERPRINT[95:64];
-                R_FP0 + 8'd6:   reg_rdata <= FINGERPRINT[63:32];
-                R_FP0 + 8'd7:   reg_rdata <= FINGERPRINT[31:0];
-                R_DIM:          reg_rdata <= D_I;
-                R_HIDDEN:       reg_rdata <= H_I;
-                R_LAYERS:       reg_rdata <= L_I;
-                R_HEADS:        reg_rdata <= NH_I;
-                R_KV_HEADS:     reg_rdata <= NKV_I;
-                R_VOCAB:        reg_rdata <= V_I;
-                R_CONTEXT:      reg_rdata <= CTX_I;
-                R_LANES:        reg_rdata <= LANES_I;
-                R_VPL:          reg_rdata <= VPL_I;
-                R_BITS:         reg_rdata <= (BITS_EMB & 255) | ((BITS_ATT & 255) << 8)
+                R_MAGIC:        reg_rdata_q <= MAGIC;
+                R_GEN_VERSION:  reg_rdata_q <= GEN_VERSION;
+                R_STATUS:       reg_rdata_q <= status;
+                R_PROMPT_PUSH:  reg_rdata_q <= {{(32-PFW){1'b0}}, pf_count};
+                R_TOKEN_POP:    reg_rdata_q <= of_valid ? {1'b1, 15'd0, of_data} : 32'd0;
+                R_PROMPT_LEN:   reg_rdata_q <= prompt_len_reg;
+                R_MAX_NEW:      reg_rdata_q <= max_new_reg;
+                R_INV_TEMP:     reg_rdata_q <= {16'd0, inv_temp_reg};
+                R_TOP_K:        reg_rdata_q <= top_k_reg;
+                R_SEED:         reg_rdata_q <= seed_reg;
+                R_STOP_TOKEN:   reg_rdata_q <= stop_token_reg;
+                R_POSITION:     reg_rdata_q <= {{(32-PW){1'b0}}, pos_reg};
+                R_CYCLES_LAST:  reg_rdata_q <= cycles_last_reg;
+                R_TOKENS_DONE:  reg_rdata_q <= tokens_done_reg;
+                R_CYCLES_TOTAL: reg_rdata_q <= cycles_total_reg;
+                R_LORA_ADDR:    reg_rdata_q <= {{(32-LORA_AW){1'b0}}, lora_addr_reg};
+                R_DBG_ADDR:     reg_rdata_q <= dbg_addr_reg;
+                R_DBG_DATA:     reg_rdata_q <= dbg_data_reg;
+                R_DIM:          reg_rdata_q <= D_I;
+                R_HIDDEN:       reg_rdata_q <= H_I;
+                R_LAYERS:       reg_rdata_q <= L_I;
+                R_HEADS:        reg_rdata_q <= NH_I;
+                R_KV_HEADS:     reg_rdata_q <= NKV_I;
+                R_VOCAB:        reg_rdata_q <= V_I;
+                R_CONTEXT:      reg_rdata_q <= CTX_I;
+                R_LANES:        reg_rdata_q <= LANES_I;
+                R_VPL:          reg_rdata_q <= VPL_I;
+                R_BITS:         reg_rdata_q <= (BITS_EMB & 255) | ((BITS_ATT & 255) << 8)
                                              | ((BITS_MLP & 255) << 16) | ((BITS_CLS & 255) << 24);
-                R_LORA_RANK:    reg_rdata <= LORA_ON ? LORA_RANK : 0;
-                R_LORA_TARGETS: reg_rdata <= LORA_ON ? {25'd0, LORA_MASK} : 32'd0;
-                R_K_MAX:        reg_rdata <= K_MAX;
-                R_PROMPT_DEPTH: reg_rdata <= PDEPTH + 1;
-                R_OUT_DEPTH:    reg_rdata <= OUT_DEPTH + 1;
-                R_LORA_WORDS:   reg_rdata <= LORA_WORDS;
-                R_ATT_ENGINES:  reg_rdata <= ATT_E;
-                default:        reg_rdata <= 32'd0;
+                R_LORA_RANK:    reg_rdata_q <= LORA_ON ? LORA_RANK : 0;
+                R_LORA_TARGETS: reg_rdata_q <= LORA_ON ? {25'd0, LORA_MASK} : 32'd0;
+                R_K_MAX:        reg_rdata_q <= K_MAX;
+                R_PROMPT_DEPTH: reg_rdata_q <= PDEPTH + 1;
+                R_OUT_DEPTH:    reg_rdata_q <= OUT_DEPTH + 1;
+                R_LORA_WORDS:   reg_rdata_q <= LORA_WORDS;
+                R_ATT_ENGINES:  reg_rdata_q <= ATT_E;
+                default:        reg_rdata_q <= 32'd0;
             endcase
         end
     end

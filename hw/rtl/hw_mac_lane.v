@@ -48,6 +48,7 @@ module hw_mac_lane #(
     // ---------------------------------------------------------------- ROMs
     (* rom_style = "block" *)
     reg [VPL*WB-1:0] rom [0:ROM_DEPTH-1];
+    (* rom_style = "block" *)
     reg [MW+SW-1:0]  scale_rom [0:SCALE_DEPTH-1];
 
     // A file name of "" gives an all-zero ROM, so tools can elaborate the module on its own.

@@ -15,7 +15,6 @@
 module hw_rmsnorm #(
     parameter D        = 8,                                 // vector length
     parameter L        = 1,                                 // layers
-    parameter EPS_Q    = 1,                                 // epsilon in residual units squared
     parameter ROM_DIR  = "rom",                             // folder of the gain and rsqrt hex files
     parameter IW       = (D > 1) ? $clog2(D) : 1,           // element index bits
     parameter LW       = (L > 1) ? $clog2(L) : 1,           // layer index bits
@@ -28,6 +27,7 @@ module hw_rmsnorm #(
     input  wire [1:0]        sel,           // gains: 0 attention, 1 ffn, 2 final
     input  wire [LW-1:0]     layer,
     input  wire signed [5:0] gshift,        // gain shift of that norm
+    input  wire [30:0]       eps_q,         // epsilon in residual units squared (model.hex)
     output wire              busy,
     output reg               done,          // one-cycle pulse after the last y
     // one-cycle pulse 3 cycles before y of group LEAD (elements LEAD*NW ..) is
@@ -80,6 +80,7 @@ module hw_rmsnorm #(
     reg [15:0] gain_att [0:GD-1];
     (* rom_style = "block" *)
     reg [15:0] gain_ffn [0:GD-1];
+    (* rom_style = "block" *)
     reg [15:0] gain_fin [0:D-1];
 
     initial begin
@@ -142,7 +143,7 @@ module hw_rmsnorm #(
             ss_reg <= ss_reg + {{(SSW-SQW){1'b0}}, sq_reg};
         end
         if (start && state_reg == ST_IDLE) begin
-            ss_reg <= EPS_Q;
+            ss_reg <= {{(SSW-31){1'b0}}, eps_q};
         end
         if (rst) begin
             a1_valid <= 1'b0;

@@ -4,8 +4,8 @@
 
 // hw_sampler: picks the next token from the int24 logits, numerics.sample:
 // greedy (inv_temp = 0): the first index of the largest logit; otherwise the
-// top K candidates (hw_topk), e_j = exp2_neg((((l_c0 - l_cj) * LOGIT_M) >>
-// LOGIT_SH) * inv_temp >> 8), one xorshift32 step, r = (state * E) >> 32 and
+// top K candidates (hw_topk), e_j = exp2_neg((((l_c0 - l_cj) * logit_m) >>
+// logit_sh) * inv_temp >> 8), one xorshift32 step, r = (state * E) >> 32 and
 // the first j whose running sum of e exceeds r.
 // The logits are read from the core's logit RAM, one word of LANES logits per
 // matvec pass (logit r at word r / LANES, field r % LANES), as soon as the
@@ -16,8 +16,6 @@ module hw_sampler #(
     parameter V        = 32,                                // vocabulary size
     parameter LANES    = 4,                                 // logits per RAM word
     parameter K_MAX    = 16,                                // top-k capacity
-    parameter LOGIT_M  = 0,                                 // sampler exponent multiplier (< 2**15)
-    parameter LOGIT_SH = 1,                                 // sampler exponent shift
     parameter EXP_FILE = "exp2.hex",                        // hw_exp2 table
     parameter WAW      = 4,                                 // logit RAM address bits
     parameter TW       = 16                                 // token bits
@@ -31,6 +29,10 @@ module hw_sampler #(
     input  wire               start,
     input  wire [15:0]        inv_temp,     // Q8 inverse temperature, 0 = greedy
     input  wire [31:0]        top_k,        // 1..K_MAX, else K_MAX
+    // the model's exponent scale (held in registers loaded from the model ROM, not
+    // parameters, so that a respin can change them)
+    input  wire [14:0]        logit_m,
+    input  wire [5:0]         logit_sh,
     output wire               busy,
     output reg                done,         // one-cycle pulse, token valid from then on
     output reg  [TW-1:0]      token,
@@ -205,23 +207,23 @@ module hw_sampler #(
     );
 
     // ---------------------------------------------------------------- exp of the candidates
-    // issue j (c) -> l_j (c+1) -> (l0 - lj) * M (c+2) -> * inv (c+3) -> z (c+4) -> hw_exp2 (c+6)
+    // issue j (c) -> l_j (c+1) -> (l0 - lj) * M (c+2) -> >> SH (c+3) -> * inv (c+4) -> z (c+5)
+    // -> hw_exp2 (c+7); the shift has its own stage, as logit_sh is a register
     reg [JW:0]            j_reg;
-    reg                   x1_valid, x2_valid, x3_valid, x4_valid;
-    reg [JW-1:0]          x1_j, x2_j, x3_j, x4_j, x5_j, x6_j;
+    reg                   x1_valid, x2_valid, xs_valid, x3_valid, x4_valid;
+    reg [JW-1:0]          x1_j, x2_j, xs_j, x3_j, x4_j, x5_j, x6_j;
     reg signed [23:0]     l_j;
     wire signed [23:0]    l_0 = top_values[23:0];
     wire [23:0]           ldiff = l_0 - l_j;        // 0 <= l0 - lj < 2**24 (unsigned)
     reg [39:0]            zprod;
     reg [55:0]            ztemp;
     reg [12:0]            z_reg;
-    wire [39:0]           z0 = zprod >> LOGIT_SH;
+    reg [39:0]            z0;
     wire [47:0]           zt = ztemp[55:8];
     wire                  e_valid;
     wire [15:0]           e_val;
     reg [15:0]            e_mem [0:K_MAX-1];
     reg [EW-1:0]          e_sum;
-    localparam [14:0] LM = LOGIT_M;
 
     always @(posedge clk) begin
         x1_valid <= issuing_reg && (state_reg == ST_EXP);
@@ -229,9 +231,12 @@ module hw_sampler #(
         l_j      <= top_values[24*j_reg[JW-1:0] +: 24];
         x2_valid <= x1_valid;
         x2_j     <= x1_j;
-        zprod    <= ldiff * LM;
-        x3_valid <= x2_valid;
-        x3_j     <= x2_j;
+        zprod    <= ldiff * logit_m;
+        xs_valid <= x2_valid;
+        xs_j     <= x2_j;
+        z0       <= zprod >> logit_sh;
+        x3_valid <= xs_valid;
+        x3_j     <= xs_j;
         ztemp    <= z0[39:0] * inv_reg;
         x4_valid <= x3_valid;
         x4_j     <= x3_j;
@@ -248,6 +253,7 @@ module hw_sampler #(
         if (rst) begin
             x1_valid <= 1'b0;
             x2_valid <= 1'b0;
+            xs_valid <= 1'b0;
             x3_valid <= 1'b0;
             x4_valid <= 1'b0;
         end

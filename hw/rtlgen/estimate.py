@@ -104,7 +104,7 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     L, D, H, V, NH, hd, KVD = (cfg.n_layers, cfg.dim, cfg.hidden_dim, cfg.vocab_size,
                                cfg.n_heads, cfg.head_dim, cfg.kv_dim)
     lay, ctx = layout, knobs.context
-    engines = knobs.engines(cfg.n_kv_heads)
+    engines = knobs.engines(cfg.n_kv_heads, cfg.n_heads)
     hpe = NH // engines                                   # heads per attention engine (rounds)
     macs = lay.weight_macs
     ideal = -(-macs // (lay.lanes * lay.vpl))

@@ -121,6 +121,24 @@ def layer_words(model: IntModel) -> list[int]:
     return words
 
 
+MODEL_WORDS = 16                   # model.hex depth (hw_core model_rom)
+
+
+def model_words(model: IntModel) -> list[int]:
+    """model.hex: the fingerprint in words 0-7 (most significant first), then the global
+    constants the core loads into registers after reset: 8 eps_q, 9 final_gshift (6-bit
+    two's complement), 10 logit_m, 11 logit_sh; the rest zero."""
+    a, fp = model.arrays, model.fingerprint
+    if len(fp) != 64:
+        raise GenerateError(f"model fingerprint {fp!r} is not a sha256 hex digest")
+    eps = int(_check(a["eps_q"], 1, (1 << 31) - 1, "eps_q")[0])
+    gshift = int(_check(a["final_gshift"], -32, 31, "final_gshift")[0])
+    logit_m = int(_check(a["logit_m"], 0, (1 << MULT_BITS) - 1, "logit_m")[0])
+    logit_sh = int(_check(a["logit_sh"], 0, (1 << SH_BITS) - 1, "logit_sh")[0])
+    words = [int(fp[8 * i:8 * i + 8], 16) for i in range(8)] + [eps, gshift & 0x3F, logit_m, logit_sh]
+    return words + [0] * (MODEL_WORDS - len(words))
+
+
 def write_tables(model: IntModel, knobs: Knobs, rom: Path) -> list[Path]:
     """Every ROM except the lanes: embedding, norms, rope, layer constants, unit tables."""
     cfg, a, fp = model.config, model.arrays, model.fingerprint
@@ -149,6 +167,10 @@ def write_tables(model: IntModel, knobs: Knobs, rom: Path) -> list[Path]:
     out.append(rtl_tables.write_hex(rom / "layer.hex", layer_words(model), LAYER_WORD_BITS, [
         "layer.hex: one word per layer, fields lsb first: att_gshift[5:0] ffn_gshift[11:6] (signed),",
         "att_m[26:12] att_sh[32:27] attout_m[47:33] attout_sh[53:48] g_m[68:54] g_sh[74:69]",
+        f"model fingerprint {fp}"]))
+    out.append(rtl_tables.write_hex(rom / "model.hex", model_words(model), 32, [
+        "model.hex: words 0-7 the model fingerprint (most significant first), 8 eps_q,",
+        "9 final_gshift (6-bit signed), 10 logit_m, 11 logit_sh",
         f"model fingerprint {fp}"]))
     out.append(rtl_tables.silu_hex(rom / "silu.hex", model))
     out.append(rtl_tables.exp2_hex(rom / "exp2.hex"))

@@ -33,12 +33,6 @@ def core_parameters(model, layout: Layout, knobs: Knobs) -> list[tuple[str, str,
     """(name, Verilog literal, comment) for every hw_core parameter, in the order of ports.md."""
     cfg, a = model.config, model.arrays
     bits = model.knobs["bits"]
-    fp = model.fingerprint
-    if len(fp) != 64:
-        raise LayoutError(f"model fingerprint {fp!r} is not a sha256 hex digest")
-    eps = int(a["eps_q"][0])
-    if not 0 < eps < 1 << 31:
-        raise LayoutError(f"eps_q {eps} does not fit 31 bits; the integer model is corrupt")
     targets = ",".join(knobs.lora_targets) if knobs.lora_rank and knobs.lora_targets else "none"
     return [
         ("D", str(cfg.dim), "model dim"),
@@ -52,7 +46,7 @@ def core_parameters(model, layout: Layout, knobs: Knobs) -> list[tuple[str, str,
         ("LANES", str(layout.lanes), "matrix lanes"),
         ("VPL", str(layout.vpl), "values per lane per cycle"),
         ("MAC_LUT", str(int(knobs.macs == "lut")), "lane MACs from LUT adders (1) or multipliers (0)"),
-        ("ATT_E", str(knobs.engines(cfg.n_kv_heads)), "attention engines (KV cache banks)"),
+        ("ATT_E", str(knobs.engines(cfg.n_kv_heads, cfg.n_heads)), "attention engines (KV cache banks)"),
         ("NORM_W", str(knobs.norm_lanes(cfg.dim)), "rmsnorm elements per cycle"),
         ("WB", str(layout.wb), "lane ROM bits per weight (widest class)"),
         ("BITS_EMB", str(bits["embedding"]), "embedding weight bits"),
@@ -68,11 +62,6 @@ def core_parameters(model, layout: Layout, knobs: Knobs) -> list[tuple[str, str,
         ("DBG_VECTORS", str(int(knobs.debug_vectors)), "debug window reads of the vector buffers (0 = off)"),
         ("LORA_RANK", str(knobs.lora_rank), "LoRA rank (0 = none)"),
         ("LORA_TARGETS", f"7'b{knobs.lora_mask:07b}", f"LoRA on {targets} (bit i = {', '.join(LORA_TARGETS)})"),
-        ("EPS_Q", str(eps), "rmsnorm epsilon in residual units squared"),
-        ("FINAL_GSHIFT", str(int(a["final_gshift"][0])), "final rmsnorm gain shift (signed)"),
-        ("LOGIT_M", str(int(a["logit_m"][0])), "sampler exponent multiplier"),
-        ("LOGIT_SH", str(int(a["logit_sh"][0])), "sampler exponent shift"),
-        ("FINGERPRINT", f"256'h{fp}", "sha256 of the integer model"),
         ("GEN_VERSION", f"32'h{GEN_VERSION_WORD:08x}", f"generator {version_text()}"),
         ("ROM_DIR", "ROM_DIR", "hex file folder"),
     ]
@@ -95,13 +84,14 @@ def header_lines(model, layout: Layout, knobs: Knobs) -> list[str]:
         f"classifier {bits['classifier']}",
         f"knobs        lanes {knobs.lanes}, values per lane {knobs.values_per_lane}, context {knobs.context}, "
         f"k_max {knobs.k_max}, LoRA {lora}, debug vectors {'on' if knobs.debug_vectors else 'off'}, "
-        f"MACs {knobs.macs}, attention engines {knobs.engines(cfg.n_kv_heads)}, "
+        f"MACs {knobs.macs}, attention engines {knobs.engines(cfg.n_kv_heads, cfg.n_heads)}, "
         f"rmsnorm width {knobs.norm_lanes(cfg.dim)}",
         f"lane ROMs    {layout.lanes} x {layout.depth} words of {layout.word_bits} bits, "
         f"{layout.scale_depth} scale words each, accumulator {layout.acc_bits} bits",
         "",
-        "Weights, scales and tables are $readmemh files in ROM_DIR (lane_NNN.hex, scale_NNN.hex,",
-        "emb.hex, ...; see build.json); hw_core and the static library are in hw/rtl/.",
+        "Weights, scales, tables, the fingerprint and the model's global constants are $readmemh",
+        "files in ROM_DIR (lane_NNN.hex, scale_NNN.hex, emb.hex, model.hex, ...; see build.json), all",
+        "in block RAM so that `hardwire respin` can replace them; hw_core and the library are in hw/rtl/.",
     ]
 
 

@@ -12,8 +12,9 @@
 // knobs        lanes 5, values per lane 3, context 12, k_max 8, LoRA rank 2 on wq, wv, debug vectors on, MACs dsp, attention engines 1, rmsnorm width 2
 // lane ROMs    5 x 726 words of 24 bits, 82 scale words each, accumulator 21 bits
 //
-// Weights, scales and tables are $readmemh files in ROM_DIR (lane_NNN.hex, scale_NNN.hex,
-// emb.hex, ...; see build.json); hw_core and the static library are in hw/rtl/.
+// Weights, scales, tables, the fingerprint and the model's global constants are $readmemh
+// files in ROM_DIR (lane_NNN.hex, scale_NNN.hex, emb.hex, model.hex, ...; see build.json), all
+// in block RAM so that `hardwire respin` can replace them; hw_core and the library are in hw/rtl/.
 module hardwire_top #(
     parameter ROM_DIR = "rom"      // folder of the hex files, relative to the tool's working directory
 ) (
@@ -56,11 +57,6 @@ module hardwire_top #(
         .DBG_VECTORS  (1),            // debug window reads of the vector buffers (0 = off)
         .LORA_RANK    (2),            // LoRA rank (0 = none)
         .LORA_TARGETS (7'b0000101),   // LoRA on wq,wv (bit i = wq, wk, wv, wo, w1, w3, w2)
-        .EPS_Q        (3),            // rmsnorm epsilon in residual units squared
-        .FINAL_GSHIFT (10),           // final rmsnorm gain shift (signed)
-        .LOGIT_M      (26718),        // sampler exponent multiplier
-        .LOGIT_SH     (16),           // sampler exponent shift
-        .FINGERPRINT  (256'h8aca8cd15ea2dbc3595fb9173ea81ed10a510a35200c9043273e2139797311f5), // sha256 of the integer model
         .GEN_VERSION  (32'h00010000), // generator 1.0.0
         .ROM_DIR      (ROM_DIR)       // hex file folder
     ) core (

@@ -1,0 +1,335 @@
+"""`hardwire respin`: new ROM contents into a finished ECP5 bitstream (docs/respin.md).
+
+The map and the refusals are pure Python. The end-to-end tests place and route
+the tiny model once (a session fixture, cached in build/test_flow/respin/ and
+reused while the design's sources are unchanged; a fresh build needs
+HARDWIRE_FULL_FLOW=1), respin it to another model of the same shape, and check
+that only block-RAM contents changed, that the block RAMs read back the new
+model's ROM images, and that the simulation of the design built from those
+read-back images matches the new model's golden model bit for bit.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hw.flows import bram_map as bm
+from hw.flows.respin import RespinError, check_same_build, respin
+from hw.rtlgen.fixture import random_int_model
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------- the map, on synthetic blocks
+
+def _block_with(img: bm.Image, mode: int, bit0: int, chunk0: int, rng=None) -> np.ndarray:
+    words = np.zeros(bm.BLOCK_WORDS, dtype=np.int64)
+    if rng is not None and mode < 9:
+        words |= rng.integers(0, 2, bm.BLOCK_WORDS) << 8       # the unused 9th bits must survive
+    return bm.set_block_matrix(words, mode, bm.predicted(img, mode, bit0, chunk0))
+
+
+def _random_image(name: str, depth: int, width: int, seed: int) -> bm.Image:
+    rng = np.random.default_rng(seed)
+    return bm.image(name, [int.from_bytes(rng.bytes(16), "little") & ((1 << width) - 1) for _ in range(depth)],
+                    width)
+
+
+def test_block_bits_follow_ecpbram_layout():
+    """Word a, bit b of a mode-W block is bit a*W + b of the block's 9-bit (W >= 9) or 8-bit words."""
+    img = bm.image("x", [0b1, 0b10, 0b100], 4)
+    words = _block_with(img, 4, 0, 0)
+    assert list(words[:2]) == [0b0010_0001, 0b0000_0100]    # words 0, 1 in the first byte, word 2 next
+    img18 = bm.image("y", [0x3FFFF, 0x1], 18)
+    w18 = _block_with(img18, 18, 0, 0)
+    assert list(w18[:3]) == [0x1FF, 0x1FF, 0x001]
+
+
+@pytest.mark.parametrize("mode", bm.MODES)
+def test_find_map_places_every_block_and_rewrites_it(mode):
+    """A ROM split over blocks by width and depth is found whole; the rewrite writes the new image,
+    keeps bits outside the mode, and reads back; empty blocks (RAMs) are left alone."""
+    rng = np.random.default_rng(mode)
+    depth_per_block = (16384 if mode < 9 else 18432) // mode
+    depth = depth_per_block + 300 if depth_per_block <= 2048 else 700    # two blocks deep where it can
+    width = 2 * mode + 3                                                  # three blocks wide, the last partly
+    base = _random_image("rom.hex", depth, width, 1)
+    other = _random_image("other.hex", 40, 12, 2)
+    brams, want = {}, {}
+    n = 0
+    for c0 in range(0, base.chunks, depth_per_block // bm.CHUNK):
+        for b0 in range(0, width, mode):
+            brams[n] = _block_with(base, mode, b0, c0, rng)
+            want[n] = (mode, "rom.hex", b0, c0)
+            n += 1
+    brams[n] = np.zeros(bm.BLOCK_WORDS, dtype=np.int64)                  # a RAM
+    brams[n + 1] = _block_with(other, 36, 0, 0)
+    bmap = bm.find_map(brams, {"rom.hex": base, "other.hex": other})
+    assert {p.block: (p.mode, p.rom, p.bit0, p.chunk0) for p in bmap.placements} == \
+        {**want, n + 1: (36, "other.hex", 0, 0)}
+    assert not bmap.unexplained and not bmap.not_in_bram and not bmap.ambiguous
+    assert bm.read_back(brams, bmap)["rom.hex"] == base.words()
+    new = {"rom.hex": _random_image("rom.hex", depth, width, 3), "other.hex": other}
+    bm.check_new_images(bmap, new)
+    changed = bm.rewrite(brams, bmap, new)
+    after = {**brams, **changed}
+    assert bm.read_back(after, bmap)["rom.hex"] == new["rom.hex"].words()
+    for k in changed:
+        assert np.array_equal(after[k] & 0x100, brams[k] & 0x100) or mode >= 9
+    assert n not in changed
+    # the map survives the manifest's JSON
+    assert bm.BramMap.from_json(json.loads(json.dumps(bmap.to_json()))).placements == bmap.placements
+
+
+def test_unplaceable_contents_are_named():
+    """A block no image explains, a ROM no block holds, a trimmed constant column that the new model
+    needs, and two ROMs with the same bits that the new model makes different are all refused."""
+    img = _random_image("lane.hex", 512, 8, 4)
+    logic = _random_image("layer.hex", 2, 96, 5)                          # in flip-flops: in no block
+    brams = {0: _block_with(img, 9, 0, 0), 1: _block_with(_random_image("?", 512, 8, 6), 9, 0, 0)}
+    bmap = bm.find_map(brams, {"lane.hex": img, "layer.hex": logic})
+    assert bmap.unexplained == [1] and list(bmap.not_in_bram) == ["layer.hex"]
+    with pytest.raises(bm.BramMapError, match="layer.hex is in no block RAM"):
+        bm.check_new_images(bmap, {"lane.hex": img, "layer.hex": _random_image("layer.hex", 2, 96, 7)})
+    # bit 7 always zero in the base: synthesis trims such a column; a new model that sets it is refused
+    words = [w & 0x7F for w in img.words()]
+    trimmed = bm.image("lane.hex", words, 8)
+    mat = bm.predicted(trimmed, 9, 0, 0)
+    mat[:, 7:] = 0
+    bmap = bm.find_map({0: bm.set_block_matrix(np.zeros(2048, dtype=np.int64), 9, mat)}, {"lane.hex": trimmed})
+    bm.check_new_images(bmap, {"lane.hex": trimmed})
+    assert not bmap.not_in_bram
+    # two ROMs with equal images: either may be the block; fine while the new ones stay equal
+    a, b = _random_image("a.hex", 300, 16, 8), _random_image("b.hex", 300, 16, 8)
+    bmap = bm.find_map({0: _block_with(a, 18, 0, 0), 1: _block_with(b, 18, 0, 0)}, {"a.hex": a, "b.hex": b})
+    assert set(bmap.ambiguous) == {0, 1}
+    bm.check_new_images(bmap, {"a.hex": a, "b.hex": b})
+    with pytest.raises(bm.BramMapError, match="different contents"):
+        bm.check_new_images(bmap, {"a.hex": a, "b.hex": _random_image("b.hex", 300, 16, 9)})
+
+
+def test_config_text_round_trip():
+    text = ".device LFE5U-85F\n.bram_init 3\n" + "\n".join(["001 002 003 004 005 006 007 008"] * 256) + \
+           "\n\n.tile X\nword\n"
+    brams = bm.read_brams(text)
+    assert list(brams) == [3] and brams[3][:3].tolist() == [1, 2, 3]
+    new = brams[3].copy()
+    new[0] = 0x1FF
+    out = bm.write_brams(text, {3: new})
+    assert bm.read_brams(out)[3][0] == 0x1FF and bm.strip_brams(out) == bm.strip_brams(text)
+    assert out.endswith("\n.tile X\nword\n")
+
+
+# ---------------------------------------------------------------- refusals, with nothing written
+
+def _manifest_of(im, knobs=None) -> dict:
+    from hw.rtlgen.knobs import Knobs
+
+    k = (knobs or Knobs(lanes=2, values_per_lane=2)).resolved(im["rope_cos"].shape[0])
+    return {"format": "hardwire-bitstream-manifest", "family": "ecp5", "board": "ulx3s-85f",
+            "model": {"fingerprint": im.fingerprint, "source": im.meta.get("source"),
+                      "config": im.config.__dict__, "bits": im.knobs["bits"]},
+            "knobs": k.to_json(), "clock_mhz": 25.0}
+
+
+@pytest.mark.parametrize("variant, message", [
+    ({"dim": 32, "n_heads": 4}, "dim is 32, the bitstream's 24"),
+    ({"hidden": 40}, "hidden_dim is 40, the bitstream's 44"),
+    ({"vocab": 41}, "vocab_size is 41, the bitstream's 37"),
+    ({"bits": {"attention": 5}}, "attention weights are 5-bit, the bitstream's 4-bit"),
+    ({"seq_len": 8}, "context is 16 positions, the new model has 8"),
+])
+def test_another_shape_bits_or_context_is_refused(variant, message):
+    base = random_int_model(seed=3)
+    with pytest.raises(RespinError, match=message):
+        check_same_build(_manifest_of(base), random_int_model(seed=4, **variant), None)
+    check_same_build(_manifest_of(base), random_int_model(seed=4), 37)          # same shape: accepted
+
+
+def test_another_tokenizer_size_is_refused():
+    base = random_int_model(seed=3)
+    with pytest.raises(RespinError, match="tokenizer has 512 tokens, the bitstream's vocabulary 37"):
+        check_same_build(_manifest_of(base), random_int_model(seed=4), 512)
+
+
+def test_refusals_write_nothing(tmp_path):
+    """The whole command: a bitstream with a manifest, a model of another shape -> an error naming it,
+    and no output folder; a manifest of another bitstream, an iCE40 or a Zynq build -> refused."""
+    base = random_int_model(seed=3)
+    bit = tmp_path / "ulx3s-85f.bit"
+    bit.write_bytes(b"not really a bitstream")
+    doc = _manifest_of(base)
+    doc["bitstream"] = {"file": bit.name, "sha256": hashlib.sha256(bit.read_bytes()).hexdigest()}
+    (tmp_path / "manifest.json").write_text(json.dumps(doc))
+    other = tmp_path / "other.npz"
+    random_int_model(seed=4, dim=32, n_heads=4).save(other)
+    out = tmp_path / "out"
+    with pytest.raises(RespinError, match="dim is 32"):
+        respin(bit, other, out=out, log=lambda *a: None)
+    assert not out.exists()
+    doc["bitstream"]["sha256"] = "0" * 64
+    (tmp_path / "manifest.json").write_text(json.dumps(doc))
+    with pytest.raises(RespinError, match="describes another bitstream"):
+        respin(bit, other, out=out, log=lambda *a: None)
+    doc["bitstream"]["sha256"] = hashlib.sha256(bit.read_bytes()).hexdigest()
+    doc["family"] = "ice40"
+    (tmp_path / "manifest.json").write_text(json.dumps(doc))
+    with pytest.raises(RespinError, match="iCE40 respin is not implemented"):
+        respin(bit, other, out=out, log=lambda *a: None)
+    (tmp_path / "hardwire.hwh").write_text("")
+    with pytest.raises(RespinError, match="updatemem"):
+        respin(tmp_path / "ulx3s-85f.bit", other, out=out, log=lambda *a: None)
+    assert not out.exists()
+
+
+def test_cli_respin_names_the_difference(tmp_path, capsys):
+    from hw.cli import main
+
+    rc = main(["respin", "--bitstream", str(tmp_path / "none.bit"), "--model", str(tmp_path / "m.npz")])
+    assert rc != 0 and "no such bitstream" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- end to end on a routed tiny model
+
+FLOW = REPO / "build" / "test_flow" / "respin"          # kept between sessions: the routed base
+KNOB_ARGS = ["--lanes", "2", "--vpl", "2"]
+
+
+def _design_key() -> str:
+    """What the routed base depends on: the static RTL, the board top and the generator's output."""
+    from hw.flows.open_flow import BOARD_TOP
+    from hw.rtlgen.generate import generate, static_sources
+    from hw.rtlgen.knobs import Knobs
+
+    h = hashlib.sha256()
+    for p in sorted(static_sources()) + [BOARD_TOP, *(REPO / "hw" / "rtl").glob("hw_uart_*.v")]:
+        h.update(p.name.encode() + p.read_bytes())
+    info = generate(random_int_model(seed=3), FLOW / "key", Knobs(lanes=2, values_per_lane=2))
+    h.update(info.top.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="session")
+def routed_base():
+    """The tiny model's bitstream (2 x 2 lanes, ULX3S), built once and cached while its design is unchanged."""
+    from hw.cli import main
+
+    key = _design_key()
+    out = FLOW / "out"
+    stamp = FLOW / "design.sha256"
+    if not (stamp.is_file() and stamp.read_text() == key and (out / "manifest.json").is_file()):
+        if not os.environ.get("HARDWIRE_FULL_FLOW"):
+            pytest.skip("the routed tiny base is not cached: HARDWIRE_FULL_FLOW=1 builds it (Yosys + nextpnr, "
+                        "several minutes once; then cached in build/test_flow/respin/)")
+        npz = FLOW / "tiny.npz"
+        random_int_model(seed=3).save(npz)
+        shutil.rmtree(out, ignore_errors=True)
+        rc = main(["build", "--board", "ulx3s-85f", "--model", str(npz), *KNOB_ARGS, "--out", str(out),
+                   "--build-dir", str(FLOW / "build")])
+        assert rc == 0
+        stamp.write_text(key)
+    doc = json.loads((out / "manifest.json").read_text())
+    return out / doc["bitstream"]["file"], doc
+
+
+@pytest.fixture(scope="session")
+def respun(routed_base, tmp_path_factory):
+    """The routed base respun to another model of the same shape: (new model, respin result, the
+    respun bitstream unpacked)."""
+    from hw.tools import run_yowasp
+
+    bit, _ = routed_base
+    new = random_int_model(seed=4)                 # same shape, every weight, scale and constant different
+    npz = tmp_path_factory.mktemp("new") / "new.npz"
+    new.save(npz)
+    out = FLOW / "respun"
+    shutil.rmtree(out, ignore_errors=True)
+    res = respin(bit, npz, out=out, log=lambda *a: None)
+    run_yowasp("ecpunpack", [res["bitstream"].name, "respun.config"], cwd=out)
+    return new, res, (out / "respun.config").read_text()
+
+
+def _check_tokens_and_logits(sim, golden) -> None:
+    for token in (1, 7, 3, 20):
+        pos = golden.pos
+        trace: dict = {}
+        logits = golden.forward(token, trace=trace)
+        want, _ = golden.sample(logits, 0, 0, 0)
+        assert sim.generate([token], 1) == [want], f"token at position {pos}"
+        np.testing.assert_array_equal(sim.logits(), logits, err_msg=f"logits at position {pos}")
+        k, _ = sim.kv_cache(0, pos)
+        np.testing.assert_array_equal(k.reshape(-1), trace[("k", 0)], err_msg=f"K cache at position {pos}")
+    for temperature, top_k, seed in ((1.0, 0, 7), (0.7, 3, 11)):     # the sampler's logit_m, logit_sh
+        sim.reset_state()
+        golden.reset()
+        want = list(golden.generate([1, 9], 8, temperature=temperature, top_k=top_k, seed=seed))
+        got = [e.token for e in sim.stream([1, 9], 8, temperature=temperature, top_k=top_k, seed=seed)]
+        assert got == want, (temperature, top_k, seed)
+
+
+@pytest.mark.synth
+def test_build_records_a_complete_bram_map(routed_base):
+    """Every model ROM of the tiny build is in block RAM, found, and explained whole."""
+    _, doc = routed_base
+    bmap = bm.BramMap.from_json(doc["bram_map"])
+    assert not bmap.unexplained and not bmap.not_in_bram and not bmap.ambiguous
+    placed = {p.rom for p in bmap.placements}
+    assert {"model.hex", "layer.hex", "emb.hex", "emb_scale.hex", "norm_att.hex", "norm_ffn.hex",
+            "norm_final.hex", "rope.hex", "silu.hex", "lane_000.hex", "lane_001.hex", "scale_000.hex",
+            "scale_001.hex"} <= placed
+
+
+@pytest.mark.synth
+def test_respin_changes_only_block_ram_contents(routed_base, respun):
+    _, doc = routed_base
+    new, res, new_text = respun
+    base_text = (res["work"] / "base.config").read_text()
+    assert bm.strip_brams(base_text) == bm.strip_brams(new_text)
+    before, after = bm.read_brams(base_text), bm.read_brams(new_text)
+    changed = {k for k in before if not np.array_equal(before[k], after[k])}
+    placed = {p.block for p in bm.BramMap.from_json(doc["bram_map"]).placements}
+    assert changed and changed <= placed
+    assert res["doc"]["model"]["fingerprint"] == new.fingerprint
+    assert res["seconds"]["respin_total"] < 60
+    meta = json.loads(res["metadata"].read_text())
+    assert meta["identity"]["fingerprint"] == new.fingerprint
+    assert res["doc"]["bitstream"]["sha256"] == hashlib.sha256(res["bitstream"].read_bytes()).hexdigest()
+
+
+@pytest.mark.synth
+def test_respun_block_rams_hold_the_new_rom_images(respun):
+    """Read back from the respun bitstream, every ROM equals the new model's image word for word."""
+    _, res, text = respun
+    bmap = bm.BramMap.from_json(res["doc"]["bram_map"])
+    back = bm.read_back(bm.read_brams(text), bmap)
+    want = bm.rom_images(res["work"] / "rom")
+    assert set(back) == set(want)
+    for name, img in want.items():
+        assert back[name] == img.words(), name
+
+
+@pytest.mark.synth
+@pytest.mark.sim
+def test_design_with_read_back_roms_matches_the_new_golden_model(respun, tmp_path):
+    """The generated design with its ROM folder read back from the respun bitstream simulates the
+    new model bit for bit: identity, logits and K cache per step, tokens greedy and sampled."""
+    from hw import rtl_tables
+    from hw.golden import GoldenModel
+    from hw.sim.session import SimSession
+
+    new, res, text = respun
+    bmap = bm.BramMap.from_json(res["doc"]["bram_map"])
+    design = tmp_path / "design"
+    shutil.copytree(res["work"], design, ignore=shutil.ignore_patterns("*.config", "*.bit", "out", "base"))
+    for name, words in bm.read_back(bm.read_brams(text), bmap).items():
+        rtl_tables.write_hex(design / "rom" / name, words, bmap.images[name]["width"],
+                             ["read back from the respun bitstream"])
+    with SimSession(design) as sim:
+        assert sim.identity()["fingerprint"] == new.fingerprint
+        _check_tokens_and_logits(sim, GoldenModel(new))
