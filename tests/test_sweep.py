@@ -1,0 +1,136 @@
+"""`hardwire sweep` on a local Dask cluster: points as tasks, retries, results that survive, reuse,
+the table and the Pareto plot; the sim stage on the tiny design of tests/test_rtl_core.py (whose
+Verilator build the cache usually holds already)."""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+from dataclasses import replace
+
+import pytest
+
+from hw.golden import LORA_TARGETS
+from hw.rtlgen.fixture import random_int_model
+from hw.rtlgen.knobs import Knobs
+from hw.sweep import FAIL_ONCE_ENV, SweepError, make_sweep, parse_stages, run_sweep
+
+BOARDS = ["ulx3s-85f", "ulx3s-45f"]
+# tests/test_rtl_core.py's tiny design: random_int_model(seed=1), 5 x 4 lanes, LoRA rank 3 on every target
+TINY_KNOBS = Knobs(lora_rank=3, lora_targets=LORA_TARGETS)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """One LocalCluster (2 worker processes) for the module, reached by its address as --scheduler
+    reaches a cluster; its workers see $HARDWIRE_SWEEP_FAIL_ONCE (the failure injection folder)."""
+    from dask.distributed import LocalCluster
+
+    fail_dir = tmp_path_factory.mktemp("fail-once")
+    old = os.environ.get(FAIL_ONCE_ENV)
+    os.environ[FAIL_ONCE_ENV] = str(fail_dir)
+    try:
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                          silence_logs=logging.CRITICAL) as c:
+            yield c.scheduler_address, fail_dir
+    finally:
+        if old is None:
+            os.environ.pop(FAIL_ONCE_ENV, None)
+        else:
+            os.environ[FAIL_ONCE_ENV] = old
+
+
+@pytest.fixture(scope="module")
+def tiny_npz(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "tiny.npz"
+    random_int_model(seed=1).save(path)
+    return path
+
+
+def _estimate_mean(model, knobs, lanes, vpl):
+    """The estimate's mean cycles per token over the context, computed here."""
+    from hw.rtlgen.estimate import estimate
+    from hw.rtlgen.layout import rom_layout
+
+    k = replace(knobs, lanes=lanes, values_per_lane=vpl).resolved(model["rope_cos"].shape[0])
+    est = estimate(model, rom_layout(model, lanes, vpl), k)
+    return (est.cycles(0) + est.cycles(k.context - 1)) / 2
+
+
+def test_sweep_retries_reuses_and_measures(cluster, tiny_npz, tmp_path):
+    """Six points (2 boards x 3 lane counts) through the estimate stage, one of them crashing once and
+    retried; the table and the plot; a second run runs no task; then the sim stage on the two 5 x 4
+    points, bit-exact with the golden model, reusing their estimates."""
+    address, fail_dir = cluster
+    out = tmp_path / "sweep"
+    lines = []
+    sweep = make_sweep(tiny_npz, BOARDS, [2, 3, 5], [4], [0], [1], None, TINY_KNOBS, parse_stages("estimate"))
+    assert len(sweep.points) == 6
+    victim = sweep.point_id(sweep.points[1])
+    (fail_dir / victim).touch()
+
+    res = run_sweep(sweep, out, scheduler=address, retries=2, log=lines.append, interactive=False)
+    assert not (fail_dir / victim).exists()             # its first attempt ran and failed ...
+    assert res["failed"] == [] and len(res["ran"]) == 6 and res["reused"] == []
+    recs = {r["id"]: r for r in res["records"]}
+    assert "estimate" in recs[victim]["stages"]         # ... and the retry finished it
+    assert sorted(p.name for p in (out / "points").iterdir()) == sorted(f"{i}.json" for i in recs)
+    model = random_int_model(seed=1)
+    for p, rec in zip(sweep.points, res["records"]):
+        est = rec["stages"]["estimate"]
+        assert est["speed"]["cycles_mean"] == _estimate_mean(model, TINY_KNOBS, p.lanes, p.vpl)
+        assert est["fits"] and est["model_fingerprint"] == model.fingerprint
+    assert sum(1 for ln in lines if ln.startswith("[")) == 6      # quiet output: a line per point
+
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert len(rows) == 6 and {r["board"] for r in rows} == set(BOARDS)
+    assert all(float(r["tokens_per_s"]) > 0 and r["speed_from"] == "estimate at design clock" for r in rows)
+    assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| Pareto |" in (out / "results.md").read_text()
+
+    # a second run reuses every point: no task runs (a fail-once flag stays untouched)
+    (fail_dir / victim).touch()
+    mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "points").iterdir()}
+    res2 = run_sweep(sweep, out, scheduler=address, log=lines.append, interactive=False)
+    assert res2["ran"] == [] and len(res2["reused"]) == 6 and (fail_dir / victim).exists()
+    assert mtimes == {p.name: p.stat().st_mtime_ns for p in (out / "points").iterdir()}
+    (fail_dir / victim).unlink()
+
+    # the sim stage on the two 5 x 4 points: only sim runs, the estimates are the first run's
+    sim = make_sweep(tiny_npz, BOARDS, [5], [4], [0], [1], None, TINY_KNOBS, parse_stages("sim"), sim_tokens=8)
+    res3 = run_sweep(sim, out, scheduler=address, log=lines.append, interactive=False)
+    assert res3["failed"] == [] and len(res3["ran"]) == 2
+    for rec in res3["records"]:
+        assert rec["stages"]["estimate"] == recs[rec["id"]]["stages"]["estimate"]
+        s = rec["stages"]["sim"]
+        assert s["matches_golden"] is True and s["tokens"] == 8
+        assert 0.8 < s["mean_cycles"] / s["mean_estimate"] < 1.25
+    rows = {r["id"]: r for r in csv.DictReader(open(out / "results.csv"))}
+    assert {rows[r["id"]]["cycles_from"] for r in res3["records"]} == {"sim (8 tokens)"}
+
+
+def test_a_point_with_a_refused_knob_records_its_error(cluster, tiny_npz, tmp_path):
+    """A bad input is the point's result (not retried), and the other points go on."""
+    address, _ = cluster
+    sweep = make_sweep(tiny_npz, BOARDS[:1], [5], [4], [0, 2], [1], None, TINY_KNOBS, parse_stages("estimate"))
+    res = run_sweep(sweep, tmp_path / "s", scheduler=address, retries=0, log=lambda s: None, interactive=False)
+    bad = json.loads((tmp_path / "s" / "points" / f"{res['failed'][0]}.json").read_text())
+    assert bad["point"]["engines"] == 2 and bad["error"]["stage"] == "estimate"
+    assert "attention engines (2) must divide" in bad["error"]["message"]
+    assert len([r for r in res["records"] if not r.get("error")]) == 1
+
+
+def test_sweep_arguments_are_checked(tiny_npz):
+    args = (tiny_npz, BOARDS, [4], [4], [0])
+    with pytest.raises(SweepError, match="seeds only change place and route; add pnr"):
+        make_sweep(*args, [1, 2], None, TINY_KNOBS, parse_stages("estimate,sim"))
+    with pytest.raises(SweepError, match="already quantized; --bits applies to a float checkpoint"):
+        make_sweep(*args, [1], ["4"], TINY_KNOBS, parse_stages("estimate"))
+    with pytest.raises(SweepError, match="unknown stage.*bitstream.*choose from estimate, sim, synth, pnr"):
+        parse_stages("sim,bitstream")
+    assert parse_stages("pnr") == ("estimate", "synth", "pnr")
+    with pytest.raises(SweepError, match="built by Vivado.*--stages estimate,sim"):
+        make_sweep(tiny_npz, ["pynq-z2"], [4], [4], [0], [1], None, TINY_KNOBS, parse_stages("synth"))
+    with pytest.raises(SweepError, match="no such model"):
+        make_sweep(tiny_npz.parent / "missing.npz", BOARDS, [4], [4], [0], [1], None, TINY_KNOBS, ("estimate",))
