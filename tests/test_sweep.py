@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import pytest
 
+from hw.boards import fit_report, get_board
 from hw.golden import LORA_TARGETS
 from hw.rtlgen.fixture import random_int_model
 from hw.rtlgen.knobs import Knobs
@@ -80,7 +81,11 @@ def test_sweep_retries_reuses_and_measures(cluster, tiny_npz, tmp_path):
     for p, rec in zip(sweep.points, res["records"]):
         est = rec["stages"]["estimate"]
         assert est["speed"]["cycles_mean"] == _estimate_mean(model, TINY_KNOBS, p.lanes, p.vpl)
-        assert est["fits"] and est["model_fingerprint"] == model.fingerprint
+        fit = fit_report(model, replace(TINY_KNOBS, lanes=p.lanes, values_per_lane=p.vpl).resolved(16),
+                         get_board(p.board))
+        assert est["fits"] == fit.fits and est["model_fingerprint"] == model.fingerprint
+        assert est["needs"] == {n.resource: {"need": n.need, "limit": n.limit, "have": n.have} for n in fit.needs}
+    assert [r["stages"]["estimate"]["fits"] for r in res["records"]] == [True] * 5 + [False]   # 45F 5x4: DSPs
     assert sum(1 for ln in lines if ln.startswith("[")) == 6      # quiet output: a line per point
 
     rows = list(csv.DictReader(open(out / "results.csv")))
@@ -97,17 +102,22 @@ def test_sweep_retries_reuses_and_measures(cluster, tiny_npz, tmp_path):
     assert mtimes == {p.name: p.stat().st_mtime_ns for p in (out / "points").iterdir()}
     (fail_dir / victim).unlink()
 
-    # the sim stage on the two 5 x 4 points: only sim runs, the estimates are the first run's
+    # the sim stage on the two 5 x 4 points: only sim runs, the estimates are the first run's; the 45F
+    # point does not fit its board, so it is skipped with the reason
     sim = make_sweep(tiny_npz, BOARDS, [5], [4], [0], [1], None, TINY_KNOBS, parse_stages("sim"), sim_tokens=8)
     res3 = run_sweep(sim, out, scheduler=address, log=lines.append, interactive=False)
     assert res3["failed"] == [] and len(res3["ran"]) == 2
+    fits, over = res3["records"]
     for rec in res3["records"]:
         assert rec["stages"]["estimate"] == recs[rec["id"]]["stages"]["estimate"]
-        s = rec["stages"]["sim"]
-        assert s["matches_golden"] is True and s["tokens"] == 8
-        assert 0.8 < s["mean_cycles"] / s["mean_estimate"] < 1.25
+    s = fits["stages"]["sim"]
+    assert s["matches_golden"] is True and s["tokens"] == 8
+    assert 0.8 < s["mean_cycles"] / s["mean_estimate"] < 1.25
+    assert over["stages"]["sim"] == {"skipped": "does not fit ulx3s-45f (dsps 74 > 72); --force runs it anyway",
+                                     "seconds": over["stages"]["sim"]["seconds"]}
     rows = {r["id"]: r for r in csv.DictReader(open(out / "results.csv"))}
-    assert {rows[r["id"]]["cycles_from"] for r in res3["records"]} == {"sim (8 tokens)"}
+    assert rows[fits["id"]]["cycles_from"] == "sim (8 tokens)" and rows[over["id"]]["cycles_from"] == "estimate"
+    assert float(rows[fits["id"]]["tokens_per_s"]) == round(25e6 / s["mean_cycles"], 1)
 
 
 def test_a_point_with_a_refused_knob_records_its_error(cluster, tiny_npz, tmp_path):
