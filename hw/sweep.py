@@ -69,10 +69,14 @@ class Sweep:
     force: bool = False     # run the costly stages also on points that do not fit
 
     def point_id(self, p: Point) -> str:
-        """Everything a point's results depend on, hashed; stages are not in it (they add up)."""
-        doc = {"model": self.model_digest, "point": asdict(p), "knobs": self.knobs.to_json(),
-               "sim_tokens": self.sim_tokens, "router": self.router}
+        """What a point's design depends on, hashed; stages add up under one id, each stage's own
+        settings (settings()) are kept in its result."""
+        doc = {"model": self.model_digest, "point": asdict(p), "knobs": self.knobs.to_json()}
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
+
+    def settings(self) -> dict[str, dict]:
+        """The settings of each stage: a stage run with others runs again."""
+        return {"sim": {"tokens": self.sim_tokens}, "pnr": {"router": self.router}}
 
 
 # ---------------------------------------------------------------- the grid
@@ -163,8 +167,6 @@ def run_point(task: dict, model) -> dict:
     rec.pop("error", None)
     p = Point(**task["point"])
     for stage in task["todo"]:
-        if stage in rec["stages"]:
-            continue
         t0 = time.monotonic()
         try:
             result = _STAGE_FUNCS[stage](task, p, model, rec)
@@ -172,6 +174,7 @@ def run_point(task: dict, model) -> dict:
             rec["error"] = {"stage": stage, "message": str(exc)}
             break
         result["seconds"] = round(time.monotonic() - t0, 2)
+        result["settings"] = task["settings"].get(stage, {})
         rec["stages"][stage] = result
     rec["worker"] = os.uname().nodename
     return rec
@@ -324,9 +327,10 @@ def write_point(out: Path, rec: dict) -> Path:
     return path
 
 
-def missing_stages(rec: dict | None, stages: tuple[str, ...]) -> list[str]:
-    done = (rec or {}).get("stages", {})
-    return [s for s in stages if s not in done]
+def missing_stages(rec: dict | None, sweep: Sweep) -> list[str]:
+    """The stages of the sweep that the record lacks, or ran with other settings."""
+    done, settings = (rec or {}).get("stages", {}), sweep.settings()
+    return [s for s in sweep.stages if s not in done or done[s].get("settings", {}) != settings.get(s, {})]
 
 
 @contextmanager
@@ -363,7 +367,7 @@ def run_sweep(sweep: Sweep, out: Path, scheduler: str | None = None, workers: in
     out.mkdir(parents=True, exist_ok=True)
     ids = [sweep.point_id(p) for p in sweep.points]
     prior = {i: read_point(out, i) for i in ids}
-    todo = [(i, p) for i, p in zip(ids, sweep.points) if missing_stages(prior[i], sweep.stages)]
+    todo = [(i, p) for i, p in zip(ids, sweep.points) if missing_stages(prior[i], sweep)]
     (out / "sweep.json").write_text(json.dumps(
         {"model": sweep.model, "model_digest": sweep.model_digest, "knobs": sweep.knobs.to_json(),
          "stages": list(sweep.stages), "sim_tokens": sweep.sim_tokens, "router": sweep.router,
@@ -378,7 +382,10 @@ def run_sweep(sweep: Sweep, out: Path, scheduler: str | None = None, workers: in
         if todo:
             with dask_client(scheduler, workers) as client:
                 _submit_and_collect(client, sweep, out, todo, prior, records, failed, retries, prog)
-    files = write_report([records[i] for i in ids if i in records], out)
+    # the table covers every point of the folder: a later sweep over part of the grid adds to it
+    others = sorted(f.stem for f in points_dir(out).glob("*.json") if f.stem not in records)
+    extra = [r for r in (read_point(out, i) for i in others) if r is not None]
+    files = write_report([records[i] for i in ids if i in records] + extra, out)
     ran = [i for i, _ in todo]
     return {"records": [records.get(i) for i in ids], "ran": ran, "reused": [i for i in ids if i not in ran],
             "failed": failed, "files": files}
@@ -394,8 +401,9 @@ def _submit_and_collect(client, sweep: Sweep, out: Path, todo, prior, records, f
     futures = {}
     for i, p in todo:
         task = {"id": i, "point": asdict(p), "model": model_info, "knobs": sweep.knobs.to_json(),
-                "todo": missing_stages(prior[i], sweep.stages), "prior": prior[i], "out": str(out.resolve()),
-                "sim_tokens": sweep.sim_tokens, "router": sweep.router, "force": sweep.force}
+                "todo": missing_stages(prior[i], sweep), "prior": prior[i], "out": str(out.resolve()),
+                "sim_tokens": sweep.sim_tokens, "router": sweep.router, "force": sweep.force,
+                "settings": sweep.settings()}
         fut = client.submit(run_point, task, models[p.bits], key=f"point-{i}", retries=retries, pure=False)
         futures[fut] = (i, p, task)
     prog.running(len(futures))
