@@ -147,7 +147,9 @@ class StageProgress:
         if self._live and self._task is not None:
             self._live.remove_task(self._task)
             self._task = None
-        self._say(f"[{self.index}/{self.total}] {name}: {'failed after' if failed else 'done in'} {_minutes(took)}")
+        last = f" ({self.detail})" if self.detail else ""
+        verb = "failed after" if failed else "done in"
+        self._say(f"[{self.index}/{self.total}] {name}: {verb} {_minutes(took)}{last}")
 
     # ------------------------------------------------------------ output
     def _description(self) -> str:

@@ -214,7 +214,8 @@ def _stage_estimate(task: dict, p: Point, model, rec: dict) -> dict:
     est = estimate(model, rom_layout(model, knobs.lanes, knobs.values_per_lane), knobs)
     return {"fits": fit.fits, "needs": {n.resource: {"need": n.need, "limit": n.limit, "have": n.have}
                                         for n in fit.needs},
-            "suggestions": fit.suggestions, "bram_kbits": board.resources.bram_kbits, "clock_mhz": board.clock_mhz, "context": knobs.context,
+            "suggestions": fit.suggestions, "bram_kbits": board.resources.bram_kbits,
+            "clock_mhz": board.clock_mhz, "context": knobs.context,
             "attention_engines": est.attention_engines, "macs_per_cycle": knobs.lanes * knobs.values_per_lane,
             "speed": speed(est, knobs.context, board.clock_mhz), "weight_rom_bits": est.weight_rom_bits,
             "rom_bits": est.weight_rom_bits + est.scale_rom_bits + est.table_bits,

@@ -17,8 +17,8 @@ from pathlib import Path
 
 # plotted resources: block RAM in kbit, as an iCE40 block holds 4 kbit and an ECP5 / Xilinx one 18
 RESOURCES = (("luts", "LUTs (LUT4; Zynq: LUT6)"), ("bram_kbit", "block RAM (kbit)"), ("dsps", "multipliers (DSP)"))
-COLUMNS = ("id", "board", "bits", "lanes", "vpl", "engines", "seed", "fits", "luts", "ffs", "brams", "bram_kbit", "dsps",
-           "resources_from", "cycles_per_token", "cycles_from", "clock_mhz", "fmax_mhz", "tokens_per_s",
+COLUMNS = ("id", "board", "bits", "lanes", "vpl", "engines", "seed", "fits", "luts", "ffs", "brams", "bram_kbit",
+           "dsps", "resources_from", "cycles_per_token", "cycles_from", "clock_mhz", "fmax_mhz", "tokens_per_s",
            "speed_from", "sim_bit_exact", "rom_bits", "error")
 
 

@@ -114,3 +114,33 @@ def test_pnr_hands_its_log_to_the_progress_display(tmp_path, monkeypatch):
                            on_log=lambda text: seen.append(pnr_progress(text)))
     assert open_flow.fmax_mhz(report) == 31.5
     assert seen and seen[-1].text.startswith("router1: 134,057 arcs left of 207,691")
+
+
+def test_build_shows_its_stages_and_the_routers_progress(tmp_path, monkeypatch):
+    """open_flow.build (the tools stubbed): a line per stage start and end with its time, the
+    router's last progress on the place-and-route line, the stage times in the manifest."""
+    from types import SimpleNamespace
+
+    from hw.flows import open_flow
+
+    def fake_pnr(build_dir, board, freq_mhz, seed, router, log, on_log):
+        on_log(PACK + HEAP + ANNEAL + ROUTER1)
+        return {"fmax": {"clk": {"achieved": 30.0}}}
+
+    manifests = []
+
+    def fake_manifest(build_dir, board, info, bit, cells, report, fit, seconds, pnr_settings=None, baud=0):
+        manifests.append(seconds)
+        return build_dir / "manifest.json"
+
+    monkeypatch.setattr(open_flow, "synth", lambda build_dir, board: {})
+    monkeypatch.setattr(open_flow, "pnr", fake_pnr)
+    monkeypatch.setattr(open_flow, "pack", lambda build_dir, board: build_dir / "x.bit")
+    monkeypatch.setattr(open_flow, "write_manifest", fake_manifest)
+    monkeypatch.setattr(open_flow, "record_bram_map", lambda *a: None)
+    lines = []
+    open_flow.build(SimpleNamespace(out_dir=tmp_path), get_board("ulx3s-85f"), log=lines.append)
+    assert [ln.split(" ")[0] for ln in lines] == ["[1/3]", "[1/3]", "[2/3]", "[2/3]", "[3/3]", "[3/3]"]
+    assert lines[0].startswith("[1/3] yosys synth_ecp5 (log ") and "done in 0:0" in lines[1]
+    assert lines[3].endswith("(router1: 134,057 arcs left of 207,691 (65 %), 541 s routing)")
+    assert manifests == [{"synth": 0, "pnr": 0, "pack": 0}]
