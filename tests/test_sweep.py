@@ -32,7 +32,7 @@ def cluster(tmp_path_factory):
     old = os.environ.get(FAIL_ONCE_ENV)
     os.environ[FAIL_ONCE_ENV] = str(fail_dir)
     try:
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                           silence_logs=logging.CRITICAL) as c:
             yield c.scheduler_address, fail_dir
     finally:
@@ -144,3 +144,20 @@ def test_sweep_arguments_are_checked(tiny_npz):
         make_sweep(tiny_npz, ["pynq-z2"], [4], [4], [0], [1], None, TINY_KNOBS, parse_stages("synth"))
     with pytest.raises(SweepError, match="no such model"):
         make_sweep(tiny_npz.parent / "missing.npz", BOARDS, [4], [4], [0], [1], None, TINY_KNOBS, ("estimate",))
+
+
+def test_cli_sweep_starts_its_own_local_cluster(tiny_npz, tmp_path, capsys):
+    """`hardwire sweep` without --scheduler: a LocalCluster of --workers processes; a line per point off
+    a terminal; exit 1 with the reason for a refused option."""
+    from hw.cli import main
+
+    out = tmp_path / "c"
+    args = ["sweep", "--model", str(tiny_npz), "--out", str(out), "--lanes", "2,3", "--vpl", "4", "--macs", "dsp"]
+    assert main([*args, "--workers", "1"]) == 0
+    text = capsys.readouterr().out
+    assert text.count("fits, ") == 2 and "2 point(s) run, 0 reused, 0 with an error" in text
+    assert (out / "pareto.png").is_file() and len((out / "results.csv").read_text().splitlines()) == 3
+    assert main([*args, "--bits", "4"]) == 1
+    assert "already quantized; --bits applies to a float checkpoint" in capsys.readouterr().err
+    assert main([*args, "--workers", "1", "--scheduler", "tcp://127.0.0.1:1"]) == 1
+    assert "--workers sizes the local cluster" in capsys.readouterr().err
