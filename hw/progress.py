@@ -101,7 +101,7 @@ class StageProgress:
     def __enter__(self) -> "StageProgress":
         if self.interactive:
             from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-            self._live = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+            self._live = Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), TimeElapsedColumn(),
                                   transient=True)
             self._live.start()
         else:
@@ -157,7 +157,7 @@ class StageProgress:
 
     def _say(self, line: str) -> None:
         if self._live:
-            self._live.console.print(line)
+            self._live.console.print(line, markup=False, highlight=False)
         else:
             self.log(line)
 
@@ -186,7 +186,7 @@ class CountProgress:
     def __enter__(self) -> "CountProgress":
         if self.interactive:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            self._bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn())
             self._bar.start()
             self._task = self._bar.add_task(self._description(), total=self.total)
@@ -209,7 +209,7 @@ class CountProgress:
         self.failed += failed
         text = f"[{self.count}/{self.total}] {line}"
         if self._bar:
-            self._bar.console.print(text)
+            self._bar.console.print(text, markup=False, highlight=False)
             self._bar.update(self._task, advance=1, description=self._description())
         else:
             self.log(text)
