@@ -27,6 +27,7 @@ import itertools
 import json
 import logging
 import os
+import uuid
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -395,8 +396,11 @@ def run_sweep(sweep: Sweep, out: Path, scheduler: str | None = None, workers: in
 def _submit_and_collect(client, sweep: Sweep, out: Path, todo, prior, records, failed, retries, prog) -> None:
     from dask.distributed import as_completed
 
+    # keys unique to this run: a scheduler that still holds an earlier run's result of a key would
+    # hand it back instead of running the task
+    run = uuid.uuid4().hex[:8]
     model_info = {"path": sweep.model, "digest": sweep.model_digest}
-    models = {bits: client.submit(load_model, sweep.model, bits, key=f"model-{sweep.model_digest[:12]}-{bits}",
+    models = {bits: client.submit(load_model, sweep.model, bits, key=f"model-{bits or 'as-given'}-{run}",
                                   retries=retries, pure=False)
               for bits in sorted({p.bits for _, p in todo}, key=str)}
     futures = {}
@@ -405,7 +409,7 @@ def _submit_and_collect(client, sweep: Sweep, out: Path, todo, prior, records, f
                 "todo": missing_stages(prior[i], sweep), "prior": prior[i], "out": str(out.resolve()),
                 "sim_tokens": sweep.sim_tokens, "router": sweep.router, "force": sweep.force,
                 "settings": sweep.settings()}
-        fut = client.submit(run_point, task, models[p.bits], key=f"point-{i}", retries=retries, pure=False)
+        fut = client.submit(run_point, task, models[p.bits], key=f"point-{i}-{run}", retries=retries, pure=False)
         futures[fut] = (i, p, task)
     prog.running(len(futures))
     for fut in as_completed(list(futures)):

@@ -61,8 +61,9 @@ def _estimate_mean(model, knobs, lanes, vpl):
 
 def test_sweep_retries_reuses_and_measures(cluster, tiny_npz, tmp_path):
     """Six points (2 boards x 3 lane counts) through the estimate stage, one of them crashing once and
-    retried; the table and the plot; a second run runs no task; then the sim stage on the two 5 x 4
-    points, bit-exact with the golden model, reusing their estimates."""
+    retried; the table and the plot; a second run runs no task, a third only the points whose JSON a
+    crashed driver did not write whole; then the sim stage on the two 5 x 4 points, bit-exact with the
+    golden model, reusing their estimates."""
     address, fail_dir = cluster
     out = tmp_path / "sweep"
     lines = []
@@ -101,6 +102,16 @@ def test_sweep_retries_reuses_and_measures(cluster, tiny_npz, tmp_path):
     assert res2["ran"] == [] and len(res2["reused"]) == 6 and (fail_dir / victim).exists()
     assert mtimes == {p.name: p.stat().st_mtime_ns for p in (out / "points").iterdir()}
     (fail_dir / victim).unlink()
+
+    # a driver that crashed before writing one point and while writing another: only those two run again
+    ids = [sweep.point_id(p) for p in sweep.points]
+    (out / "points" / f"{ids[0]}.json").unlink()
+    torn = out / "points" / f"{ids[4]}.json"
+    torn.write_text(torn.read_text()[:100])
+    res2 = run_sweep(sweep, out, scheduler=address, log=lines.append, interactive=False)
+    assert sorted(res2["ran"]) == sorted([ids[0], ids[4]]) and res2["failed"] == []
+    assert [r["stages"]["estimate"]["speed"] for r in res2["records"]] == \
+        [r["stages"]["estimate"]["speed"] for r in res["records"]]
 
     # the sim stage on the two 5 x 4 points: only sim runs, the estimates are the first run's; the 45F
     # point does not fit its board, so it is skipped with the reason
