@@ -180,6 +180,7 @@ class CountProgress:
 
     def __init__(self, total: int, what: str, log=print, interactive: bool | None = None):
         self.total, self.what, self.log, self.count, self.failed, self.active = total, what, log, 0, 0, 0
+        self.last_note = ""
         self.interactive = (log is print and sys.stdout.isatty()) if interactive is None else interactive
         self._bar = self._task = None
 
@@ -197,10 +198,18 @@ class CountProgress:
             self._bar.stop()
 
     def _description(self) -> str:
-        return (f"{self.what}: {self.active} running" + (f", {self.failed} failed" if self.failed else ""))
+        return (f"{self.what}: {self.active} running" + (f", {self.failed} failed" if self.failed else "")
+                + (f" | {self.last_note}" if self.last_note else ""))
 
     def running(self, n: int) -> None:
         self.active = n
+        if self._bar:
+            self._bar.update(self._task, description=self._description())
+
+    def note(self, text: str) -> None:
+        """What one running item does now: shown under the bar on a terminal; off a terminal the
+        lines stay one per finished item."""
+        self.last_note = text
         if self._bar:
             self._bar.update(self._task, description=self._description())
 

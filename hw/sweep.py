@@ -37,6 +37,7 @@ from hw.errors import HardwireError
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("estimate", "sim", "synth", "pnr")
 FORMAT = "hardwire-sweep-point"
+PROGRESS_TOPIC = "hardwire-sweep-progress"      # Dask event topic: the stage (and nextpnr's progress) of a point
 FAIL_ONCE_ENV = "HARDWIRE_SWEEP_FAIL_ONCE"      # tests: a folder of <point id> files, each fails its task once
 
 
@@ -169,6 +170,7 @@ def run_point(task: dict, model) -> dict:
     p = Point(**task["point"])
     for stage in task["todo"]:
         t0 = time.monotonic()
+        tell(task["id"], stage)
         try:
             result = _STAGE_FUNCS[stage](task, p, model, rec)
         except HardwireError as exc:
@@ -179,6 +181,16 @@ def run_point(task: dict, model) -> dict:
         rec["stages"][stage] = result
     rec["worker"] = os.uname().nodename
     return rec
+
+
+def tell(point_id: str, stage: str, detail: str = "") -> None:
+    """Send what a point is doing to the driver's progress display (a Dask event; nothing off a worker)."""
+    try:
+        from distributed import get_worker
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return
+    worker.log_event(PROGRESS_TOPIC, {"id": point_id, "stage": stage, "detail": detail})
 
 
 def _fail_once(point_id: str) -> None:
@@ -292,7 +304,17 @@ def _stage_pnr(task: dict, p: Point, model, rec: dict) -> dict:
     if not (bdir / "synth.json").is_file():         # synthesized on another machine of the cluster
         synth(bdir, board)
     # one seed per point: the sweep's seeds are the knob, a stalled router2 is this point's result
-    report = pnr(bdir, board, seed=p.seed, router=task["router"], tries=1, log=lambda s: None)
+    from hw.progress import pnr_progress
+
+    said = []
+
+    def on_log(text: str) -> None:          # nextpnr's progress to the driver's display
+        now = getattr(pnr_progress(text), "text", None)
+        if now and now not in said[-1:]:
+            said.append(now)
+            tell(task["id"], "pnr", now)
+
+    report = pnr(bdir, board, seed=p.seed, router=task["router"], tries=1, log=lambda s: None, on_log=on_log)
     fmax = fmax_mhz(report)
     return {"fmax_mhz": round(fmax, 2), "timing_met": fmax >= board.clock_mhz,
             "utilisation": utilisation(report, board), "log": str(bdir / "pnr.log")}
@@ -412,6 +434,14 @@ def _submit_and_collect(client, sweep: Sweep, out: Path, todo, prior, records, f
         fut = client.submit(run_point, task, models[p.bits], key=f"point-{i}-{run}", retries=retries, pure=False)
         futures[fut] = (i, p, task)
     prog.running(len(futures))
+    labels = {i: p.label() for _, (i, p, _) in futures.items()}
+
+    def heard(event) -> None:               # runs on the client's event loop: just set the display's text
+        msg = event[1]
+        prog.note(f"{labels.get(msg['id'], msg['id'])}: {msg['stage']}"
+                  + (f", {msg['detail']}" if msg["detail"] else ""))
+
+    client.subscribe_topic(PROGRESS_TOPIC, heard)
     for fut in as_completed(list(futures)):
         i, p, task = futures.pop(fut)
         try:

@@ -7,6 +7,7 @@ import csv
 import json
 import logging
 import os
+import time
 from dataclasses import replace
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from hw.boards import fit_report, get_board
 from hw.golden import LORA_TARGETS
 from hw.rtlgen.fixture import random_int_model
+from hw.progress import CountProgress
 from hw.rtlgen.knobs import Knobs
 from hw.sweep import FAIL_ONCE_ENV, SweepError, make_sweep, parse_stages, run_sweep
 
@@ -59,7 +61,7 @@ def _estimate_mean(model, knobs, lanes, vpl):
     return (est.cycles(0) + est.cycles(k.context - 1)) / 2
 
 
-def test_sweep_retries_reuses_and_measures(cluster, tiny_npz, tmp_path):
+def test_sweep_retries_reuses_and_measures(cluster, tiny_npz, tmp_path, monkeypatch):
     """Six points (2 boards x 3 lane counts) through the estimate stage, one of them crashing once and
     retried; the table and the plot; a second run runs no task, a third only the points whose JSON a
     crashed driver did not write whole; then the sim stage on the two 5 x 4 points, bit-exact with the
@@ -116,7 +118,14 @@ def test_sweep_retries_reuses_and_measures(cluster, tiny_npz, tmp_path):
     # the sim stage on the two 5 x 4 points: only sim runs, the estimates are the first run's; the 45F
     # point does not fit its board, so it is skipped with the reason
     sim = make_sweep(tiny_npz, BOARDS, [5], [4], [0], [1], None, TINY_KNOBS, parse_stages("sim"), sim_tokens=8)
+    notes = []
+    monkeypatch.setattr(CountProgress, "note", lambda self, text: notes.append(text))
     res3 = run_sweep(sim, out, scheduler=address, log=lines.append, interactive=False)
+    for _ in range(50):                     # the workers' stage events reach the display's note()
+        if "ulx3s-85f 5x4 e0 seed 1: sim" in notes:
+            break
+        time.sleep(0.1)
+    assert "ulx3s-85f 5x4 e0 seed 1: sim" in notes and "ulx3s-45f 5x4 e0 seed 1: sim" in notes
     assert res3["failed"] == [] and len(res3["ran"]) == 2
     fits, over = res3["records"]
     for rec in res3["records"]:
