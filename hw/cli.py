@@ -2,7 +2,7 @@
 
     hardwire quantize CHECKPOINT --out model.npz     float checkpoint -> integer model
     hardwire compile model.npz --out build/          integer model -> Verilog + ROM files
-    hardwire sim | run | serve | build | bench | info | train
+    hardwire sim | run | serve | build | sweep | bench | info | train
 
 One small function per subcommand; each imports its backend only when run,
 so `hardwire --help` works without the heavy tools. Exit status: 0 done,
@@ -329,6 +329,14 @@ def cmd_build(args: argparse.Namespace) -> None:
               router=args.router, seed=args.seed, bits=args.bits, clock_mhz=args.clock, baud=args.baud)
 
 
+def cmd_sweep(args: argparse.Namespace) -> None:
+    """A grid of knobs (boards, bits, lanes, values per lane, attention engines, seeds) through the
+    chosen stages (estimate, sim, synth, pnr) as Dask tasks; a table and Pareto plots (docs/sweep.md)."""
+    from hw.sweep import cli_sweep
+
+    cli_sweep(args)
+
+
 def cmd_respin(args: argparse.Namespace) -> None:
     """A new model of the same shape into a finished ECP5 bitstream: block-RAM contents only,
     no synthesis, no place and route (docs/respin.md)."""
@@ -569,6 +577,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--measure", type=int, default=0, metavar="N",
                    help="also measure cycles/token on the Verilator simulation over N tokens (manifest 'measured')")
     p.add_argument("--list-boards", action="store_true", help="list the boards and their resources")
+
+    from hw.sweep import add_arguments as sweep_arguments     # argparse only: Dask loads when a sweep runs
+    sweep_arguments(add("sweep", cmd_sweep, "a grid of builds on Dask: results table and Pareto plots"))
 
     p = add("respin", cmd_respin, "new weights into a finished bitstream (same shape): seconds, not a build")
     p.add_argument("--bitstream", type=Path, required=True, help="the base bitstream (its manifest.json beside it)")
