@@ -19,11 +19,12 @@ import subprocess
 from pathlib import Path
 
 from hw.errors import HardwireError
-from hw.tools import file_lock, verilator_env, verilator_root, verilator_version
+from hw.tools import (VERILATOR_COVERAGE_FLAGS, coverage_dir, file_lock, sim_build_root, verilator_env,
+                      verilator_root, verilator_version)
 
 HARNESS = Path(__file__).resolve().parent / "harness.cpp"
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SIM_BUILD = Path(os.environ.get("HARDWIRE_SIM_BUILD", REPO_ROOT / "testbench" / "sim_build"))
+SIM_BUILD = sim_build_root(REPO_ROOT)
 TOP_MODULE = "hardwire_top"
 EXE_NAME = "hardwire_sim"
 STAMP = "hardwire_sim.json"         # written last: the build finished
@@ -51,7 +52,8 @@ def trace_format() -> str:
 
 
 def _flags() -> list[str]:
-    return [*VERILATOR_FLAGS, "--trace-fst" if trace_format() == "fst" else "--trace"]
+    cov = VERILATOR_COVERAGE_FLAGS if coverage_dir() is not None else []
+    return [*VERILATOR_FLAGS, "--trace-fst" if trace_format() == "fst" else "--trace", *cov]
 
 
 def design_sources(build_dir: str | os.PathLike) -> list[Path]:
