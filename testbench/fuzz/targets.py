@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,9 @@ from hw.safetensors_loader import INDEX_NAME, load_hf_folder, read_header, read_
 from hw.tokenizer import Tokenizer
 
 FLOOR = 1 << 20                 # bytes a loader may allocate whatever its input (see above)
+# CPU seconds a case may take: CPU, not wall time, so that a starved process on a loaded
+# machine is not taken for a hang (the campaign's wall-clock watchdog catches endless loops)
+HANG_S = 5.0
 HOST_ERRORS = (MetadataError, IdentityMismatch, HostTokenizerError)
 
 
@@ -38,6 +42,10 @@ class LoaderEscape(AssertionError):
 
 class MemoryBlowup(AssertionError):
     """A loader's peak allocation exceeded FLOOR + 4x the input file."""
+
+
+class LoaderHang(AssertionError):
+    """A load took more than HANG_S seconds of CPU time."""
 
 
 IDENT = Identity(fingerprint="ab" * 32, gen_version=1, dim=24, hidden=44, layers=2, heads=3, kv_heads=1,
@@ -168,12 +176,16 @@ def run_case(ws: Workspace, target: Target, data: bytes) -> str:
     tracemalloc.reset_peak()
     base, _ = tracemalloc.get_traced_memory()
     outcome = "loaded"
+    t0 = time.process_time()
     try:
         target.load(ws, path)
     except target.errors as exc:
         outcome = type(exc).__name__
     except Exception as exc:        # noqa: BLE001 - the point: anything else is an escape
         raise LoaderEscape(f"{target.name}: {type(exc).__name__} escaped: {exc!s:.200}") from exc
+    cpu = time.process_time() - t0
+    if cpu > HANG_S:
+        raise LoaderHang(f"{target.name}: {cpu:.1f} s of CPU on a {len(data)}-byte input (limit {HANG_S:g} s)")
     _, peak = tracemalloc.get_traced_memory()
     if peak - base > limit(ws, target, data):
         raise MemoryBlowup(f"{target.name}: peak allocation {peak - base} bytes on a {len(data)}-byte "
