@@ -81,9 +81,9 @@ def design_sources(build_dir: str | os.PathLike) -> list[Path]:
     return [*static, top]
 
 
-def _digest(sources: list[Path], flags: list[str]) -> str:
+def _digest(sources: list[Path], flags: list[str], cflags: str = CFLAGS) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps({"flags": flags, "cflags": CFLAGS, "verilator": verilator_version()},
+    h.update(json.dumps({"flags": flags, "cflags": cflags, "verilator": verilator_version()},
                         sort_keys=True).encode())
     for src in [*sources, HARNESS]:
         h.update(f"\0{src.name}\0".encode())
@@ -103,10 +103,11 @@ def build_sim(build_dir: str | os.PathLike, jobs: int | None = None, timeout: fl
 
 
 def build_executable(sources: list[Path], flags: list[str], prefix: str, design: str,
-                     jobs: int | None = None, timeout: float = 1800) -> Path:
-    """The harness linked with a hardwire_top built from `sources` with Verilator `flags`, cached
-    in SIM_BUILD/<prefix>-<hash of sources, flags, harness>/ (also hw/gate.py's netlists)."""
-    directory = SIM_BUILD / f"{prefix}-{_digest(sources, flags)}"
+                     jobs: int | None = None, timeout: float = 1800, cflags: str = CFLAGS) -> Path:
+    """The harness linked with a hardwire_top built from `sources` with Verilator `flags` and C++
+    `cflags`, cached in SIM_BUILD/<prefix>-<hash of sources, flags, harness>/ (also hw/gate.py's
+    netlists)."""
+    directory = SIM_BUILD / f"{prefix}-{_digest(sources, flags, cflags)}"
     exe = directory / EXE_NAME
     with file_lock(directory.parent / (directory.name + ".lock")):  # one builder per cache folder
         if (directory / STAMP).is_file() and exe.is_file():
@@ -117,7 +118,7 @@ def build_executable(sources: list[Path], flags: list[str], prefix: str, design:
         jobs = jobs or max(1, min(2, os.cpu_count() or 1))
         cmd = [str(verilator_root() / "bin" / "verilator"), *flags, "-j", str(jobs),
                "--top-module", TOP_MODULE, "--Mdir", str(directory / "obj"), "-o", str(exe),
-               "-CFLAGS", CFLAGS, *map(str, sources), str(HARNESS)]
+               "-CFLAGS", cflags, *map(str, sources), str(HARNESS)]
         log = directory / "build.log"
         try:
             with open(log, "w") as f:
