@@ -63,3 +63,9 @@ def test_netlist_matches_golden(tmp_path_factory, family):
         report = compare_with_golden(sim, GoldenModel(model), PROMPT, STEPS)
     assert report.ok, f"{family} netlist: {report.mismatch}"
     assert len(report.tokens) >= STEPS
+
+
+def test_mult18x18d_model_lint_clean():
+    from hw.gate import REPO_ROOT
+    from hw.tools import verilator_lint
+    verilator_lint([REPO_ROOT / "testbench" / "gate" / "MULT18X18D.v"], "MULT18X18D", args=["-Wall"])

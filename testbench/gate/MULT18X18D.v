@@ -13,6 +13,8 @@ module MULT18X18D (
     output wire P35, P34, P33, P32, P31, P30, P29, P28, P27, P26, P25, P24, P23, P22, P21, P20, P19, P18, P17, P16, P15, P14, P13, P12, P11, P10, P9, P8, P7, P6, P5, P4, P3, P2, P1, P0,
     output wire SIGNEDP
 );
+    // the cell's full parameter list (a netlist may set any of them); most do not apply here
+    /* verilator lint_off UNUSEDPARAM */
     parameter REG_INPUTA_CLK = "NONE";
     parameter REG_INPUTA_CE = "CE0";
     parameter REG_INPUTA_RST = "RST0";
@@ -38,6 +40,7 @@ module MULT18X18D (
     parameter SOURCEB_MODE = "B_SHIFT";
     parameter MULT_BYPASS = "DISABLED";
     parameter RESETMODE = "SYNC";
+    /* verilator lint_on UNUSEDPARAM */
 
     initial begin
         if (REG_INPUTA_CLK != "NONE" || REG_INPUTB_CLK != "NONE" || REG_INPUTC_CLK != "NONE"
