@@ -191,7 +191,8 @@ def markdown(modules: list[ModuleCoverage], packages: list[PackageCoverage], not
             rows.append(f"| {m.name} | not simulated | 0 | | | |")
             continue
         missed = _ranges(m.missed_lines)
-        rows.append(f"| {m.name} | {m.lines_hit}/{m.lines_total} | {m.line_pct:.1f} | "
+        pct = f"{m.line_pct:.1f}" if m.lines_total else "no statements"  # assigns only: toggles say it
+        rows.append(f"| {m.name} | {m.lines_hit}/{m.lines_total} | {pct} | "
                     f"{m.toggles_hit}/{m.toggles_total} | {m.toggle_pct:.1f} | {missed} |")
     rows.append(f"| **hw/rtl** | {lh}/{lt} | **{100 * lh / max(lt, 1):.1f}** | {th}/{tt} | "
                 f"**{100 * th / max(tt, 1):.1f}** | |")
