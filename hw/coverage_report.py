@@ -196,7 +196,7 @@ def markdown(modules: list[ModuleCoverage], packages: list[PackageCoverage], not
                     f"{m.toggles_hit}/{m.toggles_total} | {m.toggle_pct:.1f} | {missed} |")
     rows.append(f"| **hw/rtl** | {lh}/{lt} | **{100 * lh / max(lt, 1):.1f}** | {th}/{tt} | "
                 f"**{100 * th / max(tt, 1):.1f}** | |")
-    py = ["| package | lines | line % |", "| --- | --- | --- |"]
+    py = ["| package | lines | line % |", "| --- | --- | --- |"] if packages else ["Not measured in this run."]
     for p in packages:
         py.append(f"| {p.name}/ | {p.covered}/{p.statements} | **{p.pct:.1f}** |")
     low = sorted((c / max(s, 1), path, c, s) for p in packages for path, c, s in p.files if s and c / s < 0.8)
@@ -232,7 +232,7 @@ def summary(modules: list[ModuleCoverage], packages: list[PackageCoverage]) -> s
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m hw.coverage_report", description=__doc__.splitlines()[0])
     ap.add_argument("--rtl-dir", type=Path, required=True, help="folder of the runs' Verilator .dat files")
-    ap.add_argument("--python-json", type=Path, required=True, help="`coverage json` report")
+    ap.add_argument("--python-json", type=Path, help="`coverage json` report (none: Python not measured)")
     ap.add_argument("--out", type=Path, help="markdown table to write (docs/coverage.md)")
     ap.add_argument("--note", default="", help="a line saying which tests were run")
     args = ap.parse_args(argv)
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         counts = merge_dat(dats)
         write_dat(counts, args.rtl_dir / MERGED_NAME)
         modules = rtl_coverage(counts)
-        packages = python_coverage(args.python_json)
+        packages = python_coverage(args.python_json) if args.python_json else []
     except (CoverageError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
