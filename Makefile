@@ -26,7 +26,16 @@ PYTEST_ARGS ?=
 SIMARGS ?= --prompt "$(PROMPT)" --steps $(STEPS) --temp $(TEMP) --lanes $(LANES) \
            $(if $(MODEL),--model $(MODEL)) $(if $(filter 1 yes true,$(TRACE)),--trace)
 
-.PHONY: help venv test soak sim bench linkrate bitstream sweep respin flash lint train clean
+# make coverage: the tests it runs: all but synthesis, boards, slow ones and the simulations of
+# the large models (the core is covered through test_rtl_core's tiny design)
+COV_TESTS ?= -m "not synth and not board and not slow" -k "not stories260k and not default_model and not cli_sim_streams" tests/
+COV     := build/coverage
+# make fuzz: cases over all loaders, its time bound (s) and the processes fuzzing at once
+FUZZ_CASES ?= 1000000
+FUZZ_TIME  ?= 3600
+FUZZ_JOBS  ?= 1
+
+.PHONY: help venv test soak coverage units fuzz gate sim bench linkrate bitstream sweep respin flash lint train clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -45,6 +54,24 @@ test: $(STAMP) ## run every test (pass options with PYTEST_ARGS="-m 'not synth'"
 
 soak: $(STAMP) ## UART link soak: 10^6 frames through an 8N1 line at BER 1e-4 to the Python bridge stand-in (~2-3 min)
 	HARDWIRE_SOAK=1 $(PY) -m pytest -q -s -p no:cacheprovider -m slow tests/test_serial_soak.py -k million_frames
+
+coverage: $(STAMP) ## Python line + Verilator line/toggle coverage of hw/, host/, hw/rtl over the suite (no synth) -> docs/coverage.md
+	rm -rf $(COV) && mkdir -p $(COV)/rtl
+	HARDWIRE_COVERAGE_DIR=$(CURDIR)/$(COV)/rtl COVERAGE_FILE=$(CURDIR)/$(COV)/.coverage \
+	    $(PY) -m pytest -q -p no:cacheprovider --cov=hw --cov=host --cov-report= $(COV_TESTS)
+	COVERAGE_FILE=$(CURDIR)/$(COV)/.coverage $(PY) -m coverage json -q -o $(COV)/python.json
+	$(PY) -m hw.coverage_report --rtl-dir $(COV)/rtl --python-json $(COV)/python.json --out docs/coverage.md \
+	    --note 'Tests: pytest $(COV_TESTS) (Verilator builds in testbench/sim_build_cov/).'
+
+units: $(STAMP) ## each arithmetic unit of hw/rtl (rq, rsqrt, exp2, rope, silu, recip) vs hw/numerics on 10^5 random inputs
+	HARDWIRE_UNIT_CASES=100000 $(PY) -m pytest -q -p no:cacheprovider -m sim tests/test_rtl_units.py -k matches_numerics
+
+fuzz: $(STAMP) ## atheris campaign over every loader (FUZZ_CASES=10^6, FUZZ_TIME=3600 s, FUZZ_JOBS); refreshes tests/fuzz_corpus/
+	nice -n 19 $(PY) -m testbench.fuzz.campaign all --cases $(FUZZ_CASES) --max-time $(FUZZ_TIME) \
+	    --jobs $(FUZZ_JOBS) --update-corpus
+
+gate: $(STAMP) ## gate-level check: synth_ecp5 / synth_ice40 netlists of a tiny model in Verilator vs the golden model (10-30 min)
+	HARDWIRE_GATE=1 $(PY) -m pytest -q -s -p no:cacheprovider -m gate tests/test_gate.py
 
 sim: $(STAMP) ## generate tokens on the Verilator simulation (PROMPT MODEL STEPS TEMP TRACE LANES)
 	$(HW) sim $(SIMARGS)
@@ -79,5 +106,5 @@ train: $(STAMP) ## retrain the default model into models/default (20-30 min on o
 	$(HW) train --out models/default
 
 clean: ## remove simulation builds and caches (keeps .venv; rm -rf .venv to reinstall)
-	rm -rf testbench/sim_build .pytest_cache .hypothesis
+	rm -rf testbench/sim_build testbench/sim_build_cov .pytest_cache .hypothesis
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

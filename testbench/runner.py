@@ -26,10 +26,10 @@ from pathlib import Path
 from cocotb_tools.runner import Verilator
 
 from hw.errors import HardwireError
-from hw.tools import file_lock, verilator_env
+from hw.tools import VERILATOR_COVERAGE_FLAGS, coverage_dir, coverage_plusarg, file_lock, sim_build_root, verilator_env
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SIM_BUILD = Path(os.environ.get("HARDWIRE_SIM_BUILD", REPO_ROOT / "testbench" / "sim_build"))
+SIM_BUILD = sim_build_root(REPO_ROOT)
 STAMP = "hardwire_build.json"  # written last: its presence means the build finished
 INCLUDE_SUFFIXES = (".v", ".vh", ".sv", ".svh")
 
@@ -94,6 +94,8 @@ def _digest(name: str, sources: list[Path], toplevel: str, settings: dict,
 
 def _plan(name, sources, toplevel, parameters, includes, defines, build_args, waves, timescale):
     srcs = [Path(s).resolve() for s in sources]
+    if coverage_dir() is not None:
+        build_args = [*build_args, *VERILATOR_COVERAGE_FLAGS]
     incs = [Path(i).resolve() for i in includes]
     for p in srcs:
         if not p.is_file():
@@ -184,7 +186,8 @@ def run_cocotb(build: Build, test_module: str, testcase: str | list[str] | None 
     try:
         runner.test(test_module=test_module, hdl_toplevel=build.toplevel, hdl_toplevel_lang="verilog",
                     build_dir=build.directory, test_dir=tdir, testcase=testcase, seed=seed,
-                    results_xml=str(results), waves=waves, log_file=log)
+                    results_xml=str(results), waves=waves, log_file=log,
+                    plusargs=coverage_plusarg(build.name))
     except (SystemExit, RuntimeError):
         pass  # cocotb exits or raises when the simulator or a test fails; the results file says which
     tail = "\n".join(log.read_text(errors="replace").splitlines()[-60:]) if log.is_file() else ""

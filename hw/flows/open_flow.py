@@ -143,15 +143,20 @@ def design_sources(build_dir: Path) -> list[Path]:
 def synth(build_dir: Path, board: Board, timeout: float = 3 * 3600) -> dict[str, int]:
     """Yosys synthesis into build_dir/synth.json; returns the cell counts of the top."""
     srcs = " ".join(tool_path(p, build_dir) for p in design_sources(build_dir))
-    if board.family == "ecp5":
-        cmd = f"synth_ecp5 -top {TOP} -json synth.json"
-    else:
+    log = run_yosys(f"read_verilog -defer {srcs}; {synth_script(board.family, TOP)} -json synth.json; stat",
+                    cwd=build_dir, log="synth.log", timeout=timeout)
+    return parse_stat(log)
+
+
+def synth_script(family: str, top: str) -> str:
+    """The Yosys synthesis commands of a family (the board flow's, and hw/gate.py's netlists)."""
+    if family == "ecp5":
+        return f"synth_ecp5 -top {top}"
+    if family == "ice40":
         # iCE40 has no distributed RAM: drop ram_style hints (hw_core asks for LUT RAM for the
         # logit buffer) so that Yosys picks EBR or flip-flops; multipliers stay in LUTs (8 DSPs only)
-        cmd = f"hierarchy -top {TOP}; setattr -unset ram_style m:*; synth_ice40 -top {TOP} -json synth.json"
-    log = run_yosys(f"read_verilog -defer {srcs}; {cmd}; stat", cwd=build_dir, log="synth.log",
-                    timeout=timeout)
-    return parse_stat(log)
+        return f"hierarchy -top {top}; setattr -unset ram_style m:*; synth_ice40 -top {top}"
+    raise ValueError(f"no synthesis script for the FPGA family {family!r} (ecp5, ice40)")
 
 
 def parse_stat(log: str) -> dict[str, int]:

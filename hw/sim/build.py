@@ -19,11 +19,12 @@ import subprocess
 from pathlib import Path
 
 from hw.errors import HardwireError
-from hw.tools import file_lock, verilator_env, verilator_root, verilator_version
+from hw.tools import (VERILATOR_COVERAGE_FLAGS, coverage_dir, file_lock, sim_build_root, verilator_env,
+                      verilator_root, verilator_version)
 
 HARNESS = Path(__file__).resolve().parent / "harness.cpp"
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SIM_BUILD = Path(os.environ.get("HARDWIRE_SIM_BUILD", REPO_ROOT / "testbench" / "sim_build"))
+SIM_BUILD = sim_build_root(REPO_ROOT)
 TOP_MODULE = "hardwire_top"
 EXE_NAME = "hardwire_sim"
 STAMP = "hardwire_sim.json"         # written last: the build finished
@@ -51,7 +52,8 @@ def trace_format() -> str:
 
 
 def _flags() -> list[str]:
-    return [*VERILATOR_FLAGS, "--trace-fst" if trace_format() == "fst" else "--trace"]
+    cov = VERILATOR_COVERAGE_FLAGS if coverage_dir() is not None else []
+    return [*VERILATOR_FLAGS, "--trace-fst" if trace_format() == "fst" else "--trace", *cov]
 
 
 def design_sources(build_dir: str | os.PathLike) -> list[Path]:
@@ -79,9 +81,9 @@ def design_sources(build_dir: str | os.PathLike) -> list[Path]:
     return [*static, top]
 
 
-def _digest(sources: list[Path]) -> str:
+def _digest(sources: list[Path], flags: list[str], cflags: str = CFLAGS) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps({"flags": _flags(), "cflags": CFLAGS, "verilator": verilator_version()},
+    h.update(json.dumps({"flags": flags, "cflags": cflags, "verilator": verilator_version()},
                         sort_keys=True).encode())
     for src in [*sources, HARNESS]:
         h.update(f"\0{src.name}\0".encode())
@@ -91,13 +93,21 @@ def _digest(sources: list[Path]) -> str:
 
 def sim_directory(build_dir: str | os.PathLike) -> Path:
     """The cache folder build_sim uses for this design (nothing is built)."""
-    return SIM_BUILD / f"sim-{_digest(design_sources(build_dir))}"
+    return SIM_BUILD / f"sim-{_digest(design_sources(build_dir), _flags())}"
 
 
 def build_sim(build_dir: str | os.PathLike, jobs: int | None = None, timeout: float = 1800) -> Path:
     """Path of the harness executable for the design in `build_dir`, building it if needed."""
-    sources = design_sources(build_dir)
-    directory = SIM_BUILD / f"sim-{_digest(sources)}"
+    return build_executable(design_sources(build_dir), _flags(), "sim", str(Path(build_dir).resolve()),
+                            jobs, timeout)
+
+
+def build_executable(sources: list[Path], flags: list[str], prefix: str, design: str,
+                     jobs: int | None = None, timeout: float = 1800, cflags: str = CFLAGS) -> Path:
+    """The harness linked with a hardwire_top built from `sources` with Verilator `flags` and C++
+    `cflags`, cached in SIM_BUILD/<prefix>-<hash of sources, flags, harness>/ (also hw/gate.py's
+    netlists)."""
+    directory = SIM_BUILD / f"{prefix}-{_digest(sources, flags, cflags)}"
     exe = directory / EXE_NAME
     with file_lock(directory.parent / (directory.name + ".lock")):  # one builder per cache folder
         if (directory / STAMP).is_file() and exe.is_file():
@@ -106,9 +116,9 @@ def build_sim(build_dir: str | os.PathLike, jobs: int | None = None, timeout: fl
             shutil.rmtree(directory)
         directory.mkdir(parents=True)
         jobs = jobs or max(1, min(2, os.cpu_count() or 1))
-        cmd = [str(verilator_root() / "bin" / "verilator"), *_flags(), "-j", str(jobs),
+        cmd = [str(verilator_root() / "bin" / "verilator"), *flags, "-j", str(jobs),
                "--top-module", TOP_MODULE, "--Mdir", str(directory / "obj"), "-o", str(exe),
-               "-CFLAGS", CFLAGS, *map(str, sources), str(HARNESS)]
+               "-CFLAGS", cflags, *map(str, sources), str(HARNESS)]
         log = directory / "build.log"
         try:
             with open(log, "w") as f:
@@ -118,9 +128,9 @@ def build_sim(build_dir: str | os.PathLike, jobs: int | None = None, timeout: fl
             raise SimBuildError(f"Verilator build did not finish within {timeout:.0f} s; log {log}") from exc
         if res.returncode != 0 or not exe.is_file():
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
-            raise SimBuildError(f"Verilator build of {build_dir} failed; full log {log}:\n{tail}")
+            raise SimBuildError(f"Verilator build of {design} failed; full log {log}:\n{tail}")
         (directory / STAMP).write_text(json.dumps(
-            {"design": str(Path(build_dir).resolve()), "sources": [str(s) for s in sources],
+            {"design": design, "sources": [str(s) for s in sources], "flags": flags,
              "trace": trace_format()},
             indent=1) + "\n")
     return exe

@@ -220,6 +220,9 @@ int main(int argc, char** argv) {
         fflush(stdout);
     }
     sim.top->final();
+#if VM_COVERAGE
+    sim.ctx->coveragep()->write();  // to +verilator+coverage+file+PATH (make coverage)
+#endif
 #if VM_TRACE
     if (sim.fst) sim.fst->close();
 #endif

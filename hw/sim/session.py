@@ -26,6 +26,7 @@ from hw.errors import HardwireError
 from hw.rtlgen.knobs import kv_banks
 from hw.sim import regs
 from hw.sim.build import build_sim, trace_format
+from hw.tools import coverage_plusarg
 
 RUN_CHUNK = 1 << 18         # cycles per RUN command (the harness answers in between)
 BATCH = 256                 # commands sent before their answers are read
@@ -63,7 +64,7 @@ class SimSession:
         self.exe = Path(exe) if exe is not None else build_sim(self.build_dir)
         # registers without a reset start from random values (seeded: runs repeat exactly)
         args = [str(self.exe), "-C", str(self.build_dir), "+verilator+rand+reset+2",
-                f"+verilator+seed+{int(init_seed)}"]
+                f"+verilator+seed+{int(init_seed)}", *coverage_plusarg("core")]
         if trace is not None:
             trace = Path(trace).resolve()
             fmt = trace_format()

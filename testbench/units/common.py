@@ -4,6 +4,7 @@ writes them to silu.hex; the testbench recomputes them for the expected values).
 """
 from __future__ import annotations
 
+import os
 import random
 from collections import deque
 from typing import Any, Callable
@@ -15,6 +16,13 @@ from cocotb.triggers import FallingEdge, RisingEdge
 from hw import numerics as nx
 
 SILU_LAYERS = 3
+CASES_ENV = "HARDWIRE_UNIT_CASES"   # `make units`: random cases per arithmetic unit (>= 10^5)
+
+
+def cases(n: int) -> int:
+    """`n` random cases, or HARDWIRE_UNIT_CASES when that is larger (`make units`)."""
+    value = os.environ.get(CASES_ENV, "").strip()
+    return max(n, int(value)) if value.isdigit() else n
 
 
 def silu_test_tables() -> np.ndarray:

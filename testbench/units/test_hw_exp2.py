@@ -11,7 +11,7 @@ import random
 import cocotb
 
 from hw import numerics as nx
-from testbench.units.common import check, start, stream
+from testbench.units.common import cases, check, start, stream
 
 ZW = int(os.environ.get("EXP2_ZW", "32"))
 LATENCY = 2
@@ -50,7 +50,7 @@ async def run_test_large(dut):
     await start(dut)
     rng = random.Random(302)
     items = [TOP, TOP - 255, 4096, 4095, 4096 + 255]
-    items += [rng.randint(0, TOP) for _ in range(300)]
+    items += [rng.randint(0, TOP) for _ in range(cases(300))]
     items += [rng.randint(1 << (b - 1), (1 << b) - 1) for b in range(1, ZW + 1) for _ in range(4)]
     items += [(1 << b) for b in range(ZW)] + [(1 << b) - 1 for b in range(1, ZW + 1)]
     items = [v for v in items if 0 <= v <= TOP]

@@ -13,7 +13,7 @@ import cocotb
 from cocotb.triggers import FallingEdge
 
 from hw import numerics as nx
-from testbench.units.common import start
+from testbench.units.common import cases, start
 
 EW = int(os.environ.get("RECIP_EW", "32"))
 TOP = (1 << EW) - 1
@@ -58,7 +58,7 @@ async def run_test_divisions(dut):
     rng = random.Random(601)
     es = [1, 2, 3, 32768, 32767, 32769, 1 << 27, (1 << 27) - 1, (1 << 27) + 1, TOP, TOP - 1, 1 << (EW - 1), 0,
           MIN_E + 1, MIN_E + 2]
-    es += [rng.randint(32768, min(TOP, 32768 * 4096)) for _ in range(200)]   # softmax sums
+    es += [rng.randint(32768, min(TOP, 32768 * 4096)) for _ in range(cases(200))]   # softmax sums
     es += [rng.randint(1, TOP) for _ in range(60)]
     es += [rng.randint(1 << (b - 1), (1 << b) - 1) for b in range(1, EW + 1)]
     es = [e for e in es if MIN_E < e <= TOP or (e == 0 and SKIP == 0)]

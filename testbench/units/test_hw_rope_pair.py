@@ -11,7 +11,7 @@ import cocotb
 import numpy as np
 
 from hw import numerics as nx
-from testbench.units.common import check, start, stream
+from testbench.units.common import cases, check, start, stream
 
 LATENCY = 2
 
@@ -44,7 +44,7 @@ async def run_test_random(dut):
     for _ in range(400):                            # real table values
         p, i = rng.randrange(64), rng.randrange(8)
         items.append((rng.randint(-128, 127), rng.randint(-128, 127), int(cos_t[p, i]), int(sin_t[p, i])))
-    items += [junk(rng) for _ in range(400)]        # anything an int16 can hold
+    items += [junk(rng) for _ in range(cases(400))]        # anything an int16 can hold
     pairs = await stream(dut, items, LATENCY, drive, read, rng, junk)
     check(pairs, expect, "hw_rope_pair random")
 

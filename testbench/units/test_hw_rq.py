@@ -11,7 +11,7 @@ import random
 import cocotb
 
 from hw import numerics as nx
-from testbench.units.common import check, start, stream
+from testbench.units.common import cases, check, start, stream
 
 XW = int(os.environ.get("RQ_XW", "24"))
 OW = int(os.environ.get("RQ_OW", "8"))
@@ -58,7 +58,7 @@ def random_items(rng: random.Random, n: int) -> list[tuple[int, int, int]]:
 async def run_test_random(dut):
     await start(dut)
     rng = random.Random(101)
-    pairs = await stream(dut, random_items(rng, 800), LATENCY, drive, read, rng, junk)
+    pairs = await stream(dut, random_items(rng, cases(800)), LATENCY, drive, read, rng, junk)
     check(pairs, expect, f"hw_rq XW={XW} OW={OW} random")
 
 

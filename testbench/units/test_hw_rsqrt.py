@@ -11,7 +11,7 @@ import random
 import cocotb
 
 from hw import numerics as nx
-from testbench.units.common import check, start, stream
+from testbench.units.common import cases, check, start, stream
 
 SSW = int(os.environ.get("RSQRT_SSW", "40"))
 LATENCY = 3
@@ -39,7 +39,7 @@ async def run_test_random(dut):
     """ss log-uniform over 1 .. 2**SSW - 1 (every bit length, so every k)."""
     await start(dut)
     rng = random.Random(201)
-    items = [rng.randint(1 << (b - 1), (1 << b) - 1) for b in (rng.randint(1, SSW) for _ in range(800))]
+    items = [rng.randint(1 << (b - 1), (1 << b) - 1) for b in (rng.randint(1, SSW) for _ in range(cases(800)))]
     pairs = await stream(dut, items, LATENCY, drive, read, rng, junk)
     check(pairs, expect, f"hw_rsqrt SSW={SSW} random")
 

@@ -10,7 +10,7 @@ import cocotb
 import numpy as np
 
 from hw import numerics as nx
-from testbench.units.common import SILU_LAYERS, check, silu_test_tables, start, stream
+from testbench.units.common import SILU_LAYERS, cases, check, silu_test_tables, start, stream
 
 LATENCY = 5
 TABLES = silu_test_tables()     # (SILU_LAYERS, 256)
@@ -40,7 +40,7 @@ async def run_test_random(dut):
     await start(dut)
     rng = random.Random(501)
     items = []
-    for _ in range(800):
+    for _ in range(cases(800)):
         h1, h3, layer = rng.randint(-128, 127), rng.randint(-128, 127), rng.randrange(SILU_LAYERS)
         m = rng.randint(1 << 14, 32767)
         size = abs(int(TABLES[layer, h1 + 128]) * h3 * m).bit_length()
