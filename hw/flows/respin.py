@@ -153,15 +153,15 @@ def base_map(doc: dict, brams: dict, work: Path, base_model: Path | None, log) -
 
 
 def check_map(bmap: bm.BramMap) -> None:
-    if bmap.unexplained:
-        raise RespinError(f"{len(bmap.unexplained)} block RAM(s) (first: {bmap.unexplained[0]}) hold contents "
-                          "that no ROM image of the base model explains: this bitstream's core keeps ROMs "
-                          "another way (an older core?); build the new model in full (hardwire build)")
     if bmap.not_in_bram:
         name = sorted(bmap.not_in_bram)[0]
         raise RespinError(f"{name} of the base model is not in block RAM in this bitstream (in logic: a core "
                           "from before every model ROM was in block RAM); build the new model in full "
                           "(hardwire build)")
+    if bmap.unexplained:
+        raise RespinError(f"{len(bmap.unexplained)} block RAM(s) (first: {bmap.unexplained[0]}) hold contents "
+                          "that no ROM image of the base model explains: this bitstream's core keeps ROMs "
+                          "another way (an older core?); build the new model in full (hardwire build)")
 
 
 # ---------------------------------------------------------------- the respin
@@ -224,8 +224,8 @@ def respin(bitstream: Path, model: Path, tokenizer: Path | None = None, out: Pat
     extra = {"board": doc["board"], "clock_hz": int(doc["clock_mhz"] * 1e6)}
     if doc.get("uart_baud"):
         extra["uart_baud"] = doc["uart_baud"]
-    tok = tok if tokenizer is None else Path(tokenizer)
-    tok = tok if tok is not None else im.save_tokenizer(work)
+    # --tokenizer, else the one the model carries, else one found beside it (as hardwire build does)
+    tok = Path(tokenizer) if tokenizer is not None else (im.save_tokenizer(work) or tok)
     metadata_for_build(work, tok, **extra)
 
     dest = Path(out) if out else work / "out"
