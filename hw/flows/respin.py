@@ -124,7 +124,7 @@ def knobs_of(doc: dict):
 def base_map(doc: dict, brams: dict, work: Path, base_model: Path | None, log) -> bm.BramMap:
     """The manifest's ROM-to-block map, or one found from the base model's regenerated ROM images;
     checked to read back the base images from this bitstream."""
-    if doc.get("bram_map"):
+    if (doc.get("bram_map") or {}).get("version") == 2:     # version 1 (a first draft) is found again
         bmap = bm.BramMap.from_json(doc["bram_map"])
         back = {n: bm.image(n, w, bmap.images[n]["width"]) for n, w in bm.read_back(brams, bmap).items()}
         for name, img in back.items():
