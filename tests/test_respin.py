@@ -237,8 +237,8 @@ def routed_base():
     stamp = FLOW / "design.sha256"
     if not (stamp.is_file() and stamp.read_text() == key and (out / "manifest.json").is_file()):
         if not os.environ.get("HARDWIRE_FULL_FLOW"):
-            pytest.skip("the routed tiny base is not cached: HARDWIRE_FULL_FLOW=1 builds it (Yosys + nextpnr, "
-                        "several minutes once; then cached in build/test_flow/respin/)")
+            pytest.skip("the routed tiny base is not cached: HARDWIRE_FULL_FLOW=1 builds it (Yosys about 4 minutes, "
+                        "nextpnr 10 minutes to an hour with the load; once, then cached in build/test_flow/respin/)")
         npz = FLOW / "tiny.npz"
         random_int_model(seed=3).save(npz)
         shutil.rmtree(out, ignore_errors=True)
