@@ -25,7 +25,7 @@ PYTEST_ARGS ?=
 SIMARGS ?= --prompt "$(PROMPT)" --steps $(STEPS) --temp $(TEMP) --lanes $(LANES) \
            $(if $(MODEL),--model $(MODEL)) $(if $(filter 1 yes true,$(TRACE)),--trace)
 
-.PHONY: help venv test soak sim bench bitstream respin flash lint train clean
+.PHONY: help venv test soak sim bench linkrate bitstream respin flash lint train clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -48,13 +48,17 @@ soak: $(STAMP) ## UART link soak: 10^6 frames through an 8N1 line at BER 1e-4 to
 sim: $(STAMP) ## generate tokens on the Verilator simulation (PROMPT MODEL STEPS TEMP TRACE LANES)
 	$(HW) sim $(SIMARGS)
 
-bench: $(STAMP) ## cycles/token in Verilator (16x4, 16x8, 16x16 lanes, whole context) -> docs/bench/results.json, docs/bench.md; golden tok/s -> docs/bench/golden.json (BENCHARGS)
+bench: $(STAMP) ## cycles/token in Verilator (16x4, 16x8, 16x16 lanes, 16x16q: an engine per query head; whole context; BENCHARGS="--settings 16x16q --merge" reruns one) -> docs/bench/results.json, docs/bench.md; golden tok/s -> docs/bench/golden.json (BENCHARGS)
 	$(HW) bench --out docs/bench/results.json --table docs/bench.md $(BENCHARGS)
 	$(HW) bench --golden models/default/model.bin --golden-out docs/bench/golden.json
+	$(PY) -m tests.link_rate
 
-bitstream: $(STAMP) ## fit check + bitstream + manifest into bitstreams/BOARD/ (BOARD MODEL LANES VPL BITS CLOCK BUILDARGS)
+linkrate: $(STAMP) ## host-visible tokens/s over the UART (115200 / 3 Mbaud, simulated link) from docs/bench/results.json -> docs/bench/link_rate.json
+	$(PY) -m tests.link_rate
+
+bitstream: $(STAMP) ## fit check + bitstream + manifest into bitstreams/BOARD/ (BOARD MODEL LANES VPL BITS CLOCK BAUD BUILDARGS)
 	$(HW) build --board $(BOARD) --model $(or $(MODEL),models/default/model.bin) --lanes $(LANES) \
-	    --vpl $(VPL) $(if $(BITS),--bits $(BITS)) $(if $(CLOCK),--clock $(CLOCK)) $(BUILDARGS)
+	    --vpl $(VPL) $(if $(BITS),--bits $(BITS)) $(if $(CLOCK),--clock $(CLOCK)) $(if $(BAUD),--baud $(BAUD)) $(BUILDARGS)
 
 respin: $(STAMP) ## new weights into bitstreams/BOARD/ without synthesis or place and route (MODEL, OUT; docs/respin.md)
 	$(HW) respin --bitstream bitstreams/$(BOARD)/$(BOARD).bit --model $(or $(MODEL),$(error give MODEL=new.bin)) \

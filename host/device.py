@@ -81,8 +81,10 @@ class Device:
         words = transport.read_block([R.GEN_VERSION] + R.identity_addresses()
                                      + [R.PROMPT_DEPTH, R.OUT_DEPTH, R.LORA_WORDS])
         self._identity = R.unpack_identity(words)
-        # FIFO capacities (0 = not reported): a prompt must fit the prompt FIFO
+        # FIFO capacities (0 = not reported): a prompt must fit the prompt FIFO; a token read
+        # pops at most what the output FIFO holds (more would only bring back empty words)
         self.prompt_depth = words[R.PROMPT_DEPTH]
+        self.out_depth = words[R.OUT_DEPTH]
         if metadata is not None:
             check_identity(self._identity, metadata)
         if isinstance(tokenizer, (str, Path)):
@@ -167,6 +169,7 @@ class Device:
         t.write(R.CONTROL, R.CTRL_START)
         text = TextStream(self.tokenizer, ids[-1]) if self.tokenizer is not None else None
         burst = getattr(t, "token_burst", 1)
+        burst = min(burst, self.out_depth) if self.out_depth else burst
         count, finished = 0, False
         pending: List[int] = []            # tokens read, not yet handed out
         last_progress = time.monotonic()
@@ -225,14 +228,26 @@ class Device:
         return [t.id for t in self.generate(prompt, max_new_tokens, **kw)]
 
     # ------------------------------------------------------------ LoRA
-    def load_lora(self, adapters: Union[Mapping[Tuple[int, str], object], str, Path]) -> None:
+    def load_lora(self, adapters: Union[Mapping[Tuple[int, str], object], str, Path], model=None) -> None:
         """Replace the device's LoRA memory with `adapters`: {(layer, target): adapter}, an
         adapter having a (rank, in) and b (out, rank) int8 arrays and m_a, sh_a, m_b, sh_b
-        (golden.LoraInt), or the path of an .npz written by hw.lora.save_adapters.
+        (golden.LoraInt), the path of an .npz written by hw.lora.save_adapters, or a PEFT
+        adapter folder (adapter_config.json + adapter_model.safetensors; converting it needs
+        the compiler's hw.peft and `model`, the device's integer model or its .npz path).
         Blocks not given are cleared (base model)."""
+        self._write_lora(self.pack_lora(self.read_adapters(adapters, model)
+                                        if isinstance(adapters, (str, Path)) else adapters))
+
+    def read_adapters(self, path: Union[str, Path], model=None) -> Dict[Tuple[int, str], object]:
+        """{(layer, target): adapter} from a PEFT folder (converted with `model`, see load_lora)
+        or an .npz of hw.lora.save_adapters made for this device's model."""
+        if Path(path).is_dir():
+            return self.convert_peft(path, model)
+        return read_lora_file(path, self._identity.fingerprint)
+
+    def pack_lora(self, adapters: Mapping[Tuple[int, str], object]) -> List[int]:
+        """The LoRA memory words of `adapters`, every target, layer, shape and value checked."""
         ident = self._identity
-        if isinstance(adapters, (str, Path)):
-            adapters = read_lora_file(adapters, ident.fingerprint)
         if ident.lora_rank == 0 or not ident.lora_targets:
             raise LoraError(f"{self.transport.name}: this bitstream has no LoRA hardware (rank 0); "
                             "build with --lora-rank and --lora-targets")
@@ -248,7 +263,36 @@ class Device:
                 words += R.pack_lora_block(ident, target, adapters.get((layer, target)))
             except ValueError as exc:
                 raise LoraError(f"layer {layer}: {exc}") from exc
-        self._write_lora(words)
+        return words
+
+    def convert_peft(self, folder: Union[str, Path], model) -> Dict[Tuple[int, str], object]:
+        """The integer adapters of a PEFT folder for this device: its model, LoRA rank and targets."""
+        ident = self._identity
+        if ident.lora_rank == 0 or not ident.lora_targets:
+            raise LoraError(f"{self.transport.name}: this bitstream has no LoRA hardware (rank 0); "
+                            "build with --lora-rank and --lora-targets")
+        if model is None:
+            raise LoraError(f"{folder}: a PEFT adapter holds float weights; converting them needs the "
+                            "device's integer model (model=IntModel or its .npz; CLI --model MODEL.npz), "
+                            "or convert once with hw.peft.load_peft and hw.lora.save_adapters and load "
+                            "the .npz")
+        try:
+            from hw.errors import HardwireError
+            from hw.intmodel import IntModel
+            from hw.peft import load_peft
+        except ImportError as exc:
+            raise LoraError(f"{folder}: converting a PEFT adapter needs the compiler (hw/, the full "
+                            f"hardwire install): {exc}; or load an .npz of hw.lora.save_adapters") from exc
+        try:
+            if not isinstance(model, IntModel):
+                model = IntModel.load(model)
+            if model.fingerprint != ident.fingerprint:
+                raise LoraError(f"{folder}: the integer model given for the conversion is model "
+                                f"{model.fingerprint}, the device runs model {ident.fingerprint}; pass "
+                                "the .npz the bitstream was built from")
+            return load_peft(folder, model, ident.lora_rank, ident.lora_targets)
+        except HardwireError as exc:
+            raise LoraError(str(exc)) from exc
 
     def clear_lora(self) -> None:
         """All adapters to zero: the base model."""
@@ -408,6 +452,7 @@ def open_device(uri: str, tokenizer=None, metadata: Union[None, bool, str, Path,
         raise ValueError(f"device URI {uri!r} names no target; examples: sim:build/, "
                          "serial:/dev/ttyUSB0?baud=115200, pynq:hardwire.bit")
     beside: Optional[str] = None        # where automatic metadata is looked for
+    meta: Optional[Metadata] = None
     if scheme == "sim":
         from host.sim_transport import SimTransport
         o = _typed(opts, {"timeout": float})
@@ -416,7 +461,10 @@ def open_device(uri: str, tokenizer=None, metadata: Union[None, bool, str, Path,
     elif scheme == "serial":
         from host.serial_transport import DEFAULT_BAUD, DEFAULT_RESPONSE_TIMEOUT, SerialTransport
         o = _typed(opts, {"baud": int, "retries": int, "response_timeout": float})
-        transport = SerialTransport(target, baudrate=o.get("baud", DEFAULT_BAUD),
+        # the rate the bitstream's bridge was built for (its metadata), unless the URI says otherwise
+        meta = _resolve_metadata(metadata, None)
+        baud = o.get("baud") or (meta.uart_baud if meta is not None and meta.uart_baud else DEFAULT_BAUD)
+        transport = SerialTransport(target, baudrate=baud,
                                     timeout=o.get("response_timeout", DEFAULT_RESPONSE_TIMEOUT),
                                     retries=o.get("retries", 4))
     elif scheme == "pynq":
@@ -426,7 +474,7 @@ def open_device(uri: str, tokenizer=None, metadata: Union[None, bool, str, Path,
     else:
         raise ValueError(f"device URI {uri!r}: unknown scheme {scheme!r}; use sim:, serial: or pynq:")
     try:
-        meta = _resolve_metadata(metadata, beside)
+        meta = meta if scheme == "serial" else _resolve_metadata(metadata, beside)
         return Device(transport, tokenizer=tokenizer, metadata=meta, timeout=timeout)
     except BaseException:
         transport.close()

@@ -49,7 +49,7 @@ K_MAX = 0xD0
 PROMPT_DEPTH = 0xD4        # R  prompt FIFO capacity
 OUT_DEPTH = 0xD8           # R  output token FIFO capacity
 LORA_WORDS = 0xDC          # R  LoRA memory words (0 without LoRA)
-ATT_ENGINES = 0xE0         # R  attention engines = KV cache banks (debug window KV addresses)
+ATT_ENGINES = 0xE0         # R  attention engines; KV cache banks = min(engines, kv heads) (debug window KV addresses)
 
 IDENTITY_FIRST = MAGIC
 IDENTITY_WORDS = (K_MAX - FINGERPRINT) // 4 + 1    # 0x80..0xD0: 21 words

@@ -18,7 +18,7 @@ estimate, the means over the first 64 and 256 tokens and over all of them,
 the tokens/s at the clock of the committed routed bitstream (or --clock-mhz)
 and the Verilator wall-clock tokens/s.
 
-    python -m hw.bench [--models default,stories260K] [--settings 8x4,16x4,32x4]
+    python -m hw.bench [--models default,stories260K] [--settings 8x4,16x4,32x4,16x16q]
 """
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ BUILD_ROOT = REPO_ROOT / "build" / "bench"
 SHARED_MODELS = REPO_ROOT.parent / "shared" / "models"
 MODELS = {"default": REPO_ROOT / "models" / "default" / "model.bin",
           "stories260K": SHARED_MODELS / "stories260K.bin"}
-SETTINGS = ((16, 4), (16, 8), (16, 16))
+PER_QUERY_HEAD = -1     # a setting's engines: one per query head (the engines of a kv head share its bank)
+SETTINGS = ((16, 4, 0), (16, 8, 0), (16, 16, 0), (16, 16, PER_QUERY_HEAD))
 BOS = 1
 TOKENS = 0              # 0: the whole context of each model
 WINDOWS = (64, 256)     # mean cycles over the first N tokens, besides the mean over all
@@ -57,20 +58,28 @@ class BenchError(HardwireError):
     """The benchmark could not run (a missing model, a bad setting, a failed simulation)."""
 
 
-def parse_settings(text: str) -> list[tuple[int, int]]:
-    """'8x4,16x4' -> [(8, 4), (16, 4)] (lanes x values per lane)."""
+def parse_settings(text: str) -> list[tuple[int, int, int]]:
+    """'8x4,16x16q' -> [(8, 4, 0), (16, 16, PER_QUERY_HEAD)]: lanes x values per lane, and the
+    attention engines (0: one per kv head; a trailing q: one per query head)."""
     out = []
     for part in text.replace(" ", "").split(","):
         if not part:
             continue
+        part = part.lower()
+        engines = PER_QUERY_HEAD if part.endswith("q") else 0
         try:
-            lanes, vpl = (int(v) for v in part.lower().split("x"))
+            lanes, vpl = (int(v) for v in part.rstrip("q").split("x"))
         except ValueError:
-            raise BenchError(f"lane setting {part!r} is not LANESxVPL (e.g. 16x4)") from None
-        out.append((lanes, vpl))
+            raise BenchError(f"lane setting {part!r} is not LANESxVPL (e.g. 16x4), or LANESxVPLq for one "
+                             "attention engine per query head") from None
+        out.append((lanes, vpl, engines))
     if not out:
         raise BenchError("no lane setting given; pass e.g. --settings 8x4,16x4,32x4")
     return out
+
+
+def setting_name(lanes: int, vpl: int, engines: int) -> str:
+    return f"{lanes}x{vpl}" + ("q" if engines == PER_QUERY_HEAD else "")
 
 
 def ideal_cycles(est, pos: int) -> int:
@@ -173,16 +182,23 @@ def available_models() -> list[str]:
     return [n for n, p in MODELS.items() if p.is_file()]
 
 
-def run(models: list[str], settings: list[tuple[int, int]], tokens: int = TOKENS,
+def run(models: list[str], settings: list[tuple[int, int, int]], tokens: int = TOKENS,
         clock_mhz: float | None = None, build_root: Path = BUILD_ROOT, log=print) -> dict:
     clock_mhz = clock_mhz or routed_clock_mhz()
     results = []
     for name in models:
         im = load_model(name)
-        for lanes, vpl in settings:
+        for lanes, vpl, engines in settings:
+            knobs = None
+            if engines:
+                from hw.rtlgen.knobs import Knobs
+
+                knobs = Knobs(lanes=lanes, values_per_lane=vpl, context=tokens or None, macs="lut",
+                              attention_engines=im.config.n_heads)
             r = bench_setting(im, Path(name).stem if name not in MODELS else name, lanes, vpl, tokens,
-                              clock_mhz, build_root)
-            log(f"{r['model']} {lanes}x{vpl}: {r['mean_cycles']:,.0f} cycles/token (ideal {r['mean_ideal']:,.0f}, "
+                              clock_mhz, build_root, knobs=knobs)
+            r["setting"] = setting_name(lanes, vpl, engines)
+            log(f"{r['model']} {setting_name(lanes, vpl, engines)}: {r['mean_cycles']:,.0f} cycles/token (ideal {r['mean_ideal']:,.0f}, "
                 f"mean ratio {r['mean_ratio']:.3f}), {r['tokens_per_s_sim']:,.0f} tok/s at {clock_mhz:g} MHz, "
                 f"Verilator {r['tokens_per_s_verilator']:,.0f} tok/s")
             results.append(r)
@@ -193,7 +209,7 @@ def report(results: list[dict], tokens: int, clock_mhz: float) -> dict:
     """The JSON report around the per-setting results."""
     return {
         "what": ("Verilator simulation of the generated accelerator (LUT MACs, one attention engine per kv "
-                 f"head): greedy generation of {f'{tokens} tokens' if tokens else 'the whole context'} "
+                 f"head; settings ending in q: one per query head, two sharing each kv head's bank): greedy generation of {f'{tokens} tokens' if tokens else 'the whole context'} "
                  "from BOS, CYCLES_LAST_TOKEN per position"),
         "ideal": "ceil(weight MACs / (LANES*VPL)) + n_layers * (n_heads / engines + 1) * (p + 1)",
         "ratio": "cycles / ideal at each position; mean_ratio averages it over the positions",
@@ -213,7 +229,7 @@ def markdown(report: dict) -> str:
         "Written by `make bench` (`hardwire bench`, hw/bench.py) from docs/bench/results.json.",
         f"{report['what']}. The ideal bound at position p is",
         "`ceil(weight MACs / (LANES*VPL)) + n_layers * (n_heads / E + 1) * (p+1)`: the matrix work at",
-        "LANES*VPL multiply-accumulates per cycle plus attention on E engines (one per kv head), each a",
+        "LANES*VPL multiply-accumulates per cycle plus attention on E engines, each a",
         "score stage and a value stage doing one head's full head_dim-wide dot product per cycle (the",
         "first head's keys, then every head's values while the next head's keys stream). ratio = measured / ideal;",
         "the estimate is hw/rtlgen/estimate.py's cycle model (est. error: mean estimate / mean cycles - 1).",
@@ -229,7 +245,8 @@ def markdown(report: dict) -> str:
         w = r.get("windows", {})
         cell = lambda n: f"{w[n]['tokens_per_s']:,.0f}" if n in w else "-"
         err = r["mean_estimate"] / r["mean_cycles"] - 1
-        lines.append(f"| {r['model']} | {r['lanes']}x{r['vpl']} | {r['macs_per_cycle']} | "
+        lines.append(f"| {r['model']} | {r.get('setting', str(r['lanes']) + 'x' + str(r['vpl']))} | "
+                     f"{r['macs_per_cycle']} | "
                      f"{r.get('attention_engines', 1)} | {r['ideal_matrix_cycles']:,} | "
                      f"{r['mean_cycles']:,.0f} | {r['mean_ratio']:.3f} | "
                      f"{r['max_ratio']:.3f} | {r['mean_estimate']:,.0f} ({err:+.1%}) | {cell('64')} | "
@@ -240,9 +257,32 @@ def markdown(report: dict) -> str:
               "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in report["results"]:
         for s in r["selected"]:
-            lines.append(f"| {r['model']} | {r['lanes']}x{r['vpl']} | {s['position']} | {s['cycles']:,} | "
+            lines.append(f"| {r['model']} | {r.get('setting', str(r['lanes']) + 'x' + str(r['vpl']))} | "
+                         f"{s['position']} | {s['cycles']:,} | "
                          f"{s['ideal']:,} | {s['ratio']:.3f} | {s['estimate']:,} |")
     return "\n".join(lines) + "\n"
+
+
+def reclock(result: dict, clock_mhz: float) -> dict:
+    """A stored result's tokens/s at another clock (its cycles stay as measured)."""
+    r = dict(result)
+    r["tokens_per_s_sim"] = round(clock_mhz * 1e6 / r["mean_cycles"], 1)
+    r["windows"] = {n: {**w, "tokens_per_s": round(clock_mhz * 1e6 / w["mean_cycles"], 1)}
+                    for n, w in r.get("windows", {}).items()}
+    return r
+
+
+def merged(old: dict, new: dict) -> dict:
+    """`new`'s results over `old`'s: a (model, setting) measured now replaces the stored one, the
+    others stay, all at `new`'s clock. The runs must cover the same tokens."""
+    if old.get("tokens") != new["tokens"]:
+        raise BenchError(f"--merge: the stored results cover {old.get('tokens')} tokens per setting (0 = the "
+                         f"whole context), this run {new['tokens']}; run with --tokens {old.get('tokens')} "
+                         "or without --merge")
+    key = lambda r: (r["model"], r.get("setting", f"{r['lanes']}x{r['vpl']}"))
+    fresh = {key(r) for r in new["results"]}
+    keep = [reclock(r, new["clock_mhz"]) for r in old.get("results", []) if key(r) not in fresh]
+    return {**new, "results": keep + new["results"]}
 
 
 def write(report: dict, out: Path, table: Path | None) -> None:
@@ -261,6 +301,8 @@ def cli_bench(args) -> None:
         raise BenchError(f"model(s) {', '.join(missing)} not found ({', '.join(str(MODELS[m]) for m in missing)})")
     models = [m for m in models if m not in missing]
     report = run(models, parse_settings(args.settings), args.tokens, args.clock_mhz)
+    if args.merge and Path(args.out).is_file():
+        report = merged(json.loads(Path(args.out).read_text()), report)
     write(report, args.out, args.table)
     print(f"wrote {args.out}" + (f" and {args.table}" if args.table else ""))
 
@@ -274,12 +316,15 @@ def main(argv: list[str] | None = None) -> None:
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--models", default="", help="comma list: default, stories260K or checkpoint paths "
                     "(default: those present)")
-    ap.add_argument("--settings", default=",".join(f"{a}x{b}" for a, b in SETTINGS),
-                    help="lane settings LANESxVPL, comma-separated")
+    ap.add_argument("--settings", default=",".join(setting_name(*s) for s in SETTINGS),
+                    help="lane settings LANESxVPL, comma-separated; a trailing q: one attention engine per "
+                         "query head (default: one per kv head)")
     ap.add_argument("--tokens", type=int, default=TOKENS,
                     help="tokens generated from BOS per setting (default 0: the whole context)")
     ap.add_argument("--clock-mhz", type=float, default=None,
                     help="clock for tokens/s (default: the committed ECP5 bitstream's design clock)")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other settings already in --out (their tokens/s restated at this clock)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--table", type=Path, default=DEFAULT_TABLE, help="markdown table (docs/bench.md)")
 

@@ -259,6 +259,7 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
     `wb`: pretend the lane ROMs hold `wb`-bit weights (what a requantisation would give).
     """
     from hw.rtlgen.estimate import estimate
+    from hw.rtlgen.knobs import kv_banks
     from hw.rtlgen.layout import SCALE_BITS, rom_layout
 
     res, fam, kb = board.resources, board.family, board.resources.bram_kbits
@@ -270,8 +271,10 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
     tables = (sum(max(1, _bit_blocks(bits, kb)) for bits in _table_memories(model, knobs))
               + _constant_rom_blocks(model, knobs, kb))
     extra = est.attention_engines - 1                 # engines past the first
-    # the KV cache is one bank per engine, each rounded up to whole blocks
-    kv = 2 * est.attention_engines * _bit_blocks(est.kv_cache_bits // 2 // est.attention_engines, kb)
+    # the KV cache is one bank per engine (per kv head when engines share them), each rounded up
+    # to whole blocks
+    banks = kv_banks(est.attention_engines, model.config.n_kv_heads)
+    kv = 2 * banks * _bit_blocks(est.kv_cache_bits // 2 // banks, kb)
     # each engine's two score buffers, 2**ceil(log2 context) words of 16 + log2(head dim) bits each
     # (FIXED_BLOCKS holds one block of the first engine's)
     score_words = 2 << max(0, (knobs.context - 1).bit_length())
@@ -356,6 +359,7 @@ def fit_report(model, knobs, board: Board) -> FitReport:
     """Needs of `model` with resolved `knobs` on `board`, with the knob changes that would make it fit."""
     from dataclasses import replace
 
+    from hw.rtlgen.knobs import engine_counts
     from hw.rtlgen.layout import rom_layout
 
     report = FitReport(board, knobs, needs(model, knobs, board), [])
@@ -372,9 +376,10 @@ def fit_report(model, knobs, board: Board) -> FitReport:
             break
     if knobs.macs != "lut" and _fits(model, replace(knobs, macs="lut"), board):
         sug.append("--macs lut (lane multiply-accumulates from LUTs instead of DSPs)")
-    engines = knobs.engines(model.config.n_kv_heads)
+    engines = knobs.engines(model.config.n_kv_heads, model.config.n_heads)
+    allowed = engine_counts(model.config.n_kv_heads, model.config.n_heads)
     for e in range(engines - 1, 0, -1):
-        if model.config.n_kv_heads % e == 0 and _fits(model, replace(knobs, attention_engines=e), board):
+        if e in allowed and _fits(model, replace(knobs, attention_engines=e), board):
             sug.append(f"--attention-engines {e} (from {engines})")
             break
     ctx = knobs.context

@@ -2,7 +2,7 @@
 
     hardwire quantize CHECKPOINT --out model.npz     float checkpoint -> integer model
     hardwire compile model.npz --out build/          integer model -> Verilog + ROM files
-    hardwire sim | run | build | bench | info | train
+    hardwire sim | run | serve | build | bench | info | train
 
 One small function per subcommand; each imports its backend only when run,
 so `hardwire --help` works without the heavy tools. Exit status: 0 done,
@@ -226,6 +226,8 @@ def cmd_run(args: argparse.Namespace) -> None:
                 raise DeviceCommandError("no tokenizer: pass --tokenizer tok.bin (or metadata that names "
                                          "one), or give the prompt as token ids with --prompt-ids")
             stop = None if args.stop_token < 0 else args.stop_token
+            if args.lora is not None:
+                dev.load_lora(args.lora, model=args.model)
             # generate() checks the prompt (length, ids) before it touches the device: echo only then
             gen = dev.generate(prompt, args.steps, temperature=args.temp, top_k=args.top_k,
                                seed=args.seed, stop_token=stop)
@@ -249,6 +251,35 @@ def cmd_run(args: argparse.Namespace) -> None:
         raise DeviceCommandError(str(exc)) from exc
 
 
+def cmd_serve(args: argparse.Namespace) -> None:
+    """OpenAI-compatible HTTP server for one device (host/server.py; docs/serving.md)."""
+    from host.errors import DeviceError
+
+    try:
+        from host.server import serve
+    except ImportError as exc:
+        raise DeviceCommandError(f"`hardwire serve` needs fastapi and uvicorn ({exc}); pip install -r "
+                                 "requirements.txt") from exc
+    try:
+        with _open_device_from_args(args) as dev:
+            adapters = {}
+            for spec in args.lora:
+                name, sep, path = spec.partition("=")
+                if not sep or not name or not path:
+                    raise DeviceCommandError(f"--lora {spec!r}: give NAME=PATH (a PEFT folder or an .npz of "
+                                             "hw.lora.save_adapters); NAME is the model name clients ask for")
+                if name in adapters:
+                    raise DeviceCommandError(f"--lora: the adapter name {name!r} is given twice")
+                adapters[name] = dev.read_adapters(path, model=args.model)
+            name = args.name or (dev.metadata.model if dev.metadata and dev.metadata.model else "hardwire")
+            print(f"serving {name}" + (f" and adapters {', '.join(adapters)}" if adapters else "")
+                  + f" from {dev.transport.name} on http://{args.host}:{args.port}/v1", file=sys.stderr)
+            serve(dev, host=args.host, port=args.port, adapters=adapters, model_name=name,
+                  max_queue=args.max_queue)
+    except (DeviceError, ValueError, OSError) as exc:
+        raise DeviceCommandError(str(exc)) from exc
+
+
 def cmd_build(args: argparse.Namespace) -> None:
     """Model -> fit check -> bitstream + manifest for one board (Zynq: the Vivado project)."""
     from hw.boards import BOARDS
@@ -263,7 +294,7 @@ def cmd_build(args: argparse.Namespace) -> None:
     knobs = _knobs_from_args(args)
     run_build(args.board, args.model, knobs, out=args.out, build_dir=args.build_dir, tokenizer=args.tokenizer,
               freq_mhz=args.freq, check_only=args.check, force=args.force, measure=args.measure,
-              router=args.router, seed=args.seed, bits=args.bits, clock_mhz=args.clock)
+              router=args.router, seed=args.seed, bits=args.bits, clock_mhz=args.clock, baud=args.baud)
 
 
 def cmd_respin(args: argparse.Namespace) -> None:
@@ -348,8 +379,9 @@ def _add_knob_args(p: argparse.ArgumentParser, debug_vectors: str = "on", macs: 
                    help="lane multiply-accumulates from DSP multipliers or from LUT adders (no multiplier: "
                         f"more lanes fit where the DSPs run out; default {macs})")
     p.add_argument("--attention-engines", type=int, default=0,
-                   help="attention heads computed at once, each engine with its own KV cache bank; "
-                        "must divide the kv heads (default 0: one per kv head)")
+                   help="attention heads computed at once: a divisor of the kv heads (each engine with "
+                        "its own KV cache bank) or a multiple of them dividing the query heads (the "
+                        "engines of a kv head share its bank); default 0: one per kv head")
     p.add_argument("--norm-width", type=int, default=0, choices=(0, 1, 2, 4, 8, 16),
                    help="rmsnorm elements per cycle, 3 multipliers each (default 0: 2 with DSP MACs, "
                         "up to 8 and at most --vpl with LUT MACs)")
@@ -437,6 +469,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop-token", type=int, default=1,
                    help="stop after this token (default 1 = BOS, as llama2.c's run.c; -1 = never)")
 
+    p.add_argument("--lora", type=Path, metavar="PATH",
+                   help="load a LoRA adapter first: a PEFT folder (needs --model) or an .npz of hw.lora")
+    p.add_argument("--model", type=Path, metavar="MODEL.npz",
+                   help="the device's integer model, to convert a PEFT adapter's float weights")
+
+    p = add("serve", cmd_serve, "OpenAI-compatible HTTP server for a device (board or simulation)")
+    device_args(p, required=True)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    p.add_argument("--name", help="the base model's name for clients (default: the metadata's model name)")
+    p.add_argument("--lora", action="append", default=[], metavar="NAME=PATH",
+                   help="an adapter clients select as model NAME: a PEFT folder (needs --model) or an .npz "
+                        "of hw.lora; repeatable")
+    p.add_argument("--model", type=Path, metavar="MODEL.npz",
+                   help="the device's integer model, to convert PEFT adapters' float weights")
+    p.add_argument("--max-queue", type=int, default=64,
+                   help="requests that may wait for the device before 429 (default 64)")
+
     p = add("info", cmd_info, "describe a checkpoint, integer model, build folder or device")
     p.add_argument("path", type=Path, nargs="?")
     device_args(p, required=False)
@@ -458,6 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="design clock in MHz (default: the board's): ECP5 boards put a PLL after the "
                         "oscillator (e.g. --clock 40 on the ULX3S), Zynq boards take it as FCLK0; "
                         "the manifest's Fmax says what the routed design can take")
+    p.add_argument("--baud", type=int, help="UART boards: the bridge's baud rate (default 115200; the ULX3S's "
+                                            "FT231X takes up to 3000000, which needs a design clock that is "
+                                            "close to a multiple of it, e.g. --clock 33.333 or 36)")
     p.add_argument("--freq", type=float, help="nextpnr target clock in MHz (default: the design clock)")
     p.add_argument("--router", choices=("router1", "router2"), help="nextpnr router (default: router1; router2 is faster when it converges, and a stalled router2 run is placed again with the next seed)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1; the manifest records it): "

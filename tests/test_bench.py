@@ -62,7 +62,8 @@ def test_windows_average_the_first_tokens():
 
 
 def test_settings_parse():
-    assert bench.parse_settings("8x4, 16x4,32X2") == [(8, 4), (16, 4), (32, 2)]
+    assert bench.parse_settings("8x4, 16x4,32X2,16x16q") == [(8, 4, 0), (16, 4, 0), (32, 2, 0),
+                                                               (16, 16, bench.PER_QUERY_HEAD)]
     with pytest.raises(bench.BenchError, match="LANESxVPL"):
         bench.parse_settings("16")
     with pytest.raises(bench.BenchError, match="no lane setting"):
@@ -86,8 +87,25 @@ def test_bench_runs_the_simulation_and_writes_the_report(tmp_path):
     # every token of a run costs at least the ideal bound
     assert min(row["ratio"] for row in r["per_position"]) >= 1.0
     rep = bench.report([r], 6, 100.0)
+    assert "greedy generation of 6 tokens from BOS" in rep["what"]
     out, table = tmp_path / "results.json", tmp_path / "bench.md"
     bench.write(rep, out, table)
     back = json.loads(out.read_text())
     assert back["results"][0]["mean_ratio"] == r["mean_ratio"]
     assert "| tiny | 5x4 |" in table.read_text()
+
+
+def test_merge_replaces_measured_settings_and_reclocks_the_rest():
+    """--merge: a setting measured now replaces the stored one; the others keep their cycles and
+    are restated at the new clock; runs over different token counts are refused."""
+    def result(model, setting, cycles):
+        return {"model": model, "setting": setting, "lanes": 16, "vpl": 16, "mean_cycles": cycles,
+                "tokens_per_s_sim": 40e6 / cycles, "windows": {"64": {"mean_cycles": cycles, "tokens_per_s": 1.0}}}
+    old = {"tokens": 0, "clock_mhz": 40.0, "results": [result("a", "16x16", 1000.0), result("a", "16x16q", 900.0)]}
+    new = {"tokens": 0, "clock_mhz": 30.0, "results": [result("a", "16x16q", 800.0)]}
+    m = bench.merged(old, new)
+    assert [(r["setting"], r["mean_cycles"]) for r in m["results"]] == [("16x16", 1000.0), ("16x16q", 800.0)]
+    assert m["results"][0]["tokens_per_s_sim"] == 30_000.0
+    assert m["results"][0]["windows"]["64"]["tokens_per_s"] == 30_000.0
+    with pytest.raises(bench.BenchError, match="--tokens 64"):
+        bench.merged({**old, "tokens": 64}, new)

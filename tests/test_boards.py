@@ -191,6 +191,20 @@ def test_second_attention_engine_is_counted_and_fewer_are_suggested(default_mode
     assert "--macs lut (lane multiply-accumulates from LUTs instead of DSPs)" in rep.suggestions
 
 
+def test_engines_sharing_a_kv_bank_count_engines_but_not_banks(default_model):
+    """Four engines on models/default's 2 kv heads (one per query head): two more engines' DSPs,
+    LUTs and score buffers, but the KV cache stays two banks."""
+    board = get_board("ulx3s-85f")
+    lut = dict(macs="lut", values_per_lane=8)
+    two = {n.resource: n for n in needs(default_model, knobs_for(default_model, **lut), board)}
+    four = {n.resource: n for n in needs(default_model, knobs_for(default_model, attention_engines=4, **lut),
+                                         board)}
+    assert four["dsps"].need - two["dsps"].need == 2 * (16 + 7)
+    assert four["luts"].need > two["luts"].need
+    kv = lambda n: int(n.detail.split(" KV cache")[0].split("+ ")[-1])
+    assert kv(four["brams"]) == kv(two["brams"])
+
+
 def test_context_knob_is_suggested_when_the_kv_cache_overflows():
     """A model whose KV cache alone overflows the BRAM: a shorter context is the fix."""
     im = random_int_model(seed=1, dim=64, hidden=96, n_layers=8, n_heads=4, n_kv_heads=4, vocab=64,

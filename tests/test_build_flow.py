@@ -232,8 +232,8 @@ def test_build_copies_bitstream_manifest_and_metadata(tmp_path, monkeypatch):
 
     seen = []
 
-    def fake_build(info, board, fit=None, freq_mhz=None, log=print, router=None, seed=1):
-        seen.append((router, seed))
+    def fake_build(info, board, fit=None, freq_mhz=None, log=print, router=None, seed=1, baud=None):
+        seen.append((router, seed, baud))
         bit = info.out_dir / f"{board.name}.bit"
         bit.write_bytes(b"bitstream")
         doc = {"bitstream": {"file": bit.name, "bytes": 9}, "utilisation": {}, "fmax_mhz": 50.0,
@@ -248,7 +248,7 @@ def test_build_copies_bitstream_manifest_and_metadata(tmp_path, monkeypatch):
     im.save(npz)
     res = board_build.run_build("ulx3s-85f", npz, Knobs(lanes=2, values_per_lane=2), out=tmp_path / "out",
                                 build_dir=tmp_path / "b", seed=5, log=lambda s: None)
-    assert seen == [(open_flow.DEFAULT_ROUTER, 5)]
+    assert seen == [(open_flow.DEFAULT_ROUTER, 5, 115_200)]
     out = tmp_path / "out"
     assert (out / "ulx3s-85f.bit").read_bytes() == b"bitstream"
     assert json.loads((out / "manifest.json").read_text())["fit_check"]["fits"]
@@ -256,6 +256,11 @@ def test_build_copies_bitstream_manifest_and_metadata(tmp_path, monkeypatch):
     assert meta["identity"]["fingerprint"] == im.fingerprint and meta["board"] == "ulx3s-85f"
     assert meta["uart_baud"] == 115_200 and meta["clock_hz"] == 25_000_000
     assert res["fit"].fits
+    # another rate reaches the flow and the metadata (3 Mbaud at a 36 MHz PLL clock: 12 clocks per bit)
+    board_build.run_build("ulx3s-85f", npz, Knobs(lanes=2, values_per_lane=2), out=tmp_path / "out3",
+                          build_dir=tmp_path / "b3", log=lambda s: None, clock_mhz=36.0, baud=3_000_000)
+    assert seen[-1][2] == 3_000_000
+    assert json.loads((tmp_path / "out3" / "ulx3s-85f.hardwire.json").read_text())["uart_baud"] == 3_000_000
 
 
 def test_zynq_build_writes_the_vivado_project_or_says_it_is_missing(tmp_path):
@@ -400,3 +405,21 @@ def test_stalled_router2_is_placed_again_with_the_next_seed(tmp_path, monkeypatc
         with pytest.raises(open_flow.RouteStalled, match=r"stalled with seeds 1\.\.3.*--seed 4.*router1"):
             open_flow.pnr(tmp_path, board, router="router2", seed=1, log=lines.append)
     assert (tmp_path / "seeds.txt").read_text().split() == ["1", "2", "3"]
+
+
+@pytest.mark.sim
+def test_measured_cycles_come_with_tokens_checked_against_the_golden_model(tmp_path):
+    """`hardwire build --measure N`: the cycles are measured on a design whose tokens equal the golden
+    model's; a design that disagrees with the model it claims to be is refused."""
+    from hw.golden import LORA_TARGETS
+    from hw.flows.board_build import BuildError, measure_cycles
+    from hw.rtlgen.generate import generate
+
+    im = random_int_model(seed=1)
+    # the knobs of test_rtl_core.py's tiny design: the same Verilog, one cached build
+    knobs = Knobs(lanes=5, values_per_lane=4, lora_rank=3, lora_targets=LORA_TARGETS).resolved(16)
+    generate(im, tmp_path / "tiny", knobs)
+    got = measure_cycles(tmp_path / "tiny", 6, int_model=im, context=knobs.context)
+    assert got["tokens"] == 6 and got["cycles_mean"] > 0 and "golden" in got["source"]
+    with pytest.raises(BuildError, match="is not bit-exact"):
+        measure_cycles(tmp_path / "tiny", 6, int_model=random_int_model(seed=2), context=knobs.context)

@@ -11,7 +11,8 @@ verilated once (hw/sim/build.py caches the binary by content):
 * default: models/default quantized, 16 lanes x 8 LUT MACs, two attention
   engines (one per kv head), context 80, LoRA on wq, wv, w2;
 * stories260K: the external llama2.c model (skipped when ../shared/models is
-  absent), 16 lanes x 4 DSP MACs, four attention engines, context 96, LoRA on
+  absent), 16 lanes x 4 DSP MACs, eight attention engines (one per query head:
+  the two engines of a kv head share its KV cache bank), context 96, LoRA on
   wk, wo, w1, w3.
 """
 from __future__ import annotations
@@ -472,7 +473,8 @@ STORIES_LORA = ("wk", "wo", "w1", "w3")
 @pytest.fixture(scope="module")
 def stories(shared_models, tmp_path_factory, reference):
     fm, im = quantized(shared_models / "stories260K.bin")
-    knobs = Knobs(lanes=16, values_per_lane=4, context=96, lora_rank=2, lora_targets=STORIES_LORA)
+    knobs = Knobs(lanes=16, values_per_lane=4, context=96, lora_rank=2, lora_targets=STORIES_LORA,
+                  attention_engines=8)
     sim = open_design(im, tmp_path_factory.mktemp("stories"), knobs)
     runs, _ = reference
     yield fm, im, sim, runs[0]["prompt_tokens"]
@@ -519,13 +521,15 @@ CORE_LINT_CASES = [
     {},                                                     # hw_core's defaults (stories260K-like)
     {"D": 24, "H": 44, "L": 2, "NH": 3, "NKV": 1, "HD": 8, "V": 37, "CTX": 16, "LANES": 5, "VPL": 4,
      "LORA_RANK": 3, "LORA_TARGETS": 127},                  # the tiny design, LoRA everywhere
+    {"D": 24, "H": 44, "L": 2, "NH": 3, "NKV": 1, "HD": 8, "V": 37, "CTX": 16, "LANES": 5, "VPL": 4,
+     "ATT_E": 3, "MAC_LUT": 1},                             # three engines sharing one KV bank
     {"D": 16, "H": 16, "L": 1, "NH": 1, "NKV": 1, "HD": 16, "V": 20, "CTX": 4, "LANES": 1, "VPL": 1,
      "K_MAX": 1, "LORA_RANK": 1, "LORA_TARGETS": 64},       # degenerate sizes
     {"DBG_VECTORS": 0},                                   # board builds: no buffer reads in the debug window
 ]
 
 
-@pytest.mark.parametrize("params", CORE_LINT_CASES, ids=["defaults", "tiny-lora", "degenerate", "no-debug-vectors"])
+@pytest.mark.parametrize("params", CORE_LINT_CASES, ids=["defaults", "tiny-lora", "tiny-shared-bank", "degenerate", "no-debug-vectors"])
 def test_core_lint_clean(params):
     from hw.rtlgen.generate import static_sources
     from hw.tools import verilator_lint

@@ -19,7 +19,7 @@ from hw.rtlgen import GEN_VERSION_WORD
 from hw.rtlgen.estimate import bram18_blocks, estimate, format_estimate
 from hw.rtlgen.fixture import random_int_model
 from hw.rtlgen.generate import GenerateError, generate, layer_words, static_sources
-from hw.rtlgen.knobs import KnobError, Knobs
+from hw.rtlgen.knobs import KnobError, Knobs, engine_counts, kv_banks
 from hw.rtlgen.lanes import decode_lanes, lane_file, read_hex, scale_file, write_lanes
 from hw.rtlgen.layout import LayoutError, lane_scales, lane_words, matrix_order, pack_word, rom_layout, unpack_word
 from hw.tools import ToolError, verilator_lint
@@ -283,8 +283,16 @@ def test_estimate_stories260k_worksheet():
     assert est.cycles(100) - est.cycles(99) == est.attention_per_pos
     one = estimate(m, lay, replace(k, attention_engines=1))
     assert one.attention_per_pos == 5 * (8 + 1) and one.cycles(100) > est.cycles(100)
-    with pytest.raises(KnobError, match="must divide the model's 4 kv heads"):
+    with pytest.raises(KnobError, match="must divide the model's 4 kv heads, or be a multiple of them "
+                                        "dividing its 8 query heads; use --attention-engines with one of 1, 2, 4, 8"):
         estimate(m, lay, replace(k, attention_engines=3))
+    # eight engines, one per query head: the two of a kv head share its bank (GQA), so a position
+    # costs every head's key and value pass once per layer
+    shared = estimate(m, lay, replace(k, attention_engines=8))
+    assert shared.attention_per_pos == 5 * (1 + 1) and shared.cycles(300) < est.cycles(300)
+    assert shared.kv_cache_bits == est.kv_cache_bits
+    assert engine_counts(4, 8) == [1, 2, 4, 8] and engine_counts(2, 6) == [1, 2, 6]
+    assert kv_banks(8, 4) == 4 and kv_banks(2, 4) == 2
     assert est.kv_cache_bits == 5 * 2 * 256 * 32 * 8       # 0.65 Mbit at 256, as in the worksheet
     assert est.weight_rom_bits == 64 * lay.depth * 8 * 8
     assert est.weight_bits_used == 226_560 * 4 + 32_768 * 8

@@ -60,20 +60,33 @@ def load_int_model(path: Path, tokenizer: Path | None = None, bits: str | None =
     return im, (Path(tok.source) if tok is not None else None)
 
 
-def measure_cycles(build_dir: Path, steps: int = 64, prompt: tuple[int, ...] = (1,)) -> dict:
+def measure_cycles(build_dir: Path, steps: int = 64, prompt: tuple[int, ...] = (1,), int_model=None,
+                   context: int | None = None) -> dict:
     """Cycles per token measured on the Verilator simulation of the generated design (hw/sim).
 
     Greedy generation of `steps` tokens from BOS, never stopping early; returns the
-    cycles of each token with its position, and their mean.
+    cycles of each token with its position, and their mean. With `int_model`, the tokens
+    must be the golden model's (a design that is not bit-exact is not built).
     """
     from hw.sim.session import SimSession
 
-    rows = []
+    rows, tokens = [], []
     with SimSession(build_dir) as sim:
         for ev in sim.stream(list(prompt), steps, stop_token=None):
             rows.append((ev.position - 1, ev.cycles))
+            tokens.append(ev.token)
+    if int_model is not None:
+        from hw.golden import GoldenModel
+
+        want = list(GoldenModel(int_model, context=context).generate(list(prompt), steps, stop_token=None))
+        if tokens != want:
+            first = next(i for i, (a, b) in enumerate(zip(tokens, want + [None] * len(tokens))) if a != b)
+            raise BuildError(f"the simulated design's token {first} is {tokens[first]}, the golden model's "
+                             f"{want[first] if first < len(want) else 'none'}: the design is not bit-exact "
+                             f"(build dir {build_dir}; run tests/test_rtl_core.py)")
     cyc = [c for _, c in rows]
-    return {"source": "Verilator simulation (hw/sim), greedy from BOS", "tokens": len(rows),
+    return {"source": "Verilator simulation (hw/sim), greedy from BOS, tokens equal to the golden model's",
+            "tokens": len(rows),
             "first": {"position": rows[0][0], "cycles": rows[0][1]},
             "last": {"position": rows[-1][0], "cycles": rows[-1][1]},
             "cycles_mean": round(sum(cyc) / len(cyc), 1)}
@@ -88,12 +101,19 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
               tokenizer: Path | None = None, freq_mhz: float | None = None, check_only: bool = False,
               force: bool = False, measure: int = 0, router: str | None = None, seed: int = 1,
               bits: str | None = None, clock_mhz: float | None = None,
-              log=print) -> dict:
+              log=print, baud: int | None = None) -> dict:
     """The body of `hardwire build`; returns {'fit': FitReport, 'manifest': path | None, ...}."""
     from hw.boards import fit_report, get_board, with_clock
     from hw.rtlgen.generate import generate
 
     board = with_clock(get_board(board_name), clock_mhz)
+    if board.transport == "uart":
+        from hw.flows.open_flow import UART_BAUD, clks_per_bit
+        baud = UART_BAUD if baud is None else baud
+        clks_per_bit(board, baud)           # a rate the bridge's divider cannot make: refused before any work
+    elif baud is not None:
+        raise BuildError(f"--baud {baud}: {board.name} is reached over AXI-Lite (PYNQ), not a UART; "
+                         "leave --baud out")
     pll = board.pll
     if pll is not None:
         log(f"design clock {board.clock_mhz:.4g} MHz from the {board.osc_mhz:g} MHz oscillator by an EHXPLLL "
@@ -113,8 +133,7 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
     from host.metadata import metadata_for_build
     extra = {"board": board.name, "clock_hz": int(board.clock_mhz * 1e6)}
     if board.transport == "uart":
-        from hw.flows.open_flow import UART_BAUD
-        extra["uart_baud"] = UART_BAUD
+        extra["uart_baud"] = baud
     # --tokenizer, else the one the model carries from quantize time, else one found beside its checkpoint
     tok = tok if tokenizer is not None else (im.save_tokenizer(bdir) or tok)
     metadata_for_build(bdir, tok, **extra)
@@ -126,9 +145,9 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
     measured = None
     if measure:
         log(f"measuring cycles/token on the Verilator simulation ({measure} tokens; the first run builds it)")
-        measured = measure_cycles(bdir, measure)
+        measured = measure_cycles(bdir, measure, int_model=im, context=knobs.context)
     manifest = open_flow.build(info, board, fit=fit.to_json(), freq_mhz=freq_mhz, log=log,
-                               router=router or open_flow.DEFAULT_ROUTER, seed=seed)
+                               router=router or open_flow.DEFAULT_ROUTER, seed=seed, baud=baud)
     doc = json.loads(manifest.read_text())
     if measured is not None:
         doc["measured"] = measured

@@ -58,8 +58,33 @@ def constraints_file(board: Board) -> Path:
     return REPO_ROOT / "bitstreams" / board.constraints
 
 
+# hw_uart_rx samples each bit at its middle, timed from the start bit's falling edge: with a
+# divisor error e the stop bit's sample lands 9.5 * e bit times off. Half of the half-bit margin
+# (0.25 bit) is allowed for that, the rest is the host adapter's own error and edge jitter:
+# 9.5 * e <= 0.25 gives e <= 2.6 %.
+MAX_BAUD_ERROR = 0.25 / 9.5
+MIN_CLKS_PER_BIT = 4                    # hw_uart_rx's minimum (its mid-bit timer)
+
+
 def clks_per_bit(board: Board, baud: int = UART_BAUD) -> int:
-    return round(board.clock_mhz * 1e6 / baud)
+    """The bridge's CLKS_PER_BIT for `baud` at the board's design clock; a rate the divider cannot
+    make within MAX_BAUD_ERROR is refused, naming design clocks that make it exactly."""
+    if not isinstance(baud, int) or baud <= 0:
+        raise FlowError(f"--baud {baud!r}: give the UART rate in baud, e.g. 115200 or 3000000")
+    hz = board.clock_mhz * 1e6
+    clks = round(hz / baud)
+    if clks < MIN_CLKS_PER_BIT:
+        raise FlowError(f"--baud {baud:,}: at the {board.clock_mhz:g} MHz design clock a bit is {hz / baud:.2f} "
+                        f"clocks, below the {MIN_CLKS_PER_BIT} hw_uart_rx needs; use a lower rate or a clock of "
+                        f"at least {MIN_CLKS_PER_BIT * baud / 1e6:g} MHz (--clock)")
+    error = abs(hz / clks - baud) / baud
+    if error > MAX_BAUD_ERROR:
+        exact = sorted({k * baud / 1e6 for k in (clks - 1, clks, clks + 1) if k >= MIN_CLKS_PER_BIT})
+        raise FlowError(f"--baud {baud:,}: at the {board.clock_mhz:g} MHz design clock a bit is {hz / baud:.2f} "
+                        f"clocks; {clks} clocks give {hz / clks:,.0f} baud, {100 * error:.1f} % off, beyond the "
+                        f"{100 * MAX_BAUD_ERROR:.1f} % the UART receivers tolerate. Pick a design clock that is a "
+                        f"multiple of the rate (--clock {' or '.join(f'{f:g}' for f in exact)}) or another rate")
+    return clks
 
 
 # ---------------------------------------------------------------- sources
@@ -310,7 +335,7 @@ def tool_versions(board: Board | None = None) -> dict[str, str]:
 
 def write_manifest(build_dir: Path, board: Board, info, bitstream: Path, cells: dict, report: dict,
                    fit: dict | None, seconds: dict, measured: dict | None = None,
-                   pnr_settings: dict | None = None) -> Path:
+                   pnr_settings: dict | None = None, baud: int = UART_BAUD) -> Path:
     """build_dir/manifest.json: which model, which board, which tools, Fmax, resources, speed."""
     import hashlib
 
@@ -325,7 +350,7 @@ def write_manifest(build_dir: Path, board: Board, info, bitstream: Path, cells: 
         "model": {"fingerprint": info.fingerprint, "source": doc["model"].get("source"),
                   "config": doc["model"]["config"], "bits": doc["model"]["bits"]},
         "board": board.name, "part": board.part, "package": board.package, "family": board.family,
-        "transport": board.transport, "uart_baud": UART_BAUD,
+        "transport": board.transport, "uart_baud": baud,
         "knobs": info.knobs.to_json(),
         "tools": tool_versions(board),
         "pnr": pnr_settings,
@@ -372,7 +397,7 @@ def record_bram_map(build_dir: Path, manifest: Path, log=print) -> None:
 # ---------------------------------------------------------------- the whole flow
 
 def build(info, board: Board, fit: dict | None = None, freq_mhz: float | None = None, log=print,
-          router: str = DEFAULT_ROUTER, seed: int = 1) -> Path:
+          router: str = DEFAULT_ROUTER, seed: int = 1, baud: int = UART_BAUD) -> Path:
     """Synthesize, place, route and pack the generated design in info.out_dir; returns manifest.json.
 
     `info`: hw.rtlgen.generate.BuildInfo of a design generated into the build folder.
@@ -383,7 +408,7 @@ def build(info, board: Board, fit: dict | None = None, freq_mhz: float | None = 
     cons = constraints_file(board)
     if not cons.is_file():
         raise FlowError(f"{cons} is missing: the board's constraints belong in bitstreams/{board.name}/")
-    write_board_top(build_dir, board)
+    write_board_top(build_dir, board, baud)
     seconds = {}
     t = time.monotonic()
     log(f"[1/3] yosys {'synth_ecp5' if board.family == 'ecp5' else 'synth_ice40'} "
@@ -400,7 +425,7 @@ def build(info, board: Board, fit: dict | None = None, freq_mhz: float | None = 
     bit = pack(build_dir, board)
     seconds["pack"] = round(time.monotonic() - t)
     manifest = write_manifest(build_dir, board, info, bit, cells, report, fit, seconds,
-                              pnr_settings=report.pop("hardwire_pnr", None))
+                              pnr_settings=report.pop("hardwire_pnr", None), baud=baud)
     if board.family == "ecp5":
         record_bram_map(build_dir, manifest, log)
     fmax = fmax_mhz(report)

@@ -5,13 +5,16 @@
 // hw_att_engines: E hw_attention engines that run the heads of a layer E at a
 // time, each beside its own bank of the KV cache.
 //
-// Engine j owns kv heads j*KPB .. j*KPB + KPB - 1 (KPB = NKV / E) and so query
-// heads j*HPE .. j*HPE + HPE - 1 (HPE = NH / E): its bank holds, for every layer,
-// those kv heads' keys and values, the word of (layer l, local kv head c,
-// position t) at (l*KPB + c)*CTX + t. The core starts all engines together
-// (round r: engine j takes head j*HPE + r), with the same base address and
-// position count, so they run in lock step: hw_attention's timing depends on
-// the position count only.
+// B banks (B = E, or B = NKV when there are more engines than kv heads): bank
+// b holds kv heads b*KPB .. b*KPB + KPB - 1 (KPB = NKV / B), for every layer,
+// the word of (layer l, local kv head c, position t) at (l*KPB + c)*CTX + t.
+// Engine j runs query heads j*HPE .. j*HPE + HPE - 1 (HPE = NH / E) beside bank
+// j / (E / B). The core starts all engines together (round r: engine j takes
+// head j*HPE + r), with the same base address and position count, so they run
+// in lock step: hw_attention's timing depends on the position count only. So
+// the E / B engines of a bank (query heads of one kv group, GQA) issue the same
+// reads in the same cycles: the first of them drives the bank's read ports and
+// all of them take its words.
 //
 // Outputs: engine j's stream is delayed j cycles. In lock step engine j writes
 // element (j*HPE + r)*HD + i - j of the att buffer while engine 0 writes
@@ -23,10 +26,11 @@
 module hw_att_engines #(
     parameter HD         = 8,                       // head dimension
     parameter CTX        = 16,                      // positions
-    parameter E          = 1,                       // engines = KV cache banks
+    parameter E          = 1,                       // engines
+    parameter B          = E,                       // KV cache banks: divides E
     parameter BANK_DEPTH = 64,                      // words per bank = L * KPB * CTX
     parameter BAW        = (BANK_DEPTH > 1) ? $clog2(BANK_DEPTH) : 1,   // bank address bits
-    parameter EW_BITS    = (E > 1) ? $clog2(E) : 1, // bits of a bank index
+    parameter EW_BITS    = (B > 1) ? $clog2(B) : 1, // bits of a bank index
     parameter EXP_FILE   = "exp2.hex",
     parameter PW         = $clog2(CTX + 1),         // bits of a position count 0..CTX
     parameter IW         = (HD > 1) ? $clog2(HD) : 1,
@@ -38,8 +42,8 @@ module hw_att_engines #(
     // KV write: one word per bank, all banks at one address
     input  wire                 kv_wr_en,
     input  wire [BAW-1:0]       kv_wr_addr,
-    input  wire [E*HD*8-1:0]    kv_wr_k,            // bank j's word at [j*HD*8 +: HD*8]
-    input  wire [E*HD*8-1:0]    kv_wr_v,
+    input  wire [B*HD*8-1:0]    kv_wr_k,            // bank b's word at [b*HD*8 +: HD*8]
+    input  wire [B*HD*8-1:0]    kv_wr_v,
     // start of one round: engine j takes q[j], tag[j]
     input  wire                 start,
     input  wire [E*HD*8-1:0]    q,
@@ -64,9 +68,12 @@ module hw_att_engines #(
 );
 
     localparam OUTW = 1 + IW + TAGW + 8;            // valid, idx, tag, data
+    localparam PER  = E / B;                        // engines per bank
 
     wire [E-1:0]      eng_ready, eng_busy, eng_done;
-    wire [E*HD*8-1:0] bank_k, bank_v;
+    wire [B*HD*8-1:0] bank_k, bank_v;
+    wire [E-1:0]      k_en, v_en;
+    wire [E*BAW-1:0]  k_addr, v_addr;
     wire [E-1:0]      delay_busy;
     reg  [EW_BITS-1:0] dbg_bank_q;
 
@@ -80,16 +87,11 @@ module hw_att_engines #(
     assign dbg_k = bank_k[dbg_bank_q * HD * 8 +: HD * 8];
     assign dbg_v = bank_v[dbg_bank_q * HD * 8 +: HD * 8];
 
-    genvar j;
+    genvar b, j;
     generate
-        for (j = 0; j < E; j = j + 1) begin : g_engine
-            wire           k_en, v_en;
-            wire [BAW-1:0] k_addr, v_addr;
-            wire           o_valid;
-            wire [IW-1:0]  o_idx;
-            wire [TAGW-1:0] o_tag;
-            wire [7:0]     o_data;
-
+        for (b = 0; b < B; b = b + 1) begin : g_bank
+            // the bank's first engine drives its reads; the debug window reads while idle
+            wire lead_busy = eng_busy[b*PER];
             hw_kv_cache #(
                 .HD(HD),
                 .DEPTH(BANK_DEPTH),
@@ -98,15 +100,22 @@ module hw_att_engines #(
                 .clk(clk),
                 .wr_en(kv_wr_en),
                 .wr_addr(kv_wr_addr),
-                .wr_k(kv_wr_k[j*HD*8 +: HD*8]),
-                .wr_v(kv_wr_v[j*HD*8 +: HD*8]),
-                .rd_k_en(eng_busy[j] ? k_en : 1'b1),
-                .rd_k_addr(eng_busy[j] ? k_addr : dbg_addr),
-                .rd_v_en(eng_busy[j] ? v_en : 1'b1),
-                .rd_v_addr(eng_busy[j] ? v_addr : dbg_addr),
-                .rd_k(bank_k[j*HD*8 +: HD*8]),
-                .rd_v(bank_v[j*HD*8 +: HD*8])
+                .wr_k(kv_wr_k[b*HD*8 +: HD*8]),
+                .wr_v(kv_wr_v[b*HD*8 +: HD*8]),
+                .rd_k_en(lead_busy ? k_en[b*PER] : 1'b1),
+                .rd_k_addr(lead_busy ? k_addr[b*PER*BAW +: BAW] : dbg_addr),
+                .rd_v_en(lead_busy ? v_en[b*PER] : 1'b1),
+                .rd_v_addr(lead_busy ? v_addr[b*PER*BAW +: BAW] : dbg_addr),
+                .rd_k(bank_k[b*HD*8 +: HD*8]),
+                .rd_v(bank_v[b*HD*8 +: HD*8])
             );
+        end
+
+        for (j = 0; j < E; j = j + 1) begin : g_engine
+            wire           o_valid;
+            wire [IW-1:0]  o_idx;
+            wire [TAGW-1:0] o_tag;
+            wire [7:0]     o_data;
 
             hw_attention #(
                 .HD(HD),
@@ -132,12 +141,12 @@ module hw_att_engines #(
                 .ready(eng_ready[j]),
                 .busy(eng_busy[j]),
                 .done(eng_done[j]),
-                .kv_k_en(k_en),
-                .kv_k_addr(k_addr),
-                .kv_v_en(v_en),
-                .kv_v_addr(v_addr),
-                .kv_k(bank_k[j*HD*8 +: HD*8]),
-                .kv_v(bank_v[j*HD*8 +: HD*8]),
+                .kv_k_en(k_en[j]),
+                .kv_k_addr(k_addr[j*BAW +: BAW]),
+                .kv_v_en(v_en[j]),
+                .kv_v_addr(v_addr[j*BAW +: BAW]),
+                .kv_k(bank_k[(j / PER)*HD*8 +: HD*8]),
+                .kv_v(bank_v[(j / PER)*HD*8 +: HD*8]),
                 .out_valid(o_valid),
                 .out_idx(o_idx),
                 .out_tag(o_tag),
@@ -180,7 +189,8 @@ module hw_att_engines #(
         end
     endgenerate
 
-    wire unused_ok = &{1'b0, eng_done};
+    // the other engines of a bank issue the same reads as its first (lock step)
+    wire unused_ok = &{1'b0, k_en, v_en, k_addr, v_addr, eng_done};
 
 endmodule
 

@@ -26,7 +26,7 @@ module hw_core #(
     parameter LANES        = 16,        // rows computed in parallel
     parameter VPL          = 4,         // values per lane per cycle
     parameter MAC_LUT      = 0,         // 1: lane MACs and attention q . k from LUT adders, not multipliers
-    parameter ATT_E        = 1,         // attention engines = KV cache banks (divides NKV)
+    parameter ATT_E        = 1,         // attention engines: divides NKV, or a multiple of NKV dividing NH
     parameter NORM_W       = 2,         // rmsnorm elements per cycle: a power of two <= VPL, D
     parameter WB           = 8,         // weight bits in the lane ROMs
     parameter BITS_EMB     = 8,         // embedding weight bits
@@ -76,11 +76,12 @@ module hw_core #(
     localparam HDIW     = (HD > 1) ? $clog2(HD) : 1;        // index into HD
     localparam NHW      = (NH > 1) ? $clog2(NH) : 1;        // index into the query heads
     localparam KVHW     = (NKV > 1) ? $clog2(NKV) : 1;      // index into the kv heads
-    localparam KPB      = NKV / ATT_E;                      // kv heads per attention engine
+    localparam ATT_B    = (ATT_E < NKV) ? ATT_E : NKV;      // KV cache banks (engines of a kv group share one)
+    localparam KPB      = NKV / ATT_B;                      // kv heads per bank
     localparam HPE      = NH / ATT_E;                       // query heads per attention engine
     localparam KV_DEPTH = L * KPB * CTX;                    // KV cache words per bank
     localparam KV_AW    = $clog2(KV_DEPTH);
-    localparam EBW      = (ATT_E > 1) ? $clog2(ATT_E) : 1;  // bank index bits
+    localparam EBW      = (ATT_B > 1) ? $clog2(ATT_B) : 1;  // bank index bits
     localparam LG_WORDS = (V + LANES - 1) / LANES;          // logit RAM words
     localparam LG_AW    = (LG_WORDS > 1) ? $clog2(LG_WORDS) : 1;
     localparam LNW      = (LANES > 1) ? $clog2(LANES) : 1;
@@ -787,12 +788,12 @@ module hw_core #(
     );
 
     // ================================================================ KV cache and attention
-    // ATT_E engines, each beside its own KV cache bank (hw_att_engines): engine j
-    // holds kv heads j*KPB .. and runs query heads j*HPE .. one per round.
+    // ATT_E engines beside ATT_B KV cache banks (hw_att_engines): bank b holds kv
+    // heads b*KPB ..; engine j runs query heads j*HPE .. one per round.
     reg               kvw_en;
     reg [KV_AW-1:0]   kvw_addr_reg;
     reg [KV_AW-1:0]   kv_lbase_reg;             // layer * KPB * CTX
-    reg [ATT_E*HD*8-1:0] kvw_k, kvw_v;
+    reg [ATT_B*HD*8-1:0] kvw_k, kvw_v;
     reg [31:0]        kvh_reg;                  // kv head within each bank (KV write)
     wire [31:0]       kvw_base32 = {{(32-KV_AW){1'b0}}, kv_lbase_reg} + {{(32-PW){1'b0}}, pos_reg};
     wire              att_busy;
@@ -804,7 +805,7 @@ module hw_core #(
     // which Yosys builds as a KVD:1 multiplexer per element: that crossbar was the
     // worst routing congestion of the core on the ECP5.
     always @* begin
-        for (he = 0; he < ATT_E; he = he + 1) begin
+        for (he = 0; he < ATT_B; he = he + 1) begin
             for (hk = 0; hk < HD; hk = hk + 1) begin
                 kvw_k[(he*HD + hk)*8 +: 8] = 8'd0;
                 kvw_v[(he*HD + hk)*8 +: 8] = 8'd0;
@@ -882,6 +883,7 @@ module hw_core #(
         .HD(HD),
         .CTX(CTX),
         .E(ATT_E),
+        .B(ATT_B),
         .BANK_DEPTH(KV_DEPTH),
         .BAW(KV_AW),
         .EW_BITS(EBW),

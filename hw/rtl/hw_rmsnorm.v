@@ -120,17 +120,22 @@ module hw_rmsnorm #(
 
     // ---------------------------------------------------------------- pass 1: sum of squares
     localparam SQW = 32 + $clog2(NW + 1);                   // NW squares <= NW * 2**30
-    reg              a1_valid, a2_valid;
+    // issue (c) -> res (c+1) -> res * res registered in p1 (c+2) -> squares summed (c+3)
+    // -> accumulated. The product is registered before the adder tree: gain ROM, operand
+    // multiplexer, multiplier and tree in one cycle were the routed critical path of the
+    // v2 core on the ECP5-85F (25.7 ns, docs/boards.md).
+    reg              a1_valid, a2_valid, a3_valid;
     reg [SQW-1:0]    sq_reg;
     reg [SSW-1:0]    ss_reg;
     wire [NW*32-1:0] prod;              // res * res (pass 1) or res * gain (pass 2), one multiplier per lane
+    wire [NW*32-1:0] prod_q;            // prod a cycle later (each lane's p1)
     // the NW squares (each <= 2**30) summed by a balanced adder tree (log2 NW levels)
     wire [NW*SQW-1:0] sq_leaves;
     wire [SQW-1:0]    square;
     genvar aj;
     generate
         for (aj = 0; aj < NW; aj = aj + 1) begin : g_square
-            assign sq_leaves[aj*SQW +: SQW] = {{(SQW-32){1'b0}}, prod[32*aj +: 32]};
+            assign sq_leaves[aj*SQW +: SQW] = {{(SQW-32){1'b0}}, prod_q[32*aj +: 32]};
         end
     endgenerate
     hw_add_tree #(.N(NW), .W(SQW)) squares (.leaves(sq_leaves), .sum(square));
@@ -138,8 +143,9 @@ module hw_rmsnorm #(
     always @(posedge clk) begin
         a1_valid <= issue && (state_reg == ST_SUM);
         a2_valid <= a1_valid;
+        a3_valid <= a2_valid;
         sq_reg   <= square;
-        if (a2_valid) begin
+        if (a3_valid) begin
             ss_reg <= ss_reg + {{(SSW-SQW){1'b0}}, sq_reg};
         end
         if (start && state_reg == ST_IDLE) begin
@@ -148,6 +154,7 @@ module hw_rmsnorm #(
         if (rst) begin
             a1_valid <= 1'b0;
             a2_valid <= 1'b0;
+            a3_valid <= 1'b0;
         end
     end
 
@@ -208,6 +215,7 @@ module hw_rmsnorm #(
             // passes 1 and 2 never overlap: they share the multiplier
             wire signed [15:0]   mb = (state_reg == ST_SUM) ? res_data[16*yj +: 16] : gq[16*yj +: 16];
             assign prod[32*yj +: 32] = $signed(res_data[16*yj +: 16]) * mb;
+            assign prod_q[32*yj +: 32] = p1;
             always @(posedge clk) begin
                 p1   <= prod[32*yj +: 32];
                 p2   <= p1 * $signed({1'b0, r_reg});
@@ -266,7 +274,7 @@ module hw_rmsnorm #(
                 end
             end
             ST_SUM: begin
-                if (!issuing_reg && !a1_valid && !a2_valid) begin
+                if (!issuing_reg && !a1_valid && !a2_valid && !a3_valid) begin
                     rsq_start <= 1'b1;
                     state_reg <= ST_RSQ;
                 end

@@ -27,7 +27,7 @@ MATVEC_LATENCY = 7       # hw_matvec: x_req of a row's last word -> its result
 WRITEBACK = 2            # core: saturate / residual add of a result
 DRAIN = MATVEC_LATENCY + WRITEBACK + 1          # last word -> results in the buffers, sequencer moves on
 RSQRT_LATENCY = 3        # hw_rsqrt
-NORM_TAIL = 2 + 1 + RSQRT_LATENCY + 1 + 5       # rmsnorm: last group summed -> rsqrt -> scale pass -> matvec start
+NORM_TAIL = 3 + 1 + RSQRT_LATENCY + 1 + 5       # rmsnorm: last group squared, summed -> rsqrt -> scale pass -> matvec start
 DIV_SKIP, DIV_STEP = 15, 2                      # hw_attention's hw_recip_div: E >= 2**15, 2 bits per cycle
 DIVIDER = -(-(RECIP_BITS + 1 - DIV_SKIP) // DIV_STEP)   # 13 cycles
 DIV_STAGE = DIVIDER + 3  # hand-over, start, steps, move: cycles per head in the division stage
@@ -104,7 +104,7 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     L, D, H, V, NH, hd, KVD = (cfg.n_layers, cfg.dim, cfg.hidden_dim, cfg.vocab_size,
                                cfg.n_heads, cfg.head_dim, cfg.kv_dim)
     lay, ctx = layout, knobs.context
-    engines = knobs.engines(cfg.n_kv_heads)
+    engines = knobs.engines(cfg.n_kv_heads, cfg.n_heads)
     hpe = NH // engines                                   # heads per attention engine (rounds)
     macs = lay.weight_macs
     ideal = -(-macs // (lay.lanes * lay.vpl))

@@ -68,12 +68,17 @@ class Knobs:
             raise KnobError(f"context {ctx} is longer than the model's {seq_len} positions; use --context {seq_len} or less")
         return replace(self, context=ctx)
 
-    def engines(self, n_kv_heads: int) -> int:
-        """Attention engines for a model with `n_kv_heads` (0 resolves to one per kv head)."""
+    def engines(self, n_kv_heads: int, n_heads: int | None = None) -> int:
+        """Attention engines for a model with `n_kv_heads` (and `n_heads` query heads; 0 resolves to
+        one per kv head). An engine count dividing the kv heads gives each engine its own KV cache
+        bank; a multiple of the kv heads that divides the query heads lets the engines of a kv
+        group (GQA) share their bank, reading it in lock step."""
         e = self.attention_engines or n_kv_heads
-        if n_kv_heads % e:
-            raise KnobError(f"attention engines ({e}) must divide the model's {n_kv_heads} kv heads; "
-                            f"use --attention-engines with a divisor of {n_kv_heads}")
+        nh = n_heads or n_kv_heads
+        if n_kv_heads % e and (e % n_kv_heads or nh % e):
+            raise KnobError(f"attention engines ({e}) must divide the model's {n_kv_heads} kv heads, or be a "
+                            f"multiple of them dividing its {nh} query heads; use --attention-engines with one of "
+                            f"{', '.join(map(str, engine_counts(n_kv_heads, nh)))}")
         if e > max(4, self.lanes):
             # hw_att_engines: the engines' writes of a cycle need distinct att buffer banks
             raise KnobError(f"{e} attention engines need at least {e} lanes; use --lanes {e} or more, "
@@ -98,3 +103,15 @@ class Knobs:
         d = asdict(self)
         d["lora_targets"] = list(self.lora_targets)
         return d
+
+
+def engine_counts(n_kv_heads: int, n_heads: int) -> list[int]:
+    """The attention engine counts a model allows: divisors of the kv heads, then multiples of
+    them that divide the query heads (engines sharing a kv head's bank)."""
+    return sorted({e for e in range(1, n_heads + 1)
+                   if n_kv_heads % e == 0 or (e % n_kv_heads == 0 and n_heads % e == 0)})
+
+
+def kv_banks(engines: int, n_kv_heads: int) -> int:
+    """KV cache banks of hw_att_engines: one per engine, or one per kv head when engines share them."""
+    return min(engines, n_kv_heads)

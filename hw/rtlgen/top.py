@@ -46,7 +46,7 @@ def core_parameters(model, layout: Layout, knobs: Knobs) -> list[tuple[str, str,
         ("LANES", str(layout.lanes), "matrix lanes"),
         ("VPL", str(layout.vpl), "values per lane per cycle"),
         ("MAC_LUT", str(int(knobs.macs == "lut")), "lane MACs from LUT adders (1) or multipliers (0)"),
-        ("ATT_E", str(knobs.engines(cfg.n_kv_heads)), "attention engines (KV cache banks)"),
+        ("ATT_E", str(knobs.engines(cfg.n_kv_heads, cfg.n_heads)), "attention engines (KV cache banks)"),
         ("NORM_W", str(knobs.norm_lanes(cfg.dim)), "rmsnorm elements per cycle"),
         ("WB", str(layout.wb), "lane ROM bits per weight (widest class)"),
         ("BITS_EMB", str(bits["embedding"]), "embedding weight bits"),
@@ -84,7 +84,7 @@ def header_lines(model, layout: Layout, knobs: Knobs) -> list[str]:
         f"classifier {bits['classifier']}",
         f"knobs        lanes {knobs.lanes}, values per lane {knobs.values_per_lane}, context {knobs.context}, "
         f"k_max {knobs.k_max}, LoRA {lora}, debug vectors {'on' if knobs.debug_vectors else 'off'}, "
-        f"MACs {knobs.macs}, attention engines {knobs.engines(cfg.n_kv_heads)}, "
+        f"MACs {knobs.macs}, attention engines {knobs.engines(cfg.n_kv_heads, cfg.n_heads)}, "
         f"rmsnorm width {knobs.norm_lanes(cfg.dim)}",
         f"lane ROMs    {layout.lanes} x {layout.depth} words of {layout.word_bits} bits, "
         f"{layout.scale_depth} scale words each, accumulator {layout.acc_bits} bits",

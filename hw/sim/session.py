@@ -23,6 +23,7 @@ import numpy as np
 
 from hw import numerics as nx
 from hw.errors import HardwireError
+from hw.rtlgen.knobs import kv_banks
 from hw.sim import regs
 from hw.sim.build import build_sim, trace_format
 
@@ -330,8 +331,8 @@ class SimSession:
     def kv_cache(self, layer: int, pos: int) -> tuple[np.ndarray, np.ndarray]:
         """Keys and values of (layer, position): two (kv_heads, head_dim) arrays."""
         nkv, hd, ctx = self.ident["kv_heads"], self.ident["dim"] // self.ident["heads"], self.ident["context"]
-        banks = self.ident["att_engines"]
-        per_bank = nkv // banks                       # kv heads in each attention engine's bank
+        banks = kv_banks(self.ident["att_engines"], nkv)
+        per_bank = nkv // banks                       # kv heads in each bank of the cache
         bank_bits = regs.clog2(self.ident["layers"] * per_bank * ctx)
         hb = regs.clog2(hd)
         idx = [((h // per_bank) << bank_bits | (layer * per_bank + h % per_bank) * ctx + pos) << hb | i

@@ -11,7 +11,7 @@ from cocotbext.uart import UartSink, UartSource
 
 from testbench.uart import protocol as p
 
-CLK_NS = 10
+CLK_NS = 10                 # default; UART_CLK_NS sets another (tests of the baud tolerance)
 
 
 class TB:
@@ -19,14 +19,17 @@ class TB:
         self.dut = dut
         # CLKS_PER_BIT is a build-time parameter; the pytest wrapper passes it in the environment.
         self.clks_per_bit = int(os.environ.get("UART_CLKS_PER_BIT", "10"))
-        self.bit_ns = self.clks_per_bit * CLK_NS
+        clk_ns = int(os.environ.get("UART_CLK_NS", CLK_NS))
+        # the host side's bit time: the bridge's, or UART_HOST_BIT_NS for a host adapter whose rate
+        # differs from what the bridge's divider makes (3 Mbaud against 13 clocks at 40 MHz)
+        self.bit_ns = int(os.environ.get("UART_HOST_BIT_NS", self.clks_per_bit * clk_ns))
         baud = 10 ** 9 // self.bit_ns
         self.source = UartSource(dut.uart_rxd, baud=baud, bits=8, stop_bits=1)
         self.sink = UartSink(dut.uart_txd, baud=baud, bits=8, stop_bits=1)
         self.accesses: list[tuple[str, int, int]] = []   # ("W", word, value) / ("R", word, 0)
         self.frame_errors = 0
         self.rx = bytearray()
-        Clock(dut.clk, CLK_NS, unit="ns").start()
+        Clock(dut.clk, clk_ns, unit="ns").start()
         cocotb.start_soon(self._monitor())
 
     async def _monitor(self) -> None:

@@ -1,0 +1,267 @@
+"""Host-visible tokens/s over the UART link, simulated with bit-accurate frame timing.
+
+    python -m tests.link_rate            (make linkrate): docs/bench/link_rate.json + docs/link_rate.md
+
+What runs: the real host stack (host.device.Device over host.serial_transport.SerialTransport
+and host.framing) against the Python stand-in of hw_uart_bridge.v (tests/host_fakes.FakeBridge,
+which builds the bridge's response bytes), on a serial port that keeps a virtual clock:
+
+- host -> device bytes take 10 bits each at the host adapter's exact rate (the FT231X makes
+  3,000,000 and 115,200 baud exactly from its 48 MHz / 3 MHz clocks); device -> host bytes take
+  10 * CLKS_PER_BIT design-clock cycles each (hw_uart_tx, no gap between bytes), CLKS_PER_BIT as
+  the board build computes it (hw/flows/open_flow.py clks_per_bit);
+- the bridge executes a request once its last byte is in and starts its answer BRIDGE_CYCLES
+  later (it checks the CRC as bytes arrive and encodes the answer while sending it);
+- the core replays a Verilator run of `make bench` (docs/bench/results.json): the tokens it
+  generated from BOS and the cycles each position took, into the 17-token output FIFO of hw_core
+  (OUT_DEPTH 16 + its head register); a full FIFO stalls the core until the host pops;
+- `turnaround` adds a fixed host delay per request (a USB adapter's latency: ~1 ms per round
+  trip for an FTDI chip with its latency timer at 1 ms; 0 = the line alone).
+
+The figure is tokens / (virtual time from the generate() call to the arrival of the frame
+carrying the last token), next to the core's own tokens/s over the same positions.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from collections import deque
+from pathlib import Path
+
+from host import registers as R
+from host.device import Device
+from host.framing import encode_frame
+from host.serial_transport import SerialTransport
+from tests.host_fakes import FakeBridge
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "bench" / "results.json"
+OUT_DEPTH = 17                  # hw_core.v's output FIFO: 16 memory words + the head register
+BRIDGE_CYCLES = 32              # request end -> first answer byte (CRC check, register access)
+
+
+class Clock:
+    now = 0.0
+
+
+class ReplayCore:
+    """hw_core's control registers, producing the tokens of a recorded run at its recorded pace."""
+
+    def __init__(self, clock: Clock, clock_hz: float, tokens, cycles, vocab: int, context: int):
+        self.clock, self.hz = clock, clock_hz
+        self.tokens, self.cycles = list(tokens), list(cycles)
+        self.ident = R.Identity(fingerprint="0" * 64, gen_version=R.pack_version(1, 0, 0), dim=64, hidden=176,
+                                layers=4, heads=4, kv_heads=2, vocab=vocab, context=context, lanes=16, vpl=16,
+                                bits={"embedding": 4, "attention": 4, "mlp": 4, "classifier": 4}, k_max=16)
+        self.regs = {a // 4: v for a, v in R.pack_identity(self.ident).items()}
+        self.regs.update({R.PROMPT_DEPTH // 4: context + 1, R.OUT_DEPTH // 4: OUT_DEPTH,
+                          R.LORA_WORDS // 4: 0})
+        self.out: deque = deque()
+        self.pos = self.i = self.n = 0
+        self.t_done = 0.0           # when token i is computed
+        self.stalled = False
+        self.start_time = None
+        self.cycles_done = 0
+
+    def _advance(self) -> None:
+        now = self.clock.now
+        while self.i < self.n and self.t_done <= now:
+            if len(self.out) >= OUT_DEPTH:
+                self.stalled = True     # computed, waiting for room: resumes at the next pop
+                return
+            self.out.append(self.tokens[self.i])
+            self.cycles_done += self.cycles[self.i]
+            self.i += 1
+            self.pos += 1
+            if self.i < self.n:
+                self.t_done += self.cycles[self.i] / self.hz
+
+    def read(self, word: int) -> int:
+        self._advance()
+        addr = 4 * word
+        if addr == R.STATUS:
+            busy = self.i < self.n
+            return (R.ST_BUSY if busy else 0) | (0 if busy else R.ST_DONE) | (R.ST_TOKEN_AVAIL if self.out else 0)
+        if addr == R.TOKEN_POP:
+            if not self.out:
+                return 0
+            tok = self.out.popleft()
+            if self.stalled:            # the waiting token goes in now, the next starts now
+                self.stalled = False
+                self.t_done = self.clock.now
+                self._advance()
+            return R.TOKEN_VALID | tok
+        if addr == R.POSITION:
+            return self.pos
+        if addr in (R.CYCLES_TOTAL, R.CYCLES_LAST_TOKEN):
+            return self.cycles_done if addr == R.CYCLES_TOTAL else (self.cycles[self.i - 1] if self.i else 0)
+        if addr == R.TOKENS_DONE:
+            return self.i
+        return self.regs.get(word, 0)
+
+    def write(self, word: int, value: int) -> None:
+        addr = 4 * word
+        if addr == R.CONTROL:
+            if value & (R.CTRL_RESET_STATE | R.CTRL_ABORT):
+                self.n = self.i = self.pos = 0
+                self.out.clear()
+            if value & R.CTRL_START:
+                prompt = self.regs.get(R.PROMPT_LEN // 4, 0)
+                if prompt != 1:
+                    raise ValueError("the replay holds a run from BOS: prompt [1] only")
+                self.n = min(self.regs.get(R.MAX_NEW // 4, 0), len(self.tokens))
+                self.i, self.start_time = 0, self.clock.now
+                self.t_done = self.clock.now + self.cycles[0] / self.hz
+        elif addr != R.PROMPT_PUSH:
+            self.regs[word] = value
+
+
+class LinkSerial:
+    """A pyserial-like port on a virtual clock: bytes take their bit times on the line."""
+
+    def __init__(self, bridge: FakeBridge, clock: Clock, baud: int, device_baud: float, bridge_s: float,
+                 turnaround: float):
+        self.bridge, self.clock, self.baudrate = bridge, clock, baud
+        self.device_baud, self.bridge_s, self.turnaround = device_baud, bridge_s, turnaround
+        self.name, self.timeout, self.write_timeout = "link", 0.001, 1.0
+        self.bytes_up = self.bytes_down = self.requests = 0
+
+    @property
+    def in_waiting(self) -> int:
+        return len(self.bridge.pending)
+
+    def write(self, data: bytes) -> int:
+        self.clock.now += self.turnaround + 10 * len(data) / self.baudrate
+        self.bytes_up += len(data)
+        self.requests += 1
+        self.bridge.receive(bytes(data))          # executes now: the core is advanced to this time
+        n = len(self.bridge.pending)
+        self.clock.now += self.bridge_s + 10 * n / self.device_baud    # the answer, read as a whole
+        self.bytes_down += n
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def read(self, n: int = 1) -> bytes:
+        out = bytes(self.bridge.pending[:n])
+        del self.bridge.pending[:n]
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+def clks_per_bit(clock_mhz: float, baud: int) -> int:
+    """The divisor the board build uses (and its refusal of rates it cannot make)."""
+    from hw.boards import get_board
+    from hw.flows.open_flow import clks_per_bit as board_clks
+    import dataclasses
+    return board_clks(dataclasses.replace(get_board("ulx3s-85f"), clock_mhz=clock_mhz), baud)
+
+
+def measure(run: dict, clock_mhz: float, baud: int, tokens: int, turnaround: float = 0.0) -> dict:
+    """One generation of `tokens` tokens from BOS over the simulated link; the figures."""
+    hz = clock_mhz * 1e6
+    clks = clks_per_bit(clock_mhz, baud)
+    clock = Clock()
+    cycles = [p["cycles"] for p in run["per_position"]]
+    core = ReplayCore(clock, hz, run["generated"], cycles, vocab=512, context=run["context"])
+    line = LinkSerial(FakeBridge(core), clock, baud, hz / clks, BRIDGE_CYCLES / hz, turnaround)
+    dev = Device(SerialTransport(line, seq=1), timeout=1e9)
+    t0, up0, down0, req0 = clock.now, line.bytes_up, line.bytes_down, line.requests
+    got = [t.id for t in dev.generate([1], tokens, stop_token=None)]
+    if got != run["generated"][:tokens]:
+        raise AssertionError("the link changed the tokens")
+    seconds = clock.now - t0
+    core_seconds = sum(cycles[:tokens]) / hz
+    return {"clock_mhz": clock_mhz, "baud": baud, "clks_per_bit": clks, "device_baud": round(hz / clks),
+            "tokens": tokens, "turnaround_ms": turnaround * 1e3,
+            "core_tokens_per_s": round(tokens / core_seconds, 1),
+            "host_tokens_per_s": round(tokens / seconds, 1),
+            "bytes_per_token": round((line.bytes_up - up0 + line.bytes_down - down0) / tokens, 2),
+            "requests_per_token": round((line.requests - req0) / tokens, 3),
+            "line_busy": round(10 * ((line.bytes_up - up0) / baud + (line.bytes_down - down0) * clks / hz)
+                               / seconds, 3)}
+
+
+def frame_sizes() -> dict:
+    """Wire bytes of the frames a token read costs (leading 0x00, COBS, CRC, closing 0x00)."""
+    read_req = 1 + len(encode_frame(1, 0x02, bytes((R.TOKEN_POP // 4, 0, 8))))
+    return {"read_request": read_req,
+            **{f"read_response_{n}": 1 + len(encode_frame(1, 0x03, bytes(4 * n))) for n in (1, 8)},
+            "status_read": read_req + 1 + len(encode_frame(1, 0x03, bytes(4)))}
+
+
+def write_markdown(doc: dict, path: Path) -> None:
+    """docs/link_rate.md's table from the measurement (one row per build, clock and rate)."""
+    rows = {}
+    for r in doc["rows"]:
+        key = (r["lanes"], r["vpl"], r.get("attention_engines"), r["clock_mhz"], r["baud"])
+        rows.setdefault(key, {})[(r["turnaround_ms"], r["tokens"])] = r
+    f = doc["frames"]
+    lines = [
+        "# Host-visible tokens/s over the UART",
+        "",
+        "Written by `make linkrate` (`python -m tests.link_rate`) from docs/bench/link_rate.json. The host "
+        "stack (host.device over host.serial_transport) talks to the Python stand-in of hw_uart_bridge.v on "
+        "a serial port with a virtual clock: every byte takes its 10 bit times (host to device at the "
+        "adapter's exact rate, device to host at the design clock / CLKS_PER_BIT the board build uses), "
+        f"the bridge answers {doc['bridge_cycles']} cycles after a request's last byte, and the core replays "
+        f"the Verilator run of `make bench` ({doc['source']}: its tokens from BOS and the cycles of every "
+        f"position) into its {doc['out_depth']}-token output FIFO, stalling when it is full. USB adds a fixed "
+        "delay per request on a real adapter: the 1 ms columns assume an FTDI latency timer of 1 ms "
+        "(an assumption, not a board measurement; the default 16 ms timer is far slower).",
+        "",
+        f"Frames: a TOKEN_POP read request is {f['read_request']} bytes on the wire, its answer "
+        f"{f['read_response_1']} bytes for 1 word and {f['read_response_8']} for 8 (4 more per word); a "
+        f"STATUS poll costs {f['status_read']} bytes both ways. A read pops up to the output FIFO's depth "
+        f"({doc['out_depth']} words); empty words come back as zeros, so a host that polls a slow core pays for them.",
+        "",
+        "tok/s over the first 64 generated tokens (which also pay for the request's reset, settings and "
+        "prompt frames) and over 255 (the whole context); bytes/token and line use over 255.",
+        "",
+        "| lanes x vpl (engines) | clock MHz | baud (bridge's) | core tok/s 64 / 255 | host tok/s 64 / 255 | with 1 ms USB "
+        "64 / 255 | bytes/token | line busy |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for (lanes, vpl, engines, mhz, baud), r in rows.items():
+        a, b = r[(0.0, 64)], r[(0.0, 255)]
+        u64, u255 = r[(1.0, 64)], r[(1.0, 255)]
+        lines.append(f"| {lanes}x{vpl} ({engines}) | {mhz:g} | {baud:,} ({b['device_baud']:,}) | "
+                     f"{a['core_tokens_per_s']:,.0f} / {b['core_tokens_per_s']:,.0f} | "
+                     f"{a['host_tokens_per_s']:,.0f} / {b['host_tokens_per_s']:,.0f} | "
+                     f"{u64['host_tokens_per_s']:,.0f} / {u255['host_tokens_per_s']:,.0f} | "
+                     f"{b['bytes_per_token']:.2f} | {100 * b['line_busy']:.0f} % |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "bench" / "link_rate.json")
+    ap.add_argument("--table", type=Path, default=ROOT / "docs" / "link_rate.md")
+    args = ap.parse_args(argv)
+    bench = json.loads(args.results.read_text())
+    rows = []
+    for r in bench["results"]:
+        if r["model"] != "default" or r["vpl"] not in (4, 16):
+            continue
+        for clock in (40.0, 33.3333):
+            for baud in (115_200, 3_000_000):
+                for turnaround in (0.0, 1e-3):
+                    for tokens in (64, 255):
+                        m = measure(r, clock, baud, tokens, turnaround)
+                        rows.append({"model": r["model"], "lanes": r["lanes"], "vpl": r["vpl"],
+                                     "attention_engines": r.get("attention_engines"), **m})
+
+    doc = {"what": __doc__, "frames": frame_sizes(), "bridge_cycles": BRIDGE_CYCLES, "out_depth": OUT_DEPTH,
+           "source": str(args.results.relative_to(ROOT)), "rows": rows}
+    args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    write_markdown(doc, args.table)
+    print(f"wrote {args.out} and {args.table}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
