@@ -20,12 +20,13 @@ BITS    ?=
 BUILDARGS ?=
 FLASHARGS ?=
 BENCHARGS ?=
+SWEEPARGS ?= --lanes 8,16 --vpl 4,8 --boards ulx3s-85f,ulx3s-45f
 BOARD   ?= ulx3s-85f
 PYTEST_ARGS ?=
 SIMARGS ?= --prompt "$(PROMPT)" --steps $(STEPS) --temp $(TEMP) --lanes $(LANES) \
            $(if $(MODEL),--model $(MODEL)) $(if $(filter 1 yes true,$(TRACE)),--trace)
 
-.PHONY: help venv test soak sim bench linkrate bitstream respin flash lint train clean
+.PHONY: help venv test soak sim bench linkrate bitstream sweep respin flash lint train clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -59,6 +60,9 @@ linkrate: $(STAMP) ## host-visible tokens/s over the UART (115200 / 3 Mbaud, sim
 bitstream: $(STAMP) ## fit check + bitstream + manifest into bitstreams/BOARD/ (BOARD MODEL LANES VPL BITS CLOCK BAUD BUILDARGS)
 	$(HW) build --board $(BOARD) --model $(or $(MODEL),models/default/model.bin) --lanes $(LANES) \
 	    --vpl $(VPL) $(if $(BITS),--bits $(BITS)) $(if $(CLOCK),--clock $(CLOCK)) $(if $(BAUD),--baud $(BAUD)) $(BUILDARGS)
+
+sweep: $(STAMP) ## grid of builds on a local Dask cluster -> build/sweep/ results.csv/.md, pareto.png (MODEL SWEEPARGS; docs/sweep.md)
+	$(HW) sweep --model $(or $(MODEL),models/default/model.bin) --out build/sweep $(SWEEPARGS)
 
 respin: $(STAMP) ## new weights into bitstreams/BOARD/ without synthesis or place and route (MODEL, OUT; docs/respin.md)
 	$(HW) respin --bitstream bitstreams/$(BOARD)/$(BOARD).bit --model $(or $(MODEL),$(error give MODEL=new.bin)) \

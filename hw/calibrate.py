@@ -58,6 +58,11 @@ PERCENTILES = {
     "att": 100.0, "h1": 99.99, "h3": 99.99, "g": 99.99,
 }
 SOURCES = ("generate", "sample", "corpus")
+# act_clip "mse": each int8 point's clip, as a fraction of its max, minimising the squared int8
+# rounding + clipping error over the calibration values (the residual and logits keep the max)
+ACT_CLIPS = ("max", "mse")
+MSE_CLIP_RATIOS = np.linspace(0.30, 1.0, 36)
+INT8_POINTS = LAYER_POINTS + ("xc",)
 SAMPLE_SEEDS = tuple(range(1, 13))   # 12 x 256 tokens: GPTQ fits 4 sequences' moments too closely
 
 
@@ -186,17 +191,35 @@ def _record_sequence(float_model: FloatModel, seq: list[int], sink: dict) -> Non
         sink.setdefault("logits", []).append(np.abs(np.asarray(rec[("logits", None)], dtype=np.float64)))
 
 
-def _reduce(values: list[np.ndarray], percentile: float) -> tuple[float, float]:
+def _reduce(values: list[np.ndarray], percentile: float, mse: bool = False) -> tuple[float, float]:
+    """(the magnitude the int8 scale is set for, the true max) of a point's |values|."""
     flat = np.concatenate([np.ravel(v) for v in values])
     top = float(flat.max())
+    if mse and top > 0:
+        return _mse_clip(flat, top), top
     if percentile >= 100.0:
         return top, top
     return float(np.percentile(flat, percentile)), top
 
 
+def _mse_clip(flat: np.ndarray, top: float) -> float:
+    """The clip c (a MSE_CLIP_RATIOS fraction of top) whose int8 codes (scale c / 127) lose least:
+    sum of (v - clip(round(v / s)) s)^2 over the values; the first minimum wins."""
+    errs = []
+    for c in MSE_CLIP_RATIOS * top:
+        s = c / 127.0
+        errs.append(float(np.sum((flat - np.minimum(np.round(flat / s), 127.0) * s) ** 2)))
+    return float(MSE_CLIP_RATIOS[int(np.argmin(errs))] * top)
+
+
 def calibrate(float_model: FloatModel, sequences: list[list[int]],
-              percentiles: dict | None = None, source: str = "custom") -> Calibration:
-    """Run `sequences` through the float model and reduce each point to one magnitude."""
+              percentiles: dict | None = None, source: str = "custom", act_clip: str = "max") -> Calibration:
+    """Run `sequences` through the float model and reduce each point to one magnitude.
+
+    act_clip: "max" (the PERCENTILES, overridable by `percentiles`) or "mse" (every int8 point's
+    MSE-optimal clip; `percentiles` then applies to the residual and logits only)."""
+    if act_clip not in ACT_CLIPS:
+        raise CalibrationError(f"act_clip must be one of {', '.join(ACT_CLIPS)}, got {act_clip!r}")
     pct = dict(PERCENTILES)
     for name, p in (percentiles or {}).items():
         if name not in pct:
@@ -214,10 +237,11 @@ def calibrate(float_model: FloatModel, sequences: list[list[int]],
     cfg = float_model.config
     maxima: dict = {}
     true_max: dict = {}
+    mse = act_clip == "mse"
     for name in GLOBAL_POINTS:
-        maxima[name], true_max[name] = _reduce(sink[name], pct[name])
+        maxima[name], true_max[name] = _reduce(sink[name], pct[name], mse and name in INT8_POINTS)
     for name in LAYER_POINTS:
-        pairs = [_reduce(sink[(name, l)], pct[name]) for l in range(cfg.n_layers)]
+        pairs = [_reduce(sink[(name, l)], pct[name], mse) for l in range(cfg.n_layers)]
         maxima[name] = [p[0] for p in pairs]
         true_max[name] = [p[1] for p in pairs]
     moments = {}
@@ -228,6 +252,8 @@ def calibrate(float_model: FloatModel, sequences: list[list[int]],
     moments[("xc", None)] = sink[("moment", "xc", None)] / n_tok        # (D, D)
     settings = {"source": source, "sequences": len(seqs), "tokens": n_tok,
                 "percentiles": {k: pct[k] for k in sorted(pct)}}
+    if mse:     # recorded only when used: the default flow's models keep their fingerprints
+        settings["act_clip"] = act_clip
     return Calibration(maxima, true_max, moments, settings)
 
 

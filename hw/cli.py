@@ -2,7 +2,7 @@
 
     hardwire quantize CHECKPOINT --out model.npz     float checkpoint -> integer model
     hardwire compile model.npz --out build/          integer model -> Verilog + ROM files
-    hardwire sim | run | serve | build | bench | info | train
+    hardwire sim | run | serve | build | sweep | bench | info | train
 
 One small function per subcommand; each imports its backend only when run,
 so `hardwire --help` works without the heavy tools. Exit status: 0 done,
@@ -55,15 +55,17 @@ def _load_float(path: Path, tokenizer_path: Path | None):
 
 def cmd_quantize(args: argparse.Namespace) -> None:
     """Float checkpoint -> calibrated integer model (.npz); --report compares bit widths."""
-    from hw.calibrate import calibrate_model
     from hw.quantize import parse_bits, quantize
+    from hw.transform import calibrate_prepared
 
     # a model folder may carry its tokenizer and calibration text (models/default/)
     folder = args.checkpoint.parent if args.checkpoint.is_file() else args.checkpoint
     tok_path = args.tokenizer or ((folder / "tokenizer.bin") if (folder / "tokenizer.bin").is_file() else None)
-    if args.heldout is not None and not (args.report or args.report_md):
-        raise HardwireError(f"--heldout {args.heldout} is read only by --report / --report-md; add one "
-                            "of them or drop --heldout")
+    for flag, value in (("--heldout", args.heldout), ("--report-bits", args.report_bits)):
+        if value is not None and not (args.report or args.report_md):
+            raise HardwireError(f"{flag} {value} is read only by --report / --report-md; add one "
+                                f"of them or drop {flag}")
+    report_settings = _report_settings(args.report_bits)
     model, tok = _load_float(args.checkpoint, tok_path)
     text = args.calibration_text
     if text is not None:
@@ -74,9 +76,10 @@ def cmd_quantize(args: argparse.Namespace) -> None:
     if source == "auto":
         source = "corpus+generate" if text is not None and tok is not None else "generate+sample"
     bits = parse_bits(args.bits) if args.bits else None
-    calib = calibrate_model(model, source=source, corpus=text, tokenizer=tok)
-    opts = {"clip_search": args.clip_search, "rounding": args.rounding}
-    int_model = quantize(model, calib, bits, source=str(args.checkpoint), tokenizer=tok, **opts)
+    transform = {"rotate": args.rotate, "rotate_v": args.rotate_v == "on", "balance_qk": args.balance_qk == "on"}
+    prepared, calib = calibrate_prepared(model, transform, source, text, tok, act_clip=args.act_clip)
+    opts = {"clip_search": args.clip_search, "rounding": args.rounding, "transform": transform}
+    int_model = quantize(prepared, calib, bits, source=str(args.checkpoint), tokenizer=tok, **opts)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     int_model.save(args.out)
     print(f"wrote {args.out}: bits {int_model.knobs.get('bits')}, calibration {source}, "
@@ -87,19 +90,48 @@ def cmd_quantize(args: argparse.Namespace) -> None:
             raise HardwireError("--report needs the tokenizer (--tokenizer FILE) to encode the held-out text")
         lines = (args.heldout.read_text(encoding="utf-8").splitlines() if args.heldout
                  else report.default_heldout_lines())
-        rows = report.run_report(model, calib, lines, tok, quantize_opts=opts)
+        rows = report.run_report(model, calib, lines, tok, quantize_opts=opts, prepared=prepared,
+                                 **({"settings": report_settings} if report_settings else {}))
         print(report.format_table(rows))
         if args.report_md:
             command = " ".join(["hardwire quantize", str(args.checkpoint), "--out", str(args.out)]
                                + ([f"--tokenizer {tok_path}"] if tok_path else [])
                                + ([f"--bits {args.bits}"] if args.bits else [])
                                + [f"--calibration {source}"]
+                               + [f"--{k.replace('_', '-')} {v}" for k, v in _lever_args(args).items()]
                                + ([f"--calibration-text {text}"] if text else [])
                                + ([f"--heldout {args.heldout}"] if args.heldout else [])
+                               + ([f"--report-bits '{args.report_bits}'"] if args.report_bits else [])
                                + [f"--report-md {args.report_md}"])
             report.write_markdown(rows, args.report_md, f"{args.checkpoint.name} (calibration {source})",
-                                  command)
+                                  command, notes=rows[0]["protocol"][0].upper() + rows[0]["protocol"][1:] + ".")
             print(f"wrote {args.report_md}")
+
+
+def _report_settings(text: str | None) -> list | None:
+    """--report-bits '8;4;3' or 'embedding=8,attention=4,mlp=4,classifier=8;...' -> report rows (label, bits)."""
+    from hw.quantize import parse_bits
+
+    if text is None:
+        return None
+    rows = []
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        bits = parse_bits(part)
+        rows.append((f"{bits['embedding']}/{bits['attention']}/{bits['mlp']}/{bits['classifier']}", bits))
+    if not rows:
+        raise HardwireError(f"--report-bits {text!r} names no setting; write e.g. '8;4;3' (attention and MLP "
+                            "widths) or full settings separated by ';'")
+    return rows
+
+
+def _lever_args(args: argparse.Namespace) -> dict:
+    """The fidelity options that differ from their defaults (for the report's command line)."""
+    from hw.transform import DEFAULTS
+    given = {"rotate": args.rotate, "rotate_v": args.rotate_v, "balance_qk": args.balance_qk,
+             "act_clip": args.act_clip}
+    defaults = {"rotate": DEFAULTS["rotate"], "rotate_v": "on" if DEFAULTS["rotate_v"] else "off",
+                "balance_qk": "on" if DEFAULTS["balance_qk"] else "off", "act_clip": "max"}
+    return {k: v for k, v in given.items() if v != defaults[k]}
 
 
 def _check_calibration_text(text: Path, source: str, tok) -> None:
@@ -297,6 +329,14 @@ def cmd_build(args: argparse.Namespace) -> None:
               router=args.router, seed=args.seed, bits=args.bits, clock_mhz=args.clock, baud=args.baud)
 
 
+def cmd_sweep(args: argparse.Namespace) -> None:
+    """A grid of knobs (boards, bits, lanes, values per lane, attention engines, seeds) through the
+    chosen stages (estimate, sim, synth, pnr) as Dask tasks; a table and Pareto plots (docs/sweep.md)."""
+    from hw.sweep import cli_sweep
+
+    cli_sweep(args)
+
+
 def cmd_respin(args: argparse.Namespace) -> None:
     """A new model of the same shape into a finished ECP5 bitstream: block-RAM contents only,
     no synthesis, no place and route (docs/respin.md)."""
@@ -314,7 +354,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
         return
     from hw.bench import TOKENS, cli_bench as rtl_bench
     rtl_bench(argparse.Namespace(models=args.models, settings=args.settings, tokens=args.tokens or TOKENS,
-                                 clock_mhz=args.clock_mhz, out=args.out, table=args.table))
+                                 clock_mhz=args.clock_mhz, out=args.out, table=args.table, merge=args.merge))
 
 
 def cmd_info(args: argparse.Namespace) -> None:
@@ -417,9 +457,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration-text", type=Path, help="text file for corpus calibration (one story per line)")
     p.add_argument("--rounding", choices=("gptq", "nearest"), default="gptq")
     p.add_argument("--clip-search", choices=("output", "weight", "none"), default="output")
+    from hw.transform import DEFAULTS as TRANSFORM, ROTATIONS
+    onoff = lambda flag: "on" if flag else "off"     # noqa: E731
+    p.add_argument("--rotate", choices=ROTATIONS, default=TRANSFORM["rotate"],
+                   help="rotate the residual stream (norm gains folded into the matrices; the integer "
+                        "datapath is unchanged): hadamard (random signs; a random orthogonal matrix when dim "
+                        f"is not a power of two), random, none (default {TRANSFORM['rotate']})")
+    p.add_argument("--rotate-v", choices=("on", "off"), default=onoff(TRANSFORM["rotate_v"]),
+                   help="rotate each value head (undone in wo) "
+                        f"(default {onoff(TRANSFORM['rotate_v'])})")
+    p.add_argument("--balance-qk", choices=("on", "off"), default=onoff(TRANSFORM["balance_qk"]),
+                   help="balance the ranges of query and key RoPE pairs (scores unchanged) "
+                        f"(default {onoff(TRANSFORM['balance_qk'])})")
+    p.add_argument("--act-clip", choices=("max", "mse"), default="max",
+                   help="int8 activation scales from the calibrated max (99.99th percentile for the MLP "
+                        "values) or from the clip with the least squared error (default max)")
     p.add_argument("--report", action="store_true", help="compare float and integer models for several bit widths")
     p.add_argument("--report-md", type=Path, help="also write the report table as markdown here")
     p.add_argument("--heldout", type=Path, help="held-out text for --report (default: the corpus held-out stories)")
+    p.add_argument("--report-bits", help="the report's rows instead of its seven default settings, separated "
+                                         "by ';', each as --bits takes it, e.g. '8;4;3'")
     p.add_argument("--out", type=Path, required=True, help="integer model file to write (.npz)")
 
     p = add("compile", cmd_compile, "integer model -> Verilog + ROM files")
@@ -521,6 +578,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also measure cycles/token on the Verilator simulation over N tokens (manifest 'measured')")
     p.add_argument("--list-boards", action="store_true", help="list the boards and their resources")
 
+    from hw.sweep import add_arguments as sweep_arguments     # argparse only: Dask loads when a sweep runs
+    sweep_arguments(add("sweep", cmd_sweep, "a grid of builds on Dask: results table and Pareto plots"))
+
     p = add("respin", cmd_respin, "new weights into a finished bitstream (same shape): seconds, not a build")
     p.add_argument("--bitstream", type=Path, required=True, help="the base bitstream (its manifest.json beside it)")
     p.add_argument("--model", type=Path, required=True,
@@ -538,7 +598,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table", type=Path, default=Path("docs/bench.md"), help="markdown table of the results")
     p.add_argument("--models", default="", help="comma list: default, stories260K (when ../shared/models "
                    "has it) or checkpoint paths; default: those present")
-    p.add_argument("--settings", default="16x4,16x8,16x16", help="lane settings LANESxVPL, comma-separated")
+    from hw.bench import SETTINGS, setting_name
+    p.add_argument("--settings", default=",".join(setting_name(*st) for st in SETTINGS),
+                   help="lane settings LANESxVPL, comma-separated; a trailing q: one attention engine per "
+                        "query head (default: one per kv head)")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the other settings already in --out (their tokens/s restated at this clock)")
     p.add_argument("--clock-mhz", type=float, default=None,
                    help="clock for tokens/s (default: the committed ECP5 bitstream's design clock)")
     p.add_argument("--golden", type=Path, metavar="MODEL",

@@ -73,6 +73,13 @@ def lora_from_float(int_model: IntModel, layer: int, target: str, A: np.ndarray,
     shape that does not fit the projection.
     """
     out_dim, in_dim = _check_target(int_model, layer, target)
+    transform = int_model.knobs.get("transform")
+    if transform:   # hw/transform.py rewrote the matrices: a checkpoint's adapter would land rotated
+        raise LoraShapeError(
+            f"this integer model was quantized with {', '.join(f'{k}={v}' for k, v in transform.items())} "
+            "(hw/transform.py), so its matrices are in rotated/rescaled coordinates and a float adapter "
+            "made for the checkpoint would be applied wrongly; quantize it without --rotate, --rotate-v and "
+            "--balance-qk to use float LoRA adapters")
     A, B = np.asarray(A, dtype=np.float64), np.asarray(B, dtype=np.float64)
     if A.ndim != 2 or B.ndim != 2 or A.shape[1] != in_dim or B.shape[0] != out_dim or B.shape[1] != A.shape[0]:
         raise LoraShapeError(

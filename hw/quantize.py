@@ -220,7 +220,7 @@ def _act_scale(maximum: float) -> float:
 
 def quantize(float_model: FloatModel, calib: Calibration, bits: dict | None = None, *,
              clip_search: str = "output", rounding: str = "gptq", source: str = "",
-             tokenizer=None) -> IntModel:
+             tokenizer=None, transform: dict | None = None) -> IntModel:
     """Quantize `float_model` with calibration `calib` into an IntModel.
 
     bits: weight widths per class (embedding, attention, mlp, classifier).
@@ -229,6 +229,8 @@ def quantize(float_model: FloatModel, calib: Calibration, bits: dict | None = No
     rounding: "gptq" (error-compensating, uses E[x x^T]) or "nearest".
     tokenizer: a Tokenizer (its fingerprint goes into meta, the tokenizer itself travels
     with the model: IntModel.tokenizer_bin) or None.
+    transform: the hw.transform settings float_model was prepared with (recorded in the knobs
+    when they differ from the defaults; the rewrite itself is done before calibration).
     """
     bits = check_bits(bits)
     if clip_search not in ("output", "weight", "none"):
@@ -313,6 +315,9 @@ def quantize(float_model: FloatModel, calib: Calibration, bits: dict | None = No
     knobs = {"bits": bits, "clip_search": clip_search, "rounding": rounding,
              "residual_headroom_bits": RESIDUAL_HEADROOM_BITS, "logit_code": LOGIT_CODE,
              "calibration": calib.settings}
+    from hw.transform import non_default
+    if non_default(transform or {}):
+        knobs["transform"] = non_default(transform)
     meta = {"source": str(source), "hardwire_version": _version(),
             "tokenizer_fingerprint": tokenizer.fingerprint() if tokenizer is not None else None}
     arrays = {k: np.asarray(v, dtype=np.int64) for k, v in arrays.items()}

@@ -3,15 +3,15 @@
 For each bit-width setting the model is quantized (with one shared
 calibration) and the golden model is compared with the float reference:
 
-  greedy     256 greedy steps from BOS, integer vs float: the fraction of
-             positions where the two tokens are equal, and the length of the
-             identical prefix. Once the two texts part (at a near-tie of the
-             float logits) they rarely meet again, so this is chaotic.
+  greedy     greedy steps from BOS over the whole context, integer vs float:
+             the fraction of positions where the two tokens are equal, and the
+             length of the identical prefix. Once the two texts part (at a
+             near-tie of the float logits) they rarely meet again.
   forced     the float greedy text fed to the integer model: the fraction of
-             its 256 steps where the integer argmax is the float's choice
+             its steps where the integer argmax is the float's choice
              (greedy agreement without the compounding).
-  top-1      teacher-forced on held-out text: fraction of positions where the
-             integer argmax equals the float argmax.
+  top-1      teacher-forced on held-out text: fraction of predicted positions
+             where the integer argmax equals the float argmax.
   ppl        perplexity of the held-out text under the float model and under
              the integer model (int logits * s_logit, softmax in float).
   kl         mean KL(float || integer) of the next-token distributions.
@@ -19,6 +19,11 @@ calibration) and the golden model is compared with the float reference:
 Held-out text: a file with one story per line, or by default the project's
 own corpus held-out stories that the default model's corpus_sample.txt (and
 so its calibration) does not contain: hw.train.corpus.heldout_stories()[32:].
+It is measured as llama2.c trains: every story encoded with a leading BOS,
+all of them joined into ONE token stream, cut into windows of the model's
+context length, each window run from position 0 (the last one may be
+shorter). Every position but a window's last predicts the next token, so
+the long-context positions are measured too, not only story beginnings.
 """
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.calibrate import BOS, Calibration, text_sequences
+from hw.calibrate import BOS, Calibration
 from hw.golden import GoldenModel
 from hw.model import FloatModel
 from hw.quantize import check_bits, quantize
@@ -46,15 +51,14 @@ SETTINGS = (
 )
 HELDOUT_SKIP = 32          # corpus_sample.txt holds heldout_stories()[:32]
 HELDOUT_STORIES = 16
-GREEDY_STEPS = 256
 
 
 @dataclass
 class Reference:
     """What the float model does, computed once for all settings."""
-    greedy: list[int]               # GREEDY_STEPS tokens after BOS
-    heldout: list[list[int]]        # token sequences (each starts with BOS)
-    logits: list[np.ndarray]        # per sequence (T, V) float64 float logits
+    greedy: list[int]               # the float's greedy tokens after BOS, the whole context
+    heldout: list[list[int]]        # context-length windows of the held-out stream
+    logits: list[np.ndarray]        # per window (T, V) float64 float logits
 
 
 def default_heldout_lines() -> list[str]:
@@ -67,13 +71,32 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
 
 
+def heldout_windows(lines: list[str], tokenizer, seq_len: int) -> list[list[int]]:
+    """The stories as one stream (BOS before each), cut into windows of seq_len tokens."""
+    stream: list[int] = []
+    for line in (x.strip() for x in lines):
+        if line:
+            stream.extend(tokenizer.encode(line, bos=True, eos=False))
+    windows = [stream[i:i + seq_len] for i in range(0, len(stream), seq_len)]
+    return [w for w in windows if len(w) > 1]
+
+
+def describe_protocol(ref: "Reference", seq_len: int) -> str:
+    """One line saying how the report measured (printed with the table)."""
+    n = sum(len(w) for w in ref.heldout)
+    return (f"held-out text: {n:,} tokens as one stream (BOS before each story) in {len(ref.heldout)} "
+            f"windows of up to {seq_len} (the context), {n - len(ref.heldout):,} predictions; "
+            f"greedy: {len(ref.greedy)} steps from BOS (the whole context)")
+
+
 def float_reference(float_model: FloatModel, heldout: list[list[int]],
-                    steps: int = GREEDY_STEPS) -> Reference:
+                    steps: int | None = None) -> Reference:
+    """Float greedy text (steps, default the whole context) and the float logits of every window."""
     from hw.float_model import FloatRunner
 
     runner = FloatRunner(float_model)
     greedy, tok = [], BOS
-    for pos in range(min(steps, float_model.config.seq_len)):
+    for pos in range(min(steps or float_model.config.seq_len, float_model.config.seq_len)):
         tok = int(np.argmax(runner.forward(tok, pos)))
         greedy.append(tok)
     logits = []
@@ -105,28 +128,35 @@ def compare(int_model, ref: Reference) -> dict:
         nll_f -= pf[rows, nxt].sum()
         nll_i -= pi[rows, nxt].sum()
         kl += float(np.sum(np.exp(pf) * (pf - pi)))
-        top += int(np.sum(np.argmax(lf, axis=1) == np.argmax(li, axis=1)))
+        top += int(np.sum(np.argmax(lf[:-1], axis=1) == np.argmax(li[:-1], axis=1)))
         n += len(nxt)
-    positions = sum(len(s) for s in ref.heldout)
     return {
         "greedy_agree": sum(same) / max(1, len(same)), "greedy_prefix": prefix,
-        "greedy_forced": forced / max(1, len(ref.greedy)),
-        "top1": top / positions, "ppl_float": math.exp(nll_f / n), "ppl_int": math.exp(nll_i / n),
-        "kl": kl / n, "heldout_tokens": positions,
+        "greedy_steps": len(ref.greedy), "greedy_forced": forced / max(1, len(ref.greedy)),
+        "top1": top / n, "ppl_float": math.exp(nll_f / n), "ppl_int": math.exp(nll_i / n),
+        "kl": kl / n, "heldout_tokens": sum(len(s) for s in ref.heldout), "predictions": n,
     }
 
 
 def run_report(float_model: FloatModel, calib: Calibration, heldout_lines: list[str], tokenizer,
-               settings=SETTINGS, quantize_opts: dict | None = None, log=print) -> list[dict]:
-    """Quantize with each setting and compare; returns one row dict per setting."""
-    heldout = text_sequences(heldout_lines, tokenizer, float_model.config.seq_len)
-    ref = float_reference(float_model, heldout)
+               settings=SETTINGS, quantize_opts: dict | None = None, log=print,
+               prepared: FloatModel | None = None) -> list[dict]:
+    """Quantize with each setting and compare; returns one row dict per setting.
+
+    float_model is the reference; prepared (default float_model) is what the quantizer reads:
+    the same function rewritten by hw.transform.prepare, calibrated as `calib`."""
+    seq_len = float_model.config.seq_len
+    ref = float_reference(float_model, heldout_windows(heldout_lines, tokenizer, seq_len))
+    protocol = describe_protocol(ref, seq_len)
+    if log:
+        log(protocol)
     rows = []
     for label, bits in settings:
         t0 = time.time()
-        im = quantize(float_model, calib, check_bits(bits), **(quantize_opts or {}))
+        im = quantize(prepared or float_model, calib, check_bits(bits), **(quantize_opts or {}))
         row = {"label": label, "bits": im.knobs["bits"], **compare(im, ref)}
         row["seconds"] = time.time() - t0
+        row["protocol"] = protocol
         rows.append(row)
         if log:
             log(format_row(row))
@@ -142,7 +172,7 @@ HEADER = ("setting", "emb/att/mlp/cls", "greedy agree", "same prefix", "forced g
 def _cells(row: dict) -> list[str]:
     b = row["bits"]
     return [row["label"], f"{b['embedding']}/{b['attention']}/{b['mlp']}/{b['classifier']}",
-            f"{100 * row['greedy_agree']:.1f}%", str(row["greedy_prefix"]),
+            f"{100 * row['greedy_agree']:.1f}%", f"{row['greedy_prefix']}/{row['greedy_steps']}",
             f"{100 * row['greedy_forced']:.1f}%", f"{100 * row['top1']:.1f}%",
             f"{row['ppl_float']:.3f}", f"{row['ppl_int']:.3f}",
             f"{row['ppl_int'] / row['ppl_float']:.3f}", f"{row['kl']:.4f}"]

@@ -302,3 +302,65 @@ def test_sim_refuses_a_prompt_longer_than_the_context_before_echoing_it(tmp_path
     assert out == "" and "simulating" not in err
     assert "the prompt is 12 tokens long (BOS included) but the design's context holds 8" in err
     assert "at most 8 tokens" in err and "--context N" in err and "16 positions" in err
+
+
+# ---------------------------------------------------------------- fidelity options (hw/transform.py)
+
+def test_quantize_fidelity_options_are_recorded(tmp_path, tiny_model, capsys):
+    """--rotate/--rotate-v/--balance-qk go into the knobs, --act-clip into the calibration settings;
+    the defaults record nothing (models quantized before these options keep their fingerprints)."""
+    from hw.intmodel import IntModel
+
+    assert main(_quantize_args(tmp_path, tiny_model)) == 0
+    plain = IntModel.load(tmp_path / "m.npz")
+    assert "transform" not in plain.knobs and "act_clip" not in plain.knobs["calibration"]
+    assert main(_quantize_args(tmp_path, tiny_model, "--rotate", "random", "--rotate-v", "on", "--balance-qk", "on",
+                               "--act-clip", "mse")) == 0
+    m = IntModel.load(tmp_path / "m.npz")
+    assert m.knobs["transform"] == {"rotate": "random", "rotate_v": True, "balance_qk": True}
+    assert m.knobs["calibration"]["act_clip"] == "mse"
+    assert m.config.shared_classifier is False and m.fingerprint != plain.fingerprint
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--rotate", "walsh"], "invalid choice: 'walsh'"),
+    (["--act-clip", "p99"], "invalid choice: 'p99'"),
+    (["--rotate-v", "yes"], "invalid choice: 'yes'"),
+])
+def test_quantize_fidelity_options_refuse_bad_values(tmp_path, tiny_model, capsys, extra, message):
+    with pytest.raises(SystemExit) as exc:
+        main(_quantize_args(tmp_path, tiny_model, *extra))
+    assert exc.value.code == EXIT_USAGE
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_quantize_hadamard_on_a_dim_that_is_not_a_power_of_two(tmp_path, tiny_model):
+    """dim 24: --rotate hadamard uses a random orthogonal matrix (docs/quantization_report.md says so)."""
+    from hw.intmodel import IntModel
+
+    assert main(_quantize_args(tmp_path, tiny_model, "--rotate", "hadamard")) == 0
+    assert IntModel.load(tmp_path / "m.npz").knobs["transform"] == {"rotate": "hadamard"}
+
+
+def test_quantize_report_bits_rows_and_protocol(tmp_path, tiny_model, capsys):
+    tok = _save_tokenizer(tmp_path / "tok.bin", tiny_model.config.vocab_size)
+    args = _quantize_args(tmp_path, tiny_model, "--tokenizer", str(tok), "--report", "--heldout",
+                          str(tmp_path / "stories.txt"), "--report-bits", "8;attention=3,mlp=4",
+                          "--report-md", str(tmp_path / "r.md"), "--rotate", "random")
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "19 tokens as one stream (BOS before each story) in 2 windows of up to 16 (the context)" in out
+    assert "greedy: 16 steps from BOS (the whole context)" in out
+    md = (tmp_path / "r.md").read_text()
+    rows = [line for line in md.splitlines() if line.startswith("| 8/")]
+    assert len(rows) == 2 and rows[0].startswith("| 8/8/8/8 |") and rows[1].startswith("| 8/3/4/8 |")
+    assert "--rotate random" in md and "--report-bits '8;attention=3,mlp=4'" in md
+    assert "19 tokens as one stream" in md
+
+
+def test_quantize_report_bits_needs_the_report(tmp_path, tiny_model, capsys):
+    assert main(_quantize_args(tmp_path, tiny_model, "--report-bits", "4")) == EXIT_ERROR
+    assert "--report-bits 4 is read only by --report" in capsys.readouterr().err
+    assert main(_quantize_args(tmp_path, tiny_model, "--report", "--report-bits", ";")) == EXIT_ERROR
+    assert "names no setting" in capsys.readouterr().err

@@ -24,7 +24,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -200,17 +199,18 @@ class RouteStalled(FlowError):
 
 def pnr(build_dir: Path, board: Board, freq_mhz: float | None = None, seed: int = 1,
         timeout: float = 4 * 3600, extra: tuple[str, ...] = (), router: str = DEFAULT_ROUTER,
-        tries: int = SEED_TRIES, log=print) -> dict:
+        tries: int = SEED_TRIES, log=print, on_log=None) -> dict:
     """nextpnr into board.config (ECP5) / board.asc (iCE40) and report.json; returns the report,
     with "hardwire_pnr": {"router", "seed", "stalled"} added.
 
     When router2 stalls (router2_stall), the run is stopped and placed again with
     the next seed, up to `tries` seeds. `extra`: more nextpnr arguments (e.g.
-    --no-route for a placement-only timing estimate)."""
+    --no-route for a placement-only timing estimate). `on_log(text)`: called with
+    the log so far at every watch poll (the progress display, hw/progress.py)."""
     stalled = []
     for s in range(seed, seed + max(1, tries)):
         try:
-            report = _pnr_once(build_dir, board, freq_mhz, s, timeout, extra, router)
+            report = _pnr_once(build_dir, board, freq_mhz, s, timeout, extra, router, on_log)
         except ToolStopped as exc:
             stalled.append({"seed": s, "why": str(exc)})
             shutil.copy2(build_dir / "pnr.log", build_dir / f"pnr-seed{s}-stalled.log")
@@ -225,7 +225,7 @@ def pnr(build_dir: Path, board: Board, freq_mhz: float | None = None, seed: int 
 
 
 def _pnr_once(build_dir: Path, board: Board, freq_mhz: float | None, seed: int, timeout: float,
-              extra: tuple[str, ...], router: str) -> dict:
+              extra: tuple[str, ...], router: str, on_log=None) -> dict:
     freq = freq_mhz or board.clock_mhz
     cons = tool_path(constraints_file(board), build_dir)     # YoWASP's private /tmp hides absolute /tmp paths
     if board.family == "ecp5":
@@ -238,7 +238,11 @@ def _pnr_once(build_dir: Path, board: Board, freq_mhz: float | None, seed: int, 
     native = native_nextpnr(board)
     cmd = ([native, *argv, *os.environ.get("HARDWIRE_NEXTPNR_ARGS", "").split()] if native
            else [*yowasp_command(tool), *argv])
-    watch = router2_stall if router == "router2" else (lambda text: None)
+    def watch(text: str) -> str | None:         # one read of the log for the display and the stall check
+        if on_log is not None:
+            on_log(text)
+        return router2_stall(text) if router == "router2" else None
+
     (build_dir / "pnr.log").unlink(missing_ok=True)    # the watch must not read an earlier run's log
     try:
         run_tool_watched(native or tool, cmd, cwd=build_dir, log="pnr.log", watch=watch, timeout=timeout,
@@ -409,21 +413,20 @@ def build(info, board: Board, fit: dict | None = None, freq_mhz: float | None = 
     if not cons.is_file():
         raise FlowError(f"{cons} is missing: the board's constraints belong in bitstreams/{board.name}/")
     write_board_top(build_dir, board, baud)
-    seconds = {}
-    t = time.monotonic()
-    log(f"[1/3] yosys {'synth_ecp5' if board.family == 'ecp5' else 'synth_ice40'} "
-        f"(log {build_dir / 'synth.log'})")
-    cells = synth(build_dir, board)
-    seconds["synth"] = round(time.monotonic() - t)
-    t = time.monotonic()
-    log(f"[2/3] nextpnr-{board.family} {router}, seed {seed}, at {freq_mhz or board.clock_mhz:g} MHz "
-        f"(log {build_dir / 'pnr.log'})")
-    report = pnr(build_dir, board, freq_mhz, seed=seed, router=router, log=log)
-    seconds["pnr"] = round(time.monotonic() - t)
-    t = time.monotonic()
-    log(f"[3/3] {'ecppack' if board.family == 'ecp5' else 'icepack'}")
-    bit = pack(build_dir, board)
-    seconds["pack"] = round(time.monotonic() - t)
+    from hw.progress import StageProgress, pnr_progress
+
+    with StageProgress(3, log=log) as prog:
+        prog.stage(f"yosys {'synth_ecp5' if board.family == 'ecp5' else 'synth_ice40'} "
+                   f"(log {build_dir / 'synth.log'})", key="synth")
+        cells = synth(build_dir, board)
+        prog.stage(f"nextpnr-{board.family} {router}, seed {seed}, at {freq_mhz or board.clock_mhz:g} MHz "
+                   f"(log {build_dir / 'pnr.log'})", key="pnr")
+        report = pnr(build_dir, board, freq_mhz, seed=seed, router=router, log=log,
+                     on_log=lambda text: prog.update(getattr(pnr_progress(text), "text", None)))
+        prog.stage("ecppack" if board.family == "ecp5" else "icepack", key="pack")
+        bit = pack(build_dir, board)
+        prog.finish()
+    seconds = {key: round(s) for key, s in prog.seconds.items()}
     manifest = write_manifest(build_dir, board, info, bit, cells, report, fit, seconds,
                               pnr_settings=report.pop("hardwire_pnr", None), baud=baud)
     if board.family == "ecp5":

@@ -78,8 +78,8 @@ def quantize_checkpoint(path: Path, tokenizer_path: Path | None, bits: dict | No
     """(IntModel, Tokenizer | None) from a float checkpoint, calibrated as `hardwire quantize` does by default.
 
     bits: weight widths per class (hw.quantize.parse_bits); None = the quantizer's defaults."""
-    from hw.calibrate import calibrate_model
     from hw.quantize import quantize
+    from hw.transform import DEFAULTS, calibrate_prepared
 
     if path.is_dir():
         from hw.safetensors_loader import load_hf_folder
@@ -92,9 +92,9 @@ def quantize_checkpoint(path: Path, tokenizer_path: Path | None, bits: dict | No
         tok = find_tokenizer(folder, fm.config.vocab_size, tokenizer_path)
     text = folder / "corpus_sample.txt"
     use_text = text.is_file() and tok is not None
-    calib = calibrate_model(fm, source="corpus+generate" if use_text else "generate+sample",
-                            corpus=text if use_text else None, tokenizer=tok)
-    return quantize(fm, calib, bits, source=str(path), tokenizer=tok), tok
+    prepared, calib = calibrate_prepared(fm, DEFAULTS, "corpus+generate" if use_text else "generate+sample",
+                                         corpus=text if use_text else None, tokenizer=tok)
+    return quantize(prepared, calib, bits, source=str(path), tokenizer=tok, transform=DEFAULTS), tok
 
 
 def resolve_build(model: Path | None, out: Path | None, knobs, tokenizer_path: Path | None = None):

@@ -1,0 +1,165 @@
+"""Float emulation of activation-quantization modes the hardware does not have (yet).
+
+NOT a specification: hw/golden.py is. This runs the float forward pass
+(hw/float_model.py's steps, float64) with the integer model's dequantized
+weights (integer x row scale) and rounds chosen activation points to int8:
+
+  static    with the integer model's calibrated scale (what the hardware does;
+            the emulation leaves out the int16 residual, the fixed-point
+            softmax, RMSNorm, RoPE and SiLU, so it is a little optimistic)
+  dynamic   with a scale computed per vector, or per group of `group`
+            values, as max|x| / 127 (what runq.c does, and what an on-chip
+            max-abs unit before each int8 point would do)
+
+Points left out of `points` stay float: that emulates a wider format there
+(e.g. int16 q and k). docs/quantization_report.md uses it to say what each
+datapath change would buy before anyone writes RTL for it:
+
+    python -m hw.fakequant CHECKPOINT --tokenizer TOK [--bits 8]
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from hw.float_model import apply_rope, rmsnorm, rope_cos_sin
+
+POINTS = ("xa", "q", "k", "v", "att", "xf", "h1", "h3", "g", "xc")
+MODES = ("static", "dynamic")
+
+
+class FakeQuantRunner:
+    """forward(token) -> float logits, one position after another (reset() starts again)."""
+
+    def __init__(self, float_model, int_model=None, points=POINTS, mode: str = "static", group: int = 0):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        if mode == "static" and points and int_model is None:
+            raise ValueError("static scales come from an integer model; pass int_model")
+        self.cfg = cfg = float_model.config
+        self.w = {k: np.asarray(v, np.float64) for k, v in float_model.weights.items()}
+        if int_model is not None:                  # the integer model's weights, dequantized
+            ws = int_model.scales["weights"]
+            for name in ("wq", "wk", "wv", "wo", "w1", "w3", "w2"):
+                self.w[name] = np.stack([int_model[name][l] * np.asarray(ws[name][l])[:, None]
+                                         for l in range(cfg.n_layers)])
+            self.w["wcls"] = int_model["wcls"] * np.asarray(ws["wcls"])[:, None]
+            self.w["token_embedding"] = int_model["emb"] * np.asarray(ws["emb"])[:, None]
+        bad = set(points) - set(POINTS)
+        if bad:
+            raise ValueError(f"unknown activation points {sorted(bad)}; choose from {POINTS}")
+        self.im, self.points, self.mode, self.group = int_model, set(points), mode, group
+        self.cos, self.sin = rope_cos_sin(cfg.head_dim, cfg.seq_len, cfg.rope_theta)
+        self.reset()
+
+    def reset(self) -> None:
+        c = self.cfg
+        self.kc = np.zeros((c.n_layers, c.n_kv_heads, c.seq_len, c.head_dim))
+        self.vc = np.zeros_like(self.kc)
+        self.pos = 0
+
+    def _q(self, name: str, layer, x: np.ndarray) -> np.ndarray:
+        if name not in self.points:
+            return x
+        if self.mode == "static":
+            s = self.im.scales["s_" + name]
+            s = s[layer] if isinstance(s, list) else s
+            return np.clip(np.round(x / s), -127, 127) * s
+        g = self.group if self.group and x.size % self.group == 0 else x.size
+        xs = x.reshape(-1, g)
+        s = np.abs(xs).max(axis=1, keepdims=True) / 127.0
+        s[s == 0] = 1.0
+        return (np.round(xs / s) * s).reshape(x.shape)
+
+    def forward(self, token: int) -> np.ndarray:
+        c, w, pos, hd, q_ = self.cfg, self.w, self.pos, self.cfg.head_dim, self._q
+        cos, sin = self.cos[pos], self.sin[pos]
+        x = w["token_embedding"][token].copy()
+        for l in range(c.n_layers):
+            xa = q_("xa", l, rmsnorm(x, w["rms_att"][l], c.norm_eps))
+            q, k, v = (q_(n, l, w[m][l] @ xa) for n, m in (("q", "wq"), ("k", "wk"), ("v", "wv")))
+            q = q_("q", l, apply_rope(q.reshape(c.n_heads, hd), cos, sin).ravel())
+            k = q_("k", l, apply_rope(k.reshape(c.n_kv_heads, hd), cos, sin).ravel())
+            self.kc[l, :, pos] = k.reshape(c.n_kv_heads, hd)
+            self.vc[l, :, pos] = v.reshape(c.n_kv_heads, hd)
+            qg = q.reshape(c.n_kv_heads, c.n_heads // c.n_kv_heads, hd)
+            sc = qg @ self.kc[l, :, :pos + 1].transpose(0, 2, 1) / np.sqrt(hd)
+            p = np.exp(sc - sc.max(-1, keepdims=True))
+            p /= p.sum(-1, keepdims=True)
+            att = q_("att", l, (p @ self.vc[l, :, :pos + 1]).reshape(c.dim))
+            x = x + w["wo"][l] @ att
+            xf = q_("xf", l, rmsnorm(x, w["rms_ffn"][l], c.norm_eps))
+            h1, h3 = q_("h1", l, w["w1"][l] @ xf), q_("h3", l, w["w3"][l] @ xf)
+            g = q_("g", l, h1 / (1.0 + np.exp(-h1)) * h3)
+            x = x + w["w2"][l] @ g
+        xc = q_("xc", None, rmsnorm(x, w["rms_final"], c.norm_eps))
+        self.pos += 1
+        return w["wcls"] @ xc
+
+
+def compare(runner: FakeQuantRunner, ref) -> dict:
+    """hw.report.compare's metrics for an emulation (float logits) against a hw.report.Reference."""
+    from hw.report import _log_softmax
+
+    runner.reset()
+    out, tok = [], 1
+    for _ in range(len(ref.greedy)):
+        tok = int(np.argmax(runner.forward(tok)))
+        out.append(tok)
+    same = [a == b for a, b in zip(out, ref.greedy)]
+    prefix = same.index(False) if False in same else len(same)
+    nll_f = nll_i = kl = 0.0
+    top = n = 0
+    for seq, lf in zip(ref.heldout, ref.logits):
+        runner.reset()
+        li = np.array([runner.forward(t) for t in seq])
+        nxt = np.asarray(seq[1:])
+        pf, pi = _log_softmax(lf[:-1]), _log_softmax(li[:-1])
+        rows = np.arange(len(nxt))
+        nll_f -= pf[rows, nxt].sum()
+        nll_i -= pi[rows, nxt].sum()
+        kl += float(np.sum(np.exp(pf) * (pf - pi)))
+        top += int(np.sum(np.argmax(lf[:-1], 1) == np.argmax(li[:-1], 1)))
+        n += len(nxt)
+    return {"greedy_prefix": prefix, "greedy_steps": len(ref.greedy), "top1": top / n,
+            "ppl_ratio": float(np.exp((nll_i - nll_f) / n)), "kl": kl / n}
+
+
+MODES_TABLE = (   # (label, points, mode, group): the rows `python -m hw.fakequant` prints
+    ("weights only (activations float)", (), "static", 0),
+    ("int8 static everywhere (today's datapath)", POINTS, "static", 0),
+    ("int8 static, q and k wide (int16)", tuple(p for p in POINTS if p not in ("q", "k")), "static", 0),
+    ("int8 static, q, k and g wide", tuple(p for p in POINTS if p not in ("q", "k", "g")), "static", 0),
+    ("int8 dynamic per vector", POINTS, "dynamic", 0),
+    ("int8 dynamic per group of 4", POINTS, "dynamic", 4),
+    ("int8 dynamic per group of 4, q and k wide", tuple(p for p in POINTS if p not in ("q", "k")), "dynamic", 4),
+)
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    from hw.cli import _load_float
+    from hw.quantize import parse_bits, quantize
+    from hw.report import default_heldout_lines, describe_protocol, float_reference, heldout_windows
+    from hw.transform import calibrate_prepared
+
+    ap = argparse.ArgumentParser(prog="python -m hw.fakequant", description=__doc__.split("\n")[0])
+    ap.add_argument("checkpoint")
+    ap.add_argument("--tokenizer", required=True)
+    ap.add_argument("--bits", default="8", help="weight widths as `hardwire quantize --bits` takes them")
+    ap.add_argument("--calibration", default="generate+sample")
+    args = ap.parse_args(argv)
+    from pathlib import Path
+    fm, tok = _load_float(Path(args.checkpoint), Path(args.tokenizer))
+    ref = float_reference(fm, heldout_windows(default_heldout_lines(), tok, fm.config.seq_len))
+    print(describe_protocol(ref, fm.config.seq_len))
+    prepared, calib = calibrate_prepared(fm, None, args.calibration, tokenizer=tok)
+    im = quantize(prepared, calib, parse_bits(args.bits))
+    for label, points, mode, group in MODES_TABLE:
+        r = compare(FakeQuantRunner(prepared, im, points, mode, group), ref)
+        print(f"{label:45s} prefix {r['greedy_prefix']}/{r['greedy_steps']}  top-1 {100 * r['top1']:.1f}%  "
+              f"ppl ratio {r['ppl_ratio']:.4f}  KL {r['kl']:.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
