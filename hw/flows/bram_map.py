@@ -160,26 +160,41 @@ def rom_images(rom_dir: Path) -> dict[str, Image]:
 
 # ---------------------------------------------------------------- the map
 
+def _depth(mode: int) -> int:
+    return (16384 if mode < 9 else 18432) // mode
+
+
 @dataclass(frozen=True)
 class Placement:
-    """Block `block` in mode `mode` holds bits [bit0, bit0 + mode) of words [512 chunk0, ...) of `rom`."""
+    """Block `block` in mode `mode` holds part of `rom`: port bit p holds, for each 512-word chunk
+    c of the block, the ROM's bit columns[p][0] of chunk columns[p][1] + c (None: nothing of it).
+
+    Yosys packs a deep ROM into blocks as one wide word per block address (the address's high
+    bits become data bits, then the wide word is cut into block widths), and trims columns that
+    are constant, so a block's ports hold ROM columns in increasing order of (address fold, bit)
+    but not always contiguous ones."""
     block: int
     mode: int
     rom: str
-    bit0: int
-    chunk0: int
+    columns: tuple
 
     def to_json(self) -> dict:
-        return {"block": self.block, "mode": self.mode, "rom": self.rom, "bit0": self.bit0, "chunk0": self.chunk0}
+        return {"block": self.block, "mode": self.mode, "rom": self.rom,
+                "columns": [list(c) if c is not None else None for c in self.columns]}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Placement":
+        return cls(int(d["block"]), int(d["mode"]), d["rom"],
+                   tuple(tuple(int(v) for v in c) if c is not None else None for c in d["columns"]))
 
 
-def predicted(img: Image, mode: int, bit0: int, chunk0: int) -> np.ndarray:
-    """(D, W) contents of a block in `mode` holding `img` from (bit0, chunk0); zero beyond the image."""
-    depth = (16384 if mode < 9 else 18432) // mode
-    out = np.zeros((depth, mode), dtype=np.uint8)
-    for c in range(depth // CHUNK):
-        for b in range(mode):
-            out[c * CHUNK:(c + 1) * CHUNK, b] = img.slice(bit0 + b, chunk0 + c)
+def predicted(img: Image, p: Placement) -> np.ndarray:
+    """(D, W) contents of block p holding `img` as p says; zero where it holds nothing."""
+    out = np.zeros((_depth(p.mode), p.mode), dtype=np.uint8)
+    for port, col in enumerate(p.columns):
+        if col is not None:
+            for c in range(out.shape[0] // CHUNK):
+                out[c * CHUNK:(c + 1) * CHUNK, port] = img.slice(col[0], col[1] + c)
     return out
 
 
@@ -194,50 +209,145 @@ def _slice_index(images: dict[str, Image]) -> dict[bytes, list[tuple[str, int, i
     return index
 
 
+def constant(img: Image, bit: int, chunk: int) -> int | None:
+    """0 or 1 when bit `bit` of the ROM's words in `chunk` is that for every word of the ROM in
+    it (a column synthesis may trim), else None."""
+    lo, hi = chunk * CHUNK, min(img.depth, (chunk + 1) * CHUNK)
+    if not (0 <= bit < img.width and lo < hi):
+        return 0
+    col = img.bits[lo:hi, bit]
+    return int(col[0]) if (col == col[0]).all() else None
+
+
+def _column_candidates(mat: np.ndarray, port: int, img: Image, index) -> list[tuple[int, int]] | None:
+    """(bit, chunk offset) of `img` whose every chunk equals block column `port`; None: all zero."""
+    nch = mat.shape[0] // CHUNK
+    cand = None
+    for c in range(nch):
+        s = mat[c * CHUNK:(c + 1) * CHUNK, port]
+        if s.any():
+            got = {(rb, rc - c) for r, rb, rc in index.get(np.packbits(s).tobytes(), ()) if r == img.name}
+            cand = got if cand is None else cand & got
+            if not cand:
+                return []
+    if cand is None:
+        return None
+    return sorted(k for k in cand
+                  if all(np.array_equal(img.slice(k[0], k[1] + c), mat[c * CHUNK:(c + 1) * CHUNK, port])
+                         for c in range(nch)))
+
+
+def _order_key(img: Image, col: tuple[int, int], nch: int) -> int:
+    """Position of a ROM column in Yosys' wide word: address fold first, then bit."""
+    return (col[1] // nch) * img.width + col[0] if col[1] % nch == 0 else -1
+
+
+def _assign(img: Image, cands: list, nch: int) -> list[tuple] | None:
+    """The increasing assignment of ROM columns to the block's non-zero ports that skips only
+    columns constant in the base (trimmed by synthesis) and leaves the fewest gaps; None when
+    there is none or several equally good (the block cannot be placed safely)."""
+    ports = [p for p, c in enumerate(cands) if c]
+    best: dict = {}                       # (port index, column) -> (cost, paths, previous)
+    for i, p in enumerate(ports):
+        for col in cands[p]:
+            k = _order_key(img, col, nch)
+            if k < 0:
+                continue
+            if i == 0:
+                best[(i, col)] = (0, 1, None)
+                continue
+            opts = []
+            for prev in cands[ports[i - 1]]:
+                if (i - 1, prev) not in best:
+                    continue
+                kp = _order_key(img, prev, nch)
+                if kp >= k:
+                    continue
+                gap = [(q % img.width, (q // img.width) * nch) for q in range(kp + 1, k)]
+                # the ports between hold zero: the skipped columns must be constant (or zero) in the base
+                if all(constant(img, b, c) is not None for b, c in gap):
+                    opts.append((best[(i - 1, prev)][0] + len(gap), best[(i - 1, prev)][1], prev))
+            if opts:
+                cost = min(o[0] for o in opts)
+                tied = [o for o in opts if o[0] == cost]
+                best[(i, col)] = (cost, sum(o[1] for o in tied), tied[0][2])
+    last = [(v[0], v[1], col) for (i, col), v in best.items() if i == len(ports) - 1]
+    if not ports or not last:
+        return None
+    cost = min(v[0] for v in last)
+    tied = [v for v in last if v[0] == cost]
+    if len(tied) > 1 or tied[0][1] > 1:
+        return None
+    out = [None] * len(cands)
+    col, i = tied[0][2], len(ports) - 1
+    while i >= 0:
+        out[ports[i]] = col
+        col = best[(i, col)][2]
+        i -= 1
+    return out
+
+
 def place_block(idx: int, words: np.ndarray, images: dict[str, Image], index) -> list[Placement]:
-    """Every (ROM, mode, bit0, chunk0) that explains all of block `idx`'s bits ([] if none)."""
+    """Every placement that explains all of block `idx`'s bits ([] if none)."""
     found = []
     for mode in MODES:
         mat = block_matrix(words, mode)
-        hyps = None                       # placements consistent with every non-zero slice so far
-        for c in range(mat.shape[0] // CHUNK):
-            for b in range(mode):
-                s = mat[c * CHUNK:(c + 1) * CHUNK, b]
-                if s.any():
-                    cand = {(rom, rb - b, rc - c) for rom, rb, rc in index.get(np.packbits(s).tobytes(), ())}
-                    hyps = cand if hyps is None else hyps & cand
-                    if not hyps:
-                        break
-            if hyps is not None and not hyps:
-                break
-        for rom, b0, c0 in sorted(hyps or ()):
-            if np.array_equal(predicted(images[rom], mode, b0, c0), mat):
-                found.append(Placement(idx, mode, rom, b0, c0))
+        nch = mat.shape[0] // CHUNK
+        first = next(((c, p) for p in range(mode) for c in range(nch)
+                      if mat[c * CHUNK:(c + 1) * CHUNK, p].any()), None)
+        if first is None:
+            continue
+        c, p = first
+        roms = {r for r, _, _ in index.get(np.packbits(mat[c * CHUNK:(c + 1) * CHUNK, p]).tobytes(), ())}
+        for rom in sorted(roms):
+            img = images[rom]
+            cands = [_column_candidates(mat, q, img, index) for q in range(mode)]
+            if any(cd == [] for cd in cands):
+                continue
+            cols = _assign(img, cands, nch)
+            if cols is None:
+                continue
+            pl = Placement(idx, mode, rom, tuple(cols))
+            if np.array_equal(predicted(img, pl), mat):
+                found.append(pl)
     return found
 
 
 @dataclass
 class BramMap:
-    placements: list[Placement]              # one per block (the first of equivalent ones)
-    ambiguous: dict[int, list[Placement]]    # blocks that several placements explain
-    unexplained: list[int]                   # blocks with contents no image explains
+    placements: list[Placement]              # one per placed block
+    ambiguous: dict[int, list[Placement]]    # blocks that several ROMs explain
+    unexplained: list[int]                   # non-empty blocks no placement explains
     images: dict[str, dict]                  # name -> depth, width, sha256 of the base image
-    not_in_bram: dict[str, list[int]]        # ROMs with non-zero bits no block holds: first [bit, chunk]
+    not_in_bram: dict[str, list[int]]        # ROMs with columns no block holds that are not constant
+    fixed: dict[str, list[list[int]]] = None  # ROM -> [bit, chunk, value]: constant columns no block holds
 
     def to_json(self) -> dict:
-        return {"format": "hardwire-bram-map", "version": 1, "family": "ecp5",
+        return {"format": "hardwire-bram-map", "version": 2, "family": "ecp5",
                 "roms": self.images, "blocks": [p.to_json() for p in self.placements],
                 "ambiguous": {str(k): [p.to_json() for p in v] for k, v in self.ambiguous.items()},
-                "unexplained": self.unexplained, "not_in_bram": self.not_in_bram}
+                "unexplained": self.unexplained, "not_in_bram": self.not_in_bram, "fixed": self.fixed or {}}
 
     @classmethod
     def from_json(cls, doc: dict) -> "BramMap":
-        if doc.get("format") != "hardwire-bram-map" or doc.get("family") != "ecp5":
-            raise BramMapError("the manifest's bram_map is not an ECP5 hardwire-bram-map")
-        pl = lambda d: Placement(int(d["block"]), int(d["mode"]), d["rom"], int(d["bit0"]), int(d["chunk0"]))
+        if doc.get("format") != "hardwire-bram-map" or doc.get("family") != "ecp5" or doc.get("version") != 2:
+            raise BramMapError("the manifest's bram_map is not an ECP5 hardwire-bram-map version 2")
+        pl = Placement.from_json
         return cls([pl(d) for d in doc["blocks"]],
                    {int(k): [pl(d) for d in v] for k, v in doc.get("ambiguous", {}).items()},
-                   list(doc.get("unexplained", [])), dict(doc["roms"]), dict(doc.get("not_in_bram", {})))
+                   list(doc.get("unexplained", [])), dict(doc["roms"]), dict(doc.get("not_in_bram", {})),
+                   dict(doc.get("fixed", {})))
+
+
+def _covered(bmap: BramMap) -> dict[str, set[tuple[int, int]]]:
+    """(bit, chunk) slices of each ROM that some block holds."""
+    cov: dict[str, set[tuple[int, int]]] = {}
+    for p in bmap.placements + [q for v in bmap.ambiguous.values() for q in v]:
+        for col in p.columns:
+            if col is not None:
+                for c in range(_depth(p.mode) // CHUNK):
+                    cov.setdefault(p.rom, set()).add((col[0], col[1] + c))
+    return cov
 
 
 def find_map(brams: dict[int, np.ndarray], images: dict[str, Image]) -> BramMap:
@@ -253,37 +363,32 @@ def find_map(brams: dict[int, np.ndarray], images: dict[str, Image]) -> BramMap:
             unexplained.append(idx)
             continue
         placements.append(found[0])
-        if len({(p.rom, p.mode, p.bit0, p.chunk0) for p in found}) > 1:
+        if len({(p.rom, p.mode, p.columns) for p in found}) > 1:
             ambiguous[idx] = found
     bmap = BramMap(placements, ambiguous, unexplained,
-                   {n: {"depth": i.depth, "width": i.width, "sha256": i.sha256()} for n, i in images.items()}, {})
+                   {n: {"depth": i.depth, "width": i.width, "sha256": i.sha256()} for n, i in images.items()},
+                   {}, {})
     cov = _covered(bmap)
     for name, img in sorted(images.items()):
-        miss = [[b, c] for c in range(img.chunks) for b in range(img.width)
-                if (b, c) not in cov.get(name, ()) and img.slice(b, c).any()]
-        if miss:
-            bmap.not_in_bram[name] = miss[0]
+        for c in range(img.chunks):
+            for b in range(img.width):
+                if (b, c) in cov.get(name, ()):
+                    continue
+                v = constant(img, b, c)
+                if v is None:
+                    bmap.not_in_bram.setdefault(name, [b, c])
+                elif v:
+                    bmap.fixed.setdefault(name, []).append([b, c, v])
     return bmap
 
 
 # ---------------------------------------------------------------- checks and rewrite
 
-def _covered(bmap: BramMap) -> dict[str, set[tuple[int, int]]]:
-    """(bit, chunk) slices of each ROM that some block holds."""
-    cov: dict[str, set[tuple[int, int]]] = {}
-    for p in bmap.placements + [q for v in bmap.ambiguous.values() for q in v]:
-        depth = (16384 if p.mode < 9 else 18432) // p.mode
-        for c in range(depth // CHUNK):
-            for b in range(p.mode):
-                cov.setdefault(p.rom, set()).add((p.bit0 + b, p.chunk0 + c))
-    return cov
-
-
 def check_new_images(bmap: BramMap, new: dict[str, Image]) -> None:
-    """Refuse (naming the first) a new image that the map cannot write whole: a ROM or a slice
-    of one that no block holds (trimmed as constant by synthesis, or in logic) where the new
-    contents differ from zero, or a block that several placements explain with different new
-    contents. The new images must have the base images' names and shapes."""
+    """Refuse (naming the first) new images the map cannot write whole: a ROM whose columns are
+    partly in no block RAM (in logic) that changes, a column synthesis trimmed as constant that
+    the new model does not keep at that constant, or a block that several ROMs explain given
+    different contents. The new images must have the base images' names and shapes."""
     if set(new) != set(bmap.images):
         missing, extra = sorted(set(bmap.images) - set(new)), sorted(set(new) - set(bmap.images))
         raise BramMapError(f"the new model's ROM files differ from the bitstream's (missing {missing}, "
@@ -293,21 +398,30 @@ def check_new_images(bmap: BramMap, new: dict[str, Image]) -> None:
         if (img.depth, img.width) != (base["depth"], base["width"]):
             raise BramMapError(f"{name}: the new image is {img.depth} x {img.width} bits, the bitstream's "
                                f"{base['depth']} x {base['width']}")
+    changed = {n for n, img in new.items() if img.sha256() != bmap.images[n]["sha256"]}
+    for name in sorted(set(bmap.not_in_bram) & changed):
+        b, c = bmap.not_in_bram[name]
+        raise BramMapError(f"{name}: bit {b} of words {c * CHUNK}.. is in no block RAM of this bitstream that "
+                           "could be found (in logic, or in blocks its contents do not identify), and the new "
+                           "model changes it: a respin cannot write it; build this model in full (hardwire build)")
     cov = _covered(bmap)
-    for name, img in sorted(new.items()):
+    fixed = {(n, b, c): v for n, rows in (bmap.fixed or {}).items() for b, c, v in rows}
+    for name in sorted(changed - set(bmap.not_in_bram)):
+        img = new[name]
         for c in range(img.chunks):
             for b in range(img.width):
-                if (b, c) not in cov.get(name, ()) and img.slice(b, c).any():
-                    where = ("is in no block RAM of this bitstream (in logic, or never read)"
-                             if name not in cov else
-                             f"bit {b} of words {c * CHUNK}..{min(img.depth, (c + 1) * CHUNK) - 1} is in no block "
-                             "RAM (all zero in the base model: synthesis trimmed it as a constant)")
-                    raise BramMapError(f"{name} {where}; the new model needs it non-zero, so a respin "
-                                       "cannot write it: build this model in full (hardwire build)")
+                if (b, c) in cov.get(name, ()):
+                    continue
+                want = fixed.get((name, b, c), 0)
+                if constant(img, b, c) != want:
+                    raise BramMapError(
+                        f"{name}: bit {b} of words {c * CHUNK}..{min(img.depth, (c + 1) * CHUNK) - 1} is {want} in "
+                        "every word of the base model, so synthesis made it a constant in logic (no block RAM "
+                        "holds it), and the new model changes it: build this model in full (hardwire build)")
     for idx, options in bmap.ambiguous.items():
-        first = predicted(new[options[0].rom], options[0].mode, options[0].bit0, options[0].chunk0)
+        first = predicted(new[options[0].rom], options[0])
         for p in options[1:]:
-            if not np.array_equal(predicted(new[p.rom], p.mode, p.bit0, p.chunk0), first):
+            if not np.array_equal(predicted(new[p.rom], p), first):
                 raise BramMapError(f"block RAM {idx} held the same bits in {options[0].rom} and {p.rom} of the "
                                    "base model, and the new model gives them different contents: "
                                    "build this model in full (hardwire build)")
@@ -315,25 +429,26 @@ def check_new_images(bmap: BramMap, new: dict[str, Image]) -> None:
 
 def rewrite(brams: dict[int, np.ndarray], bmap: BramMap, new: dict[str, Image]) -> dict[int, np.ndarray]:
     """{block: new words} for every placed block (check_new_images first)."""
-    out = {}
-    for p in bmap.placements:
-        out[p.block] = set_block_matrix(brams[p.block], p.mode, predicted(new[p.rom], p.mode, p.bit0, p.chunk0))
-    return out
+    return {p.block: set_block_matrix(brams[p.block], p.mode, predicted(new[p.rom], p)) for p in bmap.placements}
 
 
 def read_back(brams: dict[int, np.ndarray], bmap: BramMap) -> dict[str, list[int]]:
-    """Each ROM's words as the placed blocks hold them (slices no block holds read as zero)."""
+    """Each ROM's words as the placed blocks hold them; columns no block holds read as the
+    constant the map records for them (zero when none)."""
     mats = {n: np.zeros((-(-d["depth"] // CHUNK) * CHUNK, d["width"]), dtype=np.uint8)
             for n, d in bmap.images.items()}
+    for name, rows in (bmap.fixed or {}).items():
+        for b, c, v in rows:
+            hi = min(bmap.images[name]["depth"], (c + 1) * CHUNK)
+            mats[name][c * CHUNK:hi, b] = v
     for p in bmap.placements:
         mat = block_matrix(brams[p.block], p.mode)
         dst = mats[p.rom]
-        for c in range(mat.shape[0] // CHUNK):
-            rc = p.chunk0 + c
-            if not 0 <= rc < dst.shape[0] // CHUNK:
+        for port, col in enumerate(p.columns):
+            if col is None:
                 continue
-            for b in range(p.mode):
-                rb = p.bit0 + b
-                if 0 <= rb < dst.shape[1]:
-                    dst[rc * CHUNK:(rc + 1) * CHUNK, rb] = mat[c * CHUNK:(c + 1) * CHUNK, b]
+            for c in range(mat.shape[0] // CHUNK):
+                rb, rc = col[0], col[1] + c
+                if 0 <= rb < dst.shape[1] and 0 <= rc < dst.shape[0] // CHUNK:
+                    dst[rc * CHUNK:(rc + 1) * CHUNK, rb] = mat[c * CHUNK:(c + 1) * CHUNK, port]
     return {n: Image(n, bmap.images[n]["depth"], bmap.images[n]["width"], m).words() for n, m in mats.items()}

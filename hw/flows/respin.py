@@ -124,7 +124,7 @@ def knobs_of(doc: dict):
 def base_map(doc: dict, brams: dict, work: Path, base_model: Path | None, log) -> bm.BramMap:
     """The manifest's ROM-to-block map, or one found from the base model's regenerated ROM images;
     checked to read back the base images from this bitstream."""
-    if doc.get("bram_map"):
+    if (doc.get("bram_map") or {}).get("version") == 2:     # version 1 (a first draft) is found again
         bmap = bm.BramMap.from_json(doc["bram_map"])
         back = {n: bm.image(n, w, bmap.images[n]["width"]) for n, w in bm.read_back(brams, bmap).items()}
         for name, img in back.items():
@@ -153,15 +153,15 @@ def base_map(doc: dict, brams: dict, work: Path, base_model: Path | None, log) -
 
 
 def check_map(bmap: bm.BramMap) -> None:
-    if bmap.unexplained:
-        raise RespinError(f"{len(bmap.unexplained)} block RAM(s) (first: {bmap.unexplained[0]}) hold contents "
-                          "that no ROM image of the base model explains: this bitstream's core keeps ROMs "
-                          "another way (an older core?); build the new model in full (hardwire build)")
     if bmap.not_in_bram:
         name = sorted(bmap.not_in_bram)[0]
         raise RespinError(f"{name} of the base model is not in block RAM in this bitstream (in logic: a core "
                           "from before every model ROM was in block RAM); build the new model in full "
                           "(hardwire build)")
+    if bmap.unexplained:
+        raise RespinError(f"{len(bmap.unexplained)} block RAM(s) (first: {bmap.unexplained[0]}) hold contents "
+                          "that no ROM image of the base model explains: this bitstream's core keeps ROMs "
+                          "another way (an older core?); build the new model in full (hardwire build)")
 
 
 # ---------------------------------------------------------------- the respin
@@ -175,6 +175,7 @@ def respin(bitstream: Path, model: Path, tokenizer: Path | None = None, out: Pat
     from hw.tools import run_yowasp, tool_path
 
     t0 = time.monotonic()
+    cpu0 = _cpu()
     seconds = {}
     bitstream = Path(bitstream)
     doc = read_manifest(bitstream, manifest)
@@ -224,20 +225,30 @@ def respin(bitstream: Path, model: Path, tokenizer: Path | None = None, out: Pat
     extra = {"board": doc["board"], "clock_hz": int(doc["clock_mhz"] * 1e6)}
     if doc.get("uart_baud"):
         extra["uart_baud"] = doc["uart_baud"]
-    tok = tok if tokenizer is None else Path(tokenizer)
-    tok = tok if tok is not None else im.save_tokenizer(work)
+    # --tokenizer, else the one the model carries, else one found beside it (as hardwire build does)
+    tok = Path(tokenizer) if tokenizer is not None else (im.save_tokenizer(work) or tok)
     metadata_for_build(work, tok, **extra)
 
     dest = Path(out) if out else work / "out"
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(work / name, dest / name)
     new_doc["seconds"]["respin_total"] = round(time.monotonic() - t0, 2)
+    new_doc["seconds"]["respin_cpu"] = round(_cpu() - cpu0, 2)      # wall time depends on the machine's load
     (dest / "manifest.json").write_text(json.dumps(new_doc, indent=1) + "\n")
     meta = write_host_metadata(work, dest, Path(name).stem)
     log(f"wrote {dest / name} ({len(changed)} block RAMs rewritten), its manifest and {meta.name} in "
-        f"{new_doc['seconds']['respin_total']:.1f} s (no synthesis, no place and route)")
+        f"{new_doc['seconds']['respin_total']:.1f} s ({new_doc['seconds']['respin_cpu']:.1f} s of CPU; no synthesis, "
+        "no place and route)")
     return {"bitstream": dest / name, "manifest": dest / "manifest.json", "metadata": meta,
             "seconds": new_doc["seconds"], "doc": new_doc, "work": work}
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (the YoWASP tools)."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def respun_manifest(doc: dict, im, bit: Path, bmap: bm.BramMap, new: dict, blocks: int, seconds: dict,
@@ -253,7 +264,7 @@ def respun_manifest(doc: dict, im, bit: Path, bmap: bm.BramMap, new: dict, block
                       "sha256": hashlib.sha256(bit.read_bytes()).hexdigest()}
     d["bram_map"] = bm.BramMap(bmap.placements, bmap.ambiguous, bmap.unexplained,
                                {n: {"depth": i.depth, "width": i.width, "sha256": i.sha256()}
-                                for n, i in new.items()}, bmap.not_in_bram).to_json()
+                                for n, i in new.items()}, bmap.not_in_bram, bmap.fixed).to_json()
     d["respin"] = {"base": base, "block_rams_rewritten": blocks}
     if d.get("measured"):
         # cycles per token do not depend on the weights: the same logic runs the same schedule

@@ -340,15 +340,19 @@ module hw_core #(
     end
 
     // per layer: att_gshift[5:0], ffn_gshift[11:6], att_m[26:12], att_sh[32:27],
-    // attout_m[47:33], attout_sh[53:48], g_m[68:54], g_sh[74:69]
+    // attout_m[47:33], attout_sh[53:48], g_m[68:54], g_sh[74:69]; word L (never read) is the
+    // complement of word 0, so that no field bit is the same in every word: synthesis would make
+    // such a bit a constant in logic, which a respin cannot change
     (* rom_style = "block" *)
-    reg [95:0] layer_rom [0:L-1];
+    reg [95:0] layer_rom [0:L];
     reg [95:0] layer_q;
     initial begin
         $readmemh({ROM_DIR, "/layer.hex"}, layer_rom);
     end
+    localparam LRW = $clog2(L + 1);                             // layer ROM address bits (L + 1 words)
+    wire [31:0] layer_a32 = {{(32-LYW){1'b0}}, layer_reg};
     always @(posedge clk) begin
-        layer_q <= layer_rom[layer_reg];
+        layer_q <= layer_rom[layer_a32[LRW-1:0]];
     end
     wire signed [5:0] att_gshift = layer_q[5:0];
     wire signed [5:0] ffn_gshift = layer_q[11:6];
@@ -1667,7 +1671,7 @@ module hw_core #(
         end
     end
 
-    wire unused_ok = &{1'b0, silu_out_valid, mv_out_last, att_tag32, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, of_count, lora_busy, dbg_sub_q[31:0], dbg_word32, dbg_lgw32,
+    wire unused_ok = &{1'b0, layer_a32, silu_out_valid, mv_out_last, att_tag32, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, of_count, lora_busy, dbg_sub_q[31:0], dbg_word32, dbg_lgw32,
                        rope_addr32, rope_e32, mv_rows32, mv_cols32, emb_base32, rope_base32,
                        lora_in32, lora_out32, kvw_base32};
 

@@ -33,6 +33,7 @@ STATIC_RTL = Path(__file__).resolve().parents[1] / "rtl"      # hw/rtl
 REPO_ROOT = STATIC_RTL.parents[1]
 CORE_MODULE = "hw_core"
 LAYER_WORD_BITS = 96
+LAYER_FIELD_MASK = (1 << 75) - 1       # the fields of a layer.hex word (bits 75..95 are unused)
 
 
 class GenerateError(HardwireError):
@@ -164,9 +165,11 @@ def write_tables(model: IntModel, knobs: Knobs, rom: Path) -> list[Path]:
         f"rope.hex: {{sin[15:0], cos[15:0]}} Q2.14, address pos*{hd // 2} + i, positions 0..{ctx - 1}",
         f"cos min {int(cos.min())} max {int(cos.max())}, sin min {int(sin.min())} max {int(sin.max())}",
         f"model fingerprint {fp}"]))
-    out.append(rtl_tables.write_hex(rom / "layer.hex", layer_words(model), LAYER_WORD_BITS, [
+    words = layer_words(model)
+    out.append(rtl_tables.write_hex(rom / "layer.hex", words + [~words[0] & LAYER_FIELD_MASK], LAYER_WORD_BITS, [
         "layer.hex: one word per layer, fields lsb first: att_gshift[5:0] ffn_gshift[11:6] (signed),",
-        "att_m[26:12] att_sh[32:27] attout_m[47:33] attout_sh[53:48] g_m[68:54] g_sh[74:69]",
+        "att_m[26:12] att_sh[32:27] attout_m[47:33] attout_sh[53:48] g_m[68:54] g_sh[74:69];",
+        "then the complement of word 0 (never read: no field bit is constant, so none becomes logic)",
         f"model fingerprint {fp}"]))
     out.append(rtl_tables.write_hex(rom / "model.hex", model_words(model), 32, [
         "model.hex: words 0-7 the model fingerprint (most significant first), 8 eps_q,",
