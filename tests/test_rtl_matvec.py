@@ -15,7 +15,7 @@ from hw.rtlgen.estimate import bram18_blocks
 from hw.rtlgen.fixture import random_int_model
 from hw.rtlgen.generate import static_sources
 from hw.rtlgen.lanes import write_lanes
-from hw.rtlgen.layout import rom_layout
+from hw.rtlgen.layout import SCALE_BITS, rom_layout
 from hw.tools import run_yosys
 
 pytest.importorskip("cocotb")
@@ -52,7 +52,8 @@ def test_matvec_matches_numerics(lanes, vpl, mul_lut):
 @pytest.mark.synth
 def test_matvec_synthesizes_to_block_rom():
     """synth_ecp5 of a 4 x 4 hw_matvec (cwd holds rom/, the default ROM_DIR): each lane's
-    weight ROM is block RAM, as many DP16KD as the estimate says, nothing left unmapped."""
+    weight ROM and scale ROM are block RAM (the scale ROM too, so that `hardwire respin` can
+    rewrite it), as many DP16KD as the estimate says, nothing left unmapped."""
     model = random_int_model(SEED)
     layout = rom_layout(model, 4, 4)
     work = SIM_BUILD / "synth_matvec"
@@ -64,7 +65,8 @@ def test_matvec_synthesizes_to_block_rom():
     log = run_yosys(f"read_verilog {srcs}; chparam {sets} hw_matvec; synth_ecp5 -top hw_matvec; "
                     "tee -q -o stat.json stat -json", cwd=work)
     cells = json.loads((work / "stat.json").read_text())["design"]["num_cells_by_type"]
-    assert cells.get("DP16KD", 0) == 4 * bram18_blocks(layout.depth, layout.word_bits), cells
+    per_lane = bram18_blocks(layout.depth, layout.word_bits) + bram18_blocks(layout.scale_depth, SCALE_BITS)
+    assert cells.get("DP16KD", 0) == 4 * per_lane, cells
     assert cells.get("MULT18X18D", 0) >= 4 * 4, cells              # one per int8 x weight product
     stray = {c for c in cells if c.startswith("$") and c != "$scopeinfo"}
     assert not stray, f"cells left unmapped: {sorted(stray)}"
