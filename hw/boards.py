@@ -352,7 +352,13 @@ class FitReport:
 
 
 def _fits(model, knobs, board, wb=None) -> bool:
-    return all(n.fits for n in needs(model, knobs, board, wb))
+    """Whether a candidate setting fits; one the knobs refuse (e.g. fewer lanes than engines) does not."""
+    from hw.rtlgen.knobs import KnobError
+
+    try:
+        return all(n.fits for n in needs(model, knobs, board, wb))
+    except KnobError:
+        return False
 
 
 def fit_report(model, knobs, board: Board) -> FitReport:
@@ -403,7 +409,7 @@ def fit_report(model, knobs, board: Board) -> FitReport:
             break
     if not sug:
         tiny = replace(knobs, lanes=1, values_per_lane=1, context=min(knobs.context, 16), lora_rank=0,
-                       lora_targets=())
+                       lora_targets=(), attention_engines=1)
         report.smallest = needs(model, tiny, board, wb=3)
-        report.smallest_knobs = "1 lane x 1 value, context 16, 3-bit weights, no LoRA"
+        report.smallest_knobs = "1 lane x 1 value, one attention engine, context 16, 3-bit weights, no LoRA"
     return report

@@ -205,6 +205,17 @@ def test_engines_sharing_a_kv_bank_count_engines_but_not_banks(default_model):
     assert kv(four["brams"]) == kv(two["brams"])
 
 
+def test_suggestions_skip_settings_the_knobs_refuse():
+    """Searching fewer lanes for a build with 8 engines passes settings with fewer lanes than
+    engines, which the knobs refuse: they are not suggested, and the search does not stop on them."""
+    im = random_int_model(seed=1, dim=64, hidden=96, n_layers=2, n_heads=8, n_kv_heads=4, vocab=64, seq_len=64)
+    k = knobs_for(im, lanes=16, values_per_lane=64, macs="lut", attention_engines=8)
+    rep = fit_report(im, k, get_board("ulx3s-85f"))
+    assert not rep.fits
+    lanes = [int(s.split()[1]) for s in rep.suggestions if s.startswith("--lanes ")]
+    assert all(n >= 8 for n in lanes), rep.suggestions
+
+
 def test_context_knob_is_suggested_when_the_kv_cache_overflows():
     """A model whose KV cache alone overflows the BRAM: a shorter context is the fix."""
     im = random_int_model(seed=1, dim=64, hidden=96, n_layers=8, n_heads=4, n_kv_heads=4, vocab=64,
