@@ -98,7 +98,7 @@ class FakeQuantRunner:
 
 def compare(runner: FakeQuantRunner, ref) -> dict:
     """hw.report.compare's metrics for an emulation (float logits) against a hw.report.Reference."""
-    from hw.report import _log_softmax
+    from hw.report import heldout_sums
 
     runner.reset()
     out, tok = [], 1
@@ -107,19 +107,7 @@ def compare(runner: FakeQuantRunner, ref) -> dict:
         out.append(tok)
     same = [a == b for a, b in zip(out, ref.greedy)]
     prefix = same.index(False) if False in same else len(same)
-    nll_f = nll_i = kl = 0.0
-    top = n = 0
-    for seq, lf in zip(ref.heldout, ref.logits):
-        runner.reset()
-        li = np.array([runner.forward(t) for t in seq])
-        nxt = np.asarray(seq[1:])
-        pf, pi = _log_softmax(lf[:-1]), _log_softmax(li[:-1])
-        rows = np.arange(len(nxt))
-        nll_f -= pf[rows, nxt].sum()
-        nll_i -= pi[rows, nxt].sum()
-        kl += float(np.sum(np.exp(pf) * (pf - pi)))
-        top += int(np.sum(np.argmax(lf[:-1], 1) == np.argmax(li[:-1], 1)))
-        n += len(nxt)
+    nll_f, nll_i, kl, top, n = heldout_sums(ref, runner)
     return {"greedy_prefix": prefix, "greedy_steps": len(ref.greedy), "top1": top / n,
             "ppl_ratio": float(np.exp((nll_i - nll_f) / n)), "kl": kl / n}
 

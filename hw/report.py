@@ -71,6 +71,26 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
 
 
+def heldout_sums(ref, runner, to_float=np.asarray) -> tuple[float, float, float, int, int]:
+    """Teacher-forced sums over the held-out windows of `ref`: the float and the runner's negative
+    log-likelihood, KL(float || runner), top-1 agreements and predictions. `runner` has reset() and
+    forward(token); `to_float` turns its logits into float logits."""
+    nll_f = nll_i = kl = 0.0
+    top = n = 0
+    for seq, lf in zip(ref.heldout, ref.logits):
+        runner.reset()
+        li = np.array([to_float(runner.forward(t)) for t in seq], dtype=np.float64)   # (T, V)
+        nxt = np.asarray(seq[1:])
+        pf, pi = _log_softmax(lf[:-1]), _log_softmax(li[:-1])
+        rows = np.arange(len(nxt))
+        nll_f -= pf[rows, nxt].sum()
+        nll_i -= pi[rows, nxt].sum()
+        kl += float(np.sum(np.exp(pf) * (pf - pi)))
+        top += int(np.sum(np.argmax(lf[:-1], axis=1) == np.argmax(li[:-1], axis=1)))
+        n += len(nxt)
+    return nll_f, nll_i, kl, top, n
+
+
 def heldout_windows(lines: list[str], tokenizer, seq_len: int) -> list[list[int]]:
     """The stories as one stream (BOS before each), cut into windows of seq_len tokens."""
     stream: list[int] = []
@@ -117,19 +137,7 @@ def compare(int_model, ref: Reference) -> dict:
     for tok, want in zip([BOS] + ref.greedy[:-1], ref.greedy):
         forced += int(np.argmax(golden.forward(tok)) == want)
     s_logit = float(int_model.scales["s_logit"])
-    nll_f = nll_i = kl = 0.0
-    top = n = 0
-    for seq, lf in zip(ref.heldout, ref.logits):
-        golden.reset()
-        li = np.array([golden.forward(t) for t in seq], dtype=np.float64) * s_logit   # (T, V)
-        nxt = np.asarray(seq[1:])
-        pf, pi = _log_softmax(lf[:-1]), _log_softmax(li[:-1])
-        rows = np.arange(len(nxt))
-        nll_f -= pf[rows, nxt].sum()
-        nll_i -= pi[rows, nxt].sum()
-        kl += float(np.sum(np.exp(pf) * (pf - pi)))
-        top += int(np.sum(np.argmax(lf[:-1], axis=1) == np.argmax(li[:-1], axis=1)))
-        n += len(nxt)
+    nll_f, nll_i, kl, top, n = heldout_sums(ref, golden, lambda lg: np.asarray(lg, dtype=np.float64) * s_logit)
     return {
         "greedy_agree": sum(same) / max(1, len(same)), "greedy_prefix": prefix,
         "greedy_steps": len(ref.greedy), "greedy_forced": forced / max(1, len(ref.greedy)),
