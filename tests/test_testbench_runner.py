@@ -66,3 +66,27 @@ def test_crash_without_results_is_reported():
     build = _build()
     with pytest.raises(SimulationError, match="no test ran|without results"):
         run_cocotb(build, "testbench.hello.no_such_module", extra_env=ENV)
+
+
+def _with_header(folder: Path, width: int) -> Path:
+    """A design whose source `includes a header from its own folder (as hw_core.v does)."""
+    (folder / "inc_width.vh").write_text(f"localparam [7:0] W = 8'd{width};\n")
+    top = folder / "inc_top.v"
+    top.write_text('`default_nettype none\nmodule inc_top (output wire [7:0] y);\n'
+                   '    `include "inc_width.vh"\n    assign y = W;\nendmodule\n')
+    return top
+
+
+def test_build_key_follows_included_files(tmp_path):
+    top = _with_header(tmp_path, 8)
+    base = build_directory("inc_top", [top], "inc_top")
+    assert build_directory("inc_top", [top], "inc_top") == base
+    _with_header(tmp_path, 9)                  # only the header changed
+    assert build_directory("inc_top", [top], "inc_top") != base
+
+
+@pytest.mark.sim
+def test_include_beside_the_source_is_found(tmp_path):
+    """Verilator searches only its -I folders: the runner passes each source's folder."""
+    build = build_once("inc_top", [_with_header(tmp_path, 8)], "inc_top")
+    assert (build.directory / "inc_top").is_file()

@@ -19,8 +19,8 @@ import subprocess
 from pathlib import Path
 
 from hw.errors import HardwireError
-from hw.tools import (VERILATOR_COVERAGE_FLAGS, coverage_dir, file_lock, sim_build_root, verilator_env,
-                      verilator_root, verilator_version)
+from hw.tools import (VERILATOR_COVERAGE_FLAGS, coverage_dir, file_lock, include_dirs, sim_build_root,
+                      verilator_env, verilator_root, verilator_version, verilog_includes)
 
 HARNESS = Path(__file__).resolve().parent / "harness.cpp"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -82,13 +82,21 @@ def design_sources(build_dir: str | os.PathLike) -> list[Path]:
 
 
 def _digest(sources: list[Path], flags: list[str], cflags: str = CFLAGS) -> str:
+    """The cache key: flags, Verilator version, the sources, the files they `include and the harness."""
     h = hashlib.sha256()
     h.update(json.dumps({"flags": flags, "cflags": cflags, "verilator": verilator_version()},
                         sort_keys=True).encode())
     for src in [*sources, HARNESS]:
         h.update(f"\0{src.name}\0".encode())
         h.update(src.read_bytes())
+    for inc in verilog_includes(sources, _includes(flags)):
+        h.update(f"\0include {inc.name}\0".encode())
+        h.update(inc.read_bytes())
     return h.hexdigest()[:16]
+
+
+def _includes(flags: list[str]) -> list[str]:
+    return [f[2:] for f in flags if f.startswith("-I")]
 
 
 def sim_directory(build_dir: str | os.PathLike) -> Path:
@@ -116,8 +124,10 @@ def build_executable(sources: list[Path], flags: list[str], prefix: str, design:
             shutil.rmtree(directory)
         directory.mkdir(parents=True)
         jobs = jobs or max(1, min(2, os.cpu_count() or 1))
-        cmd = [str(verilator_root() / "bin" / "verilator"), *flags, "-j", str(jobs),
-               "--top-module", TOP_MODULE, "--Mdir", str(directory / "obj"), "-o", str(exe),
+        # `include search path: the -I flags, then each source's folder (hw/tools.py include_dirs);
+        # the folders are not in the cache key (they are paths), the files found in them are
+        cmd = [str(verilator_root() / "bin" / "verilator"), *flags, *(f"-I{d}" for d in include_dirs(sources)),
+               "-j", str(jobs), "--top-module", TOP_MODULE, "--Mdir", str(directory / "obj"), "-o", str(exe),
                "-CFLAGS", cflags, *map(str, sources), str(HARNESS)]
         log = directory / "build.log"
         try:
