@@ -35,7 +35,7 @@ FUZZ_CASES ?= 1000000
 FUZZ_TIME  ?= 3600
 FUZZ_JOBS  ?= 1
 
-.PHONY: help venv test soak coverage units fuzz gate sim bench linkrate bitstream sweep respin flash lint train clean
+.PHONY: help venv test soak coverage units fuzz gate sim bench linkrate bitstream sweep respin flash lint regmap train clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -98,9 +98,13 @@ respin: $(STAMP) ## new weights into bitstreams/BOARD/ without synthesis or plac
 flash: $(STAMP) ## load bitstreams/BOARD/ onto the board (openFPGALoader; Zynq: prints the scp + pynq steps)
 	$(PY) -m hw.flows.flash --board $(BOARD) $(FLASHARGS)
 
-lint: $(STAMP) ## verilator -Wall lint of every hw/rtl module, byte-compile the Python
+lint: $(STAMP) ## verilator -Wall lint of every hw/rtl module, the register header is current, byte-compile the Python
+	$(PY) -m hw.rtlgen.regmap --check
 	$(PY) -m hw.tools lint hw/rtl/*.v
 	$(PY) -m compileall -q hw host testbench tests
+
+regmap: $(STAMP) ## rewrite hw/rtl/hardwire_regs.vh and docs/register_map.md's register table from host/regmap.py
+	$(PY) -m hw.rtlgen.regmap
 
 train: $(STAMP) ## retrain the default model into models/default (20-30 min on one core)
 	$(HW) train --out models/default

@@ -1,8 +1,9 @@
 """The accelerator's register map, shared by every transport (docs/register_map.md).
 
 Addresses are byte offsets (as on AXI-Lite / PYNQ MMIO); the UART protocol and
-the core's control interface use the word index, offset // 4. The identity
-block (0x80..0xD0) describes the model and the build; `unpack_identity` turns
+the core's control interface use the word index, offset // 4. They come from the
+one register table, host/regmap.py (which also gives hw_core's R_* localparams).
+The identity block (0x80..0xD0) describes the model and the build; `unpack_identity` turns
 its words into an `Identity` and `pack_identity` does the reverse (for fakes
 and tests).
 """
@@ -11,50 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Tuple
 
+from host import regmap as _regmap
+
 # ---------------------------------------------------------------- addresses (byte offsets)
-MAGIC = 0x00               # R  "HWIR"
-GEN_VERSION = 0x04         # R  generator version
-CONTROL = 0x08             # W  bit0 START, bit1 RESET_STATE, bit2 ABORT
-STATUS = 0x0C              # R  see STATUS_* bits
-PROMPT_PUSH = 0x10         # W  one prompt token per write
-TOKEN_POP = 0x14           # R  bit31 valid, [15:0] token; a read pops the output FIFO
-PROMPT_LEN = 0x18          # RW prompt tokens START takes from the prompt FIFO
-MAX_NEW = 0x1C             # RW tokens to generate at most
-INV_TEMP_Q8 = 0x20         # RW round(256 / temperature), 0 = greedy
-TOP_K = 0x24               # RW 0 = K_MAX
-SEED = 0x28                # RW sampler seed, 0 = the default seed
-STOP_TOKEN = 0x2C          # RW 0xFFFFFFFF = none
-POSITION = 0x30            # R  next KV-cache position
-CYCLES_LAST_TOKEN = 0x34   # R
-TOKENS_DONE = 0x38         # R
-CYCLES_TOTAL = 0x3C        # R
-LORA_ADDR = 0x40           # RW LoRA memory word address
-LORA_DATA = 0x44           # W  4 int8 values little endian; LORA_ADDR auto-increments
-DBG_ADDR = 0x48            # RW debug window (hw_core): region << 28 | index
-DBG_DATA = 0x4C            # R  the value DBG_ADDR selects (4 cycles after the write)
-FINGERPRINT = 0x80         # R  8 words: sha256 hex digest, word 0 = first 8 hex digits
-DIM = 0xA0
-HIDDEN = 0xA4
-LAYERS = 0xA8
-HEADS = 0xAC
-KV_HEADS = 0xB0
-VOCAB = 0xB4
-CONTEXT = 0xB8
-LANES = 0xBC
-VPL = 0xC0
-BITS = 0xC4                # emb | attn << 8 | mlp << 16 | cls << 24
-LORA_RANK = 0xC8
-LORA_TARGETS = 0xCC        # bit i = LORA_TARGET_NAMES[i]
-K_MAX = 0xD0
-PROMPT_DEPTH = 0xD4        # R  prompt FIFO capacity
-OUT_DEPTH = 0xD8           # R  output token FIFO capacity
-LORA_WORDS = 0xDC          # R  LoRA memory words (0 without LoRA)
-ATT_ENGINES = 0xE0         # R  attention engines; KV cache banks = min(engines, kv heads) (debug window KV addresses)
+# One constant per row of host/regmap.py's table (MAGIC, GEN_VERSION, CONTROL, STATUS, ...,
+# FINGERPRINT, the identity block DIM .. ATT_ENGINES), named as there; the value is the
+# byte offset. Add a register there, not here.
+globals().update(_regmap.offsets())
+REGISTERS = _regmap.REGISTERS
 
 IDENTITY_FIRST = MAGIC
 IDENTITY_WORDS = (K_MAX - FINGERPRINT) // 4 + 1    # 0x80..0xD0: 21 words
 
-MAGIC_VALUE = 0x48574952   # "HWIR"
+MAGIC_VALUE = _regmap.MAGIC_VALUE   # "HWIR"
 
 # CONTROL bits
 CTRL_START = 1 << 0

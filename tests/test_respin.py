@@ -218,9 +218,11 @@ def _design_key() -> str:
     from hw.flows.open_flow import BOARD_TOP
     from hw.rtlgen.generate import generate, static_sources
     from hw.rtlgen.knobs import Knobs
+    from hw.tools import verilog_includes
 
     h = hashlib.sha256()
-    for p in sorted(static_sources()) + [BOARD_TOP, *(REPO / "hw" / "rtl").glob("hw_uart_*.v")]:
+    srcs = sorted(static_sources()) + [BOARD_TOP, *(REPO / "hw" / "rtl").glob("hw_uart_*.v")]
+    for p in srcs + verilog_includes(srcs):
         h.update(p.name.encode() + p.read_bytes())
     info = generate(random_int_model(seed=3), FLOW / "key", Knobs(lanes=2, values_per_lane=2))
     h.update(info.top.read_bytes())

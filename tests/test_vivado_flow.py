@@ -213,8 +213,8 @@ def test_files_named_by_the_tcl_exist_in_the_build_folder(builds, board):
     outputs = {"vivado hardwire", "vivado reports", "vivado reports utilization.rpt", "vivado reports timing.rpt",
                "hardwire.bit", "hardwire.hwh", "$f"}        # written by the run ($f: the checked list below)
     inputs = named - outputs
-    assert {"hardwire_axil.v", "rtl hardwire_top.v", "vivado rtl *.v", "rom *.hex", "rom",
-            "vivado hardwire_bd.tcl"} == inputs
+    assert {"hardwire_axil.v", "rtl hardwire_top.v", "vivado rtl *.v", "vivado rtl *.vh", "vivado rtl", "rom *.hex",
+            "rom", "vivado hardwire_bd.tcl"} == inputs
     for name in inputs:
         assert list(d.glob(name.replace(" ", "/"))), f"build.tcl names $here/{name}, absent from {d}"
     listed = re.search(r"foreach f \[list ([^\]]+)\]", text).group(1).split()
@@ -223,6 +223,9 @@ def test_files_named_by_the_tcl_exist_in_the_build_folder(builds, board):
     doc = json.loads((d / "build.json").read_text())
     copied = {p.name for p in (d / "vivado" / "rtl").glob("*.v")}
     assert {Path(p).name for p in doc["static_rtl"]} | {"hw_axil_bridge.v"} == copied
+    # with the headers hw_core.v includes (the register map), on the project's include path
+    assert {p.name for p in (d / "vivado" / "rtl").glob("*.vh")} == {"hardwire_regs.vh"}
+    assert "set_property include_dirs [list [file join $here vivado rtl]] [get_filesets sources_1]" in text
     assert str(REPO) not in text
 
 

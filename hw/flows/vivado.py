@@ -7,7 +7,7 @@ Yosys `synth_xilinx` meanwhile.
 
     build_dir/rtl/hardwire_top.v, rom/, build.json   hardwire compile (hw/rtlgen)
     build_dir/hardwire_axil.v        hardwire_top behind hw_axil_bridge, AXI4-Lite slave `s_axi`
-    build_dir/vivado/rtl/*.v         copies of the static library (the folder travels alone)
+    build_dir/vivado/rtl/*.v, *.vh   copies of the static library and its headers (the folder travels alone)
     build_dir/vivado/hardwire_bd.tcl the block design: PS, AXI interconnect, reset, hardwire_0
     build_dir/build.tcl              project, sources, block design, bitstream, .bit + .hwh copies
     build_dir/run_vivado.sh          vivado -mode batch -source build.tcl
@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hw.errors import HardwireError
+from hw.tools import verilog_includes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BRIDGE_RTL = "hw_axil_bridge.v"
@@ -303,10 +304,12 @@ if {{[llength $boards] > 0}} {{
     set preset 1
 }}
 
-# sources: the wrapper, the generated top, the static library; ROM contents are $readmemh files
+# sources: the wrapper, the generated top, the static library and the headers it includes
+# (hardwire_regs.vh: hw_core's register map); ROM contents are $readmemh files
 add_files -norecurse [concat \\
     [list [file join $here {WRAPPER}.v] [file join $here rtl hardwire_top.v]] \\
-    [glob [file join $here vivado rtl *.v]]]
+    [glob [file join $here vivado rtl *.v]] [glob -nocomplain [file join $here vivado rtl *.vh]]]
+set_property include_dirs [list [file join $here vivado rtl]] [get_filesets sources_1]
 add_files -norecurse [glob [file join $here rom *.hex]]
 set_property file_type {{Memory Initialization Files}} [get_files -of_objects [get_filesets sources_1] *.hex]
 update_compile_order -fileset sources_1
@@ -381,7 +384,7 @@ def write_vivado_flow(build_dir: Path, board: str, part: str, clock_mhz: float) 
     if lib.is_dir():
         shutil.rmtree(lib)          # a library file dropped since the last build must not linger
     lib.mkdir(parents=True)
-    for src in sources[:-1]:
+    for src in [*sources[:-1], *verilog_includes(sources)]:      # the library and the headers it includes
         shutil.copy2(src, lib / src.name)
 
     files = [build_dir / "build.tcl", vdir / "hardwire_bd.tcl", write_wrapper(build_dir, board, part),

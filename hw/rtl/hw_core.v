@@ -148,18 +148,8 @@ module hw_core #(
                        LANES_I = LANES, VPL_I = VPL, NORM_NW_I = NORM_NW;
 
     // ================================================================ register map
-    localparam [7:0] R_MAGIC = 8'h00, R_GEN_VERSION = 8'h01, R_CONTROL = 8'h02, R_STATUS = 8'h03,
-                     R_PROMPT_PUSH = 8'h04, R_TOKEN_POP = 8'h05, R_PROMPT_LEN = 8'h06,
-                     R_MAX_NEW = 8'h07, R_INV_TEMP = 8'h08, R_TOP_K = 8'h09, R_SEED = 8'h0A,
-                     R_STOP_TOKEN = 8'h0B, R_POSITION = 8'h0C, R_CYCLES_LAST = 8'h0D,
-                     R_TOKENS_DONE = 8'h0E, R_CYCLES_TOTAL = 8'h0F, R_LORA_ADDR = 8'h10,
-                     R_LORA_DATA = 8'h11, R_DBG_ADDR = 8'h12, R_DBG_DATA = 8'h13,
-                     R_FP0 = 8'h20, R_DIM = 8'h28, R_HIDDEN = 8'h29, R_LAYERS = 8'h2A,
-                     R_HEADS = 8'h2B, R_KV_HEADS = 8'h2C, R_VOCAB = 8'h2D, R_CONTEXT = 8'h2E,
-                     R_LANES = 8'h2F, R_VPL = 8'h30, R_BITS = 8'h31, R_LORA_RANK = 8'h32,
-                     R_LORA_TARGETS = 8'h33, R_K_MAX = 8'h34, R_PROMPT_DEPTH = 8'h35,
-                     R_OUT_DEPTH = 8'h36, R_LORA_WORDS = 8'h37, R_ATT_ENGINES = 8'h38;
-    localparam [31:0] MAGIC = 32'h48574952;     // "HWIR"
+    // R_<NAME> word indices and MAGIC_VALUE, generated from host/regmap.py (make regmap)
+    `include "hardwire_regs.vh"
 
     // ================================================================ state
     localparam [4:0] S_IDLE     = 5'd0,
@@ -220,14 +210,14 @@ module hw_core #(
     always @(posedge clk) begin
         if (reg_wr) begin
             case (reg_addr)
-                R_PROMPT_LEN: prompt_len_reg <= reg_wdata;
-                R_MAX_NEW:    max_new_reg    <= reg_wdata;
-                R_INV_TEMP:   inv_temp_reg   <= reg_wdata[15:0];
-                R_TOP_K:      top_k_reg      <= reg_wdata;
-                R_SEED:       seed_reg       <= reg_wdata;
-                R_STOP_TOKEN: stop_token_reg <= reg_wdata;
-                R_LORA_ADDR:  lora_addr_reg  <= reg_wdata[LORA_AW-1:0];
-                R_DBG_ADDR:   dbg_addr_reg   <= reg_wdata;
+                R_PROMPT_LEN:  prompt_len_reg <= reg_wdata;
+                R_MAX_NEW:     max_new_reg    <= reg_wdata;
+                R_INV_TEMP_Q8: inv_temp_reg   <= reg_wdata[15:0];
+                R_TOP_K:       top_k_reg      <= reg_wdata;
+                R_SEED:        seed_reg       <= reg_wdata;
+                R_STOP_TOKEN:  stop_token_reg <= reg_wdata;
+                R_LORA_ADDR:   lora_addr_reg  <= reg_wdata[LORA_AW-1:0];
+                R_DBG_ADDR:    dbg_addr_reg   <= reg_wdata;
                 default: ;
             endcase
         end
@@ -1628,21 +1618,21 @@ module hw_core #(
 
     always @(posedge clk) begin
         if (reg_rd) begin
-            fp_sel_q <= (reg_addr >= R_FP0) && (reg_addr < R_FP0 + 8'd8);
+            fp_sel_q <= (reg_addr >= R_FINGERPRINT) && (reg_addr < R_FINGERPRINT + R_FINGERPRINT_WORDS);
             case (reg_addr)
-                R_MAGIC:        reg_rdata_q <= MAGIC;
+                R_MAGIC:        reg_rdata_q <= MAGIC_VALUE;
                 R_GEN_VERSION:  reg_rdata_q <= GEN_VERSION;
                 R_STATUS:       reg_rdata_q <= status;
                 R_PROMPT_PUSH:  reg_rdata_q <= {{(32-PFW){1'b0}}, pf_count};
                 R_TOKEN_POP:    reg_rdata_q <= of_valid ? {1'b1, 15'd0, of_data} : 32'd0;
                 R_PROMPT_LEN:   reg_rdata_q <= prompt_len_reg;
                 R_MAX_NEW:      reg_rdata_q <= max_new_reg;
-                R_INV_TEMP:     reg_rdata_q <= {16'd0, inv_temp_reg};
+                R_INV_TEMP_Q8:  reg_rdata_q <= {16'd0, inv_temp_reg};
                 R_TOP_K:        reg_rdata_q <= top_k_reg;
                 R_SEED:         reg_rdata_q <= seed_reg;
                 R_STOP_TOKEN:   reg_rdata_q <= stop_token_reg;
                 R_POSITION:     reg_rdata_q <= {{(32-PW){1'b0}}, pos_reg};
-                R_CYCLES_LAST:  reg_rdata_q <= cycles_last_reg;
+                R_CYCLES_LAST_TOKEN: reg_rdata_q <= cycles_last_reg;
                 R_TOKENS_DONE:  reg_rdata_q <= tokens_done_reg;
                 R_CYCLES_TOTAL: reg_rdata_q <= cycles_total_reg;
                 R_LORA_ADDR:    reg_rdata_q <= {{(32-LORA_AW){1'b0}}, lora_addr_reg};

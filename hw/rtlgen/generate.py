@@ -7,7 +7,9 @@
 
 Everything is deterministic: the same model and knobs give byte-identical files.
 The static library (hw/rtl/*.v) is not copied; build.json names the files the
-top needs, relative to the repository root.
+top needs, relative to the repository root. hw_core.v includes hw/rtl/hardwire_regs.vh,
+the register map generated from host/regmap.py (hw/rtlgen/regmap.py); a build
+refuses a header that differs from the table.
 """
 from __future__ import annotations
 
@@ -77,6 +79,15 @@ def static_sources(top_module: str = CORE_MODULE, rtl_dir: Path = STATIC_RTL) ->
         words = set(re.findall(r"\b(hw_\w+)\b", _strip_comments(files[name].read_text())))
         todo += sorted(w for w in words if w in files and w not in seen)
     return [files[n] for n in sorted(seen)]
+
+
+def check_register_header() -> None:
+    """GenerateError unless hw/rtl/hardwire_regs.vh is what host/regmap.py's table gives."""
+    from hw.rtlgen.regmap import HEADER, verilog_header
+
+    if not HEADER.is_file() or HEADER.read_text() != verilog_header():
+        raise GenerateError(f"{HEADER} differs from the register table host/regmap.py (edited by hand, or the "
+                            "table changed since); run `make regmap` (python -m hw.rtlgen.regmap)")
 
 
 # ---------------------------------------------------------------- table ROMs
@@ -211,6 +222,7 @@ def generate(int_model: IntModel, out_dir: str | Path, knobs: Knobs) -> BuildInf
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise GenerateError(f"{out} exists and is not a folder; choose another --out")
+    check_register_header()
     knobs = knobs.resolved(int_model["rope_cos"].shape[0])
     layout = rom_layout(int_model, knobs.lanes, knobs.values_per_lane)
     est = estimate(int_model, layout, knobs)

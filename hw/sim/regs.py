@@ -1,58 +1,24 @@
 """The accelerator's register map as word indices, for the simulation (docs/register_map.md).
 
-host/registers.py is the one register map (byte offsets, as on AXI-Lite / PYNQ MMIO);
-this module gives the same registers as word indices (byte offset / 4), which is how
+host/regmap.py is the one register table (host/registers.py: byte offsets, as on AXI-Lite /
+PYNQ MMIO); this module gives the same registers as word indices (byte offset / 4), which is how
 hw_core decodes them and how the Verilator harness's line protocol names them, with
 the CONTROL, STATUS and TOKEN_POP fields re-exported from there. Only the debug window's
 regions (DBG_ADDR) are hw-side knowledge and live here.
 """
 from __future__ import annotations
 
-from host import registers as _R
+from host import regmap as _regmap
 from host.registers import (  # noqa: F401  (re-exported: the fields are the same in both units)
     CTRL_ABORT, CTRL_RESET_STATE, CTRL_START, MAGIC_VALUE, ST_BUSY, ST_DONE, ST_ERR_CONTEXT,
     ST_ERR_OVERFLOW, ST_ERR_PROMPT, ST_ERR_TOKEN, ST_PROMPT_FULL, ST_TOKEN_AVAIL, STOP_NONE, TOKEN_VALID,
 )
 
 # ---------------------------------------------------------------- registers (word index)
-MAGIC = _R.MAGIC // 4
-GEN_VERSION = _R.GEN_VERSION // 4
-CONTROL = _R.CONTROL // 4
-STATUS = _R.STATUS // 4
-PROMPT_PUSH = _R.PROMPT_PUSH // 4               # W: push a token; R: tokens in the prompt FIFO
-TOKEN_POP = _R.TOKEN_POP // 4                   # R: bit 31 valid, [15:0] token (pops)
-PROMPT_LEN = _R.PROMPT_LEN // 4
-MAX_NEW = _R.MAX_NEW // 4
-INV_TEMP_Q8 = _R.INV_TEMP_Q8 // 4
-TOP_K = _R.TOP_K // 4
-SEED = _R.SEED // 4
-STOP_TOKEN = _R.STOP_TOKEN // 4
-POSITION = _R.POSITION // 4
-CYCLES_LAST_TOKEN = _R.CYCLES_LAST_TOKEN // 4
-TOKENS_DONE = _R.TOKENS_DONE // 4
-CYCLES_TOTAL = _R.CYCLES_TOTAL // 4
-LORA_ADDR = _R.LORA_ADDR // 4
-LORA_DATA = _R.LORA_DATA // 4
-DBG_ADDR = _R.DBG_ADDR // 4
-DBG_DATA = _R.DBG_DATA // 4
-FINGERPRINT = _R.FINGERPRINT // 4               # 8 words, most significant first
-DIM = _R.DIM // 4
-HIDDEN = _R.HIDDEN // 4
-LAYERS = _R.LAYERS // 4
-HEADS = _R.HEADS // 4
-KV_HEADS = _R.KV_HEADS // 4
-VOCAB = _R.VOCAB // 4
-CONTEXT = _R.CONTEXT // 4
-LANES = _R.LANES // 4
-VPL = _R.VPL // 4
-BITS = _R.BITS // 4
-LORA_RANK = _R.LORA_RANK // 4
-LORA_TARGETS = _R.LORA_TARGETS // 4
-K_MAX = _R.K_MAX // 4
-PROMPT_DEPTH = _R.PROMPT_DEPTH // 4
-OUT_DEPTH = _R.OUT_DEPTH // 4
-LORA_WORDS = _R.LORA_WORDS // 4
-ATT_ENGINES = _R.ATT_ENGINES // 4
+# One constant per row of host/regmap.py's table, named as there (MAGIC, CONTROL, STATUS,
+# PROMPT_PUSH, TOKEN_POP, ..., FINGERPRINT (8 words, most significant first), DIM .. ATT_ENGINES);
+# the value is the word index, byte offset // 4, as hw_core's R_* localparams.
+globals().update(_regmap.indices())
 
 IDENTITY = {"dim": DIM, "hidden": HIDDEN, "layers": LAYERS, "heads": HEADS, "kv_heads": KV_HEADS,
             "vocab": VOCAB, "context": CONTEXT, "lanes": LANES, "vpl": VPL, "bits": BITS,

@@ -1,0 +1,144 @@
+"""The register map of the accelerator: the one table every other copy is made from.
+
+One row per register: its name, byte offset, access, reset value and a one-line
+description. From this table come
+
+* host/registers.py's address constants (byte offsets: MAGIC, CONTROL, ...),
+* hw/sim/regs.py's word indices (byte offset / 4),
+* hw/rtl/hardwire_regs.vh, the `localparam [7:0] R_<NAME>` word indices that
+  hw_core.v includes (written by `make regmap`, i.e. `python -m hw.rtlgen.regmap`),
+* the register table of docs/register_map.md (the same command).
+
+tests/test_regmap.py fails when the header or the documentation table differs
+from what this table gives. Adding a register: one row here, `make regmap`, and
+the RTL that implements it in hw_core.v (Verilator -Wall reports an R_* the core
+does not use, so a row without RTL does not pass the lint).
+
+This module lives in host/ because the driver installs without the compiler
+(`pip install ./host`); the compiler imports it from here. Python 3.8 (PYNQ images).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Dict, Tuple, Union
+
+MAGIC_VALUE = 0x48574952   # what MAGIC reads: "HWIR"
+ADDRESS_SPACE = 0x400      # hw_core's reg_addr is an 8-bit word index: byte offsets 0x000..0x3FC
+ACCESS = ("R", "W", "RW")  # RW: PROMPT_PUSH writes and reads different things (its description says which)
+BUILD = "build"            # reset value set by the generator (identity block)
+
+
+@dataclass(frozen=True)
+class Register:
+    name: str                          # Python constant, Verilog R_<name>, documentation
+    offset: int                        # byte offset (word index = offset // 4)
+    access: str                        # R, W or RW (ACCESS)
+    description: str                   # one line, Markdown (docs/register_map.md's "meaning")
+    reset: Union[int, str, None] = 0   # the value after reset, BUILD, or None (not a stored value)
+    words: int = 1                     # consecutive words (FINGERPRINT: 8)
+
+    @property
+    def index(self) -> int:
+        """Word index, as hw_core's reg_addr and the UART protocol use it."""
+        return self.offset // 4
+
+    @property
+    def last(self) -> int:
+        """Byte offset of the register's last word."""
+        return self.offset + 4 * (self.words - 1)
+
+
+_R = Register
+REGISTERS: Tuple[Register, ...] = (
+    _R("MAGIC", 0x00, "R", '"HWIR"', MAGIC_VALUE),
+    _R("GEN_VERSION", 0x04, "R",
+       "generator version, major << 16 | minor << 8 | patch (1.0.0 = 0x00010000)", BUILD),
+    _R("CONTROL", 0x08, "W", "bit0 START, bit1 RESET_STATE, bit2 ABORT (reads 0)", None),
+    _R("STATUS", 0x0C, "R", "bit0 BUSY, bit1 DONE, bit2 TOKEN_AVAIL, bit3 PROMPT_FULL, bits 4-7 errors (below)"),
+    _R("PROMPT_PUSH", 0x10, "RW",
+       "W: push token `[15:0]` into the prompt FIFO; R: tokens in the prompt FIFO", None),
+    _R("TOKEN_POP", 0x14, "R", "bit31 valid, `[15:0]` token; pops the output FIFO when valid", None),
+    _R("PROMPT_LEN", 0x18, "RW", "prompt tokens START takes from the prompt FIFO (>= 1)"),
+    _R("MAX_NEW", 0x1C, "RW", "tokens to generate at most"),
+    _R("INV_TEMP_Q8", 0x20, "RW", "`[15:0]` = numerics.inv_temperature_q8(T); 0 = greedy"),
+    _R("TOP_K", 0x24, "RW", "candidates; values outside 1..K_MAX mean K_MAX"),
+    _R("SEED", 0x28, "RW", "xorshift32 seed loaded at START; 0 = 0x2545F491"),
+    _R("STOP_TOKEN", 0x2C, "RW",
+       "generation stops after this token (it is still output); all ones = none", 0xFFFFFFFF),
+    _R("POSITION", 0x30, "R", "tokens in the KV cache = position of the next token"),
+    _R("CYCLES_LAST_TOKEN", 0x34, "R",
+       "cycles of the last forward pass (+ classifier and sampler when it sampled)"),
+    _R("TOKENS_DONE", 0x38, "R", "tokens output since the last START"),
+    _R("CYCLES_TOTAL", 0x3C, "R", "cycles BUSY since the last START"),
+    _R("LORA_ADDR", 0x40, "RW", "LoRA memory word address"),
+    _R("LORA_DATA", 0x44, "W",
+       "one LoRA memory word (4 int8, value j at bits `[8j +: 8]`); LORA_ADDR increments", None),
+    _R("DBG_ADDR", 0x48, "RW", "debug window: `region << 28 | index`"),
+    _R("DBG_DATA", 0x4C, "R",
+       "the value DBG_ADDR selects, sign-extended; valid 4 cycles after the DBG_ADDR write", None),
+    _R("FINGERPRINT", 0x80, "R",
+       "sha256 of the integer model; word 0 = the first 8 hex digits (read from the model ROM, "
+       "`rom/model.hex`, so that a respin changes it: docs/respin.md)", BUILD, words=8),
+    _R("DIM", 0xA0, "R", "D", BUILD),
+    _R("HIDDEN", 0xA4, "R", "H", BUILD),
+    _R("LAYERS", 0xA8, "R", "L", BUILD),
+    _R("HEADS", 0xAC, "R", "query heads", BUILD),
+    _R("KV_HEADS", 0xB0, "R", "key/value heads", BUILD),
+    _R("VOCAB", 0xB4, "R", "V", BUILD),
+    _R("CONTEXT", 0xB8, "R", "KV cache positions of this build", BUILD),
+    _R("LANES", 0xBC, "R", "matrix lanes", BUILD),
+    _R("VPL", 0xC0, "R", "values per lane per cycle", BUILD),
+    _R("BITS", 0xC4, "R",
+       "embedding | attention << 8 | mlp << 16 | classifier << 24 (weight bits)", BUILD),
+    _R("LORA_RANK", 0xC8, "R", "0 = no LoRA hardware", BUILD),
+    _R("LORA_TARGETS", 0xCC, "R", "bit i = LoRA on (wq, wk, wv, wo, w1, w3, w2)[i]", BUILD),
+    _R("K_MAX", 0xD0, "R", "top-k capacity", BUILD),
+    _R("PROMPT_DEPTH", 0xD4, "R", "prompt FIFO capacity (tokens)", BUILD),
+    _R("OUT_DEPTH", 0xD8, "R", "output FIFO capacity (tokens)", BUILD),
+    _R("LORA_WORDS", 0xDC, "R", "LoRA memory size in words (0 without LoRA)", BUILD),
+    _R("ATT_ENGINES", 0xE0, "R",
+       "attention engines; the KV cache has min(ATT_ENGINES, KV_HEADS) banks (the debug window's KV addresses)",
+       BUILD),
+)
+del _R
+
+
+def check_table(regs: Tuple[Register, ...] = REGISTERS) -> None:
+    """Raise ValueError unless every row is well formed and no two registers share a word."""
+    names, words = set(), {}
+    for r in regs:
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", r.name):
+            raise ValueError(f"register {r.name!r}: a name is upper case letters, digits and _")
+        if r.name in names:
+            raise ValueError(f"register {r.name} is in the table twice")
+        names.add(r.name)
+        if r.offset % 4 or not 0 <= r.offset or r.words < 1 or r.last >= ADDRESS_SPACE:
+            raise ValueError(f"register {r.name}: offset {r.offset:#x} (+{r.words} words) is not word aligned "
+                             f"inside 0x000..{ADDRESS_SPACE - 4:#05x}")
+        if r.access not in ACCESS:
+            raise ValueError(f"register {r.name}: access {r.access!r} is not one of {', '.join(ACCESS)}")
+        if "\n" in r.description or not r.description.strip():
+            raise ValueError(f"register {r.name}: the description is one non-empty line")
+        if not (r.reset is None or r.reset == BUILD or (isinstance(r.reset, int) and 0 <= r.reset < 1 << 32)):
+            raise ValueError(f"register {r.name}: reset {r.reset!r} is not a u32, {BUILD!r} or None")
+        for i in range(r.index, r.index + r.words):
+            if i in words:
+                raise ValueError(f"registers {words[i]} and {r.name} share word {i} (offset {4 * i:#x})")
+            words[i] = r.name
+
+
+check_table()
+
+BY_NAME: Dict[str, Register] = {r.name: r for r in REGISTERS}
+
+
+def offsets() -> Dict[str, int]:
+    """{name: byte offset} of every register (host/registers.py's constants)."""
+    return {r.name: r.offset for r in REGISTERS}
+
+
+def indices() -> Dict[str, int]:
+    """{name: word index} of every register (hw/sim/regs.py's constants, hw_core's R_*)."""
+    return {r.name: r.index for r in REGISTERS}
+
