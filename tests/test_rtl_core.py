@@ -528,7 +528,7 @@ CORE_LINT_CASES = [
 ]
 
 
-@pytest.mark.parametrize("params", CORE_LINT_CASES, ids=["defaults", "tiny-lora", "tiny-shared-bank", "degenerate", "no-debug-vectors"])
+@pytest.mark.parametrize("params", CORE_LINT_CASES, ids=["defaults", "tiny-lora", "tiny-shared-bank", "degenerate", "no-debug-vectors", "eight-positions"])
 def test_core_lint_clean(params):
     from hw.rtlgen.generate import static_sources
     from hw.tools import verilator_lint
