@@ -6,25 +6,26 @@ Verilator simulation once (hw/sim/build.py caches it), run a greedy generation
 from BOS over the whole context (or --tokens) and read CYCLES_LAST_TOKEN after
 every token (docs/register_map.md). Each position is compared with
 
-    ideal(p) = ceil(weight MACs / (LANES * VPL)) + L * (NH / E + 1) * (p + 1)
+    ideal(p) = ceil(weight MACs / (LANES * VPL)) + L * (NH / E + 1) * ceil((p + 1) / P)
 
 the matrix work at LANES*VPL MACs per cycle plus the attention work of E
-engines, each with a score stage and a value stage that do one head's full
-head_dim-wide dot product per cycle (the keys of the first head, then each
-head's values while the next head's keys stream: NH / E + 1 cycles per
-position per layer), and with hw/rtlgen/estimate.py's cycle model. The
+engines, each with a score stage and a value stage that do P positions' full
+head_dim-wide dot products per cycle (the keys of the first head, then each
+head's values while the next head's keys stream: NH / E + 1 passes of
+ceil((p + 1) / P) cycles per layer), and with hw/rtlgen/estimate.py's cycle model. The
 report (JSON) holds, per setting, every position's cycles, ideal, ratio and
 estimate, the means over the first 64 and 256 tokens and over all of them,
 the tokens/s at the clock of the committed routed bitstream (or --clock-mhz)
 and the Verilator wall-clock tokens/s.
 
-    python -m hw.bench [--models default,stories260K] [--settings 8x4,16x4,32x4,16x16q]
+    python -m hw.bench [--models default,stories260K] [--settings 8x4,16x4,32x4,16x16q,16x16qp4]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import platform
+import re
 import time
 from pathlib import Path
 
@@ -38,7 +39,10 @@ SHARED_MODELS = REPO_ROOT.parent / "shared" / "models"
 MODELS = {"default": REPO_ROOT / "models" / "default" / "model.bin",
           "stories260K": SHARED_MODELS / "stories260K.bin"}
 PER_QUERY_HEAD = -1     # a setting's engines: one per query head (the engines of a kv head share its bank)
-SETTINGS = ((16, 4, 0), (16, 8, 0), (16, 16, 0), (16, 16, PER_QUERY_HEAD))
+# (lanes, values per lane, engines, KV cache positions per cycle of each engine)
+SETTINGS = ((16, 4, 0, 1), (16, 8, 0, 1), (16, 16, 0, 1), (16, 16, 0, 4), (16, 16, PER_QUERY_HEAD, 1),
+            (16, 16, PER_QUERY_HEAD, 4))
+SETTING_RE = re.compile(r"(\d+)x(\d+)(q?)(?:p(\d+))?")
 BOS = 1
 TOKENS = 0              # 0: the whole context of each model
 WINDOWS = (64, 256)     # mean cycles over the first N tokens, besides the mean over all
@@ -58,33 +62,35 @@ class BenchError(HardwireError):
     """The benchmark could not run (a missing model, a bad setting, a failed simulation)."""
 
 
-def parse_settings(text: str) -> list[tuple[int, int, int]]:
-    """'8x4,16x16q' -> [(8, 4, 0), (16, 16, PER_QUERY_HEAD)]: lanes x values per lane, and the
-    attention engines (0: one per kv head; a trailing q: one per query head)."""
+def parse_settings(text: str) -> list[tuple[int, int, int, int]]:
+    """'8x4,16x16q,16x16qp4' -> [(8, 4, 0, 1), (16, 16, PER_QUERY_HEAD, 1), (16, 16, PER_QUERY_HEAD, 4)]:
+    lanes x values per lane, the attention engines (0: one per kv head; a q: one per query head)
+    and the KV cache positions each engine takes per cycle (pN, default 1)."""
     out = []
     for part in text.replace(" ", "").split(","):
         if not part:
             continue
-        part = part.lower()
-        engines = PER_QUERY_HEAD if part.endswith("q") else 0
-        try:
-            lanes, vpl = (int(v) for v in part.rstrip("q").split("x"))
-        except ValueError:
-            raise BenchError(f"lane setting {part!r} is not LANESxVPL (e.g. 16x4), or LANESxVPLq for one "
-                             "attention engine per query head") from None
-        out.append((lanes, vpl, engines))
+        m = SETTING_RE.fullmatch(part.lower())
+        if not m:
+            raise BenchError(f"lane setting {part!r} is not LANESxVPL (e.g. 16x4), with an optional q (one "
+                             "attention engine per query head) and pN (N KV cache positions per cycle), "
+                             "e.g. 16x16qp4")
+        lanes, vpl, q, pos = m.groups()
+        out.append((int(lanes), int(vpl), PER_QUERY_HEAD if q else 0, int(pos or 1)))
     if not out:
         raise BenchError("no lane setting given; pass e.g. --settings 8x4,16x4,32x4")
     return out
 
 
-def setting_name(lanes: int, vpl: int, engines: int) -> str:
-    return f"{lanes}x{vpl}" + ("q" if engines == PER_QUERY_HEAD else "")
+def setting_name(lanes: int, vpl: int, engines: int, positions: int = 1) -> str:
+    return (f"{lanes}x{vpl}" + ("q" if engines == PER_QUERY_HEAD else "")
+            + (f"p{positions}" if positions > 1 else ""))
 
 
 def ideal_cycles(est, pos: int) -> int:
-    """The ideal bound at position `pos` (0-based): matrix work + one head-wide dot product per cycle."""
-    return est.ideal_matrix_cycles + est.attention_per_pos * (pos + 1)
+    """The ideal bound at position `pos` (0-based): matrix work + P positions' head-wide dot
+    products per cycle."""
+    return est.ideal_matrix_cycles + est.attention_per_pos * est.attention_rows(pos)
 
 
 def summarize(est, cycles: list[int], positions: list[int], clock_mhz: float) -> dict:
@@ -163,6 +169,7 @@ def bench_setting(int_model, name: str, lanes: int, vpl: int, tokens: int = TOKE
     return {"model": name, "lanes": lanes, "vpl": vpl, "macs_per_cycle": lanes * vpl, "context": context,
             "weight_macs": est.weight_macs, "ideal_matrix_cycles": est.ideal_matrix_cycles,
             "attention_per_pos": est.attention_per_pos, "attention_engines": est.attention_engines,
+            "attention_positions": est.attention_positions,
             "macs": knobs.macs,
             "tokens_per_s_verilator": round(len(events) / wall, 1), "verilator_seconds": round(wall, 3),
             "build_seconds": round(build_s, 1), "matches_golden": got == want, "generated": got, **res}
@@ -188,17 +195,16 @@ def run(models: list[str], settings: list[tuple[int, int, int]], tokens: int = T
     results = []
     for name in models:
         im = load_model(name)
-        for lanes, vpl, engines in settings:
-            knobs = None
-            if engines:
-                from hw.rtlgen.knobs import Knobs
+        for lanes, vpl, engines, positions in settings:
+            from hw.rtlgen.knobs import Knobs
 
-                knobs = Knobs(lanes=lanes, values_per_lane=vpl, context=tokens or None, macs="lut",
-                              attention_engines=im.config.n_heads)
+            knobs = Knobs(lanes=lanes, values_per_lane=vpl, context=tokens or None, macs="lut",
+                          attention_engines=im.config.n_heads if engines == PER_QUERY_HEAD else 0,
+                          attention_positions=positions)
             r = bench_setting(im, Path(name).stem if name not in MODELS else name, lanes, vpl, tokens,
                               clock_mhz, build_root, knobs=knobs)
-            r["setting"] = setting_name(lanes, vpl, engines)
-            log(f"{r['model']} {setting_name(lanes, vpl, engines)}: {r['mean_cycles']:,.0f} cycles/token (ideal {r['mean_ideal']:,.0f}, "
+            r["setting"] = setting_name(lanes, vpl, engines, positions)
+            log(f"{r['model']} {r['setting']}: {r['mean_cycles']:,.0f} cycles/token (ideal {r['mean_ideal']:,.0f}, "
                 f"mean ratio {r['mean_ratio']:.3f}), {r['tokens_per_s_sim']:,.0f} tok/s at {clock_mhz:g} MHz, "
                 f"Verilator {r['tokens_per_s_verilator']:,.0f} tok/s")
             results.append(r)
@@ -209,9 +215,9 @@ def report(results: list[dict], tokens: int, clock_mhz: float) -> dict:
     """The JSON report around the per-setting results."""
     return {
         "what": ("Verilator simulation of the generated accelerator (LUT MACs, one attention engine per kv "
-                 f"head; settings ending in q: one per query head, two sharing each kv head's bank): greedy generation of {f'{tokens} tokens' if tokens else 'the whole context'} "
+                 f"head; settings with q: one per query head, two sharing each kv head's bank; pN: N KV cache positions per cycle): greedy generation of {f'{tokens} tokens' if tokens else 'the whole context'} "
                  "from BOS, CYCLES_LAST_TOKEN per position"),
-        "ideal": "ceil(weight MACs / (LANES*VPL)) + n_layers * (n_heads / engines + 1) * (p + 1)",
+        "ideal": "ceil(weight MACs / (LANES*VPL)) + n_layers * (n_heads / engines + 1) * ceil((p + 1) / P)",
         "ratio": "cycles / ideal at each position; mean_ratio averages it over the positions",
         "clock_mhz": clock_mhz,
         "tokens": tokens,
@@ -228,18 +234,18 @@ def markdown(report: dict) -> str:
         "",
         "Written by `make bench` (`hardwire bench`, hw/bench.py) from docs/bench/results.json.",
         f"{report['what']}. The ideal bound at position p is",
-        "`ceil(weight MACs / (LANES*VPL)) + n_layers * (n_heads / E + 1) * (p+1)`: the matrix work at",
+        "`ceil(weight MACs / (LANES*VPL)) + n_layers * (n_heads / E + 1) * ceil((p+1) / P)`: the matrix work at",
         "LANES*VPL multiply-accumulates per cycle plus attention on E engines, each a",
-        "score stage and a value stage doing one head's full head_dim-wide dot product per cycle (the",
+        "score stage and a value stage doing P positions' full head_dim-wide dot products per cycle (the",
         "first head's keys, then every head's values while the next head's keys stream). ratio = measured / ideal;",
         "the estimate is hw/rtlgen/estimate.py's cycle model (est. error: mean estimate / mean cycles - 1).",
         f"tok/s is the clock ({clk:g} MHz: the design clock of the committed, routed ECP5-85F bitstream)",
         "over the mean cycles of the first 64 tokens, the first 256 and the whole run; Verilator tok/s is",
         "this machine's simulation speed.",
         "",
-        "| model | lanes x vpl | MACs/cycle | E | ideal matrix | mean cycles | mean ratio | max ratio | "
+        "| model | setting | MACs/cycle | E | P | ideal matrix | mean cycles | mean ratio | max ratio | "
         "mean estimate (error) | tok/s over 64 | over 256 | over all | Verilator tok/s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in report["results"]:
         w = r.get("windows", {})
@@ -247,7 +253,8 @@ def markdown(report: dict) -> str:
         err = r["mean_estimate"] / r["mean_cycles"] - 1
         lines.append(f"| {r['model']} | {r.get('setting', str(r['lanes']) + 'x' + str(r['vpl']))} | "
                      f"{r['macs_per_cycle']} | "
-                     f"{r.get('attention_engines', 1)} | {r['ideal_matrix_cycles']:,} | "
+                     f"{r.get('attention_engines', 1)} | {r.get('attention_positions', 1)} | "
+                     f"{r['ideal_matrix_cycles']:,} | "
                      f"{r['mean_cycles']:,.0f} | {r['mean_ratio']:.3f} | "
                      f"{r['max_ratio']:.3f} | {r['mean_estimate']:,.0f} ({err:+.1%}) | {cell('64')} | "
                      f"{cell('256')} | {r['tokens_per_s_sim']:,.0f} ({r['tokens']}) | "
@@ -317,8 +324,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--models", default="", help="comma list: default, stories260K or checkpoint paths "
                     "(default: those present)")
     ap.add_argument("--settings", default=",".join(setting_name(*s) for s in SETTINGS),
-                    help="lane settings LANESxVPL, comma-separated; a trailing q: one attention engine per "
-                         "query head (default: one per kv head)")
+                    help="lane settings LANESxVPL, comma-separated; q: one attention engine per query head "
+                         "(default: one per kv head); pN: N KV cache positions per cycle, e.g. 16x16qp4")
     ap.add_argument("--tokens", type=int, default=TOKENS,
                     help="tokens generated from BOS per setting (default 0: the whole context)")
     ap.add_argument("--clock-mhz", type=float, default=None,

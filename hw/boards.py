@@ -177,9 +177,11 @@ ENGINE_OTHER_DSPS = {"ecp5": 7, "zynq7": 7, "zynqmp": 7}
 CALIBRATION_HEAD_DIM = 16
 
 
-def engine_dsps(family: str, head_dim: int, lut_macs: bool) -> int:
-    """DSPs of one attention engine."""
-    return (1 if lut_macs else 2) * head_dim + ENGINE_OTHER_DSPS[family]
+def engine_dsps(family: str, head_dim: int, lut_macs: bool, positions: int = 1) -> int:
+    """DSPs of one attention engine taking `positions` KV cache positions per cycle: per position
+    the q . k products (none with LUT MACs), the weighted values and the exponent's product."""
+    per_position = (1 if lut_macs else 2) * head_dim + 1
+    return positions * per_position + ENGINE_OTHER_DSPS[family] - 1
 
 
 # rmsnorm: 3 multipliers per element per cycle (res*res or res*gain 16 x 16, then * r 32 x 17 on
@@ -271,27 +273,33 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
     tables = (sum(max(1, _bit_blocks(bits, kb)) for bits in _table_memories(model, knobs))
               + _constant_rom_blocks(model, knobs, kb))
     extra = est.attention_engines - 1                 # engines past the first
-    # the KV cache is one bank per engine (per kv head when engines share them), each rounded up
-    # to whole blocks
-    banks = kv_banks(est.attention_engines, model.config.n_kv_heads)
-    kv = 2 * banks * _bit_blocks(est.kv_cache_bits // 2 // banks, kb)
-    # each engine's two score buffers, 2**ceil(log2 context) words of 16 + log2(head dim) bits each
-    # (FIXED_BLOCKS holds one block of the first engine's)
-    score_words = 2 << max(0, (knobs.context - 1).bit_length())
-    score = est.attention_engines * _blocks(score_words, 16 + max(1, (model.config.head_dim - 1).bit_length()), kb)
+    # the KV cache is one bank per engine (per kv head when engines share them), each P memories
+    # per cache (P positions per read) of bank_words / P words, rounded up to whole blocks
+    banks, pos = kv_banks(est.attention_engines, model.config.n_kv_heads), knobs.attention_positions
+    bank_words = model.config.n_layers * (model.config.n_kv_heads // banks) * knobs.context
+    words, width = bank_words // pos, 8 * model.config.head_dim
+    kv = 2 * banks * pos * max(_blocks(words, width, kb), _bit_blocks(words * width, kb))
+    # each engine's two score buffers, 2**ceil(log2(context / P)) rows of P scores of
+    # 16 + log2(head dim) bits each (FIXED_BLOCKS holds one block of the first engine's)
+    score_words = 2 << max(0, (knobs.context // pos - 1).bit_length())
+    score_bits = pos * (16 + max(1, (model.config.head_dim - 1).bit_length()))
+    score = est.attention_engines * _blocks(score_words, score_bits, kb)
+    # an exp2 table per position per engine (the first engine's first: FIXED_BLOCKS)
     other = (tables + _bit_blocks(est.lora_bits, kb) + FIXED_BLOCKS[kb] + ENGINE_BLOCKS * extra
-             + score - 1)
+             + est.attention_engines * (pos - 1) + score - 1)
     brams = rom + scale + kv + other
     per, fixed = LUT_CAL[fam]
     # LUT MACs also move each engine's q . k into LUT adders: 8 bit planes of head_dim int8 adds
-    qk_luts = 10 * 8 * model.config.head_dim if knobs.macs == "lut" else 0
+    # per position per cycle (P of them), and the row sums of the P weighted values (~32 per element)
+    hd = model.config.head_dim
+    qk_luts = (10 * 8 * hd if knobs.macs == "lut" else 0) * pos + 32 * hd * (pos - 1)
     luts = int(per * (est.luts + ENGINE_LUTS * extra + qk_luts * est.attention_engines) + fixed)
     dsps = 0
     if fam in DSP_PER_REQUANT:
         lut_macs = knobs.macs == "lut"
         core = DSP_FIXED[fam] - engine_dsps(fam, CALIBRATION_HEAD_DIM, False)    # besides the engines
         dsps = (est.mac_multipliers + DSP_PER_REQUANT[fam] * est.requant_multipliers + core
-                + est.attention_engines * engine_dsps(fam, model.config.head_dim, lut_macs)
+                + est.attention_engines * engine_dsps(fam, model.config.head_dim, lut_macs, pos)
                 + NORM_DSPS * (est.norm_width - 2))
     else:       # iCE40: the multipliers an ECP5 puts in DSPs become LUTs
         luts += ICE40_LUTS_PER_MULT * (est.mac_multipliers + 2 * est.requant_multipliers + DSP_FIXED["ecp5"]

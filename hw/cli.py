@@ -422,6 +422,10 @@ def _add_knob_args(p: argparse.ArgumentParser, debug_vectors: str = "on", macs: 
                    help="attention heads computed at once: a divisor of the kv heads (each engine with "
                         "its own KV cache bank) or a multiple of them dividing the query heads (the "
                         "engines of a kv head share its bank); default 0: one per kv head")
+    p.add_argument("--attention-positions", type=int, default=1, choices=(1, 2, 4, 8),
+                   help="KV cache positions each attention engine reads and scores per cycle (must divide "
+                        "the context): the attention passes cost ceil(position / P) cycles, for P x head_dim "
+                        "more multipliers per engine (default 1)")
     p.add_argument("--norm-width", type=int, default=0, choices=(0, 1, 2, 4, 8, 16),
                    help="rmsnorm elements per cycle, 3 multipliers each (default 0: 2 with DSP MACs, "
                         "up to 8 and at most --vpl with LUT MACs)")
@@ -435,7 +439,8 @@ def _knobs_from_args(args: argparse.Namespace):
     targets = tuple(t.strip() for t in (args.lora_targets or "").split(",") if t.strip())
     return Knobs(lanes=args.lanes, values_per_lane=args.vpl, context=args.context, k_max=args.k_max,
                  lora_rank=args.lora_rank, lora_targets=targets, debug_vectors=args.debug_vectors == "on",
-                 macs=args.macs, attention_engines=args.attention_engines, norm_width=args.norm_width)
+                 macs=args.macs, attention_engines=args.attention_engines,
+                 attention_positions=args.attention_positions, norm_width=args.norm_width)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -594,22 +599,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "names a model that is not here")
 
     p = add("bench", cmd_bench, "cycles/token of the simulated hardware per lane setting; write a JSON report")
-    p.add_argument("--out", type=Path, default=Path("docs/bench/results.json"))
-    p.add_argument("--table", type=Path, default=Path("docs/bench.md"), help="markdown table of the results")
-    p.add_argument("--models", default="", help="comma list: default, stories260K (when ../shared/models "
-                   "has it) or checkpoint paths; default: those present")
-    from hw.bench import SETTINGS, setting_name
-    p.add_argument("--settings", default=",".join(setting_name(*st) for st in SETTINGS),
-                   help="lane settings LANESxVPL, comma-separated; a trailing q: one attention engine per "
-                        "query head (default: one per kv head)")
-    p.add_argument("--merge", action="store_true",
-                   help="keep the other settings already in --out (their tokens/s restated at this clock)")
-    p.add_argument("--clock-mhz", type=float, default=None,
-                   help="clock for tokens/s (default: the committed ECP5 bitstream's design clock)")
+    from hw.bench import add_arguments as add_bench_arguments
+    add_bench_arguments(p)
     p.add_argument("--golden", type=Path, metavar="MODEL",
-                   help="time the golden model on MODEL (.npz or .bin) instead")
-    p.add_argument("--tokens", type=int, default=None,
-                   help="tokens to generate from BOS (default: each model's whole context; golden bench 256)")
+                   help="time the golden model on MODEL (.npz or .bin) instead (--tokens: default 256)")
     p.add_argument("--golden-out", type=Path, default=Path("docs/bench/golden.json"))
 
     p = add("train", cmd_train, "train the default model (see hw/train/train.py)")

@@ -9,7 +9,9 @@ import pytest
 
 from hw.boards import BOARDS, BoardError, fit_report, get_board, needs
 from hw.cli import EXIT_ERROR, main
+from hw.rtlgen.estimate import estimate
 from hw.rtlgen.fixture import random_int_model
+from hw.rtlgen.layout import rom_layout
 from hw.rtlgen.knobs import Knobs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -189,6 +191,27 @@ def test_second_attention_engine_is_counted_and_fewer_are_suggested(default_mode
     rep = fit_report(default_model, knobs_for(default_model), board)       # 16 x 4 DSP MACs, 2 engines
     assert not rep.fits and "--attention-engines 1 (from 2)" in rep.suggestions, rep.format()
     assert "--macs lut (lane multiply-accumulates from LUTs instead of DSPs)" in rep.suggestions
+
+
+def test_attention_positions_per_cycle_are_counted(default_model):
+    """P KV cache positions per cycle: per engine and position past the first, head_dim weighted-value
+    multipliers and the exponent's (q . k in LUTs with LUT MACs), an exp2 table, more LUTs; the KV
+    cache is P memories per bank (models/default's 1,024-word banks become four of 256 words, half
+    a block deep: twice the blocks), and the estimate's attention passes take ceil(positions / P) cycles."""
+    board = get_board("ulx3s-85f")
+    lut = dict(macs="lut", lanes=16, values_per_lane=16)
+    one = {n.resource: n for n in needs(default_model, knobs_for(default_model, **lut), board)}
+    four = {n.resource: n for n in needs(default_model, knobs_for(default_model, attention_positions=4, **lut),
+                                         board)}
+    hd, engines = default_model.config.head_dim, 2
+    assert four["dsps"].need - one["dsps"].need == engines * 3 * (hd + 1)
+    assert four["luts"].need > one["luts"].need
+    assert "32 KV cache" in one["brams"].detail and "64 KV cache" in four["brams"].detail
+    k = knobs_for(default_model, attention_positions=4, **lut)
+    est = estimate(default_model, rom_layout(default_model, 16, 16), k)
+    base = estimate(default_model, rom_layout(default_model, 16, 16), knobs_for(default_model, **lut))
+    assert est.cycles(255) - est.cycles(127) == base.attention_per_pos * (64 - 32)
+    assert base.cycles(255) - base.cycles(127) == base.attention_per_pos * (256 - 128)
 
 
 def test_engines_sharing_a_kv_bank_count_engines_but_not_banks(default_model):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from hw.boards import get_board, needs
-from hw.rtlgen.fixture import random_int_model
+from hw.rtlgen.fixture import random_int_model, tiny_knobs
 from hw.rtlgen.knobs import Knobs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -411,13 +411,12 @@ def test_stalled_router2_is_placed_again_with_the_next_seed(tmp_path, monkeypatc
 def test_measured_cycles_come_with_tokens_checked_against_the_golden_model(tmp_path):
     """`hardwire build --measure N`: the cycles are measured on a design whose tokens equal the golden
     model's; a design that disagrees with the model it claims to be is refused."""
-    from hw.golden import LORA_TARGETS
     from hw.flows.board_build import BuildError, measure_cycles
     from hw.rtlgen.generate import generate
 
     im = random_int_model(seed=1)
     # the knobs of test_rtl_core.py's tiny design: the same Verilog, one cached build
-    knobs = Knobs(lanes=5, values_per_lane=4, lora_rank=3, lora_targets=LORA_TARGETS).resolved(16)
+    knobs = tiny_knobs().resolved(16)
     generate(im, tmp_path / "tiny", knobs)
     got = measure_cycles(tmp_path / "tiny", 6, int_model=im, context=knobs.context)
     assert got["tokens"] == 6 and got["cycles_mean"] > 0 and "golden" in got["source"]

@@ -15,8 +15,8 @@ import os
 import pytest
 
 from hw.gate import GateError, cell_models, compare_with_golden, gate_session
-from hw.golden import LORA_TARGETS, GoldenModel
-from hw.rtlgen.fixture import random_int_model
+from hw.golden import GoldenModel
+from hw.rtlgen.fixture import random_int_model, tiny_knobs
 from hw.rtlgen.generate import generate
 from hw.rtlgen.knobs import Knobs
 from hw.sim.session import SimSession
@@ -39,8 +39,7 @@ def test_cell_models_ship_with_yosys():
 @pytest.mark.sim
 def test_comparison_on_the_rtl_and_first_differing_group(tmp_path):
     model = random_int_model(seed=1)    # test_rtl_core's tiny design: its build is reused
-    knobs = Knobs(lanes=5, values_per_lane=4, lora_rank=3, lora_targets=LORA_TARGETS)
-    generate(model, tmp_path, knobs)
+    generate(model, tmp_path, tiny_knobs())
     with SimSession(tmp_path) as sim:
         report = compare_with_golden(sim, GoldenModel(model), PROMPT, STEPS)
         assert report.ok, report.mismatch

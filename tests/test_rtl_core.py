@@ -24,7 +24,7 @@ import pytest
 
 from hw.golden import LORA_TARGETS, GoldenModel, LoraInt
 from hw.rtlgen import GEN_VERSION_WORD
-from hw.rtlgen.fixture import random_int_model
+from hw.rtlgen.fixture import TINY_LORA_RANK, random_int_model, tiny_knobs
 from hw.rtlgen.generate import generate
 from hw.rtlgen.knobs import Knobs
 from hw.sim import regs
@@ -90,14 +90,10 @@ def fresh(sim: SimSession, golden: GoldenModel) -> None:
 
 # ---------------------------------------------------------------- tiny random model
 
-TINY_LORA_RANK = 3
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     model = random_int_model(seed=1)
-    knobs = Knobs(lanes=5, values_per_lane=4, lora_rank=TINY_LORA_RANK, lora_targets=LORA_TARGETS)
-    sim = open_design(model, tmp_path_factory.mktemp("tiny"), knobs)
+    sim = open_design(model, tmp_path_factory.mktemp("tiny"), tiny_knobs())
     yield model, sim, GoldenModel(model)
     sim.close()
 
@@ -360,7 +356,9 @@ def default(tmp_path_factory):
         pytest.skip("models/default is not built")
     fm, im = quantized(DEFAULT_MODEL / "model.bin")
     # LUT MACs (bit planes in the lanes and in the attention engines' q . k), two engines
-    knobs = Knobs(lanes=16, values_per_lane=8, context=80, lora_rank=4, lora_targets=DEFAULT_LORA, macs="lut")
+    # and four KV cache positions per cycle
+    knobs = Knobs(lanes=16, values_per_lane=8, context=80, lora_rank=4, lora_targets=DEFAULT_LORA, macs="lut",
+                  attention_positions=4)
     sim = open_design(im, tmp_path_factory.mktemp("default"), knobs)
     yield fm, im, sim
     sim.close()
@@ -522,14 +520,15 @@ CORE_LINT_CASES = [
     {"D": 24, "H": 44, "L": 2, "NH": 3, "NKV": 1, "HD": 8, "V": 37, "CTX": 16, "LANES": 5, "VPL": 4,
      "LORA_RANK": 3, "LORA_TARGETS": 127},                  # the tiny design, LoRA everywhere
     {"D": 24, "H": 44, "L": 2, "NH": 3, "NKV": 1, "HD": 8, "V": 37, "CTX": 16, "LANES": 5, "VPL": 4,
-     "ATT_E": 3, "MAC_LUT": 1},                             # three engines sharing one KV bank
+     "ATT_E": 3, "MAC_LUT": 1, "ATT_P": 2},                 # three engines sharing one KV bank, 2 positions
     {"D": 16, "H": 16, "L": 1, "NH": 1, "NKV": 1, "HD": 16, "V": 20, "CTX": 4, "LANES": 1, "VPL": 1,
      "K_MAX": 1, "LORA_RANK": 1, "LORA_TARGETS": 64},       # degenerate sizes
     {"DBG_VECTORS": 0},                                   # board builds: no buffer reads in the debug window
+    {"ATT_P": 8, "ATT_E": 8, "CTX": 96},                   # an engine per query head, 8 positions per cycle
 ]
 
 
-@pytest.mark.parametrize("params", CORE_LINT_CASES, ids=["defaults", "tiny-lora", "tiny-shared-bank", "degenerate", "no-debug-vectors"])
+@pytest.mark.parametrize("params", CORE_LINT_CASES, ids=["defaults", "tiny-lora", "tiny-shared-bank", "degenerate", "no-debug-vectors", "eight-positions"])
 def test_core_lint_clean(params):
     from hw.rtlgen.generate import static_sources
     from hw.tools import verilator_lint

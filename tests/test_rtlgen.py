@@ -250,6 +250,10 @@ def test_knob_errors(model):
         Knobs(lora_targets=("wq", "wz"))
     with pytest.raises(KnobError, match=r"context 17 is longer than the model's 16 positions; use --context 16"):
         Knobs(context=17).resolved(16)
+    with pytest.raises(KnobError, match="attention positions per cycle must be 1, 2, 4 or 8, got 3"):
+        Knobs(attention_positions=3)
+    with pytest.raises(KnobError, match=r"\(4\) must divide the context \(14\).*--context 12 or --attention-positions 2"):
+        Knobs(context=14, attention_positions=4).resolved(16)
     assert Knobs(lora_rank=1, lora_targets=("w2", "wq")).lora_targets == ("wq", "w2")
     assert Knobs(lora_rank=1, lora_targets=("w2", "wq")).lora_mask == 0b1000001
     with pytest.raises(KnobError, match="LoRA needs both a rank and target"):

@@ -22,6 +22,9 @@
 // (HD is even), so the E writes of a cycle fall in E distinct banks of a
 // hw_vecbuf with a power-of-two bank count G >= E.
 //
+// Each engine reads P positions per cycle (hw_kv_cache rows of P words; the
+// bank's addresses are word addresses, the engines' are row addresses, base / P).
+//
 // The debug window reads a bank's word at {bank, address} while idle.
 module hw_att_engines #(
     parameter HD         = 8,                       // head dimension
@@ -30,6 +33,7 @@ module hw_att_engines #(
     parameter B          = E,                       // KV cache banks: divides E
     parameter BANK_DEPTH = 64,                      // words per bank = L * KPB * CTX
     parameter BAW        = (BANK_DEPTH > 1) ? $clog2(BANK_DEPTH) : 1,   // bank address bits
+    parameter P          = 1,                       // positions per cycle, a power of two dividing CTX
     parameter EW_BITS    = (B > 1) ? $clog2(B) : 1, // bits of a bank index
     parameter EXP_FILE   = "exp2.hex",
     parameter PW         = $clog2(CTX + 1),         // bits of a position count 0..CTX
@@ -69,23 +73,32 @@ module hw_att_engines #(
 
     localparam OUTW = 1 + IW + TAGW + 8;            // valid, idx, tag, data
     localparam PER  = E / B;                        // engines per bank
+    localparam LP   = (P > 1) ? $clog2(P) : 0;      // bits of a word within a row
+    localparam RAW  = BAW - LP;                     // row address bits
+    localparam RW_W = P * HD * 8;                   // bits of a row (P words)
 
     wire [E-1:0]      eng_ready, eng_busy, eng_done;
-    wire [B*HD*8-1:0] bank_k, bank_v;
+    wire [B*RW_W-1:0] bank_k, bank_v;
     wire [E-1:0]      k_en, v_en;
-    wire [E*BAW-1:0]  k_addr, v_addr;
+    wire [E*RAW-1:0]  k_addr, v_addr;
     wire [E-1:0]      delay_busy;
     reg  [EW_BITS-1:0] dbg_bank_q;
+    reg  [31:0]       dbg_sub_q;                    // word within the row read
 
     assign ready = &eng_ready;
     assign busy  = (|eng_busy) || (|delay_busy);
 
-    wire [BAW-1:0] dbg_addr = dbg_word[BAW-1:0];
+    wire [31:0]    dbg_addr32 = {{(32-BAW){1'b0}}, dbg_word[BAW-1:0]};
+    wire [31:0]    dbg_row32  = dbg_addr32 >> LP;
+    wire [RAW-1:0] dbg_row    = dbg_row32[RAW-1:0];
+    wire [31:0]    base32     = {{(32-BAW){1'b0}}, base} >> LP;
+    wire [RAW-1:0] base_row   = base32[RAW-1:0];
     always @(posedge clk) begin
         dbg_bank_q <= dbg_word[BAW +: EW_BITS];
+        dbg_sub_q  <= dbg_addr32 & (P - 1);
     end
-    assign dbg_k = bank_k[dbg_bank_q * HD * 8 +: HD * 8];
-    assign dbg_v = bank_v[dbg_bank_q * HD * 8 +: HD * 8];
+    assign dbg_k = bank_k[(dbg_bank_q * P + dbg_sub_q) * HD * 8 +: HD * 8];
+    assign dbg_v = bank_v[(dbg_bank_q * P + dbg_sub_q) * HD * 8 +: HD * 8];
 
     genvar b, j;
     generate
@@ -95,7 +108,9 @@ module hw_att_engines #(
             hw_kv_cache #(
                 .HD(HD),
                 .DEPTH(BANK_DEPTH),
-                .AW(BAW)
+                .P(P),
+                .AW(BAW),
+                .RAW(RAW)
             ) bank (
                 .clk(clk),
                 .wr_en(kv_wr_en),
@@ -103,11 +118,11 @@ module hw_att_engines #(
                 .wr_k(kv_wr_k[b*HD*8 +: HD*8]),
                 .wr_v(kv_wr_v[b*HD*8 +: HD*8]),
                 .rd_k_en(lead_busy ? k_en[b*PER] : 1'b1),
-                .rd_k_addr(lead_busy ? k_addr[b*PER*BAW +: BAW] : dbg_addr),
+                .rd_k_row(lead_busy ? k_addr[b*PER*RAW +: RAW] : dbg_row),
                 .rd_v_en(lead_busy ? v_en[b*PER] : 1'b1),
-                .rd_v_addr(lead_busy ? v_addr[b*PER*BAW +: BAW] : dbg_addr),
-                .rd_k(bank_k[b*HD*8 +: HD*8]),
-                .rd_v(bank_v[b*HD*8 +: HD*8])
+                .rd_v_row(lead_busy ? v_addr[b*PER*RAW +: RAW] : dbg_row),
+                .rd_k(bank_k[b*RW_W +: RW_W]),
+                .rd_v(bank_v[b*RW_W +: RW_W])
             );
         end
 
@@ -120,7 +135,8 @@ module hw_att_engines #(
             hw_attention #(
                 .HD(HD),
                 .CTX(CTX),
-                .KV_AW(BAW),
+                .KV_AW(RAW),
+                .P(P),
                 .EXP_FILE(EXP_FILE),
                 .PW(PW),
                 .IW(IW),
@@ -131,7 +147,7 @@ module hw_att_engines #(
                 .rst(rst),
                 .start(start && ready),
                 .q(q[j*HD*8 +: HD*8]),
-                .base(base),
+                .base(base_row),
                 .npos(npos),
                 .m_att(m_att),
                 .sh_att(sh_att),
@@ -142,11 +158,11 @@ module hw_att_engines #(
                 .busy(eng_busy[j]),
                 .done(eng_done[j]),
                 .kv_k_en(k_en[j]),
-                .kv_k_addr(k_addr[j*BAW +: BAW]),
+                .kv_k_addr(k_addr[j*RAW +: RAW]),
                 .kv_v_en(v_en[j]),
-                .kv_v_addr(v_addr[j*BAW +: BAW]),
-                .kv_k(bank_k[(j / PER)*HD*8 +: HD*8]),
-                .kv_v(bank_v[(j / PER)*HD*8 +: HD*8]),
+                .kv_v_addr(v_addr[j*RAW +: RAW]),
+                .kv_k(bank_k[(j / PER)*RW_W +: RW_W]),
+                .kv_v(bank_v[(j / PER)*RW_W +: RW_W]),
                 .out_valid(o_valid),
                 .out_idx(o_idx),
                 .out_tag(o_tag),
@@ -190,7 +206,7 @@ module hw_att_engines #(
     endgenerate
 
     // the other engines of a bank issue the same reads as its first (lock step)
-    wire unused_ok = &{1'b0, k_en, v_en, k_addr, v_addr, eng_done};
+    wire unused_ok = &{1'b0, k_en, v_en, k_addr, v_addr, eng_done, dbg_row32[31:RAW], base32[31:RAW]};
 
 endmodule
 

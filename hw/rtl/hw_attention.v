@@ -20,10 +20,17 @@
 // max(positions + a few, divider, HD) cycles.
 // Each output carries the `tag` given with its start.
 // The KV cache read port (hw_kv_cache, 1 cycle latency) is driven from here.
+// Both stages take P positions per cycle (a row of P cache words): P dot products,
+// P exp2 lookups and P weighted values per element each cycle, so a pass over
+// the positions costs ceil(npos / P) cycles. Positions past npos in the last row
+// are masked: they take no part in the maximum and their exponent is forced to
+// the table's zero (z = 4096). Integer sums do not depend on their order, so
+// every P gives exactly numerics.attention_head.
 module hw_attention #(
     parameter HD       = 8,                                 // head dimension
     parameter CTX      = 16,                                // positions (score RAM depth)
-    parameter KV_AW    = 8,                                 // KV cache address bits
+    parameter KV_AW    = 8,                                 // KV cache row address bits
+    parameter P        = 1,                                 // positions per cycle (a power of two dividing CTX)
     parameter EXP_FILE = "exp2.hex",                        // hw_exp2 table
     parameter PW       = $clog2(CTX + 1),                   // bits of a position count 0..CTX
     parameter IW       = (HD > 1) ? $clog2(HD) : 1,         // bits of an element index
@@ -35,7 +42,7 @@ module hw_attention #(
     // command (sampled on start)
     input  wire              start,
     input  wire [HD*8-1:0]   q,             // int8 q_i at [8i +: 8]
-    input  wire [KV_AW-1:0]  base,          // KV address of position 0 of this (layer, kv head)
+    input  wire [KV_AW-1:0]  base,          // KV row of position 0 of this (layer, kv head)
     input  wire [PW-1:0]     npos,          // positions 0..npos-1, 1 <= npos <= CTX
     input  wire [14:0]       m_att,
     input  wire [5:0]        sh_att,
@@ -50,8 +57,8 @@ module hw_attention #(
     output wire [KV_AW-1:0]  kv_k_addr,
     output wire              kv_v_en,
     output wire [KV_AW-1:0]  kv_v_addr,
-    input  wire [HD*8-1:0]   kv_k,          // registered cache outputs (1 cycle after the enable)
-    input  wire [HD*8-1:0]   kv_v,
+    input  wire [P*HD*8-1:0] kv_k,          // registered cache rows (1 cycle after the enable), position p
+    input  wire [P*HD*8-1:0] kv_v,          //   of the row at [p*HD*8 +: HD*8]
     // outputs, one element per cycle
     output wire              out_valid,
     output wire [IW-1:0]     out_idx,
@@ -59,7 +66,9 @@ module hw_attention #(
     output wire signed [7:0] out_data
 );
 
-    localparam TW  = (CTX > 1) ? $clog2(CTX) : 1;           // score RAM address bits
+    localparam LP  = (P > 1) ? $clog2(P) : 0;               // bits of a position within a row
+    localparam ROWS = CTX / P;                              // rows of P positions
+    localparam TW  = (ROWS > 1) ? $clog2(ROWS) : 1;         // score RAM address bits (rows)
     localparam SCW = 16 + $clog2(HD);                       // |q.k| <= HD * 2**14
     localparam DPW = SCW + 15;                              // (max - s) * m_att
     localparam ZW  = 13;                                    // z clamped to 4096 (= 2**-16 -> 0)
@@ -69,6 +78,9 @@ module hw_attention #(
     localparam MPW = OW + RW + 1;                           // o * recip
     localparam WW  = 34;                                    // |w| <= 2**31 (|o| <= 128 E)
     localparam CW  = (PW > IW + 1) ? PW : IW + 1;           // issue counter bits
+    localparam PRW = 25;                                    // e * v: 17 x 8 bits signed
+    localparam RSW = PRW + LP;                              // a row's sum of P products
+    localparam ESW = 16 + LP;                               // a row's sum of P exponents
 
     // ---------------------------------------------------------------- front: score and value stages
     // score stage (S): a head from start until its scores are final and the value stage takes it
@@ -99,11 +111,14 @@ module hw_attention #(
     wire   back_busy;
     assign busy  = s_busy || v_issuing || acc_pending || back_busy;
 
-    wire s_last = ({{(32-CW){1'b0}}, s_t} + 1 >= {{(32-PW){1'b0}}, s_npos});
-    wire v_last = ({{(32-CW){1'b0}}, v_t} + 1 >= {{(32-PW){1'b0}}, v_npos});
+    // the last row holds position npos - 1
+    wire [31:0] s_end = ({{(32-CW){1'b0}}, s_t} + 32'd1) << LP;
+    wire [31:0] v_end = ({{(32-CW){1'b0}}, v_t} + 32'd1) << LP;
+    wire s_last = (s_end >= {{(32-PW){1'b0}}, s_npos});
+    wire v_last = (v_end >= {{(32-PW){1'b0}}, v_npos});
     wire s_go   = start && !s_busy;
 
-    // KV_AW >= TW: the cache holds at least CTX words
+    // KV_AW >= TW: the cache holds at least CTX / P rows
     assign kv_k_en   = s_issuing;
     assign kv_k_addr = s_base + {{(KV_AW-TW){1'b0}}, s_t[TW-1:0]};
     assign kv_v_en   = v_issuing;
@@ -111,11 +126,11 @@ module hw_attention #(
 
     // ---------------------------------------------------------------- score RAM: two buffers
     // S writes buffer s_buf while V reads the other (the last head's); address {buffer, position}
-    reg signed [SCW-1:0] score_mem [0:(2 << TW)-1];     // a buffer per 2**TW words (CTX rounded up)
-    reg signed [SCW-1:0] score_q;
+    reg [P*SCW-1:0]      score_mem [0:(2 << TW)-1];     // a buffer per 2**TW rows (CTX / P rounded up)
+    reg [P*SCW-1:0]      score_q;                       // position p's score at [p*SCW +: SCW]
     reg                  sc_we;
     reg [TW:0]           sc_waddr;
-    reg signed [SCW-1:0] sc_wdata;
+    reg [P*SCW-1:0]      sc_wdata;
     wire [TW:0]          sc_raddr = {v_buf, v_t[TW-1:0]};
 
     always @(posedge clk) begin
@@ -132,13 +147,14 @@ module hw_attention #(
 
     // ---------------------------------------------------------------- phase 1: scores
     // issue (c) -> cache register (c+1) -> k register (c+2) -> partial sums (c+3)
-    // -> dot product (c+4) -> RAM, max
-    reg              p1_valid, p2_valid, p3_valid, p4_valid;
+    // -> dot products (c+4) -> RAM, the row's maximum (c+5) -> the running maximum
+    reg              p1_valid, p2_valid, p3_valid, p4_valid, p5_valid;
     reg [TW-1:0]     p1_t, p2_t, p3_t, p4_t;
-    reg [HD*8-1:0]   k_reg;
-    reg signed [SCW-1:0] s_reg;
+    reg [P*HD*8-1:0] k_reg;
+    reg [P*SCW-1:0]  s_reg;
     reg signed [SCW-1:0] max_reg;
-    wire signed [SCW-1:0] dot;
+    reg signed [SCW-1:0] row_max;
+    wire [P*SCW-1:0] dot;
 
     // The dot product takes two stages (a head_dim-wide sum in one cycle was the
     // longest path of the core): NP partial sums are registered, then added.
@@ -146,30 +162,35 @@ module hw_attention #(
     //   q . k = sum_b (+-2**b) * sum_{i: bit b of k_i} q_i (bit 7 weighs -2**7),
     // masked int8 adds only (as hw_mac_lane's bit planes), no multiplier.
     // MUL_LUT = 0: the parts are the HD products (one multiplier each).
-    localparam NP  = (MUL_LUT != 0) ? 8 : HD;       // partial sums
-    wire [NP*SCW-1:0] parts_next;
-    reg  [NP*SCW-1:0] parts;
+    localparam NP  = (MUL_LUT != 0) ? 8 : HD;       // partial sums per position
+    wire [P*NP*SCW-1:0] parts_next;
+    reg  [P*NP*SCW-1:0] parts;
 
-    genvar gb, gi;
+    genvar gp, gb, gi;
     generate
-        if (MUL_LUT != 0) begin : g_dot_planes
-            localparam PLW = 9 + $clog2(HD);
-            for (gb = 0; gb < 8; gb = gb + 1) begin : g_plane
-                wire [HD*PLW-1:0] masked;           // q_i where bit gb of k_i is set, else 0
-                wire signed [PLW-1:0] plane;
-                for (gi = 0; gi < HD; gi = gi + 1) begin : g_leaf
-                    assign masked[gi*PLW +: PLW] = k_reg[8*gi + gb]
-                                                   ? {{(PLW-8){q_reg[8*gi+7]}}, q_reg[8*gi +: 8]} : {PLW{1'b0}};
+        for (gp = 0; gp < P; gp = gp + 1) begin : g_pos
+            wire [HD*8-1:0] k_p = k_reg[gp*HD*8 +: HD*8];
+            if (MUL_LUT != 0) begin : g_dot_planes
+                localparam PLW = 9 + $clog2(HD);
+                for (gb = 0; gb < 8; gb = gb + 1) begin : g_plane
+                    wire [HD*PLW-1:0] masked;           // q_i where bit gb of k_i is set, else 0
+                    wire signed [PLW-1:0] plane;
+                    for (gi = 0; gi < HD; gi = gi + 1) begin : g_leaf
+                        assign masked[gi*PLW +: PLW] = k_p[8*gi + gb]
+                                                       ? {{(PLW-8){q_reg[8*gi+7]}}, q_reg[8*gi +: 8]} : {PLW{1'b0}};
+                    end
+                    hw_add_tree #(.N(HD), .W(PLW)) tree (.leaves(masked), .sum(plane));
+                    wire signed [SCW-1:0] pl_ext = {{(SCW-PLW){plane[PLW-1]}}, plane};
+                    assign parts_next[(gp*NP + gb)*SCW +: SCW] = (gb == 7) ? -(pl_ext <<< gb) : (pl_ext <<< gb);
                 end
-                hw_add_tree #(.N(HD), .W(PLW)) tree (.leaves(masked), .sum(plane));
-                wire signed [SCW-1:0] pl_ext = {{(SCW-PLW){plane[PLW-1]}}, plane};
-                assign parts_next[gb*SCW +: SCW] = (gb == 7) ? -(pl_ext <<< gb) : (pl_ext <<< gb);
+            end else begin : g_dot_mults
+                for (gi = 0; gi < HD; gi = gi + 1) begin : g_prod
+                    wire signed [15:0] prod = $signed(q_reg[8*gi +: 8]) * $signed(k_p[8*gi +: 8]);
+                    assign parts_next[(gp*NP + gi)*SCW +: SCW] = {{(SCW-16){prod[15]}}, prod};
+                end
             end
-        end else begin : g_dot_mults
-            for (gi = 0; gi < HD; gi = gi + 1) begin : g_prod
-                wire signed [15:0] prod = $signed(q_reg[8*gi +: 8]) * $signed(k_reg[8*gi +: 8]);
-                assign parts_next[gi*SCW +: SCW] = {{(SCW-16){prod[15]}}, prod};
-            end
+            hw_add_tree #(.N(NP), .W(SCW)) dot_tree (.leaves(parts[gp*NP*SCW +: NP*SCW]),
+                                                     .sum(dot[gp*SCW +: SCW]));
         end
     endgenerate
 
@@ -177,7 +198,21 @@ module hw_attention #(
         parts <= parts_next;
     end
 
-    hw_add_tree #(.N(NP), .W(SCW)) dot_tree (.leaves(parts), .sum(dot));
+    // the largest score of the row among positions below npos (the rest: the smallest value)
+    reg signed [SCW-1:0] row_max_next;
+    reg signed [SCW-1:0] sc_p;
+    reg [31:0]           pos4;
+    integer im;
+    always @* begin
+        row_max_next = {1'b1, {(SCW-1){1'b0}}};
+        for (im = 0; im < P; im = im + 1) begin
+            pos4 = ({{(32-TW){1'b0}}, p4_t} << LP) + im;
+            sc_p = s_reg[im*SCW +: SCW];
+            if (pos4 < {{(32-PW){1'b0}}, s_npos} && sc_p > row_max_next) begin
+                row_max_next = sc_p;
+            end
+        end
+    end
 
     always @(posedge clk) begin
         p1_valid <= s_issuing;
@@ -193,8 +228,10 @@ module hw_attention #(
         sc_we    <= p4_valid;
         sc_waddr <= {s_buf, p4_t};
         sc_wdata <= s_reg;
-        if (p4_valid && (s_reg > max_reg)) begin
-            max_reg <= s_reg;
+        p5_valid <= p4_valid;
+        row_max  <= row_max_next;
+        if (p5_valid && (row_max > max_reg)) begin
+            max_reg <= row_max;
         end
         if (s_go) begin
             max_reg <= {1'b1, {(SCW-1){1'b0}}};
@@ -204,31 +241,62 @@ module hw_attention #(
             p2_valid <= 1'b0;
             p3_valid <= 1'b0;
             p4_valid <= 1'b0;
+            p5_valid <= 1'b0;
             sc_we    <= 1'b0;
         end
     end
 
     // ---------------------------------------------------------------- phase 2: exp2, sums
-    // issue (c) -> v, score (c+1) -> (max - s) * m (c+2) -> z (c+3) -> hw_exp2 (c+5) -> sums
+    // issue (c) -> v, score (c+1) -> (max - s) * m (c+2) -> z (c+3) -> hw_exp2 (c+5)
+    // -> e * v (c+6) -> the row's sums (c+7) -> accumulated (c+8); P positions each
     reg               e1_valid, e2_valid, e3_valid, e4_valid;   // e4: inside hw_exp2
-    reg [HD*8-1:0]    v2, v3, v4, v5;
-    reg [DPW-1:0]     prod2;
-    reg [ZW-1:0]      z3;
+    reg [TW-1:0]      e1_t, e2_t;                   // row (positions past npos are masked at z)
+    reg [P*HD*8-1:0]  v2, v3, v4, v5;
+    reg [P*DPW-1:0]   prod2;
+    reg [P*ZW-1:0]    z3;
     reg signed [SCW-1:0] v_max;                     // the value stage head's maximum score
-    wire [SCW-1:0]    diff1 = v_max - score_q;      // 0 <= max - s < 2**SCW (unsigned)
-    wire [DPW-1:0]    zfull = prod2 >> v_sh_att;
-    wire              e_valid;
-    wire [15:0]       e_val;
+    wire [P*ZW-1:0]   z_next;
+    wire [P-1:0]      e_valid_p;
+    wire              e_valid = e_valid_p[0];
+    wire [P*16-1:0]   e_val;
+
+    generate
+        for (gp = 0; gp < P; gp = gp + 1) begin : g_exp
+            // 0 <= max - s < 2**SCW (unsigned) for the positions below npos
+            wire [SCW-1:0] diff1 = v_max - score_q[gp*SCW +: SCW];
+            wire [DPW-1:0] zfull = prod2[gp*DPW +: DPW] >> v_sh_att;
+            wire [31:0]    pos2  = ({{(32-TW){1'b0}}, e2_t} << LP) + gp;
+            wire           live  = pos2 < {{(32-PW){1'b0}}, v_npos};
+            assign z_next[gp*ZW +: ZW] = (!live || zfull >= 4096) ? 13'd4096 : zfull[ZW-1:0];
+
+            always @(posedge clk) begin
+                prod2[gp*DPW +: DPW] <= diff1 * v_m_att;
+            end
+
+            hw_exp2 #(
+                .ZW(ZW),
+                .TABLE_FILE(EXP_FILE)
+            ) exp2 (
+                .clk(clk),
+                .rst(rst),
+                .in_valid(e3_valid),
+                .z(z3[gp*ZW +: ZW]),
+                .out_valid(e_valid_p[gp]),
+                .e(e_val[gp*16 +: 16])
+            );
+        end
+    endgenerate
 
     always @(posedge clk) begin
         e1_valid <= v_issuing;
+        e1_t     <= v_t[TW-1:0];
         e2_valid <= e1_valid;
+        e2_t     <= e1_t;
         v2       <= kv_v;
-        prod2    <= diff1 * v_m_att;
         e3_valid <= e2_valid;
         e4_valid <= e3_valid;
         v3       <= v2;
-        z3       <= (zfull >= 4096) ? 13'd4096 : zfull[ZW-1:0];
+        z3       <= z_next;
         v4       <= v3;
         v5       <= v4;
         if (rst) begin
@@ -239,17 +307,52 @@ module hw_attention #(
         end
     end
 
-    hw_exp2 #(
-        .ZW(ZW),
-        .TABLE_FILE(EXP_FILE)
-    ) exp2 (
-        .clk(clk),
-        .rst(rst),
-        .in_valid(e3_valid),
-        .z(z3),
-        .out_valid(e_valid),
-        .e(e_val)
-    );
+    // e * v for each position and element (registered), then each element's sum over the row
+    reg                  a_valid, b_valid;
+    reg [P*HD*PRW-1:0]   prod_a;
+    reg [ESW-1:0]        es_a, es_b;
+    reg [HD*RSW-1:0]     row_b;
+    reg [ESW-1:0]        es_next;
+    reg [HD*RSW-1:0]     row_next;
+    reg signed [RSW-1:0] rs;
+    integer ip, ie;
+
+    always @* begin
+        es_next  = {ESW{1'b0}};
+        for (ip = 0; ip < P; ip = ip + 1) begin
+            es_next = es_next + {{(ESW-16){1'b0}}, e_val[ip*16 +: 16]};
+        end
+        for (ie = 0; ie < HD; ie = ie + 1) begin
+            rs = {RSW{1'b0}};
+            for (ip = 0; ip < P; ip = ip + 1) begin
+                rs = rs + {{(RSW-PRW){prod_a[(ip*HD + ie)*PRW + PRW - 1]}}, prod_a[(ip*HD + ie)*PRW +: PRW]};
+            end
+            row_next[ie*RSW +: RSW] = rs;
+        end
+    end
+
+    generate
+        for (gp = 0; gp < P; gp = gp + 1) begin : g_ev
+            for (gi = 0; gi < HD; gi = gi + 1) begin : g_el
+                always @(posedge clk) begin
+                    prod_a[(gp*HD + gi)*PRW +: PRW] <= $signed({1'b0, e_val[gp*16 +: 16]})
+                                                       * $signed(v5[(gp*HD + gi)*8 +: 8]);
+                end
+            end
+        end
+    endgenerate
+
+    always @(posedge clk) begin
+        a_valid <= e_valid;
+        es_a    <= es_next;
+        b_valid <= a_valid;
+        es_b    <= es_a;
+        row_b   <= row_next;
+        if (rst) begin
+            a_valid <= 1'b0;
+            b_valid <= 1'b0;
+        end
+    end
 
     // The front is free for the next head once the values are issued: the exp2
     // pipeline and the sums of this head drain meanwhile (acc_pending) and are
@@ -258,8 +361,8 @@ module hw_attention #(
     // so the score stage may start another head at once.
     // scores are final (max_reg too) once p4 is empty; the last RAM write (sc_we)
     // lands before the value stage's first read
-    wire p_drained = !p1_valid && !p2_valid && !p3_valid && !p4_valid;
-    wire e_drained = !e1_valid && !e2_valid && !e3_valid && !e4_valid && !e_valid;
+    wire p_drained = !p1_valid && !p2_valid && !p3_valid && !p4_valid && !p5_valid;
+    wire e_drained = !e1_valid && !e2_valid && !e3_valid && !e4_valid && !e_valid && !a_valid && !b_valid;
     reg                 acc_pending;        // o_acc / e_sum hold a head not yet handed over
     reg [TAGW-1:0]      tag_acc;
     reg [14:0]          m_out_acc;
@@ -275,11 +378,11 @@ module hw_attention #(
     integer ia;                         // loop index of this block only
 
     always @(posedge clk) begin
-        if (e_valid) begin
+        if (b_valid) begin
             for (ia = 0; ia < HD; ia = ia + 1) begin
-                o_acc[ia] <= o_acc[ia] + $signed({1'b0, e_val}) * $signed(v5[8*ia +: 8]);
+                o_acc[ia] <= o_acc[ia] + {{(OW-RSW){row_b[ia*RSW + RSW - 1]}}, row_b[ia*RSW +: RSW]};
             end
-            e_sum <= e_sum + {{(EW-16){1'b0}}, e_val};
+            e_sum <= e_sum + {{(EW-ESW){1'b0}}, es_b};
         end
         // cleared when handed over, and when the value stage takes a head (after reset)
         if (hand || v_take) begin
@@ -527,7 +630,7 @@ module hw_attention #(
     end
 
     // div_busy is only observed through div_done; keep lint quiet about it
-    wire unused_ok = &{1'b0, div_busy, div_q[40:RW], wfull[MPW-1:WW]};
+    wire unused_ok = &{1'b0, div_busy, div_q[40:RW], wfull[MPW-1:WW], e_valid_p};
 
 endmodule
 

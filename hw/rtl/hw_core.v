@@ -27,6 +27,7 @@ module hw_core #(
     parameter VPL          = 4,         // values per lane per cycle
     parameter MAC_LUT      = 0,         // 1: lane MACs and attention q . k from LUT adders, not multipliers
     parameter ATT_E        = 1,         // attention engines: divides NKV, or a multiple of NKV dividing NH
+    parameter ATT_P        = 1,         // positions per cycle of each engine: a power of two dividing CTX
     parameter NORM_W       = 2,         // rmsnorm elements per cycle: a power of two <= VPL, D
     parameter WB           = 8,         // weight bits in the lane ROMs
     parameter BITS_EMB     = 8,         // embedding weight bits
@@ -876,6 +877,7 @@ module hw_core #(
         .B(ATT_B),
         .BANK_DEPTH(KV_DEPTH),
         .BAW(KV_AW),
+        .P(ATT_P),
         .EW_BITS(EBW),
         .EXP_FILE({ROM_DIR, "/exp2.hex"}),
         .PW(PW),

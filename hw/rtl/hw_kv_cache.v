@@ -2,61 +2,86 @@
 `timescale 1ns / 1ps
 `default_nettype none
 
-// hw_kv_cache: the int8 key and value caches, two simple dual-port block RAMs.
-// One word holds one head's HD values of one position (value i at [8i +: 8]);
-// the word of (layer l, kv head h, position t) is at (l*NKV + h)*CTX + t.
-// The core writes k and v of one head per cycle; the attention engine reads a
-// key word and a value word per cycle (each its own address), registered (1
-// cycle latency).
+// hw_kv_cache: the int8 key and value caches, read P positions at a time.
+// A word holds one head's HD values of one position (value i at [8i +: 8]); the
+// word of (layer l, kv head h, position t) is at (l*NKV + h)*CTX + t. Each cache
+// is P simple dual-port block RAMs, RAM p holding the words whose address is p
+// modulo P (at address / P), so a read of row r returns the P words r*P ..
+// r*P + P - 1 at once (word p at [p*HD*8 +: HD*8]).
+// The core writes k and v of one head per cycle (one RAM each); the attention
+// engine reads a key row and a value row per cycle (each its own row address),
+// registered (1 cycle latency).
 module hw_kv_cache #(
     parameter HD    = 8,                                    // head dimension (values per word)
-    parameter DEPTH = 64,                                   // words = L * NKV * CTX
-    parameter AW    = (DEPTH > 1) ? $clog2(DEPTH) : 1       // address bits
+    parameter DEPTH = 64,                                   // words = L * NKV * CTX, a multiple of P
+    parameter P     = 1,                                    // words per read (a power of two)
+    parameter AW    = (DEPTH > 1) ? $clog2(DEPTH) : 1,      // word address bits
+    parameter LP    = (P > 1) ? $clog2(P) : 0,              // bits of a word's RAM index
+    parameter RAW   = (DEPTH / P > 1) ? $clog2(DEPTH / P) : 1   // row address bits
 ) (
-    input  wire            clk,
+    input  wire              clk,
     // write port: k and v words of one (layer, kv head, position)
-    input  wire            wr_en,
-    input  wire [AW-1:0]   wr_addr,
-    input  wire [HD*8-1:0] wr_k,
-    input  wire [HD*8-1:0] wr_v,
-    // read ports, one per memory: keys and values of different positions (and heads) at once
-    input  wire            rd_k_en,
-    input  wire [AW-1:0]   rd_k_addr,
-    input  wire            rd_v_en,
-    input  wire [AW-1:0]   rd_v_addr,
-    output reg  [HD*8-1:0] rd_k,        // valid the cycle after rd_k_en
-    output reg  [HD*8-1:0] rd_v         // valid the cycle after rd_v_en
+    input  wire              wr_en,
+    input  wire [AW-1:0]     wr_addr,
+    input  wire [HD*8-1:0]   wr_k,
+    input  wire [HD*8-1:0]   wr_v,
+    // read ports, one per cache: keys and values of different rows (and heads) at once
+    input  wire              rd_k_en,
+    input  wire [RAW-1:0]    rd_k_row,
+    input  wire              rd_v_en,
+    input  wire [RAW-1:0]    rd_v_row,
+    output wire [P*HD*8-1:0] rd_k,      // valid the cycle after rd_k_en
+    output wire [P*HD*8-1:0] rd_v       // valid the cycle after rd_v_en
 );
 
-    (* ram_style = "block" *)
-    reg [HD*8-1:0] k_mem [0:DEPTH-1];
-    (* ram_style = "block" *)
-    reg [HD*8-1:0] v_mem [0:DEPTH-1];
+    localparam ROWS = DEPTH / P;
 
-    // one always block per port (separate blocks keep block-RAM inference)
-    always @(posedge clk) begin
-        if (wr_en) begin
-            k_mem[wr_addr] <= wr_k;
-        end
-    end
+    wire [31:0]    wr_addr32 = {{(32-AW){1'b0}}, wr_addr};
+    wire [31:0]    wr_row32  = wr_addr32 >> LP;
+    wire [31:0]    wr_sub32  = wr_addr32 & (P - 1);
+    wire [RAW-1:0] wr_row    = wr_row32[RAW-1:0];
 
-    always @(posedge clk) begin
-        if (wr_en) begin
-            v_mem[wr_addr] <= wr_v;
-        end
-    end
+    genvar p;
+    generate
+        for (p = 0; p < P; p = p + 1) begin : g_ram
+            (* ram_style = "block" *)
+            reg [HD*8-1:0] k_mem [0:ROWS-1];
+            (* ram_style = "block" *)
+            reg [HD*8-1:0] v_mem [0:ROWS-1];
+            reg [HD*8-1:0] k_q, v_q;
+            wire           we = wr_en && (wr_sub32 == p);
 
-    always @(posedge clk) begin
-        if (rd_k_en) begin
-            rd_k <= k_mem[rd_k_addr];
-        end
-    end
+            // one always block per port (separate blocks keep block-RAM inference)
+            always @(posedge clk) begin
+                if (we) begin
+                    k_mem[wr_row] <= wr_k;
+                end
+            end
 
-    always @(posedge clk) begin
-        if (rd_v_en) begin
-            rd_v <= v_mem[rd_v_addr];
+            always @(posedge clk) begin
+                if (we) begin
+                    v_mem[wr_row] <= wr_v;
+                end
+            end
+
+            always @(posedge clk) begin
+                if (rd_k_en) begin
+                    k_q <= k_mem[rd_k_row];
+                end
+            end
+
+            always @(posedge clk) begin
+                if (rd_v_en) begin
+                    v_q <= v_mem[rd_v_row];
+                end
+            end
+
+            assign rd_k[p*HD*8 +: HD*8] = k_q;
+            assign rd_v[p*HD*8 +: HD*8] = v_q;
         end
-    end
+    endgenerate
+
+    wire unused_ok = &{1'b0, wr_row32[31:RAW]};
 
 endmodule
 

@@ -8,7 +8,8 @@ logits before the sampler). The element-wise steps trail the matrix results
 (RoPE behind wq/wk, rmsnorm pass 1 behind the residual writes, the SiLU gate
 behind w3) and run several elements per cycle (rmsnorm 2, SiLU enough to
 keep up with w3), so what is left of them is a short tail each. Attention per
-head costs max((p+1) + HEAD_GAP, the divider or output stage) cycles once
+head costs max(rows + HEAD_GAP, the divider or output stage) cycles (rows =
+ceil((p+1) / P), P positions per cycle) once
 the stages overlap (an engine's score stage streams the next head's keys while
 its value stage streams this head's values, and the back divides and writes
 the head before), plus the first head's score pass and one tail per layer. The constants below name each
@@ -31,8 +32,8 @@ NORM_TAIL = 3 + 1 + RSQRT_LATENCY + 1 + 5       # rmsnorm: last group squared, s
 DIV_SKIP, DIV_STEP = 15, 2                      # hw_attention's hw_recip_div: E >= 2**15, 2 bits per cycle
 DIVIDER = -(-(RECIP_BITS + 1 - DIV_SKIP) // DIV_STEP)   # 13 cycles
 DIV_STAGE = DIVIDER + 3  # hand-over, start, steps, move: cycles per head in the division stage
-HEAD_GAP = 6             # value stage per head: (p+1) + HEAD_GAP (score drain, hand-overs)
-ATT_TAIL = 5 + DIV_STAGE + 6 + 4                # last head: exp drain, divide, first output, wo start
+HEAD_GAP = 11            # value stage per head: rows + HEAD_GAP (score drain, the row sums, hand-overs; measured)
+ATT_TAIL = 5 + DIV_STAGE + 6 + 4 + 14           # last head: exp drain, row sums, divide, first output, wo start (measured)
 # wo starts (max(0, HD - words per pass) cycles) after the last head's first output, or after
 # all HD outputs when wo has a LoRA adapter (it reads all of att first)
 W2_START = 3             # w3's last word -> w2 starts (its x reads trail the SiLU gate, which trails h3)
@@ -60,7 +61,7 @@ class Estimate:
     drain_cycles: int             # pipeline drains between dependent steps
     vector_cycles: int            # what the element-wise steps add: embedding, norm/SiLU/KV/sampler tails
     attention_fixed: int          # per token, attention cycles that do not grow with position
-    attention_per_pos: int        # per token, attention cycles per position (L * (NH / E + 1))
+    attention_per_pos: int        # per token, attention cycles per row of P positions (L * (NH / E + 1))
     attention_head_min: int       # a head costs at least this (divider or output stage) at small p
     # ---- resources
     lanes: int
@@ -78,14 +79,20 @@ class Estimate:
     attention_engines: int = 1    # hw_att_engines: heads at once, each with its KV cache bank
     norm_width: int = 2           # hw_rmsnorm: elements per cycle, 3 multipliers each
     attention_rounds: int = 0     # heads per engine over all layers (L * NH / E)
+    attention_positions: int = 1  # KV cache positions per cycle of each engine (P)
+
+    def attention_rows(self, pos: int) -> int:
+        """Cycles of one pass over the positions 0..pos: rows of P positions."""
+        return -(-(pos + 1) // self.attention_positions)
 
     def cycles(self, pos: int) -> int:
         """Cycles of the token at position `pos` (0-based), classifier included."""
         heads = self.attention_rounds                 # heads per engine, all layers
-        front = (pos + 1) + HEAD_GAP
+        rows = self.attention_rows(pos)
+        front = rows + HEAD_GAP
         stall = heads * max(0, self.attention_head_min - front)
         return (self.matrix_cycles + self.drain_cycles + self.vector_cycles
-                + self.attention_fixed + self.attention_per_pos * (pos + 1) + stall)
+                + self.attention_fixed + self.attention_per_pos * rows + stall)
 
     @property
     def rom_waste_bits(self) -> int:
@@ -163,7 +170,7 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     return Estimate(macs, ideal, walk, drain, vector, att_fixed, att_pos, head_min,
                     lay.lanes, lay.vpl, 0 if knobs.macs == "lut" else lay.lanes * lay.vpl, lay.lanes,
                     rom, lay.lanes * bram18_blocks(lay.depth, lay.word_bits), used, scale, tables,
-                    kv, lora, luts, engines, nw, L * hpe)
+                    kv, lora, luts, engines, nw, L * hpe, knobs.attention_positions)
 
 
 def _greedy_width(lanes: int) -> int:
@@ -185,7 +192,7 @@ def format_estimate(est: Estimate, context: int, clock_mhz: float = 100.0) -> st
          f"{est.matrix_cycles:,}"),
         ("pipeline drains", f"{est.drain_cycles:,}"),
         ("vector step tails (embedding, norms, KV write, SiLU, sampler)", f"{est.vector_cycles:,}"),
-        ("attention", f"{est.attention_fixed:,} + {est.attention_per_pos:,} x (p+1)"
+        ("attention", f"{est.attention_fixed:,} + {est.attention_per_pos:,} x ceil((p+1) / {est.attention_positions})"
                       f" (a head at least {est.attention_head_min} cycles)"),
     ]
     for p in positions(context):

@@ -14,6 +14,19 @@ from hw import numerics as nx
 from hw.intmodel import IntModel
 from hw.model import ModelConfig
 
+TINY_LORA_RANK = 3
+
+
+def tiny_knobs():
+    """The knobs of the tests' tiny design (random_int_model(seed=1)): awkward lane counts, LoRA on
+    every projection, attention two positions per cycle (odd position counts leave a masked one).
+    One definition, so the tests that build it share one cached Verilator model."""
+    from hw.golden import LORA_TARGETS
+    from hw.rtlgen.knobs import Knobs
+
+    return Knobs(lanes=5, values_per_lane=4, lora_rank=TINY_LORA_RANK, lora_targets=LORA_TARGETS,
+                 attention_positions=2)
+
 
 def random_int_model(seed: int = 0, dim: int = 24, hidden: int = 44, n_layers: int = 2,
                      n_heads: int = 3, n_kv_heads: int = 1, vocab: int = 37, seq_len: int = 16,

@@ -32,6 +32,9 @@ class Knobs:
                                         # (LUT adders by weight bit plane: no multiplier, a few LUTs per MAC)
     attention_engines: int = 0          # heads computed at once, each engine with its own KV cache bank;
                                         # must divide the kv heads; 0 = one per kv head
+    attention_positions: int = 1        # KV cache positions each attention engine takes per cycle (a power
+                                        # of two dividing the context): the score and value passes cost
+                                        # ceil(positions / P) cycles
     norm_width: int = 0                 # rmsnorm elements per cycle (3 multipliers each), a power of two;
                                         # 0 = 2 with DSP MACs (DSP-bound), up to 8 (<= values per lane) with LUT MACs
 
@@ -45,6 +48,8 @@ class Knobs:
             (self.macs in MAC_STYLES, f"macs must be one of {', '.join(MAC_STYLES)}, got {self.macs!r}"),
             (self.norm_width in (0, 1, 2, 4, 8, 16),
              f"norm width must be 1, 2, 4, 8 or 16 (or 0 = automatic), got {self.norm_width}"),
+            (self.attention_positions in (1, 2, 4, 8),
+             f"attention positions per cycle must be 1, 2, 4 or 8, got {self.attention_positions}"),
             (0 <= self.attention_engines <= 64,
              f"attention engines must be in 0..64 (0 = one per kv head), got {self.attention_engines}"),
         )
@@ -66,6 +71,11 @@ class Knobs:
         ctx = seq_len if self.context is None else self.context
         if ctx > seq_len:
             raise KnobError(f"context {ctx} is longer than the model's {seq_len} positions; use --context {seq_len} or less")
+        p = self.attention_positions
+        if ctx % p:
+            raise KnobError(f"attention positions per cycle ({p}) must divide the context ({ctx}): the KV cache "
+                            f"reads rows of {p} positions; use --context {ctx - ctx % p or p} or "
+                            f"--attention-positions {max(q for q in (1, 2, 4, 8) if ctx % q == 0)}")
         return replace(self, context=ctx)
 
     def engines(self, n_kv_heads: int, n_heads: int | None = None) -> int:

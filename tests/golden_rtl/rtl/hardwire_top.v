@@ -42,6 +42,7 @@ module hardwire_top #(
         .VPL          (3),            // values per lane per cycle
         .MAC_LUT      (0),            // lane MACs from LUT adders (1) or multipliers (0)
         .ATT_E        (1),            // attention engines (KV cache banks)
+        .ATT_P        (1),            // KV cache positions per cycle of each attention engine
         .NORM_W       (2),            // rmsnorm elements per cycle
         .WB           (8),            // lane ROM bits per weight (widest class)
         .BITS_EMB     (8),            // embedding weight bits
