@@ -40,8 +40,8 @@ MODELS = {"default": REPO_ROOT / "models" / "default" / "model.bin",
           "stories260K": SHARED_MODELS / "stories260K.bin"}
 PER_QUERY_HEAD = -1     # a setting's engines: one per query head (the engines of a kv head share its bank)
 # (lanes, values per lane, engines, KV cache positions per cycle of each engine)
-SETTINGS = ((16, 4, 0, 1), (16, 8, 0, 1), (16, 16, 0, 1), (16, 16, 0, 4), (16, 16, PER_QUERY_HEAD, 1),
-            (16, 16, PER_QUERY_HEAD, 4))
+SETTINGS = ((16, 4, 0, 1), (16, 8, 0, 1), (16, 16, 0, 1), (16, 16, 0, 2), (16, 16, 0, 4),
+            (16, 16, PER_QUERY_HEAD, 1), (16, 16, PER_QUERY_HEAD, 4))
 SETTING_RE = re.compile(r"(\d+)x(\d+)(q?)(?:p(\d+))?")
 BOS = 1
 TOKENS = 0              # 0: the whole context of each model
