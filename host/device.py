@@ -321,9 +321,16 @@ class Device:
                 self._link(run, self._acknowledge, run)
                 status = self._link(run, lambda: self.transport.read(R.STATUS))
                 self._raise_on_error(status)
+                if not status & (R.ST_BUSY | R.ST_DONE):
+                    raise TokenSequenceError(
+                        f"{self.transport.name}: the device is idle and its run is gone (STATUS neither BUSY "
+                        f"nor DONE after {run.count} of {run.max_new} tokens): it was reset or reprogrammed "
+                        "meanwhile; generate() again")
                 if status & R.ST_DONE and not status & R.ST_BUSY:
                     # done: one more read catches a token that landed between the two reads
                     pending = self._link(run, self._read_tokens, run)
+                    if not pending and status & R.ST_TOKEN_AVAIL:
+                        raise self._old_bitstream()
                     if not pending:         # finished early: the context is full
                         stats.stopped_by = "context"
                         finished = True
@@ -332,10 +339,7 @@ class Device:
                 if status & R.ST_TOKEN_AVAIL:
                     stale += 1              # a token landed after the read, or the bitstream predates
                     if stale > 3:           # TOKEN_WINDOW: it never shows there
-                        raise DeviceError(f"{self.transport.name}: STATUS says a token is waiting but "
-                                          "TOKEN_WINDOW shows none: the bitstream predates the numbered "
-                                          "token read (TOKEN_ACK, TOKEN_COUNT, TOKEN_WINDOW; "
-                                          "docs/register_map.md); rebuild it with this hardwire")
+                        raise self._old_bitstream()
                 if time.monotonic() - last_progress > self.timeout:
                     raise DeviceTimeout(f"{self.transport.name}: no token for {self.timeout:.1f} s after "
                                         f"{run.count} of {run.max_new} (STATUS {R.status_text(status)}); "
@@ -357,6 +361,11 @@ class Device:
                 self._run_state = None
                 stats.stopped_by = stats.stopped_by or "abort"
                 self._abort_quietly()
+
+    def _old_bitstream(self) -> DeviceError:
+        return DeviceError(f"{self.transport.name}: STATUS says a token is waiting but TOKEN_WINDOW shows "
+                           "none: the bitstream predates the numbered token read (TOKEN_ACK, TOKEN_COUNT, "
+                           "TOKEN_WINDOW; docs/register_map.md); rebuild it with this hardwire")
 
     def _window_depth(self) -> int:
         """Tokens the host may hold un-acknowledged: the output FIFO, at most the window."""
