@@ -380,13 +380,14 @@ class Device:
     def _read_tokens(self, run: _Run) -> List[int]:
         """The tokens from number run.next_no on that the device holds (up to a burst), checked
         against their numbers. Reading has no side effect; the acknowledgement (TOKEN_ACK)
-        follows once half the output FIFO is held, so one frame per burst reads tokens."""
+        follows once half the output FIFO is held: one frame per burst, one per half ring."""
         t = self.transport
         depth = self._window_depth()
         if (run.next_no - run.acked) & M32 >= max(1, depth // 2):
             self._acknowledge(run)
         held = (run.next_no - run.acked) & M32
-        n = min(getattr(t, "token_burst", 1), depth - held, run.max_new - run.count)
+        # at most half the ring per read: the core fills the other half meanwhile
+        n = min(getattr(t, "token_burst", 1), max(1, depth // 2), depth - held, run.max_new - run.count)
         if n <= 0:
             return []
         words = t.read_many(R.TOKEN_WINDOW + 4 * held, n, increment=True)

@@ -46,7 +46,7 @@ TOKEN_MASK = 0xFFFF
 # TOKEN_WINDOW / TOKEN_POP words: bit31 valid, [30:16] the token's number (mod 2^15), [15:0] the token
 TOKEN_NO_SHIFT = 16
 TOKEN_NO_MASK = 0x7FFF
-WINDOW_WORDS = _regmap.BY_NAME["TOKEN_WINDOW"].words    # 32: one UART frame reads them all
+WINDOW_WORDS = _regmap.BY_NAME["TOKEN_WINDOW"].words    # 64, hw_core's OUT_DEPTH
 STOP_NONE = 0xFFFFFFFF
 
 LORA_TARGET_NAMES = ("wq", "wk", "wv", "wo", "w1", "w3", "w2")

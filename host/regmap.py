@@ -110,7 +110,7 @@ REGISTERS: Tuple[Register, ...] = (
        BUILD),
     _R("TOKEN_WINDOW", 0x100, "R",
        "word i: token number TOKEN_ACK + i, bit31 valid, `[30:16]` the number's low 15 bits, `[15:0]` the token; "
-       "0 past TOKEN_COUNT. No side effect: reading again returns the same words", None, words=32),
+       "0 past TOKEN_COUNT. No side effect: reading again returns the same words", None, words=64),
 )
 del _R
 

@@ -85,9 +85,9 @@ localparam [7:0] R_OUT_DEPTH         = 8'd54;
 localparam [7:0] R_LORA_WORDS        = 8'd55;
 // 0xE0 R: attention engines; the KV cache has min(ATT_ENGINES, KV_HEADS) banks (the debug window's KV addresses)
 localparam [7:0] R_ATT_ENGINES       = 8'd56;
-// 0x100..0x17C, 32 words R: word i: token number TOKEN_ACK + i, bit31 valid, [30:16] the number's low 15 bits, [15:0] the token; 0 past TOKEN_COUNT. No side effect: reading again returns the same words
+// 0x100..0x1FC, 64 words R: word i: token number TOKEN_ACK + i, bit31 valid, [30:16] the number's low 15 bits, [15:0] the token; 0 past TOKEN_COUNT. No side effect: reading again returns the same words
 localparam [7:0] R_TOKEN_WINDOW      = 8'd64;
-localparam [7:0] R_TOKEN_WINDOW_WORDS = 8'd32;
+localparam [7:0] R_TOKEN_WINDOW_WORDS = 8'd64;
 
 // what MAGIC reads
 localparam [31:0] MAGIC_VALUE = 32'h48574952;

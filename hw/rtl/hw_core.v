@@ -48,7 +48,7 @@ module hw_core #(
     parameter ROM_DIR      = "rom",     // folder of the hex files
     // FIFOs
     parameter PROMPT_DEPTH = 0,         // prompt FIFO words (power of 2); 0 = CTX rounded up
-    parameter OUT_DEPTH    = 32         // output token ring words (a power of 2 >= 2; TOKEN_WINDOW shows 32)
+    parameter OUT_DEPTH    = 64         // output token ring words (a power of 2 >= 2; TOKEN_WINDOW shows 64)
 ) (
     input  wire        clk,
     input  wire        rst,             // synchronous, active high
