@@ -52,7 +52,7 @@ $(STAMP): requirements.txt pyproject.toml
 test: $(STAMP) ## run every test (pass options with PYTEST_ARGS="-m 'not synth'")
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-soak: $(STAMP) ## UART link soak: 10^6 frames through an 8N1 line at BER 1e-4 to the Python bridge stand-in (~2-3 min)
+soak: $(STAMP) ## UART link soak: 10^6 frames through an 8N1 line at BER 1e-4 to the Python bridge stand-in, cable pulls and new sessions included: corrupt, wrong, lost tokens, retry histogram (~3-6 min)
 	HARDWIRE_SOAK=1 $(PY) -m pytest -q -s -p no:cacheprovider -m slow tests/test_serial_soak.py -k million_frames
 
 coverage: $(STAMP) ## Python line + Verilator line/toggle coverage of hw/, host/, hw/rtl over the suite (no synth) -> docs/coverage.md

@@ -9,26 +9,36 @@ URIs: "sim:<build folder>[?timeout=S]", "serial:<port or pyserial URL>[?baud=N&r
 checked against the build's metadata (host/metadata.py) and the tokenizer.
 
 generate() drives the register protocol of docs/register_map.md: settings as
-one burst, the prompt into PROMPT_PUSH, CONTROL.START, then TOKEN_POP until
-the requested tokens, the stop token or STATUS.DONE. It yields each token as
-it arrives. Every wait has a deadline (`timeout`, seconds without progress):
-a device that stops answering raises DeviceTimeout, never hangs.
+one burst, the prompt into PROMPT_PUSH, CONTROL.START, then TOKEN_WINDOW reads
+at the host's own token count, acknowledged through TOKEN_ACK, until the
+requested tokens, the stop token or STATUS.DONE. It yields each token as it
+arrives. Every wait has a deadline (`timeout`, seconds without progress): a
+device that stops answering raises DeviceTimeout, never hangs.
+
+Nothing is lost on the link: the device keeps each token until the host
+acknowledges it, and reading the window has no side effect, so a read whose
+answer never came is simply read again. When the link fails mid-generation
+(a reopened port, a replugged cable) the driver reopens it (`reopen`, which
+open_device gives serial devices) and continues at its own count; without
+one, `reconnect(transport)` and `resume()` do the same by hand.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qsl
 
 from host import registers as R
 from host.errors import DeviceError, DeviceTimeout
-from host.metadata import Metadata, check_identity, check_tokenizer, find_metadata
+from host.metadata import IdentityMismatch, Metadata, check_identity, check_tokenizer, find_metadata
 from host.tokenizer import BOS, TextStream, Tokenizer
 from host.transport import Transport
 
 DEFAULT_TIMEOUT = 10.0      # seconds without progress before DeviceTimeout
+DEFAULT_RECONNECTS = 3      # link failures a generation survives (reopen the port, continue)
+M32 = 0xFFFFFFFF
 
 
 class PromptError(ValueError):
@@ -37,6 +47,11 @@ class PromptError(ValueError):
 
 class LoraError(ValueError):
     """A LoRA adapter that does not fit the device (target, layer, shape, values)."""
+
+
+class TokenSequenceError(DeviceError):
+    """The device's numbered tokens are not the ones the host expects (the device was reset,
+    reprogrammed, or another host acknowledged them): the run cannot continue."""
 
 
 @dataclass(frozen=True)
@@ -57,32 +72,49 @@ class RunStats:
     first_token_seconds: float = 0.0
     cycles_total: int = 0
     cycles_last_token: int = 0
-    stopped_by: str = ""        # "max_new_tokens", "stop_token", "context", "abort"
+    stopped_by: str = ""        # "max_new_tokens", "stop_token", "context", "abort", "link"
+    reconnects: int = 0         # link failures survived by reopening the link
 
     @property
     def tokens_per_second(self) -> float:
         return self.tokens / self.seconds if self.seconds > 0 else 0.0
 
 
+@dataclass
+class _Run:
+    """A generation in progress: what the streaming loop, and resume() after a link failure, need."""
+    max_new: int
+    stop_token: Optional[int]
+    text: Optional[TextStream]
+    stats: RunStats
+    start: float
+    next_no: int                # number (mod 2^32) of the next token the host expects
+    acked: int                  # the device's TOKEN_ACK as the host last set or read it
+    count: int = 0              # tokens yielded
+    interrupted: bool = False   # the link failed: resume() continues
+
+
 class Device:
-    """A hardwire accelerator behind a Transport."""
+    """A hardwire accelerator behind a Transport.
+
+    reopen: a function that opens a new transport to the same device (open_device gives one for
+    serial: URIs); a generation that loses its link calls it, checks it reaches the same device,
+    and continues where it stood, up to `reconnects` times per generation."""
 
     def __init__(self, transport: Transport, tokenizer=None, metadata: Optional[Metadata] = None,
-                 timeout: float = DEFAULT_TIMEOUT):
+                 timeout: float = DEFAULT_TIMEOUT, reopen: Optional[Callable[[], Transport]] = None,
+                 reconnects: int = DEFAULT_RECONNECTS):
         self.transport = transport
         self.timeout = float(timeout)
         self.metadata = metadata
+        self.reopen = reopen
+        self.reconnects = int(reconnects)
         self.last_run = RunStats()
-        magic = transport.read(R.MAGIC)
-        if magic != R.MAGIC_VALUE:
-            raise DeviceError(f"{transport.name}: register 0x00 reads {magic:#010x}, not the hardwire "
-                              f"magic {R.MAGIC_VALUE:#010x} ('HWIR'); this is not a hardwire device "
-                              "(wrong port, bitstream or IP address)")
-        words = transport.read_block([R.GEN_VERSION] + R.identity_addresses()
-                                     + [R.PROMPT_DEPTH, R.OUT_DEPTH, R.LORA_WORDS])
+        self._run_state: Optional[_Run] = None
+        words = self._read_identity(transport)
         self._identity = R.unpack_identity(words)
-        # FIFO capacities (0 = not reported): a prompt must fit the prompt FIFO; a token read
-        # pops at most what the output FIFO holds (more would only bring back empty words)
+        # FIFO capacities (0 = not reported): a prompt must fit the prompt FIFO; the host reads
+        # at most what the output FIFO holds (more would only bring back empty words)
         self.prompt_depth = words[R.PROMPT_DEPTH]
         self.out_depth = words[R.OUT_DEPTH]
         if metadata is not None:
@@ -94,6 +126,87 @@ class Device:
         if tokenizer is not None:
             check_tokenizer(tokenizer, self._identity, metadata)
         self.tokenizer = tokenizer
+
+    @staticmethod
+    def _read_identity(transport: Transport) -> Dict[int, int]:
+        magic = transport.read(R.MAGIC)
+        if magic != R.MAGIC_VALUE:
+            raise DeviceError(f"{transport.name}: register 0x00 reads {magic:#010x}, not the hardwire "
+                              f"magic {R.MAGIC_VALUE:#010x} ('HWIR'); this is not a hardwire device "
+                              "(wrong port, bitstream or IP address)")
+        return transport.read_block([R.GEN_VERSION] + R.identity_addresses()
+                                    + [R.PROMPT_DEPTH, R.OUT_DEPTH, R.LORA_WORDS])
+
+    # ------------------------------------------------------------ the link
+    def reconnect(self, transport: Optional[Transport] = None) -> None:
+        """Replace the link to the device (a reopened port, a replugged cable, a new session):
+        close the old transport, open `transport` (default: `reopen()`) and check that it reaches
+        the same device. A generation the old link broke off continues with resume()."""
+        if transport is None and self.reopen is None:
+            raise DeviceError(f"{self.transport.name}: this Device cannot reopen its link by itself "
+                              "(it was not opened by open_device with a serial: URI); pass the new "
+                              "transport: dev.reconnect(transport)")
+        try:
+            self.transport.close()
+        except Exception:  # a dead link may refuse to close; the new one matters
+            pass
+        if transport is None:
+            transport = self.reopen()
+        self.transport = transport
+        ident = R.unpack_identity(self._read_identity(transport))
+        if ident.fingerprint != self._identity.fingerprint:
+            raise IdentityMismatch(f"{transport.name}: after reconnecting, the device runs model "
+                                   f"{ident.fingerprint}, not model {self._identity.fingerprint} it ran "
+                                   "before; another board or bitstream is on this port")
+
+    def resume(self) -> Iterator[Token]:
+        """Continue the generation a link failure interrupted (after reconnect()): yields the
+        tokens after the last one the interrupted generator yielded, none lost, none twice."""
+        run = self._run_state
+        if run is None or not run.interrupted:
+            raise DeviceError(f"{self.transport.name}: no interrupted generation to resume (the last "
+                              "one finished, was stopped, or failed on the device's side); generate() again")
+        return self._resume(run)
+
+    def _resume(self, run: _Run) -> Iterator[Token]:
+        self._resync(run)
+        run.interrupted = False
+        yield from self._stream(run)
+
+    def _resync(self, run: _Run) -> None:
+        """Take the device's TOKEN_ACK / TOKEN_COUNT after a new link; check the host's count fits."""
+        ack, count = self.transport.read_many(R.TOKEN_ACK, 2, increment=True)
+        if (run.next_no - ack) & M32 > (count - ack) & M32:
+            raise TokenSequenceError(
+                f"{self.transport.name}: the device holds tokens {ack}..{count - 1} (TOKEN_ACK, TOKEN_COUNT) "
+                f"but the host's next token is number {run.next_no}: the device was reset or reprogrammed "
+                "while the link was down, and the run cannot continue; generate() again")
+        run.acked = ack
+
+    def _link(self, run: _Run, fn, *args):
+        """fn(*args) (register accesses through self.transport, looked up at each call); when the link fails, reopen it (`reopen`) and call fn
+        again, up to `reconnects` times per generation. Reading tokens is idempotent and the
+        device keeps every token until acknowledged, so nothing is lost or doubled."""
+        while True:
+            try:
+                return fn(*args)
+            except TokenSequenceError:
+                raise
+            except DeviceError as exc:
+                if self.reopen is None or run.stats.reconnects >= self.reconnects:
+                    run.interrupted = True
+                    if type(exc) in (DeviceError, DeviceTimeout):
+                        raise type(exc)(f"{exc}. The generation is kept: dev.reconnect() then dev.resume() "
+                                        "continue it without losing a token") from exc
+                    raise
+                run.stats.reconnects += 1
+                try:
+                    self.reconnect()
+                    self._resync(run)
+                except TokenSequenceError:
+                    raise
+                except DeviceError:
+                    continue            # counted: the next failure of fn or of the reopen decides
 
     # ------------------------------------------------------------ identity and state
     def info(self) -> R.Identity:
@@ -113,11 +226,10 @@ class Device:
                 "tokens_done": v[R.TOKENS_DONE], "cycles_total": v[R.CYCLES_TOTAL]}
 
     def reset(self) -> None:
-        """Forget the context (position 0); LoRA adapters stay."""
+        """Forget the context (position 0); LoRA adapters stay. Also empties the output FIFO and
+        restarts the token numbers at 0."""
         self.transport.write(R.CONTROL, R.CTRL_RESET_STATE)
         self._wait_idle("RESET_STATE")
-        # tokens a previous (aborted) run left in the output FIFO
-        self._drain()
 
     # ------------------------------------------------------------ generation
     def generate(self, prompt: Union[str, Sequence[int]], max_new_tokens: int, temperature: float = 0.0,
@@ -156,10 +268,12 @@ class Device:
     def _run(self, ids: List[int], max_new: int, inv_temp: int, top_k: int, seed: int,
              stop_token: Optional[int], reset: bool) -> Iterator[Token]:
         t = self.transport
+        self._run_state = None
         if reset:
             self.reset()
         else:
             self._wait_idle("START")
+        next_no = self._ack_all()           # tokens an earlier (stopped) run left are dropped
         t.write_many(R.PROMPT_LEN, [len(ids), max_new, inv_temp, top_k, seed,
                                     R.STOP_NONE if stop_token is None else stop_token], increment=True)
         t.write_many(R.PROMPT_PUSH, ids)
@@ -168,60 +282,129 @@ class Device:
         start = time.monotonic()
         t.write(R.CONTROL, R.CTRL_START)
         text = TextStream(self.tokenizer, ids[-1]) if self.tokenizer is not None else None
-        burst = getattr(t, "token_burst", 1)
-        burst = min(burst, self.out_depth) if self.out_depth else burst
-        count, finished = 0, False
+        run = _Run(max_new, stop_token, text, stats, start, next_no, next_no)
+        self._run_state = run
+        yield from self._stream(run)
+
+    def _stream(self, run: _Run) -> Iterator[Token]:
+        """Read, yield and acknowledge the tokens of `run` until it ends."""
+        stats = run.stats
+        finished = False
         pending: List[int] = []            # tokens read, not yet handed out
         last_progress = time.monotonic()
+        stale = 0                           # polls where STATUS said TOKEN_AVAIL but no token came
         try:
-            while count < max_new:
+            while run.count < run.max_new:
                 if not pending:
-                    pending = [v & R.TOKEN_MASK for v in t.read_many(R.TOKEN_POP, min(burst, max_new - count))
-                               if v & R.TOKEN_VALID]
+                    pending = self._link(run, self._read_tokens, run)
                 if pending:
                     for tok in pending:
                         if tok >= self._identity.vocab:
-                            raise DeviceError(f"{t.name}: the device produced token {tok}, outside its "
-                                              f"vocabulary of {self._identity.vocab}")
+                            raise DeviceError(f"{self.transport.name}: the device produced token {tok}, "
+                                              f"outside its vocabulary of {self._identity.vocab}")
                         now = time.monotonic()
-                        if count == 0:
-                            stats.first_token_seconds = now - start
-                        stats.tokens, stats.seconds = count + 1, now - start
-                        yield Token(tok, text.push(tok) if text else "", count)
-                        count += 1
-                        if tok == stop_token:
+                        if run.count == 0:
+                            stats.first_token_seconds = now - run.start
+                        stats.tokens, stats.seconds = run.count + 1, now - run.start
+                        index = run.count
+                        run.count += 1
+                        yield Token(tok, run.text.push(tok) if run.text else "", index)
+                        if tok == run.stop_token:
                             stats.stopped_by = "stop_token"
                             finished = True
                             return
                     pending = []
                     last_progress = time.monotonic()
+                    stale = 0
                     continue
-                status = t.read(R.STATUS)
+                # nothing new: the link is idle, so give the device back the room of what the host holds
+                self._link(run, self._acknowledge, run)
+                status = self._link(run, lambda: self.transport.read(R.STATUS))
                 self._raise_on_error(status)
+                if not status & (R.ST_BUSY | R.ST_DONE):
+                    raise TokenSequenceError(
+                        f"{self.transport.name}: the device is idle and its run is gone (STATUS neither BUSY "
+                        f"nor DONE after {run.count} of {run.max_new} tokens): it was reset or reprogrammed "
+                        "meanwhile; generate() again")
                 if status & R.ST_DONE and not status & R.ST_BUSY:
-                    # done: one more pop catches a token that landed between the two reads
-                    pending = [v & R.TOKEN_MASK for v in t.read_many(R.TOKEN_POP, 1) if v & R.TOKEN_VALID]
+                    # done: one more read catches a token that landed between the two reads
+                    pending = self._link(run, self._read_tokens, run)
+                    if not pending and status & R.ST_TOKEN_AVAIL:
+                        raise self._old_bitstream()
                     if not pending:         # finished early: the context is full
                         stats.stopped_by = "context"
                         finished = True
                         return
                     continue
+                if status & R.ST_TOKEN_AVAIL:
+                    stale += 1              # a token landed after the read, or the bitstream predates
+                    if stale > 3:           # TOKEN_WINDOW: it never shows there
+                        raise self._old_bitstream()
                 if time.monotonic() - last_progress > self.timeout:
-                    raise DeviceTimeout(f"{t.name}: no token for {self.timeout:.1f} s after {count} of "
-                                        f"{max_new} (STATUS {R.status_text(status)}); the device "
-                                        "stopped answering. reset() or reload the bitstream")
-                t.pause()
+                    raise DeviceTimeout(f"{self.transport.name}: no token for {self.timeout:.1f} s after "
+                                        f"{run.count} of {run.max_new} (STATUS {R.status_text(status)}); "
+                                        "the device stopped answering. reset() or reload the bitstream")
+                self.transport.pause()
             stats.stopped_by = "max_new_tokens"
             finished = True
         finally:
-            stats.seconds = time.monotonic() - start
+            stats.seconds = time.monotonic() - run.start
             if finished:
-                self._wait_idle("generation end")
-                c = self.counters()
+                self._run_state = None
+                self._link(run, self._acknowledge, run)     # the output FIFO is free for the next run
+                self._wait_idle("generation end", run)
+                c = self._link(run, self.counters)
                 stats.cycles_total, stats.cycles_last_token = c["cycles_total"], c["cycles_last_token"]
+            elif run.interrupted:           # the link failed: keep the run for resume()
+                stats.stopped_by = "link"
             else:                   # the caller stopped early, or an error: leave the device idle
+                self._run_state = None
                 stats.stopped_by = stats.stopped_by or "abort"
                 self._abort_quietly()
+
+    def _old_bitstream(self) -> DeviceError:
+        return DeviceError(f"{self.transport.name}: STATUS says a token is waiting but TOKEN_WINDOW shows "
+                           "none: the bitstream predates the numbered token read (TOKEN_ACK, TOKEN_COUNT, "
+                           "TOKEN_WINDOW; docs/register_map.md); rebuild it with this hardwire")
+
+    def _window_depth(self) -> int:
+        """Tokens the host may hold un-acknowledged: the output FIFO, at most the window."""
+        return min(self.out_depth, R.WINDOW_WORDS) if self.out_depth else R.WINDOW_WORDS
+
+    def _acknowledge(self, run: _Run) -> None:
+        """TOKEN_ACK = the host's count: the device frees every token the host has read."""
+        if run.acked != run.next_no:
+            self.transport.write(R.TOKEN_ACK, run.next_no)
+            run.acked = run.next_no
+
+    def _read_tokens(self, run: _Run) -> List[int]:
+        """The tokens from number run.next_no on that the device holds (up to a burst), checked
+        against their numbers. Reading has no side effect; the acknowledgement (TOKEN_ACK)
+        follows once half the output FIFO is held: one frame per burst, one per half ring."""
+        t = self.transport
+        depth = self._window_depth()
+        if (run.next_no - run.acked) & M32 >= max(1, depth // 2):
+            self._acknowledge(run)
+        held = (run.next_no - run.acked) & M32
+        # at most half the ring per read: the core fills the other half meanwhile
+        n = min(getattr(t, "token_burst", 1), max(1, depth // 2), depth - held, run.max_new - run.count)
+        if n <= 0:
+            return []
+        words = t.read_many(R.TOKEN_WINDOW + 4 * held, n, increment=True)
+        out: List[int] = []
+        for i, w in enumerate(words):
+            if not w & R.TOKEN_VALID:
+                break
+            no = (run.next_no + i) & M32
+            if (w >> R.TOKEN_NO_SHIFT) & R.TOKEN_NO_MASK != no & R.TOKEN_NO_MASK:
+                raise TokenSequenceError(
+                    f"{t.name}: TOKEN_WINDOW word {held + i} holds token number "
+                    f"{(w >> R.TOKEN_NO_SHIFT) & R.TOKEN_NO_MASK} (mod 2^15), the host expected {no}: the "
+                    "device's output FIFO moved under the host (reset, reprogrammed, or another host "
+                    "acknowledged tokens); generate() again")
+            out.append(w & R.TOKEN_MASK)
+        run.next_no = (run.next_no + len(out)) & M32
+        return out
 
     def generate_ids(self, prompt: Union[str, Sequence[int]], max_new_tokens: int, **kw) -> List[int]:
         """generate() collected into a list of token ids."""
@@ -344,10 +527,11 @@ class Device:
             raise DeviceError(f"{self.transport.name}: the device reports ERR_PROMPT (START without "
                               "prompt tokens)")
 
-    def _wait_idle(self, what: str) -> None:
+    def _wait_idle(self, what: str, run: Optional[_Run] = None) -> None:
         deadline = time.monotonic() + self.timeout
         while True:
-            status = self.transport.read(R.STATUS)
+            status = (self._link(run, lambda: self.transport.read(R.STATUS)) if run is not None
+                      else self.transport.read(R.STATUS))
             if not status & R.ST_BUSY:
                 return
             if time.monotonic() > deadline:
@@ -356,17 +540,18 @@ class Device:
                                     "Reload the bitstream")
             self.transport.pause()
 
-    def _drain(self) -> None:
-        """Pop whatever the output FIFO holds (bounded: the FIFO is finite)."""
-        for _ in range(1024):
-            if not any(v & R.TOKEN_VALID for v in self.transport.read_many(R.TOKEN_POP, 1)):
-                return
+    def _ack_all(self) -> int:
+        """Acknowledge every token the output FIFO holds (the device is idle); TOKEN_COUNT."""
+        ack, count = self.transport.read_many(R.TOKEN_ACK, 2, increment=True)
+        if ack != count:
+            self.transport.write(R.TOKEN_ACK, count)
+        return count
 
     def _abort_quietly(self) -> None:
         try:
             self.transport.write(R.CONTROL, R.CTRL_ABORT)
             self._wait_idle("ABORT")
-            self._drain()
+            self._ack_all()
         except DeviceError:
             pass  # the original error (or the caller's break) matters more
 
@@ -453,6 +638,7 @@ def open_device(uri: str, tokenizer=None, metadata: Union[None, bool, str, Path,
                          "serial:/dev/ttyUSB0?baud=115200, pynq:hardwire.bit")
     beside: Optional[str] = None        # where automatic metadata is looked for
     meta: Optional[Metadata] = None
+    reopen = None                       # how a lost link is opened again (serial ports)
     if scheme == "sim":
         from host.sim_transport import SimTransport
         o = _typed(opts, {"timeout": float})
@@ -464,9 +650,13 @@ def open_device(uri: str, tokenizer=None, metadata: Union[None, bool, str, Path,
         # the rate the bitstream's bridge was built for (its metadata), unless the URI says otherwise
         meta = _resolve_metadata(metadata, None)
         baud = o.get("baud") or (meta.uart_baud if meta is not None and meta.uart_baud else DEFAULT_BAUD)
-        transport = SerialTransport(target, baudrate=baud,
-                                    timeout=o.get("response_timeout", DEFAULT_RESPONSE_TIMEOUT),
-                                    retries=o.get("retries", 4))
+
+        def open_serial() -> Transport:
+            return SerialTransport(target, baudrate=baud, timeout=o.get("response_timeout", DEFAULT_RESPONSE_TIMEOUT),
+                                   retries=o.get("retries", 4))
+
+        transport = open_serial()
+        reopen = open_serial
     elif scheme == "pynq":
         from host.pynq_transport import PynqTransport
         transport = PynqTransport(target, ip_name=opts.get("ip"), timeout=timeout)
@@ -475,7 +665,7 @@ def open_device(uri: str, tokenizer=None, metadata: Union[None, bool, str, Path,
         raise ValueError(f"device URI {uri!r}: unknown scheme {scheme!r}; use sim:, serial: or pynq:")
     try:
         meta = meta if scheme == "serial" else _resolve_metadata(metadata, beside)
-        return Device(transport, tokenizer=tokenizer, metadata=meta, timeout=timeout)
+        return Device(transport, tokenizer=tokenizer, metadata=meta, timeout=timeout, reopen=reopen)
     except BaseException:
         transport.close()
         raise

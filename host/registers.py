@@ -43,6 +43,10 @@ ST_ERR_OVERFLOW = 1 << 7   # PROMPT_PUSH while the prompt FIFO was full (token l
 
 TOKEN_VALID = 1 << 31
 TOKEN_MASK = 0xFFFF
+# TOKEN_WINDOW / TOKEN_POP words: bit31 valid, [30:16] the token's number (mod 2^15), [15:0] the token
+TOKEN_NO_SHIFT = 16
+TOKEN_NO_MASK = 0x7FFF
+WINDOW_WORDS = _regmap.BY_NAME["TOKEN_WINDOW"].words    # 64, hw_core's OUT_DEPTH
 STOP_NONE = 0xFFFFFFFF
 
 LORA_TARGET_NAMES = ("wq", "wk", "wv", "wo", "w1", "w3", "w2")

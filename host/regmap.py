@@ -58,7 +58,8 @@ REGISTERS: Tuple[Register, ...] = (
     _R("STATUS", 0x0C, "R", "bit0 BUSY, bit1 DONE, bit2 TOKEN_AVAIL, bit3 PROMPT_FULL, bits 4-7 errors (below)"),
     _R("PROMPT_PUSH", 0x10, "RW",
        "W: push token `[15:0]` into the prompt FIFO; R: tokens in the prompt FIFO", None),
-    _R("TOKEN_POP", 0x14, "R", "bit31 valid, `[15:0]` token; pops the output FIFO when valid", None),
+    _R("TOKEN_POP", 0x14, "R",
+       "TOKEN_WINDOW's word 0 (the oldest token held), and acknowledges it when valid (TOKEN_ACK + 1)", None),
     _R("PROMPT_LEN", 0x18, "RW", "prompt tokens START takes from the prompt FIFO (>= 1)"),
     _R("MAX_NEW", 0x1C, "RW", "tokens to generate at most"),
     _R("INV_TEMP_Q8", 0x20, "RW", "`[15:0]` = numerics.inv_temperature_q8(T); 0 = greedy"),
@@ -77,6 +78,12 @@ REGISTERS: Tuple[Register, ...] = (
     _R("DBG_ADDR", 0x48, "RW", "debug window: `region << 28 | index`"),
     _R("DBG_DATA", 0x4C, "R",
        "the value DBG_ADDR selects, sign-extended; valid 4 cycles after the DBG_ADDR write", None),
+    _R("TOKEN_ACK", 0x50, "RW",
+       "tokens acknowledged since RESET_STATE. W: the host holds every token numbered below the value, "
+       "the output FIFO frees them (ignored unless TOKEN_ACK <= value <= TOKEN_COUNT, mod 2^32)"),
+    _R("TOKEN_COUNT", 0x54, "R",
+       "tokens output since RESET_STATE (the number of the next one); the output FIFO holds tokens "
+       "TOKEN_ACK .. TOKEN_COUNT - 1"),
     _R("FINGERPRINT", 0x80, "R",
        "sha256 of the integer model; word 0 = the first 8 hex digits (read from the model ROM, "
        "`rom/model.hex`, so that a respin changes it: docs/respin.md)", BUILD, words=8),
@@ -95,11 +102,15 @@ REGISTERS: Tuple[Register, ...] = (
     _R("LORA_TARGETS", 0xCC, "R", "bit i = LoRA on (wq, wk, wv, wo, w1, w3, w2)[i]", BUILD),
     _R("K_MAX", 0xD0, "R", "top-k capacity", BUILD),
     _R("PROMPT_DEPTH", 0xD4, "R", "prompt FIFO capacity (tokens)", BUILD),
-    _R("OUT_DEPTH", 0xD8, "R", "output FIFO capacity (tokens)", BUILD),
+    _R("OUT_DEPTH", 0xD8, "R",
+       "output FIFO capacity (tokens): the core waits while TOKEN_COUNT - TOKEN_ACK equals it", BUILD),
     _R("LORA_WORDS", 0xDC, "R", "LoRA memory size in words (0 without LoRA)", BUILD),
     _R("ATT_ENGINES", 0xE0, "R",
        "attention engines; the KV cache has min(ATT_ENGINES, KV_HEADS) banks (the debug window's KV addresses)",
        BUILD),
+    _R("TOKEN_WINDOW", 0x100, "R",
+       "word i: token number TOKEN_ACK + i, bit31 valid, `[30:16]` the number's low 15 bits, `[15:0]` the token; "
+       "0 past TOKEN_COUNT. No side effect: reading again returns the same words", None, words=64),
 )
 del _R
 

@@ -63,9 +63,9 @@ class SerialTransport(Transport):
     without one would block for ever on a dead line or held flow control).
     """
 
-    # one READ frame pops up to 32 tokens (the device caps it at its output FIFO, 17 by default):
-    # frames, not pops, cost; a burst of the FIFO's size makes the most of a link slower than the
-    # core (docs/link_rate.md: +21 % tokens/s at 115200 baud over 8 per frame)
+    # one READ frame reads up to 32 tokens of TOKEN_WINDOW (the driver asks for at most half the
+    # output ring, 64 tokens by default, so the core fills the other half meanwhile): frames, not
+    # tokens, cost on a link slower than the core (docs/link_rate.md)
     token_burst = 32
 
     def __init__(self, port, baudrate: Optional[int] = None, timeout: float = DEFAULT_RESPONSE_TIMEOUT,

@@ -54,6 +54,11 @@ def write_plan(work: Path) -> Path:
     stale = Metadata.load(out / "hardwire.json")
     stale.identity = dataclasses.replace(stale.identity, fingerprint="f" * 64)
     plan["stale_metadata"] = str(stale.save(work / "stale.hardwire.json"))
+    # a generation long enough that a link broken mid-way has tokens before and after it
+    from hw.golden import GoldenModel
+    prompt, n, kw = [1, 3], CONTEXT - 3, {"temperature": 2.0, "top_k": 6, "seed": 77}
+    plan["reopen"] = {"prompt": prompt, "max_new": n, "kw": kw,
+                      "expect": [int(t) for t in GoldenModel(model, context=CONTEXT, k_max=K_MAX).generate(prompt, n, **kw)]}
     plan_path.write_text(json.dumps(plan, indent=1))
     return plan_path
 
@@ -80,5 +85,11 @@ def check_results(plan: dict, res: dict) -> None:
         ("stale fingerprint refused, both named", stale.get("error") == "IdentityMismatch"
          and model.fingerprint in stale.get("message", "") and "f" * 64 in stale.get("message", ""), stale),
     ]
+    if plan.get("reopen") and ("pulled_cable" in res or "closed_between_tokens" in res):
+        for key in ("pulled_cable", "closed_between_tokens"):
+            r = res[key].get("value") or {}
+            checks.append((f"link broken mid-generation ({key}): golden tokens over a reopened port",
+                           r.get("ids") == plan["reopen"]["expect"] and r.get("reconnects") == 1 and r.get("reopened"),
+                           (plan["reopen"]["expect"], res[key])))
     failed = [f"{name}: {detail}" for name, ok, detail in checks if not ok]
     assert not failed, "\n".join(failed)

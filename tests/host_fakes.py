@@ -21,12 +21,78 @@ from hw import numerics as nx
 from hw.golden import GoldenModel, LoraInt
 
 
+class TokenRing:
+    """hw_core's output ring: numbered tokens kept until the host acknowledges them.
+
+    TOKEN_COUNT tokens were output since RESET_STATE; numbers TOKEN_ACK .. TOKEN_COUNT - 1 are held.
+    TOKEN_WINDOW word i reads token TOKEN_ACK + i (bit31 valid, [30:16] its number mod 2^15) without a
+    side effect; TOKEN_POP reads word 0 and acknowledges it; a TOKEN_ACK write frees the tokens
+    below it (ignored outside TOKEN_ACK..TOKEN_COUNT). `len()` is the number held."""
+
+    WINDOW = R.TOKEN_WINDOW // 4
+
+    def __init__(self, depth: int):
+        self.depth = depth
+        self.clear()
+
+    def clear(self) -> None:
+        self.tokens: dict[int, int] = {}
+        self.count = self.ack = 0
+
+    def __len__(self) -> int:
+        return (self.count - self.ack) & 0xFFFFFFFF
+
+    @property
+    def full(self) -> bool:
+        return len(self) >= self.depth
+
+    def append(self, tok: int) -> None:
+        self.tokens[self.count] = tok
+        self.count = (self.count + 1) & 0xFFFFFFFF
+
+    def extend(self, toks) -> None:
+        for t in toks:
+            self.append(t)
+
+    def word(self, i: int) -> int:
+        if i >= len(self):
+            return 0
+        no = (self.ack + i) & 0xFFFFFFFF
+        return R.TOKEN_VALID | (no & R.TOKEN_NO_MASK) << R.TOKEN_NO_SHIFT | self.tokens[no]
+
+    def read(self, word: int):
+        """The value of register `word` when it is one of the ring's, else None."""
+        if word == R.TOKEN_POP // 4:
+            v = self.word(0)
+            if v:
+                self.tokens.pop(self.ack, None)
+                self.ack = (self.ack + 1) & 0xFFFFFFFF
+            return v
+        if self.WINDOW <= word < self.WINDOW + R.WINDOW_WORDS:
+            return self.word(word - self.WINDOW)
+        if word == R.TOKEN_ACK // 4:
+            return self.ack
+        if word == R.TOKEN_COUNT // 4:
+            return self.count
+        return None
+
+    def write(self, word: int, value: int) -> bool:
+        if word != R.TOKEN_ACK // 4:
+            return False
+        if (value - self.ack) & 0xFFFFFFFF <= len(self):
+            while self.ack != value:
+                self.tokens.pop(self.ack, None)
+                self.ack = (self.ack + 1) & 0xFFFFFFFF
+        return True
+
+
 class FakeCore:
     """hw_core's control interface (word-addressed) in Python, computing with GoldenModel."""
 
     def __init__(self, int_model, context: int | None = None, k_max: int = 8, lanes: int = 4, vpl: int = 4,
                  lora_rank: int = 0, lora_targets: tuple = (), fingerprint: str | None = None,
                  out_depth: int = 4):
+        # out_depth: the output ring's capacity (hw_core's OUT_DEPTH)
         cfg = int_model.config
         self.golden = GoldenModel(int_model, context, k_max)
         self.ident = R.Identity(
@@ -40,6 +106,8 @@ class FakeCore:
         self.regs[R.LORA_WORDS // 4] = sum(R.lora_block_words(self.ident, t) for _, t, _ in
                                            R.lora_blocks(self.ident)) if self.ident.lora_rank else 0
         self.out_depth = out_depth
+        self.regs[R.OUT_DEPTH // 4] = out_depth
+        self.out = TokenRing(out_depth)
         self.dead = False                 # stop answering (transport raises / times out)
         self.hang = False                 # answer, but never produce a token
         self.lora_words: dict[int, int] = {}
@@ -50,7 +118,8 @@ class FakeCore:
     def _reset_state(self):
         self.golden.reset()
         self.prompt = deque()
-        self.out = deque()
+        if hasattr(self, "out"):
+            self.out.clear()
         self.job = None
         self.busy = False
         self.done = False
@@ -64,8 +133,9 @@ class FakeCore:
         if addr == R.STATUS:
             return ((R.ST_BUSY if self.busy else 0) | (R.ST_DONE if self.done else 0)
                     | (R.ST_TOKEN_AVAIL if self.out else 0) | self.err)
-        if addr == R.TOKEN_POP:
-            return (R.TOKEN_VALID | self.out.popleft()) if self.out else 0
+        ring = self.out.read(word)
+        if ring is not None:
+            return ring
         if addr == R.POSITION:
             return self.golden.pos
         if addr == R.TOKENS_DONE:
@@ -77,7 +147,9 @@ class FakeCore:
     def write(self, word: int, value: int) -> None:
         addr = 4 * word
         self.writes.append((addr, value))
-        if addr == R.PROMPT_PUSH:
+        if self.out.write(word, value):
+            pass
+        elif addr == R.PROMPT_PUSH:
             self.prompt.append(value)
         elif addr == R.CONTROL:
             if value & R.CTRL_RESET_STATE:
@@ -128,7 +200,7 @@ class FakeCore:
 
     def _step(self):
         """Each register access lets the 'hardware' run one step (while the FIFO has room)."""
-        if self.job is None or self.hang or len(self.out) >= self.out_depth:
+        if self.job is None or self.hang or self.out.full:
             return
         try:
             tok = next(self.job)

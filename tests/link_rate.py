@@ -13,8 +13,9 @@ which builds the bridge's response bytes), on a serial port that keeps a virtual
 - the bridge executes a request once its last byte is in and starts its answer BRIDGE_CYCLES
   later (it checks the CRC as bytes arrive and encodes the answer while sending it);
 - the core replays a Verilator run of `make bench` (docs/bench/results.json): the tokens it
-  generated from BOS and the cycles each position took, into the 17-token output FIFO of hw_core
-  (OUT_DEPTH 16 + its head register); a full FIFO stalls the core until the host pops;
+  generated from BOS and the cycles each position took, into the 64-token output ring of hw_core
+  (OUT_DEPTH), read through TOKEN_WINDOW at the host's count and freed by TOKEN_ACK; a full ring
+  stalls the core until the host acknowledges;
 - `turnaround` adds a fixed host delay per request (a USB adapter's latency: ~1 ms per round
   trip for an FTDI chip with its latency timer at 1 ms; 0 = the line alone).
 
@@ -25,18 +26,17 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import deque
 from pathlib import Path
 
 from host import registers as R
 from host.device import Device
 from host.framing import encode_frame
 from host.serial_transport import SerialTransport
-from tests.host_fakes import FakeBridge
+from tests.host_fakes import FakeBridge, TokenRing
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "bench" / "results.json"
-OUT_DEPTH = 17                  # hw_core.v's output FIFO: 16 memory words + the head register
+OUT_DEPTH = 64                  # hw_core.v's output ring (OUT_DEPTH)
 BRIDGE_CYCLES = 32              # request end -> first answer byte (CRC check, register access)
 
 
@@ -56,7 +56,7 @@ class ReplayCore:
         self.regs = {a // 4: v for a, v in R.pack_identity(self.ident).items()}
         self.regs.update({R.PROMPT_DEPTH // 4: context + 1, R.OUT_DEPTH // 4: OUT_DEPTH,
                           R.LORA_WORDS // 4: 0})
-        self.out: deque = deque()
+        self.out = TokenRing(OUT_DEPTH)
         self.pos = self.i = self.n = 0
         self.t_done = 0.0           # when token i is computed
         self.stalled = False
@@ -66,8 +66,8 @@ class ReplayCore:
     def _advance(self) -> None:
         now = self.clock.now
         while self.i < self.n and self.t_done <= now:
-            if len(self.out) >= OUT_DEPTH:
-                self.stalled = True     # computed, waiting for room: resumes at the next pop
+            if self.out.full:
+                self.stalled = True     # computed, waiting for room: resumes at the next acknowledgement
                 return
             self.out.append(self.tokens[self.i])
             self.cycles_done += self.cycles[self.i]
@@ -82,15 +82,10 @@ class ReplayCore:
         if addr == R.STATUS:
             busy = self.i < self.n
             return (R.ST_BUSY if busy else 0) | (0 if busy else R.ST_DONE) | (R.ST_TOKEN_AVAIL if self.out else 0)
-        if addr == R.TOKEN_POP:
-            if not self.out:
-                return 0
-            tok = self.out.popleft()
-            if self.stalled:            # the waiting token goes in now, the next starts now
-                self.stalled = False
-                self.t_done = self.clock.now
-                self._advance()
-            return R.TOKEN_VALID | tok
+        ring = self.out.read(word)
+        if ring is not None:
+            self._room()                # TOKEN_POP acknowledges
+            return ring
         if addr == R.POSITION:
             return self.pos
         if addr in (R.CYCLES_TOTAL, R.CYCLES_LAST_TOKEN):
@@ -99,12 +94,21 @@ class ReplayCore:
             return self.i
         return self.regs.get(word, 0)
 
+    def _room(self) -> None:
+        if self.stalled and not self.out.full:  # the waiting token goes in now, the next starts now
+            self.stalled = False
+            self.t_done = self.clock.now
+            self._advance()
+
     def write(self, word: int, value: int) -> None:
         addr = 4 * word
-        if addr == R.CONTROL:
+        if self.out.write(word, value):
+            self._room()
+        elif addr == R.CONTROL:
             if value & (R.CTRL_RESET_STATE | R.CTRL_ABORT):
                 self.n = self.i = self.pos = 0
-                self.out.clear()
+                if value & R.CTRL_RESET_STATE:
+                    self.out.clear()
             if value & R.CTRL_START:
                 prompt = self.regs.get(R.PROMPT_LEN // 4, 0)
                 if prompt != 1:
@@ -187,10 +191,11 @@ def measure(run: dict, clock_mhz: float, baud: int, tokens: int, turnaround: flo
 
 def frame_sizes() -> dict:
     """Wire bytes of the frames a token read costs (leading 0x00, COBS, CRC, closing 0x00)."""
-    read_req = 1 + len(encode_frame(1, 0x02, bytes((R.TOKEN_POP // 4, 0, 8))))
+    read_req = 1 + len(encode_frame(1, 0x02, bytes((R.TOKEN_WINDOW // 4, 1, 8))))
+    ack = 1 + len(encode_frame(1, 0x01, bytes((R.TOKEN_ACK // 4, 0, 16, 1, 2, 3)))) + 1 + len(encode_frame(1, 0x04, b""))
     return {"read_request": read_req,
             **{f"read_response_{n}": 1 + len(encode_frame(1, 0x03, bytes(4 * n))) for n in (1, 8)},
-            "status_read": read_req + 1 + len(encode_frame(1, 0x03, bytes(4)))}
+            "status_read": read_req + 1 + len(encode_frame(1, 0x03, bytes(4))), "ack_write": ack}
 
 
 def write_markdown(doc: dict, path: Path) -> None:
@@ -213,10 +218,13 @@ def write_markdown(doc: dict, path: Path) -> None:
         "delay per request on a real adapter: the 1 ms columns assume an FTDI latency timer of 1 ms "
         "(an assumption, not a board measurement; the default 16 ms timer is far slower).",
         "",
-        f"Frames: a TOKEN_POP read request is {f['read_request']} bytes on the wire, its answer "
+        f"Frames: a TOKEN_WINDOW read request is {f['read_request']} bytes on the wire, its answer "
         f"{f['read_response_1']} bytes for 1 word and {f['read_response_8']} for 8 (4 more per word); a "
-        f"STATUS poll costs {f['status_read']} bytes both ways. A read pops up to the output FIFO's depth "
-        f"({doc['out_depth']} words); empty words come back as zeros, so a host that polls a slow core pays for them.",
+        f"STATUS poll costs {f['status_read']} bytes both ways, an acknowledgement (TOKEN_ACK write and its "
+        f"ACK) {f['ack_write']}. A read asks for up to the tokens the ring may still hold for the host (the "
+        f"{doc['out_depth']}-token ring less what the host holds un-acknowledged); the host acknowledges "
+        "once it holds half the ring, or when a read found nothing new. Empty words come back as zeros, so a "
+        "host that polls a slow core pays for them.",
         "",
         "tok/s over the first 64 generated tokens (which also pay for the request's reset, settings and "
         "prompt frames) and over 255 (the whole context); bytes/token and line use over 255.",

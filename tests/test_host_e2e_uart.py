@@ -1,7 +1,8 @@
 """The serial transport end to end: pyserial on a pseudo-terminal, bridged to the Verilator
 model of hardwire_top + hw_uart_bridge (testbench/uart/test_uart_e2e.py), bytes flipped and
-dropped on the way. Tokens equal GoldenModel.generate; LoRA upload and clear, a stale
-fingerprint, a too-long prompt and a device that stops answering behave as documented."""
+dropped on the way. Tokens equal GoldenModel.generate, also when the port is closed
+mid-generation and the driver reopens it; LoRA upload and clear, a stale fingerprint, a
+too-long prompt and a device that stops answering behave as documented."""
 from __future__ import annotations
 
 import json
@@ -29,6 +30,8 @@ def test_serial_transport_on_the_rtl(tmp_path):
                extra_env={"E2E_DIR": str(tmp_path), "UART_CLKS_PER_BIT": str(CLKS_PER_BIT),
                           "FAULT_RATE": str(FAULT_RATE), "FAULT_SEED": "7"})
     res = json.loads((tmp_path / "result.json").read_text())
+    # the port closed mid-generation and reopened: golden tokens, one reconnect (check_results)
+    assert "pulled_cable" in res and "closed_between_tokens" in res, sorted(res)
     check_results(json.loads(plan_path.read_text()), res)
     stats = res["stats"]
     assert stats["resends"] > 0 and stats["bad_frames"] + stats["nacks"] + stats["timeouts"] > 0, stats

@@ -78,7 +78,8 @@ def run16():
 
 def test_frames_are_the_framing_modules():
     # 0x00 + COBS(seq, type, addr, flags, count, crc32) + 0x00; 8 words: 2 + 32 + 4 payload bytes
-    assert frame_sizes() == {"read_request": 12, "read_response_1": 13, "read_response_8": 41, "status_read": 25}
+    assert frame_sizes() == {"read_request": 12, "read_response_1": 13, "read_response_8": 41, "status_read": 25,
+                             "ack_write": 24}
 
 
 def test_the_link_sets_the_pace_at_115200_and_the_core_at_3_mbaud(run16):

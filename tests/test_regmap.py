@@ -98,11 +98,11 @@ def test_python_constants_come_from_the_table():
 
 
 def test_a_new_row_reaches_every_copy():
-    row = Register("SCRATCH", 0x100, "RW", "a `scratch` word | for tests")
+    row = Register("SCRATCH", 0x200, "RW", "a `scratch` word | for tests")
     regs = (*REGISTERS, row)
     check_table(regs)
-    assert "localparam [7:0] R_SCRATCH" in gen.verilog_header(regs) and "8'd64;" in gen.verilog_header(regs)
-    assert "| 0x100 | SCRATCH | RW | 0 | a `scratch` word \\| for tests |" in gen.doc_table(regs)
+    assert "localparam [7:0] R_SCRATCH" in gen.verilog_header(regs) and "8'd128;" in gen.verilog_header(regs)
+    assert "| 0x200 | SCRATCH | RW | 0 | a `scratch` word \\| for tests |" in gen.doc_table(regs)
 
 
 def test_write_rewrites_only_stale_files(tmp_path):

@@ -236,6 +236,47 @@ def test_reset_in_the_middle_of_generation(tiny):
     assert sim.generate([2, 8], 6) == list(golden.generate([2, 8], 6))
 
 
+def window(sim: SimSession, n: int = 32) -> list[int]:
+    return sim.reads([regs.TOKEN_WINDOW + i for i in range(n)])
+
+
+def test_numbered_token_read_keeps_tokens_until_acknowledged(tiny):
+    """TOKEN_WINDOW reads token TOKEN_ACK + i with its number, without a side effect; TOKEN_ACK
+    frees tokens (values outside TOKEN_ACK..TOKEN_COUNT are ignored); TOKEN_POP reads word 0 and
+    acknowledges it; RESET_STATE numbers from 0 again."""
+    _, sim, golden = tiny
+    fresh(sim, golden)
+    want = list(golden.generate([1, 4], 10, temperature=1.0, seed=3))
+    sim.start([1, 4], 10, temperature=1.0, seed=3)
+    for _ in range(100):
+        if not sim.status() & regs.ST_BUSY:
+            break
+        sim.tick(2000)
+    assert not sim.status() & regs.ST_BUSY
+    assert sim.reads([regs.TOKEN_ACK, regs.TOKEN_COUNT, regs.TOKENS_DONE]) == [0, 10, 10]
+    first = window(sim)
+    assert first == [1 << 31 | i << 16 | t for i, t in enumerate(want)] + [0] * 22
+    assert window(sim) == first                           # reading again: the same words
+    sim.write(regs.TOKEN_ACK, 4)
+    assert sim.read(regs.TOKEN_ACK) == 4 and window(sim, 7) == first[4:10] + [0]
+    for stale in (3, 11, 0xFFFFFFFF):                     # below TOKEN_ACK, past TOKEN_COUNT: ignored
+        sim.write(regs.TOKEN_ACK, stale)
+        assert sim.read(regs.TOKEN_ACK) == 4
+    assert sim.read(regs.TOKEN_POP) == first[4]           # pops = reads word 0 and acknowledges it
+    assert sim.read(regs.TOKEN_ACK) == 5 and sim.read(regs.TOKEN_WINDOW) == first[5]
+    assert sim.status() & regs.ST_TOKEN_AVAIL
+    sim.write(regs.TOKEN_ACK, 10)
+    assert not sim.status() & regs.ST_TOKEN_AVAIL
+    assert window(sim, 2) == [0, 0] and sim.read(regs.TOKEN_POP) == 0
+    assert sim.reads([regs.TOKEN_ACK, regs.TOKEN_COUNT]) == [10, 10]
+    # a second run continues the numbers; RESET_STATE starts them again at 0
+    b = list(golden.generate([want[-1]], 3))
+    assert sim.generate([want[-1]], 3) == b
+    assert sim.reads([regs.TOKEN_ACK, regs.TOKEN_COUNT]) == [13, 13]
+    sim.reset_state()
+    assert sim.reads([regs.TOKEN_ACK, regs.TOKEN_COUNT, regs.TOKEN_WINDOW]) == [0, 0, 0]
+
+
 def test_abort_keeps_completed_positions(tiny):
     _, sim, golden = tiny
     fresh(sim, golden)
@@ -522,7 +563,7 @@ CORE_LINT_CASES = [
     {"D": 24, "H": 44, "L": 2, "NH": 3, "NKV": 1, "HD": 8, "V": 37, "CTX": 16, "LANES": 5, "VPL": 4,
      "ATT_E": 3, "MAC_LUT": 1, "ATT_P": 2},                 # three engines sharing one KV bank, 2 positions
     {"D": 16, "H": 16, "L": 1, "NH": 1, "NKV": 1, "HD": 16, "V": 20, "CTX": 4, "LANES": 1, "VPL": 1,
-     "K_MAX": 1, "LORA_RANK": 1, "LORA_TARGETS": 64},       # degenerate sizes
+     "K_MAX": 1, "LORA_RANK": 1, "LORA_TARGETS": 64, "OUT_DEPTH": 2},  # degenerate sizes
     {"DBG_VECTORS": 0},                                   # board builds: no buffer reads in the debug window
     {"ATT_P": 8, "ATT_E": 8, "CTX": 96},                   # an engine per query head, 8 positions per cycle
 ]

@@ -54,14 +54,14 @@ def text_of(tok: Tokenizer, prompt, ids) -> str:
 
 
 class SlowPops:
-    """Make TOKEN_POP slow while `on`, so a client can leave mid-generation."""
+    """Make token reads (TOKEN_WINDOW) slow while `on`, so a client can leave mid-generation."""
 
     def __init__(self, transport, delay: float):
         self.transport, self.delay, self.on = transport, delay, False
         self.inner = transport.read_many
 
     def __call__(self, addr, count, increment=False):
-        if self.on and addr == R.TOKEN_POP:
+        if self.on and (addr == R.TOKEN_POP or addr >= R.TOKEN_WINDOW):
             time.sleep(self.delay)
         return self.inner(addr, count, increment)
 

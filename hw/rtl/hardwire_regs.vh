@@ -14,7 +14,7 @@ localparam [7:0] R_CONTROL           = 8'd2;
 localparam [7:0] R_STATUS            = 8'd3;
 // 0x10 RW: W: push token [15:0] into the prompt FIFO; R: tokens in the prompt FIFO
 localparam [7:0] R_PROMPT_PUSH       = 8'd4;
-// 0x14 R: bit31 valid, [15:0] token; pops the output FIFO when valid
+// 0x14 R: TOKEN_WINDOW's word 0 (the oldest token held), and acknowledges it when valid (TOKEN_ACK + 1)
 localparam [7:0] R_TOKEN_POP         = 8'd5;
 // 0x18 RW: prompt tokens START takes from the prompt FIFO (>= 1)
 localparam [7:0] R_PROMPT_LEN        = 8'd6;
@@ -44,6 +44,10 @@ localparam [7:0] R_LORA_DATA         = 8'd17;
 localparam [7:0] R_DBG_ADDR          = 8'd18;
 // 0x4C R: the value DBG_ADDR selects, sign-extended; valid 4 cycles after the DBG_ADDR write
 localparam [7:0] R_DBG_DATA          = 8'd19;
+// 0x50 RW: tokens acknowledged since RESET_STATE. W: the host holds every token numbered below the value, the output FIFO frees them (ignored unless TOKEN_ACK <= value <= TOKEN_COUNT, mod 2^32)
+localparam [7:0] R_TOKEN_ACK         = 8'd20;
+// 0x54 R: tokens output since RESET_STATE (the number of the next one); the output FIFO holds tokens TOKEN_ACK .. TOKEN_COUNT - 1
+localparam [7:0] R_TOKEN_COUNT       = 8'd21;
 // 0x80..0x9C, 8 words R: sha256 of the integer model; word 0 = the first 8 hex digits (read from the model ROM, rom/model.hex, so that a respin changes it: docs/respin.md)
 localparam [7:0] R_FINGERPRINT       = 8'd32;
 localparam [7:0] R_FINGERPRINT_WORDS = 8'd8;
@@ -75,12 +79,15 @@ localparam [7:0] R_LORA_TARGETS      = 8'd51;
 localparam [7:0] R_K_MAX             = 8'd52;
 // 0xD4 R: prompt FIFO capacity (tokens)
 localparam [7:0] R_PROMPT_DEPTH      = 8'd53;
-// 0xD8 R: output FIFO capacity (tokens)
+// 0xD8 R: output FIFO capacity (tokens): the core waits while TOKEN_COUNT - TOKEN_ACK equals it
 localparam [7:0] R_OUT_DEPTH         = 8'd54;
 // 0xDC R: LoRA memory size in words (0 without LoRA)
 localparam [7:0] R_LORA_WORDS        = 8'd55;
 // 0xE0 R: attention engines; the KV cache has min(ATT_ENGINES, KV_HEADS) banks (the debug window's KV addresses)
 localparam [7:0] R_ATT_ENGINES       = 8'd56;
+// 0x100..0x1FC, 64 words R: word i: token number TOKEN_ACK + i, bit31 valid, [30:16] the number's low 15 bits, [15:0] the token; 0 past TOKEN_COUNT. No side effect: reading again returns the same words
+localparam [7:0] R_TOKEN_WINDOW      = 8'd64;
+localparam [7:0] R_TOKEN_WINDOW_WORDS = 8'd64;
 
 // what MAGIC reads
 localparam [31:0] MAGIC_VALUE = 32'h48574952;

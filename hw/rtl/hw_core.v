@@ -49,7 +49,7 @@ module hw_core #(
     parameter ROM_DIR      = "rom",     // folder of the hex files
     // FIFOs
     parameter PROMPT_DEPTH = 0,         // prompt FIFO words (power of 2); 0 = CTX rounded up
-    parameter OUT_DEPTH    = 16         // output token FIFO words (power of 2)
+    parameter OUT_DEPTH    = 64         // output token ring words (a power of 2 >= 2; TOKEN_WINDOW shows 64)
 ) (
     input  wire        clk,
     input  wire        rst,             // synchronous, active high
@@ -92,7 +92,7 @@ module hw_core #(
     localparam RPW      = $clog2((D + KVD) / 2 + 1);        // RoPE pair counter bits
     localparam PDEPTH   = (PROMPT_DEPTH > 0) ? PROMPT_DEPTH : (1 << $clog2(CTX > 2 ? CTX : 2));
     localparam PFW      = $clog2(PDEPTH) + 2;               // prompt FIFO count bits
-    localparam OFW      = $clog2(OUT_DEPTH) + 2;            // output FIFO count bits
+    localparam OAW      = $clog2(OUT_DEPTH);                // output ring address bits
     localparam VECN     = (H > D) ? H : D;                  // longest int8 vector
     localparam WPP      = (D + VPL - 1) / VPL;              // matvec words per pass of a D-column matrix
     // rmsnorm elements per cycle (3 multipliers each), the matrix after it starts
@@ -206,6 +206,7 @@ module hw_core #(
 
     wire push_prompt = reg_wr && (reg_addr == R_PROMPT_PUSH);
     wire pop_token   = reg_rd && (reg_addr == R_TOKEN_POP);
+    wire ack_write   = reg_wr && (reg_addr == R_TOKEN_ACK);
     wire lora_wr     = reg_wr && (reg_addr == R_LORA_DATA);
 
     always @(posedge clk) begin
@@ -244,8 +245,6 @@ module hw_core #(
     reg              pf_pop;
     reg              pf_clear;
     wire             of_full, of_valid;
-    wire [15:0]      of_data;
-    wire [OFW-1:0]   of_count;
     reg              of_push;
     reg              of_clear;
 
@@ -265,21 +264,57 @@ module hw_core #(
         .count(pf_count)
     );
 
-    hw_fifo #(
-        .WIDTH(16),
-        .DEPTH(OUT_DEPTH)
-    ) out_fifo (
-        .clk(clk),
-        .rst(rst),
-        .clear(of_clear),
-        .wr_en(of_push),
-        .wr_data(sampled_reg),
-        .full(of_full),
-        .rd_en(pop_token),
-        .rd_data(of_data),
-        .rd_valid(of_valid),
-        .count(of_count)
-    );
+    // The output tokens: a ring that keeps every token until the host acknowledges it
+    // (TOKEN_ACK), so that a read whose answer is lost can be repeated, over a new link too
+    // (docs/register_map.md, "Reading tokens"). Tokens are numbered from RESET_STATE: the ring
+    // holds numbers tok_ack_reg .. tok_count_reg - 1, and the core waits while it is full.
+    // TOKEN_WINDOW word i reads token tok_ack_reg + i without a side effect; TOKEN_POP reads
+    // word 0 and acknowledges it.
+    localparam [31:0] OUT_DEPTH32 = OUT_DEPTH;
+    (* ram_style = "distributed" *)
+    reg  [15:0]      out_ring [0:OUT_DEPTH-1];
+    reg  [31:0]      tok_count_reg;     // TOKEN_COUNT: tokens output since RESET_STATE
+    reg  [31:0]      tok_ack_reg;       // TOKEN_ACK: tokens the host acknowledged
+    wire [31:0]      tok_held = tok_count_reg - tok_ack_reg;
+    wire             win_sel  = (reg_addr >= R_TOKEN_WINDOW) && (reg_addr < R_TOKEN_WINDOW + R_TOKEN_WINDOW_WORDS);
+    wire [7:0]       win_off  = win_sel ? reg_addr - R_TOKEN_WINDOW : 8'd0;     // TOKEN_POP: word 0
+    wire [14:0]      win_no   = tok_ack_reg[14:0] + {7'd0, win_off};    // low bits of its number
+    reg  [15:0]      win_tok_q;
+    reg  [14:0]      win_no_q;
+    reg              win_valid_q;
+    reg              tok_sel_q;         // the last read was of the window or TOKEN_POP
+
+    assign of_full  = (tok_held >= OUT_DEPTH32);
+    assign of_valid = (tok_held != 32'd0);
+
+    always @(posedge clk) begin
+        if (of_push) begin
+            out_ring[tok_count_reg[OAW-1:0]] <= sampled_reg;
+        end
+    end
+
+    always @(posedge clk) begin
+        if (reg_rd) begin
+            win_tok_q   <= out_ring[win_no[OAW-1:0]];
+            win_no_q    <= win_no;
+            win_valid_q <= {24'd0, win_off} < tok_held;
+        end
+    end
+
+    always @(posedge clk) begin
+        if (of_push) begin
+            tok_count_reg <= tok_count_reg + 32'd1;
+        end
+        if (pop_token && of_valid) begin
+            tok_ack_reg <= tok_ack_reg + 32'd1;
+        end else if (ack_write && (reg_wdata - tok_ack_reg) <= tok_held) begin
+            tok_ack_reg <= reg_wdata;       // values outside TOKEN_ACK..TOKEN_COUNT are ignored
+        end
+        if (rst || of_clear) begin
+            tok_count_reg <= 32'd0;
+            tok_ack_reg   <= 32'd0;
+        end
+    end
 
     assign busy        = busy_reg;
     assign token_avail = of_valid;
@@ -1478,7 +1513,7 @@ module hw_core #(
                     cycles_last_reg <= cycles_tok_reg + 1'b1;
                     if ({{(32-TOKW){1'b0}}, sampled_reg} == stop_token_reg || {{(32-PW){1'b0}}, pos_reg} >= CTX_I
                             || gen_left_reg == 32'd1) begin
-                        wait_reg  <= 5'd3;          // the token reaches the FIFO head first
+                        wait_reg  <= 5'd3;          // the token reaches the ring (TOKEN_COUNT) first
                         state_reg <= S_FINISH;
                     end else begin
                         state_reg <= S_FETCH;
@@ -1616,17 +1651,21 @@ module hw_core #(
 
     reg [31:0] reg_rdata_q;
     reg        fp_sel_q;                    // the last read was of the fingerprint: model_q answers
-    assign reg_rdata = fp_sel_q ? model_q : reg_rdata_q;
+    assign reg_rdata = fp_sel_q ? model_q
+                     : tok_sel_q ? (win_valid_q ? {1'b1, win_no_q, win_tok_q} : 32'd0)
+                     : reg_rdata_q;
 
     always @(posedge clk) begin
         if (reg_rd) begin
             fp_sel_q <= (reg_addr >= R_FINGERPRINT) && (reg_addr < R_FINGERPRINT + R_FINGERPRINT_WORDS);
+            tok_sel_q <= win_sel || (reg_addr == R_TOKEN_POP);
             case (reg_addr)
                 R_MAGIC:        reg_rdata_q <= MAGIC_VALUE;
                 R_GEN_VERSION:  reg_rdata_q <= GEN_VERSION;
                 R_STATUS:       reg_rdata_q <= status;
                 R_PROMPT_PUSH:  reg_rdata_q <= {{(32-PFW){1'b0}}, pf_count};
-                R_TOKEN_POP:    reg_rdata_q <= of_valid ? {1'b1, 15'd0, of_data} : 32'd0;
+                R_TOKEN_ACK:    reg_rdata_q <= tok_ack_reg;
+                R_TOKEN_COUNT:  reg_rdata_q <= tok_count_reg;
                 R_PROMPT_LEN:   reg_rdata_q <= prompt_len_reg;
                 R_MAX_NEW:      reg_rdata_q <= max_new_reg;
                 R_INV_TEMP_Q8:  reg_rdata_q <= {16'd0, inv_temp_reg};
@@ -1655,7 +1694,7 @@ module hw_core #(
                 R_LORA_TARGETS: reg_rdata_q <= LORA_ON ? {25'd0, LORA_MASK} : 32'd0;
                 R_K_MAX:        reg_rdata_q <= K_MAX;
                 R_PROMPT_DEPTH: reg_rdata_q <= PDEPTH + 1;
-                R_OUT_DEPTH:    reg_rdata_q <= OUT_DEPTH + 1;
+                R_OUT_DEPTH:    reg_rdata_q <= OUT_DEPTH;
                 R_LORA_WORDS:   reg_rdata_q <= LORA_WORDS;
                 R_ATT_ENGINES:  reg_rdata_q <= ATT_E;
                 default:        reg_rdata_q <= 32'd0;
@@ -1663,7 +1702,7 @@ module hw_core #(
         end
     end
 
-    wire unused_ok = &{1'b0, layer_a32, silu_out_valid, mv_out_last, att_tag32, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, of_count, lora_busy, dbg_sub_q[31:0], dbg_word32, dbg_lgw32,
+    wire unused_ok = &{1'b0, layer_a32, silu_out_valid, mv_out_last, att_tag32, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, lora_busy, dbg_sub_q[31:0], dbg_word32, dbg_lgw32,
                        rope_addr32, rope_e32, mv_rows32, mv_cols32, emb_base32, rope_base32,
                        lora_in32, lora_out32, kvw_base32};
 
