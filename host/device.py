@@ -117,6 +117,9 @@ class Device:
         # at most what the output FIFO holds (more would only bring back empty words)
         self.prompt_depth = words[R.PROMPT_DEPTH]
         self.out_depth = words[R.OUT_DEPTH]
+        # the numbered token read (TOKEN_WINDOW + TOKEN_ACK); False once the device shows that its
+        # bitstream predates it: tokens are then popped (TOKEN_POP), as those bitstreams expect
+        self.numbered_read = True
         if metadata is not None:
             check_identity(self._identity, metadata)
         if isinstance(tokenizer, (str, Path)):
@@ -329,17 +332,20 @@ class Device:
                 if status & R.ST_DONE and not status & R.ST_BUSY:
                     # done: one more read catches a token that landed between the two reads
                     pending = self._link(run, self._read_tokens, run)
-                    if not pending and status & R.ST_TOKEN_AVAIL:
-                        raise self._old_bitstream()
+                    if not pending and status & R.ST_TOKEN_AVAIL and self.numbered_read:
+                        self._use_token_pop()
+                        continue
                     if not pending:         # finished early: the context is full
                         stats.stopped_by = "context"
                         finished = True
                         return
                     continue
-                if status & R.ST_TOKEN_AVAIL:
+                if status & R.ST_TOKEN_AVAIL and self.numbered_read:
                     stale += 1              # a token landed after the read, or the bitstream predates
                     if stale > 3:           # TOKEN_WINDOW: it never shows there
-                        raise self._old_bitstream()
+                        self._use_token_pop()
+                        stale = 0
+                        continue
                 if time.monotonic() - last_progress > self.timeout:
                     raise DeviceTimeout(f"{self.transport.name}: no token for {self.timeout:.1f} s after "
                                         f"{run.count} of {run.max_new} (STATUS {R.status_text(status)}); "
@@ -362,10 +368,17 @@ class Device:
                 stats.stopped_by = stats.stopped_by or "abort"
                 self._abort_quietly()
 
-    def _old_bitstream(self) -> DeviceError:
-        return DeviceError(f"{self.transport.name}: STATUS says a token is waiting but TOKEN_WINDOW shows "
-                           "none: the bitstream predates the numbered token read (TOKEN_ACK, TOKEN_COUNT, "
-                           "TOKEN_WINDOW; docs/register_map.md); rebuild it with this hardwire")
+    def _use_token_pop(self) -> None:
+        """STATUS says a token is waiting but TOKEN_WINDOW shows none: the bitstream predates the
+        numbered token read (TOKEN_ACK, TOKEN_COUNT, TOKEN_WINDOW). Pop its tokens instead; such a
+        link keeps working but can lose the token of a read whose answer is lost with the port
+        (docs/uart_protocol.md): rebuild the bitstream with this hardwire for the lossless read."""
+        import warnings
+
+        self.numbered_read = False
+        warnings.warn(f"{self.transport.name}: the bitstream predates the numbered token read (TOKEN_WINDOW); "
+                      "reading with TOKEN_POP, which can lose a token when the link fails mid-read. Rebuild "
+                      "the bitstream with this hardwire for the lossless read", RuntimeWarning, stacklevel=3)
 
     def _window_depth(self) -> int:
         """Tokens the host may hold un-acknowledged: the output FIFO, at most the window."""
@@ -373,7 +386,7 @@ class Device:
 
     def _acknowledge(self, run: _Run) -> None:
         """TOKEN_ACK = the host's count: the device frees every token the host has read."""
-        if run.acked != run.next_no:
+        if run.acked != run.next_no and self.numbered_read:
             self.transport.write(R.TOKEN_ACK, run.next_no)
             run.acked = run.next_no
 
@@ -382,6 +395,8 @@ class Device:
         against their numbers. Reading has no side effect; the acknowledgement (TOKEN_ACK)
         follows once half the output FIFO is held: one frame per burst, one per half ring."""
         t = self.transport
+        if not self.numbered_read:
+            return self._pop_tokens(run)
         depth = self._window_depth()
         if (run.next_no - run.acked) & M32 >= max(1, depth // 2):
             self._acknowledge(run)
@@ -404,6 +419,15 @@ class Device:
                     "acknowledged tokens); generate() again")
             out.append(w & R.TOKEN_MASK)
         run.next_no = (run.next_no + len(out)) & M32
+        return out
+
+    def _pop_tokens(self, run: _Run) -> List[int]:
+        """Bitstreams before the numbered read: a burst of TOKEN_POP reads, each popping a token
+        when one is waiting (bit 31 set) or reading an empty word."""
+        n = min(getattr(self.transport, "token_burst", 1), max(1, self.out_depth or 1), run.max_new - run.count)
+        words = self.transport.read_many(R.TOKEN_POP, n, increment=False) if n > 0 else []
+        out = [w & R.TOKEN_MASK for w in words if w & R.TOKEN_VALID]
+        run.next_no = run.acked = (run.next_no + len(out)) & M32
         return out
 
     def generate_ids(self, prompt: Union[str, Sequence[int]], max_new_tokens: int, **kw) -> List[int]:
@@ -542,6 +566,10 @@ class Device:
 
     def _ack_all(self) -> int:
         """Acknowledge every token the output FIFO holds (the device is idle); TOKEN_COUNT."""
+        if not self.numbered_read:          # pop what an earlier run left
+            while any(w & R.TOKEN_VALID for w in self.transport.read_many(R.TOKEN_POP, 8, increment=False)):
+                pass
+            return 0
         ack, count = self.transport.read_many(R.TOKEN_ACK, 2, increment=True)
         if ack != count:
             self.transport.write(R.TOKEN_ACK, count)
