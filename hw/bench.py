@@ -189,8 +189,10 @@ def available_models() -> list[str]:
     return [n for n, p in MODELS.items() if p.is_file()]
 
 
-def run(models: list[str], settings: list[tuple[int, int, int]], tokens: int = TOKENS,
-        clock_mhz: float | None = None, build_root: Path = BUILD_ROOT, log=print) -> dict:
+def run(models: list[str], settings: list[tuple[int, int, int, int]], tokens: int = TOKENS,
+        clock_mhz: float | None = None, build_root: Path = BUILD_ROOT, log=print, on_result=None) -> dict:
+    """Measure every (model, setting); on_result(report so far) after each one (a long run that
+    stops keeps what it measured)."""
     clock_mhz = clock_mhz or routed_clock_mhz()
     results = []
     for name in models:
@@ -208,6 +210,8 @@ def run(models: list[str], settings: list[tuple[int, int, int]], tokens: int = T
                 f"mean ratio {r['mean_ratio']:.3f}), {r['tokens_per_s_sim']:,.0f} tok/s at {clock_mhz:g} MHz, "
                 f"Verilator {r['tokens_per_s_verilator']:,.0f} tok/s")
             results.append(r)
+            if on_result is not None:
+                on_result(report(results, tokens, clock_mhz))
     return report(results, tokens, clock_mhz)
 
 
@@ -307,10 +311,12 @@ def cli_bench(args) -> None:
     if missing and args.models:
         raise BenchError(f"model(s) {', '.join(missing)} not found ({', '.join(str(MODELS[m]) for m in missing)})")
     models = [m for m in models if m not in missing]
-    report = run(models, parse_settings(args.settings), args.tokens, args.clock_mhz)
-    if args.merge and Path(args.out).is_file():
-        report = merged(json.loads(Path(args.out).read_text()), report)
-    write(report, args.out, args.table)
+    old = json.loads(Path(args.out).read_text()) if args.merge and Path(args.out).is_file() else None
+
+    def save(rep: dict) -> None:
+        write(merged(old, rep) if old is not None else rep, args.out, args.table)
+
+    save(run(models, parse_settings(args.settings), args.tokens, args.clock_mhz, on_result=save))
     print(f"wrote {args.out}" + (f" and {args.table}" if args.table else ""))
 
 
