@@ -290,9 +290,11 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
     brams = rom + scale + kv + other
     per, fixed = LUT_CAL[fam]
     # LUT MACs also move each engine's q . k into LUT adders: 8 bit planes of head_dim int8 adds
-    # per position per cycle (P of them), and the row sums of the P weighted values (~32 per element)
+    # per position per cycle (P of them); each position past the first also ~195 per head_dim element
+    # (the row sums of the weighted values, wider KV and score words, masks): fitted to the placed
+    # models/default 16 x 16, two engines, P = 2 (72,558 TRELLIS_COMB, docs/boards.md)
     hd = model.config.head_dim
-    qk_luts = (10 * 8 * hd if knobs.macs == "lut" else 0) * pos + 32 * hd * (pos - 1)
+    qk_luts = (10 * 8 * hd if knobs.macs == "lut" else 0) * pos + 195 * hd * (pos - 1)
     luts = int(per * (est.luts + ENGINE_LUTS * extra + qk_luts * est.attention_engines) + fixed)
     dsps = 0
     if fam in DSP_PER_REQUANT:

@@ -332,6 +332,21 @@ def speed(est, context: int, clock_mhz: float) -> dict:
             "tokens_per_s_last": round(hz / last, 1)}
 
 
+def cpu_name() -> str:
+    """This machine's processor, as the manifest records where a model was quantized: the
+    calibration's float arithmetic (BLAS kernels) rounds differently on other CPUs, so the
+    same checkpoint can quantize to another fingerprint there."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({platform.machine()})"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
 def tool_versions(board: Board | None = None) -> dict[str, str]:
     from hw.tools import versions
     v = versions()
@@ -357,7 +372,7 @@ def write_manifest(build_dir: Path, board: Board, info, bitstream: Path, cells: 
         "format": MANIFEST_FORMAT, "version": MANIFEST_VERSION,
         "built": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "model": {"fingerprint": info.fingerprint, "source": doc["model"].get("source"),
-                  "config": doc["model"]["config"], "bits": doc["model"]["bits"]},
+                  "config": doc["model"]["config"], "bits": doc["model"]["bits"], "quantized_on": cpu_name()},
         "board": board.name, "part": board.part, "package": board.package, "family": board.family,
         "transport": board.transport, "uart_baud": baud,
         "knobs": info.knobs.to_json(),
