@@ -345,7 +345,11 @@ def run_yosys(script: str, cwd: str | os.PathLike | None = None, log: str | os.P
             lines = log_path.read_text(errors="replace").splitlines() if log_path.is_file() else []
             errors = [ln for ln in lines if ln.startswith("ERROR")]
             tail = "\n".join(lines[-20:])
-            raise ToolError("\n".join([str(exc).splitlines()[0], *errors, "end of the log:", tail])) from None
+            head, *output = str(exc).splitlines()
+            crash = [] if errors else [
+                "Yosys stopped without an ERROR line: the tool itself crashed (the WebAssembly build raises "
+                "a wasm trap, e.g. on running out of its 4 GiB of memory); its last output:", *output[-6:]]
+            raise ToolError("\n".join([head, *errors, *crash, "end of the log:", tail])) from None
         return log_path.read_text(errors="replace")
     finally:
         if not keep:

@@ -35,6 +35,18 @@ def test_missing_tool_names_the_pip_package(monkeypatch):
         tools.yowasp_command("nextpnr-ecp5")
 
 
+def test_a_yosys_crash_is_reported_with_its_trap(monkeypatch, tmp_path):
+    """A Yosys that dies without an ERROR line (the WebAssembly build's uncaught exception) is
+    named as a crash, with the end of what it printed, not an empty 'end of the log'."""
+    def crash(tool, args, cwd=None, timeout=None):
+        (tmp_path / "y.log").write_text("mapping memory core.x via $__DP16KD_\n")
+        raise ToolError(f"yosys failed (exit 1) in {cwd}:\nwasmtime._trap.Trap: error while executing\n"
+                        "Caused by:\n    thrown Wasm exception")
+    monkeypatch.setattr(tools, "run_yowasp", crash)
+    with pytest.raises(ToolError, match=r"(?s)failed \(exit 1\).*crashed.*thrown Wasm exception.*mapping memory"):
+        run_yosys("synth_ecp5", cwd=tmp_path, log="y.log")
+
+
 def test_lint_clean_file_passes():
     verilator_lint(SOURCES, top="hello")
 
