@@ -398,6 +398,10 @@ def fit_report(model, knobs, board: Board) -> FitReport:
         if e in allowed and _fits(model, replace(knobs, attention_engines=e), board):
             sug.append(f"--attention-engines {e} (from {engines})")
             break
+    for p in (4, 2, 1):
+        if p < knobs.attention_positions and _fits(model, replace(knobs, attention_positions=p), board):
+            sug.append(f"--attention-positions {p} (KV cache positions per cycle, from {knobs.attention_positions})")
+            break
     ctx = knobs.context
     while ctx > 16:
         ctx //= 2

@@ -207,6 +207,11 @@ def test_attention_positions_per_cycle_are_counted(default_model):
     assert four["dsps"].need - one["dsps"].need == engines * 3 * (hd + 1)
     assert four["luts"].need > one["luts"].need
     assert "32 KV cache" in one["brams"].detail and "64 KV cache" in four["brams"].detail
+    narrow = dict(macs="lut", lanes=16, values_per_lane=4)     # fits at P = 1 and 2, not at P = 8
+    assert fit_report(default_model, knobs_for(default_model, **narrow), board).fits
+    rep = fit_report(default_model, knobs_for(default_model, attention_positions=8, **narrow), board)
+    assert not rep.fits and "--attention-positions 2 (KV cache positions per cycle, from 8)" in rep.suggestions, \
+        rep.format()
     k = knobs_for(default_model, attention_positions=4, **lut)
     est = estimate(default_model, rom_layout(default_model, 16, 16), k)
     base = estimate(default_model, rom_layout(default_model, 16, 16), knobs_for(default_model, **lut))
