@@ -193,13 +193,13 @@ def run(models: list[str], settings: list[tuple[int, int, int, int]], tokens: in
         clock_mhz: float | None = None, build_root: Path = BUILD_ROOT, log=print, on_result=None) -> dict:
     """Measure every (model, setting); on_result(report so far) after each one (a long run that
     stops keeps what it measured)."""
+    from hw.rtlgen.knobs import Knobs
+
     clock_mhz = clock_mhz or routed_clock_mhz()
     results = []
     for name in models:
         im = load_model(name)
         for lanes, vpl, engines, positions in settings:
-            from hw.rtlgen.knobs import Knobs
-
             knobs = Knobs(lanes=lanes, values_per_lane=vpl, context=tokens or None, macs="lut",
                           attention_engines=im.config.n_heads if engines == PER_QUERY_HEAD else 0,
                           attention_positions=positions)
@@ -316,7 +316,9 @@ def cli_bench(args) -> None:
     def save(rep: dict) -> None:
         write(merged(old, rep) if old is not None else rep, args.out, args.table)
 
-    save(run(models, parse_settings(args.settings), args.tokens, args.clock_mhz, on_result=save))
+    final = run(models, parse_settings(args.settings), args.tokens, args.clock_mhz, on_result=save)
+    if not final["results"]:            # each measured setting was saved as it came
+        save(final)
     print(f"wrote {args.out}" + (f" and {args.table}" if args.table else ""))
 
 
