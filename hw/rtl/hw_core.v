@@ -770,16 +770,24 @@ module hw_core #(
     reg [HDIW-1:0]    ri_reg;                   // pair index within the head
     reg               rope_issue;
     reg  [31:0]       q_ready_reg, k_ready_reg;     // wq / wk rows written (RoPE trails them)
-    wire [31:0]       rope_need = rope_is_k ? 2 * ({{(32-RPW){1'b0}}, rp_reg} - D_I / 2) + 2
-                                            : 2 * {{(32-RPW){1'b0}}, rp_reg} + 2;
-    wire              rope_go = rope_issue && (rope_need <= (rope_is_k ? k_ready_reg : q_ready_reg));
+    // per pair rp_reg: is it a k pair, its element 2p within q or k, the rows it
+    // needs (2p + 2) and whether it is the last pair, all registered with rp_reg
+    // (worked out from the pair before): rope_go is one comparison
+    reg               rope_is_k_reg;
+    reg  [31:0]       rope_e_reg;
+    reg  [31:0]       rope_need_reg;
+    reg               rope_last_reg;
+    wire [31:0]       rp_next32  = {{(32-RPW){1'b0}}, rp_reg} + 1;
+    wire              rp_next_k  = (rp_next32 >= D_I / 2);
+    wire [31:0]       rp_next_e  = rp_next_k ? 2 * (rp_next32 - D_I / 2) : 2 * rp_next32;
+    wire              rope_go = rope_issue && (rope_need_reg <= (rope_is_k_reg ? k_ready_reg : q_ready_reg));
     reg               rope_v1;
     reg               rope_k1, rope_k2, rope_k3;
     reg [DIW-1:0]     rope_e1, rope_e2, rope_e3; // element 2p (of q or k)
     reg signed [7:0]  rope_a1, rope_b1;
-    wire              rope_is_k = ({{(32-RPW){1'b0}}, rp_reg} >= D_I / 2);
-    wire [31:0]       rope_e32  = rope_is_k ? 2 * ({{(32-RPW){1'b0}}, rp_reg} - D_I / 2)
-                                            : 2 * {{(32-RPW){1'b0}}, rp_reg};
+    wire              rope_is_k = rope_is_k_reg;
+    wire [31:0]       rope_e32  = rope_e_reg;
+    wire [31:0]       rope_o32  = rope_e_reg | 32'd1;              // 2p + 1
     wire [31:0]       rope_addr32 = {{(32-ROPE_AW){1'b0}}, rope_base_reg} + {{(32-HDIW){1'b0}}, ri_reg};
     wire              rope_out_valid;
     wire signed [7:0] rope_a_out, rope_b_out;
@@ -789,8 +797,9 @@ module hw_core #(
         rope_v1 <= rope_go;
         rope_k1 <= rope_is_k;
         rope_e1 <= rope_e32[DIW-1:0];
-        rope_a1 <= rope_is_k ? kb[rope_e32[KVIW-1:0]]      : qb[rope_e32[DIW-1:0]];
-        rope_b1 <= rope_is_k ? kb[rope_e32[KVIW-1:0] + 1'b1] : qb[rope_e32[DIW-1:0] + 1'b1];
+        // the pair's element 2p is even, so 2p + 1 is 2p with bit 0 set (no adder before the mux)
+        rope_a1 <= rope_is_k ? kb[rope_e32[KVIW-1:0]] : qb[rope_e32[DIW-1:0]];
+        rope_b1 <= rope_is_k ? kb[rope_o32[KVIW-1:0]] : qb[rope_o32[DIW-1:0]];
         rope_k2 <= rope_k1;
         rope_e2 <= rope_e1;
         rope_k3 <= rope_k2;
@@ -956,8 +965,13 @@ module hw_core #(
     reg [5:0]         silu_sh_reg;
     reg  [31:0]       h3_ready_reg;         // h3 rows written (the SiLU gate trails them)
     wire [31:0]       si_next = {{(31-HIW){1'b0}}, si_reg} + SILU_W;
-    wire [31:0]       si_need = (si_next > H_I) ? H_I : si_next;
-    wire              silu_go = silu_issue && (si_need <= h3_ready_reg);
+    // the rows the next group needs, min(si_reg + SILU_W, H), and whether it is the
+    // last group are registered with si_reg (worked out from the step before), so
+    // silu_go is one comparison: the adders in front of it were a long path
+    reg  [31:0]       si_need_reg;
+    reg               silu_last_reg;
+    wire [31:0]       si_next2 = si_next + SILU_W;                  // si_next's own si_next
+    wire              silu_go = silu_issue && (si_need_reg <= h3_ready_reg);
     reg               silu_v1;
     reg [SILU_W*8-1:0] silu_a1, silu_b1, silu_a_next, silu_b_next;
     reg [HIW-1:0]     silu_i [1:6];
@@ -1164,8 +1178,8 @@ module hw_core #(
     // ================================================================ sequencer
     wire mv_idle   = !mv_busy && !wb_any && (wb_valid == {LANES{1'b0}}) && !mv_start;
     wire emb_last  = ({{(31-DIW){1'b0}}, ei_reg} + 1 >= D_I);
-    wire rope_last = ({{(32-RPW){1'b0}}, rp_reg} + 1 >= (D_I + KVD_I) / 2);
-    wire silu_last = (si_next >= H_I);
+    wire rope_last = rope_last_reg;
+    wire silu_last = silu_last_reg;
     wire [31:0] start_end = {{(32-PW){1'b0}}, pos_reg} + prompt_len_reg;
     reg  [4:0]  wait_reg;               // drain counter of the element pipelines
 
@@ -1211,7 +1225,11 @@ module hw_core #(
         end
         // RoPE starts with wq and trails the q, then k rows as they are written
         if (rope_go) begin
-            rp_reg <= rp_reg + 1'b1;
+            rp_reg        <= rp_reg + 1'b1;
+            rope_is_k_reg <= rp_next_k;
+            rope_e_reg    <= rp_next_e;
+            rope_need_reg <= rp_next_e + 2;
+            rope_last_reg <= (rp_next32 + 1 >= (D_I + KVD_I) / 2);
             ri_reg <= ({{(32-HDIW){1'b0}}, ri_reg} + 1 >= HALF_I) ? {HDIW{1'b0}} : ri_reg + 1'b1;
             if (rope_last) begin
                 rope_issue <= 1'b0;
@@ -1226,7 +1244,9 @@ module hw_core #(
             end
         end
         if (silu_go) begin
-            si_reg <= si_next[HIW:0];
+            si_reg        <= si_next[HIW:0];
+            si_need_reg   <= (si_next2 > H_I) ? H_I : si_next2;
+            silu_last_reg <= (si_next2 >= H_I);
             if (silu_last) begin
                 silu_issue <= 1'b0;
                 wait_reg   <= 5'd8;
@@ -1357,11 +1377,17 @@ module hw_core #(
                         q_ready_reg <= 32'd0;
                         k_ready_reg <= 32'd0;
                         rp_reg      <= {RPW{1'b0}};
+                        rope_is_k_reg <= (D_I / 2 == 0);
+                        rope_e_reg    <= 32'd0;
+                        rope_need_reg <= 32'd2;
+                        rope_last_reg <= (1 >= (D_I + KVD_I) / 2);
                         ri_reg      <= {HDIW{1'b0}};
                         rope_issue  <= 1'b1;
                     end
                     if (mv_tag_reg == T_W3) begin
                         si_reg        <= {(HIW+1){1'b0}};
+                        si_need_reg   <= (SILU_W > H_I) ? H_I : SILU_W;
+                        silu_last_reg <= (SILU_W >= H_I);
                         silu_issue    <= 1'b1;
                         silu_layer_reg <= layer_reg;    // the gate may outlive the layer (w2 starts early)
                         silu_m_reg    <= g_m;
@@ -1702,7 +1728,7 @@ module hw_core #(
         end
     end
 
-    wire unused_ok = &{1'b0, layer_a32, silu_out_valid, mv_out_last, att_tag32, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, lora_busy, dbg_sub_q[31:0], dbg_word32, dbg_lgw32,
+    wire unused_ok = &{1'b0, layer_a32, rope_o32, silu_out_valid, mv_out_last, att_tag32, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, lora_busy, dbg_sub_q[31:0], dbg_word32, dbg_lgw32,
                        rope_addr32, rope_e32, mv_rows32, mv_cols32, emb_base32, rope_base32,
                        lora_in32, lora_out32, kvw_base32};
 

@@ -70,9 +70,18 @@ module hw_matvec #(
 
     wire [CB_W-1:0] col_end    = col_reg + VPL[CB_W-1:0];
     wire [RB_W-1:0] row_end    = row_base_reg + LANES[RB_W-1:0];
-    wire            word_last  = col_end >= {{(CB_W-COLS_W){1'b0}}, cols_reg};
-    wire            pass_last  = row_end >= {{(RB_W-ROWS_W){1'b0}}, rows_reg};
+    // word_last (col_end >= cols) and pass_last (row_end >= rows) are worked out one
+    // word ahead into registers: ready goes straight into the core's sequencer, and
+    // the adder and comparison in front of it were a long path at 40+ MHz
+    reg             word_last_reg;
+    reg             pass_last_reg;
+    wire            word_last  = word_last_reg;
+    wire            pass_last  = pass_last_reg;
     wire            mat_last   = walk_reg && word_last && pass_last;
+    wire [31:0]     cols32     = {{(32-COLS_W){1'b0}}, cols_reg};
+    wire [31:0]     rows32     = {{(32-ROWS_W){1'b0}}, rows_reg};
+    wire [31:0]     next_col_end  = {{(32-CB_W){1'b0}}, col_end} + VPL;    // the next word's col_end
+    wire [31:0]     next_row_end  = {{(32-RB_W){1'b0}}, row_end} + LANES;  // the next pass's row_end
 
     assign ready  = !walk_reg || mat_last;
     assign x_req  = walk_reg;
@@ -83,16 +92,19 @@ module hw_matvec #(
         if (walk_reg) begin
             addr_reg <= addr_reg + 1'b1;
             if (word_last) begin
-                word_reg     <= {COLS_W{1'b0}};
-                col_reg      <= {CB_W{1'b0}};
-                saddr_reg    <= saddr_reg + 1'b1;
-                row_base_reg <= row_end;
+                word_reg      <= {COLS_W{1'b0}};
+                col_reg       <= {CB_W{1'b0}};
+                word_last_reg <= (VPL >= cols32);
+                saddr_reg     <= saddr_reg + 1'b1;
+                row_base_reg  <= row_end;
+                pass_last_reg <= (next_row_end >= rows32);
                 if (pass_last) begin
                     walk_reg <= 1'b0;
                 end
             end else begin
-                word_reg <= word_reg + 1'b1;
-                col_reg  <= col_end;
+                word_reg      <= word_reg + 1'b1;
+                col_reg       <= col_end;
+                word_last_reg <= (next_col_end >= cols32);
             end
         end
         if (start && ready) begin
@@ -103,6 +115,8 @@ module hw_matvec #(
             word_reg     <= {COLS_W{1'b0}};
             col_reg      <= {CB_W{1'b0}};
             row_base_reg <= {RB_W{1'b0}};
+            word_last_reg <= (VPL >= {{(32-COLS_W){1'b0}}, start_cols});
+            pass_last_reg <= (LANES >= {{(32-ROWS_W){1'b0}}, start_rows});
         end
         if (rewind) begin
             if (!(start && ready)) begin

@@ -70,9 +70,14 @@ module hw_rmsnorm #(
 
     localparam integer NWI = NW;
     wire [31:0] i_next  = {{(31-IW){1'b0}}, i_reg} + NWI;
-    wire [31:0] i_need  = (i_next > D) ? D : i_next;         // elements this group needs
-    wire issue_last = (i_next >= D);
-    wire sum_wait   = (state_reg == ST_SUM) && (i_need > res_ready);
+    wire [31:0] i_next2 = i_next + NWI;                      // i_next's own i_next
+    // the elements this group needs, min(i_reg + NW, D), and whether it is the last
+    // group are registered with i_reg (worked out from the group before): the adder
+    // in front of the comparison with res_ready was a long path into the issue
+    reg  [31:0] i_need_reg;
+    reg         issue_last_reg;
+    wire issue_last = issue_last_reg;
+    wire sum_wait   = (state_reg == ST_SUM) && (i_need_reg > res_ready);
     wire issue      = issuing_reg && !sum_wait;
 
     // ---------------------------------------------------------------- gain ROMs
@@ -181,17 +186,18 @@ module hw_rmsnorm #(
 
     // ---------------------------------------------------------------- pass 2: scale
     // issue (c) -> res, gain (c+1) -> res * gq (c+2) -> * r (c+3) -> + rounding (c+4)
-    // -> shift, saturate: y (c+5), NW lanes
-    reg                  b1_valid, b2_valid, b3_valid, b4_valid;
-    reg [IW-1:0]         b1_i, b2_i, b3_i, b4_i;
+    // -> shift (c+5) -> saturate: y (c+6), NW lanes
+    reg                  b1_valid, b2_valid, b3_valid, b4_valid, b5_valid;
+    reg [IW-1:0]         b1_i, b2_i, b3_i, b4_i, b5_i;
     // rq with the shift sh_reg: sh >= 48 leaves 0 (|p2| < 2**47); sh <= 0 never
     // occurs for a valid model (the golden model's rq needs sh >= 1)
     wire [5:0]           sh_u   = (sh_reg < 8'sd1) ? 6'd1 : (sh_reg > 8'sd48) ? 6'd48 : sh_reg[5:0];
     wire signed [P2W:0]  rnd    = $signed({{P2W{1'b0}}, 1'b1} << (sh_u - 1'b1));
     // sh_reg is set once per norm, cycles before its first scale result: the shift,
-    // the rounding constant and the all-zero case go through registers, so the y
-    // path is an adder, then a shifter and the saturation (once all one path:
-    // 66 cells deep, the design's critical path on the ECP5 at about 25 MHz)
+    // the rounding constant and the all-zero case go through registers, and the
+    // shifted sum is registered before the saturation (adder, shifter and
+    // saturation were once one path: 66 cells deep, the design's critical path on
+    // the ECP5 at about 25 MHz; the shifter and saturation together still ~14)
     reg [5:0]            sh_u_reg;
     reg                  sh_zero_reg;
     reg signed [P2W:0]   rnd_reg;
@@ -208,7 +214,7 @@ module hw_rmsnorm #(
             reg signed [31:0]    p1;
             reg signed [P2W-1:0] p2;
             reg signed [P2W:0]   rsum;
-            wire signed [P2W:0]  rshift = rsum >>> sh_u_reg;
+            reg signed [P2W:0]   rshift;
             // > 127: not negative, a bit above bit 6 set; < -128: negative, not all of them set
             wire                 y_hi   = !rshift[P2W] && (|rshift[P2W-1:7]);
             wire                 y_lo   = rshift[P2W] && !(&rshift[P2W-1:7]);
@@ -220,13 +226,14 @@ module hw_rmsnorm #(
                 p1   <= prod[32*yj +: 32];
                 p2   <= p1 * $signed({1'b0, r_reg});
                 rsum <= {p2[P2W-1], p2} + rnd_reg;
+                rshift <= rsum >>> sh_u_reg;
             end
             assign y_next[8*yj +: 8] = sh_zero_reg ? 8'sd0 : y_hi ? 8'sd127 : y_lo ? -8'sd128 : rshift[7:0];
         end
     endgenerate
 
     localparam integer LEAD_I = LEAD * NW;
-    assign soon = b3_valid && ({{(32-IW){1'b0}}, b3_i} == LEAD_I);
+    assign soon = b4_valid && ({{(32-IW){1'b0}}, b4_i} == LEAD_I);
 
     always @(posedge clk) begin
         b1_valid <= issuing_reg && (state_reg == ST_NORM);
@@ -237,14 +244,17 @@ module hw_rmsnorm #(
         b3_i     <= b2_i;
         b4_valid <= b3_valid;
         b4_i     <= b3_i;
-        y_valid  <= b4_valid;
-        y_idx    <= b4_i;
+        b5_valid <= b4_valid;
+        b5_i     <= b4_i;
+        y_valid  <= b5_valid;
+        y_idx    <= b5_i;
         y        <= y_next;
         if (rst) begin
             b1_valid <= 1'b0;
             b2_valid <= 1'b0;
             b3_valid <= 1'b0;
             b4_valid <= 1'b0;
+            b5_valid <= 1'b0;
             y_valid  <= 1'b0;
         end
     end
@@ -257,7 +267,9 @@ module hw_rmsnorm #(
         done      <= 1'b0;
         rsq_start <= 1'b0;
         if (issue) begin
-            i_reg <= i_next[IW:0];
+            i_reg          <= i_next[IW:0];
+            i_need_reg     <= (i_next2 > D) ? D : i_next2;
+            issue_last_reg <= (i_next2 >= D);
             if (issue_last) begin
                 issuing_reg <= 1'b0;
             end
@@ -269,6 +281,8 @@ module hw_rmsnorm #(
                     gbase_reg   <= gbase_next[GAW-1:0];
                     gshift_reg  <= gshift;
                     i_reg       <= {(IW+1){1'b0}};
+                    i_need_reg     <= (NWI > D) ? D : NWI;
+                    issue_last_reg <= (NWI >= D);
                     issuing_reg <= 1'b1;
                     state_reg   <= ST_SUM;
                 end
@@ -284,6 +298,8 @@ module hw_rmsnorm #(
                     r_reg       <= rsq_r;
                     sh_reg      <= 8'sd23 + {{2{rsq_k[5]}}, rsq_k} + {{2{gshift_reg[5]}}, gshift_reg};
                     i_reg       <= {(IW+1){1'b0}};
+                    i_need_reg     <= (NWI > D) ? D : NWI;
+                    issue_last_reg <= (NWI >= D);
                     issuing_reg <= 1'b1;
                     state_reg   <= ST_NORM;
                 end
@@ -294,7 +310,7 @@ module hw_rmsnorm #(
                 end
             end
             ST_WAIT: begin
-                if (y_valid && !b1_valid && !b2_valid && !b3_valid && !b4_valid) begin
+                if (y_valid && !b1_valid && !b2_valid && !b3_valid && !b4_valid && !b5_valid) begin
                     done      <= 1'b1;
                     state_reg <= ST_IDLE;
                 end
@@ -309,7 +325,7 @@ module hw_rmsnorm #(
         end
     end
 
-    wire unused_ok = &{1'b0, gbase_next[31:GAW], i_need, gsum, gfin};
+    wire unused_ok = &{1'b0, gbase_next[31:GAW], gsum, gfin};
 
 endmodule
 

@@ -34,17 +34,16 @@ module hw_rq #(
     wire signed [PW-1:0] m_ext = {{XW{1'b0}}, m};
 
     reg signed [PW-1:0] p_s1;
-    reg [5:0]           sh_s1;
+    reg [5:0]           sh_m1_s1;   // sh - 1, worked out here so that S2 starts with the shift
 
     always @(posedge clk) begin
-        p_s1  <= x_ext * m_ext;
-        sh_s1 <= sh;
+        p_s1     <= x_ext * m_ext;
+        sh_m1_s1 <= sh - 6'd1;
     end
 
     // ---------------------------------------------------------------- S2: shift, add 1
     // p >>> (sh-1) <= p < 2**(PW-1) - 1, so the + 1 cannot overflow PW bits.
-    wire [5:0]           sh_m1   = sh_s1 - 6'd1;
-    wire signed [PW-1:0] p_shift = p_s1 >>> sh_m1;
+    wire signed [PW-1:0] p_shift = p_s1 >>> sh_m1_s1;
 
     reg signed [PW-1:0] t_s2;   // (p >>> (sh-1)) + 1
 

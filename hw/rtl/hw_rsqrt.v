@@ -6,8 +6,10 @@
 // hw/numerics.py rsqrt_fixed: k = floor((bitlen(ss) - 15) / 2), the mantissa
 // mt = ss * 2**-2k lies in [2**14, 2**16), r = RSQRT[mt >> 6] from a 1024 x 16
 // table ($readmemh of TABLE_FILE, written by hw/rtl_tables.py rsqrt_hex).
-// Pipelined, one item per cycle, LATENCY = 3: S1 input register -> S2 leading
-// one, k and table index -> S3 table read. ss = 0 gives r = 0.
+// Pipelined, one item per cycle, LATENCY = 4: S1 input register -> S2 leading
+// one, k and shift amount -> S3 table index (the shift) -> S4 table read; the
+// leading one and the shift were one stage, a long path at 40+ MHz on the ECP5.
+// ss = 0 gives r = 0.
 module hw_rsqrt #(
     parameter SSW        = 40,          // bits of ss (unsigned), 2..76
     parameter TABLE_FILE = "rsqrt.hex"  // 1024 words of 16 bits
@@ -21,7 +23,7 @@ module hw_rsqrt #(
     output wire signed [5:0] k          // exponent: 1/sqrt(ss) ~= r * 2**-(23 + k)
 );
 
-    localparam LATENCY = 3;             // cycles from in_valid to out_valid
+    localparam LATENCY = 4;             // cycles from in_valid to out_valid
     localparam XW      = SSW + 16;      // ss << 16: room for the left shifts (k >= -8)
     localparam AW      = $clog2(XW);    // bits of a right shift amount (< XW)
 
@@ -40,7 +42,7 @@ module hw_rsqrt #(
         ss_s1 <= ss;
     end
 
-    // ---------------------------------------------------------------- S2: k and index
+    // ---------------------------------------------------------------- S2: k and shift amount
     // bitlen b = position of the leading one + 1 (0 for ss = 0);
     // k = (b - 15) >>> 1; index = mt >> 6 = (ss << 16) >> (2k + 22) (2k + 22 >= 6).
     integer i;
@@ -48,8 +50,6 @@ module hw_rsqrt #(
     integer k_int;
     integer amt_int;
     reg  [AW-1:0] amt;
-    wire [XW-1:0] ss_ext = {ss_s1, 16'd0};
-    wire [XW-1:0] mt_ext = ss_ext >> amt;
 
     always @* begin
         blen = 0;
@@ -61,25 +61,39 @@ module hw_rsqrt #(
         amt     = amt_int[AW-1:0];
     end
 
-    reg [9:0]        idx_s2;
+    reg [SSW-1:0]    ss_s2;
+    reg [AW-1:0]     amt_s2;
     reg signed [5:0] k_s2;
 
     always @(posedge clk) begin
-        idx_s2 <= mt_ext[9:0];
+        ss_s2  <= ss_s1;
+        amt_s2 <= amt;
         k_s2   <= k_int[5:0];
+    end
+
+    wire unused_int = &{1'b0, k_int[31:6], amt_int[31:AW]};
+
+    // ---------------------------------------------------------------- S3: table index
+    wire [XW-1:0] ss_ext = {ss_s2, 16'd0};
+    wire [XW-1:0] mt_ext = ss_ext >> amt_s2;
+    reg [9:0]        idx_s3;
+    reg signed [5:0] k_s3;
+
+    always @(posedge clk) begin
+        idx_s3 <= mt_ext[9:0];
+        k_s3   <= k_s2;
     end
 
     // mt_ext bits above 9 are zero by construction (mt < 2**16).
     wire unused_mt = &{1'b0, mt_ext[XW-1:10]};
-    wire unused_int = &{1'b0, k_int[31:6], amt_int[31:AW]};
 
-    // ---------------------------------------------------------------- S3: table read
-    reg [15:0]       r_s3;
-    reg signed [5:0] k_s3;
+    // ---------------------------------------------------------------- S4: table read
+    reg [15:0]       r_s4;
+    reg signed [5:0] k_s4;
 
     always @(posedge clk) begin
-        r_s3 <= table_rom[idx_s2];
-        k_s3 <= k_s2;
+        r_s4 <= table_rom[idx_s3];
+        k_s4 <= k_s3;
     end
 
     // ---------------------------------------------------------------- valid pipe
@@ -91,8 +105,8 @@ module hw_rsqrt #(
     end
 
     assign out_valid = v_pipe[LATENCY-1];
-    assign r = r_s3;
-    assign k = k_s3;
+    assign r = r_s4;
+    assign k = k_s4;
 
 endmodule
 

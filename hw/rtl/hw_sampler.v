@@ -134,20 +134,32 @@ module hw_sampler #(
         end
     endfunction
 
-    wire [24+1+TW-1:0] wg;              // {ok, value, index} of the group's winner
+    // G = 4: the pair winners are registered (stage gc) before the final compare,
+    // so each stage has one 24-bit comparison (two chained ones were the next
+    // long path at 40+ MHz); G = 2 and 1 register their winner there too, so the
+    // scan has the same latency for every G
+    localparam WGW = 24 + 1 + TW;       // {ok, value, index}
+    wire [2*WGW-1:0] wc_next;           // what stage gc registers
+    reg  [2*WGW-1:0] gc_w;
+    reg              gc_valid;
+    wire [WGW-1:0]   wg;                // {ok, value, index} of the group's winner
     generate
         if (G == 4) begin : g_tree4
             wire [TW-1:0] i1 = ga_index + {{(TW-1){1'b0}}, 1'b1};
             wire [TW-1:0] i2 = ga_index + {{(TW-2){1'b0}}, 2'd2};
             wire [TW-1:0] i3 = ga_index + {{(TW-2){1'b0}}, 2'd3};
-            wire [24+1+TW-1:0] w01 = first_max(ga_ok[0], ga_val[0 +: 24], ga_index, ga_ok[1], ga_val[24 +: 24], i1);
-            wire [24+1+TW-1:0] w23 = first_max(ga_ok[2], ga_val[48 +: 24], i2, ga_ok[3], ga_val[72 +: 24], i3);
-            assign wg = first_max(w01[24+TW], w01[TW +: 24], w01[TW-1:0], w23[24+TW], w23[TW +: 24], w23[TW-1:0]);
+            assign wc_next = {first_max(ga_ok[2], ga_val[48 +: 24], i2, ga_ok[3], ga_val[72 +: 24], i3),
+                              first_max(ga_ok[0], ga_val[0 +: 24], ga_index, ga_ok[1], ga_val[24 +: 24], i1)};
+            assign wg = first_max(gc_w[24+TW], gc_w[TW +: 24], gc_w[TW-1:0],
+                                  gc_w[WGW+24+TW], gc_w[WGW+TW +: 24], gc_w[WGW +: TW]);
         end else if (G == 2) begin : g_tree2
             wire [TW-1:0] i1 = ga_index + {{(TW-1){1'b0}}, 1'b1};
-            assign wg = first_max(ga_ok[0], ga_val[0 +: 24], ga_index, ga_ok[G-1], ga_val[24*(G-1) +: 24], i1);
+            assign wc_next = {{WGW{1'b0}},
+                              first_max(ga_ok[0], ga_val[0 +: 24], ga_index, ga_ok[G-1], ga_val[24*(G-1) +: 24], i1)};
+            assign wg = gc_w[WGW-1:0];
         end else begin : g_tree1
-            assign wg = {ga_ok[0], ga_val[0 +: 24], ga_index};
+            assign wc_next = {{WGW{1'b0}}, ga_ok[0], ga_val[0 +: 24], ga_index};
+            assign wg = gc_w[WGW-1:0];
         end
     endgenerate
     always @* begin
@@ -155,6 +167,7 @@ module hw_sampler #(
         grp_val = wg[TW +: 24];
         grp_idx = wg[TW-1:0];
     end
+    wire unused_gc = &{1'b0, gc_w};     // G < 4 leaves the upper half unused
 
     reg [G-1:0]    g1_ok;
     always @* begin
@@ -172,7 +185,9 @@ module hw_sampler #(
         for (ga = 0; ga < G; ga = ga + 1) begin
             ga_val[24*ga +: 24] <= lg_data[24*({{(32-LNW){1'b0}}, s1_lane} + ga) +: 24];
         end
-        gb_valid <= ga_valid;
+        gc_valid <= ga_valid;
+        gc_w     <= wc_next;
+        gb_valid <= gc_valid;
         gb_val   <= grp_val;
         gb_ok    <= grp_ok;
         gb_idx   <= grp_idx;
@@ -186,8 +201,21 @@ module hw_sampler #(
         end
         if (rst) begin
             ga_valid <= 1'b0;
+            gc_valid <= 1'b0;
             gb_valid <= 1'b0;
         end
+    end
+
+    // the lane's logit is registered before the top-k list: the lane multiplexer
+    // and the list's comparisons were one long path into its clock enables
+    reg               t1_valid;
+    reg signed [23:0] t1_value;
+    reg [15:0]        t1_index;
+    always @(posedge clk) begin
+        t1_valid <= s1_valid;
+        t1_value <= lg_data[24*s1_lane +: 24];
+        t1_index <= s1_index16;
+        if (rst) t1_valid <= 1'b0;
     end
 
     hw_topk #(
@@ -198,9 +226,9 @@ module hw_sampler #(
         .clk(clk),
         .rst(rst),
         .clear(topk_clear),
-        .in_valid(s1_valid),
-        .in_value(lg_data[24*s1_lane +: 24]),
-        .in_index(s1_index16),
+        .in_valid(t1_valid),
+        .in_value(t1_value),
+        .in_index(t1_index),
         .out_values(top_values),
         .out_indices(top_indices),
         .count(top_count)
@@ -326,7 +354,7 @@ module hw_sampler #(
                     end
                     if (scan_last) begin
                         issuing_reg <= 1'b0;
-                        wait_reg    <= 4'd4;     // g1 -> ga -> gb -> best (greedy); s1 -> top-k
+                        wait_reg    <= 4'd5;     // g1 -> ga -> gc -> gb -> best (greedy); s1 -> t1 -> top-k
                         state_reg   <= ST_SORT;
                     end
                 end

@@ -229,6 +229,23 @@ module hw_uart_bridge #(
 
     assign crc_init = m_state == M_CHECK;
 
+    // M_CHECK's tests, registered every cycle: the frame, its CRC and the cached
+    // response do not change from the cycle frame_ready is seen (in M_IDLE) until
+    // M_CHECK, and the tests chained into its decision were a long path
+    reg ck_uart, ck_malformed, ck_crc, ck_retry, ck_flags, ck_write, ck_read, ck_ping;
+    always @(posedge clk) begin
+        ck_uart      <= f_bad_stop;
+        ck_malformed <= f_overflow || f_truncated || rx_len < 9'd6;
+        ck_crc       <= crc != CRC_RESIDUE;
+        ck_retry     <= have_last && h_seq == last_seq && h_tail == last_crc;
+        ck_flags     <= h_flags[7:1] != 7'd0 && (h_type == T_WRITE || h_type == T_READ);
+        ck_write     <= h_type == T_WRITE && body_len[1:0] == 2'b10 && body_len >= 9'd6
+                        && n_write <= {1'b0, MAX_WORDS};
+        ck_read      <= h_type == T_READ && body_len == 9'd3 && h_count != 8'd0
+                        && h_count <= {2'b00, MAX_WORDS};
+        ck_ping      <= h_type == T_PING && body_len == 9'd0;
+    end
+
     // queue one response byte for tx_buf (with the response CRC unless it is the CRC)
     task put_byte;
         input [7:0] b;
@@ -272,30 +289,28 @@ module hw_uart_bridge #(
                 reg_addr <= h_addr;
                 rd_ptr   <= 8'd4;
                 byte_idx <= 2'd0;
-                if (f_bad_stop) begin
+                if (ck_uart) begin
                     nack(R_UART);
-                end else if (f_overflow || f_truncated || rx_len < 9'd6) begin
+                end else if (ck_malformed) begin
                     nack(R_MALFORMED);
-                end else if (crc != CRC_RESIDUE) begin
+                end else if (ck_crc) begin
                     nack(R_CRC);
-                end else if (have_last && h_seq == last_seq && h_tail == last_crc) begin
+                end else if (ck_retry) begin
                     // a retry of the request just executed: send its response again
                     send_base     <= 8'd0;
                     send_len      <= resp_len;
                     tx_start      <= 1'b1;
                     frame_release <= 1'b1;
                     m_state       <= M_IDLE;
-                end else if (h_flags[7:1] != 7'd0 && (h_type == T_WRITE || h_type == T_READ)) begin
+                end else if (ck_flags) begin
                     nack(R_REQUEST);            // reserved flag bits must be 0
-                end else if (h_type == T_WRITE && body_len[1:0] == 2'b10 && body_len >= 9'd6
-                             && n_write <= {1'b0, MAX_WORDS}) begin
+                end else if (ck_write) begin
                     words_left <= n_write[5:0] - 6'd1;
                     m_state    <= M_HDR0;
-                end else if (h_type == T_READ && body_len == 9'd3 && h_count != 8'd0
-                             && h_count <= {2'b00, MAX_WORDS}) begin
+                end else if (ck_read) begin
                     words_left <= h_count[5:0] - 6'd1;
                     m_state    <= M_HDR0;
-                end else if (h_type == T_PING && body_len == 9'd0) begin
+                end else if (ck_ping) begin
                     m_state <= M_HDR0;
                 end else begin
                     nack(R_REQUEST);

@@ -27,8 +27,8 @@ from hw.rtlgen.layout import SCALE_BITS, Layout
 MATVEC_LATENCY = 7       # hw_matvec: x_req of a row's last word -> its result
 WRITEBACK = 2            # core: saturate / residual add of a result
 DRAIN = MATVEC_LATENCY + WRITEBACK + 1          # last word -> results in the buffers, sequencer moves on
-RSQRT_LATENCY = 3        # hw_rsqrt
-NORM_TAIL = 3 + 1 + RSQRT_LATENCY + 1 + 5       # rmsnorm: last group squared, summed -> rsqrt -> scale pass -> matvec start
+RSQRT_LATENCY = 4        # hw_rsqrt
+NORM_TAIL = 3 + 1 + RSQRT_LATENCY + 1 + 6       # rmsnorm: last group squared, summed -> rsqrt -> scale pass -> matvec start
 DIV_SKIP, DIV_STEP = 15, 2                      # hw_attention's hw_recip_div: E >= 2**15, 2 bits per cycle
 DIVIDER = -(-(RECIP_BITS + 1 - DIV_SKIP) // DIV_STEP)   # 13 cycles
 DIV_STAGE = DIVIDER + 3  # hand-over, start, steps, move: cycles per head in the division stage
@@ -123,7 +123,7 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     # last pass's rows summed, rsqrt, then the scale pass runs ahead of the matrix by
     # ceil(D / nw) - wpp groups (the matrix reads VPL elements per cycle, the norm writes nw)
     norm = -(-lay.lanes // nw) + NORM_TAIL + -(-D // nw) - wpp
-    sampler = -(-lay.lanes // _greedy_width(lay.lanes)) + 5
+    sampler = -(-lay.lanes // _greedy_width(lay.lanes)) + 6
     vector = (D + EMB_LATENCY + TOKEN_STEPS + norm - -(-lay.lanes // nw) + 1   # embedding (1 per cycle), its norm
               + 2 * L * norm                                    # the other norms, the final one
               + L * (cfg.n_kv_heads // engines + 3 + W2_START)          # KV write (banks at once), w3 -> w2

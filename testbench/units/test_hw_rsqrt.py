@@ -1,4 +1,4 @@
-"""hw_rsqrt: (r, k) equals numerics.rsqrt_fixed(ss) for every ss, LATENCY = 3.
+"""hw_rsqrt: (r, k) equals numerics.rsqrt_fixed(ss) for every ss, LATENCY = 4.
 
 The table comes from rsqrt.hex (hw/rtl_tables.py rsqrt_hex, written by the
 pytest wrapper). Build parameter in the environment: RSQRT_SSW.
@@ -14,7 +14,7 @@ from hw import numerics as nx
 from testbench.units.common import cases, check, start, stream
 
 SSW = int(os.environ.get("RSQRT_SSW", "40"))
-LATENCY = 3
+LATENCY = 4
 TOP = (1 << SSW) - 1
 
 
