@@ -14,8 +14,8 @@ def test_every_board_family_has_a_backend():
 
 @pytest.mark.parametrize("fam", open_flow_families(), ids=lambda f: f.name)
 def test_open_flow_backends_name_their_tools(fam):
-    """What the open flow runs for a family is one of its YoWASP tools (hw/tools.py runs those)."""
-    assert fam.nextpnr in fam.yowasp_tools and fam.packer in fam.yowasp_tools
+    """The open flow runs the family's nextpnr from its YoWASP tools (hw/tools.py runs those)."""
+    assert fam.nextpnr in fam.yowasp_tools and fam.packer
     assert fam.synth_command in fam.synth_script("board_top") and "-top board_top" in fam.synth_script("board_top")
     assert fam.native_env.startswith("HARDWIRE_NEXTPNR_") and "luts" in fam.utilisation_cells
     assert fam.flash_args(False)[0] == "--board"
