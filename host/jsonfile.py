@@ -30,7 +30,7 @@ exceptions:
 is an error naming the field, not a TypeError later.
 
 Shared by the host metadata (host/metadata.py) and the compiler's loaders
-(hw/safetensors_loader.py, hw/tokenizer.py). It lives in host/ because the
+(hw/frontend/hf_folder.py, hw/tokenizer.py). It lives in host/ because the
 driver installs on a board alone (`pip install ./host`: numpy, pyserial,
 pynq), so host/ cannot import hw/, while hw/ already imports host/ modules.
 Standard library only; Python 3.8+ like the rest of host/.

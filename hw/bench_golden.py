@@ -6,8 +6,8 @@ hardware must beat by orders of magnitude.
 
     python -m hw.bench_golden MODEL [--tokens 256] [--out docs/bench/golden.json]
 
-MODEL is an integer model (.npz) or a float checkpoint (.bin, quantized
-here with the default settings).
+MODEL is an integer model (.npz) or a float checkpoint (quantized here as
+`hardwire sim` does).
 """
 from __future__ import annotations
 
@@ -35,21 +35,9 @@ def load_int_model(path: Path, tokenizer: Path | None = None) -> IntModel:
     if path.suffix == ".npz":
         return IntModel.load(path)
     if not path.exists():
-        raise HardwireError(f"{path}: no such model; give an integer model (.npz) or a checkpoint (.bin)")
-    from hw.calibrate import calibrate_model
-    from hw.checkpoint import load_llama2c
-    from hw.quantize import quantize
-    from hw.tokenizer import Tokenizer
-
-    fm = load_llama2c(path)
-    # same calibration as `hardwire quantize` picks for a model folder (models/default/)
-    tok_path = Path(tokenizer) if tokenizer else path.parent / "tokenizer.bin"
-    text = path.parent / "corpus_sample.txt"
-    if tok_path.is_file() and text.is_file():
-        tok = Tokenizer.load(tok_path, vocab_size=fm.config.vocab_size)
-        calib = calibrate_model(fm, "corpus+generate", corpus=text, tokenizer=tok)
-        return quantize(fm, calib, source=str(path), tokenizer=tok)
-    return quantize(fm, calibrate_model(fm, "generate+sample"), source=str(path))
+        raise HardwireError(f"{path}: no such model; give an integer model (.npz) or a checkpoint")
+    from hw.quantize import quantize_checkpoint
+    return quantize_checkpoint(path, tokenizer)[0]
 
 
 def bench(int_model: IntModel, n_tokens: int = 256, repeats: int = 3) -> dict:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hw.backends import FAMILIES
+from hw.backends import family as family_backend
 from hw.errors import HardwireError
 
 
@@ -37,7 +39,7 @@ class Resources:
 class Board:
     name: str
     title: str
-    family: str                 # ecp5 | ice40 | zynq7 | zynqmp
+    family: str                 # a hw/backends family: ecp5 | ice40 | zynq7 | zynqmp
     part: str                   # as the vendor tools spell it
     package: str
     transport: str              # uart | axi
@@ -52,17 +54,21 @@ class Board:
     osc_mhz: float = 0.0                        # set by with_clock: the oscillator a PLL turns into clock_mhz
 
     @property
+    def backend(self):
+        """The family's backend (hw/backends/<family>.py)."""
+        return family_backend(self.family)
+
+    @property
     def pll(self):
-        """The ECP5 PLL (hw/flows/ecp5_pll.py) that turns osc_mhz into clock_mhz, or None."""
+        """The family's PLL (e.g. hw/backends/ecp5_pll.py) that turns osc_mhz into clock_mhz, or None."""
         if not self.osc_mhz or self.osc_mhz == self.clock_mhz:
             return None
-        from hw.flows.ecp5_pll import ecp5_pll
-        return ecp5_pll(self.osc_mhz, self.clock_mhz)
+        return self.backend.pll(self.osc_mhz, self.clock_mhz)
 
     @property
     def open_flow(self) -> bool:
         """Built here by Yosys + nextpnr (ECP5, iCE40); the Zynq boards need Vivado."""
-        return self.family in ("ecp5", "ice40")
+        return self.backend.flow == "open"
 
 
 BOARDS: dict[str, Board] = {b.name: b for b in (
@@ -105,18 +111,14 @@ BOARDS: dict[str, Board] = {b.name: b for b in (
 def with_clock(board: Board, clock_mhz: float | None) -> Board:
     """The board with its design clock set to `clock_mhz`.
 
-    ECP5 boards get an EHXPLLL after the oscillator (`Board.pll`; clock_mhz becomes what its
-    dividers really give), Zynq boards take the clock as FCLK0 from the PS; the iCE40 flow has no PLL."""
-    from dataclasses import replace
-
+    Each family's backend says how (hw/backends): ECP5 boards get an EHXPLLL after the oscillator
+    (`Board.pll`; clock_mhz becomes what its dividers really give), Zynq boards take the clock as
+    FCLK0 from the PS; the iCE40 flow has no PLL."""
     if not clock_mhz or clock_mhz == board.clock_mhz:
         return board
-    if board.family == "ecp5":
-        from hw.flows.ecp5_pll import ecp5_pll
-        out = ecp5_pll(board.clock_mhz, clock_mhz).out_mhz
-        return replace(board, clock_mhz=round(out, 4), osc_mhz=board.clock_mhz)
-    if board.family in ("zynq7", "zynqmp"):
-        return replace(board, clock_mhz=float(clock_mhz))
+    clocked = board.backend.with_clock(board, clock_mhz)
+    if clocked is not None:
+        return clocked
     raise BoardError(f"--clock {clock_mhz:g}: the {board.family} flow runs on the {board.clock_mhz:g} MHz "
                      f"oscillator of {board.name} (no PLL there); leave --clock out")
 
@@ -147,25 +149,15 @@ _BRAM_SHAPES = {
 # Besides the lane ROMs, the KV cache (K and V) and the constant tables (one block each at
 # least): the prompt FIFO, the attention score buffer and the UART bridge's rx/tx buffers.
 FIXED_BLOCKS = {18: 4, 4: 8}
-# LUT slots = a * estimate.luts + b, fitted to nextpnr's TRELLIS_COMB for models/default (all-4-bit
-# weights, debug vectors off) at 8 x 4 and 16 x 4 lanes, rounded up (LUT4s, carry cells and LUT RAM, as
-# placed; docs/boards.md). iCE40 keeps the older, larger fit: it has no LUT RAM, so the vector buffers
-# are flip-flops and multiplexers there, and it builds its multipliers from LUTs too. Xilinx: the line
-# through Yosys synth_xilinx's LUT6 + LUT-RAM count at 8 x 4 and 32 x 4 (docs/vivado.md), rounded up to
-# cover 16 x 4; UltraScale+ (xcup) used 11 % more LUTs and 35 % more FFs at 16 x 4, so its lines are the
-# Zynq-7000 ones scaled up by that and rounded up (Vivado not run yet).
-LUT_CAL = {"ecp5": (1.22, 13_600), "ice40": (1.16, 28_300), "zynq7": (1.03, 7_800), "zynqmp": (1.16, 8_700)}
-# flip-flops: ECP5, the line through 4 x 4 and 16 x 4, rounded up to cover 8 x 4 (iCE40: the older fit);
-# Xilinx, through synth_xilinx's 8 x 4 and 32 x 4, rounded up
-FF_CAL = {"ecp5": (0.36, 7_800), "ice40": (0.44, 11_300), "zynq7": (0.28, 5_000), "zynqmp": (0.38, 6_800)}
+# The family factors (hw/backends/<family>.py `fit`, where each says what it was fitted to), as the
+# arithmetic below reads them: LUT slots = a * estimate.luts + b, flip-flops likewise; DSPs per
+# requant multiplier (families that build multipliers from LUTs have none), the rest of the core's
+# DSPs, and an attention engine's DSPs besides its per-position products.
+LUT_CAL = {name: f.fit.lut for name, f in FAMILIES.items()}
+FF_CAL = {name: f.fit.ff for name, f in FAMILIES.items()}
+DSP_PER_REQUANT = {name: f.fit.dsp_per_requant for name, f in FAMILIES.items() if f.fit.dsp_per_requant}
+DSP_FIXED = {name: f.fit.dsp_fixed for name, f in FAMILIES.items() if f.fit.dsp_fixed is not None}
 ICE40_LUTS_PER_MULT = 150   # an ECP5 MULT18X18D's worth of multiplier built from LUT4s
-# MULT18X18D / DSP48 per lane: each MAC multiplier, plus the requant multiplier (ACC_W x 16: 2 on ECP5)
-DSP_PER_REQUANT = {"ecp5": 2, "zynq7": 1, "zynqmp": 1}
-# The rest of the core (attention, sampler, RMSNorm). ECP5: exact against synth_ecp5 at 4/8/16 x 4.
-# Xilinx: Yosys synth_xilinx of models/default (docs/vivado.md) uses 97, 137 and 219 DSP48E1 at
-# 8 x 4, 16 x 4 and 32 x 4 lanes on the xc7z020: 1 per MAC + 1 per lane + 57, 57 and 59. The check
-# takes 59 (exact at 32 x 4, 2 over below), so 32 x 4 fits the PYNQ-Z2's 220 with 1 to spare.
-DSP_FIXED = {"ecp5": 60, "zynq7": 59, "zynqmp": 59}
 # Attention engines (knobs.attention_engines): synth_ecp5 of one hw_attention (head dim 8, context 256)
 # is 23 MULT18X18D, 1,186 LUT4 + 342 CCU2C, 2,066 FF and 2 DP16KD (score RAM, exp2 table): head_dim
 # for q . k (LUT adders with LUT MACs), head_dim for the weighted values, 7 for the exponent, the
@@ -173,7 +165,8 @@ DSP_FIXED = {"ecp5": 60, "zynq7": 59, "zynqmp": 59}
 # at 16 x 8 LUT MACs, two engines, rmsnorm width 8, used 100 DSP48E1, which this count gives exactly).
 # DSP_FIXED was calibrated with one engine of models/default (head dim 16, DSP MACs); the engines are
 # counted apart.
-ENGINE_OTHER_DSPS = {"ecp5": 7, "zynq7": 7, "zynqmp": 7}
+ENGINE_OTHER_DSPS = {name: f.fit.engine_other_dsps for name, f in FAMILIES.items()
+                     if f.fit.engine_other_dsps is not None}
 CALIBRATION_HEAD_DIM = 16
 
 

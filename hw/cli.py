@@ -32,41 +32,22 @@ def _not_implemented(command: str, missing: str) -> None:
     raise NotImplementedYet(f"`hardwire {command}` is not implemented yet ({missing} is still to be built)")
 
 
-# ---------------------------------------------------------------- loading helpers
-
-def _load_float(path: Path, tokenizer_path: Path | None):
-    """(FloatModel, Tokenizer or None) from a llama2.c .bin or a Hugging Face folder."""
-    from hw.tokenizer import Tokenizer, check_tokenizer_matches
-
-    if path.is_dir():
-        from hw.safetensors_loader import load_hf_folder
-        model, tok = load_hf_folder(path, read_tokenizer=tokenizer_path is None)
-    else:
-        from hw.checkpoint import load_llama2c
-        model, tok = load_llama2c(path), None
-    if tokenizer_path is not None:
-        tok = Tokenizer.load(tokenizer_path, vocab_size=model.config.vocab_size)
-    if tok is not None:
-        check_tokenizer_matches(model, tok)
-    return model, tok
-
-
 # ---------------------------------------------------------------- subcommands
 
 def cmd_quantize(args: argparse.Namespace) -> None:
     """Float checkpoint -> calibrated integer model (.npz); --report compares bit widths."""
+    from hw import frontend
     from hw.quantize import parse_bits, quantize
     from hw.transform import calibrate_prepared
 
-    # a model folder may carry its tokenizer and calibration text (models/default/)
-    folder = args.checkpoint.parent if args.checkpoint.is_file() else args.checkpoint
-    tok_path = args.tokenizer or ((folder / "tokenizer.bin") if (folder / "tokenizer.bin").is_file() else None)
     for flag, value in (("--heldout", args.heldout), ("--report-bits", args.report_bits)):
         if value is not None and not (args.report or args.report_md):
             raise HardwireError(f"{flag} {value} is read only by --report / --report-md; add one "
                                 f"of them or drop {flag}")
     report_settings = _report_settings(args.report_bits)
-    model, tok = _load_float(args.checkpoint, tok_path)
+    ckpt = frontend.load(args.checkpoint, args.tokenizer)
+    # a model folder may carry its tokenizer and calibration text (models/default/)
+    model, tok, folder, tok_path = ckpt.model, ckpt.tokenizer, ckpt.folder, ckpt.tokenizer_file
     text = args.calibration_text
     if text is not None:
         _check_calibration_text(text, args.calibration, tok)
@@ -147,12 +128,12 @@ def _check_calibration_text(text: Path, source: str, tok) -> None:
 
 def _tokenizer_beside(model) -> Path | None:
     """The tokenizer the integer model was quantized with, when it still lies beside its source."""
-    from hw.sim.run import find_tokenizer
+    from hw.frontend import find_tokenizer
     src = model.meta.get("source")
     if not src or not model.meta.get("tokenizer_fingerprint"):
         return None
     folder = Path(src) if Path(src).is_dir() else Path(src).parent
-    tok = find_tokenizer(folder, model.config.vocab_size) if folder.is_dir() else None
+    tok = find_tokenizer(folder, model.config.vocab_size)
     if tok is None or tok.fingerprint() != model.meta["tokenizer_fingerprint"]:
         return None
     return Path(tok.source)
@@ -392,7 +373,8 @@ def cmd_info(args: argparse.Namespace) -> None:
         print(f"integer model {path}\n  config {m.config}\n  bits {m.knobs.get('bits')}\n"
               f"  fingerprint {m.fingerprint}")
         return
-    model, _ = _load_float(path, None)
+    from hw import frontend
+    model = frontend.load(path, with_tokenizer=False).model
     n = sum(int(w.size) for name, w in model.weights.items()
             if not (name == "wcls" and model.config.shared_classifier))
     print(f"float checkpoint {path}\n  config {model.config}\n  parameters {n:,}")

@@ -126,7 +126,7 @@ MODES_TABLE = (   # (label, points, mode, group): the rows `python -m hw.fakequa
 def main(argv=None) -> None:
     import argparse
 
-    from hw.cli import _load_float
+    from hw import frontend
     from hw.quantize import parse_bits, quantize
     from hw.report import default_heldout_lines, describe_protocol, float_reference, heldout_windows
     from hw.transform import calibrate_prepared
@@ -137,8 +137,8 @@ def main(argv=None) -> None:
     ap.add_argument("--bits", default="8", help="weight widths as `hardwire quantize --bits` takes them")
     ap.add_argument("--calibration", default="generate+sample")
     args = ap.parse_args(argv)
-    from pathlib import Path
-    fm, tok = _load_float(Path(args.checkpoint), Path(args.tokenizer))
+    ckpt = frontend.load(args.checkpoint, args.tokenizer)
+    fm, tok = ckpt.model, ckpt.tokenizer
     ref = float_reference(fm, heldout_windows(default_heldout_lines(), tok, fm.config.seq_len))
     print(describe_protocol(ref, fm.config.seq_len))
     prepared, calib = calibrate_prepared(fm, None, args.calibration, tokenizer=tok)

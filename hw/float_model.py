@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hw.checkpoint import check_model
+from hw.frontend.checks import check_model
 from hw.errors import ConfigError, InputError
 from hw.model import FloatModel
 

@@ -5,7 +5,7 @@ with the cell models that ship with Yosys, computes what the golden model comput
     with gate_session(build_dir, "ecp5") as sim:       # hw/sim/harness.cpp around the netlist
         report = compare_with_golden(sim, GoldenModel(int_model), prompt, steps=8)
 
-The synthesis commands are the board flow's (hw/flows/open_flow.synth_script) applied to the
+The synthesis commands are the board flow's (hw/backends/<family>.py synth_script) applied to the
 generated core top (hardwire_top, the register interface the simulation harness drives), so
 memory inference, ROM initial values and read-during-write behaviour are those of a build.
 `write_verilog -noattr` gives the netlist of vendor cells; Verilator simulates it with
@@ -56,24 +56,29 @@ def _share() -> Path:
     return Path(spec.origin).parent / "share"
 
 
+def _backend(family: str):
+    """The family's backend, when it has cell models for this check."""
+    from hw.backends import FAMILIES
+
+    fam = FAMILIES.get(family)
+    if fam is None or fam.cell_models(Path()) is None:
+        known = [name for name, f in FAMILIES.items() if f.cell_models(Path()) is not None]
+        raise GateError(f"no cell models for the FPGA family {family!r}; use {' or '.join(known)}")
+    return fam
+
+
 def cell_models(family: str) -> tuple[list[Path], Path]:
     """(simulation models, their include folder) of a family's cells."""
-    share = _share()
-    if family == "ecp5":
-        return [share / "lattice" / "cells_sim_ecp5.v", REPO_ROOT / "testbench" / "gate" / "MULT18X18D.v"], \
-            share / "lattice"
-    if family == "ice40":
-        return [share / "ice40" / "cells_sim.v"], share / "ice40"
-    raise GateError(f"no cell models for the FPGA family {family!r}; use ecp5 or ice40")
+    return _backend(family).cell_models(_share())
 
 
 def synth_netlist(build_dir: str | Path, family: str, timeout: float = 3 * 3600) -> Path:
     """build_dir/gate/<family>/netlist.v, synthesized unless one of the same sources is there."""
-    from hw.flows.open_flow import synth_script
     build_dir = Path(build_dir).resolve()
     cell_models(family)                                 # an unknown family fails before Yosys runs
+    script = _backend(family).synth_script(TOP)
     sources = design_sources(build_dir)
-    h = hashlib.sha256(synth_script(family, TOP).encode())
+    h = hashlib.sha256(script.encode())
     for p in sorted((build_dir / "rom").iterdir()):     # ROM contents end up in the netlist
         h.update(p.name.encode() + p.read_bytes())
     for p in [*sources, *verilog_includes(sources)]:
@@ -85,7 +90,7 @@ def synth_netlist(build_dir: str | Path, family: str, timeout: float = 3 * 3600)
         return netlist
     out.mkdir(parents=True, exist_ok=True)
     srcs = " ".join(tool_path(p, build_dir) for p in sources)
-    run_yosys(f"read_verilog -defer {srcs}; {synth_script(family, TOP)}; stat; "
+    run_yosys(f"read_verilog -defer {srcs}; {script}; stat; "
               f"write_verilog -noattr {tool_path(netlist, build_dir)}",
               cwd=build_dir, log=out / "synth.log", timeout=timeout)
     stamp.write_text(json.dumps({"key": key, "family": family}) + "\n")

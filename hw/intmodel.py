@@ -175,8 +175,8 @@ def array_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
 
 
 def _config(doc, path: Path, hint: str) -> ModelConfig:
-    """header.config as a ModelConfig, every field checked (hw/checkpoint.py check_config)."""
-    from hw.checkpoint import check_config
+    """header.config as a ModelConfig, every field checked (hw/frontend/checks.py check_config)."""
+    from hw.frontend.checks import check_config
 
     doc = check_type(doc, "object", f"{path}: header.config", IntModelError, hint=hint)
     fields = [f.name for f in dataclasses.fields(ModelConfig)]

@@ -16,7 +16,7 @@ per module from rank_pattern / alpha_pattern when they name it.
 
 Adapters are trained on Hugging Face llama weights, whose q_proj/k_proj rows
 are in rotate_half order; hardwire's are in adjacent-pair order
-(hw/safetensors_loader.py permutes them on load). B's rows are the output rows
+(hw/frontend/hf_folder.py permutes them on load). B's rows are the output rows
 of the projection, so they get the same permutation; A (the input side) is
 unchanged, and so are all other projections.
 
@@ -40,7 +40,7 @@ from hw.golden import LoraInt
 from hw.intmodel import IntModel
 from hw.lora import lora_from_float
 from hw.model import ModelConfig
-from hw.safetensors_loader import LAYER_NAMES, hf_to_llama2c_rows, read_header, read_tensor
+from hw.frontend.hf_folder import LAYER_NAMES, hf_to_llama2c_rows, read_header, read_tensor
 
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter_model.safetensors"

@@ -323,3 +323,19 @@ def quantize(float_model: FloatModel, calib: Calibration, bits: dict | None = No
     arrays = {k: np.asarray(v, dtype=np.int64) for k, v in arrays.items()}
     return IntModel(cfg, arrays, knobs, scales, meta,
                     tokenizer_bin=tokenizer.to_bin() if tokenizer is not None else None)
+
+
+def quantize_checkpoint(path, tokenizer_path=None, bits: dict | None = None):
+    """(IntModel, Tokenizer | None) from a float checkpoint, calibrated as `hardwire quantize` does by default
+    (on the corpus_sample.txt beside it when there is one and a tokenizer to encode it).
+
+    bits: weight widths per class (parse_bits); None = the quantizer's defaults."""
+    from hw import frontend
+    from hw.transform import DEFAULTS, calibrate_prepared
+
+    ckpt = frontend.load(path, tokenizer_path)
+    tok, text = ckpt.tokenizer, ckpt.folder / "corpus_sample.txt"
+    use_text = text.is_file() and tok is not None
+    prepared, calib = calibrate_prepared(ckpt.model, DEFAULTS, "corpus+generate" if use_text else "generate+sample",
+                                         corpus=text if use_text else None, tokenizer=tok)
+    return quantize(prepared, calib, bits, source=str(path), tokenizer=tok, transform=DEFAULTS), tok

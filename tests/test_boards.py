@@ -347,7 +347,7 @@ def test_board_top_with_a_generated_design_is_lint_clean(tmp_path, name, clock):
                                       (100, (1, 4, 6, 2))])
 def test_ecp5_pll_matches_ecppll(out, divs):
     """The dividers Project Trellis's ecppll writes for a 25 MHz input (CLKI, CLKFB, CLKOP, CPHASE)."""
-    from hw.flows.ecp5_pll import PFD_MHZ, VCO_MHZ, ecp5_pll
+    from hw.backends.ecp5_pll import PFD_MHZ, VCO_MHZ, ecp5_pll
 
     pll = ecp5_pll(25, out)
     assert (pll.clki_div, pll.clkfb_div, pll.clkop_div, pll.clkop_cphase) == divs
@@ -356,7 +356,7 @@ def test_ecp5_pll_matches_ecppll(out, divs):
 
 
 def test_ecp5_pll_refuses_what_it_cannot_make():
-    from hw.flows.ecp5_pll import PllError, ecp5_pll
+    from hw.backends.ecp5_pll import PllError, ecp5_pll
 
     with pytest.raises(PllError, match=r"48 MHz cannot be made .*\(nearest: 46.88 MHz\)"):
         ecp5_pll(25, 48)                  # the phase detector needs 25 / CLKI_DIV >= 3.125 MHz

@@ -8,9 +8,9 @@ import struct
 import numpy as np
 import pytest
 
-from hw.checkpoint import (HEADER, TENSOR_ORDER, load_llama2c, save_llama2c,
-                           weight_shapes)
 from hw.errors import CheckpointError, ConfigError, HardwireError
+from hw.frontend.checks import weight_shapes
+from hw.frontend.llama2c import HEADER, TENSOR_ORDER, load_llama2c, save_llama2c
 from hw.model import FloatModel
 
 

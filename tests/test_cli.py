@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from hw.checkpoint import save_llama2c
+from hw.frontend.llama2c import save_llama2c
 from hw.cli import EXIT_ERROR, EXIT_USAGE, main
 
 COMMANDS = ("quantize", "compile", "sim", "run", "info", "build", "bench", "train")
@@ -185,7 +185,7 @@ def test_quantize_hf_folder_with_an_unconvertible_tokenizer(tmp_path, tiny_model
     """A byte-level tokenizer.json: a one-line error at load naming why, and --tokenizer gets past it."""
     import json
 
-    from hw.safetensors_loader import save_hf_folder
+    from hw.frontend.hf_folder import save_hf_folder
 
     hf = tmp_path / "hf"
     save_hf_folder(tiny_model, hf)
@@ -263,14 +263,16 @@ def _quantize_args(tmp_path, tiny_model, *extra):
 
 @pytest.mark.parametrize("extra, message", [
     (["--calibration-text", "{tmp}/stories.txt"], "needs a tokenizer to encode it: pass --tokenizer"),
-    (["--calibration-text", "{tmp}/stories.txt", "--tokenizer", "{tmp}/tok.bin", "--calibration", "generate"],
-     "--calibration generate does not read text"),
+    (["--calibration-text", "{tmp}/stories.txt", "--tokenizer", "{tmp}/tokenizers/tok.bin", "--calibration",
+      "generate"], "--calibration generate does not read text"),
     (["--heldout", "{tmp}/stories.txt"], "--heldout .* is read only by --report"),
 ])
 def test_quantize_refuses_an_option_it_would_ignore(tmp_path, tiny_model, capsys, extra, message):
     import re
 
-    _save_tokenizer(tmp_path / "tok.bin", tiny_model.config.vocab_size)
+    # not beside the checkpoint, where it would be found (hw/frontend/registry.py find_tokenizer)
+    (tmp_path / "tokenizers").mkdir()
+    _save_tokenizer(tmp_path / "tokenizers" / "tok.bin", tiny_model.config.vocab_size)
     args = _quantize_args(tmp_path, tiny_model, *(e.format(tmp=tmp_path) for e in extra))
     assert main(args) == EXIT_ERROR
     err = capsys.readouterr().err

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hw.checkpoint import load_llama2c
+from hw.frontend.llama2c import load_llama2c
 from hw.float_model import FloatRunner
 from hw.model import ModelConfig
 from hw.tokenizer import Tokenizer, check_tokenizer_matches

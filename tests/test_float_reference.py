@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from hw.checkpoint import load_llama2c
+from hw.frontend.llama2c import load_llama2c
 from hw.errors import ConfigError, InputError
 from hw.float_model import FloatRunner
 from hw.tokenizer import Tokenizer

@@ -27,7 +27,7 @@ def random_sequences(fm, seed: int, n: int = 6) -> list[list[int]]:
 
 @pytest.fixture(scope="module")
 def stories(shared_models):
-    from hw.checkpoint import load_llama2c
+    from hw.frontend.llama2c import load_llama2c
     from hw.tokenizer import Tokenizer
 
     fm = load_llama2c(shared_models / "stories260K.bin")
@@ -142,7 +142,7 @@ DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "default"
 @pytest.mark.skipif(not (DEFAULT_MODEL / "model.bin").is_file(), reason="models/default not built")
 def test_default_model_at_default_bits_tracks_float():
     """The shipped model, 4-bit attention/MLP: teacher-forced argmax agrees with float on held-out text."""
-    from hw.checkpoint import load_llama2c
+    from hw.frontend.llama2c import load_llama2c
     from hw.tokenizer import Tokenizer
     from hw.train.corpus import heldout_stories
 

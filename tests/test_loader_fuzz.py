@@ -22,9 +22,9 @@ from host.metadata import IdentityMismatch, Metadata, MetadataError, check_ident
 from host.registers import Identity
 from host.tokenizer import Tokenizer as HostTokenizer
 from host.tokenizer import TokenizerError as HostTokenizerError
-from hw.checkpoint import load_llama2c, save_llama2c
+from hw.frontend.llama2c import load_llama2c, save_llama2c
 from hw.errors import HardwireError
-from hw.safetensors_loader import (INDEX_NAME, load_hf_folder, read_header, read_tensor,
+from hw.frontend.hf_folder import (INDEX_NAME, load_hf_folder, read_header, read_tensor,
                                    save_hf_folder)
 from hw.tokenizer import Tokenizer
 

@@ -16,9 +16,9 @@ from host.metadata import Metadata, MetadataError
 from host.registers import Identity
 from host.tokenizer import Tokenizer as HostTokenizer
 from host.tokenizer import TokenizerError as HostTokenizerError
-from hw.checkpoint import load_llama2c
+from hw.frontend.llama2c import load_llama2c
 from hw.errors import CheckpointError, ConfigError, TokenizerError
-from hw.safetensors_loader import INDEX_NAME, load_hf_folder, read_header, save_hf_folder
+from hw.frontend.hf_folder import INDEX_NAME, load_hf_folder, read_header, save_hf_folder
 from hw.tokenizer import Tokenizer
 
 IDENT = Identity(fingerprint="ab" * 32, gen_version=1, dim=24, hidden=44, layers=2, heads=3, kv_heads=1,
@@ -326,7 +326,7 @@ def test_9_caps_bound_the_worst_case():
     passes the container check (see docs/loaders.md)."""
     from host import jsonfile
     from host.metadata import MAX_BUILD_JSON_BYTES, MAX_METADATA_BYTES
-    from hw.safetensors_loader import MAX_CONFIG_BYTES, MAX_HEADER_BYTES, MAX_INDEX_BYTES
+    from hw.frontend.hf_folder import MAX_CONFIG_BYTES, MAX_HEADER_BYTES, MAX_INDEX_BYTES
     from hw.tokenizer import MAX_TOKENIZER_JSON_BYTES
 
     caps = [MAX_BUILD_JSON_BYTES, MAX_METADATA_BYTES, MAX_CONFIG_BYTES, MAX_HEADER_BYTES,

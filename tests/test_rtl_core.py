@@ -370,7 +370,7 @@ DEFAULT_LORA = ("wq", "wv", "w2")
 
 def quantized(path: Path):
     from hw.calibrate import calibrate_model
-    from hw.checkpoint import load_llama2c
+    from hw.frontend.llama2c import load_llama2c
     from hw.quantize import quantize
 
     fm = load_llama2c(path)

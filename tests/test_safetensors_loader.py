@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from hw.checkpoint import load_llama2c
+from hw.frontend.llama2c import load_llama2c
 from hw.errors import CheckpointError, ConfigError, HardwireError
 from hw.float_model import FloatRunner, rope_cos_sin
-from hw.safetensors_loader import (hf_to_llama2c_rows, llama2c_to_hf_rows,
+from hw.frontend.hf_folder import (hf_to_llama2c_rows, llama2c_to_hf_rows,
                                    load_hf_folder, read_header, save_hf_folder)
 from hw.tokenizer import Tokenizer
 

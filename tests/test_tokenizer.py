@@ -7,7 +7,7 @@ import struct
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from hw.checkpoint import load_llama2c
+from hw.frontend.llama2c import load_llama2c
 from hw.errors import TokenizerError
 from hw.tokenizer import Tokenizer, check_tokenizer_matches
 

@@ -38,8 +38,9 @@ def load_int_model(path: Path, tokenizer: Path | None = None, bits: str | None =
     """(IntModel, tokenizer path | None) from an .npz or a float checkpoint (quantized on the fly).
 
     bits: weight widths for a checkpoint, as `hardwire quantize --bits` takes them."""
+    from hw.frontend import find_tokenizer
     from hw.intmodel import IntModel
-    from hw.sim.run import find_tokenizer, quantize_checkpoint
+    from hw.quantize import parse_bits, quantize_checkpoint
 
     path = Path(path)
     if not path.exists():
@@ -51,9 +52,8 @@ def load_int_model(path: Path, tokenizer: Path | None = None, bits: str | None =
         im = IntModel.load(path)
         src = im.meta.get("source")
         folder = Path(src).parent if src and not Path(src).is_dir() else Path(src or path.parent)
-        tok = find_tokenizer(folder, im.config.vocab_size, tokenizer) if folder.is_dir() else None
+        tok = find_tokenizer(folder, im.config.vocab_size, tokenizer)
     else:
-        from hw.quantize import parse_bits
         im, tok = quantize_checkpoint(path, tokenizer, parse_bits(bits) if bits else None)
     if tok is not None and im.meta.get("tokenizer_fingerprint") not in (None, tok.fingerprint()):
         tok = None                      # a tokenizer that does not belong to the model is not recorded

@@ -37,17 +37,15 @@ class FlashError(HardwireError):
 def bitstream_path(board_name: str, folder: Path | None = None) -> Path:
     board = get_board(board_name)
     folder = folder or REPO_ROOT / "bitstreams" / board.name
-    ext = {"ecp5": ".bit", "ice40": ".bin"}.get(board.family, ".bit")
-    return folder / f"{board.name}{ext}"
+    return folder / f"{board.name}{board.backend.bitstream_ext}"
 
 
 def flash_command(board_name: str, bitstream: Path, to_flash: bool = False) -> list[str]:
     """The openFPGALoader command line for an ECP5 / iCE40 board."""
     board = get_board(board_name)
-    if board.family == "ecp5":
-        return [LOADER, "--board", "ulx3s", *(["--write-flash"] if to_flash else []), str(bitstream)]
-    if board.family == "ice40":
-        return [LOADER, "--board", "ice40_generic", str(bitstream)]
+    args = board.backend.flash_args(to_flash)
+    if args is not None:
+        return [LOADER, *args, str(bitstream)]
     raise FlashError(f"{board.name} is a Zynq board: copy hardwire.bit, hardwire.hwh and "
                      "hardwire.hardwire.json to it (see docs/boards.md)")
 

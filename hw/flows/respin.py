@@ -25,6 +25,7 @@ import shutil
 import time
 from pathlib import Path
 
+from hw.backends import FAMILIES
 from hw.errors import HardwireError
 from hw.flows import bram_map as bm
 
@@ -46,7 +47,7 @@ def read_manifest(bitstream: Path, manifest: Path | None = None) -> dict:
     manifest = Path(manifest) if manifest else bitstream.with_name("manifest.json")
     if bitstream.suffix == ".bit" and (bitstream.with_name("hardwire.hwh").is_file()
                                        or bitstream.with_name("build.tcl").is_file()):
-        raise RespinError(zynq_refusal(bitstream))
+        raise RespinError(FAMILIES["zynq7"].respin_refusal(bitstream))     # a Vivado build folder
     if not manifest.is_file():
         raise RespinError(f"{bitstream} has no manifest.json beside it: a respin needs the manifest that "
                           "`hardwire build` wrote with the bitstream (or pass --manifest)")
@@ -61,22 +62,13 @@ def read_manifest(bitstream: Path, manifest: Path | None = None) -> dict:
         raise RespinError(f"{manifest} describes another bitstream (SHA-256 {doc.get('bitstream', {}).get('sha256')}"
                           f", {bitstream.name} is {sha}): pass the manifest written with this bitstream")
     family = doc.get("family")
-    if family == "ice40":
-        raise RespinError("iCE40 respin is not implemented: no model fits an iCE40 board yet (the fit check "
-                          "refuses them all, docs/boards.md), so there is no model bitstream to respin; "
-                          "icebram (yowasp-icebram) on the unpacked .asc is the tool it would use")
-    if family != "ecp5":
-        raise RespinError(zynq_refusal(bitstream) if family in ("zynq", "zynqmp", "xilinx")
-                          else f"{manifest}: family {family!r} cannot be respun (ECP5 only)")
+    backend = FAMILIES.get(family) if isinstance(family, str) else None
+    if backend is None:
+        raise RespinError(f"{manifest}: family {family!r} cannot be respun (ECP5 only)")
+    refusal = backend.respin_refusal(bitstream)
+    if refusal:
+        raise RespinError(refusal)
     return doc
-
-
-def zynq_refusal(bitstream: Path) -> str:
-    return (f"{bitstream} is a Vivado (Zynq) bitstream: hardwire respin rewrites ECP5 bitstreams only. "
-            "The manual path: have Vivado write the block-RAM map (`write_mem_info hardwire.mmi` after "
-            "implementation), generate the new model's ROM images (`hardwire compile --model NEW`), convert "
-            "each to a .mem file and run `updatemem -meminfo hardwire.mmi -data NEW.mem -proc <instance> "
-            "-bit hardwire.bit -out new.bit` per ROM (docs/respin.md); or rebuild with `hardwire build`")
 
 
 def check_same_build(doc: dict, im, tokenizer_vocab: int | None) -> None:

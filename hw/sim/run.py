@@ -24,18 +24,6 @@ class SimRunError(HardwireError):
     """`hardwire sim` could not find or prepare what it needs."""
 
 
-def find_tokenizer(folder: Path, vocab_size: int, explicit: Path | None = None):
-    """--tokenizer, else tokenizer.bin or a single tok*.bin in `folder`; None when there is none."""
-    from hw.tokenizer import Tokenizer
-
-    if explicit is not None:
-        return Tokenizer.load(explicit, vocab_size=vocab_size)
-    candidates = [folder / "tokenizer.bin"] if (folder / "tokenizer.bin").is_file() else sorted(folder.glob("tok*.bin"))
-    if len(candidates) == 1:
-        return Tokenizer.load(candidates[0], vocab_size=vocab_size)
-    return None
-
-
 def _metadata_tokenizer(build_dir: Path, vocab_size: int):
     """The tokenizer the build's host metadata (hardwire.json, from `hardwire compile`) names, or None."""
     from host.metadata import BUILD_FILE, Metadata, MetadataError
@@ -74,32 +62,11 @@ def build_info(build_dir: Path) -> dict:
                                        SimRunError, hint=hint)}
 
 
-def quantize_checkpoint(path: Path, tokenizer_path: Path | None, bits: dict | None = None):
-    """(IntModel, Tokenizer | None) from a float checkpoint, calibrated as `hardwire quantize` does by default.
-
-    bits: weight widths per class (hw.quantize.parse_bits); None = the quantizer's defaults."""
-    from hw.quantize import quantize
-    from hw.transform import DEFAULTS, calibrate_prepared
-
-    if path.is_dir():
-        from hw.safetensors_loader import load_hf_folder
-        fm, tok = load_hf_folder(path, read_tokenizer=tokenizer_path is None)
-        folder = path
-    else:
-        from hw.checkpoint import load_llama2c
-        fm, tok, folder = load_llama2c(path), None, path.parent
-    if tok is None or tokenizer_path is not None:
-        tok = find_tokenizer(folder, fm.config.vocab_size, tokenizer_path)
-    text = folder / "corpus_sample.txt"
-    use_text = text.is_file() and tok is not None
-    prepared, calib = calibrate_prepared(fm, DEFAULTS, "corpus+generate" if use_text else "generate+sample",
-                                         corpus=text if use_text else None, tokenizer=tok)
-    return quantize(prepared, calib, bits, source=str(path), tokenizer=tok, transform=DEFAULTS), tok
-
-
 def resolve_build(model: Path | None, out: Path | None, knobs, tokenizer_path: Path | None = None):
     """(build folder, Tokenizer | None) for a build folder, an .npz or a checkpoint."""
+    from hw.frontend import find_tokenizer
     from hw.intmodel import IntModel
+    from hw.quantize import quantize_checkpoint
     from hw.rtlgen.generate import generate
 
     model = Path(model) if model is not None else DEFAULT_MODEL

@@ -332,7 +332,7 @@ def export(out: Path, cfg: ModelConfig, tc: TrainConfig, params, vocab: bpe.BPEV
            stats: dict, command: str, log=print) -> str:
     """Write model.bin, tokenizer.bin, corpus_sample.txt and README.md; return
     the float reference's greedy sample."""
-    from hw.checkpoint import load_llama2c, save_llama2c
+    from hw.frontend.llama2c import load_llama2c, save_llama2c
     from hw.float_model import FloatRunner
     from hw.tokenizer import Tokenizer
 

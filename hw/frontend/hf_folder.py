@@ -25,7 +25,7 @@ import numpy as np
 from safetensors import safe_open
 
 from host.jsonfile import check_path, check_type, parse_json, read_json, short
-from hw.checkpoint import check_config, check_finite, check_model, weight_shapes
+from hw.frontend.checks import check_config, check_finite, check_model, weight_shapes
 from hw.errors import CheckpointError, ConfigError
 from hw.model import FloatModel, ModelConfig
 from hw.tokenizer import Tokenizer
@@ -292,6 +292,11 @@ def config_to_hf(cfg: ModelConfig, dtype: str) -> dict:
 
 
 # ------------------------------------------------------------------ load / save
+
+def claims(path: Path) -> bool:
+    """Every folder: one without config.json is told so by load_hf_folder."""
+    return path.is_dir()
+
 
 def load_hf_folder(path: str | os.PathLike, read_tokenizer: bool = True) -> tuple[FloatModel, Tokenizer | None]:
     """Read a Hugging Face LlamaForCausalLM folder; the tokenizer if tokenizer.json is there

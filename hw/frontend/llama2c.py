@@ -22,126 +22,35 @@ from pathlib import Path
 
 import numpy as np
 
-from host.jsonfile import check_path, is_kind, short
-from hw.errors import CheckpointError, ConfigError, HardwireError
+from host.jsonfile import check_path
+from hw.errors import CheckpointError, ConfigError
+from hw.frontend.checks import check_config, check_finite, check_model, weight_shapes
 from hw.model import FloatModel, ModelConfig
 
 HEADER = struct.Struct("<7i")
 VERSIONED_MAGIC = 0x616B3432  # "ak42": llama2.c export.py version 1 and 2 files
 
-# Upper bounds far above any model that could fit an FPGA; they stop a crafted
-# header from describing a multi-terabyte model before the length check does.
-LIMITS = {
-    "dim": 1 << 16,
-    "hidden_dim": 1 << 18,
-    "n_layers": 1 << 10,
-    "n_heads": 1 << 12,
-    "n_kv_heads": 1 << 12,
-    "vocab_size": 1 << 21,
-    "seq_len": 1 << 20,
-}
-
 # Tensor order of the legacy format (wcls is appended only when not shared).
 TENSOR_ORDER = ("token_embedding", "rms_att", "wq", "wk", "wv", "wo",
                 "rms_ffn", "w1", "w2", "w3", "rms_final")
-PER_LAYER = ("rms_att", "wq", "wk", "wv", "wo", "rms_ffn", "w1", "w2", "w3")
 
 EXPORT_HINT = ("re-export it in the legacy float32 format with llama2.c's "
                "`python export.py out.bin --version 0 --checkpoint model.pt` "
-               "(or `--hf <folder>`), or load the Hugging Face folder directly "
-               "with hw.safetensors_loader.load_hf_folder")
-
-
-# ---------------------------------------------------------------- config checks
-
-def check_config(cfg: ModelConfig, source: str,
-                 error: type[HardwireError] = ConfigError) -> None:
-    """Reject dimensions the float reference (and the hardware) cannot run."""
-    for name, limit in LIMITS.items():
-        value = getattr(cfg, name)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise error(f"{source}: {name} must be an integer, found {short(value)}; "
-                        "fix the config")
-        if value <= 0:
-            raise error(f"{source}: {name} must be positive, found {short(value)}; "
-                        "the header or config is corrupt or not a llama model")
-        if value > limit:
-            raise error(f"{source}: {name} = {short(value)} is above the supported "
-                        f"maximum {limit}; the header is corrupt or the model is "
-                        "far too large for hardwire")
-    if cfg.dim % cfg.n_heads:
-        raise error(f"{source}: dim {cfg.dim} is not divisible by n_heads "
-                    f"{cfg.n_heads}; every head must have the same width")
-    if cfg.n_heads % cfg.n_kv_heads:
-        raise error(f"{source}: n_heads {cfg.n_heads} is not divisible by "
-                    f"n_kv_heads {cfg.n_kv_heads}; grouped-query attention "
-                    "needs a whole number of query heads per KV head")
-    if cfg.head_dim % 2:
-        raise error(f"{source}: head_dim {cfg.head_dim} (dim / n_heads) is odd; "
-                    "RoPE rotates pairs of values, so it must be even")
-    for name in ("norm_eps", "rope_theta"):
-        value = getattr(cfg, name)
-        # is_kind: an int beyond float range (rope_theta: 10**400) is not finite, no OverflowError
-        if not (is_kind(value, "number") and value > 0):
-            raise error(f"{source}: {name} must be a positive finite number, "
-                        f"found {short(value)}; fix the config")
-
-
-def weight_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
-    """Shape of every tensor of a FloatModel, in llama2.c file order."""
-    d, h, n_l, v = cfg.dim, cfg.hidden_dim, cfg.n_layers, cfg.vocab_size
-    kvd = cfg.kv_dim
-    return {
-        "token_embedding": (v, d),
-        "rms_att": (n_l, d),
-        "wq": (n_l, d, d),
-        "wk": (n_l, kvd, d),
-        "wv": (n_l, kvd, d),
-        "wo": (n_l, d, d),
-        "rms_ffn": (n_l, d),
-        "w1": (n_l, h, d),
-        "w2": (n_l, d, h),
-        "w3": (n_l, h, d),
-        "rms_final": (d,),
-        "wcls": (v, d),
-    }
-
-
-def check_finite(name: str, arr: np.ndarray, source: str,
-                 error: type[HardwireError] = CheckpointError) -> None:
-    """Raise naming the tensor (and layer) if it holds NaN or Inf."""
-    finite = np.isfinite(arr)
-    if finite.all():
-        return
-    where = np.unravel_index(int(np.argmin(finite.reshape(-1))), arr.shape)
-    layer = f" layer {where[0]}" if name in PER_LAYER else ""
-    raise error(f"{source}: tensor {name}{layer} holds {arr[where]} at index "
-                f"{tuple(int(i) for i in where)}; a model with NaN/Inf weights "
-                "cannot run. The checkpoint is corrupt or the training diverged: "
-                "use an earlier or re-exported checkpoint")
-
-
-def check_model(model: FloatModel, source: str = "model") -> None:
-    """Check a FloatModel's config, tensor set, shapes and values."""
-    cfg = model.config
-    check_config(cfg, source)
-    for name, shape in weight_shapes(cfg).items():
-        if name not in model.weights:
-            raise ConfigError(f"{source}: tensor {name} is missing; every loader "
-                              "must fill all of " + ", ".join(weight_shapes(cfg)))
-        arr = model.weights[name]
-        if tuple(arr.shape) != shape:
-            raise ConfigError(f"{source}: tensor {name} has shape {tuple(arr.shape)},"
-                              f" the config needs {shape}")
-        check_finite(name, np.asarray(arr), source, ConfigError)
-    if cfg.shared_classifier and not (
-            model.weights["wcls"] is model.weights["token_embedding"]
-            or np.array_equal(model.weights["wcls"], model.weights["token_embedding"])):
-        raise ConfigError(f"{source}: shared_classifier is set but wcls differs "
-                          "from token_embedding; set shared_classifier=False")
+               "(or `--hf <folder>`), or pass the Hugging Face folder itself "
+               "(config.json + *.safetensors) instead of a .bin")
 
 
 # ---------------------------------------------------------------------- load
+
+def claims(path: Path) -> bool:
+    """Any path that is not a folder: the last format asked, so its messages say what is wrong."""
+    return not path.is_dir()
+
+
+def read(path: Path, read_tokenizer: bool = True) -> tuple[FloatModel, None]:
+    """The registry's reader: the file holds no tokenizer (one beside it is found by the registry)."""
+    return load_llama2c(path), None
+
 
 def _file_floats(cfg: ModelConfig) -> int:
     """Number of float32 values the legacy format stores after the header."""
@@ -243,7 +152,7 @@ def save_llama2c(model: FloatModel, path: str | os.PathLike) -> None:
             f"{path}: the llama2.c format cannot store norm_eps {cfg.norm_eps} or "
             f"rope_theta {cfg.rope_theta} (run.c assumes {defaults.norm_eps} and "
             f"{defaults.rope_theta}); keep this model as a Hugging Face folder "
-            "(hw.safetensors_loader.save_hf_folder)")
+            "(hw.frontend.hf_folder.save_hf_folder)")
     vocab = cfg.vocab_size if cfg.shared_classifier else -cfg.vocab_size
     cos, sin = rope_tables(cfg.head_dim, cfg.seq_len, cfg.rope_theta)
     tmp = path.with_name(path.name + ".tmp")

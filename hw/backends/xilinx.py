@@ -1,0 +1,46 @@
+"""AMD/Xilinx Zynq (PYNQ-Z2: zynq7, KV260: zynqmp): built by Vivado on the user's machine.
+
+The Vivado project (block design, AXI4-Lite wrapper, PS clock) is written by
+hw/flows/vivado.py; this module holds what the rest of hardwire asks of the
+family: the fit check's factors, the PS clock, why respin and make flash do
+not apply.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from hw.backends.family import Family, FitCalibration
+
+
+class Zynq(Family):
+    flow = "vivado"
+
+    def __init__(self, name: str, fit: FitCalibration):
+        self.name = name
+        self.fit = fit
+
+    def with_clock(self, board, clock_mhz: float):
+        return replace(board, clock_mhz=float(clock_mhz))       # FCLK0 / pl_clk0 from the PS
+
+    def respin_refusal(self, bitstream: Path) -> str:
+        return (f"{bitstream} is a Vivado (Zynq) bitstream: hardwire respin rewrites ECP5 bitstreams only. "
+                "The manual path: have Vivado write the block-RAM map (`write_mem_info hardwire.mmi` after "
+                "implementation), generate the new model's ROM images (`hardwire compile --model NEW`), convert "
+                "each to a .mem file and run `updatemem -meminfo hardwire.mmi -data NEW.mem -proc <instance> "
+                "-bit hardwire.bit -out new.bit` per ROM (docs/respin.md); or rebuild with `hardwire build`")
+
+
+# LUTs: the line through Yosys synth_xilinx's LUT6 + LUT-RAM count at 8 x 4 and 32 x 4 (docs/vivado.md),
+# rounded up to cover 16 x 4; FFs through synth_xilinx's 8 x 4 and 32 x 4, rounded up. DSP48: 1 per
+# requant multiplier; synth_xilinx of models/default uses 97, 137 and 219 DSP48E1 at 8 x 4, 16 x 4 and
+# 32 x 4 lanes on the xc7z020: 1 per MAC + 1 per lane + 57, 57 and 59; the check takes 59 (exact at
+# 32 x 4, 2 over below), so 32 x 4 fits the PYNQ-Z2's 220 with 1 to spare. An attention engine's other
+# products are 7 DSP48 (synth_xilinx of the v2 core, models/default at 16 x 8 LUT MACs, two engines,
+# rmsnorm width 8: 100 DSP48E1, which the check gives exactly).
+ZYNQ7 = Zynq("zynq7", FitCalibration(lut=(1.03, 7_800), ff=(0.28, 5_000), dsp_per_requant=1, dsp_fixed=59,
+                                     engine_other_dsps=7))
+# UltraScale+ (xcup) used 11 % more LUTs and 35 % more FFs at 16 x 4, so its lines are the Zynq-7000
+# ones scaled up by that and rounded up (Vivado not run yet).
+ZYNQMP = Zynq("zynqmp", FitCalibration(lut=(1.16, 8_700), ff=(0.38, 6_800), dsp_per_requant=1, dsp_fixed=59,
+                                       engine_other_dsps=7))
