@@ -8,7 +8,7 @@ estimates (a net costs 0.55 ns plus a fanout term, no placement), so the
 nanoseconds read low against nextpnr's routed figures (about 1.25x on the
 hardwire core): use the ranking and the logic depth, not the absolute value.
 
-    python -m hw.flows.netlist_timing build/ulx3s-85f/synth.json --top 20
+    python -m hw.backends.ecp5_timing build/ulx3s-85f/synth.json --top 20
 """
 from __future__ import annotations
 
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         doc = json.loads(args.netlist.read_text())
     except (OSError, ValueError) as exc:
-        print(f"netlist_timing: cannot read {args.netlist}: {exc}", file=sys.stderr)
+        print(f"ecp5_timing: cannot read {args.netlist}: {exc}", file=sys.stderr)
         return 2
     print(report(Netlist(doc).paths(), args.top, args.prefix))
     return 0

@@ -1,9 +1,9 @@
-"""hw/flows/netlist_timing.py on hand-made Yosys JSON netlists: arrival times, path order, loops."""
+"""hw/backends/ecp5_timing.py on hand-made Yosys JSON netlists: arrival times, path order, loops."""
 import json
 
 import pytest
 
-from hw.flows import netlist_timing as nt
+from hw.backends import ecp5_timing as nt
 
 LUT = {"A": "input", "B": "input", "C": "input", "D": "input", "Z": "output"}
 FF = {"CLK": "input", "DI": "input", "Q": "output"}
