@@ -361,3 +361,49 @@ def test_design_with_read_back_roms_matches_the_new_golden_model(respun, tmp_pat
     with SimSession(design) as sim:
         assert sim.identity()["fingerprint"] == new.fingerprint
         _check_tokens_and_logits(sim, GoldenModel(new))
+
+
+# ---------------------------------------------------------------- the committed ULX3S bitstream
+
+COMMITTED = REPO / "bitstreams" / "ulx3s-85f" / "ulx3s-85f.bit"
+
+
+@pytest.fixture(scope="module")
+def committed_respun(tmp_path_factory):
+    """models/default with every weight nudged (a fine-tune of the same shape), respun into the
+    committed ULX3S bitstream: (respin result, base config text, respun config text)."""
+    from hw.frontend.llama2c import load_llama2c, save_llama2c
+    from hw.tools import run_yowasp
+
+    model = load_llama2c(REPO / "models" / "default" / "model.bin")
+    rng = np.random.default_rng(17)
+    for name, w in model.weights.items():
+        if name.startswith(("wq", "wk", "wv", "wo", "w1", "w2", "w3")):
+            model.weights[name] = (w * (1 + 0.05 * rng.standard_normal(w.shape))).astype(w.dtype)
+    new = tmp_path_factory.mktemp("tuned") / "model.bin"
+    save_llama2c(model, new)
+    out = REPO / "build" / "test_flow" / "respin-committed"
+    shutil.rmtree(out, ignore_errors=True)
+    res = respin(COMMITTED, new, tokenizer=REPO / "models" / "default" / "tokenizer.bin", out=out,
+                 log=lambda *a: None)
+    run_yowasp("ecpunpack", [res["bitstream"].name, "respun.config"], cwd=out)
+    return res, (res["work"] / "base.config").read_text(), (out / "respun.config").read_text()
+
+
+@pytest.mark.synth
+def test_committed_bitstream_respins_in_under_a_minute(committed_respun):
+    """Issue 17 on the shipped bitstream: only block-RAM contents change, every ROM reads back as the
+    new model's image, the identity block carries the new fingerprint, and it takes seconds."""
+    res, base_text, new_text = committed_respun
+    assert bm.strip_brams(base_text) == bm.strip_brams(new_text)
+    bmap = bm.BramMap.from_json(res["doc"]["bram_map"])
+    back = bm.read_back(bm.read_brams(new_text), bmap)
+    want = bm.rom_images(res["work"] / "rom")
+    assert set(back) == set(want)
+    for name, img in want.items():
+        assert back[name] == img.words(), name
+    base_doc = json.loads(COMMITTED.with_name("manifest.json").read_text())
+    assert res["doc"]["model"]["fingerprint"] != base_doc["model"]["fingerprint"]
+    meta = json.loads(res["metadata"].read_text())
+    assert meta["identity"]["fingerprint"] == res["doc"]["model"]["fingerprint"]
+    assert res["seconds"]["respin_cpu"] < 60, res["seconds"]       # CPU: the wall time follows the load
