@@ -37,6 +37,7 @@ class Register:
     description: str                   # one line, Markdown (docs/register_map.md's "meaning")
     reset: Union[int, str, None] = 0   # the value after reset, BUILD, or None (not a stored value)
     words: int = 1                     # consecutive words (FINGERPRINT: 8)
+    read_side_effect: bool = False     # reading changes the device (TOKEN_POP pops): never re-read in pieces
 
     @property
     def index(self) -> int:
@@ -59,7 +60,8 @@ REGISTERS: Tuple[Register, ...] = (
     _R("PROMPT_PUSH", 0x10, "RW",
        "W: push token `[15:0]` into the prompt FIFO; R: tokens in the prompt FIFO", None),
     _R("TOKEN_POP", 0x14, "R",
-       "TOKEN_WINDOW's word 0 (the oldest token held), and acknowledges it when valid (TOKEN_ACK + 1)", None),
+       "TOKEN_WINDOW's word 0 (the oldest token held), and acknowledges it when valid (TOKEN_ACK + 1)", None,
+       read_side_effect=True),
     _R("PROMPT_LEN", 0x18, "RW", "prompt tokens START takes from the prompt FIFO (>= 1)"),
     _R("MAX_NEW", 0x1C, "RW", "tokens to generate at most"),
     _R("INV_TEMP_Q8", 0x20, "RW", "`[15:0]` = numerics.inv_temperature_q8(T); 0 = greedy"),

@@ -44,7 +44,7 @@ from hw.golden import GoldenModel
 from hw.rtlgen.fixture import random_int_model
 from host.framing import decode_frame
 from host.serial_transport import T_READ
-from tests.host_fakes import FakeBridge, FakeCore, NoisySerial
+from tests.host_fakes import FakeBridge, FakeCore, NoisySerial, request_frame
 
 K_MAX = 8
 BER = 1e-4
@@ -52,21 +52,23 @@ CUT_EVERY = 10          # about one generation in this many has its cable pulled
 
 
 class CheckedTransport(SerialTransport):
-    """SerialTransport that checks each response it returns against the one the bridge built
-    for that request (the bridge logs (seq, request CRC) -> response payload)."""
+    """SerialTransport that checks each response it takes against the one the bridge built
+    for that request frame (the bridge logs (seq, request CRC) -> response payload); the halves
+    of a split read are frames of their own, each checked."""
 
     def __init__(self, port, bridge: FakeBridge, **kw):
         self.bridge = bridge
         self.corrupt_accepted = 0
         super().__init__(port, **kw)
 
-    def _request(self, kind, body, expect):
-        answer = super()._request(kind, body, expect)
-        raw = cobs_decode(self._last_wire.strip(b"\x00"))
-        want = self.bridge.log.get((raw[0], raw[-4:]))
-        if want is None or want[1] != expect or want[2:] != answer:
-            self.corrupt_accepted += 1
-        return answer
+    def _exchange(self, kind, body, expect, *args, **kw):
+        answer, failed = super()._exchange(kind, body, expect, *args, **kw)
+        if answer is not None:
+            raw = cobs_decode(request_frame(self._last_wire))
+            want = self.bridge.log.get((raw[0], raw[-4:]))
+            if want is None or want[1] != expect or want[2:] != answer:
+                self.corrupt_accepted += 1
+        return answer, failed
 
     def _send(self, wire, *args):
         self._last_wire = wire
@@ -86,7 +88,7 @@ class PullableSerial(NoisySerial):
         n = super().write(data)
         if self.cut_after is not None:
             try:
-                f = decode_frame(bytes(data).strip(b"\x00"))
+                f = decode_frame(request_frame(data))
             except DeviceError:
                 return n
             if f.type == T_READ and 4 * f.payload[0] >= R.TOKEN_WINDOW:
