@@ -227,15 +227,16 @@ def test_soak_short():
 @pytest.mark.skipif(os.environ.get("HARDWIRE_SOAK") != "1",
                     reason="the 10^6-frame soak (~2-3 min) runs with `make soak`; the suite runs the 10^4 one")
 def test_soak_million_frames():
-    """`make soak`. Measured (seed 7, with cable pulls): 1,000,002 frames, 6,294 cable pulls (new
+    """`make soak` (HARDWIRE_SOAK_SEED=N for another line; default 7). Measured with the escalating
+    retries (docs/uart_protocol.md, "Noise"), seed 7: 1,000,002 frames, 5,196 cable pulls (new
     sessions), no corrupt frame accepted, no wrong, lost or doubled token, no failed or unrecovered
-    request, 29,658 resends, none wasted, histogram {0: 965210, 1: 27561, 2: 884, 3: 49, 4: 4}; each
-    further resend is ~30x rarer, so a request that fails all 5 attempts is expected about 0.03
-    times per 10^6 frames (docs/uart_protocol.md, "Noise")."""
-    fig = run_soak(1_000_000, seed=7)
+    request, 27,854 resends, none wasted, histogram {0: 967946, 1: 26034, 2: 824, 3: 2}. From the
+    third attempt on a frame goes out twice, so a further failure needs both exchanges to fail:
+    a fourth resend is expected in well under one run in 100."""
+    fig = run_soak(1_000_000, seed=int(os.environ.get("HARDWIRE_SOAK_SEED", "7")))
     print(report(fig))
     assert fig["corrupt_accepted"] == 0
     assert fig["wrong_tokens"] == 0 and fig["tokens_lost"] == 0 and fig["tokens_doubled"] == 0
-    assert fig["unrecovered"] == 0
+    assert fig["unrecovered"] == 0 and fig["failed"] == 0
     assert fig["wasted_resends"] == 0
-    assert fig["failed"] <= 1
+    assert max(k for k in fig["histogram"] if isinstance(k, int)) <= 3     # the aim: 3 resends at most
