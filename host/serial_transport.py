@@ -50,7 +50,11 @@ SETTLE = 0.02                   # quiet time (plus 8 byte times) after a bad fra
 # a read free of side effects (of SPLIT_MIN_WORDS words or more) is read as two halves instead
 ESCALATE_AFTER = 2
 SPLIT_MIN_WORDS = 8             # shorter reads are not split: their halves are barely shorter exchanges
-MAX_WIRE = max_encoded_size(MAX_PAYLOAD) + 3   # one attempt's frame: leading, closing and guard 0x00
+# idle 0x00s between the two copies: the bridge drops bytes that arrive while it still executes the first
+# copy (up to the next 0x00; a 0x00 itself is harmless). Its longest execution, a 32-word write, takes
+# ~425 cycles (13 a word); at its fastest divisor, 4 clocks per bit, a byte lasts 40
+COPY_GAP = 12
+MAX_WIRE = max_encoded_size(MAX_PAYLOAD) + 3   # one copy of a frame: leading, closing and guard 0x00
 
 
 class SerialTransport(Transport):
@@ -112,7 +116,7 @@ class SerialTransport(Transport):
 
     def _longest_wait(self) -> float:
         """The deadline of the longest attempt (the longest frame, sent twice)."""
-        return self._attempt_wait(2 * MAX_WIRE)
+        return self._attempt_wait(2 * MAX_WIRE + COPY_GAP)
 
     def _attempt_wait(self, wire_bytes: int) -> float:
         """An attempt's deadline: the response timeout plus the transfer time of its `wire_bytes`
@@ -256,15 +260,15 @@ class SerialTransport(Transport):
         while True:
             if failed:
                 self._stats["resends"] += 1
-            wire, copies = self._attempt_wire(frame, failed)
+            wire, copy_bytes = self._attempt_wire(frame, failed)
             wait = self._attempt_wait(len(wire))
             deadline = time.monotonic() + wait
             self._send(wire, wait)
-            # a doubled attempt whose first copy failed: the copy's answer is one frame away
-            patience = self.settle + (10 * len(wire) / copies / self.baudrate if copies > 1 else 0.0)
+            # in a doubled attempt whose first copy failed, the copy's answer follows the copy
+            patience = self.settle + 10 * copy_bytes / self.baudrate
             answer = self._await(seq, expect, deadline, nacks, kind, body, patience)
             if answer is not None:
-                if copies > 1:
+                if copy_bytes:
                     self._let_the_copy_answer(deadline)
                 self._guard = max(0, self._guard - 1)
                 return answer, failed
@@ -276,18 +280,19 @@ class SerialTransport(Transport):
                 return None, failed
 
     def _attempt_wire(self, frame: bytes, failed: int) -> Tuple[bytes, int]:
-        """(What one attempt sends, the copies of the frame in it). On a line that lost frames
-        lately the frame ends with a second 0x00: should the first one be damaged, the device
-        still sees the frame end (and NACKs it) instead of holding it until the next request,
-        which the host would send only after the whole deadline. From the ESCALATE_AFTER-th
-        failure on the frame goes out twice, back to back: the bridge executes a (seq, CRC)
-        once and answers the copy from its cache, so the copy is a second chance, never a
-        second execution; the attempt fails only if both exchanges do."""
+        """(What one attempt sends, how many of its bytes follow the first copy: 0 unless
+        doubled). On a line that lost frames lately the frame ends with a second 0x00: should
+        the first one be damaged, the device still sees the frame end (and NACKs it) instead of
+        holding it until the next request, which the host would send only after the whole
+        deadline. From the ESCALATE_AFTER-th
+        failure on the frame goes out twice, COPY_GAP idle bytes apart: the bridge executes a
+        (seq, CRC) once and answers the copy from its cache, so the copy is a second chance,
+        never a second execution; the attempt fails only if both exchanges do."""
         one = frame + (b"\x00" if self._guard else b"")
         if failed >= ESCALATE_AFTER:
             self._stats["doubled"] += 1
-            return one + one, 2
-        return one, 1
+            return one + bytes(COPY_GAP) + one, COPY_GAP + len(one)
+        return one, 0
 
     def _let_the_copy_answer(self, deadline: float) -> None:
         """After a doubled attempt: receive until the line has been quiet for `settle` (or the

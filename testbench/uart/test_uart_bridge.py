@@ -88,15 +88,16 @@ async def run_test_retry_is_not_executed_twice(dut):
 
 @cocotb.test()
 async def run_test_doubled_attempt_is_executed_once(dut):
-    """host/serial_transport.py's escalated attempt: the same frame twice back to back, each with
-    a second closing 0x00. The copy arrives while the first answer goes out, waits for it and is
-    answered from the cache: two equal answers, one execution. With either copy damaged: a NACK
-    for it, in its place, and one execution."""
+    """host/serial_transport.py's escalated attempt: the same frame twice, each with a second
+    closing 0x00, 12 idle 0x00s apart (COPY_GAP: the bridge drops what arrives while it still
+    executes the first copy). The copy arrives while the first answer goes out, waits for it and
+    is answered from the cache: two equal answers, one execution. With either copy damaged: a
+    NACK for it, in its place, and one execution."""
     tb = TB(dut)
     await tb.cycle_reset()
 
     def twice(first: bytes, second: bytes) -> bytes:
-        return first + b"\x00" + second + b"\x00"
+        return first + b"\x00" + bytes(12) + second + b"\x00"
 
     req = p.read(40, POP, 4)                        # a short copy, longer answers
     frames = await tb.transact(twice(req, req), frames=2)
