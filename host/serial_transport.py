@@ -14,12 +14,12 @@ is quiet, or silence past the deadline, re-sends the same frame (same seq):
 the device executes a given (seq, CRC) only once and answers a repeat from
 its cache, so a retried TOKEN_POP read or PROMPT_PUSH write is never doubled.
 A request that keeps failing gets sturdier: from its third attempt on, each
-attempt sends the frame twice back to back (the copy is answered from the
-cache, never executed again), and a read without side effects of 8 words or
-more is read as two halves, which are shorter exchanges. After `retries`
-re-sends the request (or any part of a split read) fails with DeviceTimeout (no
-answer) or DeviceError (refused). docs/uart_protocol.md ("When the host
-resends") has the details.
+attempt sends the frame twice, a few idle bytes apart (the copy is answered
+from the cache, never executed again), and a read without side effects of 8
+words or more is read as two halves, which are shorter exchanges. After
+`retries` re-sends the request (or any part of a split read) fails with
+DeviceTimeout (no answer) or DeviceError (refused). docs/uart_protocol.md
+("When the host resends", "When a request keeps failing") has the details.
 """
 from __future__ import annotations
 
