@@ -343,7 +343,7 @@ def test_good_answer_arriving_within_settle_after_a_damaged_fragment_is_taken(mo
 
 def damaged(out: bytes) -> bytes:
     """What the bridge sent, its first frame hit by a bit error (a byte changed, never to 0x00)."""
-    return out[:5] + bytes([out[5] ^ 0x10 or 0x10]) + out[6:]
+    return out[:5] + bytes([out[5] ^ 0x10 or 0x20]) + out[6:]
 
 
 def requests_sent(port) -> list:
