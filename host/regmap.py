@@ -3,7 +3,9 @@
 One row per register: its name, byte offset, access, reset value and a one-line
 description. From this table come
 
-* host/registers.py's address constants (byte offsets: MAGIC, CONTROL, ...),
+* host/registers.py's address constants (byte offsets: MAGIC, CONTROL, ...) and
+  REREADABLE_WORDS (the words whose read has no side effect, which the UART
+  transport may read again in pieces: every register but TOKEN_POP),
 * hw/sim/regs.py's word indices (byte offset / 4),
 * hw/rtl/hardwire_regs.vh, the `localparam [7:0] R_<NAME>` word indices that
   hw_core.v includes (written by `make regmap`, i.e. `python -m hw.rtlgen.regmap`),
