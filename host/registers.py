@@ -26,6 +26,12 @@ IDENTITY_WORDS = (K_MAX - FINGERPRINT) // 4 + 1    # 0x80..0xD0: 21 words
 
 MAGIC_VALUE = _regmap.MAGIC_VALUE   # "HWIR"
 
+# word indices that may be read again, or in pieces, with no effect on the device: every register
+# of the table but those whose read changes something (TOKEN_POP pops; bitstreams before the
+# numbered read had no other). Unmapped words are left out: a later bitstream may give them one.
+REREADABLE_WORDS = frozenset(i for r in REGISTERS if not r.read_side_effect
+                             for i in range(r.index, r.index + r.words))
+
 # CONTROL bits
 CTRL_START = 1 << 0
 CTRL_RESET_STATE = 1 << 1

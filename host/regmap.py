@@ -3,7 +3,9 @@
 One row per register: its name, byte offset, access, reset value and a one-line
 description. From this table come
 
-* host/registers.py's address constants (byte offsets: MAGIC, CONTROL, ...),
+* host/registers.py's address constants (byte offsets: MAGIC, CONTROL, ...) and
+  REREADABLE_WORDS (the words whose read has no side effect, which the UART
+  transport may read again in pieces: every register but TOKEN_POP),
 * hw/sim/regs.py's word indices (byte offset / 4),
 * hw/rtl/hardwire_regs.vh, the `localparam [7:0] R_<NAME>` word indices that
   hw_core.v includes (written by `make regmap`, i.e. `python -m hw.rtlgen.regmap`),
@@ -37,6 +39,7 @@ class Register:
     description: str                   # one line, Markdown (docs/register_map.md's "meaning")
     reset: Union[int, str, None] = 0   # the value after reset, BUILD, or None (not a stored value)
     words: int = 1                     # consecutive words (FINGERPRINT: 8)
+    read_side_effect: bool = False     # reading changes the device (TOKEN_POP pops): never re-read in pieces
 
     @property
     def index(self) -> int:
@@ -59,7 +62,8 @@ REGISTERS: Tuple[Register, ...] = (
     _R("PROMPT_PUSH", 0x10, "RW",
        "W: push token `[15:0]` into the prompt FIFO; R: tokens in the prompt FIFO", None),
     _R("TOKEN_POP", 0x14, "R",
-       "TOKEN_WINDOW's word 0 (the oldest token held), and acknowledges it when valid (TOKEN_ACK + 1)", None),
+       "TOKEN_WINDOW's word 0 (the oldest token held), and acknowledges it when valid (TOKEN_ACK + 1)", None,
+       read_side_effect=True),
     _R("PROMPT_LEN", 0x18, "RW", "prompt tokens START takes from the prompt FIFO (>= 1)"),
     _R("MAX_NEW", 0x1C, "RW", "tokens to generate at most"),
     _R("INV_TEMP_Q8", 0x20, "RW", "`[15:0]` = numerics.inv_temperature_q8(T); 0 = greedy"),

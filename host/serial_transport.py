@@ -13,20 +13,24 @@ first. A NACK or a damaged frame with no good answer behind it once the line
 is quiet, or silence past the deadline, re-sends the same frame (same seq):
 the device executes a given (seq, CRC) only once and answers a repeat from
 its cache, so a retried TOKEN_POP read or PROMPT_PUSH write is never doubled.
-After `retries` re-sends the request fails with DeviceTimeout (no answer) or
-DeviceError (refused). docs/uart_protocol.md ("When the host resends") has
-the details.
+A request that keeps failing gets sturdier: from its third attempt on, each
+attempt sends the frame twice, a few idle bytes apart (the copy is answered
+from the cache, never executed again), and a read without side effects of 8
+words or more is read as two halves, which are shorter exchanges. After
+`retries` re-sends the request (or any part of a split read) fails with
+DeviceTimeout (no answer) or DeviceError (refused). docs/uart_protocol.md
+("When the host resends", "When a request keeps failing") has the details.
 """
 from __future__ import annotations
 
 import random
 import struct
 import time
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from host.errors import DeviceError, DeviceTimeout, FrameError
-from host.framing import FrameDecoder, encode_frame
-from host.registers import word_index
+from host.framing import FrameDecoder, encode_frame, max_encoded_size
+from host.registers import REREADABLE_WORDS, word_index
 from host.transport import Transport, check_u32
 
 T_WRITE, T_READ, T_READ_RESPONSE, T_ACK, T_NACK, T_PING = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
@@ -42,6 +46,15 @@ DEFAULT_RESPONSE_TIMEOUT = 0.5  # seconds past the transfer time before a reques
 READ_SLICE = 0.02               # longest single blocking read: deadlines are checked between reads
 GUARD_REQUESTS = 256            # requests that end in two 0x00 after an attempt failed
 SETTLE = 0.02                   # quiet time (plus 8 byte times) after a bad frame before a resend
+# a request that failed this many attempts escalates: each further attempt sends its frame twice, and
+# a read free of side effects (of SPLIT_MIN_WORDS words or more) is read as two halves instead
+ESCALATE_AFTER = 2
+SPLIT_MIN_WORDS = 8             # shorter reads are not split: their halves are barely shorter exchanges
+# idle 0x00s between the two copies: the bridge drops bytes that arrive while it still executes the first
+# copy (up to the next 0x00; a 0x00 itself is harmless). Its longest execution, a 32-word write, takes
+# ~425 cycles (13 a word); at its fastest divisor, 4 clocks per bit, a byte lasts 40
+COPY_GAP = 12
+MAX_WIRE = max_encoded_size(MAX_PAYLOAD) + 3   # one copy of a frame: leading, closing and guard 0x00
 
 
 class SerialTransport(Transport):
@@ -90,7 +103,8 @@ class SerialTransport(Transport):
         self._salvaged = None               # a frame FrameDecoder.salvage recovered, not yet taken
         self._seq = random.randrange(256) if seq is None else seq & 0xFF
         self._stats = {"requests": 0, "resends": 0, "nacks": 0, "bad_frames": 0, "stale_frames": 0,
-                       "timeouts": 0, "late_answers": 0, "salvaged": 0, "failed": 0}
+                       "timeouts": 0, "late_answers": 0, "salvaged": 0, "doubled": 0, "split_reads": 0,
+                       "failed": 0}
         self._histogram: Dict[object, int] = {}
         self._guard = 0                     # requests left to send with a second closing 0x00
         self._closed = False
@@ -101,8 +115,13 @@ class SerialTransport(Transport):
             raise
 
     def _longest_wait(self) -> float:
-        """The deadline of the longest request (its response timeout plus transfer times)."""
-        return self.timeout + 2 * 10 * (2 * (MAX_PAYLOAD + 12)) / self.baudrate
+        """The deadline of the longest attempt (the longest frame, sent twice)."""
+        return self._attempt_wait(2 * MAX_WIRE + COPY_GAP)
+
+    def _attempt_wait(self, wire_bytes: int) -> float:
+        """An attempt's deadline: the response timeout plus the transfer time of its `wire_bytes`
+        and of the longest response (10 bits per byte), doubled."""
+        return self.timeout + 2 * 10 * (wire_bytes + 1 + MAX_PAYLOAD + 12) / self.baudrate
 
     def _bound_port_timeouts(self) -> None:
         """Cap a caller's port's blocking: reads at READ_SLICE, writes at the longest deadline."""
@@ -133,15 +152,13 @@ class SerialTransport(Transport):
             start = word + (len(out) if increment else 0)
             if start + (n - 1 if increment else 0) > 0xFF:
                 raise ValueError(f"read of {count} words from {addr:#x} runs past register 0x3FC")
-            body = self._request(T_READ, bytes((start, FLAG_INCREMENT if increment else 0, n)),
-                                 T_READ_RESPONSE)
-            if len(body) != 4 * n:
-                raise DeviceError(f"{self.name}: READ of {n} words answered with {len(body)} bytes; "
-                                  "the device speaks another protocol version")
-            out += struct.unpack(f"<{n}I", body)
+            out += self._read_request(start, n, increment)
         return out
 
     def write_many(self, addr: int, values: Iterable[int], increment: bool = False) -> None:
+        # a write is never split: the bridge deduplicates a resent frame by its seq and CRC, but
+        # the halves of a write would be new frames, and the long writes (PROMPT_PUSH, LORA_DATA)
+        # feed FIFOs, where words the device already took would be pushed twice
         vals = [check_u32(v) for v in values]
         word = word_index(addr)
         for i in range(0, len(vals), MAX_WORDS):
@@ -170,36 +187,131 @@ class SerialTransport(Transport):
         return dict(self._stats)
 
     def retry_histogram(self) -> Dict[object, int]:
-        """{resends: requests that succeeded after that many resends, "failed": requests that failed}."""
+        """{resends: requests that succeeded after that many resends, "failed": requests that failed}.
+        A split read counts once, with the most failed attempts any of its words went through
+        (its halves start from the failures of the whole)."""
         return dict(self._histogram)
 
     # ------------------------------------------------------------ protocol
     def _request(self, kind: int, body: bytes, expect: int) -> bytes:
         """Send one request until its response arrives; return the response body."""
+        self._stats["requests"] += 1
+        answer, failed = self._exchange(kind, body, expect, 0, [])
+        self._count(failed)
+        return answer
+
+    def _read_request(self, start: int, n: int, increment: bool) -> List[int]:
+        """One READ of n words from word `start`, split into smaller reads if it keeps failing."""
+        self._stats["requests"] += 1
+        words, failed = self._read_piece(start, n, increment, 0, [])
+        self._count(failed)
+        return words
+
+    def _read_piece(self, start: int, n: int, increment: bool, failed: int,
+                    nacks: List[int]) -> Tuple[List[int], int]:
+        """(n words from word `start`, the most failed attempts any of them went through), after
+        `failed` failed attempts of a read these words belong to. A read that may be split and
+        fails again past ESCALATE_AFTER is read as two halves: an attempt fails about in
+        proportion to its bits, so each half gets through more often than the whole."""
+        body = bytes((start, FLAG_INCREMENT if increment else 0, n))
+        answer, failed = self._exchange(T_READ, body, T_READ_RESPONSE, failed, nacks,
+                                        splittable=self._may_split(start, n, increment))
+        if answer is not None:
+            return self._words(answer, n), failed
+        self._stats["split_reads"] += 1
+        half = n // 2
+        first, failed_first = self._read_piece(start, half, increment, failed, nacks)
+        rest, failed_rest = self._read_piece(start + (half if increment else 0), n - half, increment,
+                                             failed, nacks)
+        return first + rest, max(failed_first, failed_rest)
+
+    @staticmethod
+    def _may_split(start: int, n: int, increment: bool) -> bool:
+        """Whether a read may be retried as two smaller ones: long enough for that to pay, and
+        of words that reading does not change (a resend of the same frame is answered from the
+        bridge's cache, a half is a new frame: a TOKEN_POP read in halves could pop tokens whose
+        answer was lost)."""
+        words = range(start, start + n) if increment else (start,)
+        return n >= SPLIT_MIN_WORDS and all(w in REREADABLE_WORDS for w in words)
+
+    def _words(self, answer: bytes, n: int) -> List[int]:
+        if len(answer) != 4 * n:
+            raise DeviceError(f"{self.name}: READ of {n} words answered with {len(answer)} bytes; "
+                              "the device speaks another protocol version")
+        return list(struct.unpack(f"<{n}I", answer))
+
+    def _count(self, failed: int) -> None:
+        """A request completed after `failed` resends: the retry histogram."""
+        self._histogram[failed] = self._histogram.get(failed, 0) + 1
+
+    def _exchange(self, kind: int, body: bytes, expect: int, failed: int, nacks: List[int],
+                  splittable: bool = False) -> Tuple[Optional[bytes], int]:
+        """Send one frame (a new seq) until it is answered: (its answer, the failed attempts of
+        its data so far, `failed` of earlier frames included). With `splittable`, (None, failed)
+        once it failed here and ESCALATE_AFTER attempts in all: the caller splits it. Raises
+        once the data failed `retries` + 1 attempts, so splitting never adds attempts for a
+        dead device."""
         if self._closed:
             raise DeviceError(f"{self.name}: the serial transport is closed")
         self._seq = (self._seq + 1) & 0xFF
         seq = self._seq
         frame = b"\x00" + encode_frame(seq, kind, body, max_payload=MAX_PAYLOAD)
-        # transfer time of the request and of the longest response (10 bits per byte), doubled
-        wait = self.timeout + 2 * 10 * (len(frame) + 1 + MAX_PAYLOAD + 12) / self.baudrate
-        self._stats["requests"] += 1
         self._drop_input()
-        nacks: List[int] = []
-        for attempt in range(self.retries + 1):
-            if attempt:
+        while True:
+            if failed:
                 self._stats["resends"] += 1
-            # on a line that lost frames lately, a second closing 0x00: should the first one be
-            # damaged, the device still sees the frame end (and NACKs it) instead of holding it
-            # until the next request, which the host would send only after the whole deadline
-            wire = frame + (b"\x00" if self._guard else b"")
+            wire, copy_bytes = self._attempt_wire(frame, failed)
+            wait = self._attempt_wait(len(wire))
+            deadline = time.monotonic() + wait
             self._send(wire, wait)
-            answer = self._await(seq, expect, time.monotonic() + wait, nacks, kind, body)
+            # in a doubled attempt whose first copy failed, the copy's answer follows the copy
+            patience = self.settle + 10 * copy_bytes / self.baudrate
+            answer = self._await(seq, expect, deadline, nacks, kind, body, patience)
             if answer is not None:
-                self._histogram[attempt] = self._histogram.get(attempt, 0) + 1
+                if copy_bytes:
+                    self._let_the_copy_answer(deadline)
                 self._guard = max(0, self._guard - 1)
-                return answer
+                return answer, failed
             self._guard = GUARD_REQUESTS
+            failed += 1
+            if failed > self.retries:
+                self._give_up(nacks, wait)
+            if splittable and failed >= ESCALATE_AFTER:
+                return None, failed
+
+    def _attempt_wire(self, frame: bytes, failed: int) -> Tuple[bytes, int]:
+        """(What one attempt sends, how many of its bytes follow the first copy: 0 unless
+        doubled). On a line that lost frames lately the frame ends with a second 0x00: should
+        the first one be damaged, the device still sees the frame end (and NACKs it) instead of
+        holding it until the next request, which the host would send only after the whole
+        deadline. From the ESCALATE_AFTER-th
+        failure on the frame goes out twice, COPY_GAP idle bytes apart: the bridge executes a
+        (seq, CRC) once and answers the copy from its cache, so the copy is a second chance,
+        never a second execution; the attempt fails only if both exchanges do."""
+        one = frame + (b"\x00" if self._guard else b"")
+        if failed >= ESCALATE_AFTER:
+            self._stats["doubled"] += 1
+            return one + bytes(COPY_GAP) + one, COPY_GAP + len(one)
+        return one, 0
+
+    def _let_the_copy_answer(self, deadline: float) -> None:
+        """After a doubled attempt: receive until the line has been quiet for `settle` (or the
+        attempt's deadline), so that the copy's answer, or its NACK, lands here and not in the
+        next request's exchange, where a NACK would read as a refusal of that request.
+        _drop_input discards it."""
+        last_rx = time.monotonic()
+        while True:
+            now = time.monotonic()
+            until = min(deadline, last_rx + self.settle)
+            if now >= until:
+                return
+            data = self._recv(until - now)
+            if data:
+                self._decoder.feed(data)
+                last_rx = time.monotonic()
+
+    def _give_up(self, nacks: List[int], wait: float) -> None:
+        """Raise the error of a request whose data failed retries + 1 attempts."""
         self._stats["failed"] += 1
         self._histogram["failed"] = self._histogram.get("failed", 0) + 1
         tries = self.retries + 1
@@ -213,14 +325,14 @@ class SerialTransport(Transport):
                             f"set to {self.baudrate} baud?")
 
     def _await(self, seq: int, expect: int, deadline: float, nacks: List[int], kind: int,
-               body: bytes) -> Optional[bytes]:
+               body: bytes, patience: float) -> Optional[bytes]:
         """The response body, or None when this attempt failed (resend).
 
         Everything already received is checked before a resend: a damaged frame or a NACK is
         often followed by the good answer (the tail of an earlier attempt's damaged response,
         line noise between frames, a NACK for a fragment of the request), so the attempt
-        fails only once the line has been quiet for `settle` with no good answer, or at the
-        deadline. A frame left without its closing 0x00 when the line goes quiet is decoded
+        fails only once the line has been quiet for `patience` (`settle`; in a doubled attempt
+        also one copy's transfer time) with no good answer, or at the deadline. A frame left without its closing 0x00 when the line goes quiet is decoded
         as if it had one (FrameDecoder.salvage: a damaged delimiter would otherwise cost the
         whole deadline); its CRC decides, as for any frame. One that does not decode so and
         stays unfinished for half the response timeout (at once after a failure) counts as
@@ -241,7 +353,7 @@ class SerialTransport(Transport):
                 continue
             now = time.monotonic()
             # a frame in progress may be the good answer: give it its transfer time
-            quiet = self.settle + (10 * (MAX_PAYLOAD + 12) / self.baudrate if self._decoder.buffered else 0.0)
+            quiet = patience + (10 * (MAX_PAYLOAD + 12) / self.baudrate if self._decoder.buffered else 0.0)
             if now - last_rx >= quiet or now >= deadline:
                 # the line is quiet (or time is up): what is waiting, then the frame in progress
                 data = self._recv(0.0)

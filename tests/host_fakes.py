@@ -491,7 +491,8 @@ class NoisySerial(FakeSerial):
 
     def write(self, data: bytes) -> int:
         data = bytes(data)
-        if data == self.last_write and self._answer_waiting(data):
+        if self.last_write and request_frame(data) == request_frame(self.last_write) \
+                and self._answer_waiting(data):
             self.wasted_resends += 1
         self.last_write = data
         self.writes += 1
@@ -511,7 +512,7 @@ class NoisySerial(FakeSerial):
         from host.errors import FrameError
         from host.framing import decode_frame, decode_stream
         try:
-            seq = decode_frame(request.strip(b"\x00")).seq
+            seq = decode_frame(request_frame(request)).seq
         except FrameError:
             return False
         dec = getattr(self.transport, "_decoder", None)
@@ -525,6 +526,12 @@ class NoisySerial(FakeSerial):
                 except FrameError:
                     pass
         return any(f.seq == seq and f.type != 5 for f in frames)
+
+
+def request_frame(wire: bytes) -> bytes:
+    """The encoded bytes of the first frame in what the host wrote: an attempt is one frame
+    between 0x00s, or the same frame twice (SerialTransport's doubled attempts)."""
+    return next((chunk for chunk in bytes(wire).split(b"\x00") if chunk), b"")
 
 
 class PtyBridge:

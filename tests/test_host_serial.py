@@ -9,7 +9,7 @@ import pytest
 from host import registers as R
 from host.device import open_device
 from host.errors import DeviceError, DeviceTimeout
-from host.serial_transport import SerialTransport
+from host.serial_transport import T_READ, SerialTransport
 from hw.golden import GoldenModel
 from hw.rtlgen.fixture import random_int_model
 from tests.host_fakes import FakeBridge, FakeCore, FakeSerial, PtyBridge
@@ -74,7 +74,8 @@ def test_silent_device_raises_device_timeout(model):
 def test_persistent_noise_is_a_device_error(model):
     core, bridge, t = link(model, retries=2)
     bridge.drop_requests = 10
-    with pytest.raises(DeviceError, match=r"refused 3 times in 3 attempts \((malformed frame|bad CRC)"):
+    # the third attempt carries the frame twice (ESCALATE_AFTER): both copies are refused too
+    with pytest.raises(DeviceError, match=r"refused 4 times in 3 attempts \((malformed frame|bad CRC)"):
         t.write(R.SEED, 1)
     assert (R.SEED, 1) not in core.writes
 
@@ -336,3 +337,124 @@ def test_good_answer_arriving_within_settle_after_a_damaged_fragment_is_taken(mo
     t.write(R.SEED, 5)
     st = t.stats()
     assert st["resends"] == 0 and st["late_answers"] == 1 and core.writes[-1] == (R.SEED, 5)
+
+
+# ---------------------------------------------------------------- issue 16: retries that get sturdier
+
+def damaged(out: bytes) -> bytes:
+    """What the bridge sent, its first frame hit by a bit error (a byte changed, never to 0x00)."""
+    return out[:5] + bytes([out[5] ^ 0x10 or 0x20]) + out[6:]
+
+
+def requests_sent(port) -> list:
+    """(type, body, copies) of each attempt the host wrote after the opening PING."""
+    from host.framing import decode_frame
+    from tests.host_fakes import request_frame
+    out = []
+    for wire in port.written[1:]:
+        frame = request_frame(wire)
+        f = decode_frame(frame)
+        out.append((f.type, f.payload, wire.count(frame)))
+    return out
+
+
+def reads_sent(port) -> list:
+    """(first word, words, copies) of each READ attempt."""
+    return [(body[0], body[2], copies) for kind, body, copies in requests_sent(port) if kind == T_READ]
+
+
+@pytest.mark.parametrize("addr, count", [(R.FINGERPRINT, 24), (R.TOKEN_WINDOW, 16)])
+def test_a_read_that_fails_twice_is_finished_by_reads_of_its_halves(model, addr, count):
+    core, port, t = tampered(model)
+    core.out.extend(range(2, 2 + count))           # tokens in the window
+    want = t.read_many(addr, count, increment=True)   # the same read on a clean line
+    assert want[:2] != [0, 0] and len(set(want)) > 1
+    port.written[1:] = []
+    port.responses += [damaged, damaged]           # both attempts of the whole read fail
+    assert t.read_many(addr, count, increment=True) == want
+    w, half = addr // 4, count // 2
+    # twice the whole read, then each half (sent twice back to back), each taken at once
+    assert reads_sent(port) == [(w, count, 1), (w, count, 1), (w, half, 2), (w + half, half, 2)]
+    st = t.stats()
+    assert st["split_reads"] == 1 and st["resends"] == 3 and st["doubled"] == 2 and st["failed"] == 0
+    assert t.retry_histogram() == {0: 2, 2: 1}     # PING and the clean read; this read: 2 resends
+    assert len(core.out) == count                  # reading the window took no token
+
+
+def test_a_read_with_a_side_effect_is_resent_whole_never_split(model):
+    core, port, t = tampered(model)
+    core.out.extend(range(3, 11))
+    port.responses += [damaged, damaged, damaged]  # the third attempt's first copy fails as well
+    got = t.read_many(R.TOKEN_POP, 8)
+    assert [v & R.TOKEN_MASK for v in got] == list(range(3, 11))
+    assert len(core.out) == 0                      # each token popped once, by the first attempt
+    pop = R.TOKEN_POP // 4
+    assert reads_sent(port) == [(pop, 8, 1), (pop, 8, 1), (pop, 8, 2)]   # whole: replayed, not split
+    assert t.stats()["split_reads"] == 0 and t.retry_histogram()[2] == 1
+    # an incrementing read that covers TOKEN_POP is not split either
+    core.out.extend([30, 31])
+    port.written[1:] = []
+    port.responses += [damaged, damaged]
+    words = t.read_many(R.MAGIC, 16, increment=True)
+    assert words[0] == R.MAGIC_VALUE and words[pop] & R.TOKEN_MASK == 30 and list(core.out.tokens.values()) == [31]
+    assert [n for _, n, _ in reads_sent(port)] == [16, 16, 16]
+
+
+def test_a_split_read_keeps_the_deadline_and_the_attempt_count_of_one_request(model):
+    core, port, t = tampered(model, timeout=0.05, retries=4)
+    port.bridge.silent = True
+    t0 = time.monotonic()
+    with pytest.raises(DeviceTimeout, match="no valid answer after 5 attempts"):
+        t.read_many(R.FINGERPRINT, 24, increment=True)
+    elapsed = time.monotonic() - t0
+    w = R.FINGERPRINT // 4
+    # the halves inherit the failures of the whole: 5 attempts in all, as for a frame never split
+    assert reads_sent(port) == [(w, 24, 1), (w, 24, 1), (w, 12, 2), (w, 6, 2), (w, 6, 2)]
+    assert elapsed < 5 * t._longest_wait() + 0.2
+    assert t.stats()["failed"] == 1 and t.retry_histogram()["failed"] == 1
+
+
+def test_a_refused_write_goes_out_twice_and_is_executed_once(model):
+    core, port, t = tampered(model)
+    core.writes.clear()
+    port.bridge.drop_requests = 3                  # 2 attempts, then the first copy of the third
+    t.write_many(R.PROMPT_PUSH, [4, 5, 6])
+    assert core.writes == [(R.PROMPT_PUSH, 4), (R.PROMPT_PUSH, 5), (R.PROMPT_PUSH, 6)]
+    assert [copies for _, _, copies in requests_sent(port)] == [1, 1, 2]
+    st = t.stats()
+    assert st["nacks"] == 3 and st["resends"] == 2 and st["doubled"] == 1
+    core.writes.clear()
+    before = port.bridge.replayed
+    port.bridge.drop_requests = 2                  # both copies of the third attempt arrive
+    t.write_many(R.PROMPT_PUSH, [7, 8])
+    assert core.writes == [(R.PROMPT_PUSH, 7), (R.PROMPT_PUSH, 8)]   # the copy was answered from the cache
+    assert port.bridge.replayed == before + 1
+
+
+class CopyRefusedSerial(DripSerial):
+    """DripSerial whose doubled attempts arrive with their second copy damaged (the bridge NACKs
+    it), each frame the bridge sends readable `gap` after the one before."""
+
+    def write(self, data):
+        data = bytes(data)
+        frames = [c for c in data.split(b"\x00") if c]
+        if len(frames) == 2 and frames[0] == frames[1]:
+            cut = data.rindex(frames[1]) + 3
+            data = data[:cut] + data[cut + 1:]
+        return super().write(data)
+
+
+def test_the_copys_late_nack_is_not_taken_as_the_next_requests_refusal(model):
+    core = FakeCore(model, k_max=K_MAX)
+    bridge = FakeBridge(core)
+    port = CopyRefusedSerial(bridge, gap=0.01, split=lambda out: [b"\x00" + c + b"\x00"
+                                                                  for c in out.split(b"\x00") if c])
+    t = SerialTransport(port, timeout=0.3)
+    bridge.drop_requests = 2
+    t.write(R.SEED, 9)                             # third attempt: ACK, then the copy's NACK 10 ms later
+    assert (R.SEED, 9) in core.writes and t.stats()["doubled"] == 1
+    before = t.stats()
+    assert t.read(R.SEED) == 9
+    st = t.stats()
+    assert st["nacks"] == before["nacks"] and st["resends"] == before["resends"]
+    assert st["late_answers"] == before["late_answers"]

@@ -50,3 +50,14 @@ def test_uart_bridge_tolerates_the_3_mbaud_divisor_error(host_bit_ns):
     run_cocotb(build, "testbench.uart.test_uart_bridge", testcase=["run_test_read_write", "run_test_long_zero_runs"],
                extra_env={"UART_CLKS_PER_BIT": "13", "UART_CLK_NS": "30", "UART_HOST_BIT_NS": str(host_bit_ns)},
                test_dir=build.directory / "runs" / f"host-{host_bit_ns}ns")
+
+
+@pytest.mark.sim
+def test_doubled_attempt_at_the_fastest_divisor():
+    """The host's doubled attempt (host/serial_transport.py COPY_GAP) at 4 clocks per bit, the
+    fastest the build allows: the idle bytes between the copies outlast the bridge's longest
+    execution (a 32-word write), so the copy is received, and answered from the cache."""
+    build = build_once("uart_stub_top", [*BRIDGE, TB / "regfile_stub.v", TB / "uart_stub_top.v"],
+                       "uart_stub_top", parameters={"CLKS_PER_BIT": 4})
+    run_cocotb(build, "testbench.uart.test_uart_bridge", testcase=["run_test_doubled_attempt_is_executed_once"],
+               extra_env={"UART_CLKS_PER_BIT": "4"}, test_dir=build.directory / "runs" / "doubled-4")

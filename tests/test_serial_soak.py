@@ -44,7 +44,7 @@ from hw.golden import GoldenModel
 from hw.rtlgen.fixture import random_int_model
 from host.framing import decode_frame
 from host.serial_transport import T_READ
-from tests.host_fakes import FakeBridge, FakeCore, NoisySerial
+from tests.host_fakes import FakeBridge, FakeCore, NoisySerial, request_frame
 
 K_MAX = 8
 BER = 1e-4
@@ -52,21 +52,23 @@ CUT_EVERY = 10          # about one generation in this many has its cable pulled
 
 
 class CheckedTransport(SerialTransport):
-    """SerialTransport that checks each response it returns against the one the bridge built
-    for that request (the bridge logs (seq, request CRC) -> response payload)."""
+    """SerialTransport that checks each response it takes against the one the bridge built
+    for that request frame (the bridge logs (seq, request CRC) -> response payload); the halves
+    of a split read are frames of their own, each checked."""
 
     def __init__(self, port, bridge: FakeBridge, **kw):
         self.bridge = bridge
         self.corrupt_accepted = 0
         super().__init__(port, **kw)
 
-    def _request(self, kind, body, expect):
-        answer = super()._request(kind, body, expect)
-        raw = cobs_decode(self._last_wire.strip(b"\x00"))
-        want = self.bridge.log.get((raw[0], raw[-4:]))
-        if want is None or want[1] != expect or want[2:] != answer:
-            self.corrupt_accepted += 1
-        return answer
+    def _exchange(self, kind, body, expect, *args, **kw):
+        answer, failed = super()._exchange(kind, body, expect, *args, **kw)
+        if answer is not None:
+            raw = cobs_decode(request_frame(self._last_wire))
+            want = self.bridge.log.get((raw[0], raw[-4:]))
+            if want is None or want[1] != expect or want[2:] != answer:
+                self.corrupt_accepted += 1
+        return answer, failed
 
     def _send(self, wire, *args):
         self._last_wire = wire
@@ -86,7 +88,7 @@ class PullableSerial(NoisySerial):
         n = super().write(data)
         if self.cut_after is not None:
             try:
-                f = decode_frame(bytes(data).strip(b"\x00"))
+                f = decode_frame(request_frame(data))
             except DeviceError:
                 return n
             if f.type == T_READ and 4 * f.payload[0] >= R.TOKEN_WINDOW:
@@ -225,15 +227,17 @@ def test_soak_short():
 @pytest.mark.skipif(os.environ.get("HARDWIRE_SOAK") != "1",
                     reason="the 10^6-frame soak (~2-3 min) runs with `make soak`; the suite runs the 10^4 one")
 def test_soak_million_frames():
-    """`make soak`. Measured (seed 7, with cable pulls): 1,000,002 frames, 6,294 cable pulls (new
+    """`make soak` (HARDWIRE_SOAK_SEED=N for another line; default 7). Measured with the escalating
+    retries (docs/uart_protocol.md, "Noise"), seed 7: 1,000,002 frames, 5,196 cable pulls (new
     sessions), no corrupt frame accepted, no wrong, lost or doubled token, no failed or unrecovered
-    request, 29,658 resends, none wasted, histogram {0: 965210, 1: 27561, 2: 884, 3: 49, 4: 4}; each
-    further resend is ~30x rarer, so a request that fails all 5 attempts is expected about 0.03
-    times per 10^6 frames (docs/uart_protocol.md, "Noise")."""
-    fig = run_soak(1_000_000, seed=7)
+    request, 27,832 resends, none wasted, histogram {0: 967958, 1: 26028, 2: 818, 3: 2} (seed 11:
+    {0: 968078, 1: 25681, 2: 809, 3: 1}; before: up to 4 resends, 0-4 requests a run). From the
+    third attempt on a frame goes out twice, so a further failure needs both exchanges to fail:
+    a fourth resend is expected in about one run in 250."""
+    fig = run_soak(1_000_000, seed=int(os.environ.get("HARDWIRE_SOAK_SEED", "7")))
     print(report(fig))
     assert fig["corrupt_accepted"] == 0
     assert fig["wrong_tokens"] == 0 and fig["tokens_lost"] == 0 and fig["tokens_doubled"] == 0
-    assert fig["unrecovered"] == 0
+    assert fig["unrecovered"] == 0 and fig["failed"] == 0
     assert fig["wasted_resends"] == 0
-    assert fig["failed"] <= 1
+    assert max(k for k in fig["histogram"] if isinstance(k, int)) <= 3     # the aim: 3 resends at most

@@ -87,6 +87,45 @@ async def run_test_retry_is_not_executed_twice(dut):
 
 
 @cocotb.test()
+async def run_test_doubled_attempt_is_executed_once(dut):
+    """host/serial_transport.py's escalated attempt: the same frame twice, each with a second
+    closing 0x00, 12 idle 0x00s apart (COPY_GAP: the bridge drops what arrives while it still
+    executes the first copy). The copy arrives while the first answer goes out, waits for it and
+    is answered from the cache: two equal answers, one execution. With either copy damaged: a
+    NACK for it, in its place, and one execution."""
+    tb = TB(dut)
+    await tb.cycle_reset()
+
+    def twice(first: bytes, second: bytes) -> bytes:
+        return first + b"\x00" + bytes(12) + second + b"\x00"
+
+    req = p.read(40, POP, 4)                        # a short copy, longer answers
+    frames = await tb.transact(twice(req, req), frames=2)
+    assert frames[0] == frames[1] and _resp(frames[:1], 40) == [0x80000000 | i for i in range(4)]
+    assert tb.accesses == [("R", POP, 0)] * 4
+    tb.accesses.clear()
+    w = p.write(41, 0x04, list(range(200, 232)))    # a long copy, a short answer
+    assert await tb.transact(twice(w, w), frames=2) == [(41, p.ACK, b"")] * 2
+    assert tb.accesses == [("W", 4, v) for v in range(200, 232)]
+    tb.accesses.clear()
+    long_read = p.read(42, POP, 32)                 # the copy arrives while 138 bytes go out
+    frames = await tb.transact(twice(long_read, long_read), frames=2)
+    assert frames[0] == frames[1] and _resp(frames[:1], 42) == [0x80000000 | i for i in range(4, 36)]
+    assert tb.accesses == [("R", POP, 0)] * 32
+    for damaged in (0, 1):
+        tb.accesses.clear()
+        req = p.read(43 + damaged, POP, 2)
+        bad = bytearray(req)
+        bad[3] ^= 0x10                              # the type byte: a bad CRC
+        copies = [req, req]
+        copies[damaged] = bytes(bad)
+        frames = await tb.transact(twice(*copies), frames=2)
+        want = [p.NACK, p.RESP] if damaged == 0 else [p.RESP, p.NACK]
+        assert [f[1] for f in frames] == want, frames
+        assert tb.accesses == [("R", POP, 0)] * 2, f"copy {damaged} damaged: {tb.accesses}"
+
+
+@cocotb.test()
 async def run_test_bit_errors_are_nacked(dut):
     """A flipped bit anywhere in a frame: NACK (or silence), never a register access."""
     tb = TB(dut)
