@@ -197,6 +197,79 @@ def check(fig: dict) -> None:
     assert fig["wasted_resends"] == 0             # a valid answer waiting is taken, not resent
 
 
+@pytest.fixture(scope="module")
+def soak_sim():
+    """(harness executable, the design's build folder), built once."""
+    from testbench.uart.rtl_link import build_soak_sim
+    _, out, sources = accelerator()
+    return build_soak_sim(sources), out
+
+
+@pytest.mark.sim
+def test_rtl_link_pairs_each_answer_with_its_request(soak_sim):
+    """On a clean line the host receives exactly what the bridge sent; `log` holds each executed
+    request's answer under its seq and CRC, a NACKed request has none; the line flips bits at the
+    rate asked for."""
+    from host.framing import decode_stream, encode_frame
+    from testbench.uart.rtl_link import RtlLink
+    exe, out = soak_sim
+    link = RtlLink(exe, out, 0.0, 1)
+    try:
+        ping = encode_frame(9, 0x06, b"")
+        got = link.exchange(b"\x00" + ping)
+        assert [(f.seq, f.type, f.payload) for f in decode_stream(got)[0]] == [(9, 0x04, b"")]
+        assert link.log == {(9, _crc_field(ping)): bytes([9, 0x04])}
+        magic = encode_frame(10, T_READ, bytes((R.MAGIC // 4, 0, 1)))
+        got = link.exchange(b"\x00" + magic)
+        assert link.log[(10, _crc_field(magic))] == bytes([10, 0x03]) + decode_stream(got)[0][0].payload
+        assert int.from_bytes(decode_stream(got)[0][0].payload, "little") == R.MAGIC_VALUE
+        bad = bytearray(encode_frame(11, T_READ, bytes((R.MAGIC // 4, 0, 1))))
+        bad[-2] ^= 0x10                                 # a CRC byte: NACK 1, nothing executed
+        got = link.exchange(b"\x00" + bytes(bad) + b"\x00")
+        assert [(f.type, f.payload) for f in decode_stream(got)[0]] == [(0x05, b"\x01")]
+        assert link.nacks == 1 and len(link.log) == 2 and link.bridge_bad_frames == 0
+        assert link.stats()["flips_to_device"] == link.stats()["flips_to_host"] == 0
+    finally:
+        link.close()
+    noisy = RtlLink(exe, out, 1e-2, 5)
+    try:
+        noisy.idle(130_000)                             # 10,000 idle bit slots
+        line = noisy.stats()
+        for key in ("flips_to_device", "flips_to_host"):
+            expect = line["bit_slots"] * 1e-2
+            assert abs(line[key] - expect) < 5 * expect ** 0.5, (key, line)
+    finally:
+        noisy.close()
+
+
+def _crc_field(frame_wire: bytes) -> bytes:
+    from host.framing import cobs_decode
+    return cobs_decode(frame_wire.strip(b"\x00"))[-4:]
+
+
+@pytest.mark.sim
+def test_rtl_soak_counts_a_corrupt_answer(soak_sim):
+    """The check can fail: an answer that differs from what the bridge built counts as accepted
+    corrupt (here the bridge's log is altered, as if the line had changed the answer unnoticed)."""
+    from testbench.uart.rtl_link import RtlLink
+    exe, out = soak_sim
+    link = RtlLink(exe, out, 0.0, 2)
+    try:
+        port = RtlSerial(link, "rtl-uart")
+        t = RtlTransport(port, link, baudrate=10_000_000, timeout=0.002, settle=0.001)
+        assert t.read(R.MAGIC) == R.MAGIC_VALUE and t.corrupt_accepted == 0
+
+        class Altered(dict):
+            def get(self, key, default=None):
+                value = super().get(key, default)
+                return None if value is None else value[:-1] + bytes([value[-1] ^ 1])
+
+        link.log = Altered(link.log)
+        assert t.read(R.MAGIC) == R.MAGIC_VALUE and t.corrupt_accepted == 1
+    finally:
+        link.close()
+
+
 @pytest.mark.sim
 def test_rtl_soak_short():
     """A few hundred frames, seed 3: the line really is noisy, and nothing gets through wrong."""
