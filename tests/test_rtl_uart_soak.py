@@ -36,12 +36,13 @@ from host.errors import DeviceError
 from host.framing import decode_frame
 from host.serial_transport import T_READ
 from hw.golden import GoldenModel
-from tests.host_e2e_build import CONTEXT, K_MAX, accelerator
+from tests.host_e2e_build import CONTEXT, K_MAX, accelerator, lora_adapters
 from tests.host_fakes import NoisySerial
 from tests.test_serial_soak import CheckedTransport
 
 BER = 1e-4
 CUT_EVERY = 10          # about one generation in this many has its cable pulled
+LORA_EVERY = 8          # about one generation in this many first uploads or clears the LoRA adapters
 PAUSE_CYCLES = 2000     # a poll that found nothing lets the core run this long (~15 byte times)
 
 
@@ -108,7 +109,10 @@ def run_rtl_soak(frames: int, ber: float = BER, seed: int = 1, retries: int = 4)
 
     model, out, sources = accelerator()
     exe = build_soak_sim(sources)
-    golden = GoldenModel(model, context=CONTEXT, k_max=K_MAX)
+    adapters = lora_adapters(model)
+    golden, adapted = GoldenModel(model, context=CONTEXT, k_max=K_MAX), GoldenModel(model, context=CONTEXT, k_max=K_MAX)
+    for (layer, target), adapter in adapters.items():
+        adapted.set_lora(layer, target, adapter)
     rng = random.Random(seed)
     link = RtlLink(exe, out, ber, seed)
     t0 = time.monotonic()
@@ -127,16 +131,31 @@ def run_rtl_soak(frames: int, ber: float = BER, seed: int = 1, retries: int = 4)
 
     try:
         dev = Device(open_session(), timeout=30.0, reopen=open_session, reconnects=3)
-        runs = wrong = aborted = lost = doubled = cuts = tokens = 0
-        scenarios = []                  # a dozen generations, repeated
+        runs = wrong = aborted = lost = doubled = cuts = tokens = uploads = 0
+        scenarios = []                  # a dozen generations, repeated: (..., golden tokens without, with LoRA)
         for _ in range(12):
             prompt = [1] + [rng.randrange(2, model.config.vocab_size) for _ in range(rng.randrange(1, 5))]
             kw = rng.choice([{}, {"temperature": 4.0, "top_k": 6, "seed": rng.randrange(1 << 16)}])
             n = rng.randrange(1, CONTEXT - len(prompt) + 1)
-            golden.reset()
-            scenarios.append((prompt, n, kw, [int(t) for t in golden.generate(prompt, n, **kw)]))
+            want = []
+            for g in (golden, adapted):
+                g.reset()
+                want.append([int(t) for t in g.generate(prompt, n, **kw)])
+            scenarios.append((prompt, n, kw, want))
+        lora_on = False                 # None: an upload failed, the adapters are unknown
         while total("requests") < frames:
-            prompt, n, kw, want = rng.choice(scenarios)
+            # the LoRA upload and clear are the long frames (32 words) of the mix
+            if lora_on is None or rng.randrange(LORA_EVERY) == 0:
+                load = lora_on is False
+                try:
+                    dev.load_lora(adapters) if load else dev.clear_lora()
+                except DeviceError:
+                    aborted += 1
+                    lora_on = None
+                    continue
+                lora_on, uploads = load, uploads + 1
+            prompt, n, kw, wants = rng.choice(scenarios)
+            want = wants[lora_on]
             if rng.randrange(CUT_EVERY) == 0:
                 sessions[-1][0].cut_after = rng.randrange(1, 3)
                 cuts += 1
@@ -163,7 +182,8 @@ def run_rtl_soak(frames: int, ber: float = BER, seed: int = 1, retries: int = 4)
             hist[k] = hist.get(k, 0) + v
     ports = [p for p, _ in sessions]
     return {
-        "frames": st["requests"], "runs": runs, "tokens": tokens, "aborted_runs": aborted,
+        "frames": st["requests"], "runs": runs, "tokens": tokens, "lora_uploads": uploads,
+        "lora_changes_tokens": sum(w[0] != w[1] for *_, w in scenarios), "aborted_runs": aborted,
         "wrong_tokens": wrong, "tokens_lost": lost, "tokens_doubled": doubled,
         "cable_pulls": sum(p.gone for p in ports), "cuts_planned": cuts, "sessions": len(sessions),
         "unrecovered": aborted, "corrupt_accepted": sum(t.corrupt_accepted for _, t in sessions),
@@ -177,7 +197,7 @@ def run_rtl_soak(frames: int, ber: float = BER, seed: int = 1, retries: int = 4)
 def report(fig: dict) -> str:
     line = fig["line"]
     return (f"RTL soak: {fig['frames']} frames at BER {BER:g} in {fig['seconds']} s, {fig['runs']} generations, "
-            f"{fig['tokens']} tokens ({fig['aborted_runs']} aborted); corrupt accepted {fig['corrupt_accepted']}, "
+            f"{fig['tokens']} tokens ({fig['aborted_runs']} aborted), {fig['lora_uploads']} LoRA uploads or clears ({fig['lora_changes_tokens']} of 12 prompts' tokens change with it); corrupt accepted {fig['corrupt_accepted']}, "
             f"wrong tokens {fig['wrong_tokens']}, tokens lost {fig['tokens_lost']}, tokens doubled "
             f"{fig['tokens_doubled']}; {fig['cable_pulls']} cable pulls, {fig['sessions']} sessions; failed "
             f"requests {fig['failed']}, unrecovered {fig['unrecovered']}; resends {fig['resends']} (wasted: "
@@ -279,6 +299,7 @@ def test_rtl_soak_short():
     assert line["flips_to_device"] + line["flips_to_host"] > 10     # the line flipped bits ...
     assert fig["resends"] > 0 and fig["bridge_nacks"] > 0          # ... that cost resends, some NACKed
     assert fig["cable_pulls"] > 0 and fig["sessions"] == fig["cable_pulls"] + 1
+    assert fig["lora_uploads"] > 0 and fig["lora_changes_tokens"] > 0   # the uploads are checked too
 
 
 @pytest.mark.sim
