@@ -58,6 +58,7 @@ class RtlSerial(NoisySerial):
         self.link, self.name = link, name
         self.cut_after = None
         self.gone = False
+        self.incidents: list = []
 
     @property
     def in_waiting(self):
@@ -71,6 +72,7 @@ class RtlSerial(NoisySerial):
         data = bytes(data)
         if data == self.last_write and self._answer_waiting(data):
             self.wasted_resends += 1
+            self.incidents.append(f"resent {data.hex()} while its answer waited in {bytes(self.rx).hex()}")
         self.last_write = data
         self.writes += 1
         self.rx += self.link.exchange(data)
@@ -99,8 +101,27 @@ class RtlSerial(NoisySerial):
 class RtlTransport(CheckedTransport):
     """CheckedTransport whose pause (a poll found nothing new) lets the simulated core run."""
 
+    def __init__(self, port, link, **kw):
+        self.incidents: list = []           # corrupt answers accepted, for the report
+        super().__init__(port, link, **kw)
+
+    def _request(self, kind, body, expect):
+        before = self.corrupt_accepted
+        answer = super()._request(kind, body, expect)
+        if self.corrupt_accepted != before:
+            raw = self._last_wire.hex()
+            self.incidents.append(f"request {raw}: accepted {answer.hex()}, the bridge built "
+                                  f"{self.bridge.log.get(_key(self._last_wire))}")
+        return answer
+
     def pause(self) -> None:
         self._ser.idle(PAUSE_CYCLES)        # a board's host would sleep; the simulation runs instead
+
+
+def _key(wire: bytes):
+    from host.framing import cobs_decode
+    raw = cobs_decode(wire.strip(b"\x00"))
+    return raw[0], raw[-4:]
 
 
 def run_rtl_soak(frames: int, ber: float = BER, seed: int = 1, retries: int = 4) -> dict:
@@ -132,6 +153,7 @@ def run_rtl_soak(frames: int, ber: float = BER, seed: int = 1, retries: int = 4)
     try:
         dev = Device(open_session(), timeout=30.0, reopen=open_session, reconnects=3)
         runs = wrong = aborted = lost = doubled = cuts = tokens = uploads = 0
+        incidents = []                  # what went wrong, for the report (the first few)
         scenarios = []                  # a dozen generations, repeated: (..., golden tokens without, with LoRA)
         for _ in range(12):
             prompt = [1] + [rng.randrange(2, model.config.vocab_size) for _ in range(rng.randrange(1, 5))]
@@ -149,8 +171,9 @@ def run_rtl_soak(frames: int, ber: float = BER, seed: int = 1, retries: int = 4)
                 load = lora_on is False
                 try:
                     dev.load_lora(adapters) if load else dev.clear_lora()
-                except DeviceError:
+                except DeviceError as exc:
                     aborted += 1
+                    incidents.append(f"LoRA {'upload' if load else 'clear'} failed: {exc}")
                     lora_on = None
                     continue
                 lora_on, uploads = load, uploads + 1
@@ -161,14 +184,16 @@ def run_rtl_soak(frames: int, ber: float = BER, seed: int = 1, retries: int = 4)
                 cuts += 1
             try:
                 got = dev.generate_ids(prompt, n, **kw)
-            except DeviceError:
+            except DeviceError as exc:
                 aborted += 1
+                incidents.append(f"generation {prompt} {n} {kw} failed: {exc}")
                 continue
             finally:
                 sessions[-1][0].cut_after = None    # a cut the run ended before is not made
             runs += 1
             tokens += len(got)
             if got != want:
+                incidents.append(f"generation {prompt} {n} {kw} LoRA {lora_on}: {got}, golden {want}")
                 wrong += 1
                 lost += max(0, len(want) - len(got))
                 doubled += max(0, len(got) - len(want))
@@ -191,6 +216,8 @@ def run_rtl_soak(frames: int, ber: float = BER, seed: int = 1, retries: int = 4)
         "histogram": {k: hist[k] for k in sorted(hist, key=lambda k: (isinstance(k, str), k))},
         "stats": st, "bridge_nacks": link.nacks, "bridge_bad_frames": link.bridge_bad_frames,
         "line": line, "seconds": round(time.monotonic() - t0, 1),
+        "incidents": incidents[:10] + [f"{p.name}: {w}" for p in ports for w in p.incidents][:10]
+        + [f"{t.name}: {w}" for _, t in sessions for w in t.incidents][:10],
     }
 
 
@@ -204,7 +231,7 @@ def report(fig: dict) -> str:
             f"{fig['wasted_resends']}); retry histogram {fig['histogram']}; bridge NACKs {fig['bridge_nacks']}, "
             f"bad frames from the bridge {fig['bridge_bad_frames']}; {line['cycles']} cycles, {line['bit_slots']} "
             f"bit slots, {line['flips_to_device']} + {line['flips_to_host']} flipped (to device + to host); "
-            f"stats {fig['stats']}")
+            f"stats {fig['stats']}" + "".join(f"\n  {i}" for i in fig["incidents"]))
 
 
 def check(fig: dict) -> None:
