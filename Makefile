@@ -30,15 +30,18 @@ SIMARGS ?= --prompt "$(PROMPT)" --steps $(STEPS) --temp $(TEMP) --lanes $(LANES)
 # the large models (the core is covered through test_rtl_core's tiny design)
 COV_TESTS ?= -m "not synth and not board and not slow" -k "not stories260k and not default_model and not cli_sim_streams" tests/
 COV     := build/coverage
+# make soak-rtl: frames against the RTL bridge and the line's seed
+SOAK_RTL_FRAMES ?= 10000
+SOAK_RTL_SEED   ?= 7
 # make fuzz: cases over all loaders, its time bound (s) and the processes fuzzing at once
 FUZZ_CASES ?= 1000000
 FUZZ_TIME  ?= 3600
 FUZZ_JOBS  ?= 1
 
-.PHONY: help venv test soak coverage units fuzz gate sim bench linkrate bitstream sweep respin flash lint regmap train clean
+.PHONY: help venv test soak soak-rtl coverage units fuzz gate sim bench linkrate bitstream sweep respin flash lint regmap train clean
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
 
 venv: $(STAMP) ## create .venv from requirements.txt (only when it changed)
 
@@ -54,6 +57,10 @@ test: $(STAMP) ## run every test (pass options with PYTEST_ARGS="-m 'not synth'"
 
 soak: $(STAMP) ## UART link soak: 10^6 frames through an 8N1 line at BER 1e-4 to the Python bridge stand-in, cable pulls and new sessions included: corrupt, wrong, lost tokens, retry histogram (~3-6 min)
 	HARDWIRE_SOAK=1 $(PY) -m pytest -q -s -p no:cacheprovider -m slow tests/test_serial_soak.py -k million_frames
+
+soak-rtl: $(STAMP) ## UART link soak against the RTL: SOAK_RTL_FRAMES (10^4) frames through a bit-level 8N1 line at BER 1e-4 to hw_uart_bridge + a tiny core in Verilator, cable pulls included (~2-4 min)
+	HARDWIRE_SOAK_RTL=1 SOAK_RTL_FRAMES=$(SOAK_RTL_FRAMES) SOAK_RTL_SEED=$(SOAK_RTL_SEED) \
+	    $(PY) -m pytest -q -s -p no:cacheprovider -m slow tests/test_rtl_uart_soak.py -k campaign
 
 coverage: $(STAMP) ## Python line + Verilator line/toggle coverage of hw/, host/, hw/rtl over the suite (no synth) -> docs/coverage.md
 	rm -rf $(COV) && mkdir -p $(COV)/rtl

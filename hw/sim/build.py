@@ -81,12 +81,13 @@ def design_sources(build_dir: str | os.PathLike) -> list[Path]:
     return [*static, top]
 
 
-def _digest(sources: list[Path], flags: list[str], cflags: str = CFLAGS) -> str:
-    """The cache key: flags, Verilator version, the sources, the files they `include and the harness."""
+def _digest(sources: list[Path], flags: list[str], cflags: str = CFLAGS, harness: Path = HARNESS) -> str:
+    """The cache key: flags, Verilator version, the sources, the files they `include and the harness
+    (whose #include names the top module)."""
     h = hashlib.sha256()
     h.update(json.dumps({"flags": flags, "cflags": cflags, "verilator": verilator_version()},
                         sort_keys=True).encode())
-    for src in [*sources, HARNESS]:
+    for src in [*sources, harness]:
         h.update(f"\0{src.name}\0".encode())
         h.update(src.read_bytes())
     for inc in verilog_includes(sources, _includes(flags)):
@@ -111,12 +112,14 @@ def build_sim(build_dir: str | os.PathLike, jobs: int | None = None, timeout: fl
 
 
 def build_executable(sources: list[Path], flags: list[str], prefix: str, design: str,
-                     jobs: int | None = None, timeout: float = 1800, cflags: str = CFLAGS) -> Path:
+                     jobs: int | None = None, timeout: float = 1800, cflags: str = CFLAGS,
+                     top: str = TOP_MODULE, harness: Path = HARNESS, exe_name: str = EXE_NAME) -> Path:
     """The harness linked with a hardwire_top built from `sources` with Verilator `flags` and C++
     `cflags`, cached in SIM_BUILD/<prefix>-<hash of sources, flags, harness>/ (also hw/gate.py's
-    netlists)."""
-    directory = SIM_BUILD / f"{prefix}-{_digest(sources, flags, cflags)}"
-    exe = directory / EXE_NAME
+    netlists). Another `top` and `harness` build another driver the same way (the UART soak's
+    testbench/uart/soak_harness.cpp)."""
+    directory = SIM_BUILD / f"{prefix}-{_digest(sources, flags, cflags, harness)}"
+    exe = directory / exe_name
     with file_lock(directory.parent / (directory.name + ".lock")):  # one builder per cache folder
         if (directory / STAMP).is_file() and exe.is_file():
             return exe
@@ -127,8 +130,8 @@ def build_executable(sources: list[Path], flags: list[str], prefix: str, design:
         # `include search path: the -I flags, then each source's folder (hw/tools.py include_dirs);
         # the folders are not in the cache key (they are paths), the files found in them are
         cmd = [str(verilator_root() / "bin" / "verilator"), *flags, *(f"-I{d}" for d in include_dirs(sources)),
-               "-j", str(jobs), "--top-module", TOP_MODULE, "--Mdir", str(directory / "obj"), "-o", str(exe),
-               "-CFLAGS", cflags, *map(str, sources), str(HARNESS)]
+               "-j", str(jobs), "--top-module", top, "--Mdir", str(directory / "obj"), "-o", str(exe),
+               "-CFLAGS", cflags, *map(str, sources), str(harness)]
         log = directory / "build.log"
         try:
             with open(log, "w") as f:
