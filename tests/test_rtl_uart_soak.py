@@ -38,7 +38,7 @@ from host.serial_transport import T_READ
 from hw.golden import GoldenModel
 from tests.host_e2e_build import CONTEXT, K_MAX, accelerator, lora_adapters
 from tests.host_fakes import NoisySerial
-from tests.test_serial_soak import CheckedTransport
+from tests.test_serial_soak import CheckedTransport, session_totals
 
 BER = 1e-4
 CUT_EVERY = 10          # about one generation in this many has its cable pulled
@@ -200,11 +200,7 @@ def run_rtl_soak(frames: int, ber: float = BER, seed: int = 1, retries: int = 4)
         line = link.stats()
     finally:
         link.close()
-    st = {k: total(k) for k in sessions[0][1].stats()}
-    hist: dict = {}
-    for _, t in sessions:
-        for k, v in t.retry_histogram().items():
-            hist[k] = hist.get(k, 0) + v
+    st, hist = session_totals(sessions)
     ports = [p for p, _ in sessions]
     return {
         "frames": st["requests"], "runs": runs, "tokens": tokens, "lora_uploads": uploads,

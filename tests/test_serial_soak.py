@@ -130,6 +130,17 @@ class ReplayCore(FakeCore):
             self.cache[key] = out
 
 
+
+def session_totals(sessions) -> tuple[dict, dict]:
+    """The transport statistics and the retry histogram of a soak, summed over its (port, transport)
+    sessions (a pulled cable opens a new one)."""
+    st = {k: sum(t.stats()[k] for _, t in sessions) for k in sessions[0][1].stats()}
+    hist: dict = {}
+    for _, t in sessions:
+        for k, v in t.retry_histogram().items():
+            hist[k] = hist.get(k, 0) + v
+    return st, hist
+
 def run_soak(frames: int, ber: float = BER, seed: int = 1, retries: int = 4) -> dict:
     """Generate until the transport has sent `frames` requests; return the figures."""
     model = random_int_model(6)
@@ -182,11 +193,7 @@ def run_soak(frames: int, ber: float = BER, seed: int = 1, retries: int = 4) -> 
             doubled += max(0, len(got) - len(want))
         if len(bridge.log) > 4096:
             bridge.log.clear()
-    st = {k: total(k) for k in sessions[0][1].stats()}
-    hist: dict = {}
-    for _, t in sessions:
-        for k, v in t.retry_histogram().items():
-            hist[k] = hist.get(k, 0) + v
+    st, hist = session_totals(sessions)
     ports = [p for p, _ in sessions]
     return {
         "frames": st["requests"], "runs": runs, "aborted_runs": aborted, "wrong_tokens": wrong,
