@@ -30,7 +30,8 @@ CARRY_IN_OUT = 0.06          # CCU2C CIN -> COUT (dedicated carry wire, no net)
 CARRY_IN_SUM = 0.35          # CCU2C CIN -> S0/S1
 CARRY_LUT = 0.5              # CCU2C A/B/C/D -> COUT or S
 OTHER = 0.5                  # any other combinational cell
-SEQUENTIAL = ("TRELLIS_FF", "DP16KD", "TRELLIS_DPR16X4")
+SEQUENTIAL = ("TRELLIS_FF", "DP16KD", "TRELLIS_DPR16X4")     # their data inputs end paths
+LAUNCH_ONLY = ("TRELLIS_FF", "DP16KD", "EHXPLLL")           # their outputs start paths, nothing passes
 
 
 def net_delay(fanout: int) -> float:
@@ -43,7 +44,7 @@ def base_type(cell_type: str) -> str:
 
 
 @dataclass(frozen=True)
-class Path_:
+class TimedPath:
     arrival_ns: float
     endpoint: str                # cell.port
     hops: tuple[tuple[float, str, str], ...]   # (arrival, cell type, net name), launch first
@@ -106,38 +107,35 @@ class Netlist:
                 continue
             self._open.add(b)
             stack.append((b, True))
-            stack.extend((i, False) for i in self._fanin(b) if i not in self._arrival and i not in self._open)
+            stack.extend((i, False) for _, i in self._fanin(b) if i not in self._arrival and i not in self._open)
         return self._arrival[bit]
 
-    def _fanin(self, bit: int) -> list[int]:
+    def _fanin(self, bit: int) -> list[tuple[str, int]]:
+        """(port, bit) of the driver's inputs that reach `bit` combinationally: none for a
+        register or block RAM output (it launches), only the read address for LUT RAM."""
         drv = self.driver.get(bit)
         if drv is None:
             return []
         cell = self.cells[drv[0]]
         kind = base_type(cell["type"])
-        if kind in ("TRELLIS_FF", "DP16KD", "EHXPLLL"):
+        if kind in LAUNCH_ONLY:
             return []
         if kind == "TRELLIS_DPR16X4":
-            return [b for p, b in self.inputs(cell) if p == "RAD"]
-        return [b for _, b in self.inputs(cell)]
+            return [(p, b) for p, b in self.inputs(cell) if p == "RAD"]
+        return list(self.inputs(cell))
 
-    def _settle(self, bit: int, loop: bool = False) -> None:
-        drv = self.driver.get(bit)
+    def _settle(self, bit: int) -> None:
         best, via = 0.0, None
+        drv = self.driver.get(bit)
         if drv is not None:
             cname, out_port = drv
-            cell = self.cells[cname]
-            kind = base_type(cell["type"])
+            kind = base_type(self.cells[cname]["type"])
             best = CLK_TO_Q.get(kind, 0.0)
-            for port, b in self.inputs(cell):
+            for port, b in self._fanin(bit):
                 got = self._arrival.get(b)
                 if got is None:                 # still open: a loop, no contribution
                     continue
-                if kind in ("TRELLIS_FF", "DP16KD", "EHXPLLL"):
-                    break
                 if kind == "TRELLIS_DPR16X4":
-                    if port != "RAD":
-                        continue
                     t = got + net_delay(self.fanout[b]) + LUTRAM_READ
                 elif kind == "CCU2C":
                     if port == "CIN":
@@ -153,7 +151,7 @@ class Netlist:
         self._arrival[bit] = best
         self._from[bit] = via
 
-    def paths(self) -> list[Path_]:
+    def paths(self) -> list[TimedPath]:
         """Every sequential input (register D/CE/LSR, block RAM and LUT RAM write side), longest first."""
         found = []
         for cname, cell in self.cells.items():
@@ -165,7 +163,7 @@ class Netlist:
                     continue
                 found.append((self.at_pin(b) + SETUP, f"{cname}.{port}", b))
         found.sort(key=lambda f: -f[0])
-        return [Path_(t, end, self._hops(b)) for t, end, b in found]
+        return [TimedPath(t, end, self._hops(b)) for t, end, b in found]
 
     def _hops(self, bit: int) -> tuple[tuple[float, str, str], ...]:
         hops, b = [], bit
@@ -183,7 +181,7 @@ def group_key(endpoint: str) -> str:
     return re.sub(r"\[\d+\]", "[]", key)
 
 
-def report(paths: list[Path_], top: int, prefix: str = "") -> str:
+def report(paths: list[TimedPath], top: int, prefix: str = "") -> str:
     """The `top` longest path groups (one path each), then a histogram of all endpoints."""
     lines, seen = [], set()
     hist = collections.Counter(int(p.arrival_ns) for p in paths)
