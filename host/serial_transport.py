@@ -284,8 +284,8 @@ class SerialTransport(Transport):
         doubled). On a line that lost frames lately the frame ends with a second 0x00: should
         the first one be damaged, the device still sees the frame end (and NACKs it) instead of
         holding it until the next request, which the host would send only after the whole
-        deadline. From the ESCALATE_AFTER-th
-        failure on the frame goes out twice, COPY_GAP idle bytes apart: the bridge executes a
+        deadline. From the ESCALATE_AFTER-th failure on the frame goes out twice, COPY_GAP idle
+        bytes apart: the bridge executes a
         (seq, CRC) once and answers the copy from its cache, so the copy is a second chance,
         never a second execution; the attempt fails only if both exchanges do."""
         one = frame + (b"\x00" if self._guard else b"")
@@ -332,8 +332,8 @@ class SerialTransport(Transport):
         often followed by the good answer (the tail of an earlier attempt's damaged response,
         line noise between frames, a NACK for a fragment of the request), so the attempt
         fails only once the line has been quiet for `patience` (`settle`; in a doubled attempt
-        also one copy's transfer time) with no good answer, or at the deadline. A frame left without its closing 0x00 when the line goes quiet is decoded
-        as if it had one (FrameDecoder.salvage: a damaged delimiter would otherwise cost the
+        also one copy's transfer time) with no good answer, or at the deadline. A frame left
+        without its closing 0x00 when the line goes quiet is decoded as if it had one (FrameDecoder.salvage: a damaged delimiter would otherwise cost the
         whole deadline); its CRC decides, as for any frame. One that does not decode so and
         stays unfinished for half the response timeout (at once after a failure) counts as
         damaged."""
