@@ -333,8 +333,9 @@ class SerialTransport(Transport):
         line noise between frames, a NACK for a fragment of the request), so the attempt
         fails only once the line has been quiet for `patience` (`settle`; in a doubled attempt
         also one copy's transfer time) with no good answer, or at the deadline. A frame left
-        without its closing 0x00 when the line goes quiet is decoded as if it had one (FrameDecoder.salvage: a damaged delimiter would otherwise cost the
-        whole deadline); its CRC decides, as for any frame. One that does not decode so and
+        without its closing 0x00 when the line goes quiet is decoded as if it had one
+        (FrameDecoder.salvage: a damaged delimiter would otherwise cost the whole deadline);
+        its CRC decides, as for any frame. One that does not decode so and
         stays unfinished for half the response timeout (at once after a failure) counts as
         damaged."""
         failed = False          # a NACK or damaged frame arrived: resend once the line is quiet
