@@ -180,7 +180,9 @@ def test_generate_rom_contents(tmp_path):
     m = random_int_model(0)
     info = generate(m, tmp_path, GOLDEN_KNOBS)
     rom = tmp_path / "rom"
-    emb = np.array([unpack_word(w, 1, 8)[0] for w in read_hex(rom / "emb.hex")]).reshape(37, 24)
+    ew = GOLDEN_KNOBS.emb_lanes(24)             # elements a word (element i at bits [8 * (i % ew) +: 8])
+    assert ew == 2
+    emb = np.array([unpack_word(w, ew, 8) for w in read_hex(rom / "emb.hex")]).reshape(37, 24)
     assert np.array_equal(emb, m["emb"])
     es = read_hex(rom / "emb_scale.hex")
     assert [(w & 0x7FFF, w >> 15) for w in es] == list(zip(m["emb_m"].tolist(), m["emb_sh"].tolist()))
@@ -254,6 +256,18 @@ def test_knob_errors(model):
         Knobs(attention_positions=3)
     with pytest.raises(KnobError, match=r"\(4\) must divide the context \(14\).*--context 12 or --attention-positions 2"):
         Knobs(context=14, attention_positions=4).resolved(16)
+    with pytest.raises(KnobError, match="embedding width must be 1, 2, 4, 8 or 16"):
+        Knobs(embedding_width=3)
+    with pytest.raises(KnobError, match=r"embedding width 8 must divide the model dim \(20\)"):
+        Knobs(embedding_width=8).emb_lanes(20)
+    with pytest.raises(KnobError, match=r"at most the lanes \(4\)"):
+        Knobs(lanes=4, embedding_width=8).emb_lanes(64)
+    # automatic: the rmsnorm's width, at most the lanes, dividing the dim
+    assert Knobs(lanes=16, values_per_lane=16, macs="lut").emb_lanes(64) == 8
+    assert Knobs(lanes=16, values_per_lane=16, macs="lut").emb_lanes(44) == 4
+    assert Knobs(lanes=2, values_per_lane=16, macs="lut").emb_lanes(64) == 2
+    assert Knobs(lanes=16, values_per_lane=4).emb_lanes(64) == 2
+    assert Knobs(lanes=16, values_per_lane=4).emb_lanes(63) == 1
     assert Knobs(lora_rank=1, lora_targets=("w2", "wq")).lora_targets == ("wq", "w2")
     assert Knobs(lora_rank=1, lora_targets=("w2", "wq")).lora_mask == 0b1000001
     with pytest.raises(KnobError, match="LoRA needs both a rank and target"):

@@ -107,6 +107,7 @@ def knobs_of(doc: dict):
     from hw.rtlgen.knobs import Knobs
 
     k = dict(doc["knobs"])
+    k.setdefault("embedding_width", 1)     # builds from before the knob read one element per cycle
     k["lora_targets"] = tuple(k.get("lora_targets", ()))
     return Knobs(**k)
 

@@ -29,6 +29,7 @@ module hw_core #(
     parameter ATT_E        = 1,         // attention engines: divides NKV, or a multiple of NKV dividing NH
     parameter ATT_P        = 1,         // positions per cycle of each engine: a power of two dividing CTX
     parameter NORM_W       = 2,         // rmsnorm elements per cycle: a power of two <= VPL, D
+    parameter EMB_W        = 1,         // embedding elements per cycle: a power of two dividing D, <= LANES
     parameter WB           = 8,         // weight bits in the lane ROMs
     parameter BITS_EMB     = 8,         // embedding weight bits
     parameter BITS_ATT     = 4,         // attention weight bits (identity only)
@@ -86,7 +87,9 @@ module hw_core #(
     localparam LG_WORDS = (V + LANES - 1) / LANES;          // logit RAM words
     localparam LG_AW    = (LG_WORDS > 1) ? $clog2(LG_WORDS) : 1;
     localparam LNW      = (LANES > 1) ? $clog2(LANES) : 1;
-    localparam EMB_AW   = $clog2(V * D);
+    localparam EMB_WORDS = V * D / EMB_W;                   // emb.hex words of EMB_W elements
+    localparam EMB_AW   = $clog2(EMB_WORDS);
+    localparam [DIW:0] EMB_STEP = EMB_W[DIW:0];             // issue counter step
     localparam VAW      = $clog2(V);
     localparam ROPE_AW  = (CTX * HALF > 1) ? $clog2(CTX * HALF) : 1;
     localparam RPW      = $clog2((D + KVD) / 2 + 1);        // RoPE pair counter bits
@@ -660,8 +663,10 @@ module hw_core #(
     endgenerate
 
     // ================================================================ embedding
+    // EMB_W elements per cycle (one ROM word), so that the first rmsnorm, which
+    // trails these writes, is not held back by them
     (* rom_style = "block" *)
-    reg [BITS_EMB-1:0] emb_rom [0:V*D-1];
+    reg [EMB_W*BITS_EMB-1:0] emb_rom [0:EMB_WORDS-1];
     (* rom_style = "block" *)
     reg [20:0]         emb_scale_rom [0:V-1];
     initial begin
@@ -670,15 +675,16 @@ module hw_core #(
     end
 
     reg [EMB_AW-1:0]   emb_addr_reg;
-    reg [BITS_EMB-1:0] emb_q;
+    reg [EMB_W*BITS_EMB-1:0] emb_q;
     reg [20:0]         emb_scale_q;
-    reg [DIW:0]        ei_reg;              // issue counter
-    wire [31:0]        emb_base32 = {{(32-TOKW){1'b0}}, tok_reg} * D_I;
+    reg [DIW:0]        ei_reg;              // issue counter (first element of the word)
+    wire [31:0]        emb_base32 = {{(32-TOKW){1'b0}}, tok_reg} * (D_I / EMB_W);
     reg                emb_issue;
     reg                emb_v1;
     reg [DIW-1:0]      emb_i1, emb_i2, emb_i3, emb_i4;
-    wire               emb_out_valid;
-    wire signed [15:0] emb_out;
+    wire [EMB_W-1:0]   emb_valid_w;
+    wire               emb_out_valid = emb_valid_w[0];
+    wire [EMB_W*16-1:0] emb_out;            // element emb_i4 + j at [16j +: 16]
 
     always @(posedge clk) begin
         emb_q       <= emb_rom[emb_addr_reg];
@@ -693,19 +699,25 @@ module hw_core #(
         end
     end
 
-    hw_rq #(
-        .XW(BITS_EMB),
-        .OW(16)
-    ) emb_rq (
-        .clk(clk),
-        .rst(soft_rst),
-        .in_valid(emb_v1),
-        .x(emb_q),
-        .m(emb_scale_q[14:0]),
-        .sh(emb_scale_q[20:15]),
-        .out_valid(emb_out_valid),
-        .y(emb_out)
-    );
+    genvar ge;
+    generate
+        for (ge = 0; ge < EMB_W; ge = ge + 1) begin : g_emb_rq
+            hw_rq #(
+                .XW(BITS_EMB),
+                .OW(16)
+            ) emb_rq (
+                .clk(clk),
+                .rst(soft_rst),
+                .in_valid(emb_v1),
+                .x(emb_q[ge*BITS_EMB +: BITS_EMB]),
+                .m(emb_scale_q[14:0]),
+                .sh(emb_scale_q[20:15]),
+                .out_valid(emb_valid_w[ge]),
+                .y(emb_out[ge*16 +: 16])
+            );
+        end
+    endgenerate
+    wire unused_emb_valid = &{1'b0, emb_valid_w};
 
     // ================================================================ rmsnorm
     reg  [31:0]       res_ready_reg;        // residual rows already final (rmsnorm pass 1 trails them)
@@ -1137,9 +1149,9 @@ module hw_core #(
             res_wi[wj*32 +: 32] = wb_idx[wj*32 +: 32];
             res_wd[wj*16 +: 16] = wb_res_sum[wj*16 +: 16];
             if (emb_out_valid) begin
-                res_wv[wj]          = (wj == 0);
-                res_wi[wj*32 +: 32] = {{(32-DIW){1'b0}}, emb_i4};
-                res_wd[wj*16 +: 16] = emb_out;
+                res_wv[wj]          = (wj < EMB_W);
+                res_wi[wj*32 +: 32] = {{(32-DIW){1'b0}}, emb_i4} + wj;
+                res_wd[wj*16 +: 16] = (wj < EMB_W) ? emb_out[16*(wj % EMB_W) +: 16] : 16'd0;
             end
             if (silu_out_valid[0]) begin
                 h1_wv[wj]          = (wj < SILU_W);
@@ -1177,7 +1189,7 @@ module hw_core #(
 
     // ================================================================ sequencer
     wire mv_idle   = !mv_busy && !wb_any && (wb_valid == {LANES{1'b0}}) && !mv_start;
-    wire emb_last  = ({{(31-DIW){1'b0}}, ei_reg} + 1 >= D_I);
+    wire emb_last  = ({{(31-DIW){1'b0}}, ei_reg} + EMB_W >= D_I);
     wire rope_last = rope_last_reg;
     wire silu_last = silu_last_reg;
     wire [31:0] start_end = {{(32-PW){1'b0}}, pos_reg} + prompt_len_reg;
@@ -1209,7 +1221,7 @@ module hw_core #(
         end
         // rows whose final value is written: the consumers below trail them
         if (emb_out_valid) begin
-            res_ready_reg <= res_ready_reg + 1'b1;
+            res_ready_reg <= res_ready_reg + EMB_W;
         end
         if (wb_any && (wb_tag == T_WO || wb_tag == T_W2)) begin
             res_ready_reg <= res_ready_reg + LANES_I;
@@ -1238,7 +1250,7 @@ module hw_core #(
         end
         if (emb_issue) begin
             emb_addr_reg <= emb_addr_reg + 1'b1;
-            ei_reg       <= ei_reg + 1'b1;
+            ei_reg       <= ei_reg + EMB_STEP;
             if (emb_last) begin
                 emb_issue <= 1'b0;
             end

@@ -124,7 +124,8 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     # ceil(D / nw) - wpp groups (the matrix reads VPL elements per cycle, the norm writes nw)
     norm = -(-lay.lanes // nw) + NORM_TAIL + -(-D // nw) - wpp
     sampler = -(-lay.lanes // _greedy_width(lay.lanes)) + 6
-    vector = (D + EMB_LATENCY + TOKEN_STEPS + norm - -(-lay.lanes // nw) + 1   # embedding (1 per cycle), its norm
+    ew = knobs.emb_lanes(D)                               # embedding elements per cycle
+    vector = (D // ew + EMB_LATENCY + TOKEN_STEPS + norm - -(-lay.lanes // nw) + 1   # embedding, its norm
               + 2 * L * norm                                    # the other norms, the final one
               + L * (cfg.n_kv_heads // engines + 3 + W2_START)          # KV write (banks at once), w3 -> w2
               + sampler)                                        # greedy scan of the last logit word

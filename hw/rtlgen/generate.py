@@ -28,7 +28,7 @@ from hw.rtlgen import version_text
 from hw.rtlgen.estimate import Estimate, estimate, positions
 from hw.rtlgen.knobs import Knobs
 from hw.rtlgen.lanes import write_lanes
-from hw.rtlgen.layout import SCALE_BITS, SH_BITS, Layout, rom_layout
+from hw.rtlgen.layout import SCALE_BITS, SH_BITS, Layout, pack_word, rom_layout
 from hw.rtlgen.top import TOP_MODULE, emit_top
 
 STATIC_RTL = Path(__file__).resolve().parents[1] / "rtl"      # hw/rtl
@@ -159,8 +159,11 @@ def write_tables(model: IntModel, knobs: Knobs, rom: Path) -> list[Path]:
     q = (1 << (eb - 1)) - 1
     out = []
     emb = _check(a["emb"], -q, q, f"emb ({eb}-bit embedding)")                   # (V, D)
-    out.append(rtl_tables.write_hex(rom / "emb.hex", emb.reshape(-1), eb,
-                                    _info("emb.hex", emb, eb, "embedding rows, address token*D + i", fp)))
+    ew = knobs.emb_lanes(D)
+    out.append(rtl_tables.write_hex(rom / "emb.hex", [pack_word(group, eb) for group in emb.reshape(-1, ew)], ew * eb,
+                                    _info("emb.hex", emb, eb, f"embedding rows, {ew} elements a word (element "
+                                          f"i at bits [{eb}*(i % {ew}) +: {eb}]), address (token*D + i) / {ew}",
+                                          fp)))
     out.append(rtl_tables.write_hex(rom / "emb_scale.hex", _scale_words(a["emb_m"], a["emb_sh"], "emb"),
                                     SCALE_BITS, ["emb_scale.hex: {sh[5:0], m[14:0]} per token, "
                                                  "residual = sat16(rq(emb[t, i], m, sh))", f"model fingerprint {fp}"]))

@@ -37,6 +37,8 @@ class Knobs:
                                         # ceil(positions / P) cycles
     norm_width: int = 0                 # rmsnorm elements per cycle (3 multipliers each), a power of two;
                                         # 0 = 2 with DSP MACs (DSP-bound), up to 8 (<= values per lane) with LUT MACs
+    embedding_width: int = 0            # embedding elements read per cycle (one emb.hex word), a power of two;
+                                        # 0 = the rmsnorm's width (at most the lanes, dividing the dim)
 
     def __post_init__(self):
         checks = (
@@ -48,6 +50,8 @@ class Knobs:
             (self.macs in MAC_STYLES, f"macs must be one of {', '.join(MAC_STYLES)}, got {self.macs!r}"),
             (self.norm_width in (0, 1, 2, 4, 8, 16),
              f"norm width must be 1, 2, 4, 8 or 16 (or 0 = automatic), got {self.norm_width}"),
+            (self.embedding_width in (0, 1, 2, 4, 8, 16),
+             f"embedding width must be 1, 2, 4, 8 or 16 (or 0 = automatic), got {self.embedding_width}"),
             (self.attention_positions in (1, 2, 4, 8),
              f"attention positions per cycle must be 1, 2, 4 or 8, got {self.attention_positions}"),
             (0 <= self.attention_engines <= 64,
@@ -103,6 +107,21 @@ class Knobs:
         while nw * 2 <= min(want, self.values_per_lane, dim):
             nw *= 2
         return nw
+
+    def emb_lanes(self, dim: int) -> int:
+        """Embedding elements read per cycle: the rmsnorm's width (the first norm trails the
+        embedding's writes at that rate), at most the lanes (the residual buffer's write ports),
+        a power of two dividing the model dim (one ROM word per group of elements)."""
+        if self.embedding_width:
+            ew = self.embedding_width
+            if dim % ew or ew > self.lanes:
+                raise KnobError(f"embedding width {ew} must divide the model dim ({dim}) and be at most the "
+                                f"lanes ({self.lanes}); use a smaller power of two, or 0 (automatic)")
+            return ew
+        ew = 1
+        while ew * 2 <= min(self.norm_lanes(dim), self.lanes) and dim % (ew * 2) == 0:
+            ew *= 2
+        return ew
 
     @property
     def lora_mask(self) -> int:
