@@ -559,13 +559,13 @@ def test_stories260k_reset_mid_run_and_lora(stories):
 CORE_LINT_CASES = [
     {},                                                     # hw_core's defaults (stories260K-like)
     {"D": 24, "H": 44, "L": 2, "NH": 3, "NKV": 1, "HD": 8, "V": 37, "CTX": 16, "LANES": 5, "VPL": 4,
-     "LORA_RANK": 3, "LORA_TARGETS": 127},                  # the tiny design, LoRA everywhere
+     "LORA_RANK": 3, "LORA_TARGETS": 127, "ROPE_W": 2},     # the tiny design, LoRA everywhere
     {"D": 24, "H": 44, "L": 2, "NH": 3, "NKV": 1, "HD": 8, "V": 37, "CTX": 16, "LANES": 5, "VPL": 4,
      "ATT_E": 3, "MAC_LUT": 1, "ATT_P": 2, "EMB_W": 4},     # three engines sharing one KV bank, 2 positions
     {"D": 16, "H": 16, "L": 1, "NH": 1, "NKV": 1, "HD": 16, "V": 20, "CTX": 4, "LANES": 1, "VPL": 1,
      "K_MAX": 1, "LORA_RANK": 1, "LORA_TARGETS": 64, "OUT_DEPTH": 2},  # degenerate sizes
     {"DBG_VECTORS": 0},                                   # board builds: no buffer reads in the debug window
-    {"ATT_P": 8, "ATT_E": 8, "CTX": 96, "EMB_W": 8},       # an engine per query head, 8 positions per cycle
+    {"ATT_P": 8, "ATT_E": 8, "CTX": 96, "EMB_W": 8, "ROPE_W": 2},   # an engine per query head, 8 positions per cycle
 ]
 
 

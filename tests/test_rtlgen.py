@@ -360,3 +360,16 @@ def test_static_sources_follow_instances(tmp_path):
     (tmp_path / "hw_d.v").write_text("module hw_d; hw_b loop (); endmodule\n")
     assert [p.name for p in static_sources("hw_a", tmp_path)] == ["hw_a.v", "hw_b.v", "hw_d.v"]
     assert static_sources("hw_x", tmp_path) == []
+
+
+def test_rope_wait_model():
+    """RoPE trails the q and k rows at ROPE_W pairs per cycle: a wide engine (one word per pass,
+    LANES rows a cycle) outruns one pair per cycle, and two pairs wait less; a narrow one never waits."""
+    from hw.rtlgen.estimate import rope_wait
+
+    m = random_int_model(0)                         # dim 24, head dim 8, kv dim 8
+    assert Knobs.rope_lanes(m.config) == 2
+    wide, narrow = rom_layout(m, 24, 24), rom_layout(m, 5, 4)
+    assert rope_wait(wide, 0, 1) > rope_wait(wide, 0, 2)
+    assert rope_wait(wide, 0, 1) > 0
+    assert rope_wait(narrow, 0, 1) == rope_wait(narrow, 0, 2) == 0

@@ -30,6 +30,7 @@ module hw_core #(
     parameter ATT_P        = 1,         // positions per cycle of each engine: a power of two dividing CTX
     parameter NORM_W       = 2,         // rmsnorm elements per cycle: a power of two <= VPL, D
     parameter EMB_W        = 1,         // embedding elements per cycle: a power of two dividing D, <= LANES
+    parameter ROPE_W       = 1,         // RoPE pairs per cycle: 2 needs HD, D and KVD multiples of 4
     parameter WB           = 8,         // weight bits in the lane ROMs
     parameter BITS_EMB     = 8,         // embedding weight bits
     parameter BITS_ATT     = 4,         // attention weight bits (identity only)
@@ -90,6 +91,7 @@ module hw_core #(
     localparam EMB_WORDS = V * D / EMB_W;                   // emb.hex words of EMB_W elements
     localparam EMB_AW   = $clog2(EMB_WORDS);
     localparam [DIW:0] EMB_STEP = EMB_W[DIW:0];             // issue counter step
+    localparam [HDIW-1:0] ROPE_STEP = ROPE_W[HDIW-1:0];
     localparam VAW      = $clog2(V);
     localparam ROPE_AW  = (CTX * HALF > 1) ? $clog2(CTX * HALF) : 1;
     localparam RPW      = $clog2((D + KVD) / 2 + 1);        // RoPE pair counter bits
@@ -769,9 +771,13 @@ module hw_core #(
     );
 
     // ================================================================ RoPE
+    // ROPE_W pairs per cycle (consecutive pairs of one head: their cos/sin are
+    // consecutive ROM words, read on the ROM's two ports), so that RoPE keeps up
+    // with the q and k rows of a wide matrix engine (LANES / words per pass rows
+    // a cycle) instead of holding attention back
     (* rom_style = "block" *)
     reg [31:0]       rope_rom [0:CTX*HALF-1];   // {sin, cos} Q2.14
-    reg [31:0]       rope_q;
+    reg [ROPE_W*32-1:0] rope_q;                 // pair j's {sin, cos} at [32j +: 32]
     initial begin
         $readmemh({ROM_DIR, "/rope.hex"}, rope_rom);
     end
@@ -782,36 +788,50 @@ module hw_core #(
     reg [HDIW-1:0]    ri_reg;                   // pair index within the head
     reg               rope_issue;
     reg  [31:0]       q_ready_reg, k_ready_reg;     // wq / wk rows written (RoPE trails them)
-    // per pair rp_reg: is it a k pair, its element 2p within q or k, the rows it
-    // needs (2p + 2) and whether it is the last pair, all registered with rp_reg
-    // (worked out from the pair before): rope_go is one comparison
+    // per group rp_reg: is it k pairs, its first element 2p within q or k, the rows
+    // it needs (2p + 2 ROPE_W) and whether it is the last group, all registered with
+    // rp_reg (worked out from the group before): rope_go is one comparison
     reg               rope_is_k_reg;
     reg  [31:0]       rope_e_reg;
     reg  [31:0]       rope_need_reg;
     reg               rope_last_reg;
-    wire [31:0]       rp_next32  = {{(32-RPW){1'b0}}, rp_reg} + 1;
+    wire [31:0]       rp_next32  = {{(32-RPW){1'b0}}, rp_reg} + ROPE_W;
     wire              rp_next_k  = (rp_next32 >= D_I / 2);
     wire [31:0]       rp_next_e  = rp_next_k ? 2 * (rp_next32 - D_I / 2) : 2 * rp_next32;
     wire              rope_go = rope_issue && (rope_need_reg <= (rope_is_k_reg ? k_ready_reg : q_ready_reg));
     reg               rope_v1;
     reg               rope_k1, rope_k2, rope_k3;
-    reg [DIW-1:0]     rope_e1, rope_e2, rope_e3; // element 2p (of q or k)
-    reg signed [7:0]  rope_a1, rope_b1;
+    reg [DIW-1:0]     rope_e1, rope_e2, rope_e3; // element 2p of the group's first pair (of q or k)
+    reg [ROPE_W*8-1:0] rope_a1, rope_b1;        // pair j's elements at [8j +: 8]
     wire              rope_is_k = rope_is_k_reg;
     wire [31:0]       rope_e32  = rope_e_reg;
-    wire [31:0]       rope_o32  = rope_e_reg | 32'd1;              // 2p + 1
     wire [31:0]       rope_addr32 = {{(32-ROPE_AW){1'b0}}, rope_base_reg} + {{(32-HDIW){1'b0}}, ri_reg};
-    wire              rope_out_valid;
-    wire signed [7:0] rope_a_out, rope_b_out;
+    wire [ROPE_W-1:0] rope_valid_w;
+    wire              rope_out_valid = rope_valid_w[0];
+    wire [ROPE_W*8-1:0] rope_a_out, rope_b_out;
+    wire unused_rope_valid = &{1'b0, rope_valid_w};
+    genvar gr;
+    generate
+        for (gr = 0; gr < ROPE_W; gr = gr + 1) begin : g_rope_read
+            // a group's first element 2p is a multiple of 2 ROPE_W and its ROM address
+            // a multiple of ROPE_W (HALF is even when ROPE_W is 2): the pairs' elements and
+            // addresses are ORs, no adders before the multiplexers
+            wire [31:0] ej = rope_e32 | (2 * gr);
+            wire [31:0] oj = ej | 32'd1;
+            wire [31:0] aj = rope_addr32 | gr;
+            always @(posedge clk) begin
+                rope_q[32*gr +: 32] <= rope_rom[aj[ROPE_AW-1:0]];
+                rope_a1[8*gr +: 8]  <= rope_is_k ? kb[ej[KVIW-1:0]] : qb[ej[DIW-1:0]];
+                rope_b1[8*gr +: 8]  <= rope_is_k ? kb[oj[KVIW-1:0]] : qb[oj[DIW-1:0]];
+            end
+            wire unused_rope_idx = &{1'b0, ej, oj, aj};
+        end
+    endgenerate
 
     always @(posedge clk) begin
-        rope_q  <= rope_rom[rope_addr32[ROPE_AW-1:0]];
         rope_v1 <= rope_go;
         rope_k1 <= rope_is_k;
         rope_e1 <= rope_e32[DIW-1:0];
-        // the pair's element 2p is even, so 2p + 1 is 2p with bit 0 set (no adder before the mux)
-        rope_a1 <= rope_is_k ? kb[rope_e32[KVIW-1:0]] : qb[rope_e32[DIW-1:0]];
-        rope_b1 <= rope_is_k ? kb[rope_o32[KVIW-1:0]] : qb[rope_o32[DIW-1:0]];
         rope_k2 <= rope_k1;
         rope_e2 <= rope_e1;
         rope_k3 <= rope_k2;
@@ -821,18 +841,22 @@ module hw_core #(
         end
     end
 
-    hw_rope_pair rope (
-        .clk(clk),
-        .rst(soft_rst),
-        .in_valid(rope_v1),
-        .a(rope_a1),
-        .b(rope_b1),
-        .c(rope_q[15:0]),
-        .s(rope_q[31:16]),
-        .out_valid(rope_out_valid),
-        .a_out(rope_a_out),
-        .b_out(rope_b_out)
-    );
+    generate
+        for (gr = 0; gr < ROPE_W; gr = gr + 1) begin : g_rope
+            hw_rope_pair rope (
+                .clk(clk),
+                .rst(soft_rst),
+                .in_valid(rope_v1),
+                .a(rope_a1[8*gr +: 8]),
+                .b(rope_b1[8*gr +: 8]),
+                .c(rope_q[32*gr +: 16]),
+                .s(rope_q[32*gr+16 +: 16]),
+                .out_valid(rope_valid_w[gr]),
+                .a_out(rope_a_out[8*gr +: 8]),
+                .b_out(rope_b_out[8*gr +: 8])
+            );
+        end
+    endgenerate
 
     // ================================================================ KV cache and attention
     // ATT_E engines beside ATT_B KV cache banks (hw_att_engines): bank b holds kv
@@ -1090,7 +1114,7 @@ module hw_core #(
         end
     end
 
-    integer e;
+    integer e, rw;
 
     always @(posedge clk) begin
         for (e = 0; e < D; e = e + 1) begin
@@ -1098,22 +1122,26 @@ module hw_core #(
             if (wb_valid[e % LANES] && wb_tag == T_WQ && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
                 qb[e] <= wb_sat8[(e % LANES)*8 +: 8];
             end
-            if (rope_out_valid && !rope_k3 && {{(32-DIW){1'b0}}, rope_e3} == e) begin
-                qb[e] <= rope_a_out;
-            end
-            if (rope_out_valid && !rope_k3 && {{(32-DIW){1'b0}}, rope_e3} + 1 == e) begin
-                qb[e] <= rope_b_out;
+            for (rw = 0; rw < ROPE_W; rw = rw + 1) begin
+                if (rope_out_valid && !rope_k3 && {{(32-DIW){1'b0}}, rope_e3} + 2 * rw == e) begin
+                    qb[e] <= rope_a_out[8*rw +: 8];
+                end
+                if (rope_out_valid && !rope_k3 && {{(32-DIW){1'b0}}, rope_e3} + 2 * rw + 1 == e) begin
+                    qb[e] <= rope_b_out[8*rw +: 8];
+                end
             end
         end
         for (e = 0; e < KVD; e = e + 1) begin
             if (wb_valid[e % LANES] && wb_tag == T_WK && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
                 kb[e] <= wb_sat8[(e % LANES)*8 +: 8];
             end
-            if (rope_out_valid && rope_k3 && {{(32-DIW){1'b0}}, rope_e3} == e) begin
-                kb[e] <= rope_a_out;
-            end
-            if (rope_out_valid && rope_k3 && {{(32-DIW){1'b0}}, rope_e3} + 1 == e) begin
-                kb[e] <= rope_b_out;
+            for (rw = 0; rw < ROPE_W; rw = rw + 1) begin
+                if (rope_out_valid && rope_k3 && {{(32-DIW){1'b0}}, rope_e3} + 2 * rw == e) begin
+                    kb[e] <= rope_a_out[8*rw +: 8];
+                end
+                if (rope_out_valid && rope_k3 && {{(32-DIW){1'b0}}, rope_e3} + 2 * rw + 1 == e) begin
+                    kb[e] <= rope_b_out[8*rw +: 8];
+                end
             end
             if (wb_valid[e % LANES] && wb_tag == T_WV && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
                 vb[e] <= wb_sat8[(e % LANES)*8 +: 8];
@@ -1237,12 +1265,12 @@ module hw_core #(
         end
         // RoPE starts with wq and trails the q, then k rows as they are written
         if (rope_go) begin
-            rp_reg        <= rp_reg + 1'b1;
+            rp_reg        <= rp_next32[RPW-1:0];
             rope_is_k_reg <= rp_next_k;
             rope_e_reg    <= rp_next_e;
-            rope_need_reg <= rp_next_e + 2;
-            rope_last_reg <= (rp_next32 + 1 >= (D_I + KVD_I) / 2);
-            ri_reg <= ({{(32-HDIW){1'b0}}, ri_reg} + 1 >= HALF_I) ? {HDIW{1'b0}} : ri_reg + 1'b1;
+            rope_need_reg <= rp_next_e + 2 * ROPE_W;
+            rope_last_reg <= (rp_next32 + ROPE_W >= (D_I + KVD_I) / 2);
+            ri_reg <= ({{(32-HDIW){1'b0}}, ri_reg} + ROPE_W >= HALF_I) ? {HDIW{1'b0}} : ri_reg + ROPE_STEP;
             if (rope_last) begin
                 rope_issue <= 1'b0;
                 wait_reg   <= 5'd5;
@@ -1391,8 +1419,8 @@ module hw_core #(
                         rp_reg      <= {RPW{1'b0}};
                         rope_is_k_reg <= (D_I / 2 == 0);
                         rope_e_reg    <= 32'd0;
-                        rope_need_reg <= 32'd2;
-                        rope_last_reg <= (1 >= (D_I + KVD_I) / 2);
+                        rope_need_reg <= 2 * ROPE_W;
+                        rope_last_reg <= (ROPE_W >= (D_I + KVD_I) / 2);
                         ri_reg      <= {HDIW{1'b0}};
                         rope_issue  <= 1'b1;
                     end
@@ -1740,7 +1768,7 @@ module hw_core #(
         end
     end
 
-    wire unused_ok = &{1'b0, layer_a32, rope_o32, silu_out_valid, mv_out_last, att_tag32, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, lora_busy, dbg_sub_q[31:0], dbg_word32, dbg_lgw32,
+    wire unused_ok = &{1'b0, layer_a32, silu_out_valid, mv_out_last, att_tag32, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, lora_busy, dbg_sub_q[31:0], dbg_word32, dbg_lgw32,
                        rope_addr32, rope_e32, mv_rows32, mv_cols32, emb_base32, rope_base32,
                        lora_in32, lora_out32, kvw_base32};
 

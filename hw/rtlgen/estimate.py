@@ -38,6 +38,7 @@ ATT_TAIL = 5 + DIV_STAGE + 6 + 4 + 14           # last head: exp drain, row sums
 # all HD outputs when wo has a LoRA adapter (it reads all of att first)
 W2_START = 3             # w3's last word -> w2 starts (its x reads trail the SiLU gate, which trails h3)
 EMB_LATENCY = 5          # embedding ROM + hw_rq
+ROPE_LATENCY = 5         # RoPE: ROM and q/k read, hw_rope_pair (2), write back, sequencer
 LORA_STEPS = 8           # LoRA: start, parameter words, pipeline (per adapter)
 TOKEN_STEPS = 28         # fetch, start of the embedding, sampler finish, emit, sequencer steps (calibrated)
 LAYER_WORD_BITS = 96     # layer.hex word
@@ -105,6 +106,26 @@ class Estimate:
         return d
 
 
+def rope_wait(layout: Layout, layer: int, rope_w: int) -> int:
+    """Cycles the sequencer waits for RoPE after a layer's q, k, v results are in: RoPE takes
+    rope_w pairs per cycle, each group once its q (then k) rows are written (a pass of LANES rows
+    every `words` cycles), ROPE_LATENCY after its issue the pairs are back in q / k."""
+    wq, wk, wv = (layout.slot(n, layer) for n in ("wq", "wk", "wv"))
+    lat = MATVEC_LATENCY + WRITEBACK
+
+    def row_ready(slot, start: int):     # rows written by each cycle: pass i's LANES rows
+        return [start + (r // layout.lanes + 1) * slot.words + lat for r in range(slot.rows)]
+
+    q_rows = row_ready(wq, 0)
+    k_rows = row_ready(wk, wq.passes * wq.words)
+    qkv_done = (wq.passes * wq.words + wk.passes * wk.words + wv.passes * wv.words) + DRAIN
+    t = -1
+    for rows in (q_rows, k_rows):
+        for first in range(0, len(rows), 2 * rope_w):
+            t = max(t + 1, rows[min(len(rows), first + 2 * rope_w) - 1])
+    return max(0, t + ROPE_LATENCY - qkv_done)
+
+
 def estimate(model, layout: Layout, knobs) -> Estimate:
     """Estimate for `model` (IntModel) built with `layout` and resolved `knobs`."""
     cfg = model.config
@@ -128,7 +149,8 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     vector = (D // ew + EMB_LATENCY + TOKEN_STEPS + norm - -(-lay.lanes // nw) + 1   # embedding, its norm
               + 2 * L * norm                                    # the other norms, the final one
               + L * (cfg.n_kv_heads // engines + 3 + W2_START)          # KV write (banks at once), w3 -> w2
-              + sampler)                                        # greedy scan of the last logit word
+              + sampler                                         # greedy scan of the last logit word
+              + sum(rope_wait(lay, layer, knobs.rope_lanes(cfg)) for layer in range(L)))
     # LoRA (hw_lora, 4 MACs per cycle): each adapter waits for the matrix before it to be
     # written back, then computes A x and B u before its matrix starts
     shapes_lora = {"wq": (D, D), "wk": (KVD, D), "wv": (KVD, D), "wo": (D, D),

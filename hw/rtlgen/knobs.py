@@ -123,6 +123,12 @@ class Knobs:
             ew *= 2
         return ew
 
+    @staticmethod
+    def rope_lanes(cfg) -> int:
+        """RoPE pairs per cycle (hw_core ROPE_W): two when every group of two consecutive pairs lies
+        in one head of q or of k, else one."""
+        return 2 if cfg.head_dim % 4 == 0 and cfg.dim % 4 == 0 and cfg.kv_dim % 4 == 0 else 1
+
     @property
     def lora_mask(self) -> int:
         """LORA_TARGETS bitmask (bit i = LORA_TARGETS[i]) as in the register map."""
