@@ -21,9 +21,17 @@ answer never came is simply read again. When the link fails mid-generation
 (a reopened port, a replugged cable) the driver reopens it (`reopen`, which
 open_device gives serial devices) and continues at its own count; without
 one, `reconnect(transport)` and `resume()` do the same by hand.
+
+Over a UART bridge that can push tokens (LINK_CAPS bit0) the tokens come in
+stream frames, no request per read (docs/uart_protocol.md, "Streaming"): the
+host checks each frame's stream id and token numbers, still acknowledges in
+batches, and reads by number whenever a frame is missing or damaged.
+`Device(stream=False)` keeps the request/response read.
 """
 from __future__ import annotations
 
+import random
+import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +46,8 @@ from host.transport import Transport
 
 DEFAULT_TIMEOUT = 10.0      # seconds without progress before DeviceTimeout
 DEFAULT_RECONNECTS = 3      # link failures a generation survives (reopen the port, continue)
+# seconds to wait for a stream frame before reading by number (a lost last frame, a finished run)
+DEFAULT_STREAM_WAIT = 0.05
 M32 = 0xFFFFFFFF
 
 
@@ -92,6 +102,8 @@ class _Run:
     acked: int                  # the device's TOKEN_ACK as the host last set or read it
     count: int = 0              # tokens yielded
     interrupted: bool = False   # the link failed: resume() continues
+    stream_id: Optional[int] = None     # the id of the stream the device pushes this run's tokens in
+    stream_gap: bool = False            # a stream frame was lost or damaged: read by number first
 
 
 class Device:
@@ -103,8 +115,14 @@ class Device:
 
     def __init__(self, transport: Transport, tokenizer=None, metadata: Optional[Metadata] = None,
                  timeout: float = DEFAULT_TIMEOUT, reopen: Optional[Callable[[], Transport]] = None,
-                 reconnects: int = DEFAULT_RECONNECTS):
+                 reconnects: int = DEFAULT_RECONNECTS, stream: bool = True,
+                 stream_wait: float = DEFAULT_STREAM_WAIT):
         self.transport = transport
+        # stream: take tokens pushed by the link when it can (LINK_CAPS.STREAM); False: read them
+        self.stream = bool(stream)
+        self.stream_wait = float(stream_wait)
+        self._link_streams: Optional[bool] = None     # LINK_CAPS.STREAM of this transport, once read
+        self._stream_id = random.randrange(256)
         self.timeout = float(timeout)
         self.metadata = metadata
         self.reopen = reopen
@@ -156,6 +174,7 @@ class Device:
         if transport is None:
             transport = self.reopen()
         self.transport = transport
+        self._link_streams = None
         ident = R.unpack_identity(self._read_identity(transport))
         if ident.fingerprint != self._identity.fingerprint:
             raise IdentityMismatch(f"{transport.name}: after reconnecting, the device runs model "
@@ -185,6 +204,8 @@ class Device:
                 f"but the host's next token is number {run.next_no}: the device was reset or reprogrammed "
                 "while the link was down, and the run cannot continue; generate() again")
         run.acked = ack
+        if run.stream_id is not None:
+            self._start_stream(run)     # a new session: a new stream id (from TOKEN_ACK; the host skips what it has)
 
     def _link(self, run: _Run, fn, *args):
         """fn(*args) (register accesses through self.transport, looked up at each call); when the link fails, reopen it (`reopen`) and call fn
@@ -287,6 +308,8 @@ class Device:
         text = TextStream(self.tokenizer, ids[-1]) if self.tokenizer is not None else None
         run = _Run(max_new, stop_token, text, stats, start, next_no, next_no)
         self._run_state = run
+        if max_new and self._can_stream():
+            self._start_stream(run)
         yield from self._stream(run)
 
     def _stream(self, run: _Run) -> Iterator[Token]:
@@ -358,6 +381,8 @@ class Device:
             if finished:
                 self._run_state = None
                 self._link(run, self._acknowledge, run)     # the output FIFO is free for the next run
+                if run.stream_id is not None:
+                    self._link(run, self._stop_stream, run)
                 self._wait_idle("generation end", run)
                 c = self._link(run, self.counters)
                 stats.cycles_total, stats.cycles_last_token = c["cycles_total"], c["cycles_last_token"]
@@ -366,6 +391,11 @@ class Device:
             else:                   # the caller stopped early, or an error: leave the device idle
                 self._run_state = None
                 stats.stopped_by = stats.stopped_by or "abort"
+                if run.stream_id is not None:
+                    try:
+                        self._stop_stream(run)
+                    except DeviceError:     # a dead link: the next run's RESET_STATE ends the stream
+                        pass
                 self._abort_quietly()
 
     def _use_token_pop(self) -> None:
@@ -390,13 +420,69 @@ class Device:
             self.transport.write(R.TOKEN_ACK, run.next_no)
             run.acked = run.next_no
 
+    # ------------------------------------------------------------ the token stream
+    def _can_stream(self) -> bool:
+        """Whether this run takes pushed tokens: asked for, the transport can (SerialTransport), the
+        bridge says so (LINK_CAPS bit0; older bitstreams and PYNQ read 0) and the numbered read works."""
+        if not (self.stream and self.numbered_read and getattr(self.transport, "can_stream", False)):
+            return False
+        if self._link_streams is None:
+            self._link_streams = bool(self.transport.read(R.LINK_CAPS) & R.CAPS_STREAM)
+        return self._link_streams
+
+    def _start_stream(self, run: _Run) -> None:
+        """Turn the device's stream on under a new id: it pushes every token from TOKEN_ACK on. The
+        id differs from the previous stream's, so a late frame of that one is never taken."""
+        self._stream_id = (self._stream_id + 1) & 0xFF
+        self.transport.set_streaming(True)
+        self.transport.write(R.STREAM_CTRL, R.STREAM_ON | self._stream_id << R.STREAM_ID_SHIFT)
+        run.stream_id = self._stream_id
+
+    def _stop_stream(self, run: _Run) -> None:
+        self.transport.write(R.STREAM_CTRL, 0)
+        self.transport.set_streaming(False)
+        run.stream_id = None
+
+    def _stream_tokens(self, run: _Run) -> List[int]:
+        """Tokens from run.next_no on taken from stream frames (waiting up to stream_wait for one).
+        A frame is taken only with this run's stream id; tokens the host has are skipped, so a frame
+        is never taken twice. Empty when none came, or when one was damaged or missing (a gap in
+        the numbers): the caller then reads by number, which fetches what was lost."""
+        t = self.transport
+        depth = self._window_depth()
+        if (run.next_no - run.acked) & M32 >= max(1, depth // 2):
+            self._acknowledge(run)          # in batches, as for reads: the device keeps the rest
+        frames, damaged = t.stream_frames(self.stream_wait)
+        out: List[int] = []
+        for f in frames:
+            p = f.payload
+            if f.seq != run.stream_id or len(p) < 6 or len(p) % 2:
+                continue                    # another (earlier) stream's frame
+            first = struct.unpack_from("<I", p)[0]
+            toks = list(struct.unpack_from(f"<{(len(p) - 4) // 2}H", p, 4))
+            skip = (run.next_no + len(out) - first) & M32
+            if skip > M32 // 2:             # it starts past the host's next token: a frame was lost
+                damaged += 1
+                break
+            out += toks[skip:]              # skip < len(toks): new tokens; else all are held already
+        out = out[:run.max_new - run.count]
+        run.stream_gap = bool(damaged)      # read by number next: the stream will not resend them
+        run.next_no = (run.next_no + len(out)) & M32
+        return out
+
     def _read_tokens(self, run: _Run) -> List[int]:
         """The tokens from number run.next_no on that the device holds (up to a burst), checked
         against their numbers. Reading has no side effect; the acknowledgement (TOKEN_ACK)
-        follows once half the output FIFO is held: one frame per burst, one per half ring."""
+        follows once half the output FIFO is held: one frame per burst, one per half ring.
+        While the device streams, pushed tokens come first; a read by number only when none came."""
         t = self.transport
         if not self.numbered_read:
             return self._pop_tokens(run)
+        if run.stream_id is not None and not run.stream_gap:
+            pushed = self._stream_tokens(run)
+            if pushed:
+                return pushed
+        run.stream_gap = False
         depth = self._window_depth()
         if (run.next_no - run.acked) & M32 >= max(1, depth // 2):
             self._acknowledge(run)
