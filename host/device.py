@@ -304,12 +304,12 @@ class Device:
         stats = RunStats(prompt_tokens=len(ids))
         self.last_run = stats
         start = time.monotonic()
-        t.write(R.CONTROL, R.CTRL_START)
         text = TextStream(self.tokenizer, ids[-1]) if self.tokenizer is not None else None
         run = _Run(max_new, stop_token, text, stats, start, next_no, next_no)
-        self._run_state = run
         if max_new and self._can_stream():
-            self._start_stream(run)
+            self._start_stream(run)     # before START: the first token goes out as soon as it is made
+        t.write(R.CONTROL, R.CTRL_START)
+        self._run_state = run
         yield from self._stream(run)
 
     def _stream(self, run: _Run) -> Iterator[Token]:

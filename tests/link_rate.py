@@ -16,16 +16,26 @@ which builds the bridge's response bytes), on a serial port that keeps a virtual
   generated from BOS and the cycles each position took, into the 64-token output ring of hw_core
   (OUT_DEPTH), read through TOKEN_WINDOW at the host's count and freed by TOKEN_ACK; a full ring
   stalls the core until the host acknowledges;
-- `turnaround` adds a fixed host delay per request (a USB adapter's latency: ~1 ms per round
-  trip for an FTDI chip with its latency timer at 1 ms; 0 = the line alone).
+- `turnaround` delays every frame the host receives by a fixed time (a USB adapter's latency:
+  an FTDI chip with its latency timer at 1 ms hands received bytes to the host ~1 ms late; a
+  request/response exchange pays it once per request; 0 = the line alone);
+- with `stream`, the bridge pushes tokens (docs/uart_protocol.md, "Streaming"): whenever its
+  transmitter is free it polls the ring and sends the tokens not yet pushed in one stream frame
+  (at most 32), and the host takes them without a request, acknowledging in batches.
+
+Both directions are full duplex: the host's bytes and the device's bytes each take their own line
+time; a response waits for a stream frame the bridge is sending (hw_uart_bridge.v's executor waits
+for its encoder).
 
 The figure is tokens / (virtual time from the generate() call to the arrival of the frame
-carrying the last token), next to the core's own tokens/s over the same positions.
+carrying the last token), next to the core's own tokens/s over the same positions; and the rate
+from the first token to the last (the steady rate, without the request's setup frames).
 """
 from __future__ import annotations
 
 import argparse
 import json
+from collections import deque
 from pathlib import Path
 
 from host import registers as R
@@ -58,7 +68,7 @@ class ReplayCore:
                           R.LORA_WORDS // 4: 0})
         self.out = TokenRing(OUT_DEPTH)
         self.pos = self.i = self.n = 0
-        self.t_done = 0.0           # when token i is computed
+        self.t_done = 0.0           # when token i is computed (device time: `clock` is the device's)
         self.stalled = False
         self.start_time = None
         self.cycles_done = 0
@@ -75,6 +85,11 @@ class ReplayCore:
             self.pos += 1
             if self.i < self.n:
                 self.t_done += self.cycles[self.i] / self.hz
+
+    def next_token_time(self):
+        """When the next token enters the ring (None: none is coming until the host acknowledges)."""
+        self._advance()
+        return self.t_done if self.i < self.n and not self.stalled else None
 
     def read(self, word: int) -> int:
         self._advance()
@@ -121,36 +136,87 @@ class ReplayCore:
 
 
 class LinkSerial:
-    """A pyserial-like port on a virtual clock: bytes take their bit times on the line."""
+    """A pyserial-like port on a virtual clock: bytes take their bit times on the line.
 
-    def __init__(self, bridge: FakeBridge, clock: Clock, baud: int, device_baud: float, bridge_s: float,
-                 turnaround: float):
-        self.bridge, self.clock, self.baudrate = bridge, clock, baud
+    `clock` is the host's time, `core.clock` the device's. The host's write goes out at its
+    adapter's rate; the bridge executes it when its last byte is in (the device's events are
+    processed in time order: stream frames that started earlier go first) and answers
+    `bridge_s` later, once its transmitter is free. Each frame reaches the host `turnaround`
+    after its last byte (USB). A read with nothing arrived waits (the clock advances) for the
+    next frame, at most the port's timeout."""
+
+    def __init__(self, bridge: FakeBridge, core: "ReplayCore", clock: Clock, baud: int, device_baud: float,
+                 bridge_s: float, turnaround: float):
+        self.bridge, self.core, self.clock, self.baudrate = bridge, core, clock, baud
         self.device_baud, self.bridge_s, self.turnaround = device_baud, bridge_s, turnaround
         self.name, self.timeout, self.write_timeout = "link", 0.001, 1.0
         self.bytes_up = self.bytes_down = self.requests = 0
+        self.host_free = 0.0        # the host's transmitter is free from then
+        self.dev_free = 0.0         # the device's transmitter is free from then
+        self.dev_now = 0.0          # device time of the last device event
+        self.rx: deque = deque()    # [arrival time at the host, bytes] per frame
+
+    def _transmit(self, start: float) -> None:
+        """What the bridge queued (bridge.pending) goes out from `start` or when the line is free."""
+        wire = bytes(self.bridge.pending)
+        self.bridge.pending = bytearray()
+        if not wire:
+            return
+        end = max(start, self.dev_free) + 10 * len(wire) / self.device_baud
+        self.dev_free = end
+        self.bytes_down += len(wire)
+        self.rx.append([end + self.turnaround, bytearray(wire)])
+
+    def _device_until(self, t: float) -> None:
+        """Run the bridge's stream up to device time `t`: it polls whenever its transmitter is
+        free and sends the tokens it has not pushed yet (its poll takes bridge_s)."""
+        while self.bridge.stream_on:
+            s = max(self.dev_free, self.dev_now)
+            if s > t:
+                return
+            self.dev_now = self.core.clock.now = s
+            if self.bridge.stream_poll():
+                self._transmit(s + self.bridge_s)
+                continue
+            nxt = self.core.next_token_time()
+            if nxt is None or nxt > t:
+                return
+            self.dev_now = max(nxt, s + self.bridge_s)
 
     @property
     def in_waiting(self) -> int:
-        return len(self.bridge.pending)
+        self._device_until(self.clock.now)
+        return sum(len(b) for t, b in self.rx if t <= self.clock.now)
 
     def write(self, data: bytes) -> int:
-        self.clock.now += self.turnaround + 10 * len(data) / self.baudrate
+        arrive = max(self.clock.now, self.host_free) + 10 * len(data) / self.baudrate
+        self.host_free = arrive
         self.bytes_up += len(data)
         self.requests += 1
+        self._device_until(arrive)
+        self.dev_now = self.core.clock.now = max(self.dev_now, arrive)
         self.bridge.receive(bytes(data))          # executes now: the core is advanced to this time
-        n = len(self.bridge.pending)
-        self.clock.now += self.bridge_s + 10 * n / self.device_baud    # the answer, read as a whole
-        self.bytes_down += n
+        self._transmit(arrive + self.bridge_s)
         return len(data)
 
     def flush(self) -> None:
         pass
 
     def read(self, n: int = 1) -> bytes:
-        out = bytes(self.bridge.pending[:n])
-        del self.bridge.pending[:n]
-        return out
+        if not self.in_waiting:                   # block until the next frame, at most `timeout`
+            until = self.clock.now + self.timeout
+            self._device_until(until)
+            self.clock.now = min(self.rx[0][0], until) if self.rx else until
+            self._device_until(self.clock.now)
+        out = bytearray()
+        while self.rx and self.rx[0][0] <= self.clock.now and len(out) < n:
+            chunk = self.rx[0][1]
+            take = chunk[:n - len(out)]
+            out += take
+            del chunk[:len(take)]
+            if not chunk:
+                self.rx.popleft()
+        return bytes(out)
 
     def close(self) -> None:
         pass
@@ -164,29 +230,43 @@ def clks_per_bit(clock_mhz: float, baud: int) -> int:
     return board_clks(dataclasses.replace(get_board("ulx3s-85f"), clock_mhz=clock_mhz), baud)
 
 
-def measure(run: dict, clock_mhz: float, baud: int, tokens: int, turnaround: float = 0.0) -> dict:
-    """One generation of `tokens` tokens from BOS over the simulated link; the figures."""
+def measure(run: dict, clock_mhz: float, baud: int, tokens: int, turnaround: float = 0.0,
+            stream: bool = False) -> dict:
+    """One generation of `tokens` tokens from BOS over the simulated link; the figures. `stream`:
+    the bridge pushes the tokens (else the host reads them by request/response)."""
     hz = clock_mhz * 1e6
     clks = clks_per_bit(clock_mhz, baud)
-    clock = Clock()
+    clock, device_clock = Clock(), Clock()
     cycles = [p["cycles"] for p in run["per_position"]]
-    core = ReplayCore(clock, hz, run["generated"], cycles, vocab=512, context=run["context"])
-    line = LinkSerial(FakeBridge(core), clock, baud, hz / clks, BRIDGE_CYCLES / hz, turnaround)
-    dev = Device(SerialTransport(line, seq=1), timeout=1e9)
+    core = ReplayCore(device_clock, hz, run["generated"], cycles, vocab=512, context=run["context"])
+    bridge = FakeBridge(core)
+    line = LinkSerial(bridge, core, clock, baud, hz / clks, BRIDGE_CYCLES / hz, turnaround)
+    dev = Device(SerialTransport(line, seq=1), timeout=1e9, stream=stream)
     t0, up0, down0, req0 = clock.now, line.bytes_up, line.bytes_down, line.requests
-    got = [t.id for t in dev.generate([1], tokens, stop_token=None)]
+    got, times = [], []
+    for t in dev.generate([1], tokens, stop_token=None):
+        got.append(t.id)
+        times.append(clock.now)
+        if len(got) == tokens:          # the figures stop at the last token's arrival
+            up, down, req = line.bytes_up - up0, line.bytes_down - down0, line.requests - req0
     if got != run["generated"][:tokens]:
         raise AssertionError("the link changed the tokens")
-    seconds = clock.now - t0
+    if stream != (bridge.stream_frames > 0):
+        raise AssertionError(f"stream={stream} but the bridge sent {bridge.stream_frames} stream frames")
+    seconds = times[-1] - t0
     core_seconds = sum(cycles[:tokens]) / hz
+    steady, core_steady = times[-1] - times[0], sum(cycles[1:tokens]) / hz
     return {"clock_mhz": clock_mhz, "baud": baud, "clks_per_bit": clks, "device_baud": round(hz / clks),
-            "tokens": tokens, "turnaround_ms": turnaround * 1e3,
+            "tokens": tokens, "turnaround_ms": turnaround * 1e3, "stream": stream,
             "core_tokens_per_s": round(tokens / core_seconds, 1),
             "host_tokens_per_s": round(tokens / seconds, 1),
-            "bytes_per_token": round((line.bytes_up - up0 + line.bytes_down - down0) / tokens, 2),
-            "requests_per_token": round((line.requests - req0) / tokens, 3),
-            "line_busy": round(10 * ((line.bytes_up - up0) / baud + (line.bytes_down - down0) * clks / hz)
-                               / seconds, 3)}
+            # from the first token to the last: the rate once the request's setup frames are done
+            "core_steady_tokens_per_s": round((tokens - 1) / core_steady, 1),
+            "host_steady_tokens_per_s": round((tokens - 1) / steady, 1) if steady > 0 else None,
+            "bytes_per_token": round((up + down) / tokens, 2),
+            "requests_per_token": round(req / tokens, 3),
+            "stream_frames": bridge.stream_frames,
+            "line_busy": round(10 * (up / baud + down * clks / hz) / seconds, 3)}
 
 
 def frame_sizes() -> dict:
