@@ -147,6 +147,7 @@ class Device:
         if tokenizer is not None:
             check_tokenizer(tokenizer, self._identity, metadata)
         self.tokenizer = tokenizer
+        self._can_stream()          # once per link: LINK_CAPS, when the transport could stream
 
     @staticmethod
     def _read_identity(transport: Transport) -> Dict[int, int]:
@@ -174,7 +175,7 @@ class Device:
         if transport is None:
             transport = self.reopen()
         self.transport = transport
-        self._link_streams = None
+        self._link_streams = None       # read again at the next run: the bitstream may differ
         ident = R.unpack_identity(self._read_identity(transport))
         if ident.fingerprint != self._identity.fingerprint:
             raise IdentityMismatch(f"{transport.name}: after reconnecting, the device runs model "

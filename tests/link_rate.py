@@ -72,6 +72,7 @@ class ReplayCore:
         self.stalled = False
         self.start_time = None
         self.cycles_done = 0
+        self.made = []              # device time each token entered the ring
 
     def _advance(self) -> None:
         now = self.clock.now
@@ -80,6 +81,7 @@ class ReplayCore:
                 self.stalled = True     # computed, waiting for room: resumes at the next acknowledgement
                 return
             self.out.append(self.tokens[self.i])
+            self.made.append(self.t_done)   # when it entered the ring
             self.cycles_done += self.cycles[self.i]
             self.i += 1
             self.pos += 1
@@ -129,7 +131,7 @@ class ReplayCore:
                 if prompt != 1:
                     raise ValueError("the replay holds a run from BOS: prompt [1] only")
                 self.n = min(self.regs.get(R.MAX_NEW // 4, 0), len(self.tokens))
-                self.i, self.start_time = 0, self.clock.now
+                self.i, self.start_time, self.made = 0, self.clock.now, []
                 self.t_done = self.clock.now + self.cycles[0] / self.hz
         elif addr != R.PROMPT_PUSH:
             self.regs[word] = value
@@ -256,6 +258,7 @@ def measure(run: dict, clock_mhz: float, baud: int, tokens: int, turnaround: flo
     seconds = times[-1] - t0
     core_seconds = sum(cycles[:tokens]) / hz
     steady, core_steady = times[-1] - times[0], sum(cycles[1:tokens]) / hz
+    delays = [h - d for h, d in zip(times, core.made)]  # made by the core -> handed to the caller
     return {"clock_mhz": clock_mhz, "baud": baud, "clks_per_bit": clks, "device_baud": round(hz / clks),
             "tokens": tokens, "turnaround_ms": turnaround * 1e3, "stream": stream,
             "core_tokens_per_s": round(tokens / core_seconds, 1),
@@ -266,6 +269,7 @@ def measure(run: dict, clock_mhz: float, baud: int, tokens: int, turnaround: flo
             "bytes_per_token": round((up + down) / tokens, 2),
             "requests_per_token": round(req / tokens, 3),
             "stream_frames": bridge.stream_frames,
+            "token_delay_ms": round(1e3 * sum(delays) / len(delays), 3),
             "line_busy": round(10 * (up / baud + down * clks / hz) / seconds, 3)}
 
 
@@ -275,14 +279,16 @@ def frame_sizes() -> dict:
     ack = 1 + len(encode_frame(1, 0x01, bytes((R.TOKEN_ACK // 4, 0, 16, 1, 2, 3)))) + 1 + len(encode_frame(1, 0x04, b""))
     return {"read_request": read_req,
             **{f"read_response_{n}": 1 + len(encode_frame(1, 0x03, bytes(4 * n))) for n in (1, 8)},
-            "status_read": read_req + 1 + len(encode_frame(1, 0x03, bytes(4))), "ack_write": ack}
+            "status_read": read_req + 1 + len(encode_frame(1, 0x03, bytes(4))), "ack_write": ack,
+            **{f"stream_{n}": 1 + len(encode_frame(1, 0x07, bytes(range(1, 5 + 2 * n)))) for n in (1, 32)}}
 
 
 def write_markdown(doc: dict, path: Path) -> None:
-    """docs/link_rate.md's table from the measurement (one row per build, clock and rate)."""
+    """docs/link_rate.md's tables from the measurement (one row per build, clock and rate; one table
+    for the request/response read, one for the stream)."""
     rows = {}
     for r in doc["rows"]:
-        key = (r["lanes"], r["vpl"], r.get("attention_engines"), r["clock_mhz"], r["baud"])
+        key = (r.get("stream", False), r["lanes"], r["vpl"], r.get("attention_engines"), r["clock_mhz"], r["baud"])
         rows.setdefault(key, {})[(r["turnaround_ms"], r["tokens"])] = r
     f = doc["frames"]
     lines = [
@@ -290,13 +296,15 @@ def write_markdown(doc: dict, path: Path) -> None:
         "",
         "Written by `make linkrate` (`python -m tests.link_rate`) from docs/bench/link_rate.json. The host "
         "stack (host.device over host.serial_transport) talks to the Python stand-in of hw_uart_bridge.v on "
-        "a serial port with a virtual clock: every byte takes its 10 bit times (host to device at the "
-        "adapter's exact rate, device to host at the design clock / CLKS_PER_BIT the board build uses), "
-        f"the bridge answers {doc['bridge_cycles']} cycles after a request's last byte, and the core replays "
+        "a full-duplex serial line with a virtual clock: every byte takes its 10 bit times (host to device at "
+        "the adapter's exact rate, device to host at the design clock / CLKS_PER_BIT the board build uses), "
+        f"the bridge answers {doc['bridge_cycles']} cycles after a request's last byte once its transmitter "
+        "is free, and the core replays "
         f"the Verilator run of `make bench` ({doc['source']}: its tokens from BOS and the cycles of every "
-        f"position) into its {doc['out_depth']}-token output FIFO, stalling when it is full. USB adds a fixed "
-        "delay per request on a real adapter: the 1 ms columns assume an FTDI latency timer of 1 ms "
-        "(an assumption, not a board measurement; the default 16 ms timer is far slower).",
+        f"position) into its {doc['out_depth']}-token output FIFO, stalling when it is full. USB delays what "
+        "the host receives on a real adapter: the 1 ms columns hand every frame to the host 1 ms after its "
+        "last byte (an FTDI latency timer of 1 ms: an assumption, not a board measurement; the default 16 ms "
+        "timer is far slower), which a request/response exchange pays once per request.",
         "",
         f"Frames: a TOKEN_WINDOW read request is {f['read_request']} bytes on the wire, its answer "
         f"{f['read_response_1']} bytes for 1 word and {f['read_response_8']} for 8 (4 more per word); a "
@@ -304,24 +312,42 @@ def write_markdown(doc: dict, path: Path) -> None:
         f"ACK) {f['ack_write']}. A read asks for up to the tokens the ring may still hold for the host (the "
         f"{doc['out_depth']}-token ring less what the host holds un-acknowledged); the host acknowledges "
         "once it holds half the ring, or when a read found nothing new. Empty words come back as zeros, so a "
-        "host that polls a slow core pays for them.",
+        "host that polls a slow core pays for them. Streaming (docs/uart_protocol.md, \"Streaming\"): a "
+        f"stream frame is {f['stream_1']} bytes for 1 token and {f['stream_32']} for 32 (2 more per token); "
+        "the bridge sends one whenever its transmitter is free and the core holds tokens it has not pushed, "
+        "so tokens gather into longer frames when the line is the bottleneck; the host still acknowledges "
+        "once it holds half the ring, and turns the stream on (a STREAM_CTRL write, one more request) "
+        "before START.",
         "",
-        "tok/s over the first 64 generated tokens (which also pay for the request's reset, settings and "
-        "prompt frames) and over 255 (the whole context); bytes/token and line use over 255.",
+        "tok/s: tokens over the time from the generate() call to the arrival of the last token, over the "
+        "first 64 generated tokens and over 255 (the whole context); the setup frames (reset, STATUS, "
+        "TOKEN_ACK/TOKEN_COUNT, settings, prompt, START, and STREAM_CTRL when streaming: 6-7 round trips) "
+        "count in it. \"steady\": from the first token's arrival to the last one's, next to the core's "
+        "over the same positions (255, with 1 ms USB). \"delay\": the mean time from the core putting a "
+        "token into its ring to the host having it (255, 1 ms USB). bytes/token (both directions) and line "
+        "use (the bit times of both directions over the elapsed time) over 255.",
         "",
-        "| lanes x vpl (engines) | clock MHz | baud (bridge's) | core tok/s 64 / 255 | host tok/s 64 / 255 | with 1 ms USB "
-        "64 / 255 | bytes/token | line busy |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for (lanes, vpl, engines, mhz, baud), r in rows.items():
-        a, b = r[(0.0, 64)], r[(0.0, 255)]
-        u64, u255 = r[(1.0, 64)], r[(1.0, 255)]
-        lines.append(f"| {lanes}x{vpl} ({engines}) | {mhz:g} | {baud:,} ({b['device_baud']:,}) | "
-                     f"{a['core_tokens_per_s']:,.0f} / {b['core_tokens_per_s']:,.0f} | "
-                     f"{a['host_tokens_per_s']:,.0f} / {b['host_tokens_per_s']:,.0f} | "
-                     f"{u64['host_tokens_per_s']:,.0f} / {u255['host_tokens_per_s']:,.0f} | "
-                     f"{b['bytes_per_token']:.2f} | {100 * b['line_busy']:.0f} % |")
-    path.write_text("\n".join(lines) + "\n")
+    for stream in (False, True):
+        lines += [f"### {'Streaming' if stream else 'Request/response (TOKEN_WINDOW reads)'}", "",
+                  "| lanes x vpl (engines) | clock MHz | baud (bridge's) | core tok/s 64 / 255 | host tok/s 64 / 255 | "
+                  "with 1 ms USB 64 / 255 | steady, 1 ms USB: host / core | delay, 1 ms USB | bytes/token | "
+                  "line busy |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for (st, lanes, vpl, engines, mhz, baud), r in rows.items():
+            if st != stream:
+                continue
+            a, b = r[(0.0, 64)], r[(0.0, 255)]
+            u64, u255 = r[(1.0, 64)], r[(1.0, 255)]
+            lines.append(f"| {lanes}x{vpl} ({engines}) | {mhz:g} | {baud:,} ({b['device_baud']:,}) | "
+                         f"{a['core_tokens_per_s']:,.0f} / {b['core_tokens_per_s']:,.0f} | "
+                         f"{a['host_tokens_per_s']:,.0f} / {b['host_tokens_per_s']:,.0f} | "
+                         f"{u64['host_tokens_per_s']:,.0f} / {u255['host_tokens_per_s']:,.0f} | "
+                         f"{u255['host_steady_tokens_per_s']:,.0f} / {u255['core_steady_tokens_per_s']:,.0f} | "
+                         f"{u255['token_delay_ms']:.2f} ms | "
+                         f"{b['bytes_per_token']:.2f} | {100 * b['line_busy']:.0f} % |")
+        lines.append("")
+    path.write_text("\n".join(lines))
 
 
 def main(argv=None) -> int:
@@ -339,9 +365,10 @@ def main(argv=None) -> int:
             for baud in (115_200, 3_000_000):
                 for turnaround in (0.0, 1e-3):
                     for tokens in (64, 255):
-                        m = measure(r, clock, baud, tokens, turnaround)
-                        rows.append({"model": r["model"], "lanes": r["lanes"], "vpl": r["vpl"],
-                                     "attention_engines": r.get("attention_engines"), **m})
+                        for stream in (False, True):
+                            m = measure(r, clock, baud, tokens, turnaround, stream=stream)
+                            rows.append({"model": r["model"], "lanes": r["lanes"], "vpl": r["vpl"],
+                                         "attention_engines": r.get("attention_engines"), **m})
 
     doc = {"what": __doc__, "frames": frame_sizes(), "bridge_cycles": BRIDGE_CYCLES, "out_depth": OUT_DEPTH,
            "source": str(args.results.relative_to(ROOT)), "rows": rows}
