@@ -4,7 +4,8 @@
         for tok in dev.generate("Once upon a time", max_new_tokens=64):
             print(tok.text, end="", flush=True)
 
-URIs: "sim:<build folder>[?timeout=S]", "serial:<port or pyserial URL>[?baud=N&retries=N&response_timeout=S]",
+URIs: "sim:<build folder>[?timeout=S]",
+"serial:<port or pyserial URL>[?baud=N&retries=N&response_timeout=S&stream=0]",
 "pynq:<path to .bit>[?ip=<name>]". On open the identity block is read and
 checked against the build's metadata (host/metadata.py) and the tokenizer.
 
@@ -740,7 +741,10 @@ def read_lora_file(path: Union[str, Path], fingerprint: Optional[str] = None) ->
 
 def open_device(uri: str, tokenizer=None, metadata: Union[None, bool, str, Path, Metadata] = None,
                 timeout: float = DEFAULT_TIMEOUT) -> Device:
-    """Open "sim:<build>", "serial:<port>[?baud=N]" or "pynq:<file.bit>[?ip=NAME]".
+    """Open "sim:<build>", "serial:<port>[?baud=N&stream=0]" or "pynq:<file.bit>[?ip=NAME]".
+
+    serial: takes tokens pushed by the bridge when its bitstream can (LINK_CAPS); stream=0 reads
+    them by request/response instead.
 
     metadata: None = look beside the build / bitstream (hardwire.json, <name>.hardwire.json),
     a path or a Metadata = use it, False = do not check. tokenizer: a path, a Tokenizer,
@@ -752,6 +756,7 @@ def open_device(uri: str, tokenizer=None, metadata: Union[None, bool, str, Path,
         raise ValueError(f"device URI {uri!r} names no target; examples: sim:build/, "
                          "serial:/dev/ttyUSB0?baud=115200, pynq:hardwire.bit")
     beside: Optional[str] = None        # where automatic metadata is looked for
+    stream = True                       # take pushed tokens where the link can push them
     meta: Optional[Metadata] = None
     reopen = None                       # how a lost link is opened again (serial ports)
     if scheme == "sim":
@@ -761,7 +766,7 @@ def open_device(uri: str, tokenizer=None, metadata: Union[None, bool, str, Path,
         beside = target
     elif scheme == "serial":
         from host.serial_transport import DEFAULT_BAUD, DEFAULT_RESPONSE_TIMEOUT, SerialTransport
-        o = _typed(opts, {"baud": int, "retries": int, "response_timeout": float})
+        o = _typed(opts, {"baud": int, "retries": int, "response_timeout": float, "stream": int})
         # the rate the bitstream's bridge was built for (its metadata), unless the URI says otherwise
         meta = _resolve_metadata(metadata, None)
         baud = o.get("baud") or (meta.uart_baud if meta is not None and meta.uart_baud else DEFAULT_BAUD)
@@ -772,6 +777,7 @@ def open_device(uri: str, tokenizer=None, metadata: Union[None, bool, str, Path,
 
         transport = open_serial()
         reopen = open_serial
+        stream = bool(o.get("stream", 1))
     elif scheme == "pynq":
         from host.pynq_transport import PynqTransport
         transport = PynqTransport(target, ip_name=opts.get("ip"), timeout=timeout)
@@ -780,7 +786,8 @@ def open_device(uri: str, tokenizer=None, metadata: Union[None, bool, str, Path,
         raise ValueError(f"device URI {uri!r}: unknown scheme {scheme!r}; use sim:, serial: or pynq:")
     try:
         meta = meta if scheme == "serial" else _resolve_metadata(metadata, beside)
-        return Device(transport, tokenizer=tokenizer, metadata=meta, timeout=timeout, reopen=reopen)
+        return Device(transport, tokenizer=tokenizer, metadata=meta, timeout=timeout, reopen=reopen,
+                      stream=stream)
     except BaseException:
         transport.close()
         raise
