@@ -49,9 +49,10 @@ class LoggingSerial(FakeSerial):
         return [f for f in self.requests() if f.type == T_WRITE and 4 * f.payload[0] == R.STREAM_CTRL]
 
 
-def setup(model, port_cls=LoggingSerial, out_depth=64, stream=True, **port_kw):
+def setup(model, port_cls=LoggingSerial, out_depth=64, stream=True, bridge_streams=True, **port_kw):
     core = FakeCore(model, k_max=K_MAX, out_depth=out_depth)
     bridge = FakeBridge(core)
+    bridge.streams = bridge_streams
     port = port_cls(bridge, **port_kw)
     dev = Device(SerialTransport(port, timeout=0.05), stream=stream, stream_wait=0.01)
     return core, bridge, port, dev
@@ -129,8 +130,7 @@ def test_a_host_with_the_stream_off_reads_by_request(model):
 def test_a_bridge_without_the_stream_is_read_by_request(model):
     """A bitstream from before the stream: LINK_CAPS reads 0 (hw_core's answer), so the host never
     turns a stream on and reads by number as before."""
-    core, bridge, port, dev = setup(model)
-    bridge.streams = False
+    core, bridge, port, dev = setup(model, bridge_streams=False)
     for prompt, n, kw in CASES:
         assert dev.generate_ids(prompt, n, **kw) == golden(model, prompt, n, **kw)
     assert bridge.stream_frames == 0 and port.stream_writes() == [] and port.window_reads()
