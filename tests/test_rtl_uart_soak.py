@@ -63,6 +63,7 @@ class RtlSerial(NoisySerial):
         # the bridge pushes tokens: a read that finds nothing lets the device run (a board's host
         # would block in read), and the cable is also pulled right after a pushed frame
         self.streaming = streaming
+        self.reading_stream = False         # set by CheckedTransport while the driver reads the stream
 
     def read(self, n: int = 1) -> bytes:
         if self.streaming and not self.rx and not self.gone:
@@ -108,7 +109,8 @@ class RtlSerial(NoisySerial):
             self._cut_after_push(pushed)
 
     def _cut_after_push(self, before: int) -> None:
-        if self.streaming and self.cut_after is not None and self.link.stream_frames != before:
+        if (self.streaming and self.reading_stream and self.cut_after is not None
+                and self.link.stream_frames != before):
             self.cut_after -= 1
             if self.cut_after == 0:
                 self.rx.clear()                     # pushed tokens are lost with the cable

@@ -74,6 +74,16 @@ class CheckedTransport(SerialTransport):
         self._last_wire = wire
         super()._send(wire, *args)
 
+    def stream_frames(self, wait):
+        # the port pulls its cable after a pushed frame only while the driver reads the stream
+        # (inside a generation's token phase, where it reopens the link); a pull during the
+        # request's setup would fail that request for the caller, as it does without the stream
+        self._ser.reading_stream = True
+        try:
+            return super().stream_frames(wait)
+        finally:
+            self._ser.reading_stream = False
+
 
 class PullableSerial(NoisySerial):
     """NoisySerial whose cable can be pulled: once `cut_after` more token reads (TOKEN_WINDOW)
@@ -82,6 +92,7 @@ class PullableSerial(NoisySerial):
     cut_after = None
     gone = False
     streaming = False       # the bridge pushes tokens: they cross the line too, and a cut counts them
+    reading_stream = False  # set by CheckedTransport while the driver reads the stream
 
     @property
     def in_waiting(self):
@@ -91,7 +102,7 @@ class PullableSerial(NoisySerial):
             return len(self.rx)
         before = self.bridge.stream_frames
         n = NoisySerial.in_waiting.fget(self)
-        if self.cut_after is not None and self.bridge.stream_frames != before:
+        if self.cut_after is not None and self.reading_stream and self.bridge.stream_frames != before:
             self.cut_after -= 1
             if self.cut_after == 0:
                 self.rx.clear()                     # pushed tokens are lost with the cable
