@@ -207,7 +207,10 @@ class Device:
                 "while the link was down, and the run cannot continue; generate() again")
         run.acked = ack
         if run.stream_id is not None:
-            self._start_stream(run)     # a new session: a new stream id (from TOKEN_ACK; the host skips what it has)
+            if self._can_stream():      # a new session: a new stream id (from TOKEN_ACK; the host skips what it has)
+                self._start_stream(run)
+            else:                       # another bitstream of the same model, without the stream
+                run.stream_id = None
 
     def _link(self, run: _Run, fn, *args):
         """fn(*args) (register accesses through self.transport, looked up at each call); when the link fails, reopen it (`reopen`) and call fn

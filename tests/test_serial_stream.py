@@ -166,3 +166,37 @@ def test_a_device_that_stops_mid_stream_is_a_clear_error(model):
     bridge.silent = True                            # answers nothing at all
     with pytest.raises(DeviceError):
         dev.generate_ids([1, 5], 40)
+
+
+class PullableSerial(LoggingSerial):
+    gone = False
+
+    @property
+    def in_waiting(self):
+        if self.gone:
+            raise OSError(5, "Input/output error (cable pulled)")
+        return LoggingSerial.in_waiting.fget(self)
+
+    def write(self, data):
+        if self.gone:
+            raise OSError(5, "Input/output error (cable pulled)")
+        return super().write(data)
+
+
+def test_a_new_session_resumes_the_stream_under_a_new_id(model):
+    """The cable is pulled mid-stream (pushed frames lost with it): reconnect() and resume() turn
+    the stream on again under a new id and deliver the rest, none lost or doubled."""
+    core, bridge, port, dev = setup(model, port_cls=PullableSerial, out_depth=4)
+    prompt, n, kw = CASES[1]
+    it = dev.generate(prompt, n, **kw)
+    got = [next(it).id for _ in range(3)]
+    first_id = bridge.stream_id
+    port.gone = True
+    with pytest.raises(DeviceError, match="dev.reconnect"):
+        for t in it:                                # a token already taken is yielded before the error
+            got.append(t.id)
+    bridge.stream_poll()                            # frames pushed into the void
+    dev.reconnect(SerialTransport(LoggingSerial(bridge), timeout=0.05))
+    got += [t.id for t in dev.resume()]
+    assert got == golden(model, prompt, n, **kw)
+    assert bridge.stream_id != first_id and not bridge.stream_on
