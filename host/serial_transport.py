@@ -482,7 +482,7 @@ class SerialTransport(Transport):
             self._keep_stream(frame)
             return False
         if frame.type == T_NACK:
-            # ours, or one whose seq arrived damaged: the device sends nothing unasked, so it
+            # ours, or one whose seq arrived damaged: the device sends no NACK unasked, so it
             # refused (a fragment of) this request
             reason = frame.payload[0] if frame.payload else 0
             self._stats["nacks"] += 1
