@@ -4,7 +4,8 @@
         for tok in dev.generate("Once upon a time", max_new_tokens=64):
             print(tok.text, end="", flush=True)
 
-URIs: "sim:<build folder>[?timeout=S]", "serial:<port or pyserial URL>[?baud=N&retries=N&response_timeout=S]",
+URIs: "sim:<build folder>[?timeout=S]",
+"serial:<port or pyserial URL>[?baud=N&retries=N&response_timeout=S&stream=0]",
 "pynq:<path to .bit>[?ip=<name>]". On open the identity block is read and
 checked against the build's metadata (host/metadata.py) and the tokenizer.
 
@@ -21,9 +22,17 @@ answer never came is simply read again. When the link fails mid-generation
 (a reopened port, a replugged cable) the driver reopens it (`reopen`, which
 open_device gives serial devices) and continues at its own count; without
 one, `reconnect(transport)` and `resume()` do the same by hand.
+
+Over a UART bridge that can push tokens (LINK_CAPS bit0) the tokens come in
+stream frames, no request per read (docs/uart_protocol.md, "Streaming"): the
+host checks each frame's stream id and token numbers, still acknowledges in
+batches, and reads by number whenever a frame is missing or damaged.
+`Device(stream=False)` keeps the request/response read.
 """
 from __future__ import annotations
 
+import random
+import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +47,8 @@ from host.transport import Transport
 
 DEFAULT_TIMEOUT = 10.0      # seconds without progress before DeviceTimeout
 DEFAULT_RECONNECTS = 3      # link failures a generation survives (reopen the port, continue)
+# seconds to wait for a stream frame before reading by number (a lost last frame, a finished run)
+DEFAULT_STREAM_WAIT = 0.05
 M32 = 0xFFFFFFFF
 
 
@@ -92,6 +103,8 @@ class _Run:
     acked: int                  # the device's TOKEN_ACK as the host last set or read it
     count: int = 0              # tokens yielded
     interrupted: bool = False   # the link failed: resume() continues
+    stream_id: Optional[int] = None     # the id of the stream the device pushes this run's tokens in
+    stream_gap: bool = False            # a stream frame was lost or damaged: read by number first
 
 
 class Device:
@@ -103,8 +116,14 @@ class Device:
 
     def __init__(self, transport: Transport, tokenizer=None, metadata: Optional[Metadata] = None,
                  timeout: float = DEFAULT_TIMEOUT, reopen: Optional[Callable[[], Transport]] = None,
-                 reconnects: int = DEFAULT_RECONNECTS):
+                 reconnects: int = DEFAULT_RECONNECTS, stream: bool = True,
+                 stream_wait: float = DEFAULT_STREAM_WAIT):
         self.transport = transport
+        # stream: take tokens pushed by the link when it can (LINK_CAPS.STREAM); False: read them
+        self.stream = bool(stream)
+        self.stream_wait = float(stream_wait)
+        self._link_streams: Optional[bool] = None     # LINK_CAPS.STREAM of this transport, once read
+        self._stream_id = random.randrange(256)
         self.timeout = float(timeout)
         self.metadata = metadata
         self.reopen = reopen
@@ -129,6 +148,7 @@ class Device:
         if tokenizer is not None:
             check_tokenizer(tokenizer, self._identity, metadata)
         self.tokenizer = tokenizer
+        self._can_stream()          # once per link: LINK_CAPS, when the transport could stream
 
     @staticmethod
     def _read_identity(transport: Transport) -> Dict[int, int]:
@@ -156,6 +176,7 @@ class Device:
         if transport is None:
             transport = self.reopen()
         self.transport = transport
+        self._link_streams = None       # read again at the next run: the bitstream may differ
         ident = R.unpack_identity(self._read_identity(transport))
         if ident.fingerprint != self._identity.fingerprint:
             raise IdentityMismatch(f"{transport.name}: after reconnecting, the device runs model "
@@ -185,6 +206,11 @@ class Device:
                 f"but the host's next token is number {run.next_no}: the device was reset or reprogrammed "
                 "while the link was down, and the run cannot continue; generate() again")
         run.acked = ack
+        if run.stream_id is not None:
+            if self._can_stream():      # a new session: a new stream id (from TOKEN_ACK; the host skips what it has)
+                self._start_stream(run)
+            else:                       # another bitstream of the same model, without the stream
+                run.stream_id = None
 
     def _link(self, run: _Run, fn, *args):
         """fn(*args) (register accesses through self.transport, looked up at each call); when the link fails, reopen it (`reopen`) and call fn
@@ -283,9 +309,11 @@ class Device:
         stats = RunStats(prompt_tokens=len(ids))
         self.last_run = stats
         start = time.monotonic()
-        t.write(R.CONTROL, R.CTRL_START)
         text = TextStream(self.tokenizer, ids[-1]) if self.tokenizer is not None else None
         run = _Run(max_new, stop_token, text, stats, start, next_no, next_no)
+        if max_new and self._can_stream():
+            self._start_stream(run)     # before START: the first token goes out as soon as it is made
+        t.write(R.CONTROL, R.CTRL_START)
         self._run_state = run
         yield from self._stream(run)
 
@@ -358,6 +386,8 @@ class Device:
             if finished:
                 self._run_state = None
                 self._link(run, self._acknowledge, run)     # the output FIFO is free for the next run
+                if run.stream_id is not None:
+                    self._link(run, self._stop_stream, run)
                 self._wait_idle("generation end", run)
                 c = self._link(run, self.counters)
                 stats.cycles_total, stats.cycles_last_token = c["cycles_total"], c["cycles_last_token"]
@@ -366,6 +396,11 @@ class Device:
             else:                   # the caller stopped early, or an error: leave the device idle
                 self._run_state = None
                 stats.stopped_by = stats.stopped_by or "abort"
+                if run.stream_id is not None:
+                    try:
+                        self._stop_stream(run)
+                    except DeviceError:     # a dead link: the next run's RESET_STATE ends the stream
+                        pass
                 self._abort_quietly()
 
     def _use_token_pop(self) -> None:
@@ -390,13 +425,69 @@ class Device:
             self.transport.write(R.TOKEN_ACK, run.next_no)
             run.acked = run.next_no
 
+    # ------------------------------------------------------------ the token stream
+    def _can_stream(self) -> bool:
+        """Whether this run takes pushed tokens: asked for, the transport can (SerialTransport), the
+        bridge says so (LINK_CAPS bit0; older bitstreams and PYNQ read 0) and the numbered read works."""
+        if not (self.stream and self.numbered_read and getattr(self.transport, "can_stream", False)):
+            return False
+        if self._link_streams is None:
+            self._link_streams = bool(self.transport.read(R.LINK_CAPS) & R.CAPS_STREAM)
+        return self._link_streams
+
+    def _start_stream(self, run: _Run) -> None:
+        """Turn the device's stream on under a new id: it pushes every token from TOKEN_ACK on. The
+        id differs from the previous stream's, so a late frame of that one is never taken."""
+        self._stream_id = (self._stream_id + 1) & 0xFF
+        self.transport.set_streaming(True)
+        self.transport.write(R.STREAM_CTRL, R.STREAM_ON | self._stream_id << R.STREAM_ID_SHIFT)
+        run.stream_id = self._stream_id
+
+    def _stop_stream(self, run: _Run) -> None:
+        self.transport.write(R.STREAM_CTRL, 0)
+        self.transport.set_streaming(False)
+        run.stream_id = None
+
+    def _stream_tokens(self, run: _Run) -> List[int]:
+        """Tokens from run.next_no on taken from stream frames (waiting up to stream_wait for one).
+        A frame is taken only with this run's stream id; tokens the host has are skipped, so a frame
+        is never taken twice. Empty when none came, or when one was damaged or missing (a gap in
+        the numbers): the caller then reads by number, which fetches what was lost."""
+        t = self.transport
+        depth = self._window_depth()
+        if (run.next_no - run.acked) & M32 >= max(1, depth // 2):
+            self._acknowledge(run)          # in batches, as for reads: the device keeps the rest
+        frames, damaged = t.stream_frames(self.stream_wait)
+        out: List[int] = []
+        for f in frames:
+            p = f.payload
+            if f.seq != run.stream_id or len(p) < 6 or len(p) % 2:
+                continue                    # another (earlier) stream's frame
+            first = struct.unpack_from("<I", p)[0]
+            toks = list(struct.unpack_from(f"<{(len(p) - 4) // 2}H", p, 4))
+            skip = (run.next_no + len(out) - first) & M32
+            if skip > M32 // 2:             # it starts past the host's next token: a frame was lost
+                damaged += 1
+                break
+            out += toks[skip:]              # skip < len(toks): new tokens; else all are held already
+        out = out[:run.max_new - run.count]
+        run.stream_gap = bool(damaged)      # read by number next: the stream will not resend them
+        run.next_no = (run.next_no + len(out)) & M32
+        return out
+
     def _read_tokens(self, run: _Run) -> List[int]:
         """The tokens from number run.next_no on that the device holds (up to a burst), checked
         against their numbers. Reading has no side effect; the acknowledgement (TOKEN_ACK)
-        follows once half the output FIFO is held: one frame per burst, one per half ring."""
+        follows once half the output FIFO is held: one frame per burst, one per half ring.
+        While the device streams, pushed tokens come first; a read by number only when none came."""
         t = self.transport
         if not self.numbered_read:
             return self._pop_tokens(run)
+        if run.stream_id is not None and not run.stream_gap:
+            pushed = self._stream_tokens(run)
+            if pushed:
+                return pushed
+        run.stream_gap = False
         depth = self._window_depth()
         if (run.next_no - run.acked) & M32 >= max(1, depth // 2):
             self._acknowledge(run)
@@ -653,7 +744,10 @@ def read_lora_file(path: Union[str, Path], fingerprint: Optional[str] = None) ->
 
 def open_device(uri: str, tokenizer=None, metadata: Union[None, bool, str, Path, Metadata] = None,
                 timeout: float = DEFAULT_TIMEOUT) -> Device:
-    """Open "sim:<build>", "serial:<port>[?baud=N]" or "pynq:<file.bit>[?ip=NAME]".
+    """Open "sim:<build>", "serial:<port>[?baud=N&stream=0]" or "pynq:<file.bit>[?ip=NAME]".
+
+    serial: takes tokens pushed by the bridge when its bitstream can (LINK_CAPS); stream=0 reads
+    them by request/response instead.
 
     metadata: None = look beside the build / bitstream (hardwire.json, <name>.hardwire.json),
     a path or a Metadata = use it, False = do not check. tokenizer: a path, a Tokenizer,
@@ -665,6 +759,7 @@ def open_device(uri: str, tokenizer=None, metadata: Union[None, bool, str, Path,
         raise ValueError(f"device URI {uri!r} names no target; examples: sim:build/, "
                          "serial:/dev/ttyUSB0?baud=115200, pynq:hardwire.bit")
     beside: Optional[str] = None        # where automatic metadata is looked for
+    stream = True                       # take pushed tokens where the link can push them
     meta: Optional[Metadata] = None
     reopen = None                       # how a lost link is opened again (serial ports)
     if scheme == "sim":
@@ -674,7 +769,7 @@ def open_device(uri: str, tokenizer=None, metadata: Union[None, bool, str, Path,
         beside = target
     elif scheme == "serial":
         from host.serial_transport import DEFAULT_BAUD, DEFAULT_RESPONSE_TIMEOUT, SerialTransport
-        o = _typed(opts, {"baud": int, "retries": int, "response_timeout": float})
+        o = _typed(opts, {"baud": int, "retries": int, "response_timeout": float, "stream": int})
         # the rate the bitstream's bridge was built for (its metadata), unless the URI says otherwise
         meta = _resolve_metadata(metadata, None)
         baud = o.get("baud") or (meta.uart_baud if meta is not None and meta.uart_baud else DEFAULT_BAUD)
@@ -685,6 +780,7 @@ def open_device(uri: str, tokenizer=None, metadata: Union[None, bool, str, Path,
 
         transport = open_serial()
         reopen = open_serial
+        stream = bool(o.get("stream", 1))
     elif scheme == "pynq":
         from host.pynq_transport import PynqTransport
         transport = PynqTransport(target, ip_name=opts.get("ip"), timeout=timeout)
@@ -693,7 +789,8 @@ def open_device(uri: str, tokenizer=None, metadata: Union[None, bool, str, Path,
         raise ValueError(f"device URI {uri!r}: unknown scheme {scheme!r}; use sim:, serial: or pynq:")
     try:
         meta = meta if scheme == "serial" else _resolve_metadata(metadata, beside)
-        return Device(transport, tokenizer=tokenizer, metadata=meta, timeout=timeout, reopen=reopen)
+        return Device(transport, tokenizer=tokenizer, metadata=meta, timeout=timeout, reopen=reopen,
+                      stream=stream)
     except BaseException:
         transport.close()
         raise

@@ -54,6 +54,9 @@ TOKEN_NO_SHIFT = 16
 TOKEN_NO_MASK = 0x7FFF
 WINDOW_WORDS = _regmap.BY_NAME["TOKEN_WINDOW"].words    # 64, hw_core's OUT_DEPTH
 STOP_NONE = 0xFFFFFFFF
+CAPS_STREAM = 1 << 0            # LINK_CAPS: the link pushes tokens (STREAM_CTRL)
+STREAM_ON = 1 << 0              # STREAM_CTRL bit0
+STREAM_ID_SHIFT = 8             # STREAM_CTRL[15:8]: the stream id, the seq of its frames
 
 LORA_TARGET_NAMES = ("wq", "wk", "wv", "wo", "w1", "w3", "w2")
 BITS_CLASSES = ("embedding", "attention", "mlp", "classifier")

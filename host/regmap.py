@@ -88,6 +88,12 @@ REGISTERS: Tuple[Register, ...] = (
     _R("TOKEN_COUNT", 0x54, "R",
        "tokens output since RESET_STATE (the number of the next one); the output FIFO holds tokens "
        "TOKEN_ACK .. TOKEN_COUNT - 1"),
+    _R("LINK_CAPS", 0x58, "R",
+       "link features the transport adds: bit0 STREAM (the UART bridge pushes tokens, STREAM_CTRL); "
+       "hw_core reads 0 (PYNQ, and bitstreams before the stream read 0 here too)", None),
+    _R("STREAM_CTRL", 0x5C, "RW",
+       "UART bridge: bit0 ON pushes every token from TOKEN_ACK on in stream frames (docs/uart_protocol.md), "
+       "`[15:8]` the stream id they carry; RESET_STATE ends it. hw_core ignores it and reads 0", None),
     _R("FINGERPRINT", 0x80, "R",
        "sha256 of the integer model; word 0 = the first 8 hex digits (read from the model ROM, "
        "`rom/model.hex`, so that a respin changes it: docs/respin.md)", BUILD, words=8),

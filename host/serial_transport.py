@@ -7,6 +7,11 @@ request in flight:
     READ  0x02  addr u8 (word) | flags u8 | count u8 (1..32)              -> READ_RESPONSE 0x03
     PING  0x06  (no body)                                                 -> ACK
     NACK  0x05  reason u8: 1 bad CRC, 2 malformed, 3 not understood, 4 UART error
+    STREAM 0x07 (device -> host, unasked, while STREAM_CTRL is on): seq = stream id,
+                first token number u32 | 1..32 x token u16
+
+Stream frames are kept apart from answers: stream_frames() hands them to the driver
+(host/device.py), which checks their id and numbers and falls back to the numbered read.
 
 Every request goes out as 0x00 + frame, so garbage the device holds is ended
 first. A NACK or a damaged frame with no good answer behind it once the line
@@ -34,6 +39,7 @@ from host.registers import REREADABLE_WORDS, word_index
 from host.transport import Transport, check_u32
 
 T_WRITE, T_READ, T_READ_RESPONSE, T_ACK, T_NACK, T_PING = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
+T_STREAM = 0x07                 # device -> host, unasked: tokens pushed while the stream is on
 FLAG_INCREMENT = 0x01
 MAX_WORDS = 32                  # words per WRITE or READ frame (the device's limit)
 MAX_PAYLOAD = 2 + 4 * MAX_WORDS  # longest payload either side sends
@@ -80,6 +86,8 @@ class SerialTransport(Transport):
     # output ring, 64 tokens by default, so the core fills the other half meanwhile): frames, not
     # tokens, cost on a link slower than the core (docs/link_rate.md)
     token_burst = 32
+    # the bridge may push tokens (host/device.py reads LINK_CAPS to know whether it does)
+    can_stream = True
 
     def __init__(self, port, baudrate: Optional[int] = None, timeout: float = DEFAULT_RESPONSE_TIMEOUT,
                  retries: int = 4,
@@ -104,10 +112,13 @@ class SerialTransport(Transport):
         self._seq = random.randrange(256) if seq is None else seq & 0xFF
         self._stats = {"requests": 0, "resends": 0, "nacks": 0, "bad_frames": 0, "stale_frames": 0,
                        "timeouts": 0, "late_answers": 0, "salvaged": 0, "doubled": 0, "split_reads": 0,
-                       "failed": 0}
+                       "failed": 0, "stream_frames": 0}
         self._histogram: Dict[object, int] = {}
         self._guard = 0                     # requests left to send with a second closing 0x00
         self._closed = False
+        self._streaming = False             # keep stream frames (and a frame in progress) across requests
+        self._stream_rx: List = []          # stream frames received, not yet taken
+        self._stream_damaged = 0            # damaged frames seen while streaming (each may be a stream frame)
         try:
             self.ping()                     # in step with the device before the first access
         except Exception:
@@ -179,6 +190,52 @@ class SerialTransport(Transport):
                 self._ser.close()
             except Exception:  # closing a dead port must not hide the error that got us here
                 pass
+
+    # ------------------------------------------------------------ the token stream
+    def set_streaming(self, on: bool) -> None:
+        """While on, stream frames are kept for stream_frames() (also those that arrive during a
+        request), and a frame in progress is not dropped before a request (it is the bridge's:
+        the bridge never interleaves frames). Off: what remains is dropped."""
+        self._streaming = bool(on)
+        if not on:
+            self._stream_rx.clear()
+            self._stream_damaged = 0
+
+    def stream_frames(self, wait: float) -> Tuple[List, int]:
+        """(stream frames received since the last call, damaged frames seen meanwhile); waits up
+        to `wait` seconds for a first frame when none is waiting. The caller checks each frame's
+        id and numbers: a damaged frame may have been a stream frame."""
+        if self._closed:
+            raise DeviceError(f"{self.name}: the serial transport is closed")
+        deadline = time.monotonic() + wait
+        while True:
+            data = self._recv(0.0)
+            if data:
+                self._decoder.feed(data)
+            while True:
+                frame = self._next_frame()
+                if frame is None:
+                    break
+                if frame is False:
+                    self._stream_damaged += 1
+                elif frame.type == T_STREAM:
+                    self._keep_stream(frame)
+                else:
+                    self._stats["stale_frames"] += 1
+            remaining = deadline - time.monotonic()
+            if self._stream_rx or self._stream_damaged or remaining <= 0:
+                break
+            data = self._recv(remaining)
+            if data:
+                self._decoder.feed(data)
+        frames, self._stream_rx = self._stream_rx, []
+        damaged, self._stream_damaged = self._stream_damaged, 0
+        return frames, damaged
+
+    def _keep_stream(self, frame) -> None:
+        self._stats["stream_frames"] += 1
+        if self._streaming:
+            self._stream_rx.append(frame)
 
     def stats(self) -> Dict[str, int]:
         """requests; resends; nacks, bad_frames (damaged) and stale_frames (answers to earlier
@@ -395,9 +452,14 @@ class SerialTransport(Transport):
             frame = self._next_frame()
             if frame is None:
                 break
-            if frame is not False:
+            if frame is False:
+                self._stream_damaged += self._streaming
+            elif frame.type == T_STREAM:
+                self._keep_stream(frame)
+            else:
                 self._stats["stale_frames"] += 1
-        self._decoder.discard_partial()
+        if not self._streaming:
+            self._decoder.discard_partial()
 
     def _next_frame(self):
         """The next decoded frame, False for a damaged one, None when none is complete."""
@@ -414,9 +476,13 @@ class SerialTransport(Transport):
         """What `frame` means for the request `seq`: its answer (bytes), None (refused or
         damaged: this attempt failed), or False (not about it: an earlier request's answer)."""
         if frame is False:
+            self._stream_damaged += self._streaming     # it may have been a stream frame
             return None
+        if frame.type == T_STREAM:                  # pushed by the device, not an answer
+            self._keep_stream(frame)
+            return False
         if frame.type == T_NACK:
-            # ours, or one whose seq arrived damaged: the device sends nothing unasked, so it
+            # ours, or one whose seq arrived damaged: the device sends no NACK unasked, so it
             # refused (a fragment of) this request
             reason = frame.payload[0] if frame.payload else 0
             self._stats["nacks"] += 1

@@ -262,7 +262,16 @@ class FakeBridge:
     Bytes written by the host go through `receive(data)`; response bytes come out of
     `pending` (bytes). Fault knobs: corrupt_responses (flip a bit in the next N
     responses), drop_requests (drop one byte of the next N requests), silent.
+
+    The token stream (STREAM_CTRL, LINK_CAPS) as hw_uart_bridge.v has it: `stream_poll()` is the
+    bridge's poll while idle (TOKEN_ACK, TOKEN_COUNT, then a stream frame of the tokens not yet
+    pushed, at most STREAM_MAX); the ports below call it whenever the host looks for input.
+    `streams=False` is a bridge from before the stream (LINK_CAPS and STREAM_CTRL go to the core).
+    Stream fault knobs: corrupt_stream / drop_stream (the next N stream frames), stream_fault (a
+    function of the frame's wire bytes returning the bytes to send instead).
     """
+
+    STREAM_MAX = 32
 
     def __init__(self, core: FakeCore):
         self.core = core
@@ -277,6 +286,12 @@ class FakeBridge:
         self.bad_stop = False           # a stop-bit error in the frame being received
         self.log = None                 # a dict: (seq, request CRC) -> response payload, when set
         self.lock = threading.Lock()
+        self.streams = True
+        self.stream_on = self.stream_sync = False
+        self.stream_id = self.stream_next = 0
+        self.corrupt_stream = self.drop_stream = 0
+        self.stream_fault = None
+        self.stream_frames = 0          # stream frames sent (before the faults)
 
     def receive(self, data: bytes, stop_errors=()) -> None:
         """Bytes from the host; `stop_errors`: indices into `data` of bytes that ended with a
@@ -322,11 +337,11 @@ class FakeBridge:
         if kind == 1 and len(body) >= 6 and (len(body) - 2) % 4 == 0 and len(body) <= 2 + 4 * 32:
             addr, inc = body[0], body[1] & 1
             for i, v in enumerate(struct.unpack(f"<{(len(body) - 2) // 4}I", body[2:])):
-                self.core.write(addr + i * inc, v)
+                self._write(addr + i * inc, v)
             resp = bytes([seq, 4])
         elif kind == 2 and len(body) == 3 and 1 <= body[2] <= 32:
             addr, inc, n = body
-            resp = bytes([seq, 3]) + b"".join(struct.pack("<I", self.core.read(addr + i * (inc & 1)))
+            resp = bytes([seq, 3]) + b"".join(struct.pack("<I", self._read(addr + i * (inc & 1)))
                                                for i in range(n))
         elif kind == 6 and not body:
             resp = bytes([seq, 4])
@@ -344,6 +359,59 @@ class FakeBridge:
             self.corrupt_responses -= 1
             wire[len(wire) // 2] ^= 0x04
         self.pending += wire
+
+    # ------------------------------------------------------------ the token stream
+    def _write(self, word: int, value: int) -> None:
+        if self.streams and word == R.STREAM_CTRL // 4:
+            self.stream_on, self.stream_sync = bool(value & R.STREAM_ON), True
+            self.stream_id = value >> R.STREAM_ID_SHIFT & 0xFF
+            return
+        if self.streams and word == R.CONTROL // 4 and value & R.CTRL_RESET_STATE:
+            self.stream_on = False      # the token numbers restart: the stream ends with the run
+        self.core.write(word, value)
+
+    def _read(self, word: int) -> int:
+        if self.streams and word == R.LINK_CAPS // 4:
+            return R.CAPS_STREAM
+        if self.streams and word == R.STREAM_CTRL // 4:
+            return self.stream_id << R.STREAM_ID_SHIFT | int(self.stream_on)
+        return self.core.read(word)
+
+    def stream_poll(self) -> bool:
+        """One poll of the stream (the bridge does it whenever it is idle): a stream frame of the
+        tokens from stream_next on that the core holds, appended to `pending`. True if one went."""
+        with self.lock:
+            if not self.stream_on or self.silent:
+                return False
+            ack, count = self.core.read(R.TOKEN_ACK // 4), self.core.read(R.TOKEN_COUNT // 4)
+            held, sent = (count - ack) & 0xFFFFFFFF, (self.stream_next - ack) & 0xFFFFFFFF
+            if self.stream_sync or sent > held:
+                self.stream_next, self.stream_sync = ack, False     # from TOKEN_ACK on
+                return False
+            n = min(held - sent, self.STREAM_MAX)
+            if not n:
+                return False
+            toks = []
+            for i in range(n):
+                w = self.core.read(R.TOKEN_WINDOW // 4 + sent + i)
+                no = (self.stream_next + i) & 0xFFFFFFFF
+                if not w & R.TOKEN_VALID or (w >> R.TOKEN_NO_SHIFT) & R.TOKEN_NO_MASK != no & R.TOKEN_NO_MASK:
+                    return False        # the ring moved under the poll
+                toks.append(w & 0xFFFF)
+            payload = bytes([self.stream_id, 7]) + struct.pack(f"<I{n}H", self.stream_next, *toks)
+            self.stream_next = (self.stream_next + n) & 0xFFFFFFFF
+            self.stream_frames += 1
+            wire = bytearray(b"\x00" + cobs_encode(payload + zlib.crc32(payload).to_bytes(4, "little")) + b"\x00")
+            if self.drop_stream:
+                self.drop_stream -= 1
+                return True
+            if self.corrupt_stream:
+                self.corrupt_stream -= 1
+                wire[len(wire) // 2] ^= 0x10
+            if self.stream_fault is not None:
+                wire = bytearray(self.stream_fault(bytes(wire)))
+            self.pending += wire
+            return True
 
 
 def _first_decoded_byte(wire: bytes) -> int:
@@ -368,6 +436,7 @@ class FakeSerial:
 
     @property
     def in_waiting(self) -> int:
+        self.bridge.stream_poll()       # the host looks for input: the bridge may push tokens
         return len(self.bridge.pending)
 
     def write(self, data: bytes) -> int:
@@ -487,6 +556,9 @@ class NoisySerial(FakeSerial):
 
     @property
     def in_waiting(self) -> int:
+        if self.bridge is not None and self.bridge.stream_poll():      # pushed tokens cross the noisy line too
+            out, self.bridge.pending = bytes(self.bridge.pending), bytearray()
+            self.rx += self.to_host.transmit(out)[0]
         return len(self.rx)
 
     def write(self, data: bytes) -> int:
@@ -558,6 +630,7 @@ class PtyBridge:
                 except OSError:
                     return
                 self.bridge.receive(data)
+            self.bridge.stream_poll()
             with self.bridge.lock:
                 out, self.bridge.pending = bytes(self.bridge.pending), bytearray()
             if out:

@@ -79,7 +79,7 @@ def run16():
 def test_frames_are_the_framing_modules():
     # 0x00 + COBS(seq, type, addr, flags, count, crc32) + 0x00; 8 words: 2 + 32 + 4 payload bytes
     assert frame_sizes() == {"read_request": 12, "read_response_1": 13, "read_response_8": 41, "status_read": 25,
-                             "ack_write": 24}
+                             "ack_write": 24, "stream_1": 15, "stream_32": 77}
 
 
 def test_the_link_sets_the_pace_at_115200_and_the_core_at_3_mbaud(run16):
@@ -93,3 +93,20 @@ def test_the_link_sets_the_pace_at_115200_and_the_core_at_3_mbaud(run16):
     # a USB round trip per request (1 ms) costs more than the bits at 3 Mbaud
     usb = measure(run16, 33.3333, 3_000_000, 64, turnaround=1e-3)
     assert usb["host_tokens_per_s"] < 0.7 * fast["host_tokens_per_s"]
+
+
+def test_streamed_tokens_keep_up_with_the_core(run16):
+    """The bridge pushing tokens (docs/uart_protocol.md, "Streaming"): at 115,200 baud the line
+    carries more tokens (2 bytes each, in frames that gather what the core made meanwhile); at
+    3 Mbaud with a 1 ms USB latency the host receives tokens at the core's rate once they flow,
+    each about the USB latency after the core made it, where a read pays a round trip."""
+    slow = measure(run16, 40.0, 115_200, 255, stream=True)
+    slow_rr = measure(run16, 40.0, 115_200, 255)
+    assert slow["stream_frames"] > 0 and slow_rr["stream_frames"] == 0
+    assert slow["host_tokens_per_s"] > 1.5 * slow_rr["host_tokens_per_s"]
+    assert slow["bytes_per_token"] < 0.7 * slow_rr["bytes_per_token"]
+    usb = measure(run16, 40.0, 3_000_000, 255, turnaround=1e-3, stream=True)
+    usb_rr = measure(run16, 40.0, 3_000_000, 255, turnaround=1e-3)
+    assert usb["host_steady_tokens_per_s"] >= 0.98 * usb["core_steady_tokens_per_s"]
+    assert 1.0 < usb["token_delay_ms"] < 2.0 < usb_rr["token_delay_ms"]
+    assert usb["requests_per_token"] < 0.7 * usb_rr["requests_per_token"]

@@ -61,3 +61,32 @@ def test_doubled_attempt_at_the_fastest_divisor():
                        "uart_stub_top", parameters={"CLKS_PER_BIT": 4})
     run_cocotb(build, "testbench.uart.test_uart_bridge", testcase=["run_test_doubled_attempt_is_executed_once"],
                extra_env={"UART_CLKS_PER_BIT": "4"}, test_dir=build.directory / "runs" / "doubled-4")
+
+
+def test_the_bridges_register_words_are_the_register_maps():
+    """hw_uart_bridge.v answers LINK_CAPS and STREAM_CTRL itself and polls TOKEN_ACK, TOKEN_COUNT and
+    TOKEN_WINDOW for the stream: its word indices must be host/regmap.py's."""
+    import re
+
+    from host.regmap import BY_NAME
+    text = (RTL / "hw_uart_bridge.v").read_text()
+    words = {m.group(1): int(m.group(2), 16) for m in re.finditer(r"W_([A-Z_]+)\s*=\s*8'h([0-9A-Fa-f]+)", text)}
+    assert set(words) == {"CONTROL", "TOKEN_ACK", "TOKEN_COUNT", "LINK_CAPS", "STREAM_CTRL", "TOKEN_WINDOW"}
+    for name, index in words.items():
+        assert BY_NAME[name].index == index, name
+
+
+@pytest.mark.synth
+def test_bridge_synthesizes_for_ecp5(tmp_path):
+    """The bridge with its stream, at 13 clocks per bit (3 Mbaud at 40 MHz), through Yosys synth_ecp5."""
+    import json
+    import os
+
+    from hw.tools import run_yosys
+    srcs = " ".join(os.path.relpath(p, tmp_path) for p in BRIDGE)
+    run_yosys(f"read_verilog {srcs}; chparam -set CLKS_PER_BIT 13 hw_uart_bridge; synth_ecp5 -top hw_uart_bridge; "
+              "tee -q -o stat.json stat -json", cwd=tmp_path)
+    cells = json.loads((tmp_path / "stat.json").read_text())["design"]["num_cells_by_type"]
+    print(cells)
+    assert cells.get("TRELLIS_FF", 0) > 0 and cells.get("LUT4", 0) > 0
+    assert not [c for c in cells if c.startswith("$") and c != "$scopeinfo"], f"cells left unmapped: {cells}"

@@ -37,13 +37,14 @@ from host.framing import decode_frame
 from host.serial_transport import T_READ
 from hw.golden import GoldenModel
 from tests.host_e2e_build import CONTEXT, K_MAX, accelerator, lora_adapters
-from tests.host_fakes import NoisySerial
+from tests.host_fakes import NoisySerial, request_frame
 from tests.test_serial_soak import CheckedTransport, session_totals
 
 BER = 1e-4
 CUT_EVERY = 10          # about one generation in this many has its cable pulled
 LORA_EVERY = 8          # about one generation in this many first uploads or clears the LoRA adapters
 PAUSE_CYCLES = 2000     # a poll that found nothing lets the core run this long (~15 byte times)
+STREAM_READ_CYCLES = 500    # while streaming, a read that found nothing lets the device run this long
 
 
 class RtlSerial(NoisySerial):
@@ -53,12 +54,21 @@ class RtlSerial(NoisySerial):
     by the bridge, that answer is lost and the port raises from then on. `wasted_resends` counts
     resends made while a valid answer already waited unread (NoisySerial's check)."""
 
-    def __init__(self, link, name: str):
+    def __init__(self, link, name: str, streaming: bool = False):
         super().__init__(bridge=None, ber=0.0)     # NoisySerial's own Python line is not used
         self.link, self.name = link, name
         self.cut_after = None
         self.gone = False
         self.incidents: list = []
+        # the bridge pushes tokens: a read that finds nothing lets the device run (a board's host
+        # would block in read), and the cable is also pulled right after a pushed frame
+        self.streaming = streaming
+        self.reading_stream = False         # set by CheckedTransport while the driver reads the stream
+
+    def read(self, n: int = 1) -> bytes:
+        if self.streaming and not self.rx and not self.gone:
+            self.idle(STREAM_READ_CYCLES)
+        return super().read(n)
 
     @property
     def in_waiting(self):
@@ -75,8 +85,15 @@ class RtlSerial(NoisySerial):
             self.incidents.append(f"resent {data.hex()} while its answer waited in {bytes(self.rx).hex()}")
         self.last_write = data
         self.writes += 1
+        try:
+            f = decode_frame(request_frame(data))
+            self.window_reads += f.type == T_READ and 4 * f.payload[0] >= R.TOKEN_WINDOW
+        except DeviceError:
+            pass
+        pushed = self.link.stream_frames
         self.rx += self.link.exchange(data)
-        if self.cut_after is not None and self._token_read_answered(data):
+        self._cut_after_push(pushed)
+        if self.cut_after is not None and not self.gone and self._token_read_answered(data):
             self.cut_after -= 1
             if self.cut_after == 0:
                 self.rx.clear()                     # the answer is lost with the cable
@@ -85,9 +102,21 @@ class RtlSerial(NoisySerial):
 
     def idle(self, cycles: int) -> None:
         """The host pauses: the device runs on; what it sends is lost when the cable is out."""
+        pushed = self.link.stream_frames
         got = self.link.idle(cycles)
         if not self.gone:
             self.rx += got
+            self._cut_after_push(pushed)
+
+    def _cut_after_push(self, before: int) -> None:
+        if (self.streaming and self.reading_stream and self.cut_after is not None
+                and self.link.stream_frames != before):
+            self.cut_after -= 1
+            if self.cut_after == 0:
+                self.rx.clear()                     # pushed tokens are lost with the cable
+                self.gone = True
+
+    window_reads = 0
 
     def _token_read_answered(self, data: bytes) -> bool:
         try:
@@ -124,8 +153,10 @@ def _key(wire: bytes):
     return raw[0], raw[-4:]
 
 
-def run_rtl_soak(frames: int, ber: float = BER, seed: int = 1, retries: int = 4) -> dict:
-    """Generate on the RTL until the transport has sent `frames` requests; return the figures."""
+def run_rtl_soak(frames: int, ber: float = BER, seed: int = 1, retries: int = 4, stream: bool = False,
+                 lora: bool = True, stream_wait: float = 0.01) -> dict:
+    """Generate on the RTL until the transport has sent `frames` requests; return the figures.
+    `stream`: the bridge pushes the tokens (docs/uart_protocol.md, "Streaming")."""
     from testbench.uart.rtl_link import RtlLink, build_soak_sim
 
     model, out, sources = accelerator()
@@ -141,7 +172,7 @@ def run_rtl_soak(frames: int, ber: float = BER, seed: int = 1, retries: int = 4)
 
     def open_session():
         # the link answers within the write, so only a lost answer waits for the (short) deadline
-        port = RtlSerial(link, f"rtl-uart-{len(sessions)}")
+        port = RtlSerial(link, f"rtl-uart-{len(sessions)}", streaming=stream)
         transport = RtlTransport(port, link, baudrate=10_000_000, timeout=0.002, retries=retries, settle=0.001)
         port.transport = transport
         sessions.append((port, transport))
@@ -151,7 +182,8 @@ def run_rtl_soak(frames: int, ber: float = BER, seed: int = 1, retries: int = 4)
         return sum(t.stats()[key] for _, t in sessions)
 
     try:
-        dev = Device(open_session(), timeout=30.0, reopen=open_session, reconnects=3)
+        dev = Device(open_session(), timeout=30.0, reopen=open_session, reconnects=3, stream=stream,
+                     stream_wait=stream_wait)
         runs = wrong = aborted = lost = doubled = cuts = tokens = uploads = 0
         incidents = []                  # what went wrong, for the report (the first few)
         scenarios = []                  # a dozen generations, repeated: (..., golden tokens without, with LoRA)
@@ -167,7 +199,7 @@ def run_rtl_soak(frames: int, ber: float = BER, seed: int = 1, retries: int = 4)
         lora_on = False                 # None: an upload failed, the adapters are unknown
         while total("requests") < frames:
             # the LoRA upload and clear are the long frames (32 words) of the mix
-            if lora_on is None or rng.randrange(LORA_EVERY) == 0:
+            if lora and (lora_on is None or rng.randrange(LORA_EVERY) == 0):
                 load = lora_on is False
                 try:
                     dev.load_lora(adapters) if load else dev.clear_lora()
@@ -203,7 +235,7 @@ def run_rtl_soak(frames: int, ber: float = BER, seed: int = 1, retries: int = 4)
     st, hist = session_totals(sessions)
     ports = [p for p, _ in sessions]
     return {
-        "frames": st["requests"], "runs": runs, "tokens": tokens, "lora_uploads": uploads,
+        "frames": st["requests"], "runs": runs, "ber": ber, "tokens": tokens, "lora_uploads": uploads,
         "lora_changes_tokens": sum(w[0] != w[1] for *_, w in scenarios), "aborted_runs": aborted,
         "wrong_tokens": wrong, "tokens_lost": lost, "tokens_doubled": doubled,
         "cable_pulls": sum(p.gone for p in ports), "cuts_planned": cuts, "sessions": len(sessions),
@@ -211,7 +243,9 @@ def run_rtl_soak(frames: int, ber: float = BER, seed: int = 1, retries: int = 4)
         "failed": st["failed"], "resends": st["resends"], "wasted_resends": sum(p.wasted_resends for p in ports),
         "histogram": {k: hist[k] for k in sorted(hist, key=lambda k: (isinstance(k, str), k))},
         "stats": st, "bridge_nacks": link.nacks, "bridge_bad_frames": link.bridge_bad_frames,
-        "line": line, "seconds": round(time.monotonic() - t0, 1),
+        "line": line, "seconds": round(time.monotonic() - t0, 1), "stream_frames": link.stream_frames,
+        "stream_frames_taken": st["stream_frames"],
+        "window_reads": sum(p.window_reads for p in ports),
         "incidents": incidents[:10] + [f"{p.name}: {w}" for p in ports for w in p.incidents][:10]
         + [f"{t.name}: {w}" for _, t in sessions for w in t.incidents][:10],
     }
@@ -219,7 +253,7 @@ def run_rtl_soak(frames: int, ber: float = BER, seed: int = 1, retries: int = 4)
 
 def report(fig: dict) -> str:
     line = fig["line"]
-    return (f"RTL soak: {fig['frames']} frames at BER {BER:g} in {fig['seconds']} s, {fig['runs']} generations, "
+    return (f"RTL soak: {fig['frames']} frames at BER {fig['ber']:g} in {fig['seconds']} s, {fig['runs']} generations, "
             f"{fig['tokens']} tokens ({fig['aborted_runs']} aborted), {fig['lora_uploads']} LoRA uploads or clears ({fig['lora_changes_tokens']} of 12 prompts' tokens change with it); corrupt accepted {fig['corrupt_accepted']}, "
             f"wrong tokens {fig['wrong_tokens']}, tokens lost {fig['tokens_lost']}, tokens doubled "
             f"{fig['tokens_doubled']}; {fig['cable_pulls']} cable pulls, {fig['sessions']} sessions; failed "
@@ -339,3 +373,30 @@ def test_rtl_soak_campaign():
     print(report(fig))
     check(fig)
     assert fig["failed"] <= 1
+
+
+@pytest.mark.sim
+def test_rtl_bridge_streams_the_golden_tokens():
+    """The bridge's stream on a clean line: every token comes pushed (no read by number at all) and
+    every generation equals GoldenModel.generate."""
+    # a long wait for the next frame (real time; the simulation runs while the host waits): on a
+    # clean line a read by number would mean a frame the bridge never sent
+    fig = run_rtl_soak(150, ber=0.0, seed=5, stream=True, lora=False, stream_wait=2.0)
+    print(report(fig) + f"; stream frames {fig['stream_frames']}, window reads {fig['window_reads']}")
+    check(fig)
+    assert fig["failed"] == 0 and fig["runs"] > 5
+    assert fig["stream_frames"] > fig["runs"] and fig["stream_frames_taken"] == fig["stream_frames"]
+    assert fig["window_reads"] == 0
+
+
+@pytest.mark.sim
+def test_rtl_stream_on_a_noisy_line():
+    """The stream through the noisy line (BER 1e-3, both ways) with cable pulls right after a pushed
+    frame: damaged or lost stream frames are read by number, and nothing is lost, doubled or wrong."""
+    fig = run_rtl_soak(400, ber=1e-3, seed=6, stream=True, lora=False)   # (32-word LoRA frames: too long for 1e-3)
+    print(report(fig) + f"; stream frames {fig['stream_frames']} (taken {fig['stream_frames_taken']}), "
+          f"window reads {fig['window_reads']}")
+    check(fig)
+    assert fig["stream_frames"] > 0 and fig["stream_frames_taken"] < fig["stream_frames"]  # some were damaged
+    assert fig["window_reads"] > 0                  # ... and read by number
+    assert fig["cable_pulls"] > 0 and fig["sessions"] == fig["cable_pulls"] + 1

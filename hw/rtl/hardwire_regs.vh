@@ -48,6 +48,10 @@ localparam [7:0] R_DBG_DATA          = 8'd19;
 localparam [7:0] R_TOKEN_ACK         = 8'd20;
 // 0x54 R: tokens output since RESET_STATE (the number of the next one); the output FIFO holds tokens TOKEN_ACK .. TOKEN_COUNT - 1
 localparam [7:0] R_TOKEN_COUNT       = 8'd21;
+// 0x58 R: link features the transport adds: bit0 STREAM (the UART bridge pushes tokens, STREAM_CTRL); hw_core reads 0 (PYNQ, and bitstreams before the stream read 0 here too)
+localparam [7:0] R_LINK_CAPS         = 8'd22;
+// 0x5C RW: UART bridge: bit0 ON pushes every token from TOKEN_ACK on in stream frames (docs/uart_protocol.md), [15:8] the stream id they carry; RESET_STATE ends it. hw_core ignores it and reads 0
+localparam [7:0] R_STREAM_CTRL       = 8'd23;
 // 0x80..0x9C, 8 words R: sha256 of the integer model; word 0 = the first 8 hex digits (read from the model ROM, rom/model.hex, so that a respin changes it: docs/respin.md)
 localparam [7:0] R_FINGERPRINT       = 8'd32;
 localparam [7:0] R_FINGERPRINT_WORDS = 8'd8;

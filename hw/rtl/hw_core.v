@@ -1732,6 +1732,8 @@ module hw_core #(
                 R_PROMPT_PUSH:  reg_rdata_q <= {{(32-PFW){1'b0}}, pf_count};
                 R_TOKEN_ACK:    reg_rdata_q <= tok_ack_reg;
                 R_TOKEN_COUNT:  reg_rdata_q <= tok_count_reg;
+                // the UART bridge answers these itself (hw_uart_bridge.v); over AXI they read 0
+                R_LINK_CAPS, R_STREAM_CTRL: reg_rdata_q <= 32'd0;
                 R_PROMPT_LEN:   reg_rdata_q <= prompt_len_reg;
                 R_MAX_NEW:      reg_rdata_q <= max_new_reg;
                 R_INV_TEMP_Q8:  reg_rdata_q <= {16'd0, inv_temp_reg};

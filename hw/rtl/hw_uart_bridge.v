@@ -12,6 +12,11 @@
 //              READ  0x02 body addr|flags|count (1..32)     -> READ_RESPONSE 0x03 count x u32
 //              PING  0x06 empty                              -> ACK
 //   flags bit0: the register address increments per word (else it stays, for FIFOs).
+//   Streaming (opt-in): a write of STREAM_CTRL bit0 = 1 makes the bridge push the core's tokens
+//   unasked, from TOKEN_ACK on, in STREAM frames 0x07: seq = the stream id (STREAM_CTRL[15:8]),
+//   body = number of the first token u32 | 1..32 x token u16. Tokens stay in the core's ring
+//   until the host writes TOKEN_ACK; a CONTROL write with RESET_STATE ends the stream.
+//   LINK_CAPS reads bit0 = 1 (streaming supported); hw_core answers both registers with 0.
 //   A frame with a bad CRC, a bad COBS code, a UART stop-bit error, a bad length
 //   or an unknown type is answered with NACK 0x05 (body: reason u8) carrying the
 //   received seq, and never touches the registers: the whole frame is buffered
@@ -26,7 +31,8 @@
 // the next delimiter (the host then retries). One CRC register serves both
 // directions (the decoder is frozen while a response is built), and a NACK is
 // built like any response, in a corner of the tx buffer (NACK_BASE) that the
-// cached response never reaches.
+// cached response never reaches. A stream frame is built in another corner (STREAM_BASE) with a
+// CRC register of its own, since the decoder may be receiving a request meanwhile.
 module hw_uart_bridge #(
     parameter CLKS_PER_BIT = 868    // clk cycles per UART bit (100 MHz / 115200 baud)
 ) (
@@ -47,13 +53,20 @@ module hw_uart_bridge #(
 
     // ------------------------------------------------------------ protocol constants
     localparam [7:0] T_WRITE = 8'h01, T_READ = 8'h02, T_RESP = 8'h03,
-                     T_ACK   = 8'h04, T_NACK = 8'h05, T_PING = 8'h06;
+                     T_ACK   = 8'h04, T_NACK = 8'h05, T_PING = 8'h06, T_STREAM = 8'h07;
     localparam [7:0] R_CRC = 8'd1, R_MALFORMED = 8'd2, R_REQUEST = 8'd3, R_UART = 8'd4;
     localparam [5:0] MAX_WORDS = 6'd32;             // words per WRITE / READ
     localparam [31:0] CRC_RESIDUE = 32'hDEBB20E3;   // CRC register after data + its CRC
     localparam [8:0] BUF_BYTES = 9'd256;            // rx and tx buffer size
     localparam [8:0] NACK_LEN = 9'd7;               // seq, type, reason, crc x4
     localparam [8:0] NACK_BASE = 9'd240;            // NACK bytes in tx_buf (responses <= 134 B)
+    localparam [8:0] STREAM_BASE = 9'd136;          // stream frame bytes in tx_buf (<= 74 B)
+    localparam [5:0] STREAM_MAX = 6'd32;            // tokens per stream frame
+    // word indices the bridge uses or answers itself (host/regmap.py; tests/test_rtl_uart_bridge.py
+    // checks them against the table)
+    localparam [7:0] W_CONTROL = 8'h02, W_TOKEN_ACK = 8'h14, W_TOKEN_COUNT = 8'h15,
+                     W_LINK_CAPS = 8'h16, W_STREAM_CTRL = 8'h17, W_TOKEN_WINDOW = 8'h40;
+    localparam [31:0] LINK_CAPS_VALUE = 32'h1;      // bit0: token streaming
 
     // zlib CRC-32 (reflected, polynomial 0xEDB88320) of one more byte
     function [31:0] crc32_byte;
@@ -126,14 +139,26 @@ module hw_uart_bridge #(
     reg  [31:0] crc;
     wire        crc_init;                   // executor: checked, start the response CRC
     reg         tx_we, tx_crc_en;           // executor: a response byte (with its CRC) lands
+    reg         is_stream;                  // executor: the bytes landing belong to a stream frame
+    reg         s_crc_init;                 // executor: a stream frame starts
     wire [7:0]  crc_byte = store ? emit_byte : tx_wd;
     wire [31:0] crc_next = crc32_byte(crc, crc_byte);
 
     always @(posedge clk) begin
         if (rst || frame_release || crc_init) begin
             crc <= 32'hFFFFFFFF;
-        end else if (store || (tx_we && tx_crc_en)) begin
+        end else if (store || (tx_we && tx_crc_en && !is_stream)) begin
             crc <= crc_next;
+        end
+    end
+
+    // the stream frame's CRC: its own register, the decoder keeps receiving meanwhile
+    reg  [31:0] s_crc;
+    always @(posedge clk) begin
+        if (rst || s_crc_init) begin
+            s_crc <= 32'hFFFFFFFF;
+        end else if (tx_we && tx_crc_en && is_stream) begin
+            s_crc <= crc32_byte(s_crc, tx_wd);
         end
     end
 
@@ -201,16 +226,21 @@ module hw_uart_bridge #(
     end
 
     // ------------------------------------------------------------ executor
-    localparam [3:0] M_IDLE = 4'd0, M_CHECK = 4'd1, M_HDR0 = 4'd2, M_HDR1 = 4'd3,
-                     M_WR_ISSUE = 4'd4, M_WR_WAIT = 4'd5, M_WR_TAKE = 4'd6,
-                     M_WR_STROBE = 4'd7, M_RD_STROBE = 4'd8, M_RD_WAIT = 4'd9,
-                     M_RD_TAKE = 4'd10, M_RD_BYTES = 4'd11, M_NACK_BODY = 4'd12,
-                     M_CRC_WAIT = 4'd13, M_CRC = 4'd14, M_FINISH = 4'd15;
+    localparam [4:0] M_IDLE = 5'd0, M_CHECK = 5'd1, M_HDR0 = 5'd2, M_HDR1 = 5'd3,
+                     M_WR_ISSUE = 5'd4, M_WR_WAIT = 5'd5, M_WR_TAKE = 5'd6,
+                     M_WR_STROBE = 5'd7, M_RD_STROBE = 5'd8, M_RD_WAIT = 5'd9,
+                     M_RD_TAKE = 5'd10, M_RD_BYTES = 5'd11, M_NACK_BODY = 5'd12,
+                     M_CRC_WAIT = 5'd13, M_CRC = 5'd14, M_FINISH = 5'd15,
+                     // the stream (m_state[4]): poll TOKEN_ACK and TOKEN_COUNT, then build a frame
+                     M_ST_ACK = 5'd16, M_ST_ACK_WAIT = 5'd17, M_ST_ACK_TAKE = 5'd18,
+                     M_ST_CNT_WAIT = 5'd19, M_ST_CNT_TAKE = 5'd20, M_ST_DECIDE = 5'd21,
+                     M_ST_HDR = 5'd22, M_ST_RD = 5'd23, M_ST_RD_WAIT = 5'd24,
+                     M_ST_RD_TAKE = 5'd25, M_ST_TOK_HI = 5'd26;
 
     wire [8:0] body_len = rx_len - 9'd6;            // payload minus seq, type, crc
     wire [6:0] n_write  = body_len[8:2];            // words of a WRITE: (body_len - 2) / 4
 
-    reg [3:0]  m_state;
+    reg [4:0]  m_state;
     reg        tx_start;        // pulse to the encoder: send send_len bytes from send_base
     reg [7:0]  send_base;
     reg [8:0]  send_len;
@@ -226,8 +256,26 @@ module hw_uart_bridge #(
     reg [31:0] word;
     reg [8:0]  tx_wptr;         // next tx_buf byte to write
     reg        tx_busy;         // owned by the encoder
+    reg [7:0]  rd_word;         // the register a READ word comes from (reg_addr steps meanwhile)
+    // the stream
+    reg        stream_on;       // STREAM_CTRL bit0
+    reg        stream_sync;     // just enabled: the first poll starts the stream at TOKEN_ACK
+    reg [7:0]  stream_id;       // STREAM_CTRL[15:8], the seq of every stream frame
+    reg [31:0] stream_next;     // number of the next token to push
+    reg [31:0] st_ack, st_count;    // TOKEN_ACK, TOKEN_COUNT as polled
+    reg [47:0] st_hdr;          // the stream frame's seq, type and first number, sent low byte first
+    reg [2:0]  st_hdr_idx;
+    reg [5:0]  st_n;            // tokens in the frame being built
+    reg [5:0]  st_left;         // tokens still to read after the current one
+    reg [31:0] st_no;           // number of the token being read
+    reg [7:0]  st_tok_hi;
+    wire [31:0] st_held = st_count - st_ack;           // tokens the ring holds
+    wire [31:0] st_sent = stream_next - st_ack;        // of which already pushed
+    wire [31:0] st_avail = st_held - st_sent;
+    wire        st_valid_word = reg_rdata[31] && reg_rdata[30:16] == st_no[14:0];
 
     assign crc_init = m_state == M_CHECK;
+    wire stream_state = m_state[4];     // stream accesses set reg_addr themselves
 
     // M_CHECK's tests, registered every cycle: the frame, its CRC and the cached
     // response do not change from the cycle frame_ready is seen (in M_IDLE) until
@@ -273,6 +321,7 @@ module hw_uart_bridge #(
     always @(posedge clk) begin
         tx_we         <= 1'b0;
         tx_start      <= 1'b0;
+        s_crc_init    <= 1'b0;
         frame_release <= 1'b0;
         frame_error   <= 1'b0;
         reg_wr        <= 1'b0;
@@ -281,6 +330,7 @@ module hw_uart_bridge #(
             M_IDLE: begin
                 // wait until the encoder is idle: the tx buffer is free
                 if (frame_ready && !frame_release && !tx_busy && !tx_start) m_state <= M_CHECK;
+                else if (stream_on && !tx_busy && !tx_start) m_state <= M_ST_ACK;
             end
             M_CHECK: begin
                 resp_seq <= (rx_len != 9'd0) ? h_seq : 8'd0;
@@ -345,8 +395,15 @@ module hw_uart_bridge #(
                 m_state  <= (byte_idx == 2'd3) ? M_WR_STROBE : M_WR_ISSUE;
             end
             M_WR_STROBE: begin
-                reg_wr    <= 1'b1;
+                reg_wr    <= reg_addr != W_STREAM_CTRL;     // the bridge's own register
                 reg_wdata <= word;
+                if (reg_addr == W_STREAM_CTRL) begin
+                    stream_on   <= word[0];
+                    stream_sync <= 1'b1;
+                    stream_id   <= word[15:8];
+                end
+                // RESET_STATE restarts the token numbers: the stream ends with the run
+                if (reg_addr == W_CONTROL && word[1]) stream_on <= 1'b0;
                 if (words_left == 6'd0) begin
                     m_state <= M_CRC_WAIT;
                 end else begin
@@ -357,11 +414,14 @@ module hw_uart_bridge #(
             // READ: one register read, its four bytes into the response
             M_RD_STROBE: begin
                 reg_rd  <= 1'b1;
+                rd_word <= reg_addr;
                 m_state <= M_RD_WAIT;
             end
             M_RD_WAIT: m_state <= M_RD_TAKE;           // reg_rdata is valid next cycle
             M_RD_TAKE: begin
-                word     <= reg_rdata;
+                if (rd_word == W_LINK_CAPS)        word <= LINK_CAPS_VALUE;
+                else if (rd_word == W_STREAM_CTRL) word <= {16'd0, stream_id, 7'd0, stream_on};
+                else                               word <= reg_rdata;
                 byte_idx <= 2'd0;
                 m_state  <= M_RD_BYTES;
             end
@@ -383,12 +443,93 @@ module hw_uart_bridge #(
                 m_state  <= M_CRC;
             end
             M_CRC: begin
-                put_byte(~crc[8 * byte_idx +: 8], 1'b0);
+                put_byte(is_stream ? ~s_crc[8 * byte_idx +: 8] : ~crc[8 * byte_idx +: 8], 1'b0);
                 byte_idx <= byte_idx + 2'd1;
                 if (byte_idx == 2'd3) m_state <= M_FINISH;
             end
+            // ---- the stream: poll the ring, push what the host has not been sent yet
+            M_ST_ACK: begin
+                reg_addr <= W_TOKEN_ACK;
+                reg_rd   <= 1'b1;
+                m_state  <= M_ST_ACK_WAIT;
+            end
+            M_ST_ACK_WAIT: m_state <= M_ST_ACK_TAKE;
+            M_ST_ACK_TAKE: begin
+                st_ack   <= reg_rdata;
+                reg_addr <= W_TOKEN_COUNT;
+                reg_rd   <= 1'b1;
+                m_state  <= M_ST_CNT_WAIT;
+            end
+            M_ST_CNT_WAIT: m_state <= M_ST_CNT_TAKE;
+            M_ST_CNT_TAKE: begin
+                st_count <= reg_rdata;
+                m_state  <= M_ST_DECIDE;
+            end
+            M_ST_DECIDE: begin
+                if (stream_sync || st_sent > st_held) begin
+                    // just enabled, or the host acknowledged past the stream (it read those
+                    // tokens by number), or the ring restarted: go on from TOKEN_ACK
+                    stream_next <= st_ack;
+                    stream_sync <= 1'b0;
+                    m_state     <= M_IDLE;
+                end else if (st_avail == 32'd0) begin
+                    m_state <= M_IDLE;
+                end else begin
+                    st_n       <= (st_avail > {26'd0, STREAM_MAX}) ? STREAM_MAX : st_avail[5:0];
+                    st_left    <= (st_avail > {26'd0, STREAM_MAX}) ? STREAM_MAX - 6'd1 : st_avail[5:0] - 6'd1;
+                    st_no      <= stream_next;
+                    st_hdr     <= {stream_next, T_STREAM, stream_id};
+                    st_hdr_idx <= 3'd0;
+                    reg_addr   <= W_TOKEN_WINDOW + st_sent[7:0];
+                    is_stream  <= 1'b1;
+                    s_crc_init <= 1'b1;
+                    tx_wptr    <= STREAM_BASE;
+                    m_state    <= M_ST_HDR;
+                end
+            end
+            M_ST_HDR: begin
+                put_byte(st_hdr[7:0], 1'b1);
+                st_hdr     <= {8'd0, st_hdr[47:8]};
+                st_hdr_idx <= st_hdr_idx + 3'd1;
+                if (st_hdr_idx == 3'd5) m_state <= M_ST_RD;
+            end
+            M_ST_RD: begin
+                reg_rd  <= 1'b1;
+                m_state <= M_ST_RD_WAIT;
+            end
+            M_ST_RD_WAIT: m_state <= M_ST_RD_TAKE;
+            M_ST_RD_TAKE: begin
+                if (!st_valid_word) begin
+                    // the ring moved under the poll (a reset): drop this frame, poll again
+                    is_stream <= 1'b0;
+                    m_state   <= M_IDLE;
+                end else begin
+                    put_byte(reg_rdata[7:0], 1'b1);
+                    st_tok_hi <= reg_rdata[15:8];
+                    m_state   <= M_ST_TOK_HI;
+                end
+            end
+            M_ST_TOK_HI: begin
+                put_byte(st_tok_hi, 1'b1);
+                reg_addr <= reg_addr + 8'd1;
+                st_no    <= st_no + 32'd1;
+                if (st_left == 6'd0) begin
+                    m_state <= M_CRC_WAIT;
+                end else begin
+                    st_left <= st_left - 6'd1;
+                    m_state <= M_ST_RD;
+                end
+            end
             default: begin  // M_FINISH: the last tx_buf write lands this cycle
-                if (is_nack) begin
+                if (is_stream) begin
+                    // a stream frame: the rx frame and the cached response stay as they are
+                    send_base   <= STREAM_BASE[7:0];
+                    send_len    <= tx_wptr - STREAM_BASE;
+                    stream_next <= stream_next + {26'd0, st_n};
+                    is_stream   <= 1'b0;
+                    tx_start    <= 1'b1;
+                    m_state     <= M_IDLE;
+                end else if (is_nack) begin
                     send_base   <= NACK_BASE[7:0];
                     send_len    <= NACK_LEN;
                     frame_error <= 1'b1;
@@ -400,13 +541,15 @@ module hw_uart_bridge #(
                     last_seq  <= h_seq;
                     last_crc  <= h_tail;
                 end
-                tx_start      <= 1'b1;
-                frame_release <= 1'b1;
-                m_state       <= M_IDLE;
+                if (!is_stream) begin
+                    tx_start      <= 1'b1;
+                    frame_release <= 1'b1;
+                    m_state       <= M_IDLE;
+                end
             end
         endcase
         // the register address steps after each access when flags bit0 is set
-        if ((reg_wr || reg_rd) && h_flags[0]) reg_addr <= reg_addr + 8'd1;
+        if ((reg_wr || reg_rd) && h_flags[0] && !stream_state) reg_addr <= reg_addr + 8'd1;
         if (rst) begin
             m_state       <= M_IDLE;
             tx_we         <= 1'b0;
@@ -435,6 +578,21 @@ module hw_uart_bridge #(
             tx_wptr       <= 9'd0;
             tx_wa         <= 8'd0;
             tx_wd         <= 8'd0;
+            is_stream     <= 1'b0;
+            s_crc_init    <= 1'b0;
+            rd_word       <= 8'd0;
+            stream_on     <= 1'b0;
+            stream_sync   <= 1'b0;
+            stream_id     <= 8'd0;
+            stream_next   <= 32'd0;
+            st_ack        <= 32'd0;
+            st_count      <= 32'd0;
+            st_hdr        <= 48'd0;
+            st_hdr_idx    <= 3'd0;
+            st_n          <= 6'd0;
+            st_left       <= 6'd0;
+            st_no         <= 32'd0;
+            st_tok_hi     <= 8'd0;
         end
     end
 

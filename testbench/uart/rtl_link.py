@@ -33,6 +33,7 @@ TOP = "uart_soak_top"
 # so the bridge's processing between bytes is as long, in bit times, as on the fastest board
 CLKS_PER_BIT = 13
 T_NACK = 0x05
+T_STREAM = 0x07                 # pushed by the bridge unasked: answers no decision
 
 
 class LinkError(HardwireError):
@@ -66,6 +67,7 @@ class RtlLink:
         self.bridge_bad_frames = 0          # frames the bridge transmitted that do not decode: a bridge bug
         self.nacks = 0                      # NACKs the bridge sent
         self.exchanges = 0
+        self.stream_frames = 0              # stream frames the bridge sent (tokens pushed)
         self._checks: deque = deque()       # decisions whose response has not been seen whole yet
         self._sent = bytearray()            # the bridge's clean bytes not yet paired
 
@@ -122,6 +124,13 @@ class RtlLink:
                 return
             wire = bytes(self._sent[start:end])
             del self._sent[:end]
+            try:
+                pushed = decode_frame(wire, max_payload=1024).type == T_STREAM
+            except FrameError:
+                pushed = False
+            if pushed:
+                self.stream_frames += 1
+                continue
             if not self._checks:
                 self.bridge_bad_frames += 1     # a frame that answers no decision
                 continue

@@ -34,11 +34,13 @@ module uart_soak_top #(
         .clk(clk), .rst(rst), .uart_rxd(uart_rxd), .uart_txd(uart_txd),
         .frame_error(frame_error), .busy(busy), .token_avail(token_avail));
 
-    // hw_uart_bridge: M_IDLE = 0, M_CHECK = 1; hw_uart_rx: S_IDLE = 0
+    // hw_uart_bridge: M_IDLE = 0, M_CHECK = 1, the stream's states have bit 4 set (a poll that
+    // builds no frame is idle: the bridge polls for as long as its stream is on); hw_uart_rx: S_IDLE = 0
     assign bridge_idle = dut.bridge.uart_rx_inst.state == 2'd0 && !dut.bridge.frame_ready
-                         && dut.bridge.m_state == 4'd0 && !dut.bridge.tx_start && !dut.bridge.tx_busy
+                         && (dut.bridge.m_state == 5'd0 || (dut.bridge.m_state[4] && !dut.bridge.is_stream))
+                         && !dut.bridge.tx_start && !dut.bridge.tx_busy
                          && !dut.bridge.tx_valid && dut.bridge.tx_ready;
-    assign check     = dut.bridge.m_state == 4'd1;
+    assign check     = dut.bridge.m_state == 5'd1;
     assign check_seq = dut.bridge.h_seq;
     assign check_crc = dut.bridge.h_tail;
     assign tx_take   = dut.bridge.tx_valid && dut.bridge.tx_ready;
