@@ -159,8 +159,14 @@ def forward(params: dict[str, np.ndarray], cfg: ModelConfig, inp: np.ndarray):
         x = x + m @ params["w2"][l].T
         caches.append((xn, n1, qh, kh, vh, p, o, xn2, n2, a, b, sig, m))
     xf, nf = _rmsnorm(x, params["rms_final"], eps)
-    logits = xf @ params["token_embedding"].T                            # (B, T, V)
+    logits = xf @ classifier(params).T                                   # (B, T, V)
     return logits, (caches, xf, nf, cos, sin, scale)
+
+
+def classifier(params: dict[str, np.ndarray]) -> np.ndarray:
+    """The classifier: "wcls" where the caller gives one (hw.train.qat: a separately
+    fake-quantized copy), else the shared token embedding as training uses."""
+    return params["wcls"] if "wcls" in params else params["token_embedding"]
 
 
 def loss_and_grads(params: dict[str, np.ndarray], cfg: ModelConfig, tokens: np.ndarray,
@@ -169,9 +175,7 @@ def loss_and_grads(params: dict[str, np.ndarray], cfg: ModelConfig, tokens: np.n
     parameter (None when need_grads is False)."""
     inp, tgt = tokens[:, :-1], tokens[:, 1:]
     B, T = inp.shape
-    D, nh, nkv, hd = cfg.dim, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
-    rep = nh // nkv
-    logits, (caches, xf, nf, cos, sin, scale) = forward(params, cfg, inp)
+    logits, cache = forward(params, cfg, inp)
     logits -= logits.max(axis=-1, keepdims=True)
     e = np.exp(logits)
     z = e.sum(axis=-1, keepdims=True)
@@ -180,13 +184,25 @@ def loss_and_grads(params: dict[str, np.ndarray], cfg: ModelConfig, tokens: np.n
     if not need_grads:
         return loss, None
 
-    g = {k: np.zeros_like(v) for k, v in params.items()}
     dlogits = e / z                                                      # softmax
     np.put_along_axis(dlogits, tgt[..., None],
                       np.take_along_axis(dlogits, tgt[..., None], axis=-1) - 1, axis=-1)
     dlogits /= B * T
-    g["token_embedding"] += dlogits.reshape(-1, dlogits.shape[-1]).T @ xf.reshape(-1, D)
-    dx, g["rms_final"] = _rmsnorm_back(dlogits @ params["token_embedding"], params["rms_final"], nf)
+    return loss, backward(params, cfg, inp, cache, dlogits)
+
+
+def backward(params: dict[str, np.ndarray], cfg: ModelConfig, inp: np.ndarray, cache,
+             dlogits: np.ndarray) -> dict[str, np.ndarray]:
+    """The gradient of every parameter from dloss/dlogits (B, T, V), given
+    forward(params, cfg, inp)'s cache; any loss on the logits can use it."""
+    B, T = inp.shape
+    D, nh, nkv, hd = cfg.dim, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
+    rep = nh // nkv
+    caches, xf, nf, cos, sin, scale = cache
+    g = {k: np.zeros_like(v) for k, v in params.items()}
+    cls = "wcls" if "wcls" in params else "token_embedding"
+    g[cls] += dlogits.reshape(-1, dlogits.shape[-1]).T @ xf.reshape(-1, D)
+    dx, g["rms_final"] = _rmsnorm_back(dlogits @ params[cls], params["rms_final"], nf)
     for l in reversed(range(cfg.n_layers)):
         xn, n1, qh, kh, vh, p, o, xn2, n2, a, b, sig, m = caches[l]
         # MLP
@@ -219,7 +235,7 @@ def loss_and_grads(params: dict[str, np.ndarray], cfg: ModelConfig, tokens: np.n
         ddx, g["rms_att"][l] = _rmsnorm_back(dxn, params["rms_att"][l], n1)
         dx = dx + ddx
     np.add.at(g["token_embedding"], inp.reshape(-1), dx.reshape(-1, D))
-    return loss, g
+    return g
 
 
 # ---------------------------------------------------------------- optimiser
