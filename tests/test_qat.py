@@ -59,6 +59,44 @@ def test_snapped_weights_are_what_the_quantizer_chooses():
     np.testing.assert_allclose(q * s[:, None], deq, rtol=1e-9, atol=1e-12)
 
 
+def test_activation_scales_are_the_calibrations():
+    """ActQuant measures each int8 point as hw.calibrate does (max, 99.99th percentile for h1 h3 g;
+    q and k on both sides of RoPE), so the student trains with the scales the quantizer will set."""
+    from hw.calibrate import LAYER_POINTS, calibrate
+
+    params = _params(TINY, 0, np.float32)
+    seq = [1, 5, 3, 9, 10, 4, 7, 2]
+    calib = calibrate(tr.to_float_model(TINY, params), [seq])
+    act = qat.ActQuant()
+    act.calibrate(params, TINY, np.asarray([seq]))
+    for point in LAYER_POINTS:
+        for layer in range(TINY.n_layers):
+            assert act.scales[point, layer] == pytest.approx(calib.maxima[point][layer], rel=1e-4), (point, layer)
+    assert act.scales["xc", None] == pytest.approx(calib.maxima["xc"], rel=1e-4)
+
+
+def test_int8_activations_sit_on_their_grid():
+    params = _params(TINY, 0, np.float32)
+    inp = np.random.default_rng(4).integers(0, TINY.vocab_size, (2, 8))
+    act = qat.ActQuant()
+    act.calibrate(params, TINY, inp)
+    seen = []
+
+    def spy(point, layer, x):
+        y = act(point, layer, x)
+        seen.append(point)
+        code = y / (act.scales[point, layer] / 127)
+        np.testing.assert_allclose(code, np.round(code), atol=1e-3)
+        assert np.abs(np.round(code)).max() <= 127
+        return y
+
+    rounded = tr.forward(params, TINY, inp, act=spy)[0]
+    assert set(seen) == {"xa", "q", "k", "v", "att", "xf", "h1", "h3", "g", "xc"}
+    assert seen.count("q") == 2 * TINY.n_layers               # before and after RoPE
+    plain = tr.forward(params, TINY, inp)[0]
+    assert 0 < np.abs(rounded - plain).max() < 0.2 * np.abs(plain).max()
+
+
 # ---------------------------------------------------------------- the distillation loss
 
 @pytest.mark.parametrize("separate_classifier", [False, True])
@@ -92,20 +130,25 @@ def test_distillation_loss_is_zero_for_the_teacher_itself():
     assert abs(loss) < 1e-12 and max(float(np.abs(v).max()) for v in g.values()) < 1e-12
 
 
-def test_qat_steps_lower_the_distillation_loss():
+@pytest.mark.parametrize("activations", ["float", "int8"])
+def test_qat_steps_lower_the_distillation_loss(activations):
     teacher = _params(TINY, 0, np.float32)
     params = {k: v.copy() for k, v in teacher.items()}
     bits = parse_bits("attention=3,mlp=3")
     inp = np.random.default_rng(3).integers(0, TINY.vocab_size, (4, 8))
     t_logp = qat.teacher_logp(teacher, TINY, inp)
-    first, _ = qat.qat_loss_and_grads(params, TINY, bits, inp, t_logp, need_grads=False)
+    act = None
+    if activations == "int8":
+        act = qat.ActQuant()
+        act.calibrate(params, TINY, inp)
+    first, _ = qat.qat_loss_and_grads(params, TINY, bits, inp, t_logp, need_grads=False, act=act)
     tc = tr.TrainConfig(steps=40, warmup=5, lr=1e-2, min_lr=1e-3, weight_decay=0.0)
     opt = tr.AdamW(params, tc)
     for step in range(tc.steps):
-        _, g = qat.qat_loss_and_grads(params, TINY, bits, inp, t_logp)
+        _, g = qat.qat_loss_and_grads(params, TINY, bits, inp, t_logp, act=act)
         assert set(g) == set(params)                        # the shared classifier's gradient folded in
         opt.step(params, g, tr.lr_at(step, tc))
-    last, _ = qat.qat_loss_and_grads(params, TINY, bits, inp, t_logp, need_grads=False)
+    last, _ = qat.qat_loss_and_grads(params, TINY, bits, inp, t_logp, need_grads=False, act=act)
     assert first > 0.01 and last < 0.5 * first
 
 

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hw.calibrate import PERCENTILES
 from hw.errors import ConfigError, HardwireError
 from hw.model import FloatModel, ModelConfig
 from hw.quantize import ATTENTION, CLIP_RATIOS, MLP, parse_bits, quantize_rows
@@ -47,6 +48,7 @@ from hw.train import corpus
 from hw.train import train as tr
 from hw.train.qat_args import DEFAULTS, add_arguments
 
+ACT_CALIBRATE_EVERY = 10      # steps between the int8 activation scales' re-measurements
 CLASS_OF = {**{m: "attention" for m in ATTENTION}, **{m: "mlp" for m in MLP}}
 
 
@@ -81,6 +83,31 @@ def student_weights(params: dict[str, np.ndarray], bits: dict, shared: bool):
     return qp, masks
 
 
+class ActQuant:
+    """Static int8 rounding at the datapath's int8 points (train.forward's `act`),
+    one scale per point and layer measured as hw.calibrate measures it: max |x|
+    (99.99th percentile for h1 h3 g) with float activations, / 127. The
+    scales are re-measured on a training batch every ACT_CALIBRATE_EVERY steps
+    and held in between, so, as in the hardware, a batch may exceed them."""
+
+    def __init__(self):
+        self.scales: dict = {}
+
+    def calibrate(self, weights, cfg: ModelConfig, inp: np.ndarray) -> None:
+        self.scales = {}
+        tr.forward(weights, cfg, inp, act=self._record)
+
+    def _record(self, point, layer, x):
+        v = np.abs(x)
+        top = float(v.max()) if PERCENTILES[point] >= 100 else float(np.percentile(v, PERCENTILES[point]))
+        self.scales[point, layer] = max(self.scales.get((point, layer), 0.0), top)   # q, k: both sides of RoPE
+        return x
+
+    def __call__(self, point, layer, x):
+        s = (self.scales[point, layer] or 1.0) / 127
+        return (np.clip(np.round(x / s), -127, 127) * s).astype(x.dtype)
+
+
 # ---------------------------------------------------------------- the distillation loss
 
 def log_softmax(x: np.ndarray) -> np.ndarray:
@@ -89,10 +116,10 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
 
 
 def distill_loss_and_grads(params, cfg: ModelConfig, inp: np.ndarray, teacher_logp: np.ndarray,
-                           need_grads: bool = True):
+                           need_grads: bool = True, act=None):
     """Mean KL(teacher || student) over the positions of inp (B, T) and its
-    gradient per parameter of params (the student's forward weights)."""
-    logits, cache = tr.forward(params, cfg, inp)
+    gradient per parameter of params (the student's forward weights); act as train.forward's."""
+    logits, cache = tr.forward(params, cfg, inp, act)
     ls = log_softmax(logits)
     pt = np.exp(teacher_logp)
     n = inp.shape[0] * inp.shape[1]
@@ -107,11 +134,13 @@ def teacher_logp(teacher, cfg: ModelConfig, inp: np.ndarray) -> np.ndarray:
     return log_softmax(tr.forward(teacher, cfg, inp)[0])
 
 
-def qat_loss_and_grads(params, cfg: ModelConfig, bits: dict, inp, t_logp, need_grads: bool = True):
-    """The distillation loss of the fake-quantized student and the STE gradient
-    of the float weights in params (the classifier's folded into the embedding when shared)."""
+def qat_loss_and_grads(params, cfg: ModelConfig, bits: dict, inp, t_logp, need_grads: bool = True,
+                       act: ActQuant | None = None):
+    """The distillation loss of the fake-quantized student (int8 activations too when act
+    is given) and the STE gradient of the float weights in params (the classifier's folded
+    into the embedding when shared)."""
     qp, masks = student_weights(params, bits, "wcls" not in params)
-    loss, g = distill_loss_and_grads(qp, cfg, inp, t_logp, need_grads)
+    loss, g = distill_loss_and_grads(qp, cfg, inp, t_logp, need_grads, act)
     if g is None:
         return loss, None
     for name, m in masks.items():
@@ -187,12 +216,15 @@ def finetune(model: FloatModel, tokenizer, bits: dict, a, log=print):
     train_starts = starts[starts < val_starts[0] - tc.seq_len]
     data = tr.batches(stream[:val_starts[0]], train_starts if len(train_starts) else starts[:1], tc, rng)
     log(f"text: {len(texts)} corpus stories (seed {a.seed}), {len(stream):,} tokens "
-        f"({time.time() - t0:.1f} s); bits {bits}")
+        f"({time.time() - t0:.1f} s); bits {bits}; activations {a.activations}")
 
     teacher = params_of(model)
     params = params_of(model)
+    act = ActQuant() if a.activations == "int8" else None
+    if act:
+        act.calibrate(student_weights(params, bits, cfg.shared_classifier)[0], cfg, next(data)[:, :-1])
     val_t = teacher_logp(teacher, cfg, val)
-    start_kl = qat_loss_and_grads(params, cfg, bits, val, val_t, need_grads=False)[0]
+    start_kl = qat_loss_and_grads(params, cfg, bits, val, val_t, need_grads=False, act=act)[0]
     log(f"check batch: KL(float || fake-quantized) before {start_kl:.4f}")
     opt = tr.AdamW(params, tc)
     stats = {"check_kl": [(0, start_kl)]}
@@ -200,16 +232,18 @@ def finetune(model: FloatModel, tokenizer, bits: dict, a, log=print):
     t_train = time.time()
     for step in range(tc.steps):
         batch = next(data)[:, :-1]
-        loss, g = qat_loss_and_grads(params, cfg, bits, batch, teacher_logp(teacher, cfg, batch))
+        if act and step % ACT_CALIBRATE_EVERY == 0:
+            act.calibrate(student_weights(params, bits, cfg.shared_classifier)[0], cfg, batch)
+        loss, g = qat_loss_and_grads(params, cfg, bits, batch, teacher_logp(teacher, cfg, batch), act=act)
         norm = opt.step(params, g, tr.lr_at(step, tc))
         recent = (recent + [loss])[-20:]
         if (step + 1) % tc.eval_every == 0 or step == tc.steps - 1:
-            kl = qat_loss_and_grads(params, cfg, bits, val, val_t, need_grads=False)[0]
+            kl = qat_loss_and_grads(params, cfg, bits, val, val_t, need_grads=False, act=act)[0]
             stats["check_kl"].append((step + 1, kl))
             log(f"step {step + 1:5d}  KL {loss:.4f}  avg20 {np.mean(recent):.4f}  check {kl:.4f}  "
                 f"lr {tr.lr_at(step, tc):.2e}  |g| {norm:.3f}  {time.time() - t_train:7.1f} s")
     stats.update(train_kl=float(np.mean(recent)), seconds=time.time() - t_train,
-                 tokens=int(len(stream)), train=asdict(tc))
+                 tokens=int(len(stream)), train=asdict(tc), activations=a.activations)
     return params, stats
 
 

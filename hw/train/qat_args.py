@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 DEFAULTS = {"steps": 600, "batch_size": 8, "seq_len": 256, "lr": 1e-3, "warmup": 30,
-            "n_stories": 6000, "seed": 4242, "eval_every": 50}
+            "n_stories": 6000, "seed": 4242, "eval_every": 50, "activations": "int8"}
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -17,4 +17,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--out", type=Path, required=True, help="the new float checkpoint (.bin) to write")
     for k in ("steps", "batch_size", "seq_len", "n_stories", "seed", "warmup", "eval_every"):
         ap.add_argument("--" + k.replace("_", "-"), type=int, default=DEFAULTS[k], help=f"default {DEFAULTS[k]}")
+    ap.add_argument("--activations", choices=("int8", "float"), default=DEFAULTS["activations"],
+                    help="int8: the student's activations rounded at the datapath's int8 points with static "
+                         "scales, as the hardware does; float: weights only (default int8)")
     ap.add_argument("--lr", type=float, default=DEFAULTS["lr"], help=f"peak AdamW rate (default {DEFAULTS['lr']})")
