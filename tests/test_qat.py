@@ -176,6 +176,21 @@ def test_written_checkpoint_loads_with_the_original_config(tmp_path):
         assert not np.array_equal(new.model.weights[name], src.weights[name])
 
 
+def test_generated_text_needs_no_tokenizer(tmp_path):
+    src = _checkpoint(tmp_path / "src.bin", SMALL)
+    out = tmp_path / "gen.bin"
+    assert qat.main([str(src), "--text", "generate", "--n-generated", "6", "--seq-len", "16", "--steps", "2",
+                     "--batch-size", "2", "--out", str(out)]) == 0
+    side = json.loads(out.with_name(out.name + ".json").read_text())
+    assert side["text"].startswith("6 texts the model sampled") and side["tokens"] == 6 * 16
+
+
+def test_corpus_text_without_a_tokenizer_is_refused(tmp_path, capsys):
+    src = _checkpoint(tmp_path / "src.bin", SMALL)
+    assert qat.main([str(src), "--out", str(tmp_path / "o.bin")]) == 1
+    assert "--text generate" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("extra, words", [
     (("--bits", "attention=four"), "bad bits setting"),
     (("--bits", "attention=9"), "not supported"),

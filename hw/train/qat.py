@@ -9,14 +9,19 @@ quantized class's weights fake-quantized exactly as the quantizer's grid
 (hw.quantize.quantize_rows: per-row symmetric at the class's width, the clip
 ratio with the least squared weight error, round to nearest); the backward
 pass is the straight-through estimator (the gradient passes to the float
-weights, except those the clip cut off). The loss is the distillation
-KL(teacher || student) of the next-token distributions, the teacher being
-the original float model on the same batches, so the student learns to answer
-as the original, not as the training text says.
+weights, except those the clip cut off). With --activations int8 (the
+default) the student's activations are rounded too, at the datapath's int8
+points with static scales measured as hw.calibrate does (ActQuant), so it
+also learns to live with the int8 activations; the int16 residual and the
+fixed-point softmax, norms, RoPE and SiLU stay float. The loss is the
+distillation KL(teacher || student) of the next-token distributions, the
+teacher being the original float model on the same batches, so the student
+learns to answer as the original, not as the training text says.
 
-Text: hw.train.corpus.training_stories (its own seed), which never holds the
-held-out stories that the report measures on and that the default model's
-calibration text (corpus_sample.txt) is cut from.
+Text (--text): hw.train.corpus.training_stories (its own seed), which never
+holds the held-out stories that the report measures on and that the default
+model's calibration text (corpus_sample.txt) is cut from; or `generate`, the
+original model's own sampled text (no data set needed).
 
 The new checkpoint holds the student's weights snapped to their grid, so
 `hardwire quantize` finds them exactly (the clip ratio 1.0 gives zero error)
@@ -48,6 +53,7 @@ from hw.train import corpus
 from hw.train import train as tr
 from hw.train.qat_args import DEFAULTS, add_arguments
 
+GENERATE_SEED0 = 1000          # --text generate: sampling seeds from here (calibration uses 1..12)
 ACT_CALIBRATE_EVERY = 10      # steps between the int8 activation scales' re-measurements
 CLASS_OF = {**{m: "attention" for m in ATTENTION}, **{m: "mlp" for m in MLP}}
 
@@ -183,7 +189,7 @@ def snapped_model(cfg: ModelConfig, params, bits: dict) -> FloatModel:
 
 def check_settings(cfg: ModelConfig, a) -> None:
     for flag, v in (("--steps", a.steps), ("--batch-size", a.batch_size), ("--seq-len", a.seq_len),
-                    ("--n-stories", a.n_stories)):
+                    ("--n-stories", a.n_stories), ("--n-generated", a.n_generated)):
         if v < 1:
             raise ConfigError(f"{flag} {v}: must be at least 1")
     if a.seq_len > cfg.seq_len:
@@ -193,6 +199,25 @@ def check_settings(cfg: ModelConfig, a) -> None:
         raise ConfigError(f"--lr {a.lr}: must be positive, e.g. 1e-3")
 
 
+def training_text(model: FloatModel, tokenizer, a) -> tuple[np.ndarray, np.ndarray, str]:
+    """(token stream, sequence starts, description) of the fine-tuning text.
+
+    corpus: hw.train.corpus.training_stories, BOS before each story.
+    generate: the original model's own text, sampled at temperature 1 from BOS
+    (as LLM-QAT does: no data set needed, the model's own distribution), one
+    --seq-len sequence per seed; the seeds stay clear of the calibration's 1..12."""
+    if a.text == "corpus":
+        stream, starts = token_stream(tokenizer, corpus.training_stories(a.seed, a.n_stories))
+        return stream, starts, f"{a.n_stories} corpus stories (seed {a.seed})"
+    from hw.calibrate import sampled_sequence
+
+    first = GENERATE_SEED0 + a.seed * a.n_generated
+    seqs = [sampled_sequence(model, first + i, a.seq_len) for i in range(a.n_generated)]
+    stream = np.concatenate([np.asarray(q, dtype=np.int32) for q in seqs])
+    return (stream, np.arange(0, len(stream), a.seq_len),
+            f"{a.n_generated} texts the model sampled (seeds {first}..{first + a.n_generated - 1})")
+
+
 # ---------------------------------------------------------------- the run
 
 def finetune(model: FloatModel, tokenizer, bits: dict, a, log=print):
@@ -200,22 +225,21 @@ def finetune(model: FloatModel, tokenizer, bits: dict, a, log=print):
     cfg = model.config
     check_settings(cfg, a)
     t0 = time.time()
-    texts = corpus.training_stories(a.seed, a.n_stories)
-    stream, starts = token_stream(tokenizer, texts)
+    stream, starts, what = training_text(model, tokenizer, a)
     tc = tr.TrainConfig(seed=a.seed, batch_size=a.batch_size, seq_len=a.seq_len, steps=a.steps,
                         lr=a.lr, min_lr=a.lr / 10, warmup=min(a.warmup, a.steps), weight_decay=0.0,
                         eval_every=a.eval_every)
     ok = starts[starts + tc.seq_len + 1 <= len(stream)]
     if len(ok) < 2:
-        raise ConfigError(f"{a.n_stories} stories make {len(stream)} tokens, too few for sequences of "
-                          f"{tc.seq_len}: raise --n-stories or lower --seq-len")
+        raise ConfigError(f"{what} make {len(stream)} tokens, too few for sequences of "
+                          f"{tc.seq_len}: raise --n-stories / --n-generated or lower --seq-len")
     rng = np.random.default_rng(a.seed)
     # a fixed check batch from the end of the stream: the log's before/after figure
     val_starts = ok[-min(len(ok) // 2, 2 * tc.batch_size):]
     val = np.stack([stream[i:i + tc.seq_len] for i in val_starts])
     train_starts = starts[starts < val_starts[0] - tc.seq_len]
     data = tr.batches(stream[:val_starts[0]], train_starts if len(train_starts) else starts[:1], tc, rng)
-    log(f"text: {len(texts)} corpus stories (seed {a.seed}), {len(stream):,} tokens "
+    log(f"text: {what}, {len(stream):,} tokens "
         f"({time.time() - t0:.1f} s); bits {bits}; activations {a.activations}")
 
     teacher = params_of(model)
@@ -243,7 +267,7 @@ def finetune(model: FloatModel, tokenizer, bits: dict, a, log=print):
             log(f"step {step + 1:5d}  KL {loss:.4f}  avg20 {np.mean(recent):.4f}  check {kl:.4f}  "
                 f"lr {tr.lr_at(step, tc):.2e}  |g| {norm:.3f}  {time.time() - t_train:7.1f} s")
     stats.update(train_kl=float(np.mean(recent)), seconds=time.time() - t_train,
-                 tokens=int(len(stream)), train=asdict(tc), activations=a.activations)
+                 tokens=int(len(stream)), text=what, train=asdict(tc), activations=a.activations)
     return params, stats
 
 
@@ -268,13 +292,15 @@ def run(a: argparse.Namespace, log=print) -> None:
 
     bits = parse_bits(a.bits)
     ckpt = frontend.load(a.checkpoint, a.tokenizer)
-    if ckpt.tokenizer is None:
-        raise HardwireError(f"{a.checkpoint}: no tokenizer found beside it, and the fine-tuning text must be "
-                            "encoded: pass --tokenizer FILE (the checkpoint's llama2.c tokenizer.bin)")
+    if ckpt.tokenizer is None and a.text == "corpus":
+        raise HardwireError(f"{a.checkpoint}: no tokenizer found beside it, and the corpus text must be encoded: "
+                            "pass --tokenizer FILE (the checkpoint's llama2.c tokenizer.bin), or --text generate")
     if a.out.resolve() == Path(a.checkpoint).resolve():
         raise HardwireError(f"--out {a.out} is the checkpoint itself; write the fine-tuned model elsewhere")
-    command = " ".join(["python -m hw.train.qat", str(a.checkpoint), "--tokenizer",
-                        str(ckpt.tokenizer_file or a.tokenizer), "--bits", a.bits, "--out", str(a.out)]
+    tok_file = ckpt.tokenizer_file or a.tokenizer
+    command = " ".join(["python -m hw.train.qat", str(a.checkpoint)]
+                       + (["--tokenizer", str(tok_file)] if tok_file else [])
+                       + ["--bits", a.bits, "--out", str(a.out)]
                        + [f"--{k.replace('_', '-')} {getattr(a, k)}" for k in DEFAULTS
                           if getattr(a, k) != DEFAULTS[k]])
     log(f"config {ckpt.model.config}")
