@@ -281,7 +281,6 @@ def write(out: Path, model: FloatModel, params, bits: dict, stats: dict, source:
     side.write_text(json.dumps({
         "what": "quantization-aware fine-tuning by distillation (hw/train/qat.py)",
         "source": source, "command": command, "bits": bits, "config": asdict(model.config),
-        "text": "hw.train.corpus.training_stories (none of heldout_stories)",
         "loss": "mean KL(source float || fake-quantized student), next-token distributions",
         **stats}, indent=1) + "\n", encoding="utf-8")
     return side
