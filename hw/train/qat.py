@@ -37,7 +37,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
 import json
-import math
 import sys
 import time
 from dataclasses import asdict
