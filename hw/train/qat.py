@@ -237,6 +237,11 @@ def finetune(model: FloatModel, tokenizer, bits: dict, a, log=print):
     val_starts = ok[-min(len(ok) // 2, 2 * tc.batch_size):]
     val = np.stack([stream[i:i + tc.seq_len] for i in val_starts])
     train_starts = starts[starts < val_starts[0] - tc.seq_len]
+    if a.windows == "mixed" and val_starts[0] > tc.seq_len + 1:
+        # as many windows starting anywhere as at a BOS: inference after a context cut (and the
+        # report's one-stream windows) starts mid-story, and the student must match the teacher there too
+        anywhere = rng.integers(0, val_starts[0] - tc.seq_len - 1, max(1, len(train_starts)))
+        train_starts = np.concatenate([train_starts, anywhere])
     data = tr.batches(stream[:val_starts[0]], train_starts if len(train_starts) else starts[:1], tc, rng)
     log(f"text: {what}, {len(stream):,} tokens "
         f"({time.time() - t0:.1f} s); bits {bits}; activations {a.activations}")
@@ -266,7 +271,8 @@ def finetune(model: FloatModel, tokenizer, bits: dict, a, log=print):
             log(f"step {step + 1:5d}  KL {loss:.4f}  avg20 {np.mean(recent):.4f}  check {kl:.4f}  "
                 f"lr {tr.lr_at(step, tc):.2e}  |g| {norm:.3f}  {time.time() - t_train:7.1f} s")
     stats.update(train_kl=float(np.mean(recent)), seconds=time.time() - t_train,
-                 tokens=int(len(stream)), text=what, train=asdict(tc), activations=a.activations)
+                 tokens=int(len(stream)), text=what, windows=a.windows, train=asdict(tc),
+                 activations=a.activations)
     return params, stats
 
 

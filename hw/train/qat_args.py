@@ -7,7 +7,7 @@ from pathlib import Path
 
 DEFAULTS = {"steps": 600, "batch_size": 8, "seq_len": 256, "lr": 1e-3, "warmup": 30,
             "n_stories": 6000, "seed": 4242, "eval_every": 50, "activations": "int8",
-            "text": "corpus", "n_generated": 256}
+            "text": "corpus", "n_generated": 256, "windows": "mixed"}
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -20,6 +20,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="corpus: hw.train.corpus training stories (--n-stories); generate: the model's own "
                          "text sampled from BOS (--n-generated sequences of --seq-len), no data set needed "
                          "(default corpus)")
+    ap.add_argument("--windows", choices=("bos", "mixed"), default=DEFAULTS["windows"],
+                    help="bos: every training sequence starts at a story's BOS; mixed: half of them start "
+                         "anywhere in the text, as a window cut from a long stream does (default mixed)")
     for k in ("steps", "batch_size", "seq_len", "n_stories", "n_generated", "seed", "warmup", "eval_every"):
         ap.add_argument("--" + k.replace("_", "-"), type=int, default=DEFAULTS[k], help=f"default {DEFAULTS[k]}")
     ap.add_argument("--activations", choices=("int8", "float"), default=DEFAULTS["activations"],
