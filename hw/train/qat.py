@@ -21,7 +21,11 @@ learns to answer as the original, not as the training text says.
 Text (--text): hw.train.corpus.training_stories (its own seed), which never
 holds the held-out stories that the report measures on and that the default
 model's calibration text (corpus_sample.txt) is cut from; or `generate`, the
-original model's own sampled text (no data set needed).
+original model's own sampled text (no data set needed). With --windows
+mixed (the default) half the training windows start anywhere in the text,
+not at a BOS: a long stream cut into context windows (the report's
+protocol) starts mid-story, and a student trained on BOS starts only was
+measured to drift there (docs/quantization_report.md).
 
 The new checkpoint holds the student's weights snapped to their grid, so
 `hardwire quantize` finds them exactly (the clip ratio 1.0 gives zero error)
