@@ -2,7 +2,7 @@
 
     hardwire quantize CHECKPOINT --out model.npz     float checkpoint -> integer model
     hardwire compile model.npz --out build/          integer model -> Verilog + ROM files
-    hardwire sim | run | serve | build | sweep | bench | info | train
+    hardwire sim | run | serve | build | sweep | bench | info | train | finetune
 
 One small function per subcommand; each imports its backend only when run,
 so `hardwire --help` works without the heavy tools. Exit status: 0 done,
@@ -40,7 +40,8 @@ def cmd_quantize(args: argparse.Namespace) -> None:
     from hw.quantize import parse_bits, quantize
     from hw.transform import calibrate_prepared
 
-    for flag, value in (("--heldout", args.heldout), ("--report-bits", args.report_bits)):
+    for flag, value in (("--heldout", args.heldout), ("--report-bits", args.report_bits),
+                        ("--reference", args.reference)):
         if value is not None and not (args.report or args.report_md):
             raise HardwireError(f"{flag} {value} is read only by --report / --report-md; add one "
                                 f"of them or drop {flag}")
@@ -48,6 +49,12 @@ def cmd_quantize(args: argparse.Namespace) -> None:
     ckpt = frontend.load(args.checkpoint, args.tokenizer)
     # a model folder may carry its tokenizer and calibration text (models/default/)
     model, tok, folder, tok_path = ckpt.model, ckpt.tokenizer, ckpt.folder, ckpt.tokenizer_file
+    # --report's float reference: the checkpoint itself, or the original that a fine-tuned
+    # checkpoint (hw/train/qat.py) must still answer as (checked before the long steps)
+    reference = model
+    if args.reference is not None:
+        from hw.report import load_reference
+        reference = load_reference(args.reference, model.config, args.checkpoint)
     text = args.calibration_text
     if text is not None:
         _check_calibration_text(text, args.calibration, tok)
@@ -71,7 +78,7 @@ def cmd_quantize(args: argparse.Namespace) -> None:
             raise HardwireError("--report needs the tokenizer (--tokenizer FILE) to encode the held-out text")
         lines = (args.heldout.read_text(encoding="utf-8").splitlines() if args.heldout
                  else report.default_heldout_lines())
-        rows = report.run_report(model, calib, lines, tok, quantize_opts=opts, prepared=prepared,
+        rows = report.run_report(reference, calib, lines, tok, quantize_opts=opts, prepared=prepared,
                                  **({"settings": report_settings} if report_settings else {}))
         print(report.format_table(rows))
         if args.report_md:
@@ -82,6 +89,7 @@ def cmd_quantize(args: argparse.Namespace) -> None:
                                + [f"--{k.replace('_', '-')} {v}" for k, v in _lever_args(args).items()]
                                + ([f"--calibration-text {text}"] if text else [])
                                + ([f"--heldout {args.heldout}"] if args.heldout else [])
+                               + ([f"--reference {args.reference}"] if args.reference else [])
                                + ([f"--report-bits '{args.report_bits}'"] if args.report_bits else [])
                                + [f"--report-md {args.report_md}"])
             report.write_markdown(rows, args.report_md, f"{args.checkpoint.name} (calibration {source})",
@@ -386,6 +394,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     train_main(args.train_args)
 
 
+def cmd_finetune(args: argparse.Namespace) -> None:
+    """Float checkpoint -> a float checkpoint whose weights quantize well (distilled from the original)."""
+    from hw.train.qat import run
+    run(args, lambda m: print(m, flush=True))
+
+
 # ---------------------------------------------------------------- parser
 
 def _add_knob_args(p: argparse.ArgumentParser, debug_vectors: str = "on", macs: str = "dsp") -> None:
@@ -462,6 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", action="store_true", help="compare float and integer models for several bit widths")
     p.add_argument("--report-md", type=Path, help="also write the report table as markdown here")
     p.add_argument("--heldout", type=Path, help="held-out text for --report (default: the corpus held-out stories)")
+    p.add_argument("--reference", type=Path, metavar="ORIGINAL",
+                   help="--report's float reference instead of the checkpoint itself: the original model a "
+                        "fine-tuned checkpoint (`hardwire finetune`) came from; same config required")
     p.add_argument("--report-bits", help="the report's rows instead of its seven default settings, separated "
                                          "by ';', each as --bits takes it, e.g. '8;4;3'")
     p.add_argument("--out", type=Path, required=True, help="integer model file to write (.npz)")
@@ -586,6 +603,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--golden", type=Path, metavar="MODEL",
                    help="time the golden model on MODEL (.npz or .bin) instead (--tokens: default 256)")
     p.add_argument("--golden-out", type=Path, default=Path("docs/bench/golden.json"))
+
+    p = add("finetune", cmd_finetune, "quantization-aware fine-tuning by distillation (see hw/train/qat.py)")
+    from hw.train.qat_args import add_arguments as finetune_arguments
+    finetune_arguments(p)
 
     p = add("train", cmd_train, "train the default model (see hw/train/train.py)")
     p.add_argument("train_args", nargs=argparse.REMAINDER, help="arguments for hw.train.train")

@@ -6,7 +6,7 @@ import pytest
 from hw.frontend.llama2c import save_llama2c
 from hw.cli import EXIT_ERROR, EXIT_USAGE, main
 
-COMMANDS = ("quantize", "compile", "sim", "run", "info", "build", "bench", "train")
+COMMANDS = ("quantize", "compile", "sim", "run", "info", "build", "bench", "train", "finetune")
 
 
 def test_help_lists_every_subcommand(capsys):

@@ -123,9 +123,14 @@ def _rmsnorm_back(dy, g, cache):
     return dx, dg
 
 
-def forward(params: dict[str, np.ndarray], cfg: ModelConfig, inp: np.ndarray):
+def forward(params: dict[str, np.ndarray], cfg: ModelConfig, inp: np.ndarray, act=None):
     """llama2.c's forward() over all positions of inp (B, T) at once: logits
-    (B, T, V) and the activations that the backward pass needs."""
+    (B, T, V) and the activations that the backward pass needs.
+
+    act(point, layer, x) -> x, when given, sees (and may round) every value the
+    integer datapath holds as int8 (hw/calibrate.py's points; q and k before and
+    after RoPE); backward() then treats it as the identity (straight-through)."""
+    act = act or _same
     B, T = inp.shape
     D, nh, nkv, hd = cfg.dim, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
     rep, eps, dt = nh // nkv, cfg.norm_eps, params["wq"].dtype
@@ -138,9 +143,10 @@ def forward(params: dict[str, np.ndarray], cfg: ModelConfig, inp: np.ndarray):
     for l in range(cfg.n_layers):
         # attention: rmsnorm, q k v, RoPE, causal softmax(q k / sqrt(hd)) v, wo, residual
         xn, n1 = _rmsnorm(x, params["rms_att"][l], eps)
-        q = _rope((xn @ params["wq"][l].T).reshape(B, T, nh, hd), cos, sin)
-        k = _rope((xn @ params["wk"][l].T).reshape(B, T, nkv, hd), cos, sin)
-        v = (xn @ params["wv"][l].T).reshape(B, T, nkv, hd)
+        xn = act("xa", l, xn)
+        q = act("q", l, _rope(act("q", l, xn @ params["wq"][l].T).reshape(B, T, nh, hd), cos, sin))
+        k = act("k", l, _rope(act("k", l, xn @ params["wk"][l].T).reshape(B, T, nkv, hd), cos, sin))
+        v = act("v", l, xn @ params["wv"][l].T).reshape(B, T, nkv, hd)
         qh = q.transpose(0, 2, 1, 3)                                     # (B, nh, T, hd)
         kh = np.repeat(k.transpose(0, 2, 1, 3), rep, axis=1)             # query head h uses kv head h // rep
         vh = np.repeat(v.transpose(0, 2, 1, 3), rep, axis=1)
@@ -148,19 +154,31 @@ def forward(params: dict[str, np.ndarray], cfg: ModelConfig, inp: np.ndarray):
         s -= s.max(axis=-1, keepdims=True)
         p = np.exp(s)
         p /= p.sum(axis=-1, keepdims=True)
-        o = (p @ vh).transpose(0, 2, 1, 3).reshape(B, T, D)             # (B, T, D)
+        o = act("att", l, (p @ vh).transpose(0, 2, 1, 3).reshape(B, T, D))   # (B, T, D)
         x = x + o @ params["wo"][l].T
         # MLP: rmsnorm, w2(silu(w1 x) * w3 x), residual
         xn2, n2 = _rmsnorm(x, params["rms_ffn"][l], eps)
-        a = xn2 @ params["w1"][l].T                                      # (B, T, H)
-        b = xn2 @ params["w3"][l].T
+        xn2 = act("xf", l, xn2)
+        a = act("h1", l, xn2 @ params["w1"][l].T)                       # (B, T, H)
+        b = act("h3", l, xn2 @ params["w3"][l].T)
         sig = 1.0 / (1.0 + np.exp(-a))
-        m = a * sig * b
+        m = act("g", l, a * sig * b)
         x = x + m @ params["w2"][l].T
         caches.append((xn, n1, qh, kh, vh, p, o, xn2, n2, a, b, sig, m))
     xf, nf = _rmsnorm(x, params["rms_final"], eps)
-    logits = xf @ params["token_embedding"].T                            # (B, T, V)
+    xf = act("xc", None, xf)
+    logits = xf @ classifier(params).T                                   # (B, T, V)
     return logits, (caches, xf, nf, cos, sin, scale)
+
+
+def _same(point, layer, x):
+    return x
+
+
+def classifier(params: dict[str, np.ndarray]) -> np.ndarray:
+    """The classifier: "wcls" where the caller gives one (hw.train.qat: a separately
+    fake-quantized copy), else the shared token embedding as training uses."""
+    return params["wcls"] if "wcls" in params else params["token_embedding"]
 
 
 def loss_and_grads(params: dict[str, np.ndarray], cfg: ModelConfig, tokens: np.ndarray,
@@ -169,9 +187,7 @@ def loss_and_grads(params: dict[str, np.ndarray], cfg: ModelConfig, tokens: np.n
     parameter (None when need_grads is False)."""
     inp, tgt = tokens[:, :-1], tokens[:, 1:]
     B, T = inp.shape
-    D, nh, nkv, hd = cfg.dim, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
-    rep = nh // nkv
-    logits, (caches, xf, nf, cos, sin, scale) = forward(params, cfg, inp)
+    logits, cache = forward(params, cfg, inp)
     logits -= logits.max(axis=-1, keepdims=True)
     e = np.exp(logits)
     z = e.sum(axis=-1, keepdims=True)
@@ -180,13 +196,25 @@ def loss_and_grads(params: dict[str, np.ndarray], cfg: ModelConfig, tokens: np.n
     if not need_grads:
         return loss, None
 
-    g = {k: np.zeros_like(v) for k, v in params.items()}
     dlogits = e / z                                                      # softmax
     np.put_along_axis(dlogits, tgt[..., None],
                       np.take_along_axis(dlogits, tgt[..., None], axis=-1) - 1, axis=-1)
     dlogits /= B * T
-    g["token_embedding"] += dlogits.reshape(-1, dlogits.shape[-1]).T @ xf.reshape(-1, D)
-    dx, g["rms_final"] = _rmsnorm_back(dlogits @ params["token_embedding"], params["rms_final"], nf)
+    return loss, backward(params, cfg, inp, cache, dlogits)
+
+
+def backward(params: dict[str, np.ndarray], cfg: ModelConfig, inp: np.ndarray, cache,
+             dlogits: np.ndarray) -> dict[str, np.ndarray]:
+    """The gradient of every parameter from dloss/dlogits (B, T, V), given
+    forward(params, cfg, inp)'s cache; any loss on the logits can use it."""
+    B, T = inp.shape
+    D, nh, nkv, hd = cfg.dim, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
+    rep = nh // nkv
+    caches, xf, nf, cos, sin, scale = cache
+    g = {k: np.zeros_like(v) for k, v in params.items()}
+    cls = "wcls" if "wcls" in params else "token_embedding"
+    g[cls] += dlogits.reshape(-1, dlogits.shape[-1]).T @ xf.reshape(-1, D)
+    dx, g["rms_final"] = _rmsnorm_back(dlogits @ params[cls], params["rms_final"], nf)
     for l in reversed(range(cfg.n_layers)):
         xn, n1, qh, kh, vh, p, o, xn2, n2, a, b, sig, m = caches[l]
         # MLP
@@ -219,7 +247,7 @@ def loss_and_grads(params: dict[str, np.ndarray], cfg: ModelConfig, tokens: np.n
         ddx, g["rms_att"][l] = _rmsnorm_back(dxn, params["rms_att"][l], n1)
         dx = dx + ddx
     np.add.at(g["token_embedding"], inp.reshape(-1), dx.reshape(-1, D))
-    return loss, g
+    return g
 
 
 # ---------------------------------------------------------------- optimiser
