@@ -180,6 +180,8 @@ def engine_dsps(family: str, head_dim: int, lut_macs: bool, positions: int = 1) 
 # rmsnorm: 3 multipliers per element per cycle (res*res or res*gain 16 x 16, then * r 32 x 17 on
 # two); DSP_FIXED counts the width 2 of the DSP-MAC builds
 NORM_DSPS = 3
+# DSP_FIXED counts one embedding requant (8 x 16) and one RoPE pair (4 products of 8 x 16)
+EMB_DSPS, ROPE_PAIR_DSPS = 1, 4
 # LUT slots per engine past the first, before the family's factor: 1,900 for hw_attention alone,
 # 3,200 more for what each engine adds around it (its KV bank's and query's multiplexers, the
 # staggered outputs, the att buffer's write ports), fitted to nextpnr's TRELLIS_COMB of
@@ -189,6 +191,11 @@ ENGINE_FFS = 2_100
 ENGINE_BLOCKS = 1           # each engine past the first: its exp2 table (its score buffers: below)
 LUT_LIMIT = 0.85            # placement and routing need slack: at most 85% of the LUTs
 FF_LIMIT = 0.90
+
+
+def _vector_extra_dsps(est) -> int:
+    """Multipliers of the embedding and RoPE units past the one each that DSP_FIXED counts."""
+    return EMB_DSPS * (est.embedding_width - 1) + ROPE_PAIR_DSPS * (est.rope_width - 1)
 
 
 def _blocks(depth: int, width: int, kbits: int) -> int:
@@ -295,10 +302,11 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
         core = DSP_FIXED[fam] - engine_dsps(fam, CALIBRATION_HEAD_DIM, False)    # besides the engines
         dsps = (est.mac_multipliers + DSP_PER_REQUANT[fam] * est.requant_multipliers + core
                 + est.attention_engines * engine_dsps(fam, model.config.head_dim, lut_macs, pos)
-                + NORM_DSPS * (est.norm_width - 2))
+                + NORM_DSPS * (est.norm_width - 2) + _vector_extra_dsps(est))
     else:       # iCE40: the multipliers an ECP5 puts in DSPs become LUTs
         luts += ICE40_LUTS_PER_MULT * (est.mac_multipliers + 2 * est.requant_multipliers + DSP_FIXED["ecp5"]
-                                       + engine_dsps("ecp5", model.config.head_dim, False) * extra)
+                                       + engine_dsps("ecp5", model.config.head_dim, False) * extra
+                                       + _vector_extra_dsps(est))
     ffs = int(FF_CAL[fam][0] * est.luts + FF_CAL[fam][1]) + ENGINE_FFS * extra
     return [
         Need("luts", luts, int(LUT_LIMIT * res.luts), res.luts, f"{per:g} x estimate {est.luts:,} + {fixed:,}"),

@@ -31,6 +31,11 @@ def knobs_for(im, **kw) -> Knobs:
     return Knobs(**kw).resolved(im["rope_cos"].shape[0])
 
 
+# the core the syntheses below measured (generator 1.1: one attention engine, one embedding element
+# and one RoPE pair per cycle); the check counts the wider units apart
+CALIBRATED = dict(attention_engines=1, embedding_width=1, rope_width=1)
+
+
 # ---------------------------------------------------------------- the table
 
 def test_required_boards_are_listed_with_their_parts():
@@ -119,10 +124,10 @@ def test_pynq_z2_dsp_count_follows_synth_xilinx(default_model):
     The check may over-count by 2, never under-count."""
     board = get_board("pynq-z2")
     for lanes, measured in ((8, 97), (16, 137), (32, 219)):
-        k = knobs_for(default_model, lanes=lanes, attention_engines=1)      # the calibrated core
+        k = knobs_for(default_model, lanes=lanes, **CALIBRATED)
         dsps = {n.resource: n for n in needs(default_model, k, board)}["dsps"]
         assert 0 <= dsps.need - measured <= 2, (lanes, dsps.need)
-    k26 = {n.resource: n for n in needs(default_model, knobs_for(default_model, attention_engines=1),
+    k26 = {n.resource: n for n in needs(default_model, knobs_for(default_model, **CALIBRATED),
                                         get_board("kv260"))}
     assert 0 <= k26["dsps"].need - 137 <= 2                      # K26 16 x 4: 137 DSP48E2
 
@@ -132,11 +137,11 @@ def test_pynq_z2_xilinx_luts_and_ffs_cover_synth_xilinx(default_model):
     8, 16 and 32 x 4 on the PYNQ-Z2, xcup at 16 x 4 on the KV260."""
     board = get_board("pynq-z2")
     for lanes, luts, ffs in ((8, 15_406, 7_015), (16, 20_371, 8_328), (32, 29_881, 11_026)):
-        k = knobs_for(default_model, lanes=lanes, attention_engines=1)      # the calibrated core
+        k = knobs_for(default_model, lanes=lanes, **CALIBRATED)
         got = {n.resource: n.need for n in needs(default_model, k, board)}
         assert luts <= got["luts"] <= 1.06 * luts, (lanes, got["luts"])
         assert ffs <= got["ffs"] <= 1.06 * ffs, (lanes, got["ffs"])
-    k26 = {n.resource: n.need for n in needs(default_model, knobs_for(default_model, attention_engines=1),
+    k26 = {n.resource: n.need for n in needs(default_model, knobs_for(default_model, **CALIBRATED),
                                              get_board("kv260"))}
     assert 22_553 <= k26["luts"] <= 1.06 * 22_553 and 11_242 <= k26["ffs"] <= 1.06 * 11_242, k26   # xcup 16 x 4
 
@@ -148,7 +153,7 @@ def test_pynq_z2_v2_core_covers_synth_xilinx():
     from hw.flows.board_build import load_int_model
 
     im, _ = load_int_model(DEFAULT_MODEL, None, "embedding=4,attention=4,mlp=4,classifier=4")
-    k = knobs_for(im, lanes=16, values_per_lane=8, macs="lut")
+    k = knobs_for(im, lanes=16, values_per_lane=8, macs="lut", embedding_width=1, rope_width=1)
     assert k.engines(im.config.n_kv_heads) == 2 and k.norm_lanes(im.config.dim) == 8
     got = {n.resource: n.need for n in needs(im, k, get_board("pynq-z2"))}
     assert got["dsps"] == 100, got
@@ -166,7 +171,7 @@ def test_pynq_z2_40_lanes_is_refused_on_dsps(default_model):
     """32 x 4 takes 219 of the Zynq-7020's 220 DSP48E1 by synth_xilinx and fits; 40 x 4 needs 259:
     refused, naming the largest lane count that fits."""
     board = get_board("pynq-z2")
-    one = dict(values_per_lane=4, attention_engines=1)                   # the calibrated core
+    one = dict(values_per_lane=4, **CALIBRATED)
     assert fit_report(default_model, knobs_for(default_model, lanes=32, **one), board).fits
     k = knobs_for(default_model, lanes=40, **one)
     rep = fit_report(default_model, k, board)
@@ -188,7 +193,8 @@ def test_second_attention_engine_is_counted_and_fewer_are_suggested(default_mode
     two = {n.resource: n.need for n in needs(default_model, knobs_for(default_model), board)}
     assert two["dsps"] - one["dsps"] == 39 and two["brams"] - one["brams"] == 2
     assert two["luts"] > one["luts"]
-    rep = fit_report(default_model, knobs_for(default_model), board)       # 16 x 4 DSP MACs, 2 engines
+    narrow = dict(embedding_width=1, rope_width=1)      # 16 x 4 DSP MACs, 2 engines: 39 DSPs over
+    rep = fit_report(default_model, knobs_for(default_model, **narrow), board)
     assert not rep.fits and "--attention-engines 1 (from 2)" in rep.suggestions, rep.format()
     assert "--macs lut (lane multiply-accumulates from LUTs instead of DSPs)" in rep.suggestions
 

@@ -6,6 +6,7 @@ and review the diff.
 """
 from __future__ import annotations
 
+
 import json
 import os
 from dataclasses import replace
@@ -368,7 +369,11 @@ def test_rope_wait_model():
     from hw.rtlgen.estimate import rope_wait
 
     m = random_int_model(0)                         # dim 24, head dim 8, kv dim 8
-    assert Knobs.rope_lanes(m.config) == 2
+    assert Knobs().rope_lanes(m.config) == 2 and Knobs(rope_width=1).rope_lanes(m.config) == 1
+    odd = replace(m.config, dim=18)                                 # head dim 6
+    with pytest.raises(KnobError, match="RoPE width 2 needs head dim, dim and kv dim multiples of 4"):
+        Knobs(rope_width=2).rope_lanes(odd)
+    assert Knobs().rope_lanes(odd) == 1
     wide, narrow = rom_layout(m, 24, 24), rom_layout(m, 5, 4)
     assert rope_wait(wide, 0, 1) > rope_wait(wide, 0, 2)
     assert rope_wait(wide, 0, 1) > 0

@@ -108,6 +108,7 @@ def knobs_of(doc: dict):
 
     k = dict(doc["knobs"])
     k.setdefault("embedding_width", 1)     # builds from before the knob read one element per cycle
+    k.setdefault("rope_width", 1)          # and one RoPE pair per cycle
     k["lora_targets"] = tuple(k.get("lora_targets", ()))
     return Knobs(**k)
 

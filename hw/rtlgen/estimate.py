@@ -81,6 +81,8 @@ class Estimate:
     norm_width: int = 2           # hw_rmsnorm: elements per cycle, 3 multipliers each
     attention_rounds: int = 0     # heads per engine over all layers (L * NH / E)
     attention_positions: int = 1  # KV cache positions per cycle of each engine (P)
+    embedding_width: int = 1      # embedding elements per cycle (an 8 x 16 hw_rq each)
+    rope_width: int = 1           # RoPE pairs per cycle (hw_rope_pair: 4 products each)
 
     def attention_rows(self, pos: int) -> int:
         """Cycles of one pass over the positions 0..pos: rows of P positions."""
@@ -193,7 +195,8 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     return Estimate(macs, ideal, walk, drain, vector, att_fixed, att_pos, head_min,
                     lay.lanes, lay.vpl, 0 if knobs.macs == "lut" else lay.lanes * lay.vpl, lay.lanes,
                     rom, lay.lanes * bram18_blocks(lay.depth, lay.word_bits), used, scale, tables,
-                    kv, lora, luts, engines, nw, L * hpe, knobs.attention_positions)
+                    kv, lora, luts, engines, nw, L * hpe, knobs.attention_positions, ew,
+                    knobs.rope_lanes(cfg))
 
 
 def _greedy_width(lanes: int) -> int:

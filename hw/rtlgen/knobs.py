@@ -39,6 +39,8 @@ class Knobs:
                                         # 0 = 2 with DSP MACs (DSP-bound), up to 8 (<= values per lane) with LUT MACs
     embedding_width: int = 0            # embedding elements read per cycle (one emb.hex word), a power of two;
                                         # 0 = the rmsnorm's width (at most the lanes, dividing the dim)
+    rope_width: int = 0                 # RoPE pairs per cycle (4 multipliers each), 1 or 2;
+                                        # 0 = 2 where head dim, dim and kv dim are multiples of 4
 
     def __post_init__(self):
         checks = (
@@ -52,6 +54,7 @@ class Knobs:
              f"norm width must be 1, 2, 4, 8 or 16 (or 0 = automatic), got {self.norm_width}"),
             (self.embedding_width in (0, 1, 2, 4, 8, 16),
              f"embedding width must be 1, 2, 4, 8 or 16 (or 0 = automatic), got {self.embedding_width}"),
+            (self.rope_width in (0, 1, 2), f"RoPE width must be 1 or 2 (or 0 = automatic), got {self.rope_width}"),
             (self.attention_positions in (1, 2, 4, 8),
              f"attention positions per cycle must be 1, 2, 4 or 8, got {self.attention_positions}"),
             (0 <= self.attention_engines <= 64,
@@ -123,11 +126,14 @@ class Knobs:
             ew *= 2
         return ew
 
-    @staticmethod
-    def rope_lanes(cfg) -> int:
+    def rope_lanes(self, cfg) -> int:
         """RoPE pairs per cycle (hw_core ROPE_W): two when every group of two consecutive pairs lies
         in one head of q or of k, else one."""
-        return 2 if cfg.head_dim % 4 == 0 and cfg.dim % 4 == 0 and cfg.kv_dim % 4 == 0 else 1
+        fits = cfg.head_dim % 4 == 0 and cfg.dim % 4 == 0 and cfg.kv_dim % 4 == 0
+        if self.rope_width == 2 and not fits:
+            raise KnobError(f"RoPE width 2 needs head dim, dim and kv dim multiples of 4 (got {cfg.head_dim}, "
+                            f"{cfg.dim}, {cfg.kv_dim}); use 1, or 0 (automatic)")
+        return self.rope_width or (2 if fits else 1)
 
     @property
     def lora_mask(self) -> int:
