@@ -33,7 +33,10 @@ DIV_SKIP, DIV_STEP = 15, 2                      # hw_attention's hw_recip_div: E
 DIVIDER = -(-(RECIP_BITS + 1 - DIV_SKIP) // DIV_STEP)   # 13 cycles
 DIV_STAGE = DIVIDER + 3  # hand-over, start, steps, move: cycles per head in the division stage
 HEAD_GAP = 11            # value stage per head: rows + HEAD_GAP (score drain, the row sums, hand-overs; measured)
-ATT_TAIL = 5 + DIV_STAGE + 6 + 4 + 14           # last head: exp drain, row sums, divide, first output, wo start (measured)
+# last head: exp drain, row sums, divide, first output, wo start; the sum of the stages (5 + DIV_STAGE
+# + 6 + 4 + 14 = 45) less 24 measured to overlap the qkv drain: fitted before RoPE took two pairs a
+# cycle, at 16 x 16 it absorbed RoPE's wait and over-counted ~24 a layer wherever RoPE did not wait
+ATT_TAIL = 5 + DIV_STAGE + 6 + 4 + 14 - 24
 # wo starts (max(0, HD - words per pass) cycles) after the last head's first output, or after
 # all HD outputs when wo has a LoRA adapter (it reads all of att first)
 W2_START = 3             # w3's last word -> w2 starts (its x reads trail the SiLU gate, which trails h3)
