@@ -172,6 +172,21 @@ def test_bpe_is_deterministic_and_rejects_a_too_small_vocab():
         bpe.train_bpe(texts, 300)
 
 
+
+def test_bpe_vocab_checks_and_byte_fallback():
+    with pytest.raises(bpe.BPEError, match="3 pieces but 2 scores"):
+        bpe.BPEVocab([b"a", b"b", b"c"], [0.0, 0.0])
+    with pytest.raises(bpe.BPEError, match="duplicate pieces"):
+        bpe.BPEVocab([b"a", b"a"], [0.0, 0.0])
+    vocab = bpe.train_bpe(["ab ab ab"], 264)
+    assert vocab.vocab_size == 264
+    # 'z' is not in the vocabulary: its byte-fallback token, and EOS on request
+    ids = vocab.encode("ab z", eos=True)
+    assert ids[0] == bpe.BOS and ids[-1] == bpe.EOS and bpe.N_SPECIAL + ord("z") in ids
+    assert vocab.decode(ids) == "ab z" and vocab.encode("", bos=False) == []
+    with pytest.raises(bpe.BPEError, match=r"supports only 2 merges; lower vocab_size to 264"):
+        bpe.train_bpe(["ab ab ab"], 270)
+
 # ---------------------------------------------------------------- training arithmetic
 
 TINY = ModelConfig(dim=8, hidden_dim=12, n_layers=2, n_heads=4, n_kv_heads=2,
