@@ -27,8 +27,9 @@ SIMARGS ?= --prompt "$(PROMPT)" --steps $(STEPS) --temp $(TEMP) --lanes $(LANES)
            $(if $(MODEL),--model $(MODEL)) $(if $(filter 1 yes true,$(TRACE)),--trace)
 
 # make coverage: the tests it runs: all but synthesis, boards, slow ones and the simulations of
-# the large models (the core is covered through test_rtl_core's tiny design)
-COV_TESTS ?= -m "not synth and not board and not slow" -k "not stories260k and not default_model and not cli_sim_streams" tests/
+# the large models (the core is covered through test_rtl_core's tiny design); `test_default_model_`
+# names those simulations, not tests/test_default_model.py (pure Python, seconds), which runs
+COV_TESTS ?= -m "not synth and not board and not slow" -k "not stories260k and not test_default_model_ and not cli_sim_streams" tests/
 COV     := build/coverage
 # make soak-rtl: frames against the RTL bridge and the line's seed
 SOAK_RTL_FRAMES ?= 10000

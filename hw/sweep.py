@@ -237,6 +237,14 @@ def run_sweep(sweep: Sweep, out: Path, scheduler: str | None = None, workers: in
             "failed": failed, "files": files}
 
 
+def make_task(sweep: Sweep, point_id: str, p: Point, prior: dict | None, out: Path) -> dict:
+    """What a worker needs to run one point (hw/sweep_stages.run_point): plain JSON-able data."""
+    return {"id": point_id, "point": asdict(p), "model": {"path": sweep.model, "digest": sweep.model_digest},
+            "knobs": sweep.knobs.to_json(), "todo": missing_stages(prior, sweep), "prior": prior,
+            "out": str(out.resolve()), "sim_tokens": sweep.sim_tokens, "router": sweep.router,
+            "force": sweep.force, "settings": sweep.settings()}
+
+
 def _submit_and_collect(client, sweep: Sweep, out: Path, todo, prior, records, failed, retries, prog) -> None:
     from dask.distributed import as_completed
 
@@ -245,16 +253,12 @@ def _submit_and_collect(client, sweep: Sweep, out: Path, todo, prior, records, f
     # keys unique to this run: a scheduler that still holds an earlier run's result of a key would
     # hand it back instead of running the task
     run = uuid.uuid4().hex[:8]
-    model_info = {"path": sweep.model, "digest": sweep.model_digest}
     models = {bits: client.submit(load_model, sweep.model, bits, key=f"model-{bits or 'as-given'}-{run}",
                                   retries=retries, pure=False)
               for bits in sorted({p.bits for _, p in todo}, key=str)}
     futures = {}
     for i, p in todo:
-        task = {"id": i, "point": asdict(p), "model": model_info, "knobs": sweep.knobs.to_json(),
-                "todo": missing_stages(prior[i], sweep), "prior": prior[i], "out": str(out.resolve()),
-                "sim_tokens": sweep.sim_tokens, "router": sweep.router, "force": sweep.force,
-                "settings": sweep.settings()}
+        task = make_task(sweep, i, p, prior[i], out)
         fut = client.submit(run_point, task, models[p.bits], key=f"point-{i}-{run}", retries=retries, pure=False)
         futures[fut] = (i, p, task)
     prog.running(len(futures))

@@ -75,3 +75,33 @@ def test_python_report_and_cli(tmp_path, capsys):
     assert main(["--rtl-dir", str(tmp_path), "--python-json", str(tmp_path / "bad.json")]) == 2
     assert main(["--rtl-dir", str(tmp_path / "none"), "--python-json", str(report)]) == 2
     assert "no Verilator coverage files" in capsys.readouterr().err
+
+
+def test_keep_rtl_replaces_only_the_python_section(tmp_path, capsys):
+    report = tmp_path / "py.json"
+    report.write_text(json.dumps({"files": {
+        "hw/golden.py": {"summary": {"covered_lines": 9, "num_statements": 10}},
+        "host/device.py": {"summary": {"covered_lines": 3, "num_statements": 10}}}}))
+    write(tmp_path / "a.dat", {point("hw_rq.v", 10, "v_line", "10"): 1})
+    out = tmp_path / "coverage.md"
+    assert main(["--rtl-dir", str(tmp_path), "--out", str(out), "--note", "RTL run"]) == 0
+    before = out.read_text()
+    assert "Not measured in this run." in before
+    capsys.readouterr()
+    assert main(["--keep-rtl", "--python-json", str(report), "--out", str(out), "--note", "py run"]) == 0
+    after = out.read_text()
+    rtl = before[:before.index("## Python line coverage")]
+    assert after.startswith(rtl)                    # note and RTL table untouched
+    py = after[len(rtl):]
+    assert py.startswith("## Python line coverage (target >= 90 %)\n\npy run\n\n| package |")
+    assert "| hw/ | 9/10 | **90.0** |" in py and "| host/device.py | 3/10 | 30.0 |" in py
+    assert "Not measured" not in py and "hw/golden.py" not in py   # 90 % is not below 80 %
+    assert capsys.readouterr().out.splitlines() == ["coverage: Python hw/ lines 9/10 = 90.0 %",
+                                                   "coverage: Python host/ lines 3/10 = 30.0 %"]
+    (tmp_path / "other.md").write_text("# no sections\n")
+    assert main(["--keep-rtl", "--python-json", str(report), "--out", str(tmp_path / "other.md")]) == 2
+    assert "no '## Python line coverage' section" in capsys.readouterr().err
+    with pytest.raises(SystemExit):                 # --keep-rtl rebuilds nothing without a report
+        main(["--keep-rtl", "--out", str(out)])
+    with pytest.raises(SystemExit):                 # one source of the RTL table, not both
+        main(["--keep-rtl", "--rtl-dir", str(tmp_path), "--python-json", str(report), "--out", str(out)])

@@ -172,6 +172,21 @@ def test_bpe_is_deterministic_and_rejects_a_too_small_vocab():
         bpe.train_bpe(texts, 300)
 
 
+
+def test_bpe_vocab_checks_and_byte_fallback():
+    with pytest.raises(bpe.BPEError, match="3 pieces but 2 scores"):
+        bpe.BPEVocab([b"a", b"b", b"c"], [0.0, 0.0])
+    with pytest.raises(bpe.BPEError, match="duplicate pieces"):
+        bpe.BPEVocab([b"a", b"a"], [0.0, 0.0])
+    vocab = bpe.train_bpe(["ab ab ab"], 264)
+    assert vocab.vocab_size == 264
+    # 'z' is not in the vocabulary: its byte-fallback token, and EOS on request
+    ids = vocab.encode("ab z", eos=True)
+    assert ids[0] == bpe.BOS and ids[-1] == bpe.EOS and bpe.N_SPECIAL + ord("z") in ids
+    assert vocab.decode(ids) == "ab z" and vocab.encode("", bos=False) == []
+    with pytest.raises(bpe.BPEError, match=r"supports only 2 merges; lower vocab_size to 264"):
+        bpe.train_bpe(["ab ab ab"], 270)
+
 # ---------------------------------------------------------------- training arithmetic
 
 TINY = ModelConfig(dim=8, hidden_dim=12, n_layers=2, n_heads=4, n_kv_heads=2,
@@ -223,3 +238,31 @@ def test_adamw_reduces_the_loss():
         opt.step(p, g, tr.lr_at(step, tc))
     last, _ = tr.loss_and_grads(p, TINY, tokens, need_grads=False)
     assert last < 0.5 * first
+
+
+def test_the_pipeline_trains_a_tiny_model_and_exports_loadable_files(tmp_path):
+    """train() -> export() on a tiny configuration, three steps: the files load back as the same
+    model and tokenizer, the held-out losses are logged and recorded in the README."""
+    cfg = ModelConfig(dim=8, hidden_dim=12, n_layers=1, n_heads=2, n_kv_heads=1, vocab_size=330, seq_len=16)
+    tc = tr.TrainConfig(seed=3, n_stories=40, bpe_stories=40, batch_size=2, seq_len=8, steps=3, eval_every=2,
+                        warmup=1)
+    lines = []
+    params, vocab, stats = tr.train(cfg, tc, log=lines.append)
+    assert vocab.vocab_size == 330 and [s for s, _ in stats["eval"]] == [2, 3]
+    assert stats["heldout_loss"] == stats["eval"][-1][1]
+    assert all(math.log(330) - 1.5 < l < math.log(330) + 1.5 for _, l in stats["eval"])   # barely trained
+    assert stats["heldout_loss_full"] > 0 and stats["tokens"] > 40
+    assert lines[0].startswith("corpus: 40 stories") and sum(ln.startswith("step ") for ln in lines) == 2
+    sample = tr.export(tmp_path, cfg, tc, params, vocab, stats, "python -m hw.train.train --steps 3", lines.append)
+    m = load_llama2c(tmp_path / "model.bin")
+    assert m.config.dim == 8 and m.config.vocab_size == 330
+    np.testing.assert_allclose(m.weights["wq"], params["wq"], rtol=1e-6)
+    tok = Tokenizer.load(tmp_path / "tokenizer.bin", 330)
+    assert tok.vocab == vocab.pieces
+    readme = (tmp_path / "README.md").read_text()
+    assert "python -m hw.train.train --steps 3" in readme and f"{stats['eval'][0][1]:.3f}" in readme
+    assert "first 16 tokens of each story" in readme          # trained on 8 of the 16 positions
+    assert lines[-1] == f"greedy sample: {sample}"
+    assert (tmp_path / "corpus_sample.txt").read_text().count("\n") == tr.SAMPLE_STORIES
+    with pytest.raises(SystemExit, match="--seq-len 999 exceeds the model's context 256"):
+        tr.main(["--out", str(tmp_path / "x"), "--seq-len", "999"])

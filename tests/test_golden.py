@@ -169,3 +169,25 @@ def test_bench_golden_reports_speed(tiny_int, tmp_path):
     assert result["model_fingerprint"] == tiny_int.fingerprint
     write(result, tmp_path / "b" / "golden.json")
     assert (tmp_path / "b" / "golden.json").is_file()
+
+
+def test_bench_golden_command_line(tiny_int, tmp_path, capsys):
+    """python -m hw.bench_golden MODEL.npz: tokens capped at the context, the JSON written, errors named."""
+    import json
+
+    from hw.bench_golden import bench, load_int_model, main
+    from hw.errors import HardwireError
+
+    path = tmp_path / "tiny.npz"
+    tiny_int.save(path)
+    assert load_int_model(path).fingerprint == tiny_int.fingerprint
+    out = tmp_path / "g.json"
+    assert main([str(path), "--tokens", "1000", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    seq = tiny_int.config.seq_len
+    assert doc["tokens"] == seq - 1 and doc["config"]["dim"] == tiny_int.config.dim    # capped at the context
+    assert f"golden model: {seq - 1} tokens in" in capsys.readouterr().out
+    with pytest.raises(HardwireError, match="--tokens must be at least 1, got 0"):
+        bench(tiny_int, n_tokens=0)
+    with pytest.raises(HardwireError, match="no such model"):
+        load_int_model(tmp_path / "none.bin")

@@ -144,3 +144,29 @@ def test_build_shows_its_stages_and_the_routers_progress(tmp_path, monkeypatch):
     assert lines[0].startswith("[1/3] yosys synth_ecp5 (log ") and "done in 0:0" in lines[1]
     assert lines[3].endswith("(router1: 134,057 arcs left of 207,691 (65 %), 541 s routing)")
     assert manifests == [{"synth": 0, "pnr": 0, "pack": 0}]
+
+
+def test_stage_and_count_progress_on_a_terminal_print_through_rich(capsys):
+    """interactive=True: a live display (rich) whose console still prints every stage's and item's line."""
+    from hw.progress import CountProgress
+
+    with StageProgress(2, interactive=True) as prog:
+        prog.stage("yosys", key="synth")
+        prog.update("reading")
+        prog.update("reading")                  # the same detail again: nothing changes
+        assert prog._description() == "[1/2] yosys: reading"
+        prog.stage("nextpnr", key="pnr")
+    out = capsys.readouterr().out
+    assert "[1/2] yosys" in out and "[1/2] yosys: done in 0:00 (reading)" in out
+    assert "[2/2] nextpnr: done in 0:00" in out and set(prog.seconds) == {"synth", "pnr"}
+    with CountProgress(2, "points", interactive=True) as count:
+        count.running(2)
+        count.note("a: pnr")
+        assert count._description() == "points: 2 running | a: pnr"
+        count.done("a: 31 MHz")
+        count.done("b: refused", failed=True)
+        count.running(0)
+        assert count._description() == "points: 0 running, 1 failed | a: pnr"
+    out = capsys.readouterr().out
+    assert "[1/2] a: 31 MHz" in out and "[2/2] b: refused" in out
+    assert (count.count, count.failed) == (2, 1)

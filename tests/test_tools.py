@@ -117,3 +117,62 @@ def test_file_lock_creates_its_folder_and_excludes_other_holders(tmp_path):
     with open(lock) as other:                   # released on leaving the block
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
         fcntl.flock(other, fcntl.LOCK_UN)
+
+
+def test_coverage_dir_and_sim_build_root_follow_the_environment(monkeypatch, tmp_path):
+    monkeypatch.delenv(tools.COVERAGE_ENV, raising=False)
+    monkeypatch.delenv("HARDWIRE_SIM_BUILD", raising=False)
+    assert tools.coverage_dir() is None and tools.coverage_plusarg("x") == []
+    assert tools.sim_build_root(tmp_path) == tmp_path / "testbench" / "sim_build"
+    monkeypatch.setenv(tools.COVERAGE_ENV, str(tmp_path / "cov"))
+    (arg,) = tools.coverage_plusarg("core")
+    dat = Path(arg.removeprefix("+verilator+coverage+file+"))
+    assert arg.startswith("+verilator+coverage+file+") and dat.parent == tmp_path / "cov"
+    assert dat.name.startswith("core-") and dat.suffix == ".dat" and dat.is_file()     # one file per run
+    assert tools.sim_build_root(tmp_path) == tmp_path / "testbench" / "sim_build_cov"
+    monkeypatch.setenv("HARDWIRE_SIM_BUILD", str(tmp_path / "elsewhere"))
+    assert tools.sim_build_root(tmp_path) == tmp_path / "elsewhere"
+
+
+def test_run_tool_reports_failure_and_timeout(tmp_path):
+    import sys
+    assert tools.run_tool("py", [sys.executable, "-c", "print('ok')"], cwd=tmp_path) == "ok\n"
+    with pytest.raises(ToolError, match=r"py failed \(exit 3\) in .*:\nbad line"):
+        tools.run_tool("py", [sys.executable, "-c", "print('bad line'); raise SystemExit(3)"], cwd=tmp_path)
+    with pytest.raises(ToolError, match="py did not finish within 0 s"):
+        tools.run_tool("py", [sys.executable, "-c", "import time; time.sleep(5)"], timeout=0.2)
+    with pytest.raises(ToolError, match="unknown YoWASP tool 'gcc'"):
+        tools.yowasp_command("gcc")
+
+
+def test_run_tool_watched_stops_on_the_watchers_word(tmp_path):
+    import sys
+    import time
+    writer = ("import time\nfor i in range(100):\n    open('t.log', 'a').write(f'line {i}\\n'); time.sleep(0.05)")
+    t0 = time.monotonic()
+    with pytest.raises(tools.ToolStopped, match="py stopped: saw line 3"):
+        tools.run_tool_watched("py", [sys.executable, "-c", writer], tmp_path, "t.log",
+                               lambda text: "saw line 3" if "line 3\n" in text else None, poll_s=0.05)
+    assert time.monotonic() - t0 < 4                    # killed, not run to its end (5 s)
+    with pytest.raises(ToolError, match="py did not finish within 0 s"):
+        tools.run_tool_watched("py", [sys.executable, "-c", "import time; time.sleep(5)"], tmp_path, "t.log",
+                               lambda text: None, timeout=0.2, poll_s=0.05)
+    with pytest.raises(ToolError, match=r"py failed \(exit 4\)"):
+        tools.run_tool_watched("py", [sys.executable, "-c", "raise SystemExit(4)"], tmp_path, "none.log",
+                               lambda text: None, poll_s=0.01)
+    tools.run_tool_watched("py", [sys.executable, "-c", "pass"], tmp_path, "none.log", lambda text: None, poll_s=0.01)
+
+
+def test_command_line_versions_lint_and_usage(tmp_path, capsys):
+    assert tools.main(["versions"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^numpy\s+\d", out, re.M) and re.search(r"^verilator\s+\S", out, re.M)
+    good = tmp_path / "good.v"
+    good.write_text("module good(input wire a, output wire y); assign y = a; endmodule\n")
+    bad = tmp_path / "bad.v"
+    bad.write_text("module bad(input wire [3:0] a, output wire [1:0] y); assign y = a; endmodule\n")
+    assert tools.main(["lint", str(good), str(bad)]) == 1
+    out, err = capsys.readouterr()
+    assert "lint: 1 of 2 modules clean" in out and "WIDTH" in err
+    assert tools.main(["lint"]) == 2
+    assert "usage: python -m hw.tools lint FILE.v... | versions" in capsys.readouterr().err

@@ -175,6 +175,40 @@ def test_fakequant_emulation_is_the_float_model_without_rounding(tiny_model_fact
         FakeQuantRunner(fm, im, points=("xa", "res"))
 
 
+def test_fakequant_dynamic_modes_and_compare(tiny_model_factory):
+    """Dynamic int8 rounding (per vector, per group) moves the logits a little, finer groups less;
+    compare() of the unrounded emulation against the float reference is a perfect score."""
+    from hw.fakequant import MODES_TABLE, POINTS, FakeQuantRunner, compare
+    from hw.report import float_reference
+
+    fm = tiny_model_factory(seed=5)
+    seq = random_sequences(fm, seed=1, n=1)[0]
+    ref_logits = logits_of(fm, seq)
+    errs = {}
+    for group in (0, 4):
+        emu = FakeQuantRunner(fm, None, points=POINTS, mode="dynamic", group=group)
+        got = np.array([emu.forward(t) for t in seq])
+        errs[group] = np.abs(got - ref_logits).max()
+        assert 0 < errs[group] < 0.1 * np.abs(ref_logits).max()
+        emu.reset()
+        np.testing.assert_array_equal(emu.forward(seq[0]), got[0])      # reset starts again
+    assert errs[4] <= errs[0]
+    odd = FakeQuantRunner(fm, None, points=("xa",), mode="dynamic", group=7)    # 7 divides no vector: per vector
+    per_vector = FakeQuantRunner(fm, None, points=("xa",), mode="dynamic", group=0)
+    np.testing.assert_array_equal(odd.forward(seq[0]), per_vector.forward(seq[0]))
+    with pytest.raises(ValueError, match="mode must be one of"):
+        FakeQuantRunner(fm, None, mode="nearest")
+    with pytest.raises(ValueError, match="static scales come from an integer model"):
+        FakeQuantRunner(fm, None)
+    assert {m for _, _, m, _ in MODES_TABLE} == {"static", "dynamic"}
+
+    ref = float_reference(fm, random_sequences(fm, seed=2, n=2), steps=6)
+    exact = compare(FakeQuantRunner(fm, None, points=()), ref)
+    assert exact["greedy_prefix"] == exact["greedy_steps"] == 6 and exact["top1"] == 1.0
+    assert abs(exact["ppl_ratio"] - 1.0) < 1e-6 and abs(exact["kl"]) < 1e-6
+    rounded = compare(FakeQuantRunner(fm, None, points=POINTS, mode="dynamic"), ref)
+    assert rounded["kl"] > exact["kl"] and rounded["greedy_steps"] == 6
+
 def test_float_lora_adapters_are_refused_on_a_rewritten_model(tiny_model_factory):
     """A float adapter is in the checkpoint's coordinates; on a rotated model it would be wrong, silently."""
     from hw.golden import LoraShapeError

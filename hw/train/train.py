@@ -372,7 +372,8 @@ def export(out: Path, cfg: ModelConfig, tc: TrainConfig, params, vocab: bpe.BPEV
     (out / "corpus_sample.txt").write_text(sample_text, encoding="utf-8")
     # the sample comes from the exported file through the project's float reference
     model = load_llama2c(out / "model.bin")
-    ids = FloatRunner(model).generate_greedy(tok.encode(SAMPLE_PROMPT), 160)
+    # 160 positions, or the whole context of a smaller model (generate_greedy refuses more)
+    ids = FloatRunner(model).generate_greedy(tok.encode(SAMPLE_PROMPT), min(160, cfg.seq_len))
     sample = tok.decode_all(ids)
     log(f"greedy sample: {sample}")
     (out / "README.md").write_text(_readme(cfg, tc, stats, sample, command), encoding="utf-8")
