@@ -6,7 +6,8 @@ Opens the device with the host driver only (no hw/ import), refuses a stale
 metadata file, runs testbench/host_e2e.run_plan, then the plan's "reopen"
 generation twice with the link broken mid-generation: once the cable is
 "pulled" right after the device executed a token read (that answer is lost,
-the port closed), once the port is closed between two tokens; each time the
+the port closed; tokens read by number), once the port is closed between two
+streamed tokens; each time the
 driver opens the pty again (a new SerialTransport, a new random seq) and must
 deliver exactly the golden tokens. Last it asks the pty bridge to go silent
 (by creating MUTE_FLAG) and records that the next access raises DeviceTimeout
@@ -26,8 +27,11 @@ from testbench.host_e2e import _attempt, run_plan
 
 
 def pulled_cable(dev, case: dict) -> dict:
-    """The answer of the 2nd token read is lost and the port closed (a pulled cable)."""
+    """The answer of the 2nd token read is lost and the port closed (a pulled cable). Tokens are read
+    by number here (streaming off): a streamed run may never read, and closed_between_tokens breaks
+    a streamed one."""
     t = dev.transport
+    dev.stream = False
     real, reads = t.read_many, []
 
     def read_many(addr, count, increment=False):
@@ -40,7 +44,10 @@ def pulled_cable(dev, case: dict) -> dict:
         return words
 
     t.read_many = read_many
-    ids = [tok.id for tok in dev.generate(case["prompt"], case["max_new"], **case["kw"])]
+    try:
+        ids = [tok.id for tok in dev.generate(case["prompt"], case["max_new"], **case["kw"])]
+    finally:
+        dev.stream = True
     return {"ids": ids, "reconnects": dev.last_run.reconnects, "reopened": dev.transport is not t}
 
 
