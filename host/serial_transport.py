@@ -212,16 +212,7 @@ class SerialTransport(Transport):
             data = self._recv(0.0)
             if data:
                 self._decoder.feed(data)
-            while True:
-                frame = self._next_frame()
-                if frame is None:
-                    break
-                if frame is False:
-                    self._stream_damaged += 1
-                elif frame.type == T_STREAM:
-                    self._keep_stream(frame)
-                else:
-                    self._stats["stale_frames"] += 1
+            self._sort_frames(count_damaged=True)
             remaining = deadline - time.monotonic()
             if self._stream_rx or self._stream_damaged or remaining <= 0:
                 break
@@ -231,6 +222,20 @@ class SerialTransport(Transport):
         frames, self._stream_rx = self._stream_rx, []
         damaged, self._stream_damaged = self._stream_damaged, 0
         return frames, damaged
+
+    def _sort_frames(self, count_damaged: bool) -> None:
+        """The decoded frames waiting: stream frames kept, damaged ones counted (they may have been
+        stream frames) when `count_damaged`, any other frame answers no request now (stale)."""
+        while True:
+            frame = self._next_frame()
+            if frame is None:
+                return
+            if frame is False:
+                self._stream_damaged += int(count_damaged)
+            elif frame.type == T_STREAM:
+                self._keep_stream(frame)
+            else:
+                self._stats["stale_frames"] += 1
 
     def _keep_stream(self, frame) -> None:
         self._stats["stream_frames"] += 1
@@ -448,16 +453,7 @@ class SerialTransport(Transport):
         data = self._recv(0.0)
         if data:
             self._decoder.feed(data)
-        while True:
-            frame = self._next_frame()
-            if frame is None:
-                break
-            if frame is False:
-                self._stream_damaged += self._streaming
-            elif frame.type == T_STREAM:
-                self._keep_stream(frame)
-            else:
-                self._stats["stale_frames"] += 1
+        self._sort_frames(count_damaged=self._streaming)
         if not self._streaming:
             self._decoder.discard_partial()
 
