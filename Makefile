@@ -38,6 +38,7 @@ SOAK_RTL_SEED   ?= 7
 FUZZ_CASES ?= 1000000
 FUZZ_TIME  ?= 3600
 FUZZ_JOBS  ?= 1
+FUZZ_SPLIT ?= cases
 
 .PHONY: help venv test soak soak-rtl coverage units fuzz gate sim bench linkrate bitstream sweep respin flash lint regmap train clean
 
@@ -74,9 +75,9 @@ coverage: $(STAMP) ## Python line + Verilator line/toggle coverage of hw/, host/
 units: $(STAMP) ## each arithmetic unit of hw/rtl (rq, rsqrt, exp2, rope, silu, recip) vs hw/numerics on 10^5 random inputs
 	HARDWIRE_UNIT_CASES=100000 $(PY) -m pytest -q -p no:cacheprovider -m sim tests/test_rtl_units.py -k matches_numerics
 
-fuzz: $(STAMP) ## atheris campaign over every loader (FUZZ_CASES=10^6, FUZZ_TIME=3600 s, FUZZ_JOBS); refreshes tests/fuzz_corpus/
+fuzz: $(STAMP) ## atheris campaign over every loader (FUZZ_CASES=10^6, FUZZ_TIME=3600 s, FUZZ_JOBS, FUZZ_SPLIT=cases|time); refreshes tests/fuzz_corpus/
 	nice -n 19 $(PY) -m testbench.fuzz.campaign all --cases $(FUZZ_CASES) --max-time $(FUZZ_TIME) \
-	    --jobs $(FUZZ_JOBS) --update-corpus
+	    --jobs $(FUZZ_JOBS) --split $(FUZZ_SPLIT) --update-corpus
 
 gate: $(STAMP) ## gate-level check: synth_ecp5 / synth_ice40 netlists of a tiny model in Verilator vs the golden model (10-30 min)
 	HARDWIRE_GATE=1 $(PY) -m pytest -q -s -p no:cacheprovider -m gate tests/test_gate.py
