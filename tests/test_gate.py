@@ -64,7 +64,8 @@ def test_netlist_matches_golden(tmp_path_factory, family):
     assert len(report.tokens) >= STEPS
 
 
-def test_mult18x18d_model_lint_clean():
+@pytest.mark.parametrize("cell", ["MULT18X18D", "DP16KD"])
+def test_cell_model_lint_clean(cell):
     from hw.gate import REPO_ROOT
     from hw.tools import verilator_lint
-    verilator_lint([REPO_ROOT / "testbench" / "gate" / "MULT18X18D.v"], "MULT18X18D", args=["-Wall"])
+    verilator_lint([REPO_ROOT / "testbench" / "gate" / f"{cell}.v"], cell, args=["-Wall"])

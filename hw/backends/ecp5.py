@@ -62,9 +62,10 @@ class Ecp5(Family):
         return ehxplll_verilog(pll, clk_in, clk_out, locked)
 
     def cell_models(self, yosys_share: Path) -> tuple[list[Path], Path]:
-        # Yosys ships only a black box of MULT18X18D: its function is testbench/gate/MULT18X18D.v
-        return ([yosys_share / "lattice" / "cells_sim_ecp5.v", REPO_ROOT / "testbench" / "gate" / "MULT18X18D.v"],
-                yosys_share / "lattice")
+        # Yosys ships DP16KD and MULT18X18D as black boxes: their functions are in testbench/gate/,
+        # and ecp5_cells.v is Yosys's cells_sim_ecp5.v without the empty DP16KD
+        gate = REPO_ROOT / "testbench" / "gate"
+        return [gate / "ecp5_cells.v", gate / "DP16KD.v", gate / "MULT18X18D.v"], yosys_share / "lattice"
 
     def respin_refusal(self, bitstream: Path) -> None:
         return None
