@@ -641,3 +641,16 @@ class PtyBridge:
         self._thread.join(timeout=2)
         os.close(self.master)
         os.close(self._slave)
+
+
+def golden_reply(model, adapters, prompt, n, context, k_max, temperature=0.0, top_k=0, seed=0, stop_token=1):
+    """The golden model's tokens for a server request: `adapters` ({(layer, target): LoraInt}) applied
+    when given, the stop token itself not returned (the server does not send it)."""
+    from hw.golden import GoldenModel
+
+    g = GoldenModel(model, context=context, k_max=k_max)
+    for (layer, target), ad in (adapters or {}).items():
+        g.set_lora(layer, target, ad)
+    ids = list(g.generate(prompt, n, temperature=temperature, top_k=top_k, seed=seed, stop_token=stop_token))
+    return ids[:-1] if ids and ids[-1] == stop_token else ids
+

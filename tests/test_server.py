@@ -20,8 +20,8 @@ from host import registers as R  # noqa: E402
 from host.device import open_device  # noqa: E402
 from host.server import create_app  # noqa: E402
 from host.tokenizer import BOS, TextStream, Tokenizer  # noqa: E402
-from hw.golden import GoldenModel  # noqa: E402
 from tests.host_e2e_build import CONTEXT, K_MAX, accelerator, lora_adapters  # noqa: E402
+from tests.host_fakes import golden_reply  # noqa: E402
 
 PROMPT = [1, 5, 9, 2]
 ADAPTER = "tiny-lora"
@@ -40,12 +40,8 @@ def tiny_tokenizer(vocab: int) -> Tokenizer:
 
 def golden(prompt, n, adapter=False, temperature=0.0, top_k=0, seed=0, stop_token=BOS):
     model, _, _ = accelerator()
-    g = GoldenModel(model, context=CONTEXT, k_max=K_MAX)
-    if adapter:
-        for (layer, target), ad in lora_adapters(model).items():
-            g.set_lora(layer, target, ad)
-    ids = list(g.generate(prompt, n, temperature=temperature, top_k=top_k, seed=seed, stop_token=stop_token))
-    return ids[:-1] if ids and ids[-1] == stop_token else ids
+    return golden_reply(model, lora_adapters(model) if adapter else None, prompt, n, CONTEXT, K_MAX,
+                        temperature, top_k, seed, stop_token)
 
 
 def text_of(tok: Tokenizer, prompt, ids) -> str:

@@ -20,9 +20,9 @@ uvicorn = pytest.importorskip("uvicorn")
 from host import server as S  # noqa: E402
 from host.device import Device  # noqa: E402
 from host.tokenizer import BOS, TextStream, Tokenizer  # noqa: E402
-from hw.golden import GoldenModel, LoraInt  # noqa: E402
+from hw.golden import LoraInt  # noqa: E402
 from hw.rtlgen.fixture import random_int_model  # noqa: E402
-from tests.host_fakes import FakeCore, FakeTransport  # noqa: E402
+from tests.host_fakes import FakeCore, FakeTransport, golden_reply  # noqa: E402
 
 CONTEXT, K_MAX = 16, 8
 BASE, ADAPTER = "tiny-base", "tiny-lora"
@@ -50,12 +50,8 @@ TOK = tiny_tokenizer(MODEL.config.vocab_size)
 
 
 def golden(prompt, n, adapter=False, temperature=0.0, top_k=0, seed=0, stop_token=BOS):
-    g = GoldenModel(MODEL, context=CONTEXT, k_max=K_MAX)
-    if adapter:
-        for (layer, target), ad in adapters_for(MODEL).items():
-            g.set_lora(layer, target, ad)
-    ids = list(g.generate(prompt, n, temperature=temperature, top_k=top_k, seed=seed, stop_token=stop_token))
-    return ids[:-1] if ids and ids[-1] == stop_token else ids
+    return golden_reply(MODEL, adapters_for(MODEL) if adapter else None, prompt, n, CONTEXT, K_MAX,
+                        temperature, top_k, seed, stop_token)
 
 
 def text_of(prompt, ids) -> str:
