@@ -139,7 +139,7 @@ def _metadata(ws: Workspace, path: Path) -> None:
 @dataclass(frozen=True)
 class Target:
     name: str
-    file: str                       # where the input is written, relative to the workspace
+    file: str                       # where the input is written, relative to the workspace (never a seed)
     load: Callable[[Workspace, Path], None]
     errors: tuple[type[BaseException], ...]
     extra: int = 0                  # bytes of the valid files the load also reads (the shard)
@@ -152,7 +152,7 @@ TARGETS = {t.name: t for t in [
     Target("safetensors", "fuzz.safetensors", _safetensors, (HardwireError,)),
     Target("st_index", f"hf_index/{INDEX_NAME}", _st_index, (HardwireError,), extra=1),
     Target("config_json", "hf_config/config.json", _config_json, (HardwireError,), extra=1),
-    Target("tokenizer_json", "tokenizer.json", _tokenizer_json, (HardwireError,)),
+    Target("tokenizer_json", "fuzz_tokenizer.json", _tokenizer_json, (HardwireError,)),
     Target("metadata", "fuzz.hardwire.json", _metadata, HOST_ERRORS),
 ]}
 # the host tokenizer reads the same files as tokenizer_bin: it shares that corpus
