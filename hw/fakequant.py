@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hw.activations import activation
 from hw.float_model import apply_rope, rmsnorm, rope_cos_sin
 
 POINTS = ("xa", "q", "k", "v", "att", "xf", "h1", "h3", "g", "xc")
@@ -89,7 +90,7 @@ class FakeQuantRunner:
             x = x + w["wo"][l] @ att
             xf = q_("xf", l, rmsnorm(x, w["rms_ffn"][l], c.norm_eps))
             h1, h3 = q_("h1", l, w["w1"][l] @ xf), q_("h3", l, w["w3"][l] @ xf)
-            g = q_("g", l, h1 / (1.0 + np.exp(-h1)) * h3)
+            g = q_("g", l, activation(c.hidden_act).fn(h1) * h3)
             x = x + w["w2"][l] @ g
         xc = q_("xc", None, rmsnorm(x, w["rms_final"], c.norm_eps))
         self.pos += 1

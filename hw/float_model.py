@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hw.activations import activation
 from hw.frontend.checks import check_model
 from hw.errors import ConfigError, InputError
 from hw.model import FloatModel
@@ -78,7 +79,7 @@ class FloatRunner:
         entering the final norm): res_in, res_mid (residual after the
         attention add), xa (attention norm output),
         q_pre/k_pre (before RoPE), q/k (after RoPE), v, att (attention output,
-        input of wo), xf (FFN norm output), h1 (w1), h3 (w3), g (silu(h1)*h3),
+        input of wo), xf (FFN norm output), h1 (w1), h3 (w3), g (act(h1)*h3),
         xc (final norm output), logits. Arrays are copies, shape (D,), (KVD,) or (H,).
         """
         cfg, w = self.config, self.w
@@ -100,6 +101,7 @@ class FloatRunner:
                     record[(name, layer)] = value.copy()
 
         hd, eps = cfg.head_dim, cfg.norm_eps
+        act = activation(cfg.hidden_act).fn
         cos, sin = self.cos[pos], self.sin[pos]          # (hd/2,)
         x = w["token_embedding"][token].copy()           # (D,)
         for l in range(cfg.n_layers):
@@ -130,8 +132,7 @@ class FloatRunner:
             xf = rmsnorm(x, w["rms_ffn"][l], eps)         # (D,)
             h1 = w["w1"][l] @ xf                          # (H,)
             h3 = w["w3"][l] @ xf                          # (H,)
-            with np.errstate(over="ignore"):  # exp(-h1) = inf gives silu 0, as in C
-                g = h1 * (F32(1.0) / (F32(1.0) + np.exp(-h1))) * h3
+            g = act(h1) * h3
             rec(l, xf=xf, h1=h1, h3=h3, g=g)
             x = x + w["w2"][l] @ g
         rec(cfg.n_layers, res_in=x)

@@ -93,7 +93,7 @@ class IntModel:
     def _header(self) -> dict:
         return {
             "format_version": FORMAT_VERSION,
-            "config": self.config.__dict__,
+            "config": self.config.to_json(),
             "knobs": self.knobs,
             "scales": self.scales,
             "meta": self.meta,

@@ -24,6 +24,16 @@ class ModelConfig:
     norm_eps: float = 1e-5
     rope_theta: float = 10000.0
     shared_classifier: bool = True  # classifier reuses the token embedding
+    hidden_act: str = "silu"        # the gated MLP's activation (hw/activations.py)
+
+    def to_json(self) -> dict:
+        """The fields as written into files (int model header and fingerprint, build.json,
+        manifests): hidden_act only when it is not silu, so every file written before the
+        field existed reads, fingerprints and compares the same."""
+        d = dict(self.__dict__)
+        if d["hidden_act"] == "silu":
+            del d["hidden_act"]
+        return d
 
     @property
     def head_dim(self) -> int:

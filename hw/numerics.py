@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from hw.activations import DEFAULT as DEFAULT_ACT, activation
+
 MULT_BITS = 15          # requant multipliers are unsigned and < 2**15
 MAX_SHIFT = 62          # requant shifts are in [1, 62]
 EXP_FRAC_BITS = 8       # exp2 argument: 8 fractional bits
@@ -106,10 +108,12 @@ def rope_tables(seq_len: int, head_dim: int, theta: float = 10000.0) -> tuple[np
             np.round(np.sin(ang) * one).astype(np.int64))
 
 
-def silu_table(s_h1: float) -> np.ndarray:
-    """SILU[c + 128] = round(silu(c * s_h1) / s_h1 * 2**7) for int8 codes c; int16 values."""
+def gate_table(s_h1: float, act: str = DEFAULT_ACT) -> np.ndarray:
+    """SILU[c + 128] = round(act(c * s_h1) / s_h1 * 2**7) for int8 codes c; int16 values.
+    act: the MLP's activation (hw/activations.py; the table and the RTL are named after silu,
+    the default, but hold whichever function the model uses)."""
     c = np.arange(-128, 128, dtype=np.float64) * s_h1
-    y = c / (1.0 + np.exp(-c))
+    y = activation(act).fn(c)
     return np.clip(np.round(y / s_h1 * (1 << SILU_FRAC)), -32768, 32767).astype(np.int64)
 
 

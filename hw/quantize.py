@@ -298,7 +298,7 @@ def quantize(float_model: FloatModel, calib: Calibration, bits: dict | None = No
     arrays["attout_m"], arrays["attout_sh"] = _requant(attout, "attention output")
     gate = [sc["h1"][l] * 2.0 ** -nx.SILU_FRAC * sc["h3"][l] / sc["g"][l] for l in range(L)]
     arrays["g_m"], arrays["g_sh"] = _requant(gate, "SiLU gate")
-    arrays["silu"] = np.stack([nx.silu_table(sc["h1"][l]) for l in range(L)])   # (L, 256)
+    arrays["silu"] = np.stack([nx.gate_table(sc["h1"][l], cfg.hidden_act) for l in range(L)])   # (L, 256)
 
     # ---- classifier -> int24 logits
     wcls, s_c = qrows(fw["wcls"], bits["classifier"], moment("xc", None))

@@ -129,14 +129,12 @@ def float_reference(float_model: FloatModel, heldout: list[list[int]],
 def load_reference(path, config, checkpoint) -> FloatModel:
     """The float model at `path` as the report's reference for `checkpoint` (config `config`):
     a fine-tuned checkpoint is judged against its original, whose config must be the same."""
-    from dataclasses import asdict
-
     from hw import frontend
     from hw.errors import ConfigError
 
     ref = frontend.load(path, with_tokenizer=False).model
     if ref.config != config:
-        diff = ", ".join(f"{k} {v} vs {getattr(config, k)}" for k, v in asdict(ref.config).items()
+        diff = ", ".join(f"{k} {v} vs {getattr(config, k)}" for k, v in ref.config.__dict__.items()
                          if v != getattr(config, k))
         raise ConfigError(f"--reference {path} does not have the config of {checkpoint} ({diff}): the reference "
                           f"must be the float model {checkpoint} was fine-tuned from; pass that one")

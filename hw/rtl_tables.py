@@ -85,7 +85,7 @@ def silu_hex(path: str | Path, int_model) -> Path:
     layer, 16 bits two's complement; address layer*256 + (h1 + 128)."""
     t = silu_tables(int_model)
     return write_hex(path, t.reshape(-1), TABLE_BITS, [
-        "silu.hex: SILU[l][c + 128] = round(silu(c * s_h1) / s_h1 * 2**7), int8 code c (hw/numerics.py silu_table)",
+        "silu.hex: SILU[l][c + 128] = round(act(c * s_h1) / s_h1 * 2**7), int8 code c (hw/numerics.py gate_table)",
         f"shape ({t.shape[0]}, 256) layer-major, address layer*256 + c + 128, "
         f"{TABLE_BITS} bits two's complement, min {int(t.min())} max {int(t.max())}",
     ])

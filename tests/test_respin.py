@@ -146,7 +146,7 @@ def _manifest_of(im, knobs=None) -> dict:
     k = (knobs or Knobs(lanes=2, values_per_lane=2)).resolved(im["rope_cos"].shape[0])
     return {"format": "hardwire-bitstream-manifest", "family": "ecp5", "board": "ulx3s-85f",
             "model": {"fingerprint": im.fingerprint, "source": im.meta.get("source"),
-                      "config": im.config.__dict__, "bits": im.knobs["bits"]},
+                      "config": im.config.to_json(), "bits": im.knobs["bits"]},
             "knobs": k.to_json(), "clock_mhz": 25.0}
 
 

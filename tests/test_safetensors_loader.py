@@ -169,7 +169,7 @@ def edit_config(folder, **changes):
     ({"architectures": KeyError, "model_type": "gpt2"}, "gpt2"),
     ({"architectures": ["LlamaForCausalLM"], "model_type": "qwen2"}, "qwen2"),
     ({"rope_scaling": {"type": "llama3", "factor": 8.0}}, "rope_scaling"),
-    ({"hidden_act": "gelu"}, "hidden_act"),
+    ({"hidden_act": "relu"}, "hidden_act .relu. is not supported; hardwire has gelu, gelu_pytorch_tanh, silu"),
     ({"attention_bias": True}, "attention_bias"),
     ({"hidden_size": KeyError}, "hidden_size is missing"),
     ({"hidden_size": "24"}, "must be an integer"),

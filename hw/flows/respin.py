@@ -74,7 +74,7 @@ def read_manifest(bitstream: Path, manifest: Path | None = None) -> dict:
 def check_same_build(doc: dict, im, tokenizer_vocab: int | None) -> None:
     """Refuse, naming the first difference, a model that the bitstream's logic cannot run."""
     base_cfg, base_bits = doc["model"]["config"], doc["model"]["bits"]
-    cfg = im.config.__dict__
+    cfg = im.config.to_json()
     for key in SHAPE_FIELDS:
         if cfg.get(key) != base_cfg.get(key):
             raise RespinError(f"the new model's {key} is {cfg.get(key)}, the bitstream's {base_cfg.get(key)}: "
@@ -253,7 +253,7 @@ def respun_manifest(doc: dict, im, bit: Path, bmap: bm.BramMap, new: dict, block
             "built": doc.get("built")}
     d["built"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     d["model"] = {"fingerprint": im.fingerprint, "source": im.meta.get("source"),
-                  "config": im.config.__dict__, "bits": im.knobs["bits"]}
+                  "config": im.config.to_json(), "bits": im.knobs["bits"]}
     d["bitstream"] = {"file": bit.name, "bytes": bit.stat().st_size,
                       "sha256": hashlib.sha256(bit.read_bytes()).hexdigest()}
     d["bram_map"] = bm.BramMap(bmap.placements, bmap.ambiguous, bmap.unexplained,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from host.jsonfile import is_kind, short
+from hw.activations import activation
 from hw.errors import CheckpointError, ConfigError, HardwireError
 from hw.model import FloatModel, ModelConfig
 
@@ -54,6 +55,10 @@ def check_config(cfg: ModelConfig, source: str,
     if cfg.head_dim % 2:
         raise error(f"{source}: head_dim {cfg.head_dim} (dim / n_heads) is odd; "
                     "RoPE rotates pairs of values, so it must be even")
+    try:
+        activation(cfg.hidden_act)
+    except KeyError as exc:
+        raise error(f"{source}: {exc.args[0]}; it sets the MLP's gate function") from None
     for name in ("norm_eps", "rope_theta"):
         value = getattr(cfg, name)
         # is_kind: an int beyond float range (rope_theta: 10**400) is not finite, no OverflowError

@@ -26,6 +26,7 @@ from safetensors import safe_open
 
 from host.jsonfile import check_path, check_type, parse_json, read_json, short
 from hw.frontend.checks import check_config, check_finite, check_model, weight_shapes
+from hw import activations
 from hw.errors import CheckpointError, ConfigError
 from hw.model import FloatModel, ModelConfig
 from hw.tokenizer import Tokenizer
@@ -244,8 +245,7 @@ def config_from_hf(spec: object, source: str) -> ModelConfig:
                           f"{short(model_type)}) is not supported; hardwire loads "
                           "LlamaForCausalLM (model_type \"llama\") folders only. "
                           "Convert the model to a llama-architecture checkpoint")
-    unsupported = {"rope_scaling": None, "attention_bias": False, "mlp_bias": False,
-                   "hidden_act": "silu"}
+    unsupported = {"rope_scaling": None, "attention_bias": False, "mlp_bias": False}
     for key, wanted in unsupported.items():
         if spec.get(key, wanted) != wanted:
             raise ConfigError(f"{source}: {key} = {short(spec[key])} is not supported "
@@ -268,7 +268,8 @@ def config_from_hf(spec: object, source: str) -> ModelConfig:
         seq_len=spec.get("max_position_embeddings", 2048),
         norm_eps=spec.get("rms_norm_eps", 1e-6),      # LlamaConfig's defaults
         rope_theta=spec.get("rope_theta", 10000.0),
-        shared_classifier=bool(tied))
+        shared_classifier=bool(tied),
+        hidden_act=spec.get("hidden_act", activations.DEFAULT))
     check_config(cfg, source)
     head_dim = spec.get("head_dim")
     if head_dim is not None and head_dim != cfg.head_dim:
@@ -285,7 +286,7 @@ def config_to_hf(cfg: ModelConfig, dtype: str) -> dict:
         "num_key_value_heads": cfg.n_kv_heads, "vocab_size": cfg.vocab_size,
         "max_position_embeddings": cfg.seq_len, "rms_norm_eps": cfg.norm_eps,
         "rope_theta": cfg.rope_theta, "tie_word_embeddings": cfg.shared_classifier,
-        "hidden_act": "silu", "rope_scaling": None, "attention_bias": False,
+        "hidden_act": cfg.hidden_act, "rope_scaling": None, "attention_bias": False,
         "mlp_bias": False, "bos_token_id": 1, "eos_token_id": 2,
         "torch_dtype": TORCH_DTYPE[dtype],
     }

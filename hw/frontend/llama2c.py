@@ -147,12 +147,13 @@ def save_llama2c(model: FloatModel, path: str | os.PathLike) -> None:
     cfg = model.config
     check_model(model, f"model to save as {path}")
     defaults = ModelConfig(1, 1, 1, 1, 1, 1, 1)
-    if cfg.norm_eps != defaults.norm_eps or cfg.rope_theta != defaults.rope_theta:
+    if (cfg.norm_eps != defaults.norm_eps or cfg.rope_theta != defaults.rope_theta
+            or cfg.hidden_act != defaults.hidden_act):
         raise ConfigError(
-            f"{path}: the llama2.c format cannot store norm_eps {cfg.norm_eps} or "
-            f"rope_theta {cfg.rope_theta} (run.c assumes {defaults.norm_eps} and "
-            f"{defaults.rope_theta}); keep this model as a Hugging Face folder "
-            "(hw.frontend.hf_folder.save_hf_folder)")
+            f"{path}: the llama2.c format cannot store norm_eps {cfg.norm_eps}, "
+            f"rope_theta {cfg.rope_theta} or hidden_act {cfg.hidden_act!r} (run.c assumes "
+            f"{defaults.norm_eps}, {defaults.rope_theta} and {defaults.hidden_act!r}); keep this "
+            "model as a Hugging Face folder (hw.frontend.hf_folder.save_hf_folder)")
     vocab = cfg.vocab_size if cfg.shared_classifier else -cfg.vocab_size
     cos, sin = rope_tables(cfg.head_dim, cfg.seq_len, cfg.rope_theta)
     tmp = path.with_name(path.name + ".tmp")

@@ -68,7 +68,7 @@ def random_int_model(seed: int = 0, dim: int = 24, hidden: int = 44, n_layers: i
     a["att_m"], a["att_sh"] = requant(L, lo=10, hi=16)
     a["attout_m"], a["attout_sh"] = requant(L, lo=30, hi=34)
     a["g_m"], a["g_sh"] = requant(L, lo=14, hi=18)
-    a["silu"] = np.stack([nx.silu_table(s) for s in np.linspace(0.02, 0.08, L)])
+    a["silu"] = np.stack([nx.gate_table(s) for s in np.linspace(0.02, 0.08, L)])
     a["logit_m"], a["logit_sh"] = requant(1, lo=16, hi=20)
     a["eps_q"] = np.array([3])
     a["rope_cos"], a["rope_sin"] = nx.rope_tables(seq_len, cfg.head_dim)

@@ -200,6 +200,9 @@ def check_settings(cfg: ModelConfig, a) -> None:
                           f"pass --seq-len {cfg.seq_len} or less")
     if not a.lr > 0:
         raise ConfigError(f"--lr {a.lr}: must be positive, e.g. 1e-3")
+    if cfg.hidden_act != "silu":    # the trainer's forward and backward are written out for SwiGLU
+        raise ConfigError(f"the model's MLP activation is {cfg.hidden_act!r}; finetune trains silu (SwiGLU) "
+                          "models only: quantize this one without fine-tuning (hardwire quantize)")
 
 
 def training_text(model: FloatModel, tokenizer, a) -> tuple[np.ndarray, np.ndarray, str]:
@@ -289,7 +292,7 @@ def write(out: Path, model: FloatModel, params, bits: dict, stats: dict, source:
     side = out.with_name(out.name + ".json")
     side.write_text(json.dumps({
         "what": "quantization-aware fine-tuning by distillation (hw/train/qat.py)",
-        "source": source, "command": command, "bits": bits, "config": asdict(model.config),
+        "source": source, "command": command, "bits": bits, "config": model.config.to_json(),
         "loss": "mean KL(source float || fake-quantized student), next-token distributions",
         **stats}, indent=1) + "\n", encoding="utf-8")
     return side

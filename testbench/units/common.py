@@ -26,12 +26,12 @@ def cases(n: int) -> int:
 
 
 def silu_test_tables() -> np.ndarray:
-    """(SILU_LAYERS, 256) int64: two numerics.silu_table scales and one table of
+    """(SILU_LAYERS, 256) int64: two numerics.gate_table (silu) scales and one table of
     random int16 values over the whole range (the RTL must not assume a shape)."""
     rng = np.random.default_rng(11)
     rand = rng.integers(-32768, 32768, size=256)
     rand[:4] = [-32768, 32767, 0, -1]
-    return np.stack([nx.silu_table(0.02), nx.silu_table(0.11), rand]).astype(np.int64)
+    return np.stack([nx.gate_table(0.02), nx.gate_table(0.11), rand]).astype(np.int64)
 
 
 async def start(dut, inputs: tuple[str, ...] = ("in_valid",)) -> None:
