@@ -182,6 +182,13 @@ def engine_dsps(family: str, head_dim: int, lut_macs: bool, positions: int = 1) 
 NORM_DSPS = 3
 # DSP_FIXED counts one embedding requant (8 x 16) and one RoPE pair (4 products of 8 x 16)
 EMB_DSPS, ROPE_PAIR_DSPS = 1, 4
+# and their LUT slots past the first of each (synth_ecp5 of one hw_rq XW 4 -> 16: 128 LUT4, 13 CCU2C,
+# 22 PFUMX; of one hw_rope_pair: 124 LUT4, 26 CCU2C), before the family's factor
+EMB_LUTS, ROPE_PAIR_LUTS = 180, 180
+# the LoRA unit (hw_lora), when built: synth_ecp5 of it at 16 lanes, rank 4, models/default (wq, wv) is
+# 1,130 LUT4, 128 CCU2C, 357 PFUMX, 160 TRELLIS_DPR16X4 (the per-lane delta banks), 1,006 FF,
+# 2 DP16KD (counted by the estimate's lora_bits) and 6 MULT18X18D (four products and two rescales)
+LORA_LUTS, LORA_FFS, LORA_DSPS = 2_200, 1_100, 6
 # LUT slots per engine past the first, before the family's factor: 1,900 for hw_attention alone,
 # 3,200 more for what each engine adds around it (its KV bank's and query's multiplexers, the
 # staggered outputs, the att buffer's write ports), fitted to nextpnr's TRELLIS_COMB of
@@ -196,6 +203,11 @@ FF_LIMIT = 0.90
 def _vector_extra_dsps(est) -> int:
     """Multipliers of the embedding and RoPE units past the one each that DSP_FIXED counts."""
     return EMB_DSPS * (est.embedding_width - 1) + ROPE_PAIR_DSPS * (est.rope_width - 1)
+
+
+def _vector_extra_luts(est) -> int:
+    """LUT slots of the embedding and RoPE units past the first of each."""
+    return EMB_LUTS * (est.embedding_width - 1) + ROPE_PAIR_LUTS * (est.rope_width - 1)
 
 
 def _blocks(depth: int, width: int, kbits: int) -> int:
@@ -295,19 +307,21 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
     # models/default 16 x 16, two engines, P = 2 (72,558 TRELLIS_COMB, docs/boards.md)
     hd = model.config.head_dim
     qk_luts = (10 * 8 * hd if knobs.macs == "lut" else 0) * pos + 195 * hd * (pos - 1)
-    luts = int(per * (est.luts + ENGINE_LUTS * extra + qk_luts * est.attention_engines) + fixed)
+    lora_on = bool(knobs.lora_rank)
+    luts = int(per * (est.luts + ENGINE_LUTS * extra + qk_luts * est.attention_engines + _vector_extra_luts(est)
+                      + LORA_LUTS * lora_on) + fixed)
     dsps = 0
     if fam in DSP_PER_REQUANT:
         lut_macs = knobs.macs == "lut"
         core = DSP_FIXED[fam] - engine_dsps(fam, CALIBRATION_HEAD_DIM, False)    # besides the engines
         dsps = (est.mac_multipliers + DSP_PER_REQUANT[fam] * est.requant_multipliers + core
                 + est.attention_engines * engine_dsps(fam, model.config.head_dim, lut_macs, pos)
-                + NORM_DSPS * (est.norm_width - 2) + _vector_extra_dsps(est))
+                + NORM_DSPS * (est.norm_width - 2) + _vector_extra_dsps(est) + LORA_DSPS * lora_on)
     else:       # iCE40: the multipliers an ECP5 puts in DSPs become LUTs
         luts += ICE40_LUTS_PER_MULT * (est.mac_multipliers + 2 * est.requant_multipliers + DSP_FIXED["ecp5"]
                                        + engine_dsps("ecp5", model.config.head_dim, False) * extra
-                                       + _vector_extra_dsps(est))
-    ffs = int(FF_CAL[fam][0] * est.luts + FF_CAL[fam][1]) + ENGINE_FFS * extra
+                                       + _vector_extra_dsps(est) + LORA_DSPS * lora_on)
+    ffs = int(FF_CAL[fam][0] * est.luts + FF_CAL[fam][1]) + ENGINE_FFS * extra + LORA_FFS * lora_on
     return [
         Need("luts", luts, int(LUT_LIMIT * res.luts), res.luts, f"{per:g} x estimate {est.luts:,} + {fixed:,}"),
         Need("ffs", ffs, int(FF_LIMIT * res.ffs), res.ffs),

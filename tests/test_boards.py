@@ -264,12 +264,28 @@ def test_context_knob_is_suggested_when_the_kv_cache_overflows():
     assert fit_report(im, replace(k, context=int(ctx[0].split()[1])), board).fits
 
 
-def test_lora_adds_block_ram(default_model):
+def test_lora_adds_block_ram_logic_and_multipliers(default_model):
+    """hw_lora at 16 lanes (synth_ecp5): 2 DP16KD, 6 MULT18X18D, ~2,000 LUT slots, ~1,000 FF."""
     board = get_board("ulx3s-85f")
     base = {n.resource: n.need for n in needs(default_model, knobs_for(default_model), board)}
     lora = {n.resource: n.need for n in needs(default_model, knobs_for(default_model, lora_rank=8,
                                                                         lora_targets=("wq", "wv")), board)}
     assert lora["brams"] > base["brams"]
+    assert lora["dsps"] - base["dsps"] == 6
+    assert lora["luts"] - base["luts"] >= 2_000 and lora["ffs"] - base["ffs"] >= 1_006
+
+
+def test_ecp5_check_covers_the_placed_16x16_core():
+    """The twelfth session's placement of models/default at 16 x 16 LUT MACs (two engines, embedding 8
+    and RoPE 2 wide, rmsnorm 8, debug vectors off): 69,736 TRELLIS_COMB, 22,694 TRELLIS_FF,
+    154 DP16KD, 122 MULT18X18D. The check never counts less, and at most 3 % more LUT slots."""
+    from hw.flows.board_build import load_int_model
+
+    im, _ = load_int_model(DEFAULT_MODEL, None, "embedding=4,attention=4,mlp=4,classifier=4")
+    k = Knobs(lanes=16, values_per_lane=16, macs="lut", debug_vectors=False).resolved(256)
+    got = {n.resource: n.need for n in needs(im, k, get_board("ulx3s-85f"))}
+    assert 69_736 <= got["luts"] <= 1.03 * 69_736, got
+    assert got["ffs"] >= 22_694 and got["brams"] >= 154 and got["dsps"] >= 122, got
 
 
 def test_weight_bits_suggestion_when_rom_is_the_limit(default_model):

@@ -15,12 +15,16 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 class Ecp5(Family):
     name = "ecp5"
     # LUT slots: fitted to nextpnr's TRELLIS_COMB for models/default (all-4-bit weights, debug vectors
-    # off) at 8 x 4 and 16 x 4 lanes, rounded up (LUT4s, carry cells and LUT RAM, as placed).
-    # FFs: the line through 4 x 4 and 16 x 4, rounded up to cover 8 x 4. DSPs: 2 MULT18X18D per
+    # off) at 8 x 4 and 16 x 4 lanes, rounded up (LUT4s, carry cells and LUT RAM, as placed); the
+    # fixed part then raised by 5,100 for the Fmax pipeline stages of the tenth session (their
+    # registers' enables, wider flags), fitted to the placed models/default 16 x 16 build of the
+    # twelfth session (two engines, embedding 8 and RoPE 2 wide, rmsnorm 8: 69,736 TRELLIS_COMB).
+    # FFs: the line through 4 x 4 and 16 x 4, rounded up to cover 8 x 4, then raised by 1,000 to
+    # cover the same 16 x 16 build (22,694 TRELLIS_FF). DSPs: 2 MULT18X18D per
     # requant multiplier (ACC_W x 16); the rest of the core exact against synth_ecp5 at 4/8/16 x 4;
     # an attention engine (synth_ecp5 of one hw_attention, head dim 8: 23 MULT18X18D) has 7 besides
     # its per-position products.
-    fit = FitCalibration(lut=(1.22, 13_600), ff=(0.36, 7_800), dsp_per_requant=2, dsp_fixed=60,
+    fit = FitCalibration(lut=(1.22, 18_700), ff=(0.36, 8_800), dsp_per_requant=2, dsp_fixed=60,
                          engine_other_dsps=7)
 
     synth_command = "synth_ecp5"

@@ -196,7 +196,6 @@ module hw_lora #(
     wire [31:0]   u_idx32 = {{(32-RKW){1'b0}}, u_idx};
     reg [LNW-1:0] d_lane;
     reg [PAW-1:0] d_pass;
-    reg [DW-1:0]  d_mem [0:LANES*PD-1];
     integer ui;
 
     always @(posedge clk) begin
@@ -205,7 +204,6 @@ module hw_lora #(
             u_idx        <= u_idx + 1'b1;
         end
         if (q4_valid && q4_b) begin
-            d_mem[d_pass * LANES_I + {{(32-LNW){1'b0}}, d_lane}] <= rq4[DW-1:0];
             if ({{(32-LNW){1'b0}}, d_lane} + 1 >= LANES_I) begin
                 d_lane <= {LNW{1'b0}};
                 d_pass <= d_pass + 1'b1;
@@ -223,14 +221,23 @@ module hw_lora #(
         end
     end
 
-    // delta read port: one pass word
+    // deltas: one bank per lane (row pass * LANES + lane sits in bank lane at address pass), so a
+    // pass-wide read is one read port per bank. One RAM with LANES read ports made Yosys's memory
+    // mapping throw (synth_ecp5 at 16 lanes: an uncaught exception in the WebAssembly build)
     reg [LANES*DW-1:0] d_word_reg;
-    integer dl;
-    always @(posedge clk) begin
-        for (dl = 0; dl < LANES; dl = dl + 1) begin
-            d_word_reg[dl*DW +: DW] <= d_mem[d_addr * LANES_I + dl];
+    genvar gl;
+    generate
+        for (gl = 0; gl < LANES; gl = gl + 1) begin : g_dbank
+            localparam [LNW-1:0] LANE = gl;
+            reg [DW-1:0] bank [0:PD-1];
+            always @(posedge clk) begin
+                if (q4_valid && q4_b && d_lane == LANE) begin
+                    bank[d_pass] <= rq4[DW-1:0];
+                end
+                d_word_reg[gl*DW +: DW] <= bank[d_addr];
+            end
         end
-    end
+    endgenerate
     assign d_word = d_word_reg;
 
     // ---------------------------------------------------------------- control
