@@ -57,6 +57,23 @@ def test_comparison_on_the_rtl_and_first_differing_group(tmp_path):
         assert not bad.ok and bad.mismatch.startswith("position 0: K cache of layer 0 differs"), bad.mismatch
 
 
+def _gate_run(model, out, family: str, prompt: list[int], what: str):
+    """Synthesize, build and compare the netlist of the design in `out`; print the three times
+    (`make gate` runs with -s: docs/verification.md quotes them)."""
+    t0 = time.monotonic()
+    synth_netlist(out, family)
+    t1 = time.monotonic()
+    build_gate_sim(out, family)                         # cached: gate_session below reuses it
+    t2 = time.monotonic()
+    with gate_session(out, family) as sim:
+        report = compare_with_golden(sim, GoldenModel(model), prompt, STEPS)
+    t3 = time.monotonic()
+    print(f"\n{what}, {family} netlist: synth {t1 - t0:.0f} s, Verilator build {t2 - t1:.0f} s, "
+          f"{len(report.tokens)} positions simulated in {t3 - t2:.0f} s")
+    assert report.ok, f"{what}, {family} netlist: {report.mismatch}"
+    assert len(report.tokens) >= STEPS
+
+
 @pytest.mark.gate
 @pytest.mark.slow
 @needs_gate
@@ -65,10 +82,7 @@ def test_netlist_matches_golden(tmp_path_factory, family):
     model = random_int_model(seed=1)
     out = tmp_path_factory.mktemp(f"gate-{family}")
     generate(model, out, Knobs(lanes=5, values_per_lane=4))
-    with gate_session(out, family) as sim:
-        report = compare_with_golden(sim, GoldenModel(model), PROMPT, STEPS)
-    assert report.ok, f"{family} netlist: {report.mismatch}"
-    assert len(report.tokens) >= STEPS
+    _gate_run(model, out, family, PROMPT, "tiny model")
 
 
 @pytest.mark.gate
@@ -79,18 +93,7 @@ def test_default_model_netlist_matches_golden(tmp_path_factory):
     model = load_model("default")
     out = tmp_path_factory.mktemp("gate-default-ecp5")
     generate(model, out, DEFAULT_KNOBS)
-    t0 = time.monotonic()
-    synth_netlist(out, "ecp5")
-    t1 = time.monotonic()
-    build_gate_sim(out, "ecp5")                         # cached: gate_session below reuses it
-    t2 = time.monotonic()
-    with gate_session(out, "ecp5") as sim:
-        report = compare_with_golden(sim, GoldenModel(model), [BOS], STEPS)
-    t3 = time.monotonic()
-    print(f"\ndefault model, ECP5 netlist: synth {t1 - t0:.0f} s, Verilator build {t2 - t1:.0f} s, "
-          f"{len(report.tokens)} positions simulated in {t3 - t2:.0f} s")
-    assert report.ok, f"default model, ecp5 netlist: {report.mismatch}"
-    assert len(report.tokens) >= STEPS
+    _gate_run(model, out, "ecp5", [BOS], "default model")
 
 
 @pytest.mark.sim
