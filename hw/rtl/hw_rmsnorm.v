@@ -96,7 +96,8 @@ module hw_rmsnorm #(
 
     // NW gains per cycle; addresses past the table are clamped (their y is ignored)
     reg  [16*NW-1:0] g_att_q, g_ffn_q, g_fin_q;
-    integer gj;
+    integer gj, gk;                     // one loop variable per process: a variable assigned in
+                                        // two always blocks has two drivers in synthesis
     reg [NW*GAW-1:0] gaddr;             // layer * D + i + j, clamped
     reg [NW*IW-1:0]  faddr;             // i + j, clamped
     reg [31:0]       gsum, gfin;
@@ -113,10 +114,10 @@ module hw_rmsnorm #(
     end
 
     always @(posedge clk) begin
-        for (gj = 0; gj < NW; gj = gj + 1) begin
-            g_att_q[16*gj +: 16] <= gain_att[gaddr[GAW*gj +: GAW]];
-            g_ffn_q[16*gj +: 16] <= gain_ffn[gaddr[GAW*gj +: GAW]];
-            g_fin_q[16*gj +: 16] <= gain_fin[faddr[IW*gj +: IW]];
+        for (gk = 0; gk < NW; gk = gk + 1) begin
+            g_att_q[16*gk +: 16] <= gain_att[gaddr[GAW*gk +: GAW]];
+            g_ffn_q[16*gk +: 16] <= gain_ffn[gaddr[GAW*gk +: GAW]];
+            g_fin_q[16*gk +: 16] <= gain_fin[faddr[IW*gk +: IW]];
         end
     end
 

@@ -2,7 +2,7 @@
 // synth_ecp5 maps onto it (share/lattice/brams_map_16kd.v): true dual port at 9 or 18 bits a port
 // ($__DP16KD_, byte enables on the low address bits), and the 36-bit pseudo dual port ($__PDPW16KD_:
 // port A writes {DIB, DIA}, port B reads {DOB, DOA}); NOREG or OUTREG; NORMAL, WRITETHROUGH or
-// READBEFOREWRITE; both ports on one clock (hardwire's core has one). Yosys ships this cell as an
+// READBEFOREWRITE; each port on its own clock. Yosys ships this cell as an
 // empty black box (its outputs read 0), so the gate-level check (hw/gate.py) needs its function.
 // The contents: 1,024 entries of 18 bits, entry e in INITVAL_(e / 16) bits [20 (e % 16) +: 18];
 // a 9-bit word a is entry a / 2, bits [9 (a % 2) +: 9], a 36-bit word a entries 2a + 1 and 2a
@@ -222,7 +222,12 @@ module DP16KD(
     parameter [319:0] INITVAL_3F = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
 
 
+    // written by both ports, each in the process of its clock
+    /* verilator lint_off MULTIDRIVEN */
     reg [17:0] mem [0:1023];
+    /* verilator lint_on MULTIDRIVEN */
+    reg  [35:0] q_a, q_b;           // the read registers (NOREG: the outputs)
+    reg  [35:0] o_a, o_b;           // the output registers of OUTREG
 
     task automatic load_row(input integer row, input [319:0] v);
         integer i;
@@ -237,6 +242,10 @@ module DP16KD(
             $fatal(1, "DP16KD %m: chip-select decoding or an inverted clock; not modelled");
         if ((REGMODE_A != "NOREG" && REGMODE_A != "OUTREG") || (REGMODE_B != "NOREG" && REGMODE_B != "OUTREG"))
             $fatal(1, "DP16KD %m: REGMODE must be NOREG or OUTREG");
+        q_a = 36'd0;                    // rdinit zero (brams_16kd.txt): outputs read 0 until a read
+        q_b = 36'd0;
+        o_a = 36'd0;
+        o_b = 36'd0;
         load_row(0, INITVAL_00);
         load_row(1, INITVAL_01);
         load_row(2, INITVAL_02);
@@ -337,8 +346,6 @@ module DP16KD(
         else read_out = q;
     endfunction
 
-    reg  [35:0] q_a, q_b;           // the read registers (NOREG: the outputs)
-    reg  [35:0] o_a, o_b;           // the output registers of OUTREG
     // port A writes with WEA (the 36-bit write port: {DIB, DIA}); port B unless it is the 36-bit read port
     wire        we_a = CEA && WEA;
     wire        we_b = CEB && WEB && DATA_WIDTH_B != 36;
@@ -349,15 +356,14 @@ module DP16KD(
     wire [17:0] ent_a = mem[ada[13:4]];     // the entry a 9-bit write changes half of
     wire [17:0] ent_b = mem[adb[13:4]];
 
+    // each port on its own clock: Yosys ties an unused port's clock to 0 (a PDP ROM's write
+    // port), so one process on CLKA would never read a ROM whose reads are on CLKB. Both ports
+    // write `mem` (a true dual port); nonblocking writes let a read on the other port at the
+    // same edge return the old word.
     always @(posedge CLKA) begin
-        if (CEB && CLKB !== 1'b1)       // port B in use on another clock (an unused port's is tied off)
-            $fatal(1, "DP16KD %m: the ports are on different clocks; not modelled");
         if (RSTA) q_a <= 36'd0;
         else if (CEA && DATA_WIDTH_A != 36) q_a <= read_out(RBW_A, WT_A, we_a, old_a, new_a, q_a);
-        if (RSTB) q_b <= 36'd0;
-        else if (CEB) q_b <= read_out(RBW_B, WT_B, we_b, old_b, new_b, q_b);
         if (RSTA) o_a <= 36'd0; else if (OCEA) o_a <= q_a;
-        if (RSTB) o_b <= 36'd0; else if (OCEB) o_b <= q_b;
         if (we_a) begin
             if (DATA_WIDTH_A == 36) begin
                 mem[{ada[13:5], 1'b0}] <= new_a[17:0];
@@ -365,6 +371,12 @@ module DP16KD(
             end else if (DATA_WIDTH_A == 18) mem[ada[13:4]] <= new_a[17:0];
             else mem[ada[13:4]] <= ada[3] ? {new_a[8:0], ent_a[8:0]} : {ent_a[17:9], new_a[8:0]};
         end
+    end
+
+    always @(posedge CLKB) begin
+        if (RSTB) q_b <= 36'd0;
+        else if (CEB) q_b <= read_out(RBW_B, WT_B, we_b, old_b, new_b, q_b);
+        if (RSTB) o_b <= 36'd0; else if (OCEB) o_b <= q_b;
         if (we_b) begin
             if (DATA_WIDTH_B == 18) mem[adb[13:4]] <= new_b[17:0];
             else mem[adb[13:4]] <= adb[3] ? {new_b[8:0], ent_b[8:0]} : {ent_b[17:9], new_b[8:0]};
