@@ -200,14 +200,10 @@ LUT_LIMIT = 0.85            # placement and routing need slack: at most 85% of t
 FF_LIMIT = 0.90
 
 
-def _vector_extra_dsps(est) -> int:
-    """Multipliers of the embedding and RoPE units past the one each that DSP_FIXED counts."""
-    return EMB_DSPS * (est.embedding_width - 1) + ROPE_PAIR_DSPS * (est.rope_width - 1)
-
-
-def _vector_extra_luts(est) -> int:
-    """LUT slots of the embedding and RoPE units past the first of each."""
-    return EMB_LUTS * (est.embedding_width - 1) + ROPE_PAIR_LUTS * (est.rope_width - 1)
+def _vector_extra(est, per_emb: int, per_rope_pair: int) -> int:
+    """A cost of the embedding elements and RoPE pairs past the first of each (DSP_FIXED and the
+    family's LUT line count one of each)."""
+    return per_emb * (est.embedding_width - 1) + per_rope_pair * (est.rope_width - 1)
 
 
 def _blocks(depth: int, width: int, kbits: int) -> int:
@@ -308,7 +304,7 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
     hd = model.config.head_dim
     qk_luts = (10 * 8 * hd if knobs.macs == "lut" else 0) * pos + 195 * hd * (pos - 1)
     lora_on = bool(knobs.lora_rank)
-    luts = int(per * (est.luts + ENGINE_LUTS * extra + qk_luts * est.attention_engines + _vector_extra_luts(est)
+    luts = int(per * (est.luts + ENGINE_LUTS * extra + qk_luts * est.attention_engines + _vector_extra(est, EMB_LUTS, ROPE_PAIR_LUTS)
                       + LORA_LUTS * lora_on) + fixed)
     dsps = 0
     if fam in DSP_PER_REQUANT:
@@ -316,11 +312,11 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
         core = DSP_FIXED[fam] - engine_dsps(fam, CALIBRATION_HEAD_DIM, False)    # besides the engines
         dsps = (est.mac_multipliers + DSP_PER_REQUANT[fam] * est.requant_multipliers + core
                 + est.attention_engines * engine_dsps(fam, model.config.head_dim, lut_macs, pos)
-                + NORM_DSPS * (est.norm_width - 2) + _vector_extra_dsps(est) + LORA_DSPS * lora_on)
+                + NORM_DSPS * (est.norm_width - 2) + _vector_extra(est, EMB_DSPS, ROPE_PAIR_DSPS) + LORA_DSPS * lora_on)
     else:       # iCE40: the multipliers an ECP5 puts in DSPs become LUTs
         luts += ICE40_LUTS_PER_MULT * (est.mac_multipliers + 2 * est.requant_multipliers + DSP_FIXED["ecp5"]
                                        + engine_dsps("ecp5", model.config.head_dim, False) * extra
-                                       + _vector_extra_dsps(est) + LORA_DSPS * lora_on)
+                                       + _vector_extra(est, EMB_DSPS, ROPE_PAIR_DSPS) + LORA_DSPS * lora_on)
     ffs = int(FF_CAL[fam][0] * est.luts + FF_CAL[fam][1]) + ENGINE_FFS * extra + LORA_FFS * lora_on
     return [
         Need("luts", luts, int(LUT_LIMIT * res.luts), res.luts, f"{per:g} x estimate {est.luts:,} + {fixed:,}"),

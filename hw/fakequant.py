@@ -75,6 +75,7 @@ class FakeQuantRunner:
         c, w, pos, hd, q_ = self.cfg, self.w, self.pos, self.cfg.head_dim, self._q
         cos, sin = self.cos[pos], self.sin[pos]
         x = w["token_embedding"][token].copy()
+        act = activation(c.hidden_act).fn
         for l in range(c.n_layers):
             xa = q_("xa", l, rmsnorm(x, w["rms_att"][l], c.norm_eps))
             q, k, v = (q_(n, l, w[m][l] @ xa) for n, m in (("q", "wq"), ("k", "wk"), ("v", "wv")))
@@ -90,7 +91,7 @@ class FakeQuantRunner:
             x = x + w["wo"][l] @ att
             xf = q_("xf", l, rmsnorm(x, w["rms_ffn"][l], c.norm_eps))
             h1, h3 = q_("h1", l, w["w1"][l] @ xf), q_("h3", l, w["w3"][l] @ xf)
-            g = q_("g", l, activation(c.hidden_act).fn(h1) * h3)
+            g = q_("g", l, act(h1) * h3)
             x = x + w["w2"][l] @ g
         xc = q_("xc", None, rmsnorm(x, w["rms_final"], c.norm_eps))
         self.pos += 1

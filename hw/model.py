@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hw.activations import DEFAULT as DEFAULT_ACT
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -24,14 +26,14 @@ class ModelConfig:
     norm_eps: float = 1e-5
     rope_theta: float = 10000.0
     shared_classifier: bool = True  # classifier reuses the token embedding
-    hidden_act: str = "silu"        # the gated MLP's activation (hw/activations.py)
+    hidden_act: str = DEFAULT_ACT   # the gated MLP's activation (hw/activations.py)
 
     def to_json(self) -> dict:
         """The fields as written into files (int model header and fingerprint, build.json,
-        manifests): hidden_act only when it is not silu, so every file written before the
+        manifests): hidden_act only when it is not the default (silu), so every file written before the
         field existed reads, fingerprints and compares the same."""
         d = dict(self.__dict__)
-        if d["hidden_act"] == "silu":
+        if d["hidden_act"] == DEFAULT_ACT:
             del d["hidden_act"]
         return d
 
