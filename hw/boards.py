@@ -275,8 +275,8 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
     res, fam, kb = board.resources, board.family, board.resources.bram_kbits
     lay = rom_layout(model, knobs.lanes, knobs.values_per_lane)
     est = estimate(model, lay, knobs)
-    word_bits = lay.vpl * (wb or lay.wb)
-    rom = lay.lanes * _blocks(lay.depth, word_bits, kb)
+    # each ROM group at its own width (at most `wb` bits when pretending a requantisation)
+    rom = lay.lanes * sum(_blocks(g.depth, lay.vpl * min(g.bits, wb or g.bits), kb) for g in lay.groups)
     scale = lay.lanes * _blocks(lay.scale_depth, SCALE_BITS, kb)
     tables = (sum(max(1, _bit_blocks(bits, kb)) for bits in _table_memories(model, knobs))
               + _constant_rom_blocks(model, knobs, kb))

@@ -331,11 +331,19 @@ def test_power_up_values_do_not_matter(tiny, init_seed):
 
 def test_debug_vectors_off_reads_zero_and_computes_the_same(tmp_path):
     """A board build (--debug-vectors off): the buffer regions of the debug window read 0, the logits and
-    KV cache regions still read back, and the tokens and logits equal the golden model's."""
-    model = random_int_model(seed=1)
+    KV cache regions still read back, and the tokens and logits equal the golden model's.
+
+    Its weights are 2-bit (ternary) attention, 3-bit MLP and 6-bit classifier, each class in its own
+    lane ROM at its own width, with LUT MACs (the tiny design covers 4/5/8 bits with multipliers)."""
+    model = random_int_model(seed=1, bits={"embedding": 5, "attention": 2, "mlp": 3, "classifier": 6})
+    assert np.abs(model["wq"]).max() == 1                      # ternary: -1, 0, 1
     golden = GoldenModel(model)
-    sim = open_design(model, tmp_path / "nodbg", Knobs(lanes=5, values_per_lane=4, debug_vectors=False))
+    knobs = Knobs(lanes=5, values_per_lane=4, debug_vectors=False, macs="lut")
+    sim = open_design(model, tmp_path / "nodbg", knobs)
     try:
+        roms = sim.build_dir / "rom"
+        assert {"lane_004.hex", "lane_004_g1.hex", "lane_004_g2.hex"} <= {p.name for p in roms.glob("*.hex")}
+        assert "4 x 2-bit weights" in (roms / "lane_004.hex").read_text()
         for token in (1, 7, 3):
             pos = golden.pos
             trace: dict = {}

@@ -26,16 +26,29 @@ SEED = 3
 SOURCES = tuple(p.name for p in static_sources("hw_matvec"))     # hw_matvec and what it instantiates
 
 
+def _packed(values: list[int], width: int) -> str:
+    """A sized Verilog literal of `values`, `width` bits each, values[0] lowest."""
+    word = sum(v << (width * i) for i, v in enumerate(values))
+    return f"{width * len(values)}'h{word:x}"
+
+
 def matvec_parameters(layout, rom_dir: Path, mul_lut: int = 0) -> dict:
-    """hw_matvec parameters for a layout (the same values hw/rtlgen/top.py passes to the core)."""
-    return {"LANES": layout.lanes, "VPL": layout.vpl, "WB": layout.wb, "ROM_DEPTH": layout.depth,
+    """hw_matvec parameters for a layout (the values hw/rtlgen/top.py passes to the core); the
+    testbench tags matrix k of the walk with k, so tag k reads slot k's ROM group."""
+    assert len(layout.slots) <= 16
+    return {"LANES": layout.lanes, "VPL": layout.vpl, "WB": layout.wb,
+            "ROM_DEPTH": max(g.depth for g in layout.groups),
             "SCALE_DEPTH": layout.scale_depth, "ROWS_W": layout.rows_w, "COLS_W": layout.cols_w,
-            "ACC_W": layout.acc_bits, "MUL_LUT": mul_lut, "TAG_W": 4, "ROM_DIR": f'"{rom_dir}"'}
+            "ACC_W": layout.acc_bits, "MUL_LUT": mul_lut, "TAG_W": 4, "ROM_DIR": f'"{rom_dir}"',
+            "GROUPS": len(layout.groups), "GROUP_WB": _packed([g.bits for g in layout.groups], 8),
+            "GROUP_DEPTH": _packed([g.depth for g in layout.groups], 32),
+            "TAG_GROUP": _packed([s.group for s in layout.slots] + [0] * (16 - len(layout.slots)), 2)}
 
 
 # (5, 3): 37 vocab rows -> last pass of 2; 24 and 44 columns not multiples of 3 -> padding.
 # (16, 8): more lanes than the 8 k/v rows; 44 columns -> 6 words with 4 padding values.
 # (7, 5) with LUT MACs: bit-plane adder trees padded from 5 to 8 leaves, 8-bit weights.
+# Every build has three weight ROMs a lane (4-bit attention, 5-bit MLP, 8-bit classifier).
 @pytest.mark.sim
 @pytest.mark.parametrize("lanes,vpl,mul_lut", [(5, 3, 0), (16, 8, 0), (7, 5, 1)])
 def test_matvec_matches_numerics(lanes, vpl, mul_lut):
@@ -65,7 +78,9 @@ def test_matvec_synthesizes_to_block_rom():
     log = run_yosys(f"read_verilog {srcs}; chparam {sets} hw_matvec; synth_ecp5 -top hw_matvec; "
                     "tee -q -o stat.json stat -json", cwd=work)
     cells = json.loads((work / "stat.json").read_text())["design"]["num_cells_by_type"]
-    per_lane = bram18_blocks(layout.depth, layout.word_bits) + bram18_blocks(layout.scale_depth, SCALE_BITS)
+    assert len(layout.groups) == 3                                  # 4-, 5- and 8-bit weights, each at its width
+    per_lane = (sum(bram18_blocks(g.depth, layout.vpl * g.bits) for g in layout.groups)
+                + bram18_blocks(layout.scale_depth, SCALE_BITS))
     assert cells.get("DP16KD", 0) == 4 * per_lane, cells
     assert cells.get("MULT18X18D", 0) >= 4 * 4, cells              # one per int8 x weight product
     stray = {c for c in cells if c.startswith("$") and c != "$scopeinfo"}

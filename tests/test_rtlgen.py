@@ -48,33 +48,44 @@ def matrices(model):
 @pytest.mark.parametrize("lanes,vpl", SHAPES)
 def test_layout_covers_every_weight_once(model, lanes, vpl):
     lay = rom_layout(model, lanes, vpl)
-    owner = {}                                            # (lane, addr, j) -> (slot, row, col)
+    owner = {}                                            # (group, lane, addr, j) -> (slot, row, col)
     for k, s in enumerate(lay.slots):
         for r in range(s.rows):
             for c in range(s.cols):
-                key = (r % lanes, s.address(r // lanes, c // vpl), c % vpl)
+                key = (s.group, r % lanes, s.address(r // lanes, c // vpl), c % vpl)
                 assert key not in owner, f"{s.label} ({r}, {c}) collides with {owner[key]}"
                 owner[key] = (k, r, c)
     assert len(owner) == lay.weight_macs == sum(w.size for w in matrices(model).values())
-    # slots tile the ROM without gaps, in walk order
-    assert [s.word_base for s in lay.slots] == list(np.cumsum([0] + [s.passes * s.words for s in lay.slots])[:-1])
+    # each group's slots tile its ROM without gaps, in walk order; a group per class width
+    for g, rom in enumerate(lay.groups):
+        mine = [s for s in lay.slots if s.group == g]
+        assert {s.bits for s in mine} == {rom.bits}
+        assert [s.word_base for s in mine] == list(np.cumsum([0] + [s.passes * s.words for s in mine])[:-1])
+        assert rom.depth == sum(s.passes * s.words for s in mine)
     assert lay.depth == sum(s.passes * s.words for s in lay.slots)
     assert lay.scale_depth == sum(s.passes for s in lay.slots)
     # every owned position holds its weight, every other one is zero padding
     mats = list(matrices(model).values())
     for lane in range(lanes):
-        words = lane_words(model, lay, lane)              # (depth, VPL)
-        for addr in range(lay.depth):
-            for j in range(vpl):
-                hit = owner.get((lane, addr, j))
-                want = 0 if hit is None else mats[hit[0]][hit[1], hit[2]]
-                assert words[addr, j] == want
+        for g, rom in enumerate(lay.groups):
+            words = lane_words(model, lay, lane, g)       # (group depth, VPL)
+            assert words.shape == (rom.depth, vpl)
+            for addr in range(rom.depth):
+                for j in range(vpl):
+                    hit = owner.get((g, lane, addr, j))
+                    want = 0 if hit is None else mats[hit[0]][hit[1], hit[2]]
+                    assert words[addr, j] == want
 
 
 def test_layout_widths(model):
     lay = rom_layout(model, 5, 3)
     assert lay.wb == 8                                    # classifier 8 > mlp 5 > attention 4
     assert [s.bits for s in lay.slots[:7]] == [4, 4, 4, 4, 5, 5, 5] and lay.slots[-1].bits == 8
+    # each class at its own width: one ROM group per width, in order of first use
+    assert [g.bits for g in lay.groups] == [4, 5, 8]
+    assert [s.group for s in lay.slots[:7]] == [0, 0, 0, 0, 1, 1, 1] and lay.slots[-1].group == 2
+    assert lay.lane_rom_bits == sum(s.passes * s.words * 3 * s.bits for s in lay.slots)
+    assert lay.lane_rom_bits < lay.depth * lay.word_bits                # narrower than padding to 8 bits
     # the accumulator holds the worst row sum: C * 128 * qmax
     worst = max(s.cols for s in lay.slots) * 128 * 127
     assert worst < 1 << (lay.acc_bits - 1)
@@ -130,7 +141,9 @@ def test_lane_hex_decodes_to_the_model(model, tmp_path, lanes, vpl):
                 want = (int(m[r]), int(sh[r])) if r < s.rows else (0, 1)
                 w = words[s.pass_base + p]
                 assert (w & 0x7FFF, w >> 15) == want
-        assert len(read_hex(tmp_path / lane_file(lane))) == lay.depth
+        for g, rom in enumerate(lay.groups):
+            words = read_hex(tmp_path / lane_file(lane, g))
+            assert len(words) == rom.depth and all(w < 1 << (vpl * rom.bits) for w in words)
 
 
 def test_lane_header_names_matrices(model, tmp_path):
@@ -139,9 +152,12 @@ def test_lane_header_names_matrices(model, tmp_path):
     head = [l for l in (tmp_path / "lane_003.hex").read_text().splitlines() if l.startswith("//")]
     assert "lane 3 of 5" in head[0] and model.fingerprint in head[1]
     body = "\n".join(head)
-    for s in lay.slots:
+    for s in lay.slots[:4]:                                   # group 0: the 4-bit attention matrices
         assert f"\n// {s.label:<9} {s.word_base:>7}" in body
-    assert "3..33 step 5 (7)" in body                        # wcls rows of lane 3 (37 rows)
+    assert "w1[0]" not in body and "ROM group 0 of 3 (4-bit classes)" in head[0]
+    cls = [l for l in (tmp_path / "lane_003_g2.hex").read_text().splitlines() if l.startswith("//")]
+    assert "ROM group 2 of 3 (8-bit classes)" in cls[0] and "x 8-bit weights" in cls[2]
+    assert "3..33 step 5 (7)" in "\n".join(cls)                # wcls rows of lane 3 (37 rows)
 
 
 def test_layer_words_hold_signed_gshift():
@@ -169,7 +185,8 @@ def test_generate_is_deterministic(tmp_path):
     names = {p.name for p in a.rom_files}
     assert {"lane_004.hex", "scale_004.hex", "emb.hex", "emb_scale.hex", "norm_att.hex", "norm_ffn.hex",
             "norm_final.hex", "rope.hex", "layer.hex", "model.hex", "silu.hex", "exp2.hex", "rsqrt.hex"} <= names
-    assert len(names) == 2 * 5 + 11
+    assert len(names) == 4 * 5 + 11                            # per lane: 3 weight ROMs (4, 5, 8 bits), scales
+    assert {"lane_004_g1.hex", "lane_004_g2.hex"} <= names
     assert set(ta) == {"build.json", "rtl/hardwire_top.v", *(f"rom/{n}" for n in names)}
     # a rebuild with fewer lanes removes the old lane files
     generate(random_int_model(0), tmp_path / "a", Knobs(lanes=2, values_per_lane=3))
@@ -208,12 +225,16 @@ def test_top_parameters(tmp_path):
     m = random_int_model(0)
     info = generate(m, tmp_path, GOLDEN_KNOBS)
     text = info.top.read_text()
-    assert f".GEN_VERSION  (32'h{GEN_VERSION_WORD:08x})" in text
-    assert ".LORA_TARGETS (7'b0000101)" in text              # wq = bit 0, wv = bit 2
+    assert f".{'GEN_VERSION':<15} (32'h{GEN_VERSION_WORD:08x})" in text
+    assert f".{'LORA_TARGETS':<15} (7'b0000101)" in text     # wq = bit 0, wv = bit 2
+    g = info.layout.groups                                     # attention 4, mlp 5, classifier 8 bits
     for name, val in (("D", 24), ("H", 44), ("L", 2), ("NH", 3), ("NKV", 1), ("HD", 8), ("V", 37),
-                      ("CTX", 12), ("LANES", 5), ("VPL", 3), ("WB", 8), ("ROM_DEPTH", info.layout.depth),
+                      ("CTX", 12), ("LANES", 5), ("VPL", 3), ("WB", 8), ("ROM_DEPTH", max(x.depth for x in g)),
+                      ("ROM_GROUPS", 3), ("ROM_GROUP_WB", "{8'd8, 8'd5, 8'd4}"),
+                      ("ROM_GROUP_DEPTH", "{" + ", ".join(f"32'd{x.depth}" for x in reversed(g)) + "}"),
+                      ("GROUP_ATT", 0), ("GROUP_MLP", 1), ("GROUP_CLS", 2),
                       ("ACC_W", info.layout.acc_bits), ("K_MAX", 8), ("LORA_RANK", 2)):
-        assert f".{name:<12} ({val})" in text, name
+        assert f".{name:<15} ({val})" in text, name
     # model-specific values are ROM contents, never parameters (a respin rewrites only block RAM)
     for gone in ("FINGERPRINT", "EPS_Q", "FINAL_GSHIFT", "LOGIT_M", "LOGIT_SH"):
         assert f".{gone} " not in text, gone
@@ -313,10 +334,12 @@ def test_estimate_stories260k_worksheet():
     assert engine_counts(4, 8) == [1, 2, 4, 8] and engine_counts(2, 6) == [1, 2, 6]
     assert kv_banks(8, 4) == 4 and kv_banks(2, 4) == 2
     assert est.kv_cache_bits == 5 * 2 * 256 * 32 * 8       # 0.65 Mbit at 256, as in the worksheet
-    assert est.weight_rom_bits == 64 * lay.depth * 8 * 8
+    # 4-bit attention/MLP and the 8-bit classifier each at its own width (half of padding all to 8)
+    assert [(g.bits, g.depth) for g in lay.groups] == [(4, 510), (8, 64)]
+    assert est.weight_rom_bits == 64 * 8 * (510 * 4 + 64 * 8)
     assert est.weight_bits_used == 226_560 * 4 + 32_768 * 8
-    # 574 words x 64 bits per lane: 4 blocks (2 x 36 bits x 2 x 512 deep, or 4 x 18 bits x 1024)
-    assert est.weight_rom_blocks == 64 * 4
+    # per lane 510 words x 32 bits (one 512 x 36 block) and 64 words x 64 bits (two blocks 36 wide)
+    assert est.weight_rom_blocks == 64 * 3
     assert bram18_blocks(512, 36) == 1 and bram18_blocks(513, 36) == 2 and bram18_blocks(100, 3) == 1
     assert bram18_blocks(3000, 4) == 1 and bram18_blocks(3000, 5) == 2          # two 4096 x 4
     assert est.mac_multipliers == 512 and est.requant_multipliers == 64
@@ -337,6 +360,10 @@ def test_estimate_stories260k_worksheet():
     {"LANES": 64, "VPL": 8, "WB": 4, "ROM_DEPTH": 1000, "SCALE_DEPTH": 70, "ROWS_W": 10, "COLS_W": 8, "ACC_W": 20},
     {"LANES": 16, "VPL": 16, "WB": 4, "MUL_LUT": 1, "ROM_DEPTH": 64, "SCALE_DEPTH": 8, "ACC_W": 20},
     {"LANES": 3, "VPL": 5, "WB": 8, "MUL_LUT": 1},
+    {"LANES": 4, "VPL": 3, "WB": 8, "MUL_LUT": 1, "ROM_DEPTH": 16, "GROUPS": 3, "GROUP_WB": "24'h080504",
+     "GROUP_DEPTH": "96'h00000005_00000010_00000009", "TAG_GROUP": "32'h24"},
+    {"LANES": 2, "VPL": 2, "WB": 6, "ROM_DEPTH": 40, "GROUPS": 2, "GROUP_WB": "16'h0306",
+     "GROUP_DEPTH": "64'h00000001_00000028", "TAG_GROUP": "32'h4"},
 ])
 def test_matvec_lint(params):
     args = ["-Wall", *(f"-G{k}={v}" for k, v in params.items())]

@@ -31,12 +31,18 @@ module hw_core #(
     parameter NORM_W       = 2,         // rmsnorm elements per cycle: a power of two <= VPL, D
     parameter EMB_W        = 1,         // embedding elements per cycle: a power of two dividing D, <= LANES
     parameter ROPE_W       = 1,         // RoPE pairs per cycle: 2 needs HD, D and KVD multiples of 4
-    parameter WB           = 8,         // weight bits in the lane ROMs
+    parameter WB           = 8,         // weight bits of the lane MACs (the widest class)
     parameter BITS_EMB     = 8,         // embedding weight bits
     parameter BITS_ATT     = 4,         // attention weight bits (identity only)
     parameter BITS_MLP     = 4,         // MLP weight bits (identity only)
     parameter BITS_CLS     = 8,         // classifier weight bits (identity only)
-    parameter ROM_DEPTH    = 16,        // words per lane weight ROM
+    parameter ROM_DEPTH    = 16,        // words of the deepest lane weight ROM
+    parameter ROM_GROUPS   = 1,         // lane weight ROMs, one per weight width (hw/rtlgen/layout.py)
+    parameter ROM_GROUP_WB = WB,        // bits per weight of ROM group g at [8g +: 8]
+    parameter ROM_GROUP_DEPTH = ROM_DEPTH,  // words of ROM group g at [32g +: 32]
+    parameter GROUP_ATT    = 0,         // ROM group of the attention matrices
+    parameter GROUP_MLP    = 0,         // ROM group of the MLP matrices
+    parameter GROUP_CLS    = 0,         // ROM group of the classifier
     parameter SCALE_DEPTH  = 4,         // entries per lane scale ROM
     parameter ACC_W        = 24,        // lane accumulator bits
     parameter ROWS_W       = 10,        // bits of a row count
@@ -451,6 +457,10 @@ module hw_core #(
         end
     endfunction
 
+    // each tag's ROM group, 2 bits a tag (T_WQ at the bottom)
+    localparam [1:0] G_ATT = GROUP_ATT[1:0], G_MLP = GROUP_MLP[1:0], G_CLS = GROUP_CLS[1:0];
+    localparam [15:0] TAG_GROUP = {G_CLS, G_MLP, G_MLP, G_MLP, G_ATT, G_ATT, G_ATT, G_ATT};
+
     wire [31:0] mv_rows32 = mat_rows(mv_tag_reg);
     wire [31:0] mv_cols32 = mat_cols(mv_tag_reg);
 
@@ -465,7 +475,11 @@ module hw_core #(
         .ACC_W(ACC_W),
         .MUL_LUT(MAC_LUT),
         .TAG_W(TAG_W),
-        .ROM_DIR(ROM_DIR)
+        .ROM_DIR(ROM_DIR),
+        .GROUPS(ROM_GROUPS),
+        .GROUP_WB(ROM_GROUP_WB),
+        .GROUP_DEPTH(ROM_GROUP_DEPTH),
+        .TAG_GROUP(TAG_GROUP)
     ) matvec (
         .clk(clk),
         .rst(soft_rst),

@@ -3,8 +3,10 @@
 `default_nettype none
 
 // hw_mac_lane: one multiply-accumulate lane of the matrix-vector engine.
-// It owns its weight ROM (VPL signed weights of WB bits per word, $readmemh of
-// ROM_FILE) and its scale ROM ({sh, m} per pass, SCALE_FILE). Per cycle it
+// It owns its weight ROMs, one per weight width (ROM group, hw/rtlgen/layout.py):
+// group g holds VPL signed weights of GROUP_WB[g] bits a word ($readmemh of
+// ROM_FILE for group 0, ROM_STEM_gG.hex for group G), widened to WB bits after
+// the read; and its scale ROM ({sh, m} per pass, SCALE_FILE). Per cycle it
 // multiplies VPL broadcast int8 x values by one ROM word and accumulates; at
 // the last word of a row it requantizes y = (acc * m + 2**(sh-1)) >>> sh with
 // hw_rq at full width (no saturation: the core saturates or adds by mode).
@@ -21,13 +23,19 @@ module hw_mac_lane #(
     parameter ROM_FILE    = "",                 // weight ROM contents ($readmemh file)
     parameter SCALE_FILE  = "",                 // scale ROM contents ($readmemh file)
     parameter ROM_AW      = (ROM_DEPTH > 1) ? $clog2(ROM_DEPTH) : 1,       // weight address bits
-    parameter SCALE_AW    = (SCALE_DEPTH > 1) ? $clog2(SCALE_DEPTH) : 1    // scale address bits
+    parameter SCALE_AW    = (SCALE_DEPTH > 1) ? $clog2(SCALE_DEPTH) : 1,   // scale address bits
+    parameter GROUPS      = 1,                  // weight ROMs (one per width)
+    parameter GROUP_WB    = WB,                 // bits per weight of group g at [8g +: 8] (<= WB)
+    parameter GROUP_DEPTH = ROM_DEPTH,          // words of group g at [32g +: 32] (<= ROM_DEPTH)
+    parameter ROM_STEM    = "",                 // group G >= 1 reads {ROM_STEM, "_gG.hex"}
+    parameter GSEL_W      = (GROUPS > 1) ? $clog2(GROUPS) : 1               // group select bits
 ) (
     input  wire                    clk,
     input  wire                    rst,            // sync, clears y_valid
-    // S0: read a weight word
+    // S0: read a weight word of group rom_group at that group's address
     input  wire                    rom_en,
-    input  wire [ROM_AW-1:0]       rom_addr,
+    input  wire [GROUPS*ROM_AW-1:0] rom_addr,      // group g's address at [g*ROM_AW +: ROM_AW]
+    input  wire [GSEL_W-1:0]       rom_group,
     // S2: the x values of that word (registered by the caller), int8 each, value j at [8j +: 8]
     input  wire [VPL*8-1:0]        x_in,
     // S3: accumulate control of the word, scale address of its pass
@@ -47,18 +55,10 @@ module hw_mac_lane #(
 
     // ---------------------------------------------------------------- ROMs
     (* rom_style = "block" *)
-    reg [VPL*WB-1:0] rom [0:ROM_DEPTH-1];
-    (* rom_style = "block" *)
     reg [MW+SW-1:0]  scale_rom [0:SCALE_DEPTH-1];
 
     // A file name of "" gives an all-zero ROM, so tools can elaborate the module on its own.
     generate
-        if (ROM_FILE != "") begin : g_rom_file
-            initial $readmemh(ROM_FILE, rom);
-        end else begin : g_rom_zero
-            integer i;
-            initial for (i = 0; i < ROM_DEPTH; i = i + 1) rom[i] = {VPL*WB{1'b0}};
-        end
         if (SCALE_FILE != "") begin : g_scale_file
             initial $readmemh(SCALE_FILE, scale_rom);
         end else begin : g_scale_zero
@@ -67,18 +67,62 @@ module hw_mac_lane #(
         end
     endgenerate
 
-    reg [VPL*WB-1:0] rom_q;     // S1: BRAM read register
+    // S1: each group's BRAM read register, widened to WB bits a weight (sign copies)
+    wire [GROUPS*VPL*WB-1:0] rom_q_wide;
+    genvar gg, gv;
+    generate
+        for (gg = 0; gg < GROUPS; gg = gg + 1) begin : g_group
+            localparam integer GW  = {24'd0, GROUP_WB[8*gg +: 8]};
+            localparam integer GD  = GROUP_DEPTH[32*gg +: 32];
+            localparam integer GAW = (GD > 1) ? $clog2(GD) : 1;
+            localparam [7:0]   GCH = 8'd48 + gg;                 // the group's digit in its file name
+            localparam [GSEL_W-1:0] GID = gg;
+            (* rom_style = "block" *)
+            reg [VPL*GW-1:0] rom [0:GD-1];
+            reg [VPL*GW-1:0] rom_q;
+            if (gg > 0 && ROM_STEM != "") begin : g_file_n
+                initial $readmemh({ROM_STEM, "_g", GCH, ".hex"}, rom);
+            end else if (gg == 0 && ROM_FILE != "") begin : g_file_0
+                initial $readmemh(ROM_FILE, rom);
+            end else begin : g_zero
+                integer i;
+                initial for (i = 0; i < GD; i = i + 1) rom[i] = {VPL*GW{1'b0}};
+            end
+            wire selected = (GROUPS == 1) || (rom_group == GID);
+            always @(posedge clk) begin
+                if (rom_en && selected) begin
+                    rom_q <= rom[rom_addr[gg*ROM_AW +: GAW]];
+                end
+            end
+            for (gv = 0; gv < VPL; gv = gv + 1) begin : g_widen
+                if (GW < WB) begin : g_sign
+                    assign rom_q_wide[(gg*VPL + gv)*WB +: WB] = {{(WB-GW){rom_q[GW*gv + GW-1]}}, rom_q[GW*gv +: GW]};
+                end else begin : g_same
+                    assign rom_q_wide[(gg*VPL + gv)*WB +: WB] = rom_q[GW*gv +: GW];
+                end
+            end
+        end
+    endgenerate
+    wire unused_rom_addr = &{1'b0, rom_addr};      // address bits past a shallower group's depth
+
     reg [VPL*WB-1:0] w_s2;      // S2: BRAM output register, before the multipliers
 
-    always @(posedge clk) begin
-        if (rom_en) begin
-            rom_q <= rom[rom_addr];
+    generate
+        if (GROUPS > 1) begin : g_pick
+            reg [GSEL_W-1:0] group_s1;
+            always @(posedge clk) begin
+                if (rom_en) begin
+                    group_s1 <= rom_group;
+                end
+                w_s2 <= rom_q_wide[group_s1*VPL*WB +: VPL*WB];
+            end
+        end else begin : g_one
+            wire unused_group = &{1'b0, rom_group};
+            always @(posedge clk) begin
+                w_s2 <= rom_q_wide;
+            end
         end
-    end
-
-    always @(posedge clk) begin
-        w_s2 <= rom_q;
-    end
+    endgenerate
 
     // ---------------------------------------------------------------- S2: VPL products
     // MUL_LUT = 0: one multiplier per product (a MULT18X18D / DSP48 each), summed in S2.

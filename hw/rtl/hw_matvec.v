@@ -6,7 +6,9 @@
 // shared ROM address counter.
 // The lane ROMs hold every matrix of a token in walk order (hw/rtlgen/layout.py):
 // row r of a matrix is lane r % LANES in pass r / LANES, each pass ceil(C/VPL)
-// words. The core starts the matrices in that order; the walker streams one
+// words. Each weight width has its own ROM (group) in every lane; a matrix's tag
+// names its group (TAG_GROUP) and each group has its own address counter, so
+// every group ROM is walked from 0 to its end once per token. The core starts the matrices in that order; the walker streams one
 // word per cycle, pass after pass and matrix after matrix without a bubble when
 // the next start comes while `ready` is high on the last word. The core answers
 // each x_req with the VPL int8 values of chunk x_word one cycle later. After
@@ -15,15 +17,19 @@
 module hw_matvec #(
     parameter LANES       = 4,      // lanes = rows computed in parallel
     parameter VPL         = 4,      // int8 x values (and weights) per lane per cycle
-    parameter WB          = 8,      // weight bits in the lane ROM (widest class)
-    parameter ROM_DEPTH   = 16,     // words per lane weight ROM
+    parameter WB          = 8,      // weight bits of the lane MACs (widest class)
+    parameter ROM_DEPTH   = 16,     // words of the deepest lane weight ROM
     parameter SCALE_DEPTH = 4,      // entries per lane scale ROM = passes per token
     parameter ROWS_W      = 10,     // bits of a row count / row index (max R)
     parameter COLS_W      = 10,     // bits of a column count (max C)
     parameter ACC_W       = 24,     // accumulator bits, >= WB + 9
     parameter MUL_LUT     = 0,      // 1: lane products from LUT adders (hw_mac_lane), no DSP
     parameter TAG_W       = 4,      // bits of the tag that travels with a matrix
-    parameter ROM_DIR     = "rom"   // folder of lane_NNN.hex and scale_NNN.hex
+    parameter ROM_DIR     = "rom",  // folder of lane_NNN.hex (lane_NNN_gG.hex) and scale_NNN.hex
+    parameter GROUPS      = 1,      // lane weight ROMs, one per weight width
+    parameter GROUP_WB    = WB,     // bits per weight of group g at [8g +: 8]
+    parameter GROUP_DEPTH = ROM_DEPTH,  // words of group g at [32g +: 32]
+    parameter TAG_GROUP   = 0       // group of the matrix tagged t at [2t +: 2]
 ) (
     input  wire                       clk,
     input  wire                       rst,          // synchronous, active high
@@ -54,6 +60,8 @@ module hw_matvec #(
     localparam RB_W     = ROWS_W + $clog2(LANES + 1) + 1;           // row base < R + LANES
     localparam CB_W     = COLS_W + $clog2(VPL + 1) + 1;             // column base < C + VPL
     localparam RQ_W     = ACC_W + 16;
+    localparam GSEL_W   = (GROUPS > 1) ? $clog2(GROUPS) : 1;
+    localparam [2*(1<<TAG_W)-1:0] TAG_GROUPS = TAG_GROUP;
     // control word carried down the pipeline: valid, first, last, pass_last, tag, row base, rows, scale address
     localparam CTL_W    = 4 + TAG_W + RB_W + ROWS_W + SCALE_AW;
 
@@ -62,7 +70,8 @@ module hw_matvec #(
     reg [ROWS_W-1:0]    rows_reg;
     reg [COLS_W-1:0]    cols_reg;
     reg [TAG_W-1:0]     tag_reg;
-    reg [ROM_AW-1:0]    addr_reg;
+    reg [GROUPS*ROM_AW-1:0] addr_reg;   // group g's word address at [g*ROM_AW +: ROM_AW]
+    wire [GSEL_W-1:0]   group_reg;      // ROM group of the matrix walked (0 with one group)
     reg [SCALE_AW-1:0]  saddr_reg;
     reg [COLS_W-1:0]    word_reg;       // word index within the row
     reg [CB_W-1:0]      col_reg;        // word_reg * VPL
@@ -90,7 +99,7 @@ module hw_matvec #(
 
     always @(posedge clk) begin
         if (walk_reg) begin
-            addr_reg <= addr_reg + 1'b1;
+            addr_reg[group_reg*ROM_AW +: ROM_AW] <= addr_reg[group_reg*ROM_AW +: ROM_AW] + 1'b1;
             if (word_last) begin
                 word_reg      <= {COLS_W{1'b0}};
                 col_reg       <= {CB_W{1'b0}};
@@ -122,15 +131,30 @@ module hw_matvec #(
             if (!(start && ready)) begin
                 walk_reg <= 1'b0;
             end
-            addr_reg  <= {ROM_AW{1'b0}};
+            addr_reg  <= {GROUPS*ROM_AW{1'b0}};
             saddr_reg <= {SCALE_AW{1'b0}};
         end
         if (rst) begin
             walk_reg  <= 1'b0;
-            addr_reg  <= {ROM_AW{1'b0}};
+            addr_reg  <= {GROUPS*ROM_AW{1'b0}};
             saddr_reg <= {SCALE_AW{1'b0}};
         end
     end
+
+    generate
+        if (GROUPS > 1) begin : g_group
+            reg [GSEL_W-1:0] group_q;
+            always @(posedge clk) begin
+                if (start && ready) begin
+                    group_q <= TAG_GROUPS[2*start_tag +: GSEL_W];
+                end
+            end
+            assign group_reg = group_q;
+        end else begin : g_one_group
+            wire unused_tag_groups = &{1'b0, TAG_GROUPS};
+            assign group_reg = 1'b0;
+        end
+    endgenerate
 
     // ---------------------------------------------------------------- control pipeline S0..S7
     wire [CTL_W-1:0] ctl_s0 = {walk_reg, (word_reg == {COLS_W{1'b0}}), word_last, pass_last,
@@ -209,12 +233,17 @@ module hw_matvec #(
                 .ROM_DEPTH(ROM_DEPTH),
                 .SCALE_DEPTH(SCALE_DEPTH),
                 .ROM_FILE({ROM_DIR, "/lane_", D2, D1, D0, ".hex"}),
-                .SCALE_FILE({ROM_DIR, "/scale_", D2, D1, D0, ".hex"})
+                .SCALE_FILE({ROM_DIR, "/scale_", D2, D1, D0, ".hex"}),
+                .GROUPS(GROUPS),
+                .GROUP_WB(GROUP_WB),
+                .GROUP_DEPTH(GROUP_DEPTH),
+                .ROM_STEM({ROM_DIR, "/lane_", D2, D1, D0})
             ) lane (
                 .clk(clk),
                 .rst(rst),
                 .rom_en(walk_reg),
                 .rom_addr(addr_reg),
+                .rom_group(group_reg),
                 .x_in(x_s2),
                 .acc_en(acc_en),
                 .acc_first(acc_first),

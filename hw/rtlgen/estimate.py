@@ -174,7 +174,7 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     head_min = max(hd, DIV_STAGE)
     bits = model.knobs["bits"]
     used = sum(s.rows * s.cols * s.bits for s in lay.slots)
-    rom = lay.lanes * lay.depth * lay.word_bits
+    rom = lay.lanes * lay.lane_rom_bits
     scale = lay.lanes * lay.scale_depth * SCALE_BITS
     tables = (V * D * bits["embedding"] + V * SCALE_BITS        # embedding + its (m, sh)
               + (2 * L + 1) * D * 16                            # rmsnorm gains
@@ -192,12 +192,14 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     # 16 x 4 bits, above the DSP lane). rmsnorm: ~300 per element per cycle past 2. Both fitted,
     # with hw/boards.py's engine cost, to two placed builds (docs/boards.md, "Core v2").
     mac_luts = (19 if knobs.macs == "lut" else 8) * lay.wb
-    per_lane = (lay.vpl * (mac_luts + lay.acc_bits) + lay.acc_bits
+    # a lane with several ROM groups picks its group's word: a mux level per extra group
+    per_lane = (lay.vpl * (mac_luts + lay.acc_bits) + lay.acc_bits + (len(lay.groups) - 1) * lay.word_bits
                 + 6 * (lay.acc_bits + 16))
     luts = lay.lanes * per_lane + CORE_LUTS + 300 * max(0, nw - 2)
     return Estimate(macs, ideal, walk, drain, vector, att_fixed, att_pos, head_min,
                     lay.lanes, lay.vpl, 0 if knobs.macs == "lut" else lay.lanes * lay.vpl, lay.lanes,
-                    rom, lay.lanes * bram18_blocks(lay.depth, lay.word_bits), used, scale, tables,
+                    rom, lay.lanes * sum(bram18_blocks(g.depth, lay.vpl * g.bits) for g in lay.groups),
+                    used, scale, tables,
                     kv, lora, luts, engines, nw, L * hpe, knobs.attention_positions, ew,
                     knobs.rope_lanes(cfg))
 

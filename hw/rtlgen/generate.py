@@ -212,10 +212,12 @@ def build_json(model: IntModel, layout: Layout, knobs: Knobs, est: Estimate,
         "knobs": knobs.to_json(),
         "layout": {"lanes": layout.lanes, "values_per_lane": layout.vpl, "weight_bits": layout.wb,
                    "rom_depth": layout.depth, "scale_depth": layout.scale_depth,
+                   "rom_groups": [{"bits": g.bits, "depth": g.depth} for g in layout.groups],
                    "acc_bits": layout.acc_bits, "rows_w": layout.rows_w, "cols_w": layout.cols_w,
                    "matrices": [{"name": s.name, "layer": s.layer, "rows": s.rows, "cols": s.cols,
                                  "bits": s.bits, "passes": s.passes, "words": s.words,
-                                 "word_base": s.word_base, "pass_base": s.pass_base} for s in layout.slots]},
+                                 "group": s.group, "word_base": s.word_base, "pass_base": s.pass_base}
+                                for s in layout.slots]},
         "estimate": est.to_json(positions(knobs.context)),
     }
 

@@ -1,8 +1,9 @@
 """Write each lane's weight ROM and scale ROM as $readmemh hex files.
 
-lane_NNN.hex: one word per line, VPL weights of WB bits, value j at bits
-[j*WB +: WB] (two's complement). scale_NNN.hex: one {sh[5:0], m[14:0]} word
-per pass. Both start with `//` comment lines ($readmemh skips them) saying
+lane_NNN.hex: one word per line, VPL weights of B bits, value j at bits
+[j*B +: B] (two's complement), for the matrices of ROM group 0 (the width of
+the first matrix walked); lane_NNN_gG.hex the same for group G >= 1 (another
+class width, layout.py). scale_NNN.hex: one {sh[5:0], m[14:0]} word per pass. Both start with `//` comment lines ($readmemh skips them) saying
 which matrices, rows, bits and value ranges the lane holds.
 """
 from __future__ import annotations
@@ -16,8 +17,9 @@ from hw.rtl_tables import write_hex
 from hw.rtlgen.layout import SCALE_BITS, Layout, lane_scales, lane_words, pack_word, unpack_word
 
 
-def lane_file(lane: int) -> str:
-    return f"lane_{lane:03d}.hex"
+def lane_file(lane: int, group: int = 0) -> str:
+    """The weight ROM file of `lane` for ROM `group`; hw_matvec forms the same names."""
+    return f"lane_{lane:03d}.hex" if group == 0 else f"lane_{lane:03d}_g{group}.hex"
 
 
 def scale_file(lane: int) -> str:
@@ -34,16 +36,19 @@ def _rows_text(lane: int, lanes: int, rows: int) -> str:
     return f"{own[0]}..{own[-1]} step {lanes} ({len(own)})"
 
 
-def lane_header(model, layout: Layout, lane: int, words: np.ndarray) -> list[str]:
-    lay = layout
+def lane_header(model, layout: Layout, lane: int, words: np.ndarray, group: int = 0) -> list[str]:
+    lay, g = layout, layout.groups[group]
+    which = f"lane {lane} of {lay.lanes} (rows r with r % {lay.lanes} == {lane})"
+    if len(lay.groups) > 1:
+        which += f", ROM group {group} of {len(lay.groups)} ({g.bits}-bit classes)"
     head = [
-        f"hardwire lane weight ROM: lane {lane} of {lay.lanes} (rows r with r % {lay.lanes} == {lane})",
+        f"hardwire lane weight ROM: {which}",
         f"model fingerprint {model.fingerprint}",
-        f"{lay.depth} words of {lay.vpl} x {lay.wb}-bit weights; value j at bits [{lay.wb}*j +: {lay.wb}], "
+        f"{g.depth} words of {lay.vpl} x {g.bits}-bit weights; value j at bits [{g.bits}*j +: {g.bits}], "
         "two's complement, zero padded",
         f"{'matrix':<9} {'addr':>7} {'passes':>6} {'words':>5} {'bits':>4} {'min':>5} {'max':>5}  rows",
     ]
-    for s in lay.slots:
+    for s in (s for s in lay.slots if s.group == group):
         block = words[s.word_base:s.word_base + s.passes * s.words]
         lo, hi = (int(block.min()), int(block.max())) if block.size else (0, 0)
         head.append(f"{s.label:<9} {s.word_base:>7} {s.passes:>6} {s.words:>5} {s.bits:>4} {lo:>5} {hi:>5}  "
@@ -75,15 +80,17 @@ def write_lanes(model, layout: Layout, rom_dir: Path) -> list[Path]:
     rom_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for lane in range(layout.lanes):
-        words = lane_words(model, layout, lane)                    # (depth, VPL)
-        packed = [pack_word(w, layout.wb) for w in words]
-        path = rom_dir / lane_file(lane)
-        write_hex(path, packed, layout.word_bits, lane_header(model, layout, lane, words))
+        for group, g in enumerate(layout.groups):
+            words = lane_words(model, layout, lane, group)         # (group depth, VPL)
+            path = rom_dir / lane_file(lane, group)
+            write_hex(path, [pack_word(w, g.bits) for w in words], layout.group_word_bits(group),
+                      lane_header(model, layout, lane, words, group))
+            written.append(path)
         scales = lane_scales(model, layout, lane)                  # (scale_depth, 2)
         spath = rom_dir / scale_file(lane)
         sw = [(int(sh) << MULT_BITS) | int(m) for m, sh in scales]
         write_hex(spath, sw, SCALE_BITS, scale_header(model, layout, lane, scales))
-        written += [path, spath]
+        written.append(spath)
     return written
 
 
@@ -99,13 +106,14 @@ def read_hex(path: Path) -> list[int]:
 
 def decode_lanes(layout: Layout, rom_dir: Path) -> dict[tuple[str, int | None], np.ndarray]:
     """Rebuild every matrix (R, C) from the lane hex files (the inverse of write_lanes)."""
-    lanes = [np.array([unpack_word(w, layout.vpl, layout.wb) for w in read_hex(Path(rom_dir) / lane_file(l))])
-             for l in range(layout.lanes)]                          # each (depth, VPL)
+    roms = {(l, gi): np.array([unpack_word(w, layout.vpl, g.bits)
+                               for w in read_hex(Path(rom_dir) / lane_file(l, gi))]).reshape(-1, layout.vpl)
+            for l in range(layout.lanes) for gi, g in enumerate(layout.groups)}   # each (group depth, VPL)
     out = {}
     for s in layout.slots:
         w = np.zeros((s.rows, s.cols), dtype=np.int64)
         for r in range(s.rows):
             lane, p = r % layout.lanes, r // layout.lanes
-            w[r] = lanes[lane][s.address(p, 0):s.address(p, s.words)].reshape(-1)[:s.cols]
+            w[r] = roms[lane, s.group][s.address(p, 0):s.address(p, s.words)].reshape(-1)[:s.cols]
         out[(s.name, s.layer)] = w
     return out

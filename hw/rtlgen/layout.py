@@ -6,9 +6,14 @@ estimate and the tests all read the same Layout, so they cannot disagree.
 Rules (docs in notes/rtl.md): matrices in token order (per layer wq, wk, wv,
 wo, w1, w3, w2; then wcls). Row r of a matrix goes to lane r % LANES in pass
 r // LANES. Each pass is ceil(C / VPL) words of VPL weights, zero padded at the
-end of a row and for a lane without a row in the last pass. So one shared
-address counter walks every lane's ROM from 0 to the end once per token, and
-a lane's scale ROM holds one (m, sh) per pass in the same order.
+end of a row and for a lane without a row in the last pass.
+
+Weights are stored at their class's own width: each distinct width is one ROM
+group (group 0 the width of the first matrix walked, then in order of first
+use), and a lane has one ROM per group, VPL x that width bits a word. A
+matrix's words sit in its group's ROM in walk order, so one address counter
+per group walks each ROM from 0 to its end once per token (hw_matvec), and a
+lane's scale ROM holds one (m, sh) per pass of every matrix in walk order.
 """
 from __future__ import annotations
 
@@ -48,36 +53,55 @@ class MatrixSlot:
     layer: int | None    # None for wcls
     rows: int            # R
     cols: int            # C
-    bits: int            # weight class bits (<= the ROM's WB)
+    bits: int            # weight class bits = its ROM group's width
     passes: int          # ceil(R / LANES)
     words: int           # words per row = ceil(C / VPL)
-    word_base: int       # ROM address of pass 0, word 0
+    word_base: int       # address of pass 0, word 0 in its group's ROM
     pass_base: int       # scale ROM address of pass 0
+    group: int = 0       # ROM group (Layout.groups) holding its words
 
     @property
     def label(self) -> str:
         return self.name if self.layer is None else f"{self.name}[{self.layer}]"
 
     def address(self, pass_: int, word: int) -> int:
-        """ROM word address of (pass, word) of this matrix, the same in every lane."""
+        """Word address of (pass, word) of this matrix in its group's ROM, the same in every lane."""
         return self.word_base + pass_ * self.words + word
+
+
+@dataclass(frozen=True)
+class RomGroup:
+    """The lane ROM of one weight width: `depth` words of VPL x `bits` bits in every lane."""
+    bits: int
+    depth: int
 
 
 @dataclass(frozen=True)
 class Layout:
     lanes: int
     vpl: int
-    wb: int                      # bits per weight in the ROM (widest class)
+    wb: int                      # the widest class's bits: the lane MACs' weight width
     slots: tuple[MatrixSlot, ...]
-    depth: int                   # words per lane weight ROM
+    depth: int                   # words per lane over all its weight ROMs
     scale_depth: int             # passes per token = entries per lane scale ROM
     acc_bits: int                # accumulator width
     rows_w: int                  # bits of a row count (max R, inclusive)
     cols_w: int                  # bits of a column count (max C, inclusive)
+    groups: tuple[RomGroup, ...] = ()   # the weight ROMs of a lane, one per width
 
     @property
     def word_bits(self) -> int:
+        """Bits of the widest ROM word (VPL weights of the widest class)."""
         return self.vpl * self.wb
+
+    @property
+    def lane_rom_bits(self) -> int:
+        """Weight ROM bits of one lane, every group at its own width."""
+        return sum(g.depth * self.vpl * g.bits for g in self.groups)
+
+    def group_word_bits(self, group: int) -> int:
+        """Bits of a word of ROM group `group`."""
+        return self.vpl * self.groups[group].bits
 
     @property
     def rq_bits(self) -> int:
@@ -125,28 +149,38 @@ def rom_layout(model, lanes: int, vpl: int) -> Layout:
         raise LayoutError(f"lanes and values per lane must be >= 1, got {lanes} and {vpl}")
     bits = weight_bits(model)
     wb = max(bits[MATRIX_CLASS[n]] for n in MATRIX_CLASS)
-    slots, word, pas = [], 0, 0
+    slots, pas = [], 0
+    widths: list[int] = []               # group -> bits, in order of first use
+    depth: list[int] = []                # group -> words so far
     for name, layer, w in matrix_order(model):
         r, c = w.shape
         p, k = cdiv(r, lanes), cdiv(c, vpl)
-        slots.append(MatrixSlot(name, layer, r, c, bits[MATRIX_CLASS[name]], p, k, word, pas))
-        word += p * k
+        b = bits[MATRIX_CLASS[name]]
+        if b not in widths:
+            widths.append(b)
+            depth.append(0)
+        g = widths.index(b)
+        slots.append(MatrixSlot(name, layer, r, c, b, p, k, depth[g], pas, g))
+        depth[g] += p * k
         pas += p
     max_c = max(s.cols for s in slots)
     max_r = max(s.rows for s in slots)
     # |x| <= 128, |w| <= 2**(WB-1) - 1: |sum| < C * 2**(WB+6), plus a sign bit;
     # hw_mac_lane needs room for one product and a spare bit (ACC_W >= WB + 9)
     acc = max(clog2(max_c) + wb + 7, wb + 9)
-    return Layout(lanes, vpl, wb, tuple(slots), word, pas, acc,
-                  (max_r).bit_length(), (max_c).bit_length())
+    return Layout(lanes, vpl, wb, tuple(slots), sum(depth), pas, acc,
+                  (max_r).bit_length(), (max_c).bit_length(),
+                  tuple(RomGroup(b, d) for b, d in zip(widths, depth)))
 
 
 # ---------------------------------------------------------------- lane contents
 
-def lane_words(model, layout: Layout, lane: int) -> np.ndarray:
-    """Weights of one lane's ROM: (depth, VPL) int64, zero padded."""
-    out = np.zeros((layout.depth, layout.vpl), dtype=np.int64)
+def lane_words(model, layout: Layout, lane: int, group: int = 0) -> np.ndarray:
+    """Weights of one lane's ROM of `group`: (its depth, VPL) int64, zero padded."""
+    out = np.zeros((layout.groups[group].depth, layout.vpl), dtype=np.int64)
     for s, (_, _, w) in zip(layout.slots, matrix_order(model)):
+        if s.group != group:
+            continue
         w = np.asarray(w, dtype=np.int64)
         for p in range(s.passes):
             r = p * layout.lanes + lane

@@ -11,7 +11,7 @@ from __future__ import annotations
 from hw.golden import LORA_TARGETS
 from hw.rtlgen import GEN_VERSION_WORD, version_text
 from hw.rtlgen.knobs import Knobs
-from hw.rtlgen.layout import Layout, LayoutError
+from hw.rtlgen.layout import MATRIX_CLASS, Layout, LayoutError
 
 TOP_MODULE = "hardwire_top"
 
@@ -27,6 +27,16 @@ CORE_PORTS = (
     ("output", 1, "busy", "STATUS.BUSY"),
     ("output", 1, "token_avail", "STATUS.TOKEN_AVAIL"),
 )
+
+
+def _packed(values: list[int], width: int) -> str:
+    """A Verilog literal of `values`, `width` bits each, values[0] in the lowest bits."""
+    return "{" + ", ".join(f"{width}'d{v}" for v in reversed(values)) + "}"
+
+
+def _class_group(layout: Layout, cls: str) -> int:
+    """The ROM group of a weight class's matrices (one group per class width)."""
+    return next(s.group for s in layout.slots if MATRIX_CLASS[s.name] == cls)
 
 
 def core_parameters(model, layout: Layout, knobs: Knobs) -> list[tuple[str, str, str]]:
@@ -51,12 +61,18 @@ def core_parameters(model, layout: Layout, knobs: Knobs) -> list[tuple[str, str,
         ("NORM_W", str(knobs.norm_lanes(cfg.dim)), "rmsnorm elements per cycle"),
         ("EMB_W", str(knobs.emb_lanes(cfg.dim)), "embedding elements per cycle (emb.hex word)"),
         ("ROPE_W", str(knobs.rope_lanes(cfg)), "RoPE pairs per cycle"),
-        ("WB", str(layout.wb), "lane ROM bits per weight (widest class)"),
+        ("WB", str(layout.wb), "lane MAC bits per weight (widest class)"),
         ("BITS_EMB", str(bits["embedding"]), "embedding weight bits"),
         ("BITS_ATT", str(bits["attention"]), "attention weight bits"),
         ("BITS_MLP", str(bits["mlp"]), "MLP weight bits"),
         ("BITS_CLS", str(bits["classifier"]), "classifier weight bits"),
-        ("ROM_DEPTH", str(layout.depth), "words per lane weight ROM"),
+        ("ROM_DEPTH", str(max(g.depth for g in layout.groups)), "words of the deepest lane weight ROM"),
+        ("ROM_GROUPS", str(len(layout.groups)), "lane weight ROMs, one per weight width"),
+        ("ROM_GROUP_WB", _packed([g.bits for g in layout.groups], 8), "bits per weight of each ROM (group 0 lowest)"),
+        ("ROM_GROUP_DEPTH", _packed([g.depth for g in layout.groups], 32), "words of each ROM (group 0 lowest)"),
+        ("GROUP_ATT", str(_class_group(layout, "attention")), "ROM group of the attention matrices"),
+        ("GROUP_MLP", str(_class_group(layout, "mlp")), "ROM group of the MLP matrices"),
+        ("GROUP_CLS", str(_class_group(layout, "classifier")), "ROM group of the classifier"),
         ("SCALE_DEPTH", str(layout.scale_depth), "words per lane scale ROM (passes per token)"),
         ("ACC_W", str(layout.acc_bits), "accumulator bits"),
         ("ROWS_W", str(layout.rows_w), "row count bits"),
@@ -68,6 +84,11 @@ def core_parameters(model, layout: Layout, knobs: Knobs) -> list[tuple[str, str,
         ("GEN_VERSION", f"32'h{GEN_VERSION_WORD:08x}", f"generator {version_text()}"),
         ("ROM_DIR", "ROM_DIR", "hex file folder"),
     ]
+
+
+def _roms_text(layout: Layout) -> str:
+    roms = [f"{g.depth} words of {layout.vpl * g.bits} bits" for g in layout.groups]
+    return roms[0] if len(roms) == 1 else "(" + " + ".join(roms) + ")"
 
 
 def header_lines(model, layout: Layout, knobs: Knobs) -> list[str]:
@@ -89,7 +110,7 @@ def header_lines(model, layout: Layout, knobs: Knobs) -> list[str]:
         f"k_max {knobs.k_max}, LoRA {lora}, debug vectors {'on' if knobs.debug_vectors else 'off'}, "
         f"MACs {knobs.macs}, attention engines {knobs.engines(cfg.n_kv_heads, cfg.n_heads)}, "
         f"rmsnorm width {knobs.norm_lanes(cfg.dim)}",
-        f"lane ROMs    {layout.lanes} x {layout.depth} words of {layout.word_bits} bits, "
+        f"lane ROMs    {layout.lanes} x {_roms_text(layout)}, "
         f"{layout.scale_depth} scale words each, accumulator {layout.acc_bits} bits",
         "",
         "Weights, scales, tables, the fingerprint and the model's global constants are $readmemh",
