@@ -152,29 +152,15 @@ FIXED_BLOCKS = {18: 4, 4: 8}
 # The family factors (hw/backends/<family>.py `fit`, where each says what it was fitted to), as the
 # arithmetic below reads them: LUT slots = a * estimate.luts + b, flip-flops likewise; DSPs per
 # requant multiplier (families that build multipliers from LUTs have none), the rest of the core's
-# DSPs, and an attention engine's DSPs besides its per-position products.
+# DSPs, and an attention engine's DSPs besides its per-position products (hw/rtlgen/attention.py).
 LUT_CAL = {name: f.fit.lut for name, f in FAMILIES.items()}
 FF_CAL = {name: f.fit.ff for name, f in FAMILIES.items()}
 DSP_PER_REQUANT = {name: f.fit.dsp_per_requant for name, f in FAMILIES.items() if f.fit.dsp_per_requant}
 DSP_FIXED = {name: f.fit.dsp_fixed for name, f in FAMILIES.items() if f.fit.dsp_fixed is not None}
 ICE40_LUTS_PER_MULT = 150   # an ECP5 MULT18X18D's worth of multiplier built from LUT4s
-# Attention engines (knobs.attention_engines): synth_ecp5 of one hw_attention (head dim 8, context 256)
-# is 23 MULT18X18D, 1,186 LUT4 + 342 CCU2C, 2,066 FF and 2 DP16KD (score RAM, exp2 table): head_dim
-# for q . k (LUT adders with LUT MACs), head_dim for the weighted values, 7 for the exponent, the
-# reciprocal product and the output requant (Xilinx DSP48 too: synth_xilinx of the v2 core, models/default
-# at 16 x 8 LUT MACs, two engines, rmsnorm width 8, used 100 DSP48E1, which this count gives exactly).
-# DSP_FIXED was calibrated with one engine of models/default (head dim 16, DSP MACs); the engines are
-# counted apart.
-ENGINE_OTHER_DSPS = {name: f.fit.engine_other_dsps for name, f in FAMILIES.items()
-                     if f.fit.engine_other_dsps is not None}
-CALIBRATION_HEAD_DIM = 16
-
-
-def engine_dsps(family: str, head_dim: int, lut_macs: bool, positions: int = 1) -> int:
-    """DSPs of one attention engine taking `positions` KV cache positions per cycle: per position
-    the q . k products (none with LUT MACs), the weighted values and the exponent's product."""
-    per_position = (1 if lut_macs else 2) * head_dim + 1
-    return positions * per_position + ENGINE_OTHER_DSPS[family] - 1
+# The attention schedule's engines and KV cache (their DSPs, LUTs, flip-flops, block RAMs and the
+# knob changes that shrink them) are counted by hw/rtlgen/attention.py (`fit_cost`, `suggestions`);
+# DSP_FIXED was calibrated with one engine of models/default, which it takes back out.
 
 
 # rmsnorm: 3 multipliers per element per cycle (res*res or res*gain 16 x 16, then * r 32 x 17 on
@@ -189,13 +175,6 @@ EMB_LUTS, ROPE_PAIR_LUTS = 180, 180
 # 1,130 LUT4, 128 CCU2C, 357 PFUMX, 160 TRELLIS_DPR16X4 (the per-lane delta banks), 1,006 FF,
 # 2 DP16KD (counted by the estimate's lora_bits) and 6 MULT18X18D (four products and two rescales)
 LORA_LUTS, LORA_FFS, LORA_DSPS = 2_200, 1_100, 6
-# LUT slots per engine past the first, before the family's factor: 1,900 for hw_attention alone,
-# 3,200 more for what each engine adds around it (its KV bank's and query's multiplexers, the
-# staggered outputs, the att buffer's write ports), fitted to nextpnr's TRELLIS_COMB of
-# models/default at 16 x 16 (2 engines, 61,621) and stories260K at 14 x 16 (4 engines, 71,042)
-ENGINE_LUTS = 5_100
-ENGINE_FFS = 2_100
-ENGINE_BLOCKS = 1           # each engine past the first: its exp2 table (its score buffers: below)
 LUT_LIMIT = 0.85            # placement and routing need slack: at most 85% of the LUTs
 FF_LIMIT = 0.90
 
@@ -268,8 +247,8 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
 
     `wb`: pretend the lane ROMs hold `wb`-bit weights (what a requantisation would give).
     """
+    from hw.rtlgen import attention
     from hw.rtlgen.estimate import estimate
-    from hw.rtlgen.knobs import kv_banks
     from hw.rtlgen.layout import SCALE_BITS, rom_layout
 
     res, fam, kb = board.resources, board.family, board.resources.bram_kbits
@@ -280,44 +259,24 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
     scale = lay.lanes * _blocks(lay.scale_depth, SCALE_BITS, kb)
     tables = (sum(max(1, _bit_blocks(bits, kb)) for bits in _table_memories(model, knobs))
               + _constant_rom_blocks(model, knobs, kb))
-    extra = est.attention_engines - 1                 # engines past the first
-    # the KV cache is one bank per engine (per kv head when engines share them), each P memories
-    # per cache (P positions per read) of bank_words / P words, rounded up to whole blocks
-    banks, pos = kv_banks(est.attention_engines, model.config.n_kv_heads), knobs.attention_positions
-    bank_words = model.config.n_layers * (model.config.n_kv_heads // banks) * knobs.context
-    words, width = bank_words // pos, 8 * model.config.head_dim
-    kv = 2 * banks * pos * max(_blocks(words, width, kb), _bit_blocks(words * width, kb))
-    # each engine's two score buffers, 2**ceil(log2(context / P)) rows of P scores of
-    # 16 + log2(head dim) bits each (FIXED_BLOCKS holds one block of the first engine's)
-    score_words = 2 << max(0, (knobs.context // pos - 1).bit_length())
-    score_bits = pos * (16 + max(1, (model.config.head_dim - 1).bit_length()))
-    score = est.attention_engines * _blocks(score_words, score_bits, kb)
-    # an exp2 table per position per engine (the first engine's first: FIXED_BLOCKS)
-    other = (tables + _bit_blocks(est.lora_bits, kb) + FIXED_BLOCKS[kb] + ENGINE_BLOCKS * extra
-             + est.attention_engines * (pos - 1) + score - 1)
+    att = attention.fit_cost(model, knobs, fam, kb)     # the attention engines and the KV cache
+    kv = att.kv_blocks
+    other = tables + _bit_blocks(est.lora_bits, kb) + FIXED_BLOCKS[kb] + att.blocks
     brams = rom + scale + kv + other
     per, fixed = LUT_CAL[fam]
-    # LUT MACs also move each engine's q . k into LUT adders: 8 bit planes of head_dim int8 adds
-    # per position per cycle (P of them); each position past the first also ~195 per head_dim element
-    # (the row sums of the weighted values, wider KV and score words, masks): fitted to the placed
-    # models/default 16 x 16, two engines, P = 2 (72,558 TRELLIS_COMB, docs/boards.md)
-    hd = model.config.head_dim
-    qk_luts = (10 * 8 * hd if knobs.macs == "lut" else 0) * pos + 195 * hd * (pos - 1)
     lora_on = bool(knobs.lora_rank)
-    luts = int(per * (est.luts + ENGINE_LUTS * extra + qk_luts * est.attention_engines + _vector_extra(est, EMB_LUTS, ROPE_PAIR_LUTS)
+    luts = int(per * (est.luts + att.luts + _vector_extra(est, EMB_LUTS, ROPE_PAIR_LUTS)
                       + LORA_LUTS * lora_on) + fixed)
     dsps = 0
     if fam in DSP_PER_REQUANT:
-        lut_macs = knobs.macs == "lut"
-        core = DSP_FIXED[fam] - engine_dsps(fam, CALIBRATION_HEAD_DIM, False)    # besides the engines
-        dsps = (est.mac_multipliers + DSP_PER_REQUANT[fam] * est.requant_multipliers + core
-                + est.attention_engines * engine_dsps(fam, model.config.head_dim, lut_macs, pos)
-                + NORM_DSPS * (est.norm_width - 2) + _vector_extra(est, EMB_DSPS, ROPE_PAIR_DSPS) + LORA_DSPS * lora_on)
+        dsps = (est.mac_multipliers + DSP_PER_REQUANT[fam] * est.requant_multipliers + DSP_FIXED[fam]
+                + att.dsps + NORM_DSPS * (est.norm_width - 2) + _vector_extra(est, EMB_DSPS, ROPE_PAIR_DSPS)
+                + LORA_DSPS * lora_on)
     else:       # iCE40: the multipliers an ECP5 puts in DSPs become LUTs
         luts += ICE40_LUTS_PER_MULT * (est.mac_multipliers + 2 * est.requant_multipliers + DSP_FIXED["ecp5"]
-                                       + engine_dsps("ecp5", model.config.head_dim, False) * extra
+                                       + att.multipliers
                                        + _vector_extra(est, EMB_DSPS, ROPE_PAIR_DSPS) + LORA_DSPS * lora_on)
-    ffs = int(FF_CAL[fam][0] * est.luts + FF_CAL[fam][1]) + ENGINE_FFS * extra + LORA_FFS * lora_on
+    ffs = int(FF_CAL[fam][0] * est.luts + FF_CAL[fam][1]) + att.ffs + LORA_FFS * lora_on
     return [
         Need("luts", luts, int(LUT_LIMIT * res.luts), res.luts, f"{per:g} x estimate {est.luts:,} + {fixed:,}"),
         Need("ffs", ffs, int(FF_LIMIT * res.ffs), res.ffs),
@@ -386,7 +345,7 @@ def fit_report(model, knobs, board: Board) -> FitReport:
     """Needs of `model` with resolved `knobs` on `board`, with the knob changes that would make it fit."""
     from dataclasses import replace
 
-    from hw.rtlgen.knobs import engine_counts
+    from hw.rtlgen import attention
     from hw.rtlgen.layout import rom_layout
 
     report = FitReport(board, knobs, needs(model, knobs, board), [])
@@ -403,16 +362,7 @@ def fit_report(model, knobs, board: Board) -> FitReport:
             break
     if knobs.macs != "lut" and _fits(model, replace(knobs, macs="lut"), board):
         sug.append("--macs lut (lane multiply-accumulates from LUTs instead of DSPs)")
-    engines = knobs.engines(model.config.n_kv_heads, model.config.n_heads)
-    allowed = engine_counts(model.config.n_kv_heads, model.config.n_heads)
-    for e in range(engines - 1, 0, -1):
-        if e in allowed and _fits(model, replace(knobs, attention_engines=e), board):
-            sug.append(f"--attention-engines {e} (from {engines})")
-            break
-    for p in (4, 2, 1):
-        if p < knobs.attention_positions and _fits(model, replace(knobs, attention_positions=p), board):
-            sug.append(f"--attention-positions {p} (KV cache positions per cycle, from {knobs.attention_positions})")
-            break
+    sug += attention.suggestions(model, knobs, lambda k: _fits(model, k, board))
     ctx = knobs.context
     while ctx > 16:
         ctx //= 2
@@ -434,7 +384,7 @@ def fit_report(model, knobs, board: Board) -> FitReport:
             break
     if not sug:
         tiny = replace(knobs, lanes=1, values_per_lane=1, context=min(knobs.context, 16), lora_rank=0,
-                       lora_targets=(), attention_engines=1)
+                       lora_targets=(), **attention.SMALLEST)
         report.smallest = needs(model, tiny, board, wb=3)
-        report.smallest_knobs = "1 lane x 1 value, one attention engine, context 16, 3-bit weights, no LoRA"
+        report.smallest_knobs = f"1 lane x 1 value, {attention.SMALLEST_TEXT}, context 16, 3-bit weights, no LoRA"
     return report

@@ -396,6 +396,8 @@ def cmd_finetune(args: argparse.Namespace) -> None:
 
 def _add_knob_args(p: argparse.ArgumentParser, debug_vectors: str = "on", macs: str = "dsp") -> None:
     """The generator's build knobs (hw/rtlgen/knobs.py), shared by compile and build."""
+    from hw.rtlgen import attention
+
     p.add_argument("--debug-vectors", choices=("on", "off"), default=debug_vectors,
                    help="debug window reads of the vector buffers (hidden states; tests use them); "
                         f"off costs nothing else and eases routing on a board (default {debug_vectors})")
@@ -406,14 +408,7 @@ def _add_knob_args(p: argparse.ArgumentParser, debug_vectors: str = "on", macs: 
     p.add_argument("--macs", choices=("dsp", "lut"), default=macs,
                    help="lane multiply-accumulates from DSP multipliers or from LUT adders (no multiplier: "
                         f"more lanes fit where the DSPs run out; default {macs})")
-    p.add_argument("--attention-engines", type=int, default=0,
-                   help="attention heads computed at once: a divisor of the kv heads (each engine with "
-                        "its own KV cache bank) or a multiple of them dividing the query heads (the "
-                        "engines of a kv head share its bank); default 0: one per kv head")
-    p.add_argument("--attention-positions", type=int, default=1, choices=(1, 2, 4, 8),
-                   help="KV cache positions each attention engine reads and scores per cycle (must divide "
-                        "the context): the attention passes cost ceil(position / P) cycles, for P x head_dim "
-                        "more multipliers per engine (default 1)")
+    attention.add_arguments(p)          # the attention schedule's options (hw/rtlgen/attention.py)
     p.add_argument("--norm-width", type=int, default=0, choices=(0, 1, 2, 4, 8, 16),
                    help="rmsnorm elements per cycle, 3 multipliers each (default 0: 2 with DSP MACs, "
                         "up to 8 and at most --vpl with LUT MACs)")
@@ -422,13 +417,13 @@ def _add_knob_args(p: argparse.ArgumentParser, debug_vectors: str = "on", macs: 
 
 
 def _knobs_from_args(args: argparse.Namespace):
+    from hw.rtlgen import attention
     from hw.rtlgen.knobs import Knobs
 
     targets = tuple(t.strip() for t in (args.lora_targets or "").split(",") if t.strip())
     return Knobs(lanes=args.lanes, values_per_lane=args.vpl, context=args.context, k_max=args.k_max,
                  lora_rank=args.lora_rank, lora_targets=targets, debug_vectors=args.debug_vectors == "on",
-                 macs=args.macs, attention_engines=args.attention_engines,
-                 attention_positions=args.attention_positions, norm_width=args.norm_width)
+                 macs=args.macs, norm_width=args.norm_width, **attention.knob_values(args))
 
 
 def build_parser() -> argparse.ArgumentParser:

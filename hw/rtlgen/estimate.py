@@ -19,9 +19,10 @@ Resources count multipliers, ROM and BRAM bits exactly and LUTs roughly.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
-from hw.numerics import RECIP_BITS
+from hw.rtlgen import attention
+from hw.rtlgen.attention import ATT_TAIL, DIV_STAGE, DIVIDER, HEAD_GAP  # noqa: F401  (their home)
 from hw.rtlgen.layout import SCALE_BITS, Layout
 
 MATVEC_LATENCY = 7       # hw_matvec: x_req of a row's last word -> its result
@@ -29,16 +30,8 @@ WRITEBACK = 2            # core: saturate / residual add of a result
 DRAIN = MATVEC_LATENCY + WRITEBACK + 1          # last word -> results in the buffers, sequencer moves on
 RSQRT_LATENCY = 4        # hw_rsqrt
 NORM_TAIL = 3 + 1 + RSQRT_LATENCY + 1 + 6       # rmsnorm: last group squared, summed -> rsqrt -> scale pass -> matvec start
-DIV_SKIP, DIV_STEP = 15, 2                      # hw_attention's hw_recip_div: E >= 2**15, 2 bits per cycle
-DIVIDER = -(-(RECIP_BITS + 1 - DIV_SKIP) // DIV_STEP)   # 13 cycles
-DIV_STAGE = DIVIDER + 3  # hand-over, start, steps, move: cycles per head in the division stage
-HEAD_GAP = 11            # value stage per head: rows + HEAD_GAP (score drain, the row sums, hand-overs; measured)
-# last head: exp drain, row sums, divide, first output, wo start; the sum of the stages (5 + DIV_STAGE
-# + 6 + 4 + 14 = 45) less 24 measured to overlap the qkv drain: fitted before RoPE took two pairs a
-# cycle, at 16 x 16 it absorbed RoPE's wait and over-counted ~24 a layer wherever RoPE did not wait
-ATT_TAIL = 5 + DIV_STAGE + 6 + 4 + 14 - 24
-# wo starts (max(0, HD - words per pass) cycles) after the last head's first output, or after
-# all HD outputs when wo has a LoRA adapter (it reads all of att first)
+# the attention schedule's constants (HEAD_GAP, ATT_TAIL, DIV_STAGE, ...) and its cycle terms:
+# hw/rtlgen/attention.py
 W2_START = 3             # w3's last word -> w2 starts (its x reads trail the SiLU gate, which trails h3)
 EMB_LATENCY = 5          # embedding ROM + hw_rq
 ROPE_LATENCY = 5         # RoPE: ROM and q/k read, hw_rope_pair (2), write back, sequencer
@@ -86,19 +79,18 @@ class Estimate:
     attention_positions: int = 1  # KV cache positions per cycle of each engine (P)
     embedding_width: int = 1      # embedding elements per cycle (an 8 x 16 hw_rq each)
     rope_width: int = 1           # RoPE pairs per cycle (hw_rope_pair: 4 products each)
+    # the attention schedule's terms as hw/rtlgen/attention.py computed them (`cycles`); its
+    # `token_cycles` reads them. Not in to_json: the attention_* fields above record them.
+    attention_schedule: attention.Cycles | None = field(default=None, compare=False, repr=False)
 
     def attention_rows(self, pos: int) -> int:
         """Cycles of one pass over the positions 0..pos: rows of P positions."""
-        return -(-(pos + 1) // self.attention_positions)
+        return attention.rows(pos, self.attention_positions)
 
     def cycles(self, pos: int) -> int:
         """Cycles of the token at position `pos` (0-based), classifier included."""
-        heads = self.attention_rounds                 # heads per engine, all layers
-        rows = self.attention_rows(pos)
-        front = rows + HEAD_GAP
-        stall = heads * max(0, self.attention_head_min - front)
         return (self.matrix_cycles + self.drain_cycles + self.vector_cycles
-                + self.attention_fixed + self.attention_per_pos * rows + stall)
+                + attention.token_cycles(self, pos))
 
     @property
     def rom_waste_bits(self) -> int:
@@ -106,6 +98,7 @@ class Estimate:
 
     def to_json(self, positions: list[int]) -> dict:
         d = asdict(self)
+        del d["attention_schedule"]
         d["cycles_per_token"] = [{"position": p, "cycles": self.cycles(p)} for p in positions]
         d["rom_waste_bits"] = self.rom_waste_bits
         return d
@@ -137,8 +130,6 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     L, D, H, V, NH, hd, KVD = (cfg.n_layers, cfg.dim, cfg.hidden_dim, cfg.vocab_size,
                                cfg.n_heads, cfg.head_dim, cfg.kv_dim)
     lay, ctx = layout, knobs.context
-    engines = knobs.engines(cfg.n_kv_heads, cfg.n_heads)
-    hpe = NH // engines                                   # heads per attention engine (rounds)
     macs = lay.weight_macs
     ideal = -(-macs // (lay.lanes * lay.vpl))
     walk = sum(s.passes * s.words for s in lay.slots)
@@ -151,9 +142,10 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     norm = -(-lay.lanes // nw) + NORM_TAIL + -(-D // nw) - wpp
     sampler = -(-lay.lanes // _greedy_width(lay.lanes)) + 6
     ew = knobs.emb_lanes(D)                               # embedding elements per cycle
+    att = attention.cycles(model, knobs, wpp)             # the attention schedule's terms
     vector = (D // ew + EMB_LATENCY + TOKEN_STEPS + norm - -(-lay.lanes // nw) + 1   # embedding, its norm
               + 2 * L * norm                                    # the other norms, the final one
-              + L * (cfg.n_kv_heads // engines + 3 + W2_START)          # KV write (banks at once), w3 -> w2
+              + att.kv_write + L * W2_START                     # KV write (attention.py), w3 -> w2
               + sampler                                         # greedy scan of the last logit word
               + sum(rope_wait(lay, layer, knobs.rope_lanes(cfg)) for layer in range(L)))
     # LoRA (hw_lora, 4 MACs per cycle): each adapter waits for the matrix before it to be
@@ -164,14 +156,6 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
         r = knobs.lora_rank
         vector += L * sum(DRAIN + LORA_STEPS + r * -(-c // 4) + rows * -(-r // 4)
                           for t, (rows, c) in shapes_lora.items() if t in knobs.lora_targets)
-    # wo trails the last head's outputs; with several engines (staggered by one cycle
-    # each, their last heads spread over att) it waits for all of them
-    lead = (hd + 2 if "wo" in knobs.lora_targets or engines > 1 else max(0, hd - wpp)) + engines - 1
-    att_fixed = L * (hpe * HEAD_GAP + ATT_TAIL + lead)
-    # per layer: the first head's score pass, then each head's value pass (the next
-    # head's scores overlap it)
-    att_pos = L * (hpe + 1)
-    head_min = max(hd, DIV_STAGE)
     bits = model.knobs["bits"]
     used = sum(s.rows * s.cols * s.bits for s in lay.slots)
     rom = lay.lanes * lay.lane_rom_bits
@@ -180,7 +164,7 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
               + (2 * L + 1) * D * 16                            # rmsnorm gains
               + ctx * (hd // 2) * 32                            # rope cos/sin
               + L * 256 * 16 + TABLE_BITS + L * LAYER_WORD_BITS)
-    kv = 2 * L * ctx * KVD * 8
+    kv = attention.kv_cache_bits(cfg, ctx)
     shapes = {"wq": (D, D), "wk": (KVD, D), "wv": (KVD, D), "wo": (D, D),
               "w1": (H, D), "w3": (H, D), "w2": (D, H)}
     lora = sum(L * knobs.lora_rank * (r + c) * 8 for t, (r, c) in shapes.items()
@@ -196,12 +180,12 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     per_lane = (lay.vpl * (mac_luts + lay.acc_bits) + lay.acc_bits + (len(lay.groups) - 1) * lay.word_bits
                 + 6 * (lay.acc_bits + 16))
     luts = lay.lanes * per_lane + CORE_LUTS + 300 * max(0, nw - 2)
-    return Estimate(macs, ideal, walk, drain, vector, att_fixed, att_pos, head_min,
+    return Estimate(macs, ideal, walk, drain, vector, att.fixed, att.per_pos, att.head_min,
                     lay.lanes, lay.vpl, 0 if knobs.macs == "lut" else lay.lanes * lay.vpl, lay.lanes,
                     rom, lay.lanes * sum(bram18_blocks(g.depth, lay.vpl * g.bits) for g in lay.groups),
                     used, scale, tables,
-                    kv, lora, luts, engines, nw, L * hpe, knobs.attention_positions, ew,
-                    knobs.rope_lanes(cfg))
+                    kv, lora, luts, att.engines, nw, att.rounds, att.positions, ew,
+                    knobs.rope_lanes(cfg), att)
 
 
 def _greedy_width(lanes: int) -> int:
@@ -223,8 +207,7 @@ def format_estimate(est: Estimate, context: int, clock_mhz: float = 100.0) -> st
          f"{est.matrix_cycles:,}"),
         ("pipeline drains", f"{est.drain_cycles:,}"),
         ("vector step tails (embedding, norms, KV write, SiLU, sampler)", f"{est.vector_cycles:,}"),
-        ("attention", f"{est.attention_fixed:,} + {est.attention_per_pos:,} x ceil((p+1) / {est.attention_positions})"
-                      f" (a head at least {est.attention_head_min} cycles)"),
+        ("attention", attention.describe(est)),
     ]
     for p in positions(context):
         c = est.cycles(p)

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, replace
 
 from hw.errors import HardwireError
 from hw.golden import LORA_TARGETS
+from hw.rtlgen import attention
+from hw.rtlgen.attention import engine_counts, kv_banks  # noqa: F401  (their home is attention.py)
 
 MAX_LANES = 999         # lane ROM files are numbered with 3 digits
 MAC_STYLES = ("dsp", "lut")
@@ -30,6 +32,7 @@ class Knobs:
                                         # off for board builds: those reads were 15 % of the routing congestion
     macs: str = "dsp"                   # lane multiply-accumulates: "dsp" (a multiplier each) or "lut"
                                         # (LUT adders by weight bit plane: no multiplier, a few LUTs per MAC)
+    # the attention schedule (its checks, options, parameters and costs: hw/rtlgen/attention.py)
     attention_engines: int = 0          # heads computed at once, each engine with its own KV cache bank;
                                         # must divide the kv heads; 0 = one per kv head
     attention_positions: int = 1        # KV cache positions each attention engine takes per cycle (a power
@@ -55,10 +58,7 @@ class Knobs:
             (self.embedding_width in (0, 1, 2, 4, 8, 16),
              f"embedding width must be 1, 2, 4, 8 or 16 (or 0 = automatic), got {self.embedding_width}"),
             (self.rope_width in (0, 1, 2), f"RoPE width must be 1 or 2 (or 0 = automatic), got {self.rope_width}"),
-            (self.attention_positions in (1, 2, 4, 8),
-             f"attention positions per cycle must be 1, 2, 4 or 8, got {self.attention_positions}"),
-            (0 <= self.attention_engines <= 64,
-             f"attention engines must be in 0..64 (0 = one per kv head), got {self.attention_engines}"),
+            *attention.knob_checks(self),
         )
         for ok, msg in checks:
             if not ok:
@@ -78,29 +78,13 @@ class Knobs:
         ctx = seq_len if self.context is None else self.context
         if ctx > seq_len:
             raise KnobError(f"context {ctx} is longer than the model's {seq_len} positions; use --context {seq_len} or less")
-        p = self.attention_positions
-        if ctx % p:
-            raise KnobError(f"attention positions per cycle ({p}) must divide the context ({ctx}): the KV cache "
-                            f"reads rows of {p} positions; use --context {ctx - ctx % p or p} or "
-                            f"--attention-positions {max(q for q in (1, 2, 4, 8) if ctx % q == 0)}")
+        attention.check_context(self, ctx)
         return replace(self, context=ctx)
 
     def engines(self, n_kv_heads: int, n_heads: int | None = None) -> int:
-        """Attention engines for a model with `n_kv_heads` (and `n_heads` query heads; 0 resolves to
-        one per kv head). An engine count dividing the kv heads gives each engine its own KV cache
-        bank; a multiple of the kv heads that divides the query heads lets the engines of a kv
-        group (GQA) share their bank, reading it in lock step."""
-        e = self.attention_engines or n_kv_heads
-        nh = n_heads or n_kv_heads
-        if n_kv_heads % e and (e % n_kv_heads or nh % e):
-            raise KnobError(f"attention engines ({e}) must divide the model's {n_kv_heads} kv heads, or be a "
-                            f"multiple of them dividing its {nh} query heads; use --attention-engines with one of "
-                            f"{', '.join(map(str, engine_counts(n_kv_heads, nh)))}")
-        if e > max(4, self.lanes):
-            # hw_att_engines: the engines' writes of a cycle need distinct att buffer banks
-            raise KnobError(f"{e} attention engines need at least {e} lanes; use --lanes {e} or more, "
-                            f"or fewer --attention-engines")
-        return e
+        """Attention engines for a model with `n_kv_heads` kv heads and `n_heads` query heads
+        (hw/rtlgen/attention.py `engines`)."""
+        return attention.engines(self, n_kv_heads, n_heads)
 
     def norm_lanes(self, dim: int) -> int:
         """rmsnorm elements per cycle: a power of two at most the values per lane and the model dim
@@ -144,15 +128,3 @@ class Knobs:
         d = asdict(self)
         d["lora_targets"] = list(self.lora_targets)
         return d
-
-
-def engine_counts(n_kv_heads: int, n_heads: int) -> list[int]:
-    """The attention engine counts a model allows: divisors of the kv heads, then multiples of
-    them that divide the query heads (engines sharing a kv head's bank)."""
-    return sorted({e for e in range(1, n_heads + 1)
-                   if n_kv_heads % e == 0 or (e % n_kv_heads == 0 and n_heads % e == 0)})
-
-
-def kv_banks(engines: int, n_kv_heads: int) -> int:
-    """KV cache banks of hw_att_engines: one per engine, or one per kv head when engines share them."""
-    return min(engines, n_kv_heads)

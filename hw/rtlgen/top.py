@@ -9,7 +9,7 @@ Output is deterministic (no dates, sorted nothing implicit).
 from __future__ import annotations
 
 from hw.golden import LORA_TARGETS
-from hw.rtlgen import GEN_VERSION_WORD, version_text
+from hw.rtlgen import GEN_VERSION_WORD, attention, version_text
 from hw.rtlgen.knobs import Knobs
 from hw.rtlgen.layout import MATRIX_CLASS, Layout, LayoutError
 
@@ -56,8 +56,7 @@ def core_parameters(model, layout: Layout, knobs: Knobs) -> list[tuple[str, str,
         ("LANES", str(layout.lanes), "matrix lanes"),
         ("VPL", str(layout.vpl), "values per lane per cycle"),
         ("MAC_LUT", str(int(knobs.macs == "lut")), "lane MACs from LUT adders (1) or multipliers (0)"),
-        ("ATT_E", str(knobs.engines(cfg.n_kv_heads, cfg.n_heads)), "attention engines (KV cache banks)"),
-        ("ATT_P", str(knobs.attention_positions), "KV cache positions per cycle of each attention engine"),
+        *attention.core_parameters(cfg, knobs),
         ("NORM_W", str(knobs.norm_lanes(cfg.dim)), "rmsnorm elements per cycle"),
         ("EMB_W", str(knobs.emb_lanes(cfg.dim)), "embedding elements per cycle (emb.hex word)"),
         ("ROPE_W", str(knobs.rope_lanes(cfg)), "RoPE pairs per cycle"),
@@ -108,7 +107,7 @@ def header_lines(model, layout: Layout, knobs: Knobs) -> list[str]:
         f"classifier {bits['classifier']}",
         f"knobs        lanes {knobs.lanes}, values per lane {knobs.values_per_lane}, context {knobs.context}, "
         f"k_max {knobs.k_max}, LoRA {lora}, debug vectors {'on' if knobs.debug_vectors else 'off'}, "
-        f"MACs {knobs.macs}, attention engines {knobs.engines(cfg.n_kv_heads, cfg.n_heads)}, "
+        f"MACs {knobs.macs}, {attention.header_text(cfg, knobs)}, "
         f"rmsnorm width {knobs.norm_lanes(cfg.dim)}",
         f"lane ROMs    {layout.lanes} x {_roms_text(layout)}, "
         f"{layout.scale_depth} scale words each, accumulator {layout.acc_bits} bits",

@@ -23,7 +23,7 @@ import numpy as np
 
 from hw import numerics as nx
 from hw.errors import HardwireError
-from hw.rtlgen.knobs import kv_banks
+from hw.rtlgen.attention import kv_debug_index
 from hw.sim import regs
 from hw.sim.build import build_sim, trace_format
 from hw.tools import coverage_plusarg
@@ -332,12 +332,7 @@ class SimSession:
     def kv_cache(self, layer: int, pos: int) -> tuple[np.ndarray, np.ndarray]:
         """Keys and values of (layer, position): two (kv_heads, head_dim) arrays."""
         nkv, hd, ctx = self.ident["kv_heads"], self.ident["dim"] // self.ident["heads"], self.ident["context"]
-        banks = kv_banks(self.ident["att_engines"], nkv)
-        per_bank = nkv // banks                       # kv heads in each bank of the cache
-        bank_bits = regs.clog2(self.ident["layers"] * per_bank * ctx)
-        hb = regs.clog2(hd)
-        idx = [((h // per_bank) << bank_bits | (layer * per_bank + h % per_bank) * ctx + pos) << hb | i
-               for h in range(nkv) for i in range(hd)]
+        idx = kv_debug_index(self.ident["layers"], nkv, hd, ctx, self.ident["att_engines"], layer, pos)
         k = self.debug_read(regs.DBG_KCACHE, idx).reshape(nkv, hd)
         v = self.debug_read(regs.DBG_VCACHE, idx).reshape(nkv, hd)
         return k, v
