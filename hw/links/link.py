@@ -44,6 +44,8 @@ class Link:
     options: tuple[Option, ...] = ()        # the build options it takes
 
     # ------------------------------------------------------------ the open flow's board top
+    # The wrapper takes `clk` and `rst_btn` (the board top puts a PLL and its lock in front of them)
+    # and the parameters RST_ACTIVE_LOW, LED_ACTIVE_LOW and ROM_DIR, which it sets from the board row.
     board_module = ""           # the board wrapper the board top instantiates
     board_rtl: Path | None = None           # its file (bitstreams/common/)
     ports: tuple[Port, ...] = ()            # the board top's ports (clk, rst_btn, led and the link's)
