@@ -37,13 +37,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
-from urllib.parse import parse_qsl
 
 from host import registers as R
 from host.errors import DeviceError, DeviceTimeout
 from host.metadata import IdentityMismatch, Metadata, check_identity, check_tokenizer, find_metadata
 from host.tokenizer import BOS, TextStream, Tokenizer
 from host.transport import Transport
+from host.transports import examples, opener, split_options
 
 DEFAULT_TIMEOUT = 10.0      # seconds without progress before DeviceTimeout
 DEFAULT_RECONNECTS = 3      # link failures a generation survives (reopen the port, continue)
@@ -744,7 +744,8 @@ def read_lora_file(path: Union[str, Path], fingerprint: Optional[str] = None) ->
 
 def open_device(uri: str, tokenizer=None, metadata: Union[None, bool, str, Path, Metadata] = None,
                 timeout: float = DEFAULT_TIMEOUT) -> Device:
-    """Open "sim:<build>", "serial:<port>[?baud=N&stream=0]" or "pynq:<file.bit>[?ip=NAME]".
+    """Open "sim:<build>", "serial:<port>[?baud=N&stream=0]" or "pynq:<file.bit>[?ip=NAME]": the
+    scheme's module in host/transports.py SCHEMES opens the link.
 
     serial: takes tokens pushed by the bridge when its bitstream can (LINK_CAPS); stream=0 reads
     them by request/response instead.
@@ -754,68 +755,17 @@ def open_device(uri: str, tokenizer=None, metadata: Union[None, bool, str, Path,
     or None = the one the metadata names (if any).
     """
     scheme, _, rest = uri.partition(":")
-    target, opts = _split_options(rest)
+    target, opts = split_options(rest)
     if not target:
-        raise ValueError(f"device URI {uri!r} names no target; examples: sim:build/, "
-                         "serial:/dev/ttyUSB0?baud=115200, pynq:hardwire.bit")
-    beside: Optional[str] = None        # where automatic metadata is looked for
-    stream = True                       # take pushed tokens where the link can push them
-    meta: Optional[Metadata] = None
-    reopen = None                       # how a lost link is opened again (serial ports)
-    if scheme == "sim":
-        from host.sim_transport import SimTransport
-        o = _typed(opts, {"timeout": float})
-        transport: Transport = SimTransport(target, timeout=o.get("timeout"))
-        beside = target
-    elif scheme == "serial":
-        from host.serial_transport import DEFAULT_BAUD, DEFAULT_RESPONSE_TIMEOUT, SerialTransport
-        o = _typed(opts, {"baud": int, "retries": int, "response_timeout": float, "stream": int})
-        # the rate the bitstream's bridge was built for (its metadata), unless the URI says otherwise
-        meta = _resolve_metadata(metadata, None)
-        baud = o.get("baud") or (meta.uart_baud if meta is not None and meta.uart_baud else DEFAULT_BAUD)
-
-        def open_serial() -> Transport:
-            return SerialTransport(target, baudrate=baud, timeout=o.get("response_timeout", DEFAULT_RESPONSE_TIMEOUT),
-                                   retries=o.get("retries", 4))
-
-        transport = open_serial()
-        reopen = open_serial
-        stream = bool(o.get("stream", 1))
-    elif scheme == "pynq":
-        from host.pynq_transport import PynqTransport
-        transport = PynqTransport(target, ip_name=opts.get("ip"), timeout=timeout)
-        beside = target
-    else:
-        raise ValueError(f"device URI {uri!r}: unknown scheme {scheme!r}; use sim:, serial: or pynq:")
+        raise ValueError(f"device URI {uri!r} names no target; examples: {examples()}")
+    link = opener(uri, scheme)(target, opts, timeout=timeout,
+                               metadata_for=lambda beside: _resolve_metadata(metadata, beside))
     try:
-        meta = meta if scheme == "serial" else _resolve_metadata(metadata, beside)
-        return Device(transport, tokenizer=tokenizer, metadata=meta, timeout=timeout, reopen=reopen,
-                      stream=stream)
+        return Device(link.transport, tokenizer=tokenizer, metadata=link.metadata(), timeout=timeout,
+                      reopen=link.reopen, stream=link.stream)
     except BaseException:
-        transport.close()
+        link.transport.close()
         raise
-
-
-def _split_options(rest: str) -> Tuple[str, Dict[str, str]]:
-    # "path?baud=9600&retries=2"; a '?' that is not followed by key=value pairs is part of the path
-    if "?" in rest:
-        target, _, query = rest.rpartition("?")
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if pairs and all(k and "=" in query for k, _ in pairs):
-            return target, dict(pairs)
-    return rest, {}
-
-
-def _typed(opts: Dict[str, str], kinds: Dict[str, type]) -> Dict[str, object]:
-    out = {}
-    for k, v in opts.items():
-        if k not in kinds:
-            raise ValueError(f"unknown device option {k!r}; this transport takes {', '.join(kinds)}")
-        try:
-            out[k] = kinds[k](v)
-        except ValueError as exc:
-            raise ValueError(f"device option {k}={v!r} is not a valid {kinds[k].__name__}") from exc
-    return out
 
 
 def _resolve_metadata(metadata, beside: Optional[str]) -> Optional[Metadata]:

@@ -21,6 +21,7 @@ from typing import Optional
 
 from host.errors import DeviceError
 from host.transport import Transport, check_u32
+from host.transports import Opened
 
 IP_KEYWORD = "hardwire"
 REGISTER_SPAN = 0x400           # 256 registers of 4 bytes
@@ -106,3 +107,9 @@ def _find_ip(ip_dict, ip_name: Optional[str], bit: Path):
         raise DeviceError(f"{bit}: {what} IP with '{IP_KEYWORD}' in its name or type among "
                           f"{', '.join(sorted(ip_dict))}; name it: pynq:{bit}?ip=<name>")
     return hits[0], ip_dict[hits[0]]
+
+
+def open_uri(target: str, options, timeout: float, metadata_for) -> Opened:
+    """pynq:<path to .bit>[?ip=<name>] (host/transports.py); the metadata is looked for beside the .bit."""
+    transport = PynqTransport(target, ip_name=options.get("ip"), timeout=timeout)
+    return Opened(transport, metadata=lambda: metadata_for(target))

@@ -37,6 +37,7 @@ from host.errors import DeviceError, DeviceTimeout, FrameError
 from host.framing import FrameDecoder, encode_frame, max_encoded_size
 from host.registers import REREADABLE_WORDS, word_index
 from host.transport import Transport, check_u32
+from host.transports import Opened, typed_options
 
 T_WRITE, T_READ, T_READ_RESPONSE, T_ACK, T_NACK, T_PING = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
 T_STREAM = 0x07                 # device -> host, unasked: tokens pushed while the stream is on
@@ -556,3 +557,20 @@ def _open_serial(url: str, baudrate: int, write_timeout: float):
     except (serial.SerialException, OSError, ValueError) as exc:
         raise DeviceError(f"cannot open serial port {url}: {exc}; check the path (ls /dev/ttyUSB* "
                           "/dev/ttyACM*) and that you may use it (group dialout)") from exc
+
+
+def open_uri(target: str, options, timeout: float, metadata_for) -> Opened:
+    """serial:<port or pyserial URL>[?baud=N&retries=N&response_timeout=S&stream=0] (host/transports.py).
+
+    The port opens at the rate the bitstream's bridge was built for (its metadata's uart_baud) unless
+    the URI says otherwise; a lost link is opened again (Opened.reopen). stream=0 reads tokens by
+    request/response instead of taking those the bridge pushes."""
+    o = typed_options(options, {"baud": int, "retries": int, "response_timeout": float, "stream": int})
+    meta = metadata_for(None)           # no automatic look-up: a port has no folder beside it
+    baud = o.get("baud") or (meta.uart_baud if meta is not None and meta.uart_baud else DEFAULT_BAUD)
+
+    def open_serial() -> Transport:
+        return SerialTransport(target, baudrate=baud, timeout=o.get("response_timeout", DEFAULT_RESPONSE_TIMEOUT),
+                               retries=o.get("retries", 4))
+
+    return Opened(open_serial(), metadata=lambda: meta, reopen=open_serial, stream=bool(o.get("stream", 1)))

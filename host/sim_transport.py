@@ -14,6 +14,7 @@ from pathlib import Path
 
 from host.errors import DeviceError, DeviceTimeout
 from host.transport import Transport, check_u32
+from host.transports import Opened, typed_options
 
 
 class SimTransport(Transport):
@@ -93,3 +94,9 @@ def _sim_error_types() -> tuple:
         return (importlib.import_module("hw.errors").HardwireError,)
     except ImportError:
         return ()
+
+
+def open_uri(target: str, options, timeout: float, metadata_for) -> Opened:
+    """sim:<build folder>[?timeout=S] (host/transports.py); the metadata is looked for in the folder."""
+    o = typed_options(options, {"timeout": float})
+    return Opened(SimTransport(target, timeout=o.get("timeout")), metadata=lambda: metadata_for(target))

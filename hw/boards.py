@@ -42,10 +42,10 @@ class Board:
     family: str                 # a hw/backends family: ecp5 | ice40 | zynq7 | zynqmp
     part: str                   # as the vendor tools spell it
     package: str
-    transport: str              # uart | axi
+    transport: str              # a link in hw/links: uart | axi
     clock_mhz: float            # the clock the design runs at (board oscillator or PS FCLK0)
     resources: Resources
-    pins: dict = field(default_factory=dict)    # port -> pin (UART boards)
+    pins: dict = field(default_factory=dict)    # port -> pin of the link's board top (open-flow boards)
     nextpnr_args: tuple[str, ...] = ()          # device selection for nextpnr
     reset_active_low: bool = True
     led_active_low: bool = False

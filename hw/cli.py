@@ -297,6 +297,7 @@ def cmd_build(args: argparse.Namespace) -> None:
     """Model -> fit check -> bitstream + manifest for one board (Zynq: the Vivado project)."""
     from hw.boards import BOARDS
     from hw.flows.board_build import run_build
+    from hw.links import build_options
 
     if args.list_boards:
         for b in BOARDS.values():
@@ -307,7 +308,8 @@ def cmd_build(args: argparse.Namespace) -> None:
     knobs = _knobs_from_args(args)
     run_build(args.board, args.model, knobs, out=args.out, build_dir=args.build_dir, tokenizer=args.tokenizer,
               freq_mhz=args.freq, check_only=args.check, force=args.force, measure=args.measure,
-              router=args.router, seed=args.seed, bits=args.bits, clock_mhz=args.clock, baud=args.baud)
+              router=args.router, seed=args.seed, bits=args.bits, clock_mhz=args.clock,
+              **{opt.name: getattr(args, opt.name) for opt in build_options()})
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
@@ -556,9 +558,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="design clock in MHz (default: the board's): ECP5 boards put a PLL after the "
                         "oscillator (e.g. --clock 40 on the ULX3S), Zynq boards take it as FCLK0; "
                         "the manifest's Fmax says what the routed design can take")
-    p.add_argument("--baud", type=int, help="UART boards: the bridge's baud rate (default 115200; the ULX3S's "
-                                            "FT231X takes up to 3000000, which needs a design clock that is "
-                                            "close to a multiple of it, e.g. --clock 33.333 or 36)")
+    from hw.links import build_options
+    for opt in build_options():         # each link's own options (hw/links), e.g. --baud for UART boards
+        p.add_argument(f"--{opt.name}", type=opt.type, help=opt.help)
     p.add_argument("--freq", type=float, help="nextpnr target clock in MHz (default: the design clock)")
     p.add_argument("--router", choices=("router1", "router2"), help="nextpnr router (default: router1; router2 is faster when it converges, and a stalled router2 run is placed again with the next seed)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1; the manifest records it): "

@@ -9,7 +9,7 @@ which builds the bridge's response bytes), on a serial port that keeps a virtual
 - host -> device bytes take 10 bits each at the host adapter's exact rate (the FT231X makes
   3,000,000 and 115,200 baud exactly from its 48 MHz / 3 MHz clocks); device -> host bytes take
   10 * CLKS_PER_BIT design-clock cycles each (hw_uart_tx, no gap between bytes), CLKS_PER_BIT as
-  the board build computes it (hw/flows/open_flow.py clks_per_bit);
+  the board build computes it (hw/links/uart.py clks_per_bit);
 - the bridge executes a request once its last byte is in and starts its answer BRIDGE_CYCLES
   later (it checks the CRC as bytes arrive and encodes the answer while sending it);
 - the core replays a Verilator run of `make bench` (docs/bench/results.json): the tokens it
@@ -227,7 +227,7 @@ class LinkSerial:
 def clks_per_bit(clock_mhz: float, baud: int) -> int:
     """The divisor the board build uses (and its refusal of rates it cannot make)."""
     from hw.boards import get_board
-    from hw.flows.open_flow import clks_per_bit as board_clks
+    from hw.links.uart import clks_per_bit as board_clks
     import dataclasses
     return board_clks(dataclasses.replace(get_board("ulx3s-85f"), clock_mhz=clock_mhz), baud)
 

@@ -78,7 +78,8 @@ def test_constraints_file_matches_the_board_table(name):
 
 
 def test_board_top_sets_uart_divider_from_the_clock(tmp_path):
-    from hw.flows.open_flow import clks_per_bit, write_board_top
+    from hw.flows.open_flow import write_board_top
+    from hw.links.uart import clks_per_bit
 
     assert clks_per_bit(get_board("ulx3s-85f")) == 217          # 25 MHz / 115200
     assert clks_per_bit(get_board("icebreaker")) == 104         # 12 MHz / 115200
@@ -360,7 +361,7 @@ def test_board_top_with_a_generated_design_is_lint_clean(tmp_path, name, clock):
     board = with_clock(get_board(name), clock)
     write_board_top(tmp_path, board)
     stub = [REPO / "testbench" / "stubs" / "EHXPLLL.v"] if board.pll else []
-    verilator_lint(design_sources(tmp_path) + stub, top="board_top")
+    verilator_lint(design_sources(tmp_path, board) + stub, top="board_top")
 
 
 # ---------------------------------------------------------------- the design clock (--clock)
@@ -389,7 +390,8 @@ def test_ecp5_pll_refuses_what_it_cannot_make():
 
 def test_with_clock_per_family(tmp_path):
     from hw.boards import with_clock
-    from hw.flows.open_flow import clks_per_bit, write_board_top
+    from hw.flows.open_flow import write_board_top
+    from hw.links.uart import clks_per_bit
 
     ulx3s = get_board("ulx3s-85f")
     assert with_clock(ulx3s, None) == ulx3s and with_clock(ulx3s, 25) == ulx3s and ulx3s.pll is None

@@ -11,7 +11,8 @@ import pytest
 from host import registers as R
 from host.metadata import Metadata
 from hw.boards import get_board
-from hw.flows.open_flow import FlowError, clks_per_bit, write_board_top
+from hw.flows.open_flow import FlowError, write_board_top
+from hw.links.uart import clks_per_bit
 from tests.link_rate import RESULTS, frame_sizes, measure
 
 
@@ -34,7 +35,7 @@ def test_the_divisor_takes_3_mbaud_where_the_clock_allows():
 
 
 def test_the_board_top_gets_the_rate(tmp_path):
-    text = write_board_top(tmp_path, board_at(33.3333), 3_000_000).read_text()
+    text = write_board_top(tmp_path, board_at(33.3333), baud=3_000_000).read_text()
     assert ".CLKS_PER_BIT   (11)" in text and "3000000 baud" in text
 
 

@@ -101,19 +101,20 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
               tokenizer: Path | None = None, freq_mhz: float | None = None, check_only: bool = False,
               force: bool = False, measure: int = 0, router: str | None = None, seed: int = 1,
               bits: str | None = None, clock_mhz: float | None = None,
-              log=print, baud: int | None = None) -> dict:
-    """The body of `hardwire build`; returns {'fit': FitReport, 'manifest': path | None, ...}."""
+              log=print, **link_options) -> dict:
+    """The body of `hardwire build`; returns {'fit': FitReport, 'manifest': path | None, ...}.
+
+    link_options: the build options of the board's link (hw/links, e.g. baud=3000000 for a UART);
+    None is not given."""
+    from hw import links
     from hw.boards import fit_report, get_board, with_clock
     from hw.rtlgen.generate import generate
 
     board = with_clock(get_board(board_name), clock_mhz)
-    if board.transport == "uart":
-        from hw.flows.open_flow import UART_BAUD, clks_per_bit
-        baud = UART_BAUD if baud is None else baud
-        clks_per_bit(board, baud)           # a rate the bridge's divider cannot make: refused before any work
-    elif baud is not None:
-        raise BuildError(f"--baud {baud}: {board.name} is reached over AXI-Lite (PYNQ), not a UART; "
-                         "leave --baud out")
+    why = links.option_refusal(board, link_options)
+    if why:
+        raise BuildError(why)
+    link_options = links.resolve(board, link_options)   # a value the link cannot make: refused before any work
     pll = board.pll
     if pll is not None:
         log(f"design clock {board.clock_mhz:.4g} MHz from the {board.osc_mhz:g} MHz oscillator by an EHXPLLL "
@@ -131,9 +132,8 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
     info = generate(im, bdir, knobs)
     log(f"generated {info.top} ({len(info.rom_files)} ROM files), model {info.fingerprint[:16]}")
     from host.metadata import metadata_for_build
-    extra = {"board": board.name, "clock_hz": int(board.clock_mhz * 1e6)}
-    if board.transport == "uart":
-        extra["uart_baud"] = baud
+    extra = {"board": board.name, "clock_hz": int(board.clock_mhz * 1e6),
+             **links.link(board.transport).host_metadata(link_options)}
     # --tokenizer, else the one the model carries from quantize time, else one found beside its checkpoint
     tok = tok if tokenizer is not None else (im.save_tokenizer(bdir) or tok)
     metadata_for_build(bdir, tok, **extra)
@@ -147,7 +147,7 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
         log(f"measuring cycles/token on the Verilator simulation ({measure} tokens; the first run builds it)")
         measured = measure_cycles(bdir, measure, int_model=im, context=knobs.context)
     manifest = open_flow.build(info, board, fit=fit.to_json(), freq_mhz=freq_mhz, log=log,
-                               router=router or open_flow.DEFAULT_ROUTER, seed=seed, baud=baud)
+                               router=router or open_flow.DEFAULT_ROUTER, seed=seed, **link_options)
     doc = json.loads(manifest.read_text())
     if measured is not None:
         doc["measured"] = measured

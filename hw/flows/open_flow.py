@@ -5,7 +5,7 @@ the packer, the cell names of the report, the PLL) is asked of the board's
 backend (hw/backends/<family>.py); this module is the flow they share.
 
     build_dir/rtl/hardwire_top.v, rom/, build.json   hardwire compile (hw/rtlgen)
-    build_dir/board_top.v                            hw_board_uart with this board's parameters
+    build_dir/board_top.v                            the link's board wrapper (hw/links) with this board's parameters
     build_dir/synth.json, synth.log                  yosys synth_ecp5 / synth_ice40
     build_dir/pnr.log, report.json, board.config/.asc nextpnr-ecp5 / nextpnr-ice40 (--report)
     build_dir/<board>.bit / .bin                      ecppack --compress / icepack
@@ -31,20 +31,14 @@ import subprocess
 from pathlib import Path
 
 from hw.boards import Board
-from hw.errors import HardwireError
+from hw.flows.errors import FlowError
+from hw.links import link, resolve
 from hw.tools import ToolError, ToolStopped, run_tool_watched, run_yosys, tool_path, yowasp_command
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-BOARD_TOP = REPO_ROOT / "bitstreams" / "common" / "hw_board_uart.v"
-BRIDGE_RTL = ("hw_uart_bridge.v", "hw_uart_rx.v", "hw_uart_tx.v")
-UART_BAUD = 115_200                     # host/serial_transport.py DEFAULT_BAUD
 TOP = "board_top"
 MANIFEST_FORMAT = "hardwire-bitstream-manifest"
 MANIFEST_VERSION = 1
-
-
-class FlowError(HardwireError):
-    """A step of the open flow failed or its output is not what was expected."""
 
 
 def constraints_file(board: Board) -> Path:
@@ -54,40 +48,16 @@ def constraints_file(board: Board) -> Path:
     return REPO_ROOT / "bitstreams" / board.constraints
 
 
-# hw_uart_rx samples each bit at its middle, timed from the start bit's falling edge: with a
-# divisor error e the stop bit's sample lands 9.5 * e bit times off. Half of the half-bit margin
-# (0.25 bit) is allowed for that, the rest is the host adapter's own error and edge jitter:
-# 9.5 * e <= 0.25 gives e <= 2.6 %.
-MAX_BAUD_ERROR = 0.25 / 9.5
-MIN_CLKS_PER_BIT = 4                    # hw_uart_rx's minimum (its mid-bit timer)
-
-
-def clks_per_bit(board: Board, baud: int = UART_BAUD) -> int:
-    """The bridge's CLKS_PER_BIT for `baud` at the board's design clock; a rate the divider cannot
-    make within MAX_BAUD_ERROR is refused, naming design clocks that make it exactly."""
-    if not isinstance(baud, int) or baud <= 0:
-        raise FlowError(f"--baud {baud!r}: give the UART rate in baud, e.g. 115200 or 3000000")
-    hz = board.clock_mhz * 1e6
-    clks = round(hz / baud)
-    if clks < MIN_CLKS_PER_BIT:
-        raise FlowError(f"--baud {baud:,}: at the {board.clock_mhz:g} MHz design clock a bit is {hz / baud:.2f} "
-                        f"clocks, below the {MIN_CLKS_PER_BIT} hw_uart_rx needs; use a lower rate or a clock of "
-                        f"at least {MIN_CLKS_PER_BIT * baud / 1e6:g} MHz (--clock)")
-    error = abs(hz / clks - baud) / baud
-    if error > MAX_BAUD_ERROR:
-        exact = sorted({k * baud / 1e6 for k in (clks - 1, clks, clks + 1) if k >= MIN_CLKS_PER_BIT})
-        raise FlowError(f"--baud {baud:,}: at the {board.clock_mhz:g} MHz design clock a bit is {hz / baud:.2f} "
-                        f"clocks; {clks} clocks give {hz / clks:,.0f} baud, {100 * error:.1f} % off, beyond the "
-                        f"{100 * MAX_BAUD_ERROR:.1f} % the UART receivers tolerate. Pick a design clock that is a "
-                        f"multiple of the rate (--clock {' or '.join(f'{f:g}' for f in exact)}) or another rate")
-    return clks
-
-
 # ---------------------------------------------------------------- sources
 
-def write_board_top(build_dir: Path, board: Board, baud: int = UART_BAUD) -> Path:
-    """build_dir/board_top.v: hw_board_uart with the board's clock, reset and LED polarity; with the
-    family's PLL in front when the design clock is not the oscillator's (hw.boards.with_clock)."""
+def write_board_top(build_dir: Path, board: Board, **options) -> Path:
+    """build_dir/board_top.v: the board's link wrapper (hw/links, e.g. hw_board_uart) with its parameters
+    (`options`: the link's build options, e.g. baud) and the board's clock, reset and LED polarity; with
+    the family's PLL in front when the design clock is not the oscillator's (hw.boards.with_clock)."""
+    kind = link(board.transport)
+    if not kind.board_module:
+        raise FlowError(f"{board.name} is reached over {kind.title}: the open flow has no board top for it")
+    options = resolve(board, options)
     pll = board.pll
     core_clk = "clk_core" if pll else "clk"
     rst_in = "rst_btn"
@@ -99,24 +69,25 @@ def write_board_top(build_dir: Path, board: Board, baud: int = UART_BAUD) -> Pat
                     f"(VCO {pll.vco_mhz:.4g} MHz)\n"
                     "    wire clk_core, pll_locked;\n" + board.backend.pll_verilog(pll, "clk", "clk_core", "pll_locked")
                     + "\n")
+    ports = ",\n".join(f"    {p.direction:6s} wire {f'[{p.width - 1}:0]' if p.width > 1 else '':5s} {p.name}"
+                       for p in kind.ports)
+    params = [*kind.parameters(board, options), ("RST_ACTIVE_LOW", str(int(board.reset_active_low)), ""),
+              ("LED_ACTIVE_LOW", str(int(board.led_active_low)), ""), ("ROM_DIR", '"rom"', "")]
+    param_text = "\n".join(f"        .{name:15s}({value}){',' if i + 1 < len(params) else ''}"
+                           + (f"   // {comment}" if comment else "") for i, (name, value, comment) in enumerate(params))
+    wires = {"clk": core_clk, "rst_btn": rst_in}
+    conns = ", ".join(f".{p.name}({wires.get(p.name, p.name)})" for p in kind.ports)
     text = f"""// Generated by hw/flows/open_flow.py for {board.name} ({board.part}): do not edit.
 `resetall
 `timescale 1ns / 1ps
 `default_nettype none
 
 module {TOP} (
-    input  wire       clk,
-    input  wire       rst_btn,
-    input  wire       uart_rxd,
-    output wire       uart_txd,
-    output wire [1:0] led
+{ports}
 );
-{pll_text}    hw_board_uart #(
-        .CLKS_PER_BIT   ({clks_per_bit(board, baud)}),   // {board.clock_mhz:g} MHz / {baud} baud
-        .RST_ACTIVE_LOW ({int(board.reset_active_low)}),
-        .LED_ACTIVE_LOW ({int(board.led_active_low)}),
-        .ROM_DIR        ("rom")
-    ) board (.clk({core_clk}), .rst_btn({rst_in}), .uart_rxd(uart_rxd), .uart_txd(uart_txd), .led(led));
+{pll_text}    {kind.board_module} #(
+{param_text}
+    ) board ({conns});
 endmodule
 
 `resetall
@@ -126,19 +97,20 @@ endmodule
     return path
 
 
-def design_sources(build_dir: Path) -> list[Path]:
-    """Static library files named in build.json, the UART bridge, the generated top, the board top."""
+def design_sources(build_dir: Path, board: Board) -> list[Path]:
+    """Static library files named in build.json, the link's bridge, the generated top, the board top."""
+    kind = link(board.transport)
     doc = json.loads((build_dir / "build.json").read_text())
     static = [REPO_ROOT / p for p in doc["static_rtl"]]
-    static += [REPO_ROOT / "hw" / "rtl" / n for n in BRIDGE_RTL]
-    return [*static, build_dir / doc["top"], BOARD_TOP, build_dir / "board_top.v"]
+    static += [REPO_ROOT / "hw" / "rtl" / n for n in kind.bridge_rtl]
+    return [*static, build_dir / doc["top"], kind.board_rtl, build_dir / "board_top.v"]
 
 
 # ---------------------------------------------------------------- synthesis
 
 def synth(build_dir: Path, board: Board, timeout: float = 3 * 3600) -> dict[str, int]:
     """Yosys synthesis into build_dir/synth.json; returns the cell counts of the top."""
-    srcs = " ".join(tool_path(p, build_dir) for p in design_sources(build_dir))
+    srcs = " ".join(tool_path(p, build_dir) for p in design_sources(build_dir, board))
     log = run_yosys(f"read_verilog -defer {srcs}; {board.backend.synth_script(TOP)} -json synth.json; stat",
                     cwd=build_dir, log="synth.log", timeout=timeout)
     return parse_stat(log)
@@ -330,8 +302,9 @@ def tool_versions(board: Board | None = None) -> dict[str, str]:
 
 def write_manifest(build_dir: Path, board: Board, info, bitstream: Path, cells: dict, report: dict,
                    fit: dict | None, seconds: dict, measured: dict | None = None,
-                   pnr_settings: dict | None = None, baud: int = UART_BAUD) -> Path:
-    """build_dir/manifest.json: which model, which board, which tools, Fmax, resources, speed."""
+                   pnr_settings: dict | None = None, **link_options) -> Path:
+    """build_dir/manifest.json: which model, which board, which tools, Fmax, resources, speed;
+    `link_options`: the link's build options (e.g. baud), recorded as the link says (hw/links)."""
     import hashlib
 
     doc = json.loads((build_dir / "build.json").read_text())
@@ -345,7 +318,7 @@ def write_manifest(build_dir: Path, board: Board, info, bitstream: Path, cells: 
         "model": {"fingerprint": info.fingerprint, "source": doc["model"].get("source"),
                   "config": doc["model"]["config"], "bits": doc["model"]["bits"], "quantized_on": cpu_name()},
         "board": board.name, "part": board.part, "package": board.package, "family": board.family,
-        "transport": board.transport, "uart_baud": baud,
+        "transport": board.transport, **link(board.transport).records(resolve(board, link_options)),
         "knobs": info.knobs.to_json(),
         "tools": tool_versions(board),
         "pnr": pnr_settings,
@@ -392,10 +365,11 @@ def record_bram_map(build_dir: Path, manifest: Path, log=print) -> None:
 # ---------------------------------------------------------------- the whole flow
 
 def build(info, board: Board, fit: dict | None = None, freq_mhz: float | None = None, log=print,
-          router: str = DEFAULT_ROUTER, seed: int = 1, baud: int = UART_BAUD) -> Path:
+          router: str = DEFAULT_ROUTER, seed: int = 1, **link_options) -> Path:
     """Synthesize, place, route and pack the generated design in info.out_dir; returns manifest.json.
 
-    `info`: hw.rtlgen.generate.BuildInfo of a design generated into the build folder.
+    `info`: hw.rtlgen.generate.BuildInfo of a design generated into the build folder; `link_options`:
+    the board link's build options (e.g. baud, hw/links).
     """
     build_dir = Path(info.out_dir)
     if not board.open_flow:
@@ -403,7 +377,7 @@ def build(info, board: Board, fit: dict | None = None, freq_mhz: float | None = 
     cons = constraints_file(board)
     if not cons.is_file():
         raise FlowError(f"{cons} is missing: the board's constraints belong in bitstreams/{board.name}/")
-    write_board_top(build_dir, board, baud)
+    write_board_top(build_dir, board, **link_options)
     from hw.progress import StageProgress, pnr_progress
 
     with StageProgress(3, log=log) as prog:
@@ -419,7 +393,7 @@ def build(info, board: Board, fit: dict | None = None, freq_mhz: float | None = 
         prog.finish()
     seconds = {key: round(s) for key, s in prog.seconds.items()}
     manifest = write_manifest(build_dir, board, info, bit, cells, report, fit, seconds,
-                              pnr_settings=report.pop("hardwire_pnr", None), baud=baud)
+                              pnr_settings=report.pop("hardwire_pnr", None), **link_options)
     if board.backend.records_bram_map:
         record_bram_map(build_dir, manifest, log)
     fmax = fmax_mhz(report)

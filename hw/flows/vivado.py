@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hw.errors import HardwireError
+from hw.links.axi import BRIDGE_RTL
 from hw.tools import verilog_includes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-BRIDGE_RTL = "hw_axil_bridge.v"
 WRAPPER = "hardwire_axil"           # module (and file) name of the AXI4-Lite wrapper
 IP_INSTANCE = "hardwire_0"          # the cell in the block design: PYNQ's ip_dict key
 BD_NAME = "hardwire_bd"
