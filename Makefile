@@ -109,11 +109,13 @@ flash: $(STAMP) ## load bitstreams/BOARD/ onto the board (openFPGALoader; Zynq: 
 
 lint: $(STAMP) ## verilator -Wall lint of every hw/rtl module, the register header is current, byte-compile the Python
 	$(PY) -m hw.rtlgen.regmap --check
+	$(PY) -m hw.rtlgen.arch_header --check
 	$(PY) -m hw.tools lint hw/rtl/*.v
 	$(PY) -m compileall -q hw host testbench tests
 
-regmap: $(STAMP) ## rewrite hw/rtl/hardwire_regs.vh and docs/register_map.md's register table from host/regmap.py
+regmap: $(STAMP) ## rewrite hw/rtl/hardwire_regs.vh and docs/register_map.md's register table from host/regmap.py, hw/rtl/hardwire_arch.vh from hw/architecture.py
 	$(PY) -m hw.rtlgen.regmap
+	$(PY) -m hw.rtlgen.arch_header
 
 train: $(STAMP) ## retrain the default model into models/default (20-30 min on one core)
 	$(HW) train --out models/default

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from hw.activations import activation
+from hw.architecture import LAYER_MATRICES
 from hw.float_model import apply_rope, rmsnorm, rope_cos_sin
 
 POINTS = ("xa", "q", "k", "v", "att", "xf", "h1", "h3", "g", "xc")
@@ -40,7 +41,7 @@ class FakeQuantRunner:
         self.w = {k: np.asarray(v, np.float64) for k, v in float_model.weights.items()}
         if int_model is not None:                  # the integer model's weights, dequantized
             ws = int_model.scales["weights"]
-            for name in ("wq", "wk", "wv", "wo", "w1", "w3", "w2"):
+            for name in LAYER_MATRICES:
                 self.w[name] = np.stack([int_model[name][l] * np.asarray(ws[name][l])[:, None]
                                          for l in range(cfg.n_layers)])
             self.w["wcls"] = int_model["wcls"] * np.asarray(ws["wcls"])[:, None]

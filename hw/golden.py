@@ -13,10 +13,11 @@ from typing import Iterator
 import numpy as np
 
 from hw import numerics as nx
+from hw.architecture import LAYER_MATRICES
 from hw.errors import HardwireError
 from hw.intmodel import IntModel
 
-LORA_TARGETS = ("wq", "wk", "wv", "wo", "w1", "w3", "w2")
+LORA_TARGETS = LAYER_MATRICES       # every projection of a layer (hw/architecture.py)
 RESIDUAL_TARGETS = ("wo", "w2")     # their output is added to the int16 residual
 LOGIT_BITS = 24                     # logits saturate to signed 24 bits
 RESIDUAL_BITS = 16

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from host.jsonfile import check_type, read_json, short
+from hw.architecture import layer_shapes
 from hw.errors import CheckpointError, HardwireError
 from hw.golden import LoraInt
 from hw.intmodel import IntModel
@@ -175,9 +176,7 @@ def _check_target_modules(cfg: dict, path: Path) -> set[str] | None:
 
 
 def _expected_shape(config: ModelConfig, target: str) -> tuple[int, int]:
-    d, kv, h = config.dim, config.kv_dim, config.hidden_dim
-    return {"wq": (d, d), "wk": (kv, d), "wv": (kv, d), "wo": (d, d), "w1": (h, d), "w3": (h, d),
-            "w2": (d, h)}[target]
+    return layer_shapes(config)[target]
 
 
 def read_peft(folder: str | Path, config: ModelConfig) -> PeftAdapter:

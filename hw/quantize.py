@@ -29,6 +29,7 @@ import math
 import numpy as np
 
 from hw import numerics as nx
+from hw.architecture import LAYER_MATRICES, MATRIX_CLASS
 from hw.calibrate import Calibration
 from hw.errors import HardwireError
 from hw.intmodel import TENSOR_CLASSES, IntModel
@@ -44,8 +45,8 @@ GPTQ_BLOCK = 32                 # GPTQ: columns per lazy update block
 GPTQ_DAMP = 0.01                # GPTQ: diagonal damping, fraction of mean E[x_i^2]
 GAIN_BITS = 15                  # rmsnorm gains are int16: max |gq| in [2**14, 2**15)
 
-ATTENTION = ("wq", "wk", "wv", "wo")
-MLP = ("w1", "w3", "w2")
+ATTENTION = tuple(n for n in LAYER_MATRICES if MATRIX_CLASS[n] == "attention")
+MLP = tuple(n for n in LAYER_MATRICES if MATRIX_CLASS[n] == "mlp")
 # projection -> (its input point, its output point)
 PROJ_IO = {"wq": ("xa", "q"), "wk": ("xa", "k"), "wv": ("xa", "v"), "wo": ("att", "res"),
            "w1": ("xf", "h1"), "w3": ("xf", "h3"), "w2": ("g", "res")}

@@ -224,7 +224,7 @@ def test_files_named_by_the_tcl_exist_in_the_build_folder(builds, board):
     copied = {p.name for p in (d / "vivado" / "rtl").glob("*.v")}
     assert {Path(p).name for p in doc["static_rtl"]} | {"hw_axil_bridge.v"} == copied
     # with the headers hw_core.v includes (the register map), on the project's include path
-    assert {p.name for p in (d / "vivado" / "rtl").glob("*.vh")} == {"hardwire_regs.vh"}
+    assert {p.name for p in (d / "vivado" / "rtl").glob("*.vh")} == {"hardwire_regs.vh", "hardwire_arch.vh"}
     assert "set_property include_dirs [list [file join $here vivado rtl]] [get_filesets sources_1]" in text
     assert str(REPO) not in text
 

@@ -31,16 +31,16 @@ class Zynq(Family):
                 "-bit hardwire.bit -out new.bit` per ROM (docs/respin.md); or rebuild with `hardwire build`")
 
 
-# LUTs: the line through Yosys synth_xilinx's LUT6 + LUT-RAM count at 8 x 4 and 32 x 4 (docs/vivado.md),
-# rounded up to cover 16 x 4; FFs through synth_xilinx's 8 x 4 and 32 x 4, rounded up. DSP48: 1 per
-# requant multiplier; synth_xilinx of models/default uses 97, 137 and 219 DSP48E1 at 8 x 4, 16 x 4 and
-# 32 x 4 lanes on the xc7z020: 1 per MAC + 1 per lane + 57, 57 and 59; the check takes 59 (exact at
-# 32 x 4, 2 over below), so 32 x 4 fits the PYNQ-Z2's 220 with 1 to spare. An attention engine's other
+# LUTs: the line through Yosys synth_xilinx's LUT6 + LUT-RAM count of generator 1.3 (thirteenth session,
+# docs/vivado.md) at 8 x 4 and 32 x 4, rounded up to cover 16 x 4 too; FFs the same. DSP48: 1 per
+# requant multiplier; synth_xilinx of models/default uses 98, 138 and 220 DSP48E1 at 8 x 4, 16 x 4 and
+# 32 x 4 lanes on the xc7z020: 1 per MAC + 1 per lane + 58, 58 and 60; the check takes 60 (exact at
+# 32 x 4, 2 over below), so 32 x 4 fills the PYNQ-Z2's 220. An attention engine's other
 # products are 7 DSP48 (synth_xilinx of the v2 core, models/default at 16 x 8 LUT MACs, two engines,
-# rmsnorm width 8: 100 DSP48E1, which the check gives exactly).
-ZYNQ7 = Zynq("zynq7", FitCalibration(lut=(1.03, 7_800), ff=(0.28, 5_000), dsp_per_requant=1, dsp_fixed=59,
+# rmsnorm width 8: 100 DSP48E1).
+ZYNQ7 = Zynq("zynq7", FitCalibration(lut=(1.15, 6_400), ff=(0.24, 6_300), dsp_per_requant=1, dsp_fixed=60,
                                      engine_other_dsps=7))
-# UltraScale+ (xcup) used 11 % more LUTs and 35 % more FFs at 16 x 4, so its lines are the Zynq-7000
-# ones scaled up by that and rounded up (Vivado not run yet).
-ZYNQMP = Zynq("zynqmp", FitCalibration(lut=(1.16, 8_700), ff=(0.38, 6_800), dsp_per_requant=1, dsp_fixed=59,
+# UltraScale+ (xcup) used 6 % more LUTs and 39 % more FFs than xc7 at 16 x 4 (22,678 and 12,982), so
+# its lines are the Zynq-7000 slopes scaled by that, through that point and rounded up (Vivado not run).
+ZYNQMP = Zynq("zynqmp", FitCalibration(lut=(1.21, 6_800), ff=(0.33, 8_700), dsp_per_requant=1, dsp_fixed=60,
                                        engine_other_dsps=7))

@@ -76,7 +76,6 @@ module hw_core #(
     localparam HALF     = HD / 2;                           // RoPE pairs per head
     localparam TOKW     = 16;                               // token id bits
     localparam RQ_W     = ACC_W + 16;                       // matvec output bits
-    localparam TAG_W    = 3;                                // matrix tag bits
     localparam LYW      = (L > 1) ? $clog2(L) : 1;          // layer index bits
     localparam PW       = $clog2(CTX + 1);                  // position bits (0..CTX)
     localparam DIW      = $clog2(D);                        // index into D
@@ -148,16 +147,17 @@ module hw_core #(
     localparam LORA_WORDS = LORA_ON ? L * lora_layer_words(0) : 0;
     localparam LORA_AW    = (LORA_WORDS > 1) ? $clog2(LORA_WORDS) : 1;
 
-    // matrix tags (walk order within a layer, then the classifier)
-    localparam [TAG_W-1:0] T_WQ = 3'd0, T_WK = 3'd1, T_WV = 3'd2, T_WO = 3'd3,
-                           T_W1 = 3'd4, T_W3 = 3'd5, T_W2 = 3'd6, T_CLS = 3'd7;
-
     // integer copies of parameters for comparisons without width warnings
     localparam integer KV_LSTEP = KPB * CTX;
     localparam integer KPB_I = KPB, HPE_I = HPE;
     localparam integer D_I = D, H_I = H, KVD_I = KVD, HD_I = HD, V_I = V, CTX_I = CTX,
                        L_I = L, NH_I = NH, NKV_I = NKV, GROUP_I = GROUP, HALF_I = HALF,
                        LANES_I = LANES, VPL_I = VPL, NORM_NW_I = NORM_NW;
+
+    // ================================================================ matrices
+    // TAG_W, the matrix tags T_<NAME>, mat_rows / mat_cols and each tag's ROM group (TAG_GROUP),
+    // generated from hw/architecture.py (make regmap)
+    `include "hardwire_arch.vh"
 
     // ================================================================ register map
     // R_<NAME> word indices and MAGIC_VALUE, generated from host/regmap.py (make regmap)
@@ -438,29 +438,6 @@ module hw_core #(
     wire                   mv_out_last;
     wire [TAG_W-1:0]       mv_out_tag;
 
-    function [31:0] mat_rows;
-        input [TAG_W-1:0] tag;
-        begin
-            case (tag)
-                T_WK, T_WV: mat_rows = KVD_I;
-                T_W1, T_W3: mat_rows = H_I;
-                T_CLS:      mat_rows = V_I;
-                default:    mat_rows = D_I;
-            endcase
-        end
-    endfunction
-
-    function [31:0] mat_cols;
-        input [TAG_W-1:0] tag;
-        begin
-            mat_cols = (tag == T_W2) ? H_I : D_I;
-        end
-    endfunction
-
-    // each tag's ROM group, 2 bits a tag (T_WQ at the bottom)
-    localparam [1:0] G_ATT = GROUP_ATT[1:0], G_MLP = GROUP_MLP[1:0], G_CLS = GROUP_CLS[1:0];
-    localparam [15:0] TAG_GROUP = {G_CLS, G_MLP, G_MLP, G_MLP, G_ATT, G_ATT, G_ATT, G_ATT};
-
     wire [31:0] mv_rows32 = mat_rows(mv_tag_reg);
     wire [31:0] mv_cols32 = mat_cols(mv_tag_reg);
 
@@ -514,7 +491,7 @@ module hw_core #(
     function lora_on_tag;
         input [TAG_W-1:0] tag;
         begin
-            lora_on_tag = LORA_ON && (tag != T_CLS) && LORA_MASK[tag];
+            lora_on_tag = LORA_ON && (tag != T_WCLS) && LORA_MASK[tag];
         end
     endfunction
 
@@ -650,7 +627,7 @@ module hw_core #(
     wire [LG_AW-1:0]   smp_lg_addr;
     wire               smp_busy;
     wire [LG_AW-1:0]   lg_rd_addr;
-    wire               lg_we = wb_any && (wb_tag == T_CLS);
+    wire               lg_we = wb_any && (wb_tag == T_WCLS);
 
     generate
         if (LG_WORDS <= LG_LUT_WORDS) begin : g_logit_lut
@@ -1257,7 +1234,7 @@ module hw_core #(
         if (wait_reg != 5'd0) begin
             wait_reg <= wait_reg - 1'b1;
         end
-        if (wb_any && wb_tag == T_CLS) begin
+        if (wb_any && wb_tag == T_WCLS) begin
             cls_pass_reg <= cls_pass_reg + 1'b1;
             lg_ready_reg <= lg_ready_reg + 1'b1;
         end
@@ -1383,8 +1360,8 @@ module hw_core #(
                 // A LoRA delta reads all of xn first: wait for done.
                 if (norm_done || (norm_soon && !norm_lora)) begin
                     if (norm_sel_reg == 2'd2) begin
-                        mv_tag_reg  <= T_CLS;
-                        mv_last_reg <= T_CLS;
+                        mv_tag_reg  <= T_WCLS;
+                        mv_last_reg <= T_WCLS;
                     end else if (norm_sel_reg == 2'd1) begin
                         mv_tag_reg  <= T_W1;
                         mv_last_reg <= T_W3;
@@ -1447,7 +1424,7 @@ module hw_core #(
                         silu_m_reg    <= g_m;
                         silu_sh_reg   <= g_sh;
                     end
-                    if (mv_tag_reg == T_CLS) begin
+                    if (mv_tag_reg == T_WCLS) begin
                         lg_ready_reg <= {(LG_AW+1){1'b0}};
                     end
                     if (mv_tag_reg == T_WO) begin
@@ -1456,7 +1433,7 @@ module hw_core #(
                         state_reg    <= S_NORM;
                     end else if (mv_tag_reg == T_W2) begin
                         state_reg <= S_LAYER;
-                    end else if (mv_tag_reg == T_CLS) begin
+                    end else if (mv_tag_reg == T_WCLS) begin
                         // the sampler trails the classifier's logit words
                         state_reg <= S_SAMPLE;
                     end else if (mv_tag_reg == mv_last_reg) begin

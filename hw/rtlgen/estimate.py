@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from hw.architecture import layer_shapes
 from hw.rtlgen import attention
 from hw.rtlgen.attention import ATT_TAIL, DIV_STAGE, DIVIDER, HEAD_GAP  # noqa: F401  (their home)
 from hw.rtlgen.layout import SCALE_BITS, Layout
@@ -150,12 +151,11 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
               + sum(rope_wait(lay, layer, knobs.rope_lanes(cfg)) for layer in range(L)))
     # LoRA (hw_lora, 4 MACs per cycle): each adapter waits for the matrix before it to be
     # written back, then computes A x and B u before its matrix starts
-    shapes_lora = {"wq": (D, D), "wk": (KVD, D), "wv": (KVD, D), "wo": (D, D),
-                   "w1": (H, D), "w3": (H, D), "w2": (D, H)}
+    shapes = layer_shapes(cfg)
     if knobs.lora_rank:
         r = knobs.lora_rank
         vector += L * sum(DRAIN + LORA_STEPS + r * -(-c // 4) + rows * -(-r // 4)
-                          for t, (rows, c) in shapes_lora.items() if t in knobs.lora_targets)
+                          for t, (rows, c) in shapes.items() if t in knobs.lora_targets)
     bits = model.knobs["bits"]
     used = sum(s.rows * s.cols * s.bits for s in lay.slots)
     rom = lay.lanes * lay.lane_rom_bits
@@ -165,8 +165,6 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
               + ctx * (hd // 2) * 32                            # rope cos/sin
               + L * 256 * 16 + TABLE_BITS + L * LAYER_WORD_BITS)
     kv = attention.kv_cache_bits(cfg, ctx)
-    shapes = {"wq": (D, D), "wk": (KVD, D), "wv": (KVD, D), "wo": (D, D),
-              "w1": (H, D), "w3": (H, D), "w2": (D, H)}
     lora = sum(L * knobs.lora_rank * (r + c) * 8 for t, (r, c) in shapes.items()
                if t in knobs.lora_targets) if knobs.lora_rank else 0
     # LUT4 rough count: a LUT multiplier ~ a*b LUTs, an adder ~ 1 LUT per bit,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from hw import numerics as nx
+from hw.architecture import MATRIX_CLASS, layer_shapes
 from hw.intmodel import IntModel
 from hw.model import ModelConfig
 
@@ -49,10 +50,8 @@ def random_int_model(seed: int = 0, dim: int = 24, hidden: int = 44, n_layers: i
     a = {}
     a["emb"] = weights(bits["embedding"], V, D)
     a["emb_m"], a["emb_sh"] = requant(V, lo=4, hi=10)
-    for name, (r, c) in {"wq": (D, D), "wk": (KVD, D), "wv": (KVD, D), "wo": (D, D),
-                         "w1": (H, D), "w3": (H, D), "w2": (D, H)}.items():
-        cls = "attention" if name in ("wq", "wk", "wv", "wo") else "mlp"
-        a[name] = weights(bits[cls], L, r, c)
+    for name, (r, c) in layer_shapes(cfg).items():
+        a[name] = weights(bits[MATRIX_CLASS[name]], L, r, c)
         a[name + "_m"], a[name + "_sh"] = requant(L, r)
     a["wcls"] = weights(bits["classifier"], V, D)
     a["wcls_m"], a["wcls_sh"] = requant(V)

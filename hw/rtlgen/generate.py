@@ -82,12 +82,17 @@ def static_sources(top_module: str = CORE_MODULE, rtl_dir: Path = STATIC_RTL) ->
 
 
 def check_register_header() -> None:
-    """GenerateError unless hw/rtl/hardwire_regs.vh is what host/regmap.py's table gives."""
+    """GenerateError unless hw/rtl/hardwire_regs.vh is what host/regmap.py's table gives, and
+    hw/rtl/hardwire_arch.vh what hw/architecture.py gives."""
+    from hw.rtlgen import arch_header
     from hw.rtlgen.regmap import HEADER, verilog_header
 
     if not HEADER.is_file() or HEADER.read_text() != verilog_header():
         raise GenerateError(f"{HEADER} differs from the register table host/regmap.py (edited by hand, or the "
                             "table changed since); run `make regmap` (python -m hw.rtlgen.regmap)")
+    if arch_header.stale():
+        raise GenerateError(f"{arch_header.HEADER} differs from the matrix table hw/architecture.py (edited by "
+                            "hand, or the table changed since); run `make regmap` (python -m hw.rtlgen.arch_header)")
 
 
 # ---------------------------------------------------------------- table ROMs

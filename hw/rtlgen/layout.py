@@ -21,13 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hw.architecture import CLASSIFIER, LAYER_MATRICES, MATRIX_CLASS
 from hw.errors import HardwireError
-from hw.golden import LORA_TARGETS
 from hw.numerics import MULT_BITS
 
-LAYER_MATRICES = LORA_TARGETS            # ("wq", "wk", "wv", "wo", "w1", "w3", "w2")
-MATRIX_CLASS = {"wq": "attention", "wk": "attention", "wv": "attention", "wo": "attention",
-                "w1": "mlp", "w3": "mlp", "w2": "mlp", "wcls": "classifier"}
 SH_BITS = 6                              # requant shift field of a scale word
 SCALE_BITS = MULT_BITS + SH_BITS         # {sh[5:0], m[14:0]}
 ACT_BITS = 8                             # int8 activations
@@ -139,7 +136,7 @@ def weight_bits(model) -> dict[str, int]:
 def matrix_order(model) -> list[tuple[str, int | None, np.ndarray]]:
     """(name, layer, W (R, C)) in the token order of the walk."""
     out = [(n, l, model[n][l]) for l in range(model.config.n_layers) for n in LAYER_MATRICES]
-    out.append(("wcls", None, model["wcls"]))
+    out.append((CLASSIFIER.name, None, model[CLASSIFIER.name]))
     return out
 
 

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from hw.architecture import layer_shapes
 from hw.golden import LORA_TARGETS, LoraInt, LoraShapeError
 from hw.model import ModelConfig
 
 
 def target_dims(cfg: ModelConfig, target: str) -> tuple[int, int]:
     """(in, out) of a projection."""
-    return {"wq": (cfg.dim, cfg.dim), "wk": (cfg.dim, cfg.kv_dim), "wv": (cfg.dim, cfg.kv_dim),
-            "wo": (cfg.dim, cfg.dim), "w1": (cfg.dim, cfg.hidden_dim), "w3": (cfg.dim, cfg.hidden_dim),
-            "w2": (cfg.hidden_dim, cfg.dim)}[target]
+    rows, cols = layer_shapes(cfg)[target]
+    return cols, rows
 
 
 def block_words(cfg: ModelConfig, rank: int, target: str) -> int:

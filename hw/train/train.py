@@ -24,12 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
+from hw.architecture import LAYER_MATRICES, layer_shapes
 from hw.model import FloatModel, ModelConfig
 from hw.train import bpe, corpus
 
 DEFAULT_CONFIG = ModelConfig(dim=64, hidden_dim=176, n_layers=4, n_heads=4, n_kv_heads=2,
                              vocab_size=512, seq_len=256)
-MATRICES = ("wq", "wk", "wv", "wo", "w1", "w3", "w2")
+MATRICES = LAYER_MATRICES
 NORMS = ("rms_att", "rms_ffn", "rms_final")
 
 
@@ -58,8 +59,7 @@ def init_params(cfg: ModelConfig, rng: np.random.Generator, dtype=np.float32) ->
     down by sqrt(2 L) as in llama2.c's model.py."""
     L, D, H, KVD, V = cfg.n_layers, cfg.dim, cfg.hidden_dim, cfg.kv_dim, cfg.vocab_size
     std, res_std = 0.02, 0.02 / math.sqrt(2 * L)
-    shapes = {"wq": (L, D, D), "wk": (L, KVD, D), "wv": (L, KVD, D), "wo": (L, D, D),
-              "w1": (L, H, D), "w3": (L, H, D), "w2": (L, D, H)}
+    shapes = {name: (L, *rc) for name, rc in layer_shapes(cfg).items()}
     p = {"token_embedding": rng.normal(0.0, std, (V, D))}
     for name, shape in shapes.items():
         p[name] = rng.normal(0.0, res_std if name in ("wo", "w2") else std, shape)
