@@ -155,6 +155,7 @@ FIXED_BLOCKS = {18: 4, 4: 8}
 # DSPs, and an attention engine's DSPs besides its per-position products (hw/rtlgen/attention.py).
 LUT_CAL = {name: f.fit.lut for name, f in FAMILIES.items()}
 FF_CAL = {name: f.fit.ff for name, f in FAMILIES.items()}
+FF_CAL_LUT_MACS = {name: f.fit.ff_lut_macs or f.fit.ff for name, f in FAMILIES.items()}
 DSP_PER_REQUANT = {name: f.fit.dsp_per_requant for name, f in FAMILIES.items() if f.fit.dsp_per_requant}
 DSP_FIXED = {name: f.fit.dsp_fixed for name, f in FAMILIES.items() if f.fit.dsp_fixed is not None}
 ICE40_LUTS_PER_MULT = 150   # an ECP5 MULT18X18D's worth of multiplier built from LUT4s
@@ -276,7 +277,8 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
         luts += ICE40_LUTS_PER_MULT * (est.mac_multipliers + 2 * est.requant_multipliers + DSP_FIXED["ecp5"]
                                        + att.multipliers
                                        + _vector_extra(est, EMB_DSPS, ROPE_PAIR_DSPS) + LORA_DSPS * lora_on)
-    ffs = int(FF_CAL[fam][0] * est.luts + FF_CAL[fam][1]) + att.ffs + LORA_FFS * lora_on
+    ff_a, ff_b = (FF_CAL_LUT_MACS if knobs.macs == "lut" else FF_CAL)[fam]
+    ffs = int(ff_a * est.luts + ff_b) + att.ffs + LORA_FFS * lora_on
     return [
         Need("luts", luts, int(LUT_LIMIT * res.luts), res.luts, f"{per:g} x estimate {est.luts:,} + {fixed:,}"),
         Need("ffs", ffs, int(FF_LIMIT * res.ffs), res.ffs),

@@ -1,5 +1,5 @@
 """The serial transport end to end: pyserial on a pseudo-terminal, bridged to the Verilator
-model of hardwire_top + hw_uart_bridge (testbench/uart/test_uart_e2e.py), bytes flipped and
+model of the UART boards' top hw_board_uart (hardwire_top behind hw_uart_bridge; testbench/uart/test_uart_e2e.py), bytes flipped and
 dropped on the way, the tokens pushed by the bridge's stream. Tokens equal GoldenModel.generate, also when the port is closed
 mid-generation and the driver reopens it; LoRA upload and clear, a stale fingerprint, a
 too-long prompt and a device that stops answering behave as documented."""
@@ -11,7 +11,8 @@ import pytest
 
 pytest.importorskip("cocotb")
 from testbench.runner import build_once, run_cocotb  # noqa: E402
-from tests.host_e2e_build import RTL, ROOT, accelerator, check_results, write_plan  # noqa: E402
+from hw.links.uart import BOARD_RTL  # noqa: E402
+from tests.host_e2e_build import RTL, accelerator, check_results, write_plan  # noqa: E402
 
 CLKS_PER_BIT = 4
 FAULT_RATE = 0.004      # per byte: a flipped bit towards the device, a dropped byte back
@@ -21,9 +22,11 @@ FAULT_RATE = 0.004      # per byte: a flipped bit towards the device, a dropped 
 @pytest.mark.slow
 def test_serial_transport_on_the_rtl(tmp_path):
     model, out, sources = accelerator()
+    # the UART boards' own top (the one `hardwire build` wraps around its PLL), reset button high
     build = build_once("host_e2e_uart", [*sources, RTL / "hw_uart_rx.v", RTL / "hw_uart_tx.v",
-                                         RTL / "hw_uart_bridge.v", ROOT / "testbench" / "uart" / "uart_core_top.v"],
-                       "uart_core_top", parameters={"CLKS_PER_BIT": CLKS_PER_BIT, "ROM_DIR": f'"{out / "rom"}"'},
+                                         RTL / "hw_uart_bridge.v", BOARD_RTL],
+                       "hw_board_uart", parameters={"CLKS_PER_BIT": CLKS_PER_BIT, "RST_ACTIVE_LOW": 0,
+                                                    "ROM_DIR": f'"{out / "rom"}"'},
                        build_args=["-Wno-fatal"])
     plan_path = write_plan(tmp_path)
     run_cocotb(build, "testbench.uart.test_uart_e2e",

@@ -5,8 +5,9 @@
 `default_nettype none
 
 // hw_board_uart: the top of a UART board (ULX3S, iCEBreaker): the generated
-// hardwire_top behind hw_uart_bridge (as testbench/uart/uart_core_top.v), plus
-// a power-on reset, a synchronised reset button and two status LEDs.
+// hardwire_top behind hw_uart_bridge, plus
+// a power-on reset, a synchronised reset button and two status LEDs. The simulations of
+// the UART link (tests/test_host_e2e_uart.py, testbench/uart/uart_soak_top.v) run this module.
 // The design runs on the board oscillator directly (no PLL): CLKS_PER_BIT is
 // that clock over the baud rate (hw/flows/open_flow.py sets it per board).
 module hw_board_uart #(

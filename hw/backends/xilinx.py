@@ -37,10 +37,12 @@ class Zynq(Family):
 # 32 x 4 lanes on the xc7z020: 1 per MAC + 1 per lane + 58, 58 and 60; the check takes 60 (exact at
 # 32 x 4, 2 over below), so 32 x 4 fills the PYNQ-Z2's 220. An attention engine's other
 # products are 7 DSP48 (synth_xilinx of the v2 core, models/default at 16 x 8 LUT MACs, two engines,
-# rmsnorm width 8: 100 DSP48E1).
+# rmsnorm width 8: 101 DSP48E1). LUT MACs register their bit planes: that build (LUT MACs, 16 x 8,
+# all weights 4-bit) used 14,692 FFs, 1,340 over the DSP-MAC line; its own line has the same slope
+# through it (xcup: scaled by the 16 x 4 xcup/xc7 ratio, not measured).
 ZYNQ7 = Zynq("zynq7", FitCalibration(lut=(1.15, 6_400), ff=(0.24, 6_300), dsp_per_requant=1, dsp_fixed=60,
-                                     engine_other_dsps=7))
+                                     engine_other_dsps=7, ff_lut_macs=(0.24, 7_700)))
 # UltraScale+ (xcup) used 6 % more LUTs and 39 % more FFs than xc7 at 16 x 4 (22,678 and 12,982), so
 # its lines are the Zynq-7000 slopes scaled by that, through that point and rounded up (Vivado not run).
 ZYNQMP = Zynq("zynqmp", FitCalibration(lut=(1.21, 6_800), ff=(0.33, 8_700), dsp_per_requant=1, dsp_fixed=60,
-                                       engine_other_dsps=7))
+                                       engine_other_dsps=7, ff_lut_macs=(0.33, 11_600)))

@@ -247,6 +247,13 @@ int main(int argc, char** argv) {
     }
     sim.top->rst = 0;
     sim.top->eval();
+    // the released button through the board's synchroniser and 16-cycle stretch (hw_board_uart)
+    for (int i = 0; i < 24; ++i) {
+        sim.top->clk = 1;
+        sim.top->eval();
+        sim.top->clk = 0;
+        sim.top->eval();
+    }
     printf("READY\n");
     fflush(stdout);
 

@@ -39,10 +39,12 @@ async def run_test_host_over_pty(dut):
     baud = 10 ** 9 // (clks_per_bit * CLK_NS)
     source = UartSource(dut.uart_rxd, baud=baud, bits=8, stop_bits=1)
     sink = UartSink(dut.uart_txd, baud=baud, bits=8, stop_bits=1)
-    dut.rst.value = 1
+    dut.rst_btn.value = 1                   # hw_board_uart built with RST_ACTIVE_LOW = 0
     for _ in range(4):
         await RisingEdge(dut.clk)
-    dut.rst.value = 0
+    dut.rst_btn.value = 0
+    for _ in range(24):                     # the board's reset synchroniser and 16-cycle stretch
+        await RisingEdge(dut.clk)
 
     master, slave = os.openpty()
     tty.setraw(slave)

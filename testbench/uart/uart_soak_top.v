@@ -2,8 +2,9 @@
 `timescale 1ns / 1ps
 `default_nettype none
 
-// uart_soak_top: uart_core_top (hw_uart_bridge in front of a generated hardwire_top) with
-// read-only taps into the bridge for the bit-level soak (testbench/uart/soak_harness.cpp).
+// uart_soak_top: the UART boards' top, hw_board_uart (bitstreams/common/hw_board_uart.v: reset
+// synchroniser, hw_uart_bridge in front of a generated hardwire_top, LEDs), with read-only taps
+// into the bridge for the bit-level soak (testbench/uart/soak_harness.cpp).
 // The taps change nothing in the design; they let the harness know
 //   - when the bridge is idle (nothing received in part, no frame waiting, nothing to send),
 //     so a simulated exchange can stop as soon as the line is quiet;
@@ -15,7 +16,7 @@ module uart_soak_top #(
     parameter ROM_DIR = "rom"       // the build's hex files, relative to the harness's folder
 ) (
     input  wire        clk,
-    input  wire        rst,
+    input  wire        rst,             // the board's reset button, pressed high
     input  wire        uart_rxd,
     output wire        uart_txd,
     output wire        busy,
@@ -28,11 +29,12 @@ module uart_soak_top #(
     output wire [7:0]  tx_byte
 );
 
-    wire frame_error;
+    wire [1:0] led;                     // [0] busy, [1] a token is waiting
 
-    uart_core_top #(.CLKS_PER_BIT(CLKS_PER_BIT), .ROM_DIR(ROM_DIR)) dut (
-        .clk(clk), .rst(rst), .uart_rxd(uart_rxd), .uart_txd(uart_txd),
-        .frame_error(frame_error), .busy(busy), .token_avail(token_avail));
+    hw_board_uart #(.CLKS_PER_BIT(CLKS_PER_BIT), .RST_ACTIVE_LOW(0), .LED_ACTIVE_LOW(0), .ROM_DIR(ROM_DIR)) dut (
+        .clk(clk), .rst_btn(rst), .uart_rxd(uart_rxd), .uart_txd(uart_txd), .led(led));
+    assign busy        = led[0];
+    assign token_avail = led[1];
 
     // hw_uart_bridge: M_IDLE = 0, M_CHECK = 1, the stream's states have bit 4 set (a poll that
     // builds no frame is idle: the bridge polls for as long as its stream is on); hw_uart_rx: S_IDLE = 0
