@@ -547,8 +547,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="checkpoint (quantized as `hardwire sim` does) or integer model .npz "
                         "(default: models/default/model.bin)")
     p.add_argument("--bits", help="weight bits when --model is a float checkpoint, as `hardwire quantize "
-                                  "--bits` takes them; the widest class sets every lane ROM's word width, so "
-                                  "'embedding=4,attention=4,mlp=4,classifier=4' halves the lane ROMs")
+                                  "--bits` takes them; each class is stored at its own width, and the widest "
+                                  "sets the lane MACs' width, e.g. 'embedding=4,attention=4,mlp=4,classifier=4'")
     _add_knob_args(p, debug_vectors="off", macs="lut")
     p.add_argument("--tokenizer", type=Path, help="tokenizer.bin for the host metadata (default: beside the model)")
     p.add_argument("--out", type=Path, help="where the bitstream, manifest and metadata go "
