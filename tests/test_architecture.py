@@ -60,3 +60,14 @@ def test_tags_and_classes():
     assert arch.WEIGHT_CLASSES == ("attention", "mlp", "classifier")
     with pytest.raises(KeyError):
         arch.matrix("w4")
+
+
+def test_make_regmap_checks_the_header(capsys, monkeypatch, tmp_path):
+    assert arch_header.main(["--check"]) == 0
+    stale = tmp_path / "hw" / "rtl" / "hardwire_arch.vh"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("// edited by hand\n")
+    monkeypatch.setattr(arch_header, "HEADER", stale)
+    monkeypatch.setattr("hw.rtlgen.generated.REPO_ROOT", tmp_path)
+    assert arch_header.main(["--check"]) == 1
+    assert "hw/rtl/hardwire_arch.vh differs from hw/architecture.py; run `make regmap`" in capsys.readouterr().err

@@ -7,11 +7,11 @@ hardwire_regs.vh (hw/rtlgen/regmap.py): the library lints and builds where it li
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from hw.architecture import MATRICES, WEIGHT_CLASSES
+from hw.rtlgen.generated import generator_main
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HEADER = REPO_ROOT / "hw" / "rtl" / "hardwire_arch.vh"
@@ -56,11 +56,15 @@ def verilog_header() -> str:
     return "\n".join(out)
 
 
-def stale(header: Path = HEADER) -> list[Path]:
+def stale(header: Path | None = None) -> list[Path]:
+    """[the header] when it differs from what the table gives, else []."""
+    header = header or HEADER
     return [] if header.is_file() and header.read_text() == verilog_header() else [header]
 
 
-def write(header: Path = HEADER) -> list[Path]:
+def write(header: Path | None = None) -> list[Path]:
+    """Rewrite the header when it is stale; returns what was written."""
+    header = header or HEADER
     changed = stale(header)
     if changed:
         header.write_text(verilog_header())
@@ -68,18 +72,9 @@ def write(header: Path = HEADER) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m hw.rtlgen.arch_header",
-                                 description="Write hw/rtl/hardwire_arch.vh from hw/architecture.py")
-    ap.add_argument("--check", action="store_true", help="only report a stale header (exit 1 if so)")
-    args = ap.parse_args(argv)
-    if args.check:
-        for p in stale():
-            print(f"{p.relative_to(REPO_ROOT)} differs from hw/architecture.py; run `make regmap`", file=sys.stderr)
-            return 1
-        return 0
-    for p in write():
-        print(f"wrote {p.relative_to(REPO_ROOT)}")
-    return 0
+    return generator_main(argv, "python -m hw.rtlgen.arch_header",
+                          "Write hw/rtl/hardwire_arch.vh from hw/architecture.py", "hw/architecture.py",
+                          stale, write)
 
 
 if __name__ == "__main__":

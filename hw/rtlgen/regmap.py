@@ -13,11 +13,11 @@ include path (hw/tools.py include_dirs).
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from host.regmap import BUILD, MAGIC_VALUE, REGISTERS, Register
+from hw.rtlgen.generated import generator_main
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HEADER = REPO_ROOT / "hw" / "rtl" / "hardwire_regs.vh"
@@ -104,19 +104,9 @@ def write(header: Path = HEADER, doc: Path = DOC) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m hw.rtlgen.regmap",
-                                 description="Write hw/rtl/hardwire_regs.vh and docs/register_map.md's "
-                                             "register table from host/regmap.py")
-    ap.add_argument("--check", action="store_true", help="only report stale files (exit 1 if any)")
-    args = ap.parse_args(argv)
-    if args.check:
-        bad = stale()
-        for p in bad:
-            print(f"{p.relative_to(REPO_ROOT)} differs from host/regmap.py; run `make regmap`", file=sys.stderr)
-        return 1 if bad else 0
-    for p in write():
-        print(f"wrote {p.relative_to(REPO_ROOT)}")
-    return 0
+    return generator_main(argv, "python -m hw.rtlgen.regmap", "Write hw/rtl/hardwire_regs.vh and "
+                          "docs/register_map.md's register table from host/regmap.py", "host/regmap.py",
+                          stale, write)
 
 
 if __name__ == "__main__":
