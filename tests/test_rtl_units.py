@@ -21,6 +21,7 @@ import pytest
 
 from hw import numerics as nx
 from hw import rtl_tables
+from hw.rtlgen.generate import static_sources
 from hw.tools import run_yosys, verilator_lint
 
 pytest.importorskip("cocotb")
@@ -28,6 +29,11 @@ from testbench.runner import SIM_BUILD, build_once, run_cocotb  # noqa: E402
 from testbench.units.common import silu_test_tables  # noqa: E402
 
 RTL = Path(__file__).resolve().parents[1] / "hw" / "rtl"
+
+
+def with_deps(files) -> list[Path]:
+    """The files and the hw/rtl modules they instantiate (hw_valid_pipe, hw_rom, ...)."""
+    return sorted({p for f in files for p in static_sources(Path(f).stem, RTL)})
 TABLE_DIR = SIM_BUILD / "roms" / "units"
 
 
@@ -141,7 +147,7 @@ def test_write_hex_twos_complement_and_range(tmp_path):
                          ids=[f"{t}-{'-'.join(f'{k}{v}' for k, v in p.items()) or 'default'}"
                               for t, _, p in LINT_CASES])
 def test_lint_clean(top, files, params):
-    verilator_lint([RTL / f for f in files], top, args=["-Wall", *(f"-G{k}={v}" for k, v in params.items())])
+    verilator_lint(with_deps(files), top, args=["-Wall", *(f"-G{k}={v}" for k, v in params.items())])
 
 
 # ---------------------------------------------------------------- simulation
@@ -152,7 +158,7 @@ def test_unit_matches_numerics(unit, tables):
     params = dict(unit.params)
     if unit.table:
         params["TABLE_FILE"] = f'"{(tables / unit.table).resolve()}"'
-    build = build_once(unit.label, [RTL / s for s in unit.sources], unit.top, parameters=params)
+    build = build_once(unit.label, with_deps(unit.sources), unit.top, parameters=params)
     run_cocotb(build, f"testbench.units.test_{unit.top}", extra_env=unit.env)
 
 
@@ -163,7 +169,7 @@ def test_units_synthesize_for_ecp5(tables):
     """All units in one Yosys run (cwd = the table folder, so the default TABLE_FILE names resolve)."""
     script = ""
     for top, files, pre in SYNTH:
-        srcs = " ".join(os.path.relpath(RTL / f, tables) for f in files)
+        srcs = " ".join(os.path.relpath(f, tables) for f in with_deps(files))
         script += (f"design -reset; read_verilog {srcs}; {pre}synth_ecp5 -top {top}; "
                    f"tee -q -o stat_{top}.json stat -json; ")
     for top, _, _ in SYNTH:

@@ -126,24 +126,25 @@ module hw_attention #(
 
     // ---------------------------------------------------------------- score RAM: two buffers
     // S writes buffer s_buf while V reads the other (the last head's); address {buffer, position}
-    reg [P*SCW-1:0]      score_mem [0:(2 << TW)-1];     // a buffer per 2**TW rows (CTX / P rounded up)
-    reg [P*SCW-1:0]      score_q;                       // position p's score at [p*SCW +: SCW]
+    wire [P*SCW-1:0]     score_q;                       // position p's score at [p*SCW +: SCW]
     reg                  sc_we;
     reg [TW:0]           sc_waddr;
     reg [P*SCW-1:0]      sc_wdata;
     wire [TW:0]          sc_raddr = {v_buf, v_t[TW-1:0]};
 
-    always @(posedge clk) begin
-        if (sc_we) begin
-            score_mem[sc_waddr] <= sc_wdata;
-        end
-    end
-
-    always @(posedge clk) begin
-        if (v_issuing) begin
-            score_q <= score_mem[sc_raddr];
-        end
-    end
+    hw_ram_sdp #(
+        .WIDTH(P*SCW),
+        .DEPTH(2 << TW),                                // a buffer per 2**TW rows (CTX / P rounded up)
+        .AW(TW + 1)
+    ) score_mem (
+        .clk(clk),
+        .wr_en(sc_we),
+        .wr_addr(sc_waddr),
+        .wr_data(sc_wdata),
+        .rd_en(v_issuing),
+        .rd_addr(sc_raddr),
+        .rd_data(score_q)
+    );
 
     // ---------------------------------------------------------------- phase 1: scores
     // issue (c) -> cache register (c+1) -> k register (c+2) -> partial sums (c+3)

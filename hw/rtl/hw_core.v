@@ -282,15 +282,13 @@ module hw_core #(
     // TOKEN_WINDOW word i reads token tok_ack_reg + i without a side effect; TOKEN_POP reads
     // word 0 and acknowledges it.
     localparam [31:0] OUT_DEPTH32 = OUT_DEPTH;
-    (* ram_style = "distributed" *)
-    reg  [15:0]      out_ring [0:OUT_DEPTH-1];
     reg  [31:0]      tok_count_reg;     // TOKEN_COUNT: tokens output since RESET_STATE
     reg  [31:0]      tok_ack_reg;       // TOKEN_ACK: tokens the host acknowledged
     wire [31:0]      tok_held = tok_count_reg - tok_ack_reg;
     wire             win_sel  = (reg_addr >= R_TOKEN_WINDOW) && (reg_addr < R_TOKEN_WINDOW + R_TOKEN_WINDOW_WORDS);
     wire [7:0]       win_off  = win_sel ? reg_addr - R_TOKEN_WINDOW : 8'd0;     // TOKEN_POP: word 0
     wire [14:0]      win_no   = tok_ack_reg[14:0] + {7'd0, win_off};    // low bits of its number
-    reg  [15:0]      win_tok_q;
+    wire [15:0]      win_tok_q;
     reg  [14:0]      win_no_q;
     reg              win_valid_q;
     reg              tok_sel_q;         // the last read was of the window or TOKEN_POP
@@ -298,15 +296,23 @@ module hw_core #(
     assign of_full  = (tok_held >= OUT_DEPTH32);
     assign of_valid = (tok_held != 32'd0);
 
-    always @(posedge clk) begin
-        if (of_push) begin
-            out_ring[tok_count_reg[OAW-1:0]] <= sampled_reg;
-        end
-    end
+    hw_ram_sdp #(
+        .WIDTH(16),
+        .DEPTH(OUT_DEPTH),
+        .STYLE("distributed"),
+        .AW(OAW)
+    ) out_ring (
+        .clk(clk),
+        .wr_en(of_push),
+        .wr_addr(tok_count_reg[OAW-1:0]),
+        .wr_data(sampled_reg),
+        .rd_en(reg_rd),
+        .rd_addr(win_no[OAW-1:0]),
+        .rd_data(win_tok_q)
+    );
 
     always @(posedge clk) begin
         if (reg_rd) begin
-            win_tok_q   <= out_ring[win_no[OAW-1:0]];
             win_no_q    <= win_no;
             win_valid_q <= {24'd0, win_off} < tok_held;
         end
@@ -338,9 +344,7 @@ module hw_core #(
     // (signed), 10 LOGIT_M, 11 LOGIT_SH. Words 8-11 are copied into registers in the 5 cycles
     // after reset (the host cannot reach the core that early); then the port serves the
     // fingerprint registers, its output register being reg_rdata's for them.
-    (* rom_style = "block" *)
-    reg [31:0]        model_rom [0:15];
-    reg [31:0]        model_q;
+    wire [31:0]       model_q;
     reg [2:0]         mc_ptr;               // constant word being read (0..3), 4 = loaded
     reg               mc_v;                 // model_q holds constant word mc_k
     reg [1:0]         mc_k;
@@ -350,13 +354,17 @@ module hw_core #(
     reg [5:0]         logit_sh_reg;
     wire              mc_busy = (mc_ptr != 3'd4);
     wire [3:0]        model_addr = mc_busy ? {2'b10, mc_ptr[1:0]} : {1'b0, reg_addr[2:0]};
-    initial begin
-        $readmemh({ROM_DIR, "/model.hex"}, model_rom);
-    end
+    hw_rom #(
+        .WIDTH(32),
+        .DEPTH(16),
+        .FILE({ROM_DIR, "/model.hex"})
+    ) model_rom (
+        .clk(clk),
+        .en(mc_busy || reg_rd),
+        .addr(model_addr),
+        .q(model_q)
+    );
     always @(posedge clk) begin
-        if (mc_busy || reg_rd) begin
-            model_q <= model_rom[model_addr];
-        end
         mc_v <= mc_busy;
         mc_k <= mc_ptr[1:0];
         if (mc_busy) begin
@@ -380,17 +388,20 @@ module hw_core #(
     // attout_m[47:33], attout_sh[53:48], g_m[68:54], g_sh[74:69]; word L (never read) is the
     // complement of word 0, so that no field bit is the same in every word: synthesis would make
     // such a bit a constant in logic, which a respin cannot change
-    (* rom_style = "block" *)
-    reg [95:0] layer_rom [0:L];
-    reg [95:0] layer_q;
-    initial begin
-        $readmemh({ROM_DIR, "/layer.hex"}, layer_rom);
-    end
     localparam LRW = $clog2(L + 1);                             // layer ROM address bits (L + 1 words)
+    wire [95:0] layer_q;
     wire [31:0] layer_a32 = {{(32-LYW){1'b0}}, layer_reg};
-    always @(posedge clk) begin
-        layer_q <= layer_rom[layer_a32[LRW-1:0]];
-    end
+    hw_rom #(
+        .WIDTH(96),
+        .DEPTH(L + 1),
+        .FILE({ROM_DIR, "/layer.hex"}),
+        .AW(LRW)
+    ) layer_rom (
+        .clk(clk),
+        .en(1'b1),
+        .addr(layer_a32[LRW-1:0]),
+        .q(layer_q)
+    );
     wire signed [5:0] att_gshift = layer_q[5:0];
     wire signed [5:0] ffn_gshift = layer_q[11:6];
     wire [14:0] att_m     = layer_q[26:12];
@@ -621,7 +632,7 @@ module hw_core #(
     // would waste block RAMs (a DP16KD is at most 36 bits wide), so up to
     // LG_LUT_WORDS words it is distributed (LUT) RAM.
     localparam LG_LUT_WORDS = 64;
-    reg [LANES*24-1:0] logit_q;
+    wire [LANES*24-1:0] logit_q;
     reg [LG_AW-1:0]    cls_pass_reg;
     reg [LG_AW:0]      lg_ready_reg;        // logit words written (the sampler trails them)
     wire [LG_AW-1:0]   smp_lg_addr;
@@ -629,47 +640,49 @@ module hw_core #(
     wire [LG_AW-1:0]   lg_rd_addr;
     wire               lg_we = wb_any && (wb_tag == T_WCLS);
 
-    generate
-        if (LG_WORDS <= LG_LUT_WORDS) begin : g_logit_lut
-            (* ram_style = "distributed" *)
-            reg [LANES*24-1:0] logit_mem [0:LG_WORDS-1];
-            always @(posedge clk) begin
-                if (lg_we) begin
-                    logit_mem[cls_pass_reg] <= wb_val;
-                end
-            end
-            always @(posedge clk) begin
-                logit_q <= logit_mem[lg_rd_addr];
-            end
-        end else begin : g_logit_bram
-            (* ram_style = "block" *)
-            reg [LANES*24-1:0] logit_mem [0:LG_WORDS-1];
-            always @(posedge clk) begin
-                if (lg_we) begin
-                    logit_mem[cls_pass_reg] <= wb_val;
-                end
-            end
-            always @(posedge clk) begin
-                logit_q <= logit_mem[lg_rd_addr];
-            end
-        end
-    endgenerate
+    hw_ram_sdp #(
+        .WIDTH(LANES*24),
+        .DEPTH(LG_WORDS),
+        .STYLE((LG_WORDS <= LG_LUT_WORDS) ? "distributed" : "block"),
+        .AW(LG_AW)
+    ) logit_mem (
+        .clk(clk),
+        .wr_en(lg_we),
+        .wr_addr(cls_pass_reg),
+        .wr_data(wb_val),
+        .rd_en(1'b1),
+        .rd_addr(lg_rd_addr),
+        .rd_data(logit_q)
+    );
 
     // ================================================================ embedding
     // EMB_W elements per cycle (one ROM word), so that the first rmsnorm, which
     // trails these writes, is not held back by them
-    (* rom_style = "block" *)
-    reg [EMB_W*BITS_EMB-1:0] emb_rom [0:EMB_WORDS-1];
-    (* rom_style = "block" *)
-    reg [20:0]         emb_scale_rom [0:V-1];
-    initial begin
-        $readmemh({ROM_DIR, "/emb.hex"}, emb_rom);
-        $readmemh({ROM_DIR, "/emb_scale.hex"}, emb_scale_rom);
-    end
-
     reg [EMB_AW-1:0]   emb_addr_reg;
-    reg [EMB_W*BITS_EMB-1:0] emb_q;
-    reg [20:0]         emb_scale_q;
+    wire [EMB_W*BITS_EMB-1:0] emb_q;
+    wire [20:0]        emb_scale_q;
+    hw_rom #(
+        .WIDTH(EMB_W*BITS_EMB),
+        .DEPTH(EMB_WORDS),
+        .FILE({ROM_DIR, "/emb.hex"}),
+        .AW(EMB_AW)
+    ) emb_rom (
+        .clk(clk),
+        .en(1'b1),
+        .addr(emb_addr_reg),
+        .q(emb_q)
+    );
+    hw_rom #(
+        .WIDTH(21),
+        .DEPTH(V),
+        .FILE({ROM_DIR, "/emb_scale.hex"}),
+        .AW(VAW)
+    ) emb_scale_rom (
+        .clk(clk),
+        .en(1'b1),
+        .addr(tok_reg[VAW-1:0]),
+        .q(emb_scale_q)
+    );
     reg [DIW:0]        ei_reg;              // issue counter (first element of the word)
     wire [31:0]        emb_base32 = {{(32-TOKW){1'b0}}, tok_reg} * (D_I / EMB_W);
     reg                emb_issue;
@@ -680,8 +693,6 @@ module hw_core #(
     wire [EMB_W*16-1:0] emb_out;            // element emb_i4 + j at [16j +: 16]
 
     always @(posedge clk) begin
-        emb_q       <= emb_rom[emb_addr_reg];
-        emb_scale_q <= emb_scale_rom[tok_reg[VAW-1:0]];
         emb_v1      <= emb_issue;
         emb_i1      <= ei_reg[DIW-1:0];
         emb_i2      <= emb_i1;

@@ -20,25 +20,27 @@ module hw_exp2 #(
 
     localparam LATENCY = 2;             // cycles from in_valid to out_valid
 
-    // ---------------------------------------------------------------- table
-    (* rom_style = "block" *)
-    reg [15:0] table_rom [0:255];
-
-    initial begin
-        $readmemh(TABLE_FILE, table_rom);
-    end
-
     // ---------------------------------------------------------------- S1: table read
     // z zero-extended by 12 bits so the fields below exist for any ZW >= 8.
     wire [ZW+11:0] z_ext  = {12'd0, z};
     wire           z_huge = |z_ext[ZW+11:12];  // z >> 8 >= 16: result 0
 
-    reg [15:0] t_s1;
-    reg [3:0]  ip_s1;
-    reg        zero_s1;
+    wire [15:0] t_s1;
+    reg  [3:0]  ip_s1;
+    reg         zero_s1;
+
+    hw_rom #(
+        .WIDTH(16),
+        .DEPTH(256),
+        .FILE(TABLE_FILE)
+    ) table_rom (
+        .clk(clk),
+        .en(1'b1),
+        .addr(z_ext[7:0]),
+        .q(t_s1)
+    );
 
     always @(posedge clk) begin
-        t_s1    <= table_rom[z_ext[7:0]];
         ip_s1   <= z_ext[11:8];
         zero_s1 <= z_huge;
     end
@@ -51,14 +53,14 @@ module hw_exp2 #(
     end
 
     // ---------------------------------------------------------------- valid pipe
-    reg [LATENCY-1:0] v_pipe;   // bit i: an item is in stage S(i+1)
-
-    always @(posedge clk) begin
-        v_pipe <= {v_pipe[LATENCY-2:0], in_valid};
-        if (rst) v_pipe <= {LATENCY{1'b0}};
-    end
-
-    assign out_valid = v_pipe[LATENCY-1];
+    hw_valid_pipe #(
+        .DEPTH(LATENCY)
+    ) vpipe (
+        .clk(clk),
+        .rst(rst),
+        .in_valid(in_valid),
+        .out_valid(out_valid)
+    );
     assign e = e_s2;
 
 endmodule

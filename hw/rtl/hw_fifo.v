@@ -26,10 +26,9 @@ module hw_fifo #(
     output wire [AW+1:0]    count       // words held, head included
 );
 
-    reg [WIDTH-1:0] mem [0:DEPTH-1];
     reg [AW:0]      wr_ptr_reg;
     reg [AW:0]      rd_ptr_reg;
-    reg [WIDTH-1:0] head_reg;
+    wire [WIDTH-1:0] head_reg;
     reg             head_valid_reg;
 
     wire [AW:0] stored    = wr_ptr_reg - rd_ptr_reg;          // words in the memory
@@ -42,19 +41,20 @@ module hw_fifo #(
     assign rd_valid = head_valid_reg;
     assign count    = {1'b0, stored} + {{(AW+1){1'b0}}, head_valid_reg};
 
-    // write port
-    always @(posedge clk) begin
-        if (wr_en && !full) begin
-            mem[wr_ptr_reg[AW-1:0]] <= wr_data;
-        end
-    end
-
-    // read port: the head register is the memory's read register
-    always @(posedge clk) begin
-        if (load_head) begin
-            head_reg <= mem[rd_ptr_reg[AW-1:0]];
-        end
-    end
+    // the head register is the memory's read register
+    hw_ram_sdp #(
+        .WIDTH(WIDTH),
+        .DEPTH(DEPTH),
+        .AW(AW)
+    ) mem (
+        .clk(clk),
+        .wr_en(wr_en && !full),
+        .wr_addr(wr_ptr_reg[AW-1:0]),
+        .wr_data(wr_data),
+        .rd_en(load_head),
+        .rd_addr(rd_ptr_reg[AW-1:0]),
+        .rd_data(head_reg)
+    );
 
     always @(posedge clk) begin
         if (wr_en && !full) begin

@@ -44,37 +44,38 @@ module hw_kv_cache #(
     genvar p;
     generate
         for (p = 0; p < P; p = p + 1) begin : g_ram
-            (* ram_style = "block" *)
-            reg [HD*8-1:0] k_mem [0:ROWS-1];
-            (* ram_style = "block" *)
-            reg [HD*8-1:0] v_mem [0:ROWS-1];
-            reg [HD*8-1:0] k_q, v_q;
-            wire           we = wr_en && (wr_sub32 == p);
+            wire [HD*8-1:0] k_q, v_q;
+            wire            we = wr_en && (wr_sub32 == p);
 
-            // one always block per port (separate blocks keep block-RAM inference)
-            always @(posedge clk) begin
-                if (we) begin
-                    k_mem[wr_row] <= wr_k;
-                end
-            end
+            hw_ram_sdp #(
+                .WIDTH(HD*8),
+                .DEPTH(ROWS),
+                .STYLE("block"),
+                .AW(RAW)
+            ) k_mem (
+                .clk(clk),
+                .wr_en(we),
+                .wr_addr(wr_row),
+                .wr_data(wr_k),
+                .rd_en(rd_k_en),
+                .rd_addr(rd_k_row),
+                .rd_data(k_q)
+            );
 
-            always @(posedge clk) begin
-                if (we) begin
-                    v_mem[wr_row] <= wr_v;
-                end
-            end
-
-            always @(posedge clk) begin
-                if (rd_k_en) begin
-                    k_q <= k_mem[rd_k_row];
-                end
-            end
-
-            always @(posedge clk) begin
-                if (rd_v_en) begin
-                    v_q <= v_mem[rd_v_row];
-                end
-            end
+            hw_ram_sdp #(
+                .WIDTH(HD*8),
+                .DEPTH(ROWS),
+                .STYLE("block"),
+                .AW(RAW)
+            ) v_mem (
+                .clk(clk),
+                .wr_en(we),
+                .wr_addr(wr_row),
+                .wr_data(wr_v),
+                .rd_en(rd_v_en),
+                .rd_addr(rd_v_row),
+                .rd_data(v_q)
+            );
 
             assign rd_k[p*HD*8 +: HD*8] = k_q;
             assign rd_v[p*HD*8 +: HD*8] = v_q;

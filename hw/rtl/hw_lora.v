@@ -60,30 +60,28 @@ module hw_lora #(
     localparam integer LANES_I = LANES;
 
     // ---------------------------------------------------------------- memory
-    reg [31:0] mem [0:WORDS-1];
-    reg [31:0] mem_q;
+    wire [31:0] mem_q;
     reg [AW-1:0] ptr_reg;
 
     wire         issue;                 // compute reads a word this cycle
-    integer      mi;
 
-    // power-up contents: all zero = no adapter (block RAM initial values)
-    initial begin
-        for (mi = 0; mi < WORDS; mi = mi + 1) begin
-            mem[mi] = 32'd0;
-        end
-    end
     wire [AW-1:0] rd_addr = busy ? ptr_reg : dbg_addr;
 
-    always @(posedge clk) begin
-        if (wr_en) begin
-            mem[wr_addr] <= wr_data;
-        end
-    end
-
-    always @(posedge clk) begin
-        mem_q <= mem[rd_addr];
-    end
+    // power-up contents: all zero = no adapter (block RAM initial values)
+    hw_ram_sdp #(
+        .WIDTH(32),
+        .DEPTH(WORDS),
+        .INIT_ZERO(1),
+        .AW(AW)
+    ) mem (
+        .clk(clk),
+        .wr_en(wr_en),
+        .wr_addr(wr_addr),
+        .wr_data(wr_data),
+        .rd_en(1'b1),
+        .rd_addr(rd_addr),
+        .rd_data(mem_q)
+    );
 
     reg [31:0] dbg_reg;
     always @(posedge clk) begin
@@ -224,21 +222,25 @@ module hw_lora #(
     // deltas: one bank per lane (row pass * LANES + lane sits in bank lane at address pass), so a
     // pass-wide read is one read port per bank. One RAM with LANES read ports made Yosys's memory
     // mapping throw (synth_ecp5 at 16 lanes: an uncaught exception in the WebAssembly build)
-    reg [LANES*DW-1:0] d_word_reg;
     genvar gl;
     generate
         for (gl = 0; gl < LANES; gl = gl + 1) begin : g_dbank
             localparam [LNW-1:0] LANE = gl;
-            reg [DW-1:0] bank [0:PD-1];
-            always @(posedge clk) begin
-                if (q4_valid && q4_b && d_lane == LANE) begin
-                    bank[d_pass] <= rq4[DW-1:0];
-                end
-                d_word_reg[gl*DW +: DW] <= bank[d_addr];
-            end
+            hw_ram_sdp #(
+                .WIDTH(DW),
+                .DEPTH(PD),
+                .AW(PAW)
+            ) bank (
+                .clk(clk),
+                .wr_en(q4_valid && q4_b && d_lane == LANE),
+                .wr_addr(d_pass),
+                .wr_data(rq4[DW-1:0]),
+                .rd_en(1'b1),
+                .rd_addr(d_addr),
+                .rd_data(d_word[gl*DW +: DW])
+            );
         end
     endgenerate
-    assign d_word = d_word_reg;
 
     // ---------------------------------------------------------------- control
     wire drained = !q1_valid && !q2_valid && !q3_valid && !q4_valid;

@@ -54,20 +54,10 @@ module hw_mac_lane #(
     localparam YW = ACC_W + 15; // hw_rq full-width output bits
 
     // ---------------------------------------------------------------- ROMs
-    (* rom_style = "block" *)
-    reg [MW+SW-1:0]  scale_rom [0:SCALE_DEPTH-1];
+    // hw_rom: a file name of "" gives an all-zero ROM, so tools can elaborate the module on its own.
 
-    // A file name of "" gives an all-zero ROM, so tools can elaborate the module on its own.
-    generate
-        if (SCALE_FILE != "") begin : g_scale_file
-            initial $readmemh(SCALE_FILE, scale_rom);
-        end else begin : g_scale_zero
-            integer i;
-            initial for (i = 0; i < SCALE_DEPTH; i = i + 1) scale_rom[i] = {(MW+SW){1'b0}};
-        end
-    endgenerate
-
-    // S1: each group's BRAM read register, widened to WB bits a weight (sign copies)
+    // S1: each group's BRAM read register, widened to WB bits a weight (sign copies); group 0
+    // reads ROM_FILE, a later group {ROM_STEM, "_gG.hex"} (all zero without ROM_STEM)
     wire [GROUPS*VPL*WB-1:0] rom_q_wide;
     genvar gg, gv;
     generate
@@ -77,22 +67,30 @@ module hw_mac_lane #(
             localparam integer GAW = (GD > 1) ? $clog2(GD) : 1;
             localparam [7:0]   GCH = 8'd48 + gg;                 // the group's digit in its file name
             localparam [GSEL_W-1:0] GID = gg;
-            (* rom_style = "block" *)
-            reg [VPL*GW-1:0] rom [0:GD-1];
-            reg [VPL*GW-1:0] rom_q;
-            if (gg > 0 && ROM_STEM != "") begin : g_file_n
-                initial $readmemh({ROM_STEM, "_g", GCH, ".hex"}, rom);
-            end else if (gg == 0 && ROM_FILE != "") begin : g_file_0
-                initial $readmemh(ROM_FILE, rom);
-            end else begin : g_zero
-                integer i;
-                initial for (i = 0; i < GD; i = i + 1) rom[i] = {VPL*GW{1'b0}};
-            end
+            wire [VPL*GW-1:0] rom_q;
             wire selected = (GROUPS == 1) || (rom_group == GID);
-            always @(posedge clk) begin
-                if (rom_en && selected) begin
-                    rom_q <= rom[rom_addr[gg*ROM_AW +: GAW]];
-                end
+            if (gg > 0 && ROM_STEM != "") begin : g_file_n
+                hw_rom #(
+                    .WIDTH(VPL*GW),
+                    .DEPTH(GD),
+                    .FILE({ROM_STEM, "_g", GCH, ".hex"})
+                ) rom (
+                    .clk(clk),
+                    .en(rom_en && selected),
+                    .addr(rom_addr[gg*ROM_AW +: GAW]),
+                    .q(rom_q)
+                );
+            end else begin : g_file_0
+                hw_rom #(
+                    .WIDTH(VPL*GW),
+                    .DEPTH(GD),
+                    .FILE((gg == 0) ? ROM_FILE : "")
+                ) rom (
+                    .clk(clk),
+                    .en(rom_en && selected),
+                    .addr(rom_addr[gg*ROM_AW +: GAW]),
+                    .q(rom_q)
+                );
             end
             for (gv = 0; gv < VPL; gv = gv + 1) begin : g_widen
                 if (GW < WB) begin : g_sign
@@ -185,7 +183,18 @@ module hw_mac_lane #(
     reg  signed [ACC_W-1:0] total_s4;
     reg                     total_valid_s4;
     wire signed [ACC_W-1:0] acc_sum = acc_first ? psum_s3 : acc + psum_s3;
-    reg  [MW+SW-1:0]        scale_s4;
+    wire [MW+SW-1:0]        scale_s4;
+
+    hw_rom #(
+        .WIDTH(MW+SW),
+        .DEPTH(SCALE_DEPTH),
+        .FILE(SCALE_FILE)
+    ) scale_rom (
+        .clk(clk),
+        .en(1'b1),
+        .addr(scale_addr),
+        .q(scale_s4)
+    );
 
     always @(posedge clk) begin
         if (acc_en) begin
@@ -195,7 +204,6 @@ module hw_mac_lane #(
             end
         end
         total_valid_s4 <= acc_en && acc_last;
-        scale_s4 <= scale_rom[scale_addr];
         if (rst) begin
             total_valid_s4 <= 1'b0;
         end

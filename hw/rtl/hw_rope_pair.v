@@ -67,14 +67,14 @@ module hw_rope_pair (
     wire unused_q = &{1'b0, qa[SW-1:11], qb[SW-1:11]};
 
     // ---------------------------------------------------------------- valid pipe
-    reg [LATENCY-1:0] v_pipe;   // bit i: an item is in stage S(i+1)
-
-    always @(posedge clk) begin
-        v_pipe <= {v_pipe[LATENCY-2:0], in_valid};
-        if (rst) v_pipe <= {LATENCY{1'b0}};
-    end
-
-    assign out_valid = v_pipe[LATENCY-1];
+    hw_valid_pipe #(
+        .DEPTH(LATENCY)
+    ) vpipe (
+        .clk(clk),
+        .rst(rst),
+        .in_valid(in_valid),
+        .out_valid(out_valid)
+    );
     assign a_out = a_s2;
     assign b_out = b_s2;
 

@@ -75,14 +75,14 @@ module hw_rq #(
     endgenerate
 
     // ---------------------------------------------------------------- valid pipe
-    reg [LATENCY-1:0] v_pipe;   // bit i: an item is in stage S(i+1)
-
-    always @(posedge clk) begin
-        v_pipe <= {v_pipe[LATENCY-2:0], in_valid};
-        if (rst) v_pipe <= {LATENCY{1'b0}};
-    end
-
-    assign out_valid = v_pipe[LATENCY-1];
+    hw_valid_pipe #(
+        .DEPTH(LATENCY)
+    ) vpipe (
+        .clk(clk),
+        .rst(rst),
+        .in_valid(in_valid),
+        .out_valid(out_valid)
+    );
     assign y = y_s3;
 
 endmodule

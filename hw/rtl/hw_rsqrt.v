@@ -27,14 +27,6 @@ module hw_rsqrt #(
     localparam XW      = SSW + 16;      // ss << 16: room for the left shifts (k >= -8)
     localparam AW      = $clog2(XW);    // bits of a right shift amount (< XW)
 
-    // ---------------------------------------------------------------- table
-    (* rom_style = "block" *)
-    reg [15:0] table_rom [0:1023];
-
-    initial begin
-        $readmemh(TABLE_FILE, table_rom);
-    end
-
     // ---------------------------------------------------------------- S1: input register
     reg [SSW-1:0] ss_s1;
 
@@ -88,23 +80,33 @@ module hw_rsqrt #(
     wire unused_mt = &{1'b0, mt_ext[XW-1:10]};
 
     // ---------------------------------------------------------------- S4: table read
-    reg [15:0]       r_s4;
+    wire [15:0]      r_s4;
     reg signed [5:0] k_s4;
 
+    hw_rom #(
+        .WIDTH(16),
+        .DEPTH(1024),
+        .FILE(TABLE_FILE)
+    ) table_rom (
+        .clk(clk),
+        .en(1'b1),
+        .addr(idx_s3),
+        .q(r_s4)
+    );
+
     always @(posedge clk) begin
-        r_s4 <= table_rom[idx_s3];
         k_s4 <= k_s3;
     end
 
     // ---------------------------------------------------------------- valid pipe
-    reg [LATENCY-1:0] v_pipe;   // bit i: an item is in stage S(i+1)
-
-    always @(posedge clk) begin
-        v_pipe <= {v_pipe[LATENCY-2:0], in_valid};
-        if (rst) v_pipe <= {LATENCY{1'b0}};
-    end
-
-    assign out_valid = v_pipe[LATENCY-1];
+    hw_valid_pipe #(
+        .DEPTH(LATENCY)
+    ) vpipe (
+        .clk(clk),
+        .rst(rst),
+        .in_valid(in_valid),
+        .out_valid(out_valid)
+    );
     assign r = r_s4;
     assign k = k_s4;
 

@@ -28,32 +28,39 @@ module hw_silu_gate #(
     localparam LATENCY = 5;     // cycles from in_valid to out_valid (2 here + hw_rq's 3)
     localparam RQ_LATENCY = 3;  // hw_rq's LATENCY
     localparam PW      = 24;    // int16 * int8 product (|p| <= 2**22)
-
-    // ---------------------------------------------------------------- table
-    (* rom_style = "block" *)
-    reg [15:0] table_rom [0:LAYERS*256-1];
-
-    initial begin
-        $readmemh(TABLE_FILE, table_rom);
-    end
+    localparam TAW     = (LAYERS == 1) ? 8 : LW + 8;   // table address bits
 
     // address layer*256 + (h1 + 128): h1 + 128 is h1 with its sign bit flipped.
     wire [7:0] code = {~h1[7], h1[6:0]};
 
     // ---------------------------------------------------------------- S1: table read
-    reg signed [15:0] silu_s1;
+    wire signed [15:0] silu_s1;
     reg signed [7:0]  h3_s1;
     reg [14:0]        m_s1;
     reg [5:0]         sh_s1;
 
+    wire [TAW-1:0] taddr;
+
     generate
         if (LAYERS == 1) begin : g_one
-            always @(posedge clk) silu_s1 <= table_rom[code];
+            assign taddr = code;
             wire unused_layer = &{1'b0, layer};
         end else begin : g_many
-            always @(posedge clk) silu_s1 <= table_rom[{layer, code}];
+            assign taddr = {layer, code};
         end
     endgenerate
+
+    hw_rom #(
+        .WIDTH(16),
+        .DEPTH(LAYERS*256),
+        .FILE(TABLE_FILE),
+        .AW(TAW)
+    ) table_rom (
+        .clk(clk),
+        .en(1'b1),
+        .addr(taddr),
+        .q(silu_s1)
+    );
 
     always @(posedge clk) begin
         h3_s1   <= h3;
@@ -76,12 +83,16 @@ module hw_silu_gate #(
     end
 
     // valid of S1, S2 (hw_rq carries it on)
-    reg [LATENCY-RQ_LATENCY-1:0] v_pipe;
+    wire v_s2;
 
-    always @(posedge clk) begin
-        v_pipe <= {v_pipe[LATENCY-RQ_LATENCY-2:0], in_valid};
-        if (rst) v_pipe <= {(LATENCY-RQ_LATENCY){1'b0}};
-    end
+    hw_valid_pipe #(
+        .DEPTH(LATENCY-RQ_LATENCY)
+    ) vpipe (
+        .clk(clk),
+        .rst(rst),
+        .in_valid(in_valid),
+        .out_valid(v_s2)
+    );
 
     // ---------------------------------------------------------------- S3..S5: requant
     hw_rq #(
@@ -90,7 +101,7 @@ module hw_silu_gate #(
     ) rq (
         .clk(clk),
         .rst(rst),
-        .in_valid(v_pipe[LATENCY-RQ_LATENCY-1]),
+        .in_valid(v_s2),
         .x(p_s2),
         .m(m_s2),
         .sh(sh_s2),
