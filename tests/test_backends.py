@@ -25,3 +25,18 @@ def test_fit_check_reads_the_backends_factors():
     """The fit check's tables are the backends' numbers, one source (hw/boards.py derives them)."""
     assert LUT_CAL == {name: f.fit.lut for name, f in FAMILIES.items()}
     assert DSP_FIXED == {"ecp5": 60, "zynq7": 60, "zynqmp": 60}            # iCE40: multipliers in LUTs
+
+
+def test_ecp5_freq_target_overrides_the_lpf_clock(tmp_path):
+    """`--freq` must reach nextpnr: the board's .lpf constrains the oscillator (and nextpnr derives
+    the PLL's output), both of which win over nextpnr's --freq, so the target goes in as a net
+    constraint after them (seen in nextpnr's log: 'constraining clock net clk to 75.00 MHz' last)."""
+    from hw.flows.open_flow import constraints_file
+
+    board = BOARDS["ulx3s-85f"]
+    base = constraints_file(board)
+    out = family("ecp5").constraints_at(base, tmp_path, 75.0, "clk_core")
+    text = out.read_text()
+    assert text.startswith(base.read_text())
+    assert text.rstrip().endswith('FREQUENCY NET "clk_core" 75 MHZ;')
+    assert family("ice40").constraints_at(base, tmp_path, 75.0, "clk") == base   # its --freq is enough

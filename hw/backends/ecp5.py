@@ -47,6 +47,15 @@ class Ecp5(Family):
     def nextpnr_args(self, constraints: str) -> list[str]:
         return ["--lpf", constraints, "--textcfg", "board.config"]
 
+    def constraints_at(self, constraints: Path, build_dir: Path, freq_mhz: float, clock_net: str) -> Path:
+        # the board's .lpf constrains the oscillator port (and nextpnr derives the PLL output from
+        # the EHXPLLL's attributes); both win over --freq, so the target goes in as a net constraint
+        # after them, which nextpnr takes over the port's and the derived one
+        out = build_dir / f"target-{freq_mhz:g}mhz.lpf"
+        out.write_text(constraints.read_text() + "\n# hardwire build --freq: the place-and-route target, "
+                       f"not the design clock\nFREQUENCY NET \"{clock_net}\" {freq_mhz:g} MHZ;\n")
+        return out
+
     def pack(self, build_dir: Path, board_name: str) -> Path:
         from hw.tools import run_yowasp
 

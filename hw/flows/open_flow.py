@@ -37,6 +37,7 @@ from hw.tools import ToolError, ToolStopped, run_tool_watched, run_yosys, tool_p
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOP = "board_top"
+CORE_CLOCK_NET = "clk_core"     # the PLL's output in the board top (the oscillator's net is "clk")
 MANIFEST_FORMAT = "hardwire-bitstream-manifest"
 MANIFEST_VERSION = 1
 
@@ -59,7 +60,7 @@ def write_board_top(build_dir: Path, board: Board, **options) -> Path:
         raise FlowError(f"{board.name} is reached over {kind.title}: the open flow has no board top for it")
     options = resolve(board, options)
     pll = board.pll
-    core_clk = "clk_core" if pll else "clk"
+    core_clk = CORE_CLOCK_NET if pll else "clk"
     rst_in = "rst_btn"
     pll_text = ""
     if pll:
@@ -67,7 +68,8 @@ def write_board_top(build_dir: Path, board: Board, **options) -> Path:
         rst_in = "rst_btn & pll_locked" if board.reset_active_low else "rst_btn | !pll_locked"
         pll_text = (f"    // {board.osc_mhz:g} MHz oscillator -> {pll.out_mhz:.4g} MHz design clock "
                     f"(VCO {pll.vco_mhz:.4g} MHz)\n"
-                    "    wire clk_core, pll_locked;\n" + board.backend.pll_verilog(pll, "clk", "clk_core", "pll_locked")
+                    f"    wire {CORE_CLOCK_NET}, pll_locked;\n"
+                    + board.backend.pll_verilog(pll, "clk", CORE_CLOCK_NET, "pll_locked")
                     + "\n")
     ports = ",\n".join(f"    {p.direction:6s} wire {f'[{p.width - 1}:0]' if p.width > 1 else '':5s} {p.name}"
                        for p in kind.ports)
@@ -189,7 +191,10 @@ def pnr(build_dir: Path, board: Board, freq_mhz: float | None = None, seed: int 
 def _pnr_once(build_dir: Path, board: Board, freq_mhz: float | None, seed: int, timeout: float,
               extra: tuple[str, ...], router: str, on_log=None) -> dict:
     freq = freq_mhz or board.clock_mhz
-    cons = tool_path(constraints_file(board), build_dir)     # YoWASP's private /tmp hides absolute /tmp paths
+    cons_file = constraints_file(board)
+    if abs(freq - board.clock_mhz) > 1e-6:
+        cons_file = board.backend.constraints_at(cons_file, build_dir, freq, CORE_CLOCK_NET if board.pll else "clk")
+    cons = tool_path(cons_file, build_dir)     # YoWASP's private /tmp hides absolute /tmp paths
     tool = board.backend.nextpnr
     argv = [*board.nextpnr_args, "--json", "synth.json", *board.backend.nextpnr_args(cons), "--freq", f"{freq:g}",
             "--seed", str(seed), "--router", router, "--report", "report.json", "--log", "pnr.log",
