@@ -802,8 +802,8 @@ module hw_core #(
     wire [31:0]       rp_next_e  = rp_next_k ? 2 * (rp_next32 - D_I / 2) : 2 * rp_next32;
     wire              rope_go = rope_issue && (rope_need_reg <= (rope_is_k_reg ? k_ready_reg : q_ready_reg));
     reg               rope_v1;
-    reg               rope_k1, rope_k2, rope_k3;
-    reg [DIW-1:0]     rope_e1, rope_e2, rope_e3; // element 2p of the group's first pair (of q or k)
+    reg               rope_k1, rope_k2;
+    reg [DIW-1:0]     rope_e1, rope_e2;          // element 2p of the group's first pair (of q or k)
     reg [ROPE_W*8-1:0] rope_a1, rope_b1;        // pair j's elements at [8j +: 8]
     wire              rope_is_k = rope_is_k_reg;
     wire [31:0]       rope_e32  = rope_e_reg;
@@ -836,8 +836,6 @@ module hw_core #(
         rope_e1 <= rope_e32[DIW-1:0];
         rope_k2 <= rope_k1;
         rope_e2 <= rope_e1;
-        rope_k3 <= rope_k2;
-        rope_e3 <= rope_e2;
         if (soft_rst) begin
             rope_v1 <= 1'b0;
         end
@@ -1118,6 +1116,26 @@ module hw_core #(
 
     integer e, rw;
 
+    // RoPE's writes into q and k, decoded a stage early (from rope_e2, so they line up with
+    // rope_e3 and the pair's outputs): the element adders and compares ran in the write cycle
+    // into every qb / kb enable, one of the design's longest paths (docs/boards.md, "Fmax")
+    reg [D*ROPE_W-1:0]   rope_q_a3, rope_q_b3;  // qb[e] takes pair rw's a / b output
+    reg [KVD*ROPE_W-1:0] rope_k_a3, rope_k_b3;  // kb[e] likewise
+    always @(posedge clk) begin
+        for (e = 0; e < D; e = e + 1) begin
+            for (rw = 0; rw < ROPE_W; rw = rw + 1) begin
+                rope_q_a3[e*ROPE_W + rw] <= !rope_k2 && {{(32-DIW){1'b0}}, rope_e2} + 2 * rw == e;
+                rope_q_b3[e*ROPE_W + rw] <= !rope_k2 && {{(32-DIW){1'b0}}, rope_e2} + 2 * rw + 1 == e;
+            end
+        end
+        for (e = 0; e < KVD; e = e + 1) begin
+            for (rw = 0; rw < ROPE_W; rw = rw + 1) begin
+                rope_k_a3[e*ROPE_W + rw] <= rope_k2 && {{(32-DIW){1'b0}}, rope_e2} + 2 * rw == e;
+                rope_k_b3[e*ROPE_W + rw] <= rope_k2 && {{(32-DIW){1'b0}}, rope_e2} + 2 * rw + 1 == e;
+            end
+        end
+    end
+
     always @(posedge clk) begin
         for (e = 0; e < D; e = e + 1) begin
             // q: wq results, RoPE
@@ -1125,10 +1143,10 @@ module hw_core #(
                 qb[e] <= wb_sat8[(e % LANES)*8 +: 8];
             end
             for (rw = 0; rw < ROPE_W; rw = rw + 1) begin
-                if (rope_out_valid && !rope_k3 && {{(32-DIW){1'b0}}, rope_e3} + 2 * rw == e) begin
+                if (rope_out_valid && rope_q_a3[e*ROPE_W + rw]) begin
                     qb[e] <= rope_a_out[8*rw +: 8];
                 end
-                if (rope_out_valid && !rope_k3 && {{(32-DIW){1'b0}}, rope_e3} + 2 * rw + 1 == e) begin
+                if (rope_out_valid && rope_q_b3[e*ROPE_W + rw]) begin
                     qb[e] <= rope_b_out[8*rw +: 8];
                 end
             end
@@ -1138,10 +1156,10 @@ module hw_core #(
                 kb[e] <= wb_sat8[(e % LANES)*8 +: 8];
             end
             for (rw = 0; rw < ROPE_W; rw = rw + 1) begin
-                if (rope_out_valid && rope_k3 && {{(32-DIW){1'b0}}, rope_e3} + 2 * rw == e) begin
+                if (rope_out_valid && rope_k_a3[e*ROPE_W + rw]) begin
                     kb[e] <= rope_a_out[8*rw +: 8];
                 end
-                if (rope_out_valid && rope_k3 && {{(32-DIW){1'b0}}, rope_e3} + 2 * rw + 1 == e) begin
+                if (rope_out_valid && rope_k_b3[e*ROPE_W + rw]) begin
                     kb[e] <= rope_b_out[8*rw +: 8];
                 end
             end
