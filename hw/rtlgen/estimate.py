@@ -30,7 +30,7 @@ MATVEC_LATENCY = 7       # hw_matvec: x_req of a row's last word -> its result
 WRITEBACK = 2            # core: saturate / residual add of a result
 DRAIN = MATVEC_LATENCY + WRITEBACK + 1          # last word -> results in the buffers, sequencer moves on
 RSQRT_LATENCY = 4        # hw_rsqrt
-NORM_TAIL = 3 + 1 + RSQRT_LATENCY + 1 + 6       # rmsnorm: last group squared, summed -> rsqrt -> scale pass -> matvec start
+NORM_TAIL = 3 + RSQRT_LATENCY - 2 + 1 + 6  # rmsnorm: last group squared, summed (rsqrt starts with the last add) -> rsqrt, the scale pass issuing in its last 2 cycles -> matvec start
 # the attention schedule's constants (HEAD_GAP, ATT_TAIL, DIV_STAGE, ...) and its cycle terms:
 # hw/rtlgen/attention.py
 W2_START = 3             # w3's last word -> w2 starts (its x reads trail the SiLU gate, which trails h3)
