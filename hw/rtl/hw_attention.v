@@ -396,11 +396,10 @@ module hw_attention #(
 
 
     // ---------------------------------------------------------------- hand-over to the back
-    // The back is two stages, each holding one head: the division (o_div, e_div)
+    // The back is two stages, each holding one head: the division (o_div; the divider holds E)
     // and the outputs (o_hold, recip_reg). A head moves on as soon as the next
     // stage is free, so up to three heads are in flight (front, divide, output).
     reg signed [OW-1:0] o_div [0:HD-1];
-    reg [EW-1:0]        e_div;
     reg [14:0]          m_out_div;
     reg [5:0]           sh_out_div;
     reg [TAGW-1:0]      tag_div;
@@ -410,7 +409,8 @@ module hw_attention #(
     reg [5:0]           sh_out_back;
     // the output stage takes a new head in the cycle of the last issue of the current one
     wire                out_last_issue = out_issuing && ({{(32-CW){1'b0}}, u_reg} + 1 >= HD);
-    wire                move = div_ready && (!out_issuing || out_last_issue);
+    // (the quotient is ready from div_done on: the head moves in that cycle when it can)
+    wire                move = (div_ready || div_done) && (!out_issuing || out_last_issue);
     integer ih;
 
     always @(posedge clk) begin
@@ -418,7 +418,6 @@ module hw_attention #(
             for (ih = 0; ih < HD; ih = ih + 1) begin
                 o_div[ih] <= o_acc[ih];
             end
-            e_div      <= e_sum;
             m_out_div  <= m_out_acc;
             sh_out_div <= sh_out_acc;
             tag_div    <= tag_acc;
@@ -436,10 +435,11 @@ module hw_attention #(
     // ---------------------------------------------------------------- division
     // E >= EXP2[0] = 2**15 (the largest score gives e = 2**15), so floor(2**40 / E)
     // < 2**26: the divider skips the 15 leading quotient bits and makes 2 per cycle.
+    // It starts with the hand-over, from the sum being handed over (the divider is
+    // idle then: the stage's last head has moved on).
     wire        div_busy;
     wire        div_done;
     wire [40:0] div_q;
-    reg         div_start;
     reg [RW-1:0] recip_reg;
 
     hw_recip_div #(
@@ -449,8 +449,8 @@ module hw_attention #(
     ) recip_div (
         .clk(clk),
         .rst(rst),
-        .start(div_start),
-        .e(e_div),
+        .start(hand),
+        .e(e_sum),
         .busy(div_busy),
         .done(div_done),
         .q(div_q)
@@ -597,7 +597,6 @@ module hw_attention #(
 
     always @(posedge clk) begin
         done      <= 1'b0;
-        div_start <= 1'b0;
         if (out_issuing) begin
             u_reg <= u_reg + 1'b1;
             if (out_last_issue) begin
@@ -608,10 +607,9 @@ module hw_attention #(
             done <= 1'b1;
         end
         if (hand) begin
-            div_start <= 1'b1;              // the divider samples e_div next cycle
             div_full  <= 1'b1;
         end
-        if (div_done) begin
+        if (div_done && !move) begin
             div_ready <= 1'b1;
         end
         if (move) begin
@@ -626,7 +624,6 @@ module hw_attention #(
             div_full    <= 1'b0;
             div_ready   <= 1'b0;
             done        <= 1'b0;
-            div_start   <= 1'b0;
         end
     end
 

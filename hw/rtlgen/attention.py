@@ -126,13 +126,13 @@ def header_text(cfg, knobs) -> str:
 
 DIV_SKIP, DIV_STEP = 15, 2                      # hw_attention's hw_recip_div: E >= 2**15, 2 bits per cycle
 DIVIDER = -(-(RECIP_BITS + 1 - DIV_SKIP) // DIV_STEP)   # 13 cycles
-DIV_STAGE = DIVIDER + 3  # hand-over, start, steps, move: cycles per head in the division stage
+DIV_STAGE = DIVIDER + 1  # steps (the divider starts with the hand-over), move (with done): cycles per head in the division stage
 HEAD_GAP = 11            # value stage per head: rows + HEAD_GAP (score drain, the row sums, hand-overs; measured)
 # last head: exp drain, row sums, divide, first output, wo start; the sum of the stages (5 + DIV_STAGE
 # + 6 + 4 + 14 = 45) less 24 measured to overlap the qkv drain: fitted before RoPE took two pairs a
 # cycle, at 16 x 16 it absorbed RoPE's wait and over-counted ~24 a layer wherever RoPE did not wait
 ATT_TAIL = 5 + DIV_STAGE + 6 + 4 + 14 - 24
-KV_WRITE_STEPS = 3       # a layer's KV write: its kv heads per bank (banks at once), then these
+KV_WRITE_STEPS = 0       # a layer's KV write: its kv heads per bank (banks at once); the engines start with the last
 
 
 @dataclass(frozen=True)
@@ -156,10 +156,11 @@ def cycles(model, knobs, words_per_pass: int) -> Cycles:
     L, NH, hd = cfg.n_layers, cfg.n_heads, cfg.head_dim
     e = engines(knobs, cfg.n_kv_heads, NH)
     hpe = NH // e                                         # heads per attention engine (rounds)
-    # wo starts (max(0, HD - words per pass) cycles) after the last head's first output, or after
-    # all HD outputs when wo has a LoRA adapter (it reads all of att first); with several engines
-    # (staggered by one cycle each, their last heads spread over att) it waits for all of them
-    lead = (hd + 2 if "wo" in knobs.lora_targets or e > 1 else max(0, hd - words_per_pass)) + e - 1
+    # wo starts wo_lead cycles after engine 0's last head's first output (its x reads trail the
+    # last round's output writes, hw_core ATT_LEAD), or after all HD outputs of every engine
+    # (staggered by one cycle each) when wo has a LoRA adapter (it reads all of att first)
+    lead = (hd + 2 + e - 1 if "wo" in knobs.lora_targets
+            else wo_lead(hd, hpe, e, knobs.values_per_lane))
     fixed = L * (hpe * HEAD_GAP + ATT_TAIL + lead)
     # per layer: the first head's score pass, then each head's value pass (the next
     # head's scores overlap it)
@@ -167,6 +168,17 @@ def cycles(model, knobs, words_per_pass: int) -> Cycles:
     head_min = max(hd, DIV_STAGE)
     kv_write = L * (cfg.n_kv_heads // e + KV_WRITE_STEPS)     # KV write (banks at once)
     return Cycles(e, fixed, per_pos, head_min, L * hpe, knobs.attention_positions, kv_write)
+
+
+def wo_lead(hd: int, hpe: int, e: int, vpl: int) -> int:
+    """Cycles from engine 0's last head's first output (cycle F) to wo being taken (cycle S), hw_core's
+    ATT_LEAD + 3 (att_tail_go, then S_ATT_W, S_MV_NEXT, S_MV_START). wo reads att word w (vpl
+    elements) in cycle S + 1 + w; element i of engine j's last head is written in cycle F + i + j
+    (engine j's stream is delayed j cycles), its earlier heads' elements before F + j: S + w >= F + t
+    for each."""
+    need = max(max(((i + j) if r == hpe - 1 else j - 1) - ((j * hpe + r) * hd + i) // vpl
+                   for j in range(e) for r in range(hpe) for i in range(hd)), 0)
+    return max(3, need)
 
 
 def rows(pos: int, positions: int) -> int:
