@@ -128,6 +128,11 @@ DIV_SKIP, DIV_STEP = 15, 2                      # hw_attention's hw_recip_div: E
 DIVIDER = -(-(RECIP_BITS + 1 - DIV_SKIP) // DIV_STEP)   # 13 cycles
 DIV_STAGE = DIVIDER + 1  # steps (the divider starts with the hand-over), move (with done): cycles per head in the division stage
 HEAD_GAP = 11            # value stage per head: rows + HEAD_GAP (score drain, the row sums, hand-overs; measured)
+# a head after the first of an engine's layer with at least V_EARLY_ROWS rows: its keys were issued while
+# the head before it was scored, and the value stage takes it while that head's sums still drain
+# (hw_attention V_EARLY_ROWS): rows + HEAD_GAP_NEXT
+V_EARLY_ROWS = 8
+HEAD_GAP_NEXT = 4
 # last head: exp drain, row sums, divide, first output, wo start; the sum of the stages (5 + DIV_STAGE
 # + 6 + 4 + 14 = 45) less 24 measured to overlap the qkv drain: fitted before RoPE took two pairs a
 # cycle, at 16 x 16 it absorbed RoPE's wait and over-counted ~24 a layer wherever RoPE did not wait
@@ -147,6 +152,7 @@ class Cycles:
     rounds: int             # heads per engine over all layers (L * NH / E)
     positions: int          # P
     kv_write: int           # per token, the KV cache writes (counted with the vector steps)
+    heads_per_engine: int = 1   # NH / E (rounds per layer)
 
 
 def cycles(model, knobs, words_per_pass: int) -> Cycles:
@@ -167,7 +173,7 @@ def cycles(model, knobs, words_per_pass: int) -> Cycles:
     per_pos = L * (hpe + 1)
     head_min = max(hd, DIV_STAGE)
     kv_write = L * (cfg.n_kv_heads // e + KV_WRITE_STEPS)     # KV write (banks at once)
-    return Cycles(e, fixed, per_pos, head_min, L * hpe, knobs.attention_positions, kv_write)
+    return Cycles(e, fixed, per_pos, head_min, L * hpe, knobs.attention_positions, kv_write, hpe)
 
 
 def wo_lead(hd: int, hpe: int, e: int, vpl: int) -> int:
@@ -192,8 +198,10 @@ def token_cycles(est, pos: int) -> int:
     shorter than its divider or output stage."""
     c = est.attention_schedule
     r = rows(pos, c.positions)
-    stall = c.rounds * max(0, c.head_min - (r + HEAD_GAP))
-    return c.fixed + c.per_pos * r + stall
+    layers, later = c.rounds // c.heads_per_engine, c.heads_per_engine - 1     # later: heads after the first
+    gap = HEAD_GAP_NEXT if r >= V_EARLY_ROWS else HEAD_GAP
+    stall = layers * (max(0, c.head_min - (r + HEAD_GAP)) + later * max(0, c.head_min - (r + gap)))
+    return c.fixed + c.per_pos * r + stall - layers * later * (HEAD_GAP - gap)
 
 
 def kv_cache_bits(cfg, context: int) -> int:
