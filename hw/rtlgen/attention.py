@@ -132,11 +132,13 @@ HEAD_GAP = 11            # value stage per head: rows + HEAD_GAP (score drain, t
 # the head before it was scored, and the value stage takes it while that head's sums still drain
 # (hw_attention V_EARLY_ROWS): rows + HEAD_GAP_NEXT
 V_EARLY_ROWS = 8
-HEAD_GAP_NEXT = 4
+HEAD_GAP_NEXT = 3        # (fitted with ATT_TAIL's 3 below: the settings with 2 heads per engine)
 # last head: exp drain, row sums, divide, first output, wo start; the sum of the stages (5 + DIV_STAGE
 # + 6 + 4 + 14 = 45) less 24 measured to overlap the qkv drain: fitted before RoPE took two pairs a
-# cycle, at 16 x 16 it absorbed RoPE's wait and over-counted ~24 a layer wherever RoPE did not wait
-ATT_TAIL = 5 + DIV_STAGE + 6 + 4 + 14 - 24
+# cycle, at 16 x 16 it absorbed RoPE's wait and over-counted ~24 a layer wherever RoPE did not wait;
+# + 3 refitted with generator 1.3.1's schedule (models/default and stories260K at 16 x 16, one engine
+# per kv head and one per query head: within ~1.5 cycles a layer of each)
+ATT_TAIL = 5 + DIV_STAGE + 6 + 4 + 14 - 24 + 3
 KV_WRITE_STEPS = 0       # a layer's KV write: its kv heads per bank (banks at once); the engines start with the last
 
 
@@ -171,8 +173,10 @@ def cycles(model, knobs, words_per_pass: int) -> Cycles:
     # per layer: the first head's score pass, then each head's value pass (the next
     # head's scores overlap it)
     per_pos = L * (hpe + 1)
-    head_min = max(hd, DIV_STAGE)
-    kv_write = L * (cfg.n_kv_heads // e + KV_WRITE_STEPS)     # KV write (banks at once)
+    # the back takes a head at least every HD cycles (outputs) or DIV_STAGE + 2 (the divider takes the
+    # next head's sums the cycle after the last one moves on, then the move itself; measured)
+    head_min = max(hd, DIV_STAGE + 2)
+    kv_write = L * (cfg.n_kv_heads // kv_banks(e, cfg.n_kv_heads) + KV_WRITE_STEPS)  # KV write (banks at once)
     return Cycles(e, fixed, per_pos, head_min, L * hpe, knobs.attention_positions, kv_write, hpe)
 
 
@@ -200,7 +204,8 @@ def token_cycles(est, pos: int) -> int:
     r = rows(pos, c.positions)
     layers, later = c.rounds // c.heads_per_engine, c.heads_per_engine - 1     # later: heads after the first
     gap = HEAD_GAP_NEXT if r >= V_EARLY_ROWS else HEAD_GAP
-    stall = layers * (max(0, c.head_min - (r + HEAD_GAP)) + later * max(0, c.head_min - (r + gap)))
+    # a head after the first waits for the back (divider, outputs) when its front is shorter
+    stall = layers * later * max(0, c.head_min - (r + gap))
     return c.fixed + c.per_pos * r + stall - layers * later * (HEAD_GAP - gap)
 
 
