@@ -34,6 +34,7 @@ from hw.errors import HardwireError
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "docs" / "bench" / "results.json"
 DEFAULT_TABLE = REPO_ROOT / "docs" / "bench.md"
+NOTES_NAME = "notes.md"     # beside the results: appended to the table (docs/bench/notes.md)
 BUILD_ROOT = REPO_ROOT / "build" / "bench"
 SHARED_MODELS = REPO_ROOT.parent / "shared" / "models"
 MODELS = {"default": REPO_ROOT / "models" / "default" / "model.bin",
@@ -230,8 +231,9 @@ def report(results: list[dict], tokens: int, clock_mhz: float) -> dict:
     }
 
 
-def markdown(report: dict) -> str:
-    """docs/bench.md: one table of the settings, one of selected positions."""
+def markdown(report: dict, notes: str = "") -> str:
+    """docs/bench.md: one table of the settings, one of selected positions, then `notes` (prose kept
+    beside the results, docs/bench/notes.md)."""
     clk = report["clock_mhz"]
     lines = [
         "# Benchmark: cycles per token in simulation",
@@ -271,6 +273,8 @@ def markdown(report: dict) -> str:
             lines.append(f"| {r['model']} | {r.get('setting', str(r['lanes']) + 'x' + str(r['vpl']))} | "
                          f"{s['position']} | {s['cycles']:,} | "
                          f"{s['ideal']:,} | {s['ratio']:.3f} | {s['estimate']:,} |")
+    if notes.strip():
+        lines += ["", notes.strip()]
     return "\n".join(lines) + "\n"
 
 
@@ -301,7 +305,8 @@ def write(report: dict, out: Path, table: Path | None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")
     if table is not None:
-        Path(table).write_text(markdown(report))
+        notes = out.parent / NOTES_NAME         # prose about the figures, kept across runs
+        Path(table).write_text(markdown(report, notes.read_text() if notes.is_file() else ""))
 
 
 def cli_bench(args) -> None:

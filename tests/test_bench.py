@@ -112,3 +112,19 @@ def test_merge_replaces_measured_settings_and_reclocks_the_rest():
     assert m["results"][0]["windows"]["64"]["tokens_per_s"] == 30_000.0
     with pytest.raises(bench.BenchError, match="--tokens 64"):
         bench.merged({**old, "tokens": 64}, new)
+
+
+def test_notes_beside_the_results_follow_the_tables(tmp_path):
+    """docs/bench/notes.md (prose about the figures) is appended to the generated table, so a
+    rerun of the benchmark keeps it; without it the table ends with the selected positions."""
+    _, est = tiny_estimate()
+    r = bench.summarize(est, [est.cycles(p) for p in range(3)], [0, 1, 2], 40.0)
+    rep = {"what": "x", "clock_mhz": 40.0, "tokens": 3,
+           "results": [{"model": "tiny", "lanes": 5, "vpl": 4, "macs_per_cycle": 20,
+                        "ideal_matrix_cycles": est.ideal_matrix_cycles, "tokens_per_s_verilator": 1.0, **r}]}
+    out, table = tmp_path / "r" / "results.json", tmp_path / "bench.md"
+    bench.write(rep, out, table)
+    assert table.read_text().rstrip().endswith("|")
+    (out.parent / bench.NOTES_NAME).write_text("## Overhead cut\n\nprose\n")
+    bench.write(rep, out, table)
+    assert table.read_text().endswith("|\n\n## Overhead cut\n\nprose\n")

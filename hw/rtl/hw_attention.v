@@ -13,11 +13,13 @@
 // streams the values (exp2 and the HD weighted sums) while the score stage
 // takes the next head (keys and values are separate RAMs, so both read every
 // cycle); the value stage hands E and the sums to the back.
-// The back is two stages, one head each: the divider (2 quotient bits per
-// cycle, 13 cycles) and the HD outputs (one per cycle). Each stage takes the
-// next head as soon as it is free, so the front runs the next head meanwhile
-// (`ready`: the score stage is free) and, once the stages overlap, a head costs
-// max(positions + a few, divider, HD) cycles.
+// The score stage hands a head whose keys are all issued to a scored slot and
+// takes the next head (`ready`) while the first one's scores drain; the value
+// stage takes the slot's head once its scores are final. The back is two stages,
+// one head each: the divider (2 quotient bits per cycle, 13 cycles) and the HD
+// outputs (one per cycle). Each stage takes the next head as soon as it is free,
+// so, once the stages overlap, a head costs max(positions + a few, divider, HD)
+// cycles.
 // Each output carries the `tag` given with its start.
 // The KV cache read port (hw_kv_cache, 1 cycle latency) is driven from here.
 // Both stages take P positions per cycle (a row of P cache words): P dot products,
@@ -83,17 +85,26 @@ module hw_attention #(
     localparam ESW = 16 + LP;                               // a row's sum of P exponents
 
     // ---------------------------------------------------------------- front: score and value stages
-    // score stage (S): a head from start until its scores are final and the value stage takes it
-    reg              s_busy;
+    // score stage (S): a head from start until its last key is issued; then the scored
+    // slot (T) holds it until its scores are final and the value stage takes it
     reg              s_issuing;
     reg [CW-1:0]     s_t;               // position issued
-    reg              s_buf;             // score buffer this head writes
+    reg              s_buf;             // score buffer this head writes (the heads alternate)
     reg [HD*8-1:0]   q_reg;
     reg [KV_AW-1:0]  s_base;
     reg [PW-1:0]     s_npos;
     reg [14:0]       s_m_att, s_m_out;
     reg [5:0]        s_sh_att, s_sh_out;
     reg [TAGW-1:0]   s_tag;
+    reg              t_full;            // T holds a head
+    reg              t_done;            // its last score is written: it may go to V
+    reg              t_buf;
+    reg [KV_AW-1:0]  t_base;
+    reg [PW-1:0]     t_npos;
+    reg [14:0]       t_m_att, t_m_out;
+    reg [5:0]        t_sh_att, t_sh_out;
+    reg [TAGW-1:0]   t_tag;
+    reg signed [SCW-1:0] t_max;
     // value stage (V): a head while its values are issued
     reg              v_issuing;
     reg [CW-1:0]     v_t;
@@ -107,19 +118,23 @@ module hw_attention #(
     reg [CW-1:0]     u_reg;             // back issue counter (elements)
     reg              out_issuing;
 
-    assign ready = !s_busy;
+    // a new head's q replaces q_reg once the last one's last row has left p1 (the
+    // dot product reads q_reg in p2)
+    assign ready = !s_issuing && !p1_valid;
     wire   back_busy;
-    assign busy  = s_busy || v_issuing || acc_pending || back_busy;
+    assign busy  = s_issuing || t_full || v_issuing || acc_pending || back_busy;
 
     // the last row holds position npos - 1
     wire [31:0] s_end = ({{(32-CW){1'b0}}, s_t} + 32'd1) << LP;
     wire [31:0] v_end = ({{(32-CW){1'b0}}, v_t} + 32'd1) << LP;
     wire s_last = (s_end >= {{(32-PW){1'b0}}, s_npos});
     wire v_last = (v_end >= {{(32-PW){1'b0}}, v_npos});
-    wire s_go   = start && !s_busy;
+    wire s_go   = start && ready;
+    // the last key of a head is issued when T is free (or freed now): the head moves to T
+    wire s_adv  = s_issuing && (!s_last || !t_full || v_take);
 
     // KV_AW >= TW: the cache holds at least CTX / P rows
-    assign kv_k_en   = s_issuing;
+    assign kv_k_en   = s_adv;
     assign kv_k_addr = s_base + {{(KV_AW-TW){1'b0}}, s_t[TW-1:0]};
     assign kv_v_en   = v_issuing;
     assign kv_v_addr = v_base + {{(KV_AW-TW){1'b0}}, v_t[TW-1:0]};
@@ -151,6 +166,11 @@ module hw_attention #(
     // -> dot products (c+4) -> RAM, the row's maximum (c+5) -> the running maximum
     reg              p1_valid, p2_valid, p3_valid, p4_valid, p5_valid;
     reg [TW-1:0]     p1_t, p2_t, p3_t, p4_t;
+    // each row's head: its first row (the running maximum restarts), its last row (the
+    // maximum is final: to T), its score buffer
+    reg              p1_f, p2_f, p3_f, p4_f, p5_f;
+    reg              p1_l, p2_l, p3_l, p4_l, p5_l;
+    reg              p1_b, p2_b, p3_b, p4_b;
     reg [P*HD*8-1:0] k_reg;
     reg [P*SCW-1:0]  s_reg;
     reg signed [SCW-1:0] max_reg;
@@ -199,7 +219,9 @@ module hw_attention #(
         parts <= parts_next;
     end
 
-    // the largest score of the row among positions below npos (the rest: the smallest value)
+    // the largest score of the row among positions below npos (the rest: the smallest value);
+    // s_npos may already be the next head's: every head of a round of starts (a layer of a
+    // token) has the same position count
     reg signed [SCW-1:0] row_max_next;
     reg signed [SCW-1:0] sc_p;
     reg [31:0]           pos4;
@@ -215,9 +237,26 @@ module hw_attention #(
         end
     end
 
+    // the head's maximum with this row (p5)
+    wire signed [SCW-1:0] max_next = (p5_f || row_max > max_reg) ? row_max : max_reg;
+
     always @(posedge clk) begin
-        p1_valid <= s_issuing;
+        p1_valid <= s_adv;
         p1_t     <= s_t[TW-1:0];
+        p1_f     <= (s_t == {CW{1'b0}});
+        p1_l     <= s_last;
+        p1_b     <= s_buf;
+        p2_f     <= p1_f;
+        p2_l     <= p1_l;
+        p2_b     <= p1_b;
+        p3_f     <= p2_f;
+        p3_l     <= p2_l;
+        p3_b     <= p2_b;
+        p4_f     <= p3_f;
+        p4_l     <= p3_l;
+        p4_b     <= p3_b;
+        p5_f     <= p4_f;
+        p5_l     <= p4_l;
         p2_valid <= p1_valid;
         p2_t     <= p1_t;
         k_reg    <= kv_k;
@@ -227,15 +266,12 @@ module hw_attention #(
         p4_t     <= p3_t;
         s_reg    <= dot;
         sc_we    <= p4_valid;
-        sc_waddr <= {s_buf, p4_t};
+        sc_waddr <= {p4_b, p4_t};
         sc_wdata <= s_reg;
         p5_valid <= p4_valid;
         row_max  <= row_max_next;
-        if (p5_valid && (row_max > max_reg)) begin
-            max_reg <= row_max;
-        end
-        if (s_go) begin
-            max_reg <= {1'b1, {(SCW-1){1'b0}}};
+        if (p5_valid) begin
+            max_reg <= max_next;
         end
         if (rst) begin
             p1_valid <= 1'b0;
@@ -250,7 +286,7 @@ module hw_attention #(
     // ---------------------------------------------------------------- phase 2: exp2, sums
     // issue (c) -> v, score (c+1) -> (max - s) * m (c+2) -> z (c+3) -> hw_exp2 (c+5)
     // -> e * v (c+6) -> the row's sums (c+7) -> accumulated (c+8); P positions each
-    reg               e1_valid, e2_valid, e3_valid, e4_valid;   // e4: inside hw_exp2
+    reg               e1_valid, e2_valid, e3_valid;             // then hw_exp2 (2 cycles)
     reg [TW-1:0]      e1_t, e2_t;                   // row (positions past npos are masked at z)
     reg [P*HD*8-1:0]  v2, v3, v4, v5;
     reg [P*DPW-1:0]   prod2;
@@ -295,7 +331,6 @@ module hw_attention #(
         e2_t     <= e1_t;
         v2       <= kv_v;
         e3_valid <= e2_valid;
-        e4_valid <= e3_valid;
         v3       <= v2;
         z3       <= z_next;
         v4       <= v3;
@@ -304,7 +339,6 @@ module hw_attention #(
             e1_valid <= 1'b0;
             e2_valid <= 1'b0;
             e3_valid <= 1'b0;
-            e4_valid <= 1'b0;
         end
     end
 
@@ -355,24 +389,46 @@ module hw_attention #(
         end
     end
 
-    // The front is free for the next head once the values are issued: the exp2
-    // pipeline and the sums of this head drain meanwhile (acc_pending) and are
-    // handed to the divider when it is free; the value stage takes the next head
-    // (v_take) only after that hand-over. It copies the head's maximum (v_max),
-    // so the score stage may start another head at once.
-    // scores are final (max_reg too) once p4 is empty; the last RAM write (sc_we)
-    // lands before the value stage's first read
-    wire p_drained = !p1_valid && !p2_valid && !p3_valid && !p4_valid && !p5_valid;
-    wire e_drained = !e1_valid && !e2_valid && !e3_valid && !e4_valid && !e_valid && !a_valid && !b_valid;
-    reg                 acc_pending;        // o_acc / e_sum hold a head not yet handed over
+    // The value stage takes T's head (v_take) once its scores are final (t_done: the last
+    // score RAM write lands before the first read) and the last head's values are issued.
+    // Each row carries its head's first and last flags down the value pipeline: the
+    // first row of a head loads the sums, the last one completes them (acc_done), and
+    // the sums are handed to the divider (hand) when it is free. The next head may be
+    // taken while the last one's rows still drain when the hand-over is sure to come
+    // first: the divider is free (only that head can fill it) and the new head has at
+    // least V_EARLY_ROWS rows (its first row reaches the sums 7 cycles after its issue,
+    // after the hand-over; its last issue, which records its tag, after it too).
+    // Otherwise it waits for the hand-over (acc_pending).
+    localparam integer V_EARLY_ROWS = 8;
+    localparam integer V_EARLY_NPOS = (V_EARLY_ROWS - 1) * P;       // npos above this: enough rows
+    reg                 acc_pending;        // a head whose values are issued is not yet handed over
+    reg                 acc_done;           // its sums are complete
     reg [TAGW-1:0]      tag_acc;
     reg [14:0]          m_out_acc;
     reg [5:0]           sh_out_acc;
     reg                 div_full;           // a head is in the division stage
-    wire                hand = acc_pending && e_drained && !div_full;
-    // the value stage takes the score stage's head: its scores are final, the
-    // value stage is free and the last head's sums are handed over
-    wire                v_take = s_busy && !s_issuing && p_drained && !v_issuing && !acc_pending;
+    reg                 e1_f, e2_f, e3_f, e4_f, e5_f, a_f, b_f;     // the row is its head's first
+    reg                 e1_l, e2_l, e3_l, e4_l, e5_l, a_l, b_l;     // the row is its head's last
+    wire                hand = acc_pending && acc_done && !div_full;
+    wire                t_rows_ok = ({{(32-PW){1'b0}}, t_npos} > V_EARLY_NPOS);
+    wire                v_take = t_full && t_done && !v_issuing && (!acc_pending || (!div_full && t_rows_ok));
+
+    always @(posedge clk) begin
+        e1_f <= (v_t == {CW{1'b0}});
+        e1_l <= v_last;
+        e2_f <= e1_f;
+        e2_l <= e1_l;
+        e3_f <= e2_f;
+        e3_l <= e2_l;
+        e4_f <= e3_f;
+        e4_l <= e3_l;
+        e5_f <= e4_f;                   // with e_valid (hw_exp2: 2 cycles after e3)
+        e5_l <= e4_l;
+        a_f  <= e5_f;
+        a_l  <= e5_l;
+        b_f  <= a_f;
+        b_l  <= a_l;
+    end
 
     reg signed [OW-1:0] o_acc [0:HD-1];
     reg [EW-1:0]        e_sum;
@@ -381,26 +437,18 @@ module hw_attention #(
     always @(posedge clk) begin
         if (b_valid) begin
             for (ia = 0; ia < HD; ia = ia + 1) begin
-                o_acc[ia] <= o_acc[ia] + {{(OW-RSW){row_b[ia*RSW + RSW - 1]}}, row_b[ia*RSW +: RSW]};
+                o_acc[ia] <= (b_f ? {OW{1'b0}} : o_acc[ia]) + {{(OW-RSW){row_b[ia*RSW + RSW - 1]}}, row_b[ia*RSW +: RSW]};
             end
-            e_sum <= e_sum + {{(EW-ESW){1'b0}}, es_b};
-        end
-        // cleared when handed over, and when the value stage takes a head (after reset)
-        if (hand || v_take) begin
-            for (ia = 0; ia < HD; ia = ia + 1) begin
-                o_acc[ia] <= {OW{1'b0}};
-            end
-            e_sum <= {EW{1'b0}};
+            e_sum <= (b_f ? {EW{1'b0}} : e_sum) + {{(EW-ESW){1'b0}}, es_b};
         end
     end
 
 
     // ---------------------------------------------------------------- hand-over to the back
-    // The back is two stages, each holding one head: the division (o_div, e_div)
+    // The back is two stages, each holding one head: the division (o_div; the divider holds E)
     // and the outputs (o_hold, recip_reg). A head moves on as soon as the next
     // stage is free, so up to three heads are in flight (front, divide, output).
     reg signed [OW-1:0] o_div [0:HD-1];
-    reg [EW-1:0]        e_div;
     reg [14:0]          m_out_div;
     reg [5:0]           sh_out_div;
     reg [TAGW-1:0]      tag_div;
@@ -410,7 +458,8 @@ module hw_attention #(
     reg [5:0]           sh_out_back;
     // the output stage takes a new head in the cycle of the last issue of the current one
     wire                out_last_issue = out_issuing && ({{(32-CW){1'b0}}, u_reg} + 1 >= HD);
-    wire                move = div_ready && (!out_issuing || out_last_issue);
+    // (the quotient is ready from div_done on: the head moves in that cycle when it can)
+    wire                move = (div_ready || div_done) && (!out_issuing || out_last_issue);
     integer ih;
 
     always @(posedge clk) begin
@@ -418,7 +467,6 @@ module hw_attention #(
             for (ih = 0; ih < HD; ih = ih + 1) begin
                 o_div[ih] <= o_acc[ih];
             end
-            e_div      <= e_sum;
             m_out_div  <= m_out_acc;
             sh_out_div <= sh_out_acc;
             tag_div    <= tag_acc;
@@ -436,10 +484,11 @@ module hw_attention #(
     // ---------------------------------------------------------------- division
     // E >= EXP2[0] = 2**15 (the largest score gives e = 2**15), so floor(2**40 / E)
     // < 2**26: the divider skips the 15 leading quotient bits and makes 2 per cycle.
+    // It starts with the hand-over, from the sum being handed over (the divider is
+    // idle then: the stage's last head has moved on).
     wire        div_busy;
     wire        div_done;
     wire [40:0] div_q;
-    reg         div_start;
     reg [RW-1:0] recip_reg;
 
     hw_recip_div #(
@@ -449,8 +498,8 @@ module hw_attention #(
     ) recip_div (
         .clk(clk),
         .rst(rst),
-        .start(div_start),
-        .e(e_div),
+        .start(hand),
+        .e(e_sum),
         .busy(div_busy),
         .done(div_done),
         .q(div_q)
@@ -529,11 +578,27 @@ module hw_attention #(
     wire last_out  = rq_valid && (oi6 == LAST_I[IW-1:0]);
 
     always @(posedge clk) begin
-        if (s_issuing) begin
+        if (s_adv) begin
             s_t <= s_t + 1'b1;
             if (s_last) begin
+                // the head moves to T
                 s_issuing <= 1'b0;
+                t_full    <= 1'b1;
+                t_done    <= 1'b0;
+                t_buf     <= s_buf;
+                t_base    <= s_base;
+                t_npos    <= s_npos;
+                t_m_att   <= s_m_att;
+                t_sh_att  <= s_sh_att;
+                t_m_out   <= s_m_out;
+                t_sh_out  <= s_sh_out;
+                t_tag     <= s_tag;
             end
+        end
+        // T's head's last row is at p5 (T was loaded 5 cycles ago and V needs t_done)
+        if (p5_valid && p5_l) begin
+            t_done <= 1'b1;
+            t_max  <= max_next;
         end
         if (v_issuing) begin
             v_t <= v_t + 1'b1;
@@ -556,30 +621,36 @@ module hw_attention #(
             s_tag     <= tag;
             s_t       <= {CW{1'b0}};
             s_issuing <= 1'b1;
-            s_busy    <= 1'b1;
+            s_buf     <= !s_buf;        // the heads write the two buffers in turn
         end
         if (v_take) begin
-            v_base    <= s_base;
-            v_npos    <= s_npos;
-            v_m_att   <= s_m_att;
-            v_sh_att  <= s_sh_att;
-            v_m_out   <= s_m_out;
-            v_sh_out  <= s_sh_out;
-            v_tag     <= s_tag;
-            v_max     <= max_reg;
-            v_buf     <= s_buf;
+            v_base    <= t_base;
+            v_npos    <= t_npos;
+            v_m_att   <= t_m_att;
+            v_sh_att  <= t_sh_att;
+            v_m_out   <= t_m_out;
+            v_sh_out  <= t_sh_out;
+            v_tag     <= t_tag;
+            v_max     <= t_max;
+            v_buf     <= t_buf;
             v_t       <= {CW{1'b0}};
             v_issuing <= 1'b1;
-            s_buf     <= !s_buf;        // the next head writes the other buffer
-            s_busy    <= 1'b0;
+            if (!(s_adv && s_last)) begin
+                t_full <= 1'b0;
+            end
+        end
+        if (b_valid && b_l) begin
+            acc_done <= 1'b1;
         end
         if (hand) begin
             acc_pending <= 1'b0;
+            acc_done    <= 1'b0;
         end
         if (rst) begin
             acc_pending <= 1'b0;
-            s_busy      <= 1'b0;
+            acc_done    <= 1'b0;
             s_issuing   <= 1'b0;
+            t_full      <= 1'b0;
             v_issuing   <= 1'b0;
             s_buf       <= 1'b0;
         end
@@ -597,7 +668,6 @@ module hw_attention #(
 
     always @(posedge clk) begin
         done      <= 1'b0;
-        div_start <= 1'b0;
         if (out_issuing) begin
             u_reg <= u_reg + 1'b1;
             if (out_last_issue) begin
@@ -608,10 +678,9 @@ module hw_attention #(
             done <= 1'b1;
         end
         if (hand) begin
-            div_start <= 1'b1;              // the divider samples e_div next cycle
             div_full  <= 1'b1;
         end
-        if (div_done) begin
+        if (div_done && !move) begin
             div_ready <= 1'b1;
         end
         if (move) begin
@@ -626,7 +695,6 @@ module hw_attention #(
             div_full    <= 1'b0;
             div_ready   <= 1'b0;
             done        <= 1'b0;
-            div_start   <= 1'b0;
         end
     end
 

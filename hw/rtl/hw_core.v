@@ -173,7 +173,7 @@ module hw_core #(
                      S_MV_LORA  = 5'd6,     // LoRA delta of that matrix
                      S_MV_START = 5'd7,     // hand it to hw_matvec
                      S_MV_DRAIN = 5'd8,     // wait for the group's results
-                     S_ROPE     = 5'd9,     // wait for RoPE (it trails wq, wk)
+                     // 5'd9: no longer used (RoPE is waited for in S_MV_DRAIN)
                      S_KVW      = 5'd10,    // k, v into the cache
                      S_ATT      = 5'd11,    // start the heads, one as soon as the attention takes it
                      S_ATT_W    = 5'd12,    // wait for the last head's outputs
@@ -922,20 +922,41 @@ module hw_core #(
         end
     end
 
-    // wo may start before the last head's outputs are all written: its pass reads
-    // att one word (VPL elements) per cycle, and the last head's elements sit in the
-    // last words, so reads issued from ATT_LEAD cycles after that head's first
-    // output (plus the 3 cycles to the matvec's first read) never overtake the writes
-    // (element i of the head is written i cycles after the first; the last word is
-    // read WPP - 1 cycles after the first: the margin is HD - WPP cycles).
-    // With several engines the last round's heads are spread over att: wo waits
-    // for all of them.
-    localparam integer ATT_LEAD = (HD > WPP) ? HD - WPP : 0;
-    localparam integer   LAST_HB_I = (NH - 1) * HD;
+    // wo may start before the last round's outputs are all written: its first pass
+    // reads att one word (VPL elements) per cycle, word w in cycle S + 1 + w when the
+    // matvec takes wo in cycle S, and each element is written a known number of cycles
+    // after engine 0's last head's first output (cycle F): element i of engine j's last
+    // head at F + i + j (engine j's stream is delayed j cycles, the engines run in lock
+    // step), its earlier heads before F + j. So wo may start in the first S with
+    // S + w >= F + t for every element (word w, written at F + t): ATT_LEAD_REQ is the
+    // largest t - w, and the sequencer takes wo 3 cycles after att_tail_go (S_ATT_W,
+    // S_MV_NEXT, S_MV_START).
+    function integer att_lead_req;
+        input integer dummy;
+        integer j, r, i, t, w;
+        begin
+            att_lead_req = 0;
+            for (j = 0; j < ATT_E; j = j + 1) begin
+                for (r = 0; r < HPE; r = r + 1) begin
+                    for (i = 0; i < HD; i = i + 1) begin
+                        w = ((j * HPE + r) * HD + i) / VPL;
+                        t = (r == HPE - 1) ? i + j : j - 1;
+                        if (t - w > att_lead_req) begin
+                            att_lead_req = t - w;
+                        end
+                    end
+                end
+            end
+            att_lead_req = att_lead_req + 0 * dummy;
+        end
+    endfunction
+    localparam integer ATT_LEAD_REQ = att_lead_req(0);
+    localparam integer ATT_LEAD = (ATT_LEAD_REQ > 3) ? ATT_LEAD_REQ - 3 : 0;
+    localparam integer   LAST_HB_I = (HPE - 1) * HD;       // engine 0's last head
     localparam [DIW-1:0] LAST_HB   = LAST_HB_I[DIW-1:0];
-    reg         att_last_reg;               // the last head's first output is written
+    reg         att_last_reg;               // engine 0's last head's first output is written
     reg [7:0]   att_lead_reg;
-    wire        att_tail_go = (ATT_E == 1) && att_last_reg && (att_lead_reg == 8'd0);
+    wire        att_tail_go = att_last_reg && (att_lead_reg == 8'd0);
 
     always @(posedge clk) begin
         if (att_lead_reg != 8'd0) begin
@@ -1034,18 +1055,42 @@ module hw_core #(
         end
     end
 
-    // w2 may start before the gate is done: with every h3 row written the gate issues
-    // SILU_W elements per cycle, element i is in h1 7 cycles after its issue, and w2
-    // (started 2 cycles after the decision) reads element i in cycle 3 + i / VPL.
-    // From si_reg >= SILU_SI_MIN on, with 2 cycles of margin, no read overtakes a
-    // write; the bound is also late enough for the elements still in the pipeline.
-    // A LoRA delta on w2 reads all of the gate first.
-    localparam integer SILU_A      = (H - 1) / VPL - 7;
-    localparam integer SILU_B      = H - 1 - SILU_W * SILU_A;
-    localparam integer SILU_C      = 8 * VPL + 8 * SILU_W;
-    localparam integer SILU_SI_MIN = (SILU_B > SILU_C) ? SILU_B : SILU_C;
-    wire silu_early = (SILU_A > 0) && (SILU_SI_MIN < H_I) && !lora_on_tag(T_W2)
-                      && (h3_ready_reg >= H_I) && ({{(31-HIW){1'b0}}, si_reg} >= SILU_SI_MIN);
+    // w2 starts before the gate is done, as early as its x reads cannot overtake the
+    // gate's writes. Its schedule is fixed relative to cycle E, when w3's last word is
+    // read: w3 streams a pass every WPP cycles, so pass k is written in cycle
+    // E + MV_WRITE - (K - 1 - k) * WPP (K passes); the gate issues a group of SILU_W
+    // elements in the cycle after its h3 rows are written (and after the group before),
+    // and element i is in h1 7 cycles after its issue; w2, taken in cycle S >= E (on
+    // w3's last word at the earliest), reads element i in cycle S + 1 + i / VPL.
+    // w2_delay is the least S - E with every read after its write; the sequencer counts
+    // W2_WAIT cycles from taking w3 (w3's walk: K * WPP words). A LoRA delta on w2
+    // reads all of the gate first.
+    localparam integer MV_WRITE = 8;    // x_req of a pass's last word -> its rows written (end of that
+                                        // cycle): hw_matvec's LATENCY 7, the write-back's first stage
+    localparam integer W3_WALK  = ((H + LANES - 1) / LANES) * WPP;
+    function integer w2_delay;
+        input integer dummy;
+        integer g, first, last, c, i, t;
+        begin
+            w2_delay = 0;
+            c = -8 * H;                                     // the gate is ahead of w3's first pass
+            for (g = 0; g * SILU_W < H; g = g + 1) begin
+                first = g * SILU_W;
+                last  = (first + SILU_W < H) ? first + SILU_W - 1 : H - 1;
+                t     = MV_WRITE + 1 - ((H - 1) / LANES - last / LANES) * WPP;  // its last row written, + 1
+                c     = (t > c + 1) ? t : c + 1;
+                for (i = first; i <= last; i = i + 1) begin
+                    t = c + 6 - i / VPL;
+                    if (t > w2_delay) begin
+                        w2_delay = t;
+                    end
+                end
+            end
+            w2_delay = w2_delay + 0 * dummy;
+        end
+    endfunction
+    localparam integer W2_WAIT = W3_WALK + w2_delay(0) - 1;
+    reg  [31:0] w2_wait_reg;            // cycles left (S_SILU) before S_MV_START takes w2
 
     genvar gs;
     generate
@@ -1237,6 +1282,20 @@ module hw_core #(
 
     // ================================================================ sequencer
     wire mv_idle   = !mv_busy && !wb_any && (wb_valid == {LANES{1'b0}}) && !mv_start;
+    // the matrix engine holds no result beyond the write-back stage: all of them are in
+    // the buffers from the next cycle on
+    wire mv_flush  = !mv_busy && !mv_start;
+    // RoPE's last pair is in q / k from the next cycle on
+    wire rope_done = !rope_issue && wait_reg <= 5'd1;
+    // the KV write of the last kv head of each bank: the engines take the layer's first
+    // round in the same cycle (their first key read comes a cycle later)
+    wire kvw_last  = (kvh_reg + 1 >= KPB_I);
+    wire att_last_head = (head_reg + 1 >= HPE_I);     // the round taken now is the layer's last
+    // S_EMIT: the token goes into the ring now, and the run ends with it
+    wire emit_now  = (state_reg == S_EMIT) && !of_full && !of_push;
+    wire emit_last = ({{(32-TOKW){1'b0}}, sampled_reg} == stop_token_reg || {{(32-PW){1'b0}}, pos_reg} >= CTX_I
+                      || gen_left_reg == 32'd1);
+    wire token_begin = (state_reg == S_FETCH) || (emit_now && !emit_last && prompt_left_reg == 32'd0);
     wire emb_last  = ({{(31-DIW){1'b0}}, ei_reg} + EMB_W >= D_I);
     wire rope_last = rope_last_reg;
     wire silu_last = silu_last_reg;
@@ -1292,8 +1351,10 @@ module hw_core #(
             rope_last_reg <= (rp_next32 + ROPE_W >= (D_I + KVD_I) / 2);
             ri_reg <= ({{(32-HDIW){1'b0}}, ri_reg} + ROPE_W >= HALF_I) ? {HDIW{1'b0}} : ri_reg + ROPE_STEP;
             if (rope_last) begin
+                // the last group's pairs are in q / k after its RoPE pipeline (3 cycles):
+                // the KV write may read k when wait_reg has counted down from 1
                 rope_issue <= 1'b0;
-                wait_reg   <= 5'd5;
+                wait_reg   <= 5'd3;
             end
         end
         if (emb_issue) begin
@@ -1310,6 +1371,31 @@ module hw_core #(
             if (silu_last) begin
                 silu_issue <= 1'b0;
                 wait_reg   <= 5'd8;
+            end
+        end
+
+        // a token begins: S_FETCH, or S_EMIT when the sampled token is the next input
+        if (token_begin) begin
+            cycles_tok_reg <= 32'd0;
+            ei_reg         <= {(DIW+1){1'b0}};
+            res_ready_reg  <= 32'd0;
+            layer_reg      <= {LYW{1'b0}};
+            kv_lbase_reg   <= {KV_AW{1'b0}};
+            rope_base_reg  <= rope_base32[ROPE_AW-1:0];
+            mv_rewind      <= 1'b1;
+            lora_ptr_reset <= 1'b1;
+            wait_reg       <= 5'd0;
+        end
+
+        // the engines take a round (S_ATT, or S_KVW's last cycle): the next one's head
+        if (att_start && att_ready && !att_last_head) begin
+            head_reg  <= head_reg + 1'b1;
+            hbase_reg <= hbase_reg + HD_I;
+            if (grp_reg + 1 >= GROUP_I) begin
+                grp_reg      <= 32'd0;
+                att_base_reg <= att_base_reg + CTX_I[KV_AW-1:0];
+            end else begin
+                grp_reg <= grp_reg + 1'b1;
             end
         end
 
@@ -1352,19 +1438,10 @@ module hw_core #(
                     cls_reg   <= 1'b1;
                     state_reg <= S_EMB;
                 end
-                cycles_tok_reg <= 32'd0;
-                ei_reg         <= {(DIW+1){1'b0}};
-                res_ready_reg  <= 32'd0;
-                layer_reg      <= {LYW{1'b0}};
-                kv_lbase_reg   <= {KV_AW{1'b0}};
-                rope_base_reg  <= rope_base32[ROPE_AW-1:0];
-                mv_rewind      <= 1'b1;
-                lora_ptr_reset <= 1'b1;
-                wait_reg       <= 5'd0;
             end
 
             S_EMB: begin
-                // the attention rmsnorm starts at once and trails the embedding writes
+                // the attention rmsnorm starts with the embedding and trails its writes
                 if ({{(32-TOKW){1'b0}}, tok_reg} >= V_I) begin
                     // a bad token id ends the run
                     err_token_reg <= 1'b1;
@@ -1374,7 +1451,8 @@ module hw_core #(
                     emb_addr_reg <= emb_base32[EMB_AW-1:0];
                     emb_issue    <= 1'b1;
                     norm_sel_reg <= 2'd0;
-                    state_reg    <= S_NORM;
+                    norm_start   <= 1'b1;
+                    state_reg    <= S_NORM_W;
                 end
             end
 
@@ -1465,6 +1543,12 @@ module hw_core #(
                     end else if (mv_tag_reg == T_WCLS) begin
                         // the sampler trails the classifier's logit words
                         state_reg <= S_SAMPLE;
+                    end else if (mv_tag_reg == T_W3 && !lora_on_tag(T_W2)) begin
+                        // w2 follows W2_WAIT cycles later (S_SILU), its x reads trailing the gate
+                        mv_tag_reg  <= T_W2;
+                        mv_last_reg <= T_W2;
+                        w2_wait_reg <= W2_WAIT;
+                        state_reg   <= S_SILU;
                     end else if (mv_tag_reg == mv_last_reg) begin
                         state_reg <= S_MV_DRAIN;
                     end else begin
@@ -1475,11 +1559,21 @@ module hw_core #(
             end
 
             S_MV_DRAIN: begin
-                if (mv_idle) begin
+                if (mv_last_reg == T_WV) begin
+                    // k, v into the cache in the cycle after the last v rows and RoPE's
+                    // last k pair are written (S_KVW)
+                    if (mv_flush && rope_done) begin
+                        kvh_reg      <= 32'd0;
+                        kvw_addr_reg <= kvw_base32[KV_AW-1:0];
+                        kvw_en       <= 1'b1;
+                        head_reg     <= 32'd0;
+                        hbase_reg    <= 32'd0;
+                        grp_reg      <= 32'd0;
+                        att_base_reg <= kv_lbase_reg;
+                        state_reg    <= S_KVW;
+                    end
+                end else if (mv_idle) begin
                     case (mv_last_reg)
-                        T_WV: begin
-                            state_reg  <= S_ROPE;
-                        end
                         T_W3: begin
                             state_reg <= S_SILU;
                         end
@@ -1490,45 +1584,23 @@ module hw_core #(
                 end
             end
 
-            S_ROPE: begin
-                // RoPE trailed wq and wk; its last pair is written when wait_reg is 1
-                if (!rope_issue && wait_reg <= 5'd1) begin
-                    kvh_reg      <= 32'd0;
-                    kvw_addr_reg <= kvw_base32[KV_AW-1:0];
-                    kvw_en       <= 1'b1;
-                    state_reg    <= S_KVW;
-                end
-            end
-
             S_KVW: begin
-                // kv head kvh_reg is written this cycle (kvw_en is high)
+                // kv head kvh_reg is written this cycle (kvw_en is high); with the last
+                // one att_start is high already (S_ATT's work below)
                 kvw_addr_reg <= kvw_addr_reg + CTX_I[KV_AW-1:0];
                 kvh_reg      <= kvh_reg + 1'b1;
-                if (kvh_reg + 1 >= KPB_I) begin
-                    head_reg     <= 32'd0;
-                    hbase_reg    <= 32'd0;
-                    grp_reg      <= 32'd0;
-                    att_base_reg <= kv_lbase_reg;
-                    state_reg    <= S_ATT;
-                end else begin
+                if (!kvw_last) begin
                     kvw_en <= 1'b1;
+                end else begin
+                    state_reg <= (att_ready && att_last_head) ? S_ATT_W : S_ATT;
                 end
             end
 
             S_ATT: begin
                 // att_start is high in this state: the attention takes this head's q,
                 // base and tag when it is ready (the last head still divides or writes)
-                if (att_ready && head_reg + 1 >= HPE_I) begin
+                if (att_ready && att_last_head) begin
                     state_reg <= S_ATT_W;
-                end else if (att_ready) begin
-                    head_reg  <= head_reg + 1'b1;
-                    hbase_reg <= hbase_reg + HD_I;
-                    if (grp_reg + 1 >= GROUP_I) begin
-                        grp_reg      <= 32'd0;
-                        att_base_reg <= att_base_reg + CTX_I[KV_AW-1:0];
-                    end else begin
-                        grp_reg <= grp_reg + 1'b1;
-                    end
                 end
             end
 
@@ -1543,13 +1615,19 @@ module hw_core #(
             end
 
             S_SILU: begin
-                // the gate started with w3 and trails its rows; wait for the last one,
-                // or start w2 early once its x reads cannot overtake the gate (silu_early)
-                if ((!silu_issue && wait_reg == 5'd0) || silu_early) begin
-                    mv_tag_reg  <= T_W2;
-                    mv_last_reg <= T_W2;
-                    state_reg   <= S_MV_NEXT;
+                // the gate started with w3 and trails its rows: w2 is taken W2_WAIT
+                // cycles after w3 (w2_delay after w3's last word), or with a LoRA delta
+                // on w2 once the last gate is written
+                if (lora_on_tag(T_W2)) begin
+                    if (!silu_issue && wait_reg == 5'd0) begin
+                        mv_tag_reg  <= T_W2;
+                        mv_last_reg <= T_W2;
+                        state_reg   <= S_MV_NEXT;
+                    end
+                end else if (w2_wait_reg <= 32'd1) begin
+                    state_reg <= S_MV_START;
                 end
+                w2_wait_reg <= w2_wait_reg - 1'b1;
             end
 
             S_LAYER: begin
@@ -1597,10 +1675,14 @@ module hw_core #(
                     tokens_done_reg <= tokens_done_reg + 1'b1;
                     gen_left_reg    <= gen_left_reg - 1'b1;
                     cycles_last_reg <= cycles_tok_reg + 1'b1;
-                    if ({{(32-TOKW){1'b0}}, sampled_reg} == stop_token_reg || {{(32-PW){1'b0}}, pos_reg} >= CTX_I
-                            || gen_left_reg == 32'd1) begin
+                    if (emit_last) begin
                         wait_reg  <= 5'd3;          // the token reaches the ring (TOKEN_COUNT) first
                         state_reg <= S_FINISH;
+                    end else if (prompt_left_reg == 32'd0) begin
+                        // the next token is this one: S_FETCH's work here (token_begin)
+                        tok_reg   <= sampled_reg;
+                        cls_reg   <= 1'b1;
+                        state_reg <= S_EMB;
                     end else begin
                         state_reg <= S_FETCH;
                     end
@@ -1666,7 +1748,7 @@ module hw_core #(
     // matvec and attention starts are levels held until accepted
     always @* begin
         mv_start  = (state_reg == S_MV_START);
-        att_start = (state_reg == S_ATT);
+        att_start = (state_reg == S_ATT) || (state_reg == S_KVW && kvw_last);
     end
 
     // ================================================================ debug window

@@ -264,9 +264,21 @@ module hw_rmsnorm #(
     localparam integer DI = D;
     wire [31:0] gbase_next = {{(32-LW){1'b0}}, layer} * DI;
 
+    // pass 2 issues its first group RSQ_LEAD cycles after rsq_start, while hw_rsqrt still
+    // works: that group's res * gain product meets r_reg (loaded from rsq_valid) in the
+    // next stage, and the rounding shift (sh_reg) two stages later, both just in time
+    localparam integer RSQ_LATENCY = 4;                     // hw_rsqrt's LATENCY
+    localparam integer RSQ_LEAD_I  = RSQ_LATENCY - 2;       // ST_RSQ cycles before the issue
+    localparam [1:0]   RSQ_LEAD    = RSQ_LEAD_I[1:0];
+    reg [1:0]   rsq_cnt;
+
     always @(posedge clk) begin
         done      <= 1'b0;
         rsq_start <= 1'b0;
+        if (rsq_valid) begin
+            r_reg  <= rsq_r;
+            sh_reg <= 8'sd23 + {{2{rsq_k[5]}}, rsq_k} + {{2{gshift_reg[5]}}, gshift_reg};
+        end
         if (issue) begin
             i_reg          <= i_next[IW:0];
             i_need_reg     <= (i_next2 > D) ? D : i_next2;
@@ -289,15 +301,17 @@ module hw_rmsnorm #(
                 end
             end
             ST_SUM: begin
-                if (!issuing_reg && !a1_valid && !a2_valid && !a3_valid) begin
+                // the last square is accumulated this cycle (a3) or already: hw_rsqrt
+                // samples ss_reg in the cycle after rsq_start
+                if (!issuing_reg && !a1_valid && !a2_valid) begin
                     rsq_start <= 1'b1;
+                    rsq_cnt   <= RSQ_LEAD;
                     state_reg <= ST_RSQ;
                 end
             end
             ST_RSQ: begin
-                if (rsq_valid) begin
-                    r_reg       <= rsq_r;
-                    sh_reg      <= 8'sd23 + {{2{rsq_k[5]}}, rsq_k} + {{2{gshift_reg[5]}}, gshift_reg};
+                rsq_cnt <= rsq_cnt - 1'b1;
+                if (rsq_cnt == 2'd0) begin
                     i_reg       <= {(IW+1){1'b0}};
                     i_need_reg     <= (NWI > D) ? D : NWI;
                     issue_last_reg <= (NWI >= D);

@@ -126,13 +126,20 @@ def header_text(cfg, knobs) -> str:
 
 DIV_SKIP, DIV_STEP = 15, 2                      # hw_attention's hw_recip_div: E >= 2**15, 2 bits per cycle
 DIVIDER = -(-(RECIP_BITS + 1 - DIV_SKIP) // DIV_STEP)   # 13 cycles
-DIV_STAGE = DIVIDER + 3  # hand-over, start, steps, move: cycles per head in the division stage
+DIV_STAGE = DIVIDER + 1  # steps (the divider starts with the hand-over), move (with done): cycles per head in the division stage
 HEAD_GAP = 11            # value stage per head: rows + HEAD_GAP (score drain, the row sums, hand-overs; measured)
+# a head after the first of an engine's layer with at least V_EARLY_ROWS rows: its keys were issued while
+# the head before it was scored, and the value stage takes it while that head's sums still drain
+# (hw_attention V_EARLY_ROWS): rows + HEAD_GAP_NEXT
+V_EARLY_ROWS = 8
+HEAD_GAP_NEXT = 3        # (fitted with ATT_TAIL's 3 below: the settings with 2 heads per engine)
 # last head: exp drain, row sums, divide, first output, wo start; the sum of the stages (5 + DIV_STAGE
 # + 6 + 4 + 14 = 45) less 24 measured to overlap the qkv drain: fitted before RoPE took two pairs a
-# cycle, at 16 x 16 it absorbed RoPE's wait and over-counted ~24 a layer wherever RoPE did not wait
-ATT_TAIL = 5 + DIV_STAGE + 6 + 4 + 14 - 24
-KV_WRITE_STEPS = 3       # a layer's KV write: its kv heads per bank (banks at once), then these
+# cycle, at 16 x 16 it absorbed RoPE's wait and over-counted ~24 a layer wherever RoPE did not wait;
+# + 3 refitted with generator 1.3.1's schedule (models/default and stories260K at 16 x 16, one engine
+# per kv head and one per query head: within ~1.5 cycles a layer of each)
+ATT_TAIL = 5 + DIV_STAGE + 6 + 4 + 14 - 24 + 3
+KV_WRITE_STEPS = 0       # a layer's KV write: its kv heads per bank (banks at once); the engines start with the last
 
 
 @dataclass(frozen=True)
@@ -147,6 +154,7 @@ class Cycles:
     rounds: int             # heads per engine over all layers (L * NH / E)
     positions: int          # P
     kv_write: int           # per token, the KV cache writes (counted with the vector steps)
+    heads_per_engine: int = 1   # NH / E (rounds per layer)
 
 
 def cycles(model, knobs, words_per_pass: int) -> Cycles:
@@ -156,17 +164,31 @@ def cycles(model, knobs, words_per_pass: int) -> Cycles:
     L, NH, hd = cfg.n_layers, cfg.n_heads, cfg.head_dim
     e = engines(knobs, cfg.n_kv_heads, NH)
     hpe = NH // e                                         # heads per attention engine (rounds)
-    # wo starts (max(0, HD - words per pass) cycles) after the last head's first output, or after
-    # all HD outputs when wo has a LoRA adapter (it reads all of att first); with several engines
-    # (staggered by one cycle each, their last heads spread over att) it waits for all of them
-    lead = (hd + 2 if "wo" in knobs.lora_targets or e > 1 else max(0, hd - words_per_pass)) + e - 1
+    # wo starts wo_lead cycles after engine 0's last head's first output (its x reads trail the
+    # last round's output writes, hw_core ATT_LEAD), or after all HD outputs of every engine
+    # (staggered by one cycle each) when wo has a LoRA adapter (it reads all of att first)
+    lead = (hd + 2 + e - 1 if "wo" in knobs.lora_targets
+            else wo_lead(hd, hpe, e, knobs.values_per_lane))
     fixed = L * (hpe * HEAD_GAP + ATT_TAIL + lead)
     # per layer: the first head's score pass, then each head's value pass (the next
     # head's scores overlap it)
     per_pos = L * (hpe + 1)
-    head_min = max(hd, DIV_STAGE)
-    kv_write = L * (cfg.n_kv_heads // e + KV_WRITE_STEPS)     # KV write (banks at once)
-    return Cycles(e, fixed, per_pos, head_min, L * hpe, knobs.attention_positions, kv_write)
+    # the back takes a head at least every HD cycles (outputs) or DIV_STAGE + 2 (the divider takes the
+    # next head's sums the cycle after the last one moves on, then the move itself; measured)
+    head_min = max(hd, DIV_STAGE + 2)
+    kv_write = L * (cfg.n_kv_heads // kv_banks(e, cfg.n_kv_heads) + KV_WRITE_STEPS)  # KV write (banks at once)
+    return Cycles(e, fixed, per_pos, head_min, L * hpe, knobs.attention_positions, kv_write, hpe)
+
+
+def wo_lead(hd: int, hpe: int, e: int, vpl: int) -> int:
+    """Cycles from engine 0's last head's first output (cycle F) to wo being taken (cycle S), hw_core's
+    ATT_LEAD + 3 (att_tail_go, then S_ATT_W, S_MV_NEXT, S_MV_START). wo reads att word w (vpl
+    elements) in cycle S + 1 + w; element i of engine j's last head is written in cycle F + i + j
+    (engine j's stream is delayed j cycles), its earlier heads' elements before F + j: S + w >= F + t
+    for each."""
+    need = max(max(((i + j) if r == hpe - 1 else j - 1) - ((j * hpe + r) * hd + i) // vpl
+                   for j in range(e) for r in range(hpe) for i in range(hd)), 0)
+    return max(3, need)
 
 
 def rows(pos: int, positions: int) -> int:
@@ -180,8 +202,11 @@ def token_cycles(est, pos: int) -> int:
     shorter than its divider or output stage."""
     c = est.attention_schedule
     r = rows(pos, c.positions)
-    stall = c.rounds * max(0, c.head_min - (r + HEAD_GAP))
-    return c.fixed + c.per_pos * r + stall
+    layers, later = c.rounds // c.heads_per_engine, c.heads_per_engine - 1     # later: heads after the first
+    gap = HEAD_GAP_NEXT if r >= V_EARLY_ROWS else HEAD_GAP
+    # a head after the first waits for the back (divider, outputs) when its front is shorter
+    stall = layers * later * max(0, c.head_min - (r + gap))
+    return c.fixed + c.per_pos * r + stall - layers * later * (HEAD_GAP - gap)
 
 
 def kv_cache_bits(cfg, context: int) -> int:

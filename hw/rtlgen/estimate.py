@@ -30,14 +30,16 @@ MATVEC_LATENCY = 7       # hw_matvec: x_req of a row's last word -> its result
 WRITEBACK = 2            # core: saturate / residual add of a result
 DRAIN = MATVEC_LATENCY + WRITEBACK + 1          # last word -> results in the buffers, sequencer moves on
 RSQRT_LATENCY = 4        # hw_rsqrt
-NORM_TAIL = 3 + 1 + RSQRT_LATENCY + 1 + 6       # rmsnorm: last group squared, summed -> rsqrt -> scale pass -> matvec start
+NORM_TAIL = 3 + RSQRT_LATENCY - 2 + 1 + 6  # rmsnorm: last group squared, summed (rsqrt starts with the last add) -> rsqrt, the scale pass issuing in its last 2 cycles -> matvec start
 # the attention schedule's constants (HEAD_GAP, ATT_TAIL, DIV_STAGE, ...) and its cycle terms:
 # hw/rtlgen/attention.py
-W2_START = 3             # w3's last word -> w2 starts (its x reads trail the SiLU gate, which trails h3)
+MV_WRITE = MATVEC_LATENCY + 1   # x_req of a pass's last word -> its rows written (hw_core MV_WRITE)
+SILU_LATENCY = 7         # a SiLU gate's issue -> its element readable in h1
+W2_LORA_START = 3        # w3 written -> w2's LoRA delta starts when w2 has an adapter (it reads the whole gate)
 EMB_LATENCY = 5          # embedding ROM + hw_rq
 ROPE_LATENCY = 5         # RoPE: ROM and q/k read, hw_rope_pair (2), write back, sequencer
 LORA_STEPS = 8           # LoRA: start, parameter words, pipeline (per adapter)
-TOKEN_STEPS = 28         # fetch, start of the embedding, sampler finish, emit, sequencer steps (calibrated)
+TOKEN_STEPS = 26         # fetch (in the emit cycle when generating), the embedding with its norm started, sampler finish, emit (calibrated)
 LAYER_WORD_BITS = 96     # layer.hex word
 TABLE_BITS = 256 * 16 + 1024 * 16      # exp2 + rsqrt tables
 CORE_LUTS = 3000         # sequencer, register file, vector buffers, sampler (rough)
@@ -125,6 +127,26 @@ def rope_wait(layout: Layout, layer: int, rope_w: int) -> int:
     return max(0, t + ROPE_LATENCY - qkv_done)
 
 
+def w2_delay(hidden: int, lanes: int, vpl: int, dim: int) -> int:
+    """hw_core's w2_delay: the fewest cycles from w3's last word (cycle E) to taking w2 (cycle S) with
+    w2's x reads (element i in cycle S + 1 + i / vpl) after the SiLU gate's writes: w3's pass k is
+    written in cycle E + MV_WRITE - (K - 1 - k) * wpp, the gate issues a group of silu_w elements in
+    the cycle after its h3 rows are written (and after the group before), each readable
+    SILU_LATENCY cycles after its issue."""
+    wpp = -(-dim // vpl)
+    silu_w = min(-(-lanes // wpp), hidden)
+    best, c = 0, -8 * hidden
+    for first in range(0, hidden, silu_w):
+        last = min(first + silu_w, hidden) - 1
+        c = max(MV_WRITE + 1 - ((hidden - 1) // lanes - last // lanes) * wpp, c + 1)
+        best = max([best] + [c + SILU_LATENCY - 1 - i // vpl for i in range(first, last + 1)])
+    return best
+
+
+def lora_targets(knobs) -> tuple:
+    return tuple(knobs.lora_targets) if knobs.lora_rank else ()
+
+
 def estimate(model, layout: Layout, knobs) -> Estimate:
     """Estimate for `model` (IntModel) built with `layout` and resolved `knobs`."""
     cfg = model.config
@@ -146,7 +168,10 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     att = attention.cycles(model, knobs, wpp)             # the attention schedule's terms
     vector = (D // ew + EMB_LATENCY + TOKEN_STEPS + norm - -(-lay.lanes // nw) + 1   # embedding, its norm
               + 2 * L * norm                                    # the other norms, the final one
-              + att.kv_write + L * W2_START                     # KV write (attention.py), w3 -> w2
+              + att.kv_write                                    # KV write (attention.py)
+              # w3's last word -> w2's first: w2_delay + 1 (one DRAIN of drain_cycles is this gap)
+              + L * (w2_delay(H, lay.lanes, lay.vpl, D) + 1 - DRAIN if "w2" not in lora_targets(knobs)
+                     else W2_LORA_START)
               + sampler                                         # greedy scan of the last logit word
               + sum(rope_wait(lay, layer, knobs.rope_lanes(cfg)) for layer in range(L)))
     # LoRA (hw_lora, 4 MACs per cycle): each adapter waits for the matrix before it to be
