@@ -307,11 +307,7 @@ module hw_sampler #(
     reg [5:0]     mb_idx;               // its index
     reg [EW-1:0]  cum_reg;
     wire [EW-1:0] r_val   = r_prod[EW+31:32];                // (state * E) >> 32 < E
-    // candidate j's weight, read from e_mem the cycle before ST_PICK adds it: the LUT-RAM read,
-    // the add and the compare against r_val in one cycle were a long path (docs/boards.md, "Fmax")
-    reg  [15:0]   e_pick;
-    wire [JW-1:0] j_next   = j_reg[JW-1:0] + 1'b1;              // past K_MAX - 1 only when ST_PICK ends
-    wire [EW-1:0] cum_next = cum_reg + {{(EW-16){1'b0}}, e_pick};
+    wire [EW-1:0] cum_next = cum_reg + {{(EW-16){1'b0}}, e_mem[j_reg[JW-1:0]]};
 
     hw_xorshift32 lfsr (
         .clk(clk),
@@ -411,7 +407,6 @@ module hw_sampler #(
                 mb_idx <= mb_idx + 1'b1;
                 if (mb_reg[EW-1]) begin
                     j_reg     <= {(JW+1){1'b0}};
-                    e_pick    <= e_mem[0];
                     cum_reg   <= {EW{1'b0}};
                     state_reg <= ST_PICK;
                 end
@@ -419,7 +414,6 @@ module hw_sampler #(
             ST_PICK: begin
                 cum_reg <= cum_next;
                 j_reg   <= j_reg + 1'b1;
-                e_pick  <= e_mem[j_next];
                 if (cum_next > r_val || {{(31-JW){1'b0}}, j_reg} + 1 >= {{(32-KW){1'b0}}, k_reg}) begin
                     token     <= top_indices[16*j_reg[JW-1:0] +: TW];
                     done      <= 1'b1;
