@@ -139,7 +139,6 @@ HEAD_GAP_NEXT = 3        # (fitted with ATT_TAIL's 3 below: the settings with 2 
 # + 3 refitted with generator 1.3.1's schedule (models/default and stories260K at 16 x 16, one engine
 # per kv head and one per query head: within ~1.5 cycles a layer of each)
 ATT_TAIL = 5 + DIV_STAGE + 6 + 4 + 14 - 24 + 3
-KV_WRITE_STEPS = 0       # a layer's KV write: its kv heads per bank (banks at once); the engines start with the last
 
 
 @dataclass(frozen=True)
@@ -176,7 +175,8 @@ def cycles(model, knobs, words_per_pass: int) -> Cycles:
     # the back takes a head at least every HD cycles (outputs) or DIV_STAGE + 2 (the divider takes the
     # next head's sums the cycle after the last one moves on, then the move itself; measured)
     head_min = max(hd, DIV_STAGE + 2)
-    kv_write = L * (cfg.n_kv_heads // kv_banks(e, cfg.n_kv_heads) + KV_WRITE_STEPS)  # KV write (banks at once)
+    # KV write: a layer's kv heads per bank (banks at once); the engines start with the last
+    kv_write = L * (cfg.n_kv_heads // kv_banks(e, cfg.n_kv_heads))
     return Cycles(e, fixed, per_pos, head_min, L * hpe, knobs.attention_positions, kv_write, hpe)
 
 
