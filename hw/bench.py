@@ -39,6 +39,7 @@ BUILD_ROOT = REPO_ROOT / "build" / "bench"
 SHARED_MODELS = REPO_ROOT.parent / "shared" / "models"
 MODELS = {"default": REPO_ROOT / "models" / "default" / "model.bin",
           "stories260K": SHARED_MODELS / "stories260K.bin"}
+FIT_BOARD = "ulx3s-85f"   # each setting's fit is checked on the board of the committed bitstream
 PER_QUERY_HEAD = -1     # a setting's engines: one per query head (the engines of a kv head share its bank)
 # (lanes, values per lane, engines, KV cache positions per cycle of each engine)
 SETTINGS = ((16, 4, 0, 1), (16, 8, 0, 1), (16, 16, 0, 1), (16, 16, 0, 2), (16, 16, 0, 4),
@@ -168,12 +169,22 @@ def bench_setting(int_model, name: str, lanes: int, vpl: int, tokens: int = TOKE
     res = summarize(info.estimate, [ev.cycles for ev in events], positions, clock_mhz)
     est = info.estimate
     return {"model": name, "lanes": lanes, "vpl": vpl, "macs_per_cycle": lanes * vpl, "context": context,
+            "fit": board_fit(int_model, knobs),
             "weight_macs": est.weight_macs, "ideal_matrix_cycles": est.ideal_matrix_cycles,
             "attention_per_pos": est.attention_per_pos, "attention_engines": est.attention_engines,
             "attention_positions": est.attention_positions,
             "macs": knobs.macs,
             "tokens_per_s_verilator": round(len(events) / wall, 1), "verilator_seconds": round(wall, 3),
             "build_seconds": round(build_s, 1), "matches_golden": got == want, "generated": got, **res}
+
+
+def board_fit(int_model, knobs, board: str = FIT_BOARD) -> dict:
+    """Whether a setting fits `board` by the fit check (hw/boards.py), and what it is over: a
+    simulated setting that no board holds is a bound, not a product figure."""
+    from hw.boards import get_board, needs
+
+    over = [f"{n.resource} {n.need:,} > {n.limit:,}" for n in needs(int_model, knobs, get_board(board)) if not n.fits]
+    return {"board": board, "fits": not over, "over": over}
 
 
 def load_model(name: str):
@@ -247,11 +258,13 @@ def markdown(report: dict, notes: str = "") -> str:
         "the estimate is hw/rtlgen/estimate.py's cycle model (est. error: mean estimate / mean cycles - 1).",
         f"tok/s is the clock ({clk:g} MHz: the design clock of the committed, routed ECP5-85F bitstream)",
         "over the mean cycles of the first 64 tokens, the first 256 and the whole run; Verilator tok/s is",
-        "this machine's simulation speed.",
+        "this machine's simulation speed. The last column is the fit check (hw/boards.py) of the setting,",
+        f"with the model's default weight bits, on the {FIT_BOARD}: a setting that does not fit is a bound",
+        "of the simulated core, not a figure a board reaches.",
         "",
         "| model | setting | MACs/cycle | E | P | ideal matrix | mean cycles | mean ratio | max ratio | "
-        "mean estimate (error) | tok/s over 64 | over 256 | over all | Verilator tok/s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "mean estimate (error) | tok/s over 64 | over 256 | over all | Verilator tok/s | fits the ECP5-85F |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in report["results"]:
         w = r.get("windows", {})
@@ -264,7 +277,7 @@ def markdown(report: dict, notes: str = "") -> str:
                      f"{r['mean_cycles']:,.0f} | {r['mean_ratio']:.3f} | "
                      f"{r['max_ratio']:.3f} | {r['mean_estimate']:,.0f} ({err:+.1%}) | {cell('64')} | "
                      f"{cell('256')} | {r['tokens_per_s_sim']:,.0f} ({r['tokens']}) | "
-                     f"{r['tokens_per_s_verilator']:,.0f} |")
+                     f"{r['tokens_per_s_verilator']:,.0f} | {fit_cell(r.get('fit'))} |")
     lines += ["", "Selected positions (cycles / ideal = ratio; estimate):", "",
               "| model | lanes x vpl | position | cycles | ideal | ratio | estimate |",
               "| --- | --- | --- | --- | --- | --- | --- |"]
@@ -276,6 +289,12 @@ def markdown(report: dict, notes: str = "") -> str:
     if notes.strip():
         lines += ["", notes.strip()]
     return "\n".join(lines) + "\n"
+
+
+def fit_cell(fit: dict | None) -> str:
+    if not fit:
+        return "-"
+    return "yes" if fit["fits"] else "no: " + ", ".join(fit["over"])
 
 
 def reclock(result: dict, clock_mhz: float) -> dict:

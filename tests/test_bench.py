@@ -19,13 +19,27 @@ from hw.rtlgen.layout import rom_layout
 FIELDS = {"model", "lanes", "vpl", "macs_per_cycle", "context", "weight_macs", "ideal_matrix_cycles",
           "attention_per_pos", "tokens_per_s_verilator", "tokens", "mean_cycles", "mean_ideal",
           "mean_ratio", "total_ratio", "max_ratio", "mean_estimate", "tokens_per_s_sim", "selected",
-          "per_position", "matches_golden", "windows", "attention_engines", "macs"}
+          "per_position", "matches_golden", "windows", "attention_engines", "macs", "fit"}
 
 
 def tiny_estimate(lanes=5, vpl=4):
     m = random_int_model(seed=1)
     k = Knobs(lanes=lanes, values_per_lane=vpl).resolved(m["rope_cos"].shape[0])
     return m, estimate(m, rom_layout(m, lanes, vpl), k)
+
+
+def test_each_setting_says_whether_the_board_holds_it():
+    """A setting the board cannot hold is marked with what it is over, so a simulated bound is not
+    read as a board's figure."""
+    m = random_int_model(seed=1)
+    seq = m["rope_cos"].shape[0]
+    small = bench.board_fit(m, Knobs(lanes=2, values_per_lane=2).resolved(seq))
+    assert small == {"board": bench.FIT_BOARD, "fits": True, "over": []}
+    assert bench.fit_cell(small) == "yes"
+    huge = bench.board_fit(m, Knobs(lanes=64, values_per_lane=64, macs="dsp").resolved(seq))
+    assert not huge["fits"] and any(o.startswith("dsps ") for o in huge["over"])
+    assert bench.fit_cell(huge).startswith("no: ") and "dsps" in bench.fit_cell(huge)
+    assert bench.fit_cell(None) == "-"      # a result stored before the column
 
 
 def test_ideal_bound_and_ratio():
