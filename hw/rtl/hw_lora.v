@@ -118,7 +118,8 @@ module hw_lora #(
 
     // ---------------------------------------------------------------- dot-4 pipeline
     // issue (c) -> word, x (c+1) -> 4-product sum (c+2) -> accumulate (c+3)
-    // -> * m (c+4) -> rounded shift, u or d written (c+5)
+    // -> * m (c+4) -> + rounding (c+5) -> shift, u or d written (c+6): the rounding add and the
+    // shift in one cycle were the design's longest path
     reg               q1_valid, q1_first, q1_last, q1_b;
     reg [NW-1:0]      q1_w;
     reg               q2_valid, q2_first, q2_last, q2_b;
@@ -129,6 +130,13 @@ module hw_lora #(
     reg               q4_valid, q4_b;
     reg signed [PW-1:0] prod4;
     reg [5:0]         sh4;
+    reg signed [PW:0] rnd4;             // the rounding term of sh4, decoded with it
+    reg               zero4;            // sh4 >= PW: the result is 0
+    reg               q5_valid, q5_b;
+    reg signed [PW:0] rsum5;
+    reg [5:0]         sh5;
+    reg               zero5;
+    wire [5:0]        sh3 = q3_b ? sh_b : sh_a;
 
     reg signed [7:0]  u_mem [0:UN-1];
     reg [31:0]        u_chunk;
@@ -173,21 +181,27 @@ module hw_lora #(
         q4_valid <= q3_valid;
         q4_b     <= q3_b;
         prod4    <= tot3 * $signed({1'b0, q3_b ? m_b : m_a});
-        sh4      <= q3_b ? sh_b : sh_a;
+        sh4      <= sh3;
+        rnd4     <= (sh3 == 6'd0) ? {(PW+1){1'b0}} : $signed({{PW{1'b0}}, 1'b1} << (sh3 - 1'b1));
+        zero4    <= ({26'd0, sh3} >= PW);
+        q5_valid <= q4_valid;
+        q5_b     <= q4_b;
+        rsum5    <= {prod4[PW-1], prod4} + rnd4;
+        sh5      <= sh4;
+        zero5    <= zero4;
         if (rst) begin
             q1_valid <= 1'b0;
             q2_valid <= 1'b0;
             q3_valid <= 1'b0;
             q4_valid <= 1'b0;
+            q5_valid <= 1'b0;
         end
     end
 
     // rq: (p + 2**(sh-1)) >>> sh; sh = 0 leaves p; sh >= PW gives 0 (|p| < 2**(PW-1))
-    wire signed [PW:0] rnd4   = (sh4 == 6'd0) ? {(PW+1){1'b0}} : $signed({{PW{1'b0}}, 1'b1} << (sh4 - 1'b1));
-    wire signed [PW:0] rsum4  = {prod4[PW-1], prod4} + rnd4;
-    wire signed [PW:0] rsh4   = rsum4 >>> sh4;      // a separate signed wire: arithmetic shift
-    wire signed [PW:0] rq4    = ({26'd0, sh4} >= PW) ? {(PW+1){1'b0}} : rsh4;
-    wire signed [7:0]  u_sat  = (rq4 > 127) ? 8'sd127 : (rq4 < -128) ? -8'sd128 : rq4[7:0];
+    wire signed [PW:0] rsh5   = rsum5 >>> sh5;      // a separate signed wire: arithmetic shift
+    wire signed [PW:0] rq5    = zero5 ? {(PW+1){1'b0}} : rsh5;
+    wire signed [7:0]  u_sat  = (rq5 > 127) ? 8'sd127 : (rq5 < -128) ? -8'sd128 : rq5[7:0];
 
     // outputs: u (phase A) and d (phase B), written in row order
     reg [RKW-1:0] u_idx;
@@ -197,11 +211,11 @@ module hw_lora #(
     integer ui;
 
     always @(posedge clk) begin
-        if (q4_valid && !q4_b) begin
+        if (q5_valid && !q5_b) begin
             u_mem[u_idx32] <= u_sat;
             u_idx        <= u_idx + 1'b1;
         end
-        if (q4_valid && q4_b) begin
+        if (q5_valid && q5_b) begin
             if ({{(32-LNW){1'b0}}, d_lane} + 1 >= LANES_I) begin
                 d_lane <= {LNW{1'b0}};
                 d_pass <= d_pass + 1'b1;
@@ -232,9 +246,9 @@ module hw_lora #(
                 .AW(PAW)
             ) bank (
                 .clk(clk),
-                .wr_en(q4_valid && q4_b && d_lane == LANE),
+                .wr_en(q5_valid && q5_b && d_lane == LANE),
                 .wr_addr(d_pass),
-                .wr_data(rq4[DW-1:0]),
+                .wr_data(rq5[DW-1:0]),
                 .rd_en(1'b1),
                 .rd_addr(d_addr),
                 .rd_data(d_word[gl*DW +: DW])
@@ -243,7 +257,7 @@ module hw_lora #(
     endgenerate
 
     // ---------------------------------------------------------------- control
-    wire drained = !q1_valid && !q2_valid && !q3_valid && !q4_valid;
+    wire drained = !q1_valid && !q2_valid && !q3_valid && !q4_valid && !q5_valid;
 
     always @(posedge clk) begin
         done <= 1'b0;

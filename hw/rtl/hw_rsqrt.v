@@ -37,20 +37,29 @@ module hw_rsqrt #(
     // ---------------------------------------------------------------- S2: k and shift amount
     // bitlen b = position of the leading one + 1 (0 for ss = 0);
     // k = (b - 15) >>> 1; index = mt >> 6 = (ss << 16) >> (2k + 22) (2k + 22 >= 6).
+    // The leading one is one-hot (its bit set, none above: a reduction tree per bit) and k and the
+    // shift are ORs of per-position constants: a priority chain over SSW bits was a long path.
     integer i;
-    integer blen;
     integer k_int;
     integer amt_int;
-    reg  [AW-1:0] amt;
+    reg  [SSW-1:0] lead;
+    reg  [AW-1:0]  amt;
+    reg  [5:0]     k_bits;
 
     always @* begin
-        blen = 0;
         for (i = 0; i < SSW; i = i + 1) begin
-            if (ss_s1[i]) blen = i + 1;
+            lead[i] = ss_s1[i] && !(|(ss_s1 >> (i + 1)));
         end
-        k_int   = (blen - 15) >>> 1;
+        k_int   = (0 - 15) >>> 1;             // ss = 0: b = 0
         amt_int = 2 * k_int + 22;
-        amt     = amt_int[AW-1:0];
+        k_bits  = (|ss_s1) ? 6'd0 : k_int[5:0];
+        amt     = (|ss_s1) ? {AW{1'b0}} : amt_int[AW-1:0];
+        for (i = 0; i < SSW; i = i + 1) begin
+            k_int   = (i + 1 - 15) >>> 1;
+            amt_int = 2 * k_int + 22;
+            k_bits  = k_bits | ({6{lead[i]}} & k_int[5:0]);
+            amt     = amt | ({AW{lead[i]}} & amt_int[AW-1:0]);
+        end
     end
 
     reg [SSW-1:0]    ss_s2;
@@ -60,7 +69,7 @@ module hw_rsqrt #(
     always @(posedge clk) begin
         ss_s2  <= ss_s1;
         amt_s2 <= amt;
-        k_s2   <= k_int[5:0];
+        k_s2   <= k_bits;
     end
 
     wire unused_int = &{1'b0, k_int[31:6], amt_int[31:AW]};

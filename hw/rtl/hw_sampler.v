@@ -57,7 +57,8 @@ module hw_sampler #(
                      ST_EXP  = 3'd3,
                      ST_RAND = 3'd4,
                      ST_MUL  = 3'd5,
-                     ST_PICK = 3'd6;
+                     ST_PICK = 3'd6,
+                     ST_LOAD = 3'd7;                        // the pick's first candidate and remainder
 
     reg [2:0]     state_reg;
     reg [15:0]    inv_reg;
@@ -305,9 +306,15 @@ module hw_sampler #(
     reg [EW+31:0] r_prod;
     reg [EW-1:0]  mb_reg;               // one-hot: the bit of e_sum added in this ST_MUL cycle
     reg [5:0]     mb_idx;               // its index
-    reg [EW-1:0]  cum_reg;
     wire [EW-1:0] r_val   = r_prod[EW+31:32];                // (state * E) >> 32 < E
-    wire [EW-1:0] cum_next = cum_reg + {{(EW-16){1'b0}}, e_mem[j_reg[JW-1:0]]};
+    // The pick walks the candidates until their running sum passes r_val. It keeps what is left,
+    // rem = r_val - sum so far, and the candidate's weight read a cycle ahead (e_cur), so that
+    // "sum + e > r_val" is the borrow of one subtraction: a LUT-RAM read, an add and a compare in
+    // one cycle were a long path.
+    reg [EW-1:0]  rem_reg;
+    reg [15:0]    e_cur;
+    wire [EW:0]   rem_next = {1'b0, rem_reg} - {{(EW-15){1'b0}}, e_cur};
+    wire [JW:0]   j_next   = j_reg + 1'b1;
 
     hw_xorshift32 lfsr (
         .clk(clk),
@@ -407,14 +414,19 @@ module hw_sampler #(
                 mb_idx <= mb_idx + 1'b1;
                 if (mb_reg[EW-1]) begin
                     j_reg     <= {(JW+1){1'b0}};
-                    cum_reg   <= {EW{1'b0}};
-                    state_reg <= ST_PICK;
+                    state_reg <= ST_LOAD;
                 end
             end
+            ST_LOAD: begin
+                rem_reg   <= r_val;
+                e_cur     <= e_mem[j_reg[JW-1:0]];
+                state_reg <= ST_PICK;
+            end
             ST_PICK: begin
-                cum_reg <= cum_next;
-                j_reg   <= j_reg + 1'b1;
-                if (cum_next > r_val || {{(31-JW){1'b0}}, j_reg} + 1 >= {{(32-KW){1'b0}}, k_reg}) begin
+                rem_reg <= rem_next[EW-1:0];
+                e_cur   <= e_mem[j_next[JW-1:0]];
+                j_reg   <= j_next;
+                if (rem_next[EW] || {{(31-JW){1'b0}}, j_reg} + 1 >= {{(32-KW){1'b0}}, k_reg}) begin
                     token     <= top_indices[16*j_reg[JW-1:0] +: TW];
                     done      <= 1'b1;
                     state_reg <= ST_IDLE;
