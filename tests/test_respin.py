@@ -400,6 +400,7 @@ def committed_respun(tmp_path_factory):
         pytest.skip("the committed bitstream has model ROMs outside block RAM; its refusal was checked")
     res = respin(COMMITTED, new, tokenizer=REPO / "models" / "default" / "tokenizer.bin", out=out,
                  log=lambda *a: None)
+    res["new_model"] = new
     run_yowasp("ecpunpack", [res["bitstream"].name, "respun.config"], cwd=out)
     return res, (res["work"] / "base.config").read_text(), (out / "respun.config").read_text()
 
@@ -416,3 +417,31 @@ def test_committed_bitstream_respins_in_under_a_minute(committed_respun):
     meta = json.loads(res["metadata"].read_text())
     assert meta["identity"]["fingerprint"] == res["doc"]["model"]["fingerprint"]
     assert res["seconds"]["respin_cpu"] < 60, res["seconds"]       # CPU: the wall time follows the load
+
+
+@pytest.mark.synth
+@pytest.mark.sim
+@pytest.mark.slow
+def test_committed_respun_design_matches_the_new_golden_model(committed_respun, tmp_path):
+    """The committed bitstream's design with the ROMs read back from its respin simulates the nudged
+    model bit for bit (identity, logits and K cache per step, greedy and sampled tokens). It builds
+    the board design's own Verilator model (minutes), so it runs under HARDWIRE_FULL_FLOW=1."""
+    if not os.environ.get("HARDWIRE_FULL_FLOW"):
+        pytest.skip("builds the committed design's Verilator model (about 5 minutes): HARDWIRE_FULL_FLOW=1")
+    from hw import rtl_tables
+    from hw.flows.respin import load_new_model
+    from hw.golden import GoldenModel
+    from hw.sim.session import SimSession
+
+    res, _, text = committed_respun
+    im, _ = load_new_model(res["new_model"], REPO / "models" / "default" / "tokenizer.bin", res["doc"])
+    assert im.fingerprint == res["doc"]["model"]["fingerprint"]
+    bmap = bm.BramMap.from_json(res["doc"]["bram_map"])
+    design = tmp_path / "design"
+    shutil.copytree(res["work"], design, ignore=shutil.ignore_patterns("*.config", "*.bit", "out", "base"))
+    for name, words in bm.read_back(bm.read_brams(text), bmap).items():
+        rtl_tables.write_hex(design / "rom" / name, words, bmap.images[name]["width"],
+                             ["read back from the respun committed bitstream"])
+    with SimSession(design) as sim:
+        assert sim.identity()["fingerprint"] == im.fingerprint
+        _check_tokens_and_logits(sim, GoldenModel(im))

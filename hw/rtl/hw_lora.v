@@ -118,8 +118,8 @@ module hw_lora #(
 
     // ---------------------------------------------------------------- dot-4 pipeline
     // issue (c) -> word, x (c+1) -> 4-product sum (c+2) -> accumulate (c+3)
-    // -> * m (c+4) -> + rounding (c+5) -> shift, u or d written (c+6): the rounding add and the
-    // shift in one cycle were the design's longest path
+    // -> * m (c+4) -> + rounding (c+5) -> shift (c+6) -> saturated u or d written (c+7): the
+    // rounding add, the shift and the write in one cycle were the design's longest path
     reg               q1_valid, q1_first, q1_last, q1_b;
     reg [NW-1:0]      q1_w;
     reg               q2_valid, q2_first, q2_last, q2_b;
@@ -136,7 +136,12 @@ module hw_lora #(
     reg signed [PW:0] rsum5;
     reg [5:0]         sh5;
     reg               zero5;
+    reg               q6_valid, q6_b;
+    reg signed [PW:0] rq6;
     wire [5:0]        sh3 = q3_b ? sh_b : sh_a;
+    // rq: (p + 2**(sh-1)) >>> sh; sh = 0 leaves p; sh >= PW gives 0 (|p| < 2**(PW-1))
+    wire signed [PW:0] rsh5   = rsum5 >>> sh5;      // a separate signed wire: arithmetic shift
+    wire signed [PW:0] rq5    = zero5 ? {(PW+1){1'b0}} : rsh5;
 
     reg signed [7:0]  u_mem [0:UN-1];
     reg [31:0]        u_chunk;
@@ -189,19 +194,20 @@ module hw_lora #(
         rsum5    <= {prod4[PW-1], prod4} + rnd4;
         sh5      <= sh4;
         zero5    <= zero4;
+        q6_valid <= q5_valid;
+        q6_b     <= q5_b;
+        rq6      <= rq5;
         if (rst) begin
             q1_valid <= 1'b0;
             q2_valid <= 1'b0;
             q3_valid <= 1'b0;
             q4_valid <= 1'b0;
             q5_valid <= 1'b0;
+            q6_valid <= 1'b0;
         end
     end
 
-    // rq: (p + 2**(sh-1)) >>> sh; sh = 0 leaves p; sh >= PW gives 0 (|p| < 2**(PW-1))
-    wire signed [PW:0] rsh5   = rsum5 >>> sh5;      // a separate signed wire: arithmetic shift
-    wire signed [PW:0] rq5    = zero5 ? {(PW+1){1'b0}} : rsh5;
-    wire signed [7:0]  u_sat  = (rq5 > 127) ? 8'sd127 : (rq5 < -128) ? -8'sd128 : rq5[7:0];
+    wire signed [7:0]  u_sat  = (rq6 > 127) ? 8'sd127 : (rq6 < -128) ? -8'sd128 : rq6[7:0];
 
     // outputs: u (phase A) and d (phase B), written in row order
     reg [RKW-1:0] u_idx;
@@ -211,11 +217,11 @@ module hw_lora #(
     integer ui;
 
     always @(posedge clk) begin
-        if (q5_valid && !q5_b) begin
+        if (q6_valid && !q6_b) begin
             u_mem[u_idx32] <= u_sat;
             u_idx        <= u_idx + 1'b1;
         end
-        if (q5_valid && q5_b) begin
+        if (q6_valid && q6_b) begin
             if ({{(32-LNW){1'b0}}, d_lane} + 1 >= LANES_I) begin
                 d_lane <= {LNW{1'b0}};
                 d_pass <= d_pass + 1'b1;
@@ -246,9 +252,9 @@ module hw_lora #(
                 .AW(PAW)
             ) bank (
                 .clk(clk),
-                .wr_en(q5_valid && q5_b && d_lane == LANE),
+                .wr_en(q6_valid && q6_b && d_lane == LANE),
                 .wr_addr(d_pass),
-                .wr_data(rq5[DW-1:0]),
+                .wr_data(rq6[DW-1:0]),
                 .rd_en(1'b1),
                 .rd_addr(d_addr),
                 .rd_data(d_word[gl*DW +: DW])
@@ -257,7 +263,7 @@ module hw_lora #(
     endgenerate
 
     // ---------------------------------------------------------------- control
-    wire drained = !q1_valid && !q2_valid && !q3_valid && !q4_valid && !q5_valid;
+    wire drained = !q1_valid && !q2_valid && !q3_valid && !q4_valid && !q5_valid && !q6_valid;
 
     always @(posedge clk) begin
         done <= 1'b0;
