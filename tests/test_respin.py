@@ -352,20 +352,25 @@ def assert_roms_read_back(res: dict, config_text: str) -> None:
 def test_design_with_read_back_roms_matches_the_new_golden_model(respun, tmp_path):
     """The generated design with its ROM folder read back from the respun bitstream simulates the
     new model bit for bit: identity, logits and K cache per step, tokens greedy and sampled."""
+    new, res, text = respun
+    check_read_back_design(res, text, new, tmp_path / "design")
+
+
+def check_read_back_design(res: dict, config_text: str, model, design: Path) -> None:
+    """The respin's generated design, its ROM folder read back from the respun config, simulates
+    `model` bit for bit: identity, logits and K cache per step, tokens greedy and sampled."""
     from hw import rtl_tables
     from hw.golden import GoldenModel
     from hw.sim.session import SimSession
 
-    new, res, text = respun
     bmap = bm.BramMap.from_json(res["doc"]["bram_map"])
-    design = tmp_path / "design"
     shutil.copytree(res["work"], design, ignore=shutil.ignore_patterns("*.config", "*.bit", "out", "base"))
-    for name, words in bm.read_back(bm.read_brams(text), bmap).items():
+    for name, words in bm.read_back(bm.read_brams(config_text), bmap).items():
         rtl_tables.write_hex(design / "rom" / name, words, bmap.images[name]["width"],
                              ["read back from the respun bitstream"])
     with SimSession(design) as sim:
-        assert sim.identity()["fingerprint"] == new.fingerprint
-        _check_tokens_and_logits(sim, GoldenModel(new))
+        assert sim.identity()["fingerprint"] == model.fingerprint
+        _check_tokens_and_logits(sim, GoldenModel(model))
 
 
 # ---------------------------------------------------------------- the committed ULX3S bitstream
@@ -428,20 +433,9 @@ def test_committed_respun_design_matches_the_new_golden_model(committed_respun, 
     the board design's own Verilator model (minutes), so it runs under HARDWIRE_FULL_FLOW=1."""
     if not os.environ.get("HARDWIRE_FULL_FLOW"):
         pytest.skip("builds the committed design's Verilator model (about 5 minutes): HARDWIRE_FULL_FLOW=1")
-    from hw import rtl_tables
     from hw.flows.respin import load_new_model
-    from hw.golden import GoldenModel
-    from hw.sim.session import SimSession
 
     res, _, text = committed_respun
     im, _ = load_new_model(res["new_model"], REPO / "models" / "default" / "tokenizer.bin", res["doc"])
     assert im.fingerprint == res["doc"]["model"]["fingerprint"]
-    bmap = bm.BramMap.from_json(res["doc"]["bram_map"])
-    design = tmp_path / "design"
-    shutil.copytree(res["work"], design, ignore=shutil.ignore_patterns("*.config", "*.bit", "out", "base"))
-    for name, words in bm.read_back(bm.read_brams(text), bmap).items():
-        rtl_tables.write_hex(design / "rom" / name, words, bmap.images[name]["width"],
-                             ["read back from the respun committed bitstream"])
-    with SimSession(design) as sim:
-        assert sim.identity()["fingerprint"] == im.fingerprint
-        _check_tokens_and_logits(sim, GoldenModel(im))
+    check_read_back_design(res, text, im, tmp_path / "design")
