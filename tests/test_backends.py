@@ -28,15 +28,22 @@ def test_fit_check_reads_the_backends_factors():
 
 
 def test_ecp5_freq_target_overrides_the_lpf_clock(tmp_path):
-    """`--freq` must reach nextpnr: the board's .lpf constrains the oscillator (and nextpnr derives
-    the PLL's output), both of which win over nextpnr's --freq, so the target goes in as a net
-    constraint after them (seen in nextpnr's log: 'constraining clock net clk to 75.00 MHz' last)."""
+    """`--freq` must reach nextpnr: it derives the design clock's constraint from the oscillator
+    port's and the PLL's dividers, and that wins over --freq (a constraint on the PLL's output net
+    is ignored: Yosys renames that net). So the port's frequency is scaled by target / clock: at a
+    30 MHz design clock from the 25 MHz oscillator, a 40 MHz target constrains the port to 33.33."""
+    from hw.errors import HardwireError
     from hw.flows.open_flow import constraints_file
 
     board = BOARDS["ulx3s-85f"]
     base = constraints_file(board)
-    out = family("ecp5").constraints_at(base, tmp_path, 75.0, "clk_core")
+    assert 'FREQUENCY PORT "clk" 25 MHZ;' in base.read_text()
+    out = family("ecp5").constraints_at(base, tmp_path, 40.0, 30.0)
     text = out.read_text()
-    assert text.startswith(base.read_text())
-    assert text.rstrip().endswith('FREQUENCY NET "clk_core" 75 MHZ;')
-    assert family("ice40").constraints_at(base, tmp_path, 75.0, "clk") == base   # its --freq is enough
+    assert 'FREQUENCY PORT "clk" 33.3333 MHZ;' in text and "25 MHZ" not in text
+    assert text.replace('33.3333 MHZ', '25 MHZ').endswith(base.read_text())
+    assert family("ice40").constraints_at(base, tmp_path, 75.0, 25.0) == base   # its --freq is enough
+    bare = tmp_path / "bare.lpf"
+    bare.write_text('LOCATE COMP "clk" SITE "G2";\n')
+    with pytest.raises(HardwireError, match="no FREQUENCY PORT line"):
+        family("ecp5").constraints_at(bare, tmp_path, 40.0, 30.0)

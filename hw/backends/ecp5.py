@@ -5,11 +5,16 @@ TRELLIS_COMB of models/default and stories260K (docs/boards.md).
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from hw.backends.family import Family, FitCalibration, with_pll
+from hw.errors import HardwireError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+_PORT_FREQUENCY = re.compile(r'(FREQUENCY\s+PORT\s+"[^"]+"\s+)([0-9.]+)(\s*MHZ)', re.IGNORECASE)
 
 
 class Ecp5(Family):
@@ -47,13 +52,21 @@ class Ecp5(Family):
     def nextpnr_args(self, constraints: str) -> list[str]:
         return ["--lpf", constraints, "--textcfg", "board.config"]
 
-    def constraints_at(self, constraints: Path, build_dir: Path, freq_mhz: float, clock_net: str) -> Path:
-        # the board's .lpf constrains the oscillator port (and nextpnr derives the PLL output from
-        # the EHXPLLL's attributes); both win over --freq, so the target goes in as a net constraint
-        # after them, which nextpnr takes over the port's and the derived one
+    def constraints_at(self, constraints: Path, build_dir: Path, freq_mhz: float, clock_mhz: float) -> Path:
+        # nextpnr derives the PLL output's constraint from the oscillator port's and the EHXPLLL's
+        # dividers, and that wins over --freq; a net constraint on the PLL output is no way round
+        # (Yosys merges that net into another name, and nextpnr ignores a constraint on a missing
+        # net). So the port's frequency is scaled by target / design clock: the derived constraint
+        # on the design clock is then the target.
+        scale = freq_mhz / clock_mhz
+        text, n = _PORT_FREQUENCY.subn(lambda m: f"{m.group(1)}{float(m.group(2)) * scale:.6g}{m.group(3)}",
+                                       constraints.read_text())
+        if not n:
+            raise HardwireError(f"{constraints}: no FREQUENCY PORT line to scale for the --freq target "
+                                f"{freq_mhz:g} MHz; add the oscillator's (e.g. FREQUENCY PORT \"clk\" 25 MHZ;)")
         out = build_dir / f"target-{freq_mhz:g}mhz.lpf"
-        out.write_text(constraints.read_text() + "\n# hardwire build --freq: the place-and-route target, "
-                       f"not the design clock\nFREQUENCY NET \"{clock_net}\" {freq_mhz:g} MHZ;\n")
+        out.write_text(f"# hardwire build --freq {freq_mhz:g}: the oscillator's constraint scaled by "
+                       f"{freq_mhz:g} / {clock_mhz:g} MHz, so the design clock is placed for the target\n" + text)
         return out
 
     def pack(self, build_dir: Path, board_name: str) -> Path:

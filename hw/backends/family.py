@@ -56,9 +56,10 @@ class Family:
         """nextpnr's constraint and output arguments (the board's device arguments come first)."""
         raise NotImplementedError(f"{self.name} is not placed by the open flow")
 
-    def constraints_at(self, constraints: Path, build_dir: Path, freq_mhz: float, clock_net: str) -> Path:
-        """The constraints file that makes nextpnr aim for `freq_mhz` on `clock_net` (`--freq` of a
-        build whose target is not its design clock). The default: nextpnr's --freq is enough."""
+    def constraints_at(self, constraints: Path, build_dir: Path, freq_mhz: float, clock_mhz: float) -> Path:
+        """The constraints file that makes nextpnr aim for `freq_mhz` on the design clock of
+        `clock_mhz` (`--freq` of a build whose target is not its design clock). The default:
+        nextpnr's --freq is enough."""
         return constraints
 
     def pack(self, build_dir: Path, board_name: str) -> Path:

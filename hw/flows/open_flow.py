@@ -193,7 +193,7 @@ def _pnr_once(build_dir: Path, board: Board, freq_mhz: float | None, seed: int, 
     freq = freq_mhz or board.clock_mhz
     cons_file = constraints_file(board)
     if abs(freq - board.clock_mhz) > 1e-6:
-        cons_file = board.backend.constraints_at(cons_file, build_dir, freq, CORE_CLOCK_NET if board.pll else "clk")
+        cons_file = board.backend.constraints_at(cons_file, build_dir, freq, board.clock_mhz)
     cons = tool_path(cons_file, build_dir)     # YoWASP's private /tmp hides absolute /tmp paths
     tool = board.backend.nextpnr
     argv = [*board.nextpnr_args, "--json", "synth.json", *board.backend.nextpnr_args(cons), "--freq", f"{freq:g}",
