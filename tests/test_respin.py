@@ -93,6 +93,23 @@ def test_find_map_places_every_block_and_rewrites_it(mode):
     assert bm.BramMap.from_json(json.loads(json.dumps(bmap.to_json()))).placements == bmap.placements
 
 
+def test_a_block_of_a_few_repeated_columns_is_placed_where_no_other_block_is():
+    """The committed bitstream's layer ROM: 5 words of 96 bits in three 36-bit blocks; the third
+    holds bits 72..74 only, whose patterns recur at many other bits, so by its contents it could be
+    bits 1..3 as well. The other blocks hold those: the one place left is the block's."""
+    words = [0x391FCA68ADE8D499186, 0x390A8E683D2877DF187, 0x39518E6838087437187, 0x3900266816E86FAD1C6]
+    words.append(~words[0] & ((1 << 75) - 1))                           # the complement word
+    img = bm.image("layer.hex", words, 96)
+    brams = {i: _block_with(img, 36, 36 * i, 0) for i in range(3)}
+    alone = bm.find_map({2: brams[2]}, {"layer.hex": img})
+    assert alone.unexplained == [2]                                     # ambiguous by content alone
+    bmap = bm.find_map(brams, {"layer.hex": img})
+    assert not bmap.unexplained and not bmap.not_in_bram and not bmap.ambiguous
+    third = next(p for p in bmap.placements if p.block == 2)
+    assert third.columns[:3] == ((72, 0), (73, 0), (74, 0))
+    assert bm.read_back(brams, bmap)["layer.hex"] == img.words()
+
+
 def test_unplaceable_contents_are_named():
     """A block no image explains, a ROM no block holds, a trimmed constant column that the new model
     needs, and two ROMs with the same bits that the new model makes different are all refused."""

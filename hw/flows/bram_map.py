@@ -219,8 +219,10 @@ def constant(img: Image, bit: int, chunk: int) -> int | None:
     return int(col[0]) if (col == col[0]).all() else None
 
 
-def _column_candidates(mat: np.ndarray, port: int, img: Image, index) -> list[tuple[int, int]] | None:
-    """(bit, chunk offset) of `img` whose every chunk equals block column `port`; None: all zero."""
+def _column_candidates(mat: np.ndarray, port: int, img: Image, index,
+                       taken: set | None = None) -> list[tuple[int, int]] | None:
+    """(bit, chunk offset) of `img` whose every chunk equals block column `port`, leaving out the
+    columns in `taken` (held by other blocks); None: all zero."""
     nch = mat.shape[0] // CHUNK
     cand = None
     for c in range(nch):
@@ -233,8 +235,9 @@ def _column_candidates(mat: np.ndarray, port: int, img: Image, index) -> list[tu
     if cand is None:
         return None
     return sorted(k for k in cand
-                  if all(np.array_equal(img.slice(k[0], k[1] + c), mat[c * CHUNK:(c + 1) * CHUNK, port])
-                         for c in range(nch)))
+                  if not (taken and k in taken)
+                  and all(np.array_equal(img.slice(k[0], k[1] + c), mat[c * CHUNK:(c + 1) * CHUNK, port])
+                          for c in range(nch)))
 
 
 def _order_key(img: Image, col: tuple[int, int], nch: int) -> int:
@@ -287,8 +290,10 @@ def _assign(img: Image, cands: list, nch: int) -> list[tuple] | None:
     return out
 
 
-def place_block(idx: int, words: np.ndarray, images: dict[str, Image], index) -> list[Placement]:
-    """Every placement that explains all of block `idx`'s bits ([] if none)."""
+def place_block(idx: int, words: np.ndarray, images: dict[str, Image], index,
+                taken: dict[str, set] | None = None) -> list[Placement]:
+    """Every placement that explains all of block `idx`'s bits ([] if none), on columns that are
+    not in `taken` (ROM name -> (bit, chunk) held by other blocks)."""
     found = []
     for mode in MODES:
         mat = block_matrix(words, mode)
@@ -301,7 +306,7 @@ def place_block(idx: int, words: np.ndarray, images: dict[str, Image], index) ->
         roms = {r for r, _, _ in index.get(np.packbits(mat[c * CHUNK:(c + 1) * CHUNK, p]).tobytes(), ())}
         for rom in sorted(roms):
             img = images[rom]
-            cands = [_column_candidates(mat, q, img, index) for q in range(mode)]
+            cands = [_column_candidates(mat, q, img, index, (taken or {}).get(rom)) for q in range(mode)]
             if any(cd == [] for cd in cands):
                 continue
             cols = _assign(img, cands, nch)
@@ -368,6 +373,14 @@ def find_map(brams: dict[int, np.ndarray], images: dict[str, Image]) -> BramMap:
     bmap = BramMap(placements, ambiguous, unexplained,
                    {n: {"depth": i.depth, "width": i.width, "sha256": i.sha256()} for n, i in images.items()},
                    {}, {})
+    # A block whose few distinct columns fit several places of a small ROM (a 5-word layer ROM has
+    # many bits with the same pattern) is placed again among the columns no other block holds: each
+    # column is in one block, so the one place left, when it is one, is the block's.
+    for idx in list(bmap.unexplained):
+        found = place_block(idx, brams[idx], images, index, _covered(bmap))
+        if len({(p.rom, p.mode, p.columns) for p in found}) == 1:
+            bmap.placements.append(found[0])
+            bmap.unexplained.remove(idx)
     cov = _covered(bmap)
     for name, img in sorted(images.items()):
         for c in range(img.chunks):
