@@ -300,10 +300,9 @@ class Device:
         self._run_state = None
         if reset:
             self.reset()
-            next_no = 0                     # RESET_STATE emptied the FIFO and restarted the numbers
         else:
             self._wait_idle("START")
-            next_no = self._ack_all()       # tokens an earlier (stopped) run left are dropped
+        next_no = self._ack_all()           # tokens an earlier (stopped) run left are dropped
         t.write_many(R.PROMPT_LEN, [len(ids), max_new, inv_temp, top_k, seed,
                                     R.STOP_NONE if stop_token is None else stop_token], increment=True)
         t.write_many(R.PROMPT_PUSH, ids)

@@ -31,11 +31,6 @@ MAGIC_VALUE = _regmap.MAGIC_VALUE   # "HWIR"
 # numbered read had no other). Unmapped words are left out: a later bitstream may give them one.
 REREADABLE_WORDS = frozenset(i for r in REGISTERS if not r.read_side_effect
                              for i in range(r.index, r.index + r.words))
-# word indices whose write only stores a value, so that a write of several of them may be resent
-# in pieces: the plain registers (PROMPT_LEN .. STOP_TOKEN, LORA_ADDR, DBG_ADDR, TOKEN_ACK), not the
-# commands and FIFO pushes (CONTROL, PROMPT_PUSH, LORA_DATA, STREAM_CTRL)
-REWRITABLE_WORDS = frozenset(i for r in REGISTERS if r.access != "R" and not r.write_side_effect
-                             for i in range(r.index, r.index + r.words))
 
 # CONTROL bits
 CTRL_START = 1 << 0

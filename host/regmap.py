@@ -40,8 +40,6 @@ class Register:
     reset: Union[int, str, None] = 0   # the value after reset, BUILD, or None (not a stored value)
     words: int = 1                     # consecutive words (FINGERPRINT: 8)
     read_side_effect: bool = False     # reading changes the device (TOKEN_POP pops): never re-read in pieces
-    write_side_effect: bool = False    # a write does more than store a value (a command, a FIFO push):
-                                       # never re-written in pieces
 
     @property
     def index(self) -> int:
@@ -59,11 +57,10 @@ REGISTERS: Tuple[Register, ...] = (
     _R("MAGIC", 0x00, "R", '"HWIR"', MAGIC_VALUE),
     _R("GEN_VERSION", 0x04, "R",
        "generator version, major << 16 | minor << 8 | patch (1.0.0 = 0x00010000)", BUILD),
-    _R("CONTROL", 0x08, "W", "bit0 START, bit1 RESET_STATE, bit2 ABORT (reads 0)", None, write_side_effect=True),
+    _R("CONTROL", 0x08, "W", "bit0 START, bit1 RESET_STATE, bit2 ABORT (reads 0)", None),
     _R("STATUS", 0x0C, "R", "bit0 BUSY, bit1 DONE, bit2 TOKEN_AVAIL, bit3 PROMPT_FULL, bits 4-7 errors (below)"),
     _R("PROMPT_PUSH", 0x10, "RW",
-       "W: push token `[15:0]` into the prompt FIFO; R: tokens in the prompt FIFO", None,
-       write_side_effect=True),
+       "W: push token `[15:0]` into the prompt FIFO; R: tokens in the prompt FIFO", None),
     _R("TOKEN_POP", 0x14, "R",
        "TOKEN_WINDOW's word 0 (the oldest token held), and acknowledges it when valid (TOKEN_ACK + 1)", None,
        read_side_effect=True),
@@ -81,8 +78,7 @@ REGISTERS: Tuple[Register, ...] = (
     _R("CYCLES_TOTAL", 0x3C, "R", "cycles BUSY since the last START"),
     _R("LORA_ADDR", 0x40, "RW", "LoRA memory word address"),
     _R("LORA_DATA", 0x44, "W",
-       "one LoRA memory word (4 int8, value j at bits `[8j +: 8]`); LORA_ADDR increments", None,
-       write_side_effect=True),
+       "one LoRA memory word (4 int8, value j at bits `[8j +: 8]`); LORA_ADDR increments", None),
     _R("DBG_ADDR", 0x48, "RW", "debug window: `region << 28 | index`"),
     _R("DBG_DATA", 0x4C, "R",
        "the value DBG_ADDR selects, sign-extended; valid 4 cycles after the DBG_ADDR write", None),
@@ -97,8 +93,7 @@ REGISTERS: Tuple[Register, ...] = (
        "hw_core reads 0 (PYNQ, and bitstreams before the stream read 0 here too)", None),
     _R("STREAM_CTRL", 0x5C, "RW",
        "UART bridge: bit0 ON pushes every token from TOKEN_ACK on in stream frames (docs/uart_protocol.md), "
-       "`[15:8]` the stream id they carry; RESET_STATE ends it. hw_core ignores it and reads 0", None,
-       write_side_effect=True),
+       "`[15:8]` the stream id they carry; RESET_STATE ends it. hw_core ignores it and reads 0", None),
     _R("FINGERPRINT", 0x80, "R",
        "sha256 of the integer model; word 0 = the first 8 hex digits (read from the model ROM, "
        "`rom/model.hex`, so that a respin changes it: docs/respin.md)", BUILD, words=8),

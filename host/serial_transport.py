@@ -35,7 +35,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from host.errors import DeviceError, DeviceTimeout, FrameError
 from host.framing import FrameDecoder, encode_frame, max_encoded_size
-from host.registers import REREADABLE_WORDS, REWRITABLE_WORDS, word_index
+from host.registers import REREADABLE_WORDS, word_index
 from host.transport import Transport, check_u32
 from host.transports import Opened, typed_options
 
@@ -57,7 +57,6 @@ SETTLE = 0.02                   # quiet time (plus 8 byte times) after a bad fra
 # a read free of side effects (of SPLIT_MIN_WORDS words or more) is read as two halves instead
 ESCALATE_AFTER = 2
 SPLIT_MIN_WORDS = 8             # shorter reads are not split: their halves are barely shorter exchanges
-SPLIT_MIN_WRITE = 4             # writes of plain registers (the 6 settings words) go in halves down to 2
 # idle 0x00s between the two copies: the bridge drops bytes that arrive while it still executes the first
 # copy (up to the next 0x00; a 0x00 itself is harmless). Its longest execution, a 32-word write, takes
 # ~425 cycles (13 a word); at its fastest divisor, 4 clocks per bit, a byte lasts 40
@@ -114,7 +113,7 @@ class SerialTransport(Transport):
         self._seq = random.randrange(256) if seq is None else seq & 0xFF
         self._stats = {"requests": 0, "resends": 0, "nacks": 0, "bad_frames": 0, "stale_frames": 0,
                        "timeouts": 0, "late_answers": 0, "salvaged": 0, "doubled": 0, "split_reads": 0,
-                       "split_writes": 0, "failed": 0, "stream_frames": 0}
+                       "failed": 0, "stream_frames": 0}
         self._histogram: Dict[object, int] = {}
         self._guard = 0                     # requests left to send with a second closing 0x00
         self._closed = False
@@ -169,6 +168,9 @@ class SerialTransport(Transport):
         return out
 
     def write_many(self, addr: int, values: Iterable[int], increment: bool = False) -> None:
+        # a write is never split: the bridge deduplicates a resent frame by its seq and CRC, but
+        # the halves of a write would be new frames, and the long writes (PROMPT_PUSH, LORA_DATA)
+        # feed FIFOs, where words the device already took would be pushed twice
         vals = [check_u32(v) for v in values]
         word = word_index(addr)
         for i in range(0, len(vals), MAX_WORDS):
@@ -176,8 +178,8 @@ class SerialTransport(Transport):
             start = word + (i if increment else 0)
             if start + (len(chunk) - 1 if increment else 0) > 0xFF:
                 raise ValueError(f"write of {len(vals)} words to {addr:#x} runs past register 0x3FC")
-            self._stats["requests"] += 1
-            self._count(self._write_piece(start, chunk, increment, 0, []))
+            body = bytes((start, FLAG_INCREMENT if increment else 0)) + struct.pack(f"<{len(chunk)}I", *chunk)
+            self._request(T_WRITE, body, T_ACK)
 
     def ping(self) -> None:
         self._request(T_PING, b"", T_ACK)
@@ -285,22 +287,6 @@ class SerialTransport(Transport):
         rest, failed_rest = self._read_piece(start + (half if increment else 0), n - half, increment,
                                              failed, nacks)
         return first + rest, max(failed_first, failed_rest)
-
-    def _write_piece(self, start: int, vals: List[int], increment: bool, failed: int, nacks: List[int]) -> int:
-        """Write `vals` from word `start` (the most failed attempts any word went through). As a
-        read, a write that keeps failing goes as two halves, but only one of plain registers: the
-        bridge deduplicates a resent frame by its seq, a half is a new frame, and a FIFO push or a
-        command the device already took (its answer lost) would be taken twice."""
-        body = bytes((start, FLAG_INCREMENT if increment else 0)) + struct.pack(f"<{len(vals)}I", *vals)
-        splittable = (increment and len(vals) >= SPLIT_MIN_WRITE
-                      and all(w in REWRITABLE_WORDS for w in range(start, start + len(vals))))
-        answer, failed = self._exchange(T_WRITE, body, T_ACK, failed, nacks, splittable=splittable)
-        if answer is not None:
-            return failed
-        self._stats["split_writes"] += 1
-        half = len(vals) // 2
-        return max(self._write_piece(start, vals[:half], increment, failed, nacks),
-                   self._write_piece(start + half, vals[half:], increment, failed, nacks))
 
     @staticmethod
     def _may_split(start: int, n: int, increment: bool) -> bool:

@@ -321,7 +321,7 @@ def write_markdown(doc: dict, path: Path) -> None:
         "",
         "tok/s: tokens over the time from the generate() call to the arrival of the last token, over the "
         "first 64 generated tokens and over 255 (the whole context); the setup frames (reset, STATUS, "
-        "settings, prompt, START, and STREAM_CTRL when streaming: 5-6 round trips; a run after a reset needs no TOKEN_ACK/TOKEN_COUNT exchange) "
+        "TOKEN_ACK/TOKEN_COUNT, settings, prompt, START, and STREAM_CTRL when streaming: 6-7 round trips) "
         "count in it. \"steady\": from the first token's arrival to the last one's, next to the core's "
         "over the same positions (255, with 1 ms USB). \"delay\": the mean time from the core putting a "
         "token into its ring to the host having it (255, 1 ms USB). bytes/token (both directions) and line "
@@ -378,7 +378,7 @@ def summary(rows: list) -> list:
         f"read by request/response, each token {span([r['token_delay_ms'] for r in st], '{:.2f}')} ms after the core made it "
         f"(read: {span([r['token_delay_ms'] for r in rr], '{:.2f}')} ms). So the aim, host-visible = core rate at 3 Mbaud "
         f"with 1 ms USB latency, is {'met' if steady_ok else 'NOT met'} for the token flow (within 2 %). Over the whole "
-        f"request it is not: the setup exchanges before the first token (5 round trips read by request, 6 streaming) cost "
+        f"request it is not: the setup exchanges before the first token (6 round trips read by request, 7 streaming) cost "
         f"~1 ms each, so the host sees {pct(st, 'host_tokens_per_s', 'core_tokens_per_s')} % of the core's rate over 255 tokens "
         f"(read: {pct(rr, 'host_tokens_per_s', 'core_tokens_per_s')} %) and {pct(st64, 'host_tokens_per_s', 'core_tokens_per_s')} % "
         f"over 64 (read: {pct(rr64, 'host_tokens_per_s', 'core_tokens_per_s')} %). At 115,200 baud the line is the limit "

@@ -381,39 +381,6 @@ def test_a_read_that_fails_twice_is_finished_by_reads_of_its_halves(model, addr,
     assert len(core.out) == count                  # reading the window took no token
 
 
-def writes_sent(port) -> list:
-    """(first word, words, copies) of each WRITE attempt."""
-    from host.serial_transport import T_WRITE
-    return [(body[0], (len(body) - 2) // 4, copies) for kind, body, copies in requests_sent(port)
-            if kind == T_WRITE]
-
-
-def test_a_write_of_plain_registers_that_fails_twice_is_finished_by_its_halves(model):
-    """The settings burst (PROMPT_LEN .. STOP_TOKEN) whose answer is lost twice goes as two halves;
-    the registers hold the values once, as after one write (storing a value again changes nothing)."""
-    core, port, t = tampered(model)
-    values = [3, 9, 0x100, 5, 7, 0xFFFFFFFF]
-    port.responses += [damaged, damaged]
-    t.write_many(R.PROMPT_LEN, values, increment=True)
-    w = R.PROMPT_LEN // 4
-    assert writes_sent(port) == [(w, 6, 1), (w, 6, 1), (w, 3, 2), (w + 3, 3, 2)]
-    assert [core.regs[w + i] for i in range(6)] == values
-    st = t.stats()
-    assert st["split_writes"] == 1 and st["failed"] == 0 and t.retry_histogram()[2] == 1
-
-
-def test_a_fifo_push_is_resent_whole_never_split(model):
-    """PROMPT_PUSH feeds a FIFO: a half is a new frame, so words the device took before an answer
-    was lost would be pushed twice. It is resent whole (the bridge takes a resent frame once)."""
-    core, port, t = tampered(model)
-    port.responses += [damaged, damaged, damaged]
-    t.write_many(R.PROMPT_PUSH, [1, 5, 7, 9, 11, 13])
-    assert list(core.prompt) == [1, 5, 7, 9, 11, 13]            # each token pushed once
-    push = R.PROMPT_PUSH // 4
-    assert writes_sent(port) == [(push, 6, 1), (push, 6, 1), (push, 6, 2)]
-    assert t.stats()["split_writes"] == 0
-
-
 def test_a_read_with_a_side_effect_is_resent_whole_never_split(model):
     core, port, t = tampered(model)
     core.out.extend(range(3, 11))
