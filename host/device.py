@@ -532,9 +532,11 @@ class Device:
         (golden.LoraInt), the path of an .npz written by hw.lora.save_adapters, or a PEFT
         adapter folder (adapter_config.json + adapter_model.safetensors; converting it needs
         the compiler's hw.peft and `model`, the device's integer model or its .npz path).
-        Blocks not given are cleared (base model)."""
-        self._write_lora(self.pack_lora(self.read_adapters(adapters, model)
-                                        if isinstance(adapters, (str, Path)) else adapters))
+        Blocks not given are cleared (base model). The LoRA passes run only while an adapter
+        is loaded (LORA_ENABLE): with none, the device runs at the speed of a build without LoRA."""
+        if isinstance(adapters, (str, Path)):
+            adapters = self.read_adapters(adapters, model)
+        self._write_lora(self.pack_lora(adapters), enable=any(a is not None for a in adapters.values()))
 
     def read_adapters(self, path: Union[str, Path], model=None) -> Dict[Tuple[int, str], object]:
         """{(layer, target): adapter} from a PEFT folder (converted with `model`, see load_lora)
@@ -599,17 +601,21 @@ class Device:
         words: List[int] = []
         for _, target, _ in R.lora_blocks(self._identity):
             words += R.pack_lora_block(self._identity, target, None)
-        self._write_lora(words)
+        self._write_lora(words, enable=False)
 
-    def _write_lora(self, words: List[int]) -> None:
+    def _write_lora(self, words: List[int], enable: bool) -> None:
         have = self.transport.read(R.LORA_WORDS)
         if have != len(words):
             raise LoraError(f"{self.transport.name}: the device's LoRA memory holds {have} words but "
                             f"this driver's layout needs {len(words)}; driver and bitstream disagree on "
                             "the LoRA layout (docs/register_map.md)")
         self._wait_idle("LoRA upload")
+        self.transport.write(R.LORA_ENABLE, 0)
         self.transport.write(R.LORA_ADDR, 0)
         self.transport.write_many(R.LORA_DATA, words)
+        # bitstreams before generator 1.4 have no LORA_ENABLE: they ignore the write and run
+        # the LoRA passes always, so the tokens are the same either way
+        self.transport.write(R.LORA_ENABLE, int(enable))
 
     # ------------------------------------------------------------ helpers
     def _prompt_ids(self, prompt) -> List[int]:

@@ -94,6 +94,9 @@ REGISTERS: Tuple[Register, ...] = (
     _R("STREAM_CTRL", 0x5C, "RW",
        "UART bridge: bit0 ON pushes every token from TOKEN_ACK on in stream frames (docs/uart_protocol.md), "
        "`[15:8]` the stream id they carry; RESET_STATE ends it. hw_core ignores it and reads 0", None),
+    _R("LORA_ENABLE", 0x60, "RW",
+       "bit0: the LoRA passes run (the driver sets it with an adapter loaded and clears it with none); "
+       "0 skips them, the speed of a build without LoRA. Taken at START; reads 0 without LoRA hardware"),
     _R("FINGERPRINT", 0x80, "R",
        "sha256 of the integer model; word 0 = the first 8 hex digits (read from the model ROM, "
        "`rom/model.hex`, so that a respin changes it: docs/respin.md)", BUILD, words=8),

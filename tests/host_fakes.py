@@ -163,6 +163,8 @@ class FakeCore:
         elif addr == R.LORA_DATA:
             self.lora_words[self.lora_ptr] = value
             self.lora_ptr += 1
+        elif addr == R.LORA_ENABLE:
+            self.regs[word] = value & 1 if self.ident.lora_rank else 0
         elif addr < 0x48:
             self.regs[word] = value
 
@@ -213,6 +215,8 @@ class FakeCore:
 
     def _apply_lora(self):
         self.golden.clear_lora()
+        if not self.regs.get(R.LORA_ENABLE // 4, 0):
+            return                      # LoRA passes off: the base model whatever the memory holds
         ident = self.ident
         for layer, target, base in R.lora_blocks(ident):
             n = R.lora_block_words(ident, target)

@@ -169,7 +169,9 @@ def test_lora_changes_output_as_golden_and_clear_restores(model, tmp_path):
     want = list(g.generate([1, 6], 8))
     assert want != base                  # the adapter matters for this model
     assert dev.generate_ids([1, 6], 8) == want
+    assert core.regs[R.LORA_ENABLE // 4] == 1          # the LoRA passes run with an adapter loaded
     dev.clear_lora()
+    assert core.regs[R.LORA_ENABLE // 4] == 0          # and are skipped (no-LoRA speed) without one
     assert dev.generate_ids([1, 6], 8) == base
     with pytest.raises(LoraError, match="adapts only wq, wv, w2"):
         dev.load_lora({(0, "wk"): adapters[(0, "wq")]})

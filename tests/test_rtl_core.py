@@ -17,6 +17,7 @@ verilated once (hw/sim/build.py caches the binary by content):
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -479,6 +480,30 @@ def test_default_model_lora_on_and_off(default):
     sim.write_lora([0] * sim.ident["lora_words"])
     fresh(sim, golden)
     assert sim.generate(prompt, 64) == base
+
+
+def test_default_model_lora_enable_off_skips_the_passes(default):
+    """An adapter resident with LORA_ENABLE off: the base model's tokens, with each token's
+    cycles fewer by the estimate's LoRA term (the sequencer's no-LoRA path)."""
+    fm, im, sim = default
+    golden = GoldenModel(im, context=80)
+    image = lora_image(im.config, 4, mask_of(DEFAULT_LORA), float_adapters(fm, im, DEFAULT_LORA, rank=4, seed=2))
+    prompt = prompt_ids()
+    fresh(sim, golden)
+    base = list(golden.generate(prompt, 16))
+    cycles = {}
+    for enable in (True, False):
+        sim.write_lora(image, enable=enable)
+        assert sim.read(regs.LORA_ENABLE) == int(enable)
+        fresh(sim, golden)
+        events = list(sim.stream(prompt, 16))
+        cycles[enable] = [e.cycles for e in events]
+        if not enable:
+            assert [e.token for e in events] == base
+    est = json.loads((sim.build_dir / "build.json").read_text())["estimate"]
+    saved = [on - off for on, off in zip(cycles[True], cycles[False])]
+    assert all(abs(d - est["lora_cycles"]) <= 0.05 * est["lora_cycles"] for d in saved), (saved, est["lora_cycles"])
+    sim.write_lora([0] * sim.ident["lora_words"], enable=False)
 
 
 def test_cli_sim_streams_text(default, capsys):

@@ -52,6 +52,8 @@ localparam [7:0] R_TOKEN_COUNT       = 8'd21;
 localparam [7:0] R_LINK_CAPS         = 8'd22;
 // 0x5C RW: UART bridge: bit0 ON pushes every token from TOKEN_ACK on in stream frames (docs/uart_protocol.md), [15:8] the stream id they carry; RESET_STATE ends it. hw_core ignores it and reads 0
 localparam [7:0] R_STREAM_CTRL       = 8'd23;
+// 0x60 RW: bit0: the LoRA passes run (the driver sets it with an adapter loaded and clears it with none); 0 skips them, the speed of a build without LoRA. Taken at START; reads 0 without LoRA hardware
+localparam [7:0] R_LORA_ENABLE       = 8'd24;
 // 0x80..0x9C, 8 words R: sha256 of the integer model; word 0 = the first 8 hex digits (read from the model ROM, rom/model.hex, so that a respin changes it: docs/respin.md)
 localparam [7:0] R_FINGERPRINT       = 8'd32;
 localparam [7:0] R_FINGERPRINT_WORDS = 8'd8;

@@ -195,6 +195,7 @@ module hw_core #(
     reg [31:0]      prompt_len_reg, max_new_reg, top_k_reg, seed_reg, stop_token_reg;
     reg [15:0]      inv_temp_reg;
     reg [LORA_AW-1:0] lora_addr_reg;
+    reg             lora_enable_reg;    // LORA_ENABLE bit0, taken at START into lora_run_reg
     reg [31:0]      dbg_addr_reg;
 
     // run state
@@ -230,6 +231,7 @@ module hw_core #(
                 R_SEED:        seed_reg       <= reg_wdata;
                 R_STOP_TOKEN:  stop_token_reg <= reg_wdata;
                 R_LORA_ADDR:   lora_addr_reg  <= reg_wdata[LORA_AW-1:0];
+                R_LORA_ENABLE: lora_enable_reg <= LORA_ON && reg_wdata[0];
                 R_DBG_ADDR:    dbg_addr_reg   <= reg_wdata;
                 default: ;
             endcase
@@ -245,6 +247,7 @@ module hw_core #(
             seed_reg       <= 32'd0;
             stop_token_reg <= 32'hFFFFFFFF;
             lora_addr_reg  <= {LORA_AW{1'b0}};
+            lora_enable_reg <= 1'b0;
             dbg_addr_reg   <= 32'd0;
         end
     end
@@ -499,10 +502,14 @@ module hw_core #(
     end
 
     // ================================================================ LoRA
-    function lora_on_tag;
+    // a LoRA pass runs for matrix `tag` when the build adapts it and the run has LoRA on
+    // (LORA_ENABLE at START): with it off the sequencer takes the no-LoRA path, cycle for cycle
+    reg lora_run_reg;
+    function lora_pass;
+        input             run;
         input [TAG_W-1:0] tag;
         begin
-            lora_on_tag = LORA_ON && (tag != T_WCLS) && LORA_MASK[tag];
+            lora_pass = LORA_ON && run && (tag != T_WCLS) && LORA_MASK[tag];
         end
     endfunction
 
@@ -512,7 +519,7 @@ module hw_core #(
     wire [LORA_NW-1:0]          lora_x_word;
     reg  [31:0]                 lora_x_data;
     reg  [LORA_PAW-1:0]         lora_pass_reg;  // pass of the LoRA matrix's next result
-    wire                        lora_out = lora_on_tag(mv_out_tag) && mv_out_valid[0];
+    wire                        lora_out = lora_pass(lora_run_reg, mv_out_tag) && mv_out_valid[0];
     wire [LORA_PAW-1:0]         lora_d_addr = lora_pass_reg + {{(LORA_PAW-1){1'b0}}, lora_out};
     wire [LANES*LORA_DW-1:0]    lora_d_word;
     wire [31:0]                 lora_dbg_data;
@@ -587,7 +594,7 @@ module hw_core #(
     localparam signed [SUMW-1:0] SAT24_HI = 8388607;
     localparam signed [SUMW-1:0] SAT24_LO = -8388608;
     reg [LANES*24-1:0]      wb_next;
-    wire                    wb_lora = lora_on_tag(mv_out_tag);
+    wire                    wb_lora = lora_pass(lora_run_reg, mv_out_tag);
 
     always @* begin
         for (wl = 0; wl < LANES; wl = wl + 1) begin
@@ -733,8 +740,8 @@ module hw_core #(
     wire              norm_y_valid;
     wire [DIW-1:0]    norm_y_idx;
     wire [NORM_NW*8-1:0] norm_y;
-    wire              norm_lora = (norm_sel_reg == 2'd0) ? lora_on_tag(T_WQ) :
-                                  (norm_sel_reg == 2'd1) ? lora_on_tag(T_W1) : 1'b0;
+    wire              norm_lora = (norm_sel_reg == 2'd0) ? lora_pass(lora_run_reg, T_WQ) :
+                                  (norm_sel_reg == 2'd1) ? lora_pass(lora_run_reg, T_W1) : 1'b0;
     wire signed [5:0] norm_gshift = (norm_sel_reg == 2'd0) ? att_gshift :
                                     (norm_sel_reg == 2'd1) ? ffn_gshift : final_gs_reg;
 
@@ -1418,6 +1425,7 @@ module hw_core #(
                         tokens_done_reg  <= 32'd0;
                         cycles_total_reg <= 32'd0;
                         seed_load        <= 1'b1;
+                        lora_run_reg     <= lora_enable_reg;
                         state_reg        <= S_FETCH;
                     end
                 end
@@ -1482,7 +1490,7 @@ module hw_core #(
             end
 
             S_MV_NEXT: begin
-                if (lora_on_tag(mv_tag_reg)) begin
+                if (lora_pass(lora_run_reg, mv_tag_reg)) begin
                     state_reg <= S_LORA_W;
                 end else begin
                     state_reg <= S_MV_START;
@@ -1543,7 +1551,7 @@ module hw_core #(
                     end else if (mv_tag_reg == T_WCLS) begin
                         // the sampler trails the classifier's logit words
                         state_reg <= S_SAMPLE;
-                    end else if (mv_tag_reg == T_W3 && !lora_on_tag(T_W2)) begin
+                    end else if (mv_tag_reg == T_W3 && !lora_pass(lora_run_reg, T_W2)) begin
                         // w2 follows W2_WAIT cycles later (S_SILU), its x reads trailing the gate
                         mv_tag_reg  <= T_W2;
                         mv_last_reg <= T_W2;
@@ -1607,7 +1615,7 @@ module hw_core #(
             S_ATT_W: begin
                 // wo starts once its x reads trail the last head's output writes
                 // (att_tail_go); a LoRA delta on wo reads all of att first
-                if (!att_busy || (att_tail_go && !lora_on_tag(T_WO))) begin
+                if (!att_busy || (att_tail_go && !lora_pass(lora_run_reg, T_WO))) begin
                     mv_tag_reg  <= T_WO;
                     mv_last_reg <= T_WO;
                     state_reg   <= S_MV_NEXT;
@@ -1618,7 +1626,7 @@ module hw_core #(
                 // the gate started with w3 and trails its rows: w2 is taken W2_WAIT
                 // cycles after w3 (w2_delay after w3's last word), or with a LoRA delta
                 // on w2 once the last gate is written
-                if (lora_on_tag(T_W2)) begin
+                if (lora_pass(lora_run_reg, T_W2)) begin
                     if (!silu_issue && wait_reg == 5'd0) begin
                         mv_tag_reg  <= T_W2;
                         mv_last_reg <= T_W2;
@@ -1742,6 +1750,7 @@ module hw_core #(
             tokens_done_reg  <= 32'd0;
             sampled_reg      <= {TOKW{1'b0}};
             mv_tag_reg       <= T_WQ;
+            lora_run_reg     <= 1'b0;
         end
     end
 
@@ -1847,6 +1856,7 @@ module hw_core #(
                 R_TOKENS_DONE:  reg_rdata_q <= tokens_done_reg;
                 R_CYCLES_TOTAL: reg_rdata_q <= cycles_total_reg;
                 R_LORA_ADDR:    reg_rdata_q <= {{(32-LORA_AW){1'b0}}, lora_addr_reg};
+                R_LORA_ENABLE:  reg_rdata_q <= {31'd0, lora_enable_reg};
                 R_DBG_ADDR:     reg_rdata_q <= dbg_addr_reg;
                 R_DBG_DATA:     reg_rdata_q <= dbg_data_reg;
                 R_DIM:          reg_rdata_q <= D_I;

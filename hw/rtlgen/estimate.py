@@ -85,15 +85,17 @@ class Estimate:
     # the attention schedule's terms as hw/rtlgen/attention.py computed them (`cycles`); its
     # `token_cycles` reads them. Not in to_json: the attention_* fields above record them.
     attention_schedule: attention.Cycles | None = field(default=None, compare=False, repr=False)
+    lora_cycles: int = 0          # per token, what the LoRA passes add while an adapter is loaded
 
     def attention_rows(self, pos: int) -> int:
         """Cycles of one pass over the positions 0..pos: rows of P positions."""
         return attention.rows(pos, self.attention_positions)
 
-    def cycles(self, pos: int) -> int:
-        """Cycles of the token at position `pos` (0-based), classifier included."""
+    def cycles(self, pos: int, lora: bool = False) -> int:
+        """Cycles of the token at position `pos` (0-based), classifier included; `lora`: with
+        an adapter loaded (the LoRA passes run only then)."""
         return (self.matrix_cycles + self.drain_cycles + self.vector_cycles
-                + attention.token_cycles(self, pos))
+                + attention.token_cycles(self, pos) + self.lora_cycles * lora)
 
     @property
     def rom_waste_bits(self) -> int:
@@ -170,17 +172,20 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
               + 2 * L * norm                                    # the other norms, the final one
               + att.kv_write                                    # KV write (attention.py)
               # w3's last word -> w2's first: w2_delay + 1 (one DRAIN of drain_cycles is this gap)
-              + L * (w2_delay(H, lay.lanes, lay.vpl, D) + 1 - DRAIN if "w2" not in lora_targets(knobs)
-                     else W2_LORA_START)
+              + L * (w2_delay(H, lay.lanes, lay.vpl, D) + 1 - DRAIN)
               + sampler                                         # greedy scan of the last logit word
               + sum(rope_wait(lay, layer, knobs.rope_lanes(cfg)) for layer in range(L)))
-    # LoRA (hw_lora, 4 MACs per cycle): each adapter waits for the matrix before it to be
-    # written back, then computes A x and B u before its matrix starts
+    # LoRA (hw_lora, 4 MACs per cycle), only while an adapter is loaded (LORA_ENABLE): each
+    # adapter waits for the matrix before it to be written back, then computes A x and B u
+    # before its matrix starts; w2 with an adapter waits for the whole gate instead of trailing it
     shapes = layer_shapes(cfg)
+    lora_cycles = 0
     if knobs.lora_rank:
         r = knobs.lora_rank
-        vector += L * sum(DRAIN + LORA_STEPS + r * -(-c // 4) + rows * -(-r // 4)
-                          for t, (rows, c) in shapes.items() if t in knobs.lora_targets)
+        lora_cycles = L * sum(DRAIN + LORA_STEPS + r * -(-c // 4) + rows * -(-r // 4)
+                              for t, (rows, c) in shapes.items() if t in knobs.lora_targets)
+        if "w2" in lora_targets(knobs):
+            lora_cycles += L * (W2_LORA_START - (w2_delay(H, lay.lanes, lay.vpl, D) + 1 - DRAIN))
     bits = model.knobs["bits"]
     used = sum(s.rows * s.cols * s.bits for s in lay.slots)
     rom = lay.lanes * lay.lane_rom_bits
@@ -208,7 +213,7 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
                     rom, lay.lanes * sum(bram18_blocks(g.depth, lay.vpl * g.bits) for g in lay.groups),
                     used, scale, tables,
                     kv, lora, luts, att.engines, nw, att.rounds, att.positions, ew,
-                    knobs.rope_lanes(cfg), att)
+                    knobs.rope_lanes(cfg), att, lora_cycles)
 
 
 def _greedy_width(lanes: int) -> int:
@@ -231,7 +236,7 @@ def format_estimate(est: Estimate, context: int, clock_mhz: float = 100.0) -> st
         ("pipeline drains", f"{est.drain_cycles:,}"),
         ("vector step tails (embedding, norms, KV write, SiLU, sampler)", f"{est.vector_cycles:,}"),
         ("attention", attention.describe(est)),
-    ]
+    ] + ([("LoRA passes, while an adapter is loaded", f"+{est.lora_cycles:,}")] if est.lora_cycles else [])
     for p in positions(context):
         c = est.cycles(p)
         rows.append((f"cycles at position {p}", f"{c:,}  ({clock_mhz * 1e6 / c:,.0f} tok/s at {clock_mhz:g} MHz)"))

@@ -295,12 +295,14 @@ class SimSession:
         return [ev.token for ev in self.stream(prompt, max_new_tokens, **kw)]
 
     # ------------------------------------------------------------ LoRA
-    def write_lora(self, words: list[int], base: int = 0) -> None:
-        """Write LoRA memory words from `base` (hw/sim/lora_image.py makes them)."""
+    def write_lora(self, words: list[int], base: int = 0, enable: bool = True) -> None:
+        """Write LoRA memory words from `base` (hw/sim/lora_image.py makes them), then
+        LORA_ENABLE: whether the next runs compute the LoRA passes at all."""
         if base + len(words) > self.ident["lora_words"]:
             raise SimError(f"{len(words)} LoRA words from {base} do not fit the "
                            f"{self.ident['lora_words']}-word LoRA memory of this build")
-        self.commands([f"W {regs.LORA_ADDR} {base}"] + [f"W {regs.LORA_DATA} {w & 0xFFFFFFFF}" for w in words])
+        self.commands([f"W {regs.LORA_ADDR} {base}"] + [f"W {regs.LORA_DATA} {w & 0xFFFFFFFF}" for w in words]
+                      + [f"W {regs.LORA_ENABLE} {int(enable)}"])
 
     # ------------------------------------------------------------ debug window
     def debug_read(self, region: int, indices: list[int]) -> np.ndarray:
