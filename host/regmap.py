@@ -95,8 +95,13 @@ REGISTERS: Tuple[Register, ...] = (
        "UART bridge: bit0 ON pushes every token from TOKEN_ACK on in stream frames (docs/uart_protocol.md), "
        "`[15:8]` the stream id they carry; RESET_STATE ends it. hw_core ignores it and reads 0", None),
     _R("LORA_ENABLE", 0x60, "RW",
-       "bit0: the LoRA passes run (the driver sets it with an adapter loaded and clears it with none); "
+       "bit s: stream s runs the LoRA passes (the driver sets it with an adapter loaded and clears it with none); "
        "0 skips them, the speed of a build without LoRA. Taken at START; reads 0 without LoRA hardware"),
+    _R("STREAM_SEL", 0x64, "RW",
+       "the stream START runs, RESET_STATE resets and POSITION reads (0..STREAMS-1; other values are ignored)"),
+    _R("RNG_STATE", 0x68, "R",
+       "the sampler's xorshift32 state after the last run: written to SEED, the next run continues the sequence",
+       None),
     _R("FINGERPRINT", 0x80, "R",
        "sha256 of the integer model; word 0 = the first 8 hex digits (read from the model ROM, "
        "`rom/model.hex`, so that a respin changes it: docs/respin.md)", BUILD, words=8),
@@ -120,6 +125,9 @@ REGISTERS: Tuple[Register, ...] = (
     _R("LORA_WORDS", 0xDC, "R", "LoRA memory size in words (0 without LoRA)", BUILD),
     _R("ATT_ENGINES", 0xE0, "R",
        "attention engines; the KV cache has min(ATT_ENGINES, KV_HEADS) banks (the debug window's KV addresses)",
+       BUILD),
+    _R("STREAMS", 0xE4, "R",
+       "streams held at once: KV cache slots, each with its position (bitstreams before generator 1.4 read 0: one)",
        BUILD),
     _R("TOKEN_WINDOW", 0x100, "R",
        "word i: token number TOKEN_ACK + i, bit31 valid, `[30:16]` the number's low 15 bits, `[15:0]` the token; "

@@ -305,7 +305,8 @@ class FitReport:
 
     def format(self) -> str:
         lines = [f"fit check on {self.board.name} ({self.board.part}), lanes {self.knobs.lanes} x "
-                 f"{self.knobs.values_per_lane}, context {self.knobs.context}, LoRA rank {self.knobs.lora_rank}:"]
+                 f"{self.knobs.values_per_lane}, context {self.knobs.context}, LoRA rank {self.knobs.lora_rank}"
+                 + (f", {self.knobs.streams} streams" if self.knobs.streams > 1 else "") + ":"]
         for n in self.needs:
             pct = 100 * n.need / n.have if n.have else float("inf") if n.need else 0.0
             mark = "ok" if n.fits else f"OVER by {n.over:,}"
@@ -378,6 +379,10 @@ def fit_report(model, knobs, board: Board) -> FitReport:
                 sug.append(f"--lora-rank {r} (from {knobs.lora_rank})" if r else "no LoRA (from rank "
                            f"{knobs.lora_rank})")
                 break
+    for n in range(knobs.streams - 1, 0, -1):
+        if _fits(model, replace(knobs, streams=n), board):
+            sug.append(f"--streams {n} (from {knobs.streams}: each stream is a KV cache slot)")
+            break
     wb = rom_layout(model, 1, 1).wb
     for b in range(wb - 1, 2, -1):
         if _fits(model, knobs, board, wb=b):
@@ -386,7 +391,7 @@ def fit_report(model, knobs, board: Board) -> FitReport:
             break
     if not sug:
         tiny = replace(knobs, lanes=1, values_per_lane=1, context=min(knobs.context, 16), lora_rank=0,
-                       lora_targets=(), **attention.SMALLEST)
+                       lora_targets=(), streams=1, **attention.SMALLEST)
         report.smallest = needs(model, tiny, board, wb=3)
         report.smallest_knobs = f"1 lane x 1 value, {attention.SMALLEST_TEXT}, context 16, 3-bit weights, no LoRA"
     return report

@@ -416,6 +416,9 @@ def _add_knob_args(p: argparse.ArgumentParser, debug_vectors: str = "on", macs: 
                         "up to 8 and at most --vpl with LUT MACs)")
     p.add_argument("--lora-rank", type=int, default=0)
     p.add_argument("--lora-targets", help="comma-separated projections, e.g. wq,wv")
+    p.add_argument("--streams", type=int, default=1,
+                   help="sequences the device holds at once (several users): a KV cache slot and a "
+                        "position each; the host runs them in turns (default 1)")
 
 
 def _knobs_from_args(args: argparse.Namespace):
@@ -425,7 +428,7 @@ def _knobs_from_args(args: argparse.Namespace):
     targets = tuple(t.strip() for t in (args.lora_targets or "").split(",") if t.strip())
     return Knobs(lanes=args.lanes, values_per_lane=args.vpl, context=args.context, k_max=args.k_max,
                  lora_rank=args.lora_rank, lora_targets=targets, debug_vectors=args.debug_vectors == "on",
-                 macs=args.macs, norm_width=args.norm_width, **attention.knob_values(args))
+                 macs=args.macs, norm_width=args.norm_width, streams=args.streams, **attention.knob_values(args))
 
 
 def build_parser() -> argparse.ArgumentParser:

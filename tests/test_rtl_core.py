@@ -25,7 +25,7 @@ import pytest
 
 from hw.golden import LORA_TARGETS, GoldenModel, LoraInt
 from hw.rtlgen import GEN_VERSION_WORD
-from hw.rtlgen.fixture import TINY_LORA_RANK, random_int_model, tiny_knobs
+from hw.rtlgen.fixture import TINY_LORA_RANK, TINY_STREAMS, random_int_model, tiny_knobs
 from hw.rtlgen.generate import generate
 from hw.rtlgen.knobs import Knobs
 from hw.sim import regs
@@ -319,6 +319,82 @@ def test_lora_on_every_projection_then_off(tiny):
     assert sim.generate([1, 5], 10) == base
 
 
+def test_streams_keep_their_own_context_and_sampler(tiny):
+    """Three streams run in interleaved chunks (START per chunk, the sampler resumed from
+    RNG_STATE, the last token fed back as the next chunk's prompt), one started late and one
+    reset mid-way for a new prompt: each stream's tokens, sampled ones included, and its KV
+    cache equal the golden model's for that stream alone; POSITION reads the selected one."""
+    model, sim, _ = tiny
+    assert sim.ident["streams"] == TINY_STREAMS == 3
+    # (prompt, tokens, temperature, top_k, seed) per request; stream 1 gets a second one after a reset
+    requests = {0: ([1, 5, 7], 9, 0.0, 0, 0), 1: ([2, 9], 12, 1.0, 0, 3), 2: ([1, 30, 4, 4], 8, 0.8, 5, 9)}
+    second = ([3, 3], 7, 1.0, 4, 11)
+    want = {s: list(GoldenModel(model).generate(r[0], r[1], r[2], r[3], r[4])) for s, r in requests.items()}
+    want_second = list(GoldenModel(model).generate(second[0], second[1], second[2], second[3], second[4]))
+    got = {s: [] for s in requests}
+    state = {s: r[4] for s, r in requests.items()}
+    chunks = {0: 2, 1: 3, 2: 4}
+    schedule = [0, 1, 0, 1, 0, 2, 1, 0, 2, 1, 0, 2, 1, 0, 2, 0, 1, 2, 1]
+    for s in requests:
+        sim.select_stream(s)
+        sim.reset_state()
+    for step, s in enumerate(schedule):
+        prompt, total, temp, top_k, _ = requests[s]
+        if len(got[s]) >= total:
+            continue
+        sim.select_stream(s)
+        feed = prompt if not got[s] else [got[s][-1]]
+        n = min(chunks[s], total - len(got[s]))
+        got[s] += sim.generate(feed, n, temperature=temp, top_k=top_k, seed=state[s])
+        state[s] = sim.read(regs.RNG_STATE)
+        if s == 1 and step == 6:                       # stream 1: its first request is cut short
+            assert 0 < len(got[1]) < requests[1][1] and got[1] == want[1][:len(got[1])]
+            sim.reset_state()
+            assert sim.position() == 0
+            requests[1], got[1], state[1], want[1] = second, [], second[4], want_second
+    assert got == want
+    for s, (prompt, total, *_rest) in requests.items():
+        sim.select_stream(s)
+        assert sim.position() == len(prompt) + total - 1
+    # the KV cache of each stream is that stream's alone
+    for s, (prompt, total, *_rest) in requests.items():
+        golden = GoldenModel(model)
+        for tok in (prompt + want[s])[:-1]:
+            golden.forward(tok)
+        for layer in range(model.config.n_layers):
+            for pos in range(golden.pos):
+                k, v = sim.kv_cache(layer, pos, stream=s)
+                np.testing.assert_array_equal(k, golden.key_cache[layer, pos], err_msg=f"K {s}/{layer}/{pos}")
+                np.testing.assert_array_equal(v, golden.value_cache[layer, pos], err_msg=f"V {s}/{layer}/{pos}")
+    sim.select_stream(0)
+    sim.write(regs.STREAM_SEL, TINY_STREAMS)           # out of range: ignored
+    assert sim.read(regs.STREAM_SEL) == 0
+
+
+def test_lora_enable_is_per_stream(tiny):
+    """LORA_ENABLE bit s: stream 1 runs the adapter, stream 0 the base model, from one LoRA memory."""
+    model, sim, golden = tiny
+    cfg = model.config
+    adapters = random_adapters(cfg, ("wq", "w2"), TINY_LORA_RANK, seed=8)
+    sim.write_lora(lora_image(cfg, TINY_LORA_RANK, 0x7F, adapters), enable=False)
+    sim.write(regs.LORA_ENABLE, 0b010)
+    base = list(GoldenModel(model).generate([1, 5], 6))
+    with_lora = GoldenModel(model)
+    for key, ad in adapters.items():
+        with_lora.set_lora(*key, ad)
+    adapted = list(with_lora.generate([1, 5], 6))
+    assert adapted != base
+    try:
+        for s, want in ((0, base), (1, adapted), (0, base)):
+            sim.select_stream(s)
+            sim.reset_state()
+            assert sim.generate([1, 5], 6) == want
+    finally:
+        sim.write_lora([0] * sim.ident["lora_words"], enable=False)
+        sim.select_stream(0)
+        sim.reset_state()
+
+
 @pytest.mark.parametrize("init_seed", [7, 99])
 def test_power_up_values_do_not_matter(tiny, init_seed):
     """Registers without a reset (and RAM contents) start random in every session; the
@@ -592,11 +668,11 @@ def test_stories260k_reset_mid_run_and_lora(stories):
 CORE_LINT_CASES = [
     {},                                                     # hw_core's defaults (stories260K-like)
     {"D": 24, "H": 44, "L": 2, "NH": 3, "NKV": 1, "HD": 8, "V": 37, "CTX": 16, "LANES": 5, "VPL": 4,
-     "LORA_RANK": 3, "LORA_TARGETS": 127, "ROPE_W": 2},     # the tiny design, LoRA everywhere
+     "LORA_RANK": 3, "LORA_TARGETS": 127, "ROPE_W": 2, "STREAMS": 3},  # the tiny design, LoRA everywhere
     {"D": 24, "H": 44, "L": 2, "NH": 3, "NKV": 1, "HD": 8, "V": 37, "CTX": 16, "LANES": 5, "VPL": 4,
      "ATT_E": 3, "MAC_LUT": 1, "ATT_P": 2, "EMB_W": 4},     # three engines sharing one KV bank, 2 positions
     {"D": 16, "H": 16, "L": 1, "NH": 1, "NKV": 1, "HD": 16, "V": 20, "CTX": 4, "LANES": 1, "VPL": 1,
-     "K_MAX": 1, "LORA_RANK": 1, "LORA_TARGETS": 64, "OUT_DEPTH": 2},  # degenerate sizes
+     "K_MAX": 1, "LORA_RANK": 1, "LORA_TARGETS": 64, "OUT_DEPTH": 2, "STREAMS": 2},  # degenerate sizes
     {"DBG_VECTORS": 0},                                   # board builds: no buffer reads in the debug window
     {"ATT_P": 8, "ATT_E": 8, "CTX": 96, "EMB_W": 8, "ROPE_W": 2},   # an engine per query head, 8 positions per cycle
 ]

@@ -52,8 +52,12 @@ localparam [7:0] R_TOKEN_COUNT       = 8'd21;
 localparam [7:0] R_LINK_CAPS         = 8'd22;
 // 0x5C RW: UART bridge: bit0 ON pushes every token from TOKEN_ACK on in stream frames (docs/uart_protocol.md), [15:8] the stream id they carry; RESET_STATE ends it. hw_core ignores it and reads 0
 localparam [7:0] R_STREAM_CTRL       = 8'd23;
-// 0x60 RW: bit0: the LoRA passes run (the driver sets it with an adapter loaded and clears it with none); 0 skips them, the speed of a build without LoRA. Taken at START; reads 0 without LoRA hardware
+// 0x60 RW: bit s: stream s runs the LoRA passes (the driver sets it with an adapter loaded and clears it with none); 0 skips them, the speed of a build without LoRA. Taken at START; reads 0 without LoRA hardware
 localparam [7:0] R_LORA_ENABLE       = 8'd24;
+// 0x64 RW: the stream START runs, RESET_STATE resets and POSITION reads (0..STREAMS-1; other values are ignored)
+localparam [7:0] R_STREAM_SEL        = 8'd25;
+// 0x68 R: the sampler's xorshift32 state after the last run: written to SEED, the next run continues the sequence
+localparam [7:0] R_RNG_STATE         = 8'd26;
 // 0x80..0x9C, 8 words R: sha256 of the integer model; word 0 = the first 8 hex digits (read from the model ROM, rom/model.hex, so that a respin changes it: docs/respin.md)
 localparam [7:0] R_FINGERPRINT       = 8'd32;
 localparam [7:0] R_FINGERPRINT_WORDS = 8'd8;
@@ -91,6 +95,8 @@ localparam [7:0] R_OUT_DEPTH         = 8'd54;
 localparam [7:0] R_LORA_WORDS        = 8'd55;
 // 0xE0 R: attention engines; the KV cache has min(ATT_ENGINES, KV_HEADS) banks (the debug window's KV addresses)
 localparam [7:0] R_ATT_ENGINES       = 8'd56;
+// 0xE4 R: streams held at once: KV cache slots, each with its position (bitstreams before generator 1.4 read 0: one)
+localparam [7:0] R_STREAMS           = 8'd57;
 // 0x100..0x1FC, 64 words R: word i: token number TOKEN_ACK + i, bit31 valid, [30:16] the number's low 15 bits, [15:0] the token; 0 past TOKEN_COUNT. No side effect: reading again returns the same words
 localparam [7:0] R_TOKEN_WINDOW      = 8'd64;
 localparam [7:0] R_TOKEN_WINDOW_WORDS = 8'd64;

@@ -52,6 +52,8 @@ module hw_core #(
     parameter DBG_VECTORS  = 1,         // 1: the debug window reads the vector buffers; 0: they read 0
     parameter LORA_RANK    = 0,         // 0 = no LoRA hardware
     parameter LORA_TARGETS = 0,         // bit i: LoRA on (wq, wk, wv, wo, w1, w3, w2)[i]
+    // streams: sequences held at once, each with its KV cache slot and position (STREAM_SEL)
+    parameter STREAMS      = 1,
     // identity (the model's fingerprint and global constants are in ROM_DIR/model.hex)
     parameter [31:0]  GEN_VERSION = 32'd0,      // generator version
     parameter ROM_DIR      = "rom",     // folder of the hex files
@@ -87,7 +89,9 @@ module hw_core #(
     localparam ATT_B    = (ATT_E < NKV) ? ATT_E : NKV;      // KV cache banks (engines of a kv group share one)
     localparam KPB      = NKV / ATT_B;                      // kv heads per bank
     localparam HPE      = NH / ATT_E;                       // query heads per attention engine
-    localparam KV_DEPTH = L * KPB * CTX;                    // KV cache words per bank
+    localparam KV_SSTEP = L * KPB * CTX;                    // KV cache words per bank of one stream
+    localparam KV_DEPTH = STREAMS * KV_SSTEP;               // KV cache words per bank
+    localparam SW       = (STREAMS > 1) ? $clog2(STREAMS) : 1;  // stream index bits
     localparam KV_AW    = $clog2(KV_DEPTH);
     localparam EBW      = (ATT_B > 1) ? $clog2(ATT_B) : 1;  // bank index bits
     localparam LG_WORDS = (V + LANES - 1) / LANES;          // logit RAM words
@@ -195,11 +199,16 @@ module hw_core #(
     reg [31:0]      prompt_len_reg, max_new_reg, top_k_reg, seed_reg, stop_token_reg;
     reg [15:0]      inv_temp_reg;
     reg [LORA_AW-1:0] lora_addr_reg;
-    reg             lora_enable_reg;    // LORA_ENABLE bit0, taken at START into lora_run_reg
+    reg [STREAMS-1:0] lora_enable_reg;  // LORA_ENABLE: bit s, stream s runs the LoRA passes (lora_run_reg)
+    reg [SW-1:0]    stream_sel_reg;     // STREAM_SEL: the stream of START, RESET_STATE, POSITION
     reg [31:0]      dbg_addr_reg;
 
     // run state
-    reg [PW-1:0]    pos_reg;            // POSITION: tokens in the KV cache
+    reg [PW-1:0]    pos_reg;            // tokens in the KV cache of the run's stream
+    reg [PW-1:0]    stream_pos [0:STREAMS-1];   // POSITION of each stream
+    reg [SW-1:0]    run_stream_reg;     // the stream of the run
+    reg [KV_AW-1:0] kv_sbase_reg;       // its KV cache slot: run_stream * KV_SSTEP
+    wire [PW-1:0]   sel_pos = stream_pos[stream_sel_reg];
     reg [31:0]      prompt_left_reg;    // prompt tokens still to take
     reg [31:0]      gen_left_reg;       // tokens still to generate
     reg [TOKW-1:0]  tok_reg;            // the token being processed
@@ -231,7 +240,8 @@ module hw_core #(
                 R_SEED:        seed_reg       <= reg_wdata;
                 R_STOP_TOKEN:  stop_token_reg <= reg_wdata;
                 R_LORA_ADDR:   lora_addr_reg  <= reg_wdata[LORA_AW-1:0];
-                R_LORA_ENABLE: lora_enable_reg <= LORA_ON && reg_wdata[0];
+                R_LORA_ENABLE: lora_enable_reg <= LORA_ON ? reg_wdata[STREAMS-1:0] : {STREAMS{1'b0}};
+                R_STREAM_SEL:  if (reg_wdata < STREAMS) stream_sel_reg <= reg_wdata[SW-1:0];
                 R_DBG_ADDR:    dbg_addr_reg   <= reg_wdata;
                 default: ;
             endcase
@@ -247,7 +257,8 @@ module hw_core #(
             seed_reg       <= 32'd0;
             stop_token_reg <= 32'hFFFFFFFF;
             lora_addr_reg  <= {LORA_AW{1'b0}};
-            lora_enable_reg <= 1'b0;
+            lora_enable_reg <= {STREAMS{1'b0}};
+            stream_sel_reg <= {SW{1'b0}};
             dbg_addr_reg   <= 32'd0;
         end
     end
@@ -1124,6 +1135,7 @@ module hw_core #(
     // ================================================================ sampler
     reg               smp_start;
     reg               seed_load;
+    wire [31:0]       rng_state;
     wire              smp_done;
     wire [TOKW-1:0]   smp_token;
 
@@ -1139,6 +1151,7 @@ module hw_core #(
         .rst(soft_rst),
         .seed_load(seed_load),
         .seed(seed_reg),
+        .rng_state(rng_state),
         .start(smp_start),
         .inv_temp(inv_temp_reg),
         .top_k(top_k_reg),
@@ -1306,8 +1319,11 @@ module hw_core #(
     wire emb_last  = ({{(31-DIW){1'b0}}, ei_reg} + EMB_W >= D_I);
     wire rope_last = rope_last_reg;
     wire silu_last = silu_last_reg;
-    wire [31:0] start_end = {{(32-PW){1'b0}}, pos_reg} + prompt_len_reg;
+    wire [31:0] start_end = {{(32-PW){1'b0}}, sel_pos} + prompt_len_reg;
     reg  [4:0]  wait_reg;               // drain counter of the element pipelines
+    integer     si;
+    // the selected stream's KV cache slot (stream * KV_SSTEP < KV_DEPTH: the low KV_AW bits hold it)
+    wire [31:0] kv_sbase32 = {{(32-SW){1'b0}}, stream_sel_reg} * KV_SSTEP;
 
     always @(posedge clk) begin
         // pulses
@@ -1387,7 +1403,7 @@ module hw_core #(
             ei_reg         <= {(DIW+1){1'b0}};
             res_ready_reg  <= 32'd0;
             layer_reg      <= {LYW{1'b0}};
-            kv_lbase_reg   <= {KV_AW{1'b0}};
+            kv_lbase_reg   <= kv_sbase_reg;
             rope_base_reg  <= rope_base32[ROPE_AW-1:0];
             mv_rewind      <= 1'b1;
             lora_ptr_reset <= 1'b1;
@@ -1425,7 +1441,10 @@ module hw_core #(
                         tokens_done_reg  <= 32'd0;
                         cycles_total_reg <= 32'd0;
                         seed_load        <= 1'b1;
-                        lora_run_reg     <= lora_enable_reg;
+                        lora_run_reg     <= lora_enable_reg[stream_sel_reg];
+                        run_stream_reg   <= stream_sel_reg;
+                        pos_reg          <= sel_pos;
+                        kv_sbase_reg     <= kv_sbase32[KV_AW-1:0];
                         state_reg        <= S_FETCH;
                     end
                 end
@@ -1642,6 +1661,7 @@ module hw_core #(
                 if ({{(32-LYW){1'b0}}, layer_reg} + 1 >= L_I) begin
                     // the token is in the KV cache
                     pos_reg <= pos_reg + 1'b1;
+                    stream_pos[run_stream_reg] <= pos_reg + 1'b1;
                     if (cls_reg) begin
                         norm_sel_reg <= 2'd2;
                         state_reg    <= S_NORM;
@@ -1723,6 +1743,7 @@ module hw_core #(
         end
         if (cmd_reset) begin
             pos_reg          <= {PW{1'b0}};
+            stream_pos[stream_sel_reg] <= {PW{1'b0}};
             done_reg         <= 1'b0;
             err_context_reg  <= 1'b0;
             err_token_reg    <= 1'b0;
@@ -1740,6 +1761,11 @@ module hw_core #(
             err_prompt_reg   <= 1'b0;
             err_overflow_reg <= 1'b0;
             pos_reg          <= {PW{1'b0}};
+            for (si = 0; si < STREAMS; si = si + 1) begin
+                stream_pos[si] <= {PW{1'b0}};
+            end
+            run_stream_reg   <= {SW{1'b0}};
+            kv_sbase_reg     <= {KV_AW{1'b0}};
             emb_issue        <= 1'b0;
             rope_issue       <= 1'b0;
             silu_issue       <= 1'b0;
@@ -1851,12 +1877,15 @@ module hw_core #(
                 R_TOP_K:        reg_rdata_q <= top_k_reg;
                 R_SEED:         reg_rdata_q <= seed_reg;
                 R_STOP_TOKEN:   reg_rdata_q <= stop_token_reg;
-                R_POSITION:     reg_rdata_q <= {{(32-PW){1'b0}}, pos_reg};
+                R_POSITION:     reg_rdata_q <= {{(32-PW){1'b0}}, sel_pos};
+                R_STREAM_SEL:   reg_rdata_q <= {{(32-SW){1'b0}}, stream_sel_reg};
+                R_STREAMS:      reg_rdata_q <= STREAMS;
+                R_RNG_STATE:    reg_rdata_q <= rng_state;
                 R_CYCLES_LAST_TOKEN: reg_rdata_q <= cycles_last_reg;
                 R_TOKENS_DONE:  reg_rdata_q <= tokens_done_reg;
                 R_CYCLES_TOTAL: reg_rdata_q <= cycles_total_reg;
                 R_LORA_ADDR:    reg_rdata_q <= {{(32-LORA_AW){1'b0}}, lora_addr_reg};
-                R_LORA_ENABLE:  reg_rdata_q <= {31'd0, lora_enable_reg};
+                R_LORA_ENABLE:  reg_rdata_q <= {{(32-STREAMS){1'b0}}, lora_enable_reg};
                 R_DBG_ADDR:     reg_rdata_q <= dbg_addr_reg;
                 R_DBG_DATA:     reg_rdata_q <= dbg_data_reg;
                 R_DIM:          reg_rdata_q <= D_I;
@@ -1882,7 +1911,7 @@ module hw_core #(
         end
     end
 
-    wire unused_ok = &{1'b0, layer_a32, silu_out_valid, mv_out_last, att_tag32, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, lora_busy, dbg_sub_q[31:0], dbg_word32, dbg_lgw32,
+    wire unused_ok = &{1'b0, kv_sbase32, layer_a32, silu_out_valid, mv_out_last, att_tag32, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, lora_busy, dbg_sub_q[31:0], dbg_word32, dbg_lgw32,
                        rope_addr32, rope_e32, mv_rows32, mv_cols32, emb_base32, rope_base32,
                        lora_in32, lora_out32, kvw_base32};
 

@@ -25,6 +25,7 @@ module hw_sampler #(
     // sampler state: load at the start of a run, stepped here
     input  wire               seed_load,
     input  wire [31:0]        seed,
+    output wire [31:0]        rng_state,    // RNG_STATE: a later run's seed continues the sequence
     // command
     input  wire               start,
     input  wire [15:0]        inv_temp,     // Q8 inverse temperature, 0 = greedy
@@ -324,6 +325,7 @@ module hw_sampler #(
         .step(lfsr_step),
         .state(lfsr_state)
     );
+    assign rng_state = lfsr_state;
 
     // ---------------------------------------------------------------- control
     wire scan_last = ({{(31-TW){1'b0}}, i_reg} + step >= VI);

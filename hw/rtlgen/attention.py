@@ -209,9 +209,9 @@ def token_cycles(est, pos: int) -> int:
     return c.fixed + c.per_pos * r + stall - layers * later * (HEAD_GAP - gap)
 
 
-def kv_cache_bits(cfg, context: int) -> int:
-    """Keys and values of every layer and position, int8."""
-    return 2 * cfg.n_layers * context * cfg.kv_dim * 8
+def kv_cache_bits(cfg, context: int, streams: int = 1) -> int:
+    """Keys and values of every layer, position and stream, int8."""
+    return 2 * streams * cfg.n_layers * context * cfg.kv_dim * 8
 
 
 def describe(est) -> str:
@@ -274,7 +274,7 @@ def fit_cost(model, knobs, family: str, kb: int) -> Cost:
     # the KV cache is one bank per engine (per kv head when engines share them), each P memories
     # per cache (P positions per read) of bank_words / P words, rounded up to whole blocks
     banks = kv_banks(e, cfg.n_kv_heads)
-    bank_words = cfg.n_layers * (cfg.n_kv_heads // banks) * knobs.context
+    bank_words = knobs.streams * cfg.n_layers * (cfg.n_kv_heads // banks) * knobs.context
     words, width = bank_words // pos, 8 * hd
     kv = 2 * banks * pos * max(_blocks(words, width, kb), _bit_blocks(words * width, kb))
     # each engine's two score buffers, 2**ceil(log2(context / P)) rows of P scores of
@@ -332,16 +332,18 @@ SMALLEST_TEXT = "one attention engine"
 
 
 def kv_debug_index(layers: int, n_kv_heads: int, head_dim: int, context: int, engines: int,
-                   layer: int, pos: int) -> list[int]:
-    """The debug window's word addresses of the keys (or values) of (layer, position), kv head by
-    kv head, element by element: bank, then the bank's word (layer, kv head in the bank, position),
-    then the element."""
+                   layer: int, pos: int, streams: int = 1, stream: int = 0) -> list[int]:
+    """The debug window's word addresses of the keys (or values) of (layer, position) of `stream`,
+    kv head by kv head, element by element: bank, then the bank's word (stream's slot, layer, kv
+    head in the bank, position), then the element."""
     def clog2(n: int) -> int:           # Verilog's $clog2 for a field width, at least 1
         return max(1, (n - 1).bit_length())
 
     banks = kv_banks(engines, n_kv_heads)
     per_bank = n_kv_heads // banks                    # kv heads in each bank of the cache
-    bank_bits = clog2(layers * per_bank * context)
+    slot = layers * per_bank * context                # a stream's words in each bank
+    bank_bits = clog2(streams * slot)
     hb = clog2(head_dim)
-    return [((h // per_bank) << bank_bits | (layer * per_bank + h % per_bank) * context + pos) << hb | i
+    return [((h // per_bank) << bank_bits | stream * slot + (layer * per_bank + h % per_bank) * context + pos)
+            << hb | i
             for h in range(n_kv_heads) for i in range(head_dim)]

@@ -194,7 +194,7 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
               + (2 * L + 1) * D * 16                            # rmsnorm gains
               + ctx * (hd // 2) * 32                            # rope cos/sin
               + L * 256 * 16 + TABLE_BITS + L * LAYER_WORD_BITS)
-    kv = attention.kv_cache_bits(cfg, ctx)
+    kv = attention.kv_cache_bits(cfg, ctx, knobs.streams)
     lora = sum(L * knobs.lora_rank * (r + c) * 8 for t, (r, c) in shapes.items()
                if t in knobs.lora_targets) if knobs.lora_rank else 0
     # LUT4 rough count: a LUT multiplier ~ a*b LUTs, an adder ~ 1 LUT per bit,

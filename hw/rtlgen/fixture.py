@@ -15,18 +15,20 @@ from hw.architecture import MATRIX_CLASS, layer_shapes
 from hw.intmodel import IntModel
 from hw.model import ModelConfig
 
+TINY_STREAMS = 3
 TINY_LORA_RANK = 3
 
 
 def tiny_knobs():
     """The knobs of the tests' tiny design (random_int_model(seed=1)): awkward lane counts, LoRA on
-    every projection, attention two positions per cycle (odd position counts leave a masked one).
+    every projection, attention two positions per cycle (odd position counts leave a masked one),
+    three streams (a KV cache slot count that is not a power of two).
     One definition, so the tests that build it share one cached Verilator model."""
     from hw.golden import LORA_TARGETS
     from hw.rtlgen.knobs import Knobs
 
     return Knobs(lanes=5, values_per_lane=4, lora_rank=TINY_LORA_RANK, lora_targets=LORA_TARGETS,
-                 attention_positions=2)
+                 attention_positions=2, streams=TINY_STREAMS)
 
 
 def random_int_model(seed: int = 0, dim: int = 24, hidden: int = 44, n_layers: int = 2,

@@ -13,6 +13,7 @@ from hw.rtlgen import attention
 from hw.rtlgen.attention import engine_counts, kv_banks  # noqa: F401  (their home is attention.py)
 
 MAX_LANES = 999         # lane ROM files are numbered with 3 digits
+MAX_STREAMS = 32        # LORA_ENABLE holds a bit per stream
 MAC_STYLES = ("dsp", "lut")
 
 
@@ -28,6 +29,8 @@ class Knobs:
     k_max: int = 16                     # top-k sampler capacity
     lora_rank: int = 0                  # 0 = no LoRA hardware
     lora_targets: tuple[str, ...] = ()  # projections that carry a LoRA adapter
+    streams: int = 1                    # sequences held at once (several users): a KV cache slot and a
+                                        # position each, chosen by STREAM_SEL; LORA_ENABLE has a bit each
     debug_vectors: bool = True          # debug window reads of the vector buffers (hidden states);
                                         # off for board builds: those reads were 15 % of the routing congestion
     macs: str = "dsp"                   # lane multiply-accumulates: "dsp" (a multiplier each) or "lut"
@@ -52,6 +55,7 @@ class Knobs:
             (self.context is None or self.context >= 1, f"context must be >= 1, got {self.context}"),
             (1 <= self.k_max <= 256, f"k_max must be in 1..256, got {self.k_max}"),
             (0 <= self.lora_rank <= 64, f"LoRA rank must be in 0..64, got {self.lora_rank}"),
+            (1 <= self.streams <= MAX_STREAMS, f"streams must be in 1..{MAX_STREAMS}, got {self.streams}"),
             (self.macs in MAC_STYLES, f"macs must be one of {', '.join(MAC_STYLES)}, got {self.macs!r}"),
             (self.norm_width in (0, 1, 2, 4, 8, 16),
              f"norm width must be 1, 2, 4, 8 or 16 (or 0 = automatic), got {self.norm_width}"),

@@ -80,6 +80,7 @@ def core_parameters(model, layout: Layout, knobs: Knobs) -> list[tuple[str, str,
         ("DBG_VECTORS", str(int(knobs.debug_vectors)), "debug window reads of the vector buffers (0 = off)"),
         ("LORA_RANK", str(knobs.lora_rank), "LoRA rank (0 = none)"),
         ("LORA_TARGETS", f"7'b{knobs.lora_mask:07b}", f"LoRA on {targets} (bit i = {', '.join(LORA_TARGETS)})"),
+        ("STREAMS", str(knobs.streams), "streams: KV cache slots, each with its position"),
         ("GEN_VERSION", f"32'h{GEN_VERSION_WORD:08x}", f"generator {version_text()}"),
         ("ROM_DIR", "ROM_DIR", "hex file folder"),
     ]

@@ -225,8 +225,14 @@ class SimSession:
     def position(self) -> int:
         return self.read(regs.POSITION)
 
+    def select_stream(self, stream: int) -> None:
+        """STREAM_SEL: the stream the next START runs, RESET_STATE resets and POSITION reads."""
+        if not 0 <= stream < self.ident["streams"]:
+            raise SimError(f"stream {stream} is outside 0..{self.ident['streams'] - 1} (this build's --streams)")
+        self.write(regs.STREAM_SEL, stream)
+
     def reset_state(self) -> None:
-        """Position 0, FIFOs and errors cleared (stops a run)."""
+        """Position 0 of the selected stream, FIFOs and errors cleared (stops a run)."""
         self.write(regs.CONTROL, regs.CTRL_RESET_STATE)
 
     def abort(self) -> None:
@@ -331,10 +337,11 @@ class SimSession:
             size = self.ident[n]
         return self.debug_read(region, list(range(size)))
 
-    def kv_cache(self, layer: int, pos: int) -> tuple[np.ndarray, np.ndarray]:
-        """Keys and values of (layer, position): two (kv_heads, head_dim) arrays."""
+    def kv_cache(self, layer: int, pos: int, stream: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Keys and values of (layer, position) of `stream`: two (kv_heads, head_dim) arrays."""
         nkv, hd, ctx = self.ident["kv_heads"], self.ident["dim"] // self.ident["heads"], self.ident["context"]
-        idx = kv_debug_index(self.ident["layers"], nkv, hd, ctx, self.ident["att_engines"], layer, pos)
+        idx = kv_debug_index(self.ident["layers"], nkv, hd, ctx, self.ident["att_engines"], layer, pos,
+                             self.ident["streams"], stream)
         k = self.debug_read(regs.DBG_KCACHE, idx).reshape(nkv, hd)
         v = self.debug_read(regs.DBG_VCACHE, idx).reshape(nkv, hd)
         return k, v

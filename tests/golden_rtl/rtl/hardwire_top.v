@@ -66,6 +66,7 @@ module hardwire_top #(
         .DBG_VECTORS     (1),                  // debug window reads of the vector buffers (0 = off)
         .LORA_RANK       (2),                  // LoRA rank (0 = none)
         .LORA_TARGETS    (7'b0000101),         // LoRA on wq,wv (bit i = wq, wk, wv, wo, w1, w3, w2)
+        .STREAMS         (1),                  // streams: KV cache slots, each with its position
         .GEN_VERSION     (32'h00010400),       // generator 1.4.0
         .ROM_DIR         (ROM_DIR)             // hex file folder
     ) core (
