@@ -36,7 +36,7 @@ import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from host import registers as R
 from host.errors import DeviceError, DeviceTimeout
@@ -44,6 +44,9 @@ from host.metadata import IdentityMismatch, Metadata, check_identity, check_toke
 from host.tokenizer import BOS, TextStream, Tokenizer
 from host.transport import Transport
 from host.transports import examples, opener, split_options
+
+if TYPE_CHECKING:       # pragma: no cover
+    from host.streams import Stream, StreamPool
 
 DEFAULT_TIMEOUT = 10.0      # seconds without progress before DeviceTimeout
 DEFAULT_RECONNECTS = 3      # link failures a generation survives (reopen the port, continue)
@@ -136,6 +139,12 @@ class Device:
         # at most what the output FIFO holds (more would only bring back empty words)
         self.prompt_depth = words[R.PROMPT_DEPTH]
         self.out_depth = words[R.OUT_DEPTH]
+        # sequences held at once (open_stream; bitstreams before generator 1.4 read 0: one), and
+        # LORA_ENABLE's state: an adapter is loaded, and the streams that run it
+        self.streams = max(1, words[R.STREAMS])
+        self._streams: Optional["StreamPool"] = None
+        self.lora_loaded = False
+        self.lora_streams = (1 << self.streams) - 1
         # the numbered token read (TOKEN_WINDOW + TOKEN_ACK); False once the device shows that its
         # bitstream predates it: tokens are then popped (TOKEN_POP), as those bitstreams expect
         self.numbered_read = True
@@ -158,7 +167,7 @@ class Device:
                               f"magic {R.MAGIC_VALUE:#010x} ('HWIR'); this is not a hardwire device "
                               "(wrong port, bitstream or IP address)")
         return transport.read_block([R.GEN_VERSION] + R.identity_addresses()
-                                    + [R.PROMPT_DEPTH, R.OUT_DEPTH, R.LORA_WORDS])
+                                    + [R.PROMPT_DEPTH, R.OUT_DEPTH, R.LORA_WORDS, R.STREAMS])
 
     # ------------------------------------------------------------ the link
     def reconnect(self, transport: Optional[Transport] = None) -> None:
@@ -525,6 +534,19 @@ class Device:
         """generate() collected into a list of token ids."""
         return [t.id for t in self.generate(prompt, max_new_tokens, **kw)]
 
+    def open_stream(self, block: bool = True, timeout: Optional[float] = None,
+                    chunk: Optional[int] = None) -> "Stream":
+        """One of the device's `streams` sequences for one user (host/streams.py): its own context
+        and sampler, generations on different streams taking turns `chunk` tokens at a time. Waits
+        for a free stream (up to `timeout` s) or, with block=False, raises StreamsBusyError."""
+        from host.streams import DEFAULT_CHUNK, StreamPool
+
+        if self._streams is None:
+            self._streams = StreamPool(self, DEFAULT_CHUNK if chunk is None else chunk)
+        elif chunk is not None:
+            self._streams.chunk = int(chunk)
+        return self._streams.open(block, timeout)
+
     # ------------------------------------------------------------ LoRA
     def load_lora(self, adapters: Union[Mapping[Tuple[int, str], object], str, Path], model=None) -> None:
         """Replace the device's LoRA memory with `adapters`: {(layer, target): adapter}, an
@@ -615,7 +637,8 @@ class Device:
         self.transport.write_many(R.LORA_DATA, words)
         # bitstreams before generator 1.4 have no LORA_ENABLE: they ignore the write and run
         # the LoRA passes always, so the tokens are the same either way
-        self.transport.write(R.LORA_ENABLE, int(enable))
+        self.lora_loaded = bool(enable)
+        self.transport.write(R.LORA_ENABLE, self.lora_streams if enable else 0)
 
     # ------------------------------------------------------------ helpers
     def _prompt_ids(self, prompt) -> List[int]:

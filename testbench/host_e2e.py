@@ -35,7 +35,9 @@ def make_plan(model, out_dir: Path, context: int, k_max: int, lora: dict | None 
         g = GoldenModel(model, context=context, k_max=k_max)
         cases.append({"name": name, "prompt": prompt, "max_new": n, "kw": kw,
                       "expect": [int(t) for t in g.generate(prompt, n, **kw)]})
-    plan = {"cases": cases, "context": context, "metadata": metadata}
+    plan = {"cases": cases, "context": context, "metadata": metadata,
+            # the first two cases again, on two streams of the device taking turns 2 tokens at a time
+            "streams": {"chunk": 2, "cases": [c["name"] for c in cases[:2]]}}
     if lora:
         g = GoldenModel(model, context=context, k_max=k_max)
         arrays = {}
@@ -93,5 +95,25 @@ def run_plan(device, plan: dict) -> dict:
                                         device.generate_ids(first["prompt"], first["max_new"]))[1])
         res["lora_cleared"] = _attempt(lambda: (device.clear_lora(),
                                                 device.generate_ids(first["prompt"], first["max_new"]))[1])
+    if device.streams > 1:
+        res["streams"] = _attempt(lambda: _interleaved(device, plan))
     res["stats"] = device.transport.stats()
     return res
+
+
+def _interleaved(device, plan: dict) -> dict:
+    """The plan's stream cases as generations on streams of their own, advanced in turns by one
+    thread (the transports' own threads stay out of it): {case name: token ids}."""
+    spec, cases = plan["streams"], {c["name"]: c for c in plan["cases"]}
+    streams = {name: device.open_stream(chunk=spec["chunk"]) for name in spec["cases"]}
+    gens = {name: streams[name].generate(cases[name]["prompt"], cases[name]["max_new"], **cases[name]["kw"])
+            for name in spec["cases"]}
+    out: dict = {name: [] for name in gens}
+    while gens:
+        for name in list(gens):
+            try:
+                out[name].append(next(gens[name]).id)
+            except StopIteration:
+                del gens[name]
+                streams[name].close()
+    return out

@@ -15,7 +15,7 @@ from hw.golden import LoraInt
 ROOT = Path(__file__).resolve().parents[1]
 RTL = ROOT / "hw" / "rtl"
 SEED = 3
-CONTEXT, K_MAX, LORA_RANK, LORA_TARGETS = 16, 8, 2, ("wq", "w2")
+CONTEXT, K_MAX, LORA_RANK, LORA_TARGETS, STREAMS = 16, 8, 2, ("wq", "w2"), 2
 
 
 @functools.lru_cache(maxsize=None)
@@ -29,7 +29,7 @@ def accelerator():
     model = random_int_model(SEED)
     out = SIM_BUILD / "e2e" / f"host-s{SEED}"
     info = generate(model, out, Knobs(lanes=4, values_per_lane=4, context=CONTEXT, k_max=K_MAX,
-                                      lora_rank=LORA_RANK, lora_targets=LORA_TARGETS))
+                                      lora_rank=LORA_RANK, lora_targets=LORA_TARGETS, streams=STREAMS))
     ident = identity_from_build_json(json.loads((out / "build.json").read_text()))
     Metadata(ident, model=f"random_int_model({SEED})").save(out / "hardwire.json")
     return model, out, [*info.static_sources, info.top]
@@ -82,6 +82,9 @@ def check_results(plan: dict, res: dict) -> None:
          (plan["lora"]["expect"], res["lora"])),
         ("clearing LoRA restores the base output", res["lora_cleared"].get("value") == base,
          res["lora_cleared"]),
+        ("two streams taking turns, each = golden alone",
+         res.get("streams", {}).get("value") == {n: next(c["expect"] for c in plan["cases"] if c["name"] == n)
+                                         for n in plan["streams"]["cases"]}, res.get("streams")),
         ("stale fingerprint refused, both named", stale.get("error") == "IdentityMismatch"
          and model.fingerprint in stale.get("message", "") and "f" * 64 in stale.get("message", ""), stale),
     ]

@@ -91,10 +91,12 @@ class FakeCore:
 
     def __init__(self, int_model, context: int | None = None, k_max: int = 8, lanes: int = 4, vpl: int = 4,
                  lora_rank: int = 0, lora_targets: tuple = (), fingerprint: str | None = None,
-                 out_depth: int = 4):
-        # out_depth: the output ring's capacity (hw_core's OUT_DEPTH)
+                 out_depth: int = 4, streams: int = 1):
+        # out_depth: the output ring's capacity (hw_core's OUT_DEPTH); streams: sequences held
+        # (a golden model each, STREAM_SEL picks one)
         cfg = int_model.config
-        self.golden = GoldenModel(int_model, context, k_max)
+        self.goldens = [GoldenModel(int_model, context, k_max) for _ in range(streams)]
+        self.sel = 0
         self.ident = R.Identity(
             fingerprint=fingerprint or int_model.fingerprint, gen_version=7, dim=cfg.dim,
             hidden=cfg.hidden_dim, layers=cfg.n_layers, heads=cfg.n_heads, kv_heads=cfg.n_kv_heads,
@@ -107,6 +109,7 @@ class FakeCore:
                                            R.lora_blocks(self.ident)) if self.ident.lora_rank else 0
         self.out_depth = out_depth
         self.regs[R.OUT_DEPTH // 4] = out_depth
+        self.regs[R.STREAMS // 4] = streams
         self.out = TokenRing(out_depth)
         self.dead = False                 # stop answering (transport raises / times out)
         self.hang = False                 # answer, but never produce a token
@@ -114,6 +117,11 @@ class FakeCore:
         self.lora_ptr = 0
         self._reset_state()
         self.writes: list[tuple[int, int]] = []
+
+    @property
+    def golden(self) -> GoldenModel:
+        """The selected stream's model."""
+        return self.goldens[self.sel]
 
     def _reset_state(self):
         self.golden.reset()
@@ -138,6 +146,8 @@ class FakeCore:
             return ring
         if addr == R.POSITION:
             return self.golden.pos
+        if addr == R.STREAM_SEL:
+            return self.sel
         if addr == R.TOKENS_DONE:
             return self.tokens_done
         if addr in (R.CYCLES_TOTAL, R.CYCLES_LAST_TOKEN):
@@ -164,7 +174,10 @@ class FakeCore:
             self.lora_words[self.lora_ptr] = value
             self.lora_ptr += 1
         elif addr == R.LORA_ENABLE:
-            self.regs[word] = value & 1 if self.ident.lora_rank else 0
+            self.regs[word] = value & ((1 << len(self.goldens)) - 1) if self.ident.lora_rank else 0
+        elif addr == R.STREAM_SEL:
+            if value < len(self.goldens):
+                self.sel = value
         elif addr < 0x48:
             self.regs[word] = value
 
@@ -179,12 +192,11 @@ class FakeCore:
         if self.golden.pos + len(prompt) > self.golden.context:
             self.err, self.done = R.ST_ERR_CONTEXT, True
             return
-        self._apply_lora()
+        self._apply_lora(self.golden, self.regs.get(R.LORA_ENABLE // 4, 0) >> self.sel & 1)
         self.busy = True
-        self.job = self._generate(prompt)
+        self.job = self._generate(self.golden, prompt)
 
-    def _generate(self, prompt):
-        g = self.golden
+    def _generate(self, g, prompt):
         max_new = self.regs.get(R.MAX_NEW // 4, 0)
         inv_temp = self.regs.get(R.INV_TEMP_Q8 // 4, 0)
         top_k = self.regs.get(R.TOP_K // 4, 0)
@@ -193,8 +205,10 @@ class FakeCore:
         for tok in prompt:
             logits = g.forward(tok)
             yield None
+        self.regs[R.RNG_STATE // 4] = state
         for i in range(max_new):
             tok, state = g.sample(logits, inv_temp, top_k, state)
+            self.regs[R.RNG_STATE // 4] = state
             yield tok
             if tok == stop or g.pos >= g.context or i == max_new - 1:
                 return
@@ -213,9 +227,9 @@ class FakeCore:
             self.out.append(tok)
             self.tokens_done += 1
 
-    def _apply_lora(self):
-        self.golden.clear_lora()
-        if not self.regs.get(R.LORA_ENABLE // 4, 0):
+    def _apply_lora(self, golden, enabled):
+        golden.clear_lora()
+        if not enabled:
             return                      # LoRA passes off: the base model whatever the memory holds
         ident = self.ident
         for layer, target, base in R.lora_blocks(ident):
@@ -232,7 +246,7 @@ class FakeCore:
             b = [vals[off + i * row_b:off + i * row_b + r] for i in range(out)]
             if any(v for row in a + b for v in row):
                 import numpy as np
-                self.golden.set_lora(layer, target, LoraInt(
+                golden.set_lora(layer, target, LoraInt(
                     np.array(a), np.array(b), words[0] & 0x7FFF, words[0] >> 16 & 0x3F,
                     words[1] & 0x7FFF, words[1] >> 16 & 0x3F))
 

@@ -1,0 +1,188 @@
+"""Several users' sequences on one device: the streams of a `--streams N` build.
+
+    with open_device("sim:build/tiny") as dev:
+        a, b = dev.open_stream(), dev.open_stream()
+        # two threads, each with its own prompt, sampling settings and context
+        for tok in a.generate("Once upon a time", 64, temperature=0.8, seed=1): ...
+
+The device holds N sequences at once (a KV cache slot and a position each,
+STREAM_SEL) and computes one at a time. A stream's generation runs in chunks
+of `chunk` tokens, one START each, taken under the device's lock: generations
+on different streams (threads) take turns chunk by chunk, so each user gets
+tokens at once instead of waiting for the others' whole answers, and no
+context is recomputed on a switch. Between chunks the stream keeps what the
+hardware needs to go on exactly as one long run would: the last token (fed
+back as the next chunk's prompt) and the sampler's state (RNG_STATE, written
+back as the next chunk's SEED), so each stream's tokens equal the golden
+model's for that stream alone.
+
+A request beyond the N open streams waits for a free one (`open_stream(timeout=...)`)
+or is refused (`block=False`), never mixed into another stream's context.
+Closing a stream resets its slot and frees it. A build with one stream (and
+bitstreams before generator 1.4, which read STREAMS as 0) has one stream, run
+in one START per generation.
+"""
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Union
+
+from host import registers as R
+from host.errors import DeviceError
+
+if TYPE_CHECKING:       # pragma: no cover
+    from host.device import Device, Token
+
+DEFAULT_CHUNK = 16      # tokens per turn: short enough that N users interleave, long enough that the
+                        # per-START set-up (a few register writes) stays small next to the tokens
+
+
+class StreamsBusyError(DeviceError):
+    """Every stream of the device is open: the request is refused rather than mixed into one."""
+
+
+class StreamClosedError(DeviceError):
+    """The stream was closed: its slot may already hold another user's context."""
+
+
+class StreamPool:
+    """The device's streams: which are free, and the lock that gives the device to one chunk at a time."""
+
+    def __init__(self, device: "Device", chunk: int = DEFAULT_CHUNK):
+        if chunk < 1:
+            raise ValueError(f"chunk must be >= 1 token, got {chunk}")
+        self.device = device
+        self.count = device.streams
+        self.chunk = int(chunk)
+        self.lock = threading.RLock()             # the device: one register sequence at a time
+        self._free = list(range(self.count))
+        self._slots = threading.Condition()
+
+    def open(self, block: bool = True, timeout: Optional[float] = None) -> "Stream":
+        """A free stream (its context reset); waits for one when all are open (up to `timeout`
+        seconds), or raises StreamsBusyError at once with block=False."""
+        with self._slots:
+            if block:
+                self._slots.wait_for(lambda: self._free, timeout)
+            if not self._free:
+                raise StreamsBusyError(
+                    f"all {self.count} streams of the device are open; close one, retry later, or "
+                    f"build with --streams {self.count + 1} or more")
+            index = self._free.pop(0)
+        stream = Stream(self, index)
+        try:
+            stream.reset()
+        except BaseException:
+            self._release(index)
+            raise
+        return stream
+
+    def _release(self, index: int) -> None:
+        with self._slots:
+            self._free.append(index)
+            self._free.sort()
+            self._slots.notify()
+
+    def select(self, index: int) -> None:
+        """STREAM_SEL (call with the lock held)."""
+        self.device.transport.write(R.STREAM_SEL, index)
+
+    def set_lora(self, index: int, on: bool) -> None:
+        """Whether stream `index` runs the device's LoRA adapter (LORA_ENABLE bit)."""
+        with self.lock:
+            dev = self.device
+            dev.lora_streams = (dev.lora_streams | 1 << index) if on else (dev.lora_streams & ~(1 << index))
+            dev.transport.write(R.LORA_ENABLE, dev.lora_streams if dev.lora_loaded else 0)
+
+
+class Stream:
+    """One of the device's sequences: its own context (KV cache slot and position), sampling
+    settings and sampler state. Thread-safe against the other streams of the same device."""
+
+    def __init__(self, pool: StreamPool, index: int):
+        self.pool = pool
+        self.index = index
+        self.closed = False
+
+    def _check(self) -> None:
+        if self.closed:
+            raise StreamClosedError(f"stream {self.index} is closed; open another with open_stream()")
+
+    def position(self) -> int:
+        """Tokens this stream's context holds."""
+        self._check()
+        with self.pool.lock:
+            self.pool.select(self.index)
+            return self.pool.device.position()
+
+    def reset(self) -> None:
+        """Forget this stream's context (position 0); the other streams keep theirs."""
+        self._check()
+        with self.pool.lock:
+            self.pool.select(self.index)
+            self.pool.device.reset()
+
+    def use_lora(self, on: bool) -> None:
+        """Run this stream with the device's loaded LoRA adapter (on) or the base model (off)."""
+        self._check()
+        self.pool.set_lora(self.index, on)
+
+    def generate(self, prompt: Union[str, Sequence[int]], max_new_tokens: int, temperature: float = 0.0,
+                 top_k: int = 0, seed: int = 0, stop_token: Optional[int] = None,
+                 reset: bool = True) -> Iterator["Token"]:
+        """Device.generate's semantics on this stream: feed `prompt`, yield up to `max_new_tokens`
+        tokens. reset=False continues this stream's context (the last token yielded was not fed
+        back: put it first in the next prompt)."""
+        from host.device import Token
+
+        self._check()
+        device, pool = self.pool.device, self.pool
+        # one stream: nobody to take turns with, one START per generation (and bitstreams before
+        # generator 1.4, which have no RNG_STATE, never need it)
+        chunk = pool.chunk if pool.count > 1 else max(1, int(max_new_tokens))
+        feed: Union[str, Sequence[int]] = prompt
+        state, done, first = int(seed) & 0xFFFFFFFF, 0, True
+        while True:
+            n = min(chunk, int(max_new_tokens) - done) if max_new_tokens else 0
+            with pool.lock:
+                pool.select(self.index)
+                got: List[Token] = list(device.generate(feed, n, temperature, top_k, state, stop_token,
+                                                        reset=reset and first))
+                stopped = device.last_run.stopped_by
+                if stopped == "max_new_tokens" and done + len(got) < max_new_tokens:
+                    # going on: the context must have room for the token fed back, and the
+                    # sampler continues from where this chunk left it
+                    if device.position() >= device.info().context:
+                        stopped = "context"
+                    state = device.transport.read(R.RNG_STATE)
+            first = False
+            for tok in got:
+                yield Token(tok.id, tok.text, done)
+                done += 1
+            if stopped != "max_new_tokens" or done >= max_new_tokens or not got:
+                return
+            feed = [got[-1].id]                 # fed back first in the next chunk, as one run would
+
+    def generate_ids(self, prompt: Union[str, Sequence[int]], max_new_tokens: int, **kw) -> List[int]:
+        return [t.id for t in self.generate(prompt, max_new_tokens, **kw)]
+
+    def close(self) -> None:
+        """Reset this stream's context and free its slot for another user."""
+        if self.closed:
+            return
+        try:
+            with self.pool.lock:
+                self.pool.select(self.index)
+                self.pool.device.reset()
+        finally:
+            self.closed = True
+            self.pool._release(self.index)
+
+    def __enter__(self) -> "Stream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Stream({self.index} of {self.pool.count}{', closed' if self.closed else ''})"
