@@ -294,6 +294,41 @@ def test_abort_keeps_completed_positions(tiny):
     assert sim.generate([20], 5) == list(golden.generate([20], 5))
 
 
+def test_an_abort_in_any_cycle_leaves_no_unit_running(tiny):
+    """ABORT lands in every cycle of a run in turn; after it and RESET_STATE the next run gives
+    the golden token and logits. The sequencer registers the units' start pulses (rmsnorm,
+    LoRA, sampler): an ABORT in the one cycle that set one reset the unit, which then took the
+    pulse and ran for a run that was gone, and still ran when the next one started (RESET_STATE
+    resets no unit while idle): that run's first rmsnorm used the aborted pass's gains, and its
+    tokens were wrong with no error (tests/test_host_e2e_uart.py "usable after an early stop",
+    a host's gen.close() a cycle earlier or later passing)."""
+    model, sim, golden = tiny
+    words = lora_image(model.config, TINY_LORA_RANK, 0x7F, {})     # all zero: the base model,
+    sim.write_lora(words, enable=True)                              # with every LoRA pass run
+    try:
+        fresh(sim, golden)
+        prompt = [1]                    # one forward pass: the embedding, every rmsnorm, the
+        want_logits = golden.forward(1)     # LoRA passes, the classifier and the sampler
+        want, _ = golden.sample(want_logits, 0, 0, 0)
+        want = [want]
+        sim.reset_state()
+        c0 = sim.cycle_count()
+        assert sim.generate(prompt, 1) == want
+        cycles = sim.cycle_count() - c0
+        stop = [f"W {regs.CONTROL} {regs.CTRL_ABORT}", f"W {regs.CONTROL} {regs.CTRL_RESET_STATE}"]
+        bad = []
+        for n in range(cycles):
+            sim.reset_state()
+            sim.start(prompt, 1)
+            sim.commands([f"T {n}", *stop])
+            got = sim.generate(prompt, 1)
+            if got != want or not np.array_equal(sim.logits(), want_logits):
+                bad.append((n, got))
+        assert not bad, f"runs after an ABORT {len(bad)} of {cycles} cycles into a run differ: {bad[:8]}"
+    finally:
+        sim.write_lora(words, enable=False)
+
+
 def test_lora_on_every_projection_then_off(tiny):
     model, sim, golden = tiny
     cfg = model.config

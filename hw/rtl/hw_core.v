@@ -1740,6 +1740,14 @@ module hw_core #(
             silu_issue <= 1'b0;
             kvw_en     <= 1'b0;
             pf_clear   <= 1'b1;
+            // the start pulses the sequencer registered in this very cycle (S_EMB, S_NORM,
+            // S_LORA_W, S_SAMPLE): the units see soft_rst now and would see the pulse next
+            // cycle, start a pass for a run that no longer exists and still be at it when the
+            // next run starts (the rmsnorm then scales that run's first vector with the aborted
+            // pass's gains: wrong tokens, no error). RESET_STATE resets no unit while idle.
+            norm_start <= 1'b0;
+            lora_start <= 1'b0;
+            smp_start  <= 1'b0;
         end
         if (cmd_reset) begin
             pos_reg          <= {PW{1'b0}};
