@@ -85,9 +85,10 @@ gate: $(STAMP) ## gate-level check: synth_ecp5 / synth_ice40 netlists of a tiny 
 sim: $(STAMP) ## generate tokens on the Verilator simulation (PROMPT MODEL STEPS TEMP TRACE LANES)
 	$(HW) sim $(SIMARGS)
 
-bench: $(STAMP) ## cycles/token in Verilator (16x4, 16x8, 16x16 lanes, 16x16q: an engine per query head; whole context; BENCHARGS="--settings 16x16q --merge" reruns one) -> docs/bench/results.json, docs/bench.md; golden tok/s -> docs/bench/golden.json (BENCHARGS)
+bench: $(STAMP) ## cycles/token in Verilator (16x4, 16x8, 16x16 lanes, 16x16q: an engine per query head; whole context; BENCHARGS="--settings 16x16q --merge" reruns one) -> docs/bench/results.json, docs/bench.md; golden tok/s -> docs/bench/golden.json (BENCHARGS); streams N = 1, 2, 4 -> docs/bench/streams.md
 	$(HW) bench --out docs/bench/results.json --table docs/bench.md $(BENCHARGS)
 	$(HW) bench --golden models/default/model.bin --golden-out docs/bench/golden.json
+	$(PY) -m hw.bench_streams
 	$(PY) -m tests.link_rate
 
 linkrate: $(STAMP) ## host-visible tokens/s over the UART (115200 / 3 Mbaud, simulated link) from docs/bench/results.json -> docs/bench/link_rate.json

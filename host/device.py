@@ -142,6 +142,9 @@ class Device:
         # sequences held at once (open_stream; bitstreams before generator 1.4 read 0: one), and
         # LORA_ENABLE's state: an adapter is loaded, and the streams that run it
         self.streams = max(1, words[R.STREAMS])
+        # RNG_STATE (and STREAMS) came with generator 1.4: a run can end and the next continue
+        # the sampler, so one generation can be split into several STARTs
+        self.resumable = words[R.STREAMS] > 0
         self._streams: Optional["StreamPool"] = None
         self.lora_loaded = False
         self.lora_streams = (1 << self.streams) - 1
@@ -266,7 +269,9 @@ class Device:
     def reset(self) -> None:
         """Forget the context (position 0); LoRA adapters stay. Also empties the output FIFO and
         restarts the token numbers at 0."""
-        self.transport.write(R.CONTROL, R.CTRL_RESET_STATE)
+        # with ABORT: it resets every unit even while the core is idle, which also recovers a
+        # bitstream before generator 1.4 whose last ABORT left a unit running (docs/register_map.md)
+        self.transport.write(R.CONTROL, R.CTRL_RESET_STATE | R.CTRL_ABORT)
         self._wait_idle("RESET_STATE")
 
     # ------------------------------------------------------------ generation

@@ -10,11 +10,15 @@ cut on the host), top_k (an extension, as vLLM's), model (the base model or an a
 Options the device cannot honour (n > 1, top_p < 1, penalties, logprobs, ...) are refused with
 a 400 naming the field, never dropped.
 
-The hardware has one stream: one worker thread owns the Device and runs the queued requests one
-after another (FIFO), so two requests are never mixed. A request's adapter is uploaded into the
-LoRA memory when it differs from the one resident (no bitstream reload). A client that goes away
-mid-stream sets its request's cancel flag; the worker stops that generation at the next token
-(Device.generate's close: ABORT, drain) and takes the next request.
+Concurrent requests map to the device's streams (a `--streams N` build holds N sequences): one
+worker thread per stream takes queued requests in arrival order and generates on its stream, the
+streams taking turns on the device chunk by chunk (host/streams.py), so N users are served at
+once and two requests are never mixed; with one stream the requests run one after another. The
+LoRA memory holds one adapter: a request runs on its stream with the adapter (LORA_ENABLE bit) or
+without it (the base model), and a request for another adapter waits until no running request
+uses the resident one, which is then replaced (no bitstream reload). A client that goes away
+mid-stream sets its request's cancel flag; its worker stops that generation at the end of the
+chunk in progress, resets the stream and takes the next request.
 """
 from __future__ import annotations
 
@@ -104,39 +108,53 @@ class StopCutter:
 
 
 class DeviceWorker:
-    """The one thread that talks to the device: runs jobs in arrival order."""
+    """A thread per device stream, each running queued jobs on its stream in arrival order."""
 
     def __init__(self, device: Device, adapters: Dict[str, object], max_queue: int = DEFAULT_MAX_QUEUE):
         self.device = device
         self.adapters = adapters            # name -> {(layer, target): integer adapter}
         self.resident: Optional[str] = None  # adapter in the LoRA memory (None: base / cleared)
+        self.adapter_users = 0              # running jobs that use the resident adapter
+        self.uploads = 0                    # adapters written into the LoRA memory
+        self.adapter_free = threading.Condition()
         self.jobs: "queue.Queue[Optional[Job]]" = queue.Queue(maxsize=max_queue)
         self.served = 0
         self.cancelled = 0
-        self.thread = threading.Thread(target=self._loop, name="hardwire-device", daemon=True)
-        self.thread.start()
+        self.counts = threading.Lock()
+        self.streams = [device.open_stream() for _ in range(device.streams)]
+        self.threads = [threading.Thread(target=self._loop, args=(s,), name=f"hardwire-stream-{s.index}",
+                                         daemon=True) for s in self.streams]
+        for t in self.threads:
+            t.start()
 
     def submit(self, job: Job) -> None:
         try:
             self.jobs.put_nowait(job)
         except queue.Full:
-            raise ApiError(429, f"the device is busy: {self.jobs.maxsize} requests are waiting for its one "
-                                "stream; retry later", code="queue_full", kind="rate_limit_error") from None
+            raise ApiError(429, f"the device is busy: {self.jobs.maxsize} requests are waiting for its "
+                                f"{len(self.streams)} stream(s); retry later", code="queue_full",
+                           kind="rate_limit_error") from None
 
     def stop(self) -> None:
-        self.jobs.put(None)
-        self.thread.join(timeout=30)
+        for _ in self.threads:
+            self.jobs.put(None)
+        for t in self.threads:
+            t.join(timeout=30)
 
-    def _loop(self) -> None:
+    def _count(self, what: str) -> None:
+        with self.counts:
+            setattr(self, what, getattr(self, what) + 1)
+
+    def _loop(self, stream) -> None:
         while True:
             job = self.jobs.get()
             if job is None:
                 return
             if job.cancel.is_set():         # its client left while it waited
-                self.cancelled += 1
+                self._count("cancelled")
                 continue
             try:
-                self._run(job)
+                self._run(job, stream)
             except ApiError as exc:
                 job.send("error", exc)
             except (DeviceError, PromptError, ValueError) as exc:
@@ -145,23 +163,41 @@ class DeviceWorker:
                                            else "server_error"))
             except Exception as exc:        # never let one request kill the worker
                 job.send("error", ApiError(500, f"{type(exc).__name__}: {exc}", kind="server_error"))
-            self.served += 1
+            self._count("served")
 
-    def _select_adapter(self, name: Optional[str]) -> None:
-        if name == self.resident:
-            return
-        self.resident = "?"                 # unknown until the upload finished
+    @contextlib.contextmanager
+    def _adapter(self, name: Optional[str], stream):
+        """Run `stream` with adapter `name` (None: the base model) for the duration: the adapter is
+        loaded when no running job uses another one (which may mean waiting for them to finish)."""
         if name is None:
-            self.device.clear_lora()
-        else:
-            self.device.load_lora(self.adapters[name])
-        self.resident = name
+            stream.use_lora(False)
+            yield
+            return
+        with self.adapter_free:
+            self.adapter_free.wait_for(lambda: self.resident == name or self.adapter_users == 0)
+            if self.resident != name:
+                self.resident = "?"             # unknown until the upload finished
+                with stream.pool.lock:
+                    self.device.load_lora(self.adapters[name])
+                self.resident = name
+                self.uploads += 1
+            self.adapter_users += 1
+        try:
+            stream.use_lora(True)
+            yield
+        finally:
+            with self.adapter_free:
+                self.adapter_users -= 1
+                self.adapter_free.notify_all()
 
-    def _run(self, job: Job) -> None:
+    def _run(self, job: Job, stream) -> None:
+        with self._adapter(job.adapter, stream):
+            self._generate(job, stream)
+
+    def _generate(self, job: Job, stream) -> None:
         dev = self.device
-        self._select_adapter(job.adapter)
-        gen = dev.generate(job.ids, job.max_tokens, temperature=job.temperature, top_k=job.top_k,
-                           seed=job.seed, stop_token=job.stop_token)
+        gen = stream.generate(job.ids, job.max_tokens, temperature=job.temperature, top_k=job.top_k,
+                              seed=job.seed, stop_token=job.stop_token)
         job.send("start")
         cut = StopCutter(job.stop)
         text = TextStream(dev.tokenizer, job.ids[-1]) if dev.tokenizer is not None else None
@@ -170,7 +206,7 @@ class DeviceWorker:
             for tok in gen:
                 if job.cancel.is_set():
                     finish = "cancelled"
-                    break           # closing gen writes ABORT and drains: the device is free
+                    break           # the stream is reset by the next job; the device is free
                 count += 1
                 if tok.id == job.stop_token:
                     finish = "stop"     # the device's last token: its generator ends by itself
@@ -184,7 +220,7 @@ class DeviceWorker:
         finally:
             gen.close()
         if finish == "cancelled":
-            self.cancelled += 1
+            self._count("cancelled")
             return
         # an incomplete UTF-8 character at the end, through the stop-string cut like any text
         tail = cut.push(text.flush()) if text is not None and not cut.stopped else ""
@@ -328,7 +364,8 @@ def create_app(device: Device, adapters: Optional[Dict[str, object]] = None, mod
                        param="model", code="model_not_found")
 
     def _refuse_unsupported(req: Common) -> None:
-        checks = [("n", req.n != 1, "the device has one stream: send one request per completion"),
+        checks = [("n", req.n != 1, "one completion per request: send one request per completion (concurrent "
+                                     "requests run on the device's streams)"),
                   ("top_p", req.top_p != 1.0, "the device samples top-k; use top_k (extra_body) instead"),
                   ("presence_penalty", req.presence_penalty != 0.0, "the device's sampler has no penalties"),
                   ("frequency_penalty", req.frequency_penalty != 0.0, "the device's sampler has no penalties"),
@@ -336,7 +373,7 @@ def create_app(device: Device, adapters: Optional[Dict[str, object]] = None, mod
         if isinstance(req, CompletionRequest):
             checks += [("echo", req.echo, "echo is not supported"),
                        ("logprobs", req.logprobs is not None, "the device returns tokens, not log-probabilities"),
-                       ("best_of", req.best_of not in (None, 1), "the device has one stream"),
+                       ("best_of", req.best_of not in (None, 1), "one completion per request"),
                        ("suffix", req.suffix is not None, "insertion is not supported")]
         else:
             checks += [("logprobs", req.logprobs, "the device returns tokens, not log-probabilities")]
@@ -486,8 +523,8 @@ def create_app(device: Device, adapters: Optional[Dict[str, object]] = None, mod
         p = req.prompt
         if isinstance(p, list) and p and isinstance(p[0], (str, list)):
             if len(p) != 1:
-                raise ApiError(400, f"{len(p)} prompts in one request: the device has one stream; send one "
-                                    "request per prompt", param="prompt")
+                raise ApiError(400, f"{len(p)} prompts in one request: one prompt per request; send one "
+                                    "request per prompt (concurrent requests run on the device's streams)", param="prompt")
             p = p[0]
         ids = _encode(p) if isinstance(p, str) else [int(i) for i in p]
         job = _job(req, ids, DEFAULT_MAX_TOKENS)

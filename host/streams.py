@@ -8,9 +8,11 @@
 The device holds N sequences at once (a KV cache slot and a position each,
 STREAM_SEL) and computes one at a time. A stream's generation runs in chunks
 of `chunk` tokens, one START each, taken under the device's lock: generations
-on different streams (threads) take turns chunk by chunk, so each user gets
-tokens at once instead of waiting for the others' whole answers, and no
-context is recomputed on a switch. Between chunks the stream keeps what the
+on different streams (a thread each) take turns chunk by chunk, so each user
+gets tokens at once instead of waiting for the others' whole answers, and no
+context is recomputed on a switch. Tokens are handed out as they come, a
+chunk's last one once the device is free again, so one thread may also
+advance several streams' generations in turns of `chunk` tokens. Between chunks the stream keeps what the
 hardware needs to go on exactly as one long run would: the last token (fed
 back as the next chunk's prompt) and the sampler's state (RNG_STATE, written
 back as the next chunk's SEED), so each stream's tokens equal the golden
@@ -18,14 +20,16 @@ model's for that stream alone.
 
 A request beyond the N open streams waits for a free one (`open_stream(timeout=...)`)
 or is refused (`block=False`), never mixed into another stream's context.
-Closing a stream resets its slot and frees it. A build with one stream (and
-bitstreams before generator 1.4, which read STREAMS as 0) has one stream, run
-in one START per generation.
+Closing a stream resets its slot and frees it. A build with one stream has one
+slot; bitstreams before generator 1.4 (STREAMS reads 0) have one and run each
+generation in one START, since they cannot resume the sampler. Closing a
+generation early aborts its chunk's run at once (Device.generate's close).
 """
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Union
+from collections import deque
+from typing import TYPE_CHECKING, Deque, Iterator, List, Optional, Sequence, Union
 
 from host import registers as R
 from host.errors import DeviceError
@@ -45,6 +49,36 @@ class StreamClosedError(DeviceError):
     """The stream was closed: its slot may already hold another user's context."""
 
 
+class FairLock:
+    """A reentrant lock handed to the waiting threads in arrival order. (threading.RLock lets the
+    thread that releases it take it straight back, so one stream's chunks would starve the others.)"""
+
+    def __init__(self):
+        self._cond = threading.Condition(threading.Lock())
+        self._owner: Optional[int] = None
+        self._depth = 0
+        self._queue: Deque[int] = deque()
+
+    def __enter__(self) -> "FairLock":
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner == me:
+                self._depth += 1
+                return self
+            self._queue.append(me)
+            self._cond.wait_for(lambda: self._owner is None and self._queue[0] == me)
+            self._queue.popleft()
+            self._owner, self._depth = me, 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._cond:
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+                self._cond.notify_all()
+
+
 class StreamPool:
     """The device's streams: which are free, and the lock that gives the device to one chunk at a time."""
 
@@ -54,7 +88,7 @@ class StreamPool:
         self.device = device
         self.count = device.streams
         self.chunk = int(chunk)
-        self.lock = threading.RLock()             # the device: one register sequence at a time
+        self.lock = FairLock()                    # the device: one register sequence at a time
         self._free = list(range(self.count))
         self._slots = threading.Condition()
 
@@ -91,8 +125,10 @@ class StreamPool:
         """Whether stream `index` runs the device's LoRA adapter (LORA_ENABLE bit)."""
         with self.lock:
             dev = self.device
-            dev.lora_streams = (dev.lora_streams | 1 << index) if on else (dev.lora_streams & ~(1 << index))
-            dev.transport.write(R.LORA_ENABLE, dev.lora_streams if dev.lora_loaded else 0)
+            bits = (dev.lora_streams | 1 << index) if on else (dev.lora_streams & ~(1 << index))
+            if dev.lora_loaded and bits != dev.lora_streams:    # with no adapter LORA_ENABLE stays 0
+                dev.transport.write(R.LORA_ENABLE, bits)
+            dev.lora_streams = bits
 
 
 class Stream:
@@ -137,31 +173,42 @@ class Stream:
 
         self._check()
         device, pool = self.pool.device, self.pool
-        # one stream: nobody to take turns with, one START per generation (and bitstreams before
-        # generator 1.4, which have no RNG_STATE, never need it)
-        chunk = pool.chunk if pool.count > 1 else max(1, int(max_new_tokens))
+        # bitstreams before generator 1.4 have no RNG_STATE (and one stream): one START per generation
+        chunk = pool.chunk if device.resumable else max(1, int(max_new_tokens))
         feed: Union[str, Sequence[int]] = prompt
         state, done, first = int(seed) & 0xFFFFFFFF, 0, True
         while True:
             n = min(chunk, int(max_new_tokens) - done) if max_new_tokens else 0
+            held: Optional[Token] = None        # the newest token, handed out one step late
+            count = 0
             with pool.lock:
                 pool.select(self.index)
-                got: List[Token] = list(device.generate(feed, n, temperature, top_k, state, stop_token,
-                                                        reset=reset and first))
+                run = device.generate(feed, n, temperature, top_k, state, stop_token, reset=reset and first)
+                try:
+                    for tok in run:
+                        if held is not None:
+                            yield Token(held.id, held.text, done)
+                            done += 1
+                        held, count = tok, count + 1
+                finally:
+                    run.close()                 # a caller that stops early: ABORT, the device is free
                 stopped = device.last_run.stopped_by
-                if stopped == "max_new_tokens" and done + len(got) < max_new_tokens:
+                if stopped == "max_new_tokens" and done + 1 < max_new_tokens:
                     # going on: the context must have room for the token fed back, and the
                     # sampler continues from where this chunk left it
                     if device.position() >= device.info().context:
                         stopped = "context"
                     state = device.transport.read(R.RNG_STATE)
             first = False
-            for tok in got:
-                yield Token(tok.id, tok.text, done)
-                done += 1
-            if stopped != "max_new_tokens" or done >= max_new_tokens or not got:
+            # a chunk's last token goes out once its run is over and the device is free: one thread
+            # may then advance another stream's generation (turns of `chunk` tokens)
+            if held is None:
                 return
-            feed = [got[-1].id]                 # fed back first in the next chunk, as one run would
+            yield Token(held.id, held.text, done)
+            done += 1
+            if stopped != "max_new_tokens" or done >= max_new_tokens:
+                return
+            feed = [held.id]                    # fed back first in the next chunk, as one run would
 
     def generate_ids(self, prompt: Union[str, Sequence[int]], max_new_tokens: int, **kw) -> List[int]:
         return [t.id for t in self.generate(prompt, max_new_tokens, **kw)]

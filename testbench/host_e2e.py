@@ -111,9 +111,11 @@ def _interleaved(device, plan: dict) -> dict:
     out: dict = {name: [] for name in gens}
     while gens:
         for name in list(gens):
-            try:
-                out[name].append(next(gens[name]).id)
-            except StopIteration:
-                del gens[name]
-                streams[name].close()
+            for _ in range(spec["chunk"]):      # a whole chunk: its last token frees the device
+                try:
+                    out[name].append(next(gens[name]).id)
+                except StopIteration:
+                    del gens[name]
+                    streams[name].close()
+                    break
     return out

@@ -162,10 +162,11 @@ class FakeCore:
         elif addr == R.PROMPT_PUSH:
             self.prompt.append(value)
         elif addr == R.CONTROL:
+            # as hw_core: an abort ends the run (DONE), a reset in the same write then clears DONE
+            if value & R.CTRL_ABORT:
+                self.job, self.busy, self.done = None, False, self.busy or self.done
             if value & R.CTRL_RESET_STATE:
                 self._reset_state()
-            if value & R.CTRL_ABORT:
-                self.job, self.busy, self.done = None, False, True
             if value & R.CTRL_START:
                 self._start()
         elif addr == R.LORA_ADDR:

@@ -417,3 +417,19 @@ def test_build_check_with_clock_names_the_pll(capsys):
     assert "design clock 40 MHz from the 25 MHz oscillator by an EHXPLLL (CLKI_DIV 5, CLKFB_DIV 8" in out
     assert main(["build", "--board", "ulx3s-85f", "--clock", "48", "--check"]) == 1
     assert "cannot be made from the 25 MHz oscillator" in capsys.readouterr().err
+
+
+def test_a_baud_the_divider_cannot_make_names_clocks_the_pll_can():
+    import re
+
+    from hw.boards import with_clock
+    from hw.flows.errors import FlowError
+    from hw.links.uart import clks_per_bit
+
+    ulx3s = get_board("ulx3s-85f")
+    with pytest.raises(FlowError, match="4.2 % off") as exc:
+        clks_per_bit(with_clock(ulx3s, 37.5), 3_000_000)
+    clocks = [float(f) for f in re.search(r"--clock ([\d. or]+)\)", str(exc.value)).group(1).split(" or ")]
+    assert clocks and 33 not in clocks                  # 33 MHz: the ECP5 PLL cannot make it from 25 MHz
+    for mhz in clocks:                                  # each suggestion is taken
+        assert clks_per_bit(with_clock(ulx3s, mhz), 3_000_000) >= 6

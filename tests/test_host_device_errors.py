@@ -62,7 +62,7 @@ def test_each_status_error_bit_is_reported(model, bit, message):
 class BadTokenCore(FakeCore):
     """Outputs token `tok` (outside the vocabulary) as its first token."""
 
-    def _generate(self, prompt):
+    def _generate(self, golden, prompt):
         for _ in prompt:
             yield None
         yield self.ident.vocab + 3

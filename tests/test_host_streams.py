@@ -35,9 +35,11 @@ def device(model, streams, **kw):
 def run_threads(jobs):
     """Run each (stream, prompt, n, kw) in its own thread; {index: token ids} or the first error."""
     out, errors = {}, []
+    together = threading.Barrier(len(jobs))
 
     def work(i, stream, prompt, n, kw):
         try:
+            together.wait(10)
             out[i] = stream.generate_ids(prompt, n, **kw)
         except BaseException as exc:        # reported below, with the thread's job
             errors.append((i, exc))
@@ -146,3 +148,24 @@ def test_one_stream_device_runs_each_generation_in_one_start(model):
     kw = {"temperature": 3.0, "seed": 5}
     assert s.generate_ids([1, 2], 9, **kw) == golden(model, [1, 2], 9, **kw)
     assert sum(1 for a, v in core.writes if a == R.CONTROL and v & R.CTRL_START) == 1
+
+
+def test_one_thread_takes_turns_a_chunk_at_a_time_and_an_early_close_aborts(model):
+    core, dev = device(model, streams=2)
+    a, b = dev.open_stream(chunk=3), dev.open_stream()
+    ga = a.generate([1, 5], 10, temperature=2.0, seed=9)
+    gb = b.generate([2, 8, 8], 10)
+    got = {"a": [], "b": []}
+    for _ in range(3):                     # a chunk of each in turn: the device is free between them
+        for name, gen in (("a", ga), ("b", gb)):
+            got[name] += [next(gen).id for _ in range(3)]
+    assert got["a"] == golden(model, [1, 5], 10, temperature=2.0, seed=9)[:9]
+    assert got["b"] == golden(model, [2, 8, 8], 10)[:9]
+    gb.close()
+    # stopped mid-chunk: its run is aborted, the device idle and the other stream goes on
+    g = a.generate([3], 9)
+    first = next(g).id
+    g.close()
+    assert dev.last_run.stopped_by == "abort" and not core.busy
+    assert first == golden(model, [3], 1)[0]
+    assert b.generate_ids([1, 4], 5) == golden(model, [1, 4], 5)

@@ -137,7 +137,7 @@ class ReplayCore(FakeCore):
         super().__init__(model, **kw)
         self.cache = cache
 
-    def _generate(self, prompt):
+    def _generate(self, golden, prompt):
         r = self.regs
         key = (tuple(prompt),) + tuple(r.get(a // 4, 0) for a in (R.MAX_NEW, R.INV_TEMP_Q8, R.TOP_K, R.SEED,
                                                                     R.STOP_TOKEN))
@@ -145,7 +145,7 @@ class ReplayCore(FakeCore):
             yield from self.cache[key]          # (POSITION is not tracked on a replay)
             return
         fresh, out = self.golden.pos == 0, []
-        for tok in super()._generate(prompt):
+        for tok in super()._generate(golden, prompt):
             out.append(tok)
             yield tok
         if fresh:

@@ -218,7 +218,7 @@ def _post(port, path, body) -> tuple[int, dict]:
     ({"model": BASE, "prompt": [1], "temperature": "hot"}, 400, "temperature", "valid number"),
     ({"model": BASE, "prompt": [1], "temperature": 3.0}, 400, "temperature", r"in \[0, 2\]"),
     ({"model": BASE, "prompt": [1], "top_p": 0.5}, 400, "top_p", "top_p is not supported"),
-    ({"model": BASE, "prompt": [1], "n": 2}, 400, "n", "one stream"),
+    ({"model": BASE, "prompt": [1], "n": 2}, 400, "n", "one completion per request"),
     ({"model": BASE, "prompt": [1], "top_k": 99}, 400, "top_k", f"1..{K_MAX}"),
     ({"model": BASE, "prompt": [1], "frobnicate": 1}, 400, "frobnicate", "Unrecognized request argument"),
     ({"model": BASE, "prompt": [[1], [1, 5]]}, 400, "prompt", "2 prompts in one request"),
@@ -278,28 +278,31 @@ def test_cli_run_and_serve_take_adapters(tmp_path, capsys, monkeypatch):
 def test_a_queued_request_whose_client_left_never_reaches_the_device(server):
     c, dev, slow = server["client"], server["dev"], server["slow"]
     worker = server["app"].state.worker
-    cancelled, served = worker.cancelled, worker.served
+    cancelled, served, uploads = worker.cancelled, worker.served, worker.uploads
     got = {}
 
-    def long_request():
+    def long_request(i):
         r = c.completions.create(model=BASE, prompt=PROMPT, max_tokens=10, temperature=0, stream=True,
                                  extra_body={"ignore_eos": True, "return_token_ids": True})
-        got["ids"] = [t for ch in r for x in ch.choices for t in x.model_extra.get("token_ids", [])]
+        got[i] = [t for ch in r for x in ch.choices for t in x.model_extra.get("token_ids", [])]
 
-    slow.on = True                          # 0.25 s per token: the long request holds the device ~2.5 s
+    busy = len(worker.streams)              # a long request on every stream of the device
+    slow.on = True                          # 0.25 s per token: they hold the device ~2.5 s each
     try:
-        th = threading.Thread(target=long_request)
-        th.start()
+        threads = [threading.Thread(target=long_request, args=(i,)) for i in range(busy)]
+        for th in threads:
+            th.start()
         time.sleep(0.5)
-        with pytest.raises(openai.APITimeoutError):      # waits behind it, gives up after 1 s
+        with pytest.raises(openai.APITimeoutError):      # waits behind them, gives up after 1 s
             c.with_options(timeout=1.0).completions.create(model=ADAPTER, prompt=PROMPT, max_tokens=10)
-        th.join(timeout=60)
+        for th in threads:
+            th.join(timeout=60)
     finally:
         slow.on = False
-    assert got["ids"] == golden(PROMPT, 10, stop_token=None)
+    assert got == {i: golden(PROMPT, 10, stop_token=None) for i in range(busy)}
     deadline = time.monotonic() + 10
-    while worker.served + worker.cancelled < served + cancelled + 2:
+    while worker.served + worker.cancelled < served + cancelled + busy + 1:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    assert (worker.served, worker.cancelled) == (served + 1, cancelled + 1)
-    assert worker.resident is None          # the adapter of the abandoned request was never loaded
+    assert (worker.served, worker.cancelled) == (served + busy, cancelled + 1)
+    assert worker.uploads == uploads        # the adapter of the abandoned request was never loaded

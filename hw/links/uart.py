@@ -7,6 +7,7 @@ make the rate.
 """
 from __future__ import annotations
 
+from hw.errors import HardwireError
 from hw.flows.errors import FlowError
 from hw.links.link import REPO_ROOT, Link, Option, Port
 
@@ -33,14 +34,34 @@ def clks_per_bit(board, baud: int = UART_BAUD) -> int:
         raise FlowError(f"--baud {baud:,}: at the {board.clock_mhz:g} MHz design clock a bit is {hz / baud:.2f} "
                         f"clocks, below the {MIN_CLKS_PER_BIT} hw_uart_rx needs; use a lower rate or a clock of "
                         f"at least {MIN_CLKS_PER_BIT * baud / 1e6:g} MHz (--clock)")
-    error = abs(hz / clks - baud) / baud
+    error = baud_error(hz, baud)
     if error > MAX_BAUD_ERROR:
-        exact = sorted({k * baud / 1e6 for k in (clks - 1, clks, clks + 1) if k >= MIN_CLKS_PER_BIT})
+        good = [f for f in (k * baud / 1e6 for k in range(max(MIN_CLKS_PER_BIT, clks - 3), clks + 4))
+                if (out := _design_clock(board, f)) is not None and baud_error(out * 1e6, baud) <= MAX_BAUD_ERROR]
+        good = sorted(good, key=lambda f: abs(f - board.clock_mhz))[:3]
+        pick = (f"a design clock close to a multiple of the rate (--clock {' or '.join(f'{f:g}' for f in good)})"
+                if good else "another design clock")
         raise FlowError(f"--baud {baud:,}: at the {board.clock_mhz:g} MHz design clock a bit is {hz / baud:.2f} "
                         f"clocks; {clks} clocks give {hz / clks:,.0f} baud, {100 * error:.1f} % off, beyond the "
-                        f"{100 * MAX_BAUD_ERROR:.1f} % the UART receivers tolerate. Pick a design clock that is a "
-                        f"multiple of the rate (--clock {' or '.join(f'{f:g}' for f in exact)}) or another rate")
+                        f"{100 * MAX_BAUD_ERROR:.1f} % the UART receivers tolerate. Pick {pick} or another rate")
     return clks
+
+
+def baud_error(hz: float, baud: int) -> float:
+    """The relative rate error of the bridge's divider (a whole number of clocks per bit)."""
+    clks = max(1, round(hz / baud))
+    return abs(hz / clks - baud) / baud
+
+
+def _design_clock(board, mhz: float):
+    """The design clock `--clock mhz` gives on `board` (its family's PLL after the oscillator, at
+    the PLL's real output), or None when no PLL there can make it."""
+    if mhz == board.clock_mhz:
+        return mhz
+    try:
+        return board.backend.pll(board.osc_mhz or board.clock_mhz, mhz).out_mhz
+    except (HardwireError, NotImplementedError):
+        return None
 
 
 class UartLink(Link):
