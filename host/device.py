@@ -139,15 +139,15 @@ class Device:
         # at most what the output FIFO holds (more would only bring back empty words)
         self.prompt_depth = words[R.PROMPT_DEPTH]
         self.out_depth = words[R.OUT_DEPTH]
-        # sequences held at once (open_stream; bitstreams before generator 1.4 read 0: one), and
-        # LORA_ENABLE's state: an adapter is loaded, and the streams that run it
+        # sequences held at once (open_stream; bitstreams before generator 1.4 read 0: one), each
+        # with its LoRA adapter slot; LORA_ENABLE as last written (bit s: stream s runs its adapter)
         self.streams = max(1, words[R.STREAMS])
         # RNG_STATE (and STREAMS) came with generator 1.4: a run can end and the next continue
         # the sampler, so one generation can be split into several STARTs
         self.resumable = words[R.STREAMS] > 0
         self._streams: Optional["StreamPool"] = None
-        self.lora_loaded = False
-        self.lora_streams = (1 << self.streams) - 1
+        self.lora_bits = 0
+        self.lora_in_slot = [False] * self.streams     # an adapter was written into the slot
         # the numbered token read (TOKEN_WINDOW + TOKEN_ACK); False once the device shows that its
         # bitstream predates it: tokens are then popped (TOKEN_POP), as those bitstreams expect
         self.numbered_read = True
@@ -553,17 +553,20 @@ class Device:
         return self._streams.open(block, timeout)
 
     # ------------------------------------------------------------ LoRA
-    def load_lora(self, adapters: Union[Mapping[Tuple[int, str], object], str, Path], model=None) -> None:
+    def load_lora(self, adapters: Union[Mapping[Tuple[int, str], object], str, Path], model=None,
+                  streams: Optional[Sequence[int]] = None) -> None:
         """Replace the device's LoRA memory with `adapters`: {(layer, target): adapter}, an
         adapter having a (rank, in) and b (out, rank) int8 arrays and m_a, sh_a, m_b, sh_b
         (golden.LoraInt), the path of an .npz written by hw.lora.save_adapters, or a PEFT
         adapter folder (adapter_config.json + adapter_model.safetensors; converting it needs
         the compiler's hw.peft and `model`, the device's integer model or its .npz path).
-        Blocks not given are cleared (base model). The LoRA passes run only while an adapter
-        is loaded (LORA_ENABLE): with none, the device runs at the speed of a build without LoRA."""
+        Blocks not given are cleared (base model). `streams`: the streams whose adapter slots take
+        it (default every one; Stream.load_lora loads one). The LoRA passes run only while an
+        adapter is loaded (LORA_ENABLE): with none, the device runs at the speed of a build without LoRA."""
         if isinstance(adapters, (str, Path)):
             adapters = self.read_adapters(adapters, model)
-        self._write_lora(self.pack_lora(adapters), enable=any(a is not None for a in adapters.values()))
+        self._write_lora(self.pack_lora(adapters), enable=any(a is not None for a in adapters.values()),
+                         slots=range(self.streams) if streams is None else streams)
 
     def read_adapters(self, path: Union[str, Path], model=None) -> Dict[Tuple[int, str], object]:
         """{(layer, target): adapter} from a PEFT folder (converted with `model`, see load_lora)
@@ -621,29 +624,36 @@ class Device:
         except HardwireError as exc:
             raise LoraError(str(exc)) from exc
 
-    def clear_lora(self) -> None:
-        """All adapters to zero: the base model."""
+    def clear_lora(self, streams: Optional[Sequence[int]] = None) -> None:
+        """Adapters to zero (the base model) in the slots of `streams` (default every one)."""
         if self._identity.lora_rank == 0:
             return
         words: List[int] = []
         for _, target, _ in R.lora_blocks(self._identity):
             words += R.pack_lora_block(self._identity, target, None)
-        self._write_lora(words, enable=False)
+        self._write_lora(words, enable=False, slots=range(self.streams) if streams is None else streams)
 
-    def _write_lora(self, words: List[int], enable: bool) -> None:
+    def _write_lora(self, words: List[int], enable: bool, slots: Sequence[int]) -> None:
         have = self.transport.read(R.LORA_WORDS)
         if have != len(words):
             raise LoraError(f"{self.transport.name}: the device's LoRA memory holds {have} words but "
                             f"this driver's layout needs {len(words)}; driver and bitstream disagree on "
                             "the LoRA layout (docs/register_map.md)")
+        mask = sum(1 << s for s in slots)
         self._wait_idle("LoRA upload")
-        self.transport.write(R.LORA_ENABLE, 0)
-        self.transport.write(R.LORA_ADDR, 0)
-        self.transport.write_many(R.LORA_DATA, words)
+        self.set_lora_bits(self.lora_bits & ~mask)     # no stream runs a half-written slot
+        for s in slots:                                 # slot s from word s * LORA_WORDS
+            self.transport.write(R.LORA_ADDR, s * len(words))
+            self.transport.write_many(R.LORA_DATA, words)
+            self.lora_in_slot[s] = bool(enable)
         # bitstreams before generator 1.4 have no LORA_ENABLE: they ignore the write and run
         # the LoRA passes always, so the tokens are the same either way
-        self.lora_loaded = bool(enable)
-        self.transport.write(R.LORA_ENABLE, self.lora_streams if enable else 0)
+        self.set_lora_bits(self.lora_bits | mask if enable else self.lora_bits)
+
+    def set_lora_bits(self, bits: int) -> None:
+        """LORA_ENABLE: bit s, stream s runs the adapter in its slot (the LoRA passes)."""
+        self.transport.write(R.LORA_ENABLE, bits)
+        self.lora_bits = bits
 
     # ------------------------------------------------------------ helpers
     def _prompt_ids(self, prompt) -> List[int]:

@@ -122,7 +122,9 @@ REGISTERS: Tuple[Register, ...] = (
     _R("PROMPT_DEPTH", 0xD4, "R", "prompt FIFO capacity (tokens)", BUILD),
     _R("OUT_DEPTH", 0xD8, "R",
        "output FIFO capacity (tokens): the core waits while TOKEN_COUNT - TOKEN_ACK equals it", BUILD),
-    _R("LORA_WORDS", 0xDC, "R", "LoRA memory size in words (0 without LoRA)", BUILD),
+    _R("LORA_WORDS", 0xDC, "R",
+       "words of one LoRA adapter slot (0 without LoRA); the memory holds a slot per stream, stream s's "
+       "from LORA_ADDR s * LORA_WORDS", BUILD),
     _R("ATT_ENGINES", 0xE0, "R",
        "attention engines; the KV cache has min(ATT_ENGINES, KV_HEADS) banks (the debug window's KV addresses)",
        BUILD),

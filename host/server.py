@@ -13,12 +13,11 @@ a 400 naming the field, never dropped.
 Concurrent requests map to the device's streams (a `--streams N` build holds N sequences): one
 worker thread per stream takes queued requests in arrival order and generates on its stream, the
 streams taking turns on the device chunk by chunk (host/streams.py), so N users are served at
-once and two requests are never mixed; with one stream the requests run one after another. The
-LoRA memory holds one adapter: a request runs on its stream with the adapter (LORA_ENABLE bit) or
-without it (the base model), and a request for another adapter waits until no running request
-uses the resident one, which is then replaced (no bitstream reload). A client that goes away
-mid-stream sets its request's cancel flag; its worker stops that generation at the end of the
-chunk in progress, resets the stream and takes the next request.
+once and two requests are never mixed; with one stream the requests run one after another. Each
+stream has its own LoRA adapter slot: a request runs with its adapter (uploaded into its stream's
+slot when the slot holds another; no bitstream reload) or the base model (LORA_ENABLE bit off).
+A client that goes away mid-stream sets its request's cancel flag; its worker stops that
+generation at the next token (the chunk's run aborted) and takes the next request.
 """
 from __future__ import annotations
 
@@ -113,15 +112,14 @@ class DeviceWorker:
     def __init__(self, device: Device, adapters: Dict[str, object], max_queue: int = DEFAULT_MAX_QUEUE):
         self.device = device
         self.adapters = adapters            # name -> {(layer, target): integer adapter}
-        self.resident: Optional[str] = None  # adapter in the LoRA memory (None: base / cleared)
-        self.adapter_users = 0              # running jobs that use the resident adapter
         self.uploads = 0                    # adapters written into the LoRA memory
-        self.adapter_free = threading.Condition()
         self.jobs: "queue.Queue[Optional[Job]]" = queue.Queue(maxsize=max_queue)
         self.served = 0
         self.cancelled = 0
         self.counts = threading.Lock()
         self.streams = [device.open_stream() for _ in range(device.streams)]
+        # the adapter in each stream's LoRA slot (None: none loaded)
+        self.resident: List[Optional[str]] = [None] * device.streams
         self.threads = [threading.Thread(target=self._loop, args=(s,), name=f"hardwire-stream-{s.index}",
                                          daemon=True) for s in self.streams]
         for t in self.threads:
@@ -165,34 +163,22 @@ class DeviceWorker:
                 job.send("error", ApiError(500, f"{type(exc).__name__}: {exc}", kind="server_error"))
             self._count("served")
 
-    @contextlib.contextmanager
-    def _adapter(self, name: Optional[str], stream):
-        """Run `stream` with adapter `name` (None: the base model) for the duration: the adapter is
-        loaded when no running job uses another one (which may mean waiting for them to finish)."""
+    def _select_adapter(self, name: Optional[str], stream) -> None:
+        """Run `stream` with adapter `name` (None: the base model): its slot is rewritten only when
+        it holds another adapter; the other streams keep theirs."""
         if name is None:
             stream.use_lora(False)
-            yield
-            return
-        with self.adapter_free:
-            self.adapter_free.wait_for(lambda: self.resident == name or self.adapter_users == 0)
-            if self.resident != name:
-                self.resident = "?"             # unknown until the upload finished
-                with stream.pool.lock:
-                    self.device.load_lora(self.adapters[name])
-                self.resident = name
-                self.uploads += 1
-            self.adapter_users += 1
-        try:
+        elif self.resident[stream.index] == name:
             stream.use_lora(True)
-            yield
-        finally:
-            with self.adapter_free:
-                self.adapter_users -= 1
-                self.adapter_free.notify_all()
+        else:
+            self.resident[stream.index] = "?"       # unknown until the upload finished
+            stream.load_lora(self.adapters[name])
+            self.resident[stream.index] = name
+            self._count("uploads")
 
     def _run(self, job: Job, stream) -> None:
-        with self._adapter(job.adapter, stream):
-            self._generate(job, stream)
+        self._select_adapter(job.adapter, stream)
+        self._generate(job, stream)
 
     def _generate(self, job: Job, stream) -> None:
         dev = self.device

@@ -122,13 +122,14 @@ class StreamPool:
         self.device.transport.write(R.STREAM_SEL, index)
 
     def set_lora(self, index: int, on: bool) -> None:
-        """Whether stream `index` runs the device's LoRA adapter (LORA_ENABLE bit)."""
+        """Whether stream `index` runs the adapter in its slot (LORA_ENABLE bit; a slot without one
+        stays off: its passes would only cost time)."""
         with self.lock:
             dev = self.device
-            bits = (dev.lora_streams | 1 << index) if on else (dev.lora_streams & ~(1 << index))
-            if dev.lora_loaded and bits != dev.lora_streams:    # with no adapter LORA_ENABLE stays 0
-                dev.transport.write(R.LORA_ENABLE, bits)
-            dev.lora_streams = bits
+            on = on and dev.lora_in_slot[index]
+            bits = (dev.lora_bits | 1 << index) if on else (dev.lora_bits & ~(1 << index))
+            if bits != dev.lora_bits:
+                dev.set_lora_bits(bits)
 
 
 class Stream:
@@ -158,8 +159,15 @@ class Stream:
             self.pool.select(self.index)
             self.pool.device.reset()
 
+    def load_lora(self, adapters, model=None) -> None:
+        """Load `adapters` (as Device.load_lora takes them) into this stream's own adapter slot and
+        run it; the other streams keep theirs."""
+        self._check()
+        with self.pool.lock:
+            self.pool.device.load_lora(adapters, model, streams=[self.index])
+
     def use_lora(self, on: bool) -> None:
-        """Run this stream with the device's loaded LoRA adapter (on) or the base model (off)."""
+        """Run this stream with the adapter in its slot (on) or the base model (off)."""
         self._check()
         self.pool.set_lora(self.index, on)
 

@@ -233,9 +233,10 @@ class FakeCore:
         if not enabled:
             return                      # LoRA passes off: the base model whatever the memory holds
         ident = self.ident
+        slot = self.sel * self.regs[R.LORA_WORDS // 4]     # the selected stream's adapter slot
         for layer, target, base in R.lora_blocks(ident):
             n = R.lora_block_words(ident, target)
-            words = [self.lora_words.get(base + i, 0) for i in range(n)]
+            words = [self.lora_words.get(slot + base + i, 0) for i in range(n)]
             out, inp = R.lora_shape(ident, target)
             r = ident.lora_rank
             vals = []

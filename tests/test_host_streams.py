@@ -133,6 +133,16 @@ def test_lora_per_stream(model):
     assert want != golden(model, [1, 6], 8)
     got = run_threads([(base, [1, 6], 8, {}), (tuned, [1, 6], 8, {})])
     assert got == {0: golden(model, [1, 6], 8), 1: want}
+    # a second adapter in the base stream's own slot: the tuned stream keeps the first
+    other = LoraInt(rng.integers(-127, 128, (2, cfg.hidden_dim)), rng.integers(-127, 128, (cfg.dim, 2)),
+                    int(rng.integers(1 << 14, 1 << 15)), 13, int(rng.integers(1 << 14, 1 << 15)), 11)
+    base.load_lora({(1, "w2"): other})
+    assert core.regs[R.LORA_ENABLE // 4] == 0b11
+    g2 = GoldenModel(model, k_max=K_MAX)
+    g2.set_lora(1, "w2", other)
+    want2 = list(g2.generate([1, 6], 8))
+    assert want2 not in (want, golden(model, [1, 6], 8))
+    assert run_threads([(base, [1, 6], 8, {}), (tuned, [1, 6], 8, {})]) == {0: want2, 1: want}
     dev.clear_lora()
     assert core.regs[R.LORA_ENABLE // 4] == 0 and tuned.generate_ids([1, 6], 8) == golden(model, [1, 6], 8)
 

@@ -406,26 +406,36 @@ def test_streams_keep_their_own_context_and_sampler(tiny):
     assert sim.read(regs.STREAM_SEL) == 0
 
 
-def test_lora_enable_is_per_stream(tiny):
-    """LORA_ENABLE bit s: stream 1 runs the adapter, stream 0 the base model, from one LoRA memory."""
+def test_each_stream_runs_the_adapter_in_its_own_slot(tiny):
+    """A LoRA slot per stream (slot s from word s * LORA_WORDS) and LORA_ENABLE bit s: stream 0 the
+    base model, streams 1 and 2 two different adapters, interleaved; each equals its golden model."""
     model, sim, golden = tiny
     cfg = model.config
-    adapters = random_adapters(cfg, ("wq", "w2"), TINY_LORA_RANK, seed=8)
-    sim.write_lora(lora_image(cfg, TINY_LORA_RANK, 0x7F, adapters), enable=False)
-    sim.write(regs.LORA_ENABLE, 0b010)
-    base = list(GoldenModel(model).generate([1, 5], 6))
-    with_lora = GoldenModel(model)
-    for key, ad in adapters.items():
-        with_lora.set_lora(*key, ad)
-    adapted = list(with_lora.generate([1, 5], 6))
-    assert adapted != base
+    words = sim.ident["lora_words"]
+    adapters = {1: random_adapters(cfg, ("wq", "w2"), TINY_LORA_RANK, seed=8),
+                2: random_adapters(cfg, ("wv", "w1"), TINY_LORA_RANK, seed=9)}
+    for s, ad in adapters.items():
+        sim.write_lora(lora_image(cfg, TINY_LORA_RANK, 0x7F, ad), base=s * words, enable=False)
+    sim.write(regs.LORA_ENABLE, 0b110)
+    want = {0: list(GoldenModel(model).generate([1, 5], 6))}
+    for s, ad in adapters.items():
+        g = GoldenModel(model)
+        for key, a in ad.items():
+            g.set_lora(*key, a)
+        want[s] = list(g.generate([1, 5], 6))
+    assert len({tuple(w) for w in want.values()}) == 3          # three different outputs
+    got = {s: [] for s in want}
     try:
-        for s, want in ((0, base), (1, adapted), (0, base)):
+        for s in want:
             sim.select_stream(s)
             sim.reset_state()
-            assert sim.generate([1, 5], 6) == want
+        for _ in range(3):                                      # chunks of 2, in turns
+            for s in want:
+                sim.select_stream(s)
+                got[s] += sim.generate([1, 5] if not got[s] else [got[s][-1]], 2)
+        assert got == want
     finally:
-        sim.write_lora([0] * sim.ident["lora_words"], enable=False)
+        sim.write_lora([0] * TINY_STREAMS * words, enable=False)
         sim.select_stream(0)
         sim.reset_state()
 

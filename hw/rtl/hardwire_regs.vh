@@ -91,7 +91,7 @@ localparam [7:0] R_K_MAX             = 8'd52;
 localparam [7:0] R_PROMPT_DEPTH      = 8'd53;
 // 0xD8 R: output FIFO capacity (tokens): the core waits while TOKEN_COUNT - TOKEN_ACK equals it
 localparam [7:0] R_OUT_DEPTH         = 8'd54;
-// 0xDC R: LoRA memory size in words (0 without LoRA)
+// 0xDC R: words of one LoRA adapter slot (0 without LoRA); the memory holds a slot per stream, stream s's from LORA_ADDR s * LORA_WORDS
 localparam [7:0] R_LORA_WORDS        = 8'd55;
 // 0xE0 R: attention engines; the KV cache has min(ATT_ENGINES, KV_HEADS) banks (the debug window's KV addresses)
 localparam [7:0] R_ATT_ENGINES       = 8'd56;

@@ -148,8 +148,9 @@ module hw_core #(
         end
     endfunction
 
-    localparam LORA_WORDS = LORA_ON ? L * lora_layer_words(0) : 0;
-    localparam LORA_AW    = (LORA_WORDS > 1) ? $clog2(LORA_WORDS) : 1;
+    localparam LORA_WORDS = LORA_ON ? L * lora_layer_words(0) : 0;    // one adapter slot (LORA_WORDS)
+    localparam LORA_MEM   = STREAMS * LORA_WORDS;                      // a slot per stream
+    localparam LORA_AW    = (LORA_MEM > 1) ? $clog2(LORA_MEM) : 1;
 
     // integer copies of parameters for comparisons without width warnings
     localparam integer KV_LSTEP = KPB * CTX;
@@ -208,6 +209,7 @@ module hw_core #(
     reg [PW-1:0]    stream_pos [0:STREAMS-1];   // POSITION of each stream
     reg [SW-1:0]    run_stream_reg;     // the stream of the run
     reg [KV_AW-1:0] kv_sbase_reg;       // its KV cache slot: run_stream * KV_SSTEP
+    reg [LORA_AW-1:0] lora_sbase_reg;   // its LoRA adapter slot: run_stream * LORA_WORDS
     wire [PW-1:0]   sel_pos = stream_pos[stream_sel_reg];
     reg [31:0]      prompt_left_reg;    // prompt tokens still to take
     reg [31:0]      gen_left_reg;       // tokens still to generate
@@ -556,7 +558,7 @@ module hw_core #(
         if (LORA_ON) begin : g_lora
             hw_lora #(
                 .RANK(LORA_RANK),
-                .WORDS(LORA_WORDS),
+                .WORDS(LORA_MEM),
                 .MAXN(LORA_MAXN),
                 .LANES(LANES),
                 .AW(LORA_AW),
@@ -572,6 +574,7 @@ module hw_core #(
                 .dbg_addr(dbg_addr_reg[LORA_AW-1:0]),
                 .dbg_data(lora_dbg_data),
                 .ptr_reset(lora_ptr_reset),
+                .ptr_base(lora_sbase_reg),
                 .start(lora_start),
                 .in_dim(lora_in32[LORA_NW-1:0]),
                 .out_dim(lora_out32[LORA_NW-1:0]),
@@ -588,7 +591,7 @@ module hw_core #(
             assign lora_done     = 1'b0;
             assign lora_x_word   = {LORA_NW{1'b0}};
             assign lora_d_word   = {(LANES*LORA_DW){1'b0}};
-            wire unused_lora = &{1'b0, lora_d_addr, lora_x_data, lora_in32, lora_out32, lora_ptr_reset};
+            wire unused_lora = &{1'b0, lora_d_addr, lora_x_data, lora_in32, lora_out32, lora_ptr_reset, lora_sbase_reg};
         end
     endgenerate
 
@@ -1324,6 +1327,7 @@ module hw_core #(
     integer     si;
     // the selected stream's KV cache slot (stream * KV_SSTEP < KV_DEPTH: the low KV_AW bits hold it)
     wire [31:0] kv_sbase32 = {{(32-SW){1'b0}}, stream_sel_reg} * KV_SSTEP;
+    wire [31:0] lora_sbase32 = {{(32-SW){1'b0}}, stream_sel_reg} * LORA_WORDS;
 
     always @(posedge clk) begin
         // pulses
@@ -1445,6 +1449,7 @@ module hw_core #(
                         run_stream_reg   <= stream_sel_reg;
                         pos_reg          <= sel_pos;
                         kv_sbase_reg     <= kv_sbase32[KV_AW-1:0];
+                        lora_sbase_reg   <= lora_sbase32[LORA_AW-1:0];
                         state_reg        <= S_FETCH;
                     end
                 end
@@ -1774,6 +1779,7 @@ module hw_core #(
             end
             run_stream_reg   <= {SW{1'b0}};
             kv_sbase_reg     <= {KV_AW{1'b0}};
+            lora_sbase_reg   <= {LORA_AW{1'b0}};
             emb_issue        <= 1'b0;
             rope_issue       <= 1'b0;
             silu_issue       <= 1'b0;
@@ -1919,7 +1925,7 @@ module hw_core #(
         end
     end
 
-    wire unused_ok = &{1'b0, kv_sbase32, layer_a32, silu_out_valid, mv_out_last, att_tag32, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, lora_busy, dbg_sub_q[31:0], dbg_word32, dbg_lgw32,
+    wire unused_ok = &{1'b0, kv_sbase32, lora_sbase32, layer_a32, silu_out_valid, mv_out_last, att_tag32, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, lora_busy, dbg_sub_q[31:0], dbg_word32, dbg_lgw32,
                        rope_addr32, rope_e32, mv_rows32, mv_cols32, emb_base32, rope_base32,
                        lora_in32, lora_out32, kvw_base32};
 

@@ -11,7 +11,8 @@
 // wo w1 w3 w2 one block: word 0 {sh_a[21:16], m_a[14:0]}, word 1 {sh_b, m_b},
 // then A row by row (ceil(in/4) words each, zero padded), then B row by row
 // (ceil(RANK/4) words each). The core computes the adapters in that same order
-// every token, so one pointer walks the memory (ptr_reset at token start).
+// every token, so one pointer walks the memory (ptr_reset at token start) from
+// the first word of the run's slot (ptr_base: a slot per stream, each the layout above).
 // The delta of output row r is kept in lane memory r % LANES at word r / LANES,
 // so the core reads the LANES deltas of a matvec pass as one word.
 module hw_lora #(
@@ -34,7 +35,8 @@ module hw_lora #(
     input  wire [AW-1:0]       dbg_addr,
     output wire [31:0]         dbg_data,
     // compute one adapter
-    input  wire                ptr_reset,   // token start: back to word 0
+    input  wire                ptr_reset,   // token start: back to the first word of ptr_base's slot
+    input  wire [AW-1:0]       ptr_base,    // the run's adapter slot (one per stream)
     input  wire                start,
     input  wire [NW-1:0]       in_dim,
     input  wire [NW-1:0]       out_dim,
@@ -329,7 +331,7 @@ module hw_lora #(
             default: state_reg <= ST_IDLE;
         endcase
         if (ptr_reset) begin
-            ptr_reg <= {AW{1'b0}};
+            ptr_reg <= ptr_base;
         end
         if (rst) begin
             state_reg   <= ST_IDLE;

@@ -195,8 +195,8 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
               + ctx * (hd // 2) * 32                            # rope cos/sin
               + L * 256 * 16 + TABLE_BITS + L * LAYER_WORD_BITS)
     kv = attention.kv_cache_bits(cfg, ctx, knobs.streams)
-    lora = sum(L * knobs.lora_rank * (r + c) * 8 for t, (r, c) in shapes.items()
-               if t in knobs.lora_targets) if knobs.lora_rank else 0
+    lora = knobs.streams * sum(L * knobs.lora_rank * (r + c) * 8 for t, (r, c) in shapes.items()
+                               if t in knobs.lora_targets) if knobs.lora_rank else 0    # a slot per stream
     # LUT4 rough count: a LUT multiplier ~ a*b LUTs, an adder ~ 1 LUT per bit,
     # the requant rounding shifter ~ 6 mux levels over ACC_W+16 bits.
     # LUT MACs (knobs.macs == "lut"): WB bit planes of VPL masked int8 adds per lane, ~19 LUT

@@ -302,11 +302,12 @@ class SimSession:
 
     # ------------------------------------------------------------ LoRA
     def write_lora(self, words: list[int], base: int = 0, enable: bool = True) -> None:
-        """Write LoRA memory words from `base` (hw/sim/lora_image.py makes them), then
-        LORA_ENABLE: whether the next runs compute the LoRA passes at all."""
-        if base + len(words) > self.ident["lora_words"]:
-            raise SimError(f"{len(words)} LoRA words from {base} do not fit the "
-                           f"{self.ident['lora_words']}-word LoRA memory of this build")
+        """Write LoRA memory words from `base` (hw/sim/lora_image.py makes them; stream s's slot
+        starts at s * LORA_WORDS), then LORA_ENABLE = enable (bit 0: stream 0 runs its adapter)."""
+        size = self.ident["lora_words"] * self.ident["streams"]     # a slot per stream
+        if base + len(words) > size:
+            raise SimError(f"{len(words)} LoRA words from {base} do not fit the {size}-word LoRA memory "
+                           f"of this build ({self.ident['streams']} slots of {self.ident['lora_words']})")
         self.commands([f"W {regs.LORA_ADDR} {base}"] + [f"W {regs.LORA_DATA} {w & 0xFFFFFFFF}" for w in words]
                       + [f"W {regs.LORA_ENABLE} {int(enable)}"])
 
