@@ -1,0 +1,18 @@
+"""hw/chip_plan.py: the scale-out plan comes from the fit check and the estimate, and says what
+they say (a model over one chip's block RAM needs more chips; a chain is no faster per user)."""
+from __future__ import annotations
+
+from hw import chip_plan as cp
+
+
+def test_the_plan_follows_the_fit_check_and_the_estimate():
+    small = cp.plan("260K", cp.MODELS["stories260K (0.26M)"])
+    bigger = cp.plan("1M", cp.MODELS["1M"])
+    # stories260K at its 512 context: over the 208 blocks of one ECP5-85F (its KV cache is 80)
+    assert 208 < small.blocks < 2 * 208 and small.chips == 2 and small.layer_fits_a_chip
+    assert bigger.blocks > small.blocks and bigger.chips >= small.chips
+    assert (bigger.chips - 1) * 208 < bigger.blocks <= bigger.chips * 208
+    # one user's token crosses every chip: the hops only add; C users in flight make C times that
+    assert small.user_tokens_per_s < cp.CLOCK_MHZ * 1e6 / small.cycles
+    assert small.chain_tokens_per_s == small.user_tokens_per_s * small.chips
+    assert f"| 260K | 0.26M | {small.blocks} | " in cp.markdown([small])
