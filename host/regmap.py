@@ -81,7 +81,7 @@ REGISTERS: Tuple[Register, ...] = (
        "one LoRA memory word (4 int8, value j at bits `[8j +: 8]`); LORA_ADDR increments", None),
     _R("DBG_ADDR", 0x48, "RW", "debug window: `region << 28 | index`"),
     _R("DBG_DATA", 0x4C, "R",
-       "the value DBG_ADDR selects, sign-extended; valid 4 cycles after the DBG_ADDR write", None),
+       "the value DBG_ADDR selects, sign-extended; valid 5 cycles after the DBG_ADDR write", None),
     _R("TOKEN_ACK", 0x50, "RW",
        "tokens acknowledged since RESET_STATE. W: the host holds every token numbered below the value, "
        "the output FIFO frees them (ignored unless TOKEN_ACK <= value <= TOKEN_COUNT, mod 2^32)"),

@@ -174,8 +174,13 @@ EMB_DSPS, ROPE_PAIR_DSPS = 1, 4
 EMB_LUTS, ROPE_PAIR_LUTS = 180, 180
 # the LoRA unit (hw_lora), when built: synth_ecp5 of it at 16 lanes, rank 4, models/default (wq, wv) is
 # 1,130 LUT4, 128 CCU2C, 357 PFUMX, 160 TRELLIS_DPR16X4 (the per-lane delta banks), 1,006 FF,
-# 2 DP16KD (counted by the estimate's lora_bits) and 6 MULT18X18D (four products and two rescales)
-LORA_LUTS, LORA_FFS, LORA_DSPS = 2_200, 1_100, 6
+# 2 DP16KD (counted by the estimate's lora_bits) and 6 MULT18X18D (four products and two rescales).
+# What it adds around itself (the delta adders of the write-back, its vector-buffer read window,
+# the per-stream slots and enables) is larger: the placed models/default 16 x 8 + LoRA rank 4 builds
+# (generator 1.4, seventeenth session: 64,377 TRELLIS_COMB, 25,119 TRELLIS_FF) were 6,100 LUT slots
+# and 4,900 FFs above the fit check with the unit alone. Those builds are the only LoRA calibration
+# point, so all of it is counted here (a 16 x 8 build without LoRA has not been placed).
+LORA_LUTS, LORA_FFS, LORA_DSPS = 7_300, 6_000, 6
 LUT_LIMIT = 0.85            # placement and routing need slack: at most 85% of the LUTs
 FF_LIMIT = 0.90
 

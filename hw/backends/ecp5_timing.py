@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # ---------------------------------------------------------------- delay model (ns)
-CLK_TO_Q = {"TRELLIS_FF": 0.5, "DP16KD": 4.0, "TRELLIS_DPR16X4": 0.8}   # launch: clock to output
+CLK_TO_Q = {"TRELLIS_FF": 0.5, "DP16KD": 5.8, "TRELLIS_DPR16X4": 0.8}   # launch: clock to output
 SETUP = 0.2
 COMB = {"LUT4": 0.45, "PFUMX": 0.3, "L6MUX21": 0.3, "MULT18X18D": 3.8}   # input to output
 LUTRAM_READ = 0.6            # TRELLIS_DPR16X4 RAD -> DO
@@ -32,6 +32,12 @@ CARRY_LUT = 0.5              # CCU2C A/B/C/D -> COUT or S
 OTHER = 0.5                  # any other combinational cell
 SEQUENTIAL = ("TRELLIS_FF", "DP16KD", "TRELLIS_DPR16X4")     # their data inputs end paths
 LAUNCH_ONLY = ("TRELLIS_FF", "DP16KD", "EHXPLLL")           # their outputs start paths, nothing passes
+# Block RAMs and multipliers sit in fixed rows, so a net to or from one crosses the fabric
+# once placed: 3.8-6.4 ns on the routed 16x8 + LoRA core (seventeenth session's pnr.log), where
+# a fabric net costs under 1. The dominant term of that build's critical path (BRAM -> LUT ->
+# MULT18X18D -> adder, 25.1 ns), invisible without it.
+HARD_BLOCKS = ("DP16KD", "MULT18X18D")
+HARD_NET = 3.0
 
 
 def net_delay(fanout: int) -> float:
@@ -91,8 +97,14 @@ class Netlist:
                     if isinstance(b, int):
                         yield port, b
 
-    def at_pin(self, bit: int) -> float:
-        return self.arrival(bit) + net_delay(self.fanout[bit])
+    def at_pin(self, bit: int, sink_kind: str = "") -> float:
+        return self.arrival(bit) + self.wire(bit, sink_kind)
+
+    def wire(self, bit: int, sink_kind: str) -> float:
+        """The net from `bit`'s driver to one sink of kind `sink_kind`."""
+        drv = self.driver.get(bit)
+        hard = sink_kind in HARD_BLOCKS or (drv is not None and base_type(self.cells[drv[0]]["type"]) in HARD_BLOCKS)
+        return net_delay(self.fanout[bit]) + (HARD_NET if hard else 0.0)
 
     def arrival(self, bit: int) -> float:
         """Latest arrival at the driver's output of `bit`. Depth first with an explicit stack,
@@ -136,16 +148,16 @@ class Netlist:
                 if got is None:                 # still open: a loop, no contribution
                     continue
                 if kind == "TRELLIS_DPR16X4":
-                    t = got + net_delay(self.fanout[b]) + LUTRAM_READ
+                    t = got + self.wire(b, kind) + LUTRAM_READ
                 elif kind == "CCU2C":
                     if port == "CIN":
                         t = got + (CARRY_IN_OUT if out_port == "COUT" else CARRY_IN_SUM)
                     elif out_port == "S0" and port.endswith("1"):
                         continue                # the upper half does not reach S0
                     else:
-                        t = got + net_delay(self.fanout[b]) + CARRY_LUT
+                        t = got + self.wire(b, kind) + CARRY_LUT
                 else:
-                    t = got + net_delay(self.fanout[b]) + COMB.get(kind, OTHER)
+                    t = got + self.wire(b, kind) + COMB.get(kind, OTHER)
                 if t > best:
                     best, via = t, b
         self._arrival[bit] = best
@@ -161,7 +173,7 @@ class Netlist:
             for port, b in self.inputs(cell):
                 if port.startswith("CLK") or port == "WCK" or (kind == "TRELLIS_DPR16X4" and port == "RAD"):
                     continue
-                found.append((self.at_pin(b) + SETUP, f"{cname}.{port}", b))
+                found.append((self.at_pin(b, kind) + SETUP, f"{cname}.{port}", b))
         found.sort(key=lambda f: -f[0])
         return [TimedPath(t, end, self._hops(b)) for t, end, b in found]
 

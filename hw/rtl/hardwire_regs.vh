@@ -42,7 +42,7 @@ localparam [7:0] R_LORA_ADDR         = 8'd16;
 localparam [7:0] R_LORA_DATA         = 8'd17;
 // 0x48 RW: debug window: region << 28 | index
 localparam [7:0] R_DBG_ADDR          = 8'd18;
-// 0x4C R: the value DBG_ADDR selects, sign-extended; valid 4 cycles after the DBG_ADDR write
+// 0x4C R: the value DBG_ADDR selects, sign-extended; valid 5 cycles after the DBG_ADDR write
 localparam [7:0] R_DBG_DATA          = 8'd19;
 // 0x50 RW: tokens acknowledged since RESET_STATE. W: the host holds every token numbered below the value, the output FIFO frees them (ignored unless TOKEN_ACK <= value <= TOKEN_COUNT, mod 2^32)
 localparam [7:0] R_TOKEN_ACK         = 8'd20;

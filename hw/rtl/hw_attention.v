@@ -284,11 +284,14 @@ module hw_attention #(
     end
 
     // ---------------------------------------------------------------- phase 2: exp2, sums
-    // issue (c) -> v, score (c+1) -> (max - s) * m (c+2) -> z (c+3) -> hw_exp2 (c+5)
-    // -> e * v (c+6) -> the row's sums (c+7) -> accumulated (c+8); P positions each
-    reg               e1_valid, e2_valid, e3_valid;             // then hw_exp2 (2 cycles)
-    reg [TW-1:0]      e1_t, e2_t;                   // row (positions past npos are masked at z)
-    reg [P*HD*8-1:0]  v2, v3, v4, v5;
+    // issue (c) -> v, score (c+1) -> max - s (c+2) -> * m (c+3) -> z (c+4) -> hw_exp2 (c+6)
+    // -> e * v (c+7) -> the row's sums (c+8) -> accumulated (c+9); P positions each. The
+    // score RAM's output, subtraction, multiplier and its adders in one cycle were a routed path
+    // of 25 ns (16x8 + LoRA bitstream of generator 1.4): max - s has a register of its own.
+    reg               e1_valid, ed_valid, e2_valid, e3_valid;   // then hw_exp2 (2 cycles)
+    reg [TW-1:0]      e1_t, ed_t, e2_t;             // row (positions past npos are masked at z)
+    reg [P*HD*8-1:0]  vd, v2, v3, v4, v5;
+    reg [P*SCW-1:0]   diff_d;                       // max - s, registered
     reg [P*DPW-1:0]   prod2;
     reg [P*ZW-1:0]    z3;
     reg signed [SCW-1:0] v_max;                     // the value stage head's maximum score
@@ -301,13 +304,16 @@ module hw_attention #(
         for (gp = 0; gp < P; gp = gp + 1) begin : g_exp
             // 0 <= max - s < 2**SCW (unsigned) for the positions below npos
             wire [SCW-1:0] diff1 = v_max - score_q[gp*SCW +: SCW];
+            always @(posedge clk) begin
+                diff_d[gp*SCW +: SCW] <= diff1;
+            end
             wire [DPW-1:0] zfull = prod2[gp*DPW +: DPW] >> v_sh_att;
             wire [31:0]    pos2  = ({{(32-TW){1'b0}}, e2_t} << LP) + gp;
             wire           live  = pos2 < {{(32-PW){1'b0}}, v_npos};
             assign z_next[gp*ZW +: ZW] = (!live || zfull >= 4096) ? 13'd4096 : zfull[ZW-1:0];
 
             always @(posedge clk) begin
-                prod2[gp*DPW +: DPW] <= diff1 * v_m_att;
+                prod2[gp*DPW +: DPW] <= diff_d[gp*SCW +: SCW] * v_m_att;
             end
 
             hw_exp2 #(
@@ -327,9 +333,12 @@ module hw_attention #(
     always @(posedge clk) begin
         e1_valid <= v_issuing;
         e1_t     <= v_t[TW-1:0];
-        e2_valid <= e1_valid;
-        e2_t     <= e1_t;
-        v2       <= kv_v;
+        ed_valid <= e1_valid;
+        ed_t     <= e1_t;
+        vd       <= kv_v;
+        e2_valid <= ed_valid;
+        e2_t     <= ed_t;
+        v2       <= vd;
         e3_valid <= e2_valid;
         v3       <= v2;
         z3       <= z_next;
@@ -337,6 +346,7 @@ module hw_attention #(
         v5       <= v4;
         if (rst) begin
             e1_valid <= 1'b0;
+            ed_valid <= 1'b0;
             e2_valid <= 1'b0;
             e3_valid <= 1'b0;
         end
@@ -396,10 +406,10 @@ module hw_attention #(
     // the sums are handed to the divider (hand) when it is free. The next head may be
     // taken while the last one's rows still drain when the hand-over is sure to come
     // first: the divider is free (only that head can fill it) and the new head has at
-    // least V_EARLY_ROWS rows (its first row reaches the sums 7 cycles after its issue,
+    // least V_EARLY_ROWS rows (its first row reaches the sums 8 cycles after its issue,
     // after the hand-over; its last issue, which records its tag, after it too).
     // Otherwise it waits for the hand-over (acc_pending).
-    localparam integer V_EARLY_ROWS = 8;
+    localparam integer V_EARLY_ROWS = 9;
     localparam integer V_EARLY_NPOS = (V_EARLY_ROWS - 1) * P;       // npos above this: enough rows
     reg                 acc_pending;        // a head whose values are issued is not yet handed over
     reg                 acc_done;           // its sums are complete
@@ -407,8 +417,8 @@ module hw_attention #(
     reg [14:0]          m_out_acc;
     reg [5:0]           sh_out_acc;
     reg                 div_full;           // a head is in the division stage
-    reg                 e1_f, e2_f, e3_f, e4_f, e5_f, a_f, b_f;     // the row is its head's first
-    reg                 e1_l, e2_l, e3_l, e4_l, e5_l, a_l, b_l;     // the row is its head's last
+    reg                 e1_f, ed_f, e2_f, e3_f, e4_f, e5_f, a_f, b_f;   // the row is its head's first
+    reg                 e1_l, ed_l, e2_l, e3_l, e4_l, e5_l, a_l, b_l;   // the row is its head's last
     wire                hand = acc_pending && acc_done && !div_full;
     wire                t_rows_ok = ({{(32-PW){1'b0}}, t_npos} > V_EARLY_NPOS);
     wire                v_take = t_full && t_done && !v_issuing && (!acc_pending || (!div_full && t_rows_ok));
@@ -416,8 +426,10 @@ module hw_attention #(
     always @(posedge clk) begin
         e1_f <= (v_t == {CW{1'b0}});
         e1_l <= v_last;
-        e2_f <= e1_f;
-        e2_l <= e1_l;
+        ed_f <= e1_f;
+        ed_l <= e1_l;
+        e2_f <= ed_f;
+        e2_l <= ed_l;
         e3_f <= e2_f;
         e3_l <= e2_l;
         e4_f <= e3_f;

@@ -357,45 +357,46 @@ module hw_core #(
     // `hardwire respin` can rewrite it in a finished bitstream (docs/respin.md).
 
     // model.hex: words 0-7 the fingerprint (most significant first), 8 EPS_Q, 9 FINAL_GSHIFT
-    // (signed), 10 LOGIT_M, 11 LOGIT_SH. Words 8-11 are copied into registers in the 5 cycles
-    // after reset (the host cannot reach the core that early); then the port serves the
-    // fingerprint registers, its output register being reg_rdata's for them.
+    // (signed), 10 LOGIT_M, 11 LOGIT_SH. All 12 are copied into registers in the 13 cycles
+    // after reset (the host cannot reach the core that early): the fingerprint registers read
+    // from fp_reg, as the block RAM's output into the bus logic was a 20 ns path.
     wire [31:0]       model_q;
-    reg [2:0]         mc_ptr;               // constant word being read (0..3), 4 = loaded
-    reg               mc_v;                 // model_q holds constant word mc_k
-    reg [1:0]         mc_k;
+    reg [3:0]         mc_ptr;               // word being read (0..11), 12 = loaded
+    reg               mc_v;                 // model_q holds word mc_k
+    reg [3:0]         mc_k;
+    reg [31:0]        fp_reg [0:7];         // the fingerprint, most significant word first
     reg [30:0]        eps_q_reg;
     reg signed [5:0]  final_gs_reg;
     reg [14:0]        logit_m_reg;
     reg [5:0]         logit_sh_reg;
-    wire              mc_busy = (mc_ptr != 3'd4);
-    wire [3:0]        model_addr = mc_busy ? {2'b10, mc_ptr[1:0]} : {1'b0, reg_addr[2:0]};
+    wire              mc_busy = (mc_ptr != 4'd12);
     hw_rom #(
         .WIDTH(32),
         .DEPTH(16),
         .FILE({ROM_DIR, "/model.hex"})
     ) model_rom (
         .clk(clk),
-        .en(mc_busy || reg_rd),
-        .addr(model_addr),
+        .en(mc_busy),
+        .addr(mc_ptr),
         .q(model_q)
     );
     always @(posedge clk) begin
         mc_v <= mc_busy;
-        mc_k <= mc_ptr[1:0];
+        mc_k <= mc_ptr;
         if (mc_busy) begin
-            mc_ptr <= mc_ptr + 3'd1;
+            mc_ptr <= mc_ptr + 4'd1;
         end
         if (mc_v) begin
             case (mc_k)
-                2'd0:    eps_q_reg    <= model_q[30:0];
-                2'd1:    final_gs_reg <= model_q[5:0];
-                2'd2:    logit_m_reg  <= model_q[14:0];
-                default: logit_sh_reg <= model_q[5:0];
+                4'd8:    eps_q_reg    <= model_q[30:0];
+                4'd9:    final_gs_reg <= model_q[5:0];
+                4'd10:   logit_m_reg  <= model_q[14:0];
+                4'd11:   logit_sh_reg <= model_q[5:0];
+                default: fp_reg[mc_k[2:0]] <= model_q;
             endcase
         end
         if (rst) begin
-            mc_ptr <= 3'd0;
+            mc_ptr <= 4'd0;
             mc_v   <= 1'b0;
         end
     end
@@ -675,6 +676,14 @@ module hw_core #(
         .rd_addr(lg_rd_addr),
         .rd_data(logit_q)
     );
+    // the debug port's view: one 24-bit logit per lane, selected by index (no 24 x index product)
+    wire [23:0] logit_words [0:LANES-1];
+    genvar lgw;
+    generate
+        for (lgw = 0; lgw < LANES; lgw = lgw + 1) begin : g_logit_word
+            assign logit_words[lgw] = logit_q[24*lgw +: 24];
+        end
+    endgenerate
 
     // ================================================================ embedding
     // EMB_W elements per cycle (one ROM word), so that the first rmsnorm, which
@@ -707,20 +716,29 @@ module hw_core #(
     reg [DIW:0]        ei_reg;              // issue counter (first element of the word)
     wire [31:0]        emb_base32 = {{(32-TOKW){1'b0}}, tok_reg} * (D_I / EMB_W);
     reg                emb_issue;
-    reg                emb_v1;
-    reg [DIW-1:0]      emb_i1, emb_i2, emb_i3, emb_i4;
+    // issue -> ROM read (v1) -> its output registered (v2: block RAM -> multiplier was ~18 ns
+    // by hw.backends.ecp5_timing) -> hw_rq (3) -> written from emb_i5
+    reg                emb_v1, emb_v2;
+    reg [DIW-1:0]      emb_i1, emb_i2, emb_i3, emb_i4, emb_i5;
+    reg [EMB_W*BITS_EMB-1:0] emb_q2;
+    reg [20:0]         emb_scale_q2;
     wire [EMB_W-1:0]   emb_valid_w;
     wire               emb_out_valid = emb_valid_w[0];
-    wire [EMB_W*16-1:0] emb_out;            // element emb_i4 + j at [16j +: 16]
+    wire [EMB_W*16-1:0] emb_out;            // element emb_i5 + j at [16j +: 16]
 
     always @(posedge clk) begin
         emb_v1      <= emb_issue;
+        emb_v2      <= emb_v1;
+        emb_q2      <= emb_q;
+        emb_scale_q2 <= emb_scale_q;
         emb_i1      <= ei_reg[DIW-1:0];
         emb_i2      <= emb_i1;
         emb_i3      <= emb_i2;
         emb_i4      <= emb_i3;
+        emb_i5      <= emb_i4;
         if (soft_rst) begin
             emb_v1 <= 1'b0;
+            emb_v2 <= 1'b0;
         end
     end
 
@@ -733,10 +751,10 @@ module hw_core #(
             ) emb_rq (
                 .clk(clk),
                 .rst(soft_rst),
-                .in_valid(emb_v1),
-                .x(emb_q[ge*BITS_EMB +: BITS_EMB]),
-                .m(emb_scale_q[14:0]),
-                .sh(emb_scale_q[20:15]),
+                .in_valid(emb_v2),
+                .x(emb_q2[ge*BITS_EMB +: BITS_EMB]),
+                .m(emb_scale_q2[14:0]),
+                .sh(emb_scale_q2[20:15]),
                 .out_valid(emb_valid_w[ge]),
                 .y(emb_out[ge*16 +: 16])
             );
@@ -822,10 +840,14 @@ module hw_core #(
     wire              rp_next_k  = (rp_next32 >= D_I / 2);
     wire [31:0]       rp_next_e  = rp_next_k ? 2 * (rp_next32 - D_I / 2) : 2 * rp_next32;
     wire              rope_go = rope_issue && (rope_need_reg <= (rope_is_k_reg ? k_ready_reg : q_ready_reg));
-    reg               rope_v1;
-    reg               rope_k1, rope_k2;
-    reg [DIW-1:0]     rope_e1, rope_e2;          // element 2p of the group's first pair (of q or k)
+    // go -> ROM and q/k reads (1) -> registered again (2: the ROM's output went straight into
+    // hw_rope_pair's multipliers, ~18 ns by hw.backends.ecp5_timing) -> hw_rope_pair (2)
+    reg               rope_v1, rope_v2;
+    reg               rope_k1, rope_k2, rope_k3;
+    reg [DIW-1:0]     rope_e1, rope_e2, rope_e3; // element 2p of the group's first pair (of q or k)
     reg [ROPE_W*8-1:0] rope_a1, rope_b1;        // pair j's elements at [8j +: 8]
+    reg [ROPE_W*8-1:0] rope_a2, rope_b2;
+    reg [ROPE_W*32-1:0] rope_q2;
     wire              rope_is_k = rope_is_k_reg;
     wire [31:0]       rope_e32  = rope_e_reg;
     wire [31:0]       rope_addr32 = {{(32-ROPE_AW){1'b0}}, rope_base_reg} + {{(32-HDIW){1'b0}}, ri_reg};
@@ -853,12 +875,19 @@ module hw_core #(
 
     always @(posedge clk) begin
         rope_v1 <= rope_go;
+        rope_v2 <= rope_v1;
+        rope_a2 <= rope_a1;
+        rope_b2 <= rope_b1;
+        rope_q2 <= rope_q;
         rope_k1 <= rope_is_k;
         rope_e1 <= rope_e32[DIW-1:0];
         rope_k2 <= rope_k1;
         rope_e2 <= rope_e1;
+        rope_k3 <= rope_k2;
+        rope_e3 <= rope_e2;
         if (soft_rst) begin
             rope_v1 <= 1'b0;
+            rope_v2 <= 1'b0;
         end
     end
 
@@ -867,11 +896,11 @@ module hw_core #(
             hw_rope_pair rope (
                 .clk(clk),
                 .rst(soft_rst),
-                .in_valid(rope_v1),
-                .a(rope_a1[8*gr +: 8]),
-                .b(rope_b1[8*gr +: 8]),
-                .c(rope_q[32*gr +: 16]),
-                .s(rope_q[32*gr+16 +: 16]),
+                .in_valid(rope_v2),
+                .a(rope_a2[8*gr +: 8]),
+                .b(rope_b2[8*gr +: 8]),
+                .c(rope_q2[32*gr +: 16]),
+                .s(rope_q2[32*gr+16 +: 16]),
                 .out_valid(rope_valid_w[gr]),
                 .a_out(rope_a_out[8*gr +: 8]),
                 .b_out(rope_b_out[8*gr +: 8])
@@ -1052,7 +1081,7 @@ module hw_core #(
     wire              silu_go = silu_issue && (si_need_reg <= h3_ready_reg);
     reg               silu_v1;
     reg [SILU_W*8-1:0] silu_a1, silu_b1, silu_a_next, silu_b_next;
-    reg [HIW-1:0]     silu_i [1:6];
+    reg [HIW-1:0]     silu_i [1:7];
     wire [SILU_W-1:0] silu_out_valid;
     wire [SILU_W*8-1:0] silu_out;
     integer sp;
@@ -1068,7 +1097,7 @@ module hw_core #(
         silu_a1    <= silu_a_next;
         silu_b1    <= silu_b_next;
         silu_i[1]  <= si_reg[HIW-1:0];
-        for (sp = 2; sp <= 6; sp = sp + 1) begin
+        for (sp = 2; sp <= 7; sp = sp + 1) begin
             silu_i[sp] <= silu_i[sp-1];
         end
         if (soft_rst) begin
@@ -1081,7 +1110,7 @@ module hw_core #(
     // read: w3 streams a pass every WPP cycles, so pass k is written in cycle
     // E + MV_WRITE - (K - 1 - k) * WPP (K passes); the gate issues a group of SILU_W
     // elements in the cycle after its h3 rows are written (and after the group before),
-    // and element i is in h1 7 cycles after its issue; w2, taken in cycle S >= E (on
+    // and element i is in h1 8 cycles after its issue; w2, taken in cycle S >= E (on
     // w3's last word at the earliest), reads element i in cycle S + 1 + i / VPL.
     // w2_delay is the least S - E with every read after its write; the sequencer counts
     // W2_WAIT cycles from taking w3 (w3's walk: K * WPP words). A LoRA delta on w2
@@ -1101,7 +1130,7 @@ module hw_core #(
                 t     = MV_WRITE + 1 - ((H - 1) / LANES - last / LANES) * WPP;  // its last row written, + 1
                 c     = (t > c + 1) ? t : c + 1;
                 for (i = first; i <= last; i = i + 1) begin
-                    t = c + 6 - i / VPL;
+                    t = c + 7 - i / VPL;
                     if (t > w2_delay) begin
                         w2_delay = t;
                     end
@@ -1192,14 +1221,14 @@ module hw_core #(
     always @(posedge clk) begin
         for (e = 0; e < D; e = e + 1) begin
             for (rw = 0; rw < ROPE_W; rw = rw + 1) begin
-                rope_q_a3[e*ROPE_W + rw] <= !rope_k2 && {{(32-DIW){1'b0}}, rope_e2} + 2 * rw == e;
-                rope_q_b3[e*ROPE_W + rw] <= !rope_k2 && {{(32-DIW){1'b0}}, rope_e2} + 2 * rw + 1 == e;
+                rope_q_a3[e*ROPE_W + rw] <= !rope_k3 && {{(32-DIW){1'b0}}, rope_e3} + 2 * rw == e;
+                rope_q_b3[e*ROPE_W + rw] <= !rope_k3 && {{(32-DIW){1'b0}}, rope_e3} + 2 * rw + 1 == e;
             end
         end
         for (e = 0; e < KVD; e = e + 1) begin
             for (rw = 0; rw < ROPE_W; rw = rw + 1) begin
-                rope_k_a3[e*ROPE_W + rw] <= rope_k2 && {{(32-DIW){1'b0}}, rope_e2} + 2 * rw == e;
-                rope_k_b3[e*ROPE_W + rw] <= rope_k2 && {{(32-DIW){1'b0}}, rope_e2} + 2 * rw + 1 == e;
+                rope_k_a3[e*ROPE_W + rw] <= rope_k3 && {{(32-DIW){1'b0}}, rope_e3} + 2 * rw == e;
+                rope_k_b3[e*ROPE_W + rw] <= rope_k3 && {{(32-DIW){1'b0}}, rope_e3} + 2 * rw + 1 == e;
             end
         end
     end
@@ -1266,12 +1295,12 @@ module hw_core #(
             res_wd[wj*16 +: 16] = wb_res_sum[wj*16 +: 16];
             if (emb_out_valid) begin
                 res_wv[wj]          = (wj < EMB_W);
-                res_wi[wj*32 +: 32] = {{(32-DIW){1'b0}}, emb_i4} + wj;
+                res_wi[wj*32 +: 32] = {{(32-DIW){1'b0}}, emb_i5} + wj;
                 res_wd[wj*16 +: 16] = (wj < EMB_W) ? emb_out[16*(wj % EMB_W) +: 16] : 16'd0;
             end
             if (silu_out_valid[0]) begin
                 h1_wv[wj]          = (wj < SILU_W);
-                h1_wi[wj*32 +: 32] = {{(32-HIW){1'b0}}, silu_i[6]} + wj;
+                h1_wi[wj*32 +: 32] = {{(32-HIW){1'b0}}, silu_i[7]} + wj;
                 h1_wd[wj*8 +: 8]   = (wj < SILU_W) ? silu_out[8*(wj % SILU_W) +: 8] : 8'd0;
             end
         end
@@ -1378,10 +1407,10 @@ module hw_core #(
             rope_last_reg <= (rp_next32 + ROPE_W >= (D_I + KVD_I) / 2);
             ri_reg <= ({{(32-HDIW){1'b0}}, ri_reg} + ROPE_W >= HALF_I) ? {HDIW{1'b0}} : ri_reg + ROPE_STEP;
             if (rope_last) begin
-                // the last group's pairs are in q / k after its RoPE pipeline (3 cycles):
+                // the last group's pairs are in q / k after its RoPE pipeline (4 cycles):
                 // the KV write may read k when wait_reg has counted down from 1
                 rope_issue <= 1'b0;
-                wait_reg   <= 5'd3;
+                wait_reg   <= 5'd4;
             end
         end
         if (emb_issue) begin
@@ -1397,7 +1426,7 @@ module hw_core #(
             silu_last_reg <= (si_next2 >= H_I);
             if (silu_last) begin
                 silu_issue <= 1'b0;
-                wait_reg   <= 5'd8;
+                wait_reg   <= 5'd9;
             end
         end
 
@@ -1802,7 +1831,7 @@ module hw_core #(
 
     // ================================================================ debug window
     // DBG_ADDR[31:28] region, [27:0] index; DBG_DATA (sign-extended) is valid
-    // 4 cycles after a DBG_ADDR write (while idle).
+    // 5 cycles after a DBG_ADDR write (while idle).
     wire [3:0]  dbg_region = dbg_addr_reg[31:28];
     wire [27:0] dbg_index  = dbg_addr_reg[27:0];
     wire [31:0] dbg_idx32  = {4'd0, dbg_index};
@@ -1810,7 +1839,9 @@ module hw_core #(
     wire [31:0] dbg_word32 = dbg_idx32 >> HDIW;         // KV cache word
     wire [31:0] dbg_lgw32  = dbg_idx32 >> LNW;          // logit RAM word
     reg  [31:0] dbg_vec_q;
-    reg  [3:0]  dbg_region_q, dbg_region_q2;
+    reg  [3:0]  dbg_region_q, dbg_region_q2, dbg_region_q3;
+    reg  [31:0] dbg_sub_q2i, dbg_lg_q2, dbg_vec_q3;
+    reg  [HD*8-1:0] dbg_kk_q2, dbg_kv_q2;
     reg  [31:0] dbg_sub_q, dbg_sub_q2;
     reg  [31:0] dbg_vec_q2;
     reg  [31:0] dbg_data_reg;
@@ -1845,20 +1876,29 @@ module hw_core #(
         end
         dbg_region_q  <= dbg_region;
         dbg_sub_q     <= dbg_idx32;
-        // stage 2: select within block-RAM words
+        // stage 2: the block-RAM words registered (the KV banks' multiplexer and the element
+        // select in one cycle were an 18.7 ns path by hw.backends.ecp5_timing), the logit
+        // selected (LUT RAM)
         dbg_region_q2 <= dbg_region_q;
         dbg_vec_q2    <= dbg_vec_q;
-        case (dbg_region_q)
-            4'd0:    dbg_sub_q2 <= {{8{logit_q[24*dbg_sub_q[LNW-1:0] + 23]}}, logit_q[24*dbg_sub_q[LNW-1:0] +: 24]};
-            4'd9:    dbg_sub_q2 <= sx8(kv_k[8*dbg_sub_q[HDIW-1:0] +: 8]);
-            4'd10:   dbg_sub_q2 <= sx8(kv_v[8*dbg_sub_q[HDIW-1:0] +: 8]);
+        dbg_sub_q2i   <= dbg_sub_q;
+        dbg_kk_q2     <= kv_k;
+        dbg_kv_q2     <= kv_v;
+        dbg_lg_q2     <= {{8{logit_words[dbg_sub_q[LNW-1:0]][23]}}, logit_words[dbg_sub_q[LNW-1:0]]};
+        // stage 2b: the element within the word
+        dbg_region_q3 <= dbg_region_q2;
+        dbg_vec_q3    <= dbg_vec_q2;
+        case (dbg_region_q2)
+            4'd0:    dbg_sub_q2 <= dbg_lg_q2;
+            4'd9:    dbg_sub_q2 <= sx8(dbg_kk_q2[8*dbg_sub_q2i[HDIW-1:0] +: 8]);
+            4'd10:   dbg_sub_q2 <= sx8(dbg_kv_q2[8*dbg_sub_q2i[HDIW-1:0] +: 8]);
             default: dbg_sub_q2 <= 32'd0;
         endcase
         // stage 3
-        case (dbg_region_q2)
+        case (dbg_region_q3)
             4'd0, 4'd9, 4'd10: dbg_data_reg <= dbg_sub_q2;
             4'd11:             dbg_data_reg <= lora_dbg_data;
-            default:           dbg_data_reg <= dbg_vec_q2;
+            default:           dbg_data_reg <= dbg_vec_q3;
         endcase
     end
 
@@ -1867,14 +1907,11 @@ module hw_core #(
                           pf_full, of_valid, done_reg, busy_reg};
 
     reg [31:0] reg_rdata_q;
-    reg        fp_sel_q;                    // the last read was of the fingerprint: model_q answers
-    assign reg_rdata = fp_sel_q ? model_q
-                     : tok_sel_q ? (win_valid_q ? {1'b1, win_no_q, win_tok_q} : 32'd0)
+    assign reg_rdata = tok_sel_q ? (win_valid_q ? {1'b1, win_no_q, win_tok_q} : 32'd0)
                      : reg_rdata_q;
 
     always @(posedge clk) begin
         if (reg_rd) begin
-            fp_sel_q <= (reg_addr >= R_FINGERPRINT) && (reg_addr < R_FINGERPRINT + R_FINGERPRINT_WORDS);
             tok_sel_q <= win_sel || (reg_addr == R_TOKEN_POP);
             case (reg_addr)
                 R_MAGIC:        reg_rdata_q <= MAGIC_VALUE;
@@ -1920,12 +1957,13 @@ module hw_core #(
                 R_OUT_DEPTH:    reg_rdata_q <= OUT_DEPTH;
                 R_LORA_WORDS:   reg_rdata_q <= LORA_WORDS;
                 R_ATT_ENGINES:  reg_rdata_q <= ATT_E;
-                default:        reg_rdata_q <= 32'd0;
+                default:        reg_rdata_q <= (reg_addr >= R_FINGERPRINT && reg_addr < R_FINGERPRINT + R_FINGERPRINT_WORDS)
+                                             ? fp_reg[reg_addr[2:0]] : 32'd0;
             endcase
         end
     end
 
-    wire unused_ok = &{1'b0, kv_sbase32, lora_sbase32, layer_a32, silu_out_valid, mv_out_last, att_tag32, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, lora_busy, dbg_sub_q[31:0], dbg_word32, dbg_lgw32,
+    wire unused_ok = &{1'b0, kv_sbase32, lora_sbase32, layer_a32, silu_out_valid, mv_out_last, att_tag32, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, lora_busy, dbg_sub_q[31:0], dbg_sub_q2i, dbg_word32, dbg_lgw32,
                        rope_addr32, rope_e32, mv_rows32, mv_cols32, emb_base32, rope_base32,
                        lora_in32, lora_out32, kvw_base32};
 

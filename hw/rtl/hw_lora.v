@@ -119,11 +119,17 @@ module hw_lora #(
                                              : (row_reg + 1'b1 >= out_reg);
 
     // ---------------------------------------------------------------- dot-4 pipeline
-    // issue (c) -> word, x (c+1) -> 4-product sum (c+2) -> accumulate (c+3)
-    // -> * m (c+4) -> + rounding (c+5) -> shift (c+6) -> saturated u or d written (c+7): the
-    // rounding add, the shift and the write in one cycle were the design's longest path
+    // issue (c) -> word, x (c+1) -> both registered (c+2) -> 4 products (c+3) -> their sum
+    // (c+4) -> accumulate (c+5) -> * m (c+6) -> + rounding (c+7) -> shift (c+8) -> saturated
+    // u or d written (c+9). The rounding add, the shift and the write in one cycle were the
+    // design's longest path; then block RAM -> multiplier -> adder (25.1 ns routed, 16x8 + LoRA
+    // bitstream of generator 1.4): operands and products now have registers of their own.
     reg               q1_valid, q1_first, q1_last, q1_b;
     reg [NW-1:0]      q1_w;
+    reg               qa_valid, qa_first, qa_last, qa_b;      // operands registered
+    reg [31:0]        w_a, x_a;
+    reg               qp_valid, qp_first, qp_last, qp_b;      // products registered
+    reg signed [15:0] prod_p [0:3];
     reg               q2_valid, q2_first, q2_last, q2_b;
     reg signed [LACC-1:0] psum2;
     reg               q3_valid, q3_b;
@@ -162,7 +168,16 @@ module hw_lora #(
     always @* begin
         dot4 = {LACC{1'b0}};
         for (k = 0; k < 4; k = k + 1) begin
-            dot4 = dot4 + $signed(mem_q[8*k +: 8]) * $signed(opnd[8*k +: 8]);
+            dot4 = dot4 + {{(LACC-16){prod_p[k][15]}}, prod_p[k]};
+        end
+    end
+
+    integer kp;
+    always @(posedge clk) begin
+        w_a <= mem_q;
+        x_a <= opnd;
+        for (kp = 0; kp < 4; kp = kp + 1) begin
+            prod_p[kp] <= $signed(w_a[8*kp +: 8]) * $signed(x_a[8*kp +: 8]);
         end
     end
 
@@ -174,10 +189,18 @@ module hw_lora #(
         q1_last  <= row_word_last;
         q1_b     <= (state_reg == ST_B);
         q1_w     <= w_reg;
-        q2_valid <= q1_valid;
-        q2_first <= q1_first;
-        q2_last  <= q1_last;
-        q2_b     <= q1_b;
+        qa_valid <= q1_valid;
+        qa_first <= q1_first;
+        qa_last  <= q1_last;
+        qa_b     <= q1_b;
+        qp_valid <= qa_valid;
+        qp_first <= qa_first;
+        qp_last  <= qa_last;
+        qp_b     <= qa_b;
+        q2_valid <= qp_valid;
+        q2_first <= qp_first;
+        q2_last  <= qp_last;
+        q2_b     <= qp_b;
         psum2    <= dot4;
         q3_valid <= q2_valid && q2_last;
         q3_b     <= q2_b;
@@ -201,6 +224,8 @@ module hw_lora #(
         rq6      <= rq5;
         if (rst) begin
             q1_valid <= 1'b0;
+            qa_valid <= 1'b0;
+            qp_valid <= 1'b0;
             q2_valid <= 1'b0;
             q3_valid <= 1'b0;
             q4_valid <= 1'b0;
@@ -265,7 +290,7 @@ module hw_lora #(
     endgenerate
 
     // ---------------------------------------------------------------- control
-    wire drained = !q1_valid && !q2_valid && !q3_valid && !q4_valid && !q5_valid && !q6_valid;
+    wire drained = !q1_valid && !qa_valid && !qp_valid && !q2_valid && !q3_valid && !q4_valid && !q5_valid && !q6_valid;
 
     always @(posedge clk) begin
         done <= 1'b0;

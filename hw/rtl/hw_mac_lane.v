@@ -11,8 +11,8 @@
 // the last word of a row it requantizes y = (acc * m + 2**(sh-1)) >>> sh with
 // hw_rq at full width (no saturation: the core saturates or adds by mode).
 // Pipeline (stage numbers as in hw_matvec): S0 address -> S1 ROM read register
-// -> S2 ROM output register + x -> S3 product sum -> S4 row total + scale read
-// -> hw_rq (3 stages) -> S7 y.
+// -> S2 ROM output register + x, scale address -> S3 product sum, scale read -> S4 row
+// total + scale register -> hw_rq (3 stages) -> S7 y.
 module hw_mac_lane #(
     parameter VPL         = 4,                  // values per word (per cycle)
     parameter WB          = 8,                  // bits per weight (two's complement)
@@ -38,10 +38,11 @@ module hw_mac_lane #(
     input  wire [GSEL_W-1:0]       rom_group,
     // S2: the x values of that word (registered by the caller), int8 each, value j at [8j +: 8]
     input  wire [VPL*8-1:0]        x_in,
-    // S3: accumulate control of the word, scale address of its pass
+    // S3: accumulate control of the word
     input  wire                    acc_en,
     input  wire                    acc_first,      // first word of a row: restart the sum
     input  wire                    acc_last,       // last word of a row: requantize the sum
+    // S2: the scale address of the word's pass (a stage early: the ROM output is registered)
     input  wire [SCALE_AW-1:0]     scale_addr,
     // S7: requantized row result, 4 cycles after its acc_last at S3
     output wire                    y_valid,
@@ -183,7 +184,8 @@ module hw_mac_lane #(
     reg  signed [ACC_W-1:0] total_s4;
     reg                     total_valid_s4;
     wire signed [ACC_W-1:0] acc_sum = acc_first ? psum_s3 : acc + psum_s3;
-    wire [MW+SW-1:0]        scale_s4;
+    wire [MW+SW-1:0]        scale_s3;
+    reg  [MW+SW-1:0]        scale_s4;
 
     hw_rom #(
         .WIDTH(MW+SW),
@@ -193,7 +195,7 @@ module hw_mac_lane #(
         .clk(clk),
         .en(1'b1),
         .addr(scale_addr),
-        .q(scale_s4)
+        .q(scale_s3)
     );
 
     always @(posedge clk) begin
@@ -204,6 +206,7 @@ module hw_mac_lane #(
             end
         end
         total_valid_s4 <= acc_en && acc_last;
+        scale_s4       <= scale_s3;
         if (rst) begin
             total_valid_s4 <= 1'b0;
         end

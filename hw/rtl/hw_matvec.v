@@ -203,7 +203,9 @@ module hw_matvec #(
     wire                acc_en    = ctl_s3[V_BIT];
     wire                acc_first = ctl_s3[F_BIT];
     wire                acc_last  = ctl_s3[L_BIT];
-    wire [SCALE_AW-1:0] scale_s3  = ctl_s3[SCALE_AW-1:0];
+    // the scale address a stage early: the lanes register the scale ROM's output before hw_rq's
+    // multiplier (block RAM -> multiplier was ~19 ns by hw.backends.ecp5_timing)
+    wire [SCALE_AW-1:0] scale_s2  = ctl_q[CTL_W +: SCALE_AW];
 
     // S7 outputs
     wire [CTL_W-1:0]    ctl_o     = ctl_q[(LATENCY-1)*CTL_W +: CTL_W];
@@ -248,7 +250,7 @@ module hw_matvec #(
                 .acc_en(acc_en),
                 .acc_first(acc_first),
                 .acc_last(acc_last),
-                .scale_addr(scale_s3),
+                .scale_addr(scale_s2),
                 .y_valid(lane_valid),
                 .y(out_data[l*RQ_W +: RQ_W])
             );

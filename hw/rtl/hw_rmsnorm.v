@@ -126,11 +126,12 @@ module hw_rmsnorm #(
 
     // ---------------------------------------------------------------- pass 1: sum of squares
     localparam SQW = 32 + $clog2(NW + 1);                   // NW squares <= NW * 2**30
-    // issue (c) -> res (c+1) -> res * res registered in p1 (c+2) -> squares summed (c+3)
-    // -> accumulated. The product is registered before the adder tree: gain ROM, operand
-    // multiplexer, multiplier and tree in one cycle were the routed critical path of the
-    // v2 core on the ECP5-85F (25.7 ns, docs/boards.md).
-    reg              a1_valid, a2_valid, a3_valid;
+    // issue (c) -> res (c+1) -> operands registered (c+2) -> res * res registered in p1 (c+3)
+    // -> squares summed (c+4) -> accumulated. The product is registered before the adder tree:
+    // gain ROM, operand multiplexer, multiplier and tree in one cycle were the routed critical
+    // path of the v2 core on the ECP5-85F (25.7 ns, docs/boards.md); the operands are too
+    // (gain block RAM -> multiplexers -> multiplier was ~24 ns by hw.backends.ecp5_timing).
+    reg              a1_valid, a2_valid, a3_valid, a4_valid;
     reg [SQW-1:0]    sq_reg;
     reg [SSW-1:0]    ss_reg;
     wire [NW*32-1:0] prod;              // res * res (pass 1) or res * gain (pass 2), one multiplier per lane
@@ -150,8 +151,9 @@ module hw_rmsnorm #(
         a1_valid <= issue && (state_reg == ST_SUM);
         a2_valid <= a1_valid;
         a3_valid <= a2_valid;
+        a4_valid <= a3_valid;
         sq_reg   <= square;
-        if (a3_valid) begin
+        if (a4_valid) begin
             ss_reg <= ss_reg + {{(SSW-SQW){1'b0}}, sq_reg};
         end
         if (start && state_reg == ST_IDLE) begin
@@ -161,6 +163,7 @@ module hw_rmsnorm #(
             a1_valid <= 1'b0;
             a2_valid <= 1'b0;
             a3_valid <= 1'b0;
+            a4_valid <= 1'b0;
         end
     end
 
@@ -186,10 +189,10 @@ module hw_rmsnorm #(
     );
 
     // ---------------------------------------------------------------- pass 2: scale
-    // issue (c) -> res, gain (c+1) -> res * gq (c+2) -> * r (c+3) -> + rounding (c+4)
-    // -> shift (c+5) -> saturate: y (c+6), NW lanes
-    reg                  b1_valid, b2_valid, b3_valid, b4_valid, b5_valid;
-    reg [IW-1:0]         b1_i, b2_i, b3_i, b4_i, b5_i;
+    // issue (c) -> res, gain (c+1) -> operands (c+2) -> res * gq (c+3) -> * r (c+4)
+    // -> + rounding (c+5) -> shift (c+6) -> saturate: y (c+7), NW lanes
+    reg                  b1_valid, b2_valid, b3_valid, b4_valid, b5_valid, b6_valid;
+    reg [IW-1:0]         b1_i, b2_i, b3_i, b4_i, b5_i, b6_i;
     // rq with the shift sh_reg: sh >= 48 leaves 0 (|p2| < 2**47); sh <= 0 never
     // occurs for a valid model (the golden model's rq needs sh >= 1)
     wire [5:0]           sh_u   = (sh_reg < 8'sd1) ? 6'd1 : (sh_reg > 8'sd48) ? 6'd48 : sh_reg[5:0];
@@ -221,9 +224,12 @@ module hw_rmsnorm #(
             wire                 y_lo   = rshift[P2W] && !(&rshift[P2W-1:7]);
             // passes 1 and 2 never overlap: they share the multiplier
             wire signed [15:0]   mb = (state_reg == ST_SUM) ? res_data[16*yj +: 16] : gq[16*yj +: 16];
-            assign prod[32*yj +: 32] = $signed(res_data[16*yj +: 16]) * mb;
+            reg signed [15:0]    op_a, op_b;
+            assign prod[32*yj +: 32] = op_a * op_b;
             assign prod_q[32*yj +: 32] = p1;
             always @(posedge clk) begin
+                op_a <= res_data[16*yj +: 16];
+                op_b <= mb;
                 p1   <= prod[32*yj +: 32];
                 p2   <= p1 * $signed({1'b0, r_reg});
                 rsum <= {p2[P2W-1], p2} + rnd_reg;
@@ -234,7 +240,7 @@ module hw_rmsnorm #(
     endgenerate
 
     localparam integer LEAD_I = LEAD * NW;
-    assign soon = b4_valid && ({{(32-IW){1'b0}}, b4_i} == LEAD_I);
+    assign soon = b5_valid && ({{(32-IW){1'b0}}, b5_i} == LEAD_I);
 
     always @(posedge clk) begin
         b1_valid <= issuing_reg && (state_reg == ST_NORM);
@@ -247,8 +253,10 @@ module hw_rmsnorm #(
         b4_i     <= b3_i;
         b5_valid <= b4_valid;
         b5_i     <= b4_i;
-        y_valid  <= b5_valid;
-        y_idx    <= b5_i;
+        b6_valid <= b5_valid;
+        b6_i     <= b5_i;
+        y_valid  <= b6_valid;
+        y_idx    <= b6_i;
         y        <= y_next;
         if (rst) begin
             b1_valid <= 1'b0;
@@ -256,6 +264,7 @@ module hw_rmsnorm #(
             b3_valid <= 1'b0;
             b4_valid <= 1'b0;
             b5_valid <= 1'b0;
+            b6_valid <= 1'b0;
             y_valid  <= 1'b0;
         end
     end
@@ -301,9 +310,9 @@ module hw_rmsnorm #(
                 end
             end
             ST_SUM: begin
-                // the last square is accumulated this cycle (a3) or already: hw_rsqrt
+                // the last square is accumulated this cycle (a4) or already: hw_rsqrt
                 // samples ss_reg in the cycle after rsq_start
-                if (!issuing_reg && !a1_valid && !a2_valid) begin
+                if (!issuing_reg && !a1_valid && !a2_valid && !a3_valid) begin
                     rsq_start <= 1'b1;
                     rsq_cnt   <= RSQ_LEAD;
                     state_reg <= ST_RSQ;
@@ -325,7 +334,7 @@ module hw_rmsnorm #(
                 end
             end
             ST_WAIT: begin
-                if (y_valid && !b1_valid && !b2_valid && !b3_valid && !b4_valid && !b5_valid) begin
+                if (y_valid && !b1_valid && !b2_valid && !b3_valid && !b4_valid && !b5_valid && !b6_valid) begin
                     done      <= 1'b1;
                     state_reg <= ST_IDLE;
                 end

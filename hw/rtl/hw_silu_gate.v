@@ -6,8 +6,8 @@
 // silu_gate: g = sat8(rq(SILU[layer][h1 + 128] * h3, m, sh)). The SiLU tables of
 // all layers sit in one ROM of LAYERS*256 int16 words, address layer*256 + h1 + 128
 // ($readmemh of TABLE_FILE, written by hw/rtl_tables.py silu_hex).
-// Pipelined, one item per cycle, LATENCY = 5: S1 table read -> S2 SILU * h3 ->
-// S3..S5 hw_rq (product with m, round and shift, saturate).
+// Pipelined, one item per cycle, LATENCY = 6: S1 table read -> S1b its register ->
+// S2 SILU * h3 -> S3..S5 hw_rq (product with m, round and shift, saturate).
 module hw_silu_gate #(
     parameter LAYERS     = 1,                                   // tables in TABLE_FILE
     parameter LW         = (LAYERS > 1) ? $clog2(LAYERS) : 1,   // layer index bits
@@ -25,7 +25,7 @@ module hw_silu_gate #(
     output wire signed [7:0] g
 );
 
-    localparam LATENCY = 5;     // cycles from in_valid to out_valid (2 here + hw_rq's 3)
+    localparam LATENCY = 6;     // cycles from in_valid to out_valid (3 here + hw_rq's 3)
     localparam RQ_LATENCY = 3;  // hw_rq's LATENCY
     localparam PW      = 24;    // int16 * int8 product (|p| <= 2**22)
     localparam TAW     = (LAYERS == 1) ? 8 : LW + 8;   // table address bits
@@ -68,9 +68,23 @@ module hw_silu_gate #(
         sh_s1   <= sh;
     end
 
+    // ---------------------------------------------------------------- S1b: the table's output
+    // registered before the multiplier (block RAM -> multiplier was ~17 ns by
+    // hw.backends.ecp5_timing)
+    reg signed [15:0] silu_s1b;
+    reg signed [7:0]  h3_s1b;
+    reg [14:0]        m_s1b;
+    reg [5:0]         sh_s1b;
+    always @(posedge clk) begin
+        silu_s1b <= silu_s1;
+        h3_s1b   <= h3_s1;
+        m_s1b    <= m_s1;
+        sh_s1b   <= sh_s1;
+    end
+
     // ---------------------------------------------------------------- S2: SILU * h3
-    wire signed [PW-1:0] silu_ext = {{8{silu_s1[15]}}, silu_s1};
-    wire signed [PW-1:0] h3_ext   = {{16{h3_s1[7]}}, h3_s1};
+    wire signed [PW-1:0] silu_ext = {{8{silu_s1b[15]}}, silu_s1b};
+    wire signed [PW-1:0] h3_ext   = {{16{h3_s1b[7]}}, h3_s1b};
 
     reg signed [PW-1:0] p_s2;
     reg [14:0]          m_s2;
@@ -78,11 +92,11 @@ module hw_silu_gate #(
 
     always @(posedge clk) begin
         p_s2  <= silu_ext * h3_ext;
-        m_s2  <= m_s1;
-        sh_s2 <= sh_s1;
+        m_s2  <= m_s1b;
+        sh_s2 <= sh_s1b;
     end
 
-    // valid of S1, S2 (hw_rq carries it on)
+    // valid of S1, S1b, S2 (hw_rq carries it on)
     wire v_s2;
 
     hw_valid_pipe #(

@@ -131,14 +131,17 @@ HEAD_GAP = 11            # value stage per head: rows + HEAD_GAP (score drain, t
 # a head after the first of an engine's layer with at least V_EARLY_ROWS rows: its keys were issued while
 # the head before it was scored, and the value stage takes it while that head's sums still drain
 # (hw_attention V_EARLY_ROWS): rows + HEAD_GAP_NEXT
-V_EARLY_ROWS = 8
-HEAD_GAP_NEXT = 3        # (fitted with ATT_TAIL's 3 below: the settings with 2 heads per engine)
+V_EARLY_ROWS = 9
+HEAD_GAP_NEXT = 2        # (fitted with ATT_TAIL's 3 below: the settings with 2 heads per engine; - 1 with
+                         # generator 1.5's value pipeline stage and V_EARLY_ROWS 9, fitted with ATT_TAIL's + 2)
 # last head: exp drain, row sums, divide, first output, wo start; the sum of the stages (5 + DIV_STAGE
 # + 6 + 4 + 14 = 45) less 24 measured to overlap the qkv drain: fitted before RoPE took two pairs a
 # cycle, at 16 x 16 it absorbed RoPE's wait and over-counted ~24 a layer wherever RoPE did not wait;
 # + 3 refitted with generator 1.3.1's schedule (models/default and stories260K at 16 x 16, one engine
 # per kv head and one per query head: within ~1.5 cycles a layer of each)
-ATT_TAIL = 5 + DIV_STAGE + 6 + 4 + 14 - 24 + 3
+# + 2 refitted with generator 1.5's (max - s) register (models/default 16 x 8 and 16 x 16q, stories260K
+# 16 x 16 and 16 x 16q, seventeenth session: within 0.1 % on models/default, 6 cycles on stories260K)
+ATT_TAIL = 5 + DIV_STAGE + 6 + 4 + 14 - 24 + 3 + 2
 
 
 @dataclass(frozen=True)

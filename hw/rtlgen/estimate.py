@@ -30,15 +30,18 @@ MATVEC_LATENCY = 7       # hw_matvec: x_req of a row's last word -> its result
 WRITEBACK = 2            # core: saturate / residual add of a result
 DRAIN = MATVEC_LATENCY + WRITEBACK + 1          # last word -> results in the buffers, sequencer moves on
 RSQRT_LATENCY = 4        # hw_rsqrt
-NORM_TAIL = 3 + RSQRT_LATENCY - 2 + 1 + 6  # rmsnorm: last group squared, summed (rsqrt starts with the last add) -> rsqrt, the scale pass issuing in its last 2 cycles -> matvec start
+# rmsnorm: last group squared, summed (rsqrt starts with the last add) -> rsqrt, the scale pass issuing
+# in its last 2 cycles -> matvec start; + 2 for generator 1.5's operand register before its multiplier
+# (the last square, and `soon`, a cycle later each)
+NORM_TAIL = 3 + RSQRT_LATENCY - 2 + 1 + 6 + 2
 # the attention schedule's constants (HEAD_GAP, ATT_TAIL, DIV_STAGE, ...) and its cycle terms:
 # hw/rtlgen/attention.py
 MV_WRITE = MATVEC_LATENCY + 1   # x_req of a pass's last word -> its rows written (hw_core MV_WRITE)
-SILU_LATENCY = 7         # a SiLU gate's issue -> its element readable in h1
+SILU_LATENCY = 8         # a SiLU gate's issue -> its element readable in h1
 W2_LORA_START = 3        # w3 written -> w2's LoRA delta starts when w2 has an adapter (it reads the whole gate)
 EMB_LATENCY = 5          # embedding ROM + hw_rq
-ROPE_LATENCY = 5         # RoPE: ROM and q/k read, hw_rope_pair (2), write back, sequencer
-LORA_STEPS = 12          # LoRA: start, parameter words, pipeline (per adapter)
+ROPE_LATENCY = 6         # RoPE: ROM and q/k read, their register, hw_rope_pair (2), write back, sequencer
+LORA_STEPS = 16          # LoRA: start, parameter words, pipeline (per adapter)
 TOKEN_STEPS = 26         # fetch (in the emit cycle when generating), the embedding with its norm started, sampler finish, emit (calibrated)
 LAYER_WORD_BITS = 96     # layer.hex word
 TABLE_BITS = 256 * 16 + 1024 * 16      # exp2 + rsqrt tables

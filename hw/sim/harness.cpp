@@ -9,7 +9,7 @@
 //
 // Protocol: one command per line, exactly one answer line per command.
 //   W <addr> <data>   register write (word index, 32-bit value)      -> OK
-//                     (1 write cycle + 4 idle cycles, so DBG_DATA is valid after it)
+//                     (1 write cycle + 4 idle cycles: the read samples DBG_DATA 5 cycles after)
 //   R <addr>          register read (TOKEN_POP pops)                  -> <value>
 //   T <n>             run n clock cycles                              -> OK
 //   RUN <n>           run until busy is low or a token is available,

@@ -1,5 +1,5 @@
 """hw_silu_gate: g equals numerics.silu_gate(h1, h3, SILU[layer], m, sh) for
-every item, LATENCY = 5. The tables are common.silu_test_tables(), written to
+every item, LATENCY = 6. The tables are common.silu_test_tables(), written to
 silu.hex by the pytest wrapper (hw/rtl_tables.py silu_hex); LAYERS = 3.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 from hw import numerics as nx
 from testbench.units.common import SILU_LAYERS, cases, check, silu_test_tables, start, stream
 
-LATENCY = 5
+LATENCY = 6                     # hw_silu_gate.v LATENCY: the table read, its register, the product, hw_rq (3)
 TABLES = silu_test_tables()     # (SILU_LAYERS, 256)
 
 
