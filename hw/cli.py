@@ -55,10 +55,16 @@ def cmd_quantize(args: argparse.Namespace) -> None:
     source = args.calibration
     if source == "auto":
         source = "corpus+generate" if text is not None and tok is not None else "generate+sample"
-    bits = parse_bits(args.bits) if args.bits else None
+    auto = (args.bits or "").strip().lower() == "auto"
+    if args.rom_budget is not None and not auto:
+        raise HardwireError(f"--rom-budget {args.rom_budget} is read only by --bits auto; add --bits auto or "
+                            "drop --rom-budget")
+    bits = parse_bits(args.bits) if args.bits and not auto else None
     transform = {"rotate": args.rotate, "rotate_v": args.rotate_v == "on", "balance_qk": args.balance_qk == "on"}
     prepared, calib = calibrate_prepared(model, transform, source, text, tok, act_clip=args.act_clip)
     opts = {"clip_search": args.clip_search, "rounding": args.rounding, "transform": transform}
+    if auto:
+        bits = _auto_bits(model, prepared, calib, args.rom_budget, opts)
     int_model = quantize(prepared, calib, bits, source=str(args.checkpoint), tokenizer=tok, **opts)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     int_model.save(args.out)
@@ -77,6 +83,7 @@ def cmd_quantize(args: argparse.Namespace) -> None:
             command = " ".join(["hardwire quantize", str(args.checkpoint), "--out", str(args.out)]
                                + ([f"--tokenizer {tok_path}"] if tok_path else [])
                                + ([f"--bits {args.bits}"] if args.bits else [])
+                               + ([f"--rom-budget {args.rom_budget}"] if args.rom_budget else [])
                                + [f"--calibration {source}"]
                                + [f"--{k.replace('_', '-')} {v}" for k, v in _lever_args(args).items()]
                                + ([f"--calibration-text {text}"] if text else [])
@@ -87,6 +94,22 @@ def cmd_quantize(args: argparse.Namespace) -> None:
             report.write_markdown(rows, args.report_md, f"{args.checkpoint.name} (calibration {source})",
                                   command, notes=rows[0]["protocol"][0].upper() + rows[0]["protocol"][1:] + ".")
             print(f"wrote {args.report_md}")
+
+
+def _auto_bits(model, prepared, calib, budget: str | None, opts: dict) -> dict:
+    """--bits auto: the widths hw/auto_bits.py picks within --rom-budget (default: the ROM of the default widths)."""
+    from hw import auto_bits
+    from hw.quantize import DEFAULT_BITS, quantize
+
+    if budget is None:
+        sizes = auto_bits.class_sizes(quantize(prepared, calib, dict(DEFAULT_BITS), **opts))
+        limit = auto_bits.rom_bits(sizes, DEFAULT_BITS)
+        print(f"auto bits: no --rom-budget, so the ROM of the default widths "
+              f"({'/'.join(str(DEFAULT_BITS[c]) for c in auto_bits.TENSOR_CLASSES)}): {limit / 1024:,.0f} kbit")
+    else:
+        limit = auto_bits.parse_budget(budget)
+    path = auto_bits.choose_bits(model, prepared, calib, limit, opts)
+    return path[-1].bits
 
 
 def _report_settings(text: str | None) -> list | None:
@@ -443,7 +466,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("quantize", cmd_quantize, "float checkpoint -> integer model (.npz)")
     p.add_argument("checkpoint", type=Path, help="llama2.c .bin or Hugging Face folder")
     p.add_argument("--tokenizer", type=Path, help="llama2.c tokenizer.bin (needed for corpus calibration)")
-    p.add_argument("--bits", help="weight bits, e.g. 4 or 'embedding=8,attention=4,mlp=4,classifier=8'")
+    p.add_argument("--bits", help="weight bits, e.g. 4 or 'embedding=8,attention=4,mlp=4,classifier=8', or "
+                                  "auto: the widths per class that fit --rom-budget and lose least (measured; "
+                                  "docs/quantization_report.md)")
+    p.add_argument("--rom-budget", metavar="KBIT",
+                   help="with --bits auto: the weights' storage in kbit (embedding, attention, MLP and classifier "
+                        "together; default: what the default widths take)")
     p.add_argument("--calibration", default="auto",
                    help="calibration source: generate, sample, corpus or several joined by '+' (default auto: "
                         "corpus+generate when a text is given or lies beside the model, else generate+sample)")

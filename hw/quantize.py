@@ -85,6 +85,9 @@ def check_bits(bits: dict | None) -> dict:
 def parse_bits(text: str) -> dict:
     """'attention=4,mlp=4' or a single number '4' (attention and mlp) -> bits dict."""
     text = text.strip()
+    if text.lower() == "auto":
+        raise QuantizeError("--bits auto measures the model: run `hardwire quantize CHECKPOINT --bits auto "
+                            "[--rom-budget KBIT] --out model.npz`, then pass the .npz")
     if text.isdigit():
         return check_bits({"attention": int(text), "mlp": int(text)})
     bits = {}

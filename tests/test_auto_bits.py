@@ -1,0 +1,70 @@
+"""hw/auto_bits.py (`hardwire quantize --bits auto`): widths per class within a ROM budget."""
+from __future__ import annotations
+
+import pytest
+
+from hw import auto_bits
+from hw.cli import EXIT_ERROR, main
+from hw.frontend.llama2c import save_llama2c
+from hw.intmodel import IntModel, TENSOR_CLASSES
+from hw.transform import DEFAULTS, calibrate_prepared
+
+TRANSFORM = {"rotate": DEFAULTS["rotate"], "rotate_v": DEFAULTS["rotate_v"], "balance_qk": DEFAULTS["balance_qk"]}
+OPTS = {"clip_search": "output", "rounding": "nearest", "transform": TRANSFORM}
+
+
+@pytest.fixture(scope="module")
+def prepared(tiny_model_factory):
+    fm = tiny_model_factory(shared=False)
+    prep, calib = calibrate_prepared(fm, TRANSFORM, "generate+sample", None, None)
+    return fm, prep, calib
+
+
+def test_the_path_lowers_one_class_a_bit_at_a_time_until_the_budget_holds(prepared):
+    fm, prep, calib = prepared
+    sizes = auto_bits.class_sizes(auto_bits._Weights(prep, calib, OPTS).by_width[8])
+    budget = auto_bits.rom_bits(sizes, dict.fromkeys(TENSOR_CLASSES, 5))
+    path = auto_bits.choose_bits(fm, prep, calib, budget, OPTS, log=lambda *_: None)
+    assert path[0].bits == dict.fromkeys(TENSOR_CLASSES, 8)
+    assert path[-1].rom_bits <= budget < path[-2].rom_bits          # stops at the first that fits
+    for before, after in zip(path, path[1:]):
+        lowered = [c for c in TENSOR_CLASSES if after.bits[c] != before.bits[c]]
+        assert lowered == [after.lowered] and after.bits[after.lowered] == before.bits[after.lowered] - 1
+        # the cheapest step: least KL increase per kbit saved among the classes tried
+        assert after.tried[after.lowered] == min(after.tried.values())
+        assert after.rom_bits == auto_bits.rom_bits(sizes, after.bits)
+
+
+def test_a_budget_below_two_bits_everywhere_is_refused(prepared):
+    fm, prep, calib = prepared
+    with pytest.raises(auto_bits.AutoBitsError, match="even 2 bits everywhere take .* kbit"):
+        auto_bits.choose_bits(fm, prep, calib, 1024, OPTS, log=lambda *_: None)
+
+
+def test_budget_text_is_checked():
+    assert auto_bits.parse_budget("600") == 600 * 1024
+    for bad in ("lots", "0", "-3"):
+        with pytest.raises(auto_bits.AutoBitsError, match="--rom-budget"):
+            auto_bits.parse_budget(bad)
+
+
+def test_cli_writes_the_chosen_widths_within_the_budget(tmp_path, tiny_model_factory, capsys):
+    fm = tiny_model_factory(shared=False)
+    ckpt, npz = tmp_path / "tiny.bin", tmp_path / "tiny.npz"
+    save_llama2c(fm, ckpt)
+    assert main(["quantize", str(ckpt), "--bits", "auto", "--rom-budget", "40", "--rounding", "nearest",
+                 "--out", str(npz)]) == 0
+    out = capsys.readouterr().out
+    im = IntModel.load(npz)
+    bits = im.knobs["bits"]
+    assert auto_bits.rom_bits(auto_bits.class_sizes(im), bits) <= 40 * 1024
+    assert "auto bits:" in out and "/".join(str(bits[c]) for c in TENSOR_CLASSES) in out
+
+
+def test_cli_rom_budget_without_auto_is_an_error(tmp_path, tiny_model, capsys):
+    ckpt = tmp_path / "tiny.bin"
+    save_llama2c(tiny_model, ckpt)
+    assert main(["quantize", str(ckpt), "--bits", "4", "--rom-budget", "12", "--out", str(tmp_path / "x.npz")]) \
+        == EXIT_ERROR
+    assert "--rom-budget 12 is read only by --bits auto" in capsys.readouterr().err
+    assert not (tmp_path / "x.npz").exists()
