@@ -1,10 +1,11 @@
-"""`--bits auto`: per-class weight widths that fit a ROM budget and lose least.
+"""`--bits auto`: per-class weight widths that fit a ROM budget or a board and lose least.
 
 The datapath stores each weight class (embedding, attention, MLP, classifier) at its
 own width (generator 1.3, docs/quantization_report.md "Mixed precision"), so the
 choice is one width per class. Greedy, from 8 bits everywhere: while the weights
-take more than the budget, lower by one bit the class whose step costs the least
-KL per bit saved, and repeat. The KL is measured on text the float model samples
+do not fit (more bits than `hardwire quantize --rom-budget`, or the fit check of
+`hardwire build --board` fails), lower by one bit the class whose step costs the
+least KL per bit saved, and repeat. The KL is measured on text the float model samples
 itself (no data set, and none of the report's held-out stories), with the integer
 model's weights dequantized and the activations float (hw/fakequant.py): it is the
 weights' share of the loss, the only share the widths change. Each width is
@@ -12,10 +13,12 @@ quantized once for all classes (a class's rows do not depend on the others' widt
 so a step costs forward passes only.
 
     hardwire quantize CHECKPOINT --bits auto --rom-budget 600 --out model.npz
+    hardwire build --model CHECKPOINT --bits auto --board ulx3s-85f --lanes 16 --vpl 8
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -90,21 +93,34 @@ class _Weights:
         return run
 
 
-def choose_bits(float_model, prepared, calib, budget_bits: int, quantize_opts: dict | None = None,
-                log=print) -> list[Step]:
-    """The greedy path from 8 bits everywhere down to the first setting within `budget_bits`; its
-    last Step holds the chosen widths. `prepared`/`calib` are what the quantizer reads (after
-    hw.transform), `float_model` the reference the KL is measured against."""
+def choose_bits(float_model, prepared, calib, budget_bits: Optional[int] = None,
+                quantize_opts: dict | None = None, log=print,
+                within: Optional[Callable[[dict], Optional[str]]] = None, budget: str = "") -> list[Step]:
+    """The greedy path from 8 bits everywhere down to the first setting that fits; its last Step
+    holds the chosen widths. Fits: the weights take at most `budget_bits`, or `within(bits)` says
+    nothing against them (it returns why they do not fit, else None; `budget` names it in the log).
+    `prepared`/`calib` are what the quantizer reads (after hw.transform), `float_model` the
+    reference the KL is measured against."""
     from hw.calibrate import sampled_sequence
     from hw.report import float_reference, heldout_sums
 
     weights = _Weights(prepared, calib, quantize_opts or {})
     sizes = class_sizes(weights.by_width[WIDEST])
-    floor = rom_bits(sizes, dict.fromkeys(TENSOR_CLASSES, NARROWEST))
-    if budget_bits < floor:
-        raise AutoBitsError(f"--rom-budget {budget_bits / 1024:,.0f} kbit: even {NARROWEST} bits everywhere take "
-                            f"{floor / 1024:,.0f} kbit ({', '.join(f'{c} {n:,}' for c, n in sizes.items())} "
-                            f"weights); give at least {-(-floor // 1024):,} kbit")
+    if within is None:
+        if budget_bits is None:
+            raise ValueError("choose_bits needs budget_bits or within")
+        budget = f"{budget_bits / 1024:,.0f} kbit"
+
+        def within(bits: dict) -> Optional[str]:
+            need = rom_bits(sizes, bits)
+            return None if need <= budget_bits else f"{need / 1024:,.0f} kbit > {budget}"
+    floor = dict.fromkeys(TENSOR_CLASSES, NARROWEST)
+    why = within(floor)
+    if why is not None:
+        raise AutoBitsError(f"--bits auto: even {NARROWEST} bits everywhere do not fit ({why}; "
+                            f"{', '.join(f'{c} {n:,}' for c, n in sizes.items())} weights, "
+                            f"{rom_bits(sizes, floor) / 1024:,.0f} kbit at {NARROWEST} bits): give a larger budget "
+                            "or a smaller build")
     n = min(SAMPLE_TOKENS, float_model.config.seq_len)
     text = [sampled_sequence(float_model, seed, n) for seed in SAMPLE_SEEDS]
     ref = float_reference(float_model, text, steps=1)
@@ -116,9 +132,9 @@ def choose_bits(float_model, prepared, calib, budget_bits: int, quantize_opts: d
     bits = dict.fromkeys(TENSOR_CLASSES, WIDEST)
     path = [Step(dict(bits), rom_bits(sizes, bits), kl(bits))]
     log(f"auto bits: {n}-token samples of the float model (seeds {', '.join(map(str, SAMPLE_SEEDS))}), "
-        f"budget {budget_bits / 1024:,.0f} kbit; start {_label(bits)}: {path[-1].rom_bits / 1024:,.0f} kbit, "
+        f"budget {budget}; start {_label(bits)}: {path[-1].rom_bits / 1024:,.0f} kbit, "
         f"KL {path[-1].kl:.4f}")
-    while path[-1].rom_bits > budget_bits:
+    while within(bits) is not None:
         here = path[-1]
         tried = {}
         for c in TENSOR_CLASSES:
@@ -127,6 +143,8 @@ def choose_bits(float_model, prepared, calib, budget_bits: int, quantize_opts: d
                 tried[c] = (kl(lower), sizes[c])
         # KL increase per kbit saved: the cheapest step first
         rate = {c: (k - here.kl) / (s / 1024) for c, (k, s) in tried.items()}
+        if not rate:
+            raise AutoBitsError(f"--bits auto: {_label(bits)} still does not fit ({within(bits)})")
         c = min(rate, key=rate.get)
         bits[c] -= 1
         path.append(Step(dict(bits), rom_bits(sizes, bits), tried[c][0], c, rate))
@@ -138,3 +156,17 @@ def choose_bits(float_model, prepared, calib, budget_bits: int, quantize_opts: d
 
 def _label(bits: dict) -> str:
     return "/".join(str(bits[c]) for c in TENSOR_CLASSES)
+
+
+def board_fit(board, knobs, prepared, calib, quantize_opts: dict) -> Callable[[dict], Optional[str]]:
+    """`within` for choose_bits: the fit check (hw/boards.py) of the model quantized at `bits`, built
+    with `knobs` on `board`; None when it fits, else what is over."""
+    from hw.boards import fit_report
+    from hw.quantize import quantize
+
+    def within(bits: dict) -> Optional[str]:
+        im = quantize(prepared, calib, bits, **quantize_opts)
+        fit = fit_report(im, knobs.resolved(im["rope_cos"].shape[0]), board)
+        return None if fit.fits else "; ".join(f"{n.resource} {n.need:,} > {n.limit:,}"
+                                               for n in fit.needs if not n.fits)
+    return within

@@ -329,11 +329,12 @@ def quantize(float_model: FloatModel, calib: Calibration, bits: dict | None = No
                     tokenizer_bin=tokenizer.to_bin() if tokenizer is not None else None)
 
 
-def quantize_checkpoint(path, tokenizer_path=None, bits: dict | None = None):
+def quantize_checkpoint(path, tokenizer_path=None, bits: dict | None = None, choose=None):
     """(IntModel, Tokenizer | None) from a float checkpoint, calibrated as `hardwire quantize` does by default
     (on the corpus_sample.txt beside it when there is one and a tokenizer to encode it).
 
-    bits: weight widths per class (parse_bits); None = the quantizer's defaults."""
+    bits: weight widths per class (parse_bits); None = the quantizer's defaults. choose: instead of
+    bits, choose(float_model, prepared, calib, quantize_opts) -> bits (`--bits auto`, hw/auto_bits.py)."""
     from hw import frontend
     from hw.transform import DEFAULTS, calibrate_prepared
 
@@ -342,4 +343,6 @@ def quantize_checkpoint(path, tokenizer_path=None, bits: dict | None = None):
     use_text = text.is_file() and tok is not None
     prepared, calib = calibrate_prepared(ckpt.model, DEFAULTS, "corpus+generate" if use_text else "generate+sample",
                                          corpus=text if use_text else None, tokenizer=tok)
+    if choose is not None:
+        bits = choose(ckpt.model, prepared, calib, {"transform": DEFAULTS})
     return quantize(prepared, calib, bits, source=str(path), tokenizer=tok, transform=DEFAULTS), tok

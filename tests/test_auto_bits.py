@@ -37,7 +37,7 @@ def test_the_path_lowers_one_class_a_bit_at_a_time_until_the_budget_holds(prepar
 
 def test_a_budget_below_two_bits_everywhere_is_refused(prepared):
     fm, prep, calib = prepared
-    with pytest.raises(auto_bits.AutoBitsError, match="even 2 bits everywhere take .* kbit"):
+    with pytest.raises(auto_bits.AutoBitsError, match="even 2 bits everywhere do not fit .* kbit > 1 kbit"):
         auto_bits.choose_bits(fm, prep, calib, 1024, OPTS, log=lambda *_: None)
 
 
@@ -68,3 +68,34 @@ def test_cli_rom_budget_without_auto_is_an_error(tmp_path, tiny_model, capsys):
         == EXIT_ERROR
     assert "--rom-budget 12 is read only by --bits auto" in capsys.readouterr().err
     assert not (tmp_path / "x.npz").exists()
+
+
+# ---------------------------------------------------------------- hardwire build --bits auto
+
+def test_build_auto_needs_a_checkpoint_and_a_board(tmp_path, tiny_model):
+    from hw.flows.board_build import BuildError, load_int_model
+
+    ckpt, npz = tmp_path / "tiny.bin", tmp_path / "tiny.npz"
+    save_llama2c(tiny_model, ckpt)
+    assert main(["quantize", str(ckpt), "--rounding", "nearest", "--out", str(npz)]) == 0
+    with pytest.raises(BuildError, match="already quantized"):
+        load_int_model(npz, None, "auto")
+    with pytest.raises(BuildError, match="--bits auto chooses the widths that fit a board: give --board"):
+        load_int_model(ckpt, None, "auto")
+
+
+def test_build_auto_picks_widths_that_pass_the_fit_check(tmp_path, tiny_model):
+    from hw.boards import fit_report, get_board
+    from hw.flows.board_build import load_int_model
+    from hw.rtlgen.knobs import Knobs
+
+    ckpt = tmp_path / "tiny.bin"
+    save_llama2c(tiny_model, ckpt)
+    knobs = Knobs(lanes=2, values_per_lane=2, macs="lut")
+    board = get_board("ulx3s-85f")
+    im, _ = load_int_model(ckpt, None, "auto", board, knobs)
+    assert fit_report(im, knobs.resolved(im["rope_cos"].shape[0]), board).fits
+    assert im.knobs["bits"] == dict.fromkeys(TENSOR_CLASSES, 8)      # a tiny model fits at full width
+    # where nothing fits, the refusal says what is over even at 2 bits
+    with pytest.raises(auto_bits.AutoBitsError, match="even 2 bits everywhere do not fit .*> "):
+        load_int_model(ckpt, None, "auto", get_board("icebreaker"), Knobs(lanes=64, values_per_lane=16, macs="lut"))

@@ -34,10 +34,11 @@ def default_model() -> Path:
         return DEFAULT_MODEL
 
 
-def load_int_model(path: Path, tokenizer: Path | None = None, bits: str | None = None):
+def load_int_model(path: Path, tokenizer: Path | None = None, bits: str | None = None, board=None, knobs=None):
     """(IntModel, tokenizer path | None) from an .npz or a float checkpoint (quantized on the fly).
 
-    bits: weight widths for a checkpoint, as `hardwire quantize --bits` takes them."""
+    bits: weight widths for a checkpoint, as `hardwire quantize --bits` takes them, or auto: the
+    widths that fit `board` with `knobs` and lose least (hw/auto_bits.py)."""
     from hw.frontend import find_tokenizer
     from hw.intmodel import IntModel
     from hw.quantize import parse_bits, quantize_checkpoint
@@ -54,7 +55,11 @@ def load_int_model(path: Path, tokenizer: Path | None = None, bits: str | None =
         folder = Path(src).parent if src and not Path(src).is_dir() else Path(src or path.parent)
         tok = find_tokenizer(folder, im.config.vocab_size, tokenizer)
     else:
-        im, tok = quantize_checkpoint(path, tokenizer, parse_bits(bits) if bits else None)
+        auto = (bits or "").strip().lower() == "auto"
+        if auto and board is None:
+            raise BuildError("--bits auto chooses the widths that fit a board: give --board")
+        im, tok = quantize_checkpoint(path, tokenizer, parse_bits(bits) if bits and not auto else None,
+                                      choose=_fit_chooser(board, knobs) if auto else None)
     if tok is not None and im.meta.get("tokenizer_fingerprint") not in (None, tok.fingerprint()):
         tok = None                      # a tokenizer that does not belong to the model is not recorded
     return im, (Path(tok.source) if tok is not None else None)
@@ -97,6 +102,17 @@ def build_dir_for(board_name: str, im, knobs) -> Path:
             / f"{board_name}-{im.fingerprint[:8]}-l{knobs.lanes}v{knobs.values_per_lane}c{knobs.context}")
 
 
+def _fit_chooser(board, knobs):
+    """quantize_checkpoint's `choose` for --bits auto: the widths that pass the fit check on `board`."""
+    from hw.auto_bits import board_fit, choose_bits
+
+    def choose(float_model, prepared, calib, opts):
+        within = board_fit(board, knobs, prepared, calib, opts)
+        return choose_bits(float_model, prepared, calib, quantize_opts=opts, within=within,
+                           budget=f"the fit check on {board.name}")[-1].bits
+    return choose
+
+
 def run_build(board_name: str, model: Path | None, knobs, out: Path | None = None, build_dir: Path | None = None,
               tokenizer: Path | None = None, freq_mhz: float | None = None, check_only: bool = False,
               force: bool = False, measure: int = 0, router: str | None = None, seed: int = 1,
@@ -120,7 +136,7 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
         log(f"design clock {board.clock_mhz:.4g} MHz from the {board.osc_mhz:g} MHz oscillator by an EHXPLLL "
             f"(CLKI_DIV {pll.clki_div}, CLKFB_DIV {pll.clkfb_div}, CLKOP_DIV {pll.clkop_div}, "
             f"VCO {pll.vco_mhz:.4g} MHz)")
-    im, tok = load_int_model(Path(model) if model else default_model(), tokenizer, bits)
+    im, tok = load_int_model(Path(model) if model else default_model(), tokenizer, bits, board, knobs)
     knobs = knobs.resolved(im["rope_cos"].shape[0])
     fit = fit_report(im, knobs, board)
     log(fit.format())
