@@ -2,22 +2,25 @@
 
 The datapath stores each weight class (embedding, attention, MLP, classifier) at its
 own width (generator 1.3, docs/quantization_report.md "Mixed precision"), so the
-choice is one width per class. Greedy, from 8 bits everywhere: while the weights
-do not fit (more bits than `hardwire quantize --rom-budget`, or the fit check of
-`hardwire build --board` fails), lower by one bit the class whose step costs the
-least KL per bit saved, and repeat. The KL is measured on text the float model samples
-itself (no data set, and none of the report's held-out stories), with the integer
-model's weights dequantized and the activations float (hw/fakequant.py): it is the
-weights' share of the loss, the only share the widths change. Each width is
-quantized once for all classes (a class's rows do not depend on the others' widths),
-so a step costs forward passes only.
+choice is one width per class: 7^4 = 2,401 settings from 2 to 8 bits. Each class's
+sensitivity is measured at every width with the others at 8 bits (the KL it adds);
+the settings that fit (at most `hardwire quantize --rom-budget` bits of weights, or
+the fit check of `hardwire build --board` with the build's knobs) are ranked by the
+sum of their classes' added KL, and the best few are measured together; the least
+KL wins. The KL is measured on text the float model samples itself (no data set,
+and none of the report's held-out stories), with the integer model's weights
+dequantized and the activations float (hw/fakequant.py): it is the weights' share of
+the loss, the only share the widths change. Each width is quantized once for all
+classes (a class's rows do not depend on the others' widths), and the fit check
+needs only shapes and widths, so a setting costs a forward pass at most.
 
     hardwire quantize CHECKPOINT --bits auto --rom-budget 600 --out model.npz
     hardwire build --model CHECKPOINT --bits auto --board ulx3s-85f --lanes 16 --vpl 8
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import itertools
+from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 import numpy as np
@@ -28,8 +31,13 @@ from hw.intmodel import TENSOR_CLASSES
 
 WIDEST = 8
 NARROWEST = 2
+WIDTHS = tuple(range(NARROWEST, WIDEST + 1))
 SAMPLE_SEEDS = (9101, 9102)        # the float model's own sampled text (calibration uses others)
 SAMPLE_TOKENS = 256
+FINALISTS = 6                      # fitting settings measured together, best predicted first
+
+# Within: (bits, a model with those widths' shapes) -> None when the setting fits, else why not
+Within = Callable[[dict, object], Optional[str]]
 
 
 class AutoBitsError(HardwireError):
@@ -37,12 +45,13 @@ class AutoBitsError(HardwireError):
 
 
 @dataclass
-class Step:
-    bits: dict
+class Choice:
+    bits: dict                  # the chosen widths
+    kl: float                   # their KL, measured
     rom_bits: int
-    kl: float
-    lowered: str | None = None       # the class lowered to reach this step
-    tried: dict = field(default_factory=dict)   # class -> KL increase per kbit saved, of each candidate
+    sensitivity: dict           # class -> {bits: KL added with the other classes at 8 bits}
+    finalists: list             # (bits, predicted KL, measured KL) of the settings measured together
+    considered: int             # settings ranked before the finalists were found
 
 
 def class_sizes(int_model) -> dict:
@@ -70,6 +79,27 @@ def parse_budget(text: str) -> int:
     return int(kbit * 1024)
 
 
+def rom_budget(budget_bits: int) -> tuple[Within, str]:
+    """`within` for a budget of weight bits, and its name for the log."""
+    name = f"{budget_bits / 1024:,.0f} kbit"
+
+    def within(bits: dict, shapes) -> Optional[str]:
+        need = rom_bits(class_sizes(shapes), bits)
+        return None if need <= budget_bits else f"{need / 1024:,.0f} kbit > {name}"
+    return within, name
+
+
+def board_fit(board, knobs) -> tuple[Within, str]:
+    """`within` for the fit check (hw/boards.py) of the model built with `knobs` on `board`."""
+    from hw.boards import fit_report
+
+    def within(bits: dict, shapes) -> Optional[str]:
+        fit = fit_report(shapes, knobs.resolved(shapes["rope_cos"].shape[0]), board)
+        return None if fit.fits else "; ".join(f"{n.resource} {n.need:,} > {n.limit:,}"
+                                               for n in fit.needs if not n.fits)
+    return within, f"the fit check on {board.name}"
+
+
 class _Weights:
     """Dequantized weights of every class at every width, mixed per the chosen widths."""
 
@@ -77,7 +107,13 @@ class _Weights:
         from hw.quantize import quantize
 
         self.by_width = {b: quantize(prepared, calib, dict.fromkeys(TENSOR_CLASSES, b), **quantize_opts)
-                         for b in range(NARROWEST, WIDEST + 1)}
+                         for b in WIDTHS}
+
+    def shapes(self, bits: dict):
+        """A model with the shapes and widths of `bits` (the 2-bit integers fit every width): what the
+        fit check reads; its values are not the quantized weights."""
+        im = self.by_width[NARROWEST]
+        return replace(im, knobs={**im.knobs, "bits": dict(bits)})
 
     def runner(self, prepared, bits: dict):
         from hw.fakequant import FakeQuantRunner
@@ -93,80 +129,53 @@ class _Weights:
         return run
 
 
-def choose_bits(float_model, prepared, calib, budget_bits: Optional[int] = None,
-                quantize_opts: dict | None = None, log=print,
-                within: Optional[Callable[[dict], Optional[str]]] = None, budget: str = "") -> list[Step]:
-    """The greedy path from 8 bits everywhere down to the first setting that fits; its last Step
-    holds the chosen widths. Fits: the weights take at most `budget_bits`, or `within(bits)` says
-    nothing against them (it returns why they do not fit, else None; `budget` names it in the log).
-    `prepared`/`calib` are what the quantizer reads (after hw.transform), `float_model` the
-    reference the KL is measured against."""
+def choose_bits(float_model, prepared, calib, within: Within, budget: str, quantize_opts: dict | None = None,
+                log=print) -> Choice:
+    """The widths that fit (`within`, named `budget` in the log) with the least KL. `prepared`/`calib`
+    are what the quantizer reads (after hw.transform), `float_model` the reference."""
     from hw.calibrate import sampled_sequence
     from hw.report import float_reference, heldout_sums
 
     weights = _Weights(prepared, calib, quantize_opts or {})
     sizes = class_sizes(weights.by_width[WIDEST])
-    if within is None:
-        if budget_bits is None:
-            raise ValueError("choose_bits needs budget_bits or within")
-        budget = f"{budget_bits / 1024:,.0f} kbit"
-
-        def within(bits: dict) -> Optional[str]:
-            need = rom_bits(sizes, bits)
-            return None if need <= budget_bits else f"{need / 1024:,.0f} kbit > {budget}"
     floor = dict.fromkeys(TENSOR_CLASSES, NARROWEST)
-    why = within(floor)
+    why = within(floor, weights.shapes(floor))
     if why is not None:
-        raise AutoBitsError(f"--bits auto: even {NARROWEST} bits everywhere do not fit ({why}; "
+        raise AutoBitsError(f"--bits auto: even {NARROWEST} bits everywhere do not fit {budget} ({why}; "
                             f"{', '.join(f'{c} {n:,}' for c, n in sizes.items())} weights, "
                             f"{rom_bits(sizes, floor) / 1024:,.0f} kbit at {NARROWEST} bits): give a larger budget "
                             "or a smaller build")
     n = min(SAMPLE_TOKENS, float_model.config.seq_len)
-    text = [sampled_sequence(float_model, seed, n) for seed in SAMPLE_SEEDS]
-    ref = float_reference(float_model, text, steps=1)
+    ref = float_reference(float_model, [sampled_sequence(float_model, seed, n) for seed in SAMPLE_SEEDS], steps=1)
 
     def kl(bits: dict) -> float:
         _, _, total, _, count = heldout_sums(ref, weights.runner(prepared, bits))
         return total / count
 
-    bits = dict.fromkeys(TENSOR_CLASSES, WIDEST)
-    path = [Step(dict(bits), rom_bits(sizes, bits), kl(bits))]
+    full = dict.fromkeys(TENSOR_CLASSES, WIDEST)
+    base = kl(full)
+    sens = {c: {b: (kl({**full, c: b}) - base if b < WIDEST else 0.0) for b in WIDTHS} for c in TENSOR_CLASSES}
     log(f"auto bits: {n}-token samples of the float model (seeds {', '.join(map(str, SAMPLE_SEEDS))}), "
-        f"budget {budget}; start {_label(bits)}: {path[-1].rom_bits / 1024:,.0f} kbit, "
-        f"KL {path[-1].kl:.4f}")
-    while within(bits) is not None:
-        here = path[-1]
-        tried = {}
-        for c in TENSOR_CLASSES:
-            if bits[c] > NARROWEST:
-                lower = {**bits, c: bits[c] - 1}
-                tried[c] = (kl(lower), sizes[c])
-        # KL increase per kbit saved: the cheapest step first
-        rate = {c: (k - here.kl) / (s / 1024) for c, (k, s) in tried.items()}
-        if not rate:
-            raise AutoBitsError(f"--bits auto: {_label(bits)} still does not fit ({within(bits)})")
-        c = min(rate, key=rate.get)
-        bits[c] -= 1
-        path.append(Step(dict(bits), rom_bits(sizes, bits), tried[c][0], c, rate))
-        log(f"  {c} -> {bits[c]} bits: {_label(bits)}, {path[-1].rom_bits / 1024:,.0f} kbit, "
-            f"KL {path[-1].kl:.4f} (KL per kbit saved: "
-            + ", ".join(f"{k} {v:.2e}" for k, v in sorted(rate.items(), key=lambda kv: kv[1])) + ")")
-    return path
+        f"budget {budget}; KL at 8 bits everywhere {base:.4f}, added by each class alone:")
+    for c in TENSOR_CLASSES:
+        log(f"  {c:10} " + "  ".join(f"{b}: {sens[c][b]:.4f}" for b in WIDTHS[:-1]))
+    ranked = sorted(itertools.product(WIDTHS, repeat=len(TENSOR_CLASSES)),
+                    key=lambda w: (sum(sens[c][b] for c, b in zip(TENSOR_CLASSES, w)), -sum(w)))
+    finalists, considered = [], 0
+    for w in ranked:
+        considered += 1
+        bits = dict(zip(TENSOR_CLASSES, w))
+        if within(bits, weights.shapes(bits)) is None:
+            predicted = base + sum(sens[c][bits[c]] for c in TENSOR_CLASSES)
+            finalists.append((bits, predicted, kl(bits)))
+            if len(finalists) == FINALISTS:
+                break
+    best = min(finalists, key=lambda f: f[2])
+    for bits, predicted, measured in finalists:
+        log(f"  {_label(bits)}: {rom_bits(sizes, bits) / 1024:,.0f} kbit, KL predicted {predicted:.4f}, "
+            f"measured {measured:.4f}" + ("  <- chosen" if bits is best[0] else ""))
+    return Choice(best[0], best[2], rom_bits(sizes, best[0]), sens, finalists, considered)
 
 
 def _label(bits: dict) -> str:
     return "/".join(str(bits[c]) for c in TENSOR_CLASSES)
-
-
-def board_fit(board, knobs, prepared, calib, quantize_opts: dict) -> Callable[[dict], Optional[str]]:
-    """`within` for choose_bits: the fit check (hw/boards.py) of the model quantized at `bits`, built
-    with `knobs` on `board`; None when it fits, else what is over."""
-    from hw.boards import fit_report
-    from hw.quantize import quantize
-
-    def within(bits: dict) -> Optional[str]:
-        im = quantize(prepared, calib, bits, **quantize_opts)
-        fit = fit_report(im, knobs.resolved(im["rope_cos"].shape[0]), board)
-        return None if fit.fits else "; ".join(f"{n.resource} {n.need:,} > {n.limit:,}"
-                                               for n in fit.needs if not n.fits)
-    return within

@@ -108,8 +108,8 @@ def _auto_bits(model, prepared, calib, budget: str | None, opts: dict) -> dict:
               f"({'/'.join(str(DEFAULT_BITS[c]) for c in auto_bits.TENSOR_CLASSES)}): {limit / 1024:,.0f} kbit")
     else:
         limit = auto_bits.parse_budget(budget)
-    path = auto_bits.choose_bits(model, prepared, calib, limit, opts)
-    return path[-1].bits
+    within, name = auto_bits.rom_budget(limit)
+    return auto_bits.choose_bits(model, prepared, calib, within, name, opts).bits
 
 
 def _report_settings(text: str | None) -> list | None:

@@ -20,25 +20,29 @@ def prepared(tiny_model_factory):
     return fm, prep, calib
 
 
-def test_the_path_lowers_one_class_a_bit_at_a_time_until_the_budget_holds(prepared):
+def test_the_choice_fits_and_no_finalist_beats_it(prepared):
     fm, prep, calib = prepared
     sizes = auto_bits.class_sizes(auto_bits._Weights(prep, calib, OPTS).by_width[8])
     budget = auto_bits.rom_bits(sizes, dict.fromkeys(TENSOR_CLASSES, 5))
-    path = auto_bits.choose_bits(fm, prep, calib, budget, OPTS, log=lambda *_: None)
-    assert path[0].bits == dict.fromkeys(TENSOR_CLASSES, 8)
-    assert path[-1].rom_bits <= budget < path[-2].rom_bits          # stops at the first that fits
-    for before, after in zip(path, path[1:]):
-        lowered = [c for c in TENSOR_CLASSES if after.bits[c] != before.bits[c]]
-        assert lowered == [after.lowered] and after.bits[after.lowered] == before.bits[after.lowered] - 1
-        # the cheapest step: least KL increase per kbit saved among the classes tried
-        assert after.tried[after.lowered] == min(after.tried.values())
-        assert after.rom_bits == auto_bits.rom_bits(sizes, after.bits)
+    within, name = auto_bits.rom_budget(budget)
+    choice = auto_bits.choose_bits(fm, prep, calib, within, name, OPTS, log=lambda *_: None)
+    assert choice.rom_bits == auto_bits.rom_bits(sizes, choice.bits) <= budget
+    assert len(choice.finalists) == auto_bits.FINALISTS
+    assert all(auto_bits.rom_bits(sizes, bits) <= budget for bits, _, _ in choice.finalists)
+    assert choice.kl == min(measured for _, _, measured in choice.finalists)
+    # the sensitivities: 8 bits adds nothing, and 2 bits adds more than 7 in every class
+    for c in TENSOR_CLASSES:
+        assert choice.sensitivity[c][8] == 0.0 and choice.sensitivity[c][2] > choice.sensitivity[c][7]
+    # the finalists come in the order of their predicted KL
+    predicted = [p for _, p, _ in choice.finalists]
+    assert predicted == sorted(predicted)
 
 
 def test_a_budget_below_two_bits_everywhere_is_refused(prepared):
     fm, prep, calib = prepared
-    with pytest.raises(auto_bits.AutoBitsError, match="even 2 bits everywhere do not fit .* kbit > 1 kbit"):
-        auto_bits.choose_bits(fm, prep, calib, 1024, OPTS, log=lambda *_: None)
+    within, name = auto_bits.rom_budget(1024)
+    with pytest.raises(auto_bits.AutoBitsError, match="even 2 bits everywhere do not fit 1 kbit .* kbit > 1 kbit"):
+        auto_bits.choose_bits(fm, prep, calib, within, name, OPTS, log=lambda *_: None)
 
 
 def test_budget_text_is_checked():
@@ -95,7 +99,7 @@ def test_build_auto_picks_widths_that_pass_the_fit_check(tmp_path, tiny_model):
     board = get_board("ulx3s-85f")
     im, _ = load_int_model(ckpt, None, "auto", board, knobs)
     assert fit_report(im, knobs.resolved(im["rope_cos"].shape[0]), board).fits
-    assert im.knobs["bits"] == dict.fromkeys(TENSOR_CLASSES, 8)      # a tiny model fits at full width
+    assert set(im.knobs["bits"]) == set(TENSOR_CLASSES)
     # where nothing fits, the refusal says what is over even at 2 bits
     with pytest.raises(auto_bits.AutoBitsError, match="even 2 bits everywhere do not fit .*> "):
         load_int_model(ckpt, None, "auto", get_board("icebreaker"), Knobs(lanes=64, values_per_lane=16, macs="lut"))

@@ -107,9 +107,8 @@ def _fit_chooser(board, knobs):
     from hw.auto_bits import board_fit, choose_bits
 
     def choose(float_model, prepared, calib, opts):
-        within = board_fit(board, knobs, prepared, calib, opts)
-        return choose_bits(float_model, prepared, calib, quantize_opts=opts, within=within,
-                           budget=f"the fit check on {board.name}")[-1].bits
+        within, name = board_fit(board, knobs)
+        return choose_bits(float_model, prepared, calib, within, name, opts).bits
     return choose
 
 
