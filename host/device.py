@@ -547,10 +547,8 @@ class Device:
         from host.streams import DEFAULT_CHUNK, StreamPool
 
         if self._streams is None:
-            self._streams = StreamPool(self, DEFAULT_CHUNK if chunk is None else chunk)
-        elif chunk is not None:
-            self._streams.chunk = int(chunk)
-        return self._streams.open(block, timeout)
+            self._streams = StreamPool(self, DEFAULT_CHUNK)
+        return self._streams.open(block, timeout, chunk)
 
     # ------------------------------------------------------------ LoRA
     def load_lora(self, adapters: Union[Mapping[Tuple[int, str], object], str, Path], model=None,

@@ -92,9 +92,12 @@ class StreamPool:
         self._free = list(range(self.count))
         self._slots = threading.Condition()
 
-    def open(self, block: bool = True, timeout: Optional[float] = None) -> "Stream":
+    def open(self, block: bool = True, timeout: Optional[float] = None, chunk: Optional[int] = None) -> "Stream":
         """A free stream (its context reset); waits for one when all are open (up to `timeout`
-        seconds), or raises StreamsBusyError at once with block=False."""
+        seconds), or raises StreamsBusyError at once with block=False. chunk: its generations'
+        turn in tokens (default: the pool's)."""
+        if chunk is not None and chunk < 1:
+            raise ValueError(f"chunk must be >= 1 token, got {chunk}")
         with self._slots:
             if block:
                 self._slots.wait_for(lambda: self._free, timeout)
@@ -103,7 +106,7 @@ class StreamPool:
                     f"all {self.count} streams of the device are open; close one, retry later, or "
                     f"build with --streams {self.count + 1} or more")
             index = self._free.pop(0)
-        stream = Stream(self, index)
+        stream = Stream(self, index, self.chunk if chunk is None else int(chunk))
         try:
             stream.reset()
         except BaseException:
@@ -136,9 +139,10 @@ class Stream:
     """One of the device's sequences: its own context (KV cache slot and position), sampling
     settings and sampler state. Thread-safe against the other streams of the same device."""
 
-    def __init__(self, pool: StreamPool, index: int):
+    def __init__(self, pool: StreamPool, index: int, chunk: int = DEFAULT_CHUNK):
         self.pool = pool
         self.index = index
+        self.chunk = chunk              # tokens per turn on the device
         self.closed = False
 
     def _check(self) -> None:
@@ -155,6 +159,9 @@ class Stream:
     def reset(self) -> None:
         """Forget this stream's context (position 0); the other streams keep theirs."""
         self._check()
+        self._reset()
+
+    def _reset(self) -> None:
         with self.pool.lock:
             self.pool.select(self.index)
             self.pool.device.reset()
@@ -182,7 +189,7 @@ class Stream:
         self._check()
         device, pool = self.pool.device, self.pool
         # bitstreams before generator 1.4 have no RNG_STATE (and one stream): one START per generation
-        chunk = pool.chunk if device.resumable else max(1, int(max_new_tokens))
+        chunk = self.chunk if device.resumable else max(1, int(max_new_tokens))
         feed: Union[str, Sequence[int]] = prompt
         state, done, first = int(seed) & 0xFFFFFFFF, 0, True
         while True:
@@ -226,9 +233,7 @@ class Stream:
         if self.closed:
             return
         try:
-            with self.pool.lock:
-                self.pool.select(self.index)
-                self.pool.device.reset()
+            self._reset()
         finally:
             self.closed = True
             self.pool._release(self.index)

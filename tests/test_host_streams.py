@@ -162,7 +162,7 @@ def test_one_stream_device_runs_each_generation_in_one_start(model):
 
 def test_one_thread_takes_turns_a_chunk_at_a_time_and_an_early_close_aborts(model):
     core, dev = device(model, streams=2)
-    a, b = dev.open_stream(chunk=3), dev.open_stream()
+    a, b = dev.open_stream(chunk=3), dev.open_stream(chunk=3)
     ga = a.generate([1, 5], 10, temperature=2.0, seed=9)
     gb = b.generate([2, 8, 8], 10)
     got = {"a": [], "b": []}
@@ -179,3 +179,5 @@ def test_one_thread_takes_turns_a_chunk_at_a_time_and_an_early_close_aborts(mode
     assert dev.last_run.stopped_by == "abort" and not core.busy
     assert first == golden(model, [3], 1)[0]
     assert b.generate_ids([1, 4], 5) == golden(model, [1, 4], 5)
+    b.close()                                # each stream keeps the turn it was opened with
+    assert (a.chunk, dev.open_stream(chunk=5).chunk, a.chunk) == (3, 5, 3)
