@@ -51,7 +51,6 @@ class Choice:
     rom_bits: int
     sensitivity: dict           # class -> {bits: KL added with the other classes at 8 bits}
     finalists: list             # (bits, predicted KL, measured KL) of the settings measured together
-    considered: int             # settings ranked before the finalists were found
 
 
 def class_sizes(int_model) -> dict:
@@ -79,13 +78,21 @@ def parse_budget(text: str) -> int:
     return int(kbit * 1024)
 
 
-def rom_budget(budget_bits: int) -> tuple[Within, str]:
-    """`within` for a budget of weight bits, and its name for the log."""
-    name = f"{budget_bits / 1024:,.0f} kbit"
+def rom_budget(budget_bits: Optional[int] = None) -> tuple[Within, str]:
+    """`within` for a budget of weight bits (None: what the quantizer's default widths take), and
+    its name for the log. The class sizes are taken from the first model it is asked about."""
+    from hw.quantize import DEFAULT_BITS
+
+    name = (f"{budget_bits / 1024:,.0f} kbit" if budget_bits is not None
+            else f"the ROM of the default widths ({_label(DEFAULT_BITS)})")
+    sizes: dict = {}
 
     def within(bits: dict, shapes) -> Optional[str]:
-        need = rom_bits(class_sizes(shapes), bits)
-        return None if need <= budget_bits else f"{need / 1024:,.0f} kbit > {name}"
+        if not sizes:
+            sizes.update(class_sizes(shapes))
+        limit = budget_bits if budget_bits is not None else rom_bits(sizes, DEFAULT_BITS)
+        need = rom_bits(sizes, bits)
+        return None if need <= limit else f"{need / 1024:,.0f} kbit > {limit / 1024:,.0f} kbit"
     return within, name
 
 
@@ -104,10 +111,13 @@ class _Weights:
     """Dequantized weights of every class at every width, mixed per the chosen widths."""
 
     def __init__(self, prepared, calib, quantize_opts: dict):
+        from hw.fakequant import FakeQuantRunner
         from hw.quantize import quantize
 
         self.by_width = {b: quantize(prepared, calib, dict.fromkeys(TENSOR_CLASSES, b), **quantize_opts)
                          for b in WIDTHS}
+        # dequantized once per width, by the emulation's own loader
+        self.float_w = {b: FakeQuantRunner(prepared, im, points=()).w for b, im in self.by_width.items()}
 
     def shapes(self, bits: dict):
         """A model with the shapes and widths of `bits` (the 2-bit integers fit every width): what the
@@ -120,12 +130,9 @@ class _Weights:
 
         run = FakeQuantRunner(prepared, points=())
         for name in LAYER_MATRICES:
-            im = self.by_width[bits[MATRIX_CLASS[name]]]
-            ws = im.scales["weights"][name]
-            run.w[name] = np.stack([im[name][l] * np.asarray(ws[l])[:, None] for l in range(prepared.config.n_layers)])
-        cls, emb = self.by_width[bits["classifier"]], self.by_width[bits["embedding"]]
-        run.w["wcls"] = cls["wcls"] * np.asarray(cls.scales["weights"]["wcls"])[:, None]
-        run.w["token_embedding"] = emb["emb"] * np.asarray(emb.scales["weights"]["emb"])[:, None]
+            run.w[name] = self.float_w[bits[MATRIX_CLASS[name]]][name]
+        run.w["wcls"] = self.float_w[bits["classifier"]]["wcls"]
+        run.w["token_embedding"] = self.float_w[bits["embedding"]]["token_embedding"]
         return run
 
 
@@ -161,9 +168,8 @@ def choose_bits(float_model, prepared, calib, within: Within, budget: str, quant
         log(f"  {c:10} " + "  ".join(f"{b}: {sens[c][b]:.4f}" for b in WIDTHS[:-1]))
     ranked = sorted(itertools.product(WIDTHS, repeat=len(TENSOR_CLASSES)),
                     key=lambda w: (sum(sens[c][b] for c, b in zip(TENSOR_CLASSES, w)), -sum(w)))
-    finalists, considered = [], 0
+    finalists = []
     for w in ranked:
-        considered += 1
         bits = dict(zip(TENSOR_CLASSES, w))
         if within(bits, weights.shapes(bits)) is None:
             predicted = base + sum(sens[c][bits[c]] for c in TENSOR_CLASSES)
@@ -174,7 +180,7 @@ def choose_bits(float_model, prepared, calib, within: Within, budget: str, quant
     for bits, predicted, measured in finalists:
         log(f"  {_label(bits)}: {rom_bits(sizes, bits) / 1024:,.0f} kbit, KL predicted {predicted:.4f}, "
             f"measured {measured:.4f}" + ("  <- chosen" if bits is best[0] else ""))
-    return Choice(best[0], best[2], rom_bits(sizes, best[0]), sens, finalists, considered)
+    return Choice(best[0], best[2], rom_bits(sizes, best[0]), sens, finalists)
 
 
 def _label(bits: dict) -> str:

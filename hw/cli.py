@@ -60,11 +60,14 @@ def cmd_quantize(args: argparse.Namespace) -> None:
         raise HardwireError(f"--rom-budget {args.rom_budget} is read only by --bits auto; add --bits auto or "
                             "drop --rom-budget")
     bits = parse_bits(args.bits) if args.bits and not auto else None
+    if auto:
+        from hw import auto_bits
+        budget_bits = auto_bits.parse_budget(args.rom_budget) if args.rom_budget is not None else None
     transform = {"rotate": args.rotate, "rotate_v": args.rotate_v == "on", "balance_qk": args.balance_qk == "on"}
     prepared, calib = calibrate_prepared(model, transform, source, text, tok, act_clip=args.act_clip)
     opts = {"clip_search": args.clip_search, "rounding": args.rounding, "transform": transform}
     if auto:
-        bits = _auto_bits(model, prepared, calib, args.rom_budget, opts)
+        bits = _auto_bits(model, prepared, calib, budget_bits, opts)
     int_model = quantize(prepared, calib, bits, source=str(args.checkpoint), tokenizer=tok, **opts)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     int_model.save(args.out)
@@ -96,19 +99,11 @@ def cmd_quantize(args: argparse.Namespace) -> None:
             print(f"wrote {args.report_md}")
 
 
-def _auto_bits(model, prepared, calib, budget: str | None, opts: dict) -> dict:
+def _auto_bits(model, prepared, calib, budget_bits: int | None, opts: dict) -> dict:
     """--bits auto: the widths hw/auto_bits.py picks within --rom-budget (default: the ROM of the default widths)."""
     from hw import auto_bits
-    from hw.quantize import DEFAULT_BITS, quantize
 
-    if budget is None:
-        sizes = auto_bits.class_sizes(quantize(prepared, calib, dict(DEFAULT_BITS), **opts))
-        limit = auto_bits.rom_bits(sizes, DEFAULT_BITS)
-        print(f"auto bits: no --rom-budget, so the ROM of the default widths "
-              f"({'/'.join(str(DEFAULT_BITS[c]) for c in auto_bits.TENSOR_CLASSES)}): {limit / 1024:,.0f} kbit")
-    else:
-        limit = auto_bits.parse_budget(budget)
-    within, name = auto_bits.rom_budget(limit)
+    within, name = auto_bits.rom_budget(budget_bits)
     return auto_bits.choose_bits(model, prepared, calib, within, name, opts).bits
 
 
