@@ -283,7 +283,7 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
                                        + att.multipliers
                                        + _vector_extra(est, EMB_DSPS, ROPE_PAIR_DSPS) + LORA_DSPS * lora_on)
     ff_a, ff_b = (FF_CAL_LUT_MACS if knobs.macs == "lut" else FF_CAL)[fam]
-    ffs = int(ff_a * est.luts + ff_b) + att.ffs + LORA_FFS * lora_on
+    ffs = int(ff_a * est.ff_basis + ff_b) + att.ffs + LORA_FFS * lora_on
     return [
         Need("luts", luts, int(LUT_LIMIT * res.luts), res.luts, f"{per:g} x estimate {est.luts:,} + {fixed:,}"),
         Need("ffs", ffs, int(FF_LIMIT * res.ffs), res.ffs),

@@ -32,9 +32,10 @@ def _packed(values: list[int], width: int) -> str:
     return f"{width * len(values)}'h{word:x}"
 
 
-def matvec_parameters(layout, rom_dir: Path, mul_lut: int = 0) -> dict:
+def matvec_parameters(layout, rom_dir: Path, mul_lut: int = 0, rq_share: int | None = None) -> dict:
     """hw_matvec parameters for a layout (the values hw/rtlgen/top.py passes to the core); the
-    testbench tags matrix k of the walk with k, so tag k reads slot k's ROM group."""
+    testbench tags matrix k of the walk with k, so tag k reads slot k's ROM group. rq_share:
+    lanes per requantizer (default the layout's)."""
     assert len(layout.slots) <= 16
     return {"LANES": layout.lanes, "VPL": layout.vpl, "WB": layout.wb,
             "ROM_DEPTH": max(g.depth for g in layout.groups),
@@ -42,22 +43,26 @@ def matvec_parameters(layout, rom_dir: Path, mul_lut: int = 0) -> dict:
             "ACC_W": layout.acc_bits, "MUL_LUT": mul_lut, "TAG_W": 4, "ROM_DIR": f'"{rom_dir}"',
             "GROUPS": len(layout.groups), "GROUP_WB": _packed([g.bits for g in layout.groups], 8),
             "GROUP_DEPTH": _packed([g.depth for g in layout.groups], 32),
-            "TAG_GROUP": _packed([s.group for s in layout.slots] + [0] * (16 - len(layout.slots)), 2)}
+            "TAG_GROUP": _packed([s.group for s in layout.slots] + [0] * (16 - len(layout.slots)), 2),
+            "RQ_SHARE": layout.rq_share if rq_share is None else rq_share}
 
 
 # (5, 3): 37 vocab rows -> last pass of 2; 24 and 44 columns not multiples of 3 -> padding.
 # (16, 8): more lanes than the 8 k/v rows; 44 columns -> 6 words with 4 padding values.
-# (7, 5) with LUT MACs: bit-plane adder trees padded from 5 to 8 leaves, 8-bit weights.
+# (7, 5) with LUT MACs: bit-plane adder trees padded from 5 to 8 leaves (two values a leaf,
+# the last one alone), 8-bit weights.
 # Every build has three weight ROMs a lane (4-bit attention, 5-bit MLP, 8-bit classifier).
+# Requantizers: (5, 3) one per lane; (16, 8) one per two lanes; (7, 5) the same, the last lane alone.
 @pytest.mark.sim
-@pytest.mark.parametrize("lanes,vpl,mul_lut", [(5, 3, 0), (16, 8, 0), (7, 5, 1)])
-def test_matvec_matches_numerics(lanes, vpl, mul_lut):
+@pytest.mark.parametrize("lanes,vpl,mul_lut,rq_share", [(5, 3, 0, 1), (16, 8, 0, 2), (7, 5, 1, 2)])
+def test_matvec_matches_numerics(lanes, vpl, mul_lut, rq_share):
     model = random_int_model(SEED)
     layout = rom_layout(model, lanes, vpl)
+    assert layout.rq_share == 2             # rows of 2 words or more: the generator would share
     rom_dir = SIM_BUILD / "roms" / f"matvec-s{SEED}-l{lanes}-v{vpl}"
     write_lanes(model, layout, rom_dir)
-    build = build_once(f"hw_matvec-l{lanes}-v{vpl}-m{mul_lut}", [RTL / f for f in SOURCES], "hw_matvec",
-                       parameters=matvec_parameters(layout, rom_dir, mul_lut))
+    build = build_once(f"hw_matvec-l{lanes}-v{vpl}-m{mul_lut}-r{rq_share}", [RTL / f for f in SOURCES],
+                       "hw_matvec", parameters=matvec_parameters(layout, rom_dir, mul_lut, rq_share))
     run_cocotb(build, "testbench.matvec.test_matvec",
                extra_env={"MATVEC_SEED": str(SEED), "MATVEC_LANES": str(lanes), "MATVEC_VPL": str(vpl)})
 
@@ -87,10 +92,11 @@ def test_matvec_synthesizes_to_block_rom():
     assert not stray, f"cells left unmapped: {sorted(stray)}"
     warnings = [l for l in log.splitlines() if l.startswith("Warning:")]
     assert not warnings, warnings
-    # LUT MACs: the products leave the DSPs; each lane keeps its requant multiplier (2 MULT18X18D)
+    # LUT MACs: the products leave the DSPs; each requantizer keeps its multiplier (2 MULT18X18D),
+    # one per two lanes
     (work / "stat.json").unlink()
     run_yosys(f"read_verilog {srcs}; chparam {sets} -set MUL_LUT 1 hw_matvec; synth_ecp5 -top hw_matvec; "
               "tee -q -o stat.json stat -json", cwd=work)
     lut = json.loads((work / "stat.json").read_text())["design"]["num_cells_by_type"]
-    assert lut.get("MULT18X18D", 0) == 4 * 2, lut
+    assert layout.requantizers == 2 and lut.get("MULT18X18D", 0) == 2 * 2, lut
     assert lut.get("DP16KD", 0) == cells.get("DP16KD", 0), lut

@@ -342,9 +342,10 @@ def test_estimate_stories260k_worksheet():
     assert est.weight_rom_blocks == 64 * 3
     assert bram18_blocks(512, 36) == 1 and bram18_blocks(513, 36) == 2 and bram18_blocks(100, 3) == 1
     assert bram18_blocks(3000, 4) == 1 and bram18_blocks(3000, 5) == 2          # two 4096 x 4
-    assert est.mac_multipliers == 512 and est.requant_multipliers == 64
+    # rows of >= 2 words: two lanes share a requantizer (hw_lane_rq)
+    assert lay.rq_share == 2 and est.mac_multipliers == 512 and est.requant_multipliers == 32
     lut = estimate(m, lay, replace(k, macs="lut"))
-    assert lut.mac_multipliers == 0 and lut.requant_multipliers == 64 and lut.luts > est.luts
+    assert lut.mac_multipliers == 0 and lut.requant_multipliers == 32 and lut.luts > est.luts
     assert est.lora_bits == 0
     kl = Knobs(lanes=64, values_per_lane=8, lora_rank=4, lora_targets=("wq", "wv")).resolved(256)
     assert estimate(m, lay, kl).lora_bits == 5 * 4 * ((64 + 64) + (32 + 64)) * 8
@@ -358,8 +359,8 @@ def test_estimate_stories260k_worksheet():
     {},
     {"LANES": 1, "VPL": 1, "ROM_DEPTH": 1, "SCALE_DEPTH": 1, "ROWS_W": 1, "COLS_W": 1, "ACC_W": 17},
     {"LANES": 64, "VPL": 8, "WB": 4, "ROM_DEPTH": 1000, "SCALE_DEPTH": 70, "ROWS_W": 10, "COLS_W": 8, "ACC_W": 20},
-    {"LANES": 16, "VPL": 16, "WB": 4, "MUL_LUT": 1, "ROM_DEPTH": 64, "SCALE_DEPTH": 8, "ACC_W": 20},
-    {"LANES": 3, "VPL": 5, "WB": 8, "MUL_LUT": 1},
+    {"LANES": 16, "VPL": 16, "WB": 4, "MUL_LUT": 1, "ROM_DEPTH": 64, "SCALE_DEPTH": 8, "ACC_W": 20, "RQ_SHARE": 2},
+    {"LANES": 3, "VPL": 5, "WB": 8, "MUL_LUT": 1, "RQ_SHARE": 2},
     {"LANES": 4, "VPL": 3, "WB": 8, "MUL_LUT": 1, "ROM_DEPTH": 16, "GROUPS": 3, "GROUP_WB": "24'h080504",
      "GROUP_DEPTH": "96'h00000005_00000010_00000009", "TAG_GROUP": "32'h24"},
     {"LANES": 2, "VPL": 2, "WB": 6, "ROM_DEPTH": 40, "GROUPS": 2, "GROUP_WB": "16'h0306",

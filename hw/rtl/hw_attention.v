@@ -193,14 +193,10 @@ module hw_attention #(
             wire [HD*8-1:0] k_p = k_reg[gp*HD*8 +: HD*8];
             if (MUL_LUT != 0) begin : g_dot_planes
                 localparam PLW = 9 + $clog2(HD);
+                wire [8*PLW-1:0] planes;            // plane gb: the sum of q_i where bit gb of k_i is set
+                hw_plane_sums #(.N(HD), .WB(8), .PLW(PLW)) plane_sums (.x(q_reg), .w(k_p), .planes(planes));
                 for (gb = 0; gb < 8; gb = gb + 1) begin : g_plane
-                    wire [HD*PLW-1:0] masked;           // q_i where bit gb of k_i is set, else 0
-                    wire signed [PLW-1:0] plane;
-                    for (gi = 0; gi < HD; gi = gi + 1) begin : g_leaf
-                        assign masked[gi*PLW +: PLW] = k_p[8*gi + gb]
-                                                       ? {{(PLW-8){q_reg[8*gi+7]}}, q_reg[8*gi +: 8]} : {PLW{1'b0}};
-                    end
-                    hw_add_tree #(.N(HD), .W(PLW)) tree (.leaves(masked), .sum(plane));
+                    wire signed [PLW-1:0] plane = planes[gb*PLW +: PLW];
                     wire signed [SCW-1:0] pl_ext = {{(SCW-PLW){plane[PLW-1]}}, plane};
                     assign parts_next[(gp*NP + gb)*SCW +: SCW] = (gb == 7) ? -(pl_ext <<< gb) : (pl_ext <<< gb);
                 end

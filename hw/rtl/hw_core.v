@@ -26,6 +26,7 @@ module hw_core #(
     parameter LANES        = 16,        // rows computed in parallel
     parameter VPL          = 4,         // values per lane per cycle
     parameter MAC_LUT      = 0,         // 1: lane MACs and attention q . k from LUT adders, not multipliers
+    parameter RQ_SHARE     = 1,         // lanes per requantizer (hw_matvec): 2 needs every row >= 2 words
     parameter ATT_E        = 1,         // attention engines: divides NKV, or a multiple of NKV dividing NH
     parameter ATT_P        = 1,         // positions per cycle of each engine: a power of two dividing CTX
     parameter NORM_W       = 2,         // rmsnorm elements per cycle: a power of two <= VPL, D
@@ -479,6 +480,7 @@ module hw_core #(
         .COLS_W(COLS_W),
         .ACC_W(ACC_W),
         .MUL_LUT(MAC_LUT),
+        .RQ_SHARE(RQ_SHARE),
         .TAG_W(TAG_W),
         .ROM_DIR(ROM_DIR),
         .GROUPS(ROM_GROUPS),

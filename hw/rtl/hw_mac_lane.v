@@ -8,11 +8,11 @@
 // ROM_FILE for group 0, ROM_STEM_gG.hex for group G), widened to WB bits after
 // the read; and its scale ROM ({sh, m} per pass, SCALE_FILE). Per cycle it
 // multiplies VPL broadcast int8 x values by one ROM word and accumulates; at
-// the last word of a row it requantizes y = (acc * m + 2**(sh-1)) >>> sh with
-// hw_rq at full width (no saturation: the core saturates or adds by mode).
+// the last word of a row it delivers the row's sum and the pass's {sh, m}; hw_matvec
+// requantizes them (hw_lane_rq, one requantizer per lane or per two lanes).
 // Pipeline (stage numbers as in hw_matvec): S0 address -> S1 ROM read register
 // -> S2 ROM output register + x, scale address -> S3 product sum, scale read -> S4 row
-// total + scale register -> hw_rq (3 stages) -> S7 y.
+// total + scale register.
 module hw_mac_lane #(
     parameter VPL         = 4,                  // values per word (per cycle)
     parameter WB          = 8,                  // bits per weight (two's complement)
@@ -44,15 +44,15 @@ module hw_mac_lane #(
     input  wire                    acc_last,       // last word of a row: requantize the sum
     // S2: the scale address of the word's pass (a stage early: the ROM output is registered)
     input  wire [SCALE_AW-1:0]     scale_addr,
-    // S7: requantized row result, 4 cycles after its acc_last at S3
-    output wire                    y_valid,
-    output wire signed [ACC_W+15:0] y             // ACC_W + 16 bits (hw_rq's ACC_W + 15, sign-extended)
+    // S4: a row's sum and its pass's scale, the cycle after its acc_last at S3
+    output wire                    total_valid,
+    output wire signed [ACC_W-1:0] total,
+    output wire [20:0]             total_scale   // {sh (6 bits), m (15 bits)}
 );
 
     localparam MW = 15;         // requant multiplier bits (numerics.MULT_BITS)
     localparam SW = 6;          // requant shift bits
     localparam PW = 8 + WB;     // one product's bits
-    localparam YW = ACC_W + 15; // hw_rq full-width output bits
 
     // ---------------------------------------------------------------- ROMs
     // hw_rom: a file name of "" gives an all-zero ROM, so tools can elaborate the module on its own.
@@ -143,14 +143,9 @@ module hw_mac_lane #(
             reg  [WB*PLW-1:0] planes_s3;
             wire [WB*SMW-1:0] weighted_in;
             wire [SMW-1:0]    weighted;
-            genvar gb, gj;
+            genvar gb;
+            hw_plane_sums #(.N(VPL), .WB(WB), .PLW(PLW)) plane_sums (.x(x_in), .w(w_s2), .planes(planes_next));
             for (gb = 0; gb < WB; gb = gb + 1) begin : g_plane
-                wire [VPL*PLW-1:0] masked;          // x_j where bit gb of w_j is set, else 0
-                for (gj = 0; gj < VPL; gj = gj + 1) begin : g_leaf
-                    assign masked[gj*PLW +: PLW] = w_s2[WB*gj + gb]
-                                                   ? {{(PLW-8){x_in[8*gj+7]}}, x_in[8*gj +: 8]} : {PLW{1'b0}};
-                end
-                hw_add_tree #(.N(VPL), .W(PLW)) tree (.leaves(masked), .sum(planes_next[gb*PLW +: PLW]));
                 // S3: plane gb weighs 2**gb, the sign bit's plane -2**(WB-1)
                 wire signed [PLW-1:0] pl = planes_s3[gb*PLW +: PLW];
                 wire signed [SMW-1:0] pl_ext = {{(SMW-PLW){pl[PLW-1]}}, pl};
@@ -212,24 +207,9 @@ module hw_mac_lane #(
         end
     end
 
-    // ---------------------------------------------------------------- S4..S7: requant
-    wire signed [YW-1:0] rq_y;
-
-    hw_rq #(
-        .XW(ACC_W),
-        .OW(0)
-    ) rq (
-        .clk(clk),
-        .rst(rst),
-        .in_valid(total_valid_s4),
-        .x(total_s4),
-        .m(scale_s4[MW-1:0]),
-        .sh(scale_s4[MW+SW-1:MW]),
-        .out_valid(y_valid),
-        .y(rq_y)
-    );
-
-    assign y = {rq_y[YW-1], rq_y};
+    assign total_valid = total_valid_s4;
+    assign total       = total_s4;
+    assign total_scale = scale_s4;
 
 endmodule
 

@@ -13,7 +13,8 @@
 // the next start comes while `ready` is high on the last word. The core answers
 // each x_req with the VPL int8 values of chunk x_word one cycle later. After
 // the last word of a pass, every lane with a row delivers rq(acc, m, sh) at
-// full width in the same cycle (LATENCY cycles after that word's x_req).
+// full width in the same cycle (LATENCY cycles after that word's x_req); lanes
+// share a requantizer by RQ_SHARE (hw_lane_rq).
 module hw_matvec #(
     parameter LANES       = 4,      // lanes = rows computed in parallel
     parameter VPL         = 4,      // int8 x values (and weights) per lane per cycle
@@ -29,7 +30,8 @@ module hw_matvec #(
     parameter GROUPS      = 1,      // lane weight ROMs, one per weight width
     parameter GROUP_WB    = WB,     // bits per weight of group g at [8g +: 8]
     parameter GROUP_DEPTH = ROM_DEPTH,  // words of group g at [32g +: 32]
-    parameter TAG_GROUP   = 0       // group of the matrix tagged t at [2t +: 2]
+    parameter TAG_GROUP   = 0,      // group of the matrix tagged t at [2t +: 2]
+    parameter RQ_SHARE    = 1       // lanes per requantizer (hw_lane_rq): 2 needs every row >= 2 words
 ) (
     input  wire                       clk,
     input  wire                       rst,          // synchronous, active high
@@ -216,7 +218,14 @@ module hw_matvec #(
     assign out_tag  = ctl_o[TAG_LO +: TAG_W];
 
     // ---------------------------------------------------------------- lanes
-    genvar l;
+    // S4: each lane's row sum and scale; S7: requantized by hw_lane_rq, RQ_SHARE lanes each
+    localparam NRQ = (LANES + RQ_SHARE - 1) / RQ_SHARE;     // requantizers (the last may have one lane)
+    wire [LANES-1:0]       total_valid;
+    wire [LANES*ACC_W-1:0] total;
+    wire [LANES*21-1:0]    total_scale;
+    wire [NRQ-1:0]         rq_valid;
+
+    genvar l, r;
     generate
         for (l = 0; l < LANES; l = l + 1) begin : g_lane
             // "<ROM_DIR>/lane_NNN.hex": three decimal digits of the lane number
@@ -224,8 +233,6 @@ module hw_matvec #(
             localparam [7:0] D1 = 8'd48 + ((l / 10) % 10);
             localparam [7:0] D0 = 8'd48 + (l % 10);
             wire [RB_W-1:0] row = rb_o + l;
-
-            wire lane_valid;
 
             hw_mac_lane #(
                 .VPL(VPL),
@@ -251,14 +258,34 @@ module hw_matvec #(
                 .acc_first(acc_first),
                 .acc_last(acc_last),
                 .scale_addr(scale_s2),
-                .y_valid(lane_valid),
-                .y(out_data[l*RQ_W +: RQ_W])
+                .total_valid(total_valid[l]),
+                .total(total[l*ACC_W +: ACC_W]),
+                .total_scale(total_scale[l*21 +: 21])
             );
 
-            // the lane's own valid equals pass_done; both kept so a mismatch cannot pass silently
-            assign out_valid[l]                 = lane_valid && pass_done &&
+            // the requantizer's valid equals pass_done; both kept so a mismatch cannot pass silently
+            assign out_valid[l]                 = rq_valid[l / RQ_SHARE] && pass_done &&
                                                   (row < {{(RB_W-ROWS_W){1'b0}}, rows_o});
             assign out_row[l*ROWS_W +: ROWS_W]  = row[ROWS_W-1:0];
+        end
+        for (r = 0; r < NRQ; r = r + 1) begin : g_rq
+            localparam integer FIRST = r * RQ_SHARE;
+            localparam integer N = (LANES - FIRST < RQ_SHARE) ? LANES - FIRST : RQ_SHARE;
+            hw_lane_rq #(
+                .SHARE(N),
+                .ACC_W(ACC_W)
+            ) rq (
+                .clk(clk),
+                .rst(rst),
+                .in_valid(total_valid[FIRST]),
+                .total(total[FIRST*ACC_W +: N*ACC_W]),
+                .scale(total_scale[FIRST*21 +: N*21]),
+                .out_valid(rq_valid[r]),
+                .y(out_data[FIRST*RQ_W +: N*RQ_W])
+            );
+            if (N > 1) begin : g_unused
+                wire unused_valid = &{1'b0, total_valid[FIRST + 1 +: N - 1]};
+            end
         end
     endgenerate
 

@@ -9,9 +9,12 @@
 // Pipelined, one item per cycle; y and out_valid come LATENCY = 3 cycles after
 // in_valid: S1 product x*m -> S2 shift by sh-1, add 1 -> S3 halve, saturate.
 // sh is 1..63 (numerics uses 1..62); sh = 0 gives y = 0.
+// OUT_REG = 0 (full width only): no S3 register, y is S2's register halved (wiring),
+// LATENCY 2; hw_lane_rq uses it to requantize two lanes' rows in the time of one.
 module hw_rq #(
-    parameter XW = 24,  // signed input width
-    parameter OW = 8    // signed output width with saturation; 0 = XW + 15 bits, no saturation
+    parameter XW = 24,      // signed input width
+    parameter OW = 8,       // signed output width with saturation; 0 = XW + 15 bits, no saturation
+    parameter OUT_REG = 1   // 0: y straight from S2 (OW = 0 only), LATENCY 2
 ) (
     input  wire                                         clk,
     input  wire                                         rst,        // sync, clears out_valid
@@ -23,7 +26,7 @@ module hw_rq #(
     output wire signed [((OW == 0) ? XW + 15 : OW)-1:0] y
 );
 
-    localparam LATENCY = 3;                     // cycles from in_valid to out_valid
+    localparam LATENCY = (OUT_REG != 0) ? 3 : 2;    // cycles from in_valid to out_valid
     localparam YW = (OW == 0) ? XW + 15 : OW;   // output bits
     localparam PW = XW + 15;                    // x*m: |x| <= 2**(XW-1), m < 2**15
     localparam QW = PW - 1;                     // bits of the result for any sh >= 1
@@ -58,7 +61,10 @@ module hw_rq #(
     reg signed [YW-1:0] y_s3;
 
     generate
-        if (OW == 0 || OW == QW + 1) begin : g_full
+        if (OUT_REG == 0) begin : g_comb
+            // OW must be 0: no saturation without a register after it
+            always @* y_s3 = {q[QW-1], q};
+        end else if (OW == 0 || OW == QW + 1) begin : g_full
             always @(posedge clk) y_s3 <= {q[QW-1], q};
         end else if (OW > QW) begin : g_extend
             always @(posedge clk) y_s3 <= {{(OW-QW){q[QW-1]}}, q};

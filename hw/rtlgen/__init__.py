@@ -4,7 +4,7 @@ layout (which weight sits where) -> lanes (lane ROM hex files) -> top
 (hardwire_top.v) -> generate (everything, plus build.json); estimate says
 what the build will cost before simulation.
 """
-GENERATOR_VERSION = (1, 5, 0)       # 1.5: registers before the multipliers and after the block RAMs that fed them (Fmax), DBG_DATA 5 cycles after DBG_ADDR; 1.4: LORA_ENABLE, the LoRA passes skipped while no adapter is loaded; 1.3.1: fewer per-token overhead cycles (rmsnorm, attention start and tail, token turn-around); 1.3: each weight class's ROM at its own width (ROM groups); 1.2.1: two RoPE pairs per cycle; 1.2: several embedding elements per cycle (emb.hex words); 1.1: P positions
+GENERATOR_VERSION = (1, 6, 0)       # 1.6: LUT MACs and LUT q . k by value pairs (hw_plane_sums) and adder trees at the width each level needs (fewer LUTs, same cycles); 1.5: registers before the multipliers and after the block RAMs that fed them (Fmax), DBG_DATA 5 cycles after DBG_ADDR; 1.4: LORA_ENABLE, the LoRA passes skipped while no adapter is loaded; 1.3.1: fewer per-token overhead cycles (rmsnorm, attention start and tail, token turn-around); 1.3: each weight class's ROM at its own width (ROM groups); 1.2.1: two RoPE pairs per cycle; 1.2: several embedding elements per cycle (emb.hex words); 1.1: P positions
                                     # per attention cycle, the numbered token read
 GEN_VERSION_WORD = (GENERATOR_VERSION[0] << 16) | (GENERATOR_VERSION[1] << 8) | GENERATOR_VERSION[2]
 

@@ -291,7 +291,8 @@ def fit_cost(model, knobs, family: str, kb: int) -> Cost:
     # per position per cycle (P of them); each position past the first also ~195 per head_dim element
     # (the row sums of the weighted values, wider KV and score words, masks): fitted to the placed
     # models/default 16 x 16, two engines, P = 2 (72,558 TRELLIS_COMB, docs/boards.md)
-    qk_luts = (10 * 8 * hd if knobs.macs == "lut" else 0) * pos + 195 * hd * (pos - 1)
+    # (generator 1.6's hw_plane_sums: the lanes' saving of ~4 slots per plane and value, counted as 3)
+    qk_luts = (7 * 8 * hd if knobs.macs == "lut" else 0) * pos + 195 * hd * (pos - 1)
     luts = ENGINE_LUTS * extra + qk_luts * e
     dsps = mults = 0
     if _has_dsps(family):

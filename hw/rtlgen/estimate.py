@@ -45,6 +45,11 @@ LORA_STEPS = 16          # LoRA: start, parameter words, pipeline (per adapter)
 TOKEN_STEPS = 26         # fetch (in the emit cycle when generating), the embedding with its norm started, sampler finish, emit (calibrated)
 LAYER_WORD_BITS = 96     # layer.hex word
 TABLE_BITS = 256 * 16 + 1024 * 16      # exp2 + rsqrt tables
+PAIR_SAVING = 3          # LUT slots per weight bit and value that generator 1.6's value pairs save (below)
+# LUT slots per lane value beyond the MAC and its accumulator share: models/default at 16 x 16 LUT MACs,
+# no LoRA, generator 1.5, placed 71,453 TRELLIS_COMB where the fit check had counted 70,398 (eighteenth
+# session); 4 a value (x 1.22) covers it and keeps 16 x 8 with LoRA (64,426 placed) covered
+VALUE_LUTS = 4
 CORE_LUTS = 3000         # sequencer, register file, vector buffers, sampler (rough)
 # depth x width shapes of an 18-kbit block RAM (ECP5 DP16KD, Xilinx RAMB18, one port)
 BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
@@ -70,7 +75,7 @@ class Estimate:
     lanes: int
     vpl: int
     mac_multipliers: int          # int8 x WB-bit, LANES*VPL
-    requant_multipliers: int      # ACC_W x 16, one per lane
+    requant_multipliers: int      # ACC_W x 16, one per requantizer (a lane or two, Layout.rq_share)
     weight_rom_bits: int          # lane ROMs as built (WB bits per weight, padding included)
     weight_rom_blocks: int        # 18-kbit block RAMs for the lane ROMs (one per lane at least)
     weight_bits_used: int         # the weights at their own class bits
@@ -89,6 +94,8 @@ class Estimate:
     # `token_cycles` reads them. Not in to_json: the attention_* fields above record them.
     attention_schedule: attention.Cycles | None = field(default=None, compare=False, repr=False)
     lora_cycles: int = 0          # per token, what the LoRA passes add while an adapter is loaded
+    ff_basis: int = 0             # the LUT count the fit check's flip-flop line reads: generator 1.5's
+                                  # (1.6's value pairs took LUTs, not flip-flops)
 
     def attention_rows(self, pos: int) -> int:
         """Cycles of one pass over the positions 0..pos: rows of P positions."""
@@ -206,17 +213,27 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     # slots per weight bit and value (synth_ecp5 of one lane: 470 slots at 8 x 4 bits, 1,250 at
     # 16 x 4 bits, above the DSP lane). rmsnorm: ~300 per element per cycle past 2. Both fitted,
     # with hw/boards.py's engine cost, to two placed builds (docs/boards.md, "Core v2").
-    mac_luts = (19 if knobs.macs == "lut" else 8) * lay.wb
+    # Generator 1.6 takes the values in pairs (hw_plane_sums: one 4-way pick per pair and plane, half the
+    # tree leaves, each tree level at the width it needs): synth_ecp5 of one lane saves 3.8 slots per weight
+    # bit and value at 4 bits, 4.5 at 8 (8 and 16 values); counted as 3 until a placed build has them.
+    mac_luts = (19 - PAIR_SAVING if knobs.macs == "lut" else 8) * lay.wb
     # a lane with several ROM groups picks its group's word: a mux level per extra group
-    per_lane = (lay.vpl * (mac_luts + lay.acc_bits) + lay.acc_bits + (len(lay.groups) - 1) * lay.word_bits
-                + 6 * (lay.acc_bits + 16))
-    luts = lay.lanes * per_lane + CORE_LUTS + 300 * max(0, nw - 2)
+    per_lane = (lay.vpl * (mac_luts + lay.acc_bits + VALUE_LUTS) + lay.acc_bits
+                + (len(lay.groups) - 1) * lay.word_bits)
+    # a requantizer (hw_lane_rq): its shifter; one shared by two lanes also holds and picks the second
+    # lane's sum and scale (synth_ecp5 of a 16 x 8 hw_matvec: 212 slots and 2 MULT18X18D saved a pair)
+    shared = lay.lanes // 2 if lay.rq_share == 2 else 0
+    rq = lay.requantizers * 6 * (lay.acc_bits + 16) + shared * (lay.acc_bits + 21)
+    luts = lay.lanes * per_lane + rq + CORE_LUTS + 300 * max(0, nw - 2)
     return Estimate(macs, ideal, walk, drain, vector, att.fixed, att.per_pos, att.head_min,
-                    lay.lanes, lay.vpl, 0 if knobs.macs == "lut" else lay.lanes * lay.vpl, lay.lanes,
+                    lay.lanes, lay.vpl, 0 if knobs.macs == "lut" else lay.lanes * lay.vpl, lay.requantizers,
                     rom, lay.lanes * sum(bram18_blocks(g.depth, lay.vpl * g.bits) for g in lay.groups),
                     used, scale, tables,
                     kv, lora, luts, att.engines, nw, att.rounds, att.positions, ew,
-                    knobs.rope_lanes(cfg), att, lora_cycles)
+                    knobs.rope_lanes(cfg), att, lora_cycles,
+                    # the flip-flop line's basis: generator 1.5's count (one requantizer a lane)
+                    luts + (lay.lanes * lay.vpl * lay.wb * PAIR_SAVING if knobs.macs == "lut" else 0)
+                    + (lay.lanes - lay.requantizers) * 6 * (lay.acc_bits + 16) - shared * (lay.acc_bits + 21))
 
 
 def _greedy_width(lanes: int) -> int:

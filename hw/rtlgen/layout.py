@@ -106,6 +106,16 @@ class Layout:
         return self.acc_bits + MULT_BITS + 1
 
     @property
+    def rq_share(self) -> int:
+        """Lanes per requantizer (hw_matvec RQ_SHARE, hw_lane_rq): two lanes take turns on one
+        when a lane's row sums come at least two cycles apart, i.e. every row is >= 2 words."""
+        return 2 if self.lanes > 1 and min(s.words for s in self.slots) >= 2 else 1
+
+    @property
+    def requantizers(self) -> int:
+        return -(-self.lanes // self.rq_share)
+
+    @property
     def weight_macs(self) -> int:
         return sum(s.rows * s.cols for s in self.slots)
 
