@@ -75,7 +75,7 @@ def test_a_point_that_does_not_fit_skips_the_costly_stages(npz, tmp_path, monkey
     monkeypatch.setattr("hw.flows.open_flow.pnr", never)
     task = tasks(npz, tmp_path, "ulx3s-45f", "estimate,sim,synth,pnr")[0]
     rec = st.run_point(task, MODEL)
-    why = "does not fit ulx3s-45f (dsps 81 > 72); --force runs it anyway"   # 6 of them the LoRA unit's; 5 lanes, 3 requantizers
+    why = "does not fit ulx3s-45f (dsps 82 > 72); --force runs it anyway"   # 6 of them the LoRA unit's; 5 lanes, 3 requantizers
     assert rec["stages"]["estimate"]["fits"] is False
     assert [rec["stages"][s]["skipped"] for s in ("sim", "synth", "pnr")] == [why] * 3
     assert rec["stages"]["pnr"]["settings"] == {"router": task["router"]}

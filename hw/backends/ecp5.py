@@ -32,8 +32,17 @@ class Ecp5(Family):
     # 800 FFs for its pipeline stages (operand and block-RAM output registers before multipliers),
     # measured as the difference of two placements of the 16 x 8 + LoRA build (63,783 -> 64,377
     # TRELLIS_COMB) and counted from the RTL (FFs).
-    fit = FitCalibration(lut=(1.22, 19_300), ff=(0.36, 9_600), dsp_per_requant=2, dsp_fixed=60,
-                         engine_other_dsps=7)
+    # LUT MACs (generator 1.6, eighteenth session): their own lines, fitted to models/default with LoRA
+    # rank 4 on wq and wv at 16 x 16 as placed (65,091 TRELLIS_COMB, 25,512 TRELLIS_FF, 119 MULT18X18D)
+    # and at 16 x 8 as synthesized (48,474 slots x 1.18, the placed/synth ratio of the 16 x 8 + LoRA build
+    # of generator 1.5; 24,499 FF), and covering 16 x 16 without LoRA (53,169 synth slots x 1.18, 24,219
+    # FF): 0.15 %, 0.15 % and 0.8 % over. Value pairs, shared requantizers and the LoRA unit's smaller
+    # share made generator 1.6's lane slope half of the line above. The FF line is nearly flat over
+    # 16 x 8 .. 16 x 16 (planes and requantizer registers only; FFs are ~30 % of the part there).
+    # DSPs: 61 fixed (one more than the DSP-MAC builds' calibration: the LUT-MAC builds' requantizers
+    # at ACC_W 19 put one of their two products in LUTs, and the rest of their core has more).
+    fit = FitCalibration(lut=(1.22, 19_300), ff=(0.36, 9_600), dsp_per_requant=2, dsp_fixed=61,
+                         engine_other_dsps=7, lut_lut_macs=(0.71, 36_500), ff_lut_macs=(0.08, 19_500))
 
     synth_command = "synth_ecp5"
     nextpnr = "nextpnr-ecp5"

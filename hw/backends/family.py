@@ -17,7 +17,8 @@ class FitCalibration:
     """The fit check's per-family factors (hw/boards.py `needs`; docs/boards.md, "How the fit check counts").
 
     lut, ff: (a, b) of slots = a * estimate + b, fitted to real synthesis or placement.
-    ff_lut_macs: the ff line of builds with LUT MACs (their bit-plane registers), where it differs.
+    lut_lut_macs, ff_lut_macs: the lut and ff lines of builds with LUT MACs (their bit-plane adders and
+    registers), where they differ.
     dsp_per_requant: DSPs per requant multiplier; None when the flow builds multipliers from LUTs.
     dsp_fixed: DSPs of the core besides the lanes (one attention engine of head dim 16 included).
     engine_other_dsps: an attention engine's DSPs besides its per-position products."""
@@ -25,6 +26,7 @@ class FitCalibration:
     ff: tuple[float, int]
     dsp_per_requant: int | None = None
     ff_lut_macs: tuple[float, int] | None = None
+    lut_lut_macs: tuple[float, int] | None = None
     dsp_fixed: int | None = None
     engine_other_dsps: int | None = None
 

@@ -31,18 +31,25 @@ class Zynq(Family):
                 "-bit hardwire.bit -out new.bit` per ROM (docs/respin.md); or rebuild with `hardwire build`")
 
 
-# LUTs: the line through Yosys synth_xilinx's LUT6 + LUT-RAM count of generator 1.3 (thirteenth session,
-# docs/vivado.md) at 8 x 4 and 32 x 4, rounded up to cover 16 x 4 too; FFs the same. DSP48: 1 per
-# requant multiplier; synth_xilinx of models/default uses 98, 138 and 220 DSP48E1 at 8 x 4, 16 x 4 and
-# 32 x 4 lanes on the xc7z020: 1 per MAC + 1 per lane + 58, 58 and 60; the check takes 60 (exact at
-# 32 x 4, 2 over below), so 32 x 4 fills the PYNQ-Z2's 220. An attention engine's other
+# LUTs: the line through Yosys synth_xilinx's LUT6 + LUT-RAM count of generator 1.6 (eighteenth session,
+# docs/vivado.md) at 8 x 4 and 32 x 4, rounded up to cover 16 x 4 too (within 1.3 %); FFs the same
+# (generator 1.3's lines, thirteenth session, fell under 1.6 by up to 4 % in LUTs and 10 % in FFs: the
+# 1.4/1.5 pipeline registers outweigh 1.6's savings there). DSP48: 1 per requantizer (a lane's, or two
+# lanes' when they share one, Layout.rq_share); synth_xilinx of models/default uses 94, 130 and 204
+# DSP48E1 at 8 x 4, 16 x 4 and 32 x 4 lanes on the xc7z020 (generator 1.3: 98, 138 and 220 with a
+# requantizer per lane): 1 per MAC + 1 per requantizer + 58, 58 and 60; the check takes 60 (2, 2 and
+# 0 over), so 32 x 4 leaves 16 of the PYNQ-Z2's 220. An attention engine's other
 # products are 7 DSP48 (synth_xilinx of the v2 core, models/default at 16 x 8 LUT MACs, two engines,
-# rmsnorm width 8: 101 DSP48E1). LUT MACs register their bit planes: that build (LUT MACs, 16 x 8,
-# all weights 4-bit) used 14,692 FFs, 1,340 over the DSP-MAC line; its own line has the same slope
-# through it (xcup: scaled by the 16 x 4 xcup/xc7 ratio, not measured).
-ZYNQ7 = Zynq("zynq7", FitCalibration(lut=(1.15, 6_400), ff=(0.24, 6_300), dsp_per_requant=1, dsp_fixed=60,
-                                     engine_other_dsps=7, ff_lut_macs=(0.24, 7_700)))
-# UltraScale+ (xcup) used 6 % more LUTs and 39 % more FFs than xc7 at 16 x 4 (22,678 and 12,982), so
-# its lines are the Zynq-7000 slopes scaled by that, through that point and rounded up (Vivado not run).
-ZYNQMP = Zynq("zynqmp", FitCalibration(lut=(1.21, 6_800), ff=(0.33, 8_700), dsp_per_requant=1, dsp_fixed=60,
-                                       engine_other_dsps=7, ff_lut_macs=(0.33, 11_600)))
+# rmsnorm width 8: 101 DSP48E1 at generator 1.3, 93 at 1.6). Builds with LUT MACs have their own lines
+# through the v2 core's generator 1.6 count (31,779 LUT, 15,132 FF), with the slopes the ECP5's
+# LUT-MAC lines have against its DSP-MAC ones (hw/backends/ecp5.py: one Xilinx LUT-MAC build measured;
+# xcup: scaled by the 16 x 4 xcup/xc7 ratios, not measured).
+ZYNQ7 = Zynq("zynq7", FitCalibration(lut=(1.22, 6_500), ff=(0.27, 6_800), dsp_per_requant=1, dsp_fixed=60,
+                                     engine_other_dsps=7, ff_lut_macs=(0.06, 11_800),
+                                     lut_lut_macs=(0.71, 14_000)))
+# UltraScale+ (xcup) used 7 % more LUTs and 28 % more FFs than xc7 at 16 x 4 (22,185 and 13,309,
+# generator 1.6), so its lines are the Zynq-7000 slopes scaled by that, through that point and rounded
+# up (Vivado not run).
+ZYNQMP = Zynq("zynqmp", FitCalibration(lut=(1.31, 6_600), ff=(0.35, 8_700), dsp_per_requant=1, dsp_fixed=60,
+                                       engine_other_dsps=7, ff_lut_macs=(0.08, 15_100),
+                                       lut_lut_macs=(0.76, 15_000)))
