@@ -44,11 +44,9 @@ module hw_add_tree #(
                 wire [NW-1:0] narrow = g_node[2 * n].s[NW-1:0] + g_node[2 * n + 1].s[NW-1:0];
                 if (NW < W) begin : g_extend
                     assign s = {{(W-NW){narrow[NW-1]}}, narrow};
+                    wire unused_high = &{1'b0, g_node[2 * n].s[W-1:NW], g_node[2 * n + 1].s[W-1:NW]};
                 end else begin : g_full
                     assign s = narrow;
-                end
-                if (NW < W) begin : g_unused
-                    wire unused_high = &{1'b0, g_node[2 * n].s[W-1:NW], g_node[2 * n + 1].s[W-1:NW]};
                 end
             end
         end

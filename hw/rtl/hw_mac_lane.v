@@ -41,7 +41,7 @@ module hw_mac_lane #(
     // S3: accumulate control of the word
     input  wire                    acc_en,
     input  wire                    acc_first,      // first word of a row: restart the sum
-    input  wire                    acc_last,       // last word of a row: requantize the sum
+    input  wire                    acc_last,       // last word of a row: deliver the sum (S4)
     // S2: the scale address of the word's pass (a stage early: the ROM output is registered)
     input  wire [SCALE_AW-1:0]     scale_addr,
     // S4: a row's sum and its pass's scale, the cycle after its acc_last at S3

@@ -222,18 +222,18 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
                 + (len(lay.groups) - 1) * lay.word_bits)
     # a requantizer (hw_lane_rq): its shifter; one shared by two lanes also holds and picks the second
     # lane's sum and scale (synth_ecp5 of a 16 x 8 hw_matvec: 212 slots and 2 MULT18X18D saved a pair)
-    shared = lay.lanes // 2 if lay.rq_share == 2 else 0
-    rq = lay.requantizers * 6 * (lay.acc_bits + 16) + shared * (lay.acc_bits + 21)
-    luts = lay.lanes * per_lane + rq + CORE_LUTS + 300 * max(0, nw - 2)
+    rq_shifter, shared = 6 * (lay.acc_bits + 16), lay.lanes - lay.requantizers
+    core = CORE_LUTS + 300 * max(0, nw - 2)
+    luts = lay.lanes * per_lane + lay.requantizers * rq_shifter + shared * (lay.acc_bits + 21) + core
+    # the flip-flop line's basis: generator 1.5's count (no value pairs, a requantizer a lane)
+    pair_saving = lay.lanes * lay.vpl * lay.wb * PAIR_SAVING if knobs.macs == "lut" else 0
+    ff_basis = lay.lanes * (per_lane + rq_shifter) + pair_saving + core
     return Estimate(macs, ideal, walk, drain, vector, att.fixed, att.per_pos, att.head_min,
                     lay.lanes, lay.vpl, 0 if knobs.macs == "lut" else lay.lanes * lay.vpl, lay.requantizers,
                     rom, lay.lanes * sum(bram18_blocks(g.depth, lay.vpl * g.bits) for g in lay.groups),
                     used, scale, tables,
                     kv, lora, luts, att.engines, nw, att.rounds, att.positions, ew,
-                    knobs.rope_lanes(cfg), att, lora_cycles,
-                    # the flip-flop line's basis: generator 1.5's count (one requantizer a lane)
-                    luts + (lay.lanes * lay.vpl * lay.wb * PAIR_SAVING if knobs.macs == "lut" else 0)
-                    + (lay.lanes - lay.requantizers) * 6 * (lay.acc_bits + 16) - shared * (lay.acc_bits + 21))
+                    knobs.rope_lanes(cfg), att, lora_cycles, ff_basis)
 
 
 def _greedy_width(lanes: int) -> int:
