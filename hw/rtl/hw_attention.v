@@ -514,50 +514,65 @@ module hw_attention #(
     );
 
     // ---------------------------------------------------------------- phase 4: outputs
-    // issue i (c) -> o_i (c+1) -> o_i * recip (c+2) -> w (c+3) -> hw_rq (c+6);
-    // the head's recip, tag and requant constants travel with each element
-    reg               ov1, ov2, ov3;
-    reg [IW-1:0]      oi1, oi2, oi3, oi4, oi5, oi6;
-    reg [TAGW-1:0]    tg1, tg2, tg3, tg4, tg5, tg6;
+    // issue i (c) -> o_i (c+1) -> o_i * recip in two halves (c+2) -> their sum (c+3) -> w (c+4)
+    // -> hw_rq (c+7); the head's recip, tag and requant constants travel with each element.
+    // o * recip (32 x 26 bits, four multiplier blocks) in one cycle, the blocks' partial
+    // products added in carry chains behind them, was a long path: the low 17 bits of o and
+    // the rest each make a product of their own, added a cycle later (generator 1.6.1).
+    localparam OLO = 17;                                // bits of o in the low half (unsigned)
+    reg               ov1, ov2, ov2b, ov3;
+    reg [IW-1:0]      oi1, oi2, oi2b, oi3, oi4, oi5, oi6;
+    reg [TAGW-1:0]    tg1, tg2, tg2b, tg3, tg4, tg5, tg6;
     reg [RW-1:0]      recip1;
-    reg [14:0]        m1, m2, m3;
-    reg [5:0]         sh1, sh2, sh3;
+    reg [14:0]        m1, m2, m2b, m3;
+    reg [5:0]         sh1, sh2, sh2b, sh3;
     reg signed [OW-1:0]  o_sel;
+    reg signed [OLO+RW+1:0]  oprod_lo;                  // o[16:0] * recip, >= 0
+    reg signed [OW-OLO+RW:0] oprod_hi;                  // o[OW-1:17] * recip
     reg signed [MPW-1:0] oprod;
     reg signed [WW-1:0]  w3;
     wire signed [MPW-1:0] oround = oprod + {{(MPW-16){1'b0}}, 16'h8000};
     wire signed [MPW-1:0] wfull  = oround >>> 16;
 
     always @(posedge clk) begin
-        ov1    <= out_issuing;
-        oi1    <= u_reg[IW-1:0];
-        tg1    <= tag_back;
-        recip1 <= recip_reg;
-        m1     <= m_out_back;
-        sh1    <= sh_out_back;
-        o_sel  <= o_hold[u_reg[IW-1:0]];
-        ov2    <= ov1;
-        oi2    <= oi1;
-        tg2    <= tg1;
-        m2     <= m1;
-        sh2    <= sh1;
-        oprod  <= o_sel * $signed({1'b0, recip1});
-        ov3    <= ov2;
-        oi3    <= oi2;
-        tg3    <= tg2;
-        m3     <= m2;
-        sh3    <= sh2;
-        w3     <= wfull[WW-1:0];
-        oi4    <= oi3;
-        oi5    <= oi4;
-        oi6    <= oi5;
-        tg4    <= tg3;
-        tg5    <= tg4;
-        tg6    <= tg5;
+        ov1      <= out_issuing;
+        oi1      <= u_reg[IW-1:0];
+        tg1      <= tag_back;
+        recip1   <= recip_reg;
+        m1       <= m_out_back;
+        sh1      <= sh_out_back;
+        o_sel    <= o_hold[u_reg[IW-1:0]];
+        ov2      <= ov1;
+        oi2      <= oi1;
+        tg2      <= tg1;
+        m2       <= m1;
+        sh2      <= sh1;
+        oprod_lo <= $signed({1'b0, o_sel[OLO-1:0]}) * $signed({1'b0, recip1});
+        oprod_hi <= $signed(o_sel[OW-1:OLO]) * $signed({1'b0, recip1});
+        ov2b     <= ov2;
+        oi2b     <= oi2;
+        tg2b     <= tg2;
+        m2b      <= m2;
+        sh2b     <= sh2;
+        oprod    <= $signed({oprod_hi, {OLO{1'b0}}})
+                    + $signed({{(MPW-OLO-RW-2){1'b0}}, oprod_lo});
+        ov3      <= ov2b;
+        oi3      <= oi2b;
+        tg3      <= tg2b;
+        m3       <= m2b;
+        sh3      <= sh2b;
+        w3       <= wfull[WW-1:0];
+        oi4      <= oi3;
+        oi5      <= oi4;
+        oi6      <= oi5;
+        tg4      <= tg3;
+        tg5      <= tg4;
+        tg6      <= tg5;
         if (rst) begin
-            ov1 <= 1'b0;
-            ov2 <= 1'b0;
-            ov3 <= 1'b0;
+            ov1  <= 1'b0;
+            ov2  <= 1'b0;
+            ov2b <= 1'b0;
+            ov3  <= 1'b0;
         end
     end
 

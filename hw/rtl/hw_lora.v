@@ -133,6 +133,7 @@ module hw_lora #(
     reg               q2_valid, q2_first, q2_last, q2_b;
     reg signed [LACC-1:0] psum2;
     reg               q3_valid, q3_b;
+    reg [14:0]        m3;               // q3_b's multiplier, picked a stage early: no LUT before the product
     reg signed [LACC-1:0] acc3;
     reg signed [LACC-1:0] tot3;
     reg               q4_valid, q4_b;
@@ -204,13 +205,14 @@ module hw_lora #(
         psum2    <= dot4;
         q3_valid <= q2_valid && q2_last;
         q3_b     <= q2_b;
+        m3       <= q2_b ? m_b : m_a;
         if (q2_valid) begin
             acc3 <= acc_sum;
         end
         tot3     <= acc_sum;
         q4_valid <= q3_valid;
         q4_b     <= q3_b;
-        prod4    <= tot3 * $signed({1'b0, q3_b ? m_b : m_a});
+        prod4    <= tot3 * $signed({1'b0, m3});
         sh4      <= sh3;
         rnd4     <= (sh3 == 6'd0) ? {(PW+1){1'b0}} : $signed({{PW{1'b0}}, 1'b1} << (sh3 - 1'b1));
         zero4    <= ({26'd0, sh3} >= PW);

@@ -44,6 +44,11 @@ module hw_mac_lane #(
     input  wire                    acc_last,       // last word of a row: deliver the sum (S4)
     // S2: the scale address of the word's pass (a stage early: the ROM output is registered)
     input  wire [SCALE_AW-1:0]     scale_addr,
+    // S3: the same sum and scale a cycle early (still combinational), for a caller that
+    // registers them itself (hw_lane_rq's operand register when two lanes share it)
+    output wire                    next_valid,
+    output wire signed [ACC_W-1:0] next_total,
+    output wire [20:0]             next_scale,
     // S4: a row's sum and its pass's scale, the cycle after its acc_last at S3
     output wire                    total_valid,
     output wire signed [ACC_W-1:0] total,
@@ -207,6 +212,9 @@ module hw_mac_lane #(
         end
     end
 
+    assign next_valid  = acc_en && acc_last;
+    assign next_total  = acc_sum;
+    assign next_scale  = scale_s3;
     assign total_valid = total_valid_s4;
     assign total       = total_s4;
     assign total_scale = scale_s4;

@@ -223,6 +223,9 @@ module hw_matvec #(
     wire [LANES-1:0]       total_valid;
     wire [LANES*ACC_W-1:0] total;
     wire [LANES*21-1:0]    total_scale;
+    wire [LANES-1:0]       next_valid;       // the same a cycle early (S3), for shared requantizers
+    wire [LANES*ACC_W-1:0] next_total;
+    wire [LANES*21-1:0]    next_scale;
     wire [NRQ-1:0]         rq_valid;
 
     genvar l, r;
@@ -258,6 +261,9 @@ module hw_matvec #(
                 .acc_first(acc_first),
                 .acc_last(acc_last),
                 .scale_addr(scale_s2),
+                .next_valid(next_valid[l]),
+                .next_total(next_total[l*ACC_W +: ACC_W]),
+                .next_scale(next_scale[l*21 +: 21]),
                 .total_valid(total_valid[l]),
                 .total(total[l*ACC_W +: ACC_W]),
                 .total_scale(total_scale[l*21 +: 21])
@@ -278,13 +284,19 @@ module hw_matvec #(
                 .clk(clk),
                 .rst(rst),
                 .in_valid(total_valid[FIRST]),
+                .next_valid(next_valid[FIRST]),
+                .next_total(next_total[FIRST*ACC_W +: ACC_W]),
+                .next_scale(next_scale[FIRST*21 +: 21]),
                 .total(total[FIRST*ACC_W +: N*ACC_W]),
                 .scale(total_scale[FIRST*21 +: N*21]),
                 .out_valid(rq_valid[r]),
                 .y(out_data[FIRST*RQ_W +: N*RQ_W])
             );
             if (N > 1) begin : g_unused
-                wire unused_valid = &{1'b0, total_valid[FIRST + 1 +: N - 1]};
+                wire unused_valid = &{1'b0, total_valid[FIRST + 1 +: N - 1],
+                                      next_valid[FIRST + 1 +: N - 1],
+                                      next_total[(FIRST + 1)*ACC_W +: (N - 1)*ACC_W],
+                                      next_scale[(FIRST + 1)*21 +: (N - 1)*21]};
             end
         end
     endgenerate

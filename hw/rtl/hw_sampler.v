@@ -237,19 +237,24 @@ module hw_sampler #(
     );
 
     // ---------------------------------------------------------------- exp of the candidates
-    // issue j (c) -> l_j (c+1) -> (l0 - lj) * M (c+2) -> >> SH (c+3) -> * inv (c+4) -> z (c+5)
-    // -> hw_exp2 (c+7); the shift has its own stage, as logit_sh is a register
+    // issue j (c) -> l_j (c+1) -> l0 - lj (c+2) -> * M (c+3) -> >> SH, at most 2**20 (c+4)
+    // -> * inv (c+5) -> z (c+6) -> hw_exp2 (c+8); the shift has its own stage, as logit_sh is
+    // a register, and so has the difference: a subtraction in front of a two-block product was
+    // the sampler's long path. z0 stops at 2**20 because z = z0 * inv >> 8 saturates at 4096
+    // for every inv >= 1 from there on (inv = 0 is greedy, which never gets here): the same z
+    // from a 21-bit instead of a 40-bit operand.
     reg [JW:0]            j_reg;
-    reg                   x1_valid, x2_valid, xs_valid, x3_valid, x4_valid;
-    reg [JW-1:0]          x1_j, x2_j, xs_j, x3_j, x4_j, x5_j, x6_j;
+    reg                   x1_valid, xd_valid, x2_valid, xs_valid, x3_valid, x4_valid;
+    reg [JW-1:0]          x1_j, xd_j, x2_j, xs_j, x3_j, x4_j, x5_j, x6_j;
     reg signed [23:0]     l_j;
     wire signed [23:0]    l_0 = top_values[23:0];
-    wire [23:0]           ldiff = l_0 - l_j;        // 0 <= l0 - lj < 2**24 (unsigned)
+    reg [23:0]            ldiff;                    // 0 <= l0 - lj < 2**24 (unsigned)
     reg [39:0]            zprod;
-    reg [55:0]            ztemp;
+    wire [39:0]           zshift = zprod >> logit_sh;
+    reg [36:0]            ztemp;
     reg [12:0]            z_reg;
-    reg [39:0]            z0;
-    wire [47:0]           zt = ztemp[55:8];
+    reg [20:0]            z0;                       // min(zprod >> sh, 2**20)
+    wire [28:0]           zt = ztemp[36:8];
     wire                  e_valid;
     wire [15:0]           e_val;
     reg [15:0]            e_mem [0:K_MAX-1];
@@ -259,18 +264,21 @@ module hw_sampler #(
         x1_valid <= issuing_reg && (state_reg == ST_EXP);
         x1_j     <= j_reg[JW-1:0];
         l_j      <= top_values[24*j_reg[JW-1:0] +: 24];
-        x2_valid <= x1_valid;
-        x2_j     <= x1_j;
+        xd_valid <= x1_valid;
+        xd_j     <= x1_j;
+        ldiff    <= l_0 - l_j;
+        x2_valid <= xd_valid;
+        x2_j     <= xd_j;
         zprod    <= ldiff * logit_m;
         xs_valid <= x2_valid;
         xs_j     <= x2_j;
-        z0       <= zprod >> logit_sh;
+        z0       <= (|zshift[39:20]) ? 21'h100000 : zshift[20:0];
         x3_valid <= xs_valid;
         x3_j     <= xs_j;
-        ztemp    <= z0[39:0] * inv_reg;
+        ztemp    <= z0 * inv_reg;
         x4_valid <= x3_valid;
         x4_j     <= x3_j;
-        z_reg    <= (zt >= 48'd4096) ? 13'd4096 : zt[12:0];
+        z_reg    <= (zt >= 29'd4096) ? 13'd4096 : zt[12:0];
         x5_j     <= x4_j;
         x6_j     <= x5_j;
         if (e_valid) begin
@@ -282,6 +290,7 @@ module hw_sampler #(
         end
         if (rst) begin
             x1_valid <= 1'b0;
+            xd_valid <= 1'b0;
             x2_valid <= 1'b0;
             xs_valid <= 1'b0;
             x3_valid <= 1'b0;
@@ -390,7 +399,7 @@ module hw_sampler #(
                     j_reg <= j_reg + 1'b1;
                     if ({{(31-JW){1'b0}}, j_reg} + 1 >= {{(32-KW){1'b0}}, k_reg}) begin
                         issuing_reg <= 1'b0;
-                        wait_reg    <= 4'd8;
+                        wait_reg    <= 4'd9;
                     end
                 end else if (wait_reg != 4'd0) begin
                     wait_reg <= wait_reg - 1'b1;

@@ -601,7 +601,8 @@ module hw_uart_bridge #(
     // then the block's bytes; a 0x00 delimiter before and after the frame.
     localparam [3:0] E_IDLE = 4'd0, E_LEAD = 4'd1, E_SCAN = 4'd2, E_SCAN_WAIT = 4'd3,
                      E_SCAN_TEST = 4'd4, E_CODE = 4'd5, E_DATA = 4'd6, E_DATA_WAIT = 4'd7,
-                     E_DATA_SEND = 4'd8, E_NEXT = 4'd9, E_TAIL = 4'd10, E_SEND = 4'd11;
+                     E_DATA_SEND = 4'd8, E_NEXT = 4'd9, E_TAIL = 4'd10, E_SEND = 4'd11,
+                     E_SCAN_ZERO = 4'd12;
 
     reg [3:0] e_state, e_ret;   // e_ret: where E_SEND returns
     reg [7:0] e_base;           // first tx_buf byte of the payload
@@ -610,6 +611,10 @@ module hw_uart_bridge #(
     reg [8:0] e_j;              // scan / send pointer
     reg       e_zero;           // the block ends at a zero byte of the payload
     reg       e_last;           // the delimiter after the frame is being sent
+    // the scanned byte's "is zero", registered: the block RAM's output, a compare and the
+    // next state in one cycle were a long path (a cycle a scanned byte costs nothing at
+    // the UART's ~20 cycles a bit)
+    reg       e_byte_zero;
 
     always @(posedge clk) begin
         case (e_state)
@@ -639,9 +644,13 @@ module hw_uart_bridge #(
                     e_state    <= E_SCAN_WAIT;
                 end
             end
-            E_SCAN_WAIT: e_state <= E_SCAN_TEST;
+            E_SCAN_WAIT: e_state <= E_SCAN_ZERO;
+            E_SCAN_ZERO: begin
+                e_byte_zero <= (tx_rd_data == 8'h00);
+                e_state     <= E_SCAN_TEST;
+            end
             E_SCAN_TEST: begin
-                if (tx_rd_data == 8'h00) begin
+                if (e_byte_zero) begin
                     e_zero  <= 1'b1;
                     e_state <= E_CODE;
                 end else begin
@@ -712,6 +721,7 @@ module hw_uart_bridge #(
             e_pos      <= 9'd0;
             e_j        <= 9'd0;
             e_zero     <= 1'b0;
+            e_byte_zero <= 1'b0;
             e_last     <= 1'b0;
         end
     end

@@ -141,7 +141,8 @@ HEAD_GAP_NEXT = 2        # (fitted with ATT_TAIL's 3 below: the settings with 2 
 # per kv head and one per query head: within ~1.5 cycles a layer of each)
 # + 2 refitted with generator 1.5's (max - s) register (models/default 16 x 8 and 16 x 16q, stories260K
 # 16 x 16 and 16 x 16q, seventeenth session: within 0.1 % on models/default, 6 cycles on stories260K)
-ATT_TAIL = 5 + DIV_STAGE + 6 + 4 + 14 - 24 + 3 + 2
+# + 1: generator 1.6.1's output product in two halves (hw_attention phase 4, a stage more)
+ATT_TAIL = 5 + DIV_STAGE + 6 + 4 + 14 - 24 + 3 + 2 + 1
 
 
 @dataclass(frozen=True)
