@@ -254,11 +254,19 @@ def test_shorted_data_line_is_reported_never_delivered_wrong(sim, tmp_path):
 
 @pytest.mark.synth
 def test_link_synthesizes_for_ecp5(tmp_path):
-    """The unit at DIM = 64 through Yosys synth_ecp5: only ECP5 cells; prints its LUT/FF counts."""
+    """The unit at DIM = 64 through Yosys synth_ecp5, buffers as the tool chooses (a block RAM
+    each) and in LUT RAM (RAM_STYLE "distributed"): only ECP5 cells; prints the cell counts."""
     srcs = " ".join(os.path.relpath(p, tmp_path) for p in LINK)
-    run_yosys(f"read_verilog {srcs}; chparam -set DIM 64 hw_chip_link; synth_ecp5 -top hw_chip_link; "
-              "tee -q -o stat.json stat -json", cwd=tmp_path)
-    cells = json.loads((tmp_path / "stat.json").read_text())["design"]["num_cells_by_type"]
-    print(cells)
-    assert cells.get("TRELLIS_FF", 0) > 0 and cells.get("LUT4", 0) > 0
-    assert not [c for c in cells if c.startswith("$") and c != "$scopeinfo"], f"cells left unmapped: {cells}"
+    script = ""
+    for name, style in (("auto", ""), ("lutram", ' -set RAM_STYLE "distributed"')):
+        script += (f"design -reset; read_verilog {srcs}; chparam -set DIM 64{style} hw_chip_link; "
+                   f"synth_ecp5 -top hw_chip_link; tee -q -o stat_{name}.json stat -json; ")
+    run_yosys(script, cwd=tmp_path)
+    cells = {name: json.loads((tmp_path / f"stat_{name}.json").read_text())["design"]["num_cells_by_type"]
+             for name in ("auto", "lutram")}
+    for name, c in cells.items():
+        print(name, c)
+        assert c.get("TRELLIS_FF", 0) > 0 and c.get("LUT4", 0) > 0
+        assert not [k for k in c if k.startswith("$") and k != "$scopeinfo"], f"cells left unmapped: {c}"
+    assert cells["auto"].get("DP16KD", 0) == 2, cells["auto"]
+    assert cells["lutram"].get("DP16KD", 0) == 0 and cells["lutram"].get("TRELLIS_DPR16X4", 0) > 0, cells["lutram"]

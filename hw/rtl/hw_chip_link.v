@@ -43,7 +43,10 @@ module hw_chip_link #(
     parameter RXF       = 2,    // frames the receive buffer holds: 2, 4 or 8
     parameter MAX_RETRY = 15,   // retries in a row without progress before link_error (1..255)
     parameter TIMEOUT   = 3 * (DIM + 3) * (16 / W) * BEAT_CLKS + 64,   // cycles without an ACK
-    parameter CW        = 16    // status counter bits (they wrap)
+    parameter CW        = 16,   // status counter bits (they wrap)
+    // the two buffers' hw_ram_sdp STYLE: "" (the tool chooses; ECP5: a block RAM each at DIM = 64),
+    // "distributed" (LUT RAM: for a chip whose block RAM holds weights), "block"
+    parameter [8*11-1:0] RAM_STYLE = ""
 ) (
     input  wire          clk,
     input  wire          rst,           // synchronous, active high; both ends together
@@ -117,7 +120,7 @@ module hw_chip_link #(
     reg  [TB-1:0] cur_seq;      // the slot of the DATA frame being sent
     reg  [IW-1:0] pay_idx;
 
-    hw_ram_sdp #(.WIDTH(16), .DEPTH(TXW << IW), .AW(TB + IW)) tx_buf (
+    hw_ram_sdp #(.WIDTH(16), .DEPTH(TXW << IW), .STYLE(RAM_STYLE), .AW(TB + IW)) tx_buf (
         .clk(clk),
         .wr_en(in_take), .wr_addr({wr_seq[TB-1:0], wr_idx}), .wr_data(in_data),
         .rd_en(tb_rd_en), .rd_addr({cur_seq, pay_idx}), .rd_data(tb_rd_data));
@@ -180,7 +183,7 @@ module hw_chip_link #(
     // or being taken; a frame's slot is free once its last word is in that register.
     wire          rb_load = rx_held != 8'd0 && (!out_valid || out_ready);
 
-    hw_ram_sdp #(.WIDTH(16), .DEPTH(RXF << IW), .AW(RB + IW)) rx_buf (
+    hw_ram_sdp #(.WIDTH(16), .DEPTH(RXF << IW), .STYLE(RAM_STYLE), .AW(RB + IW)) rx_buf (
         .clk(clk),
         .wr_en(rb_wr_en), .wr_addr({rx_seq[RB-1:0], r_idx}), .wr_data(rw_word),
         .rd_en(rb_load), .rd_addr({rd_seq[RB-1:0], rd_idx}), .rd_data(out_data));
