@@ -7,10 +7,13 @@
 // Computed as ((x*m >>> (sh-1)) + 1) >>> 1, the same floor for every sh >= 1
 // (and 0 for every shift past the product), so no rounding constant is needed.
 // Pipelined, one item per cycle; y and out_valid come LATENCY = 3 cycles after
-// in_valid: S1 product x*m -> S2 shift by sh-1, add 1 -> S3 halve, saturate.
+// in_valid: S1 product x*m -> S2 shift by sh-1 -> S3 add 1, halve, saturate.
 // sh is 1..63 (numerics uses 1..62); sh = 0 gives y = 0.
-// OUT_REG = 0 (full width only): no S3 register, y is S2's register halved (wiring),
-// LATENCY 2; hw_lane_rq uses it to requantize two lanes' rows in the time of one.
+// The + 1 sits in S3 (generator 1.6.1): behind the 6-level barrel shifter it made S2 one
+// of the design's longest paths; S3 had only the saturation.
+// OUT_REG = 0 (full width only): no S3 register, S2 adds the 1 and y is its register
+// halved (wiring), LATENCY 2; hw_lane_rq uses it to requantize two lanes' rows in the
+// time of one.
 module hw_rq #(
     parameter XW = 24,      // signed input width
     parameter OW = 8,       // signed output width with saturation; 0 = XW + 15 bits, no saturation
@@ -44,19 +47,26 @@ module hw_rq #(
         sh_m1_s1 <= sh - 6'd1;
     end
 
-    // ---------------------------------------------------------------- S2: shift, add 1
+    // ---------------------------------------------------------------- S2: shift (and add 1)
     // p >>> (sh-1) <= p < 2**(PW-1) - 1, so the + 1 cannot overflow PW bits.
     wire signed [PW-1:0] p_shift = p_s1 >>> sh_m1_s1;
 
-    reg signed [PW-1:0] t_s2;   // (p >>> (sh-1)) + 1
+    reg signed [PW-1:0] t_s2;   // OUT_REG = 0: (p >>> (sh-1)) + 1; else p >>> (sh-1)
+    wire signed [PW-1:0] t_round;   // (p >>> (sh-1)) + 1
 
-    always @(posedge clk) begin
-        t_s2 <= p_shift + {{(PW-1){1'b0}}, 1'b1};
-    end
+    generate
+        if (OUT_REG == 0) begin : g_add_s2
+            always @(posedge clk) t_s2 <= p_shift + {{(PW-1){1'b0}}, 1'b1};
+            assign t_round = t_s2;
+        end else begin : g_add_s3
+            always @(posedge clk) t_s2 <= p_shift;
+            assign t_round = t_s2 + {{(PW-1){1'b0}}, 1'b1};
+        end
+    endgenerate
 
     // ---------------------------------------------------------------- S3: halve, saturate
-    wire signed [QW-1:0] q = t_s2[PW-1:1];      // = t >>> 1, the rounded result
-    wire unused_t = &{1'b0, t_s2[0]};           // the halved-away bit
+    wire signed [QW-1:0] q = t_round[PW-1:1];   // = t >>> 1, the rounded result
+    wire unused_t = &{1'b0, t_round[0]};        // the halved-away bit
 
     reg signed [YW-1:0] y_s3;
 
