@@ -9,8 +9,9 @@ keeps the DSPs of a wide head in bounds). The block RAM decides: a chip holds at
 and the lane ROMs, the embedding table and the KV cache need about one block per 18 kbit. The
 chain's cycles per token are the whole model's walk at one chip's MACs (a token passes the chips
 one after another, so one user's token costs the same cycles as on one large chip) plus a hop per
-chip boundary: the residual vector (dim x 16 bits) over a link of LINK_BITS bits per cycle at the
-design clock. A chain of C chips busy with C users' tokens at once (each chip on its own layers)
+chip boundary: the residual vector (dim x 16 bits) over hw_chip_link (docs/chip_link.md; its cost
+per hop from hw/links/chip_link.py `hop_cycles`: LINK_BITS-bit beats every 4 cycles, framed, with
+the vector copied in and out). A chain of C chips busy with C users' tokens at once (each chip on its own layers)
 makes C times one user's rate. The split itself (hardwire compile --chips) is not built.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 OUT = REPO_ROOT / "docs" / "scale_out.md"
 BOARD = "ulx3s-85f"
 CLOCK_MHZ = 36.0            # about the committed board's design clock
-LINK_BITS = 8               # chip-to-chip: an 8-bit parallel link on GPIO pins at the design clock
+LINK_BITS = 8               # chip-to-chip: hw_chip_link's W, an 8-bit parallel link on GPIO pins
 BITS = {"embedding": 4, "attention": 4, "mlp": 4, "classifier": 4}
 
 # llama2.c's stories models (their config.json / run.c headers), and a 1M-parameter one between them
@@ -69,6 +70,7 @@ def _needs(shape: dict, **change):
 
 
 def plan(name: str, shape: dict) -> Plan:
+    from hw.links.chip_link import hop_cycles
     from hw.rtlgen.estimate import estimate
     from hw.rtlgen.layout import rom_layout
 
@@ -82,7 +84,7 @@ def plan(name: str, shape: dict) -> Plan:
     return Plan(name, _params(shape), full["brams"].need, layer, one["brams"].need - small_vocab["brams"].need,
                 max(1, math.ceil(full["brams"].need / have)), small_vocab["brams"].need <= have,
                 (est.cycles(0) + est.cycles(knobs.context - 1)) // 2,
-                math.ceil(shape["dim"] * 16 / LINK_BITS))
+                hop_cycles(shape["dim"], LINK_BITS))
 
 
 def _params(s: dict) -> int:
@@ -95,8 +97,8 @@ def markdown(plans: list[Plan]) -> str:
     lines = ["# Scale-out: how many ECP5-85F chips a llama needs (issue 15)", "",
              "Written by `python -m hw.chip_plan` (hw/chip_plan.py says how): the fit check and the cycle "
              f"estimate on models of these shapes, all weights 4-bit, 16 x 8 LUT MACs and one attention "
-             f"engine per chip, {CLOCK_MHZ:g} MHz, a {LINK_BITS}-bit chip-to-chip link (the residual "
-             "vector at 16 bits per element per hop). A plan, not a build: `hardwire compile --chips` is "
+             f"engine per chip, {CLOCK_MHZ:g} MHz, hw_chip_link with {LINK_BITS}-bit beats (docs/chip_link.md: "
+             "the residual vector framed, copied in and out, per hop). A plan, not a build: `hardwire compile --chips` is "
              "not built yet.", "",
              "| model | parameters | block RAMs (DP16KD) | one layer | vocabulary | chips (block RAM bound) | "
              "a layer fits a chip | cycles/token | one user tok/s | chain of C users tok/s |",

@@ -115,3 +115,13 @@ def frame_cycles(dim: int, w: int = 8, beat_clks: int = 4) -> int:
 def words_per_second(clock_hz: float, dim: int, w: int = 8, beat_clks: int = 4) -> float:
     """Payload words a second one direction carries with frames back to back and no errors."""
     return clock_hz / frame_cycles(dim, w, beat_clks) * dim
+
+
+HOP_OVERHEAD = 6    # output register, the receiver's synchronizer and CRC check (simulated, DIM 16)
+
+
+def hop_cycles(dim: int, w: int = 8, beat_clks: int = 4) -> int:
+    """clk cycles a chip boundary adds to a token: the vector written into the transmit buffer
+    (a word a cycle; a frame leaves only when complete), the frame on the pins, the overhead, and
+    the vector read out on the far side (a word a cycle)."""
+    return dim + frame_cycles(dim, w, beat_clks) + HOP_OVERHEAD + dim
