@@ -71,6 +71,12 @@ class FairLock:
             self._owner, self._depth = me, 1
         return self
 
+    @property
+    def waiting(self) -> int:
+        """Threads queued for the lock."""
+        with self._cond:
+            return len(self._queue)
+
     def __exit__(self, *exc) -> None:
         with self._cond:
             self._depth -= 1

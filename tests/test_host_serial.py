@@ -116,6 +116,11 @@ class TamperSerial(FakeSerial):
         return len(data)
 
 
+def damaged(out: bytes) -> bytes:
+    """What the bridge sent, its first frame hit by a bit error (a byte changed, never to 0x00)."""
+    return out[:5] + bytes([out[5] ^ 0x10 or 0x20]) + out[6:]
+
+
 def tampered(model, **kw):
     core = FakeCore(model, k_max=K_MAX)
     bridge = FakeBridge(core)
@@ -182,7 +187,7 @@ def test_leftovers_of_an_earlier_exchange_are_not_taken_as_this_ones_failure(mod
 def test_after_a_failed_attempt_requests_end_in_two_delimiters(model):
     core, port, t = tampered(model)
     assert port.written[-1].endswith(b"\x00") and not port.written[-1].endswith(b"\x00\x00")
-    port.responses.append(lambda out: out[:4] + b"\x77" + out[5:])   # one damaged answer
+    port.responses.append(damaged)          # one damaged answer (not a constant: the seq starts at random)
     t.write(R.SEED, 1)
     assert port.written[-1].endswith(b"\x00\x00")      # the resend and later requests
     t.write(R.SEED, 2)
@@ -340,11 +345,6 @@ def test_good_answer_arriving_within_settle_after_a_damaged_fragment_is_taken(mo
 
 
 # ---------------------------------------------------------------- issue 16: retries that get sturdier
-
-def damaged(out: bytes) -> bytes:
-    """What the bridge sent, its first frame hit by a bit error (a byte changed, never to 0x00)."""
-    return out[:5] + bytes([out[5] ^ 0x10 or 0x20]) + out[6:]
-
 
 def requests_sent(port) -> list:
     """(type, body, copies) of each attempt the host wrote after the opening PING."""

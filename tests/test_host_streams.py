@@ -32,8 +32,10 @@ def device(model, streams, **kw):
     return core, Device(FakeTransport(core))
 
 
-def run_threads(jobs):
-    """Run each (stream, prompt, n, kw) in its own thread; {index: token ids} or the first error."""
+def run_threads(jobs, lock=None):
+    """Run each (stream, prompt, n, kw) in its own thread; {index: token ids} or the first error.
+    With `lock` (the pool's FairLock), the threads start generating only once all of them queue
+    for the device, so that their turns do not depend on how the OS schedules their start."""
     out, errors = {}, []
     together = threading.Barrier(len(jobs))
 
@@ -45,8 +47,15 @@ def run_threads(jobs):
             errors.append((i, exc))
 
     threads = [threading.Thread(target=work, args=(i, *job)) for i, job in enumerate(jobs)]
+    if lock is not None:
+        lock.__enter__()
     for t in threads:
         t.start()
+    if lock is not None:
+        deadline = time.monotonic() + 10
+        while lock.waiting < len(jobs) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        lock.__exit__(None, None, None)
     for t in threads:
         t.join(30)
     assert not errors, errors
@@ -61,7 +70,7 @@ def test_concurrent_streams_equal_the_golden_model_each(model):
     jobs = [(streams[0], [1, 5, 9], 11, {}),
             (streams[1], [2, 7], 9, {"temperature": 3.0, "top_k": 5, "seed": 11}),
             (streams[2], [1, 30, 4, 4, 8], 8, {"temperature": 2.0, "seed": 4})]
-    got = run_threads(jobs)
+    got = run_threads(jobs, lock=streams[0].pool.lock)
     for i, (_, prompt, n, kw) in enumerate(jobs):
         assert got[i] == golden(model, prompt, n, **kw), i
     # they took turns: STREAM_SEL moved between streams while more than one was generating
