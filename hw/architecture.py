@@ -39,6 +39,17 @@ LAYER = (
 CLASSIFIER = Matrix("wcls", "classifier", "vocab_size", "dim", "xn")
 MATRICES = (*LAYER, CLASSIFIER)          # walk order; a matrix's RTL tag is its index here
 
+# Pipeline latency of hw_core's element units: cycles from a unit's issue to its result at the
+# unit's outputs. The units size the index pipelines that travel beside their data by it (so a
+# unit built to another latency writes its results to the wrong elements, which the bit-exact
+# tests catch), hw_core derives its drain waits and w2's early start from it
+# (hw/rtl/hardwire_arch.vh), and the estimate its cycle terms (hw/rtlgen/estimate.py).
+UNIT_LATENCY = {
+    "EMB_LATENCY": (5, "hw_embedding: emb.hex read, its register, hw_rq (3)"),
+    "ROPE_LATENCY": (4, "hw_rope: cos/sin and q / k read, their register, hw_rope_pair (2)"),
+    "SILU_LATENCY": (7, "hw_silu_stage: h1 / h3 window registered, hw_silu_gate (6)"),
+}
+
 LAYER_MATRICES = tuple(m.name for m in LAYER)
 MATRIX_CLASS = {m.name: m.weight_class for m in MATRICES}
 WEIGHT_CLASSES = tuple(dict.fromkeys(m.weight_class for m in MATRICES))   # attention, mlp, classifier

@@ -98,11 +98,7 @@ module hw_core #(
     localparam LG_WORDS = (V + LANES - 1) / LANES;          // logit RAM words
     localparam LG_AW    = (LG_WORDS > 1) ? $clog2(LG_WORDS) : 1;
     localparam LNW      = (LANES > 1) ? $clog2(LANES) : 1;
-    localparam EMB_WORDS = V * D / EMB_W;                   // emb.hex words of EMB_W elements
-    localparam EMB_AW   = $clog2(EMB_WORDS);
-    localparam [DIW:0] EMB_STEP = EMB_W[DIW:0];             // issue counter step
     localparam [HDIW-1:0] ROPE_STEP = ROPE_W[HDIW-1:0];
-    localparam VAW      = $clog2(V);
     localparam ROPE_AW  = (CTX * HALF > 1) ? $clog2(CTX * HALF) : 1;
     localparam RPW      = $clog2((D + KVD) / 2 + 1);        // RoPE pair counter bits
     localparam PDEPTH   = (PROMPT_DEPTH > 0) ? PROMPT_DEPTH : (1 << $clog2(CTX > 2 ? CTX : 2));
@@ -292,63 +288,33 @@ module hw_core #(
         .count(pf_count)
     );
 
-    // The output tokens: a ring that keeps every token until the host acknowledges it
-    // (TOKEN_ACK), so that a read whose answer is lost can be repeated, over a new link too
-    // (docs/register_map.md, "Reading tokens"). Tokens are numbered from RESET_STATE: the ring
-    // holds numbers tok_ack_reg .. tok_count_reg - 1, and the core waits while it is full.
-    // TOKEN_WINDOW word i reads token tok_ack_reg + i without a side effect; TOKEN_POP reads
-    // word 0 and acknowledges it.
-    localparam [31:0] OUT_DEPTH32 = OUT_DEPTH;
-    reg  [31:0]      tok_count_reg;     // TOKEN_COUNT: tokens output since RESET_STATE
-    reg  [31:0]      tok_ack_reg;       // TOKEN_ACK: tokens the host acknowledged
-    wire [31:0]      tok_held = tok_count_reg - tok_ack_reg;
+    // the output tokens, kept until the host acknowledges them (hw_token_ring)
+    wire [31:0]      tok_count, tok_ack;        // TOKEN_COUNT, TOKEN_ACK
+    wire [31:0]      tok_rd_word;               // a window / TOKEN_POP read's answer
+    reg              tok_sel_q;                 // the last read was of the window or TOKEN_POP
     wire             win_sel  = (reg_addr >= R_TOKEN_WINDOW) && (reg_addr < R_TOKEN_WINDOW + R_TOKEN_WINDOW_WORDS);
     wire [7:0]       win_off  = win_sel ? reg_addr - R_TOKEN_WINDOW : 8'd0;     // TOKEN_POP: word 0
-    wire [14:0]      win_no   = tok_ack_reg[14:0] + {7'd0, win_off};    // low bits of its number
-    wire [15:0]      win_tok_q;
-    reg  [14:0]      win_no_q;
-    reg              win_valid_q;
-    reg              tok_sel_q;         // the last read was of the window or TOKEN_POP
 
-    assign of_full  = (tok_held >= OUT_DEPTH32);
-    assign of_valid = (tok_held != 32'd0);
-
-    hw_ram_sdp #(
-        .WIDTH(16),
+    hw_token_ring #(
         .DEPTH(OUT_DEPTH),
-        .STYLE("distributed"),
         .AW(OAW)
-    ) out_ring (
+    ) token_ring (
         .clk(clk),
-        .wr_en(of_push),
-        .wr_addr(tok_count_reg[OAW-1:0]),
-        .wr_data(sampled_reg),
-        .rd_en(reg_rd),
-        .rd_addr(win_no[OAW-1:0]),
-        .rd_data(win_tok_q)
+        .rst(rst),
+        .clear(of_clear),
+        .push(of_push),
+        .token(sampled_reg),
+        .full(of_full),
+        .avail(of_valid),
+        .rd(reg_rd),
+        .win_off(win_off),
+        .rd_word(tok_rd_word),
+        .pop(pop_token),
+        .ack_wr(ack_write),
+        .ack_value(reg_wdata),
+        .count(tok_count),
+        .acked(tok_ack)
     );
-
-    always @(posedge clk) begin
-        if (reg_rd) begin
-            win_no_q    <= win_no;
-            win_valid_q <= {24'd0, win_off} < tok_held;
-        end
-    end
-
-    always @(posedge clk) begin
-        if (of_push) begin
-            tok_count_reg <= tok_count_reg + 32'd1;
-        end
-        if (pop_token && of_valid) begin
-            tok_ack_reg <= tok_ack_reg + 32'd1;
-        end else if (ack_write && (reg_wdata - tok_ack_reg) <= tok_held) begin
-            tok_ack_reg <= reg_wdata;       // values outside TOKEN_ACK..TOKEN_COUNT are ignored
-        end
-        if (rst || of_clear) begin
-            tok_count_reg <= 32'd0;
-            tok_ack_reg   <= 32'd0;
-        end
-    end
 
     assign busy        = busy_reg;
     assign token_avail = of_valid;
@@ -357,50 +323,23 @@ module hw_core #(
     // Every model-specific value is in a block RAM ROM (rom_style), never in logic, so that
     // `hardwire respin` can rewrite it in a finished bitstream (docs/respin.md).
 
-    // model.hex: words 0-7 the fingerprint (most significant first), 8 EPS_Q, 9 FINAL_GSHIFT
-    // (signed), 10 LOGIT_M, 11 LOGIT_SH. All 12 are copied into registers in the 13 cycles
-    // after reset (the host cannot reach the core that early): the fingerprint registers read
-    // from fp_reg, as the block RAM's output into the bus logic was a 20 ns path.
-    wire [31:0]       model_q;
-    reg [3:0]         mc_ptr;               // word being read (0..11), 12 = loaded
-    reg               mc_v;                 // model_q holds word mc_k
-    reg [3:0]         mc_k;
-    reg [31:0]        fp_reg [0:7];         // the fingerprint, most significant word first
-    reg [30:0]        eps_q_reg;
-    reg signed [5:0]  final_gs_reg;
-    reg [14:0]        logit_m_reg;
-    reg [5:0]         logit_sh_reg;
-    wire              mc_busy = (mc_ptr != 4'd12);
-    hw_rom #(
-        .WIDTH(32),
-        .DEPTH(16),
-        .FILE({ROM_DIR, "/model.hex"})
-    ) model_rom (
+    // model.hex: the fingerprint and the global constants, in registers after reset
+    wire [255:0]      fingerprint;          // word i (most significant first) at [32i +: 32]
+    wire [30:0]       model_eps_q;
+    wire signed [5:0] model_final_gs;
+    wire [14:0]       model_logit_m;
+    wire [5:0]        model_logit_sh;
+    hw_model_consts #(
+        .ROM_DIR(ROM_DIR)
+    ) model_consts (
         .clk(clk),
-        .en(mc_busy),
-        .addr(mc_ptr),
-        .q(model_q)
+        .rst(rst),
+        .fingerprint(fingerprint),
+        .eps_q(model_eps_q),
+        .final_gshift(model_final_gs),
+        .logit_m(model_logit_m),
+        .logit_sh(model_logit_sh)
     );
-    always @(posedge clk) begin
-        mc_v <= mc_busy;
-        mc_k <= mc_ptr;
-        if (mc_busy) begin
-            mc_ptr <= mc_ptr + 4'd1;
-        end
-        if (mc_v) begin
-            case (mc_k)
-                4'd8:    eps_q_reg    <= model_q[30:0];
-                4'd9:    final_gs_reg <= model_q[5:0];
-                4'd10:   logit_m_reg  <= model_q[14:0];
-                4'd11:   logit_sh_reg <= model_q[5:0];
-                default: fp_reg[mc_k[2:0]] <= model_q;
-            endcase
-        end
-        if (rst) begin
-            mc_ptr <= 4'd0;
-            mc_v   <= 1'b0;
-        end
-    end
 
     // per layer: att_gshift[5:0], ffn_gshift[11:6], att_m[26:12], att_sh[32:27],
     // attout_m[47:33], attout_sh[53:48], g_m[68:54], g_sh[74:69]; word L (never read) is the
@@ -678,91 +617,32 @@ module hw_core #(
         .rd_addr(lg_rd_addr),
         .rd_data(logit_q)
     );
-    // the debug port's view: one 24-bit logit per lane, selected by index (no 24 x index product)
-    wire [23:0] logit_words [0:LANES-1];
-    genvar lgw;
-    generate
-        for (lgw = 0; lgw < LANES; lgw = lgw + 1) begin : g_logit_word
-            assign logit_words[lgw] = logit_q[24*lgw +: 24];
-        end
-    endgenerate
 
     // ================================================================ embedding
-    // EMB_W elements per cycle (one ROM word), so that the first rmsnorm, which
-    // trails these writes, is not held back by them
-    reg [EMB_AW-1:0]   emb_addr_reg;
-    wire [EMB_W*BITS_EMB-1:0] emb_q;
-    wire [20:0]        emb_scale_q;
-    hw_rom #(
-        .WIDTH(EMB_W*BITS_EMB),
-        .DEPTH(EMB_WORDS),
-        .FILE({ROM_DIR, "/emb.hex"}),
-        .AW(EMB_AW)
-    ) emb_rom (
-        .clk(clk),
-        .en(1'b1),
-        .addr(emb_addr_reg),
-        .q(emb_q)
-    );
-    hw_rom #(
-        .WIDTH(21),
-        .DEPTH(V),
-        .FILE({ROM_DIR, "/emb_scale.hex"}),
-        .AW(VAW)
-    ) emb_scale_rom (
-        .clk(clk),
-        .en(1'b1),
-        .addr(tok_reg[VAW-1:0]),
-        .q(emb_scale_q)
-    );
-    reg [DIW:0]        ei_reg;              // issue counter (first element of the word)
-    wire [31:0]        emb_base32 = {{(32-TOKW){1'b0}}, tok_reg} * (D_I / EMB_W);
-    reg                emb_issue;
-    // issue -> ROM read (v1) -> its output registered (v2: block RAM -> multiplier was ~18 ns
-    // by hw.backends.ecp5_timing) -> hw_rq (3) -> written from emb_i5
-    reg                emb_v1, emb_v2;
-    reg [DIW-1:0]      emb_i1, emb_i2, emb_i3, emb_i4, emb_i5;
-    reg [EMB_W*BITS_EMB-1:0] emb_q2;
-    reg [20:0]         emb_scale_q2;
-    wire [EMB_W-1:0]   emb_valid_w;
-    wire               emb_out_valid = emb_valid_w[0];
-    wire [EMB_W*16-1:0] emb_out;            // element emb_i5 + j at [16j +: 16]
+    // the token's row into the residual (hw_embedding), started in S_EMB for a valid token
+    wire               emb_start = (state_reg == S_EMB) && ({{(32-TOKW){1'b0}}, tok_reg} < V_I);
+    wire               emb_out_valid;
+    wire [DIW-1:0]     emb_out_idx;
+    wire [EMB_W*16-1:0] emb_out;            // element emb_out_idx + j at [16j +: 16]
 
-    always @(posedge clk) begin
-        emb_v1      <= emb_issue;
-        emb_v2      <= emb_v1;
-        emb_q2      <= emb_q;
-        emb_scale_q2 <= emb_scale_q;
-        emb_i1      <= ei_reg[DIW-1:0];
-        emb_i2      <= emb_i1;
-        emb_i3      <= emb_i2;
-        emb_i4      <= emb_i3;
-        emb_i5      <= emb_i4;
-        if (soft_rst) begin
-            emb_v1 <= 1'b0;
-            emb_v2 <= 1'b0;
-        end
-    end
-
-    genvar ge;
-    generate
-        for (ge = 0; ge < EMB_W; ge = ge + 1) begin : g_emb_rq
-            hw_rq #(
-                .XW(BITS_EMB),
-                .OW(16)
-            ) emb_rq (
-                .clk(clk),
-                .rst(soft_rst),
-                .in_valid(emb_v2),
-                .x(emb_q2[ge*BITS_EMB +: BITS_EMB]),
-                .m(emb_scale_q2[14:0]),
-                .sh(emb_scale_q2[20:15]),
-                .out_valid(emb_valid_w[ge]),
-                .y(emb_out[ge*16 +: 16])
-            );
-        end
-    endgenerate
-    wire unused_emb_valid = &{1'b0, emb_valid_w};
+    hw_embedding #(
+        .D(D),
+        .V(V),
+        .W(EMB_W),
+        .BITS(BITS_EMB),
+        .TOKW(TOKW),
+        .ROM_DIR(ROM_DIR),
+        .IW(DIW),
+        .LATENCY(EMB_LATENCY)
+    ) embedding (
+        .clk(clk),
+        .rst(soft_rst),
+        .start(emb_start),
+        .token(tok_reg),
+        .out_valid(emb_out_valid),
+        .out_idx(emb_out_idx),
+        .out(emb_out)
+    );
 
     // ================================================================ rmsnorm
     reg  [31:0]       res_ready_reg;        // residual rows already final (rmsnorm pass 1 trails them)
@@ -777,7 +657,7 @@ module hw_core #(
     wire              norm_lora = (norm_sel_reg == 2'd0) ? lora_pass(lora_run_reg, T_WQ) :
                                   (norm_sel_reg == 2'd1) ? lora_pass(lora_run_reg, T_W1) : 1'b0;
     wire signed [5:0] norm_gshift = (norm_sel_reg == 2'd0) ? att_gshift :
-                                    (norm_sel_reg == 2'd1) ? ffn_gshift : final_gs_reg;
+                                    (norm_sel_reg == 2'd1) ? ffn_gshift : model_final_gs;
 
     // the rmsnorm's index steps by NORM_NW from 0: masking its low bits says so
     wire [31:0] norm_res_start = {{(32-DIW){1'b0}}, norm_res_idx} & ~(NORM_NW_I - 1);
@@ -801,7 +681,7 @@ module hw_core #(
         .sel(norm_sel_reg),
         .layer(layer_reg),
         .gshift(norm_gshift),
-        .eps_q(eps_q_reg),
+        .eps_q(model_eps_q),
         .busy(norm_busy),
         .done(norm_done),
         .soon(norm_soon),
@@ -814,17 +694,8 @@ module hw_core #(
     );
 
     // ================================================================ RoPE
-    // ROPE_W pairs per cycle (consecutive pairs of one head: their cos/sin are
-    // consecutive ROM words, read on the ROM's two ports), so that RoPE keeps up
-    // with the q and k rows of a wide matrix engine (LANES / words per pass rows
-    // a cycle) instead of holding attention back
-    (* rom_style = "block" *)
-    reg [31:0]       rope_rom [0:CTX*HALF-1];   // {sin, cos} Q2.14
-    reg [ROPE_W*32-1:0] rope_q;                 // pair j's {sin, cos} at [32j +: 32]
-    initial begin
-        $readmemh({ROM_DIR, "/rope.hex"}, rope_rom);
-    end
-
+    // the sequencer issues a group of ROPE_W pairs once its q (k) rows are written; hw_rope
+    // reads, rotates and writes them back
     reg [ROPE_AW-1:0] rope_base_reg;            // pos * HALF
     wire [31:0]       rope_base32 = {{(32-PW){1'b0}}, pos_reg} * HALF_I;
     reg [RPW-1:0]     rp_reg;                   // pair counter: q pairs, then k pairs
@@ -842,73 +713,51 @@ module hw_core #(
     wire              rp_next_k  = (rp_next32 >= D_I / 2);
     wire [31:0]       rp_next_e  = rp_next_k ? 2 * (rp_next32 - D_I / 2) : 2 * rp_next32;
     wire              rope_go = rope_issue && (rope_need_reg <= (rope_is_k_reg ? k_ready_reg : q_ready_reg));
-    // go -> ROM and q/k reads (1) -> registered again (2: the ROM's output went straight into
-    // hw_rope_pair's multipliers, ~18 ns by hw.backends.ecp5_timing) -> hw_rope_pair (2)
-    reg               rope_v1, rope_v2;
-    reg               rope_k1, rope_k2, rope_k3;
-    reg [DIW-1:0]     rope_e1, rope_e2, rope_e3; // element 2p of the group's first pair (of q or k)
-    reg [ROPE_W*8-1:0] rope_a1, rope_b1;        // pair j's elements at [8j +: 8]
-    reg [ROPE_W*8-1:0] rope_a2, rope_b2;
-    reg [ROPE_W*32-1:0] rope_q2;
-    wire              rope_is_k = rope_is_k_reg;
-    wire [31:0]       rope_e32  = rope_e_reg;
     wire [31:0]       rope_addr32 = {{(32-ROPE_AW){1'b0}}, rope_base_reg} + {{(32-HDIW){1'b0}}, ri_reg};
-    wire [ROPE_W-1:0] rope_valid_w;
-    wire              rope_out_valid = rope_valid_w[0];
+    wire              rope_out_valid;
     wire [ROPE_W*8-1:0] rope_a_out, rope_b_out;
-    wire unused_rope_valid = &{1'b0, rope_valid_w};
-    genvar gr;
+    wire [D*ROPE_W-1:0]   rope_q_we_a, rope_q_we_b;     // qb[e] takes pair rw's a / b output
+    wire [KVD*ROPE_W-1:0] rope_k_we_a, rope_k_we_b;     // kb[e] likewise
+    wire [D*8-1:0]    qb_flat;
+    wire [KVD*8-1:0]  kb_flat;
+    genvar gq;
     generate
-        for (gr = 0; gr < ROPE_W; gr = gr + 1) begin : g_rope_read
-            // a group's first element 2p is a multiple of 2 ROPE_W and its ROM address
-            // a multiple of ROPE_W (HALF is even when ROPE_W is 2): the pairs' elements and
-            // addresses are ORs, no adders before the multiplexers
-            wire [31:0] ej = rope_e32 | (2 * gr);
-            wire [31:0] oj = ej | 32'd1;
-            wire [31:0] aj = rope_addr32 | gr;
-            always @(posedge clk) begin
-                rope_q[32*gr +: 32] <= rope_rom[aj[ROPE_AW-1:0]];
-                rope_a1[8*gr +: 8]  <= rope_is_k ? kb[ej[KVIW-1:0]] : qb[ej[DIW-1:0]];
-                rope_b1[8*gr +: 8]  <= rope_is_k ? kb[oj[KVIW-1:0]] : qb[oj[DIW-1:0]];
-            end
-            wire unused_rope_idx = &{1'b0, ej, oj, aj};
+        for (gq = 0; gq < D; gq = gq + 1) begin : g_qb_flat
+            assign qb_flat[8*gq +: 8] = qb[gq];
+        end
+        for (gq = 0; gq < KVD; gq = gq + 1) begin : g_kb_flat
+            assign kb_flat[8*gq +: 8] = kb[gq];
         end
     endgenerate
 
-    always @(posedge clk) begin
-        rope_v1 <= rope_go;
-        rope_v2 <= rope_v1;
-        rope_a2 <= rope_a1;
-        rope_b2 <= rope_b1;
-        rope_q2 <= rope_q;
-        rope_k1 <= rope_is_k;
-        rope_e1 <= rope_e32[DIW-1:0];
-        rope_k2 <= rope_k1;
-        rope_e2 <= rope_e1;
-        rope_k3 <= rope_k2;
-        rope_e3 <= rope_e2;
-        if (soft_rst) begin
-            rope_v1 <= 1'b0;
-            rope_v2 <= 1'b0;
-        end
-    end
-
-    generate
-        for (gr = 0; gr < ROPE_W; gr = gr + 1) begin : g_rope
-            hw_rope_pair rope (
-                .clk(clk),
-                .rst(soft_rst),
-                .in_valid(rope_v2),
-                .a(rope_a2[8*gr +: 8]),
-                .b(rope_b2[8*gr +: 8]),
-                .c(rope_q2[32*gr +: 16]),
-                .s(rope_q2[32*gr+16 +: 16]),
-                .out_valid(rope_valid_w[gr]),
-                .a_out(rope_a_out[8*gr +: 8]),
-                .b_out(rope_b_out[8*gr +: 8])
-            );
-        end
-    endgenerate
+    hw_rope #(
+        .D(D),
+        .KVD(KVD),
+        .CTX(CTX),
+        .HALF(HALF),
+        .W(ROPE_W),
+        .ROM_DIR(ROM_DIR),
+        .IW(DIW),
+        .KIW(KVIW),
+        .AW(ROPE_AW),
+        .LATENCY(ROPE_LATENCY)
+    ) rope (
+        .clk(clk),
+        .rst(soft_rst),
+        .go(rope_go),
+        .is_k(rope_is_k_reg),
+        .e(rope_e_reg),
+        .addr(rope_addr32),
+        .q(qb_flat),
+        .k(kb_flat),
+        .out_valid(rope_out_valid),
+        .a_out(rope_a_out),
+        .b_out(rope_b_out),
+        .q_we_a(rope_q_we_a),
+        .q_we_b(rope_q_we_b),
+        .k_we_a(rope_k_we_a),
+        .k_we_b(rope_k_we_b)
+    );
 
     // ================================================================ KV cache and attention
     // ATT_E engines beside ATT_B KV cache banks (hw_att_engines): bank b holds kv
@@ -1065,47 +914,40 @@ module hw_core #(
     );
 
     // ================================================================ SiLU gate
-    // SILU_W gates per cycle, enough to keep up with w3's rows (LANES per pass
-    // of ceil(D / VPL) words), so the gate trails w3 by its pipeline only.
-    reg               silu_issue;
-    reg [HIW:0]       si_reg;
-    reg [LYW-1:0]     silu_layer_reg;       // layer, multiplier and shift of the gate being run
-    reg [14:0]        silu_m_reg;
-    reg [5:0]         silu_sh_reg;
+    // SILU_W gates per cycle (hw_silu_stage), started with w3, trailing its h3 rows
     reg  [31:0]       h3_ready_reg;         // h3 rows written (the SiLU gate trails them)
-    wire [31:0]       si_next = {{(31-HIW){1'b0}}, si_reg} + SILU_W;
-    // the rows the next group needs, min(si_reg + SILU_W, H), and whether it is the
-    // last group are registered with si_reg (worked out from the step before), so
-    // silu_go is one comparison: the adders in front of it were a long path
-    reg  [31:0]       si_need_reg;
-    reg               silu_last_reg;
-    wire [31:0]       si_next2 = si_next + SILU_W;                  // si_next's own si_next
-    wire              silu_go = silu_issue && (si_need_reg <= h3_ready_reg);
-    reg               silu_v1;
-    reg [SILU_W*8-1:0] silu_a1, silu_b1, silu_a_next, silu_b_next;
-    reg [HIW-1:0]     silu_i [1:7];
-    wire [SILU_W-1:0] silu_out_valid;
+    wire              silu_begin = (state_reg == S_MV_START) && mv_start && mv_ready && (mv_tag_reg == T_W3);
+    wire [31:0]       silu_start;           // the gate's h1 / h3 read window
+    wire              silu_issue, silu_last_go;
+    wire              silu_out_valid;
+    wire [HIW-1:0]    silu_out_idx;
     wire [SILU_W*8-1:0] silu_out;
-    integer sp;
-    wire [31:0]       silu_start = {{(31-HIW){1'b0}}, si_reg};
 
-    always @* begin
-        silu_a_next = h1_rd[3*VB_R*8 +: SILU_W*8];
-        silu_b_next = h3_rd[3*VB_R*8 +: SILU_W*8];
-    end
-
-    always @(posedge clk) begin
-        silu_v1    <= silu_go;
-        silu_a1    <= silu_a_next;
-        silu_b1    <= silu_b_next;
-        silu_i[1]  <= si_reg[HIW-1:0];
-        for (sp = 2; sp <= 7; sp = sp + 1) begin
-            silu_i[sp] <= silu_i[sp-1];
-        end
-        if (soft_rst) begin
-            silu_v1 <= 1'b0;
-        end
-    end
+    hw_silu_stage #(
+        .H(H),
+        .W(SILU_W),
+        .L(L),
+        .LYW(LYW),
+        .IW(HIW),
+        .ROM_DIR(ROM_DIR),
+        .LATENCY(SILU_LATENCY)
+    ) silu_stage (
+        .clk(clk),
+        .rst(soft_rst),
+        .start(silu_begin),
+        .layer(layer_reg),
+        .m(g_m),
+        .sh(g_sh),
+        .h3_ready(h3_ready_reg),
+        .rd_start(silu_start),
+        .h1(h1_rd[3*VB_R*8 +: SILU_W*8]),
+        .h3(h3_rd[3*VB_R*8 +: SILU_W*8]),
+        .issuing(silu_issue),
+        .last_go(silu_last_go),
+        .out_valid(silu_out_valid),
+        .out_idx(silu_out_idx),
+        .out(silu_out)
+    );
 
     // w2 starts before the gate is done, as early as its x reads cannot overtake the
     // gate's writes. Its schedule is fixed relative to cycle E, when w3's last word is
@@ -1132,7 +974,7 @@ module hw_core #(
                 t     = MV_WRITE + 1 - ((H - 1) / LANES - last / LANES) * WPP;  // its last row written, + 1
                 c     = (t > c + 1) ? t : c + 1;
                 for (i = first; i <= last; i = i + 1) begin
-                    t = c + 7 - i / VPL;
+                    t = c + SILU_LATENCY - i / VPL;
                     if (t > w2_delay) begin
                         w2_delay = t;
                     end
@@ -1143,28 +985,6 @@ module hw_core #(
     endfunction
     localparam integer W2_WAIT = W3_WALK + w2_delay(0) - 1;
     reg  [31:0] w2_wait_reg;            // cycles left (S_SILU) before S_MV_START takes w2
-
-    genvar gs;
-    generate
-        for (gs = 0; gs < SILU_W; gs = gs + 1) begin : g_silu
-            hw_silu_gate #(
-                .LAYERS(L),
-                .LW(LYW),
-                .TABLE_FILE({ROM_DIR, "/silu.hex"})
-            ) silu (
-                .clk(clk),
-                .rst(soft_rst),
-                .in_valid(silu_v1),
-                .h1(silu_a1[8*gs +: 8]),
-                .h3(silu_b1[8*gs +: 8]),
-                .layer(silu_layer_reg),
-                .m(silu_m_reg),
-                .sh(silu_sh_reg),
-                .out_valid(silu_out_valid[gs]),
-                .g(silu_out[8*gs +: 8])
-            );
-        end
-    endgenerate
 
     // ================================================================ sampler
     reg               smp_start;
@@ -1189,8 +1009,8 @@ module hw_core #(
         .start(smp_start),
         .inv_temp(inv_temp_reg),
         .top_k(top_k_reg),
-        .logit_m(logit_m_reg),
-        .logit_sh(logit_sh_reg),
+        .logit_m(model_logit_m),
+        .logit_sh(model_logit_sh),
         .busy(smp_busy),
         .done(smp_done),
         .token(smp_token),
@@ -1215,26 +1035,6 @@ module hw_core #(
 
     integer e, rw;
 
-    // RoPE's writes into q and k, decoded a stage early (from rope_e2, so they line up with
-    // rope_e3 and the pair's outputs): the element adders and compares ran in the write cycle
-    // into every qb / kb enable, one of the design's longest paths (docs/boards.md, "Fmax")
-    reg [D*ROPE_W-1:0]   rope_q_a3, rope_q_b3;  // qb[e] takes pair rw's a / b output
-    reg [KVD*ROPE_W-1:0] rope_k_a3, rope_k_b3;  // kb[e] likewise
-    always @(posedge clk) begin
-        for (e = 0; e < D; e = e + 1) begin
-            for (rw = 0; rw < ROPE_W; rw = rw + 1) begin
-                rope_q_a3[e*ROPE_W + rw] <= !rope_k3 && {{(32-DIW){1'b0}}, rope_e3} + 2 * rw == e;
-                rope_q_b3[e*ROPE_W + rw] <= !rope_k3 && {{(32-DIW){1'b0}}, rope_e3} + 2 * rw + 1 == e;
-            end
-        end
-        for (e = 0; e < KVD; e = e + 1) begin
-            for (rw = 0; rw < ROPE_W; rw = rw + 1) begin
-                rope_k_a3[e*ROPE_W + rw] <= rope_k3 && {{(32-DIW){1'b0}}, rope_e3} + 2 * rw == e;
-                rope_k_b3[e*ROPE_W + rw] <= rope_k3 && {{(32-DIW){1'b0}}, rope_e3} + 2 * rw + 1 == e;
-            end
-        end
-    end
-
     always @(posedge clk) begin
         for (e = 0; e < D; e = e + 1) begin
             // q: wq results, RoPE
@@ -1242,10 +1042,10 @@ module hw_core #(
                 qb[e] <= wb_sat8[(e % LANES)*8 +: 8];
             end
             for (rw = 0; rw < ROPE_W; rw = rw + 1) begin
-                if (rope_out_valid && rope_q_a3[e*ROPE_W + rw]) begin
+                if (rope_out_valid && rope_q_we_a[e*ROPE_W + rw]) begin
                     qb[e] <= rope_a_out[8*rw +: 8];
                 end
-                if (rope_out_valid && rope_q_b3[e*ROPE_W + rw]) begin
+                if (rope_out_valid && rope_q_we_b[e*ROPE_W + rw]) begin
                     qb[e] <= rope_b_out[8*rw +: 8];
                 end
             end
@@ -1255,10 +1055,10 @@ module hw_core #(
                 kb[e] <= wb_sat8[(e % LANES)*8 +: 8];
             end
             for (rw = 0; rw < ROPE_W; rw = rw + 1) begin
-                if (rope_out_valid && rope_k_a3[e*ROPE_W + rw]) begin
+                if (rope_out_valid && rope_k_we_a[e*ROPE_W + rw]) begin
                     kb[e] <= rope_a_out[8*rw +: 8];
                 end
-                if (rope_out_valid && rope_k_b3[e*ROPE_W + rw]) begin
+                if (rope_out_valid && rope_k_we_b[e*ROPE_W + rw]) begin
                     kb[e] <= rope_b_out[8*rw +: 8];
                 end
             end
@@ -1297,12 +1097,12 @@ module hw_core #(
             res_wd[wj*16 +: 16] = wb_res_sum[wj*16 +: 16];
             if (emb_out_valid) begin
                 res_wv[wj]          = (wj < EMB_W);
-                res_wi[wj*32 +: 32] = {{(32-DIW){1'b0}}, emb_i5} + wj;
+                res_wi[wj*32 +: 32] = {{(32-DIW){1'b0}}, emb_out_idx} + wj;
                 res_wd[wj*16 +: 16] = (wj < EMB_W) ? emb_out[16*(wj % EMB_W) +: 16] : 16'd0;
             end
-            if (silu_out_valid[0]) begin
+            if (silu_out_valid) begin
                 h1_wv[wj]          = (wj < SILU_W);
-                h1_wi[wj*32 +: 32] = {{(32-HIW){1'b0}}, silu_i[7]} + wj;
+                h1_wi[wj*32 +: 32] = {{(32-HIW){1'b0}}, silu_out_idx} + wj;
                 h1_wd[wj*8 +: 8]   = (wj < SILU_W) ? silu_out[8*(wj % SILU_W) +: 8] : 8'd0;
             end
         end
@@ -1350,11 +1150,14 @@ module hw_core #(
     wire emit_last = ({{(32-TOKW){1'b0}}, sampled_reg} == stop_token_reg || {{(32-PW){1'b0}}, pos_reg} >= CTX_I
                       || gen_left_reg == 32'd1);
     wire token_begin = (state_reg == S_FETCH) || (emit_now && !emit_last && prompt_left_reg == 32'd0);
-    wire emb_last  = ({{(31-DIW){1'b0}}, ei_reg} + EMB_W >= D_I);
     wire rope_last = rope_last_reg;
-    wire silu_last = silu_last_reg;
     wire [31:0] start_end = {{(32-PW){1'b0}}, sel_pos} + prompt_len_reg;
     reg  [4:0]  wait_reg;               // drain counter of the element pipelines
+    // what it counts from after a unit's last issue: RoPE's last pairs are written as the count
+    // reaches 1, the gate's as it reaches 0 with a cycle to spare (its h1 write, then w2's read)
+    localparam integer SILU_DRAIN_I = SILU_LATENCY + 2;
+    localparam [4:0] ROPE_DRAIN = ROPE_LATENCY[4:0];
+    localparam [4:0] SILU_DRAIN = SILU_DRAIN_I[4:0];
     integer     si;
     // the selected stream's KV cache slot (stream * KV_SSTEP < KV_DEPTH: the low KV_AW bits hold it)
     wire [31:0] kv_sbase32 = {{(32-SW){1'b0}}, stream_sel_reg} * KV_SSTEP;
@@ -1409,33 +1212,19 @@ module hw_core #(
             rope_last_reg <= (rp_next32 + ROPE_W >= (D_I + KVD_I) / 2);
             ri_reg <= ({{(32-HDIW){1'b0}}, ri_reg} + ROPE_W >= HALF_I) ? {HDIW{1'b0}} : ri_reg + ROPE_STEP;
             if (rope_last) begin
-                // the last group's pairs are in q / k after its RoPE pipeline (4 cycles):
-                // the KV write may read k when wait_reg has counted down from 1
+                // the last group's pairs are in q / k after hw_rope's pipeline: the KV write
+                // may read k when wait_reg has counted down from 1
                 rope_issue <= 1'b0;
-                wait_reg   <= 5'd4;
+                wait_reg   <= ROPE_DRAIN;
             end
         end
-        if (emb_issue) begin
-            emb_addr_reg <= emb_addr_reg + 1'b1;
-            ei_reg       <= ei_reg + EMB_STEP;
-            if (emb_last) begin
-                emb_issue <= 1'b0;
-            end
-        end
-        if (silu_go) begin
-            si_reg        <= si_next[HIW:0];
-            si_need_reg   <= (si_next2 > H_I) ? H_I : si_next2;
-            silu_last_reg <= (si_next2 >= H_I);
-            if (silu_last) begin
-                silu_issue <= 1'b0;
-                wait_reg   <= 5'd9;
-            end
+        if (silu_last_go) begin
+            wait_reg <= SILU_DRAIN;         // the last group's gates are in h1 after the pipeline
         end
 
         // a token begins: S_FETCH, or S_EMIT when the sampled token is the next input
         if (token_begin) begin
             cycles_tok_reg <= 32'd0;
-            ei_reg         <= {(DIW+1){1'b0}};
             res_ready_reg  <= 32'd0;
             layer_reg      <= {LYW{1'b0}};
             kv_lbase_reg   <= kv_sbase_reg;
@@ -1511,8 +1300,6 @@ module hw_core #(
                     pf_clear      <= 1'b1;
                     state_reg     <= S_FINISH;
                 end else begin
-                    emb_addr_reg <= emb_base32[EMB_AW-1:0];
-                    emb_issue    <= 1'b1;
                     norm_sel_reg <= 2'd0;
                     norm_start   <= 1'b1;
                     state_reg    <= S_NORM_W;
@@ -1585,15 +1372,7 @@ module hw_core #(
                         ri_reg      <= {HDIW{1'b0}};
                         rope_issue  <= 1'b1;
                     end
-                    if (mv_tag_reg == T_W3) begin
-                        si_reg        <= {(HIW+1){1'b0}};
-                        si_need_reg   <= (SILU_W > H_I) ? H_I : SILU_W;
-                        silu_last_reg <= (SILU_W >= H_I);
-                        silu_issue    <= 1'b1;
-                        silu_layer_reg <= layer_reg;    // the gate may outlive the layer (w2 starts early)
-                        silu_m_reg    <= g_m;
-                        silu_sh_reg   <= g_sh;
-                    end
+                    // T_W3: hw_silu_stage starts (silu_begin)
                     if (mv_tag_reg == T_WCLS) begin
                         lg_ready_reg <= {(LG_AW+1){1'b0}};
                     end
@@ -1771,9 +1550,7 @@ module hw_core #(
             state_reg  <= S_IDLE;
             busy_reg   <= 1'b0;
             done_reg   <= busy_reg || done_reg;
-            emb_issue  <= 1'b0;
             rope_issue <= 1'b0;
-            silu_issue <= 1'b0;
             kvw_en     <= 1'b0;
             pf_clear   <= 1'b1;
             // the start pulses the sequencer registered in this very cycle (S_EMB, S_NORM,
@@ -1811,9 +1588,7 @@ module hw_core #(
             run_stream_reg   <= {SW{1'b0}};
             kv_sbase_reg     <= {KV_AW{1'b0}};
             lora_sbase_reg   <= {LORA_AW{1'b0}};
-            emb_issue        <= 1'b0;
             rope_issue       <= 1'b0;
-            silu_issue       <= 1'b0;
             layer_reg        <= {LYW{1'b0}};
             cycles_tok_reg   <= 32'd0;
             cycles_last_reg  <= 32'd0;
@@ -1832,85 +1607,53 @@ module hw_core #(
     end
 
     // ================================================================ debug window
-    // DBG_ADDR[31:28] region, [27:0] index; DBG_DATA (sign-extended) is valid
-    // 5 cycles after a DBG_ADDR write (while idle).
-    wire [3:0]  dbg_region = dbg_addr_reg[31:28];
-    wire [27:0] dbg_index  = dbg_addr_reg[27:0];
-    wire [31:0] dbg_idx32  = {4'd0, dbg_index};
-    assign dbg_vb_start    = dbg_idx32;
-    wire [31:0] dbg_word32 = dbg_idx32 >> HDIW;         // KV cache word
-    wire [31:0] dbg_lgw32  = dbg_idx32 >> LNW;          // logit RAM word
-    reg  [31:0] dbg_vec_q;
-    reg  [3:0]  dbg_region_q, dbg_region_q2, dbg_region_q3;
-    reg  [31:0] dbg_sub_q2i, dbg_lg_q2, dbg_vec_q3;
-    reg  [HD*8-1:0] dbg_kk_q2, dbg_kv_q2;
-    reg  [31:0] dbg_sub_q, dbg_sub_q2;
-    reg  [31:0] dbg_vec_q2;
-    reg  [31:0] dbg_data_reg;
-
+    wire [31:0] dbg_data;
+    wire [31:0] dbg_word32, dbg_lgw32;          // the KV cache / logit RAM word it reads
+    wire [KVD*8-1:0] vb_flat;
+    generate
+        for (gq = 0; gq < KVD; gq = gq + 1) begin : g_vb_flat
+            assign vb_flat[8*gq +: 8] = vb[gq];
+        end
+    endgenerate
     assign lg_rd_addr = smp_busy ? smp_lg_addr : dbg_lgw32[LG_AW-1:0];
 
-    function [31:0] sx8;
-        input [7:0] x;
-        begin
-            sx8 = {{24{x[7]}}, x};
-        end
-    endfunction
-
-    always @(posedge clk) begin
-        // stage 1: register-array reads (block RAMs read their addresses here too)
-        // the buffer reads are a D:1 (H:1) multiplexer per buffer bit across the core:
-        // board builds leave them out (DBG_VECTORS = 0) for routability
-        if (DBG_VECTORS == 0) begin
-            dbg_vec_q <= 32'd0;
-        end else begin
-            case (dbg_region)
-                4'd1:    dbg_vec_q <= {{16{res_rd[2*RES_R*16 + 15]}}, res_rd[2*RES_R*16 +: 16]};
-                4'd2:    dbg_vec_q <= sx8(xn_rd[2*VB_R*8 +: 8]);
-                4'd3:    dbg_vec_q <= (dbg_idx32 < D_I)   ? sx8(qb[dbg_index[DIW-1:0]])    : 32'd0;
-                4'd4:    dbg_vec_q <= (dbg_idx32 < KVD_I) ? sx8(kb[dbg_index[KVIW-1:0]])   : 32'd0;
-                4'd5:    dbg_vec_q <= (dbg_idx32 < KVD_I) ? sx8(vb[dbg_index[KVIW-1:0]])   : 32'd0;
-                4'd6:    dbg_vec_q <= sx8(att_rd[2*VB_R*8 +: 8]);
-                4'd7:    dbg_vec_q <= sx8(h1_rd[2*VB_R*8 +: 8]);
-                4'd8:    dbg_vec_q <= sx8(h3_rd[2*VB_R*8 +: 8]);
-                default: dbg_vec_q <= 32'd0;
-            endcase
-        end
-        dbg_region_q  <= dbg_region;
-        dbg_sub_q     <= dbg_idx32;
-        // stage 2: the block-RAM words registered (the KV banks' multiplexer and the element
-        // select in one cycle were an 18.7 ns path by hw.backends.ecp5_timing), the logit
-        // selected (LUT RAM)
-        dbg_region_q2 <= dbg_region_q;
-        dbg_vec_q2    <= dbg_vec_q;
-        dbg_sub_q2i   <= dbg_sub_q;
-        dbg_kk_q2     <= kv_k;
-        dbg_kv_q2     <= kv_v;
-        dbg_lg_q2     <= {{8{logit_words[dbg_sub_q[LNW-1:0]][23]}}, logit_words[dbg_sub_q[LNW-1:0]]};
-        // stage 2b: the element within the word
-        dbg_region_q3 <= dbg_region_q2;
-        dbg_vec_q3    <= dbg_vec_q2;
-        case (dbg_region_q2)
-            4'd0:    dbg_sub_q2 <= dbg_lg_q2;
-            4'd9:    dbg_sub_q2 <= sx8(dbg_kk_q2[8*dbg_sub_q2i[HDIW-1:0] +: 8]);
-            4'd10:   dbg_sub_q2 <= sx8(dbg_kv_q2[8*dbg_sub_q2i[HDIW-1:0] +: 8]);
-            default: dbg_sub_q2 <= 32'd0;
-        endcase
-        // stage 3
-        case (dbg_region_q3)
-            4'd0, 4'd9, 4'd10: dbg_data_reg <= dbg_sub_q2;
-            4'd11:             dbg_data_reg <= lora_dbg_data;
-            default:           dbg_data_reg <= dbg_vec_q3;
-        endcase
-    end
+    hw_debug_window #(
+        .D(D),
+        .KVD(KVD),
+        .HD(HD),
+        .LANES(LANES),
+        .VECTORS(DBG_VECTORS),
+        .IW(DIW),
+        .KIW(KVIW),
+        .HDIW(HDIW),
+        .LNW(LNW)
+    ) debug_window (
+        .clk(clk),
+        .addr(dbg_addr_reg),
+        .index(dbg_vb_start),
+        .kv_word(dbg_word32),
+        .logit_word(dbg_lgw32),
+        .res(res_rd[2*RES_R*16 +: 16]),
+        .xn(xn_rd[2*VB_R*8 +: 8]),
+        .att(att_rd[2*VB_R*8 +: 8]),
+        .h1(h1_rd[2*VB_R*8 +: 8]),
+        .h3(h3_rd[2*VB_R*8 +: 8]),
+        .q(qb_flat),
+        .k(kb_flat),
+        .v(vb_flat),
+        .kv_k(kv_k),
+        .kv_v(kv_v),
+        .logits(logit_q),
+        .lora(lora_dbg_data),
+        .data(dbg_data)
+    );
 
     // ================================================================ register reads
     wire [31:0] status = {24'd0, err_overflow_reg, err_prompt_reg, err_token_reg, err_context_reg,
                           pf_full, of_valid, done_reg, busy_reg};
 
     reg [31:0] reg_rdata_q;
-    assign reg_rdata = tok_sel_q ? (win_valid_q ? {1'b1, win_no_q, win_tok_q} : 32'd0)
-                     : reg_rdata_q;
+    assign reg_rdata = tok_sel_q ? tok_rd_word : reg_rdata_q;
 
     always @(posedge clk) begin
         if (reg_rd) begin
@@ -1920,8 +1663,8 @@ module hw_core #(
                 R_GEN_VERSION:  reg_rdata_q <= GEN_VERSION;
                 R_STATUS:       reg_rdata_q <= status;
                 R_PROMPT_PUSH:  reg_rdata_q <= {{(32-PFW){1'b0}}, pf_count};
-                R_TOKEN_ACK:    reg_rdata_q <= tok_ack_reg;
-                R_TOKEN_COUNT:  reg_rdata_q <= tok_count_reg;
+                R_TOKEN_ACK:    reg_rdata_q <= tok_ack;
+                R_TOKEN_COUNT:  reg_rdata_q <= tok_count;
                 // the UART bridge answers these itself (hw_uart_bridge.v); over AXI they read 0
                 R_LINK_CAPS, R_STREAM_CTRL: reg_rdata_q <= 32'd0;
                 R_PROMPT_LEN:   reg_rdata_q <= prompt_len_reg;
@@ -1940,7 +1683,7 @@ module hw_core #(
                 R_LORA_ADDR:    reg_rdata_q <= {{(32-LORA_AW){1'b0}}, lora_addr_reg};
                 R_LORA_ENABLE:  reg_rdata_q <= {{(32-STREAMS){1'b0}}, lora_enable_reg};
                 R_DBG_ADDR:     reg_rdata_q <= dbg_addr_reg;
-                R_DBG_DATA:     reg_rdata_q <= dbg_data_reg;
+                R_DBG_DATA:     reg_rdata_q <= dbg_data;
                 R_DIM:          reg_rdata_q <= D_I;
                 R_HIDDEN:       reg_rdata_q <= H_I;
                 R_LAYERS:       reg_rdata_q <= L_I;
@@ -1960,13 +1703,13 @@ module hw_core #(
                 R_LORA_WORDS:   reg_rdata_q <= LORA_WORDS;
                 R_ATT_ENGINES:  reg_rdata_q <= ATT_E;
                 default:        reg_rdata_q <= (reg_addr >= R_FINGERPRINT && reg_addr < R_FINGERPRINT + R_FINGERPRINT_WORDS)
-                                             ? fp_reg[reg_addr[2:0]] : 32'd0;
+                                             ? fingerprint[32*reg_addr[2:0] +: 32] : 32'd0;
             endcase
         end
     end
 
-    wire unused_ok = &{1'b0, kv_sbase32, lora_sbase32, layer_a32, silu_out_valid, mv_out_last, att_tag32, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, lora_busy, dbg_sub_q[31:0], dbg_sub_q2i, dbg_word32, dbg_lgw32,
-                       rope_addr32, rope_e32, mv_rows32, mv_cols32, emb_base32, rope_base32,
+    wire unused_ok = &{1'b0, kv_sbase32, lora_sbase32, layer_a32, mv_out_last, att_tag32, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, lora_busy, dbg_word32, dbg_lgw32,
+                       rope_addr32, mv_rows32, mv_cols32, rope_base32,
                        lora_in32, lora_out32, kvw_base32};
 
 endmodule

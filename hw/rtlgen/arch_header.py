@@ -1,4 +1,5 @@
-"""hw/rtl/hardwire_arch.vh: hw_core's matrix tags, shapes and weight classes, from hw/architecture.py.
+"""hw/rtl/hardwire_arch.vh: hw_core's matrix tags, shapes and weight classes and its element units'
+latencies, from hw/architecture.py.
 
 `python -m hw.rtlgen.arch_header` (`make regmap`) rewrites it; `--check` only says whether it
 is current (tests/test_architecture.py does the same, `make lint` runs the check and
@@ -10,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from hw.architecture import MATRICES, WEIGHT_CLASSES
+from hw.architecture import MATRICES, UNIT_LATENCY, WEIGHT_CLASSES
 from hw.rtlgen.generated import generator_main
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +53,11 @@ def verilog_header() -> str:
     parts = ([f"{2 * pad}'d0"] if pad else []) + [f"{CLASS_GROUP[m.weight_class]}[1:0]" for m in reversed(MATRICES)]
     out += ["", "// lane ROM group of each tag, 2 bits a tag (tag 0 lowest): its weight class's group",
             f"localparam [{2 * (1 << TAG_BITS) - 1}:0] TAG_GROUP = {{{', '.join(parts)}}};", ""]
+    out += ["// pipeline latency of the element units: issue -> result at the unit's outputs (cycles)"]
+    lw = max(len(n) for n in UNIT_LATENCY)
+    out += [f"localparam integer {name.ljust(lw)} = {cycles};   // {why}"
+            for name, (cycles, why) in UNIT_LATENCY.items()]
+    out += [""]
     assert set(CLASS_GROUP) == set(WEIGHT_CLASSES)
     return "\n".join(out)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from hw.architecture import layer_shapes
+from hw.architecture import UNIT_LATENCY, layer_shapes
 from hw.rtlgen import attention
 from hw.rtlgen.attention import ATT_TAIL, DIV_STAGE, DIVIDER, HEAD_GAP  # noqa: F401  (their home)
 from hw.rtlgen.layout import SCALE_BITS, Layout
@@ -37,10 +37,10 @@ NORM_TAIL = 3 + RSQRT_LATENCY - 2 + 1 + 6 + 2
 # the attention schedule's constants (HEAD_GAP, ATT_TAIL, DIV_STAGE, ...) and its cycle terms:
 # hw/rtlgen/attention.py
 MV_WRITE = MATVEC_LATENCY + 1   # x_req of a pass's last word -> its rows written (hw_core MV_WRITE)
-SILU_LATENCY = 8         # a SiLU gate's issue -> its element readable in h1
+SILU_LATENCY = UNIT_LATENCY["SILU_LATENCY"][0] + 1    # a SiLU gate's issue -> its element readable in h1
 W2_LORA_START = 3        # w3 written -> w2's LoRA delta starts when w2 has an adapter (it reads the whole gate)
-EMB_LATENCY = 5          # embedding ROM + hw_rq
-ROPE_LATENCY = 6         # RoPE: ROM and q/k read, their register, hw_rope_pair (2), write back, sequencer
+EMB_LATENCY = UNIT_LATENCY["EMB_LATENCY"][0]         # embedding ROM, its register, hw_rq
+ROPE_LATENCY = UNIT_LATENCY["ROPE_LATENCY"][0] + 2   # hw_rope's pipeline, write back, sequencer
 LORA_STEPS = 16          # LoRA: start, parameter words, pipeline (per adapter)
 TOKEN_STEPS = 26         # fetch (in the emit cycle when generating), the embedding with its norm started, sampler finish, emit (calibrated)
 LAYER_WORD_BITS = 96     # layer.hex word
