@@ -2,6 +2,7 @@
 on one device, each equal to the golden model's for that user alone, taking turns chunk by chunk."""
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -47,15 +48,12 @@ def run_threads(jobs, lock=None):
             errors.append((i, exc))
 
     threads = [threading.Thread(target=work, args=(i, *job)) for i, job in enumerate(jobs)]
-    if lock is not None:
-        lock.__enter__()
-    for t in threads:
-        t.start()
-    if lock is not None:
+    with lock if lock is not None else contextlib.nullcontext():
+        for t in threads:
+            t.start()
         deadline = time.monotonic() + 10
-        while lock.waiting < len(jobs) and time.monotonic() < deadline:
+        while lock is not None and lock.waiting < len(jobs) and time.monotonic() < deadline:
             time.sleep(0.001)
-        lock.__exit__(None, None, None)
     for t in threads:
         t.join(30)
     assert not errors, errors

@@ -718,15 +718,17 @@ module hw_core #(
     wire [ROPE_W*8-1:0] rope_a_out, rope_b_out;
     wire [D*ROPE_W-1:0]   rope_q_we_a, rope_q_we_b;     // qb[e] takes pair rw's a / b output
     wire [KVD*ROPE_W-1:0] rope_k_we_a, rope_k_we_b;     // kb[e] likewise
+    // q, k and v as flat buses for the units that read them (hw_rope, hw_debug_window)
     wire [D*8-1:0]    qb_flat;
-    wire [KVD*8-1:0]  kb_flat;
+    wire [KVD*8-1:0]  kb_flat, vb_flat;
     genvar gq;
     generate
         for (gq = 0; gq < D; gq = gq + 1) begin : g_qb_flat
             assign qb_flat[8*gq +: 8] = qb[gq];
         end
-        for (gq = 0; gq < KVD; gq = gq + 1) begin : g_kb_flat
+        for (gq = 0; gq < KVD; gq = gq + 1) begin : g_kvb_flat
             assign kb_flat[8*gq +: 8] = kb[gq];
+            assign vb_flat[8*gq +: 8] = vb[gq];
         end
     endgenerate
 
@@ -1609,12 +1611,6 @@ module hw_core #(
     // ================================================================ debug window
     wire [31:0] dbg_data;
     wire [31:0] dbg_word32, dbg_lgw32;          // the KV cache / logit RAM word it reads
-    wire [KVD*8-1:0] vb_flat;
-    generate
-        for (gq = 0; gq < KVD; gq = gq + 1) begin : g_vb_flat
-            assign vb_flat[8*gq +: 8] = vb[gq];
-        end
-    endgenerate
     assign lg_rd_addr = smp_busy ? smp_lg_addr : dbg_lgw32[LG_AW-1:0];
 
     hw_debug_window #(

@@ -27,8 +27,9 @@ module hw_silu_stage #(
     input  wire            clk,
     input  wire            rst,         // synchronous: stop issuing, nothing more comes out
     input  wire            start,
-    input  wire [LYW-1:0]  layer,       // taken at start: the gate may outlive the layer (w2
-    input  wire [14:0]     m,           // starts early)
+    // layer, m, sh: taken at start (the gate may outlive its layer: w2 starts early)
+    input  wire [LYW-1:0]  layer,
+    input  wire [14:0]     m,
     input  wire [5:0]      sh,
     input  wire [31:0]     h3_ready,    // h3 rows written
     output wire [31:0]     rd_start,    // first element of the group read now
