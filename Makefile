@@ -15,6 +15,7 @@ STEPS   ?= 32
 TEMP    ?= 0
 TRACE   ?= 0
 LANES   ?= 16
+CHIPS   ?=
 VPL     ?= 16
 BITS    ?=
 BUILDARGS ?=
@@ -24,7 +25,8 @@ SWEEPARGS ?= --lanes 8,16 --vpl 4,8 --boards ulx3s-85f,ulx3s-45f
 BOARD   ?= ulx3s-85f
 PYTEST_ARGS ?=
 SIMARGS ?= --prompt "$(PROMPT)" --steps $(STEPS) --temp $(TEMP) --lanes $(LANES) \
-           $(if $(MODEL),--model $(MODEL)) $(if $(filter 1 yes true,$(TRACE)),--trace)
+           $(if $(MODEL),--model $(MODEL)) $(if $(filter 1 yes true,$(TRACE)),--trace) \
+           $(if $(CHIPS),--chips $(CHIPS))
 
 # make coverage: the tests it runs: all but synthesis, boards, slow ones and the simulations of
 # the large models (the core is covered through test_rtl_core's tiny design); `test_default_model_`
@@ -82,7 +84,7 @@ fuzz: $(STAMP) ## atheris campaign over every loader (FUZZ_CASES=10^6, FUZZ_TIME
 gate: $(STAMP) ## gate-level check: synth_ecp5 / synth_ice40 netlists of a tiny model and synth_ecp5 of the default model in Verilator vs the golden model (~30 min)
 	HARDWIRE_GATE=1 $(PY) -m pytest -q -s -p no:cacheprovider -m gate tests/test_gate.py
 
-sim: $(STAMP) ## generate tokens on the Verilator simulation (PROMPT MODEL STEPS TEMP TRACE LANES)
+sim: $(STAMP) ## generate tokens on the Verilator simulation (PROMPT MODEL STEPS TEMP TRACE LANES; CHIPS=N: the model split over a chain of N chips)
 	$(HW) sim $(SIMARGS)
 
 bench: $(STAMP) ## cycles/token in Verilator (16x4, 16x8, 16x16 lanes, 16x16q: an engine per query head; whole context; BENCHARGS="--settings 16x16q --merge" reruns one) -> docs/bench/results.json, docs/bench.md; golden tok/s -> docs/bench/golden.json (BENCHARGS); streams N = 1, 2, 4 -> docs/bench/streams.md

@@ -102,6 +102,9 @@ REGISTERS: Tuple[Register, ...] = (
     _R("RNG_STATE", 0x68, "R",
        "the sampler's xorshift32 state after the last run: written to SEED, the next run continues the sequence",
        None),
+    _R("CHAIN_SEL", 0x6C, "RW",
+       "a chain top (`hardwire compile --chips`): `[7:0]` the chip whose registers reads return (0 = the first), "
+       "bit 8 writes reach only that chip (0: every chip). hw_core ignores it and reads 0"),
     _R("FINGERPRINT", 0x80, "R",
        "sha256 of the integer model; word 0 = the first 8 hex digits (read from the model ROM, "
        "`rom/model.hex`, so that a respin changes it: docs/respin.md)", BUILD, words=8),
@@ -131,6 +134,9 @@ REGISTERS: Tuple[Register, ...] = (
     _R("STREAMS", 0xE4, "R",
        "streams held at once: KV cache slots, each with its position (bitstreams before generator 1.4 read 0: one)",
        BUILD),
+    _R("CHAIN", 0xE8, "R",
+       "this chip's place in a chain: `[7:0]` index (0 = the first), `[15:8]` chips (1: no chain), "
+       "`[23:16]` the whole model's index of its first layer", BUILD),
     _R("TOKEN_WINDOW", 0x100, "R",
        "word i: token number TOKEN_ACK + i, bit31 valid, `[30:16]` the number's low 15 bits, `[15:0]` the token; "
        "0 past TOKEN_COUNT. No side effect: reading again returns the same words", None, words=64),

@@ -12,7 +12,8 @@ one after another, so one user's token costs the same cycles as on one large chi
 chip boundary: the residual vector (dim x 16 bits) over hw_chip_link (docs/chip_link.md; its cost
 per hop from hw/links/chip_link.py `hop_cycles`: LINK_BITS-bit beats every 4 cycles, framed, with
 the vector copied in and out). A chain of C chips busy with C users' tokens at once (each chip on its own layers)
-makes C times one user's rate. The split itself (hardwire compile --chips) is not built.
+makes C times one user's rate. `hardwire compile --chips` builds and simulates such a chain (docs/chain.md);
+the hops here are its frames (hw/rtlgen/chain.py `link_hop_cycles`: N - 1 residual frames and the token back).
 """
 from __future__ import annotations
 
@@ -21,11 +22,12 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from hw.rtlgen.chain import LINK_W as LINK_BITS      # hw_chip_link's W: 8 pins on a GPIO header
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OUT = REPO_ROOT / "docs" / "scale_out.md"
 BOARD = "ulx3s-85f"
 CLOCK_MHZ = 36.0            # about the committed board's design clock
-LINK_BITS = 8               # chip-to-chip: hw_chip_link's W, an 8-bit parallel link on GPIO pins
 BITS = {"embedding": 4, "attention": 4, "mlp": 4, "classifier": 4}
 
 # llama2.c's stories models (their config.json / run.c headers), and a 1M-parameter one between them
@@ -51,7 +53,8 @@ class Plan:
 
     @property
     def user_tokens_per_s(self) -> float:
-        return CLOCK_MHZ * 1e6 / (self.cycles + (self.chips - 1) * self.hop_cycles)
+        return CLOCK_MHZ * 1e6 / (self.cycles + self.chips * self.hop_cycles) if self.chips > 1 else \
+            CLOCK_MHZ * 1e6 / self.cycles
 
     @property
     def chain_tokens_per_s(self) -> float:
@@ -70,7 +73,7 @@ def _needs(shape: dict, **change):
 
 
 def plan(name: str, shape: dict) -> Plan:
-    from hw.links.chip_link import hop_cycles
+    from hw.rtlgen.chain import link_hop_cycles
     from hw.rtlgen.estimate import estimate
     from hw.rtlgen.layout import rom_layout
 
@@ -84,7 +87,7 @@ def plan(name: str, shape: dict) -> Plan:
     return Plan(name, _params(shape), full["brams"].need, layer, one["brams"].need - small_vocab["brams"].need,
                 max(1, math.ceil(full["brams"].need / have)), small_vocab["brams"].need <= have,
                 (est.cycles(0) + est.cycles(knobs.context - 1)) // 2,
-                hop_cycles(shape["dim"], LINK_BITS))
+                link_hop_cycles(shape["dim"]))
 
 
 def _params(s: dict) -> int:
@@ -98,8 +101,8 @@ def markdown(plans: list[Plan]) -> str:
              "Written by `python -m hw.chip_plan` (hw/chip_plan.py says how): the fit check and the cycle "
              f"estimate on models of these shapes, all weights 4-bit, 16 x 8 LUT MACs and one attention "
              f"engine per chip, {CLOCK_MHZ:g} MHz, hw_chip_link with {LINK_BITS}-bit beats (docs/chip_link.md: "
-             "the residual vector framed, copied in and out, per hop). A plan, not a build: `hardwire compile --chips` is "
-             "not built yet.", "",
+             "a frame per chip boundary and one back with the token, framed, copied in and out). An estimate: "
+             "`hardwire compile --chips` builds such a chain and simulates it (docs/chain.md).", "",
              "| model | parameters | block RAMs (DP16KD) | one layer | vocabulary | chips (block RAM bound) | "
              "a layer fits a chip | cycles/token | one user tok/s | chain of C users tok/s |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]

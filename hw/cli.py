@@ -181,6 +181,9 @@ def cmd_compile(args: argparse.Namespace) -> None:
     model = IntModel.load(args.model)
     if args.tokenizer is not None:
         _check_compile_tokenizer(args.tokenizer, model, args.model)
+    if args.chips > 1:
+        _compile_chain(model, args, knobs)
+        return
     info = generate(model, args.out, knobs)
     print(f"wrote {info.top}, {len(info.rom_files)} ROM files and build.json under {info.out_dir} "
           f"(model {info.fingerprint[:16]})")
@@ -190,6 +193,25 @@ def cmd_compile(args: argparse.Namespace) -> None:
         meta = metadata_for_build(info.out_dir, tok_path)
         print(f"wrote {meta.path} (host metadata: fingerprint, knobs, tokenizer {tok_path})")
     print(format_estimate(info.estimate, info.knobs.context))
+
+
+def _compile_chain(model, args: argparse.Namespace, knobs) -> None:
+    """`hardwire compile --chips N`: the model split over N chips (hw/rtlgen/chain.py)."""
+    from hw.rtlgen.chain import generate_chain
+    from hw.rtlgen.estimate import format_estimate
+
+    chain = generate_chain(model, args.out, knobs, args.chips)
+    print(f"wrote a chain of {args.chips} chips under {chain.out_dir} (model {chain.fingerprint[:16]}): "
+          f"{chain.top} simulates the chain, chip<k>/ is each chip's own build")
+    tok_path = args.tokenizer or model.save_tokenizer(chain.out_dir) or _tokenizer_beside(model)
+    for k, (r, info) in enumerate(zip(chain.ranges, chain.chips)):
+        print(f"chip {k}: layers {r.start}..{r.stop - 1}" + (", embedding" if k == 0 else "")
+              + (", classifier and sampler" if k == args.chips - 1 else ""))
+        print("    " + format_estimate(info.estimate, info.knobs.context).replace("\n", "\n    "))
+    if tok_path is not None:
+        from host.metadata import metadata_for_build
+        meta = metadata_for_build(chain.out_dir, tok_path)
+        print(f"wrote {meta.path} (host metadata: fingerprint, knobs, tokenizer {tok_path})")
 
 
 def cmd_sim(args: argparse.Namespace) -> None:
@@ -439,6 +461,12 @@ def _add_knob_args(p: argparse.ArgumentParser, debug_vectors: str = "on", macs: 
                         "position each; the host runs them in turns (default 1)")
 
 
+def _add_chips_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--chips", type=int, default=1,
+                   help="split the layers over a chain of N chips joined by hw_chip_link (docs/chain.md); "
+                        "the build folder then simulates the chain and holds each chip's build (default 1)")
+
+
 def _knobs_from_args(args: argparse.Namespace):
     from hw.rtlgen import attention
     from hw.rtlgen.knobs import Knobs
@@ -502,6 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", type=Path, help="integer model (.npz) from `hardwire quantize`")
     p.add_argument("--out", type=Path, required=True, help="build folder to write")
     _add_knob_args(p)
+    _add_chips_arg(p)
     p.add_argument("--tokenizer", type=Path,
                    help="tokenizer.bin recorded in the host metadata hardwire.json (default: the one the "
                         "model was quantized with, which the .npz carries; copied into the build folder)")
@@ -521,6 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vpl", type=int, default=4, help="values per lane per cycle (idem)")
     p.add_argument("--context", type=int, help="KV cache positions (idem; default: the model's)")
     p.add_argument("--k-max", type=int, default=16, help="top-k sampler capacity (idem)")
+    _add_chips_arg(p)
     p.add_argument("--out", type=Path, help="build folder to generate into (default build/sim/NAME-...)")
     p.add_argument("--clock-mhz", type=float, default=100.0, help="clock for the tokens/s figure (default 100)")
     p.add_argument("--trace", action="store_true", help="write a waveform into the build folder")

@@ -12,9 +12,10 @@ def test_the_plan_follows_the_fit_check_and_the_estimate():
     assert 208 < small.blocks < 2 * 208 and small.chips == 2 and small.layer_fits_a_chip
     assert bigger.blocks > small.blocks and bigger.chips >= small.chips
     assert (bigger.chips - 1) * 208 < bigger.blocks <= bigger.chips * 208
-    # a hop is what the chip-to-chip link takes for the residual vector, framed, copied in and out
+    # a hop is what the chip-to-chip link takes for a chain frame (the residual and two words:
+    # docs/chain.md), framed, copied in and out
     from hw.links.chip_link import frame_cycles, hop_cycles
-    assert small.hop_cycles == hop_cycles(64) > frame_cycles(64) + 2 * 64
+    assert small.hop_cycles == hop_cycles(64 + 2) > frame_cycles(64 + 2) + 2 * (64 + 2)
     # one user's token crosses every chip: the hops only add; C users in flight make C times that
     assert small.user_tokens_per_s < cp.CLOCK_MHZ * 1e6 / small.cycles
     assert small.chain_tokens_per_s == small.user_tokens_per_s * small.chips

@@ -58,6 +58,8 @@ localparam [7:0] R_LORA_ENABLE       = 8'd24;
 localparam [7:0] R_STREAM_SEL        = 8'd25;
 // 0x68 R: the sampler's xorshift32 state after the last run: written to SEED, the next run continues the sequence
 localparam [7:0] R_RNG_STATE         = 8'd26;
+// 0x6C RW: a chain top (hardwire compile --chips): [7:0] the chip whose registers reads return (0 = the first), bit 8 writes reach only that chip (0: every chip). hw_core ignores it and reads 0
+localparam [7:0] R_CHAIN_SEL         = 8'd27;
 // 0x80..0x9C, 8 words R: sha256 of the integer model; word 0 = the first 8 hex digits (read from the model ROM, rom/model.hex, so that a respin changes it: docs/respin.md)
 localparam [7:0] R_FINGERPRINT       = 8'd32;
 localparam [7:0] R_FINGERPRINT_WORDS = 8'd8;
@@ -97,6 +99,8 @@ localparam [7:0] R_LORA_WORDS        = 8'd55;
 localparam [7:0] R_ATT_ENGINES       = 8'd56;
 // 0xE4 R: streams held at once: KV cache slots, each with its position (bitstreams before generator 1.4 read 0: one)
 localparam [7:0] R_STREAMS           = 8'd57;
+// 0xE8 R: this chip's place in a chain: [7:0] index (0 = the first), [15:8] chips (1: no chain), [23:16] the whole model's index of its first layer
+localparam [7:0] R_CHAIN             = 8'd58;
 // 0x100..0x1FC, 64 words R: word i: token number TOKEN_ACK + i, bit31 valid, [30:16] the number's low 15 bits, [15:0] the token; 0 past TOKEN_COUNT. No side effect: reading again returns the same words
 localparam [7:0] R_TOKEN_WINDOW      = 8'd64;
 localparam [7:0] R_TOKEN_WINDOW_WORDS = 8'd64;

@@ -55,6 +55,12 @@ module hw_core #(
     parameter LORA_TARGETS = 0,         // bit i: LoRA on (wq, wk, wv, wo, w1, w3, w2)[i]
     // streams: sequences held at once, each with its KV cache slot and position (STREAM_SEL)
     parameter STREAMS      = 1,
+    // a chain of chips (hardwire compile --chips, docs/chain.md); 1, 1: one chip holds the model
+    parameter CHIP_FIRST   = 1,         // holds the embedding, the prompt and the token loop
+    parameter CHIP_LAST    = 1,         // holds the final rmsnorm, the classifier and the sampler
+    parameter CHIP_INDEX   = 0,         // place in the chain (CHAIN register)
+    parameter CHIP_COUNT   = 1,         // chips in the chain
+    parameter LAYER_BASE   = 0,         // the whole model's index of this chip's first layer
     // identity (the model's fingerprint and global constants are in ROM_DIR/model.hex)
     parameter [31:0]  GEN_VERSION = 32'd0,      // generator version
     parameter ROM_DIR      = "rom",     // folder of the hex files
@@ -70,7 +76,14 @@ module hw_core #(
     input  wire        reg_rd,
     output wire [31:0] reg_rdata,       // valid the cycle after reg_rd
     output wire        busy,            // STATUS.BUSY
-    output wire        token_avail      // STATUS.TOKEN_AVAIL
+    output wire        token_avail,     // STATUS.TOKEN_AVAIL
+    // chain frames (hw_chip_link's user side; tied off on one chip): CHAIN_WORDS words each
+    output wire [15:0] chain_tx_data,
+    output wire        chain_tx_valid,
+    input  wire        chain_tx_ready,
+    input  wire [15:0] chain_rx_data,
+    input  wire        chain_rx_valid,
+    output wire        chain_rx_ready
 );
 
     // ================================================================ sizes
@@ -186,7 +199,12 @@ module hw_core #(
                      S_EMIT     = 5'd17,    // token into the output FIFO
                      S_LORA_W   = 5'd18,    // wait for the matvec to drain before a LoRA delta
                      S_FINISH   = 5'd19,    // end of the run
-                     S_TOKEN_END = 5'd20;   // end of a token that is not sampled
+                     S_TOKEN_END = 5'd20,   // end of a token that is not sampled
+                     S_RX_POS   = 5'd21,    // chain, not the first chip: the frame's position
+                     S_RX_BEGIN = 5'd22,    // the token begins (pos_reg holds the frame's position)
+                     S_RX_RES   = 5'd23,    // the residual words into res
+                     S_TX       = 5'd24,    // chain: a frame to the next chip
+                     S_RX_TOK   = 5'd25;    // chain, the first chip: the sampled token's frame
 
     reg [4:0]       state_reg;
     reg             busy_reg;
@@ -224,7 +242,7 @@ module hw_core #(
     // sub-units are reset by an abort, so a run can stop at any cycle
     wire soft_rst   = rst || cmd_abort;
 
-    wire push_prompt = reg_wr && (reg_addr == R_PROMPT_PUSH);
+    wire push_prompt = reg_wr && (reg_addr == R_PROMPT_PUSH) && (CHIP_FIRST != 0);
     wire pop_token   = reg_rd && (reg_addr == R_TOKEN_POP);
     wire ack_write   = reg_wr && (reg_addr == R_TOKEN_ACK);
     wire lora_wr     = reg_wr && (reg_addr == R_LORA_DATA);
@@ -389,6 +407,33 @@ module hw_core #(
     wire unused_vb_rd = &{1'b0, xn_rd, att_rd, h1_rd, h3_rd, res_rd};  // window elements past a reader's width
     localparam [3:0] VB_LORA = LORA_ON ? 4'b0010 : 4'b0000;
     localparam [3:0] VB_DBG  = (DBG_VECTORS != 0) ? 4'b0100 : 4'b0000;
+
+    // ================================================================ chain frames
+    // A chip of a chain (docs/chain.md) takes the residual from the previous chip instead of the
+    // embedding and hands it on after its last layer; the last chip samples and sends the token
+    // back to the first. A frame is CHAIN_WORDS 16-bit words (hw_chip_link's DIM):
+    //   word 0  header: [15:12] kind (K_RES, K_TOKEN), [1] seed (the run's first sample: the
+    //           last chip loads SEED first), [0] cls (the last chip samples this token)
+    //   word 1  K_RES: the token's position; K_TOKEN: the sampled token
+    //   2..     K_RES: the int16 residual, element 0 first; K_TOKEN: 0
+    localparam integer CHAIN_WORDS = D + 2;
+    localparam [3:0]   K_RES = 4'h1, K_TOKEN = 4'h2;
+    reg  [31:0]  chain_idx_reg;             // word of the frame being sent or taken
+    reg          seed_flag_reg;             // the next sampled token is the run's first
+    wire [31:0]  chain_elem = chain_idx_reg - 32'd2;
+    wire         chain_tx_on = (CHIP_LAST == 0 || CHIP_FIRST == 0) && state_reg == S_TX;
+    wire [15:0]  chain_hdr = {(CHIP_LAST != 0) ? K_TOKEN : K_RES, 10'd0, seed_flag_reg && cls_reg, cls_reg};
+    // the position of the token just through the layers (S_LAYER counted it already)
+    wire [PW-1:0] chain_pos = pos_reg - 1'b1;
+    wire [15:0]  chain_word1 = (CHIP_LAST != 0) ? sampled_reg : {{(16-PW){1'b0}}, chain_pos};
+    assign chain_tx_valid = chain_tx_on;
+    assign chain_tx_data  = (chain_idx_reg == 32'd0) ? chain_hdr :
+                            (chain_idx_reg == 32'd1) ? chain_word1 :
+                            (CHIP_LAST != 0) ? 16'd0 : res_rd[0 +: 16];
+    assign chain_rx_ready = (CHIP_FIRST == 0 && state_reg == S_IDLE) || state_reg == S_RX_POS
+                            || state_reg == S_RX_RES || state_reg == S_RX_TOK;
+    // residual words into res (in place of the embedding's writes) and counted for the rmsnorm
+    wire         chain_res_we  = (CHIP_FIRST == 0) && state_reg == S_RX_RES && chain_rx_valid;
 
 
     // ================================================================ matvec
@@ -1097,6 +1142,11 @@ module hw_core #(
             res_wv[wj]          = wb_valid[wj] && (wb_tag == T_WO || wb_tag == T_W2);
             res_wi[wj*32 +: 32] = wb_idx[wj*32 +: 32];
             res_wd[wj*16 +: 16] = wb_res_sum[wj*16 +: 16];
+            if (chain_res_we) begin
+                res_wv[wj]          = (wj == 0);
+                res_wi[wj*32 +: 32] = chain_idx_reg;
+                res_wd[wj*16 +: 16] = (wj == 0) ? chain_rx_data : 16'd0;
+            end
             if (emb_out_valid) begin
                 res_wv[wj]          = (wj < EMB_W);
                 res_wi[wj*32 +: 32] = {{(32-DIW){1'b0}}, emb_out_idx} + wj;
@@ -1122,7 +1172,8 @@ module hw_core #(
 
     hw_vecbuf #(.N(D), .W(16), .G(VB_G), .NW(LANES), .NR(3), .R(RES_R), .PORTS_ON(3'b011 | VB_DBG[2:0]))
         res_buf (.clk(clk), .wr_valid(res_wv), .wr_idx(res_wi), .wr_data(res_wd),
-                 .rd_start({dbg_vb_start, norm_res_start, wb_idx[31:0]}), .rd_data(res_rd));
+                 .rd_start({dbg_vb_start, norm_res_start, chain_tx_on ? chain_elem : wb_idx[31:0]}),
+                 .rd_data(res_rd));
     hw_vecbuf #(.N(D), .W(8), .G(VB_G), .NW(NORM_NW), .NR(4), .R(VB_R), .PORTS_ON(4'b0001 | VB_LORA | VB_DBG))
         xn_buf (.clk(clk), .wr_valid(xn_wv), .wr_idx(xn_wi), .wr_data(norm_y),
                 .rd_start(vb_start), .rd_data(xn_rd));
@@ -1151,7 +1202,8 @@ module hw_core #(
     wire emit_now  = (state_reg == S_EMIT) && !of_full && !of_push;
     wire emit_last = ({{(32-TOKW){1'b0}}, sampled_reg} == stop_token_reg || {{(32-PW){1'b0}}, pos_reg} >= CTX_I
                       || gen_left_reg == 32'd1);
-    wire token_begin = (state_reg == S_FETCH) || (emit_now && !emit_last && prompt_left_reg == 32'd0);
+    wire token_begin = (state_reg == S_FETCH) || (state_reg == S_RX_BEGIN)
+                       || (emit_now && !emit_last && prompt_left_reg == 32'd0);
     wire rope_last = rope_last_reg;
     wire [31:0] start_end = {{(32-PW){1'b0}}, sel_pos} + prompt_len_reg;
     reg  [4:0]  wait_reg;               // drain counter of the element pipelines
@@ -1192,6 +1244,9 @@ module hw_core #(
         // rows whose final value is written: the consumers below trail them
         if (emb_out_valid) begin
             res_ready_reg <= res_ready_reg + EMB_W;
+        end
+        if (chain_res_we) begin
+            res_ready_reg <= res_ready_reg + 1'b1;
         end
         if (wb_any && (wb_tag == T_WO || wb_tag == T_W2)) begin
             res_ready_reg <= res_ready_reg + LANES_I;
@@ -1250,7 +1305,21 @@ module hw_core #(
 
         case (state_reg)
             S_IDLE: begin
-                if (cmd_start && !busy_reg) begin
+                if (CHIP_FIRST == 0) begin
+                    // a chip after the first runs a token per frame (the first chip's START
+                    // started the run); the header word is taken now
+                    if (chain_rx_valid) begin
+                        cls_reg        <= chain_rx_data[0];
+                        seed_flag_reg  <= chain_rx_data[1];
+                        busy_reg       <= 1'b1;
+                        done_reg       <= 1'b0;
+                        lora_run_reg   <= lora_enable_reg[0];
+                        run_stream_reg <= {SW{1'b0}};
+                        kv_sbase_reg   <= {KV_AW{1'b0}};
+                        lora_sbase_reg <= {LORA_AW{1'b0}};
+                        state_reg      <= S_RX_POS;
+                    end
+                end else if (cmd_start && !busy_reg) begin
                     err_context_reg  <= 1'b0;
                     err_token_reg    <= 1'b0;
                     err_prompt_reg   <= 1'b0;
@@ -1267,6 +1336,7 @@ module hw_core #(
                         tokens_done_reg  <= 32'd0;
                         cycles_total_reg <= 32'd0;
                         seed_load        <= 1'b1;
+                        seed_flag_reg    <= 1'b1;
                         lora_run_reg     <= lora_enable_reg[stream_sel_reg];
                         run_stream_reg   <= stream_sel_reg;
                         pos_reg          <= sel_pos;
@@ -1291,6 +1361,69 @@ module hw_core #(
                     tok_reg   <= sampled_reg;
                     cls_reg   <= 1'b1;
                     state_reg <= S_EMB;
+                end
+            end
+
+            S_RX_POS: begin
+                if (chain_rx_valid) begin
+                    pos_reg   <= chain_rx_data[PW-1:0];
+                    seed_load <= (CHIP_LAST != 0) && cls_reg && seed_flag_reg;
+                    state_reg <= S_RX_BEGIN;
+                end
+            end
+
+            S_RX_BEGIN: begin
+                // token_begin: the token's KV and RoPE bases from pos_reg
+                chain_idx_reg <= 32'd0;
+                state_reg     <= S_RX_RES;
+            end
+
+            S_RX_RES: begin
+                // element chain_idx_reg is written this cycle (chain_res_we); the attention
+                // rmsnorm starts after the last
+                if (chain_rx_valid) begin
+                    chain_idx_reg <= chain_idx_reg + 1'b1;
+                    if (chain_idx_reg + 1 >= D_I) begin
+                        norm_sel_reg <= 2'd0;
+                        norm_start   <= 1'b1;
+                        state_reg    <= S_NORM_W;
+                    end
+                end
+            end
+
+            S_TX: begin
+                // chain_tx_valid is high in this state
+                if (chain_tx_ready) begin
+                    chain_idx_reg <= chain_idx_reg + 1'b1;
+                    if (chain_idx_reg + 1 >= CHAIN_WORDS) begin
+                        if (cls_reg) begin
+                            seed_flag_reg <= 1'b0;
+                        end
+                        if (CHIP_FIRST != 0 && cls_reg) begin
+                            chain_idx_reg <= 32'd0;
+                            state_reg     <= S_RX_TOK;
+                        end else if (CHIP_FIRST != 0) begin
+                            cycles_last_reg <= cycles_tok_reg + 1'b1;
+                            state_reg       <= (prompt_left_reg != 32'd0) ? S_FETCH : S_FINISH;
+                        end else begin
+                            cycles_last_reg <= cycles_tok_reg + 1'b1;
+                            busy_reg        <= 1'b0;
+                            state_reg       <= S_IDLE;
+                        end
+                    end
+                end
+            end
+
+            S_RX_TOK: begin
+                // the first chip of a chain: the last chip's token frame, word 1 the token
+                if (chain_rx_valid) begin
+                    chain_idx_reg <= chain_idx_reg + 1'b1;
+                    if (chain_idx_reg == 32'd1) begin
+                        sampled_reg <= chain_rx_data[TOKW-1:0];
+                    end
+                    if (chain_idx_reg + 1 >= CHAIN_WORDS) begin
+                        state_reg <= S_EMIT;
+                    end
                 end
             end
 
@@ -1479,11 +1612,11 @@ module hw_core #(
                     // the token is in the KV cache
                     pos_reg <= pos_reg + 1'b1;
                     stream_pos[run_stream_reg] <= pos_reg + 1'b1;
-                    if (cls_reg) begin
+                    if (cls_reg && CHIP_LAST != 0) begin
                         norm_sel_reg <= 2'd2;
                         state_reg    <= S_NORM;
                     end else begin
-                        state_reg <= S_TOKEN_END;
+                        state_reg <= S_TOKEN_END;   // a chip before the last sends the residual on
                     end
                 end else begin
                     layer_reg    <= layer_reg + 1'b1;
@@ -1494,10 +1627,20 @@ module hw_core #(
             end
 
             S_TOKEN_END: begin
-                // a prompt token without sampling: w2 must be written back first
+                // a prompt token without sampling, or a chip before the last: w2 must be
+                // written back first
                 if (mv_idle) begin
-                    cycles_last_reg <= cycles_tok_reg + 1'b1;
-                    state_reg       <= (prompt_left_reg != 32'd0) ? S_FETCH : S_FINISH;
+                    if (CHIP_LAST == 0) begin
+                        chain_idx_reg <= 32'd0;
+                        state_reg     <= S_TX;
+                    end else if (CHIP_FIRST == 0) begin
+                        cycles_last_reg <= cycles_tok_reg + 1'b1;
+                        busy_reg        <= 1'b0;
+                        state_reg       <= S_IDLE;
+                    end else begin
+                        cycles_last_reg <= cycles_tok_reg + 1'b1;
+                        state_reg       <= (prompt_left_reg != 32'd0) ? S_FETCH : S_FINISH;
+                    end
                 end
             end
 
@@ -1509,7 +1652,12 @@ module hw_core #(
             S_SAMPLE_W: begin
                 if (smp_done) begin
                     sampled_reg <= smp_token;
-                    state_reg   <= S_EMIT;
+                    if (CHIP_FIRST != 0) begin
+                        state_reg <= S_EMIT;
+                    end else begin
+                        chain_idx_reg <= 32'd0;     // the token goes back to the first chip
+                        state_reg     <= S_TX;
+                    end
                 end
             end
 
@@ -1597,6 +1745,8 @@ module hw_core #(
             cycles_total_reg <= 32'd0;
             tokens_done_reg  <= 32'd0;
             sampled_reg      <= {TOKW{1'b0}};
+            seed_flag_reg    <= 1'b0;
+            chain_idx_reg    <= 32'd0;
             mv_tag_reg       <= T_WQ;
             lora_run_reg     <= 1'b0;
         end
@@ -1662,7 +1812,8 @@ module hw_core #(
                 R_TOKEN_ACK:    reg_rdata_q <= tok_ack;
                 R_TOKEN_COUNT:  reg_rdata_q <= tok_count;
                 // the UART bridge answers these itself (hw_uart_bridge.v); over AXI they read 0
-                R_LINK_CAPS, R_STREAM_CTRL: reg_rdata_q <= 32'd0;
+                R_LINK_CAPS, R_STREAM_CTRL, R_CHAIN_SEL: reg_rdata_q <= 32'd0;
+                R_CHAIN:        reg_rdata_q <= {8'd0, LAYER_BASE[7:0], CHIP_COUNT[7:0], CHIP_INDEX[7:0]};
                 R_PROMPT_LEN:   reg_rdata_q <= prompt_len_reg;
                 R_MAX_NEW:      reg_rdata_q <= max_new_reg;
                 R_INV_TEMP_Q8:  reg_rdata_q <= {16'd0, inv_temp_reg};

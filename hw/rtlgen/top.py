@@ -82,8 +82,39 @@ def core_parameters(model, layout: Layout, knobs: Knobs) -> list[tuple[str, str,
         ("LORA_RANK", str(knobs.lora_rank), "LoRA rank (0 = none)"),
         ("LORA_TARGETS", f"7'b{knobs.lora_mask:07b}", f"LoRA on {targets} (bit i = {', '.join(LORA_TARGETS)})"),
         ("STREAMS", str(knobs.streams), "streams: KV cache slots, each with its position"),
+        *chain_parameters(model),
         ("GEN_VERSION", f"32'h{GEN_VERSION_WORD:08x}", f"generator {version_text()}"),
         ("ROM_DIR", "ROM_DIR", "hex file folder"),
+    ]
+
+
+# hw_core's chain ports (docs/chain.md): (direction, width, name); one chip ties them off
+CHAIN_PORTS = (
+    ("output", 16, "chain_tx_data"),
+    ("output", 1, "chain_tx_valid"),
+    ("input", 1, "chain_tx_ready"),
+    ("input", 16, "chain_rx_data"),
+    ("input", 1, "chain_rx_valid"),
+    ("output", 1, "chain_rx_ready"),
+)
+
+
+def chain_place(model) -> dict:
+    """The model's place in a chain (hw/rtlgen/chain.py writes model.meta["chain"]): index,
+    chips, layer_base; a whole model is chip 0 of 1."""
+    c = model.meta.get("chain") or {}
+    return {"index": int(c.get("index", 0)), "chips": int(c.get("chips", 1)),
+            "layer_base": int(c.get("layer_base", 0))}
+
+
+def chain_parameters(model) -> list[tuple[str, str, str]]:
+    c = chain_place(model)
+    return [
+        ("CHIP_FIRST", str(int(c["index"] == 0)), "holds the embedding and the token loop"),
+        ("CHIP_LAST", str(int(c["index"] == c["chips"] - 1)), "holds the final rmsnorm, classifier and sampler"),
+        ("CHIP_INDEX", str(c["index"]), "place in the chain"),
+        ("CHIP_COUNT", str(c["chips"]), "chips in the chain"),
+        ("LAYER_BASE", str(c["layer_base"]), "the whole model's index of this chip's first layer"),
     ]
 
 
@@ -132,15 +163,25 @@ def emit_top(model, layout: Layout, knobs: Knobs) -> str:
         rng = f"[{w - 1}:0]" if w > 1 else ""
         decl = f"    {d:<6} wire {rng:<6} {name}" + ("," if i < len(CORE_PORTS) - 1 else "")
         out.append(f"{decl:<36}// {comment}" if comment else decl)
-    out += [");", "", "    hw_core #("]
+    out += [");", ""]
+    for d, w, name in CHAIN_PORTS:
+        if d == "output":
+            out.append(f"    wire {f'[{w - 1}:0]' if w > 1 else '':<6} {name};")
+    out += ["", "    hw_core #("]
     nw = max(len(n) for n, _, _ in params)
     vw = max(len(v) for _, v, _ in params if len(v) < 20) + 3     # long literals just overflow
     for i, (name, val, comment) in enumerate(params):
         item = f"({val})" + ("," if i < len(params) - 1 else "")
         out.append(f"        .{name:<{nw}} {item:<{vw}} // {comment}")
     out += ["    ) core ("]
-    for i, (_, _, name, _) in enumerate(CORE_PORTS):
-        sep = "," if i < len(CORE_PORTS) - 1 else ""
-        out.append(f"        .{name}({name}){sep}")
-    out += ["    );", "", "endmodule", "", "`resetall", ""]
+    for _, _, name, _ in CORE_PORTS:
+        out.append(f"        .{name}({name}),")
+    # one chip: no chain link (its frames ports are tied off)
+    for i, (d, w, name) in enumerate(CHAIN_PORTS):
+        sep = "," if i < len(CHAIN_PORTS) - 1 else ""
+        tie = name if d == "output" else f"{w}'d0"
+        out.append(f"        .{name}({tie}){sep}")
+    out += ["    );", ""]
+    outs = [(w, name) for d, w, name in CHAIN_PORTS if d == "output"]
+    out += [f"    wire unused_chain = &{{1'b0, {', '.join(n for _, n in outs)}}};", "", "endmodule", "", "`resetall", ""]
     return "\n".join(out)

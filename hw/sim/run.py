@@ -62,8 +62,10 @@ def build_info(build_dir: Path) -> dict:
                                        SimRunError, hint=hint)}
 
 
-def resolve_build(model: Path | None, out: Path | None, knobs, tokenizer_path: Path | None = None):
-    """(build folder, Tokenizer | None) for a build folder, an .npz or a checkpoint."""
+def resolve_build(model: Path | None, out: Path | None, knobs, tokenizer_path: Path | None = None,
+                  chips: int = 1):
+    """(build folder, Tokenizer | None) for a build folder, an .npz or a checkpoint; chips > 1 splits
+    the model over a chain of that many chips (hw/rtlgen/chain.py), simulated as one device."""
     from hw.frontend import find_tokenizer
     from hw.intmodel import IntModel
     from hw.quantize import quantize_checkpoint
@@ -73,6 +75,9 @@ def resolve_build(model: Path | None, out: Path | None, knobs, tokenizer_path: P
     if not model.exists():
         raise SimRunError(f"{model}: no such model, integer model or build folder")
     if model.is_dir() and (model / "build.json").is_file():
+        if chips > 1:
+            raise SimRunError(f"{model} is a build folder, already split or not: --chips applies to a model; "
+                              "pass the .npz or checkpoint, or `hardwire compile --chips N` it")
         info = build_info(model)
         src, vocab = info["source"], info["vocab_size"]
         tok = _metadata_tokenizer(model, vocab) if tokenizer_path is None else None
@@ -93,8 +98,12 @@ def resolve_build(model: Path | None, out: Path | None, knobs, tokenizer_path: P
     k = knobs.resolved(im["rope_cos"].shape[0])
     name = model.stem if model.is_file() else model.name
     out = out or REPO_ROOT / "build" / "sim" / (f"{name}-{im.fingerprint[:8]}-l{k.lanes}v{k.values_per_lane}"
-                                                f"c{k.context}")
-    generate(im, out, knobs)
+                                                f"c{k.context}" + (f"-chips{chips}" if chips > 1 else ""))
+    if chips > 1:
+        from hw.rtlgen.chain import generate_chain
+        generate_chain(im, out, knobs, chips)
+    else:
+        generate(im, out, knobs)
     return out, tok
 
 
@@ -118,7 +127,7 @@ def run_sim(args) -> None:
     from hw.sim.session import SimSession
 
     knobs = Knobs(lanes=args.lanes, values_per_lane=args.vpl, context=args.context, k_max=args.k_max)
-    build_dir, tok = resolve_build(args.model, args.out, knobs, args.tokenizer)
+    build_dir, tok = resolve_build(args.model, args.out, knobs, args.tokenizer, args.chips)
     if args.prompt_ids:
         prompt = [int(t) for t in args.prompt_ids.replace(",", " ").split()]
     elif tok is not None:

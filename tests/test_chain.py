@@ -1,0 +1,196 @@
+"""A model split over a chain of chips (issue 15, docs/chain.md): the split (hw/rtlgen/chain.py), and
+the chain simulated as one device (every chip's hw_core and the hw_chip_link ends between them in
+one Verilator model, hw/rtlgen/chain_top.py), bit-exact with the golden model of the whole model:
+tokens (greedy and sampled, the seed reaching the last chip), every chip's KV cache, the last chip's
+logits, runs that continue, a full context and RESET_STATE.
+
+One Verilator build per chain (2 and 3 chips of a 3-layer tiny model), many checks on each.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hw.golden import GoldenModel
+from hw.rtlgen.attention import kv_debug_index
+from hw.rtlgen.chain import (ChainError, chain_cycles, chip_costs, chip_model, generate_chain, layer_arrays,
+                             split_layers)
+from hw.rtlgen.fixture import random_int_model
+from hw.rtlgen.knobs import Knobs
+from hw.sim import regs
+from hw.sim.session import SimSession
+from hw.tools import verilator_lint
+
+LAYERS = 3
+KNOBS = Knobs(lanes=5, values_per_lane=4)
+PROMPT = [1, 5, 9, 30]
+
+
+def model(n_layers: int = LAYERS):
+    return random_int_model(seed=1, n_layers=n_layers)
+
+
+# ---------------------------------------------------------------- the split
+
+@pytest.mark.parametrize("layers,chips", [(3, 2), (3, 3), (5, 2), (5, 3), (6, 4)])
+def test_split_is_contiguous_and_balanced(layers, chips):
+    m = model(layers)
+    ranges = split_layers(m, KNOBS, chips)
+    assert len(ranges) == chips
+    assert ranges[0].start == 0 and ranges[-1].stop == layers
+    assert all(len(r) >= 1 for r in ranges)
+    assert all(a.stop == b.start for a, b in zip(ranges, ranges[1:]))
+    # the slowest chip is within a layer of an even share of the whole walk
+    c = chip_costs(m, KNOBS)
+    cost = [len(r) * c.per_layer + c.first * (k == 0) + c.last * (k == chips - 1) for k, r in enumerate(ranges)]
+    total = layers * c.per_layer + c.first + c.last
+    assert max(cost) <= total / chips + c.per_layer + max(c.first, c.last)
+
+
+def test_chip_models_partition_the_whole_model():
+    m = model(5)
+    ranges = [range(0, 2), range(2, 4), range(4, 5)]
+    parts = [chip_model(m, ranges, k) for k in range(3)]
+    per_layer = layer_arrays(m)
+    assert {"wq", "w2_m", "att_gq", "silu"} <= set(per_layer)
+    assert not {"emb", "wcls", "final_gq", "rope_cos"} & set(per_layer)
+    for name, whole in m.arrays.items():
+        if name in per_layer:
+            assert np.array_equal(np.concatenate([p.arrays[name] for p in parts]), whole), name
+        else:
+            assert all(np.array_equal(p.arrays[name], whole) for p in parts), name
+    for k, p in enumerate(parts):
+        assert p.config.n_layers == len(ranges[k])
+        assert p.meta["chain"] == {"index": k, "chips": 3, "layer_base": ranges[k].start, "layers": [0, 2, 4, 5],
+                                   "whole_fingerprint": m.fingerprint}
+    assert len({p.fingerprint for p in parts} | {m.fingerprint}) == 4
+
+
+@pytest.mark.parametrize("chips,knobs,words", [
+    (4, KNOBS, "3 layers"),
+    (1, KNOBS, "leave --chips out"),
+    (9, KNOBS, "2 to 8 chips"),
+    (2, Knobs(lanes=5, values_per_lane=4, streams=2), "--streams"),
+    (2, Knobs(lanes=5, values_per_lane=4, lora_rank=2, lora_targets=("wq",)), "LoRA"),
+])
+def test_a_chain_it_cannot_make_is_refused_by_name(chips, knobs, words):
+    with pytest.raises(ChainError, match=words):
+        split_layers(model(), knobs, chips)
+
+
+def test_cli_compile_chips_writes_the_chain_and_each_chip(tmp_path, capsys):
+    from hw.cli import main
+    m = model()
+    m.save(tmp_path / "m.npz")
+    main(["compile", str(tmp_path / "m.npz"), "--out", str(tmp_path / "b"), "--lanes", "5", "--vpl", "4",
+          "--chips", "2"])
+    text = capsys.readouterr().out
+    assert "chain of 2 chips" in text and "chip 1: layers 2..2, classifier and sampler" in text
+    for k in range(2):
+        assert (tmp_path / "b" / f"chip{k}" / "rtl" / "hardwire_top.v").is_file()
+        assert (tmp_path / "b" / "rom" / f"chip{k}" / "model.hex").is_file()
+    top = (tmp_path / "b" / "rtl" / "hardwire_top.v").read_text()
+    assert top.count("hw_core #(") == 2 and top.count("hw_chip_link #(") == 2
+
+
+# ---------------------------------------------------------------- the chain in Verilator
+
+class Chain:
+    """A chain build and its running simulation, with the golden model of the whole model."""
+
+    def __init__(self, path, chips: int):
+        self.model = model()
+        self.info = generate_chain(self.model, path, KNOBS, chips)
+        self.sim = SimSession(path)
+        self.chips = chips
+
+    def select(self, k: int) -> None:
+        self.sim.write(regs.CHAIN_SEL, k)
+
+    def kv(self, chip: int, layer: int, pos: int):
+        """(keys, values) of the chip's local `layer` at `pos`, read through CHAIN_SEL."""
+        cfg = self.model.config
+        self.select(chip)
+        n_layers = self.sim.read(regs.LAYERS)
+        idx = kv_debug_index(n_layers, cfg.n_kv_heads, cfg.head_dim, self.sim.ident["context"],
+                             self.sim.ident["att_engines"], layer, pos, 1, 0)
+        k = self.sim.debug_read(regs.DBG_KCACHE, idx).reshape(cfg.n_kv_heads, cfg.head_dim)
+        v = self.sim.debug_read(regs.DBG_VCACHE, idx).reshape(cfg.n_kv_heads, cfg.head_dim)
+        self.select(0)
+        return k, v
+
+
+@pytest.fixture(scope="module", params=[2, 3], ids=["2chips", "3chips"])
+def chain(request, tmp_path_factory):
+    c = Chain(tmp_path_factory.mktemp(f"chain{request.param}"), request.param)
+    yield c
+    c.sim.close()
+
+
+@pytest.mark.sim
+def test_chain_identity_registers(chain):
+    layers = [r.start for r in chain.info.ranges]
+    for k in range(chain.chips):
+        chain.select(k)
+        assert chain.sim.read(regs.CHAIN) == k | chain.chips << 8 | layers[k] << 16
+        assert chain.sim.read(regs.LAYERS) == len(chain.info.ranges[k])
+        assert chain.sim.read(regs.CHAIN_SEL) == k          # no link error bit
+    chain.select(0)
+
+
+@pytest.mark.sim
+def test_chain_tokens_kv_caches_and_logits_equal_the_golden_model(chain):
+    sim, g = chain.sim, GoldenModel(chain.model, context=chain.sim.ident["context"])
+    sim.reset_state()
+    want = list(g.generate(PROMPT, 6))
+    assert sim.generate(PROMPT, 6) == want
+    # a second run continues at the position the first left, sampled: the seed reaches the last chip
+    more = list(g.generate([want[-1]], 4, temperature=0.8, top_k=5, seed=1234))
+    assert sim.generate([want[-1]], 4, temperature=0.8, top_k=5, seed=1234) == more
+    pos = len(PROMPT) + len(want) - 1 + 1 + len(more) - 1
+    for k, r in enumerate(chain.info.ranges):
+        for local, layer in enumerate(r):
+            for p in (0, pos // 2, pos - 1):
+                kk, vv = chain.kv(k, local, p)
+                assert np.array_equal(kk, g.key_cache[layer, p]), (k, layer, p)
+                assert np.array_equal(vv, g.value_cache[layer, p]), (k, layer, p)
+    # the last chip's logits are those of the last forward pass the golden model ran
+    ref = GoldenModel(chain.model, context=g.context)
+    for tok in PROMPT + want[:-1] + [want[-1]] + more[:-1]:
+        logits = ref.forward(tok)
+    chain.select(chain.chips - 1)
+    assert np.array_equal(sim.logits(), logits)
+    chain.select(0)
+
+
+@pytest.mark.sim
+def test_chain_fills_the_context_and_resets(chain):
+    sim, ctx = chain.sim, chain.sim.ident["context"]
+    g = GoldenModel(chain.model, context=ctx)
+    sim.reset_state()
+    want = list(g.generate([1, 2], ctx))            # stops when the context is full
+    assert sim.generate([1, 2], ctx) == want
+    assert sim.position() == ctx == g.pos
+    sim.reset_state()
+    assert sim.position() == 0
+    g.reset()
+    assert sim.generate([1, 7, 3], 5, temperature=1.0, seed=99) == list(g.generate([1, 7, 3], 5, temperature=1.0,
+                                                                                     seed=99))
+
+
+@pytest.mark.sim
+def test_chain_cycles_per_token_meet_the_estimate(chain):
+    """The first chip's CYCLES_LAST_TOKEN of a sampled token spans the whole chain (its layers, every
+    hop, the others' layers, the token's way back): the estimate (hw/rtlgen/chain.py) within 5 %."""
+    sim = chain.sim
+    sim.reset_state()
+    events = list(sim.stream(PROMPT, 4))
+    for ev in events[1:]:
+        est = chain_cycles(chain.model, KNOBS.resolved(sim.ident["context"]), chain.chips, ev.position - 1)
+        assert abs(ev.cycles - est) <= 0.05 * est, (ev.position, ev.cycles, est)
+
+
+@pytest.mark.sim
+def test_chain_top_is_lint_clean(chain):
+    from hw.sim.build import design_sources
+    verilator_lint(design_sources(chain.info.out_dir), top="hardwire_top")
