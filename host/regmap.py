@@ -103,8 +103,10 @@ REGISTERS: Tuple[Register, ...] = (
        "the sampler's xorshift32 state after the last run: written to SEED, the next run continues the sequence",
        None),
     _R("CHAIN_SEL", 0x6C, "RW",
-       "a chain top (`hardwire compile --chips`): `[7:0]` the chip whose registers reads return (0 = the first), "
-       "bit 8 writes reach only that chip (0: every chip). hw_core ignores it and reads 0"),
+       "a chain top (`hardwire compile --chips`, docs/chain.md): `[7:0]` the chip whose registers reads return "
+       "(0 = the first), bit 8 writes reach only that chip (0: every chip), bit 9 glitches the links' wires "
+       "(simulation). Reads also `[15:10]` retransmissions of the selected chip's outgoing link (at most 63), "
+       "`[31:16]` bit h: link h gave up. hw_core ignores it and reads 0"),
     _R("FINGERPRINT", 0x80, "R",
        "sha256 of the integer model; word 0 = the first 8 hex digits (read from the model ROM, "
        "`rom/model.hex`, so that a respin changes it: docs/respin.md)", BUILD, words=8),

@@ -171,7 +171,7 @@ def generate_chain(model: IntModel, out_dir: str | Path, knobs: Knobs, chips: in
     (out / "rtl").mkdir(parents=True, exist_ok=True)
     top = out / "rtl" / "hardwire_top.v"
     top.write_text(emit_chain_top(model, parts, infos))
-    static = sorted(set(static_sources()) | set(static_sources("hw_chip_link")))
+    static = sorted(set(static_sources()) | set(static_sources("hw_chip_link")) | set(static_sources("hw_chain_wire")))
     first = json.loads((infos[0].out_dir / "build.json").read_text())
     doc = {
         **first,

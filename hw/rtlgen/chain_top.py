@@ -5,7 +5,8 @@ sim` run a chain as one device. Inside: chip k's hw_core with its own parameters
 (ROM_DIR/chip<k>), and per chip boundary two hw_chip_link ends wired pin to pin (the frames go
 from chip k to chip k+1, the last chip's to the first: a ring). The register bus reaches the chips
 through CHAIN_SEL (host/regmap.py): reads come from the selected chip, writes go to every chip
-(or only the selected one with bit 8 set); CHAIN_SEL itself reads back with each link's error flag.
+(or only the selected one with bit 8 set); CHAIN_SEL itself reads back with each link's error flag
+and the selected chip's link's retransmissions; bit 9 makes every wire glitch (hw_chain_wire, simulation).
 BUSY is any chip busy (a chip after the first may still work on a frame when the first is done).
 """
 from __future__ import annotations
@@ -56,6 +57,9 @@ def emit_chain_top(model, parts: list, infos: list) -> str:
             "    // CHAIN_SEL: the chip reads come from, and whether writes reach only it",
             "    reg  [7:0]  sel_reg;",
             "    reg         only_reg;",
+            "    reg         faults_reg;            // the links' wires glitch (hw_chain_wire)",
+            "    wire [CHIPS*16-1:0] retransmits;   // DATA frames each chip's outgoing link sent again",
+            "    wire [15:0] sel_retx = retransmits[16*sel_reg +: 16];",
             "    reg         sel_rd_q;              // the last read was of CHAIN_SEL",
             "    reg  [31:0] sel_word_q;",
             "    wire [CHIPS-1:0] link_error;       // bit h: the link from chip h gave up",
@@ -64,12 +68,15 @@ def emit_chain_top(model, parts: list, infos: list) -> str:
             "        if (wr_sel) begin",
             "            sel_reg  <= (reg_wdata[7:0] <= LAST_CHIP) ? reg_wdata[7:0] : sel_reg;",
             "            only_reg <= reg_wdata[8];",
+            "            faults_reg <= reg_wdata[9];",
             "        end",
             "        sel_rd_q <= reg_rd && reg_addr == R_CHAIN_SEL;",
-            f"        sel_word_q <= {{{16 - n}'d0, link_error, 7'd0, only_reg, sel_reg}};",
+            f"        sel_word_q <= {{{16 - n}'d0, link_error, (sel_retx > 16'd63) ? 6'd63 : sel_retx[5:0], faults_reg, "
+            "only_reg, sel_reg};",
             "        if (rst) begin",
             "            sel_reg  <= 8'd0;",
             "            only_reg <= 1'b0;",
+            "            faults_reg <= 1'b0;",
             "            sel_rd_q <= 1'b0;",
             "        end",
             "    end",
@@ -114,8 +121,16 @@ def emit_chain_top(model, parts: list, infos: list) -> str:
             "    generate",
             "        for (h = 0; h < CHIPS; h = h + 1) begin : g_link",
             "            localparam integer NEXT = (h + 1) % CHIPS;",
-            "            wire [7:0] d_fwd, d_back;",
-            "            wire       sof_fwd, lclk_fwd, sof_back, lclk_back;",
+            "            wire [7:0] d_fwd, d_back, d_fwd_w, d_back_w;     // _w: after the wire",
+            "            wire       sof_fwd, lclk_fwd, sof_back, lclk_back, sof_fwd_w, lclk_fwd_w, sof_back_w, lclk_back_w;",
+            "            hw_chain_wire #(.W(8), .SEED(32'h9E3779B9 + 2 * h)) fwd_wire (",
+            "                .clk(clk), .rst(rst), .faults(faults_reg),",
+            "                .in_d(d_fwd), .in_sof(sof_fwd), .in_lclk(lclk_fwd),",
+            "                .out_d(d_fwd_w), .out_sof(sof_fwd_w), .out_lclk(lclk_fwd_w));",
+            "            hw_chain_wire #(.W(8), .SEED(32'h9E3779B9 + 2 * h + 1)) back_wire (",
+            "                .clk(clk), .rst(rst), .faults(faults_reg),",
+            "                .in_d(d_back), .in_sof(sof_back), .in_lclk(lclk_back),",
+            "                .out_d(d_back_w), .out_sof(sof_back_w), .out_lclk(lclk_back_w));",
             "            wire       err_down, err_up;",
             "            wire [15:0] down_out;",
             "            wire       down_out_valid, up_in_ready;",
@@ -125,7 +140,7 @@ def emit_chain_top(model, parts: list, infos: list) -> str:
             "                .in_data(tx_data[16*h +: 16]), .in_valid(tx_valid[h]), .in_ready(tx_ready[h]),",
             "                .out_data(down_out), .out_valid(down_out_valid), .out_ready(1'b1),",
             "                .tx_d(d_fwd), .tx_sof(sof_fwd), .tx_lclk(lclk_fwd),",
-            "                .rx_d(d_back), .rx_sof(sof_back), .rx_lclk(lclk_back),",
+            "                .rx_d(d_back_w), .rx_sof(sof_back_w), .rx_lclk(lclk_back_w),",
             "                .link_error(err_down),",
             "                .cnt_tx_frames(cnt_down[0 +: 16]), .cnt_rx_frames(cnt_down[16 +: 16]),",
             "                .cnt_retransmits(cnt_down[32 +: 16]), .cnt_crc_errors(cnt_down[48 +: 16]),",
@@ -135,12 +150,13 @@ def emit_chain_top(model, parts: list, infos: list) -> str:
             "                .in_data(16'd0), .in_valid(1'b0), .in_ready(up_in_ready),",
             "                .out_data(rx_data[16*NEXT +: 16]), .out_valid(rx_valid[NEXT]), .out_ready(rx_ready[NEXT]),",
             "                .tx_d(d_back), .tx_sof(sof_back), .tx_lclk(lclk_back),",
-            "                .rx_d(d_fwd), .rx_sof(sof_fwd), .rx_lclk(lclk_fwd),",
+            "                .rx_d(d_fwd_w), .rx_sof(sof_fwd_w), .rx_lclk(lclk_fwd_w),",
             "                .link_error(err_up),",
             "                .cnt_tx_frames(cnt_up[0 +: 16]), .cnt_rx_frames(cnt_up[16 +: 16]),",
             "                .cnt_retransmits(cnt_up[32 +: 16]), .cnt_crc_errors(cnt_up[48 +: 16]),",
             "                .cnt_timeouts(cnt_up[64 +: 16]));",
             "            assign link_error[h] = err_down || err_up;",
+            "            assign retransmits[16*h +: 16] = cnt_down[32 +: 16];",
             "            wire unused_link = &{1'b0, down_out, down_out_valid, up_in_ready, cnt_down, cnt_up};",
             "        end",
             "    endgenerate",
