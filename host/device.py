@@ -34,7 +34,7 @@ from __future__ import annotations
 import random
 import struct
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -135,6 +135,10 @@ class Device:
         self._run_state: Optional[_Run] = None
         words = self._read_identity(transport)
         self._identity = R.unpack_identity(words)
+        # a chain of chips (docs/chain.md) answers for all of them: its identity has every chip's layers
+        self.chips = R.chain_place(words[R.CHAIN])[1]
+        if self.chips > 1:
+            self._identity = self._chain_identity(transport, self._identity)
         # FIFO capacities (0 = not reported): a prompt must fit the prompt FIFO; the host reads
         # at most what the output FIFO holds (more would only bring back empty words)
         self.prompt_depth = words[R.PROMPT_DEPTH]
@@ -170,7 +174,37 @@ class Device:
                               f"magic {R.MAGIC_VALUE:#010x} ('HWIR'); this is not a hardwire device "
                               "(wrong port, bitstream or IP address)")
         return transport.read_block([R.GEN_VERSION] + R.identity_addresses()
-                                    + [R.PROMPT_DEPTH, R.OUT_DEPTH, R.LORA_WORDS, R.STREAMS])
+                                    + [R.PROMPT_DEPTH, R.OUT_DEPTH, R.LORA_WORDS, R.STREAMS, R.CHAIN])
+
+    def _chain_identity(self, transport: Transport, first: R.Identity) -> R.Identity:
+        """Every chip's identity through CHAIN_SEL, checked to be one split of one model: chip k says
+        it is chip k of the same count, its first layer follows the layers before it, and it reports
+        the same model and build as chip 0. The chain's identity is chip 0's with all the layers."""
+        layers = 0
+        try:
+            for k in range(self.chips):
+                transport.write(R.CHAIN_SEL, k)
+                words = self._read_identity(transport)
+                ident = R.unpack_identity(words)
+                index, chips, base = R.chain_place(words[R.CHAIN])
+                where = f"{transport.name}: chip {k} of the chain"
+                if (index, chips, base) != (k, self.chips, layers):
+                    raise IdentityMismatch(
+                        f"{where} says it is chip {index} of {chips} starting at layer {base}, not chip {k} of "
+                        f"{self.chips} starting at layer {layers}: the boards are cabled in another order or "
+                        "run bitstreams of different splits; load each board with its chip<k> bitstream of one "
+                        "`hardwire build --chips` and cable them in order")
+                differ = [f.name for f in fields(R.Identity)
+                          if f.name != "layers" and getattr(ident, f.name) != getattr(first, f.name)]
+                if differ:
+                    raise IdentityMismatch(
+                        f"{where} differs from chip 0 in {', '.join(differ)} (model {ident.fingerprint[:16]}…, "
+                        f"chip 0 model {first.fingerprint[:16]}…): its chips do not belong to one split of one "
+                        "model; load every board with the bitstreams of one build")
+                layers += ident.layers
+        finally:
+            transport.write(R.CHAIN_SEL, 0)
+        return replace(first, layers=layers)
 
     # ------------------------------------------------------------ the link
     def reconnect(self, transport: Optional[Transport] = None) -> None:

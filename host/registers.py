@@ -173,6 +173,12 @@ def pack_identity(ident: Identity) -> Dict[int, int]:
     return words
 
 
+def chain_place(word: int) -> Tuple[int, int, int]:
+    """(index, chips, first layer) from a CHAIN register value; a lone chip (or a bitstream from
+    before generator 1.7, which reads 0 there) is chip 0 of 1."""
+    return word & 0xFF, max(1, word >> 8 & 0xFF), word >> 16 & 0xFF
+
+
 def identity_addresses() -> List[int]:
     """Byte offsets of the identity block, in order (one incrementing burst)."""
     return [FINGERPRINT + 4 * i for i in range(IDENTITY_WORDS)]

@@ -8,6 +8,8 @@ One Verilator build per chain (2 and 3 chips of a 3-layer tiny model), many chec
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -90,7 +92,7 @@ def test_cli_compile_chips_writes_the_chain_and_each_chip(tmp_path, capsys):
         assert (tmp_path / "b" / f"chip{k}" / "rtl" / "hardwire_top.v").is_file()
         assert (tmp_path / "b" / "rom" / f"chip{k}" / "model.hex").is_file()
     top = (tmp_path / "b" / "rtl" / "hardwire_top.v").read_text()
-    assert top.count("hw_core #(") == 2 and top.count("hw_chip_link #(") == 2
+    assert top.count("hw_core #(") == 2 and top.count("hw_chain_ends #(") == 1 and "for (h = 0; h < CHIPS" in top
 
 
 # ---------------------------------------------------------------- the chain in Verilator
@@ -211,9 +213,17 @@ def test_chain_cycles_per_token_meet_the_estimate(chain):
 
 
 @pytest.mark.sim
-def test_chain_top_is_lint_clean(chain):
+def test_chain_top_and_every_chip_are_lint_clean(chain):
+    """The chain top, and each chip's own design (chip<k>/: hw_core and its two link ends, the link
+    pins as ports: what one board of the chain holds)."""
     from hw.sim.build import design_sources
     verilator_lint(design_sources(chain.info.out_dir), top="hardwire_top")
+    for k in range(chain.chips):
+        chip = chain.info.out_dir / f"chip{k}"
+        top = (chip / "rtl" / "hardwire_top.v").read_text()
+        assert "hw_chain_ends" in top
+        assert re.search(r"output\s+wire\s+\[7:0\]\s+next_tx_d", top) and re.search(r"input\s+wire\s+\[7:0\]\s+prev_rx_d", top)
+        verilator_lint(design_sources(chip), top="hardwire_top")
 
 
 # ---------------------------------------------------------------- stories260K: too big for one chip
@@ -260,3 +270,70 @@ def test_stories260k_8bit_full_context_over_chips(stories8, chips, tmp_path):
                     kk = sim.debug_read(regs.DBG_KCACHE, idx).reshape(cfg.n_kv_heads, cfg.head_dim)
                     vv = sim.debug_read(regs.DBG_VCACHE, idx).reshape(cfg.n_kv_heads, cfg.head_dim)
                     assert np.array_equal(kk, g.key_cache[layer, p]) and np.array_equal(vv, g.value_cache[layer, p])
+
+
+# ---------------------------------------------------------------- the host over a chain
+
+@pytest.mark.sim
+def test_the_host_drives_a_chain_as_one_device(chain):
+    """host.Device on the chain (sim: transport, the build's metadata): it reads every chip's identity
+    through CHAIN_SEL, reports the whole model (all layers, its fingerprint) and generates the golden
+    model's tokens."""
+    from host.device import open_device
+    from host.metadata import metadata_for_build
+
+    meta = metadata_for_build(chain.info.out_dir)
+    with open_device(f"sim:{chain.info.out_dir}", metadata=meta.path) as dev:
+        assert dev.chips == chain.chips
+        assert dev.info().layers == LAYERS and dev.info().fingerprint == chain.model.fingerprint
+        g = GoldenModel(chain.model, context=dev.info().context)
+        assert dev.generate_ids(PROMPT, 6, temperature=0.7, seed=3) == list(g.generate(PROMPT, 6, temperature=0.7,
+                                                                                        seed=3))
+
+
+class _Rewired:
+    """A transport to the chain that makes chip `chip`'s CHAIN register read `value`: a board cabled
+    in another place, or a bitstream of another split."""
+
+    def __init__(self, transport, chip: int, value: int):
+        self.t, self.chip, self.value, self.sel = transport, chip, value, 0
+        self.name = transport.name
+
+    def write(self, addr, value):
+        if addr == regs.CHAIN_SEL * 4:
+            self.sel = value & 0xFF
+        self.t.write(addr, value)
+
+    def read(self, addr):
+        return self.read_block([addr])[addr]
+
+    def read_block(self, addrs):
+        words = self.t.read_block(addrs)
+        if self.sel == self.chip and regs.CHAIN * 4 in words:
+            words[regs.CHAIN * 4] = self.value
+        return words
+
+    def close(self):
+        self.t.close()
+
+    def __getattr__(self, name):
+        return getattr(self.t, name)
+
+
+@pytest.mark.sim
+def test_a_chain_whose_chips_are_not_one_split_is_refused(chain):
+    from host.device import Device
+    from host.metadata import IdentityMismatch
+    from host.sim_transport import SimTransport
+
+    last = chain.chips - 1
+    base = chain.info.ranges[last].start
+    for value, words in [(0 | chain.chips << 8 | base << 16, "says it is chip 0"),           # cabled out of order
+                         (last | (chain.chips + 1) << 8 | base << 16, f"of {chain.chips + 1}"),   # another split
+                         (last | chain.chips << 8 | (base - 1) << 16, f"layer {base - 1}")]:
+        t = _Rewired(SimTransport(chain.info.out_dir), last, value)
+        try:
+            with pytest.raises(IdentityMismatch, match=words):
+                Device(t)
+        finally:
+            t.close()

@@ -171,13 +171,14 @@ def generate_chain(model: IntModel, out_dir: str | Path, knobs: Knobs, chips: in
     (out / "rtl").mkdir(parents=True, exist_ok=True)
     top = out / "rtl" / "hardwire_top.v"
     top.write_text(emit_chain_top(model, parts, infos))
-    static = sorted(set(static_sources()) | set(static_sources("hw_chip_link")) | set(static_sources("hw_chain_wire")))
+    static = sorted(set(static_sources()) | set(static_sources("hw_chain_ends")) | set(static_sources("hw_chain_wire")))
     first = json.loads((infos[0].out_dir / "build.json").read_text())
     doc = {
         **first,
         "static_rtl": [p.resolve().relative_to(REPO_ROOT).as_posix() for p in static],
         "rom_files": sorted(f"chip{k}/{p.name}" for k, info in enumerate(infos) for p in info.rom_files),
-        "model": {**first["model"], "fingerprint": model.fingerprint, "config": model.config.to_json()},
+        "model": {**{k: v for k, v in first["model"].items() if k != "chain"},
+                  "fingerprint": model.fingerprint, "config": model.config.to_json()},
         "chain": {"chips": chips, "layers": [[r.start, r.stop] for r in ranges],
                   "hop_cycles": link_hop_cycles(model.config.dim),
                   "link": {"w": LINK_W, "beat_clks": LINK_BEAT_CLKS, "frame_words": frame_words(model.config.dim)},

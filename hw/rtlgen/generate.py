@@ -29,7 +29,7 @@ from hw.rtlgen.estimate import Estimate, estimate, positions
 from hw.rtlgen.knobs import Knobs
 from hw.rtlgen.lanes import write_lanes
 from hw.rtlgen.layout import SCALE_BITS, SH_BITS, Layout, pack_word, rom_layout
-from hw.rtlgen.top import TOP_MODULE, emit_top
+from hw.rtlgen.top import TOP_MODULE, device_fingerprint, emit_top
 
 STATIC_RTL = Path(__file__).resolve().parents[1] / "rtl"      # hw/rtl
 REPO_ROOT = STATIC_RTL.parents[1]
@@ -145,7 +145,7 @@ def model_words(model: IntModel) -> list[int]:
     """model.hex: the fingerprint in words 0-7 (most significant first), then the global
     constants the core loads into registers after reset: 8 eps_q, 9 final_gshift (6-bit
     two's complement), 10 logit_m, 11 logit_sh; the rest zero."""
-    a, fp = model.arrays, model.fingerprint
+    a, fp = model.arrays, device_fingerprint(model)
     if len(fp) != 64:
         raise GenerateError(f"model fingerprint {fp!r} is not a sha256 hex digest")
     eps = int(_check(a["eps_q"], 1, (1 << 31) - 1, "eps_q")[0])
@@ -212,8 +212,10 @@ def build_json(model: IntModel, layout: Layout, knobs: Knobs, est: Estimate,
         "rom_dir": "rom",
         "rom_files": sorted(p.name for p in rom_files),
         "static_rtl": [rel(p) for p in static],
-        "model": {"fingerprint": model.fingerprint, "config": model.config.to_json(),
-                  "bits": model.knobs["bits"], "source": model.meta.get("source")},
+        "model": {"fingerprint": device_fingerprint(model), "config": model.config.to_json(),
+                  "bits": model.knobs["bits"], "source": model.meta.get("source"),
+                  **({"chain": {**model.meta["chain"], "chip_fingerprint": model.fingerprint}}
+                     if model.meta.get("chain") else {})},
         "knobs": knobs.to_json(),
         "layout": {"lanes": layout.lanes, "values_per_lane": layout.vpl, "weight_bits": layout.wb,
                    "rom_depth": layout.depth, "scale_depth": layout.scale_depth,
@@ -249,6 +251,8 @@ def generate(int_model: IntModel, out_dir: str | Path, knobs: Knobs) -> BuildInf
         if stale.name not in names:
             stale.unlink()
     static = static_sources()
+    if int_model.meta.get("chain"):
+        static = sorted(set(static) | set(static_sources("hw_chain_ends")))     # a chip of a chain: its links
     info = build_json(int_model, layout, knobs, est, rom_files, static)
     (out / "build.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
     return BuildInfo(out, top, tuple(sorted(rom_files)), tuple(static), layout, knobs, est,

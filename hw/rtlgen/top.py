@@ -107,6 +107,13 @@ def chain_place(model) -> dict:
             "layer_base": int(c.get("layer_base", 0))}
 
 
+def device_fingerprint(model) -> str:
+    """The fingerprint the device reports (FINGERPRINT, model.hex): the model's; on a chip of a chain
+    the whole model's, its CHAIN register saying which part it holds (the host checks that every chip
+    of a chain reports the same)."""
+    return (model.meta.get("chain") or {}).get("whole_fingerprint") or model.fingerprint
+
+
 def chain_parameters(model) -> list[tuple[str, str, str]]:
     c = chain_place(model)
     return [
@@ -151,21 +158,41 @@ def header_lines(model, layout: Layout, knobs: Knobs) -> list[str]:
     ]
 
 
+# a chip of a chain: the pins of its two link ends (hw_chain_ends; docs/chain.md, docs/chip_link.md)
+LINK_PINS = (
+    ("output", 8, "next_tx_d", "frames to the next chip"),
+    ("output", 1, "next_tx_sof", ""),
+    ("output", 1, "next_tx_lclk", ""),
+    ("input", 8, "next_rx_d", "its ACKs back"),
+    ("input", 1, "next_rx_sof", ""),
+    ("input", 1, "next_rx_lclk", ""),
+    ("input", 8, "prev_rx_d", "frames from the previous chip"),
+    ("input", 1, "prev_rx_sof", ""),
+    ("input", 1, "prev_rx_lclk", ""),
+    ("output", 8, "prev_tx_d", "ACKs to it"),
+    ("output", 1, "prev_tx_sof", ""),
+    ("output", 1, "prev_tx_lclk", ""),
+    ("output", 1, "link_error", "a link end gave up (sticky until rst)"),
+)
+
+
 def emit_top(model, layout: Layout, knobs: Knobs) -> str:
-    """The text of hardwire_top.v."""
+    """The text of hardwire_top.v: hw_core, and on a chip of a chain its two link ends."""
     params = core_parameters(model, layout, knobs)
+    chained = chain_place(model)["chips"] > 1
+    ports = [*CORE_PORTS, *(LINK_PINS if chained else ())]
     out = ["`resetall", "`timescale 1ns / 1ps", "`default_nettype none", ""]
     out += [f"// {h}".rstrip() for h in header_lines(model, layout, knobs)]
     out += [f"module {TOP_MODULE} #(",
             '    parameter ROM_DIR = "rom"      // folder of the hex files, relative to the tool\'s working directory',
             ") ("]
-    for i, (d, w, name, comment) in enumerate(CORE_PORTS):
+    for i, (d, w, name, comment) in enumerate(ports):
         rng = f"[{w - 1}:0]" if w > 1 else ""
-        decl = f"    {d:<6} wire {rng:<6} {name}" + ("," if i < len(CORE_PORTS) - 1 else "")
+        decl = f"    {d:<6} wire {rng:<6} {name}" + ("," if i < len(ports) - 1 else "")
         out.append(f"{decl:<36}// {comment}" if comment else decl)
     out += [");", ""]
     for d, w, name in CHAIN_PORTS:
-        if d == "output":
+        if d == "output" or chained:
             out.append(f"    wire {f'[{w - 1}:0]' if w > 1 else '':<6} {name};")
     out += ["", "    hw_core #("]
     nw = max(len(n) for n, _, _ in params)
@@ -179,9 +206,19 @@ def emit_top(model, layout: Layout, knobs: Knobs) -> str:
     # one chip: no chain link (its frames ports are tied off)
     for i, (d, w, name) in enumerate(CHAIN_PORTS):
         sep = "," if i < len(CHAIN_PORTS) - 1 else ""
-        tie = name if d == "output" else f"{w}'d0"
+        tie = name if d == "output" or chained else f"{w}'d0"
         out.append(f"        .{name}({tie}){sep}")
     out += ["    );", ""]
+    if chained:
+        pins = ",\n".join(f"        .{name}({name})" for _, _, name, _ in LINK_PINS)
+        out += ["    wire [15:0] retransmits;",
+                f"    hw_chain_ends #(.W(8), .DIM({model.config.dim + 2}), .BEAT_CLKS(4)) ends (",
+                "        .clk(clk),", "        .rst(rst),",
+                "        .tx_data(chain_tx_data), .tx_valid(chain_tx_valid), .tx_ready(chain_tx_ready),",
+                "        .rx_data(chain_rx_data), .rx_valid(chain_rx_valid), .rx_ready(chain_rx_ready),",
+                pins + ",", "        .retransmits(retransmits)", "    );",
+                "    wire unused_retransmits = &{1'b0, retransmits};", "", "endmodule", "", "`resetall", ""]
+        return "\n".join(out)
     outs = [(w, name) for d, w, name in CHAIN_PORTS if d == "output"]
     out += [f"    wire unused_chain = &{{1'b0, {', '.join(n for _, n in outs)}}};", "", "endmodule", "", "`resetall", ""]
     return "\n".join(out)
