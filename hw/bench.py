@@ -178,6 +178,43 @@ def bench_setting(int_model, name: str, lanes: int, vpl: int, tokens: int = TOKE
             "build_seconds": round(build_s, 1), "matches_golden": got == want, "generated": got, **res}
 
 
+def bench_chain(int_model, knobs, chips: int, tokens: int, clock_mhz: float, build_root: Path,
+                check: bool = True) -> dict:
+    """Build (or reuse) the simulation of the model split over `chips` chips (hw/rtlgen/chain.py), generate
+    `tokens` greedily from BOS, measure: chip 0's cycles per token span the chain (its layers, the hops,
+    the other chips' layers, the token's way back); the estimate is hw/rtlgen/chain.py `chain_cycles`."""
+    from hw.golden import GoldenModel
+    from hw.rtlgen.chain import chain_cycles, generate_chain
+    from hw.sim.build import build_sim
+    from hw.sim.session import SimSession
+
+    knobs = knobs.resolved(int_model["rope_cos"].shape[0])
+    tokens = tokens or knobs.context
+    out = Path(build_root) / f"chain{chips}"
+    generate_chain(int_model, out, knobs, chips)
+    t0 = time.monotonic()
+    build_sim(out)
+    build_s = time.monotonic() - t0
+    with SimSession(out) as sim:
+        sim.reset_state()
+        t0 = time.perf_counter()
+        events = list(sim.stream([BOS], tokens))
+        wall = time.perf_counter() - t0
+    got = [ev.token for ev in events]
+    want = list(GoldenModel(int_model, context=knobs.context).generate([BOS], tokens))
+    if check and got != want:
+        raise BenchError(f"a chain of {chips}: the simulation's tokens differ from the golden model's (first at "
+                         f"{next(i for i, (a, b) in enumerate(zip(got, want)) if a != b)}): not bit-exact "
+                         "(run tests/test_chain.py)")
+    cycles = [ev.cycles for ev in events]
+    est = [chain_cycles(int_model, knobs, chips, ev.position - 1) for ev in events]
+    mean = sum(cycles) / len(cycles)
+    return {"chips": chips, "tokens": len(events), "mean_cycles": round(mean, 1),
+            "mean_estimate": round(sum(est) / len(est), 1), "total_ratio": None, "matches_golden": got == want,
+            "tokens_per_s_sim": round(clock_mhz * 1e6 / mean, 1),
+            "tokens_per_s_verilator": round(len(events) / wall, 1), "build_seconds": round(build_s, 1)}
+
+
 def board_fit(int_model, knobs, board: str = FIT_BOARD) -> dict:
     """Whether a setting fits `board` by the fit check (hw/boards.py), and what it is over: a
     simulated setting that no board holds is a bound, not a product figure."""

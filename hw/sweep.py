@@ -53,10 +53,12 @@ class Point:
     vpl: int
     engines: int            # attention engines (0: one per kv head)
     seed: int               # nextpnr placement seed (pnr stage)
+    chips: int = 1          # the model split over a chain of this many chips (docs/chain.md)
 
     def label(self) -> str:
         bits = f" bits {self.bits}" if self.bits else ""
-        return f"{self.board} {self.lanes}x{self.vpl} e{self.engines} seed {self.seed}{bits}"
+        chips = f" over {self.chips} chips" if self.chips > 1 else ""
+        return f"{self.board} {self.lanes}x{self.vpl} e{self.engines} seed {self.seed}{bits}{chips}"
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,10 @@ class Sweep:
     def point_id(self, p: Point) -> str:
         """What a point's design depends on, hashed; stages add up under one id, each stage's own
         settings (settings()) are kept in its result."""
-        doc = {"model": self.model_digest, "point": asdict(p), "knobs": self.knobs.to_json()}
+        point = asdict(p)
+        if p.chips == 1:
+            del point["chips"]          # the ids of sweeps before the chips knob stay
+        doc = {"model": self.model_digest, "point": point, "knobs": self.knobs.to_json()}
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
 
     def settings(self) -> dict[str, dict]:
@@ -119,7 +124,7 @@ def model_digest(path: Path) -> str:
 
 def make_sweep(model: Path, boards: list[str], lanes: list[int], vpl: list[int], engines: list[int],
                seeds: list[int], bits: list[str] | None, knobs, stages: tuple[str, ...], sim_tokens: int = 0,
-               router: str | None = None, force: bool = False) -> Sweep:
+               router: str | None = None, force: bool = False, chips: list[int] = (1,)) -> Sweep:
     """The grid, checked before any task starts."""
     from hw.boards import get_board
     from hw.flows.open_flow import DEFAULT_ROUTER
@@ -135,10 +140,13 @@ def make_sweep(model: Path, boards: list[str], lanes: list[int], vpl: list[int],
     if bits and Path(model).suffix == ".npz":
         raise SweepError(f"--bits: {model} is already quantized; --bits applies to a float checkpoint "
                          "(pass the checkpoint, or drop --bits)")
+    if max(chips) > 1 and {"synth", "pnr"} & set(stages):
+        raise SweepError(f"--chips {','.join(map(str, chips))}: a chain's chips have no board top yet (docs/chain.md), "
+                         "so synth and pnr do not run on them; sweep chains with --stages estimate,sim")
     if sim_tokens < 0:
         raise SweepError(f"--sim-tokens {sim_tokens}: give a token count >= 1, or 0 for the whole context")
-    points = tuple(Point(b, q, ln, v, e, s) for b, q, ln, v, e, s
-                   in itertools.product(boards, bits or [None], lanes, vpl, engines, seeds))
+    points = tuple(Point(b, q, ln, v, e, s, c) for b, q, ln, v, e, s, c
+                   in itertools.product(boards, bits or [None], lanes, vpl, engines, seeds, chips))
     for p in points:        # the knob ranges (not the model's limits: those are checked per point)
         replace(knobs, lanes=p.lanes, values_per_lane=p.vpl, attention_engines=p.engines)
     return Sweep(str(model), model_digest(Path(model)), points, knobs, stages, sim_tokens,
@@ -324,6 +332,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--attention-engines", default="0", help="comma-separated attention engine counts "
                                                             "(default 0: one per kv head)")
     p.add_argument("--seeds", default="1", help="comma-separated nextpnr seeds (pnr stage; default 1)")
+    p.add_argument("--chips", default="1", help="comma-separated chip counts: the model split over a chain "
+                                                "(docs/chain.md; estimate and sim stages; default 1)")
     p.add_argument("--stages", default="estimate",
                    help=f"comma-separated, from {', '.join(STAGES)} (default estimate; estimate always runs, "
                         "pnr brings synth)")
@@ -366,7 +376,7 @@ def cli_sweep(args: argparse.Namespace, log=print) -> dict:
     sweep = make_sweep(args.model or default_model(), boards, parse_ints(args.lanes, "lanes", 1),
                        parse_ints(args.vpl, "vpl", 1), parse_ints(args.attention_engines, "attention-engines"),
                        parse_ints(args.seeds, "seeds", 1), args.bits, knobs, parse_stages(args.stages),
-                       args.sim_tokens, args.router, args.force)
+                       args.sim_tokens, args.router, args.force, parse_ints(args.chips, "chips", 1))
     out = args.out or REPO_ROOT / "build" / "sweep"
     res = run_sweep(sweep, out, args.scheduler, args.workers, args.retries, log=log)
     log(f"{len(res['ran'])} point(s) run, {len(res['reused'])} reused, {len(res['failed'])} with an error; "

@@ -17,7 +17,7 @@ from pathlib import Path
 
 # plotted resources: block RAM in kbit, as an iCE40 block holds 4 kbit and an ECP5 / Xilinx one 18
 RESOURCES = (("luts", "LUTs (LUT4; Zynq: LUT6)"), ("bram_kbit", "block RAM (kbit)"), ("dsps", "multipliers (DSP)"))
-COLUMNS = ("id", "board", "bits", "lanes", "vpl", "engines", "seed", "fits", "luts", "ffs", "brams", "bram_kbit",
+COLUMNS = ("id", "board", "bits", "lanes", "vpl", "engines", "seed", "chips", "fits", "luts", "ffs", "brams", "bram_kbit",
            "dsps", "resources_from", "cycles_per_token", "cycles_from", "clock_mhz", "fmax_mhz", "tokens_per_s",
            "speed_from", "sim_bit_exact", "rom_bits", "error")
 
@@ -27,12 +27,14 @@ def row(rec: dict) -> dict:
     p, st = rec["point"], rec.get("stages", {})
     r = {k: None for k in COLUMNS}
     r.update(id=rec["id"], board=p["board"], bits=p["bits"] or "", lanes=p["lanes"], vpl=p["vpl"],
-             engines=p["engines"], seed=p["seed"])
+             engines=p["engines"], seed=p["seed"], chips=p.get("chips", 1))
     est = st.get("estimate")
     if est:
         r.update(fits=est["fits"], resources_from="estimate", cycles_per_token=est["speed"]["cycles_mean"],
                  cycles_from="estimate", clock_mhz=est["clock_mhz"], rom_bits=est["rom_bits"],
                  **{k: est["needs"][k]["need"] for k in ("luts", "ffs", "brams", "dsps")})
+        if est.get("chips", 1) > 1:     # a chain: the largest chip's needs, every chip fits or not
+            r["resources_from"] = f"estimate (largest of {est['chips']} chips)"
     sim = st.get("sim")
     if sim and "skipped" not in sim:
         r.update(cycles_per_token=sim["mean_cycles"], cycles_from=f"sim ({sim['tokens']} tokens)",
@@ -81,7 +83,8 @@ def markdown(rows: list[dict]) -> str:
         front = ", ".join(label for res, label in (("luts", "LUT"), ("bram_kbit", "BRAM"), ("dsps", "DSP"))
                           if r["id"] in fronts[res])
         exact = " (not bit-exact)" if r["sim_bit_exact"] is False else ""
-        lines.append(f"| {r['id']} | {r['board']} | {r['bits'] or '-'} | {r['lanes']} x {r['vpl']} | {r['engines']} | "
+        chips = f" over {r['chips']} chips" if (r["chips"] or 1) > 1 else ""
+        lines.append(f"| {r['id']} | {r['board']} | {r['bits'] or '-'} | {r['lanes']} x {r['vpl']}{chips} | {r['engines']} | "
                      f"{r['seed']} | {'-' if r['fits'] is None else 'yes' if r['fits'] else 'no'} | "
                      f"{num(r['luts'])} | {num(r['brams'])} | {num(r['dsps'])} | {r['resources_from'] or '-'} | "
                      f"{num(r['cycles_per_token'])} | {num(r['tokens_per_s'])} | {(r['speed_from'] or '-') + exact} | "

@@ -94,6 +94,8 @@ def _stage_estimate(task: dict, p: Point, model, rec: dict) -> dict:
 
     board = get_board(p.board)
     knobs = _knobs(task, p, model)
+    if p.chips > 1:
+        return _chain_estimate(p, model, knobs, board)
     fit = fit_report(model, knobs, board)
     est = estimate(model, rom_layout(model, knobs.lanes, knobs.values_per_lane), knobs)
     return {"fits": fit.fits, "needs": {n.resource: {"need": n.need, "limit": n.limit, "have": n.have}
@@ -104,6 +106,38 @@ def _stage_estimate(task: dict, p: Point, model, rec: dict) -> dict:
             "speed": speed(est, knobs.context, board.clock_mhz), "weight_rom_bits": est.weight_rom_bits,
             "rom_bits": est.weight_rom_bits + est.scale_rom_bits + est.table_bits,
             "mac_multipliers": est.mac_multipliers, "model_fingerprint": model.fingerprint}
+
+
+def _chain_estimate(p: Point, model, knobs, board) -> dict:
+    """The estimate stage of a chain: the split, each chip's fit (the record's needs: the largest chip's),
+    the chain's cycles per token (hw/rtlgen/chain.py) at the board clock, ROM summed over the chips."""
+    from hw.boards import fit_report
+    from hw.rtlgen.chain import chain_cycles, chip_model, split_layers
+    from hw.rtlgen.estimate import estimate
+    from hw.rtlgen.layout import rom_layout
+
+    ranges = split_layers(model, knobs, p.chips)
+    parts = [chip_model(model, ranges, k) for k in range(p.chips)]
+    fits = [fit_report(part, knobs, board) for part in parts]
+    ests = [estimate(part, rom_layout(part, knobs.lanes, knobs.values_per_lane), knobs) for part in parts]
+    needs = {}
+    for fit in fits:
+        for n in fit.needs:
+            if n.resource not in needs or n.need > needs[n.resource]["need"]:
+                needs[n.resource] = {"need": n.need, "limit": n.limit, "have": n.have}
+    first, last = (chain_cycles(model, knobs, p.chips, pos) for pos in (0, knobs.context - 1))
+    hz = board.clock_mhz * 1e6
+    speed = {"cycles_first": first, "cycles_mean": (first + last) / 2, "cycles_last": last,
+             "tokens_per_s_first": round(hz / first, 1), "tokens_per_s_mean": round(hz / ((first + last) / 2), 1),
+             "tokens_per_s_last": round(hz / last, 1)}
+    return {"fits": all(f.fits for f in fits), "needs": needs, "chips": p.chips,
+            "layers": [[r.start, r.stop] for r in ranges],
+            "suggestions": sorted({s for f in fits for s in f.suggestions}), "bram_kbits": board.resources.bram_kbits,
+            "clock_mhz": board.clock_mhz, "context": knobs.context, "attention_engines": ests[0].attention_engines,
+            "macs_per_cycle": knobs.lanes * knobs.values_per_lane, "speed": speed,
+            "weight_rom_bits": sum(e.weight_rom_bits for e in ests),
+            "rom_bits": sum(e.weight_rom_bits + e.scale_rom_bits + e.table_bits for e in ests),
+            "mac_multipliers": sum(e.mac_multipliers for e in ests), "model_fingerprint": model.fingerprint}
 
 
 def _skip(task: dict, rec: dict) -> str | None:
@@ -118,7 +152,7 @@ def _skip(task: dict, rec: dict) -> str | None:
 def _design_dir(task: dict, p: Point, *parts: str) -> Path:
     """OUT/designs/<design>: one generated design per model and knobs, shared by the boards' points."""
     doc = {"model": task["model"]["digest"], "bits": p.bits, "knobs": task["knobs"], "lanes": p.lanes,
-           "vpl": p.vpl, "engines": p.engines}
+           "vpl": p.vpl, "engines": p.engines, **({"chips": p.chips} if p.chips > 1 else {})}
     key = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
     return Path(task["out"], "designs", key, *parts)
 
@@ -133,6 +167,12 @@ def _stage_sim(task: dict, p: Point, model, rec: dict) -> dict:
     knobs = _knobs(task, p, model)
     root = _design_dir(task, p)
     est = rec["stages"]["estimate"]
+    if p.chips > 1:
+        from hw.bench import bench_chain
+        with file_lock(root / "sim.lock"):
+            r = bench_chain(model, knobs, p.chips, task["sim_tokens"], est["clock_mhz"], root)
+        return {k: r[k] for k in ("chips", "tokens", "mean_cycles", "mean_estimate", "matches_golden",
+                                  "tokens_per_s_sim", "tokens_per_s_verilator", "build_seconds")}
     with file_lock(root / "sim.lock"):        # the points of other boards share this design
         r = bench_setting(model, "sim", knobs.lanes, knobs.values_per_lane, task["sim_tokens"] or knobs.context,
                           est["clock_mhz"], root, check=True, knobs=knobs)

@@ -16,7 +16,7 @@ from hw.rtlgen.estimate import estimate
 from hw.rtlgen.fixture import random_int_model
 from hw.rtlgen.knobs import Knobs
 from hw.rtlgen.layout import rom_layout
-from hw.sweep import FAIL_ONCE_ENV, FORMAT, make_sweep, make_task, parse_stages
+from hw.sweep import FAIL_ONCE_ENV, FORMAT, SweepError, make_sweep, make_task, parse_stages
 
 KNOBS = Knobs(lora_rank=3, lora_targets=LORA_TARGETS)
 MODEL = random_int_model(seed=1)
@@ -165,3 +165,31 @@ def test_an_injected_failure_fails_the_point_once(npz, tmp_path, monkeypatch):
 
 def test_tell_off_a_worker_does_nothing():
     assert st.tell("x", "estimate") is None
+
+
+def test_a_chain_point_estimates_and_simulates_the_split(npz, tmp_path):
+    """--chips 2: the estimate stage splits the model (every chip's fit, the largest chip's needs, the
+    chain's cycles), the sim stage runs the chain bit-exact (hw/bench.py bench_chain); synth and pnr
+    are refused for chains before any task starts."""
+    from hw.rtlgen.chain import chain_cycles
+
+    plain = Knobs()
+    sweep = make_sweep(npz, ["ulx3s-85f"], [5], [4], [0], [1], None, plain, parse_stages("sim"), sim_tokens=6,
+                       chips=[1, 2])
+    assert [p.chips for p in sweep.points] == [1, 2]
+    one, two = sweep.points
+    assert sweep.point_id(one) != sweep.point_id(two)
+    task = make_task(sweep, sweep.point_id(two), two, None, tmp_path)
+    rec = st.run_point(task, MODEL)
+    assert "error" not in rec, rec.get("error")
+    est, sim = rec["stages"]["estimate"], rec["stages"]["sim"]
+    assert est["chips"] == 2 and est["layers"] == [[0, 1], [1, 2]] and est["fits"]
+    knobs = st._knobs(task, two, MODEL)             # 5 x 4 lanes, the point's
+    assert est["speed"]["cycles_first"] == chain_cycles(MODEL, knobs, 2, 0)
+    assert sim["chips"] == 2 and sim["tokens"] == 6 and sim["matches_golden"]
+    assert abs(sim["mean_cycles"] - sim["mean_estimate"]) <= 0.05 * sim["mean_estimate"]
+    from hw.sweep_report import row
+    r = row(rec)
+    assert r["chips"] == 2 and r["resources_from"] == "estimate (largest of 2 chips)"
+    with pytest.raises(SweepError, match="no board top"):
+        make_sweep(npz, ["ulx3s-85f"], [5], [4], [0], [1], None, plain, parse_stages("synth"), chips=[2])
