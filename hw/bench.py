@@ -133,8 +133,6 @@ def bench_setting(int_model, name: str, lanes: int, vpl: int, tokens: int = TOKE
     must equal the golden model's."""
     from hw.rtlgen.generate import generate
     from hw.rtlgen.knobs import Knobs
-    from hw.sim.build import build_sim
-    from hw.sim.session import SimSession
 
     seq_len = int_model["rope_cos"].shape[0]
     tokens = tokens or seq_len
@@ -147,14 +145,7 @@ def bench_setting(int_model, name: str, lanes: int, vpl: int, tokens: int = TOKE
                          f"{seq_len} positions (build context {context}); pass --tokens with fewer")
     out = Path(build_root) / f"{name}-{int_model.fingerprint[:8]}-l{lanes}v{vpl}c{context}"
     info = generate(int_model, out, knobs)
-    t0 = time.monotonic()
-    build_sim(out)
-    build_s = time.monotonic() - t0
-    with SimSession(out) as sim:
-        sim.reset_state()
-        t0 = time.perf_counter()
-        events = list(sim.stream([BOS], tokens))
-        wall = time.perf_counter() - t0
+    build_s, events, wall = _generate_from_bos(out, tokens)
     if len(events) != tokens:
         raise BenchError(f"{name} {lanes}x{vpl}: the simulation gave {len(events)} of {tokens} tokens")
     from hw.golden import GoldenModel
@@ -178,6 +169,22 @@ def bench_setting(int_model, name: str, lanes: int, vpl: int, tokens: int = TOKE
             "build_seconds": round(build_s, 1), "matches_golden": got == want, "generated": got, **res}
 
 
+def _generate_from_bos(build_dir: Path, tokens: int):
+    """(Verilator build seconds, the TokenEvents of `tokens` greedy tokens from BOS, their wall seconds)."""
+    from hw.sim.build import build_sim
+    from hw.sim.session import SimSession
+
+    t0 = time.monotonic()
+    build_sim(build_dir)
+    build_s = time.monotonic() - t0
+    with SimSession(build_dir) as sim:
+        sim.reset_state()
+        t0 = time.perf_counter()
+        events = list(sim.stream([BOS], tokens))
+        wall = time.perf_counter() - t0
+    return build_s, events, wall
+
+
 def bench_chain(int_model, knobs, chips: int, tokens: int, clock_mhz: float, build_root: Path,
                 check: bool = True) -> dict:
     """Build (or reuse) the simulation of the model split over `chips` chips (hw/rtlgen/chain.py), generate
@@ -185,21 +192,12 @@ def bench_chain(int_model, knobs, chips: int, tokens: int, clock_mhz: float, bui
     the other chips' layers, the token's way back); the estimate is hw/rtlgen/chain.py `chain_cycles`."""
     from hw.golden import GoldenModel
     from hw.rtlgen.chain import chain_cycles, generate_chain
-    from hw.sim.build import build_sim
-    from hw.sim.session import SimSession
 
     knobs = knobs.resolved(int_model["rope_cos"].shape[0])
     tokens = tokens or knobs.context
     out = Path(build_root) / f"chain{chips}"
     generate_chain(int_model, out, knobs, chips)
-    t0 = time.monotonic()
-    build_sim(out)
-    build_s = time.monotonic() - t0
-    with SimSession(out) as sim:
-        sim.reset_state()
-        t0 = time.perf_counter()
-        events = list(sim.stream([BOS], tokens))
-        wall = time.perf_counter() - t0
+    build_s, events, wall = _generate_from_bos(out, tokens)
     got = [ev.token for ev in events]
     want = list(GoldenModel(int_model, context=knobs.context).generate([BOS], tokens))
     if check and got != want:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from host.regmap import BY_NAME
 from hw.rtlgen import version_text
-from hw.rtlgen.top import CHAIN_PORTS, CORE_PORTS, core_parameters, header_lines
+from hw.rtlgen.top import CHAIN_PORTS, CORE_PORTS, core_parameters, header_lines, port_lines
 
 
 def _param_lines(params: list[tuple[str, str, str]], rom_dir: str) -> list[str]:
@@ -45,10 +45,7 @@ def emit_chain_top(model, parts: list, infos: list) -> str:
     out += ["module hardwire_top #(",
             '    parameter ROM_DIR = "rom"      // folder of the chips\' hex folders, relative to the working directory',
             ") ("]
-    for i, (d, w, name, comment) in enumerate(CORE_PORTS):
-        rng = f"[{w - 1}:0]" if w > 1 else ""
-        decl = f"    {d:<6} wire {rng:<6} {name}" + ("," if i < len(CORE_PORTS) - 1 else "")
-        out.append(f"{decl:<36}// {comment}" if comment else decl)
+    out += port_lines(CORE_PORTS)
     out += [");", "",
             f"    localparam [7:0] R_CHAIN_SEL = 8'd{sel_index};    // host/regmap.py",
             f"    localparam integer CHIPS = {n};",

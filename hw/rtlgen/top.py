@@ -176,6 +176,16 @@ LINK_PINS = (
 )
 
 
+def port_lines(ports) -> list[str]:
+    """A module's port declarations from (direction, width, name, comment) rows."""
+    out = []
+    for i, (d, w, name, comment) in enumerate(ports):
+        rng = f"[{w - 1}:0]" if w > 1 else ""
+        decl = f"    {d:<6} wire {rng:<6} {name}" + ("," if i < len(ports) - 1 else "")
+        out.append(f"{decl:<36}// {comment}" if comment else decl)
+    return out
+
+
 def emit_top(model, layout: Layout, knobs: Knobs) -> str:
     """The text of hardwire_top.v: hw_core, and on a chip of a chain its two link ends."""
     params = core_parameters(model, layout, knobs)
@@ -186,11 +196,7 @@ def emit_top(model, layout: Layout, knobs: Knobs) -> str:
     out += [f"module {TOP_MODULE} #(",
             '    parameter ROM_DIR = "rom"      // folder of the hex files, relative to the tool\'s working directory',
             ") ("]
-    for i, (d, w, name, comment) in enumerate(ports):
-        rng = f"[{w - 1}:0]" if w > 1 else ""
-        decl = f"    {d:<6} wire {rng:<6} {name}" + ("," if i < len(ports) - 1 else "")
-        out.append(f"{decl:<36}// {comment}" if comment else decl)
-    out += [");", ""]
+    out += port_lines(ports) + [");", ""]
     for d, w, name in CHAIN_PORTS:
         if d == "output" or chained:
             out.append(f"    wire {f'[{w - 1}:0]' if w > 1 else '':<6} {name};")
