@@ -135,9 +135,12 @@ class Device:
         self._run_state: Optional[_Run] = None
         words = self._read_identity(transport)
         self._identity = R.unpack_identity(words)
-        # a chain of chips (docs/chain.md) answers for all of them: its identity has every chip's layers
-        self.chips = R.chain_place(words[R.CHAIN])[1]
-        if self.chips > 1:
+        # a chain of chips (docs/chain.md) reached through its first chip answers for all of them: its
+        # identity has every chip's layers. One board of a chain reached by its own link is that chip.
+        self.chain = R.chain_place(words[R.CHAIN])      # (index, chips, first layer) of the chip reached
+        self.chips = 1
+        if self.chain[1] > 1 and self._reaches_the_chain(transport):
+            self.chips = self.chain[1]
             self._identity = self._chain_identity(transport, self._identity)
         # FIFO capacities (0 = not reported): a prompt must fit the prompt FIFO; the host reads
         # at most what the output FIFO holds (more would only bring back empty words)
@@ -175,6 +178,15 @@ class Device:
                               "(wrong port, bitstream or IP address)")
         return transport.read_block([R.GEN_VERSION] + R.identity_addresses()
                                     + [R.PROMPT_DEPTH, R.OUT_DEPTH, R.LORA_WORDS, R.STREAMS, R.CHAIN])
+
+    @staticmethod
+    def _reaches_the_chain(transport: Transport) -> bool:
+        """CHAIN_SEL selects another chip (a chain top: the simulation, or a first chip that forwards);
+        a chip's own core ignores the write and reads 0 there."""
+        transport.write(R.CHAIN_SEL, 1)
+        selected = transport.read(R.CHAIN_SEL) & 0xFF
+        transport.write(R.CHAIN_SEL, 0)
+        return selected == 1
 
     def _chain_identity(self, transport: Transport, first: R.Identity) -> R.Identity:
         """Every chip's identity through CHAIN_SEL, checked to be one split of one model: chip k says

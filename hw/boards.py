@@ -52,6 +52,7 @@ class Board:
     flash: str = ""                             # how the bitstream reaches the board
     constraints: str = ""                       # pin file under bitstreams/ (UART boards)
     osc_mhz: float = 0.0                        # set by with_clock: the oscillator a PLL turns into clock_mhz
+    chain_pins: dict = field(default_factory=dict)  # a chip of a chain: its link pins and third LED (docs/chip_link.md)
 
     @property
     def backend(self):
@@ -71,6 +72,23 @@ class Board:
         return self.backend.flow == "open"
 
 
+def _link_pins(prefix: str, sites: list[str]) -> dict:
+    """{port: site} of one link end: lclk, sof, then d[0..7] (docs/chip_link.md's order)."""
+    names = [f"{prefix}_lclk", f"{prefix}_sof", *(f"{prefix}_d[{i}]" for i in range(8))]
+    return dict(zip(names, sites))
+
+
+# docs/chip_link.md "Pins on the ULX3S": J1 the link from the previous chip (inputs on GP0-GP9,
+# outputs on GN0-GN9), J2 the link to the next chip (outputs on GP18-GP27, inputs on GN18-GN27);
+# led[2] (a link gave up) is the board's third LED
+ULX3S_CHAIN_PINS = {
+    **_link_pins("prev_rx", ["B11", "A10", "A9", "B9", "A7", "C8", "C6", "A6", "A4", "A2"]),
+    **_link_pins("prev_tx", ["C11", "A11", "B10", "C10", "A8", "B8", "C7", "B6", "A5", "B1"]),
+    **_link_pins("next_tx", ["H18", "F17", "D18", "C18", "B15", "B17", "C16", "D14", "B13", "D13"]),
+    **_link_pins("next_rx", ["H17", "G18", "E17", "D17", "C15", "C17", "D16", "E14", "C13", "E13"]),
+    "led[2]": "C1",
+}
+
 BOARDS: dict[str, Board] = {b.name: b for b in (
     Board("ulx3s-85f", "Radiona ULX3S with ECP5-85F", "ecp5", "LFE5U-85F-6BG381C", "CABGA381", "uart",
           25.0, Resources(luts=83_640, ffs=83_640, brams=208, bram_kbits=18, dsps=156),
@@ -79,13 +97,13 @@ BOARDS: dict[str, Board] = {b.name: b for b in (
           pins={"clk": "G2", "uart_rxd": "M1", "uart_txd": "L4", "rst_btn": "D6",
                 "led[0]": "B2", "led[1]": "C2"},
           nextpnr_args=("--85k", "--package", "CABGA381", "--speed", "6"),
-          flash="openFPGALoader --board ulx3s", constraints="ulx3s-85f/ulx3s-85f.lpf"),
+          flash="openFPGALoader --board ulx3s", constraints="ulx3s-85f/ulx3s-85f.lpf", chain_pins=ULX3S_CHAIN_PINS),
     Board("ulx3s-45f", "Radiona ULX3S with ECP5-45F", "ecp5", "LFE5U-45F-6BG381C", "CABGA381", "uart",
           25.0, Resources(luts=43_848, ffs=43_848, brams=108, bram_kbits=18, dsps=72),
           pins={"clk": "G2", "uart_rxd": "M1", "uart_txd": "L4", "rst_btn": "D6",
                 "led[0]": "B2", "led[1]": "C2"},
           nextpnr_args=("--45k", "--package", "CABGA381", "--speed", "6"),
-          flash="openFPGALoader --board ulx3s", constraints="ulx3s-85f/ulx3s-85f.lpf"),
+          flash="openFPGALoader --board ulx3s", constraints="ulx3s-85f/ulx3s-85f.lpf", chain_pins=ULX3S_CHAIN_PINS),
     Board("icebreaker", "1BitSquared iCEBreaker (iCE40 UP5K)", "ice40", "iCE40UP5K-SG48", "sg48", "uart",
           12.0, Resources(luts=5_280, ffs=5_280, brams=30, bram_kbits=4, dsps=8, sprams=4),
           # icebreaker.pcf (YosysHQ/icestorm examples): CLK 35, RX 6, TX 9, BTN_N 10, LEDR_N 11, LEDG_N 37

@@ -348,7 +348,7 @@ def cmd_build(args: argparse.Namespace) -> None:
     knobs = _knobs_from_args(args)
     run_build(args.board, args.model, knobs, out=args.out, build_dir=args.build_dir, tokenizer=args.tokenizer,
               freq_mhz=args.freq, check_only=args.check, force=args.force, measure=args.measure,
-              router=args.router, seed=args.seed, bits=args.bits, clock_mhz=args.clock,
+              router=args.router, seed=args.seed, bits=args.bits, clock_mhz=args.clock, chips=args.chips,
               **{opt.name: getattr(args, opt.name) for opt in build_options()})
 
 
@@ -606,6 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   "--bits` takes them; each class is stored at its own width, and the widest "
                                   "sets the lane MACs' width, e.g. 'embedding=4,attention=4,mlp=4,classifier=4'")
     _add_knob_args(p, debug_vectors="off", macs="lut")
+    _add_chips_arg(p)
     p.add_argument("--tokenizer", type=Path, help="tokenizer.bin for the host metadata (default: beside the model)")
     p.add_argument("--out", type=Path, help="where the bitstream, manifest and metadata go "
                                            "(default bitstreams/BOARD/)")

@@ -337,3 +337,82 @@ def test_a_chain_whose_chips_are_not_one_split_is_refused(chain):
                 Device(t)
         finally:
             t.close()
+
+
+# ---------------------------------------------------------------- a chip on its board
+
+def test_a_chip_of_a_chain_gets_its_board_top_and_link_pins(tmp_path):
+    """The open flow's board top for one chip of a chain (bitstreams/common/hw_board_uart_chain.v: the
+    UART bridge, the chip's core and link ends, the link pins): verilator -Wall clean, and its .lpf
+    is the board's plus every link pin on the docs/chip_link.md site, each port placed once."""
+    from hw.boards import ULX3S_CHAIN_PINS, get_board
+    from hw.flows.open_flow import FlowError, constraints_for, design_sources, write_board_top
+
+    info = generate_chain(model(), tmp_path, KNOBS, 2)
+    board = get_board("ulx3s-85f")
+    for k in range(2):
+        chip = info.out_dir / f"chip{k}"
+        top = write_board_top(chip, board).read_text()
+        assert "hw_board_uart_chain #(" in top and "output wire [7:0] next_tx_d" in top
+        verilator_lint(design_sources(chip, board), top="board_top")
+        lpf = constraints_for(chip, board).read_text()
+        placed = re.findall(r'^LOCATE COMP "([^"]+)" SITE "([^"]+)";', lpf, re.M)
+        assert len({p for p, _ in placed}) == len(placed)
+        assert dict(placed) == {**board.pins, **ULX3S_CHAIN_PINS}
+    assert ULX3S_CHAIN_PINS["prev_rx_lclk"] == "B11" and ULX3S_CHAIN_PINS["next_tx_d[7]"] == "D13"
+    with pytest.raises(FlowError, match="link pins"):
+        write_board_top(info.out_dir / "chip0", get_board("icebreaker"))
+
+
+@pytest.mark.sim
+def test_one_board_of_a_chain_reached_by_its_own_link_is_that_chip(tmp_path):
+    """chip<k>/ alone (a board of a chain on its own UART, the link pins idle): the host sees that chip,
+    its layers and place (Device.chain), the whole model's fingerprint, and its own metadata agrees."""
+    from host.device import open_device
+    from host.metadata import metadata_for_build
+
+    m = model()
+    info = generate_chain(m, tmp_path, KNOBS, 2)
+    chip = info.out_dir / "chip1"
+    meta = metadata_for_build(chip)
+    with open_device(f"sim:{chip}", metadata=meta.path) as dev:
+        assert dev.chips == 1 and dev.chain == (1, 2, info.ranges[1].start)
+        assert dev.info().layers == len(info.ranges[1]) and dev.info().fingerprint == m.fingerprint
+
+
+def test_build_chips_runs_the_open_flow_per_chip(tmp_path, monkeypatch):
+    """`hardwire build --chips 2` glue without the tools (the open flow replaced by a fake that writes its
+    files): every chip's fit check, each chip's board top with the link pins and its own bitstream,
+    manifest (with its place in the chain) and host metadata, the committed bitstreams left alone."""
+    import json
+    from hw.cli import main
+    from hw.flows import open_flow
+
+    built = []
+
+    def fake_build(info, board, fit=None, freq_mhz=None, log=print, router=None, seed=1, baud=None):
+        open_flow.write_board_top(info.out_dir, board)
+        built.append(info.out_dir.name)
+        bit = info.out_dir / f"{board.name}.bit"
+        bit.write_bytes(info.out_dir.name.encode())
+        doc = {"bitstream": {"file": bit.name, "bytes": 5}, "utilisation": {}, "fmax_mhz": 50.0, "clock_mhz": 25.0,
+               "speed_at_fmax": {"cycles_first": 1, "cycles_last": 2, "tokens_per_s_mean": 2.0},
+               "speed_at_clock": {"tokens_per_s_mean": 1.0}, "fit_check": fit}
+        (info.out_dir / "manifest.json").write_text(json.dumps(doc))
+        return info.out_dir / "manifest.json"
+
+    monkeypatch.setattr(open_flow, "build", fake_build)
+    m = model()
+    m.save(tmp_path / "m.npz")
+    main(["build", "--board", "ulx3s-85f", "--model", str(tmp_path / "m.npz"), "--lanes", "5", "--vpl", "4",
+          "--chips", "2", "--out", str(tmp_path / "out"), "--build-dir", str(tmp_path / "b")])
+    assert built == ["chip0", "chip1"]
+    for k in range(2):
+        assert (tmp_path / "out" / f"ulx3s-85f-chip{k}.bit").read_bytes() == f"chip{k}".encode()
+        doc = json.loads((tmp_path / "out" / f"manifest-chip{k}.json").read_text())
+        assert doc["chain"]["chip"] == k and doc["fit_check"]["fits"]
+        meta = json.loads((tmp_path / "out" / f"ulx3s-85f-chip{k}.hardwire.json").read_text())
+        assert meta["identity"]["fingerprint"] == m.fingerprint
+        assert "hw_board_uart_chain" in (tmp_path / "b" / f"chip{k}" / "board_top.v").read_text()
+    assert [json.loads((tmp_path / "out" / f"ulx3s-85f-chip{k}.hardwire.json").read_text())["identity"]["layers"]
+            for k in range(2)] == [2, 1]

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("cocotb")
 from testbench.runner import build_once, run_cocotb  # noqa: E402
-from hw.links.uart import BOARD_RTL  # noqa: E402
+from hw.links.uart import BOARD_RTL, BRIDGE_RTL  # noqa: E402
 from tests.host_e2e_build import RTL, accelerator, check_results, write_plan  # noqa: E402
 
 CLKS_PER_BIT = 4
@@ -23,8 +23,7 @@ FAULT_RATE = 0.004      # per byte: a flipped bit towards the device, a dropped 
 def test_serial_transport_on_the_rtl(tmp_path):
     model, out, sources = accelerator()
     # the UART boards' own top (the one `hardwire build` wraps around its PLL), reset button high
-    build = build_once("host_e2e_uart", [*sources, RTL / "hw_uart_rx.v", RTL / "hw_uart_tx.v",
-                                         RTL / "hw_uart_bridge.v", BOARD_RTL],
+    build = build_once("host_e2e_uart", [*sources, *(RTL / n for n in BRIDGE_RTL), BOARD_RTL],
                        "hw_board_uart", parameters={"CLKS_PER_BIT": CLKS_PER_BIT, "RST_ACTIVE_LOW": 0,
                                                     "ROM_DIR": f'"{out / "rom"}"'},
                        build_args=["-Wno-fatal"])

@@ -232,13 +232,13 @@ KNOB_ARGS = ["--lanes", "2", "--vpl", "2", "--debug-vectors", "on", "--macs", "d
 
 def _design_key() -> str:
     """What the routed base depends on: the static RTL, the board top and the generator's output."""
-    from hw.links.uart import BOARD_RTL
+    from hw.links.uart import BOARD_RTL, BRIDGE_RTL
     from hw.rtlgen.generate import generate, static_sources
     from hw.rtlgen.knobs import Knobs
     from hw.tools import verilog_includes
 
     h = hashlib.sha256()
-    srcs = sorted(static_sources()) + [BOARD_RTL, *(REPO / "hw" / "rtl").glob("hw_uart_*.v")]
+    srcs = sorted(static_sources()) + [BOARD_RTL, *(REPO / "hw" / "rtl" / n for n in BRIDGE_RTL)]
     for p in srcs + verilog_includes(srcs):
         h.update(p.name.encode() + p.read_bytes())
     info = generate(random_int_model(seed=3), FLOW / "key", Knobs(lanes=2, values_per_lane=2))

@@ -6,7 +6,7 @@
 
 // hw_board_uart: the top of a UART board (ULX3S, iCEBreaker): the generated
 // hardwire_top behind hw_uart_bridge, plus
-// a power-on reset, a synchronised reset button and two status LEDs. The simulations of
+// a power-on reset (hw/rtl/hw_board_reset.v), a synchronised reset button and two status LEDs. The simulations of
 // the UART link (tests/test_host_e2e_uart.py, testbench/uart/uart_soak_top.v) run this module.
 // The design runs on the board oscillator directly (no PLL): CLKS_PER_BIT is
 // that clock over the baud rate (hw/flows/open_flow.py sets it per board).
@@ -23,29 +23,9 @@ module hw_board_uart #(
     output wire [1:0] led           // [0] busy (generating), [1] a token is waiting
 );
 
-    // ------------------------------------------------------------ reset
-    // Two-flop synchroniser on the button, then a 16-cycle stretch; the
-    // counter starts at 0 in the bitstream, so the core also resets at power-up.
-    reg [1:0] btn_sync_reg;
-    reg [3:0] rst_cnt_reg;
-    reg       rst_reg;
-    initial begin               // power-up values (the bitstream's flip-flop init)
-        btn_sync_reg = 2'b00;
-        rst_cnt_reg = 4'd0;
-        rst_reg = 1'b1;
-    end
-    wire btn_pressed = RST_ACTIVE_LOW ? !rst_btn : rst_btn;
-
-    always @(posedge clk) begin
-        btn_sync_reg <= {btn_sync_reg[0], btn_pressed};
-        if (btn_sync_reg[1])
-            rst_cnt_reg <= 4'd0;
-        else if (rst_cnt_reg != 4'hf)
-            rst_cnt_reg <= rst_cnt_reg + 4'd1;
-    end
-
-    always @(posedge clk)
-        rst_reg <= rst_cnt_reg != 4'hf;
+    // ------------------------------------------------------------ reset (button and power-up)
+    wire rst_reg;
+    hw_board_reset #(.ACTIVE_LOW(RST_ACTIVE_LOW)) reset (.clk(clk), .rst_btn(rst_btn), .rst(rst_reg));
 
     // ------------------------------------------------------------ UART bridge + accelerator
     // (hw_uart_rx synchronises the serial line itself)

@@ -115,7 +115,7 @@ def _fit_chooser(board, knobs):
 def run_build(board_name: str, model: Path | None, knobs, out: Path | None = None, build_dir: Path | None = None,
               tokenizer: Path | None = None, freq_mhz: float | None = None, check_only: bool = False,
               force: bool = False, measure: int = 0, router: str | None = None, seed: int = 1,
-              bits: str | None = None, clock_mhz: float | None = None,
+              bits: str | None = None, clock_mhz: float | None = None, chips: int = 1,
               log=print, **link_options) -> dict:
     """The body of `hardwire build`; returns {'fit': FitReport, 'manifest': path | None, ...}.
 
@@ -137,6 +137,9 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
             f"VCO {pll.vco_mhz:.4g} MHz)")
     im, tok = load_int_model(Path(model) if model else default_model(), tokenizer, bits, board, knobs)
     knobs = knobs.resolved(im["rope_cos"].shape[0])
+    if chips > 1:
+        return _run_chain_build(board, im, tok, knobs, chips, out, build_dir, tokenizer, freq_mhz, check_only,
+                                force, measure, router, seed, log, link_options)
     fit = fit_report(im, knobs, board)
     log(fit.format())
     if not fit.fits and not force:
@@ -178,6 +181,63 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
     write_host_metadata(bdir, dest, bit.stem)
     log(summary(doc, dest / bit.name))
     return {"fit": fit, "manifest": dest / "manifest.json", "bitstream": dest / bit.name, "doc": doc}
+
+
+def _run_chain_build(board, im, tok, knobs, chips, out, build_dir, tokenizer, freq_mhz, check_only, force,
+                     measure, router, seed, log, link_options) -> dict:
+    """`hardwire build --chips N`: the model split over N boards (docs/chain.md). Every chip passes the fit
+    check on its own; the chain's folder simulates as one device (--measure: chip 0's cycles per token span
+    the chain); each chip<k>/ goes through the open flow with the chain board top (link pins on the
+    headers) and its bitstream, manifest and host metadata land in OUT (default: the build folder's
+    bitstreams/, never the committed bitstreams/<board>/)."""
+    from hw import links
+    from hw.boards import fit_report
+    from hw.rtlgen.chain import chip_model, generate_chain, split_layers
+
+    ranges = split_layers(im, knobs, chips)
+    fits = [fit_report(chip_model(im, ranges, k), knobs, board) for k in range(chips)]
+    for k, (r, fit) in enumerate(zip(ranges, fits)):
+        log(f"chip {k} (layers {r.start}..{r.stop - 1}):\n{fit.format()}")
+    bad = [k for k, fit in enumerate(fits) if not fit.fits]
+    if bad and not force:
+        raise BuildError(f"chip {bad[0]} of {chips} does not fit {board.name}: {fits[bad[0]].refusal()}; "
+                         f"split over more chips (--chips {chips + 1})")
+    if check_only:
+        return {"fit": fits, "manifest": None}
+    bdir = Path(build_dir) if build_dir else Path(f"{build_dir_for(board.name, im, knobs)}-chips{chips}")
+    chain = generate_chain(im, bdir, knobs, chips)
+    log(f"generated a chain of {chips} chips under {bdir}, model {chain.fingerprint[:16]}")
+    from host.metadata import metadata_for_build
+    extra = {"board": board.name, "clock_hz": int(board.clock_mhz * 1e6),
+             **links.link(board.transport).host_metadata(link_options)}
+    tok = tok if tokenizer is not None else (im.save_tokenizer(bdir) or tok)
+    metadata_for_build(bdir, tok, **extra)
+    measured = None
+    if measure:
+        log(f"measuring cycles/token on the Verilator simulation of the chain ({measure} tokens)")
+        measured = measure_cycles(bdir, measure, int_model=im, context=knobs.context)
+    from hw.flows import open_flow
+    dest = Path(out) if out else bdir / "bitstreams"
+    dest.mkdir(parents=True, exist_ok=True)
+    results = []
+    for k, (info, fit) in enumerate(zip(chain.chips, fits)):
+        log(f"chip {k} of {chips}: the open flow in {info.out_dir}")
+        metadata_for_build(info.out_dir, tok, **extra)
+        manifest = open_flow.build(info, board, fit=fit.to_json(), freq_mhz=freq_mhz, log=log,
+                                   router=router or open_flow.DEFAULT_ROUTER, seed=seed, **link_options)
+        doc = json.loads(manifest.read_text())
+        doc["chain"] = {"chip": k, "chips": chips, "layers": [ranges[k].start, ranges[k].stop],
+                        **({"measured": measured} if measured else {})}
+        manifest.write_text(json.dumps(doc, indent=1) + "\n")
+        bit = info.out_dir / doc["bitstream"]["file"]
+        name = f"{bit.stem}-chip{k}"
+        shutil.copy2(bit, dest / f"{name}{bit.suffix}")
+        shutil.copy2(manifest, dest / f"manifest-chip{k}.json")
+        write_host_metadata(info.out_dir, dest, name)
+        log(summary(doc, dest / f"{name}{bit.suffix}"))
+        results.append({"manifest": dest / f"manifest-chip{k}.json", "bitstream": dest / f"{name}{bit.suffix}",
+                        "doc": doc})
+    return {"fit": fits, "chips": results, "measured": measured}
 
 
 def write_host_metadata(bdir: Path, dest: Path, stem: str) -> Path:

@@ -49,6 +49,9 @@ class Link:
     board_module = ""           # the board wrapper the board top instantiates
     board_rtl: Path | None = None           # its file (bitstreams/common/)
     ports: tuple[Port, ...] = ()            # the board top's ports (clk, rst_btn, led and the link's)
+    # a chip of a chain (docs/chain.md): the wrapper with the link pins, or none (the link has no chain board)
+    chain_board_module = ""
+    chain_board_rtl: Path | None = None
 
     @property
     def pins(self) -> list[str]:

@@ -12,7 +12,8 @@ from hw.flows.errors import FlowError
 from hw.links.link import REPO_ROOT, Link, Option, Port
 
 BOARD_RTL = REPO_ROOT / "bitstreams" / "common" / "hw_board_uart.v"
-BRIDGE_RTL = ("hw_uart_bridge.v", "hw_uart_rx.v", "hw_uart_tx.v")
+CHAIN_BOARD_RTL = REPO_ROOT / "bitstreams" / "common" / "hw_board_uart_chain.v"   # a chip of a chain
+BRIDGE_RTL = ("hw_uart_bridge.v", "hw_uart_rx.v", "hw_uart_tx.v", "hw_board_reset.v")   # and the board reset
 UART_BAUD = 115_200                     # host/serial_transport.py DEFAULT_BAUD
 
 # hw_uart_rx samples each bit at its middle, timed from the start bit's falling edge: with a
@@ -74,6 +75,8 @@ class UartLink(Link):
                                    "close to a multiple of it, e.g. --clock 33.333 or 36)"),)
     board_module = "hw_board_uart"
     board_rtl = BOARD_RTL
+    chain_board_module = "hw_board_uart_chain"
+    chain_board_rtl = CHAIN_BOARD_RTL
     ports = (Port("input", "clk"), Port("input", "rst_btn"), Port("input", "uart_rxd"),
              Port("output", "uart_txd"), Port("output", "led", 2))
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from host.errors import FrameError
 from host.framing import decode_frame
 from hw.errors import HardwireError
-from hw.links.uart import BOARD_RTL
+from hw.links.uart import BOARD_RTL, BRIDGE_RTL
 from hw.sim.build import CFLAGS, VERILATOR_FLAGS, build_executable
 from hw.tools import VERILATOR_COVERAGE_FLAGS, coverage_dir, coverage_plusarg
 
@@ -43,8 +43,7 @@ class LinkError(HardwireError):
 
 def build_soak_sim(core_sources: list[Path]) -> Path:
     """The harness executable for a generated hardwire_top (its Verilog sources), built once."""
-    sources = [*map(Path, core_sources), RTL / "hw_uart_rx.v", RTL / "hw_uart_tx.v", RTL / "hw_uart_bridge.v",
-               BOARD_RTL, HERE / "uart_soak_top.v"]
+    sources = [*map(Path, core_sources), *(RTL / n for n in BRIDGE_RTL), BOARD_RTL, HERE / "uart_soak_top.v"]
     flags = [*VERILATOR_FLAGS, f"-GCLKS_PER_BIT={CLKS_PER_BIT}",
              *(VERILATOR_COVERAGE_FLAGS if coverage_dir() is not None else [])]
     # the harness's bit timing must equal the top's parameter: one constant sets both
