@@ -4,9 +4,9 @@
 `timescale 1ns / 1ps
 `default_nettype none
 
-// hw_board_uart: the top of a UART board (ULX3S, iCEBreaker): the generated
-// hardwire_top behind hw_uart_bridge, plus
-// a power-on reset (hw/rtl/hw_board_reset.v), a synchronised reset button and two status LEDs. The simulations of
+// hw_board_uart: the top of a UART board (ULX3S, iCEBreaker): the generated hardwire_top behind
+// hw/rtl/hw_board_uart_bus.v (the power-on and button reset, hw_uart_bridge), and two status
+// LEDs. The simulations of
 // the UART link (tests/test_host_e2e_uart.py, testbench/uart/uart_soak_top.v) run this module.
 // The design runs on the board oscillator directly (no PLL): CLKS_PER_BIT is
 // that clock over the baud rate (hw/flows/open_flow.py sets it per board).
@@ -23,24 +23,16 @@ module hw_board_uart #(
     output wire [1:0] led           // [0] busy (generating), [1] a token is waiting
 );
 
-    // ------------------------------------------------------------ reset (button and power-up)
-    wire rst_reg;
-    hw_board_reset #(.ACTIVE_LOW(RST_ACTIVE_LOW)) reset (.clk(clk), .rst_btn(rst_btn), .rst(rst_reg));
-
-    // ------------------------------------------------------------ UART bridge + accelerator
-    // (hw_uart_rx synchronises the serial line itself)
-    wire        reg_wr, reg_rd, busy, token_avail;
-    /* verilator lint_off UNUSEDSIGNAL */
-    wire        frame_error;    // a NACKed frame (the host retries); no LED left for it
-    /* verilator lint_on UNUSEDSIGNAL */
+    // ------------------------------------------------------------ reset and UART bridge
+    wire        rst_reg, reg_wr, reg_rd;
     wire [7:0]  reg_addr;
     wire [31:0] reg_wdata, reg_rdata;
+    hw_board_uart_bus #(.CLKS_PER_BIT(CLKS_PER_BIT), .ACTIVE_LOW(RST_ACTIVE_LOW)) bus (
+        .clk(clk), .rst_btn(rst_btn), .uart_rxd(uart_rxd), .uart_txd(uart_txd), .rst(rst_reg),
+        .reg_wr(reg_wr), .reg_addr(reg_addr), .reg_wdata(reg_wdata), .reg_rd(reg_rd), .reg_rdata(reg_rdata));
 
-    hw_uart_bridge #(.CLKS_PER_BIT(CLKS_PER_BIT)) bridge (
-        .clk(clk), .rst(rst_reg), .uart_rxd(uart_rxd), .uart_txd(uart_txd),
-        .reg_wr(reg_wr), .reg_addr(reg_addr), .reg_wdata(reg_wdata),
-        .reg_rd(reg_rd), .reg_rdata(reg_rdata), .frame_error(frame_error));
-
+    // ------------------------------------------------------------ accelerator
+    wire        busy, token_avail;
     hardwire_top #(.ROM_DIR(ROM_DIR)) accel (
         .clk(clk), .rst(rst_reg), .reg_wr(reg_wr), .reg_addr(reg_addr), .reg_wdata(reg_wdata),
         .reg_rd(reg_rd), .reg_rdata(reg_rdata), .busy(busy), .token_avail(token_avail));

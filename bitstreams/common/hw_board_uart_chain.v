@@ -5,7 +5,7 @@
 `default_nettype none
 
 // hw_board_uart_chain: the top of one UART board of a chain of chips (docs/chain.md): the chip's
-// generated hardwire_top (hw_core and its two link ends, hw_chain_ends) behind hw_uart_bridge,
+// generated hardwire_top (hw_core and its two link ends, hw_chain_ends) behind hw_board_uart_bus,
 // the link pins on the board's headers (the board's chain pins, docs/chip_link.md "Pins on the
 // ULX3S"), the reset and three status LEDs. Each board of a chain keeps its own UART.
 module hw_board_uart_chain #(
@@ -32,21 +32,16 @@ module hw_board_uart_chain #(
     output wire       prev_tx_sof,
     output wire       prev_tx_lclk
 );
-    wire rst_reg;
-    hw_board_reset #(.ACTIVE_LOW(RST_ACTIVE_LOW)) reset (.clk(clk), .rst_btn(rst_btn), .rst(rst_reg));
-
-    wire        reg_wr, reg_rd, busy, token_avail, link_error;
-    /* verilator lint_off UNUSEDSIGNAL */
-    wire        frame_error;        // a NACKed frame (the host retries)
-    /* verilator lint_on UNUSEDSIGNAL */
+    // ------------------------------------------------------------ reset and UART bridge
+    wire        rst_reg, reg_wr, reg_rd;
     wire [7:0]  reg_addr;
     wire [31:0] reg_wdata, reg_rdata;
+    hw_board_uart_bus #(.CLKS_PER_BIT(CLKS_PER_BIT), .ACTIVE_LOW(RST_ACTIVE_LOW)) bus (
+        .clk(clk), .rst_btn(rst_btn), .uart_rxd(uart_rxd), .uart_txd(uart_txd), .rst(rst_reg),
+        .reg_wr(reg_wr), .reg_addr(reg_addr), .reg_wdata(reg_wdata), .reg_rd(reg_rd), .reg_rdata(reg_rdata));
 
-    hw_uart_bridge #(.CLKS_PER_BIT(CLKS_PER_BIT)) bridge (
-        .clk(clk), .rst(rst_reg), .uart_rxd(uart_rxd), .uart_txd(uart_txd),
-        .reg_wr(reg_wr), .reg_addr(reg_addr), .reg_wdata(reg_wdata),
-        .reg_rd(reg_rd), .reg_rdata(reg_rdata), .frame_error(frame_error));
-
+    // ------------------------------------------------------------ accelerator
+    wire        busy, token_avail, link_error;
     hardwire_top #(.ROM_DIR(ROM_DIR)) accel (
         .clk(clk), .rst(rst_reg), .reg_wr(reg_wr), .reg_addr(reg_addr), .reg_wdata(reg_wdata),
         .reg_rd(reg_rd), .reg_rdata(reg_rdata), .busy(busy), .token_avail(token_avail),

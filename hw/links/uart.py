@@ -13,7 +13,7 @@ from hw.links.link import REPO_ROOT, Link, Option, Port
 
 BOARD_RTL = REPO_ROOT / "bitstreams" / "common" / "hw_board_uart.v"
 CHAIN_BOARD_RTL = REPO_ROOT / "bitstreams" / "common" / "hw_board_uart_chain.v"   # a chip of a chain
-BRIDGE_RTL = ("hw_uart_bridge.v", "hw_uart_rx.v", "hw_uart_tx.v", "hw_board_reset.v")   # and the board reset
+BRIDGE_RTL = ("hw_uart_bridge.v", "hw_uart_rx.v", "hw_uart_tx.v", "hw_board_uart_bus.v")   # and the board's reset + bridge
 UART_BAUD = 115_200                     # host/serial_transport.py DEFAULT_BAUD
 
 # hw_uart_rx samples each bit at its middle, timed from the start bit's falling edge: with a
