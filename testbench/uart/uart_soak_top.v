@@ -38,15 +38,15 @@ module uart_soak_top #(
 
     // hw_uart_bridge: M_IDLE = 0, M_CHECK = 1, the stream's states have bit 4 set (a poll that
     // builds no frame is idle: the bridge polls for as long as its stream is on); hw_uart_rx: S_IDLE = 0
-    assign bridge_idle = dut.bridge.uart_rx_inst.state == 2'd0 && !dut.bridge.frame_ready
-                         && (dut.bridge.m_state == 5'd0 || (dut.bridge.m_state[4] && !dut.bridge.is_stream))
-                         && !dut.bridge.tx_start && !dut.bridge.tx_busy
-                         && !dut.bridge.tx_valid && dut.bridge.tx_ready;
-    assign check     = dut.bridge.m_state == 5'd1;
-    assign check_seq = dut.bridge.h_seq;
-    assign check_crc = dut.bridge.h_tail;
-    assign tx_take   = dut.bridge.tx_valid && dut.bridge.tx_ready;
-    assign tx_byte   = dut.bridge.tx_data;
+    assign bridge_idle = dut.bus.bridge.uart_rx_inst.state == 2'd0 && !dut.bus.bridge.frame_ready
+                         && (dut.bus.bridge.m_state == 5'd0 || (dut.bus.bridge.m_state[4] && !dut.bus.bridge.is_stream))
+                         && !dut.bus.bridge.tx_start && !dut.bus.bridge.tx_busy
+                         && !dut.bus.bridge.tx_valid && dut.bus.bridge.tx_ready;
+    assign check     = dut.bus.bridge.m_state == 5'd1;
+    assign check_seq = dut.bus.bridge.h_seq;
+    assign check_crc = dut.bus.bridge.h_tail;
+    assign tx_take   = dut.bus.bridge.tx_valid && dut.bus.bridge.tx_ready;
+    assign tx_byte   = dut.bus.bridge.tx_data;
 
 endmodule
 
