@@ -189,9 +189,9 @@ def bench_chain(int_model, knobs, chips: int, tokens: int, clock_mhz: float, bui
                 check: bool = True) -> dict:
     """Build (or reuse) the simulation of the model split over `chips` chips (hw/rtlgen/chain.py), generate
     `tokens` greedily from BOS, measure: chip 0's cycles per token span the chain (its layers, the hops,
-    the other chips' layers, the token's way back); the estimate is hw/rtlgen/chain.py `chain_cycles`."""
+    the other chips' layers, the token's way back); the estimate is hw/rtlgen/chain.py's ChainEstimate."""
     from hw.golden import GoldenModel
-    from hw.rtlgen.chain import chain_cycles, generate_chain
+    from hw.rtlgen.chain import chain_estimate, generate_chain
 
     knobs = knobs.resolved(int_model["rope_cos"].shape[0])
     tokens = tokens or knobs.context
@@ -205,10 +205,11 @@ def bench_chain(int_model, knobs, chips: int, tokens: int, clock_mhz: float, bui
                          f"{next(i for i, (a, b) in enumerate(zip(got, want)) if a != b)}): not bit-exact "
                          "(run tests/test_chain.py)")
     cycles = [ev.cycles for ev in events]
-    est = [chain_cycles(int_model, knobs, chips, ev.position - 1) for ev in events]
+    chain_est = chain_estimate(int_model, knobs, chips)
+    est = [chain_est.cycles(ev.position - 1) for ev in events]
     mean = sum(cycles) / len(cycles)
     return {"chips": chips, "tokens": len(events), "mean_cycles": round(mean, 1),
-            "mean_estimate": round(sum(est) / len(est), 1), "total_ratio": None, "matches_golden": got == want,
+            "mean_estimate": round(sum(est) / len(est), 1), "matches_golden": got == want,
             "tokens_per_s_sim": round(clock_mhz * 1e6 / mean, 1),
             "tokens_per_s_verilator": round(len(events) / wall, 1), "build_seconds": round(build_s, 1)}
 

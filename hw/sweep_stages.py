@@ -112,11 +112,13 @@ def _chain_estimate(p: Point, model, knobs, board) -> dict:
     """The estimate stage of a chain: the split, each chip's fit (the record's needs: the largest chip's),
     the chain's cycles per token (hw/rtlgen/chain.py) at the board clock, ROM summed over the chips."""
     from hw.boards import fit_report
-    from hw.rtlgen.chain import chain_cycles, chip_model, split_layers
+    from hw.flows.open_flow import speed
+    from hw.rtlgen.chain import chain_estimate, chip_model, split_layers
     from hw.rtlgen.estimate import estimate
     from hw.rtlgen.layout import rom_layout
 
-    ranges = split_layers(model, knobs, p.chips)
+    chain_est = chain_estimate(model, knobs, p.chips)
+    ranges = split_layers(model, knobs, p.chips, chain_est)
     parts = [chip_model(model, ranges, k) for k in range(p.chips)]
     fits = [fit_report(part, knobs, board) for part in parts]
     ests = [estimate(part, rom_layout(part, knobs.lanes, knobs.values_per_lane), knobs) for part in parts]
@@ -125,16 +127,12 @@ def _chain_estimate(p: Point, model, knobs, board) -> dict:
         for n in fit.needs:
             if n.resource not in needs or n.need > needs[n.resource]["need"]:
                 needs[n.resource] = {"need": n.need, "limit": n.limit, "have": n.have}
-    first, last = (chain_cycles(model, knobs, p.chips, pos) for pos in (0, knobs.context - 1))
-    hz = board.clock_mhz * 1e6
-    speed = {"cycles_first": first, "cycles_mean": (first + last) / 2, "cycles_last": last,
-             "tokens_per_s_first": round(hz / first, 1), "tokens_per_s_mean": round(hz / ((first + last) / 2), 1),
-             "tokens_per_s_last": round(hz / last, 1)}
     return {"fits": all(f.fits for f in fits), "needs": needs, "chips": p.chips,
             "layers": [[r.start, r.stop] for r in ranges],
             "suggestions": sorted({s for f in fits for s in f.suggestions}), "bram_kbits": board.resources.bram_kbits,
             "clock_mhz": board.clock_mhz, "context": knobs.context, "attention_engines": ests[0].attention_engines,
-            "macs_per_cycle": knobs.lanes * knobs.values_per_lane, "speed": speed,
+            "macs_per_cycle": knobs.lanes * knobs.values_per_lane,
+            "speed": speed(chain_est, knobs.context, board.clock_mhz),
             "weight_rom_bits": sum(e.weight_rom_bits for e in ests),
             "rom_bits": sum(e.weight_rom_bits + e.scale_rom_bits + e.table_bits for e in ests),
             "mac_multipliers": sum(e.mac_multipliers for e in ests), "model_fingerprint": model.fingerprint}

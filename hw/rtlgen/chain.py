@@ -29,7 +29,7 @@ from pathlib import Path
 from hw.errors import HardwireError
 from hw.intmodel import IntModel, array_shapes
 from hw.links.chip_link import hop_cycles
-from hw.rtlgen.estimate import estimate, positions
+from hw.rtlgen.estimate import Estimate, estimate, positions
 from hw.rtlgen.knobs import Knobs
 from hw.rtlgen.layout import rom_layout
 
@@ -98,29 +98,57 @@ class ChipCost:
     last: int               # what the last adds: final rmsnorm, classifier, sampler
 
 
+@dataclass(frozen=True)
+class ChainEstimate:
+    """The estimator's one- and two-layer models of the shape, made once; a layer's cycles, the ends'
+    and the chain's per token at any position are read from them."""
+    one: Estimate               # a one-layer model
+    two: Estimate               # a two-layer model
+    n_layers: int
+    emb: int                    # the embedding's cycles (the first chip's end)
+    chips: int
+    hop: int                    # a frame from one chip to the next (link_hop_cycles)
+
+    def costs(self, pos: int) -> ChipCost:
+        one, two = self.one.cycles(pos), self.two.cycles(pos)
+        ends = one - (two - one)
+        emb = min(ends, self.emb)
+        return ChipCost(two - one, emb, ends - emb)
+
+    def cycles(self, pos: int) -> int:
+        """A sampled token at `pos` over the chain: the layers one after another, the two ends once,
+        a hop per frame (chips - 1 residual frames and the token's frame back to the first chip)."""
+        c = self.costs(pos)
+        return self.n_layers * c.per_layer + c.first + c.last + self.chips * self.hop
+
+
+def chain_estimate(model: IntModel, knobs: Knobs, chips: int = 1) -> ChainEstimate:
+    knobs = knobs.resolved(model["rope_cos"].shape[0])
+
+    def est(n: int) -> Estimate:
+        part = chip_model(model, [range(0, n)], 0)
+        return estimate(part, rom_layout(part, knobs.lanes, knobs.values_per_lane), knobs)
+
+    dim = model.config.dim
+    return ChainEstimate(est(1), est(2), model.config.n_layers, -(-dim // knobs.emb_lanes(dim)), chips,
+                         link_hop_cycles(dim))
+
+
 def chip_costs(model: IntModel, knobs: Knobs, pos: int | None = None) -> ChipCost:
     """The estimate's cycles of a token at `pos` (default: mid-context) split into a layer's and the
-    two ends' (from one- and two-layer models of the same shape)."""
+    two ends'."""
     knobs = knobs.resolved(model["rope_cos"].shape[0])
-    pos = knobs.context // 2 if pos is None else pos
-
-    def cycles(n: int) -> int:
-        part = chip_model(model, [range(0, n)], 0)
-        return estimate(part, rom_layout(part, knobs.lanes, knobs.values_per_lane), knobs).cycles(pos)
-
-    one, two = cycles(1), cycles(2)
-    per_layer = two - one
-    ends = one - per_layer
-    emb = min(ends, -(-model.config.dim // knobs.emb_lanes(model.config.dim)))
-    return ChipCost(per_layer, emb, ends - emb)
+    return chain_estimate(model, knobs).costs(knobs.context // 2 if pos is None else pos)
 
 
-def split_layers(model: IntModel, knobs: Knobs, chips: int) -> list[range]:
+def split_layers(model: IntModel, knobs: Knobs, chips: int, est: ChainEstimate | None = None) -> list[range]:
     """Contiguous layer ranges, one per chip, the slowest chip as fast as it can be: every layer costs
     the same cycles and resources, so the ends (embedding on the first chip, the classifier on the
     last) decide where the cuts go. Ties: the earlier chips take more layers."""
     check_chain_knobs(model, knobs, chips)
-    L, cost = model.config.n_layers, chip_costs(model, knobs)
+    knobs = knobs.resolved(model["rope_cos"].shape[0])
+    L = model.config.n_layers
+    cost = (est or chain_estimate(model, knobs)).costs(knobs.context // 2)
     best = None
     for cuts in itertools.combinations(range(1, L), chips - 1):
         bounds = (0, *cuts, L)
@@ -134,11 +162,8 @@ def split_layers(model: IntModel, knobs: Knobs, chips: int) -> list[range]:
 
 
 def chain_cycles(model: IntModel, knobs: Knobs, chips: int, pos: int) -> int:
-    """Estimated cycles of a sampled token at `pos` over the chain: the chips' layers one after
-    another, the two ends once, and a hop per frame (chips - 1 residual frames and the token's
-    frame back to the first chip)."""
-    c = chip_costs(model, knobs, pos)
-    return model.config.n_layers * c.per_layer + c.first + c.last + chips * link_hop_cycles(model.config.dim)
+    """Estimated cycles of a sampled token at `pos` over a chain of `chips` (ChainEstimate.cycles)."""
+    return chain_estimate(model, knobs, chips).cycles(pos)
 
 
 @dataclass(frozen=True)
@@ -160,7 +185,9 @@ def generate_chain(model: IntModel, out_dir: str | Path, knobs: Knobs, chips: in
     if out.exists() and not out.is_dir():
         raise GenerateError(f"{out} exists and is not a folder; choose another --out")
     knobs = knobs.resolved(model["rope_cos"].shape[0])
-    ranges = split_layers(model, knobs, chips)
+    check_chain_knobs(model, knobs, chips)
+    chain_est = chain_estimate(model, knobs, chips)
+    ranges = split_layers(model, knobs, chips, chain_est)
     parts = [chip_model(model, ranges, k) for k in range(chips)]
     infos = [generate(part, out / f"chip{k}", knobs) for k, part in enumerate(parts)]
     rom = out / "rom"
@@ -183,7 +210,7 @@ def generate_chain(model: IntModel, out_dir: str | Path, knobs: Knobs, chips: in
                   "hop_cycles": link_hop_cycles(model.config.dim),
                   "link": {"w": LINK_W, "beat_clks": LINK_BEAT_CLKS, "frame_words": frame_words(model.config.dim)},
                   "chip_fingerprints": [p.fingerprint for p in parts],
-                  "cycles_per_token": [{"position": p, "cycles": chain_cycles(model, knobs, chips, p)}
+                  "cycles_per_token": [{"position": p, "cycles": chain_est.cycles(p)}
                                        for p in positions(knobs.context)]},
     }
     del doc["estimate"]         # one chip's: each chip<k>/build.json has its own
