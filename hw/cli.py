@@ -349,6 +349,7 @@ def cmd_build(args: argparse.Namespace) -> None:
     run_build(args.board, args.model, knobs, out=args.out, build_dir=args.build_dir, tokenizer=args.tokenizer,
               freq_mhz=args.freq, check_only=args.check, force=args.force, measure=args.measure,
               router=args.router, seed=args.seed, bits=args.bits, clock_mhz=args.clock, chips=args.chips,
+              chip=args.chip,
               **{opt.name: getattr(args, opt.name) for opt in build_options()})
 
 
@@ -607,6 +608,9 @@ def build_parser() -> argparse.ArgumentParser:
                                   "sets the lane MACs' width, e.g. 'embedding=4,attention=4,mlp=4,classifier=4'")
     _add_knob_args(p, debug_vectors="off", macs="lut")
     _add_chips_arg(p)
+    p.add_argument("--chip", type=int, metavar="K",
+                   help="with --chips N: run the open flow for chip K only (0..N-1), e.g. one chip per "
+                        "machine or several at once; the fit check still covers every chip")
     p.add_argument("--tokenizer", type=Path, help="tokenizer.bin for the host metadata (default: beside the model)")
     p.add_argument("--out", type=Path, help="where the bitstream, manifest and metadata go "
                                            "(default bitstreams/BOARD/)")

@@ -445,3 +445,25 @@ def test_build_chips_runs_the_open_flow_per_chip(tmp_path, monkeypatch):
         assert "hw_board_uart_chain" in (tmp_path / "b" / f"chip{k}" / "board_top.v").read_text()
     assert [json.loads((tmp_path / "out" / f"ulx3s-85f-chip{k}.hardwire.json").read_text())["identity"]["layers"]
             for k in range(2)] == [2, 1]
+    # --chip K: chip K's open flow only (chains built one chip per machine, or several at once)
+    built.clear()
+    main(["build", "--board", "ulx3s-85f", "--model", str(tmp_path / "m.npz"), "--lanes", "5", "--vpl", "4",
+          "--chips", "2", "--chip", "1", "--out", str(tmp_path / "out1"), "--build-dir", str(tmp_path / "b1")])
+    assert built == ["chip1"]
+    assert sorted(p.name for p in (tmp_path / "out1").glob("*.bit")) == ["ulx3s-85f-chip1.bit"]
+
+
+@pytest.mark.parametrize("argv, why", [
+    (["--chip", "0"], "--chips is 1"),
+    (["--chips", "2", "--chip", "2"], "pick one of 0..1"),
+    (["--chips", "2", "--chip", "-1"], "pick one of 0..1"),
+])
+def test_build_chip_refused(argv, why, tmp_path, capsys):
+    """--chip without a chain, or naming a chip the chain does not have, is refused before any work."""
+    from hw.cli import EXIT_ERROR, main
+
+    m = model()
+    m.save(tmp_path / "m.npz")
+    assert main(["build", "--board", "ulx3s-85f", "--model", str(tmp_path / "m.npz"), "--lanes", "5", "--vpl", "4",
+                 "--check", *argv]) == EXIT_ERROR
+    assert why in capsys.readouterr().err

@@ -116,7 +116,7 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
               tokenizer: Path | None = None, freq_mhz: float | None = None, check_only: bool = False,
               force: bool = False, measure: int = 0, router: str | None = None, seed: int = 1,
               bits: str | None = None, clock_mhz: float | None = None, chips: int = 1,
-              log=print, **link_options) -> dict:
+              chip: int | None = None, log=print, **link_options) -> dict:
     """The body of `hardwire build`; returns {'fit': FitReport, 'manifest': path | None, ...}.
 
     link_options: the build options of the board's link (hw/links, e.g. baud=3000000 for a UART);
@@ -125,6 +125,10 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
     from hw.boards import fit_report, get_board, with_clock
     from hw.rtlgen.generate import generate
 
+    if chip is not None and chips == 1:
+        raise BuildError(f"--chip {chip} picks one chip of a chain, but --chips is 1: give --chips N as well")
+    if chip is not None and not 0 <= chip < chips:
+        raise BuildError(f"--chip {chip} names no chip of a chain of {chips}: pick one of 0..{chips - 1}")
     board = with_clock(get_board(board_name), clock_mhz)
     why = links.option_refusal(board, link_options)
     if why:
@@ -139,7 +143,7 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
     knobs = knobs.resolved(im["rope_cos"].shape[0])
     if chips > 1:
         return _run_chain_build(board, im, tok, knobs, chips, out, build_dir, tokenizer, freq_mhz, check_only,
-                                force, measure, router, seed, log, link_options)
+                                force, measure, router, seed, log, link_options, only=chip)
     fit = fit_report(im, knobs, board)
     log(fit.format())
     if not fit.fits and not force:
@@ -184,10 +188,10 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
 
 
 def _run_chain_build(board, im, tok, knobs, chips, out, build_dir, tokenizer, freq_mhz, check_only, force,
-                     measure, router, seed, log, link_options) -> dict:
+                     measure, router, seed, log, link_options, only: int | None = None) -> dict:
     """`hardwire build --chips N`: the model split over N boards (docs/chain.md). Every chip passes the fit
     check on its own; the chain's folder simulates as one device (--measure: chip 0's cycles per token span
-    the chain); each chip<k>/ goes through the open flow with the chain board top (link pins on the
+    the chain); each chip<k>/ (only chip `only` when given) goes through the open flow with the chain board top (link pins on the
     headers) and its bitstream, manifest and host metadata land in OUT (default: the build folder's
     bitstreams/, never the committed bitstreams/<board>/)."""
     from hw import links
@@ -221,6 +225,8 @@ def _run_chain_build(board, im, tok, knobs, chips, out, build_dir, tokenizer, fr
     dest.mkdir(parents=True, exist_ok=True)
     results = []
     for k, (info, fit) in enumerate(zip(chain.chips, fits)):
+        if only is not None and k != only:
+            continue
         log(f"chip {k} of {chips}: the open flow in {info.out_dir}")
         metadata_for_build(info.out_dir, tok, **extra)
         manifest = open_flow.build(info, board, fit=fit.to_json(), freq_mhz=freq_mhz, log=log,
