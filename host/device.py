@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from host import registers as R
+from host.chain import RemoteChip, SelectedChip, chain_top_selects, has_mailbox
 from host.errors import DeviceError, DeviceTimeout
 from host.metadata import IdentityMismatch, Metadata, check_identity, check_tokenizer, find_metadata
 from host.tokenizer import BOS, TextStream, Tokenizer
@@ -139,7 +140,8 @@ class Device:
         # identity has every chip's layers. One board of a chain reached by its own link is that chip.
         self.chain = R.chain_place(words[R.CHAIN])      # (index, chips, first layer) of the chip reached
         self.chips = 1
-        if self.chain[1] > 1 and self._reaches_the_chain(transport):
+        self._mailbox = has_mailbox(words[R.GEN_VERSION])
+        if self.chain[1] > 1 and self.chain[0] == 0 and (self._mailbox or chain_top_selects(transport)):
             self.chips = self.chain[1]
             self._identity = self._chain_identity(transport, self._identity)
         # FIFO capacities (0 = not reported): a prompt must fit the prompt FIFO; the host reads
@@ -179,24 +181,30 @@ class Device:
         return transport.read_block([R.GEN_VERSION] + R.identity_addresses()
                                     + [R.PROMPT_DEPTH, R.OUT_DEPTH, R.LORA_WORDS, R.STREAMS, R.CHAIN])
 
-    @staticmethod
-    def _reaches_the_chain(transport: Transport) -> bool:
-        """CHAIN_SEL selects another chip (a chain top: the simulation, or a first chip that forwards);
-        a chip's own core ignores the write and reads 0 there."""
-        transport.write(R.CHAIN_SEL, 1)
-        selected = transport.read(R.CHAIN_SEL) & 0xFF
-        transport.write(R.CHAIN_SEL, 0)
-        return selected == 1
+    def chip(self, k: int):
+        """Chip k of the chain this device reaches through its first chip: an object with read(addr),
+        read_block(addrs) and write(addr, value) on that chip's registers (host/chain.py)."""
+        return self._chip(self.transport, k)
+
+    def _chip(self, transport: Transport, k: int):
+        if not 0 <= k < self.chips:
+            raise DeviceError(f"{transport.name}: no chip {k}: the device reaches {self.chips} chip(s) "
+                              f"(0..{self.chips - 1})")
+        if k == 0:
+            return transport
+        if self._mailbox:
+            return RemoteChip(transport, k, timeout=min(self.timeout, 5.0))
+        return SelectedChip(transport, k)
 
     def _chain_identity(self, transport: Transport, first: R.Identity) -> R.Identity:
-        """Every chip's identity through CHAIN_SEL, checked to be one split of one model: chip k says
-        it is chip k of the same count, its first layer follows the layers before it, and it reports
-        the same model and build as chip 0. The chain's identity is chip 0's with all the layers."""
+        """Every chip's identity through the first chip (its CHAIN_REMOTE mailbox; a generator 1.7 chain
+        top: CHAIN_SEL), checked to be one split of one model: chip k says it is chip k of the same
+        count, its first layer follows the layers before it, and it reports the same model and build as
+        chip 0. The chain's identity is chip 0's with all the layers."""
         layers = 0
         try:
             for k in range(self.chips):
-                transport.write(R.CHAIN_SEL, k)
-                words = self._read_identity(transport)
+                words = self._read_identity(self._chip(transport, k))
                 ident = R.unpack_identity(words)
                 index, chips, base = R.chain_place(words[R.CHAIN])
                 where = f"{transport.name}: chip {k} of the chain"
@@ -215,7 +223,8 @@ class Device:
                         "model; load every board with the bitstreams of one build")
                 layers += ident.layers
         finally:
-            transport.write(R.CHAIN_SEL, 0)
+            if not self._mailbox:
+                transport.write(R.CHAIN_SEL, 0)
         return replace(first, layers=layers)
 
     # ------------------------------------------------------------ the link

@@ -107,6 +107,14 @@ REGISTERS: Tuple[Register, ...] = (
        "(0 = the first), bit 8 writes reach only that chip (0: every chip), bit 9 glitches the links' wires "
        "(simulation). Reads also `[15:10]` retransmissions of the selected chip's outgoing link (at most 63), "
        "`[31:16]` bit h: link h gave up. hw_core ignores it and reads 0"),
+    _R("CHAIN_REMOTE", 0x70, "RW",
+       "the first chip of a chain (hw_chain_bus): W `[7:0]` a register's word index, `[15:8]` a chip, bit 16 "
+       "write: that chip's register is read (into CHAIN_REMOTE_DATA) or written (from it) over the links; "
+       "ignored while busy. R: the same fields, bit 30 no chip took the last access, bit 31 busy. "
+       "hw_core reads 0"),
+    _R("CHAIN_REMOTE_DATA", 0x74, "RW",
+       "the first chip of a chain: the word CHAIN_REMOTE writes, and after a read the word it read "
+       "(writes ignored while busy). hw_core reads 0"),
     _R("FINGERPRINT", 0x80, "R",
        "sha256 of the integer model; word 0 = the first 8 hex digits (read from the model ROM, "
        "`rom/model.hex`, so that a respin changes it: docs/respin.md)", BUILD, words=8),

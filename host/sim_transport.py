@@ -28,6 +28,7 @@ class SimTransport(Transport):
     token_burst = 1
 
     RUN_CYCLES = 1 << 20        # clock cycles per pause() at most (the harness stops earlier)
+    IDLE_CYCLES = 256           # clock cycles a pause() of an idle device runs (a chain's links still work)
 
     def __init__(self, build_dir, session=None, timeout=None):
         self.build_dir = Path(build_dir)
@@ -80,7 +81,10 @@ class SimTransport(Transport):
             self._call(self.session.commands, lines)
 
     def pause(self) -> None:
-        self._call(self.session.run, self.RUN_CYCLES)
+        ran = self._call(self.session.run, self.RUN_CYCLES)
+        tick = getattr(self.session, "tick", None)
+        if tick is not None and isinstance(ran, tuple) and ran[0] < self.IDLE_CYCLES:
+            self._call(tick, self.IDLE_CYCLES)
 
     def close(self) -> None:
         close = getattr(self.session, "close", None)

@@ -229,6 +229,56 @@ def test_chain_link_faults_are_retransmitted_never_turned_into_wrong_tokens(chai
         sim.write(regs.CHAIN_SEL, 0)
 
 
+def remote(sim, chip: int, word: int, value: int | None = None) -> tuple[int, int]:
+    """One access of chip `chip`'s register `word` through the first chip's mailbox (hw_chain_bus):
+    (CHAIN_REMOTE, CHAIN_REMOTE_DATA) once it is done."""
+    if value is not None:
+        sim.write(regs.CHAIN_REMOTE_DATA, value)
+    sim.write(regs.CHAIN_REMOTE, (1 << 16 if value is not None else 0) | chip << 8 | word)
+    for _ in range(200):
+        status = sim.read(regs.CHAIN_REMOTE)
+        if not status >> 31:
+            return status, sim.read(regs.CHAIN_REMOTE_DATA)
+        sim.tick(64)
+    pytest.fail(f"the access of chip {chip} register {word} never came back")
+
+
+@pytest.mark.sim
+def test_every_chips_registers_through_the_first_chips_mailbox(chain):
+    """CHAIN_REMOTE on the first chip (CHAIN_SEL 0) reads and writes any chip's registers over the links,
+    as a board chain's host does: the words equal those CHAIN_SEL reads there, a write reaches only that
+    chip, a chip the ring does not have is reported (bit 30), and accesses while the chain generates
+    leave its tokens the golden model's."""
+    sim, last = chain.sim, chain.chips - 1
+    words = [regs.MAGIC, regs.CHAIN, regs.LAYERS, regs.FINGERPRINT, regs.GEN_VERSION, regs.SEED]
+    for k in range(chain.chips):
+        chain.select(k)
+        want = [sim.read(w) for w in words]
+        chain.select(0)
+        for w, v in zip(words, want):
+            status, got = remote(sim, k, w)
+            assert got == v and status == k << 8 | w, (k, w)
+    status, got = remote(sim, last, regs.SEED, 4321)
+    assert status == 1 << 16 | last << 8 | regs.SEED and got == 4321
+    assert sim.read(regs.SEED) == 0                              # chip 0 kept its own
+    chain.select(last)
+    assert sim.read(regs.SEED) == 4321
+    chain.select(0)
+    remote(sim, last, regs.SEED, 0)
+    status, _ = remote(sim, chain.chips, regs.MAGIC)              # no such chip: back untaken
+    assert status >> 30 & 1
+    assert remote(sim, 0, regs.MAGIC)[0] >> 30 & 1 == 0          # the first chip's own, no frame
+    # while the chain generates: control frames go between the core's, the tokens stay the golden model's
+    g = GoldenModel(chain.model, context=sim.ident["context"])
+    sim.reset_state()
+    want = list(g.generate(PROMPT, 8))
+    got = []
+    for ev in sim.stream(PROMPT, 8):
+        got.append(ev.token)
+        assert remote(sim, last, regs.CHAIN)[1] & 0xFF == last
+    assert got == want
+
+
 @pytest.mark.sim
 def test_chain_cycles_per_token_meet_the_estimate(chain):
     """The first chip's CYCLES_LAST_TOKEN of a sampled token spans the whole chain (its layers, every
@@ -306,31 +356,37 @@ def test_stories260k_8bit_full_context_over_chips(stories8, chips, tmp_path):
 @pytest.mark.sim
 def test_the_host_drives_a_chain_as_one_device(chain):
     """host.Device on the chain (sim: transport, the build's metadata): it reads every chip's identity
-    through CHAIN_SEL, reports the whole model (all layers, its fingerprint) and generates the golden
+    through the first chip's mailbox (CHAIN_REMOTE), reports the whole model (all layers, its fingerprint) and generates the golden
     model's tokens."""
+    from host import registers as R
     from host.device import open_device
+    from host.errors import DeviceError
     from host.metadata import metadata_for_build
 
     meta = metadata_for_build(chain.info.out_dir)
     with open_device(f"sim:{chain.info.out_dir}", metadata=meta.path) as dev:
         assert dev.chips == chain.chips
         assert dev.info().layers == LAYERS and dev.info().fingerprint == chain.model.fingerprint
+        for k in range(chain.chips):            # through the first chip's mailbox, as on boards
+            assert R.chain_place(dev.chip(k).read(R.CHAIN))[0] == k
+        with pytest.raises(DeviceError, match=f"no chip {chain.chips}"):
+            dev.chip(chain.chips)
         g = GoldenModel(chain.model, context=dev.info().context)
         assert dev.generate_ids(PROMPT, 6, temperature=0.7, seed=3) == list(g.generate(PROMPT, 6, temperature=0.7,
                                                                                         seed=3))
 
 
 class _Rewired:
-    """A transport to the chain that makes chip `chip`'s CHAIN register read `value`: a board cabled
-    in another place, or a bitstream of another split."""
+    """A transport to the chain that makes chip `chip`'s CHAIN register read `value` through the first
+    chip's mailbox: a board cabled in another place, or a bitstream of another split."""
 
     def __init__(self, transport, chip: int, value: int):
-        self.t, self.chip, self.value, self.sel = transport, chip, value, 0
+        self.t, self.chip, self.value, self.asked = transport, chip, value, None
         self.name = transport.name
 
     def write(self, addr, value):
-        if addr == regs.CHAIN_SEL * 4:
-            self.sel = value & 0xFF
+        if addr == regs.CHAIN_REMOTE * 4:
+            self.asked = (value >> 8 & 0xFF, value & 0xFF)
         self.t.write(addr, value)
 
     def read(self, addr):
@@ -338,8 +394,8 @@ class _Rewired:
 
     def read_block(self, addrs):
         words = self.t.read_block(addrs)
-        if self.sel == self.chip and regs.CHAIN * 4 in words:
-            words[regs.CHAIN * 4] = self.value
+        if self.asked == (self.chip, regs.CHAIN) and regs.CHAIN_REMOTE_DATA * 4 in words:
+            words[regs.CHAIN_REMOTE_DATA * 4] = self.value
         return words
 
     def close(self):

@@ -1812,7 +1812,8 @@ module hw_core #(
                 R_TOKEN_ACK:    reg_rdata_q <= tok_ack;
                 R_TOKEN_COUNT:  reg_rdata_q <= tok_count;
                 // the UART bridge answers these itself (hw_uart_bridge.v); over AXI they read 0
-                R_LINK_CAPS, R_STREAM_CTRL, R_CHAIN_SEL: reg_rdata_q <= 32'd0;
+                R_LINK_CAPS, R_STREAM_CTRL, R_CHAIN_SEL,
+                R_CHAIN_REMOTE, R_CHAIN_REMOTE_DATA: reg_rdata_q <= 32'd0;   // hw_chain_bus: a chain's first chip
                 R_CHAIN:        reg_rdata_q <= {8'd0, LAYER_BASE[7:0], CHIP_COUNT[7:0], CHIP_INDEX[7:0]};
                 R_PROMPT_LEN:   reg_rdata_q <= prompt_len_reg;
                 R_MAX_NEW:      reg_rdata_q <= max_new_reg;

@@ -198,7 +198,8 @@ def generate_chain(model: IntModel, out_dir: str | Path, knobs: Knobs, chips: in
     (out / "rtl").mkdir(parents=True, exist_ok=True)
     top = out / "rtl" / "hardwire_top.v"
     top.write_text(emit_chain_top(model, parts, infos))
-    static = sorted(set(static_sources()) | set(static_sources("hw_chain_ends")) | set(static_sources("hw_chain_wire")))
+    static = sorted({p for m in (None, "hw_chain_ends", "hw_chain_bus", "hw_chain_wire")
+                     for p in (static_sources(m) if m else static_sources())})
     first = json.loads((infos[0].out_dir / "build.json").read_text())
     doc = {
         **first,

@@ -8,12 +8,14 @@ through CHAIN_SEL (host/regmap.py): reads come from the selected chip, writes go
 (or only the selected one with bit 8 set); CHAIN_SEL itself reads back with each link's error flag
 and the selected chip's link's retransmissions; bit 9 makes every wire glitch (hw_chain_wire, simulation).
 BUSY is any chip busy (a chip after the first may still work on a frame when the first is done).
+Each chip's hw_chain_bus sits between the bus and its core as on the boards, so CHAIN_REMOTE reaches
+the chips over the links exactly as a board chain's host does through its first chip.
 """
 from __future__ import annotations
 
 from host.regmap import BY_NAME
 from hw.rtlgen import version_text
-from hw.rtlgen.top import CHAIN_PORTS, CORE_PORTS, core_parameters, header_lines, port_lines
+from hw.rtlgen.top import CHAIN_PORTS, CORE_PORTS, chain_bus_lines, core_parameters, header_lines, port_lines
 
 
 def _param_lines(params: list[tuple[str, str, str]], rom_dir: str) -> list[str]:
@@ -85,9 +87,13 @@ def emit_chain_top(model, parts: list, infos: list) -> str:
             "    assign token_avail = chip_token_avail[0];      // the first chip holds the output tokens",
             "    wire   unused_avail = &{1'b0, chip_token_avail};",
             "",
-            "    // chip k's frames out (to link end down[k]) and in (from link end up[k])",
-            "    wire [CHIPS*16-1:0] tx_data, rx_data;",
-            "    wire [CHIPS-1:0]    tx_valid, tx_ready, rx_valid, rx_ready;",
+            "    // chip k's frames out (to link end down[k]) and in (from link end up[k]), and the core's",
+            "    // (c_*) and its register bus (k_*) behind its hw_chain_bus",
+            "    wire [CHIPS*16-1:0] tx_data, rx_data, c_tx_data, c_rx_data;",
+            "    wire [CHIPS-1:0]    tx_valid, tx_ready, rx_valid, rx_ready, c_tx_valid, c_tx_ready, c_rx_valid, c_rx_ready;",
+            "    wire [CHIPS-1:0]    k_wr, k_rd;",
+            "    wire [CHIPS*8-1:0]  k_addr;",
+            "    wire [CHIPS*32-1:0] k_wdata, k_rdata;",
             ""]
     for k, (part, info) in enumerate(zip(parts, infos)):
         params = core_parameters(part, info.layout, info.knobs)
@@ -99,19 +105,27 @@ def emit_chain_top(model, parts: list, infos: list) -> str:
         out += [f"    ) chip{k} (",
                 "        .clk(clk),",
                 "        .rst(rst),",
-                f"        .reg_wr(reg_wr && !wr_sel && (!only_reg || sel_reg == 8'd{k})),",
-                "        .reg_addr(reg_addr),",
-                "        .reg_wdata(reg_wdata),",
-                f"        .reg_rd(reg_rd && sel_reg == 8'd{k}),",
-                f"        .reg_rdata(chip_rdata[{32 * k} +: 32]),",
+                f"        .reg_wr(k_wr[{k}]),",
+                f"        .reg_addr(k_addr[{8 * k} +: 8]),",
+                f"        .reg_wdata(k_wdata[{32 * k} +: 32]),",
+                f"        .reg_rd(k_rd[{k}]),",
+                f"        .reg_rdata(k_rdata[{32 * k} +: 32]),",
                 f"        .busy(chip_busy[{k}]),",
                 f"        .token_avail(chip_token_avail[{k}]),"]
-        conns = {"chain_tx_data": f"tx_data[{16 * k} +: 16]", "chain_tx_valid": f"tx_valid[{k}]",
-                 "chain_tx_ready": f"tx_ready[{k}]", "chain_rx_data": f"rx_data[{16 * k} +: 16]",
-                 "chain_rx_valid": f"rx_valid[{k}]", "chain_rx_ready": f"rx_ready[{k}]"}
+        frames = {"tx_data": f"[{16 * k} +: 16]", "tx_valid": f"[{k}]", "tx_ready": f"[{k}]",
+                  "rx_data": f"[{16 * k} +: 16]", "rx_valid": f"[{k}]", "rx_ready": f"[{k}]"}
         for i, (_, _, name) in enumerate(CHAIN_PORTS):
-            out.append(f"        .{name}({conns[name]})" + ("," if i < len(CHAIN_PORTS) - 1 else ""))
-        out += ["    );", ""]
+            f = name.removeprefix("chain_")
+            out.append(f"        .{name}(c_{f}{frames[f]})" + ("," if i < len(CHAIN_PORTS) - 1 else ""))
+        out += ["    );"]
+        bus = {"reg_wr": f"reg_wr && !wr_sel && (!only_reg || sel_reg == 8'd{k})", "reg_addr": "reg_addr",
+               "reg_wdata": "reg_wdata", "reg_rd": f"reg_rd && sel_reg == 8'd{k}",
+               "reg_rdata": f"chip_rdata[{32 * k} +: 32]", "core_wr": f"k_wr[{k}]", "core_addr": f"k_addr[{8 * k} +: 8]",
+               "core_wdata": f"k_wdata[{32 * k} +: 32]", "core_rd": f"k_rd[{k}]",
+               "core_rdata": f"k_rdata[{32 * k} +: 32]",
+               **{f"core_{f}": f"c_{f}{r}" for f, r in frames.items()},
+               **{f"link_{f}": f"{f}{r}" for f, r in frames.items()}}
+        out += chain_bus_lines(part, f"bus{k}", bus) + [""]
     out += ["    // per chip its two link ends (hw_chain_ends); per boundary h (chip h to chip (h + 1) % CHIPS)",
             "    // the cable both ways through hw_chain_wire (a wire, or glitches with CHAIN_SEL bit 9)",
             "    wire [CHIPS*8-1:0] fwd_d, fwd_d_w, back_d, back_d_w;    // _w: after the wire",

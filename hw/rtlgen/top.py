@@ -125,6 +125,24 @@ def chain_parameters(model) -> list[tuple[str, str, str]]:
     ]
 
 
+def chain_bus_lines(model, name: str, conns: dict[str, str], indent: str = "    ") -> list[str]:
+    """An hw_chain_bus instance (hw/rtl/hw_chain_bus.v) for `model`'s chip; conns maps each of its
+    ports but clk and rst to an expression."""
+    from host.regmap import BY_NAME
+
+    c = chain_place(model)
+    params = (f".DIM({model.config.dim + 2}), .CHIP_INDEX(8'd{c['index']}), .CHIP_FIRST({int(c['index'] == 0)}), "
+              f".R_REMOTE(8'd{BY_NAME['CHAIN_REMOTE'].index}), .R_REMOTE_DATA(8'd{BY_NAME['CHAIN_REMOTE_DATA'].index})")
+    ports = ", ".join(f".{p}({e})" for p, e in conns.items())
+    return [f"{indent}hw_chain_bus #({params}) {name} (", f"{indent}    .clk(clk), .rst(rst), {ports});"]
+
+
+CHAIN_BUS_PORTS = ("reg_wr", "reg_addr", "reg_wdata", "reg_rd", "reg_rdata", "core_wr", "core_addr", "core_wdata",
+                   "core_rd", "core_rdata", "core_tx_data", "core_tx_valid", "core_tx_ready", "core_rx_data",
+                   "core_rx_valid", "core_rx_ready", "link_tx_data", "link_tx_valid", "link_tx_ready",
+                   "link_rx_data", "link_rx_valid", "link_rx_ready")
+
+
 def _roms_text(layout: Layout) -> str:
     roms = [f"{g.depth} words of {layout.vpl * g.bits} bits" for g in layout.groups]
     return roms[0] if len(roms) == 1 else "(" + " + ".join(roms) + ")"
@@ -200,6 +218,10 @@ def emit_top(model, layout: Layout, knobs: Knobs) -> str:
     for d, w, name in CHAIN_PORTS:
         if d == "output" or chained:
             out.append(f"    wire {f'[{w - 1}:0]' if w > 1 else '':<6} {name};")
+    if chained:     # the core's bus behind hw_chain_bus, the link ends' frames after it
+        out += ["    wire        core_wr, core_rd;", "    wire [7:0]  core_addr;", "    wire [31:0] core_wdata, core_rdata;",
+                "    wire [15:0] link_tx_data, link_rx_data;",
+                "    wire        link_tx_valid, link_tx_ready, link_rx_valid, link_rx_ready;"]
     out += ["", "    hw_core #("]
     nw = max(len(n) for n, _, _ in params)
     vw = max(len(v) for _, v, _ in params if len(v) < 20) + 3     # long literals just overflow
@@ -207,8 +229,10 @@ def emit_top(model, layout: Layout, knobs: Knobs) -> str:
         item = f"({val})" + ("," if i < len(params) - 1 else "")
         out.append(f"        .{name:<{nw}} {item:<{vw}} // {comment}")
     out += ["    ) core ("]
+    behind_bus = {"reg_wr": "core_wr", "reg_addr": "core_addr", "reg_wdata": "core_wdata", "reg_rd": "core_rd",
+                  "reg_rdata": "core_rdata"} if chained else {}
     for _, _, name, _ in CORE_PORTS:
-        out.append(f"        .{name}({name}),")
+        out.append(f"        .{name}({behind_bus.get(name, name)}),")
     # one chip: no chain link (its frames ports are tied off)
     for i, (d, w, name) in enumerate(CHAIN_PORTS):
         sep = "," if i < len(CHAIN_PORTS) - 1 else ""
@@ -217,11 +241,16 @@ def emit_top(model, layout: Layout, knobs: Knobs) -> str:
     out += ["    );", ""]
     if chained:
         pins = ",\n".join(f"        .{name}({name})" for _, _, name, _ in LINK_PINS)
-        out += ["    wire [15:0] retransmits;",
+        bus = {p: p for p in CHAIN_BUS_PORTS}
+        bus.update({f"core_{p}": f"chain_{p}" for p in ("tx_data", "tx_valid", "tx_ready", "rx_data", "rx_valid",
+                                                          "rx_ready")})
+        out += ["    // registers of the other chips through the first, control frames between the core's",
+                *chain_bus_lines(model, "bus", bus), "",
+                "    wire [15:0] retransmits;",
                 f"    hw_chain_ends #(.W(8), .DIM({model.config.dim + 2}), .BEAT_CLKS(4)) ends (",
                 "        .clk(clk),", "        .rst(rst),",
-                "        .tx_data(chain_tx_data), .tx_valid(chain_tx_valid), .tx_ready(chain_tx_ready),",
-                "        .rx_data(chain_rx_data), .rx_valid(chain_rx_valid), .rx_ready(chain_rx_ready),",
+                "        .tx_data(link_tx_data), .tx_valid(link_tx_valid), .tx_ready(link_tx_ready),",
+                "        .rx_data(link_rx_data), .rx_valid(link_rx_valid), .rx_ready(link_rx_ready),",
                 pins + ",", "        .retransmits(retransmits)", "    );",
                 "    wire unused_retransmits = &{1'b0, retransmits};", "", "endmodule", "", "`resetall", ""]
         return "\n".join(out)
