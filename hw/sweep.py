@@ -140,9 +140,6 @@ def make_sweep(model: Path, boards: list[str], lanes: list[int], vpl: list[int],
     if bits and Path(model).suffix == ".npz":
         raise SweepError(f"--bits: {model} is already quantized; --bits applies to a float checkpoint "
                          "(pass the checkpoint, or drop --bits)")
-    if max(chips) > 1 and {"synth", "pnr"} & set(stages):
-        raise SweepError(f"--chips {','.join(map(str, chips))}: a chain's chips have no board top yet (docs/chain.md), "
-                         "so synth and pnr do not run on them; sweep chains with --stages estimate,sim")
     if sim_tokens < 0:
         raise SweepError(f"--sim-tokens {sim_tokens}: give a token count >= 1, or 0 for the whole context")
     points = tuple(Point(b, q, ln, v, e, s, c) for b, q, ln, v, e, s, c

@@ -43,6 +43,8 @@ def row(rec: dict) -> dict:
     if pnr and "skipped" not in pnr:
         r.update(resources_from="place and route", fmax_mhz=pnr["fmax_mhz"],
                  **{k: v["used"] for k, v in pnr["utilisation"].items() if k in ("luts", "ffs", "brams", "dsps")})
+        if pnr.get("chips"):            # a chain: the largest chip's use, the slowest chip's Fmax
+            r["resources_from"] = f"place and route (largest of {len(pnr['chips'])} chips)"
     if r["brams"] is not None and est:
         r["bram_kbit"] = r["brams"] * est["bram_kbits"]
     if r["cycles_per_token"]:

@@ -179,18 +179,30 @@ def _stage_sim(task: dict, p: Point, model, rec: dict) -> dict:
     return {k: r[k] for k in keep}
 
 
-def _point_build(task: dict, p: Point, model):
-    """The point's own build folder (its board top and tool outputs), with the design generated."""
+def _point_build(task: dict, p: Point, model) -> tuple[list[Path], object]:
+    """The point's build folders (each with its board top and tool outputs), with the design generated:
+    one, or for a chain one per chip (chip<k>/ of the chain folder, the chain's board top)."""
     from hw.boards import get_board
     from hw.flows.open_flow import write_board_top
     from hw.rtlgen.generate import generate
 
-    bdir = Path(task["out"], "builds", task["id"])
+    root = Path(task["out"], "builds", task["id"])
     board = get_board(p.board)
-    if not (bdir / "build.json").is_file():
-        generate(model, bdir, _knobs(task, p, model))
-        write_board_top(bdir, board)
-    return bdir, board
+    dirs = [root / f"chip{k}" for k in range(p.chips)] if p.chips > 1 else [root]
+    if not all((d / "board_top.v").is_file() for d in dirs):
+        if p.chips > 1:
+            from hw.rtlgen.chain import generate_chain
+            generate_chain(model, root, _knobs(task, p, model), p.chips)
+        else:
+            generate(model, root, _knobs(task, p, model))
+        for d in dirs:
+            write_board_top(d, board)
+    return dirs, board
+
+
+def _largest(per_chip: list[dict]) -> dict:
+    """Per key, the largest chip's value (a chain's chips are separate boards: each must fit one)."""
+    return {k: max(c.get(k, 0) for c in per_chip) for k in per_chip[0]}
 
 
 def _stage_synth(task: dict, p: Point, model, rec: dict) -> dict:
@@ -199,8 +211,11 @@ def _stage_synth(task: dict, p: Point, model, rec: dict) -> dict:
     why = _skip(task, rec)
     if why:
         return {"skipped": why}
-    bdir, board = _point_build(task, p, model)
-    return {"cells": synth(bdir, board), "log": str(bdir / "synth.log")}
+    dirs, board = _point_build(task, p, model)
+    cells = [synth(d, board) for d in dirs]
+    if p.chips == 1:
+        return {"cells": cells[0], "log": str(dirs[0] / "synth.log")}
+    return {"cells": _largest(cells), "chips": [{"cells": c, "log": str(d / "synth.log")} for c, d in zip(cells, dirs)]}
 
 
 def _stage_pnr(task: dict, p: Point, model, rec: dict) -> dict:
@@ -209,24 +224,34 @@ def _stage_pnr(task: dict, p: Point, model, rec: dict) -> dict:
     why = _skip(task, rec)
     if why:
         return {"skipped": why}
-    bdir, board = _point_build(task, p, model)
-    if not (bdir / "synth.json").is_file():         # synthesized on another machine of the cluster
-        synth(bdir, board)
-    # one seed per point: the sweep's seeds are the knob, a stalled router2 is this point's result
+    dirs, board = _point_build(task, p, model)
     from hw.progress import pnr_progress
 
-    said = []
+    chips = []
+    for k, d in enumerate(dirs):
+        if not (d / "synth.json").is_file():         # synthesized on another machine of the cluster
+            synth(d, board)
+        said = []
+        where = f"chip {k}: " if p.chips > 1 else ""
 
-    def on_log(text: str) -> None:          # nextpnr's progress to the driver's display
-        now = getattr(pnr_progress(text), "text", None)
-        if now and now not in said[-1:]:
-            said.append(now)
-            tell(task["id"], "pnr", now)
+        def on_log(text: str) -> None:          # nextpnr's progress to the driver's display
+            now = getattr(pnr_progress(text), "text", None)
+            if now and now not in said[-1:]:
+                said.append(now)
+                tell(task["id"], "pnr", where + now)
 
-    report = pnr(bdir, board, seed=p.seed, router=task["router"], tries=1, log=lambda s: None, on_log=on_log)
-    fmax = fmax_mhz(report)
-    return {"fmax_mhz": round(fmax, 2), "timing_met": fmax >= board.clock_mhz,
-            "utilisation": utilisation(report, board), "log": str(bdir / "pnr.log")}
+        # one seed per point: the sweep's seeds are the knob, a stalled router2 is this point's result
+        report = pnr(d, board, seed=p.seed, router=task["router"], tries=1, log=lambda s: None, on_log=on_log)
+        fmax = fmax_mhz(report)
+        chips.append({"fmax_mhz": round(fmax, 2), "timing_met": fmax >= board.clock_mhz,
+                      "utilisation": utilisation(report, board), "log": str(d / "pnr.log")})
+    if p.chips == 1:
+        return chips[0]
+    # the chain runs at its slowest chip's clock; each chip is its own board: the largest chip's use
+    util = {k: {"used": max(c["utilisation"][k]["used"] for c in chips),
+                "available": chips[0]["utilisation"][k]["available"]} for k in chips[0]["utilisation"]}
+    return {"fmax_mhz": min(c["fmax_mhz"] for c in chips), "timing_met": all(c["timing_met"] for c in chips),
+            "utilisation": util, "chips": chips}
 
 
 _STAGE_FUNCS = {"estimate": _stage_estimate, "sim": _stage_sim, "synth": _stage_synth, "pnr": _stage_pnr}

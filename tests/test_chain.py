@@ -258,13 +258,14 @@ def test_every_chips_registers_through_the_first_chips_mailbox(chain):
         for w, v in zip(words, want):
             status, got = remote(sim, k, w)
             assert got == v and status == k << 8 | w, (k, w)
+    sim.write(regs.SEED, 1234)                                   # every chip's SEED
     status, got = remote(sim, last, regs.SEED, 4321)
     assert status == 1 << 16 | last << 8 | regs.SEED and got == 4321
-    assert sim.read(regs.SEED) == 0                              # chip 0 kept its own
+    assert sim.read(regs.SEED) == 1234                           # chip 0 kept its own
     chain.select(last)
     assert sim.read(regs.SEED) == 4321
     chain.select(0)
-    remote(sim, last, regs.SEED, 0)
+    sim.write(regs.SEED, 0)
     status, _ = remote(sim, chain.chips, regs.MAGIC)              # no such chip: back untaken
     assert status >> 30 & 1
     assert remote(sim, 0, regs.MAGIC)[0] >> 30 & 1 == 0          # the first chip's own, no frame

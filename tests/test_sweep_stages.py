@@ -191,5 +191,37 @@ def test_a_chain_point_estimates_and_simulates_the_split(npz, tmp_path):
     from hw.sweep_report import row
     r = row(rec)
     assert r["chips"] == 2 and r["resources_from"] == "estimate (largest of 2 chips)"
-    with pytest.raises(SweepError, match="no board top"):
-        make_sweep(npz, ["ulx3s-85f"], [5], [4], [0], [1], None, plain, parse_stages("synth"), chips=[2])
+
+
+def test_a_chain_point_synthesizes_and_routes_every_chip(npz, tmp_path, monkeypatch):
+    """--chips 2 through synth and pnr (the tools replaced by fakes): each chip's own build folder with
+    the chain's board top (link pins), the record keeps every chip's result, and the row reports the
+    largest chip's resources and the slowest chip's Fmax."""
+    board = get_board("ulx3s-85f")
+    seen = []
+
+    def synth(bdir, b):
+        seen.append(("synth", bdir.name, "hw_board_uart_chain" in (bdir / "board_top.v").read_text()))
+        (bdir / "synth.json").write_text("{}")
+        return {"LUT4": 1000 + 100 * int(bdir.name[-1])}
+
+    def pnr(bdir, b, seed, router, tries, log, on_log):
+        k = int(bdir.name[-1])
+        seen.append(("pnr", bdir.name))
+        return {"fmax": {"clk": {"achieved": 40.0 - 5 * k}},
+                "utilization": {v: {"used": 10 + k, "available": 100} for v in board.backend.utilisation_cells.values()}}
+
+    monkeypatch.setattr("hw.flows.open_flow.synth", synth)
+    monkeypatch.setattr("hw.flows.open_flow.pnr", pnr)
+    sweep = make_sweep(npz, ["ulx3s-85f"], [5], [4], [0], [1], None, Knobs(), parse_stages("pnr"), chips=[2])
+    p = sweep.points[0]
+    rec = st.run_point(make_task(sweep, sweep.point_id(p), p, None, tmp_path), MODEL)
+    assert "error" not in rec, rec.get("error")
+    assert seen == [("synth", "chip0", True), ("synth", "chip1", True), ("pnr", "chip0"), ("pnr", "chip1")]
+    syn, pr = rec["stages"]["synth"], rec["stages"]["pnr"]
+    assert syn["cells"] == {"LUT4": 1100} and [c["cells"]["LUT4"] for c in syn["chips"]] == [1000, 1100]
+    assert pr["fmax_mhz"] == 35.0 and [c["fmax_mhz"] for c in pr["chips"]] == [40.0, 35.0]
+    assert pr["utilisation"]["dsps"] == {"used": 11, "available": 100}
+    from hw.sweep_report import row
+    r = row(rec)
+    assert r["fmax_mhz"] == 35.0 and r["dsps"] == 11 and r["resources_from"] == "place and route (largest of 2 chips)"
