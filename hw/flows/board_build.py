@@ -239,7 +239,9 @@ def _run_chain_build(board, im, tok, knobs, chips, out, build_dir, tokenizer, fr
         name = f"{bit.stem}-chip{k}"
         shutil.copy2(bit, dest / f"{name}{bit.suffix}")
         shutil.copy2(manifest, dest / f"manifest-chip{k}.json")
-        write_host_metadata(info.out_dir, dest, name)
+        # the host opened over chip 0's link sees the whole chain (its mailbox reaches the others):
+        # chip 0's metadata is the chain's; another board opened alone is its own chip
+        write_host_metadata(bdir if k == 0 else info.out_dir, dest, name)
         log(summary(doc, dest / f"{name}{bit.suffix}"))
         results.append({"manifest": dest / f"manifest-chip{k}.json", "bitstream": dest / f"{name}{bit.suffix}",
                         "doc": doc})
