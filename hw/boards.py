@@ -253,8 +253,15 @@ def _table_memories(model, knobs) -> list[int]:
     gain_copies = -(-knobs.norm_lanes(D) // 2)
     words_per_pass = -(-D // knobs.values_per_lane)
     silu_gates = min(H, -(-knobs.lanes // words_per_pass))
-    return ([V * D * model.knobs["bits"]["embedding"], V * SCALE_BITS, knobs.context * (hd // 2) * 32]
+    # a chip after the first of a chain has no embedding (hw_core g_no_embedding)
+    embedding = [V * D * model.knobs["bits"]["embedding"], V * SCALE_BITS] if _holds_embedding(model) else []
+    return (embedding + [knobs.context * (hd // 2) * 32]
             + [L * D * 16] * (2 * gain_copies) + [L * 256 * 16] * silu_gates + [256 * 16, 256 * 16, 1024 * 16])
+
+
+def _holds_embedding(model) -> bool:
+    """The model is a whole model or the first chip of a chain (hw/rtlgen/chain.py chip_model)."""
+    return int((model.meta.get("chain") or {}).get("index", 0)) == 0
 
 
 def _constant_rom_blocks(model, knobs, kb: int) -> int:
@@ -298,7 +305,7 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
     if fam in DSP_PER_REQUANT:
         dsps = (est.mac_multipliers + DSP_PER_REQUANT[fam] * est.requant_multipliers + DSP_FIXED[fam]
                 + att.dsps + NORM_DSPS * (est.norm_width - 2) + _vector_extra(est, EMB_DSPS, ROPE_PAIR_DSPS)
-                + LORA_DSPS * lora_on)
+                + LORA_DSPS * lora_on - (0 if _holds_embedding(model) else EMB_DSPS * est.embedding_width))
     else:       # iCE40: the multipliers an ECP5 puts in DSPs become LUTs
         luts += ICE40_LUTS_PER_MULT * (est.mac_multipliers + 2 * est.requant_multipliers + DSP_FIXED["ecp5"]
                                        + att.multipliers

@@ -670,24 +670,33 @@ module hw_core #(
     wire [DIW-1:0]     emb_out_idx;
     wire [EMB_W*16-1:0] emb_out;            // element emb_out_idx + j at [16j +: 16]
 
-    hw_embedding #(
-        .D(D),
-        .V(V),
-        .W(EMB_W),
-        .BITS(BITS_EMB),
-        .TOKW(TOKW),
-        .ROM_DIR(ROM_DIR),
-        .IW(DIW),
-        .LATENCY(EMB_LATENCY)
-    ) embedding (
-        .clk(clk),
-        .rst(soft_rst),
-        .start(emb_start),
-        .token(tok_reg),
-        .out_valid(emb_out_valid),
-        .out_idx(emb_out_idx),
-        .out(emb_out)
-    );
+    generate if (CHIP_FIRST != 0) begin : g_embedding
+        hw_embedding #(
+            .D(D),
+            .V(V),
+            .W(EMB_W),
+            .BITS(BITS_EMB),
+            .TOKW(TOKW),
+            .ROM_DIR(ROM_DIR),
+            .IW(DIW),
+            .LATENCY(EMB_LATENCY)
+        ) embedding (
+            .clk(clk),
+            .rst(soft_rst),
+            .start(emb_start),
+            .token(tok_reg),
+            .out_valid(emb_out_valid),
+            .out_idx(emb_out_idx),
+            .out(emb_out)
+        );
+    end else begin : g_no_embedding
+        // a chip after the first takes its residual from the link: no embedding ROM (16 block
+        // RAMs and 8 multipliers on stories260K at 8 bits), which synthesis cannot drop by itself
+        assign emb_out_valid = 1'b0;
+        assign emb_out_idx   = {DIW{1'b0}};
+        assign emb_out       = {EMB_W*16{1'b0}};
+        wire unused_emb = &{1'b0, emb_start};
+    end endgenerate
 
     // ================================================================ rmsnorm
     reg  [31:0]       res_ready_reg;        // residual rows already final (rmsnorm pass 1 trails them)
