@@ -143,10 +143,18 @@ def weight_bits(model) -> dict[str, int]:
     return {k: int(v) for k, v in bits.items()}
 
 
+def holds_classifier(model) -> bool:
+    """The model is a whole model or the last chip of a chain (hw/rtlgen/chain.py chip_model): the
+    chips before it never run the classifier, so their lane ROMs leave its rows out."""
+    c = getattr(model, "meta", {}).get("chain") or {}
+    return int(c.get("index", 0)) == int(c.get("chips", 1)) - 1
+
+
 def matrix_order(model) -> list[tuple[str, int | None, np.ndarray]]:
     """(name, layer, W (R, C)) in the token order of the walk."""
     out = [(n, l, model[n][l]) for l in range(model.config.n_layers) for n in LAYER_MATRICES]
-    out.append((CLASSIFIER.name, None, model[CLASSIFIER.name]))
+    if holds_classifier(model):
+        out.append((CLASSIFIER.name, None, model[CLASSIFIER.name]))
     return out
 
 
@@ -170,8 +178,10 @@ def rom_layout(model, lanes: int, vpl: int) -> Layout:
         slots.append(MatrixSlot(name, layer, r, c, b, p, k, depth[g], pas, g))
         depth[g] += p * k
         pas += p
-    max_c = max(s.cols for s in slots)
-    max_r = max(s.rows for s in slots)
+    # the counters are as wide as the classifier needs on every chip (the RTL sizes them for it)
+    cls_r, cls_c = np.shape(model[CLASSIFIER.name])
+    max_c = max(max(s.cols for s in slots), cls_c)
+    max_r = max(max(s.rows for s in slots), cls_r)
     # |x| <= 128, |w| <= 2**(WB-1) - 1: |sum| < C * 2**(WB+6), plus a sign bit;
     # hw_mac_lane needs room for one product and a spare bit (ACC_W >= WB + 9)
     acc = max(clog2(max_c) + wb + 7, wb + 9)

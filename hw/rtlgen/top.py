@@ -36,7 +36,8 @@ def _packed(values: list[int], width: int) -> str:
 
 def _class_group(layout: Layout, cls: str) -> int:
     """The ROM group of a weight class's matrices (one group per class width)."""
-    return next(s.group for s in layout.slots if MATRIX_CLASS[s.name] == cls)
+    # 0 for the classifier on a chip before a chain's last, whose ROMs leave it out (never walked)
+    return next((s.group for s in layout.slots if MATRIX_CLASS[s.name] == cls), 0)
 
 
 def core_parameters(model, layout: Layout, knobs: Knobs) -> list[tuple[str, str, str]]:
