@@ -497,6 +497,9 @@ def test_build_chips_runs_the_open_flow_per_chip(tmp_path, monkeypatch):
         assert (tmp_path / "out" / f"ulx3s-85f-chip{k}.bit").read_bytes() == f"chip{k}".encode()
         doc = json.loads((tmp_path / "out" / f"manifest-chip{k}.json").read_text())
         assert doc["chain"]["chip"] == k and doc["fit_check"]["fits"]
+        # the speed is the chain's (every chip's layers and the hops), not the chip's alone
+        built_knobs = Knobs(lanes=5, values_per_lane=4, macs="lut", debug_vectors=False).resolved(m.config.seq_len)
+        assert doc["speed_at_clock"]["cycles_first"] == chain_cycles(m, built_knobs, 2, 0)
         meta = json.loads((tmp_path / "out" / f"ulx3s-85f-chip{k}.hardwire.json").read_text())
         assert meta["identity"]["fingerprint"] == m.fingerprint
         assert "hw_board_uart_chain" in (tmp_path / "b" / f"chip{k}" / "board_top.v").read_text()

@@ -196,7 +196,7 @@ def _run_chain_build(board, im, tok, knobs, chips, out, build_dir, tokenizer, fr
     bitstreams/, never the committed bitstreams/<board>/)."""
     from hw import links
     from hw.boards import fit_report
-    from hw.rtlgen.chain import chip_model, generate_chain, split_layers
+    from hw.rtlgen.chain import chain_estimate, chip_model, generate_chain, split_layers
 
     ranges = split_layers(im, knobs, chips)
     fits = [fit_report(chip_model(im, ranges, k), knobs, board) for k in range(chips)]
@@ -224,6 +224,7 @@ def _run_chain_build(board, im, tok, knobs, chips, out, build_dir, tokenizer, fr
     dest = Path(out) if out else bdir / "bitstreams"
     dest.mkdir(parents=True, exist_ok=True)
     results = []
+    chain_est = chain_estimate(im, knobs, chips)
     for k, (info, fit) in enumerate(zip(chain.chips, fits)):
         if only is not None and k != only:
             continue
@@ -234,6 +235,10 @@ def _run_chain_build(board, im, tok, knobs, chips, out, build_dir, tokenizer, fr
         doc = json.loads(manifest.read_text())
         doc["chain"] = {"chip": k, "chips": chips, "layers": [ranges[k].start, ranges[k].stop],
                         **({"measured": measured} if measured else {})}
+        # a token passes every chip: the speed is the chain's (its estimate, at this chip's clock and
+        # Fmax; the chain runs at its slowest chip's), not this chip's layers alone
+        doc["speed_at_clock"] = open_flow.speed(chain_est, knobs.context, doc["clock_mhz"])
+        doc["speed_at_fmax"] = open_flow.speed(chain_est, knobs.context, doc["fmax_mhz"])
         manifest.write_text(json.dumps(doc, indent=1) + "\n")
         bit = info.out_dir / doc["bitstream"]["file"]
         name = f"{bit.stem}-chip{k}"
