@@ -202,29 +202,25 @@ class Device:
         count, its first layer follows the layers before it, and it reports the same model and build as
         chip 0. The chain's identity is chip 0's with all the layers."""
         layers = 0
-        try:
-            for k in range(self.chips):
-                words = self._read_identity(self._chip(transport, k))
-                ident = R.unpack_identity(words)
-                index, chips, base = R.chain_place(words[R.CHAIN])
-                where = f"{transport.name}: chip {k} of the chain"
-                if (index, chips, base) != (k, self.chips, layers):
-                    raise IdentityMismatch(
-                        f"{where} says it is chip {index} of {chips} starting at layer {base}, not chip {k} of "
-                        f"{self.chips} starting at layer {layers}: the boards are cabled in another order or "
-                        "run bitstreams of different splits; load each board with its chip<k> bitstream of one "
-                        "`hardwire build --chips` and cable them in order")
-                differ = [f.name for f in fields(R.Identity)
-                          if f.name != "layers" and getattr(ident, f.name) != getattr(first, f.name)]
-                if differ:
-                    raise IdentityMismatch(
-                        f"{where} differs from chip 0 in {', '.join(differ)} (model {ident.fingerprint[:16]}…, "
-                        f"chip 0 model {first.fingerprint[:16]}…): its chips do not belong to one split of one "
-                        "model; load every board with the bitstreams of one build")
-                layers += ident.layers
-        finally:
-            if not self._mailbox:
-                transport.write(R.CHAIN_SEL, 0)
+        for k in range(self.chips):
+            words = self._read_identity(self._chip(transport, k))
+            ident = R.unpack_identity(words)
+            index, chips, base = R.chain_place(words[R.CHAIN])
+            where = f"{transport.name}: chip {k} of the chain"
+            if (index, chips, base) != (k, self.chips, layers):
+                raise IdentityMismatch(
+                    f"{where} says it is chip {index} of {chips} starting at layer {base}, not chip {k} of "
+                    f"{self.chips} starting at layer {layers}: the boards are cabled in another order or "
+                    "run bitstreams of different splits; load each board with its chip<k> bitstream of one "
+                    "`hardwire build --chips` and cable them in order")
+            differ = [f.name for f in fields(R.Identity)
+                      if f.name != "layers" and getattr(ident, f.name) != getattr(first, f.name)]
+            if differ:
+                raise IdentityMismatch(
+                    f"{where} differs from chip 0 in {', '.join(differ)} (model {ident.fingerprint[:16]}…, "
+                    f"chip 0 model {first.fingerprint[:16]}…): its chips do not belong to one split of one "
+                    "model; load every board with the bitstreams of one build")
+            layers += ident.layers
         return replace(first, layers=layers)
 
     # ------------------------------------------------------------ the link
