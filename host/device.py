@@ -140,6 +140,7 @@ class Device:
         # identity has every chip's layers. One board of a chain reached by its own link is that chip.
         self.chain = R.chain_place(words[R.CHAIN])      # (index, chips, first layer) of the chip reached
         self.chips = 1
+        self.chip_layers = [self._identity.layers]     # layers of each chip, in order
         self._mailbox = has_mailbox(words[R.GEN_VERSION])
         if self.chain[1] > 1 and self.chain[0] == 0 and (self._mailbox or chain_top_selects(transport)):
             self.chips = self.chain[1]
@@ -201,7 +202,7 @@ class Device:
         top: CHAIN_SEL), checked to be one split of one model: chip k says it is chip k of the same
         count, its first layer follows the layers before it, and it reports the same model and build as
         chip 0. The chain's identity is chip 0's with all the layers."""
-        layers = 0
+        layers, self.chip_layers = 0, []
         for k in range(self.chips):
             words = self._read_identity(self._chip(transport, k))
             ident = R.unpack_identity(words)
@@ -221,6 +222,7 @@ class Device:
                     f"chip 0 model {first.fingerprint[:16]}…): its chips do not belong to one split of one "
                     "model; load every board with the bitstreams of one build")
             layers += ident.layers
+            self.chip_layers.append(ident.layers)
         return replace(first, layers=layers)
 
     # ------------------------------------------------------------ the link
@@ -683,25 +685,43 @@ class Device:
         self._write_lora(words, enable=False, slots=range(self.streams) if streams is None else streams)
 
     def _write_lora(self, words: List[int], enable: bool, slots: Sequence[int]) -> None:
-        have = self.transport.read(R.LORA_WORDS)
-        if have != len(words):
-            raise LoraError(f"{self.transport.name}: the device's LoRA memory holds {have} words but "
-                            f"this driver's layout needs {len(words)}; driver and bitstream disagree on "
-                            "the LoRA layout (docs/register_map.md)")
+        """`words`: the whole model's LoRA memory, layer after layer; a chain's chip k takes the words
+        of its own layers (its memory holds only those) through the first chip."""
+        per_layer = len(words) // max(1, sum(self.chip_layers))
+        parts, first = [], 0
+        for k, layers in enumerate(self.chip_layers):   # every chip checked before any is written
+            chip = self._chip(self.transport, k)
+            part = words[first * per_layer:(first + layers) * per_layer]
+            first += layers
+            have = chip.read(R.LORA_WORDS)
+            if have != len(part):
+                where = self.transport.name if self.chips == 1 else f"{self.transport.name}: chip {k}"
+                raise LoraError(f"{where}: the device's LoRA memory holds {have} words but this driver's "
+                                f"layout needs {len(part)}; driver and bitstream disagree on the LoRA layout "
+                                "(docs/register_map.md)")
+            parts.append((chip, part))
         mask = sum(1 << s for s in slots)
         self._wait_idle("LoRA upload")
         self.set_lora_bits(self.lora_bits & ~mask)     # no stream runs a half-written slot
-        for s in slots:                                 # slot s from word s * LORA_WORDS
-            self.transport.write(R.LORA_ADDR, s * len(words))
-            self.transport.write_many(R.LORA_DATA, words)
+        for chip, part in parts:
+            for s in slots:                             # slot s from word s * LORA_WORDS
+                chip.write(R.LORA_ADDR, s * len(part))
+                if hasattr(chip, "write_many"):
+                    chip.write_many(R.LORA_DATA, part)
+                else:                                   # another chip of a chain: a word per access
+                    for w in part:
+                        chip.write(R.LORA_DATA, w)
+        for s in slots:
             self.lora_in_slot[s] = bool(enable)
         # bitstreams before generator 1.4 have no LORA_ENABLE: they ignore the write and run
         # the LoRA passes always, so the tokens are the same either way
         self.set_lora_bits(self.lora_bits | mask if enable else self.lora_bits)
 
     def set_lora_bits(self, bits: int) -> None:
-        """LORA_ENABLE: bit s, stream s runs the adapter in its slot (the LoRA passes)."""
-        self.transport.write(R.LORA_ENABLE, bits)
+        """LORA_ENABLE: bit s, stream s runs the adapter in its slot (the LoRA passes); on every chip
+        of a chain (a chip after the first runs its adapter by bit 0)."""
+        for k in range(self.chips):
+            self._chip(self.transport, k).write(R.LORA_ENABLE, bits)
         self.lora_bits = bits
 
     # ------------------------------------------------------------ helpers

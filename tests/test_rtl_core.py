@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hw.golden import LORA_TARGETS, GoldenModel, LoraInt
+from hw.golden import LORA_TARGETS, GoldenModel
 from hw.rtlgen import GEN_VERSION_WORD
-from hw.rtlgen.fixture import TINY_LORA_RANK, TINY_STREAMS, random_int_model, tiny_knobs
+from hw.rtlgen.fixture import TINY_LORA_RANK, TINY_STREAMS, random_adapters, random_int_model, tiny_knobs
 from hw.rtlgen.generate import generate
 from hw.rtlgen.knobs import Knobs
 from hw.sim import regs
-from hw.sim.lora_image import image_words, lora_image, target_dims
+from hw.sim.lora_image import image_words, lora_image
 from hw.sim.session import SimError, SimSession
 
 pytestmark = pytest.mark.sim
@@ -49,20 +49,6 @@ def open_design(int_model, out: Path, knobs: Knobs) -> SimSession:
 
 def mask_of(targets) -> int:
     return sum(1 << i for i, t in enumerate(LORA_TARGETS) if t in targets)
-
-
-def random_adapters(cfg, targets, rank: int, seed: int, layers=None) -> dict:
-    """Random integer adapters of rank 1..rank with moderate scales."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for layer in (range(cfg.n_layers) if layers is None else layers):
-        for t in targets:
-            n_in, n_out = target_dims(cfg, t)
-            r = int(rng.integers(1, rank + 1))
-            out[(layer, t)] = LoraInt(rng.integers(-127, 128, (r, n_in)), rng.integers(-127, 128, (n_out, r)),
-                                      int(rng.integers(1 << 14, 1 << 15)), int(rng.integers(14, 19)),
-                                      int(rng.integers(1 << 14, 1 << 15)), int(rng.integers(16, 22)))
-    return out
 
 
 def check_token_step(sim: SimSession, golden: GoldenModel, token: int) -> None:

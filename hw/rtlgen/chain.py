@@ -72,9 +72,6 @@ def check_chain_knobs(model: IntModel, knobs: Knobs, chips: int) -> None:
     if knobs.streams != 1:
         raise ChainError(f"--streams {knobs.streams}: a chain runs one stream (its frames carry no stream "
                          "number); leave --streams out with --chips")
-    if knobs.lora_rank:
-        raise ChainError("--lora-rank: a chain has no LoRA hardware yet (the host's adapter loader writes one "
-                         "chip's memory); leave --lora-rank / --lora-targets out with --chips")
 
 
 def chip_model(model: IntModel, ranges: list[range], index: int) -> IntModel:
@@ -109,16 +106,17 @@ class ChainEstimate:
     chips: int
     hop: int                    # a frame from one chip to the next (link_hop_cycles)
 
-    def costs(self, pos: int) -> ChipCost:
-        one, two = self.one.cycles(pos), self.two.cycles(pos)
+    def costs(self, pos: int, lora: bool = False) -> ChipCost:
+        """`lora`: every chip runs its LoRA passes (an adapter is loaded)."""
+        one, two = self.one.cycles(pos, lora), self.two.cycles(pos, lora)
         ends = one - (two - one)
         emb = min(ends, self.emb)
         return ChipCost(two - one, emb, ends - emb)
 
-    def cycles(self, pos: int) -> int:
+    def cycles(self, pos: int, lora: bool = False) -> int:
         """A sampled token at `pos` over the chain: the layers one after another, the two ends once,
         a hop per frame (chips - 1 residual frames and the token's frame back to the first chip)."""
-        c = self.costs(pos)
+        c = self.costs(pos, lora)
         return self.n_layers * c.per_layer + c.first + c.last + self.chips * self.hop
 
 

@@ -75,3 +75,21 @@ def random_int_model(seed: int = 0, dim: int = 24, hidden: int = 44, n_layers: i
     a["rope_cos"], a["rope_sin"] = nx.rope_tables(seq_len, cfg.head_dim)
     arrays = {k: np.asarray(v, dtype=np.int64) for k, v in a.items()}
     return IntModel(cfg, arrays, {"bits": bits}, {}, {"source": f"hw.rtlgen.fixture seed {seed}"})
+
+
+def random_adapters(cfg, targets, rank: int, seed: int, layers=None) -> dict:
+    """Random integer adapters (golden.LoraInt) of rank 1..rank with moderate scales, on `targets` of
+    every layer (or `layers`): for models without float scales, such as random_int_model's."""
+    from hw.golden import LoraInt
+    from hw.sim.lora_image import target_dims
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for layer in (range(cfg.n_layers) if layers is None else layers):
+        for t in targets:
+            n_in, n_out = target_dims(cfg, t)
+            r = int(rng.integers(1, rank + 1))
+            out[(layer, t)] = LoraInt(rng.integers(-127, 128, (r, n_in)), rng.integers(-127, 128, (n_out, r)),
+                                      int(rng.integers(1 << 14, 1 << 15)), int(rng.integers(14, 19)),
+                                      int(rng.integers(1 << 14, 1 << 15)), int(rng.integers(16, 22)))
+    return out
