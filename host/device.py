@@ -372,6 +372,11 @@ class Device:
         next_no = self._ack_all()           # tokens an earlier (stopped) run left are dropped
         t.write_many(R.PROMPT_LEN, [len(ids), max_new, inv_temp, top_k, seed,
                                     R.STOP_NONE if stop_token is None else stop_token], increment=True)
+        if self.chips > 1:
+            # a chain samples on its last chip: on boards the first chip's registers reach only it
+            sampler = self._chip(t, self.chips - 1)
+            for addr, value in ((R.INV_TEMP_Q8, inv_temp), (R.TOP_K, top_k), (R.SEED, seed)):
+                sampler.write(addr, value)
         t.write_many(R.PROMPT_PUSH, ids)
         stats = RunStats(prompt_tokens=len(ids))
         self.last_run = stats
@@ -602,6 +607,11 @@ class Device:
         if self._streams is None:
             self._streams = StreamPool(self, DEFAULT_CHUNK)
         return self._streams.open(block, timeout, chunk)
+
+    def rng_state(self) -> int:
+        """The sampler's xorshift32 state after the last run (RNG_STATE; a chain's is its last chip's,
+        where the tokens are sampled): written as the next run's seed, it continues the sequence."""
+        return self._chip(self.transport, self.chips - 1).read(R.RNG_STATE)
 
     # ------------------------------------------------------------ LoRA
     def load_lora(self, adapters: Union[Mapping[Tuple[int, str], object], str, Path], model=None,

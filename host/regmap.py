@@ -104,7 +104,8 @@ REGISTERS: Tuple[Register, ...] = (
        None),
     _R("CHAIN_SEL", 0x6C, "RW",
        "a chain top (`hardwire compile --chips`, docs/chain.md): `[7:0]` the chip whose registers reads return "
-       "(0 = the first), bit 8 writes reach only that chip (0: every chip), bit 9 glitches the links' wires "
+       "(0 = the first), bit 8 writes reach only that chip (0: every chip; CONTROL reaches only the first, as on "
+       "boards), bit 9 glitches the links' wires "
        "(simulation). Reads also `[15:10]` retransmissions of the selected chip's outgoing link (at most 63), "
        "`[31:16]` bit h: link h gave up. hw_core ignores it and reads 0"),
     _R("CHAIN_REMOTE", 0x70, "RW",

@@ -219,7 +219,7 @@ class Stream:
                     # sampler continues from where this chunk left it
                     if device.position() >= device.info().context:
                         stopped = "context"
-                    state = device.transport.read(R.RNG_STATE)
+                    state = device.rng_state()
             first = False
             # a chunk's last token goes out once its run is over and the device is free: one thread
             # may then advance another stream's generation (turns of `chunk` tokens)

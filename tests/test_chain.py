@@ -419,6 +419,38 @@ def test_the_host_loads_lora_into_every_chip_of_a_chain(chain):
     assert abs(with_lora - est.cycles(pos, lora=True)) <= 0.05 * est.cycles(pos, lora=True)
 
 
+@pytest.mark.sim
+def test_the_host_drives_a_chain_as_boards_do(chain):
+    """The board path: the first chip's registers reach only it (CHAIN_SEL bit 8 on chip 0, as each board
+    has its own bus). The sampler runs on the last chip, so the host writes its settings there and reads
+    its RNG_STATE (a sampled generation and a chunked stream equal the golden model's), and an ABORT at
+    any moment of a token (a residual frame half sent, a token frame owed to the first chip) leaves the
+    chain whole: the next runs are the golden model's and every chip still answers."""
+    from host import registers as R
+    from host.device import open_device
+    from host.metadata import metadata_for_build
+
+    meta = metadata_for_build(chain.info.out_dir)
+    with open_device(f"sim:{chain.info.out_dir}", metadata=meta.path) as dev:
+        dev.transport.write(R.CHAIN_SEL, 1 << 8)           # writes reach chip 0 only
+        g = GoldenModel(chain.model, context=dev.info().context)
+        kw = {"temperature": 0.9, "seed": 5}
+        want = list(g.generate(PROMPT, 8, **kw))
+        assert want != list(GoldenModel(chain.model, context=dev.info().context).generate(PROMPT, 8))
+        assert dev.generate_ids(PROMPT, 8, **kw) == want
+        assert dev.open_stream(chunk=3).generate_ids(PROMPT, 8, **kw) == want   # three runs, RNG_STATE between
+        greedy = list(GoldenModel(chain.model, context=dev.info().context).generate([1, 7], 6))
+        for trial in range(8):
+            run = dev.generate(PROMPT, 10, temperature=0.8, seed=trial)
+            for _ in range(1 + trial % 2):
+                next(run)
+            dev.transport.session.tick(250 * trial)        # into the next token: frames on the links
+            run.close()                                     # ABORT
+            assert dev.generate_ids([1, 7], 6) == greedy, trial
+        for k in range(chain.chips):
+            assert R.chain_place(dev.chip(k).read(R.CHAIN))[0] == k
+
+
 class _Rewired:
     """A transport to the chain that makes chip `chip`'s CHAIN register read `value` through the first
     chip's mailbox: a board cabled in another place, or a bitstream of another split."""

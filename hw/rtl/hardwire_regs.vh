@@ -58,7 +58,7 @@ localparam [7:0] R_LORA_ENABLE       = 8'd24;
 localparam [7:0] R_STREAM_SEL        = 8'd25;
 // 0x68 R: the sampler's xorshift32 state after the last run: written to SEED, the next run continues the sequence
 localparam [7:0] R_RNG_STATE         = 8'd26;
-// 0x6C RW: a chain top (hardwire compile --chips, docs/chain.md): [7:0] the chip whose registers reads return (0 = the first), bit 8 writes reach only that chip (0: every chip), bit 9 glitches the links' wires (simulation). Reads also [15:10] retransmissions of the selected chip's outgoing link (at most 63), [31:16] bit h: link h gave up. hw_core ignores it and reads 0
+// 0x6C RW: a chain top (hardwire compile --chips, docs/chain.md): [7:0] the chip whose registers reads return (0 = the first), bit 8 writes reach only that chip (0: every chip; CONTROL reaches only the first, as on boards), bit 9 glitches the links' wires (simulation). Reads also [15:10] retransmissions of the selected chip's outgoing link (at most 63), [31:16] bit h: link h gave up. hw_core ignores it and reads 0
 localparam [7:0] R_CHAIN_SEL         = 8'd27;
 // 0x70 RW: the first chip of a chain (hw_chain_bus): W [7:0] a register's word index, [15:8] a chip, bit 16 write: that chip's register is read (into CHAIN_REMOTE_DATA) or written (from it) over the links; ignored while busy. R: the same fields, bit 30 no chip took the last access, bit 31 busy. hw_core reads 0
 localparam [7:0] R_CHAIN_REMOTE      = 8'd28;

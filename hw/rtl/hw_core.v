@@ -237,8 +237,20 @@ module hw_core #(
     // ================================================================ register writes
     wire wr_control = reg_wr && (reg_addr == R_CONTROL);
     wire cmd_start  = wr_control && reg_wdata[0] && !reg_wdata[1] && !reg_wdata[2];
-    wire cmd_reset  = wr_control && reg_wdata[1];
-    wire cmd_abort  = wr_control && (reg_wdata[2] || (reg_wdata[1] && busy_reg));
+    wire ctrl_reset = wr_control && reg_wdata[1];
+    wire ctrl_abort = wr_control && (reg_wdata[2] || (reg_wdata[1] && busy_reg));
+    // The first chip of a chain stops a run (ABORT, RESET_STATE) only where no frame is half sent
+    // and no token frame is owed to it: a frame cut short, or a token frame arriving after the
+    // stop, would be taken as the next run's (the other chips never see the stop; each board has
+    // its own bus). The stop waits for that frame, at most a token's cycles, BUSY still up.
+    wire chain_owed = (CHIP_FIRST != 0) && (CHIP_LAST == 0) && (state_reg == S_TX || state_reg == S_RX_TOK);
+    reg  abort_wait_reg, reset_wait_reg;    // a stop that waits for the chain
+    wire cmd_reset  = (ctrl_reset || reset_wait_reg) && !chain_owed;
+    wire cmd_abort  = (ctrl_abort || abort_wait_reg) && !chain_owed;
+    always @(posedge clk) begin
+        abort_wait_reg <= !rst && (ctrl_abort || abort_wait_reg) && chain_owed;
+        reset_wait_reg <= !rst && (ctrl_reset || reset_wait_reg) && chain_owed;
+    end
     // sub-units are reset by an abort, so a run can stop at any cycle
     wire soft_rst   = rst || cmd_abort;
 

@@ -5,7 +5,8 @@ sim` run a chain as one device. Inside: chip k's hw_core with its own parameters
 (ROM_DIR/chip<k>), and per chip boundary two hw_chip_link ends wired pin to pin (the frames go
 from chip k to chip k+1, the last chip's to the first: a ring). The register bus reaches the chips
 through CHAIN_SEL (host/regmap.py): reads come from the selected chip, writes go to every chip
-(or only the selected one with bit 8 set); CHAIN_SEL itself reads back with each link's error flag
+(or only the selected one with bit 8 set), except CONTROL, which reaches the first chip only as on
+boards (its ABORT then waits for the frames in flight, hw_core); CHAIN_SEL itself reads back with each link's error flag
 and the selected chip's link's retransmissions; bit 9 makes every wire glitch (hw_chain_wire, simulation).
 BUSY is any chip busy (a chip after the first may still work on a frame when the first is done).
 Each chip's hw_chain_bus sits between the bus and its core as on the boards, so CHAIN_REMOTE reaches
@@ -33,6 +34,7 @@ def emit_chain_top(model, parts: list, infos: list) -> str:
     n = len(parts)
     dim = model.config.dim
     sel_index = BY_NAME["CHAIN_SEL"].index
+    control_index = BY_NAME["CONTROL"].index
     ranges = ", ".join(f"chip {k}: layers {p.meta['chain']['layer_base']}.."
                        f"{p.meta['chain']['layer_base'] + p.config.n_layers - 1}" for k, p in enumerate(parts))
     head = header_lines(model, infos[0].layout, infos[0].knobs)
@@ -50,6 +52,7 @@ def emit_chain_top(model, parts: list, infos: list) -> str:
     out += port_lines(CORE_PORTS)
     out += [");", "",
             f"    localparam [7:0] R_CHAIN_SEL = 8'd{sel_index};    // host/regmap.py",
+            f"    localparam [7:0] R_CONTROL   = 8'd{control_index};",
             f"    localparam integer CHIPS = {n};",
             f"    localparam [7:0]   LAST_CHIP = 8'd{n - 1};",
             "",
@@ -118,7 +121,11 @@ def emit_chain_top(model, parts: list, infos: list) -> str:
             f = name.removeprefix("chain_")
             out.append(f"        .{name}(c_{f}{frames[f]})" + ("," if i < len(CHAIN_PORTS) - 1 else ""))
         out += ["    );"]
-        bus = {"reg_wr": f"reg_wr && !wr_sel && (!only_reg || sel_reg == 8'd{k})", "reg_addr": "reg_addr",
+        # CONTROL (START, ABORT, RESET_STATE) reaches the first chip only, as on boards: the others run
+        # a token per frame and never stop half-way through one
+        wr = ("reg_wr && !wr_sel && (!only_reg || sel_reg == 8'd0)" if k == 0 else
+              f"reg_wr && !wr_sel && reg_addr != R_CONTROL && (!only_reg || sel_reg == 8'd{k})")
+        bus = {"reg_wr": wr, "reg_addr": "reg_addr",
                "reg_wdata": "reg_wdata", "reg_rd": f"reg_rd && sel_reg == 8'd{k}",
                "reg_rdata": f"chip_rdata[{32 * k} +: 32]", "core_wr": f"k_wr[{k}]", "core_addr": f"k_addr[{8 * k} +: 8]",
                "core_wdata": f"k_wdata[{32 * k} +: 32]", "core_rd": f"k_rd[{k}]",
