@@ -26,8 +26,9 @@ from hw.tools import verilator_lint
 LAYERS = 3
 KNOBS = Knobs(lanes=5, values_per_lane=4)
 # the chains in Verilator carry LoRA hardware (off until an adapter is loaded: cycle for cycle the
-# no-LoRA path, so every other chain test runs as without it)
-CHAIN_KNOBS = Knobs(lanes=5, values_per_lane=4, lora_rank=2, lora_targets=("wq", "wv", "w2"))
+# no-LoRA path, so every other chain test runs as without it) and two streams (stream 0 unless chosen)
+CHAIN_STREAMS = 2
+CHAIN_KNOBS = Knobs(lanes=5, values_per_lane=4, lora_rank=2, lora_targets=("wq", "wv", "w2"), streams=CHAIN_STREAMS)
 PROMPT = [1, 5, 9, 30]
 
 
@@ -75,7 +76,6 @@ def test_chip_models_partition_the_whole_model():
     (4, KNOBS, "3 layers"),
     (1, KNOBS, "leave --chips out"),
     (9, KNOBS, "2 to 8 chips"),
-    (2, Knobs(lanes=5, values_per_lane=4, streams=2), "--streams"),
 ])
 def test_a_chain_it_cannot_make_is_refused_by_name(chips, knobs, words):
     with pytest.raises(ChainError, match=words):
@@ -117,7 +117,7 @@ class Chain:
         self.select(chip)
         n_layers = self.sim.read(regs.LAYERS)
         idx = kv_debug_index(n_layers, cfg.n_kv_heads, cfg.head_dim, self.sim.ident["context"],
-                             self.sim.ident["att_engines"], layer, pos, 1, 0)
+                             self.sim.ident["att_engines"], layer, pos, CHAIN_STREAMS, 0)
         k = self.sim.debug_read(regs.DBG_KCACHE, idx).reshape(cfg.n_kv_heads, cfg.head_dim)
         v = self.sim.debug_read(regs.DBG_VCACHE, idx).reshape(cfg.n_kv_heads, cfg.head_dim)
         self.select(0)
@@ -404,7 +404,7 @@ def test_the_host_loads_lora_into_every_chip_of_a_chain(chain):
         assert want != list(base.generate(PROMPT, 8, **kw))      # the adapters change the tokens
         dev.load_lora(adapters)
         for k in range(chain.chips):
-            assert dev.chip(k).read(R.LORA_ENABLE) == 1
+            assert dev.chip(k).read(R.LORA_ENABLE) == (1 << CHAIN_STREAMS) - 1     # every stream's slot
         assert dev.generate_ids(PROMPT, 8, **kw) == want
         with_lora = dev.last_run.cycles_last_token
         dev.clear_lora()
@@ -449,6 +449,36 @@ def test_the_host_drives_a_chain_as_boards_do(chain):
             assert dev.generate_ids([1, 7], 6) == greedy, trial
         for k in range(chain.chips):
             assert R.chain_place(dev.chip(k).read(R.CHAIN))[0] == k
+
+
+@pytest.mark.sim
+def test_streams_take_turns_on_a_chain(chain):
+    """Two streams on the chain, on the board path (writes reach chip 0 only): the frames carry the run's
+    stream, so every chip uses that stream's KV cache slot and LoRA slot. The streams generate at once in
+    turns of 2 tokens (threads), one with adapters in its slot on every chip, one without; each equals the
+    golden model's generation alone, and continuing one does not disturb the other."""
+    from host import registers as R
+    from host.device import open_device
+    from host.metadata import metadata_for_build
+    from hw.rtlgen.fixture import random_adapters
+    from tests.test_host_streams import run_threads
+
+    m = chain.model
+    adapters = random_adapters(m.config, CHAIN_KNOBS.lora_targets, CHAIN_KNOBS.lora_rank, seed=9)
+    meta = metadata_for_build(chain.info.out_dir)
+    with open_device(f"sim:{chain.info.out_dir}", metadata=meta.path) as dev:
+        dev.transport.write(R.CHAIN_SEL, 1 << 8)           # writes reach chip 0 only
+        assert dev.streams == CHAIN_STREAMS
+        base, tuned = dev.open_stream(chunk=2), dev.open_stream(chunk=2)
+        tuned.load_lora(adapters)
+        golden = {s.index: GoldenModel(m, context=dev.info().context) for s in (base, tuned)}
+        for (layer, t), a in adapters.items():
+            golden[tuned.index].set_lora(layer, t, a)
+        jobs = [(base, PROMPT, 7, {"temperature": 0.8, "seed": 3}), (tuned, [1, 11], 7, {"temperature": 0.8, "seed": 3})]
+        want = {i: list(golden[s.index].generate(p, n, **kw)) for i, (s, p, n, kw) in enumerate(jobs)}
+        assert run_threads(jobs, lock=base.pool.lock) == want
+        more = base.generate_ids([want[0][-1]], 3, reset=False)    # the base stream's context goes on
+        assert more == list(golden[base.index].generate([want[0][-1]], 3))
 
 
 class _Rewired:

@@ -424,8 +424,9 @@ module hw_core #(
     // A chip of a chain (docs/chain.md) takes the residual from the previous chip instead of the
     // embedding and hands it on after its last layer; the last chip samples and sends the token
     // back to the first. A frame is CHAIN_WORDS 16-bit words (hw_chip_link's DIM):
-    //   word 0  header: [15:12] kind (K_RES, K_TOKEN), [1] seed (the run's first sample: the
-    //           last chip loads SEED first), [0] cls (the last chip samples this token)
+    //   word 0  header: [15:12] kind (K_RES, K_TOKEN), [9:2] the run's stream (its KV cache and
+    //           LoRA slot on every chip), [1] seed (the run's first sample: the last chip loads
+    //           SEED first), [0] cls (the last chip samples this token)
     //   word 1  K_RES: the token's position; K_TOKEN: the sampled token
     //   2..     K_RES: the int16 residual, element 0 first; K_TOKEN: 0
     localparam integer CHAIN_WORDS = D + 2;
@@ -434,7 +435,12 @@ module hw_core #(
     reg          seed_flag_reg;             // the next sampled token is the run's first
     wire [31:0]  chain_elem = chain_idx_reg - 32'd2;
     wire         chain_tx_on = (CHIP_LAST == 0 || CHIP_FIRST == 0) && state_reg == S_TX;
-    wire [15:0]  chain_hdr = {(CHIP_LAST != 0) ? K_TOKEN : K_RES, 10'd0, seed_flag_reg && cls_reg, cls_reg};
+    wire [7:0]   run_stream8 = {{(8-SW){1'b0}}, run_stream_reg};
+    wire [15:0]  chain_hdr = {(CHIP_LAST != 0) ? K_TOKEN : K_RES, 2'd0, run_stream8, seed_flag_reg && cls_reg, cls_reg};
+    // a chip after the first: the stream of the frame whose header arrives
+    wire [SW-1:0] rx_stream = (STREAMS > 1) ? chain_rx_data[2 +: SW] : {SW{1'b0}};
+    wire [31:0]  rx_kv_sbase32 = {{(32-SW){1'b0}}, rx_stream} * KV_SSTEP;
+    wire [31:0]  rx_lora_sbase32 = {{(32-SW){1'b0}}, rx_stream} * LORA_WORDS;
     // the position of the token just through the layers (S_LAYER counted it already)
     wire [PW-1:0] chain_pos = pos_reg - 1'b1;
     wire [15:0]  chain_word1 = (CHIP_LAST != 0) ? sampled_reg : {{(16-PW){1'b0}}, chain_pos};
@@ -1334,10 +1340,10 @@ module hw_core #(
                         seed_flag_reg  <= chain_rx_data[1];
                         busy_reg       <= 1'b1;
                         done_reg       <= 1'b0;
-                        lora_run_reg   <= lora_enable_reg[0];
-                        run_stream_reg <= {SW{1'b0}};
-                        kv_sbase_reg   <= {KV_AW{1'b0}};
-                        lora_sbase_reg <= {LORA_AW{1'b0}};
+                        lora_run_reg   <= lora_enable_reg[rx_stream];
+                        run_stream_reg <= rx_stream;
+                        kv_sbase_reg   <= rx_kv_sbase32[KV_AW-1:0];
+                        lora_sbase_reg <= rx_lora_sbase32[LORA_AW-1:0];
                         state_reg      <= S_RX_POS;
                     end
                 end else if (cmd_start && !busy_reg) begin
@@ -1877,7 +1883,7 @@ module hw_core #(
         end
     end
 
-    wire unused_ok = &{1'b0, kv_sbase32, lora_sbase32, layer_a32, mv_out_last, att_tag32, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, lora_busy, dbg_word32, dbg_lgw32,
+    wire unused_ok = &{1'b0, kv_sbase32, lora_sbase32, rx_kv_sbase32, rx_lora_sbase32, layer_a32, mv_out_last, att_tag32, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, lora_busy, dbg_word32, dbg_lgw32,
                        rope_addr32, mv_rows32, mv_cols32, rope_base32,
                        lora_in32, lora_out32, kvw_base32};
 

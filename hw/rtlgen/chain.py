@@ -69,9 +69,6 @@ def check_chain_knobs(model: IntModel, knobs: Knobs, chips: int) -> None:
     if chips > L:
         raise ChainError(f"--chips {chips}: the model has {L} layers and a chip holds at least one; "
                          f"use --chips {L} or fewer")
-    if knobs.streams != 1:
-        raise ChainError(f"--streams {knobs.streams}: a chain runs one stream (its frames carry no stream "
-                         "number); leave --streams out with --chips")
 
 
 def chip_model(model: IntModel, ranges: list[range], index: int) -> IntModel:
