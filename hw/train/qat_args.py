@@ -28,4 +28,5 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--activations", choices=("int8", "float"), default=DEFAULTS["activations"],
                     help="int8: the student's activations rounded at the datapath's int8 points with static "
                          "scales, as the hardware does; float: weights only (default int8)")
-    ap.add_argument("--lr", type=float, default=DEFAULTS["lr"], help=f"peak AdamW rate (default {DEFAULTS['lr']})")
+    ap.add_argument("--lr", type=float, default=DEFAULTS["lr"], help=f"peak AdamW rate (default {DEFAULTS['lr']}, for 3- and 4-bit "
+                    "classes; for 8 bits 1e-4 keeps a grid that already fits: docs/quantization_report.md)")
