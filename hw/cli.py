@@ -65,7 +65,8 @@ def cmd_quantize(args: argparse.Namespace) -> None:
         budget_bits = auto_bits.parse_budget(args.rom_budget) if args.rom_budget is not None else None
     transform = {"rotate": args.rotate, "rotate_v": args.rotate_v == "on", "balance_qk": args.balance_qk == "on"}
     prepared, calib = calibrate_prepared(model, transform, source, text, tok, act_clip=args.act_clip)
-    opts = {"clip_search": args.clip_search, "rounding": args.rounding, "transform": transform}
+    opts = {"clip_search": args.clip_search, "rounding": args.rounding, "transform": transform,
+            "qk_bits": args.qk_bits}
     if auto:
         bits = _auto_bits(model, prepared, calib, budget_bits, opts)
     int_model = quantize(prepared, calib, bits, source=str(args.checkpoint), tokenizer=tok, **opts)
@@ -127,9 +128,9 @@ def _lever_args(args: argparse.Namespace) -> dict:
     """The fidelity options that differ from their defaults (for the report's command line)."""
     from hw.transform import DEFAULTS
     given = {"rotate": args.rotate, "rotate_v": args.rotate_v, "balance_qk": args.balance_qk,
-             "act_clip": args.act_clip}
+             "act_clip": args.act_clip, "qk_bits": args.qk_bits}
     defaults = {"rotate": DEFAULTS["rotate"], "rotate_v": "on" if DEFAULTS["rotate_v"] else "off",
-                "balance_qk": "on" if DEFAULTS["balance_qk"] else "off", "act_clip": "max"}
+                "balance_qk": "on" if DEFAULTS["balance_qk"] else "off", "act_clip": "max", "qk_bits": 8}
     return {k: v for k, v in given.items() if v != defaults[k]}
 
 
@@ -517,6 +518,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--act-clip", choices=("max", "mse"), default="max",
                    help="int8 activation scales from the calibrated max (99.99th percentile for the MLP "
                         "values) or from the clip with the least squared error (default max)")
+    p.add_argument("--qk-bits", type=int, choices=(8, 16), default=8,
+                   help="width of the queries, keys and key cache: 16 keeps the attention scores' resolution "
+                        "(twice the key cache's block RAM; docs/numerics.md) (default 8)")
     p.add_argument("--report", action="store_true", help="compare float and integer models for several bit widths")
     p.add_argument("--report-md", type=Path, help="also write the report table as markdown here")
     p.add_argument("--heldout", type=Path, help="held-out text for --report (default: the corpus held-out stories)")

@@ -23,6 +23,17 @@ LOGIT_BITS = 24                     # logits saturate to signed 24 bits
 RESIDUAL_BITS = 16
 
 
+QK_BITS = (8, 16)                   # widths of q, k and the key cache (knobs["qk_bits"]; 8 when absent)
+
+
+def qk_bits(model: IntModel) -> int:
+    """The width of the model's queries, keys and key cache."""
+    bits = int(model.knobs.get("qk_bits", 8))
+    if bits not in QK_BITS:
+        raise HardwireError(f"qk_bits {bits}: the datapath takes q and k of {' or '.join(map(str, QK_BITS))} bits")
+    return bits
+
+
 class ContextFullError(HardwireError):
     """A prompt or generation that would run past the context length."""
 
@@ -63,6 +74,7 @@ class GoldenModel:
                 f"context {self.context} is outside 1..{model['rope_cos'].shape[0]} (the model's RoPE table length)"
             )
         self.k_max = k_max
+        self.qk_bits = qk_bits(model)
         self.lora: dict[tuple[int, str], LoraInt] = {}
         self.reset()
 
@@ -129,14 +141,15 @@ class GoldenModel:
         for l in range(cfg.n_layers):
             # attention rmsnorm
             xa = nx.rmsnorm(res, m["att_gq"][l], int(m["att_gshift"][l]), eps)
-            # q, k, v projections (+ LoRA), int8
-            q = nx.sat(self._project("wq", l, xa), 8)
-            k = nx.sat(self._project("wk", l, xa), 8)
+            # q, k, v projections (+ LoRA): q and k int8 (int16 with qk_bits 16), v int8
+            qkb = self.qk_bits
+            q = nx.sat(self._project("wq", l, xa), qkb)
+            k = nx.sat(self._project("wk", l, xa), qkb)
             v = nx.sat(self._project("wv", l, xa), 8)
             rec.update({("xa", l): xa, ("q_pre", l): q, ("k_pre", l): k, ("v", l): v})
             # RoPE on q and k
-            q = nx.rope(q, pos, m["rope_cos"], m["rope_sin"], hd)
-            k = nx.rope(k, pos, m["rope_cos"], m["rope_sin"], hd)
+            q = nx.rope(q, pos, m["rope_cos"], m["rope_sin"], hd, qkb)
+            k = nx.rope(k, pos, m["rope_cos"], m["rope_sin"], hd, qkb)
             rec.update({("q", l): q, ("k", l): k})
             # write this position into the KV cache
             self.key_cache[l, pos] = k.reshape(cfg.n_kv_heads, hd)
@@ -149,7 +162,7 @@ class GoldenModel:
                     self.key_cache[l, :pos + 1, h // group],
                     self.value_cache[l, :pos + 1, h // group],
                     int(m["att_m"][l]), int(m["att_sh"][l]),
-                    int(m["attout_m"][l]), int(m["attout_sh"][l]),
+                    int(m["attout_m"][l]), int(m["attout_sh"][l]), qkb,
                 )
                 for h in range(cfg.n_heads)
             ])

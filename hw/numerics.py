@@ -158,31 +158,33 @@ def rmsnorm(res: np.ndarray, gq: np.ndarray, g_shift: int, eps_q: int) -> np.nda
     return sat(rq(res * np.asarray(gq, dtype=np.int64), r, RSQRT_FRAC + k + g_shift), 8)
 
 
-def rope(x: np.ndarray, pos: int, cos_t: np.ndarray, sin_t: np.ndarray, head_dim: int) -> np.ndarray:
-    """Rotate adjacent pairs (2i, 2i+1) of each head of an int8 vector at `pos`.
+def rope(x: np.ndarray, pos: int, cos_t: np.ndarray, sin_t: np.ndarray, head_dim: int,
+         bits: int = 8) -> np.ndarray:
+    """Rotate adjacent pairs (2i, 2i+1) of each head of an int`bits` vector at `pos`.
 
-    a' = sat8((a*c - b*s + 2**13) >> 14),  b' = sat8((a*s + b*c + 2**13) >> 14)
+    a' = sat((a*c - b*s + 2**13) >> 14),  b' = sat((a*s + b*c + 2**13) >> 14), to `bits` bits
     """
     x = np.asarray(x, dtype=np.int64).reshape(-1, head_dim // 2, 2)
     a, b = x[..., 0], x[..., 1]
     c, s = cos_t[pos][None, :], sin_t[pos][None, :]
     half = 1 << (ROPE_FRAC - 1)
-    a2 = sat((a * c - b * s + half) >> ROPE_FRAC, 8)
-    b2 = sat((a * s + b * c + half) >> ROPE_FRAC, 8)
+    a2 = sat((a * c - b * s + half) >> ROPE_FRAC, bits)
+    b2 = sat((a * s + b * c + half) >> ROPE_FRAC, bits)
     return np.stack([a2, b2], axis=-1).reshape(-1)
 
 
 def attention_head(q: np.ndarray, keys: np.ndarray, values: np.ndarray,
-                   m_att: int, sh_att: int, m_out: int, sh_out: int) -> np.ndarray:
-    """One head over positions 0..p (keys/values (p+1, hd) int8) -> int8 (hd,).
+                   m_att: int, sh_att: int, m_out: int, sh_out: int, qk_bits: int = 8) -> np.ndarray:
+    """One head over positions 0..p (keys (p+1, hd) int`qk_bits`, values int8) -> int8 (hd,).
 
-    s_t = q . k_t (int32);  z_t = ((max_s - s_t) * m_att) >> sh_att  (floor)
+    s_t = (q . k_t) >> 2*(qk_bits - 8)  (floor: the score in the units of int8 q and k)
+    z_t = ((max_s - s_t) * m_att) >> sh_att  (floor)
     e_t = exp2_neg(z_t) (Q15);  E = sum e_t;  recip = floor(2**40 / E)
     o_i = sum_t e_t * v_t,i;  w_i = (o_i * recip + 2**15) >> 16
     out_i = sat8(rq(w_i, m_out, sh_out))
     """
     q = np.asarray(q, dtype=np.int64)
-    s = np.asarray(keys, dtype=np.int64) @ q
+    s = (np.asarray(keys, dtype=np.int64) @ q) >> score_shift(qk_bits)
     z = ((int(s.max()) - s) * m_att) >> sh_att
     e = exp2_neg(z)
     total = int(e.sum())
@@ -190,6 +192,12 @@ def attention_head(q: np.ndarray, keys: np.ndarray, values: np.ndarray,
     o = e @ np.asarray(values, dtype=np.int64)
     w = (o * recip + (1 << (ATT_SHIFT - 1))) >> ATT_SHIFT
     return sat(rq(w, m_out, sh_out), 8)
+
+
+def score_shift(qk_bits: int) -> int:
+    """Wider q and k (int16) keep their extra resolution in the dot product; the score then drops
+    the extra bits of both so that the softmax exponent's datapath is that of int8 q and k."""
+    return 2 * (qk_bits - 8)
 
 
 def silu_gate(h1: np.ndarray, h3: np.ndarray, table: np.ndarray, m_g: int, sh_g: int) -> np.ndarray:

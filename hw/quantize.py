@@ -32,6 +32,7 @@ from hw import numerics as nx
 from hw.architecture import LAYER_MATRICES, MATRIX_CLASS
 from hw.calibrate import Calibration
 from hw.errors import HardwireError
+from hw.golden import QK_BITS
 from hw.intmodel import TENSOR_CLASSES, IntModel
 from hw.model import FloatModel
 
@@ -224,7 +225,7 @@ def _act_scale(maximum: float) -> float:
 
 def quantize(float_model: FloatModel, calib: Calibration, bits: dict | None = None, *,
              clip_search: str = "output", rounding: str = "gptq", source: str = "",
-             tokenizer=None, transform: dict | None = None) -> IntModel:
+             tokenizer=None, transform: dict | None = None, qk_bits: int = 8) -> IntModel:
     """Quantize `float_model` with calibration `calib` into an IntModel.
 
     bits: weight widths per class (embedding, attention, mlp, classifier).
@@ -235,8 +236,11 @@ def quantize(float_model: FloatModel, calib: Calibration, bits: dict | None = No
     with the model: IntModel.tokenizer_bin) or None.
     transform: the hw.transform settings float_model was prepared with (recorded in the knobs
     when they differ from the defaults; the rewrite itself is done before calibration).
+    qk_bits: 8, or 16 for int16 queries, keys and key cache (recorded in the knobs when 16).
     """
     bits = check_bits(bits)
+    if qk_bits not in QK_BITS:
+        raise QuantizeError(f"qk_bits must be one of {', '.join(map(str, QK_BITS))}, got {qk_bits!r}")
     if clip_search not in ("output", "weight", "none"):
         raise QuantizeError(f"clip_search must be 'output', 'weight' or 'none', got {clip_search!r}")
     if rounding not in ("gptq", "nearest"):
@@ -258,6 +262,9 @@ def quantize(float_model: FloatModel, calib: Calibration, bits: dict | None = No
     s_res = res_max / (1 << RESIDUAL_HEADROOM_BITS)
     sc = {name: [_act_scale(v) for v in mx[name]]
           for name in ("xa", "q", "k", "v", "att", "xf", "h1", "h3", "g")}
+    # int16 q and k: the same calibrated range on 2**(qk_bits-8) times finer steps
+    for name in ("q", "k"):
+        sc[name] = [v / 2 ** (qk_bits - 8) for v in sc[name]]
     s_xc = _act_scale(float(mx["xc"]))
     s_logit = (float(mx["logits"]) or 1.0) / LOGIT_CODE
     out_scale = {"q": sc["q"], "k": sc["k"], "v": sc["v"], "h1": sc["h1"], "h3": sc["h3"], "res": [s_res] * L}
@@ -296,7 +303,9 @@ def quantize(float_model: FloatModel, calib: Calibration, bits: dict | None = No
 
     # ---- attention, gate and sampler factors
     log2e = 1.0 / math.log(2.0)
-    att = [sc["q"][l] * sc["k"][l] / math.sqrt(hd) * log2e * 256.0 for l in range(L)]
+    # the score is (q . k) >> score_shift: in the units of int8 q and k
+    att = [sc["q"][l] * sc["k"][l] * 2.0 ** nx.score_shift(qk_bits) / math.sqrt(hd) * log2e * 256.0
+           for l in range(L)]
     arrays["att_m"], arrays["att_sh"] = _requant(att, "softmax exponent")
     attout = [sc["v"][l] / (sc["att"][l] * 2.0 ** 24) for l in range(L)]
     arrays["attout_m"], arrays["attout_sh"] = _requant(attout, "attention output")
@@ -319,6 +328,8 @@ def quantize(float_model: FloatModel, calib: Calibration, bits: dict | None = No
     knobs = {"bits": bits, "clip_search": clip_search, "rounding": rounding,
              "residual_headroom_bits": RESIDUAL_HEADROOM_BITS, "logit_code": LOGIT_CODE,
              "calibration": calib.settings}
+    if qk_bits != 8:
+        knobs["qk_bits"] = qk_bits
     from hw.transform import non_default
     if non_default(transform or {}):
         knobs["transform"] = non_default(transform)

@@ -322,12 +322,16 @@ def test_quantize_fidelity_options_are_recorded(tmp_path, tiny_model, capsys):
     assert m.knobs["transform"] == {"rotate": "random", "rotate_v": True, "balance_qk": True}
     assert m.knobs["calibration"]["act_clip"] == "mse"
     assert m.config.shared_classifier is False and m.fingerprint != plain.fingerprint
+    assert "qk_bits" not in plain.knobs
+    assert main(_quantize_args(tmp_path, tiny_model, "--qk-bits", "16")) == 0
+    assert IntModel.load(tmp_path / "m.npz").knobs["qk_bits"] == 16
 
 
 @pytest.mark.parametrize("extra, message", [
     (["--rotate", "walsh"], "invalid choice: 'walsh'"),
     (["--act-clip", "p99"], "invalid choice: 'p99'"),
     (["--rotate-v", "yes"], "invalid choice: 'yes'"),
+    (["--qk-bits", "12"], "invalid choice: 12"),
 ])
 def test_quantize_fidelity_options_refuse_bad_values(tmp_path, tiny_model, capsys, extra, message):
     with pytest.raises(SystemExit) as exc:

@@ -94,6 +94,32 @@ def test_golden_tracks_float_on_tiny_model(tiny_model_factory, tiny_int):
         assert np.linalg.norm(li - lf) < 0.15 * np.linalg.norm(lf), pos
 
 
+def test_int16_queries_and_keys(tiny_model_factory, tiny_int):
+    """quantize(qk_bits=16): q and k on 2**8 finer steps of the same range (their requant and the score's
+    factor follow), values past int8 in q, k and the key cache, the rest of the trace as wide as before;
+    the logits track the float model closer than with int8 q and k."""
+    fm = tiny_model_factory(seed=5)
+    calib = calibrate(fm, random_sequences(fm, seed=0))
+    wide = quantize(fm, calib, {"attention": 8, "mlp": 8}, qk_bits=16)
+    assert wide.knobs["qk_bits"] == 16 and "qk_bits" not in tiny_int.knobs
+    np.testing.assert_allclose(np.array(wide.scales["s_q"]) * 256, tiny_int.scales["s_q"])
+    np.testing.assert_allclose(np.array(wide.scales["s_k"]) * 256, tiny_int.scales["s_k"])
+    with pytest.raises(HardwireError, match="qk_bits"):
+        quantize(fm, calib, qk_bits=12)
+    g16, g8, runner, trace = GoldenModel(wide), GoldenModel(tiny_int), FloatRunner(fm), {}
+    err16 = err8 = 0.0
+    for pos, tok in enumerate(random_sequences(fm, seed=1, n=1)[0]):
+        lf = runner.forward(tok, pos)
+        err16 += np.linalg.norm(g16.forward(tok, trace) * wide.scales["s_logit"] - lf)
+        err8 += np.linalg.norm(g8.forward(tok) * tiny_int.scales["s_logit"] - lf)
+        for (name, _), v in trace.items():
+            limit = {"emb": 1 << 15, "res_att": 1 << 15, "res": 1 << 15, "logits": 1 << 23,
+                     "q_pre": 1 << 15, "k_pre": 1 << 15, "q": 1 << 15, "k": 1 << 15}.get(name, 128)
+            assert v.min() >= -limit and v.max() < limit, name
+    assert max(np.abs(trace[("k", 0)]).max(), np.abs(g16.key_cache).max()) > 127
+    assert err16 < err8
+
+
 def test_golden_vs_float_teacher_forced_stories260k(stories):
     """8-bit weights on held-out text: the integer argmax equals the float argmax almost always."""
     from hw.train.corpus import heldout_stories

@@ -437,6 +437,49 @@ def test_power_up_values_do_not_matter(tiny, init_seed):
             list(golden.generate([1, 9], 8, temperature=1.0, seed=5))
 
 
+def qk16_model():
+    """The tiny model with int16 queries and keys (knobs qk_bits 16), their requantization 2**7 finer so
+    that q and k use the wide range (and saturate at 16 bits now and then)."""
+    model = random_int_model(seed=2)
+    model.knobs["qk_bits"] = 16
+    for name in ("wq_sh", "wk_sh"):
+        model.arrays[name] = np.maximum(model.arrays[name] - 7, 1)
+    return model
+
+
+@pytest.mark.parametrize("macs", ["dsp", "lut"])
+def test_int16_queries_and_keys_match_golden(macs, tmp_path):
+    """qk_bits 16 (hardwire quantize --qk-bits 16): q, k, RoPE and the key cache at 16 bits, the score
+    (q . k) >> 16; every vector, the KV cache and the logits equal the golden model's over the whole
+    context, with the q . k products from multipliers and from LUT bit planes (16 planes of int16)."""
+    model = qk16_model()
+    golden = GoldenModel(model)
+    knobs = Knobs(lanes=5, values_per_lane=4, attention_positions=2, macs=macs,
+                  lora_rank=2, lora_targets=("wq", "wk"))
+    sim = open_design(model, tmp_path / f"qk16{macs}", knobs)
+    try:
+        assert "QKW(16)" in (sim.build_dir / "rtl" / "hardwire_top.v").read_text().replace(" ", "")
+        rng = np.random.default_rng(5)
+        wide = 0
+        for tok in rng.integers(0, golden.cfg.vocab_size, size=golden.context):
+            check_token_step(sim, golden, int(tok))
+            wide += int(np.abs(sim.kv_cache(0, golden.pos - 1)[0]).max() > 127)
+        assert wide > 0                                         # keys past int8's range reach the cache
+        # LoRA deltas on q and k, added before the 16-bit saturation
+        adapters = random_adapters(model.config, ("wq", "wk"), 2, seed=3)
+        sim.write_lora(lora_image(model.config, 2, mask_of(("wq", "wk")), adapters))
+        for key, ad in adapters.items():
+            golden.set_lora(*key, ad)
+        fresh(sim, golden)
+        for tok in (1, 5, 7):
+            check_token_step(sim, golden, tok)
+        fresh(sim, golden)
+        kw = {"temperature": 1.0, "seed": 9}
+        assert sim.generate([1, 4], 10, **kw) == list(golden.generate([1, 4], 10, **kw))
+    finally:
+        sim.close()
+
+
 def test_debug_vectors_off_reads_zero_and_computes_the_same(tmp_path):
     """A board build (--debug-vectors off): the buffer regions of the debug window read 0, the logits and
     KV cache regions still read back, and the tokens and logits equal the golden model's.
@@ -718,11 +761,12 @@ def test_core_lint_clean(params):
                    args=["-Wall", *(f"-G{k}={v}" for k, v in params.items())])
 
 
-def test_generated_top_with_lora_lint_clean(tmp_path):
+@pytest.mark.parametrize("qk16", [False, True], ids=["qk8", "qk16"])
+def test_generated_top_with_lora_lint_clean(qk16, tmp_path):
     from hw.tools import verilator_lint
 
-    knobs = Knobs(lanes=5, values_per_lane=3, lora_rank=2, lora_targets=("wk", "w2"))
-    info = generate(random_int_model(seed=2), tmp_path, knobs)
+    knobs = Knobs(lanes=5, values_per_lane=3, lora_rank=2, lora_targets=("wk", "w2"), macs="lut" if qk16 else "dsp")
+    info = generate(qk16_model() if qk16 else random_int_model(seed=2), tmp_path, knobs)
     verilator_lint(info.sources, top="hardwire_top")
 
 

@@ -39,18 +39,19 @@ module hw_att_engines #(
     parameter PW         = $clog2(CTX + 1),         // bits of a position count 0..CTX
     parameter IW         = (HD > 1) ? $clog2(HD) : 1,
     parameter TAGW       = 8,
-    parameter MUL_LUT    = 0                        // hw_attention's q . k from LUT adders
+    parameter MUL_LUT    = 0,                       // hw_attention's q . k from LUT adders
+    parameter QW         = 8                        // bits of a q / k element: 8, or 16
 ) (
     input  wire                 clk,
     input  wire                 rst,
     // KV write: one word per bank, all banks at one address
     input  wire                 kv_wr_en,
     input  wire [BAW-1:0]       kv_wr_addr,
-    input  wire [B*HD*8-1:0]    kv_wr_k,            // bank b's word at [b*HD*8 +: HD*8]
+    input  wire [B*HD*QW-1:0]   kv_wr_k,            // bank b's word at [b*HD*QW +: HD*QW]
     input  wire [B*HD*8-1:0]    kv_wr_v,
     // start of one round: engine j takes q[j], tag[j]
     input  wire                 start,
-    input  wire [E*HD*8-1:0]    q,
+    input  wire [E*HD*QW-1:0]   q,
     input  wire [BAW-1:0]       base,
     input  wire [PW-1:0]        npos,
     input  wire [14:0]          m_att,
@@ -62,7 +63,7 @@ module hw_att_engines #(
     output wire                 busy,               // a head in flight or an output not yet out
     // debug read (while not busy): word {bank, address}, data 1 cycle later
     input  wire [EW_BITS+BAW-1:0] dbg_word,
-    output wire [HD*8-1:0]      dbg_k,
+    output wire [HD*QW-1:0]     dbg_k,
     output wire [HD*8-1:0]      dbg_v,
     // outputs: engine j's (delayed j cycles) at [j*...]
     output wire [E-1:0]         out_valid,
@@ -75,10 +76,12 @@ module hw_att_engines #(
     localparam PER  = E / B;                        // engines per bank
     localparam LP   = (P > 1) ? $clog2(P) : 0;      // bits of a word within a row
     localparam RAW  = BAW - LP;                     // row address bits
-    localparam RW_W = P * HD * 8;                   // bits of a row (P words)
+    localparam RW_W = P * HD * 8;                   // bits of a value row (P words)
+    localparam RK_W = P * HD * QW;                  // bits of a key row
 
     wire [E-1:0]      eng_ready, eng_busy, eng_done;
-    wire [B*RW_W-1:0] bank_k, bank_v;
+    wire [B*RK_W-1:0] bank_k;
+    wire [B*RW_W-1:0] bank_v;
     wire [E-1:0]      k_en, v_en;
     wire [E*RAW-1:0]  k_addr, v_addr;
     wire [E-1:0]      delay_busy;
@@ -97,7 +100,7 @@ module hw_att_engines #(
         dbg_bank_q <= dbg_word[BAW +: EW_BITS];
         dbg_sub_q  <= dbg_addr32 & (P - 1);
     end
-    assign dbg_k = bank_k[(dbg_bank_q * P + dbg_sub_q) * HD * 8 +: HD * 8];
+    assign dbg_k = bank_k[(dbg_bank_q * P + dbg_sub_q) * HD * QW +: HD * QW];
     assign dbg_v = bank_v[(dbg_bank_q * P + dbg_sub_q) * HD * 8 +: HD * 8];
 
     genvar b, j;
@@ -109,19 +112,20 @@ module hw_att_engines #(
                 .HD(HD),
                 .DEPTH(BANK_DEPTH),
                 .P(P),
+                .KW(QW),
                 .AW(BAW),
                 .RAW(RAW)
             ) bank (
                 .clk(clk),
                 .wr_en(kv_wr_en),
                 .wr_addr(kv_wr_addr),
-                .wr_k(kv_wr_k[b*HD*8 +: HD*8]),
+                .wr_k(kv_wr_k[b*HD*QW +: HD*QW]),
                 .wr_v(kv_wr_v[b*HD*8 +: HD*8]),
                 .rd_k_en(lead_busy ? k_en[b*PER] : 1'b1),
                 .rd_k_row(lead_busy ? k_addr[b*PER*RAW +: RAW] : dbg_row),
                 .rd_v_en(lead_busy ? v_en[b*PER] : 1'b1),
                 .rd_v_row(lead_busy ? v_addr[b*PER*RAW +: RAW] : dbg_row),
-                .rd_k(bank_k[b*RW_W +: RW_W]),
+                .rd_k(bank_k[b*RK_W +: RK_W]),
                 .rd_v(bank_v[b*RW_W +: RW_W])
             );
         end
@@ -141,12 +145,13 @@ module hw_att_engines #(
                 .PW(PW),
                 .IW(IW),
                 .TAGW(TAGW),
-                .MUL_LUT(MUL_LUT)
+                .MUL_LUT(MUL_LUT),
+                .QW(QW)
             ) engine (
                 .clk(clk),
                 .rst(rst),
                 .start(start && ready),
-                .q(q[j*HD*8 +: HD*8]),
+                .q(q[j*HD*QW +: HD*QW]),
                 .base(base_row),
                 .npos(npos),
                 .m_att(m_att),
@@ -161,7 +166,7 @@ module hw_att_engines #(
                 .kv_k_addr(k_addr[j*RAW +: RAW]),
                 .kv_v_en(v_en[j]),
                 .kv_v_addr(v_addr[j*RAW +: RAW]),
-                .kv_k(bank_k[(j / PER)*RW_W +: RW_W]),
+                .kv_k(bank_k[(j / PER)*RK_W +: RK_W]),
                 .kv_v(bank_v[(j / PER)*RW_W +: RW_W]),
                 .out_valid(o_valid),
                 .out_idx(o_idx),

@@ -4,7 +4,8 @@
 
 // hw_attention: one attention head over positions 0..npos-1, exactly
 // numerics.attention_head:
-//   s_t = q . k_t                       (a full head_dim dot product per cycle)
+//   s_t = (q . k_t) >>> 2*(QW-8)        (a full head_dim dot product per cycle; QW = 16: int16
+//                                        q and k, the score in the units of int8 ones)
 //   z_t = ((max_s - s_t) * m_att) >> sh_att;  e_t = exp2_neg(z_t)  (Q15)
 //   E = sum e_t;  recip = floor(2**40 / E);  o_i = sum_t e_t * v_t,i
 //   w_i = (o_i * recip + 2**15) >> 16;  out_i = sat8(rq(w_i, m_out, sh_out))
@@ -37,13 +38,14 @@ module hw_attention #(
     parameter PW       = $clog2(CTX + 1),                   // bits of a position count 0..CTX
     parameter IW       = (HD > 1) ? $clog2(HD) : 1,         // bits of an element index
     parameter TAGW     = 8,                                 // bits of the tag of a head
-    parameter MUL_LUT  = 0                                  // 1: q . k from LUT adders (bit planes of k), no DSP
+    parameter MUL_LUT  = 0,                                 // 1: q . k from LUT adders (bit planes of k), no DSP
+    parameter QW       = 8                                  // bits of a q / k element: 8, or 16
 ) (
     input  wire              clk,
     input  wire              rst,           // synchronous: abort, back to idle
     // command (sampled on start)
     input  wire              start,
-    input  wire [HD*8-1:0]   q,             // int8 q_i at [8i +: 8]
+    input  wire [HD*QW-1:0]  q,             // q_i at [QW*i +: QW]
     input  wire [KV_AW-1:0]  base,          // KV row of position 0 of this (layer, kv head)
     input  wire [PW-1:0]     npos,          // positions 0..npos-1, 1 <= npos <= CTX
     input  wire [14:0]       m_att,
@@ -59,8 +61,8 @@ module hw_attention #(
     output wire [KV_AW-1:0]  kv_k_addr,
     output wire              kv_v_en,
     output wire [KV_AW-1:0]  kv_v_addr,
-    input  wire [P*HD*8-1:0] kv_k,          // registered cache rows (1 cycle after the enable), position p
-    input  wire [P*HD*8-1:0] kv_v,          //   of the row at [p*HD*8 +: HD*8]
+    input  wire [P*HD*QW-1:0] kv_k,         // registered cache rows (1 cycle after the enable), position p
+    input  wire [P*HD*8-1:0] kv_v,          //   of the row at [p*HD*QW +: HD*QW] (values [p*HD*8 +: HD*8])
     // outputs, one element per cycle
     output wire              out_valid,
     output wire [IW-1:0]     out_idx,
@@ -71,7 +73,9 @@ module hw_attention #(
     localparam LP  = (P > 1) ? $clog2(P) : 0;               // bits of a position within a row
     localparam ROWS = CTX / P;                              // rows of P positions
     localparam TW  = (ROWS > 1) ? $clog2(ROWS) : 1;         // score RAM address bits (rows)
-    localparam SCW = 16 + $clog2(HD);                       // |q.k| <= HD * 2**14
+    localparam SCW = 16 + $clog2(HD);                       // |q.k| <= HD * 2**14 in int8 units
+    localparam DW  = 2 * QW + $clog2(HD);                   // the full dot product
+    localparam QSH = 2 * (QW - 8);                          // numerics.score_shift
     localparam DPW = SCW + 15;                              // (max - s) * m_att
     localparam ZW  = 13;                                    // z clamped to 4096 (= 2**-16 -> 0)
     localparam OW  = 24 + $clog2(CTX);                      // o_i: CTX terms of |e*v| <= 2**22
@@ -90,7 +94,7 @@ module hw_attention #(
     reg              s_issuing;
     reg [CW-1:0]     s_t;               // position issued
     reg              s_buf;             // score buffer this head writes (the heads alternate)
-    reg [HD*8-1:0]   q_reg;
+    reg [HD*QW-1:0]  q_reg;
     reg [KV_AW-1:0]  s_base;
     reg [PW-1:0]     s_npos;
     reg [14:0]       s_m_att, s_m_out;
@@ -171,43 +175,51 @@ module hw_attention #(
     reg              p1_f, p2_f, p3_f, p4_f, p5_f;
     reg              p1_l, p2_l, p3_l, p4_l, p5_l;
     reg              p1_b, p2_b, p3_b, p4_b;
-    reg [P*HD*8-1:0] k_reg;
+    reg [P*HD*QW-1:0] k_reg;
     reg [P*SCW-1:0]  s_reg;
     reg signed [SCW-1:0] max_reg;
     reg signed [SCW-1:0] row_max;
-    wire [P*SCW-1:0] dot;
+    wire [P*DW-1:0]  dot;                           // full dot products
+    wire [P*SCW-1:0] score_next;                    // >>> QSH, in SCW bits
 
     // The dot product takes two stages (a head_dim-wide sum in one cycle was the
     // longest path of the core): NP partial sums are registered, then added.
-    // MUL_LUT = 1: the parts are the 8 bit planes of k, each a balanced adder tree
-    //   q . k = sum_b (+-2**b) * sum_{i: bit b of k_i} q_i (bit 7 weighs -2**7),
-    // masked int8 adds only (as hw_mac_lane's bit planes), no multiplier.
+    // MUL_LUT = 1: the parts are the QW bit planes of k, each a balanced adder tree
+    //   q . k = sum_b (+-2**b) * sum_{i: bit b of k_i} q_i (bit QW-1 weighs -2**(QW-1)),
+    // masked adds only (as hw_mac_lane's bit planes), no multiplier.
     // MUL_LUT = 0: the parts are the HD products (one multiplier each).
-    localparam NP  = (MUL_LUT != 0) ? 8 : HD;       // partial sums per position
-    wire [P*NP*SCW-1:0] parts_next;
-    reg  [P*NP*SCW-1:0] parts;
+    localparam NP  = (MUL_LUT != 0) ? QW : HD;      // partial sums per position
+    wire [P*NP*DW-1:0] parts_next;
+    reg  [P*NP*DW-1:0] parts;
 
     genvar gp, gb, gi;
     generate
         for (gp = 0; gp < P; gp = gp + 1) begin : g_pos
-            wire [HD*8-1:0] k_p = k_reg[gp*HD*8 +: HD*8];
+            wire [HD*QW-1:0] k_p = k_reg[gp*HD*QW +: HD*QW];
             if (MUL_LUT != 0) begin : g_dot_planes
-                localparam PLW = 9 + $clog2(HD);
-                wire [8*PLW-1:0] planes;            // plane gb: the sum of q_i where bit gb of k_i is set
-                hw_plane_sums #(.N(HD), .WB(8), .PLW(PLW)) plane_sums (.x(q_reg), .w(k_p), .planes(planes));
-                for (gb = 0; gb < 8; gb = gb + 1) begin : g_plane
+                localparam PLW = QW + 1 + $clog2(HD);
+                wire [QW*PLW-1:0] planes;           // plane gb: the sum of q_i where bit gb of k_i is set
+                hw_plane_sums #(.N(HD), .WB(QW), .XW(QW), .PLW(PLW)) plane_sums (.x(q_reg), .w(k_p), .planes(planes));
+                for (gb = 0; gb < QW; gb = gb + 1) begin : g_plane
                     wire signed [PLW-1:0] plane = planes[gb*PLW +: PLW];
-                    wire signed [SCW-1:0] pl_ext = {{(SCW-PLW){plane[PLW-1]}}, plane};
-                    assign parts_next[(gp*NP + gb)*SCW +: SCW] = (gb == 7) ? -(pl_ext <<< gb) : (pl_ext <<< gb);
+                    wire signed [DW-1:0] pl_ext = {{(DW-PLW){plane[PLW-1]}}, plane};
+                    assign parts_next[(gp*NP + gb)*DW +: DW] = (gb == QW - 1) ? -(pl_ext <<< gb) : (pl_ext <<< gb);
                 end
             end else begin : g_dot_mults
                 for (gi = 0; gi < HD; gi = gi + 1) begin : g_prod
-                    wire signed [15:0] prod = $signed(q_reg[8*gi +: 8]) * $signed(k_p[8*gi +: 8]);
-                    assign parts_next[(gp*NP + gi)*SCW +: SCW] = {{(SCW-16){prod[15]}}, prod};
+                    wire signed [2*QW-1:0] prod = $signed(q_reg[QW*gi +: QW]) * $signed(k_p[QW*gi +: QW]);
+                    assign parts_next[(gp*NP + gi)*DW +: DW] = {{(DW-2*QW){prod[2*QW-1]}}, prod};
                 end
             end
-            hw_add_tree #(.N(NP), .W(SCW)) dot_tree (.leaves(parts[gp*NP*SCW +: NP*SCW]),
-                                                     .sum(dot[gp*SCW +: SCW]));
+            hw_add_tree #(.N(NP), .W(DW)) dot_tree (.leaves(parts[gp*NP*DW +: NP*DW]),
+                                                   .sum(dot[gp*DW +: DW]));
+            // floor shift to the int8 units (|q.k| >> QSH <= HD * 2**14 fits SCW)
+            wire signed [DW-1:0] dot_p = dot[gp*DW +: DW];
+            wire signed [DW-1:0] dot_sh = dot_p >>> QSH;
+            assign score_next[gp*SCW +: SCW] = dot_sh[SCW-1:0];
+            if (DW > SCW) begin : g_high            // copies of the sign after the shift
+                wire unused_sh = &{1'b0, dot_sh[DW-1:SCW]};
+            end
         end
     endgenerate
 
@@ -260,7 +272,7 @@ module hw_attention #(
         p3_t     <= p2_t;
         p4_valid <= p3_valid;
         p4_t     <= p3_t;
-        s_reg    <= dot;
+        s_reg    <= score_next;
         sc_we    <= p4_valid;
         sc_waddr <= {p4_b, p4_t};
         sc_wdata <= s_reg;

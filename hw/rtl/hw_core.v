@@ -60,6 +60,8 @@ module hw_core #(
     parameter CHIP_LAST    = 1,         // holds the final rmsnorm, the classifier and the sampler
     parameter CHIP_INDEX   = 0,         // place in the chain (CHAIN register)
     parameter CHIP_COUNT   = 1,         // chips in the chain
+    // numerics
+    parameter QKW          = 8,         // bits of q, k and the key cache (8, or 16: knobs qk_bits)
     parameter LAYER_BASE   = 0,         // the whole model's index of this chip's first layer
     // identity (the model's fingerprint and global constants are in ROM_DIR/model.hex)
     parameter [31:0]  GEN_VERSION = 32'd0,      // generator version
@@ -400,8 +402,8 @@ module hw_core #(
 
     // ================================================================ vector buffers
     // flip-flop arrays, read by head
-    reg signed [7:0]  qb  [0:D-1];      // q (RoPE in place)
-    reg signed [7:0]  kb  [0:KVD-1];    // k (RoPE in place)
+    reg signed [QKW-1:0] qb [0:D-1];    // q (RoPE in place)
+    reg signed [QKW-1:0] kb [0:KVD-1];  // k (RoPE in place)
     reg signed [7:0]  vb  [0:KVD-1];    // v
     // LUT RAM (hw_vecbuf, instances below the buffer writes): written a few
     // elements per cycle and read in windows. Read port 0 is the matvec's x
@@ -644,6 +646,18 @@ module hw_core #(
         end
     endfunction
 
+    function signed [QKW-1:0] satq_24;     // to QKW bits (q, k)
+        input [23:0] x;
+        begin
+            if ($signed(x) > $signed({{(25-QKW){1'b0}}, {(QKW-1){1'b1}}}))
+                satq_24 = {1'b0, {(QKW-1){1'b1}}};
+            else if ($signed(x) < $signed({{(25-QKW){1'b1}}, {(QKW-1){1'b0}}}))
+                satq_24 = {1'b1, {(QKW-1){1'b0}}};
+            else
+                satq_24 = x[QKW-1:0];
+        end
+    endfunction
+
     function signed [15:0] sat16_add;
         input signed [15:0] r;
         input [23:0]        x;
@@ -787,19 +801,20 @@ module hw_core #(
     wire              rope_go = rope_issue && (rope_need_reg <= (rope_is_k_reg ? k_ready_reg : q_ready_reg));
     wire [31:0]       rope_addr32 = {{(32-ROPE_AW){1'b0}}, rope_base_reg} + {{(32-HDIW){1'b0}}, ri_reg};
     wire              rope_out_valid;
-    wire [ROPE_W*8-1:0] rope_a_out, rope_b_out;
+    wire [ROPE_W*QKW-1:0] rope_a_out, rope_b_out;
     wire [D*ROPE_W-1:0]   rope_q_we_a, rope_q_we_b;     // qb[e] takes pair rw's a / b output
     wire [KVD*ROPE_W-1:0] rope_k_we_a, rope_k_we_b;     // kb[e] likewise
     // q, k and v as flat buses for the units that read them (hw_rope, hw_debug_window)
-    wire [D*8-1:0]    qb_flat;
-    wire [KVD*8-1:0]  kb_flat, vb_flat;
+    wire [D*QKW-1:0]  qb_flat;
+    wire [KVD*QKW-1:0] kb_flat;
+    wire [KVD*8-1:0]  vb_flat;
     genvar gq;
     generate
         for (gq = 0; gq < D; gq = gq + 1) begin : g_qb_flat
-            assign qb_flat[8*gq +: 8] = qb[gq];
+            assign qb_flat[QKW*gq +: QKW] = qb[gq];
         end
         for (gq = 0; gq < KVD; gq = gq + 1) begin : g_kvb_flat
-            assign kb_flat[8*gq +: 8] = kb[gq];
+            assign kb_flat[QKW*gq +: QKW] = kb[gq];
             assign vb_flat[8*gq +: 8] = vb[gq];
         end
     endgenerate
@@ -810,6 +825,7 @@ module hw_core #(
         .CTX(CTX),
         .HALF(HALF),
         .W(ROPE_W),
+        .QW(QKW),
         .ROM_DIR(ROM_DIR),
         .IW(DIW),
         .KIW(KVIW),
@@ -839,11 +855,13 @@ module hw_core #(
     reg               kvw_en;
     reg [KV_AW-1:0]   kvw_addr_reg;
     reg [KV_AW-1:0]   kv_lbase_reg;             // layer * KPB * CTX
-    reg [ATT_B*HD*8-1:0] kvw_k, kvw_v;
+    reg [ATT_B*HD*QKW-1:0] kvw_k;
+    reg [ATT_B*HD*8-1:0] kvw_v;
     reg [31:0]        kvh_reg;                  // kv head within each bank (KV write)
     wire [31:0]       kvw_base32 = {{(32-KV_AW){1'b0}}, kv_lbase_reg} + {{(32-PW){1'b0}}, pos_reg};
     wire              att_busy;
-    wire [HD*8-1:0]   kv_k, kv_v;               // debug reads of the cache
+    wire [HD*QKW-1:0] kv_k;                     // debug reads of the cache
+    wire [HD*8-1:0]   kv_v;
     integer hk, hq, hh, he;
 
     // bank he's word: kv head he*KPB + kvh_reg. The head is selected with constant
@@ -853,11 +871,11 @@ module hw_core #(
     always @* begin
         for (he = 0; he < ATT_B; he = he + 1) begin
             for (hk = 0; hk < HD; hk = hk + 1) begin
-                kvw_k[(he*HD + hk)*8 +: 8] = 8'd0;
+                kvw_k[(he*HD + hk)*QKW +: QKW] = {QKW{1'b0}};
                 kvw_v[(he*HD + hk)*8 +: 8] = 8'd0;
                 for (hh = 0; hh < KPB; hh = hh + 1) begin
                     if (kvh_reg[KVHW-1:0] == hh[KVHW-1:0]) begin
-                        kvw_k[(he*HD + hk)*8 +: 8] = kb[(he*KPB + hh) * HD + hk];
+                        kvw_k[(he*HD + hk)*QKW +: QKW] = kb[(he*KPB + hh) * HD + hk];
                         kvw_v[(he*HD + hk)*8 +: 8] = vb[(he*KPB + hh) * HD + hk];
                     end
                 end
@@ -870,7 +888,7 @@ module hw_core #(
     reg [31:0]        hbase_reg;                // head_reg * HD
     reg [31:0]        grp_reg;                  // head within its kv group
     reg [KV_AW-1:0]   att_base_reg;             // bank address of position 0 of the round's kv head
-    reg [ATT_E*HD*8-1:0] att_q;
+    reg [ATT_E*HD*QKW-1:0] att_q;
     reg [ATT_E*DIW-1:0]  att_tag;               // head base (head * HD) of each engine's head
     wire              att_ready;
     wire [ATT_E-1:0]  att_out_valid;
@@ -887,10 +905,10 @@ module hw_core #(
             att_tag32 = hbase_reg + he * HPE * HD;
             att_tag[he*DIW +: DIW] = att_tag32[DIW-1:0];
             for (hq = 0; hq < HD; hq = hq + 1) begin
-                att_q[(he*HD + hq)*8 +: 8] = 8'd0;
+                att_q[(he*HD + hq)*QKW +: QKW] = {QKW{1'b0}};
                 for (hh = 0; hh < HPE; hh = hh + 1) begin
                     if (head_reg[NHW-1:0] == hh[NHW-1:0]) begin
-                        att_q[(he*HD + hq)*8 +: 8] = qb[(he*HPE + hh) * HD + hq];
+                        att_q[(he*HD + hq)*QKW +: QKW] = qb[(he*HPE + hh) * HD + hq];
                     end
                 end
             end
@@ -959,7 +977,8 @@ module hw_core #(
         .PW(PW),
         .IW(HDIW),
         .TAGW(DIW),
-        .MUL_LUT(MAC_LUT)
+        .MUL_LUT(MAC_LUT),
+        .QW(QKW)
     ) attention (
         .clk(clk),
         .rst(soft_rst),
@@ -1097,12 +1116,14 @@ module hw_core #(
     // Once per lane, not once per element: a pass's rows are consecutive (lane l
     // has lane 0's row + l), so the lanes' residual rows are one window of the res
     // buffer and one saturating adder per lane serves every row.
-    reg [LANES*8-1:0]  wb_sat8;             // lane result saturated to int8 (q, k, v, h1, h3)
+    reg [LANES*8-1:0]  wb_sat8;             // lane result saturated to int8 (v, h1, h3; q, k at QKW 8)
+    reg [LANES*QKW-1:0] wb_satq;            // lane result saturated to QKW bits (q, k)
     reg [LANES*16-1:0] wb_res_sum;          // residual row of the lane + lane result (wo, w2)
     integer rl;
     always @* begin
         for (rl = 0; rl < LANES; rl = rl + 1) begin
             wb_sat8[rl*8 +: 8] = sat8_24(wb_val[rl*24 +: 24]);
+            wb_satq[rl*QKW +: QKW] = satq_24(wb_val[rl*24 +: 24]);
             wb_res_sum[rl*16 +: 16] = sat16_add(res_rd[rl*16 +: 16], wb_val[rl*24 +: 24]);
         end
     end
@@ -1113,27 +1134,27 @@ module hw_core #(
         for (e = 0; e < D; e = e + 1) begin
             // q: wq results, RoPE
             if (wb_valid[e % LANES] && wb_tag == T_WQ && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
-                qb[e] <= wb_sat8[(e % LANES)*8 +: 8];
+                qb[e] <= wb_satq[(e % LANES)*QKW +: QKW];
             end
             for (rw = 0; rw < ROPE_W; rw = rw + 1) begin
                 if (rope_out_valid && rope_q_we_a[e*ROPE_W + rw]) begin
-                    qb[e] <= rope_a_out[8*rw +: 8];
+                    qb[e] <= rope_a_out[QKW*rw +: QKW];
                 end
                 if (rope_out_valid && rope_q_we_b[e*ROPE_W + rw]) begin
-                    qb[e] <= rope_b_out[8*rw +: 8];
+                    qb[e] <= rope_b_out[QKW*rw +: QKW];
                 end
             end
         end
         for (e = 0; e < KVD; e = e + 1) begin
             if (wb_valid[e % LANES] && wb_tag == T_WK && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
-                kb[e] <= wb_sat8[(e % LANES)*8 +: 8];
+                kb[e] <= wb_satq[(e % LANES)*QKW +: QKW];
             end
             for (rw = 0; rw < ROPE_W; rw = rw + 1) begin
                 if (rope_out_valid && rope_k_we_a[e*ROPE_W + rw]) begin
-                    kb[e] <= rope_a_out[8*rw +: 8];
+                    kb[e] <= rope_a_out[QKW*rw +: QKW];
                 end
                 if (rope_out_valid && rope_k_we_b[e*ROPE_W + rw]) begin
-                    kb[e] <= rope_b_out[8*rw +: 8];
+                    kb[e] <= rope_b_out[QKW*rw +: QKW];
                 end
             end
             if (wb_valid[e % LANES] && wb_tag == T_WV && {{(32-ROWS_W){1'b0}}, wb_row[(e % LANES)*ROWS_W +: ROWS_W]} == e) begin
@@ -1794,6 +1815,7 @@ module hw_core #(
         .D(D),
         .KVD(KVD),
         .HD(HD),
+        .QW(QKW),
         .LANES(LANES),
         .VECTORS(DBG_VECTORS),
         .IW(DIW),

@@ -12,6 +12,7 @@ module hw_debug_window #(
     parameter D         = 64,           // q width
     parameter KVD       = 32,           // k, v width
     parameter HD        = 8,            // head dimension (KV cache word: HD elements)
+    parameter QW        = 8,            // bits of a q / k element and a cached key: 8, or 16
     parameter LANES     = 16,           // logits per logit RAM word
     parameter VECTORS   = 1,            // 0: regions 1-8 read 0 (board builds: their D:1
                                         // multiplexers across the core cost routing)
@@ -31,10 +32,10 @@ module hw_debug_window #(
     input  wire [7:0]         att,
     input  wire [7:0]         h1,
     input  wire [7:0]         h3,
-    input  wire [D*8-1:0]     q,                // element i at [8i +: 8]
-    input  wire [KVD*8-1:0]   k,
+    input  wire [D*QW-1:0]    q,                // element i at [QW*i +: QW]
+    input  wire [KVD*QW-1:0]  k,
     input  wire [KVD*8-1:0]   v,
-    input  wire [HD*8-1:0]    kv_k,             // KV cache word kv_word (a cycle later)
+    input  wire [HD*QW-1:0]   kv_k,             // KV cache word kv_word (a cycle later)
     input  wire [HD*8-1:0]    kv_v,
     input  wire [LANES*24-1:0] logits,          // logit RAM word logit_word (a cycle later)
     input  wire [31:0]        lora,             // LoRA memory word (three cycles later)
@@ -54,10 +55,18 @@ module hw_debug_window #(
         end
     endfunction
 
+    function [31:0] sxq;                // a q / k element, sign-extended
+        input [QW-1:0] x;
+        begin
+            sxq = {{(32-QW){x[QW-1]}}, x};
+        end
+    endfunction
+
     reg  [31:0] vec_q, vec_q2, vec_q3;
     reg  [3:0]  region_q, region_q2, region_q3;
     reg  [31:0] sub_q, sub_q2i, sub_q2, lg_q2;
-    reg  [HD*8-1:0] kk_q2, kv_q2;
+    reg  [HD*QW-1:0] kk_q2;
+    reg  [HD*8-1:0] kv_q2;
     // one 24-bit logit per lane, selected by index (an array: no 24 x index product)
     wire [23:0] logit_words [0:LANES-1];
     wire [23:0] logit = logit_words[sub_q[LNW-1:0]];
@@ -76,8 +85,8 @@ module hw_debug_window #(
             case (region)
                 4'd1:    vec_q <= {{16{res[15]}}, res};
                 4'd2:    vec_q <= sx8(xn);
-                4'd3:    vec_q <= (index < D_I)   ? sx8(q[8*index[IW-1:0] +: 8])  : 32'd0;
-                4'd4:    vec_q <= (index < KVD_I) ? sx8(k[8*index[KIW-1:0] +: 8]) : 32'd0;
+                4'd3:    vec_q <= (index < D_I)   ? sxq(q[QW*index[IW-1:0] +: QW])  : 32'd0;
+                4'd4:    vec_q <= (index < KVD_I) ? sxq(k[QW*index[KIW-1:0] +: QW]) : 32'd0;
                 4'd5:    vec_q <= (index < KVD_I) ? sx8(v[8*index[KIW-1:0] +: 8]) : 32'd0;
                 4'd6:    vec_q <= sx8(att);
                 4'd7:    vec_q <= sx8(h1);
@@ -101,7 +110,7 @@ module hw_debug_window #(
         vec_q3    <= vec_q2;
         case (region_q2)
             4'd0:    sub_q2 <= lg_q2;
-            4'd9:    sub_q2 <= sx8(kk_q2[8*sub_q2i[HDIW-1:0] +: 8]);
+            4'd9:    sub_q2 <= sxq(kk_q2[QW*sub_q2i[HDIW-1:0] +: QW]);
             4'd10:   sub_q2 <= sx8(kv_q2[8*sub_q2i[HDIW-1:0] +: 8]);
             default: sub_q2 <= 32'd0;
         endcase

@@ -2,12 +2,13 @@
 `timescale 1ns / 1ps
 `default_nettype none
 
-// hw_kv_cache: the int8 key and value caches, read P positions at a time.
-// A word holds one head's HD values of one position (value i at [8i +: 8]); the
+// hw_kv_cache: the key (int8, or int16 with KW = 16) and int8 value caches, read P positions at
+// a time. A word holds one head's HD values of one position (value i at [8i +: 8], key i at
+// [KW*i +: KW]); the
 // word of (layer l, kv head h, position t) is at (l*NKV + h)*CTX + t. Each cache
 // is P simple dual-port block RAMs, RAM p holding the words whose address is p
 // modulo P (at address / P), so a read of row r returns the P words r*P ..
-// r*P + P - 1 at once (word p at [p*HD*8 +: HD*8]).
+// r*P + P - 1 at once (value word p at [p*HD*8 +: HD*8], key word p at [p*HD*KW +: HD*KW]).
 // The core writes k and v of one head per cycle (one RAM each); the attention
 // engine reads a key row and a value row per cycle (each its own row address),
 // registered (1 cycle latency).
@@ -15,6 +16,7 @@ module hw_kv_cache #(
     parameter HD    = 8,                                    // head dimension (values per word)
     parameter DEPTH = 64,                                   // words = L * NKV * CTX, a multiple of P
     parameter P     = 1,                                    // words per read (a power of two)
+    parameter KW    = 8,                                    // bits of a key element: 8, or 16
     parameter AW    = (DEPTH > 1) ? $clog2(DEPTH) : 1,      // word address bits
     parameter LP    = (P > 1) ? $clog2(P) : 0,              // bits of a word's RAM index
     parameter RAW   = (DEPTH / P > 1) ? $clog2(DEPTH / P) : 1   // row address bits
@@ -23,14 +25,14 @@ module hw_kv_cache #(
     // write port: k and v words of one (layer, kv head, position)
     input  wire              wr_en,
     input  wire [AW-1:0]     wr_addr,
-    input  wire [HD*8-1:0]   wr_k,
+    input  wire [HD*KW-1:0]  wr_k,
     input  wire [HD*8-1:0]   wr_v,
     // read ports, one per cache: keys and values of different rows (and heads) at once
     input  wire              rd_k_en,
     input  wire [RAW-1:0]    rd_k_row,
     input  wire              rd_v_en,
     input  wire [RAW-1:0]    rd_v_row,
-    output wire [P*HD*8-1:0] rd_k,      // valid the cycle after rd_k_en
+    output wire [P*HD*KW-1:0] rd_k,     // valid the cycle after rd_k_en
     output wire [P*HD*8-1:0] rd_v       // valid the cycle after rd_v_en
 );
 
@@ -44,11 +46,12 @@ module hw_kv_cache #(
     genvar p;
     generate
         for (p = 0; p < P; p = p + 1) begin : g_ram
-            wire [HD*8-1:0] k_q, v_q;
+            wire [HD*KW-1:0] k_q;
+            wire [HD*8-1:0]  v_q;
             wire            we = wr_en && (wr_sub32 == p);
 
             hw_ram_sdp #(
-                .WIDTH(HD*8),
+                .WIDTH(HD*KW),
                 .DEPTH(ROWS),
                 .STYLE("block"),
                 .AW(RAW)
@@ -77,7 +80,7 @@ module hw_kv_cache #(
                 .rd_data(v_q)
             );
 
-            assign rd_k[p*HD*8 +: HD*8] = k_q;
+            assign rd_k[p*HD*KW +: HD*KW] = k_q;
             assign rd_v[p*HD*8 +: HD*8] = v_q;
         end
     endgenerate

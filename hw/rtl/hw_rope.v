@@ -11,7 +11,7 @@
 // go (with is_k, e: the group's first element 2p within q or k, a multiple of 2W, and addr:
 // its first pair's ROM word, a multiple of W) -> ROM and q / k read (1) -> registered again
 // (2: the ROM's output straight into the multipliers was ~18 ns by hw.backends.ecp5_timing)
-// -> hw_rope_pair (2), 4 in all: out_valid with pair j's rotated elements at a_out / b_out [8j +: 8],
+// -> hw_rope_pair (2), 4 in all: out_valid with pair j's rotated elements at a_out / b_out [QW*j +: QW],
 // and the write enables q_we_a[e*W + j] (element e of q takes pair j's a_out), q_we_b (its
 // b_out), k_we_a, k_we_b: decoded a stage before the outputs, so that the element compares
 // are not in the write cycle of every q / k enable (once one of the design's longest paths).
@@ -21,6 +21,7 @@ module hw_rope #(
     parameter CTX     = 512,                // positions in rope.hex
     parameter HALF    = 4,                  // pairs per head
     parameter W       = 1,                  // pairs per cycle: 1, or 2 (HALF even)
+    parameter QW      = 8,                  // bits of a q / k element: 8, or 16
     parameter ROM_DIR = "rom",
     parameter IW      = $clog2(D),          // index into q
     parameter KIW     = (KVD > 1) ? $clog2(KVD) : 1,    // index into k
@@ -34,11 +35,11 @@ module hw_rope #(
     input  wire              is_k,
     input  wire [31:0]       e,
     input  wire [31:0]       addr,
-    input  wire [D*8-1:0]    q,             // element i at [8i +: 8]
-    input  wire [KVD*8-1:0]  k,
+    input  wire [D*QW-1:0]   q,             // element i at [QW*i +: QW]
+    input  wire [KVD*QW-1:0] k,
     output wire              out_valid,
-    output wire [W*8-1:0]    a_out,
-    output wire [W*8-1:0]    b_out,
+    output wire [W*QW-1:0]   a_out,
+    output wire [W*QW-1:0]   b_out,
     output reg  [D*W-1:0]    q_we_a,
     output reg  [D*W-1:0]    q_we_b,
     output reg  [KVD*W-1:0]  k_we_a,
@@ -52,7 +53,7 @@ module hw_rope #(
     end
 
     reg [W*32-1:0]  cs1, cs2;                   // pair j's {sin, cos} at [32j +: 32]
-    reg [W*8-1:0]   a1, b1, a2, b2;             // pair j's elements at [8j +: 8]
+    reg [W*QW-1:0]  a1, b1, a2, b2;             // pair j's elements at [QW*j +: QW]
     reg             v1, v2;
     reg             kp [1:LATENCY-1];           // the group's q / k and first element, beside the data
     reg [IW-1:0]    ep [1:LATENCY-1];
@@ -72,8 +73,8 @@ module hw_rope #(
             wire [31:0] aj = addr | gr;
             always @(posedge clk) begin
                 cs1[32*gr +: 32] <= rope_rom[aj[AW-1:0]];
-                a1[8*gr +: 8]    <= is_k ? k[8*ej[KIW-1:0] +: 8] : q[8*ej[IW-1:0] +: 8];
-                b1[8*gr +: 8]    <= is_k ? k[8*oj[KIW-1:0] +: 8] : q[8*oj[IW-1:0] +: 8];
+                a1[QW*gr +: QW]  <= is_k ? k[QW*ej[KIW-1:0] +: QW] : q[QW*ej[IW-1:0] +: QW];
+                b1[QW*gr +: QW]  <= is_k ? k[QW*oj[KIW-1:0] +: QW] : q[QW*oj[IW-1:0] +: QW];
             end
             wire unused_idx = &{1'b0, ej, oj, aj};
         end
@@ -99,17 +100,19 @@ module hw_rope #(
 
     generate
         for (gr = 0; gr < W; gr = gr + 1) begin : g_pair
-            hw_rope_pair rope (
+            hw_rope_pair #(
+                .XW(QW)
+            ) rope (
                 .clk(clk),
                 .rst(rst),
                 .in_valid(v2),
-                .a(a2[8*gr +: 8]),
-                .b(b2[8*gr +: 8]),
+                .a(a2[QW*gr +: QW]),
+                .b(b2[QW*gr +: QW]),
                 .c(cs2[32*gr +: 16]),
                 .s(cs2[32*gr+16 +: 16]),
                 .out_valid(valid_w[gr]),
-                .a_out(a_out[8*gr +: 8]),
-                .b_out(b_out[8*gr +: 8])
+                .a_out(a_out[QW*gr +: QW]),
+                .b_out(b_out[QW*gr +: QW])
             );
         end
     endgenerate

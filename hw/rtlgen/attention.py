@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from hw.golden import qk_bits
 from hw.numerics import RECIP_BITS
 
 POSITIONS = (1, 2, 4, 8)    # KV cache positions per cycle of each engine (ATT_P)
@@ -213,9 +214,9 @@ def token_cycles(est, pos: int) -> int:
     return c.fixed + c.per_pos * r + stall - layers * later * (HEAD_GAP - gap)
 
 
-def kv_cache_bits(cfg, context: int, streams: int = 1) -> int:
-    """Keys and values of every layer, position and stream, int8."""
-    return 2 * streams * cfg.n_layers * context * cfg.kv_dim * 8
+def kv_cache_bits(cfg, context: int, streams: int = 1, qk_bits: int = 8) -> int:
+    """Keys (int8, or int16 with qk_bits 16) and int8 values of every layer, position and stream."""
+    return streams * cfg.n_layers * context * cfg.kv_dim * (qk_bits + 8)
 
 
 def describe(est) -> str:
@@ -267,6 +268,9 @@ class Cost:
     blocks: int             # the engines' score buffers and exp2 tables past FIXED_BLOCKS' one
 
 
+QK16_LUTS, QK16_FFS = 300, 30      # per head_dim element of an engine, int16 q and k (fit_cost)
+
+
 def fit_cost(model, knobs, family: str, kb: int) -> Cost:
     """The schedule's resources for `model` with resolved `knobs` on a `family` device with
     `kb`-kbit block RAMs."""
@@ -279,8 +283,9 @@ def fit_cost(model, knobs, family: str, kb: int) -> Cost:
     # per cache (P positions per read) of bank_words / P words, rounded up to whole blocks
     banks = kv_banks(e, cfg.n_kv_heads)
     bank_words = knobs.streams * cfg.n_layers * (cfg.n_kv_heads // banks) * knobs.context
-    words, width = bank_words // pos, 8 * hd
-    kv = 2 * banks * pos * max(_blocks(words, width, kb), _bit_blocks(words * width, kb))
+    words, qkb = bank_words // pos, qk_bits(model)
+    kv = banks * pos * sum(max(_blocks(words, width, kb), _bit_blocks(words * width, kb))
+                           for width in (qkb * hd, 8 * hd))      # the key and the value cache
     # each engine's two score buffers, 2**ceil(log2(context / P)) rows of P scores of
     # 16 + log2(head dim) bits each (FIXED_BLOCKS holds one block of the first engine's)
     score_words = 2 << max(0, (knobs.context // pos - 1).bit_length())
@@ -293,7 +298,12 @@ def fit_cost(model, knobs, family: str, kb: int) -> Cost:
     # (the row sums of the weighted values, wider KV and score words, masks): fitted to the placed
     # models/default 16 x 16, two engines, P = 2 (72,558 TRELLIS_COMB, docs/boards.md)
     # (generator 1.6's hw_plane_sums: the lanes' saving of ~4 slots per plane and value, counted as 3)
-    qk_luts = (7 * 8 * hd if knobs.macs == "lut" else 0) * pos + 195 * hd * (pos - 1)
+    # int16 q and k (qk_bits 16): synth_ecp5 of one engine (head dim 16, LUT q . k) 2,364 LUT4 + 836
+    # CCU2C, 4,252 FF at 8 bits, 5,453 + 1,752 and 4,740 at 16: ~300 LUT slots and ~30 FF per head_dim
+    # element more (16 planes of int16 sums; the wider key rows)
+    qk_luts = (7 * 8 * hd + (QK16_LUTS * hd if qkb == 16 else 0) if knobs.macs == "lut" else 0) * pos \
+        + 195 * hd * (pos - 1)
+    qk_ffs = QK16_FFS * hd * pos if qkb == 16 else 0
     luts = ENGINE_LUTS * extra + qk_luts * e
     dsps = mults = 0
     if _has_dsps(family):
@@ -301,7 +311,7 @@ def fit_cost(model, knobs, family: str, kb: int) -> Cost:
                 - engine_dsps(family, CALIBRATION_HEAD_DIM, False))
     else:       # iCE40: the multipliers an ECP5 puts in DSPs become LUTs
         mults = engine_dsps("ecp5", hd, False) * extra
-    return Cost(luts, ENGINE_FFS * extra, dsps, mults, kv, blocks)
+    return Cost(luts, ENGINE_FFS * extra + qk_ffs * e, dsps, mults, kv, blocks)
 
 
 def _has_dsps(family: str) -> bool:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from hw.architecture import UNIT_LATENCY, layer_shapes
+from hw.golden import qk_bits
 from hw.rtlgen import attention
 from hw.rtlgen.attention import ATT_TAIL, DIV_STAGE, DIVIDER, HEAD_GAP  # noqa: F401  (their home)
 from hw.rtlgen.layout import SCALE_BITS, Layout
@@ -204,7 +205,7 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
               + (2 * L + 1) * D * 16                            # rmsnorm gains
               + ctx * (hd // 2) * 32                            # rope cos/sin
               + L * 256 * 16 + TABLE_BITS + L * LAYER_WORD_BITS)
-    kv = attention.kv_cache_bits(cfg, ctx, knobs.streams)
+    kv = attention.kv_cache_bits(cfg, ctx, knobs.streams, qk_bits(model))
     lora = knobs.streams * sum(L * knobs.lora_rank * (r + c) * 8 for t, (r, c) in shapes.items()
                                if t in knobs.lora_targets) if knobs.lora_rank else 0    # a slot per stream
     # LUT4 rough count: a LUT multiplier ~ a*b LUTs, an adder ~ 1 LUT per bit,

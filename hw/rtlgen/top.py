@@ -8,7 +8,7 @@ Output is deterministic (no dates, sorted nothing implicit).
 """
 from __future__ import annotations
 
-from hw.golden import LORA_TARGETS
+from hw.golden import LORA_TARGETS, qk_bits
 from hw.rtlgen import GEN_VERSION_WORD, attention, version_text
 from hw.rtlgen.knobs import Knobs
 from hw.rtlgen.layout import MATRIX_CLASS, Layout, LayoutError
@@ -84,6 +84,7 @@ def core_parameters(model, layout: Layout, knobs: Knobs) -> list[tuple[str, str,
         ("LORA_TARGETS", f"7'b{knobs.lora_mask:07b}", f"LoRA on {targets} (bit i = {', '.join(LORA_TARGETS)})"),
         ("STREAMS", str(knobs.streams), "streams: KV cache slots, each with its position"),
         *chain_parameters(model),
+        ("QKW", str(qk_bits(model)), "bits of q, k and the key cache (the model's qk_bits)"),
         ("GEN_VERSION", f"32'h{GEN_VERSION_WORD:08x}", f"generator {version_text()}"),
         ("ROM_DIR", "ROM_DIR", "hex file folder"),
     ]
