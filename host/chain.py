@@ -71,6 +71,11 @@ class RemoteChip:
         self.transport.write(R.CHAIN_REMOTE_DATA, value & 0xFFFFFFFF)
         self._access(addr, write=True)
 
+    def write_many(self, addr: int, values: Iterable[int]) -> None:
+        """Words to one register (a FIFO-like one such as LORA_DATA): an access around the ring each."""
+        for v in values:
+            self.write(addr, v)
+
 
 class SelectedChip:
     """Chip `chip`'s registers through a chain top's CHAIN_SEL (the simulation of a generator 1.7
@@ -91,9 +96,12 @@ class SelectedChip:
         return self.read_block([addr])[addr]
 
     def write(self, addr: int, value: int) -> None:
+        self.write_many(addr, [value])
+
+    def write_many(self, addr: int, values: Iterable[int]) -> None:
         self.transport.write(R.CHAIN_SEL, self.chip | 1 << 8)
         try:
-            self.transport.write(addr, value)
+            self.transport.write_many(addr, list(values))
         finally:
             self.transport.write(R.CHAIN_SEL, 0)
 

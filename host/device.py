@@ -716,11 +716,7 @@ class Device:
         for chip, part in parts:
             for s in slots:                             # slot s from word s * LORA_WORDS
                 chip.write(R.LORA_ADDR, s * len(part))
-                if hasattr(chip, "write_many"):
-                    chip.write_many(R.LORA_DATA, part)
-                else:                                   # another chip of a chain: a word per access
-                    for w in part:
-                        chip.write(R.LORA_DATA, w)
+                chip.write_many(R.LORA_DATA, part)
         for s in slots:
             self.lora_in_slot[s] = bool(enable)
         # bitstreams before generator 1.4 have no LORA_ENABLE: they ignore the write and run

@@ -356,18 +356,28 @@ def test_stories260k_8bit_full_context_over_chips(stories8, chips, tmp_path):
 
 # ---------------------------------------------------------------- the host over a chain
 
+def host_on(chain, board_path: bool = False):
+    """host.Device on the chain's simulation with the build's metadata; `board_path`: the first chip's
+    register writes reach only it (CHAIN_SEL bit 8 on chip 0), as each board of a chain has its own bus."""
+    from host import registers as R
+    from host.device import open_device
+    from host.metadata import metadata_for_build
+
+    dev = open_device(f"sim:{chain.info.out_dir}", metadata=metadata_for_build(chain.info.out_dir).path)
+    if board_path:
+        dev.transport.write(R.CHAIN_SEL, 1 << 8)
+    return dev
+
+
 @pytest.mark.sim
 def test_the_host_drives_a_chain_as_one_device(chain):
     """host.Device on the chain (sim: transport, the build's metadata): it reads every chip's identity
     through the first chip's mailbox (CHAIN_REMOTE), reports the whole model (all layers, its fingerprint) and generates the golden
     model's tokens."""
     from host import registers as R
-    from host.device import open_device
     from host.errors import DeviceError
-    from host.metadata import metadata_for_build
 
-    meta = metadata_for_build(chain.info.out_dir)
-    with open_device(f"sim:{chain.info.out_dir}", metadata=meta.path) as dev:
+    with host_on(chain) as dev:
         assert dev.chips == chain.chips
         assert dev.info().layers == LAYERS and dev.info().fingerprint == chain.model.fingerprint
         for k in range(chain.chips):            # through the first chip's mailbox, as on boards
@@ -386,15 +396,12 @@ def test_the_host_loads_lora_into_every_chip_of_a_chain(chain):
     model's with the adapters, cleared they are the base model's again; the chain's cycles with LoRA
     meet the estimate's LoRA passes (every chip's) within 5 %."""
     from host import registers as R
-    from host.device import open_device
-    from host.metadata import metadata_for_build
     from hw.rtlgen.chain import chain_estimate
     from hw.rtlgen.fixture import random_adapters
 
     m = chain.model
     adapters = random_adapters(m.config, CHAIN_KNOBS.lora_targets, CHAIN_KNOBS.lora_rank, seed=4)
-    meta = metadata_for_build(chain.info.out_dir)
-    with open_device(f"sim:{chain.info.out_dir}", metadata=meta.path) as dev:
+    with host_on(chain) as dev:
         base = GoldenModel(m, context=dev.info().context)
         adapted = GoldenModel(m, context=dev.info().context)
         for (layer, t), a in adapters.items():
@@ -427,12 +434,8 @@ def test_the_host_drives_a_chain_as_boards_do(chain):
     any moment of a token (a residual frame half sent, a token frame owed to the first chip) leaves the
     chain whole: the next runs are the golden model's and every chip still answers."""
     from host import registers as R
-    from host.device import open_device
-    from host.metadata import metadata_for_build
 
-    meta = metadata_for_build(chain.info.out_dir)
-    with open_device(f"sim:{chain.info.out_dir}", metadata=meta.path) as dev:
-        dev.transport.write(R.CHAIN_SEL, 1 << 8)           # writes reach chip 0 only
+    with host_on(chain, board_path=True) as dev:
         g = GoldenModel(chain.model, context=dev.info().context)
         kw = {"temperature": 0.9, "seed": 5}
         want = list(g.generate(PROMPT, 8, **kw))
@@ -458,16 +461,12 @@ def test_streams_take_turns_on_a_chain(chain):
     turns of 2 tokens (threads), one with adapters in its slot on every chip, one without; each equals the
     golden model's generation alone, and continuing one does not disturb the other."""
     from host import registers as R
-    from host.device import open_device
-    from host.metadata import metadata_for_build
     from hw.rtlgen.fixture import random_adapters
     from tests.test_host_streams import run_threads
 
     m = chain.model
     adapters = random_adapters(m.config, CHAIN_KNOBS.lora_targets, CHAIN_KNOBS.lora_rank, seed=9)
-    meta = metadata_for_build(chain.info.out_dir)
-    with open_device(f"sim:{chain.info.out_dir}", metadata=meta.path) as dev:
-        dev.transport.write(R.CHAIN_SEL, 1 << 8)           # writes reach chip 0 only
+    with host_on(chain, board_path=True) as dev:
         assert dev.streams == CHAIN_STREAMS
         base, tuned = dev.open_stream(chunk=2), dev.open_stream(chunk=2)
         tuned.load_lora(adapters)
