@@ -155,6 +155,9 @@ class Device:
         # RNG_STATE (and STREAMS) came with generator 1.4: a run can end and the next continue
         # the sampler, so one generation can be split into several STARTs
         self.resumable = words[R.STREAMS] > 0
+        # sequencer contexts sharing the matrix engine (generator 1.10; before: one): stream s runs on
+        # context s % contexts, and streams on different contexts run at once (host/streams.py)
+        self.contexts = max(1, words[R.CONTEXTS])
         self._streams: Optional["StreamPool"] = None
         self.lora_bits = 0
         self.lora_in_slot = [False] * self.streams     # an adapter was written into the slot
@@ -180,7 +183,7 @@ class Device:
                               f"magic {R.MAGIC_VALUE:#010x} ('HWIR'); this is not a hardwire device "
                               "(wrong port, bitstream or IP address)")
         return transport.read_block([R.GEN_VERSION] + R.identity_addresses()
-                                    + [R.PROMPT_DEPTH, R.OUT_DEPTH, R.LORA_WORDS, R.STREAMS, R.CHAIN])
+                                    + [R.PROMPT_DEPTH, R.OUT_DEPTH, R.LORA_WORDS, R.STREAMS, R.CHAIN, R.CONTEXTS])
 
     def chip(self, k: int):
         """Chip k of the chain this device reaches through its first chip: an object with read(addr),

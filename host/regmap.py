@@ -148,6 +148,10 @@ REGISTERS: Tuple[Register, ...] = (
     _R("CHAIN", 0xE8, "R",
        "this chip's place in a chain: `[7:0]` index (0 = the first), `[15:8]` chips (1: no chain), "
        "`[23:16]` the whole model's index of its first layer", BUILD),
+    _R("CONTEXTS", 0xEC, "R",
+       "sequencer contexts sharing the matrix engine: stream s runs on context s % CONTEXTS, and streams on "
+       "different contexts run at once; STREAM_SEL also picks the context every other register but LORA_ADDR, "
+       "LORA_DATA and LORA_ENABLE reads and writes (bitstreams before generator 1.10 read 0: one)", BUILD),
     _R("TOKEN_WINDOW", 0x100, "R",
        "word i: token number TOKEN_ACK + i, bit31 valid, `[30:16]` the number's low 15 bits, `[15:0]` the token; "
        "0 past TOKEN_COUNT. No side effect: reading again returns the same words", None, words=64),

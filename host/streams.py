@@ -18,6 +18,13 @@ back as the next chunk's prompt) and the sampler's state (RNG_STATE, written
 back as the next chunk's SEED), so each stream's tokens equal the golden
 model's for that stream alone.
 
+A build with contexts (`--contexts C`, CONTEXTS) has C sequencers sharing the matrix
+engine: stream s runs on context s % C, and chunks of streams on different contexts run
+at the same time (each context's chunks still take turns). Each stream then reaches the
+device through its own view (`StreamPool.device_for`): a Device whose every register
+access selects its stream first (STREAM_SEL picks the context the registers reach), under
+one lock so that a selection and its access are never split by another thread.
+
 A request beyond the N open streams waits for a free one (`open_stream(timeout=...)`)
 or is refused (`block=False`), never mixed into another stream's context.
 Closing a stream resets its slot and frees it. A build with one stream has one
@@ -27,9 +34,11 @@ generation early aborts its chunk's run at once (Device.generate's close).
 """
 from __future__ import annotations
 
+import copy
 import threading
 from collections import deque
-from typing import TYPE_CHECKING, Deque, Iterator, List, Optional, Sequence, Union
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 from host import registers as R
 from host.errors import DeviceError
@@ -85,18 +94,109 @@ class FairLock:
                 self._cond.notify_all()
 
 
+class SelectedStream:
+    """The device's registers as stream `index` sees them on a build with contexts: STREAM_SEL is
+    written before an access whenever another stream was selected last, and the selection and the
+    access happen under one lock (shared by every stream of the device)."""
+
+    def __init__(self, device: "Device", index: int, selection: "Selection"):
+        self.device, self.index, self.selection = device, index, selection
+        self.name = f"{device.transport.name}: stream {index}"
+        self.poll_interval = device.transport.poll_interval
+
+    def _call(self, fn, *args):
+        sel = self.selection
+        with sel.lock:
+            link = self.device.transport            # looked up each time: reconnect() replaces it
+            if sel.current != self.index or sel.link is not link:
+                link.write(R.STREAM_SEL, self.index)
+                sel.current, sel.link = self.index, link
+            return fn(link, *args)
+
+    def read(self, addr: int) -> int:
+        return self._call(lambda t: t.read(addr))
+
+    def write(self, addr: int, value: int) -> None:
+        self._call(lambda t: t.write(addr, value))
+
+    def read_many(self, addr: int, count: int, increment: bool = False) -> List[int]:
+        return self._call(lambda t: t.read_many(addr, count, increment))
+
+    def write_many(self, addr: int, values: Iterable[int], increment: bool = False) -> None:
+        values = list(values)
+        self._call(lambda t: t.write_many(addr, values, increment))
+
+    def read_block(self, addrs: List[int]) -> Dict[int, int]:
+        return self._call(lambda t: t.read_block(addrs))
+
+    def pause(self) -> None:
+        # a simulation runs its clock here, until the selected context (the pins') has a token
+        self._call(lambda t: t.pause())
+
+    def stats(self) -> Dict[str, int]:
+        return self.device.transport.stats()
+
+    def close(self) -> None:
+        """The device's link stays open: the Device closes it."""
+
+
+class Selection:
+    """The stream STREAM_SEL holds as last written by the views, on which link; and the lock that
+    keeps each access with its selection."""
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.current: Optional[int] = None
+        self.link = None
+
+
 class StreamPool:
-    """The device's streams: which are free, and the lock that gives the device to one chunk at a time."""
+    """The device's streams: which are free, and the locks that give each sequencer context to one
+    chunk at a time (one context: the whole device)."""
 
     def __init__(self, device: "Device", chunk: int = DEFAULT_CHUNK):
         if chunk < 1:
             raise ValueError(f"chunk must be >= 1 token, got {chunk}")
         self.device = device
         self.count = device.streams
+        self.contexts = getattr(device, "contexts", 1)
         self.chunk = int(chunk)
         self.lock = FairLock()                    # the device: one register sequence at a time
+        # with contexts: a lock per context (the chunks of its streams take turns), views per stream
+        self._context_locks = [self.lock] + [FairLock() for _ in range(self.contexts - 1)]
+        self._selection = Selection()
+        self._views: Dict[int, "Device"] = {}
         self._free = list(range(self.count))
         self._slots = threading.Condition()
+
+    def run_lock(self, index: int) -> FairLock:
+        """The lock a chunk of stream `index` holds: its context's."""
+        return self._context_locks[index % self.contexts]
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Every context idle between chunks (LoRA uploads, LORA_ENABLE): all their locks, in order."""
+        with ExitStack() as stack:
+            for lock in self._context_locks:
+                stack.enter_context(lock)
+            yield
+
+    def device_for(self, index: int) -> "Device":
+        """The Device stream `index` runs on (call with its run_lock held): the device with the stream
+        selected; with contexts, the stream's own view, which selects it at every access."""
+        if self.contexts == 1:
+            self.select(index)
+            return self.device
+        view = self._views.get(index)
+        if view is None:
+            view = copy.copy(self.device)
+            view.transport = SelectedStream(self.device, index, self._selection)
+            view.stream = False                 # the UART bridge pushes the selected context's tokens only
+            view._streams = None
+            view._run_state = None
+            view.reopen = None                  # a lost link ends the chunk's generation with its error
+            self._views[index] = view
+        return view
 
     def open(self, block: bool = True, timeout: Optional[float] = None, chunk: Optional[int] = None) -> "Stream":
         """A free stream (its context reset); waits for one when all are open (up to `timeout`
@@ -128,12 +228,14 @@ class StreamPool:
 
     def select(self, index: int) -> None:
         """STREAM_SEL (call with the lock held)."""
-        self.device.transport.write(R.STREAM_SEL, index)
+        with self._selection.lock:
+            self.device.transport.write(R.STREAM_SEL, index)
+            self._selection.current, self._selection.link = index, self.device.transport
 
     def set_lora(self, index: int, on: bool) -> None:
         """Whether stream `index` runs the adapter in its slot (LORA_ENABLE bit; a slot without one
         stays off: its passes would only cost time)."""
-        with self.lock:
+        with self.exclusive():
             dev = self.device
             on = on and dev.lora_in_slot[index]
             bits = (dev.lora_bits | 1 << index) if on else (dev.lora_bits & ~(1 << index))
@@ -158,9 +260,8 @@ class Stream:
     def position(self) -> int:
         """Tokens this stream's context holds."""
         self._check()
-        with self.pool.lock:
-            self.pool.select(self.index)
-            return self.pool.device.position()
+        with self.pool.run_lock(self.index):
+            return self.pool.device_for(self.index).position()
 
     def reset(self) -> None:
         """Forget this stream's context (position 0); the other streams keep theirs."""
@@ -168,15 +269,14 @@ class Stream:
         self._reset()
 
     def _reset(self) -> None:
-        with self.pool.lock:
-            self.pool.select(self.index)
-            self.pool.device.reset()
+        with self.pool.run_lock(self.index):
+            self.pool.device_for(self.index).reset()
 
     def load_lora(self, adapters, model=None) -> None:
         """Load `adapters` (as Device.load_lora takes them) into this stream's own adapter slot and
         run it; the other streams keep theirs."""
         self._check()
-        with self.pool.lock:
+        with self.pool.exclusive():
             self.pool.device.load_lora(adapters, model, streams=[self.index])
 
     def use_lora(self, on: bool) -> None:
@@ -193,7 +293,8 @@ class Stream:
         from host.device import Token
 
         self._check()
-        device, pool = self.pool.device, self.pool
+        pool = self.pool
+        device = pool.device
         # bitstreams before generator 1.4 have no RNG_STATE (and one stream): one START per generation
         chunk = self.chunk if device.resumable else max(1, int(max_new_tokens))
         feed: Union[str, Sequence[int]] = prompt
@@ -202,8 +303,8 @@ class Stream:
             n = min(chunk, int(max_new_tokens) - done) if max_new_tokens else 0
             held: Optional[Token] = None        # the newest token, handed out one step late
             count = 0
-            with pool.lock:
-                pool.select(self.index)
+            with pool.run_lock(self.index):
+                device = pool.device_for(self.index)
                 run = device.generate(feed, n, temperature, top_k, state, stop_token, reset=reset and first)
                 try:
                     for tok in run:

@@ -13,7 +13,7 @@ much and which knob would make it fit.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hw.backends import FAMILIES
 from hw.backends import family as family_backend
@@ -288,30 +288,42 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
     res, fam, kb = board.resources, board.family, board.resources.bram_kbits
     lay = rom_layout(model, knobs.lanes, knobs.values_per_lane)
     est = estimate(model, lay, knobs)
+    # with contexts (docs/core.md "Contexts") every context is a whole core but the matrix engine (its
+    # lanes, weight and scale ROMs, requantizers), each with its own streams' KV cache and LoRA slots
+    ctxs = knobs.contexts
+    if ctxs > 1:
+        knobs = replace(knobs, streams=knobs.streams // ctxs, contexts=1)     # one context's share
     # each ROM group at its own width (at most `wb` bits when pretending a requantisation)
     rom = lay.lanes * sum(_blocks(g.depth, lay.vpl * min(g.bits, wb or g.bits), kb) for g in lay.groups)
     scale = lay.lanes * _blocks(lay.scale_depth, SCALE_BITS, kb)
     tables = (sum(max(1, _bit_blocks(bits, kb)) for bits in _table_memories(model, knobs))
               + _constant_rom_blocks(model, knobs, kb))
     att = attention.fit_cost(model, knobs, fam, kb)     # the attention engines and the KV cache
-    kv = att.kv_blocks
-    other = tables + _bit_blocks(est.lora_bits, kb) + FIXED_BLOCKS[kb] + att.blocks
+    kv = ctxs * att.kv_blocks
+    other = ctxs * (tables + _bit_blocks(est.lora_bits // ctxs, kb) + FIXED_BLOCKS[kb] + att.blocks)
     brams = rom + scale + kv + other
     per, fixed = (LUT_CAL_LUT_MACS if knobs.macs == "lut" else LUT_CAL)[fam]
     lora_on = bool(knobs.lora_rank)
+    # a context's logic: the core's own (CORE_LUTS and the rmsnorm's width), attention, vector units, LoRA
+    core = est.core_luts
+    context_luts = core + att.luts + _vector_extra(est, EMB_LUTS, ROPE_PAIR_LUTS) + LORA_LUTS * lora_on
     luts = int(per * (est.luts + att.luts + _vector_extra(est, EMB_LUTS, ROPE_PAIR_LUTS)
-                      + LORA_LUTS * lora_on) + fixed)
+                      + LORA_LUTS * lora_on + (ctxs - 1) * context_luts) + fixed)
+    context_mults = (att.dsps + NORM_DSPS * (est.norm_width - 2) + _vector_extra(est, EMB_DSPS, ROPE_PAIR_DSPS)
+                     + LORA_DSPS * lora_on)
     dsps = 0
     if fam in DSP_PER_REQUANT:
-        dsps = (est.mac_multipliers + DSP_PER_REQUANT[fam] * est.requant_multipliers + DSP_FIXED[fam]
-                + att.dsps + NORM_DSPS * (est.norm_width - 2) + _vector_extra(est, EMB_DSPS, ROPE_PAIR_DSPS)
-                + LORA_DSPS * lora_on - (0 if _holds_embedding(model) else EMB_DSPS * est.embedding_width))
+        fixed_mults = DSP_FIXED[fam] - (0 if _holds_embedding(model) else EMB_DSPS * est.embedding_width)
+        dsps = (est.mac_multipliers + DSP_PER_REQUANT[fam] * est.requant_multipliers
+                + ctxs * (fixed_mults + context_mults))
     else:       # iCE40: the multipliers an ECP5 puts in DSPs become LUTs
-        luts += ICE40_LUTS_PER_MULT * (est.mac_multipliers + 2 * est.requant_multipliers + DSP_FIXED["ecp5"]
-                                       + att.multipliers
-                                       + _vector_extra(est, EMB_DSPS, ROPE_PAIR_DSPS) + LORA_DSPS * lora_on)
+        luts += ICE40_LUTS_PER_MULT * (est.mac_multipliers + 2 * est.requant_multipliers
+                                       + ctxs * (DSP_FIXED["ecp5"] + att.multipliers
+                                                 + _vector_extra(est, EMB_DSPS, ROPE_PAIR_DSPS)
+                                                 + LORA_DSPS * lora_on))
     ff_a, ff_b = (FF_CAL_LUT_MACS if knobs.macs == "lut" else FF_CAL)[fam]
-    ffs = int(ff_a * est.ff_basis + ff_b) + att.ffs + LORA_FFS * lora_on
+    ffs = (int(ff_a * (est.ff_basis + (ctxs - 1) * core) + ff_b)
+           + ctxs * (att.ffs + LORA_FFS * lora_on))
     return [
         Need("luts", luts, int(LUT_LIMIT * res.luts), res.luts, f"{per:g} x estimate {est.luts:,} + {fixed:,}"),
         Need("ffs", ffs, int(FF_LIMIT * res.ffs), res.ffs),

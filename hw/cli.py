@@ -461,6 +461,11 @@ def _add_knob_args(p: argparse.ArgumentParser, debug_vectors: str = "on", macs: 
     p.add_argument("--streams", type=int, default=1,
                    help="sequences the device holds at once (several users): a KV cache slot and a "
                         "position each; the host runs them in turns (default 1)")
+    p.add_argument("--contexts", type=int, default=1, choices=(1, 2, 4),
+                   help="sequencer contexts sharing the matrix engine (dividing --streams): streams on "
+                        "different contexts run at once, one's matrices filling the engine while another "
+                        "computes attention and vector steps; each context costs the core's logic but the "
+                        "matrix engine and its weight ROMs again (default 1)")
 
 
 def _add_chips_arg(p: argparse.ArgumentParser) -> None:
@@ -476,7 +481,8 @@ def _knobs_from_args(args: argparse.Namespace):
     targets = tuple(t.strip() for t in (args.lora_targets or "").split(",") if t.strip())
     return Knobs(lanes=args.lanes, values_per_lane=args.vpl, context=args.context, k_max=args.k_max,
                  lora_rank=args.lora_rank, lora_targets=targets, debug_vectors=args.debug_vectors == "on",
-                 macs=args.macs, norm_width=args.norm_width, streams=args.streams, **attention.knob_values(args))
+                 macs=args.macs, norm_width=args.norm_width, streams=args.streams,
+                 contexts=args.contexts, **attention.knob_values(args))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -105,6 +105,8 @@ localparam [7:0] R_ATT_ENGINES       = 8'd56;
 localparam [7:0] R_STREAMS           = 8'd57;
 // 0xE8 R: this chip's place in a chain: [7:0] index (0 = the first), [15:8] chips (1: no chain), [23:16] the whole model's index of its first layer
 localparam [7:0] R_CHAIN             = 8'd58;
+// 0xEC R: sequencer contexts sharing the matrix engine: stream s runs on context s % CONTEXTS, and streams on different contexts run at once; STREAM_SEL also picks the context every other register but LORA_ADDR, LORA_DATA and LORA_ENABLE reads and writes (bitstreams before generator 1.10 read 0: one)
+localparam [7:0] R_CONTEXTS          = 8'd59;
 // 0x100..0x1FC, 64 words R: word i: token number TOKEN_ACK + i, bit31 valid, [30:16] the number's low 15 bits, [15:0] the token; 0 past TOKEN_COUNT. No side effect: reading again returns the same words
 localparam [7:0] R_TOKEN_WINDOW      = 8'd64;
 localparam [7:0] R_TOKEN_WINDOW_WORDS = 8'd64;

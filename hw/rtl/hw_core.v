@@ -12,6 +12,9 @@
 // through hw_matvec (weights in per-lane ROMs); vectors live in register
 // arrays; the KV cache, the logits and the LoRA adapters in block RAM.
 // The host sees one register interface (docs/register_map.md).
+// With CONTEXTS > 1 the generated top holds CONTEXTS of these cores, one sequencer context
+// each, sharing one matrix engine (hw_mv_share) through the mvx_* ports: stream s runs on
+// context s % CONTEXTS, and STREAM_SEL picks the context the other registers reach.
 module hw_core #(
     // model
     parameter D            = 64,        // residual width
@@ -54,7 +57,9 @@ module hw_core #(
     parameter LORA_RANK    = 0,         // 0 = no LoRA hardware
     parameter LORA_TARGETS = 0,         // bit i: LoRA on (wq, wk, wv, wo, w1, w3, w2)[i]
     // streams: sequences held at once, each with its KV cache slot and position (STREAM_SEL)
-    parameter STREAMS      = 1,
+    parameter STREAMS      = 1,         // this context's; the device holds STREAMS * CONTEXTS
+    parameter CONTEXTS     = 1,         // sequencer contexts of the device (> 1: the matrix engine is outside)
+    parameter CONTEXT      = 0,         // this one's index
     // a chain of chips (hardwire compile --chips, docs/chain.md); 1, 1: one chip holds the model
     parameter CHIP_FIRST   = 1,         // holds the embedding, the prompt and the token loop
     parameter CHIP_LAST    = 1,         // holds the final rmsnorm, the classifier and the sampler
@@ -85,7 +90,24 @@ module hw_core #(
     input  wire        chain_tx_ready,
     input  wire [15:0] chain_rx_data,
     input  wire        chain_rx_valid,
-    output wire        chain_rx_ready
+    output wire        chain_rx_ready,
+    // the shared matrix engine (CONTEXTS > 1, hw_mv_share; tied off otherwise): hw_matvec's command,
+    // x and result ports, ready / busy / results already this context's
+    output wire        mvx_start,
+    output wire [7:0]  mvx_tag,
+    output wire [15:0] mvx_rows,
+    output wire [15:0] mvx_cols,
+    output wire        mvx_rewind,
+    output wire        mvx_flush,
+    input  wire        mvx_ready,
+    input  wire        mvx_busy,
+    input  wire [15:0] mvx_x_word,
+    input  wire [7:0]  mvx_x_tag,
+    output wire [511:0] mvx_x_data,     // VPL int8 values at [8j +: 8], one cycle after the x request
+    input  wire [LANES-1:0] mvx_out_valid,
+    input  wire [LANES*ROWS_W-1:0] mvx_out_row,
+    input  wire [LANES*(ACC_W+16)-1:0] mvx_out_data,
+    input  wire [7:0]  mvx_out_tag
 );
 
     // ================================================================ sizes
@@ -108,6 +130,8 @@ module hw_core #(
     localparam KV_SSTEP = L * KPB * CTX;                    // KV cache words per bank of one stream
     localparam KV_DEPTH = STREAMS * KV_SSTEP;               // KV cache words per bank
     localparam SW       = (STREAMS > 1) ? $clog2(STREAMS) : 1;  // stream index bits
+    localparam NSTREAMS = STREAMS * CONTEXTS;               // the device's streams
+    localparam CXW      = (CONTEXTS > 1) ? $clog2(CONTEXTS) : 1;    // context index bits
     localparam KV_AW    = $clog2(KV_DEPTH);
     localparam EBW      = (ATT_B > 1) ? $clog2(ATT_B) : 1;  // bank index bits
     localparam LG_WORDS = (V + LANES - 1) / LANES;          // logit RAM words
@@ -163,6 +187,8 @@ module hw_core #(
     localparam LORA_WORDS = LORA_ON ? L * lora_layer_words(0) : 0;    // one adapter slot (LORA_WORDS)
     localparam LORA_MEM   = STREAMS * LORA_WORDS;                      // a slot per stream
     localparam LORA_AW    = (LORA_MEM > 1) ? $clog2(LORA_MEM) : 1;
+    localparam LORA_GMEM  = NSTREAMS * LORA_WORDS;                     // the device's LoRA address space
+    localparam LORA_GAW   = (LORA_GMEM > 1) ? $clog2(LORA_GMEM) : 1;
 
     // integer copies of parameters for comparisons without width warnings
     localparam integer KV_LSTEP = KPB * CTX;
@@ -216,9 +242,10 @@ module hw_core #(
     // run settings
     reg [31:0]      prompt_len_reg, max_new_reg, top_k_reg, seed_reg, stop_token_reg;
     reg [15:0]      inv_temp_reg;
-    reg [LORA_AW-1:0] lora_addr_reg;
-    reg [STREAMS-1:0] lora_enable_reg;  // LORA_ENABLE: bit s, stream s runs the LoRA passes (lora_run_reg)
-    reg [SW-1:0]    stream_sel_reg;     // STREAM_SEL: the stream of START, RESET_STATE, POSITION
+    reg [LORA_GAW-1:0] lora_addr_reg;   // LORA_ADDR: the device's address (every context follows it)
+    reg [NSTREAMS-1:0] lora_enable_reg; // LORA_ENABLE: bit s, stream s runs the LoRA passes (lora_run_reg)
+    reg [SW-1:0]    stream_sel_reg;     // STREAM_SEL: the stream of START, RESET_STATE, POSITION (this context's)
+    reg [CXW-1:0]   sel_ctx_reg;        // STREAM_SEL's context: the registers reach that context's core
     reg [31:0]      dbg_addr_reg;
 
     // run state
@@ -237,7 +264,25 @@ module hw_core #(
     reg [31:0]      cycles_tok_reg, cycles_last_reg, cycles_total_reg, tokens_done_reg;
 
     // ================================================================ register writes
-    wire wr_control = reg_wr && (reg_addr == R_CONTROL);
+    // with contexts, every context sees STREAM_SEL and the LoRA memory's registers; the others are the
+    // selected context's alone (its reads too: the others answer 0, the top ORs the answers)
+    wire sel_me    = (CONTEXTS == 1) || (sel_ctx_reg == CONTEXT[CXW-1:0]);
+    wire wr_shared = (reg_addr == R_STREAM_SEL) || (reg_addr == R_LORA_ADDR) || (reg_addr == R_LORA_DATA)
+                     || (reg_addr == R_LORA_ENABLE);
+    wire reg_wr_me = reg_wr && (sel_me || wr_shared);
+    wire reg_rd_me = reg_rd && sel_me;
+    // the bit of this context's stream s in the device's stream numbering (LORA_ENABLE)
+    function integer dev_stream;
+        input integer local_s;
+        begin
+            dev_stream = local_s * CONTEXTS + CONTEXT;
+        end
+    endfunction
+    wire [31:0] sel_dev32 = dev_stream({{(32-SW){1'b0}}, stream_sel_reg});
+    // the device stream STREAM_SEL writes: its index in its context, and its context
+    wire [31:0] wsel_local = reg_wdata / CONTEXTS;
+    wire [31:0] wsel_ctx   = reg_wdata % CONTEXTS;
+    wire wr_control = reg_wr_me && (reg_addr == R_CONTROL);
     wire cmd_start  = wr_control && reg_wdata[0] && !reg_wdata[1] && !reg_wdata[2];
     wire ctrl_reset = wr_control && reg_wdata[1];
     wire ctrl_abort = wr_control && (reg_wdata[2] || (reg_wdata[1] && busy_reg));
@@ -256,13 +301,33 @@ module hw_core #(
     // sub-units are reset by an abort, so a run can stop at any cycle
     wire soft_rst   = rst || cmd_abort;
 
-    wire push_prompt = reg_wr && (reg_addr == R_PROMPT_PUSH) && (CHIP_FIRST != 0);
-    wire pop_token   = reg_rd && (reg_addr == R_TOKEN_POP);
-    wire ack_write   = reg_wr && (reg_addr == R_TOKEN_ACK);
-    wire lora_wr     = reg_wr && (reg_addr == R_LORA_DATA);
+    wire push_prompt = reg_wr_me && (reg_addr == R_PROMPT_PUSH) && (CHIP_FIRST != 0);
+    wire pop_token   = reg_rd_me && (reg_addr == R_TOKEN_POP);
+    wire ack_write   = reg_wr_me && (reg_addr == R_TOKEN_ACK);
+    wire lora_wr     = reg_wr_me && (reg_addr == R_LORA_DATA);
+
+    // the LoRA memory holds this context's streams' slots: device slot s (from word s * LORA_WORDS)
+    // is context s % CONTEXTS's slot s / CONTEXTS
+    reg               lora_mine;
+    reg [LORA_AW-1:0] lora_local_addr;
+    integer           ls, lora_a, lora_l;
+    always @* begin
+        lora_a          = {{(32-LORA_GAW){1'b0}}, lora_addr_reg};
+        lora_l          = lora_a;
+        lora_mine       = (CONTEXTS == 1);
+        if (CONTEXTS > 1) begin
+            for (ls = 0; ls < NSTREAMS; ls = ls + 1) begin
+                if (lora_a >= ls * LORA_WORDS && lora_a < (ls + 1) * LORA_WORDS) begin
+                    lora_mine = (ls % CONTEXTS == CONTEXT);
+                    lora_l    = lora_a - ls * LORA_WORDS + (ls / CONTEXTS) * LORA_WORDS;
+                end
+            end
+        end
+        lora_local_addr = lora_l[LORA_AW-1:0];
+    end
 
     always @(posedge clk) begin
-        if (reg_wr) begin
+        if (reg_wr_me) begin
             case (reg_addr)
                 R_PROMPT_LEN:  prompt_len_reg <= reg_wdata;
                 R_MAX_NEW:     max_new_reg    <= reg_wdata;
@@ -270,9 +335,12 @@ module hw_core #(
                 R_TOP_K:       top_k_reg      <= reg_wdata;
                 R_SEED:        seed_reg       <= reg_wdata;
                 R_STOP_TOKEN:  stop_token_reg <= reg_wdata;
-                R_LORA_ADDR:   lora_addr_reg  <= reg_wdata[LORA_AW-1:0];
-                R_LORA_ENABLE: lora_enable_reg <= LORA_ON ? reg_wdata[STREAMS-1:0] : {STREAMS{1'b0}};
-                R_STREAM_SEL:  if (reg_wdata < STREAMS) stream_sel_reg <= reg_wdata[SW-1:0];
+                R_LORA_ADDR:   lora_addr_reg  <= reg_wdata[LORA_GAW-1:0];
+                R_LORA_ENABLE: lora_enable_reg <= LORA_ON ? reg_wdata[NSTREAMS-1:0] : {NSTREAMS{1'b0}};
+                R_STREAM_SEL:  if (reg_wdata < NSTREAMS) begin
+                                   stream_sel_reg <= wsel_local[SW-1:0];
+                                   sel_ctx_reg    <= wsel_ctx[CXW-1:0];
+                               end
                 R_DBG_ADDR:    dbg_addr_reg   <= reg_wdata;
                 default: ;
             endcase
@@ -287,9 +355,10 @@ module hw_core #(
             top_k_reg      <= 32'd0;
             seed_reg       <= 32'd0;
             stop_token_reg <= 32'hFFFFFFFF;
-            lora_addr_reg  <= {LORA_AW{1'b0}};
-            lora_enable_reg <= {STREAMS{1'b0}};
+            lora_addr_reg  <= {LORA_GAW{1'b0}};
+            lora_enable_reg <= {NSTREAMS{1'b0}};
             stream_sel_reg <= {SW{1'b0}};
+            sel_ctx_reg    <= {CXW{1'b0}};
             dbg_addr_reg   <= 32'd0;
         end
     end
@@ -338,7 +407,7 @@ module hw_core #(
         .token(sampled_reg),
         .full(of_full),
         .avail(of_valid),
-        .rd(reg_rd),
+        .rd(reg_rd_me),
         .win_off(win_off),
         .rd_word(tok_rd_word),
         .pop(pop_token),
@@ -441,6 +510,7 @@ module hw_core #(
     wire [15:0]  chain_hdr = {(CHIP_LAST != 0) ? K_TOKEN : K_RES, 2'd0, run_stream8, seed_flag_reg && cls_reg, cls_reg};
     // a chip after the first: the stream of the frame whose header arrives
     wire [SW-1:0] rx_stream = (STREAMS > 1) ? chain_rx_data[2 +: SW] : {SW{1'b0}};
+    wire [31:0]  rx_dev32 = dev_stream({{(32-SW){1'b0}}, rx_stream});
     wire [31:0]  rx_kv_sbase32 = {{(32-SW){1'b0}}, rx_stream} * KV_SSTEP;
     wire [31:0]  rx_lora_sbase32 = {{(32-SW){1'b0}}, rx_stream} * LORA_WORDS;
     // the position of the token just through the layers (S_LAYER counted it already)
@@ -474,43 +544,83 @@ module hw_core #(
     wire [31:0] mv_rows32 = mat_rows(mv_tag_reg);
     wire [31:0] mv_cols32 = mat_cols(mv_tag_reg);
 
-    hw_matvec #(
-        .LANES(LANES),
-        .VPL(VPL),
-        .WB(WB),
-        .ROM_DEPTH(ROM_DEPTH),
-        .SCALE_DEPTH(SCALE_DEPTH),
-        .ROWS_W(ROWS_W),
-        .COLS_W(COLS_W),
-        .ACC_W(ACC_W),
-        .MUL_LUT(MAC_LUT),
-        .RQ_SHARE(RQ_SHARE),
-        .TAG_W(TAG_W),
-        .ROM_DIR(ROM_DIR),
-        .GROUPS(ROM_GROUPS),
-        .GROUP_WB(ROM_GROUP_WB),
-        .GROUP_DEPTH(ROM_GROUP_DEPTH),
-        .TAG_GROUP(TAG_GROUP)
-    ) matvec (
-        .clk(clk),
-        .rst(soft_rst),
-        .rewind(mv_rewind),
-        .start(mv_start),
-        .start_rows(mv_rows32[ROWS_W-1:0]),
-        .start_cols(mv_cols32[COLS_W-1:0]),
-        .start_tag(mv_tag_reg),
-        .ready(mv_ready),
-        .busy(mv_busy),
-        .x_req(mv_x_req),
-        .x_word(mv_x_word),
-        .x_tag(mv_x_tag),
-        .x_data(mv_x_data),
-        .out_valid(mv_out_valid),
-        .out_row(mv_out_row),
-        .out_data(mv_out_data),
-        .out_last(mv_out_last),
-        .out_tag(mv_out_tag)
-    );
+    generate
+        if (CONTEXTS == 1) begin : g_matvec
+            hw_matvec #(
+                .LANES(LANES),
+                .VPL(VPL),
+                .WB(WB),
+                .ROM_DEPTH(ROM_DEPTH),
+                .SCALE_DEPTH(SCALE_DEPTH),
+                .ROWS_W(ROWS_W),
+                .COLS_W(COLS_W),
+                .ACC_W(ACC_W),
+                .MUL_LUT(MAC_LUT),
+                .RQ_SHARE(RQ_SHARE),
+                .TAG_W(TAG_W),
+                .ROM_DIR(ROM_DIR),
+                .GROUPS(ROM_GROUPS),
+                .GROUP_WB(ROM_GROUP_WB),
+                .GROUP_DEPTH(ROM_GROUP_DEPTH),
+                .TAG_GROUP(TAG_GROUP)
+            ) matvec (
+                .clk(clk),
+                .rst(rst),
+                .rewind(mv_rewind),
+                .flush(soft_rst),
+                .start(mv_start),
+                .start_ctx(1'b0),
+                .start_rows(mv_rows32[ROWS_W-1:0]),
+                .start_cols(mv_cols32[COLS_W-1:0]),
+                .start_tag(mv_tag_reg),
+                .ready(mv_ready),
+                .busy(mv_busy),
+                .ctx_busy(mv_ctx_busy),
+                .x_req(mv_x_req),
+                .x_word(mv_x_word),
+                .x_tag(mv_x_tag),
+                .x_ctx(mv_x_ctx),
+                .x_data(mv_x_data),
+                .out_valid(mv_out_valid),
+                .out_row(mv_out_row),
+                .out_data(mv_out_data),
+                .out_last(mv_out_last),
+                .out_tag(mv_out_tag),
+                .out_ctx(mv_out_ctx)
+            );
+            wire mv_ctx_busy, mv_x_ctx, mv_out_ctx;
+            wire unused_ctx = &{1'b0, mv_ctx_busy, mv_x_ctx, mv_out_ctx};
+            wire unused_mvx = &{1'b0, mvx_ready, mvx_busy, mvx_x_word, mvx_x_tag, mvx_out_valid, mvx_out_row,
+                                mvx_out_data, mvx_out_tag};
+            assign mvx_start  = 1'b0;
+            assign mvx_tag    = 8'd0;
+            assign mvx_rows   = 16'd0;
+            assign mvx_cols   = 16'd0;
+            assign mvx_rewind = 1'b0;
+            assign mvx_flush  = 1'b0;
+            assign mvx_x_data = 512'd0;
+        end else begin : g_shared_matvec
+            // hw_mv_share in the top: this context's side of the engine
+            assign mvx_start  = mv_start;
+            assign mvx_tag    = {{(8-TAG_W){1'b0}}, mv_tag_reg};
+            assign mvx_rows   = mv_rows32[15:0];
+            assign mvx_cols   = mv_cols32[15:0];
+            assign mvx_rewind = mv_rewind;
+            assign mvx_flush  = soft_rst;
+            assign mvx_x_data = {{(512-VPL*8){1'b0}}, mv_x_data};
+            assign mv_ready     = mvx_ready;
+            assign mv_busy      = mvx_busy;
+            assign mv_x_req     = 1'b0;
+            assign mv_x_word    = mvx_x_word[COLS_W-1:0];
+            assign mv_x_tag     = mvx_x_tag[TAG_W-1:0];
+            assign mv_out_valid = mvx_out_valid;
+            assign mv_out_row   = mvx_out_row;
+            assign mv_out_data  = mvx_out_data;
+            assign mv_out_last  = 1'b0;
+            assign mv_out_tag   = mvx_out_tag[TAG_W-1:0];
+            wire unused_mvx = &{1'b0, mvx_x_word[15:COLS_W], mvx_x_tag[7:TAG_W], mvx_out_tag[7:TAG_W]};
+        end
+    endgenerate
 
     // x chunk, registered: answers x_req one cycle later. The input vector of
     // wo is att, of w2 the gate (in h1), of every other matrix xn; 0 past the end.
@@ -575,8 +685,8 @@ module hw_core #(
             ) lora (
                 .clk(clk),
                 .rst(soft_rst),
-                .wr_en(lora_wr),
-                .wr_addr(lora_addr_reg),
+                .wr_en(lora_wr && lora_mine),
+                .wr_addr(lora_local_addr),
                 .wr_data(reg_wdata),
                 .dbg_addr(dbg_addr_reg[LORA_AW-1:0]),
                 .dbg_data(lora_dbg_data),
@@ -1361,7 +1471,7 @@ module hw_core #(
                         seed_flag_reg  <= chain_rx_data[1];
                         busy_reg       <= 1'b1;
                         done_reg       <= 1'b0;
-                        lora_run_reg   <= lora_enable_reg[rx_stream];
+                        lora_run_reg   <= lora_enable_reg[rx_dev32];
                         run_stream_reg <= rx_stream;
                         kv_sbase_reg   <= rx_kv_sbase32[KV_AW-1:0];
                         lora_sbase_reg <= rx_lora_sbase32[LORA_AW-1:0];
@@ -1385,7 +1495,7 @@ module hw_core #(
                         cycles_total_reg <= 32'd0;
                         seed_load        <= 1'b1;
                         seed_flag_reg    <= 1'b1;
-                        lora_run_reg     <= lora_enable_reg[stream_sel_reg];
+                        lora_run_reg     <= lora_enable_reg[sel_dev32];
                         run_stream_reg   <= stream_sel_reg;
                         pos_reg          <= sel_pos;
                         kv_sbase_reg     <= kv_sbase32[KV_AW-1:0];
@@ -1848,10 +1958,14 @@ module hw_core #(
                           pf_full, of_valid, done_reg, busy_reg};
 
     reg [31:0] reg_rdata_q;
-    assign reg_rdata = tok_sel_q ? tok_rd_word : reg_rdata_q;
+    reg        rd_me_q;                     // the read was this context's (always, with one context)
+    assign reg_rdata = ((CONTEXTS > 1) && !rd_me_q) ? 32'd0 : tok_sel_q ? tok_rd_word : reg_rdata_q;
 
     always @(posedge clk) begin
         if (reg_rd) begin
+            rd_me_q <= sel_me;
+        end
+        if (reg_rd_me) begin
             tok_sel_q <= win_sel || (reg_addr == R_TOKEN_POP);
             case (reg_addr)
                 R_MAGIC:        reg_rdata_q <= MAGIC_VALUE;
@@ -1871,14 +1985,15 @@ module hw_core #(
                 R_SEED:         reg_rdata_q <= seed_reg;
                 R_STOP_TOKEN:   reg_rdata_q <= stop_token_reg;
                 R_POSITION:     reg_rdata_q <= {{(32-PW){1'b0}}, sel_pos};
-                R_STREAM_SEL:   reg_rdata_q <= {{(32-SW){1'b0}}, stream_sel_reg};
-                R_STREAMS:      reg_rdata_q <= STREAMS;
+                R_STREAM_SEL:   reg_rdata_q <= sel_dev32;
+                R_STREAMS:      reg_rdata_q <= NSTREAMS;
+                R_CONTEXTS:     reg_rdata_q <= CONTEXTS;
                 R_RNG_STATE:    reg_rdata_q <= rng_state;
                 R_CYCLES_LAST_TOKEN: reg_rdata_q <= cycles_last_reg;
                 R_TOKENS_DONE:  reg_rdata_q <= tokens_done_reg;
                 R_CYCLES_TOTAL: reg_rdata_q <= cycles_total_reg;
-                R_LORA_ADDR:    reg_rdata_q <= {{(32-LORA_AW){1'b0}}, lora_addr_reg};
-                R_LORA_ENABLE:  reg_rdata_q <= {{(32-STREAMS){1'b0}}, lora_enable_reg};
+                R_LORA_ADDR:    reg_rdata_q <= {{(32-LORA_GAW){1'b0}}, lora_addr_reg};
+                R_LORA_ENABLE:  reg_rdata_q <= {{(32-NSTREAMS){1'b0}}, lora_enable_reg};
                 R_DBG_ADDR:     reg_rdata_q <= dbg_addr_reg;
                 R_DBG_DATA:     reg_rdata_q <= dbg_data;
                 R_DIM:          reg_rdata_q <= D_I;
@@ -1905,7 +2020,7 @@ module hw_core #(
         end
     end
 
-    wire unused_ok = &{1'b0, kv_sbase32, lora_sbase32, rx_kv_sbase32, rx_lora_sbase32, layer_a32, mv_out_last, att_tag32, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, lora_busy, dbg_word32, dbg_lgw32,
+    wire unused_ok = &{1'b0, wsel_local, wsel_ctx, lora_l, rx_dev32, lora_mine, lora_local_addr, kv_sbase32, lora_sbase32, rx_kv_sbase32, rx_lora_sbase32, layer_a32, mv_out_last, att_tag32, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, lora_busy, dbg_word32, dbg_lgw32,
                        rope_addr32, mv_rows32, mv_cols32, rope_base32,
                        lora_in32, lora_out32, kvw_base32};
 

@@ -15,6 +15,10 @@
 // the last word of a pass, every lane with a row delivers rq(acc, m, sh) at
 // full width in the same cycle (LATENCY cycles after that word's x_req); lanes
 // share a requantizer by RQ_SHARE (hw_lane_rq).
+// CTXS sequencer contexts may share the engine (hw_mv_share, docs/core.md "Contexts"): each
+// matrix is started for a context (start_ctx), which comes back on x_ctx and out_ctx; each
+// context has its own place in the ROM walk (its addresses are swapped in when its matrix
+// starts after another context's), its own rewind and flush, and its own busy.
 module hw_matvec #(
     parameter LANES       = 4,      // lanes = rows computed in parallel
     parameter VPL         = 4,      // int8 x values (and weights) per lane per cycle
@@ -31,29 +35,36 @@ module hw_matvec #(
     parameter GROUP_WB    = WB,     // bits per weight of group g at [8g +: 8]
     parameter GROUP_DEPTH = ROM_DEPTH,  // words of group g at [32g +: 32]
     parameter TAG_GROUP   = 0,      // group of the matrix tagged t at [2t +: 2]
-    parameter RQ_SHARE    = 1       // lanes per requantizer (hw_lane_rq): 2 needs every row >= 2 words
+    parameter RQ_SHARE    = 1,      // lanes per requantizer (hw_lane_rq): 2 needs every row >= 2 words
+    parameter CTXS        = 1,      // sequencer contexts sharing the engine
+    parameter CW          = 1       // context index bits (>= 1, >= $clog2(CTXS))
 ) (
     input  wire                       clk,
-    input  wire                       rst,          // synchronous, active high
-    input  wire                       rewind,       // next matrix starts at ROM word 0 (stops a walk)
+    input  wire                       rst,          // synchronous, active high: everything
+    input  wire [CTXS-1:0]            rewind,       // context c's next matrix starts at ROM word 0 (stops its walk)
+    input  wire [CTXS-1:0]            flush,        // context c's work is dropped: its walk, results and place
     // command: accepted when start && ready; rows, cols >= 1
     input  wire                       start,
+    input  wire [CW-1:0]              start_ctx,    // the context the matrix is for
     input  wire [ROWS_W-1:0]          start_rows,   // R of the matrix
     input  wire [COLS_W-1:0]          start_cols,   // C of the matrix
     input  wire [TAG_W-1:0]           start_tag,    // comes back on x_tag and out_tag
     output wire                       ready,        // idle, or on the last word of a matrix
     output wire                       busy,         // walker or pipeline not empty
+    output wire [CTXS-1:0]            ctx_busy,     // the same, for context c's matrices
     // x broadcast: x_data answers x_req one cycle later (registered read in the core)
     output wire                       x_req,
     output wire [COLS_W-1:0]          x_word,       // chunk: columns x_word*VPL .. +VPL-1
     output wire [TAG_W-1:0]           x_tag,
+    output wire [CW-1:0]              x_ctx,
     input  wire [VPL*8-1:0]           x_data,       // int8 x[x_word*VPL + j] at [8j +: 8]; columns >= C don't care
     // results of one pass: lane l holds row pass*LANES + l
     output wire [LANES-1:0]           out_valid,    // lane has a row in this pass
     output wire [LANES*ROWS_W-1:0]    out_row,      // row index per lane
     output wire [LANES*(ACC_W+16)-1:0] out_data,    // signed rq(acc, m, sh) per lane, not saturated
     output wire                       out_last,     // last pass of the matrix
-    output wire [TAG_W-1:0]           out_tag
+    output wire [TAG_W-1:0]           out_tag,
+    output wire [CW-1:0]              out_ctx
 );
 
     localparam LATENCY  = 7;                                        // x_req to out_valid
@@ -64,14 +75,16 @@ module hw_matvec #(
     localparam RQ_W     = ACC_W + 16;
     localparam GSEL_W   = (GROUPS > 1) ? $clog2(GROUPS) : 1;
     localparam [2*(1<<TAG_W)-1:0] TAG_GROUPS = TAG_GROUP;
-    // control word carried down the pipeline: valid, first, last, pass_last, tag, row base, rows, scale address
-    localparam CTL_W    = 4 + TAG_W + RB_W + ROWS_W + SCALE_AW;
+    // control word carried down the pipeline: valid, first, last, pass_last, context, tag, row base, rows,
+    // scale address
+    localparam CTL_W    = 4 + CW + TAG_W + RB_W + ROWS_W + SCALE_AW;
 
     // ---------------------------------------------------------------- S0: address walker
     reg                 walk_reg;
     reg [ROWS_W-1:0]    rows_reg;
     reg [COLS_W-1:0]    cols_reg;
     reg [TAG_W-1:0]     tag_reg;
+    reg [CW-1:0]        ctx_reg;        // context of the matrix walked (the last one when idle)
     reg [GROUPS*ROM_AW-1:0] addr_reg;   // group g's word address at [g*ROM_AW +: ROM_AW]
     wire [GSEL_W-1:0]   group_reg;      // ROM group of the matrix walked (0 with one group)
     reg [SCALE_AW-1:0]  saddr_reg;
@@ -98,15 +111,33 @@ module hw_matvec #(
     assign x_req  = walk_reg;
     assign x_word = word_reg;
     assign x_tag  = tag_reg;
+    assign x_ctx  = ctx_reg;
+
+    // the ROM and scale addresses after this cycle's step of the walk
+    reg [GROUPS*ROM_AW-1:0] addr_step;
+    reg [SCALE_AW-1:0]      saddr_step;
+    always @* begin
+        addr_step  = addr_reg;
+        saddr_step = saddr_reg;
+        if (walk_reg) begin
+            addr_step[group_reg*ROM_AW +: ROM_AW] = addr_reg[group_reg*ROM_AW +: ROM_AW] + 1'b1;
+            if (word_last) begin
+                saddr_step = saddr_reg + 1'b1;
+            end
+        end
+    end
+    // a start for another context than the one whose addresses are in addr_reg / saddr_reg
+    wire            switch_ctx = (CTXS > 1) && start && ready && (start_ctx != ctx_reg);
+    wire [CW-1:0]   live_ctx   = (start && ready) ? start_ctx : ctx_reg;     // whose addresses they hold next
 
     always @(posedge clk) begin
+        addr_reg  <= addr_step;
+        saddr_reg <= saddr_step;
         if (walk_reg) begin
-            addr_reg[group_reg*ROM_AW +: ROM_AW] <= addr_reg[group_reg*ROM_AW +: ROM_AW] + 1'b1;
             if (word_last) begin
                 word_reg      <= {COLS_W{1'b0}};
                 col_reg       <= {CB_W{1'b0}};
                 word_last_reg <= (VPL >= cols32);
-                saddr_reg     <= saddr_reg + 1'b1;
                 row_base_reg  <= row_end;
                 pass_last_reg <= (next_row_end >= rows32);
                 if (pass_last) begin
@@ -123,14 +154,19 @@ module hw_matvec #(
             rows_reg     <= start_rows;
             cols_reg     <= start_cols;
             tag_reg      <= start_tag;
+            ctx_reg      <= start_ctx;
             word_reg     <= {COLS_W{1'b0}};
             col_reg      <= {CB_W{1'b0}};
             row_base_reg <= {RB_W{1'b0}};
             word_last_reg <= (VPL >= {{(32-COLS_W){1'b0}}, start_cols});
             pass_last_reg <= (LANES >= {{(32-ROWS_W){1'b0}}, start_rows});
         end
-        if (rewind) begin
-            if (!(start && ready)) begin
+        if (switch_ctx) begin
+            addr_reg  <= addr_save[start_ctx];
+            saddr_reg <= saddr_save[start_ctx];
+        end
+        if (rewind[live_ctx] || flush[live_ctx]) begin
+            if (!(start && ready) || flush[live_ctx]) begin
                 walk_reg <= 1'b0;
             end
             addr_reg  <= {GROUPS*ROM_AW{1'b0}};
@@ -138,8 +174,26 @@ module hw_matvec #(
         end
         if (rst) begin
             walk_reg  <= 1'b0;
+            ctx_reg   <= {CW{1'b0}};
             addr_reg  <= {GROUPS*ROM_AW{1'b0}};
             saddr_reg <= {SCALE_AW{1'b0}};
+        end
+    end
+
+    // the saved addresses of the contexts not in addr_reg
+    reg [GROUPS*ROM_AW-1:0] addr_save  [0:CTXS-1];
+    reg [SCALE_AW-1:0]      saddr_save [0:CTXS-1];
+    integer c;
+    always @(posedge clk) begin
+        if (switch_ctx) begin
+            addr_save[ctx_reg]  <= addr_step;
+            saddr_save[ctx_reg] <= saddr_step;
+        end
+        for (c = 0; c < CTXS; c = c + 1) begin
+            if (rst || rewind[c] || flush[c]) begin
+                addr_save[c]  <= {GROUPS*ROM_AW{1'b0}};
+                saddr_save[c] <= {SCALE_AW{1'b0}};
+            end
         end
     end
 
@@ -160,15 +214,16 @@ module hw_matvec #(
 
     // ---------------------------------------------------------------- control pipeline S0..S7
     wire [CTL_W-1:0] ctl_s0 = {walk_reg, (word_reg == {COLS_W{1'b0}}), word_last, pass_last,
-                               tag_reg, row_base_reg, rows_reg, saddr_reg};
+                               ctx_reg, tag_reg, row_base_reg, rows_reg, saddr_reg};
     // stage s (1..LATENCY) at ctl_q[(s-1)*CTL_W +: CTL_W]
     reg  [LATENCY*CTL_W-1:0] ctl_q;
     integer s;
 
     always @(posedge clk) begin
         ctl_q <= {ctl_q[(LATENCY-1)*CTL_W-1:0], ctl_s0};
-        if (rst) begin
-            for (s = 0; s < LATENCY; s = s + 1) begin
+        // a flushed context's words leave the pipeline: no result of it comes out
+        for (s = 0; s < LATENCY; s = s + 1) begin
+            if (rst || flush[ctl_ctx(s)]) begin
                 ctl_q[s*CTL_W + CTL_W - 1] <= 1'b0;
             end
         end
@@ -180,18 +235,33 @@ module hw_matvec #(
     localparam L_BIT  = CTL_W - 3;
     localparam P_BIT  = CTL_W - 4;
     localparam TAG_LO = SCALE_AW + ROWS_W + RB_W;
+    localparam CTX_LO = TAG_LO + TAG_W;
     localparam RB_LO  = SCALE_AW + ROWS_W;
     localparam ROW_LO = SCALE_AW;
 
+    // the context of the word that enters stage s + 1 (ctl_q's word s moves on this cycle)
+    function [CW-1:0] ctl_ctx;
+        input integer st;
+        begin
+            ctl_ctx = (st == 0) ? ctx_reg : ctl_q[(st-1)*CTL_W + CTX_LO +: CW];
+        end
+    endfunction
+
     reg pipe_busy;
+    reg [CTXS-1:0] ctx_busy_c;
     integer b;
     always @* begin
-        pipe_busy = 1'b0;
+        pipe_busy  = 1'b0;
+        ctx_busy_c = {CTXS{1'b0}};
+        ctx_busy_c[ctx_reg] = walk_reg;
         for (b = 0; b < LATENCY; b = b + 1) begin
             pipe_busy = pipe_busy | ctl_q[b*CTL_W + V_BIT];
+            ctx_busy_c[ctl_q[b*CTL_W + CTX_LO +: CW]] = ctx_busy_c[ctl_q[b*CTL_W + CTX_LO +: CW]]
+                                                        | ctl_q[b*CTL_W + V_BIT];
         end
     end
-    assign busy = walk_reg || pipe_busy;
+    assign busy     = walk_reg || pipe_busy;
+    assign ctx_busy = ctx_busy_c;
 
     // x arrives at S1 (the core registers its read); registered once more for S2, beside
     // the lanes' ROM output registers
@@ -216,6 +286,7 @@ module hw_matvec #(
     wire [ROWS_W-1:0]   rows_o    = ctl_o[ROW_LO +: ROWS_W];
     assign out_last = pass_done && ctl_o[P_BIT];
     assign out_tag  = ctl_o[TAG_LO +: TAG_W];
+    assign out_ctx  = ctl_o[CTX_LO +: CW];
 
     // ---------------------------------------------------------------- lanes
     // S4: each lane's row sum and scale; S7: requantized by hw_lane_rq, RQ_SHARE lanes each
@@ -227,6 +298,10 @@ module hw_matvec #(
     wire [LANES*ACC_W-1:0] next_total;
     wire [LANES*21-1:0]    next_scale;
     wire [NRQ-1:0]         rq_valid;
+
+    // one context: a flush is a reset of the whole engine, as before contexts (a lane's pass restarts
+    // at acc_first anyway; this keeps a single-context build's registers exactly as they were)
+    wire lane_rst = rst || (CTXS == 1 && flush[0]);
 
     genvar l, r;
     generate
@@ -252,7 +327,7 @@ module hw_matvec #(
                 .ROM_STEM({ROM_DIR, "/lane_", D2, D1, D0})
             ) lane (
                 .clk(clk),
-                .rst(rst),
+                .rst(lane_rst),
                 .rom_en(walk_reg),
                 .rom_addr(addr_reg),
                 .rom_group(group_reg),
@@ -282,7 +357,7 @@ module hw_matvec #(
                 .ACC_W(ACC_W)
             ) rq (
                 .clk(clk),
-                .rst(rst),
+                .rst(lane_rst),
                 .in_valid(total_valid[FIRST]),
                 .next_valid(next_valid[FIRST]),
                 .next_total(next_total[FIRST*ACC_W +: ACC_W]),

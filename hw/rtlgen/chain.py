@@ -69,6 +69,10 @@ def check_chain_knobs(model: IntModel, knobs: Knobs, chips: int) -> None:
     if chips > L:
         raise ChainError(f"--chips {chips}: the model has {L} layers and a chip holds at least one; "
                          f"use --chips {L} or fewer")
+    if knobs.contexts > 1:
+        raise ChainError(f"--contexts {knobs.contexts} with --chips {chips}: a chain's chips run one sequencer "
+                         "context each (the frames carry one token at a time); leave --contexts out, or build "
+                         "one chip")
 
 
 def chip_model(model: IntModel, ranges: list[range], index: int) -> IntModel:

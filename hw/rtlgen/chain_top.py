@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from host.regmap import BY_NAME
 from hw.rtlgen import version_text
-from hw.rtlgen.top import CHAIN_PORTS, CORE_PORTS, chain_bus_lines, core_parameters, header_lines, port_lines
+from hw.rtlgen.top import (CHAIN_PORTS, CORE_PORTS, chain_bus_lines, core_parameters, header_lines, mv_tie_lines,
+                           mv_unused_lines, port_lines)
 
 
 def _param_lines(params: list[tuple[str, str, str]], rom_dir: str) -> list[str]:
@@ -100,6 +101,7 @@ def emit_chain_top(model, parts: list, infos: list) -> str:
             ""]
     for k, (part, info) in enumerate(zip(parts, infos)):
         params = core_parameters(part, info.layout, info.knobs)
+        at_chip = len(out)
         out += [f"    // chip {k}: layers {part.meta['chain']['layer_base']}.."
                 f"{part.meta['chain']['layer_base'] + part.config.n_layers - 1}"
                 + (", embedding" if k == 0 else "") + (", classifier and sampler" if k == n - 1 else ""),
@@ -117,10 +119,11 @@ def emit_chain_top(model, parts: list, infos: list) -> str:
                 f"        .token_avail(chip_token_avail[{k}]),"]
         frames = {"tx_data": f"[{16 * k} +: 16]", "tx_valid": f"[{k}]", "tx_ready": f"[{k}]",
                   "rx_data": f"[{16 * k} +: 16]", "rx_valid": f"[{k}]", "rx_ready": f"[{k}]"}
-        for i, (_, _, name) in enumerate(CHAIN_PORTS):
+        for _, _, name in CHAIN_PORTS:
             f = name.removeprefix("chain_")
-            out.append(f"        .{name}(c_{f}{frames[f]})" + ("," if i < len(CHAIN_PORTS) - 1 else ""))
-        out += ["    );"]
+            out.append(f"        .{name}(c_{f}{frames[f]}),")
+        out += [",\n".join(mv_tie_lines(info.layout, f"chip{k}_mv_")), "    );"]
+        out[at_chip:at_chip] = mv_unused_lines(info.layout, f"chip{k}_mv_")
         # CONTROL (START, ABORT, RESET_STATE) reaches the first chip only, as on boards: the others run
         # a token per frame and never stop half-way through one
         wr = ("reg_wr && !wr_sel && (!only_reg || sel_reg == 8'd0)" if k == 0 else

@@ -97,6 +97,8 @@ class Estimate:
     lora_cycles: int = 0          # per token, what the LoRA passes add while an adapter is loaded
     ff_basis: int = 0             # the LUT count the fit check's flip-flop line reads: generator 1.5's
                                   # (1.6's value pairs took LUTs, not flip-flops)
+    core_luts: int = 0            # of `luts`, the core's own logic (not the matrix engine's): what another
+                                  # sequencer context (knobs.contexts) costs again
 
     def attention_rows(self, pos: int) -> int:
         """Cycles of one pass over the positions 0..pos: rows of P positions."""
@@ -234,7 +236,7 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
                     rom, lay.lanes * sum(bram18_blocks(g.depth, lay.vpl * g.bits) for g in lay.groups),
                     used, scale, tables,
                     kv, lora, luts, att.engines, nw, att.rounds, att.positions, ew,
-                    knobs.rope_lanes(cfg), att, lora_cycles, ff_basis)
+                    knobs.rope_lanes(cfg), att, lora_cycles, ff_basis, core)
 
 
 def _greedy_width(lanes: int) -> int:

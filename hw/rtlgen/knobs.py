@@ -31,6 +31,9 @@ class Knobs:
     lora_targets: tuple[str, ...] = ()  # projections that carry a LoRA adapter
     streams: int = 1                    # sequences held at once (several users): a KV cache slot and a
                                         # position each, chosen by STREAM_SEL; LORA_ENABLE has a bit each
+    contexts: int = 1                   # sequencer contexts sharing the matrix engine (1, 2 or 4; divides the
+                                        # streams): streams on different contexts run at once, one's matrices
+                                        # in the others' attention and vector steps (docs/core.md "Contexts")
     debug_vectors: bool = True          # debug window reads of the vector buffers (hidden states);
                                         # off for board builds: those reads were 15 % of the routing congestion
     macs: str = "dsp"                   # lane multiply-accumulates: "dsp" (a multiplier each) or "lut"
@@ -56,6 +59,9 @@ class Knobs:
             (1 <= self.k_max <= 256, f"k_max must be in 1..256, got {self.k_max}"),
             (0 <= self.lora_rank <= 64, f"LoRA rank must be in 0..64, got {self.lora_rank}"),
             (1 <= self.streams <= MAX_STREAMS, f"streams must be in 1..{MAX_STREAMS}, got {self.streams}"),
+            (self.contexts in (1, 2, 4) and self.streams % self.contexts == 0,
+             f"contexts must be 1, 2 or 4 and divide the streams ({self.streams}), got {self.contexts}; "
+             f"use --streams a multiple of the contexts"),
             (self.macs in MAC_STYLES, f"macs must be one of {', '.join(MAC_STYLES)}, got {self.macs!r}"),
             (self.norm_width in (0, 1, 2, 4, 8, 16),
              f"norm width must be 1, 2, 4, 8 or 16 (or 0 = automatic), got {self.norm_width}"),

@@ -82,7 +82,9 @@ def core_parameters(model, layout: Layout, knobs: Knobs) -> list[tuple[str, str,
         ("DBG_VECTORS", str(int(knobs.debug_vectors)), "debug window reads of the vector buffers (0 = off)"),
         ("LORA_RANK", str(knobs.lora_rank), "LoRA rank (0 = none)"),
         ("LORA_TARGETS", f"7'b{knobs.lora_mask:07b}", f"LoRA on {targets} (bit i = {', '.join(LORA_TARGETS)})"),
-        ("STREAMS", str(knobs.streams), "streams: KV cache slots, each with its position"),
+        ("STREAMS", str(knobs.streams // knobs.contexts), "streams of a context: KV cache slots, each with its position"),
+        ("CONTEXTS", str(knobs.contexts), "sequencer contexts sharing the matrix engine"),
+        ("CONTEXT", "0", "this context"),
         *chain_parameters(model),
         ("QKW", str(qk_bits(model)), "bits of q, k and the key cache (the model's qk_bits)"),
         ("GEN_VERSION", f"32'h{GEN_VERSION_WORD:08x}", f"generator {version_text()}"),
@@ -99,6 +101,31 @@ CHAIN_PORTS = (
     ("input", 1, "chain_rx_valid"),
     ("output", 1, "chain_rx_ready"),
 )
+
+
+# hw_core's side of a shared matrix engine (hw_mv_share): (direction, name, width from the layout)
+def mv_ports(layout: Layout) -> tuple[tuple[str, str, int], ...]:
+    rq_w = layout.acc_bits + 16
+    return (("output", "mvx_start", 1), ("output", "mvx_tag", 8), ("output", "mvx_rows", 16),
+            ("output", "mvx_cols", 16), ("output", "mvx_rewind", 1), ("output", "mvx_flush", 1),
+            ("input", "mvx_ready", 1), ("input", "mvx_busy", 1), ("input", "mvx_x_word", 16),
+            ("input", "mvx_x_tag", 8), ("output", "mvx_x_data", 512), ("input", "mvx_out_valid", layout.lanes),
+            ("input", "mvx_out_row", layout.lanes * layout.rows_w),
+            ("input", "mvx_out_data", layout.lanes * rq_w), ("input", "mvx_out_tag", 8))
+
+
+def mv_tie_lines(layout: Layout, prefix: str = "mvx_unused_", indent: str = "        ") -> list[str]:
+    """A single-context hw_core's mvx_* connections: inputs 0, outputs into `prefix`* wires."""
+    zero = "'d0"
+    return [f"{indent}.{name}({str(w) + zero if d == 'input' else prefix + name[4:]})"
+            for d, name, w in mv_ports(layout)]
+
+
+def mv_unused_lines(layout: Layout, prefix: str = "mvx_unused_") -> list[str]:
+    """The wires mv_tie_lines' outputs go to, and their sink."""
+    outs = [(name, w) for d, name, w in mv_ports(layout) if d == "output"]
+    return ([f"    wire {f'[{w - 1}:0]' if w > 1 else '':<8} {prefix}{name[4:]};" for name, w in outs]
+            + [f"    wire {prefix}sink = &{{1'b0, {', '.join(prefix + n[4:] for n, _ in outs)}}};"])
 
 
 def chain_place(model) -> dict:
@@ -206,6 +233,71 @@ def port_lines(ports) -> list[str]:
     return out
 
 
+def param_lines(params, indent: str = "        ") -> list[str]:
+    """`.NAME(value), // comment` lines of a parameter list, aligned."""
+    nw = max(len(n) for n, _, _ in params)
+    vw = max(len(v) for _, v, _ in params if len(v) < 20) + 3     # long literals just overflow
+    return [f"{indent}.{name:<{nw}} {(f'({val})' + (',' if i < len(params) - 1 else '')):<{vw}} // {comment}"
+            for i, (name, val, comment) in enumerate(params)]
+
+
+def context_lines(layout: Layout, knobs: Knobs, params) -> list[str]:
+    """The body of a top with knobs.contexts sequencer contexts (hw_core instances, stream s on
+    context s % C) around one shared matrix engine (hw_mv_share); the register answers ORed (only the
+    context STREAM_SEL picks answers), the busy and token_avail pins the selected context's."""
+    from host.regmap import BY_NAME
+    from hw.architecture import MATRICES, MATRIX_CLASS as CLS
+
+    n = knobs.contexts
+    ports = mv_ports(layout)
+    tag_w = max(1, (len(MATRICES) - 1).bit_length())
+    groups = [_class_group(layout, CLS[m.name]) for m in MATRICES] + [0] * ((1 << tag_w) - len(MATRICES))
+    chain_outs = [(f"ctx{k}_{name}", w) for k in range(n) for d, w, name in CHAIN_PORTS if d == "output"]
+    out = [f"    // {n} sequencer contexts share one matrix engine (docs/core.md \"Contexts\")",
+           f"    wire [{n - 1}:0] ctx_busy, ctx_avail;", f"    wire [{n * 32 - 1}:0] ctx_rdata;"]
+    out += [f"    wire [{w - 1}:0] {name};" for d, name, w in ports if name in SHARED_MV]
+    out += [f"    wire [{n * w - 1}:0] {name};" for d, name, w in ports if name not in SHARED_MV]
+    out += [f"    wire {f'[{w - 1}:0]' if w > 1 else '':<6} {name};" for name, w in chain_outs]
+    own = {"reg_rdata": "ctx_rdata[{b32} +: 32]", "busy": "ctx_busy[{k}]", "token_avail": "ctx_avail[{k}]"}
+    for k in range(n):
+        ps = [(nm, str(k) if nm == "CONTEXT" else v, c) for nm, v, c in params]
+        conns = [(name, own.get(name, name).format(k=k, b32=32 * k)) for _, _, name, _ in CORE_PORTS]
+        conns += [(name, f"{w}'d0" if d == "input" else f"ctx{k}_{name}") for d, w, name in CHAIN_PORTS]
+        conns += [(name, name if name in SHARED_MV else f"{name}[{k * w} +: {w}]") for d, name, w in ports]
+        out += ["", "    hw_core #("] + param_lines(ps) + [f"    ) context{k} ("]
+        out += [",\n".join(f"        .{name}({e})" for name, e in conns), "    );"]
+    share = [("CTXS", str(n)), ("LANES", str(layout.lanes)), ("VPL", str(layout.vpl)), ("WB", str(layout.wb)),
+             ("ROM_DEPTH", str(max(g.depth for g in layout.groups))), ("SCALE_DEPTH", str(layout.scale_depth)),
+             ("ROWS_W", str(layout.rows_w)), ("COLS_W", str(layout.cols_w)), ("ACC_W", str(layout.acc_bits)),
+             ("MUL_LUT", str(int(knobs.macs == "lut"))), ("RQ_SHARE", str(layout.rq_share)), ("TAG_W", str(tag_w)),
+             ("ROM_DIR", "ROM_DIR"), ("GROUPS", str(len(layout.groups))),
+             ("GROUP_WB", _packed([g.bits for g in layout.groups], 8)),
+             ("GROUP_DEPTH", _packed([g.depth for g in layout.groups], 32)), ("TAG_GROUP", _packed(groups, 2))]
+    out += ["", "    hw_mv_share #(", ",\n".join(f"        .{k}({v})" for k, v in share), "    ) matvec (",
+            "        .clk(clk),", "        .rst(rst),",
+            ",\n".join(f"        .{name[4:]}({name})" for _, name, _ in ports), "    );", "",
+            "    assign reg_rdata   = " + " | ".join(f"ctx_rdata[{32 * k} +: 32]" for k in range(n)) + ";",
+            "    // the pins are the selected context's (STREAM_SEL's, as its registers): a simulation's clock",
+            "    // then runs until the stream the host waits for has a token, not another's",
+            f"    reg  [{max(1, (n - 1).bit_length()) - 1}:0] sel_ctx;",
+            "    always @(posedge clk) begin",
+            f"        if (reg_wr && reg_addr == 8'd{BY_NAME['STREAM_SEL'].index} && reg_wdata < 32'd{knobs.streams}) begin",
+            f"            sel_ctx <= reg_wdata[{max(1, (n - 1).bit_length()) - 1}:0];",
+            "        end",
+            "        if (rst) begin",
+            "            sel_ctx <= 0;",
+            "        end",
+            "    end",
+            "    assign busy        = ctx_busy[sel_ctx];", "    assign token_avail = ctx_avail[sel_ctx];",
+            f"    wire unused_chain = &{{1'b0, {', '.join(n_ for n_, _ in chain_outs)}}};", "", "endmodule", "",
+            "`resetall", ""]
+    return out
+
+
+# the engine's outputs every context sees (the rest is a context's own at [k * width +: width])
+SHARED_MV = ("mvx_x_word", "mvx_x_tag", "mvx_out_row", "mvx_out_data", "mvx_out_tag")
+
+
 def emit_top(model, layout: Layout, knobs: Knobs) -> str:
     """The text of hardwire_top.v: hw_core, and on a chip of a chain its two link ends."""
     params = core_parameters(model, layout, knobs)
@@ -217,6 +309,8 @@ def emit_top(model, layout: Layout, knobs: Knobs) -> str:
             '    parameter ROM_DIR = "rom"      // folder of the hex files, relative to the tool\'s working directory',
             ") ("]
     out += port_lines(ports) + [");", ""]
+    if knobs.contexts > 1:
+        return "\n".join(out + context_lines(layout, knobs, params))
     for d, w, name in CHAIN_PORTS:
         if d == "output" or chained:
             out.append(f"    wire {f'[{w - 1}:0]' if w > 1 else '':<6} {name};")
@@ -224,23 +318,19 @@ def emit_top(model, layout: Layout, knobs: Knobs) -> str:
         out += ["    wire        core_wr, core_rd;", "    wire [7:0]  core_addr;", "    wire [31:0] core_wdata, core_rdata;",
                 "    wire [15:0] link_tx_data, link_rx_data;",
                 "    wire        link_tx_valid, link_tx_ready, link_rx_valid, link_rx_ready;"]
+    out += mv_unused_lines(layout)
     out += ["", "    hw_core #("]
-    nw = max(len(n) for n, _, _ in params)
-    vw = max(len(v) for _, v, _ in params if len(v) < 20) + 3     # long literals just overflow
-    for i, (name, val, comment) in enumerate(params):
-        item = f"({val})" + ("," if i < len(params) - 1 else "")
-        out.append(f"        .{name:<{nw}} {item:<{vw}} // {comment}")
+    out += param_lines(params)
     out += ["    ) core ("]
     behind_bus = {"reg_wr": "core_wr", "reg_addr": "core_addr", "reg_wdata": "core_wdata", "reg_rd": "core_rd",
                   "reg_rdata": "core_rdata"} if chained else {}
     for _, _, name, _ in CORE_PORTS:
         out.append(f"        .{name}({behind_bus.get(name, name)}),")
     # one chip: no chain link (its frames ports are tied off)
-    for i, (d, w, name) in enumerate(CHAIN_PORTS):
-        sep = "," if i < len(CHAIN_PORTS) - 1 else ""
+    for d, w, name in CHAIN_PORTS:
         tie = name if d == "output" or chained else f"{w}'d0"
-        out.append(f"        .{name}({tie}){sep}")
-    out += ["    );", ""]
+        out.append(f"        .{name}({tie}),")
+    out += [",\n".join(mv_tie_lines(layout)), "    );", ""]
     if chained:
         pins = ",\n".join(f"        .{name}({name})" for _, _, name, _ in LINK_PINS)
         bus = {p: p for p in CHAIN_BUS_PORTS}

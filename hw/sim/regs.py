@@ -24,7 +24,7 @@ IDENTITY = {"dim": DIM, "hidden": HIDDEN, "layers": LAYERS, "heads": HEADS, "kv_
             "vocab": VOCAB, "context": CONTEXT, "lanes": LANES, "vpl": VPL, "bits": BITS,
             "lora_rank": LORA_RANK, "lora_targets": LORA_TARGETS, "k_max": K_MAX,
             "prompt_depth": PROMPT_DEPTH, "out_depth": OUT_DEPTH, "lora_words": LORA_WORDS,
-            "att_engines": ATT_ENGINES, "streams": STREAMS,
+            "att_engines": ATT_ENGINES, "streams": STREAMS, "contexts": CONTEXTS,
             "gen_version": GEN_VERSION}
 
 ST_ERRORS = ST_ERR_CONTEXT | ST_ERR_TOKEN | ST_ERR_PROMPT | ST_ERR_OVERFLOW

@@ -339,10 +339,14 @@ class SimSession:
         return self.debug_read(region, list(range(size)))
 
     def kv_cache(self, layer: int, pos: int, stream: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Keys and values of (layer, position) of `stream`: two (kv_heads, head_dim) arrays."""
+        """Keys and values of (layer, position) of `stream`: two (kv_heads, head_dim) arrays. With
+        contexts the stream is selected first (the debug window reads its context's KV cache)."""
         nkv, hd, ctx = self.ident["kv_heads"], self.ident["dim"] // self.ident["heads"], self.ident["context"]
+        contexts = max(1, self.ident["contexts"])
+        if contexts > 1:
+            self.select_stream(stream)
         idx = kv_debug_index(self.ident["layers"], nkv, hd, ctx, self.ident["att_engines"], layer, pos,
-                             self.ident["streams"], stream)
+                             self.ident["streams"] // contexts, stream // contexts)
         k = self.debug_read(regs.DBG_KCACHE, idx).reshape(nkv, hd)
         v = self.debug_read(regs.DBG_VCACHE, idx).reshape(nkv, hd)
         return k, v

@@ -32,6 +32,14 @@ module hardwire_top #(
     wire [15:0] chain_tx_data;
     wire        chain_tx_valid;
     wire        chain_rx_ready;
+    wire          mvx_unused_start;
+    wire [7:0]    mvx_unused_tag;
+    wire [15:0]   mvx_unused_rows;
+    wire [15:0]   mvx_unused_cols;
+    wire          mvx_unused_rewind;
+    wire          mvx_unused_flush;
+    wire [511:0]  mvx_unused_x_data;
+    wire mvx_unused_sink = &{1'b0, mvx_unused_start, mvx_unused_tag, mvx_unused_rows, mvx_unused_cols, mvx_unused_rewind, mvx_unused_flush, mvx_unused_x_data};
 
     hw_core #(
         .D               (24),                 // model dim
@@ -71,7 +79,9 @@ module hardwire_top #(
         .DBG_VECTORS     (1),                  // debug window reads of the vector buffers (0 = off)
         .LORA_RANK       (2),                  // LoRA rank (0 = none)
         .LORA_TARGETS    (7'b0000101),         // LoRA on wq,wv (bit i = wq, wk, wv, wo, w1, w3, w2)
-        .STREAMS         (1),                  // streams: KV cache slots, each with its position
+        .STREAMS         (1),                  // streams of a context: KV cache slots, each with its position
+        .CONTEXTS        (1),                  // sequencer contexts sharing the matrix engine
+        .CONTEXT         (0),                  // this context
         .CHIP_FIRST      (1),                  // holds the embedding and the token loop
         .CHIP_LAST       (1),                  // holds the final rmsnorm, classifier and sampler
         .CHIP_INDEX      (0),                  // place in the chain
@@ -95,7 +105,22 @@ module hardwire_top #(
         .chain_tx_ready(1'd0),
         .chain_rx_data(16'd0),
         .chain_rx_valid(1'd0),
-        .chain_rx_ready(chain_rx_ready)
+        .chain_rx_ready(chain_rx_ready),
+        .mvx_start(mvx_unused_start),
+        .mvx_tag(mvx_unused_tag),
+        .mvx_rows(mvx_unused_rows),
+        .mvx_cols(mvx_unused_cols),
+        .mvx_rewind(mvx_unused_rewind),
+        .mvx_flush(mvx_unused_flush),
+        .mvx_ready(1'd0),
+        .mvx_busy(1'd0),
+        .mvx_x_word(16'd0),
+        .mvx_x_tag(8'd0),
+        .mvx_x_data(mvx_unused_x_data),
+        .mvx_out_valid(5'd0),
+        .mvx_out_row(30'd0),
+        .mvx_out_data(185'd0),
+        .mvx_out_tag(8'd0)
     );
 
     wire unused_chain = &{1'b0, chain_tx_data, chain_tx_valid, chain_rx_ready};
