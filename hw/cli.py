@@ -456,6 +456,9 @@ def _add_knob_args(p: argparse.ArgumentParser, debug_vectors: str = "on", macs: 
     p.add_argument("--norm-width", type=int, default=0, choices=(0, 1, 2, 4, 8, 16),
                    help="rmsnorm elements per cycle, 3 multipliers each (default 0: 2 with DSP MACs, "
                         "up to 8 and at most --vpl with LUT MACs)")
+    p.add_argument("--rope-width", type=int, default=0, choices=(0, 1, 2),
+                   help="RoPE pairs per cycle, 4 multipliers each (default 0: 2 where head dim, dim and "
+                        "kv dim are multiples of 4, else 1)")
     p.add_argument("--lora-rank", type=int, default=0)
     p.add_argument("--lora-targets", help="comma-separated projections, e.g. wq,wv")
     p.add_argument("--streams", type=int, default=1,
@@ -481,7 +484,7 @@ def _knobs_from_args(args: argparse.Namespace):
     targets = tuple(t.strip() for t in (args.lora_targets or "").split(",") if t.strip())
     return Knobs(lanes=args.lanes, values_per_lane=args.vpl, context=args.context, k_max=args.k_max,
                  lora_rank=args.lora_rank, lora_targets=targets, debug_vectors=args.debug_vectors == "on",
-                 macs=args.macs, norm_width=args.norm_width, streams=args.streams,
+                 macs=args.macs, norm_width=args.norm_width, rope_width=args.rope_width, streams=args.streams,
                  contexts=args.contexts, **attention.knob_values(args))
 
 
