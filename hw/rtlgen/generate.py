@@ -254,6 +254,9 @@ def generate(int_model: IntModel, out_dir: str | Path, knobs: Knobs) -> BuildInf
     if int_model.meta.get("chain"):
         # a chip of a chain: its links and its bus
         static = sorted(set(static) | set(static_sources("hw_chain_ends")) | set(static_sources("hw_chain_bus")))
+    if knobs.contexts > 1:
+        # sequencer contexts around a shared matrix engine
+        static = sorted(set(static) | set(static_sources("hw_mv_share")))
     info = build_json(int_model, layout, knobs, est, rom_files, static)
     (out / "build.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
     return BuildInfo(out, top, tuple(sorted(rom_files)), tuple(static), layout, knobs, est,
