@@ -125,7 +125,7 @@ def mv_unused_lines(layout: Layout, prefix: str = "mvx_unused_") -> list[str]:
     """The wires mv_tie_lines' outputs go to, and their sink."""
     outs = [(name, w) for d, name, w in mv_ports(layout) if d == "output"]
     return ([f"    wire {f'[{w - 1}:0]' if w > 1 else '':<8} {prefix}{name[4:]};" for name, w in outs]
-            + [f"    wire {prefix}sink = &{{1'b0, {', '.join(prefix + n[4:] for n, _ in outs)}}};"])
+            + [f"    wire unused_{prefix}sink = &{{1'b0, {', '.join(prefix + n[4:] for n, _ in outs)}}};"])
 
 
 def chain_place(model) -> dict:

@@ -39,7 +39,7 @@ module hardwire_top #(
     wire          mvx_unused_rewind;
     wire          mvx_unused_flush;
     wire [511:0]  mvx_unused_x_data;
-    wire mvx_unused_sink = &{1'b0, mvx_unused_start, mvx_unused_tag, mvx_unused_rows, mvx_unused_cols, mvx_unused_rewind, mvx_unused_flush, mvx_unused_x_data};
+    wire unused_mvx_unused_sink = &{1'b0, mvx_unused_start, mvx_unused_tag, mvx_unused_rows, mvx_unused_cols, mvx_unused_rewind, mvx_unused_flush, mvx_unused_x_data};
 
     hw_core #(
         .D               (24),                 // model dim
