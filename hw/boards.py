@@ -202,6 +202,13 @@ EMB_LUTS, ROPE_PAIR_LUTS = 180, 180
 # 16 x 8 + LoRA build by; the eighteenth session's placed 16 x 16 without LoRA showed the lanes'
 # share of it.)
 LORA_LUTS, LORA_FFS, LORA_DSPS = 2_700, 1_300, 6
+# Another sequencer context (knobs.contexts) repeats the core but its matrix engine. Measured: synth_ecp5 of
+# models/default, 16 x 8 LUT MACs, context 128, rmsnorm width 2, RoPE width 1, 2 streams, on 1 and on 2
+# contexts (generator 1.10, UART board top): +19,344 LUT4, +3,496 CCU2C (+26,336 slots, ~30,500 as placed:
+# 87,824 TRELLIS_COMB against synth's 75,814), +16,728 FF, +70 MULT18X18D, +34 DP16KD. The calibration lines
+# count most of the core in their fixed terms: a context takes these shares of them beside its modelled
+# logic, and two multipliers more than its modelled ones.
+CONTEXT_LUT_SHARE, CONTEXT_FF_SHARE, CONTEXT_DSPS = 0.64, 0.74, 2
 LUT_LIMIT = 0.85            # placement and routing need slack: at most 85% of the LUTs
 FF_LIMIT = 0.90
 
@@ -308,24 +315,26 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
     core = est.core_luts
     context_luts = core + att.luts + _vector_extra(est, EMB_LUTS, ROPE_PAIR_LUTS) + LORA_LUTS * lora_on
     luts = int(per * (est.luts + att.luts + _vector_extra(est, EMB_LUTS, ROPE_PAIR_LUTS)
-                      + LORA_LUTS * lora_on + (ctxs - 1) * context_luts) + fixed)
+                      + LORA_LUTS * lora_on + (ctxs - 1) * context_luts)
+               + fixed * (1 + CONTEXT_LUT_SHARE * (ctxs - 1)))
     context_mults = (att.dsps + NORM_DSPS * (est.norm_width - 2) + _vector_extra(est, EMB_DSPS, ROPE_PAIR_DSPS)
                      + LORA_DSPS * lora_on)
     dsps = 0
     if fam in DSP_PER_REQUANT:
         fixed_mults = DSP_FIXED[fam] - (0 if _holds_embedding(model) else EMB_DSPS * est.embedding_width)
         dsps = (est.mac_multipliers + DSP_PER_REQUANT[fam] * est.requant_multipliers
-                + ctxs * (fixed_mults + context_mults))
+                + ctxs * (fixed_mults + context_mults) + CONTEXT_DSPS * (ctxs - 1))
     else:       # iCE40: the multipliers an ECP5 puts in DSPs become LUTs
         luts += ICE40_LUTS_PER_MULT * (est.mac_multipliers + 2 * est.requant_multipliers
                                        + ctxs * (DSP_FIXED["ecp5"] + att.multipliers
                                                  + _vector_extra(est, EMB_DSPS, ROPE_PAIR_DSPS)
                                                  + LORA_DSPS * lora_on))
     ff_a, ff_b = (FF_CAL_LUT_MACS if knobs.macs == "lut" else FF_CAL)[fam]
-    ffs = (int(ff_a * (est.ff_basis + (ctxs - 1) * core) + ff_b)
+    ffs = (int(ff_a * (est.ff_basis + (ctxs - 1) * core) + ff_b * (1 + CONTEXT_FF_SHARE * (ctxs - 1)))
            + ctxs * (att.ffs + LORA_FFS * lora_on))
     return [
-        Need("luts", luts, int(LUT_LIMIT * res.luts), res.luts, f"{per:g} x estimate {est.luts:,} + {fixed:,}"),
+        Need("luts", luts, int(LUT_LIMIT * res.luts), res.luts,
+             f"{per:g} x estimate {est.luts:,} + {fixed:,}" + (f", {ctxs} contexts" if ctxs > 1 else "")),
         Need("ffs", ffs, int(FF_LIMIT * res.ffs), res.ffs),
         Need("brams", brams, res.brams, res.brams,
              f"{rom} lane ROM + {scale} scale ROM + {kv} KV cache + {other} tables/FIFOs "
@@ -351,7 +360,8 @@ class FitReport:
     def format(self) -> str:
         lines = [f"fit check on {self.board.name} ({self.board.part}), lanes {self.knobs.lanes} x "
                  f"{self.knobs.values_per_lane}, context {self.knobs.context}, LoRA rank {self.knobs.lora_rank}"
-                 + (f", {self.knobs.streams} streams" if self.knobs.streams > 1 else "") + ":"]
+                 + (f", {self.knobs.streams} streams" if self.knobs.streams > 1 else "")
+                 + (f" on {self.knobs.contexts} contexts" if self.knobs.contexts > 1 else "") + ":"]
         for n in self.needs:
             pct = 100 * n.need / n.have if n.have else float("inf") if n.need else 0.0
             mark = "ok" if n.fits else f"OVER by {n.over:,}"
@@ -424,8 +434,13 @@ def fit_report(model, knobs, board: Board) -> FitReport:
                 sug.append(f"--lora-rank {r} (from {knobs.lora_rank})" if r else "no LoRA (from rank "
                            f"{knobs.lora_rank})")
                 break
+    for c in (2, 1):
+        if c < knobs.contexts and _fits(model, replace(knobs, contexts=c), board):
+            sug.append(f"--contexts {c} (from {knobs.contexts}: each context is the core again but its "
+                       "matrix engine)")
+            break
     for n in range(knobs.streams - 1, 0, -1):
-        if _fits(model, replace(knobs, streams=n), board):
+        if n % knobs.contexts == 0 and _fits(model, replace(knobs, streams=n), board):
             sug.append(f"--streams {n} (from {knobs.streams}: each stream is a KV cache slot)")
             break
     wb = rom_layout(model, 1, 1).wb

@@ -293,6 +293,22 @@ def test_ecp5_check_covers_the_placed_16x16_core():
     assert got["ffs"] >= 25_512 and got["brams"] >= 156 and got["dsps"] >= 119, got
 
 
+def test_ecp5_check_covers_two_contexts(default_model):
+    """Generator 1.10's sequencer contexts: models/default at 16 x 8 LUT MACs, context 128, rmsnorm width 2,
+    RoPE width 1, 2 streams on 2 contexts (debug vectors off, UART board top) synthesized to 53,214 LUT4 +
+    11,300 CCU2C, 39,286 TRELLIS_FF, 198 DP16KD, 156 MULT18X18D and placed to 87,824 TRELLIS_COMB (105 %:
+    it does not fit). The check never counts less, refuses it, and a context costs more than a stream."""
+    k = dict(lanes=16, values_per_lane=8, macs="lut", debug_vectors=False, context=128, norm_width=2,
+             rope_width=1, streams=2)
+    board = get_board("ulx3s-85f")
+    one = {n.resource: n for n in needs(default_model, knobs_for(default_model, **k), board)}
+    two = {n.resource: n for n in needs(default_model, knobs_for(default_model, contexts=2, **k), board)}
+    assert two["luts"].need >= 87_824 and two["ffs"].need >= 39_286, two
+    assert two["brams"].need >= 198 and two["dsps"].need >= 156, two
+    assert not two["luts"].fits and one["luts"].fits
+    assert two["dsps"].need - one["dsps"].need >= 70
+
+
 def test_weight_bits_suggestion_when_rom_is_the_limit(default_model):
     """ECP5-45F: the 8-bit classifier widens every lane ROM; fewer bits is one of the named fixes."""
     rep = fit_report(default_model, knobs_for(default_model, lanes=4), get_board("ulx3s-45f"))
