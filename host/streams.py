@@ -175,10 +175,12 @@ class StreamPool:
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
-        """Every context idle between chunks (LoRA uploads, LORA_ENABLE): all their locks, in order."""
+        """Every context idle between chunks (LoRA uploads, LORA_ENABLE): all their locks, in order, then
+        the selection's (the device's own accesses then come between no view's)."""
         with ExitStack() as stack:
             for lock in self._context_locks:
                 stack.enter_context(lock)
+            stack.enter_context(self._selection.lock)
             yield
 
     def device_for(self, index: int) -> "Device":
