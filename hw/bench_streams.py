@@ -73,8 +73,10 @@ def measure(model_name: str = "default", tokens: int = 64, chunk: int = 16, lane
             clock_mhz: float | None = None, build_root: Path = BUILD_ROOT,
             contexts: tuple[int, ...] = CONTEXTS) -> dict:
     from hw.golden import GoldenModel
+    from hw.rtlgen.estimate import estimate
     from hw.rtlgen.generate import generate
     from hw.rtlgen.knobs import Knobs
+    from hw.rtlgen.layout import rom_layout
     from hw.sim.session import SimSession
 
     clock_mhz = clock_mhz or routed_clock_mhz()
@@ -87,6 +89,10 @@ def measure(model_name: str = "default", tokens: int = 64, chunk: int = 16, lane
                f"{f'c{ctxs}' if ctxs > 1 else ''}")
         generate(im, out, knobs)
         want = list(GoldenModel(im, context=knobs.context).generate([BOS], tokens))
+        # the engine's bound: C streams at once take at least the matrix walk per token, and at least
+        # one stream's cycles per token / C
+        walk = estimate(im, rom_layout(im, lanes, vpl), knobs).matrix_cycles
+        alone = None
         with SimSession(out) as sim:
             for n in STREAMS:
                 got, cycles, starts = run_users(sim, n, tokens, chunk)
@@ -95,9 +101,12 @@ def measure(model_name: str = "default", tokens: int = 64, chunk: int = 16, lane
                     raise BenchError(f"{model_name} with {n} streams on {ctxs} context(s): stream(s) {bad} "
                                      "differ from the golden model")
                 total = n * tokens
+                alone = alone or cycles / total
+                bound = max(walk, alone / min(n, ctxs))
                 agg = clock_mhz * 1e6 * total / cycles
                 rows.append({"contexts": ctxs, "streams": n, "tokens_per_stream": tokens, "chunk": chunk,
                              "starts": starts, "cycles": cycles, "cycles_per_token": round(cycles / total, 1),
+                             "bound_cycles_per_token": round(bound, 1),
                              "aggregate_tokens_per_s": round(agg), "per_stream_tokens_per_s": round(agg / n),
                              "matches_golden": True})
     return {"model": model_name, "lanes": lanes, "vpl": vpl, "context": knobs.context, "clock_mhz": clock_mhz,
@@ -114,15 +123,19 @@ def markdown(rep: dict) -> str:
              "at once; every stream equals the golden model. Cycles: the simulated clock from the first START "
              f"to the last token (the host looks every {rep['poll_cycles']} cycles).",
              "",
-             "| contexts | streams | STARTs | cycles/token | aggregate tok/s | per-stream tok/s |",
-             "| --- | --- | --- | --- | --- | --- |"]
+             "| contexts | streams | STARTs | cycles/token | bound (ratio) | aggregate tok/s | per-stream tok/s |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in rep["rows"]:
+        b = r["bound_cycles_per_token"]
         lines.append(f"| {r['contexts']} | {r['streams']} | {r['starts']} | {r['cycles_per_token']:,.1f} | "
+                     f"{b:,.1f} ({r['cycles_per_token'] / b:.3f}) | "
                      f"{r['aggregate_tokens_per_s']:,} | {r['per_stream_tokens_per_s']:,} |")
     lines += ["", "One context computes one stream at a time: its aggregate is the single stream's rate and each "
               "of N busy users gets 1/N of it. With C contexts, C streams run at once, one's matrices on the "
               "shared engine while the others compute attention and vector steps (docs/core.md, \"Contexts\"; "
-              "what each context costs: docs/serving.md).", ""]
+              "what each context costs: docs/core.md). The bound: the users served at once (at most C) "
+              "need at least the engine's walk per token (the estimate's matrix cycles) and at least one "
+              "stream's cycles per token divided among them.", ""]
     return "\n".join(lines)
 
 
