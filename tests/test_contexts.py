@@ -229,8 +229,9 @@ def pool_busy(dev, context: int) -> int:
         return dev.transport.read(regs.STATUS * 4) & regs.ST_BUSY
 
 
-def test_four_contexts_lint_clean(tmp_path):
-    """The top of a 4-context build (4 hw_core instances, hw_mv_share) is -Wall clean."""
+def test_four_contexts_at_once_lint_clean_and_exact(tmp_path):
+    """A 4-context build (4 hw_core instances around hw_mv_share) is -Wall clean, and four streams
+    started at different moments, one reset and started again half-way, each equal the golden model."""
     import json
 
     model = random_int_model(seed=3)
@@ -240,6 +241,21 @@ def test_four_contexts_lint_clean(tmp_path):
     assert top.count("hw_core #(") == 4 and top.count("hw_mv_share #(") == 1
     assert any(p.endswith("hw_mv_share.v") for p in info["static_rtl"])     # what Yosys is handed
     verilator_lint([tmp_path / info["top"], *info["static_rtl"]], top=info["top_module"])
+    reqs = {0: ([1, 5], 11, 0.0, 0, 0), 1: ([2, 9, 4], 10, 1.0, 0, 3), 2: ([7], 12, 0.8, 5, 9),
+            3: ([3, 3, 3], 9, 0.0, 0, 0)}
+    want = {s: golden_run(model, *r)[0] for s, r in reqs.items()}
+    with SimSession(tmp_path) as sim:
+        assert sim.ident["contexts"] == 4
+        fresh(sim, range(4))
+        for s, (p, n, t, k, seed) in reqs.items():
+            sim.select_stream(s)
+            sim.start(p, n, temperature=t, top_k=k, seed=seed)
+            sim.tick(900 * s)
+            if s == 2:                                  # stream 0 reset and started again meanwhile
+                sim.select_stream(0)
+                sim.reset_state()
+                sim.start(*reqs[0][:2])
+        assert drain(sim, range(4)) == want
 
 
 def test_bad_contexts_are_refused():
