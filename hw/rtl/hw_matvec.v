@@ -128,7 +128,8 @@ module hw_matvec #(
     end
     // a start for another context than the one whose addresses are in addr_reg / saddr_reg
     wire            switch_ctx = (CTXS > 1) && start && ready && (start_ctx != ctx_reg);
-    wire [CW-1:0]   live_ctx   = (start && ready) ? start_ctx : ctx_reg;     // whose addresses they hold next
+    // whose addresses they hold next (one context: always 0, whatever ctx_reg powered up as)
+    wire [CW-1:0]   live_ctx   = (CTXS == 1) ? {CW{1'b0}} : (start && ready) ? start_ctx : ctx_reg;
 
     always @(posedge clk) begin
         addr_reg  <= addr_step;
@@ -243,7 +244,7 @@ module hw_matvec #(
     function [CW-1:0] ctl_ctx;
         input integer st;
         begin
-            ctl_ctx = (st == 0) ? ctx_reg : ctl_q[(st-1)*CTL_W + CTX_LO +: CW];
+            ctl_ctx = (CTXS == 1) ? {CW{1'b0}} : (st == 0) ? ctx_reg : ctl_q[(st-1)*CTL_W + CTX_LO +: CW];
         end
     endfunction
 
