@@ -58,6 +58,24 @@ def test_quantize_compile_info(tmp_path, tiny_model, capsys):
     assert "parameters" in capsys.readouterr().out
 
 
+def test_compile_contexts_and_rope_width(tmp_path, tiny_model, capsys):
+    """--contexts and --rope-width reach the build's knobs; contexts that do not divide the streams are
+    refused by name."""
+    import json
+
+    ckpt, npz = tmp_path / "tiny.bin", tmp_path / "tiny.npz"
+    save_llama2c(tiny_model, ckpt)
+    assert main(["quantize", str(ckpt), "--bits", "4", "--rounding", "nearest", "--out", str(npz)]) == 0
+    out = tmp_path / "ctx"
+    assert main(["compile", str(npz), "--out", str(out), "--lanes", "4", "--vpl", "2", "--streams", "4",
+                 "--contexts", "2", "--rope-width", "1"]) == 0
+    knobs = json.loads((out / "build.json").read_text())["knobs"]
+    assert (knobs["streams"], knobs["contexts"], knobs["rope_width"]) == (4, 2, 1)
+    capsys.readouterr()
+    assert main(["compile", str(npz), "--out", str(tmp_path / "bad"), "--streams", "3", "--contexts", "2"]) == 1
+    assert "contexts must be 1, 2 or 4 and divide the streams (3)" in capsys.readouterr().err
+
+
 def test_compile_writes_host_metadata_with_the_tokenizer(tmp_path, tiny_model, capsys):
     """`compile --tokenizer` records the identity and the tokenizer's fingerprint for the driver."""
     from host.metadata import Metadata, check_identity, check_tokenizer
