@@ -99,6 +99,7 @@ class Estimate:
                                   # (1.6's value pairs took LUTs, not flip-flops)
     core_luts: int = 0            # of `luts`, the core's own logic (not the matrix engine's): what another
                                   # sequencer context (knobs.contexts) costs again
+    contexts: int = 1             # sequencer contexts sharing the matrix engine (knobs.contexts)
 
     def attention_rows(self, pos: int) -> int:
         """Cycles of one pass over the positions 0..pos: rows of P positions."""
@@ -109,6 +110,12 @@ class Estimate:
         an adapter loaded (the LoRA passes run only then)."""
         return (self.matrix_cycles + self.drain_cycles + self.vector_cycles
                 + attention.token_cycles(self, pos) + self.lora_cycles * lora)
+
+    def shared_cycles(self, pos: int) -> float:
+        """The bound on cycles per token, aggregate, with every context running a stream at position
+        `pos`: the engine walks each token's matrices alone, and a context takes its own cycles per
+        token (docs/bench/streams.md measures 1.06-1.14 x this)."""
+        return max(self.matrix_cycles, self.cycles(pos) / self.contexts)
 
     @property
     def rom_waste_bits(self) -> int:
@@ -236,7 +243,7 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
                     rom, lay.lanes * sum(bram18_blocks(g.depth, lay.vpl * g.bits) for g in lay.groups),
                     used, scale, tables,
                     kv, lora, luts, att.engines, nw, att.rounds, att.positions, ew,
-                    knobs.rope_lanes(cfg), att, lora_cycles, ff_basis, core)
+                    knobs.rope_lanes(cfg), att, lora_cycles, ff_basis, core, knobs.contexts)
 
 
 def _greedy_width(lanes: int) -> int:
@@ -263,6 +270,11 @@ def format_estimate(est: Estimate, context: int, clock_mhz: float = 100.0) -> st
     for p in positions(context):
         c = est.cycles(p)
         rows.append((f"cycles at position {p}", f"{c:,}  ({clock_mhz * 1e6 / c:,.0f} tok/s at {clock_mhz:g} MHz)"))
+    if est.contexts > 1:
+        for p in positions(context):
+            c = est.shared_cycles(p)
+            rows.append((f"{est.contexts} contexts at once, position {p}: aggregate cycles/token at least",
+                         f"{c:,.0f}  ({clock_mhz * 1e6 / c:,.0f} tok/s at {clock_mhz:g} MHz)"))
     rows += [
         ("MAC multipliers (int8 x weight)", f"{est.mac_multipliers:,}"),
         ("requant multipliers", f"{est.requant_multipliers:,}"),
