@@ -271,37 +271,25 @@ def test_the_server_serves_concurrent_requests_on_both_contexts(design):
     """`hardwire serve` on the contexts build, the official openai client: four concurrent streamed
     requests (two with the adapter, two sampled) each equal the golden model alone, and a monitor
     sees both contexts computing at one moment."""
-    openai = pytest.importorskip("openai")
-    uvicorn = pytest.importorskip("uvicorn")
-    import socket
+    pytest.importorskip("openai")
+    pytest.importorskip("uvicorn")
     import time
 
     from host.device import Device
     from host.server import create_app
     from host.sim_transport import SimTransport
     from tests.host_fakes import golden_reply
-    from tests.test_server import tiny_tokenizer
+    from tests.test_server import running_server, tiny_tokenizer
 
     model, sim = design
     adapters = random_adapters(model.config, ("wq", "w3"), TINY_LORA_RANK, seed=12)
     dev = Device(SimTransport(sim.build_dir, session=sim), tokenizer=tiny_tokenizer(model.config.vocab_size))
     app = create_app(dev, {"lora": adapters}, model_name="base")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    th = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    th.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    client = openai.OpenAI(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}/v1", api_key="none",
-                           max_retries=0, timeout=300)
     prompt = [1, 5, 9, 2]
     cases = [("base", 0.0, 0, 1), ("lora", 0.9, 4, 2), ("base", 1.0, 8, 3), ("lora", 0.0, 0, 4)]
     results, both, done = {}, [], threading.Event()
 
-    def one(i, name, temp, k, seed):
+    def one(client, i, name, temp, k, seed):
         stream = client.completions.create(model=name, prompt=prompt, max_tokens=10, temperature=temp, seed=seed,
                                            stream=True, extra_body={"top_k": k, "return_token_ids": True})
         results[i] = [t for ch in stream for x in ch.choices for t in x.model_extra.get("token_ids", [])]
@@ -313,19 +301,18 @@ def test_the_server_serves_concurrent_requests_on_both_contexts(design):
             both.append(sum(pool_busy(dev, c) for c in range(CONTEXTS)))
             time.sleep(0.02)
 
-    threads = [threading.Thread(target=one, args=(i, *case)) for i, case in enumerate(cases)]
     watcher = threading.Thread(target=monitor)
-    try:
-        watcher.start()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=600)
-    finally:
-        done.set()
-        watcher.join(timeout=30)
-        srv.should_exit = True
-        th.join(timeout=30)
+    with running_server(app, timeout=300) as client:
+        threads = [threading.Thread(target=one, args=(client, i, *case)) for i, case in enumerate(cases)]
+        try:
+            watcher.start()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=600)
+        finally:
+            done.set()
+            watcher.join(timeout=30)
     for i, (name, temp, k, seed) in enumerate(cases):
         want = golden_reply(model, adapters if name == "lora" else None, prompt, 10, 16, 16, temp, k, seed)
         assert results[i] == want, (i, name)

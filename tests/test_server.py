@@ -10,6 +10,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 
 import pytest
 
@@ -62,6 +63,26 @@ class SlowPops:
         return self.inner(addr, count, increment)
 
 
+@contextmanager
+def running_server(app, timeout: float = 120):
+    """`app` served by uvicorn on a free local port in a thread; yields an openai client of it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    th = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    th.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield openai.OpenAI(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}/v1", api_key="none",
+                            max_retries=0, timeout=timeout)
+    finally:
+        srv.should_exit = True
+        th.join(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def server():
     model, out, _ = accelerator()
@@ -70,20 +91,9 @@ def server():
     slow = SlowPops(dev.transport, 0.25)
     dev.transport.read_many = slow
     app = create_app(dev, {ADAPTER: lora_adapters(model)}, model_name=BASE)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    th = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    th.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0, timeout=120)
-    yield {"client": client, "dev": dev, "tok": tok, "app": app, "port": port, "slow": slow}
-    srv.should_exit = True
-    th.join(timeout=30)
+    with running_server(app) as client:
+        port = int(str(client.base_url).split(":")[2].split("/")[0])
+        yield {"client": client, "dev": dev, "tok": tok, "app": app, "port": port, "slow": slow}
     dev.close()
 
 
