@@ -207,8 +207,12 @@ LORA_LUTS, LORA_FFS, LORA_DSPS = 2_700, 1_300, 6
 # contexts (generator 1.10, UART board top): +19,344 LUT4, +3,496 CCU2C (+26,336 slots, ~30,500 as placed:
 # 87,824 TRELLIS_COMB against synth's 75,814), +16,728 FF, +70 MULT18X18D, +34 DP16KD. The calibration lines
 # count most of the core in their fixed terms: a context takes these shares of them beside its modelled
-# logic, and two multipliers more than its modelled ones.
-CONTEXT_LUT_SHARE, CONTEXT_FF_SHARE, CONTEXT_DSPS = 0.64, 0.74, 2
+# logic, and two multipliers more than its modelled ones. With DSP MACs (the other calibration line), placed:
+# the tiny random model (hw/rtlgen/fixture.py, 5 x 4, context 16, 2 streams) on 1 and 2 contexts, 26,695 ->
+# 46,155 TRELLIS_COMB, 11,047 -> 19,785 FF, 53 -> 100 MULT18X18D, 44 -> 66 DP16KD.
+CONTEXT_LUT_SHARE = {"lut": 0.64, "dsp": 0.80}         # by knobs.macs: the line whose fixed term it shares
+CONTEXT_FF_SHARE = {"lut": 0.74, "dsp": 0.80}
+CONTEXT_DSPS = 2
 LUT_LIMIT = 0.85            # placement and routing need slack: at most 85% of the LUTs
 FF_LIMIT = 0.90
 
@@ -316,7 +320,7 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
     context_luts = core + att.luts + _vector_extra(est, EMB_LUTS, ROPE_PAIR_LUTS) + LORA_LUTS * lora_on
     luts = int(per * (est.luts + att.luts + _vector_extra(est, EMB_LUTS, ROPE_PAIR_LUTS)
                       + LORA_LUTS * lora_on + (ctxs - 1) * context_luts)
-               + fixed * (1 + CONTEXT_LUT_SHARE * (ctxs - 1)))
+               + fixed * (1 + CONTEXT_LUT_SHARE[knobs.macs] * (ctxs - 1)))
     context_mults = (att.dsps + NORM_DSPS * (est.norm_width - 2) + _vector_extra(est, EMB_DSPS, ROPE_PAIR_DSPS)
                      + LORA_DSPS * lora_on)
     dsps = 0
@@ -330,7 +334,7 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
                                                  + _vector_extra(est, EMB_DSPS, ROPE_PAIR_DSPS)
                                                  + LORA_DSPS * lora_on))
     ff_a, ff_b = (FF_CAL_LUT_MACS if knobs.macs == "lut" else FF_CAL)[fam]
-    ffs = (int(ff_a * (est.ff_basis + (ctxs - 1) * core) + ff_b * (1 + CONTEXT_FF_SHARE * (ctxs - 1)))
+    ffs = (int(ff_a * (est.ff_basis + (ctxs - 1) * core) + ff_b * (1 + CONTEXT_FF_SHARE[knobs.macs] * (ctxs - 1)))
            + ctxs * (att.ffs + LORA_FFS * lora_on))
     return [
         Need("luts", luts, int(LUT_LIMIT * res.luts), res.luts,

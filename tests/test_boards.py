@@ -309,6 +309,18 @@ def test_ecp5_check_covers_two_contexts(default_model):
     assert two["dsps"].need - one["dsps"].need >= 70
 
 
+def test_ecp5_check_covers_two_contexts_with_dsp_macs():
+    """The tiny random model (5 x 4 DSP MACs, context 16, 2 streams, debug vectors off) on 2 contexts placed to
+    46,155 TRELLIS_COMB and 19,785 FF, 100 MULT18X18D (1 context: 26,695 / 11,047 / 53). The check never
+    counts less."""
+    from hw.rtlgen.fixture import random_int_model
+
+    im = random_int_model(seed=1)
+    k = Knobs(lanes=5, values_per_lane=4, streams=2, contexts=2, debug_vectors=False).resolved(16)
+    got = {n.resource: n.need for n in needs(im, k, get_board("ulx3s-85f"))}
+    assert got["luts"] >= 46_155 and got["ffs"] >= 19_785 and got["dsps"] >= 100, got
+
+
 def test_weight_bits_suggestion_when_rom_is_the_limit(default_model):
     """ECP5-45F: the 8-bit classifier widens every lane ROM; fewer bits is one of the named fixes."""
     rep = fit_report(default_model, knobs_for(default_model, lanes=4), get_board("ulx3s-45f"))
