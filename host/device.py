@@ -159,7 +159,7 @@ class Device:
         # context s % contexts, and streams on different contexts run at once (host/streams.py)
         self.contexts = max(1, words[R.CONTEXTS])
         self._streams: Optional["StreamPool"] = None
-        self.lora_bits = 0
+        self._lora = {"bits": 0}       # LORA_ENABLE as last written; shared with the streams' views
         self.lora_in_slot = [False] * self.streams     # an adapter was written into the slot
         # the numbered token read (TOKEN_WINDOW + TOKEN_ACK); False once the device shows that its
         # bitstream predates it: tokens are then popped (TOKEN_POP), as those bitstreams expect
@@ -725,6 +725,15 @@ class Device:
         # bitstreams before generator 1.4 have no LORA_ENABLE: they ignore the write and run
         # the LoRA passes always, so the tokens are the same either way
         self.set_lora_bits(self.lora_bits | mask if enable else self.lora_bits)
+
+    @property
+    def lora_bits(self) -> int:
+        """LORA_ENABLE as last written (bit s: stream s runs the adapter in its slot)."""
+        return self._lora["bits"]
+
+    @lora_bits.setter
+    def lora_bits(self, bits: int) -> None:
+        self._lora["bits"] = bits
 
     def set_lora_bits(self, bits: int) -> None:
         """LORA_ENABLE: bit s, stream s runs the adapter in its slot (the LoRA passes); on every chip

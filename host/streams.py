@@ -175,8 +175,8 @@ class StreamPool:
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
-        """Every context idle between chunks (LoRA uploads, LORA_ENABLE): all their locks, in order, then
-        the selection's (the device's own accesses then come between no view's)."""
+        """Every context idle between chunks: all their locks, in order, then the selection's (the
+        device's own accesses then come between no view's)."""
         with ExitStack() as stack:
             for lock in self._context_locks:
                 stack.enter_context(lock)
@@ -234,11 +234,19 @@ class StreamPool:
             self.device.transport.write(R.STREAM_SEL, index)
             self._selection.current, self._selection.link = index, self.device.transport
 
+    @contextmanager
+    def lora_access(self, index: int) -> Iterator["Device"]:
+        """The device as stream `index` sees it, for a change of its LoRA slot or LORA_ENABLE bit: its
+        context idle between chunks (a context takes its streams' bits at START and reads only its own
+        streams' slots, so the others run on), and no other register access in between (LORA_ADDR,
+        LORA_DATA and LORA_ENABLE are the device's, not a context's)."""
+        with self.run_lock(index), self._selection.lock:
+            yield self.device_for(index)
+
     def set_lora(self, index: int, on: bool) -> None:
         """Whether stream `index` runs the adapter in its slot (LORA_ENABLE bit; a slot without one
         stays off: its passes would only cost time)."""
-        with self.exclusive():
-            dev = self.device
+        with self.lora_access(index) as dev:
             on = on and dev.lora_in_slot[index]
             bits = (dev.lora_bits | 1 << index) if on else (dev.lora_bits & ~(1 << index))
             if bits != dev.lora_bits:
@@ -278,8 +286,8 @@ class Stream:
         """Load `adapters` (as Device.load_lora takes them) into this stream's own adapter slot and
         run it; the other streams keep theirs."""
         self._check()
-        with self.pool.exclusive():
-            self.pool.device.load_lora(adapters, model, streams=[self.index])
+        with self.pool.lora_access(self.index) as dev:
+            dev.load_lora(adapters, model, streams=[self.index])
 
     def use_lora(self, on: bool) -> None:
         """Run this stream with the adapter in its slot (on) or the base model (off)."""

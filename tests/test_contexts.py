@@ -172,7 +172,7 @@ def test_an_abort_on_one_context_leaves_the_other_exact(design, stop_at):
     assert sim.generate([1, 2, 3], 8) == want0
 
 
-def test_the_host_runs_streams_of_both_contexts_at_once(design):
+def test_the_host_runs_streams_of_both_contexts_at_once(design, monkeypatch):
     """Device.open_stream on the contexts build: four threads, chunks of 3 tokens, one stream with
     an adapter loaded through Stream.load_lora while the others run; each equals the golden model
     alone, and the two contexts' chunks overlapped (both busy at one time)."""
@@ -190,7 +190,7 @@ def test_the_host_runs_streams_of_both_contexts_at_once(design):
     assert [s.index for s in streams] == [0, 1, 2, 3]
     got: list = [None] * len(reqs)
     errors: list = []
-    busy_both = []
+    watch = ClockWatch(dev, monkeypatch)
 
     def work(i):
         try:
@@ -200,7 +200,6 @@ def test_the_host_runs_streams_of_both_contexts_at_once(design):
             out = []
             for tok in streams[i].generate(p, n, temperature=t, top_k=k, seed=seed):
                 out.append(tok.id)
-                busy_both.append(sum(pool_busy(dev, c) for c in range(CONTEXTS)))
             got[i] = out
         except Exception as exc:  # reported below with the thread's stream
             errors.append((i, exc))
@@ -213,20 +212,51 @@ def test_the_host_runs_streams_of_both_contexts_at_once(design):
             t.join(600)
         assert not errors, errors
         assert got == want
-        assert max(busy_both) == CONTEXTS          # the two contexts ran at one moment
+        assert max(watch.busy) == CONTEXTS         # the clock ran with both contexts busy
     finally:
+        watch.close()
         for s in streams:
             s.close()
         dev.clear_lora()
 
 
-def pool_busy(dev, context: int) -> int:
-    """1 when context `context` runs (its STATUS.BUSY, read with one of its streams selected)."""
-    pool = dev._streams
-    with pool._selection.lock:
-        dev.transport.write(regs.STREAM_SEL * 4, context)
-        pool._selection.current = context
-        return dev.transport.read(regs.STATUS * 4) & regs.ST_BUSY
+class ClockWatch:
+    """Wraps the simulation's pause() (the only place its clock runs): before each, records how many
+    contexts are busy (STATUS read with each context's first stream selected, the selection put back).
+    And each stream's view waits `delay` s before it pauses, outside the selection lock, so that another
+    thread's START comes while a run is under way (in simulated time, runs overlap only so)."""
+
+    def __init__(self, dev, monkeypatch, delay: float = 0.02):
+        import time
+
+        from host.streams import SelectedStream
+
+        self.dev, self.busy = dev, []
+        self.inner = dev.transport.pause
+        dev.transport.pause = self
+        view_pause = SelectedStream.pause
+
+        def slow_pause(view):
+            time.sleep(delay)
+            view_pause(view)
+
+        monkeypatch.setattr(SelectedStream, "pause", slow_pause)
+
+    def __call__(self) -> None:
+        t, sel = self.dev.transport, self.dev._streams._selection
+        with sel.lock:
+            busy = 0
+            for c in range(CONTEXTS):
+                t.write(regs.STREAM_SEL * 4, c)
+                busy += t.read(regs.STATUS * 4) & regs.ST_BUSY
+            t.write(regs.STREAM_SEL * 4, sel.current if sel.current is not None else CONTEXTS - 1)
+            sel.current = sel.current if sel.current is not None else CONTEXTS - 1
+            sel.link = t
+            self.busy.append(busy)
+            self.inner()
+
+    def close(self) -> None:
+        self.dev.transport.pause = self.inner
 
 
 def test_four_contexts_at_once_lint_clean_and_exact(tmp_path):
@@ -267,10 +297,10 @@ def test_bad_contexts_are_refused():
         check_chain_knobs(random_int_model(seed=1), replace(tiny_knobs(), streams=2, contexts=2), 2)
 
 
-def test_the_server_serves_concurrent_requests_on_both_contexts(design):
+def test_the_server_serves_concurrent_requests_on_both_contexts(design, monkeypatch):
     """`hardwire serve` on the contexts build, the official openai client: four concurrent streamed
-    requests (two with the adapter, two sampled) each equal the golden model alone, and a monitor
-    sees both contexts computing at one moment."""
+    requests (two with the adapter, two sampled) each equal the golden model alone, and the simulated
+    clock ran while both contexts computed."""
     pytest.importorskip("openai")
     pytest.importorskip("uvicorn")
     import time
@@ -287,33 +317,26 @@ def test_the_server_serves_concurrent_requests_on_both_contexts(design):
     app = create_app(dev, {"lora": adapters}, model_name="base")
     prompt = [1, 5, 9, 2]
     cases = [("base", 0.0, 0, 1), ("lora", 0.9, 4, 2), ("base", 1.0, 8, 3), ("lora", 0.0, 0, 4)]
-    results, both, done = {}, [], threading.Event()
+    results = {}
 
     def one(client, i, name, temp, k, seed):
         stream = client.completions.create(model=name, prompt=prompt, max_tokens=10, temperature=temp, seed=seed,
                                            stream=True, extra_body={"top_k": k, "return_token_ids": True})
         results[i] = [t for ch in stream for x in ch.choices for t in x.model_extra.get("token_ids", [])]
 
-    def monitor():
-        while not done.is_set() and dev._streams is None:
-            time.sleep(0.01)
-        while not done.is_set():
-            both.append(sum(pool_busy(dev, c) for c in range(CONTEXTS)))
-            time.sleep(0.02)
-
-    watcher = threading.Thread(target=monitor)
+    watch = ClockWatch(dev, monkeypatch)
     with running_server(app, timeout=300) as client:
         threads = [threading.Thread(target=one, args=(client, i, *case)) for i, case in enumerate(cases)]
         try:
-            watcher.start()
-            for t in threads:
-                t.start()
+            with dev._streams.exclusive():      # the four requests queue, then the workers start together
+                for t in threads:
+                    t.start()
+                time.sleep(1.0)
             for t in threads:
                 t.join(timeout=600)
         finally:
-            done.set()
-            watcher.join(timeout=30)
+            watch.close()
     for i, (name, temp, k, seed) in enumerate(cases):
         want = golden_reply(model, adapters if name == "lora" else None, prompt, 10, 16, 16, temp, k, seed)
         assert results[i] == want, (i, name)
-    assert max(both, default=0) == CONTEXTS
+    assert max(watch.busy, default=0) == CONTEXTS     # the clock ran with both contexts busy
