@@ -31,8 +31,6 @@ OUT_TABLE = REPO_ROOT / "docs" / "bench" / "streams.md"
 def run_users(sim, users: int, tokens: int, chunk: int) -> tuple[dict, int, int]:
     """Streams 0..users-1 each generate `tokens` greedy tokens from BOS, chunk by chunk, every
     context busy while one of its streams has tokens to go: ({stream: tokens}, cycles, STARTs)."""
-    from hw.sim import regs
-
     contexts = max(1, sim.ident["contexts"])
     got = {s: [] for s in range(users)}
     for s in range(users):
@@ -58,14 +56,9 @@ def run_users(sim, users: int, tokens: int, chunk: int) -> tuple[dict, int, int]
             return got, sim.cycle_count() - first, starts
         sim.tick(POLL)
         for c, s in list(running.items()):
-            sim.select_stream(s)
-            word = sim.read(regs.TOKEN_POP)
-            while word & regs.TOKEN_VALID:
-                got[s].append(word & 0xFFFF)
-                word = sim.read(regs.TOKEN_POP)
-            status = sim.status()
-            sim.check_errors(status)
-            if not status & regs.ST_BUSY:
+            tokens, busy = sim.take_tokens(s)
+            got[s] += tokens
+            if not busy:
                 del running[c]
 
 

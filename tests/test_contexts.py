@@ -53,14 +53,9 @@ def drain(sim: SimSession, streams) -> dict:
     while active:
         sim.run(2048)
         for s in sorted(active):
-            sim.select_stream(s)
-            word = sim.read(regs.TOKEN_POP)
-            while word & regs.TOKEN_VALID:
-                got[s].append(word & 0xFFFF)
-                word = sim.read(regs.TOKEN_POP)
-            status = sim.status()
-            sim.check_errors(status)
-            if not status & regs.ST_BUSY:
+            tokens, busy = sim.take_tokens(s)
+            got[s] += tokens
+            if not busy:
                 active.discard(s)
     return got
 

@@ -297,6 +297,18 @@ class SimSession:
                 raise SimError(f"the run did not finish within {max_cycles} cycles (aborted)")
         self.check_errors()
 
+    def take_tokens(self, stream: int) -> tuple[list[int], bool]:
+        """Select `stream` and pop the tokens its run has output so far: (tokens, still busy); raises
+        SimError when the run ended with an error. For several streams running at once (contexts)."""
+        self.select_stream(stream)
+        tokens, word = [], self.read(regs.TOKEN_POP)
+        while word & regs.TOKEN_VALID:
+            tokens.append(word & 0xFFFF)
+            word = self.read(regs.TOKEN_POP)
+        status = self.status()
+        self.check_errors(status)
+        return tokens, bool(status & regs.ST_BUSY)
+
     def generate(self, prompt: list[int], max_new_tokens: int, **kw) -> list[int]:
         return [ev.token for ev in self.stream(prompt, max_new_tokens, **kw)]
 
