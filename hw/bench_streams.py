@@ -56,8 +56,8 @@ def run_users(sim, users: int, tokens: int, chunk: int) -> tuple[dict, int, int]
             return got, sim.cycle_count() - first, starts
         sim.tick(POLL)
         for c, s in list(running.items()):
-            tokens, busy = sim.take_tokens(s)
-            got[s] += tokens
+            new, busy = sim.take_tokens(s)
+            got[s] += new
             if not busy:
                 del running[c]
 
