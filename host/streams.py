@@ -241,7 +241,8 @@ class StreamPool:
         streams' slots, so the others run on), and no other register access in between (LORA_ADDR,
         LORA_DATA and LORA_ENABLE are the device's, not a context's)."""
         with self.run_lock(index), self._selection.lock:
-            yield self.device_for(index)
+            # one context: the device as it is (its LoRA registers are every stream's; nothing to select)
+            yield self.device if self.contexts == 1 else self.device_for(index)
 
     def set_lora(self, index: int, on: bool) -> None:
         """Whether stream `index` runs the adapter in its slot (LORA_ENABLE bit; a slot without one
