@@ -244,8 +244,9 @@ class ClockWatch:
             for c in range(CONTEXTS):
                 t.write(regs.STREAM_SEL * 4, c)
                 busy += t.read(regs.STATUS * 4) & regs.ST_BUSY
-            t.write(regs.STREAM_SEL * 4, sel.current if sel.current is not None else CONTEXTS - 1)
-            sel.current = sel.current if sel.current is not None else CONTEXTS - 1
+            # back to the stream the views last selected (or stay on the last context read)
+            sel.current = CONTEXTS - 1 if sel.current is None else sel.current
+            t.write(regs.STREAM_SEL * 4, sel.current)
             sel.link = t
             self.busy.append(busy)
             self.inner()
