@@ -155,6 +155,10 @@ def build_once(name: str, sources: list[str | os.PathLike], toplevel: str,
         (directory / STAMP).write_text(json.dumps(
             {"name": name, "toplevel": toplevel, "sources": [str(s) for s in srcs], **settings},
             indent=1, sort_keys=True, default=str) + "\n")
+        # the precompiled headers (~160 MB a build) only speed up this compile; dropping them
+        # keeps a test run's many builds on a small disk (the executable does not need them)
+        for pch in directory.glob("*.gch"):
+            pch.unlink()
     return Build(name, directory, toplevel, params, reused=False)
 
 

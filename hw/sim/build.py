@@ -146,4 +146,7 @@ def build_executable(sources: list[Path], flags: list[str], prefix: str, design:
             {"design": design, "sources": [str(s) for s in sources], "flags": flags,
              "trace": trace_format()},
             indent=1) + "\n")
+        # the object files and precompiled headers (~200 MB a design) are never used again:
+        # the cache keeps only what runs, so a test run's many designs fit a small disk
+        shutil.rmtree(directory / "obj", ignore_errors=True)
     return exe
