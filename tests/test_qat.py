@@ -97,6 +97,27 @@ def test_int8_activations_sit_on_their_grid():
     assert 0 < np.abs(rounded - plain).max() < 0.2 * np.abs(plain).max()
 
 
+def test_int16_queries_and_keys_sit_on_their_finer_grid():
+    """--qk-bits 16: q and k round on the int8 scale's 2^8-times finer grid (docs/numerics.md 6a),
+    every other point as before."""
+    params = _params(TINY, 0, np.float32)
+    inp = np.random.default_rng(4).integers(0, TINY.vocab_size, (2, 8))
+    act8, act16 = qat.ActQuant(), qat.ActQuant(qk_bits=16)
+    act8.calibrate(params, TINY, inp)
+    act16.calibrate(params, TINY, inp)
+    for point in ("q", "k"):
+        top = act16.scales[point, 0]            # inside the calibrated range: rounding only, no clip
+        x = np.random.default_rng(5).uniform(-top, top, (3, 16)).astype(np.float32)
+        y = act16(point, 0, x)
+        code = y / (act16.scales[point, 0] / 127 / 256)
+        np.testing.assert_allclose(code, np.round(code), atol=2e-2)
+        assert np.abs(y - x).max() <= act16.scales[point, 0] / 127 / 256 / 2 * 1.001
+        assert np.abs(act8(point, 0, x) - x).max() > np.abs(y - x).max()
+    x = np.random.default_rng(6).normal(0, 1, (3, 16)).astype(np.float32)
+    for point in ("v", "g"):
+        np.testing.assert_array_equal(act16(point, 0, x), act8(point, 0, x))
+
+
 # ---------------------------------------------------------------- the distillation loss
 
 @pytest.mark.parametrize("separate_classifier", [False, True])
@@ -196,6 +217,7 @@ def test_corpus_text_without_a_tokenizer_is_refused(tmp_path, capsys):
     (("--bits", "attention=9"), "not supported"),
     (("--seq-len", "64"), "exceeds the model's context"),
     (("--tokenizer", "/nonexistent/tok.bin"), "tok.bin"),
+    (("--qk-bits", "16", "--activations", "float"), "rounds nothing"),
 ])
 def test_bad_settings_are_named(tmp_path, capsys, extra, words):
     rc, out = _run(tmp_path, *extra)

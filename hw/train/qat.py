@@ -99,8 +99,9 @@ class ActQuant:
     scales are re-measured on a training batch every ACT_CALIBRATE_EVERY steps
     and held in between, so, as in the hardware, a batch may exceed them."""
 
-    def __init__(self):
+    def __init__(self, qk_bits: int = 8):
         self.scales: dict = {}
+        self.qk_bits = qk_bits          # 16: q and k on the int8 scale's 2^8-times finer grid (numerics 6a)
 
     def calibrate(self, weights, cfg: ModelConfig, inp: np.ndarray) -> None:
         self.scales = {}
@@ -114,7 +115,10 @@ class ActQuant:
 
     def __call__(self, point, layer, x):
         s = (self.scales[point, layer] or 1.0) / 127
-        return (np.clip(np.round(x / s), -127, 127) * s).astype(x.dtype)
+        lo, hi = -127, 127
+        if self.qk_bits == 16 and point in ("q", "k"):
+            s, lo, hi = s / 256, -32768, 32767
+        return (np.clip(np.round(x / s), lo, hi) * s).astype(x.dtype)
 
 
 # ---------------------------------------------------------------- the distillation loss
@@ -198,6 +202,9 @@ def check_settings(cfg: ModelConfig, a) -> None:
     if a.seq_len > cfg.seq_len:
         raise ConfigError(f"--seq-len {a.seq_len} exceeds the model's context {cfg.seq_len}; "
                           f"pass --seq-len {cfg.seq_len} or less")
+    if a.qk_bits != 8 and a.activations == "float":
+        raise ConfigError(f"--qk-bits {a.qk_bits} sets the width the student's q and k are rounded to, and "
+                          "--activations float rounds nothing: drop --qk-bits or train with --activations int8")
     if not a.lr > 0:
         raise ConfigError(f"--lr {a.lr}: must be positive, e.g. 1e-3")
     if cfg.hidden_act != "silu":    # the trainer's forward and backward are written out for SwiGLU
@@ -251,11 +258,11 @@ def finetune(model: FloatModel, tokenizer, bits: dict, a, log=print):
         train_starts = np.concatenate([train_starts, anywhere])
     data = tr.batches(stream[:val_starts[0]], train_starts if len(train_starts) else starts[:1], tc, rng)
     log(f"text: {what}, {len(stream):,} tokens "
-        f"({time.time() - t0:.1f} s); bits {bits}; activations {a.activations}")
+        f"({time.time() - t0:.1f} s); bits {bits}; activations {a.activations}, q and k {a.qk_bits}-bit")
 
     teacher = params_of(model)
     params = params_of(model)
-    act = ActQuant() if a.activations == "int8" else None
+    act = ActQuant(a.qk_bits) if a.activations == "int8" else None
     if act:
         act.calibrate(student_weights(params, bits, cfg.shared_classifier)[0], cfg, next(data)[:, :-1])
     val_t = teacher_logp(teacher, cfg, val)
@@ -279,7 +286,7 @@ def finetune(model: FloatModel, tokenizer, bits: dict, a, log=print):
                 f"lr {tr.lr_at(step, tc):.2e}  |g| {norm:.3f}  {time.time() - t_train:7.1f} s")
     stats.update(train_kl=float(np.mean(recent)), seconds=time.time() - t_train,
                  tokens=int(len(stream)), text=what, windows=a.windows, train=asdict(tc),
-                 activations=a.activations)
+                 activations=a.activations, qk_bits=a.qk_bits)
     return params, stats
 
 

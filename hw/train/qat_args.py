@@ -7,7 +7,7 @@ from pathlib import Path
 
 DEFAULTS = {"steps": 600, "batch_size": 8, "seq_len": 256, "lr": 1e-3, "warmup": 30,
             "n_stories": 6000, "seed": 4242, "eval_every": 50, "activations": "int8",
-            "text": "corpus", "n_generated": 256, "windows": "mixed"}
+            "text": "corpus", "n_generated": 256, "windows": "mixed", "qk_bits": 8}
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -28,5 +28,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--activations", choices=("int8", "float"), default=DEFAULTS["activations"],
                     help="int8: the student's activations rounded at the datapath's int8 points with static "
                          "scales, as the hardware does; float: weights only (default int8)")
+    ap.add_argument("--qk-bits", type=int, choices=(8, 16), default=DEFAULTS["qk_bits"],
+                    help="the width of the queries and keys the student is trained for: 16 for a model "
+                         "quantized with `hardwire quantize --qk-bits 16` (default 8)")
     ap.add_argument("--lr", type=float, default=DEFAULTS["lr"], help=f"peak AdamW rate (default {DEFAULTS['lr']}, for 3- and 4-bit "
                     "classes; for 8 bits 1e-4 keeps a grid that already fits: docs/quantization_report.md)")
