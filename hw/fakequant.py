@@ -12,7 +12,12 @@ weights (integer x row scale) and rounds chosen activation points to int8:
             max-abs unit before each int8 point would do)
 
 Points left out of `points` stay float: that emulates a wider format there
-(e.g. int16 q and k). docs/quantization_report.md uses it to say what each
+(e.g. int16 q and k). `--weight-group G` emulates finer weight scales too:
+the attention and MLP matrices requantized at their class width with one
+scale per row and group of G input columns (a scale word per group in the
+lane's scale ROM, each group's partial sum rescaled), or, with `--pow2`, the
+row's scale divided by 2^e, e in 0..3 per group (a 2-bit shift per group:
+the partial sums shifted before they are added, no multiplier). docs/quantization_report.md uses it to say what each
 datapath change would buy before anyone writes RTL for it:
 
     python -m hw.fakequant CHECKPOINT --tokenizer TOK [--bits 8]
@@ -29,10 +34,78 @@ POINTS = ("xa", "q", "k", "v", "att", "xf", "h1", "h3", "g", "xc")
 MODES = ("static", "dynamic")
 
 
+POW2_STEPS = 4          # --pow2: a group's scale is the row's / 2^e, e in 0..POW2_STEPS-1
+
+
+def group_scales(w: np.ndarray, bits: int, group: int, pow2: bool = False) -> np.ndarray:
+    """(R, C) scale of each weight of w (R, C) at `bits`, one per row and group of `group` columns
+    (the last group may be shorter), each the clip with the least squared error under nearest
+    rounding. pow2: one scale per row, each group's the row's / 2^e with the e of least error."""
+    from hw.quantize import quantize_rows
+
+    r, c = w.shape
+    pad = -c % group                # a last, shorter group: zero columns change no scale or error
+    wp = np.pad(np.asarray(w, np.float64), ((0, 0), (0, pad)))
+    ng = (c + pad) // group
+    if not pow2:
+        _, sc = quantize_rows(wp.reshape(-1, group), bits, None, metric="weight", refit=False)
+        return np.repeat(sc.reshape(r, ng), group, axis=1)[:, :c]
+    qmax = (1 << (bits - 1)) - 1
+    _, row_s = quantize_rows(wp, bits, None, metric="weight", refit=False)
+    wg = wp.reshape(r, ng, group)
+    best, err = np.zeros((r, ng)), np.full((r, ng), np.inf)
+    for e in range(POW2_STEPS):
+        s = (row_s / 2 ** e)[:, None]
+        safe = np.where(s > 0, s, 1.0)[:, :, None]
+        er = ((wg - np.clip(np.round(wg / safe), -qmax, qmax) * safe) ** 2).sum(axis=2)
+        take = er < err
+        best = np.where(take, np.broadcast_to(s, take.shape), best)
+        err = np.where(take, er, err)
+    return np.repeat(best, group, axis=1)[:, :c]
+
+
+def gptq_elementwise(w: np.ndarray, s: np.ndarray, qmax: int, moment: np.ndarray) -> np.ndarray:
+    """hw.quantize's GPTQ rounding with a scale per weight (s (R, C)) instead of per row: the
+    integers q (R, C)."""
+    from hw.quantize import GPTQ_DAMP
+
+    c = w.shape[1]
+    h = np.array(moment, dtype=np.float64)
+    order = np.argsort(-np.diag(h), kind="stable")
+    h, w, s = h[np.ix_(order, order)], w[:, order].copy(), s[:, order]
+    dead = np.diag(h) <= 0
+    h[dead, dead] = 1.0
+    w[:, dead] = 0.0
+    h += GPTQ_DAMP * np.mean(np.diag(h)) * np.eye(c)
+    u = np.linalg.cholesky(np.linalg.inv(h)).T
+    q = np.zeros_like(w)
+    safe = np.where(s > 0, s, 1.0)
+    for i in range(c):
+        q[:, i] = np.clip(np.round(w[:, i] / safe[:, i]), -qmax, qmax)
+        err = (w[:, i] - q[:, i] * s[:, i]) / u[i, i]
+        w[:, i + 1:] -= np.outer(err, u[i, i + 1:])
+    out = np.empty_like(q)
+    out[:, order] = q
+    return out
+
+
+def group_quantized(w: np.ndarray, bits: int, group: int, pow2: bool = False,
+                    moment: np.ndarray | None = None) -> np.ndarray:
+    """w (R, C) on group_scales' grid, dequantized: nearest rounding, or GPTQ's with the input's
+    second moments E[x x^T] (C, C) as the default flow rounds (so the comparison is fair)."""
+    s = group_scales(w, bits, group, pow2)
+    qmax = (1 << (bits - 1)) - 1
+    if moment is None:
+        return np.clip(np.round(w / np.where(s > 0, s, 1.0)), -qmax, qmax) * s
+    return gptq_elementwise(np.asarray(w, np.float64), s, qmax, moment) * s
+
+
 class FakeQuantRunner:
     """forward(token) -> float logits, one position after another (reset() starts again)."""
 
-    def __init__(self, float_model, int_model=None, points=POINTS, mode: str = "static", group: int = 0):
+    def __init__(self, float_model, int_model=None, points=POINTS, mode: str = "static", group: int = 0,
+                 weight_group: int = 0, weight_bits: dict | None = None, pow2: bool = False,
+                 moments: dict | None = None):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         if mode == "static" and points and int_model is None:
@@ -46,6 +119,16 @@ class FakeQuantRunner:
                                          for l in range(cfg.n_layers)])
             self.w["wcls"] = int_model["wcls"] * np.asarray(ws["wcls"])[:, None]
             self.w["token_embedding"] = int_model["emb"] * np.asarray(ws["emb"])[:, None]
+        if weight_group:                           # finer weight scales for the attention and MLP classes
+            from hw.quantize import ATTENTION, MLP, PROJ_IO
+
+            for name in ATTENTION + MLP:
+                b = weight_bits["attention" if name in ATTENTION else "mlp"]
+                fw = np.asarray(float_model.weights[name], np.float64)
+                src = PROJ_IO[name][0]
+                self.w[name] = np.stack([group_quantized(fw[l], b, weight_group, pow2,
+                                                         (moments or {}).get((src, l)))
+                                         for l in range(cfg.n_layers)])
         bad = set(points) - set(POINTS)
         if bad:
             raise ValueError(f"unknown activation points {sorted(bad)}; choose from {POINTS}")
@@ -139,16 +222,33 @@ def main(argv=None) -> None:
     ap.add_argument("--tokenizer", required=True)
     ap.add_argument("--bits", default="8", help="weight widths as `hardwire quantize --bits` takes them")
     ap.add_argument("--calibration", default="generate+sample")
+    ap.add_argument("--weight-group", type=int, default=0,
+                    help="also emulate attention/MLP weights with a scale per row and group of this many "
+                         "input columns (the last group of a row may be shorter)")
+    ap.add_argument("--pow2", action="store_true",
+                    help="with --weight-group: the groups' scales are the row's / 2^e (a shift per group)")
+    ap.add_argument("--rows", default="",
+                    help="only the table rows whose label holds one of these comma-separated words")
     args = ap.parse_args(argv)
+    if args.pow2 and not args.weight_group:
+        ap.error("--pow2 sets how --weight-group's groups are scaled; pass --weight-group G too")
     ckpt = frontend.load(args.checkpoint, args.tokenizer)
     fm, tok = ckpt.model, ckpt.tokenizer
     ref = float_reference(fm, heldout_windows(default_heldout_lines(), tok, fm.config.seq_len))
     print(describe_protocol(ref, fm.config.seq_len))
     prepared, calib = calibrate_prepared(fm, None, args.calibration, tokenizer=tok)
-    im = quantize(prepared, calib, parse_bits(args.bits))
+    bits = parse_bits(args.bits)
+    im = quantize(prepared, calib, bits)
+    wg = f", weights per group of {args.weight_group}{' (2^-e scales)' if args.pow2 else ''}" \
+        if args.weight_group else ""
+    want = [w for w in args.rows.split(",") if w]
     for label, points, mode, group in MODES_TABLE:
-        r = compare(FakeQuantRunner(prepared, im, points, mode, group), ref)
-        print(f"{label:45s} prefix {r['greedy_prefix']}/{r['greedy_steps']}  top-1 {100 * r['top1']:.1f}%  "
+        if want and not any(w in label for w in want):
+            continue
+        label += wg
+        r = compare(FakeQuantRunner(prepared, im, points, mode, group, args.weight_group, bits, args.pow2,
+                                    calib.moments), ref)
+        print(f"{label:70s} prefix {r['greedy_prefix']}/{r['greedy_steps']}  top-1 {100 * r['top1']:.1f}%  "
               f"ppl ratio {r['ppl_ratio']:.4f}  KL {r['kl']:.4f}", flush=True)
 
 

@@ -173,6 +173,44 @@ def test_fakequant_emulation_is_the_float_model_without_rounding(tiny_model_fact
     assert max(diff) < 0.1 * np.abs(got).max(), diff
     with pytest.raises(ValueError, match="unknown activation points"):
         FakeQuantRunner(fm, im, points=("xa", "res"))
+    # finer weight scales replace the attention and MLP matrices only, nearer the float ones
+    bits = {"attention": 4, "mlp": 4}
+    im4 = quantize(fm, calibrate(fm, random_sequences(fm, seed=0)), bits)
+    rows, groups = FakeQuantRunner(fm, im4, points=()), FakeQuantRunner(fm, im4, (), weight_group=4, weight_bits=bits)
+    for name in ("wq", "w2"):
+        f = np.asarray(fm.weights[name])
+        assert np.abs(groups.w[name] - f).mean() < np.abs(rows.w[name] - f).mean()
+    np.testing.assert_array_equal(groups.w["wcls"], rows.w["wcls"])
+
+
+def test_fakequant_weight_groups():
+    """--weight-group: each group of a row on its own grid (finer groups, less error; GPTQ's rounding
+    with the input's second moments, less output error than nearest); --pow2: every group's scale
+    is the row's over a power of two."""
+    from hw.fakequant import POW2_STEPS, group_quantized, group_scales
+
+    rng = np.random.default_rng(0)
+    w = rng.standard_t(4, (24, 44))                     # 44 columns: the last group of 16 is shorter
+    x = rng.normal(0, 1, (500, 44)) * rng.gamma(1, 1, 44)
+    m = x.T @ x / len(x)
+
+    def out_err(d):
+        e = w - d
+        return float(np.sum((e @ m) * e))
+
+    s = group_scales(w, 4, 16)
+    assert s.shape == w.shape
+    for g0 in (0, 16, 32):                              # one scale per row and group
+        assert (s[:, g0:g0 + 16] == s[:, g0:g0 + 1]).all()
+    per_row, g16, g8 = (group_quantized(w, 4, g) for g in (44, 16, 8))
+    assert np.allclose(np.round(g16 / s), g16 / s) and np.abs(np.round(g16 / s)).max() <= 7
+    assert out_err(g8) < out_err(g16) < out_err(per_row)
+    assert out_err(group_quantized(w, 4, 16, moment=m)) < out_err(g16)
+    p2 = group_scales(w, 4, 16, pow2=True)
+    row = p2.max(axis=1, keepdims=True)
+    ratio = np.log2(row / p2)
+    assert np.allclose(ratio, np.round(ratio)) and ratio.max() <= POW2_STEPS - 1
+    assert out_err(group_quantized(w, 4, 16, pow2=True)) < out_err(per_row)
 
 
 def test_fakequant_dynamic_modes_and_compare(tiny_model_factory):
