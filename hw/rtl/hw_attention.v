@@ -95,18 +95,6 @@ module hw_attention #(
     reg [CW-1:0]     s_t;               // position issued
     reg              s_buf;             // score buffer this head writes (the heads alternate)
     reg [HD*QW-1:0]  q_reg;
-    // LUT q . k: the query's pair sums (hw_plane_sums' shared terms), registered with q_reg:
-    // q stays put for a whole head, so the pair adder leaves the dot product's path (it was
-    // the routed critical path of the 16 x 8 + LoRA bitstream, generator 1.6.2)
-    localparam QPW = (HD + 1) / 2 * (QW + 1);
-    reg  [QPW-1:0]   q_pairs;
-    wire [QPW-1:0]   q_pairs_next;
-    hw_pair_sums #(.N(HD), .XW(QW)) q_pair_sums (.x(q), .pairs(q_pairs_next));
-    generate
-        if (MUL_LUT == 0) begin : g_no_pairs        // multipliers take q itself (synthesis drops these)
-            wire unused_q_pairs = &{1'b0, q_pairs};
-        end
-    endgenerate
     reg [KV_AW-1:0]  s_base;
     reg [PW-1:0]     s_npos;
     reg [14:0]       s_m_att, s_m_out;
@@ -211,8 +199,7 @@ module hw_attention #(
             if (MUL_LUT != 0) begin : g_dot_planes
                 localparam PLW = QW + 1 + $clog2(HD);
                 wire [QW*PLW-1:0] planes;           // plane gb: the sum of q_i where bit gb of k_i is set
-                hw_plane_sums #(.N(HD), .WB(QW), .XW(QW), .PLW(PLW), .PAIRS_IN(1)) plane_sums (
-                    .x(q_reg), .x_pairs(q_pairs), .w(k_p), .planes(planes));
+                hw_plane_sums #(.N(HD), .WB(QW), .XW(QW), .PLW(PLW)) plane_sums (.x(q_reg), .w(k_p), .planes(planes));
                 for (gb = 0; gb < QW; gb = gb + 1) begin : g_plane
                     wire signed [PLW-1:0] plane = planes[gb*PLW +: PLW];
                     wire signed [DW-1:0] pl_ext = {{(DW-PLW){plane[PLW-1]}}, plane};
@@ -660,7 +647,6 @@ module hw_attention #(
         end
         if (s_go) begin
             q_reg     <= q;
-            q_pairs   <= q_pairs_next;
             s_base    <= base;
             s_npos    <= npos;
             s_m_att   <= m_att;

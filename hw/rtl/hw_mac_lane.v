@@ -149,8 +149,7 @@ module hw_mac_lane #(
             wire [WB*SMW-1:0] weighted_in;
             wire [SMW-1:0]    weighted;
             genvar gb;
-            hw_plane_sums #(.N(VPL), .WB(WB), .PLW(PLW)) plane_sums (.x(x_in), .x_pairs({((VPL+1)/2*9){1'b0}}),
-                                                                     .w(w_s2), .planes(planes_next));
+            hw_plane_sums #(.N(VPL), .WB(WB), .PLW(PLW)) plane_sums (.x(x_in), .w(w_s2), .planes(planes_next));
             for (gb = 0; gb < WB; gb = gb + 1) begin : g_plane
                 // S3: plane gb weighs 2**gb, the sign bit's plane -2**(WB-1)
                 wire signed [PLW-1:0] pl = planes_s3[gb*PLW +: PLW];

@@ -13,19 +13,13 @@
 // pick (a LUT4 pair per bit) instead of two masked values and an adder, and each
 // plane's adder tree has half the leaves (hw_add_tree, at the width each level
 // needs).
-//
-// PAIRS_IN = 1: the pair sums come in on x_pairs (hw_pair_sums of the same x, made
-// earlier): a caller whose x stays put for many cycles (hw_attention's query, one per
-// head) registers them when it loads x, and the adder leaves this path.
 module hw_plane_sums #(
     parameter N   = 8,                  // values
     parameter WB  = 4,                  // weight bits (planes)
     parameter XW  = 8,                  // value bits (8: int8; 16: int16 queries)
-    parameter PLW = XW + 1 + $clog2(N), // bits of a plane sum (>= XW + 1 + log2 N)
-    parameter PAIRS_IN = 0              // 1: x_pairs holds the pair sums of x
+    parameter PLW = XW + 1 + $clog2(N)  // bits of a plane sum (>= XW + 1 + log2 N)
 ) (
     input  wire [N*XW-1:0]   x,         // value i at [XW*i +: XW], signed
-    input  wire [(N+1)/2*(XW+1)-1:0] x_pairs,   // PAIRS_IN: x_2p + x_2p+1 at [(XW+1)*p +: XW+1]
     input  wire [N*WB-1:0]   w,         // weight i at [WB*i +: WB]
     output wire [WB*PLW-1:0] planes     // plane b at [b*PLW +: PLW], two's complement
 );
@@ -45,12 +39,7 @@ module hw_plane_sums #(
             end
             assign lone_a[SW*gp +: SW] = xa;
             assign lone_b[SW*gp +: SW] = xb;
-        end
-        if (PAIRS_IN != 0) begin : g_pairs_in
-            assign both = x_pairs;
-        end else begin : g_pairs_here
-            hw_pair_sums #(.N(N), .XW(XW)) pair_sums (.x(x), .pairs(both));
-            wire unused_pairs = &{1'b0, x_pairs};
+            assign both[SW*gp +: SW]   = xa + xb;
         end
         for (gb = 0; gb < WB; gb = gb + 1) begin : g_plane
             wire [NP*PLW-1:0] leaves;
