@@ -64,40 +64,18 @@ def group_scales(w: np.ndarray, bits: int, group: int, pow2: bool = False) -> np
     return np.repeat(best, group, axis=1)[:, :c]
 
 
-def gptq_elementwise(w: np.ndarray, s: np.ndarray, qmax: int, moment: np.ndarray) -> np.ndarray:
-    """hw.quantize's GPTQ rounding with a scale per weight (s (R, C)) instead of per row: the
-    integers q (R, C)."""
-    from hw.quantize import GPTQ_DAMP
-
-    c = w.shape[1]
-    h = np.array(moment, dtype=np.float64)
-    order = np.argsort(-np.diag(h), kind="stable")
-    h, w, s = h[np.ix_(order, order)], w[:, order].copy(), s[:, order]
-    dead = np.diag(h) <= 0
-    h[dead, dead] = 1.0
-    w[:, dead] = 0.0
-    h += GPTQ_DAMP * np.mean(np.diag(h)) * np.eye(c)
-    u = np.linalg.cholesky(np.linalg.inv(h)).T
-    q = np.zeros_like(w)
-    safe = np.where(s > 0, s, 1.0)
-    for i in range(c):
-        q[:, i] = np.clip(np.round(w[:, i] / safe[:, i]), -qmax, qmax)
-        err = (w[:, i] - q[:, i] * s[:, i]) / u[i, i]
-        w[:, i + 1:] -= np.outer(err, u[i, i + 1:])
-    out = np.empty_like(q)
-    out[:, order] = q
-    return out
-
-
 def group_quantized(w: np.ndarray, bits: int, group: int, pow2: bool = False,
                     moment: np.ndarray | None = None) -> np.ndarray:
     """w (R, C) on group_scales' grid, dequantized: nearest rounding, or GPTQ's with the input's
     second moments E[x x^T] (C, C) as the default flow rounds (so the comparison is fair)."""
+    from hw.quantize import _round_gptq
+
     s = group_scales(w, bits, group, pow2)
+    safe = np.where(s > 0, s, 1.0)           # all-zero groups: any scale, integers 0
     qmax = (1 << (bits - 1)) - 1
     if moment is None:
-        return np.clip(np.round(w / np.where(s > 0, s, 1.0)), -qmax, qmax) * s
-    return gptq_elementwise(np.asarray(w, np.float64), s, qmax, moment) * s
+        return np.clip(np.round(w / safe), -qmax, qmax) * s
+    return _round_gptq(np.asarray(w, np.float64), safe, qmax, moment) * s
 
 
 class FakeQuantRunner:

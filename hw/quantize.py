@@ -114,13 +114,15 @@ def _round_gptq(w: np.ndarray, s: np.ndarray, qmax: int, moment: np.ndarray) -> 
     onto the not yet rounded columns in proportion to the inverse input
     second moments, so the output error (w - s q) E[x x^T] (w - s q)^T of
     every row shrinks. Rows are independent, so any number of candidate
-    scales can be stacked as rows. w (R, C), s (R,), moment (C, C).
+    scales can be stacked as rows. w (R, C), s (R,), or (R, C) for a scale
+    per weight (hw/fakequant.py's group scales), moment (C, C).
     """
     c = w.shape[1]
     h = np.array(moment, dtype=np.float64)
     order = np.argsort(-np.diag(h), kind="stable")  # strongest inputs first ("act order")
     h = h[np.ix_(order, order)]
     w = w[:, order].copy()
+    sc = np.broadcast_to(s[:, None], w.shape) if s.ndim == 1 else s[:, order]
     dead = np.diag(h) <= 0                          # inputs that never move
     h[dead, dead] = 1.0
     w[:, dead] = 0.0
@@ -133,8 +135,8 @@ def _round_gptq(w: np.ndarray, s: np.ndarray, qmax: int, moment: np.ndarray) -> 
         errs = np.zeros_like(blk)
         for j in range(i2 - i1):
             i = i1 + j
-            q[:, i] = np.clip(np.round(blk[:, j] / s), -qmax, qmax)
-            errs[:, j] = (blk[:, j] - q[:, i] * s) / u[i, i]
+            q[:, i] = np.clip(np.round(blk[:, j] / sc[:, i]), -qmax, qmax)
+            errs[:, j] = (blk[:, j] - q[:, i] * sc[:, i]) / u[i, i]
             blk[:, j + 1:] -= np.outer(errs[:, j], u[i, i + 1:i2])
         w[:, i2:] -= errs @ u[i1:i2, i2:]
     out = np.empty_like(q)

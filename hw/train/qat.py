@@ -116,8 +116,8 @@ class ActQuant:
     def __call__(self, point, layer, x):
         s = (self.scales[point, layer] or 1.0) / 127
         lo, hi = -127, 127
-        if self.qk_bits == 16 and point in ("q", "k"):
-            s, lo, hi = s / 256, -32768, 32767
+        if point in ("q", "k") and self.qk_bits > 8:      # as hw.quantize scales them (numerics 6a)
+            s, lo, hi = s / 2 ** (self.qk_bits - 8), -(1 << (self.qk_bits - 1)), (1 << (self.qk_bits - 1)) - 1
         return (np.clip(np.round(x / s), lo, hi) * s).astype(x.dtype)
 
 
