@@ -452,6 +452,11 @@ def _add_knob_args(p: argparse.ArgumentParser, debug_vectors: str = "on", macs: 
     p.add_argument("--macs", choices=("dsp", "lut"), default=macs,
                    help="lane multiply-accumulates from DSP multipliers or from LUT adders (no multiplier: "
                         f"more lanes fit where the DSPs run out; default {macs})")
+    p.add_argument("--dsp-values", type=int, default=0,
+                   help="with --macs lut: each lane's last N of its --vpl values on DSP multipliers instead of "
+                        "LUT adders, two lanes' products packed into one multiplier when every weight class "
+                        "is 4 bits or fewer: more MACs per cycle from the multipliers LUT MACs leave free "
+                        "(default 0)")
     attention.add_arguments(p)          # the attention schedule's options (hw/rtlgen/attention.py)
     p.add_argument("--norm-width", type=int, default=0, choices=(0, 1, 2, 4, 8, 16),
                    help="rmsnorm elements per cycle, 3 multipliers each (default 0: 2 with DSP MACs, "
@@ -484,7 +489,7 @@ def _knobs_from_args(args: argparse.Namespace):
     targets = tuple(t.strip() for t in (args.lora_targets or "").split(",") if t.strip())
     return Knobs(lanes=args.lanes, values_per_lane=args.vpl, context=args.context, k_max=args.k_max,
                  lora_rank=args.lora_rank, lora_targets=targets, debug_vectors=args.debug_vectors == "on",
-                 macs=args.macs, norm_width=args.norm_width, rope_width=args.rope_width, streams=args.streams,
+                 macs=args.macs, dsp_values=args.dsp_values, norm_width=args.norm_width, rope_width=args.rope_width, streams=args.streams,
                  contexts=args.contexts, **attention.knob_values(args))
 
 

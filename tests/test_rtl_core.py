@@ -480,6 +480,36 @@ def test_int16_queries_and_keys_match_golden(macs, tmp_path):
         sim.close()
 
 
+@pytest.mark.parametrize("bits,vpl,dsp", [({"embedding": 4, "attention": 3, "mlp": 4, "classifier": 4}, 6, 3),
+                                          ({}, 4, 2)], ids=["packed", "one-per-product"])
+def test_dsp_values_in_lut_lanes_match_golden(bits, vpl, dsp, tmp_path):
+    """--dsp-values: each LUT MAC lane's last values on multipliers (hw_mac_pack). With every class at
+    4 bits or fewer two neighbouring lanes share each multiplier (5 lanes: the last one alone; 3 values:
+    the last group one product); with the tiny model's 8-bit classes one multiplier per product. Tokens,
+    logits, every vector and the KV cache equal the golden model's over the whole context, then with
+    LoRA on a sampled run. (The packing's widest products, x = -128 by any weight, are checked
+    exhaustively in tests/test_rtl_units.py.)"""
+    model = random_int_model(seed=4, bits=bits)
+    golden = GoldenModel(model)
+    knobs = Knobs(lanes=5, values_per_lane=vpl, dsp_values=dsp, macs="lut", lora_rank=2, lora_targets=("wo", "w1"))
+    sim = open_design(model, tmp_path / "dspv", knobs)
+    try:
+        top = (sim.build_dir / "rtl" / "hardwire_top.v").read_text().replace(" ", "")
+        assert f".MAC_DSP_V({dsp})" in top
+        rng = np.random.default_rng(6)
+        for tok in rng.integers(0, golden.cfg.vocab_size, size=golden.context):
+            check_token_step(sim, golden, int(tok))
+        adapters = random_adapters(model.config, ("wo", "w1"), 2, seed=3)
+        sim.write_lora(lora_image(model.config, 2, mask_of(("wo", "w1")), adapters))
+        for key, ad in adapters.items():
+            golden.set_lora(*key, ad)
+        fresh(sim, golden)
+        kw = {"temperature": 1.0, "seed": 9}
+        assert sim.generate([1, 4], 12, **kw) == list(golden.generate([1, 4], 12, **kw))
+    finally:
+        sim.close()
+
+
 def test_debug_vectors_off_reads_zero_and_computes_the_same(tmp_path):
     """A board build (--debug-vectors off): the buffer regions of the debug window read 0, the logits and
     KV cache regions still read back, and the tokens and logits equal the golden model's.

@@ -65,6 +65,10 @@ UNITS = [
     Unit("hw_topk", "hw_topk", ("hw_topk.v",), {"K_MAX": 16, "VW": 24, "IW": 16},
          {"TOPK_K": "16", "TOPK_VW": "24", "TOPK_IW": "16"}),
     Unit("hw_vecbuf-n22g8", "hw_vecbuf", ("hw_vecbuf.v",), VECBUF, {f"VB_{k}": str(v) for k, v in VECBUF.items()}),
+    # two lanes per multiplier at 4 and 3 bits (an odd count: the last group one product), one a product at 8
+    Unit("hw_mac_pack-n3w4", "hw_mac_pack", ("hw_mac_pack.v",), {"N": 3, "WB": 4}, {"PACK_N": "3", "PACK_WB": "4"}),
+    Unit("hw_mac_pack-n4w3", "hw_mac_pack", ("hw_mac_pack.v",), {"N": 4, "WB": 3}, {"PACK_N": "4", "PACK_WB": "3"}),
+    Unit("hw_mac_pack-n2w8", "hw_mac_pack", ("hw_mac_pack.v",), {"N": 2, "WB": 8}, {"PACK_N": "2", "PACK_WB": "8"}),
 ]
 
 # Parameter sets for lint beyond the defaults: narrow, wide and degenerate sizes.
@@ -83,6 +87,8 @@ LINT_CASES = [
     ("hw_topk", ("hw_topk.v",), {}), ("hw_topk", ("hw_topk.v",), {"K_MAX": 1, "IW": 9}),
     ("hw_vecbuf", ("hw_vecbuf.v",), {}), ("hw_vecbuf", ("hw_vecbuf.v",), {"N": 22, "G": 8, "NW": 3, "NR": 3}),
     ("hw_vecbuf", ("hw_vecbuf.v",), {"N": 64, "G": 32, "NW": 32, "R": 2}),
+    ("hw_mac_pack", ("hw_mac_pack.v",), {}), ("hw_mac_pack", ("hw_mac_pack.v",), {"N": 1, "WB": 2}),
+    ("hw_mac_pack", ("hw_mac_pack.v",), {"N": 5, "WB": 8}),
 ]
 
 # ECP5 cells a clean synthesis may leave ($scopeinfo: hierarchy bookkeeping, no logic).
@@ -97,6 +103,7 @@ SYNTH = [  # (top, files, Yosys commands before synth_ecp5)
     ("hw_recip_div", ("hw_recip_div.v",), ""),
     ("hw_xorshift32", ("hw_xorshift32.v",), ""),
     ("hw_topk", ("hw_topk.v",), ""),
+    ("hw_mac_pack", ("hw_mac_pack.v",), ""),
 ]
 
 
@@ -192,7 +199,8 @@ def test_units_synthesize_for_ecp5(tables):
         assert c.get("TRELLIS_FF", 0) > 0, f"{top}: no flip-flops (the unit is registered)"
     for top in ("hw_rsqrt", "hw_exp2", "hw_silu_gate"):
         assert cells[top].get("DP16KD", 0) == 1, f"{top}: its table should be one block RAM: {cells[top]}"
-    for top, n in (("hw_rq", 2), ("hw_rope_pair", 4), ("hw_silu_gate", 3)):
+    # hw_mac_pack at its defaults (4 values, 4-bit weights): two lanes' products in each of 4 multipliers
+    for top, n in (("hw_rq", 2), ("hw_rope_pair", 4), ("hw_silu_gate", 3), ("hw_mac_pack", 4)):
         assert cells[top].get("MULT18X18D", 0) == n, f"{top}: expected {n} DSP multipliers: {cells[top]}"
 
 

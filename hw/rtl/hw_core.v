@@ -29,6 +29,7 @@ module hw_core #(
     parameter LANES        = 16,        // rows computed in parallel
     parameter VPL          = 4,         // values per lane per cycle
     parameter MAC_LUT      = 0,         // 1: lane MACs and attention q . k from LUT adders, not multipliers
+    parameter MAC_DSP_V    = 0,         // with MAC_LUT: each lane's last MAC_DSP_V values on multipliers
     parameter RQ_SHARE     = 1,         // lanes per requantizer (hw_matvec): 2 needs every row >= 2 words
     parameter ATT_E        = 1,         // attention engines: divides NKV, or a multiple of NKV dividing NH
     parameter ATT_P        = 1,         // positions per cycle of each engine: a power of two dividing CTX
@@ -146,9 +147,26 @@ module hw_core #(
     localparam VECN     = (H > D) ? H : D;                  // longest int8 vector
     localparam WPP      = (D + VPL - 1) / VPL;              // matvec words per pass of a D-column matrix
     // rmsnorm elements per cycle (3 multipliers each), the matrix after it starts
-    // NORM_LEAD groups into the scale pass so that its x reads trail the writes
+    // NORM_LEAD groups into the scale pass so that its x reads trail the writes:
+    // word w (read w cycles after the first) needs the group of its last element
+    // written. When VPL is no multiple of NORM_W the last word is not the one
+    // that needs the most (VPL 12, NORM_W 8, D 64: word 4, not 5)
+    function integer norm_lead_f;
+        input integer d, vpl, nw;
+        integer w, last, need;
+        begin
+            norm_lead_f = 0;
+            for (w = 0; w < (d + vpl - 1) / vpl; w = w + 1) begin
+                last = (vpl * (w + 1) < d) ? vpl * (w + 1) : d;
+                need = (last + nw - 1) / nw - 1 - w;
+                if (need > norm_lead_f) begin
+                    norm_lead_f = need;
+                end
+            end
+        end
+    endfunction
     localparam NORM_NW  = NORM_W;
-    localparam NORM_LEAD = (D + NORM_NW - 1) / NORM_NW - WPP;
+    localparam NORM_LEAD = norm_lead_f(D, VPL, NORM_NW);
     localparam SILU_W0  = (LANES + WPP - 1) / WPP;          // w3 rows per cycle, rounded up
     localparam SILU_W   = (SILU_W0 < H) ? SILU_W0 : H;      // SiLU gates per cycle
     // the int8 vector buffers in LUT RAM (hw_vecbuf): VB_R elements per read
@@ -556,6 +574,7 @@ module hw_core #(
                 .COLS_W(COLS_W),
                 .ACC_W(ACC_W),
                 .MUL_LUT(MAC_LUT),
+                .DSP_V(MAC_DSP_V),
                 .RQ_SHARE(RQ_SHARE),
                 .TAG_W(TAG_W),
                 .ROM_DIR(ROM_DIR),

@@ -18,6 +18,9 @@ module hw_mac_lane #(
     parameter WB          = 8,                  // bits per weight (two's complement)
     parameter ACC_W       = 24,                 // accumulator bits, >= WB + 9
     parameter MUL_LUT     = 0,                  // 1: products from LUT adders (bit planes), no DSP
+    parameter DSP_V       = 0,                  // with MUL_LUT: the last DSP_V values on multipliers
+                                                // (hw_mac_pack in hw_matvec), the others bit planes
+    parameter DSP_SW      = 16,                 // bits of the multipliers' sum (hw_mac_pack SUMW)
     parameter ROM_DEPTH   = 16,                 // weight words
     parameter SCALE_DEPTH = 4,                  // scale entries (one per pass)
     parameter ROM_FILE    = "",                 // weight ROM contents ($readmemh file)
@@ -28,7 +31,8 @@ module hw_mac_lane #(
     parameter GROUP_WB    = WB,                 // bits per weight of group g at [8g +: 8] (<= WB)
     parameter GROUP_DEPTH = ROM_DEPTH,          // words of group g at [32g +: 32] (<= ROM_DEPTH)
     parameter ROM_STEM    = "",                 // group G >= 1 reads {ROM_STEM, "_gG.hex"}
-    parameter GSEL_W      = (GROUPS > 1) ? $clog2(GROUPS) : 1               // group select bits
+    parameter GSEL_W      = (GROUPS > 1) ? $clog2(GROUPS) : 1,              // group select bits
+    parameter DV1         = (DSP_V > 0) ? DSP_V : 1                          // dsp_w_next's values (>= 1)
 ) (
     input  wire                    clk,
     input  wire                    rst,            // sync, clears y_valid
@@ -38,6 +42,10 @@ module hw_mac_lane #(
     input  wire [GSEL_W-1:0]       rom_group,
     // S2: the x values of that word (registered by the caller), int8 each, value j at [8j +: 8]
     input  wire [VPL*8-1:0]        x_in,
+    // S1: the weights of the last DSP_V values of the word about to be registered (hw_mac_pack's
+    // operands), and S3: their products' sum, from hw_mac_pack; unused when DSP_V = 0
+    output wire [DV1*WB-1:0]       dsp_w_next,
+    input  wire signed [DSP_SW-1:0] dsp_sum,
     // S3: accumulate control of the word
     input  wire                    acc_en,
     input  wire                    acc_first,      // first word of a row: restart the sum
@@ -58,6 +66,7 @@ module hw_mac_lane #(
     localparam MW = 15;         // requant multiplier bits (numerics.MULT_BITS)
     localparam SW = 6;          // requant shift bits
     localparam PW = 8 + WB;     // one product's bits
+    localparam NL = VPL - DSP_V;            // values on the bit planes (MUL_LUT)
 
     // ---------------------------------------------------------------- ROMs
     // hw_rom: a file name of "" gives an all-zero ROM, so tools can elaborate the module on its own.
@@ -109,7 +118,8 @@ module hw_mac_lane #(
     endgenerate
     wire unused_rom_addr = &{1'b0, rom_addr};      // address bits past a shallower group's depth
 
-    reg [VPL*WB-1:0] w_s2;      // S2: BRAM output register, before the multipliers
+    reg  [VPL*WB-1:0] w_s2;     // S2: BRAM output register, before the multipliers
+    wire [VPL*WB-1:0] w_s1;     // S1: the word of the selected group
 
     generate
         if (GROUPS > 1) begin : g_pick
@@ -118,15 +128,21 @@ module hw_mac_lane #(
                 if (rom_en) begin
                     group_s1 <= rom_group;
                 end
-                w_s2 <= rom_q_wide[group_s1*VPL*WB +: VPL*WB];
             end
+            assign w_s1 = rom_q_wide[group_s1*VPL*WB +: VPL*WB];
         end else begin : g_one
             wire unused_group = &{1'b0, rom_group};
-            always @(posedge clk) begin
-                w_s2 <= rom_q_wide;
-            end
+            assign w_s1 = rom_q_wide;
+        end
+        if (DSP_V > 0) begin : g_dsp_w
+            assign dsp_w_next = w_s1[NL*WB +: DSP_V*WB];
+        end else begin : g_no_dsp_w
+            assign dsp_w_next = {WB{1'b0}};
         end
     endgenerate
+    always @(posedge clk) begin
+        w_s2 <= w_s1;
+    end
 
     // ---------------------------------------------------------------- S2: VPL products
     // MUL_LUT = 0: one multiplier per product (a MULT18X18D / DSP48 each), summed in S2.
@@ -142,14 +158,15 @@ module hw_mac_lane #(
 
     generate
         if (MUL_LUT != 0) begin : g_planes
-            localparam PLW = 9 + $clog2(VPL);       // a plane: a sum of up to VPL int8 values
-            localparam SMW = PLW + WB;              // the weighted planes: |sum| <= VPL * 2**(WB+7)
+            localparam PLW = 9 + $clog2(NL);        // a plane: a sum of up to NL int8 values
+            localparam SMW = PLW + WB;              // the weighted planes: |sum| <= NL * 2**(WB+7)
             wire [WB*PLW-1:0] planes_next;
             reg  [WB*PLW-1:0] planes_s3;
             wire [WB*SMW-1:0] weighted_in;
             wire [SMW-1:0]    weighted;
             genvar gb;
-            hw_plane_sums #(.N(VPL), .WB(WB), .PLW(PLW)) plane_sums (.x(x_in), .w(w_s2), .planes(planes_next));
+            hw_plane_sums #(.N(NL), .WB(WB), .PLW(PLW)) plane_sums (
+                .x(x_in[NL*8-1:0]), .w(w_s2[NL*WB-1:0]), .planes(planes_next));
             for (gb = 0; gb < WB; gb = gb + 1) begin : g_plane
                 // S3: plane gb weighs 2**gb, the sign bit's plane -2**(WB-1)
                 wire signed [PLW-1:0] pl = planes_s3[gb*PLW +: PLW];
@@ -160,8 +177,18 @@ module hw_mac_lane #(
                 planes_s3 <= planes_next;
             end
             hw_add_tree #(.N(WB), .W(SMW)) weigh (.leaves(weighted_in), .sum(weighted));
-            assign psum_s3 = {{(ACC_W-SMW){weighted[SMW-1]}}, weighted};
+            if (DSP_V > 0) begin : g_with_dsp
+                // the multipliers' values (hw_mac_pack) join the planes' sum; their x and
+                // weights here go unused
+                wire unused_dsp_values = &{1'b0, x_in[VPL*8-1:NL*8], w_s2[VPL*WB-1:NL*WB]};
+                assign psum_s3 = {{(ACC_W-SMW){weighted[SMW-1]}}, weighted}
+                               + {{(ACC_W-DSP_SW){dsp_sum[DSP_SW-1]}}, dsp_sum};
+            end else begin : g_planes_only
+                wire unused_dsp_sum = &{1'b0, dsp_sum};
+                assign psum_s3 = {{(ACC_W-SMW){weighted[SMW-1]}}, weighted};
+            end
         end else begin : g_mults
+            wire unused_dsp_sum = &{1'b0, dsp_sum};
             reg signed [PW-1:0]    prod;
             reg signed [ACC_W-1:0] psum_next, psum_reg;
             integer j;

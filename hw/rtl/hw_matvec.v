@@ -29,6 +29,9 @@ module hw_matvec #(
     parameter COLS_W      = 10,     // bits of a column count (max C)
     parameter ACC_W       = 24,     // accumulator bits, >= WB + 9
     parameter MUL_LUT     = 0,      // 1: lane products from LUT adders (hw_mac_lane), no DSP
+    parameter DSP_V       = 0,      // with MUL_LUT: each lane's last DSP_V values on multipliers, two
+                                    // neighbouring lanes' products packed per multiplier when WB <= 4
+                                    // (hw_mac_pack)
     parameter TAG_W       = 4,      // bits of the tag that travels with a matrix
     parameter ROM_DIR     = "rom",  // folder of lane_NNN.hex (lane_NNN_gG.hex) and scale_NNN.hex
     parameter GROUPS      = 1,      // lane weight ROMs, one per weight width
@@ -304,8 +307,43 @@ module hw_matvec #(
     // at acc_first anyway; this keeps a single-context build's registers exactly as they were)
     wire lane_rst = rst || (CTXS == 1 && flush[0]);
 
+    // the multiplier part of the lanes (DSP_V > 0): one hw_mac_pack per two lanes
+    localparam DV1    = (DSP_V > 0) ? DSP_V : 1;
+    localparam DSP_SW = WB + 11 + $clog2(DV1);              // hw_mac_pack's SUMW
+    localparam NPK    = (LANES + 1) / 2;                    // lane pairs (the last may be one lane)
+    wire [LANES*DV1*WB-1:0] dsp_w_next;
+    wire [LANES*DSP_SW-1:0] dsp_sum;
+
     genvar l, r;
     generate
+        if (DSP_V > 0 && MUL_LUT != 0) begin : g_packs
+            for (l = 0; l < NPK; l = l + 1) begin : g_pack
+                wire [DSP_V*WB-1:0] b_next;
+                wire [DSP_SW-1:0]   sum_b;
+                if (2 * l + 1 < LANES) begin : g_pair
+                    assign b_next = dsp_w_next[(2*l+1)*DSP_V*WB +: DSP_V*WB];
+                    assign dsp_sum[(2*l+1)*DSP_SW +: DSP_SW] = sum_b;
+                end else begin : g_lone
+                    assign b_next = {(DSP_V*WB){1'b0}};
+                    wire unused_sum_b = &{1'b0, sum_b};
+                end
+                hw_mac_pack #(
+                    .N(DSP_V),
+                    .WB(WB),
+                    .SUMW(DSP_SW)
+                ) pack (
+                    .clk(clk),
+                    .a_next(dsp_w_next[(2*l)*DSP_V*WB +: DSP_V*WB]),
+                    .b_next(b_next),
+                    .x(x_s2[(VPL-DSP_V)*8 +: DSP_V*8]),
+                    .sum_a(dsp_sum[(2*l)*DSP_SW +: DSP_SW]),
+                    .sum_b(sum_b)
+                );
+            end
+        end else begin : g_no_packs
+            assign dsp_sum = {(LANES*DSP_SW){1'b0}};
+            wire unused_dsp_w = &{1'b0, dsp_w_next};
+        end
         for (l = 0; l < LANES; l = l + 1) begin : g_lane
             // "<ROM_DIR>/lane_NNN.hex": three decimal digits of the lane number
             localparam [7:0] D2 = 8'd48 + ((l / 100) % 10);
@@ -318,6 +356,8 @@ module hw_matvec #(
                 .WB(WB),
                 .ACC_W(ACC_W),
                 .MUL_LUT(MUL_LUT),
+                .DSP_V(MUL_LUT != 0 ? DSP_V : 0),
+                .DSP_SW(DSP_SW),
                 .ROM_DEPTH(ROM_DEPTH),
                 .SCALE_DEPTH(SCALE_DEPTH),
                 .ROM_FILE({ROM_DIR, "/lane_", D2, D1, D0, ".hex"}),
@@ -333,6 +373,8 @@ module hw_matvec #(
                 .rom_addr(addr_reg),
                 .rom_group(group_reg),
                 .x_in(x_s2),
+                .dsp_w_next(dsp_w_next[l*DV1*WB +: DV1*WB]),
+                .dsp_sum(dsp_sum[l*DSP_SW +: DSP_SW]),
                 .acc_en(acc_en),
                 .acc_first(acc_first),
                 .acc_last(acc_last),

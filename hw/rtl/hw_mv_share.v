@@ -22,6 +22,7 @@ module hw_mv_share #(
     parameter COLS_W      = 10,
     parameter ACC_W       = 24,
     parameter MUL_LUT     = 0,
+    parameter DSP_V       = 0,      // hw_matvec DSP_V
     parameter RQ_SHARE    = 1,
     parameter TAG_W       = 3,      // matrix tag bits (hardwire_arch.vh)
     parameter ROM_DIR     = "rom",
@@ -108,6 +109,7 @@ module hw_mv_share #(
         .COLS_W(COLS_W),
         .ACC_W(ACC_W),
         .MUL_LUT(MUL_LUT),
+        .DSP_V(DSP_V),
         .RQ_SHARE(RQ_SHARE),
         .TAG_W(TAG_W),
         .ROM_DIR(ROM_DIR),

@@ -32,8 +32,9 @@ module hw_rmsnorm #(
     output reg               done,          // one-cycle pulse after the last y
     // one-cycle pulse 3 cycles before y of group LEAD (elements LEAD*NW ..) is
     // valid. A consumer that reads VPL >= NW elements per cycle in order, from 4
-    // cycles after the pulse on, never overtakes the writes when LEAD =
-    // ceil(D/NW) - ceil(D/VPL) (the core starts a matrix on it)
+    // cycles after the pulse on, never overtakes the writes when LEAD is at least
+    // ceil(min(D, VPL(w+1))/NW) - 1 - w for each of its words w (ceil(D/NW) -
+    // ceil(D/VPL) when NW divides VPL; hw_core NORM_LEAD; the core starts a matrix on it)
     output wire              soon,
     // residual read: res_data[16j +: 16] = res[res_idx + j] (0 past D) one cycle later
     // (the core registers it); res_ready = elements 0..res_ready-1 hold their final

@@ -51,6 +51,13 @@ PAIR_SAVING = 3          # LUT slots per weight bit and value that generator 1.6
 # no LoRA, generator 1.5, placed 71,453 TRELLIS_COMB where the fit check had counted 70,398 (eighteenth
 # session); 4 a value (x 1.22) covers it and keeps 16 x 8 with LoRA (64,426 placed) covered
 VALUE_LUTS = 4
+# LUT slots per lane value on a multiplier (hw_mac_pack: the packed operand, the pair sum, the split and
+# the lane's sum). synth_ecp5 of hw_matvec at 16 lanes, 4-bit weights (twenty-sixth session): 16 x 8 LUT
+# values 7,369 LUT4 + 2,117 CCU2C; 16 x 12 with 4 of the 12 on multipliers 6,514 + 2,814 (+539 slots
+# for 64 values, ~8.4 each; 16 x 12 all LUT: 9,466 + 2,848); counted twice that. Weights up to
+# PACK_MAX_BITS pack two lanes per multiplier (hw_mac_pack's PACK)
+DSP_VALUE_LUTS = 16
+PACK_MAX_BITS = 4
 CORE_LUTS = 3000         # sequencer, register file, vector buffers, sampler (rough)
 # depth x width shapes of an 18-kbit block RAM (ECP5 DP16KD, Xilinx RAMB18, one port)
 BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
@@ -165,6 +172,28 @@ def w2_delay(hidden: int, lanes: int, vpl: int, dim: int) -> int:
     return best
 
 
+def norm_lead(dim: int, vpl: int, nw: int) -> int:
+    """Groups of nw elements the rmsnorm's scale pass writes before the matrix after it starts
+    (hw_core NORM_LEAD): word w, read w cycles after the first, needs the group of its last element."""
+    return max(-(-min(dim, vpl * (w + 1)) // nw) - 1 - w for w in range(-(-dim // vpl)))
+
+
+def packs_two_lanes(wb: int) -> bool:
+    """hw_mac_pack's PACK: an int8 x wb-bit product pair shares one 18 x 18 multiplier (wb <= 4)."""
+    return wb <= PACK_MAX_BITS
+
+
+def mac_multipliers(knobs, lay: Layout) -> int:
+    """The lanes' int8 x weight multipliers: a value each with DSP MACs; with LUT MACs only the
+    dsp_values, one per two lanes (hw_mac_pack, the last lane alone when the lanes are odd) when the
+    widest class packs, else one per lane."""
+    if knobs.macs != "lut":
+        return lay.lanes * lay.vpl
+    if packs_two_lanes(lay.wb):
+        return -(-lay.lanes // 2) * knobs.dsp_values
+    return lay.lanes * knobs.dsp_values
+
+
 def lora_targets(knobs) -> tuple:
     return tuple(knobs.lora_targets) if knobs.lora_rank else ()
 
@@ -183,8 +212,8 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     nw = knobs.norm_lanes(D)                              # rmsnorm elements per cycle
     wpp = -(-D // lay.vpl)                                # matvec words per pass of a D-column matrix
     # last pass's rows summed, rsqrt, then the scale pass runs ahead of the matrix by
-    # ceil(D / nw) - wpp groups (the matrix reads VPL elements per cycle, the norm writes nw)
-    norm = -(-lay.lanes // nw) + NORM_TAIL + -(-D // nw) - wpp
+    # norm_lead groups (the matrix reads VPL elements per cycle, the norm writes nw)
+    norm = -(-lay.lanes // nw) + NORM_TAIL + norm_lead(D, lay.vpl, nw)
     sampler = -(-lay.lanes // _greedy_width(lay.lanes)) + 6
     ew = knobs.emb_lanes(D)                               # embedding elements per cycle
     att = attention.cycles(model, knobs, wpp)             # the attention schedule's terms
@@ -227,19 +256,21 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     # tree leaves, each tree level at the width it needs): synth_ecp5 of one lane saves 3.8 slots per weight
     # bit and value at 4 bits, 4.5 at 8 (8 and 16 values); counted as 3 until a placed build has them.
     mac_luts = (19 - PAIR_SAVING if knobs.macs == "lut" else 8) * lay.wb
-    # a lane with several ROM groups picks its group's word: a mux level per extra group
-    per_lane = (lay.vpl * (mac_luts + lay.acc_bits + VALUE_LUTS) + lay.acc_bits
-                + (len(lay.groups) - 1) * lay.word_bits)
+    # a lane with several ROM groups picks its group's word: a mux level per extra group; of a LUT
+    # lane's values, knobs.dsp_values are on multipliers (hw_mac_pack: their packing, splits and sums)
+    dsp_v = knobs.dsp_values
+    per_lane = ((lay.vpl - dsp_v) * (mac_luts + lay.acc_bits + VALUE_LUTS) + dsp_v * DSP_VALUE_LUTS
+                + lay.acc_bits + (len(lay.groups) - 1) * lay.word_bits)
     # a requantizer (hw_lane_rq): its shifter; one shared by two lanes also holds and picks the second
     # lane's sum and scale (synth_ecp5 of a 16 x 8 hw_matvec: 212 slots and 2 MULT18X18D saved a pair)
     rq_shifter, shared = 6 * (lay.acc_bits + 16), lay.lanes - lay.requantizers
     core = CORE_LUTS + 300 * max(0, nw - 2)
     luts = lay.lanes * per_lane + lay.requantizers * rq_shifter + shared * (lay.acc_bits + 21) + core
     # the flip-flop line's basis: generator 1.5's count (no value pairs, a requantizer a lane)
-    pair_saving = lay.lanes * lay.vpl * lay.wb * PAIR_SAVING if knobs.macs == "lut" else 0
+    pair_saving = lay.lanes * (lay.vpl - dsp_v) * lay.wb * PAIR_SAVING if knobs.macs == "lut" else 0
     ff_basis = lay.lanes * (per_lane + rq_shifter) + pair_saving + core
     return Estimate(macs, ideal, walk, drain, vector, att.fixed, att.per_pos, att.head_min,
-                    lay.lanes, lay.vpl, 0 if knobs.macs == "lut" else lay.lanes * lay.vpl, lay.requantizers,
+                    lay.lanes, lay.vpl, mac_multipliers(knobs, lay), lay.requantizers,
                     rom, lay.lanes * sum(bram18_blocks(g.depth, lay.vpl * g.bits) for g in lay.groups),
                     used, scale, tables,
                     kv, lora, luts, att.engines, nw, att.rounds, att.positions, ew,

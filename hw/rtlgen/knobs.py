@@ -38,6 +38,9 @@ class Knobs:
                                         # off for board builds: those reads were 15 % of the routing congestion
     macs: str = "dsp"                   # lane multiply-accumulates: "dsp" (a multiplier each) or "lut"
                                         # (LUT adders by weight bit plane: no multiplier, a few LUTs per MAC)
+    dsp_values: int = 0                 # with LUT MACs: each lane's last dsp_values values on multipliers
+                                        # instead (two lanes' products packed into one when the widest
+                                        # class is <= 4 bits, hw_mac_pack): MACs from the DSPs LUT MACs leave
     # the attention schedule (its checks, options, parameters and costs: hw/rtlgen/attention.py)
     attention_engines: int = 0          # heads computed at once, each engine with its own KV cache bank;
                                         # must divide the kv heads; 0 = one per kv head
@@ -63,6 +66,12 @@ class Knobs:
              f"contexts must be 1, 2 or 4 and divide the streams ({self.streams}), got {self.contexts}; "
              f"use --streams a multiple of the contexts"),
             (self.macs in MAC_STYLES, f"macs must be one of {', '.join(MAC_STYLES)}, got {self.macs!r}"),
+            (0 <= self.dsp_values < self.values_per_lane,
+             f"DSP values must be in 0..{self.values_per_lane - 1} (fewer than the values per lane, "
+             f"{self.values_per_lane}), got {self.dsp_values}"),
+            (not self.dsp_values or self.macs == "lut",
+             f"DSP values ({self.dsp_values}) take part of LUT MAC lanes; with --macs dsp every value is on "
+             "a multiplier already: add --macs lut or drop --dsp-values"),
             (self.norm_width in (0, 1, 2, 4, 8, 16),
              f"norm width must be 1, 2, 4, 8 or 16 (or 0 = automatic), got {self.norm_width}"),
             (self.embedding_width in (0, 1, 2, 4, 8, 16),

@@ -40,6 +40,10 @@ def _class_group(layout: Layout, cls: str) -> int:
     return next((s.group for s in layout.slots if MATRIX_CLASS[s.name] == cls), 0)
 
 
+def _dsp_values_text(knobs: Knobs) -> str:
+    return f" ({knobs.dsp_values} values a lane on multipliers)" if knobs.dsp_values else ""
+
+
 def core_parameters(model, layout: Layout, knobs: Knobs) -> list[tuple[str, str, str]]:
     """(name, Verilog literal, comment) for every hw_core parameter, in the order of ports.md."""
     cfg, a = model.config, model.arrays
@@ -57,6 +61,7 @@ def core_parameters(model, layout: Layout, knobs: Knobs) -> list[tuple[str, str,
         ("LANES", str(layout.lanes), "matrix lanes"),
         ("VPL", str(layout.vpl), "values per lane per cycle"),
         ("MAC_LUT", str(int(knobs.macs == "lut")), "lane MACs from LUT adders (1) or multipliers (0)"),
+        ("MAC_DSP_V", str(knobs.dsp_values), "of the LUT MAC lanes' values, the last ones on multipliers"),
         ("RQ_SHARE", str(layout.rq_share), "lanes per requantizer (2: every row is 2 words or more)"),
         *attention.core_parameters(cfg, knobs),
         ("NORM_W", str(knobs.norm_lanes(cfg.dim)), "rmsnorm elements per cycle"),
@@ -194,7 +199,7 @@ def header_lines(model, layout: Layout, knobs: Knobs) -> list[str]:
         f"classifier {bits['classifier']}",
         f"knobs        lanes {knobs.lanes}, values per lane {knobs.values_per_lane}, context {knobs.context}, "
         f"k_max {knobs.k_max}, LoRA {lora}, debug vectors {'on' if knobs.debug_vectors else 'off'}, "
-        f"MACs {knobs.macs}, {attention.header_text(cfg, knobs)}, "
+        f"MACs {knobs.macs}{_dsp_values_text(knobs)}, {attention.header_text(cfg, knobs)}, "
         f"rmsnorm width {knobs.norm_lanes(cfg.dim)}",
         f"lane ROMs    {layout.lanes} x {_roms_text(layout)}, "
         f"{layout.scale_depth} scale words each, accumulator {layout.acc_bits} bits",
@@ -269,7 +274,7 @@ def context_lines(layout: Layout, knobs: Knobs, params) -> list[str]:
     share = [("CTXS", str(n)), ("LANES", str(layout.lanes)), ("VPL", str(layout.vpl)), ("WB", str(layout.wb)),
              ("ROM_DEPTH", str(max(g.depth for g in layout.groups))), ("SCALE_DEPTH", str(layout.scale_depth)),
              ("ROWS_W", str(layout.rows_w)), ("COLS_W", str(layout.cols_w)), ("ACC_W", str(layout.acc_bits)),
-             ("MUL_LUT", str(int(knobs.macs == "lut"))), ("RQ_SHARE", str(layout.rq_share)), ("TAG_W", str(tag_w)),
+             ("MUL_LUT", str(int(knobs.macs == "lut"))), ("DSP_V", str(knobs.dsp_values)), ("RQ_SHARE", str(layout.rq_share)), ("TAG_W", str(tag_w)),
              ("ROM_DIR", "ROM_DIR"), ("GROUPS", str(len(layout.groups))),
              ("GROUP_WB", _packed([g.bits for g in layout.groups], 8)),
              ("GROUP_DEPTH", _packed([g.depth for g in layout.groups], 32)), ("TAG_GROUP", _packed(groups, 2))]

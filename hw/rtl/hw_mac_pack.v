@@ -1,0 +1,103 @@
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+// hw_mac_pack: the multiplier part of two neighbouring LUT-MAC lanes (hw_matvec DSP_V).
+// Both lanes multiply the same N broadcast int8 values x_j, each by its own weight
+// (a_j for lane a, b_j for lane b). With narrow weights (WB <= 4) one 18 x 18
+// multiplier gives both products at once:
+//   x_j * (b_j * 2**S + a_j) = x_j * a_j + (x_j * b_j) * 2**S
+// The products of two values are summed, and the sum T splits exactly into lane
+// a's part, the low S bits read as signed (|sum of two x * a| < 2**(S-1)), and
+// lane b's, (T - low) / 2**S = (T >>> S) + T[S-1]. So N values of two lanes
+// take N multipliers, not 2 N. Wider weights (PACK = 0) take a multiplier per
+// product. Pipeline: S2 registers (x from hw_matvec; the packed weights here,
+// from the lanes' S1 ROM words) -> multipliers -> S3 product registers; the sums
+// are combinational in S3, beside the lanes' bit-plane weighing.
+module hw_mac_pack #(
+    parameter N    = 4,                         // values per lane on multipliers
+    parameter WB   = 4,                         // bits per weight (two's complement)
+    parameter PACK = (WB <= 4) ? 1 : 0,         // 1: two lanes' products per multiplier
+    parameter SUMW = WB + 11 + $clog2(N)        // bits of each lane's sum (>= lane b's part below)
+) (
+    input  wire                   clk,
+    input  wire [N*WB-1:0]        a_next,       // S1: lane a's weights, registered here (S2)
+    input  wire [N*WB-1:0]        b_next,       // S1: lane b's weights (zero for a lone lane)
+    input  wire [N*8-1:0]         x,            // S2: the int8 values, value j at [8j +: 8]
+    output wire signed [SUMW-1:0] sum_a,        // S3: sum_j x_j * a_j
+    output wire signed [SUMW-1:0] sum_b         // S3: sum_j x_j * b_j
+);
+    localparam S  = WB + 9;                     // a sum of two int8 x WB-bit products fits S signed bits
+    localparam BW = (PACK != 0) ? WB + S + 1 : WB;  // a multiplier's weight operand (18 bits at WB = 4)
+    localparam PW = 8 + BW;                     // its product
+    localparam NG = (N + 1) / 2;                // groups of two products (the last may hold one)
+    localparam NM = (PACK != 0) ? N : 2 * N;    // multipliers
+
+    // S2: the weight operands, straight into the multipliers; S3: the products
+    reg [NM*BW-1:0] w_s2;
+    reg [NM*PW-1:0] p_s3;
+    genvar g, m;
+    generate
+        for (g = 0; g < N; g = g + 1) begin : g_operand
+            wire [WB-1:0] a = a_next[WB*g +: WB];
+            wire [WB-1:0] b = b_next[WB*g +: WB];
+            if (PACK != 0) begin : g_packed_operand
+                // b * 2**S + a (a's sign copies borrow from b's field; one bit more than b
+                // needs, for b = -2**(WB-1) with a < 0)
+                always @(posedge clk) begin
+                    w_s2[BW*g +: BW] <= {b[WB-1], b, {S{1'b0}}} + {{(S+1){a[WB-1]}}, a};
+                end
+            end else begin : g_two_operands
+                always @(posedge clk) begin
+                    w_s2[BW*g +: BW]       <= a;
+                    w_s2[BW*(N + g) +: BW] <= b;
+                end
+            end
+        end
+        for (m = 0; m < NM; m = m + 1) begin : g_mult
+            wire signed [7:0]  xm = x[8*(m % N) +: 8];
+            wire signed [BW-1:0] wm = w_s2[BW*m +: BW];
+            wire signed [PW-1:0] prod = {{BW{xm[7]}}, xm} * {{8{wm[BW-1]}}, wm};
+            always @(posedge clk) begin
+                p_s3[PW*m +: PW] <= prod;
+            end
+        end
+    endgenerate
+
+    generate
+        if (PACK != 0) begin : g_packed
+            localparam TW = PW + 1;             // a group's sum of two products
+            wire [NG*SUMW-1:0] lo, hi;
+            for (g = 0; g < NG; g = g + 1) begin : g_group
+                wire signed [PW-1:0] p0 = p_s3[PW*(2*g) +: PW];
+                wire signed [PW-1:0] p1;
+                if (2 * g + 1 < N) begin : g_two
+                    assign p1 = p_s3[PW*(2*g+1) +: PW];
+                end else begin : g_one
+                    assign p1 = {PW{1'b0}};
+                end
+                wire signed [TW-1:0] t = {p0[PW-1], p0} + {p1[PW-1], p1};
+                wire signed [S-1:0]  t_lo = t[S-1:0];
+                // lane b's part: what is left above lane a's signed low part
+                wire signed [TW-S:0] t_hi = {t[TW-1], t[TW-1:S]} + {{(TW-S){1'b0}}, t[S-1]};
+                assign lo[SUMW*g +: SUMW] = {{(SUMW-S){t_lo[S-1]}}, t_lo};
+                assign hi[SUMW*g +: SUMW] = {{(SUMW-(TW-S+1)){t_hi[TW-S]}}, t_hi};
+            end
+            hw_add_tree #(.N(NG), .W(SUMW)) tree_a (.leaves(lo), .sum(sum_a));
+            hw_add_tree #(.N(NG), .W(SUMW)) tree_b (.leaves(hi), .sum(sum_b));
+        end else begin : g_separate
+            wire [N*SUMW-1:0] pa, pb;
+            for (g = 0; g < N; g = g + 1) begin : g_product
+                wire signed [PW-1:0] a = p_s3[PW*g +: PW];
+                wire signed [PW-1:0] b = p_s3[PW*(N + g) +: PW];
+                assign pa[SUMW*g +: SUMW] = {{(SUMW-PW){a[PW-1]}}, a};
+                assign pb[SUMW*g +: SUMW] = {{(SUMW-PW){b[PW-1]}}, b};
+            end
+            hw_add_tree #(.N(N), .W(SUMW)) tree_a (.leaves(pa), .sum(sum_a));
+            hw_add_tree #(.N(N), .W(SUMW)) tree_b (.leaves(pb), .sum(sum_b));
+        end
+    endgenerate
+
+endmodule
+
+`resetall
