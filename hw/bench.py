@@ -28,6 +28,7 @@ import platform
 import re
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from hw.errors import HardwireError
 
@@ -41,10 +42,21 @@ MODELS = {"default": REPO_ROOT / "models" / "default" / "model.bin",
           "stories260K": SHARED_MODELS / "stories260K.bin"}
 FIT_BOARD = "ulx3s-85f"   # each setting's fit is checked on the board of the committed bitstream
 PER_QUERY_HEAD = -1     # a setting's engines: one per query head (the engines of a kv head share its bank)
-# (lanes, values per lane, engines, KV cache positions per cycle of each engine)
-SETTINGS = ((16, 4, 0, 1), (16, 8, 0, 1), (16, 16, 0, 1), (16, 16, 0, 2), (16, 16, 0, 4),
-            (16, 16, PER_QUERY_HEAD, 1), (16, 16, PER_QUERY_HEAD, 4))
-SETTING_RE = re.compile(r"(\d+)x(\d+)(q?)(?:p(\d+))?")
+
+
+class Setting(NamedTuple):
+    """One lane setting of the bench (its name: setting_name)."""
+    lanes: int
+    vpl: int
+    engines: int = 0            # 0: one per kv head; PER_QUERY_HEAD: one per query head
+    positions: int = 1          # KV cache positions per cycle of each engine
+    dsp_values: int = 0         # values a lane on DSP multipliers (--dsp-values)
+    norm_width: int = 0         # rmsnorm elements per cycle (--norm-width; 0: automatic)
+
+
+SETTINGS = (Setting(16, 4), Setting(16, 8), Setting(16, 16), Setting(16, 16, positions=2),
+            Setting(16, 16, positions=4), Setting(16, 16, PER_QUERY_HEAD), Setting(16, 16, PER_QUERY_HEAD, 4))
+SETTING_RE = re.compile(r"(\d+)x(\d+)(q?)(?:p(\d+))?(?:d(\d+))?(?:n(\d+))?")
 BOS = 1
 TOKENS = 0              # 0: the whole context of each model
 WINDOWS = (64, 256)     # mean cycles over the first N tokens, besides the mean over all
@@ -64,10 +76,12 @@ class BenchError(HardwireError):
     """The benchmark could not run (a missing model, a bad setting, a failed simulation)."""
 
 
-def parse_settings(text: str) -> list[tuple[int, int, int, int]]:
-    """'8x4,16x16q,16x16qp4' -> [(8, 4, 0, 1), (16, 16, PER_QUERY_HEAD, 1), (16, 16, PER_QUERY_HEAD, 4)]:
-    lanes x values per lane, the attention engines (0: one per kv head; a q: one per query head)
-    and the KV cache positions each engine takes per cycle (pN, default 1)."""
+def parse_settings(text: str) -> list[Setting]:
+    """'8x4,16x16qp4,16x16d6n4' -> [Setting(8, 4), Setting(16, 16, PER_QUERY_HEAD, 4), Setting(16, 16,
+    dsp_values=6, norm_width=4)]: lanes x values per lane, the attention engines (0: one per kv head; a q:
+    one per query head), the KV cache positions each engine takes per cycle (pN, default 1), the values
+    of each lane on DSP multipliers (dN, --dsp-values, default 0) and the rmsnorm's elements per cycle
+    (nN, --norm-width, default automatic)."""
     out = []
     for part in text.replace(" ", "").split(","):
         if not part:
@@ -75,18 +89,22 @@ def parse_settings(text: str) -> list[tuple[int, int, int, int]]:
         m = SETTING_RE.fullmatch(part.lower())
         if not m:
             raise BenchError(f"lane setting {part!r} is not LANESxVPL (e.g. 16x4), with an optional q (one "
-                             "attention engine per query head) and pN (N KV cache positions per cycle), "
-                             "e.g. 16x16qp4")
-        lanes, vpl, q, pos = m.groups()
-        out.append((int(lanes), int(vpl), PER_QUERY_HEAD if q else 0, int(pos or 1)))
+                             "attention engine per query head), pN (N KV cache positions per cycle), dN "
+                             "(N values a lane on DSP multipliers) and nN (rmsnorm width), e.g. 16x16qp4 or "
+                             "16x16d6n4")
+        lanes, vpl, q, pos, dsp, norm = m.groups()
+        out.append(Setting(int(lanes), int(vpl), PER_QUERY_HEAD if q else 0, int(pos or 1), int(dsp or 0),
+                           int(norm or 0)))
     if not out:
         raise BenchError("no lane setting given; pass e.g. --settings 8x4,16x4,32x4")
     return out
 
 
-def setting_name(lanes: int, vpl: int, engines: int, positions: int = 1) -> str:
+def setting_name(lanes: int, vpl: int, engines: int = 0, positions: int = 1, dsp_values: int = 0,
+                 norm_width: int = 0) -> str:
     return (f"{lanes}x{vpl}" + ("q" if engines == PER_QUERY_HEAD else "")
-            + (f"p{positions}" if positions > 1 else ""))
+            + (f"p{positions}" if positions > 1 else "") + (f"d{dsp_values}" if dsp_values else "")
+            + (f"n{norm_width}" if norm_width else ""))
 
 
 def ideal_cycles(est, pos: int) -> int:
@@ -223,37 +241,48 @@ def board_fit(int_model, knobs, board: str = FIT_BOARD) -> dict:
     return {"board": board, "fits": not over, "over": over}
 
 
-def load_model(name: str):
-    """The IntModel of a bench model name (default, stories260K) or a path, quantized as `hardwire` does."""
+def load_model(name: str, bits: dict | None = None):
+    """The IntModel of a bench model name (default, stories260K) or a path, quantized as `hardwire` does
+    (with `bits` when given)."""
     from hw.bench_golden import load_int_model
+    from hw.quantize import quantize_checkpoint
 
     path = MODELS.get(name, Path(name))
     if not path.exists():
         raise BenchError(f"model {name}: {path} does not exist")
-    return load_int_model(path)
+    if bits is None:
+        return load_int_model(path)
+    if path.suffix == ".npz":
+        raise BenchError(f"model {name}: --bits needs a float checkpoint; {path} is already quantized")
+    return quantize_checkpoint(path, bits=bits)[0]
 
 
 def available_models() -> list[str]:
     return [n for n, p in MODELS.items() if p.is_file()]
 
 
-def run(models: list[str], settings: list[tuple[int, int, int, int]], tokens: int = TOKENS,
-        clock_mhz: float | None = None, build_root: Path = BUILD_ROOT, log=print, on_result=None) -> dict:
+def run(models: list[str], settings: list[Setting], tokens: int = TOKENS,
+        clock_mhz: float | None = None, build_root: Path = BUILD_ROOT, log=print, on_result=None,
+        bits: dict | None = None, lora: tuple[int, tuple[str, ...]] = (0, ())) -> dict:
     """Measure every (model, setting); on_result(report so far) after each one (a long run that
-    stops keeps what it measured)."""
+    stops keeps what it measured). bits: the weight widths to quantize with (None: the quantizer's
+    defaults); lora: (rank, targets) of the LoRA hardware built in (no adapter is loaded: it costs
+    board resources, not cycles)."""
     from hw.rtlgen.knobs import Knobs
 
     clock_mhz = clock_mhz or routed_clock_mhz()
     results = []
     for name in models:
-        im = load_model(name)
-        for lanes, vpl, engines, positions in settings:
-            knobs = Knobs(lanes=lanes, values_per_lane=vpl, context=tokens or None, macs="lut",
-                          attention_engines=im.config.n_heads if engines == PER_QUERY_HEAD else 0,
-                          attention_positions=positions)
-            r = bench_setting(im, Path(name).stem if name not in MODELS else name, lanes, vpl, tokens,
+        im = load_model(name, bits)
+        for st in settings:
+            knobs = Knobs(lanes=st.lanes, values_per_lane=st.vpl, context=tokens or None, macs="lut",
+                          attention_engines=im.config.n_heads if st.engines == PER_QUERY_HEAD else 0,
+                          attention_positions=st.positions, dsp_values=st.dsp_values, norm_width=st.norm_width,
+                          lora_rank=lora[0], lora_targets=lora[1])
+            r = bench_setting(im, Path(name).stem if name not in MODELS else name, st.lanes, st.vpl, tokens,
                               clock_mhz, build_root, knobs=knobs)
-            r["setting"] = setting_name(lanes, vpl, engines, positions)
+            r["setting"] = setting_name(*st)
+            r["bits"] = dict(im.knobs["bits"])
             log(f"{r['model']} {r['setting']}: {r['mean_cycles']:,.0f} cycles/token (ideal {r['mean_ideal']:,.0f}, "
                 f"mean ratio {r['mean_ratio']:.3f}), {r['tokens_per_s_sim']:,.0f} tok/s at {clock_mhz:g} MHz, "
                 f"Verilator {r['tokens_per_s_verilator']:,.0f} tok/s")
@@ -267,7 +296,7 @@ def report(results: list[dict], tokens: int, clock_mhz: float) -> dict:
     """The JSON report around the per-setting results."""
     return {
         "what": ("Verilator simulation of the generated accelerator (LUT MACs, one attention engine per kv "
-                 f"head; settings with q: one per query head, two sharing each kv head's bank; pN: N KV cache positions per cycle): greedy generation of {f'{tokens} tokens' if tokens else 'the whole context'} "
+                 f"head; settings with q: one per query head, two sharing each kv head's bank; pN: N KV cache positions per cycle; dN: N of each lane's values on DSP multipliers; nN: an rmsnorm N elements wide): greedy generation of {f'{tokens} tokens' if tokens else 'the whole context'} "
                  "from BOS, CYCLES_LAST_TOKEN per position"),
         "ideal": "ceil(weight MACs / (LANES*VPL)) + n_layers * (n_heads / engines + 1) * ceil((p + 1) / P)",
         "ratio": "cycles / ideal at each position; mean_ratio averages it over the positions",
@@ -295,7 +324,7 @@ def markdown(report: dict, notes: str = "") -> str:
         f"tok/s is the clock ({clk:g} MHz: the design clock of the committed, routed ECP5-85F bitstream)",
         "over the mean cycles of the first 64 tokens, the first 256 and the whole run; Verilator tok/s is",
         "this machine's simulation speed. The last column is the fit check (hw/boards.py) of the setting,",
-        f"with the model's default weight bits, on the {FIT_BOARD}: a setting that does not fit is a bound",
+        f"with the model's default weight bits (or the run's --bits), on the {FIT_BOARD}: a setting that does not fit is a bound",
         "of the simulated core, not a figure a board reaches.",
         "",
         "| model | setting | MACs/cycle | E | P | ideal matrix | mean cycles | mean ratio | max ratio | "
@@ -376,7 +405,11 @@ def cli_bench(args) -> None:
     def save(rep: dict) -> None:
         write(merged(old, rep) if old is not None else rep, args.out, args.table)
 
-    final = run(models, parse_settings(args.settings), args.tokens, args.clock_mhz, on_result=save)
+    from hw.quantize import parse_bits
+
+    targets = tuple(t.strip() for t in (args.lora_targets or "").split(",") if t.strip())
+    final = run(models, parse_settings(args.settings), args.tokens, args.clock_mhz, on_result=save,
+                bits=parse_bits(args.bits) if args.bits else None, lora=(args.lora_rank, targets))
     if not final["results"]:            # each measured setting was saved as it came
         save(final)
     print(f"wrote {args.out}" + (f" and {args.table}" if args.table else ""))
@@ -393,11 +426,18 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     "(default: those present)")
     ap.add_argument("--settings", default=",".join(setting_name(*s) for s in SETTINGS),
                     help="lane settings LANESxVPL, comma-separated; q: one attention engine per query head "
-                         "(default: one per kv head); pN: N KV cache positions per cycle, e.g. 16x16qp4")
+                         "(default: one per kv head); pN: N KV cache positions per cycle; dN: N values a lane "
+                         "on DSP multipliers (--dsp-values); nN: the rmsnorm's width, e.g. 16x16qp4, 16x16d6n4")
     ap.add_argument("--tokens", type=int, default=TOKENS,
                     help="tokens generated from BOS per setting (default 0: the whole context)")
     ap.add_argument("--clock-mhz", type=float, default=None,
                     help="clock for tokens/s (default: the committed ECP5 bitstream's design clock)")
+    ap.add_argument("--bits", default="", help="weight bits to quantize with, as `hardwire quantize --bits` "
+                    "takes them (default: the quantizer's defaults); e.g. the committed bitstream's "
+                    "embedding=4,attention=4,mlp=4,classifier=4")
+    ap.add_argument("--lora-rank", type=int, default=0, help="LoRA hardware built in (fit check only: no "
+                    "adapter is loaded, so no cycles)")
+    ap.add_argument("--lora-targets", default="", help="its projections, e.g. wq,wv")
     ap.add_argument("--merge", action="store_true",
                     help="keep the other settings already in --out (their tokens/s restated at this clock)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)

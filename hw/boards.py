@@ -419,11 +419,18 @@ def fit_report(model, knobs, board: Board) -> FitReport:
             sug.append(f"--lanes {lanes} (from {knobs.lanes})")
             break
     for vpl in range(knobs.values_per_lane - 1, 0, -1):
-        if _fits(model, replace(knobs, values_per_lane=vpl), board):
+        if _fits(model, replace(knobs, values_per_lane=vpl, dsp_values=min(knobs.dsp_values, vpl - 1)), board):
             sug.append(f"--vpl {vpl} (values per lane, from {knobs.values_per_lane})")
             break
     if knobs.macs != "lut" and _fits(model, replace(knobs, macs="lut"), board):
         sug.append("--macs lut (lane multiply-accumulates from LUTs instead of DSPs)")
+    if knobs.macs == "lut":
+        # LUTs over with multipliers free, or the other way: move values between them, the nearest first
+        for d in sorted(range(knobs.values_per_lane), key=lambda d: abs(d - knobs.dsp_values))[1:]:
+            if _fits(model, replace(knobs, dsp_values=d), board):
+                sug.append(f"--dsp-values {d} (of each lane's {knobs.values_per_lane} values on DSP "
+                           f"multipliers, from {knobs.dsp_values})")
+                break
     sug += attention.suggestions(model, knobs, lambda k: _fits(model, k, board))
     ctx = knobs.context
     while ctx > 16:

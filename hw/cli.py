@@ -379,7 +379,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
         return
     from hw.bench import TOKENS, cli_bench as rtl_bench
     rtl_bench(argparse.Namespace(models=args.models, settings=args.settings, tokens=args.tokens or TOKENS,
-                                 clock_mhz=args.clock_mhz, out=args.out, table=args.table, merge=args.merge))
+                                 clock_mhz=args.clock_mhz, out=args.out, table=args.table, merge=args.merge,
+                                 bits=args.bits, lora_rank=args.lora_rank, lora_targets=args.lora_targets))
 
 
 def cmd_info(args: argparse.Namespace) -> None:

@@ -75,11 +75,13 @@ def test_windows_average_the_first_tokens():
 
 
 def test_settings_parse():
-    assert bench.parse_settings("8x4, 16x4,32X2,16x16q,16x16p4,16x16qp2") == [
-        (8, 4, 0, 1), (16, 4, 0, 1), (32, 2, 0, 1), (16, 16, bench.PER_QUERY_HEAD, 1), (16, 16, 0, 4),
-        (16, 16, bench.PER_QUERY_HEAD, 2)]
-    assert [bench.setting_name(*s) for s in bench.parse_settings("16x16qp2,8x4")] == ["16x16qp2", "8x4"]
-    for bad in ("16", "16x16pq", "16x16p"):
+    assert bench.parse_settings("8x4, 16x4,32X2,16x16q,16x16p4,16x16qp2,16x12d4,16x12p2d4,16x16d6n4") == [
+        (8, 4, 0, 1, 0, 0), (16, 4, 0, 1, 0, 0), (32, 2, 0, 1, 0, 0), (16, 16, bench.PER_QUERY_HEAD, 1, 0, 0),
+        (16, 16, 0, 4, 0, 0), (16, 16, bench.PER_QUERY_HEAD, 2, 0, 0), (16, 12, 0, 1, 4, 0), (16, 12, 0, 2, 4, 0),
+        (16, 16, 0, 1, 6, 4)]
+    assert [bench.setting_name(*s) for s in bench.parse_settings("16x16qp2,8x4,16x12p2d4,16x16d6n4")] == [
+        "16x16qp2", "8x4", "16x12p2d4", "16x16d6n4"]
+    for bad in ("16", "16x16pq", "16x16p", "16x12d", "16x12d4p2", "16x16n4d6"):
         with pytest.raises(bench.BenchError, match="LANESxVPL"):
             bench.parse_settings(bad)
     with pytest.raises(bench.BenchError, match="no lane setting"):

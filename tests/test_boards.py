@@ -242,6 +242,34 @@ def test_engines_sharing_a_kv_bank_count_engines_but_not_banks(default_model):
     assert kv(four["brams"]) == kv(two["brams"])
 
 
+def test_dsp_values_are_counted_and_suggested():
+    """--dsp-values: of each LUT lane's values, the last N on multipliers. With every class at 4 bits two
+    lanes share each (hw_mac_pack), with an 8-bit class one a lane; fewer LUT slots than LUT values.
+    A build over in LUTs with multipliers free is told to move values onto them, and back."""
+    board = get_board("ulx3s-85f")
+    four = random_int_model(seed=1, dim=64, hidden=176, n_layers=4, n_heads=4, n_kv_heads=2, vocab=512,
+                            seq_len=256, bits={"embedding": 4, "attention": 4, "mlp": 4, "classifier": 4})
+    mixed = random_int_model(seed=1, dim=64, hidden=176, n_layers=4, n_heads=4, n_kv_heads=2, vocab=512,
+                             seq_len=256)
+    lut = dict(macs="lut", lanes=16, values_per_lane=12)
+    for im, per_value in ((four, 8), (mixed, 16)):          # 16 lanes: 8 packed pairs, or 16 lanes
+        base = {n.resource: n.need for n in needs(im, knobs_for(im, **lut), board)}
+        dsp = {n.resource: n.need for n in needs(im, knobs_for(im, dsp_values=4, **lut), board)}
+        assert dsp["dsps"] - base["dsps"] == 4 * per_value
+        assert dsp["luts"] < base["luts"]
+    with pytest.raises(Exception, match="--macs lut"):
+        Knobs(values_per_lane=8, dsp_values=2, macs="dsp")
+    with pytest.raises(Exception, match="fewer than the values per lane"):
+        Knobs(values_per_lane=8, dsp_values=8, macs="lut")
+    # 16 x 24 LUT values are over in LUTs: moving some onto the multipliers fits
+    rep = fit_report(four, knobs_for(four, macs="lut", lanes=16, values_per_lane=24), board)
+    assert not rep.fits and any(s.startswith("--dsp-values ") for s in rep.suggestions), rep.format()
+    # 16 x 16 with 12 on multipliers is over in DSPs: fewer of them fits, and searching fewer values
+    # per lane does not trip over a count the knobs refuse
+    rep = fit_report(four, knobs_for(four, macs="lut", lanes=16, values_per_lane=16, dsp_values=12), board)
+    assert not rep.fits and any(s.startswith("--dsp-values ") for s in rep.suggestions), rep.format()
+
+
 def test_suggestions_skip_settings_the_knobs_refuse():
     """Searching fewer lanes for a build with 8 engines passes settings with fewer lanes than
     engines, which the knobs refuse: they are not suggested, and the search does not stop on them."""
