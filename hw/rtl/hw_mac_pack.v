@@ -12,8 +12,12 @@
 // lane b's, (T - low) / 2**S = (T >>> S) + T[S-1]. So N values of two lanes
 // take N multipliers, not 2 N. Wider weights (PACK = 0) take a multiplier per
 // product. Pipeline: S2 registers (x from hw_matvec; the packed weights here,
-// from the lanes' S1 ROM words) -> multipliers -> S3 product registers; the sums
-// are combinational in S3, beside the lanes' bit-plane weighing.
+// from the lanes' S1 ROM words) -> multipliers -> S3 registers; the sums over the
+// registers are combinational in S3, beside the lanes' bit-plane weighing. Packed,
+// the S3 registers hold each pair's split parts, not its products: the pair sum and
+// the split sit after the multipliers in S2, where the path is short, and leave
+// only the two small add trees on the S3 path into the lanes' accumulators (which
+// routed as the critical path when they were there).
 module hw_mac_pack #(
     parameter N    = 4,                         // values per lane on multipliers
     parameter WB   = 4,                         // bits per weight (two's complement)
@@ -33,9 +37,9 @@ module hw_mac_pack #(
     localparam NG = (N + 1) / 2;                // groups of two products (the last may hold one)
     localparam NM = (PACK != 0) ? N : 2 * N;    // multipliers
 
-    // S2: the weight operands, straight into the multipliers; S3: the products
+    // S2: the weight operands, straight into the multipliers and their products
     reg [NM*BW-1:0] w_s2;
-    reg [NM*PW-1:0] p_s3;
+    wire [NM*PW-1:0] p_s2;
     genvar g, m;
     generate
         for (g = 0; g < N; g = g + 1) begin : g_operand
@@ -57,35 +61,41 @@ module hw_mac_pack #(
         for (m = 0; m < NM; m = m + 1) begin : g_mult
             wire signed [7:0]  xm = x[8*(m % N) +: 8];
             wire signed [BW-1:0] wm = w_s2[BW*m +: BW];
-            wire signed [PW-1:0] prod = {{BW{xm[7]}}, xm} * {{8{wm[BW-1]}}, wm};
-            always @(posedge clk) begin
-                p_s3[PW*m +: PW] <= prod;
-            end
+            assign p_s2[PW*m +: PW] = {{BW{xm[7]}}, xm} * {{8{wm[BW-1]}}, wm};
         end
     endgenerate
 
     generate
         if (PACK != 0) begin : g_packed
             localparam TW = PW + 1;             // a group's sum of two products
+            localparam HW = TW - S + 1;         // lane b's part of it
             wire [NG*SUMW-1:0] lo, hi;
             for (g = 0; g < NG; g = g + 1) begin : g_group
-                wire signed [PW-1:0] p0 = p_s3[PW*(2*g) +: PW];
+                wire signed [PW-1:0] p0 = p_s2[PW*(2*g) +: PW];
                 wire signed [PW-1:0] p1;
                 if (2 * g + 1 < N) begin : g_two
-                    assign p1 = p_s3[PW*(2*g+1) +: PW];
+                    assign p1 = p_s2[PW*(2*g+1) +: PW];
                 end else begin : g_one
                     assign p1 = {PW{1'b0}};
                 end
                 wire signed [TW-1:0] t = {p0[PW-1], p0} + {p1[PW-1], p1};
-                wire signed [S-1:0]  t_lo = t[S-1:0];
-                // lane b's part: what is left above lane a's signed low part
-                wire signed [TW-S:0] t_hi = {t[TW-1], t[TW-1:S]} + {{(TW-S){1'b0}}, t[S-1]};
-                assign lo[SUMW*g +: SUMW] = {{(SUMW-S){t_lo[S-1]}}, t_lo};
-                assign hi[SUMW*g +: SUMW] = {{(SUMW-(TW-S+1)){t_hi[TW-S]}}, t_hi};
+                // S3: lane a's part, the low S bits; lane b's, what is left above them
+                reg signed [S-1:0]  lo_s3;
+                reg signed [HW-1:0] hi_s3;
+                always @(posedge clk) begin
+                    lo_s3 <= t[S-1:0];
+                    hi_s3 <= {t[TW-1], t[TW-1:S]} + {{(TW-S){1'b0}}, t[S-1]};
+                end
+                assign lo[SUMW*g +: SUMW] = {{(SUMW-S){lo_s3[S-1]}}, lo_s3};
+                assign hi[SUMW*g +: SUMW] = {{(SUMW-HW){hi_s3[HW-1]}}, hi_s3};
             end
             hw_add_tree #(.N(NG), .W(SUMW)) tree_a (.leaves(lo), .sum(sum_a));
             hw_add_tree #(.N(NG), .W(SUMW)) tree_b (.leaves(hi), .sum(sum_b));
         end else begin : g_separate
+            reg [NM*PW-1:0] p_s3;               // S3: the products
+            always @(posedge clk) begin
+                p_s3 <= p_s2;
+            end
             wire [N*SUMW-1:0] pa, pb;
             for (g = 0; g < N; g = g + 1) begin : g_product
                 wire signed [PW-1:0] a = p_s3[PW*g +: PW];
