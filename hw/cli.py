@@ -371,6 +371,14 @@ def cmd_respin(args: argparse.Namespace) -> None:
            base_model=args.base_model)
 
 
+def cmd_reclock(args: argparse.Namespace) -> None:
+    """A finished ECP5 bitstream at another PLL clock up to its routed Fmax: the EHXPLLL's words
+    only, no synthesis, no place and route (docs/respin.md "Reclock")."""
+    from hw.flows.reclock import reclock
+
+    reclock(args.bitstream, args.clock, out=args.out, manifest=args.manifest, metadata=args.metadata)
+
+
 def cmd_bench(args: argparse.Namespace) -> None:
     """Measure cycles/token in the Verilator simulation (or the golden model's tokens/s); write JSON."""
     if args.golden is not None:
@@ -665,6 +673,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-model", type=Path,
                    help="the model the base bitstream was built from, when its manifest has no bram_map and "
                         "names a model that is not here")
+
+    p = add("reclock", cmd_reclock, "a finished bitstream at another clock up to its routed Fmax: seconds, not a build")
+    p.add_argument("--bitstream", type=Path, required=True,
+                   help="the routed bitstream (its manifest.json and host metadata beside it; a build folder "
+                        "whose timing was not met will do)")
+    p.add_argument("--clock", type=float, required=True, metavar="MHZ", help="the new design clock")
+    p.add_argument("--out", type=Path, help="where the new bitstream, manifest and metadata go "
+                                           "(default build/reclock/BOARD-MHZ/out/)")
+    p.add_argument("--manifest", type=Path, help="the bitstream's manifest (default: manifest.json beside it)")
+    p.add_argument("--metadata", type=Path, help="the bitstream's host metadata (default: BOARD.hardwire.json "
+                                                "or hardwire.json beside it)")
 
     p = add("bench", cmd_bench, "cycles/token of the simulated hardware per lane setting; write a JSON report")
     from hw.bench import add_arguments as add_bench_arguments

@@ -178,8 +178,9 @@ endmodule
 """
 
 
-def _echo_board(board, name: str):
-    """Synthesize the generated board top of `board` around the UART echo; returns the build folder."""
+def _echo_board(board, name: str, **link_options):
+    """Synthesize the generated board top of `board` (with the link's options, e.g. baud) around the
+    UART echo; returns the build folder."""
     from hw.flows import open_flow
     from hw.tools import run_yosys
 
@@ -188,7 +189,7 @@ def _echo_board(board, name: str):
     for old in ("board.asc", "board.config", "report.json", f"{board.name}.bin", f"{board.name}.bit"):
         (work / old).unlink(missing_ok=True)
     (work / "echo_board_uart.v").write_text(ECHO_BOARD_UART)
-    open_flow.write_board_top(work, board)
+    open_flow.write_board_top(work, board, **link_options)
     rtl = " ".join(str(REPO / "hw" / "rtl" / n) for n in ("hw_uart_rx.v", "hw_uart_tx.v"))
     synth = ("synth_ecp5" if board.family == "ecp5" else "synth_ice40") + " -top board_top -json synth.json"
     run_yosys(f"read_verilog {rtl} echo_board_uart.v board_top.v; {synth}", cwd=work, log="synth.log")
@@ -240,7 +241,8 @@ def test_build_copies_bitstream_manifest_and_metadata(tmp_path, monkeypatch):
 
     seen = []
 
-    def fake_build(info, board, fit=None, freq_mhz=None, log=print, router=None, seed=1, baud=None):
+    def fake_build(info, board, fit=None, freq_mhz=None, log=print, router=None, seed=1, measured=None,
+                   baud=None):
         seen.append((router, seed, baud))
         bit = info.out_dir / f"{board.name}.bit"
         bit.write_bytes(b"bitstream")

@@ -83,6 +83,28 @@ def test_timing_not_met_is_an_error_that_keeps_the_bitstream(design, monkeypatch
     assert doc["timing_met"] is False and (info.out_dir / "ulx3s-85f.bit").is_file()
 
 
+def test_timing_just_missed_keeps_the_measured_cycles_and_names_the_reclock(design, monkeypatch):
+    """60 MHz asked, 59.6 routed: the failed build's manifest keeps the simulation's cycles, and the
+    refusal names the clock `hardwire reclock` would run the same routing at (the PLL's 59.375 MHz,
+    where the 20 clocks a bit built for 3 Mbaud are 1.0 % off)."""
+    from hw.boards import with_clock
+
+    info, _ = design
+    stand_ins(monkeypatch, fmax=59.6)
+    measured = {"tokens": 64, "cycles_mean": 1910.0}
+    with pytest.raises(open_flow.FlowError, match=r"hardwire reclock --bitstream \S+ulx3s-85f.bit --clock 59.375"):
+        open_flow.build(info, with_clock(BOARD, 60), log=lambda s: None, measured=measured, baud=3_000_000)
+    doc = json.loads((info.out_dir / "manifest.json").read_text())
+    assert doc["timing_met"] is False and doc["pll"]["out_mhz"] == 60.0
+    assert doc["measured"] == {**measured, "tokens_per_s_at_clock": round(60e6 / 1910, 1),
+                               "tokens_per_s_at_fmax": round(59.6e6 / 1910, 1)}
+    # 57 routed: every clock the PLL makes at or under it leaves the UART divider too far off
+    stand_ins(monkeypatch, fmax=57.0)
+    with pytest.raises(open_flow.FlowError) as err:
+        open_flow.build(info, with_clock(BOARD, 60), log=lambda s: None, baud=3_000_000)
+    assert "reclock" not in str(err.value) and "another --seed" in str(err.value)
+
+
 def test_build_refusals(design, monkeypatch, tmp_path):
     info, _ = design
     with pytest.raises(open_flow.FlowError, match="built by Vivado, not the open flow"):

@@ -169,14 +169,9 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
         log(f"measuring cycles/token on the Verilator simulation ({measure} tokens; the first run builds it)")
         measured = measure_cycles(bdir, measure, int_model=im, context=knobs.context)
     manifest = open_flow.build(info, board, fit=fit.to_json(), freq_mhz=freq_mhz, log=log,
-                               router=router or open_flow.DEFAULT_ROUTER, seed=seed, **link_options)
+                               router=router or open_flow.DEFAULT_ROUTER, seed=seed, measured=measured,
+                               **link_options)
     doc = json.loads(manifest.read_text())
-    if measured is not None:
-        doc["measured"] = measured
-        mean = measured["cycles_mean"]
-        doc["measured"]["tokens_per_s_at_clock"] = round(doc["clock_mhz"] * 1e6 / mean, 1)
-        doc["measured"]["tokens_per_s_at_fmax"] = round(doc["fmax_mhz"] * 1e6 / mean, 1)
-        manifest.write_text(json.dumps(doc, indent=1) + "\n")
     dest = Path(out) if out else REPO_ROOT / "bitstreams" / board.name
     dest.mkdir(parents=True, exist_ok=True)
     bit = bdir / doc["bitstream"]["file"]

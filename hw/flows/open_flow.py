@@ -418,11 +418,12 @@ def record_bram_map(build_dir: Path, manifest: Path, log=print) -> None:
 # ---------------------------------------------------------------- the whole flow
 
 def build(info, board: Board, fit: dict | None = None, freq_mhz: float | None = None, log=print,
-          router: str = DEFAULT_ROUTER, seed: int = 1, **link_options) -> Path:
+          router: str = DEFAULT_ROUTER, seed: int = 1, measured: dict | None = None, **link_options) -> Path:
     """Synthesize, place, route and pack the generated design in info.out_dir; returns manifest.json.
 
-    `info`: hw.rtlgen.generate.BuildInfo of a design generated into the build folder; `link_options`:
-    the board link's build options (e.g. baud, hw/links).
+    `info`: hw.rtlgen.generate.BuildInfo of a design generated into the build folder; `measured`: cycles
+    per token from the simulation (hw.flows.board_build.measure_cycles), recorded with tokens/s at the
+    clock and at Fmax; `link_options`: the board link's build options (e.g. baud, hw/links).
     """
     build_dir = Path(info.out_dir)
     if not board.open_flow:
@@ -445,13 +446,31 @@ def build(info, board: Board, fit: dict | None = None, freq_mhz: float | None = 
         bit = pack(build_dir, board)
         prog.finish()
     seconds = {key: round(s) for key, s in prog.seconds.items()}
-    manifest = write_manifest(build_dir, board, info, bit, cells, report, fit, seconds,
+    fmax = fmax_mhz(report)
+    if measured is not None:
+        mean = measured["cycles_mean"]
+        measured = {**measured, "tokens_per_s_at_clock": round(board.clock_mhz * 1e6 / mean, 1),
+                    "tokens_per_s_at_fmax": round(fmax * 1e6 / mean, 1)}
+    manifest = write_manifest(build_dir, board, info, bit, cells, report, fit, seconds, measured=measured,
                               pnr_settings=report.pop("hardwire_pnr", None), **link_options)
     if board.backend.records_bram_map:
         record_bram_map(build_dir, manifest, log)
-    fmax = fmax_mhz(report)
     if fmax < board.clock_mhz:
         raise FlowError(f"timing not met: Fmax {fmax:.1f} MHz is below the {board.clock_mhz:g} MHz design clock "
-                        f"(bitstream and {manifest} kept for inspection); ask for a lower --clock, another "
-                        "--seed, or fewer lanes or values per lane")
+                        f"(bitstream and {manifest} kept for inspection); {_reclock_hint(manifest, bit, fmax)}"
+                        "ask for a lower --clock, another --seed, or fewer lanes or values per lane")
     return manifest
+
+
+def _reclock_hint(manifest: Path, bit: Path, fmax: float) -> str:
+    """The reclock that would run this routed design at a clock it meets, if one would do."""
+    from hw.flows.reclock import reclock_candidates
+
+    doc = json.loads(manifest.read_text())
+    if doc.get("family") != "ecp5" or not doc.get("pll"):
+        return ""
+    clocks = reclock_candidates(doc, fmax)
+    if not clocks:
+        return ""
+    return (f"`hardwire reclock --bitstream {bit} --clock {clocks[0]:g}` runs this routing at "
+            f"{clocks[0]:g} MHz in seconds (docs/respin.md \"Reclock\"); or ")

@@ -39,17 +39,20 @@ class RespinError(HardwireError):
 
 # ---------------------------------------------------------------- inputs
 
-def read_manifest(bitstream: Path, manifest: Path | None = None) -> dict:
-    """The manifest of `bitstream` (manifest.json beside it unless given), checked to be its own."""
+def read_manifest(bitstream: Path, manifest: Path | None = None, purpose: str = "a respin") -> dict:
+    """The manifest of `bitstream` (manifest.json beside it unless given), checked to be its own;
+    `purpose` names the command in the refusals."""
     bitstream = Path(bitstream)
     if not bitstream.is_file():
         raise RespinError(f"{bitstream}: no such bitstream; pass --bitstream bitstreams/BOARD/BOARD.bit")
     manifest = Path(manifest) if manifest else bitstream.with_name("manifest.json")
-    if bitstream.suffix == ".bit" and (bitstream.with_name("hardwire.hwh").is_file()
-                                       or bitstream.with_name("build.tcl").is_file()):
-        raise RespinError(FAMILIES["zynq7"].respin_refusal(bitstream))     # a Vivado build folder
+    if _vivado_folder(bitstream) and purpose == "a respin":
+        raise RespinError(FAMILIES["zynq7"].respin_refusal(bitstream))
+    if _vivado_folder(bitstream):
+        raise RespinError(f"{bitstream} is a Vivado (Zynq) bitstream: {purpose} takes ECP5 bitstreams only; "
+                          "rebuild with `hardwire build`")
     if not manifest.is_file():
-        raise RespinError(f"{bitstream} has no manifest.json beside it: a respin needs the manifest that "
+        raise RespinError(f"{bitstream} has no manifest.json beside it: {purpose} needs the manifest that "
                           "`hardwire build` wrote with the bitstream (or pass --manifest)")
     try:
         doc = json.loads(manifest.read_text())
@@ -61,14 +64,22 @@ def read_manifest(bitstream: Path, manifest: Path | None = None) -> dict:
     if doc.get("bitstream", {}).get("sha256") != sha:
         raise RespinError(f"{manifest} describes another bitstream (SHA-256 {doc.get('bitstream', {}).get('sha256')}"
                           f", {bitstream.name} is {sha}): pass the manifest written with this bitstream")
+    return doc
+
+
+def _vivado_folder(bitstream: Path) -> bool:
+    return bitstream.suffix == ".bit" and (bitstream.with_name("hardwire.hwh").is_file()
+                                           or bitstream.with_name("build.tcl").is_file())
+
+
+def check_respinnable(bitstream: Path, doc: dict) -> None:
     family = doc.get("family")
     backend = FAMILIES.get(family) if isinstance(family, str) else None
     if backend is None:
-        raise RespinError(f"{manifest}: family {family!r} cannot be respun (ECP5 only)")
+        raise RespinError(f"{bitstream}: family {family!r} cannot be respun (ECP5 only)")
     refusal = backend.respin_refusal(bitstream)
     if refusal:
         raise RespinError(refusal)
-    return doc
 
 
 def check_same_build(doc: dict, im, tokenizer_vocab: int | None) -> None:
@@ -173,6 +184,7 @@ def respin(bitstream: Path, model: Path, tokenizer: Path | None = None, out: Pat
     seconds = {}
     bitstream = Path(bitstream)
     doc = read_manifest(bitstream, manifest)
+    check_respinnable(bitstream, doc)
     im, tok = load_new_model(Path(model), tokenizer, doc)
     tok_vocab = None
     if tokenizer is not None or tok is not None:
