@@ -129,7 +129,8 @@ def test_build_shows_its_stages_and_the_routers_progress(tmp_path, monkeypatch):
 
     manifests = []
 
-    def fake_manifest(build_dir, board, info, bit, cells, report, fit, seconds, pnr_settings=None, baud=0):
+    def fake_manifest(build_dir, board, info, bit, cells, report, fit, seconds, measured=None, pnr_settings=None,
+                      baud=0):
         manifests.append(seconds)
         return build_dir / "manifest.json"
 
