@@ -54,7 +54,6 @@ def _stored(field: str, value: int) -> int:
 @dataclass
 class _Word:
     line: int           # index in the config's lines
-    tile: str
     bits: str           # most significant bit first, as ecpunpack writes it
 
 
@@ -67,7 +66,7 @@ def _pll_words(lines: list[str]) -> dict[str, _Word]:
         if m := _TILE.match(line):
             tile = m.group(1)
         elif (m := _WORD.match(line)) and "PLL" in tile and m.group(1) in names:
-            found.setdefault(m.group(1), []).append(_Word(i, tile, m.group(2)))
+            found.setdefault(m.group(1), []).append(_Word(i, m.group(2)))
     twice = sorted(n for n, ws in found.items() if len(ws) > 1)
     if twice:
         raise ReclockError(f"the bitstream sets {twice[0]} in {len(found[twice[0]])} PLL tiles: it uses more than "
@@ -204,14 +203,13 @@ def reclock(bitstream: Path, clock_mhz: float, out: Path | None = None, manifest
     run_yowasp("ecppack", ["--compress", "--input", "reclock.config", "--bit", name], cwd=work)
 
     new_doc = reclocked_manifest(doc, work / name, new_pll, round(time.monotonic() - t0, 2))
+    dest = Path(out) if out else work / "out"
+    dest.mkdir(parents=True, exist_ok=True)
     meta = json.loads(meta_path.read_text())
     meta["clock_hz"] = int(round(pll.out_mhz * 1e6))
     if meta.get("tokenizer"):           # relative to the metadata file: re-anchored beside the output
         import os
-        meta["tokenizer"] = os.path.relpath((meta_path.parent / meta["tokenizer"]).resolve(),
-                                            (Path(out) if out else work / "out").resolve())
-    dest = Path(out) if out else work / "out"
-    dest.mkdir(parents=True, exist_ok=True)
+        meta["tokenizer"] = os.path.relpath((meta_path.parent / meta["tokenizer"]).resolve(), dest.resolve())
     shutil.copy2(work / name, dest / name)
     (dest / "manifest.json").write_text(json.dumps(new_doc, indent=1) + "\n")
     meta_out = dest / f"{Path(name).stem}.hardwire.json"
