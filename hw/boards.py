@@ -335,7 +335,7 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
                                                  + LORA_DSPS * lora_on))
     ff_a, ff_b = (FF_CAL_LUT_MACS if knobs.macs == "lut" else FF_CAL)[fam]
     ffs = (int(ff_a * (est.ff_basis + (ctxs - 1) * core) + ff_b * (1 + CONTEXT_FF_SHARE[knobs.macs] * (ctxs - 1)))
-           + ctxs * (att.ffs + LORA_FFS * lora_on))
+           + ctxs * (att.ffs + LORA_FFS * lora_on) + est.lane_ffs)
     return [
         Need("luts", luts, int(LUT_LIMIT * res.luts), res.luts,
              f"{per:g} x estimate {est.luts:,} + {fixed:,}" + (f", {ctxs} contexts" if ctxs > 1 else "")),

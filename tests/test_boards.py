@@ -321,6 +321,22 @@ def test_ecp5_check_covers_the_placed_16x16_core():
     assert got["ffs"] >= 25_512 and got["brams"] >= 156 and got["dsps"] >= 119, got
 
 
+def test_ecp5_check_covers_the_committed_16x16d6n4_placement():
+    """The committed bitstream's placement (twenty-eighth session, generator 1.11.1): models/default at
+    16 x 16 LUT MACs with 6 values on packed multipliers, rmsnorm 4 wide, LoRA rank 4 on wq and wv:
+    59,060 TRELLIS_COMB, 25,186 TRELLIS_FF, 150 DP16KD, 150 MULT18X18D. The check never counts less
+    (generator 1.12 adds each lane's sum register, ACC_W flip-flops a lane, on top), at most 3 % more
+    LUT slots."""
+    from hw.flows.board_build import load_int_model
+
+    im, _ = load_int_model(DEFAULT_MODEL, None, "embedding=4,attention=4,mlp=4,classifier=4")
+    k = Knobs(lanes=16, values_per_lane=16, macs="lut", dsp_values=6, norm_width=4, debug_vectors=False,
+              lora_rank=4, lora_targets=("wq", "wv")).resolved(256)
+    got = {n.resource: n.need for n in needs(im, k, get_board("ulx3s-85f"))}
+    assert 59_060 <= got["luts"] <= 1.03 * 59_060, got
+    assert got["ffs"] >= 25_186 + 16 * 20 and got["brams"] >= 150 and got["dsps"] >= 150, got
+
+
 def test_ecp5_check_covers_two_contexts(default_model):
     """Generator 1.10's sequencer contexts: models/default at 16 x 8 LUT MACs, context 128, rmsnorm width 2,
     RoPE width 1, 2 streams on 2 contexts (debug vectors off, UART board top) synthesized to 53,214 LUT4 +

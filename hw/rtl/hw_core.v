@@ -581,7 +581,8 @@ module hw_core #(
                 .GROUPS(ROM_GROUPS),
                 .GROUP_WB(ROM_GROUP_WB),
                 .GROUP_DEPTH(ROM_GROUP_DEPTH),
-                .TAG_GROUP(TAG_GROUP)
+                .TAG_GROUP(TAG_GROUP),
+                .LATENCY(MATVEC_LATENCY)
             ) matvec (
                 .clk(clk),
                 .rst(rst),
@@ -1181,8 +1182,8 @@ module hw_core #(
     // w2_delay is the least S - E with every read after its write; the sequencer counts
     // W2_WAIT cycles from taking w3 (w3's walk: K * WPP words). A LoRA delta on w2
     // reads all of the gate first.
-    localparam integer MV_WRITE = 8;    // x_req of a pass's last word -> its rows written (end of that
-                                        // cycle): hw_matvec's LATENCY 7, the write-back's first stage
+    // x_req of a pass's last word -> its rows written (end of that cycle): hw_matvec, the write-back's first stage
+    localparam integer MV_WRITE = MATVEC_LATENCY + 1;
     localparam integer W3_WALK  = ((H + LANES - 1) / LANES) * WPP;
     function integer w2_delay;
         input integer dummy;

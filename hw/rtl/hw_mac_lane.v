@@ -11,8 +11,11 @@
 // the last word of a row it delivers the row's sum and the pass's {sh, m}; hw_matvec
 // requantizes them (hw_lane_rq, one requantizer per lane or per two lanes).
 // Pipeline (stage numbers as in hw_matvec): S0 address -> S1 ROM read register
-// -> S2 ROM output register + x, scale address -> S3 product sum, scale read -> S4 row
-// total + scale register.
+// -> S2 ROM output register + x -> S3 products (bit planes or multipliers), scale address
+// -> S4 the word's product sum, registered, scale read -> S5 row total + scale register.
+// The S4 register splits what routed as the critical path (generator 1.11.1, 16.9 ns):
+// the planes' weighing tree and the multipliers' sums into the accumulator, and on into
+// a shared requantizer's operand pick.
 module hw_mac_lane #(
     parameter VPL         = 4,                  // values per word (per cycle)
     parameter WB          = 8,                  // bits per weight (two's complement)
@@ -46,18 +49,18 @@ module hw_mac_lane #(
     // operands), and S3: their products' sum, from hw_mac_pack; unused when DSP_V = 0
     output wire [DV1*WB-1:0]       dsp_w_next,
     input  wire signed [DSP_SW-1:0] dsp_sum,
-    // S3: accumulate control of the word
+    // S4: accumulate control of the word
     input  wire                    acc_en,
     input  wire                    acc_first,      // first word of a row: restart the sum
-    input  wire                    acc_last,       // last word of a row: deliver the sum (S4)
-    // S2: the scale address of the word's pass (a stage early: the ROM output is registered)
+    input  wire                    acc_last,       // last word of a row: deliver the sum (S5)
+    // S3: the scale address of the word's pass (a stage early: the ROM output is registered)
     input  wire [SCALE_AW-1:0]     scale_addr,
-    // S3: the same sum and scale a cycle early (still combinational), for a caller that
+    // S4: the same sum and scale a cycle early (still combinational), for a caller that
     // registers them itself (hw_lane_rq's operand register when two lanes share it)
     output wire                    next_valid,
     output wire signed [ACC_W-1:0] next_total,
     output wire [20:0]             next_scale,
-    // S4: a row's sum and its pass's scale, the cycle after its acc_last at S3
+    // S5: a row's sum and its pass's scale, the cycle after its acc_last at S4
     output wire                    total_valid,
     output wire signed [ACC_W-1:0] total,
     output wire [20:0]             total_scale   // {sh (6 bits), m (15 bits)}
@@ -152,7 +155,7 @@ module hw_mac_lane #(
     // a few LUTs per MAC and no multiplier, and the lane count is bounded by
     // LUTs instead of the part's DSPs. Each plane is a balanced adder tree
     // (hw_add_tree, log2 VPL levels on the carry chains) in S2; the WB planes are
-    // registered and weighted in S3, beside the accumulator. Both give the same
+    // registered, weighted and summed in S3 into the S4 register. Both give the same
     // integers.
     wire signed [ACC_W-1:0] psum_s3;
 
@@ -206,13 +209,14 @@ module hw_mac_lane #(
         end
     endgenerate
 
-    // ---------------------------------------------------------------- S3: accumulate
+    // ---------------------------------------------------------------- S4: accumulate
+    reg  signed [ACC_W-1:0] psum_s4;    // the word's products summed, registered
     reg  signed [ACC_W-1:0] acc;
-    reg  signed [ACC_W-1:0] total_s4;
-    reg                     total_valid_s4;
-    wire signed [ACC_W-1:0] acc_sum = acc_first ? psum_s3 : acc + psum_s3;
-    wire [MW+SW-1:0]        scale_s3;
-    reg  [MW+SW-1:0]        scale_s4;
+    reg  signed [ACC_W-1:0] total_s5;
+    reg                     total_valid_s5;
+    wire signed [ACC_W-1:0] acc_sum = acc_first ? psum_s4 : acc + psum_s4;
+    wire [MW+SW-1:0]        scale_s4;
+    reg  [MW+SW-1:0]        scale_s5;
 
     hw_rom #(
         .WIDTH(MW+SW),
@@ -222,29 +226,30 @@ module hw_mac_lane #(
         .clk(clk),
         .en(1'b1),
         .addr(scale_addr),
-        .q(scale_s3)
+        .q(scale_s4)
     );
 
     always @(posedge clk) begin
+        psum_s4 <= psum_s3;
         if (acc_en) begin
             acc <= acc_sum;
             if (acc_last) begin
-                total_s4 <= acc_sum;
+                total_s5 <= acc_sum;
             end
         end
-        total_valid_s4 <= acc_en && acc_last;
-        scale_s4       <= scale_s3;
+        total_valid_s5 <= acc_en && acc_last;
+        scale_s5       <= scale_s4;
         if (rst) begin
-            total_valid_s4 <= 1'b0;
+            total_valid_s5 <= 1'b0;
         end
     end
 
     assign next_valid  = acc_en && acc_last;
     assign next_total  = acc_sum;
-    assign next_scale  = scale_s3;
-    assign total_valid = total_valid_s4;
-    assign total       = total_s4;
-    assign total_scale = scale_s4;
+    assign next_scale  = scale_s4;
+    assign total_valid = total_valid_s5;
+    assign total       = total_s5;
+    assign total_scale = scale_s5;
 
 endmodule
 

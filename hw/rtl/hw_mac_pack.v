@@ -16,7 +16,7 @@
 // registers are combinational in S3, beside the lanes' bit-plane weighing. Packed,
 // the S3 registers hold each pair's split parts, not its products: the pair sum and
 // the split sit after the multipliers in S2, where the path is short, and leave
-// only the two small add trees on the S3 path into the lanes' accumulators (which
+// only the two small add trees on the S3 path into the lanes' S4 sums (which
 // routed as the critical path when they were there).
 module hw_mac_pack #(
     parameter N    = 4,                         // values per lane on multipliers

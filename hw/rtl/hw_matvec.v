@@ -40,7 +40,10 @@ module hw_matvec #(
     parameter TAG_GROUP   = 0,      // group of the matrix tagged t at [2t +: 2]
     parameter RQ_SHARE    = 1,      // lanes per requantizer (hw_lane_rq): 2 needs every row >= 2 words
     parameter CTXS        = 1,      // sequencer contexts sharing the engine
-    parameter CW          = 1       // context index bits (>= 1, >= $clog2(CTXS))
+    parameter CW          = 1,      // context index bits (>= 1, >= $clog2(CTXS))
+    parameter LATENCY     = 8       // x_req -> out_valid: hardwire_arch.vh MATVEC_LATENCY, the stages
+                                    // below (S1 x, S2 registers, S3 products, S4 their sum, S5 row
+                                    // total, hw_lane_rq's 3); the control pipeline is sized by it
 ) (
     input  wire                       clk,
     input  wire                       rst,          // synchronous, active high: everything
@@ -70,7 +73,6 @@ module hw_matvec #(
     output wire [CW-1:0]              out_ctx
 );
 
-    localparam LATENCY  = 7;                                        // x_req to out_valid
     localparam ROM_AW   = (ROM_DEPTH > 1) ? $clog2(ROM_DEPTH) : 1;
     localparam SCALE_AW = (SCALE_DEPTH > 1) ? $clog2(SCALE_DEPTH) : 1;
     localparam RB_W     = ROWS_W + $clog2(LANES + 1) + 1;           // row base < R + LANES
@@ -216,7 +218,7 @@ module hw_matvec #(
         end
     endgenerate
 
-    // ---------------------------------------------------------------- control pipeline S0..S7
+    // ---------------------------------------------------------------- control pipeline S0..S8
     wire [CTL_W-1:0] ctl_s0 = {walk_reg, (word_reg == {COLS_W{1'b0}}), word_last, pass_last,
                                ctx_reg, tag_reg, row_base_reg, rows_reg, saddr_reg};
     // stage s (1..LATENCY) at ctl_q[(s-1)*CTL_W +: CTL_W]
@@ -274,16 +276,16 @@ module hw_matvec #(
         x_s2 <= x_data;
     end
 
-    // S3 controls of the lanes
-    wire [CTL_W-1:0]    ctl_s3    = ctl_q[2*CTL_W +: CTL_W];
-    wire                acc_en    = ctl_s3[V_BIT];
-    wire                acc_first = ctl_s3[F_BIT];
-    wire                acc_last  = ctl_s3[L_BIT];
+    // S4 controls of the lanes (the accumulators)
+    wire [CTL_W-1:0]    ctl_s4    = ctl_q[3*CTL_W +: CTL_W];
+    wire                acc_en    = ctl_s4[V_BIT];
+    wire                acc_first = ctl_s4[F_BIT];
+    wire                acc_last  = ctl_s4[L_BIT];
     // the scale address a stage early: the lanes register the scale ROM's output before hw_rq's
     // multiplier (block RAM -> multiplier was ~19 ns by hw.backends.ecp5_timing)
-    wire [SCALE_AW-1:0] scale_s2  = ctl_q[CTL_W +: SCALE_AW];
+    wire [SCALE_AW-1:0] scale_s3  = ctl_q[2*CTL_W +: SCALE_AW];
 
-    // S7 outputs
+    // S8 outputs
     wire [CTL_W-1:0]    ctl_o     = ctl_q[(LATENCY-1)*CTL_W +: CTL_W];
     wire                pass_done = ctl_o[V_BIT] && ctl_o[L_BIT];
     wire [RB_W-1:0]     rb_o      = ctl_o[RB_LO +: RB_W];
@@ -293,12 +295,12 @@ module hw_matvec #(
     assign out_ctx  = ctl_o[CTX_LO +: CW];
 
     // ---------------------------------------------------------------- lanes
-    // S4: each lane's row sum and scale; S7: requantized by hw_lane_rq, RQ_SHARE lanes each
+    // S5: each lane's row sum and scale; S8: requantized by hw_lane_rq, RQ_SHARE lanes each
     localparam NRQ = (LANES + RQ_SHARE - 1) / RQ_SHARE;     // requantizers (the last may have one lane)
     wire [LANES-1:0]       total_valid;
     wire [LANES*ACC_W-1:0] total;
     wire [LANES*21-1:0]    total_scale;
-    wire [LANES-1:0]       next_valid;       // the same a cycle early (S3), for shared requantizers
+    wire [LANES-1:0]       next_valid;       // the same a cycle early (S4), for shared requantizers
     wire [LANES*ACC_W-1:0] next_total;
     wire [LANES*21-1:0]    next_scale;
     wire [NRQ-1:0]         rq_valid;
@@ -378,7 +380,7 @@ module hw_matvec #(
                 .acc_en(acc_en),
                 .acc_first(acc_first),
                 .acc_last(acc_last),
-                .scale_addr(scale_s2),
+                .scale_addr(scale_s3),
                 .next_valid(next_valid[l]),
                 .next_total(next_total[l*ACC_W +: ACC_W]),
                 .next_scale(next_scale[l*21 +: 21]),

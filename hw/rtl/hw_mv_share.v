@@ -29,7 +29,8 @@ module hw_mv_share #(
     parameter GROUPS      = 1,
     parameter GROUP_WB    = WB,
     parameter GROUP_DEPTH = ROM_DEPTH,
-    parameter TAG_GROUP   = 0
+    parameter TAG_GROUP   = 0,
+    parameter LATENCY     = 8       // hw_matvec LATENCY (hardwire_arch.vh MATVEC_LATENCY)
 ) (
     input  wire                        clk,
     input  wire                        rst,
@@ -118,7 +119,8 @@ module hw_mv_share #(
         .GROUP_DEPTH(GROUP_DEPTH),
         .TAG_GROUP(TAG_GROUP),
         .CTXS(CTXS),
-        .CW(CW)
+        .CW(CW),
+        .LATENCY(LATENCY)
     ) matvec (
         .clk(clk),
         .rst(rst),

@@ -27,7 +27,7 @@ from hw.rtlgen import attention
 from hw.rtlgen.attention import ATT_TAIL, DIV_STAGE, DIVIDER, HEAD_GAP  # noqa: F401  (their home)
 from hw.rtlgen.layout import SCALE_BITS, Layout
 
-MATVEC_LATENCY = 7       # hw_matvec: x_req of a row's last word -> its result
+MATVEC_LATENCY = UNIT_LATENCY["MATVEC_LATENCY"][0]     # hw_matvec: x_req of a row's last word -> its result
 WRITEBACK = 2            # core: saturate / residual add of a result
 DRAIN = MATVEC_LATENCY + WRITEBACK + 1          # last word -> results in the buffers, sequencer moves on
 RSQRT_LATENCY = 4        # hw_rsqrt
@@ -54,9 +54,10 @@ VALUE_LUTS = 4
 # LUT slots per lane value on a multiplier (hw_mac_pack: the packed operand, the pair sum, the split and
 # the lane's sum). synth_ecp5 of hw_matvec at 16 lanes, 4-bit weights (twenty-sixth session): 16 x 8 LUT
 # values 7,369 LUT4 + 2,117 CCU2C; 16 x 12 with 4 of the 12 on multipliers 6,514 + 2,814 (+539 slots
-# for 64 values, ~8.4 each; 16 x 12 all LUT: 9,466 + 2,848); counted twice that. Weights up to
-# PACK_MAX_BITS pack two lanes per multiplier (hw_mac_pack's PACK)
-DSP_VALUE_LUTS = 16
+# for 64 values, ~8.4 each; 16 x 12 all LUT: 9,466 + 2,848); counted twice that, and 2 more since
+# 16 x 16 with 6 on multipliers placed 59,060 TRELLIS_COMB (twenty-eighth session, 73 over the count).
+# Weights up to PACK_MAX_BITS pack two lanes per multiplier (hw_mac_pack's PACK)
+DSP_VALUE_LUTS = 18
 PACK_MAX_BITS = 4
 CORE_LUTS = 3000         # sequencer, register file, vector buffers, sampler (rough)
 # depth x width shapes of an 18-kbit block RAM (ECP5 DP16KD, Xilinx RAMB18, one port)
@@ -107,6 +108,7 @@ class Estimate:
     core_luts: int = 0            # of `luts`, the core's own logic (not the matrix engine's): what another
                                   # sequencer context (knobs.contexts) costs again
     contexts: int = 1             # sequencer contexts sharing the matrix engine (knobs.contexts)
+    lane_ffs: int = 0             # flip-flops of the matrix engine that ff_basis does not cover (lane_ffs)
 
     def attention_rows(self, pos: int) -> int:
         """Cycles of one pass over the positions 0..pos: rows of P positions."""
@@ -181,6 +183,18 @@ def norm_lead(dim: int, vpl: int, nw: int) -> int:
 def packs_two_lanes(wb: int) -> bool:
     """hw_mac_pack's PACK: an int8 x wb-bit product pair shares one 18 x 18 multiplier (wb <= 4)."""
     return wb <= PACK_MAX_BITS
+
+
+def lane_ffs(knobs, lay: Layout) -> int:
+    """The matrix engine's flip-flops beside the fit check's calibrated line: generator 1.12's register of
+    each lane's product sum (ACC_W bits, hw_mac_lane psum_s4) and, with values on packed multipliers, each
+    pair's split parts (hw_mac_pack lo_s3 / hi_s3: 2 WB + 19 bits per two values; the packed operands sit
+    in the multipliers' input registers). 16 x 16 with 6 values packed placed 25,186 TRELLIS_FF on
+    generator 1.11.1 where the line alone counted 24,871."""
+    split = 0
+    if knobs.macs == "lut" and knobs.dsp_values and packs_two_lanes(lay.wb):
+        split = -(-lay.lanes // 2) * -(-knobs.dsp_values // 2) * (2 * lay.wb + 19)
+    return lay.lanes * lay.acc_bits + split
 
 
 def mac_multipliers(knobs, lay: Layout) -> int:
@@ -269,12 +283,13 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     # the flip-flop line's basis: generator 1.5's count (no value pairs, a requantizer a lane)
     pair_saving = lay.lanes * (lay.vpl - dsp_v) * lay.wb * PAIR_SAVING if knobs.macs == "lut" else 0
     ff_basis = lay.lanes * (per_lane + rq_shifter) + pair_saving + core
+    ffs = lane_ffs(knobs, lay)
     return Estimate(macs, ideal, walk, drain, vector, att.fixed, att.per_pos, att.head_min,
                     lay.lanes, lay.vpl, mac_multipliers(knobs, lay), lay.requantizers,
                     rom, lay.lanes * sum(bram18_blocks(g.depth, lay.vpl * g.bits) for g in lay.groups),
                     used, scale, tables,
                     kv, lora, luts, att.engines, nw, att.rounds, att.positions, ew,
-                    knobs.rope_lanes(cfg), att, lora_cycles, ff_basis, core, knobs.contexts)
+                    knobs.rope_lanes(cfg), att, lora_cycles, ff_basis, core, knobs.contexts, ffs)
 
 
 def _greedy_width(lanes: int) -> int:

@@ -8,6 +8,7 @@ Output is deterministic (no dates, sorted nothing implicit).
 """
 from __future__ import annotations
 
+from hw.architecture import UNIT_LATENCY
 from hw.golden import LORA_TARGETS, qk_bits
 from hw.rtlgen import GEN_VERSION_WORD, attention, version_text
 from hw.rtlgen.knobs import Knobs
@@ -277,7 +278,8 @@ def context_lines(layout: Layout, knobs: Knobs, params) -> list[str]:
              ("MUL_LUT", str(int(knobs.macs == "lut"))), ("DSP_V", str(knobs.dsp_values)), ("RQ_SHARE", str(layout.rq_share)), ("TAG_W", str(tag_w)),
              ("ROM_DIR", "ROM_DIR"), ("GROUPS", str(len(layout.groups))),
              ("GROUP_WB", _packed([g.bits for g in layout.groups], 8)),
-             ("GROUP_DEPTH", _packed([g.depth for g in layout.groups], 32)), ("TAG_GROUP", _packed(groups, 2))]
+             ("GROUP_DEPTH", _packed([g.depth for g in layout.groups], 32)), ("TAG_GROUP", _packed(groups, 2)),
+             ("LATENCY", str(UNIT_LATENCY["MATVEC_LATENCY"][0]))]
     out += ["", "    hw_mv_share #(", ",\n".join(f"        .{k}({v})" for k, v in share), "    ) matvec (",
             "        .clk(clk),", "        .rst(rst),",
             ",\n".join(f"        .{name[4:]}({name})" for _, name, _ in ports), "    );", "",
