@@ -65,6 +65,9 @@ UNITS = [
     Unit("hw_topk", "hw_topk", ("hw_topk.v",), {"K_MAX": 16, "VW": 24, "IW": 16},
          {"TOPK_K": "16", "TOPK_VW": "24", "TOPK_IW": "16"}),
     Unit("hw_vecbuf-n22g8", "hw_vecbuf", ("hw_vecbuf.v",), VECBUF, {f"VB_{k}": str(v) for k, v in VECBUF.items()}),
+    # the same writes through the rotator (writer j at the first index + j, as hw_core's lanes write)
+    Unit("hw_vecbuf-n22g8-consec", "hw_vecbuf", ("hw_vecbuf.v",), {**VECBUF, "CONSEC": 1},
+         {f"VB_{k}": str(v) for k, v in VECBUF.items()}),
     # two lanes per multiplier at 4 and 3 bits (an odd count: the last group one product), one a product at 8
     Unit("hw_mac_pack-n3w4", "hw_mac_pack", ("hw_mac_pack.v",), {"N": 3, "WB": 4}, {"PACK_N": "3", "PACK_WB": "4"}),
     Unit("hw_mac_pack-n4w3", "hw_mac_pack", ("hw_mac_pack.v",), {"N": 4, "WB": 3}, {"PACK_N": "4", "PACK_WB": "3"}),
@@ -87,6 +90,7 @@ LINT_CASES = [
     ("hw_topk", ("hw_topk.v",), {}), ("hw_topk", ("hw_topk.v",), {"K_MAX": 1, "IW": 9}),
     ("hw_vecbuf", ("hw_vecbuf.v",), {}), ("hw_vecbuf", ("hw_vecbuf.v",), {"N": 22, "G": 8, "NW": 3, "NR": 3}),
     ("hw_vecbuf", ("hw_vecbuf.v",), {"N": 64, "G": 32, "NW": 32, "R": 2}),
+    ("hw_vecbuf", ("hw_vecbuf.v",), {"N": 172, "G": 16, "NW": 11, "CONSEC": 1}),
     ("hw_mac_pack", ("hw_mac_pack.v",), {}), ("hw_mac_pack", ("hw_mac_pack.v",), {"N": 1, "WB": 2}),
     ("hw_mac_pack", ("hw_mac_pack.v",), {"N": 5, "WB": 8}),
 ]

@@ -1348,20 +1348,20 @@ module hw_core #(
     wire [31:0] dbg_vb_start;
     wire [4*32-1:0] vb_start = {silu_start, dbg_vb_start, lora_x_start, mv_x_start};
 
-    hw_vecbuf #(.N(D), .W(16), .G(VB_G), .NW(LANES), .NR(3), .R(RES_R), .PORTS_ON(3'b011 | VB_DBG[2:0]))
+    hw_vecbuf #(.N(D), .W(16), .G(VB_G), .NW(LANES), .NR(3), .R(RES_R), .PORTS_ON(3'b011 | VB_DBG[2:0]), .CONSEC(1))
         res_buf (.clk(clk), .wr_valid(res_wv), .wr_idx(res_wi), .wr_data(res_wd),
                  .rd_start({dbg_vb_start, norm_res_start, chain_tx_on ? chain_elem : wb_idx[31:0]}),
                  .rd_data(res_rd));
-    hw_vecbuf #(.N(D), .W(8), .G(VB_G), .NW(NORM_NW), .NR(4), .R(VB_R), .PORTS_ON(4'b0001 | VB_LORA | VB_DBG))
+    hw_vecbuf #(.N(D), .W(8), .G(VB_G), .NW(NORM_NW), .NR(4), .R(VB_R), .PORTS_ON(4'b0001 | VB_LORA | VB_DBG), .CONSEC(1))
         xn_buf (.clk(clk), .wr_valid(xn_wv), .wr_idx(xn_wi), .wr_data(norm_y),
                 .rd_start(vb_start), .rd_data(xn_rd));
     hw_vecbuf #(.N(D), .W(8), .G(VB_G), .NW(ATT_E), .NR(4), .R(VB_R), .PORTS_ON(4'b0001 | VB_LORA | VB_DBG))
         att_buf (.clk(clk), .wr_valid(att_out_valid), .wr_idx(att_wi), .wr_data(att_out_data),
                  .rd_start(vb_start), .rd_data(att_rd));
-    hw_vecbuf #(.N(H), .W(8), .G(VB_G), .NW(LANES), .NR(4), .R(VB_R), .PORTS_ON(4'b1001 | VB_LORA | VB_DBG))
+    hw_vecbuf #(.N(H), .W(8), .G(VB_G), .NW(LANES), .NR(4), .R(VB_R), .PORTS_ON(4'b1001 | VB_LORA | VB_DBG), .CONSEC(1))
         h1_buf (.clk(clk), .wr_valid(h1_wv), .wr_idx(h1_wi), .wr_data(h1_wd),
                 .rd_start(vb_start), .rd_data(h1_rd));
-    hw_vecbuf #(.N(H), .W(8), .G(VB_G), .NW(LANES), .NR(4), .R(VB_R), .PORTS_ON(4'b1000 | VB_DBG))
+    hw_vecbuf #(.N(H), .W(8), .G(VB_G), .NW(LANES), .NR(4), .R(VB_R), .PORTS_ON(4'b1000 | VB_DBG), .CONSEC(1))
         h3_buf (.clk(clk), .wr_valid(h3_wv), .wr_idx(wb_idx), .wr_data(wb_sat8),
                 .rd_start(vb_start), .rd_data(h3_rd));
 

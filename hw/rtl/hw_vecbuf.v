@@ -11,6 +11,16 @@
 // one write port and per read port one small LUT RAM (TRELLIS_DPR16X4 on ECP5,
 // RAM32M-style on Xilinx); iCE40 has no LUT RAM and builds it from flip-flops.
 // Indices are 32 bits wide; synthesis drops the constant upper bits.
+//
+// CONSEC = 1 says more: writer j's index is always wr_idx[0] + j (the lanes of a
+// matrix pass, the elements of a unit's group). Bank b then takes writer
+// (b - wr_idx[0]) mod G, so the writers are rotated into the banks by a barrel
+// rotator of log2(G) mux levels, where the general form compares every writer's
+// index at every bank and picks the last match, a chain of NW multiplexers per bank:
+// with writers that do not line up with the banks (LANES not G: 11 lanes over 16
+// banks) that chain was the longest path of the core and ~11,000 LUT slots
+// (stories260K 11 x 16, twenty-ninth session). With LANES = G the indices' low bits
+// are a constant writer number, synthesis folds either form to wires.
 module hw_vecbuf #(
     parameter N  = 176,     // elements
     parameter W  = 8,       // bits per element
@@ -18,7 +28,8 @@ module hw_vecbuf #(
     parameter NW = 4,       // writers
     parameter NR = 1,       // read ports
     parameter R  = 4,       // elements per read window
-    parameter PORTS_ON = -1 // bit p: port p is built; a port left out reads 0
+    parameter PORTS_ON = -1,// bit p: port p is built; a port left out reads 0
+    parameter CONSEC = 0    // 1: writer j always writes element wr_idx[0] + j (above)
 ) (
     input  wire              clk,
     input  wire [NW-1:0]     wr_valid,
@@ -34,6 +45,24 @@ module hw_vecbuf #(
 
     // the read port p's word of bank b
     wire [NR*G*W-1:0] bank_q;
+
+    // CONSEC: the writers' valid bits and data, padded to G and rotated by the first
+    // index's bank, so that rot_*[b] is what lands in bank b
+    wire [31:0]  base_idx = wr_idx[31:0];
+    wire [GW-1:0] base_bank = (G > 1) ? base_idx[GW-1:0] : {GW{1'b0}};
+    reg  [G*(W+1)-1:0] rot_in;
+    integer rb;
+    always @* begin
+        rot_in = {(G*(W+1)){1'b0}};
+        for (rb = 0; rb < NW; rb = rb + 1) begin
+            rot_in[rb*(W+1) +: W+1] = {wr_valid[rb], wr_data[rb*W +: W]};
+        end
+    end
+    // rotated up by base_bank banks (bank b takes entry b - base_bank mod G): the upper
+    // half of the doubled vector shifted up, a barrel shifter of log2(G) levels
+    wire [2*G*(W+1)-1:0] rot_twice = {rot_in, rot_in} << (base_bank * (W + 1));
+    wire [G*(W+1)-1:0]   rot = rot_twice[G*(W+1) +: G*(W+1)];
+    wire unused_rot_low = &{1'b0, rot_twice[0 +: G*(W+1)]};
     wire unused_start = &{1'b0, rd_start};  // the starts of ports left out
 
     genvar gb, gp;
@@ -53,12 +82,21 @@ module hw_vecbuf #(
                 waddr = {AW{1'b0}};
                 wdata = {W{1'b0}};
                 widx  = 32'd0;
-                for (j = 0; j < NW; j = j + 1) begin
-                    widx = wr_idx[j*32 +: 32];
-                    if (wr_valid[j] && widx < N_I && (widx % G) == gb) begin
-                        we    = 1'b1;
-                        waddr = widx[GW +: AW];
-                        wdata = wr_data[j*W +: W];
+                if (CONSEC != 0) begin
+                    // the element of this bank: the first index's word, or the next one's
+                    // for a bank below the first index's own
+                    widx  = ((base_idx / G) + ((gb < base_idx % G) ? 32'd1 : 32'd0)) * G + gb;
+                    we    = rot[gb*(W+1) + W] && widx < N_I;
+                    waddr = widx[GW +: AW];
+                    wdata = rot[gb*(W+1) +: W];
+                end else begin
+                    for (j = 0; j < NW; j = j + 1) begin
+                        widx = wr_idx[j*32 +: 32];
+                        if (wr_valid[j] && widx < N_I && (widx % G) == gb) begin
+                            we    = 1'b1;
+                            waddr = widx[GW +: AW];
+                            wdata = wr_data[j*W +: W];
+                        end
                     end
                 end
             end
@@ -82,6 +120,11 @@ module hw_vecbuf #(
                 end
             end
             wire unused_widx = &{1'b0, widx};
+        end
+        if (CONSEC != 0 && NW > 1) begin : g_consec_idx
+            wire unused_idx = &{1'b0, wr_idx[NW*32-1:32]};     // writer j's index is the first's + j
+        end else if (CONSEC == 0) begin : g_any_idx
+            wire unused_rot = &{1'b0, rot, base_bank};
         end
     endgenerate
 
