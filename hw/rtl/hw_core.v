@@ -1249,12 +1249,22 @@ module hw_core #(
     reg [LANES*8-1:0]  wb_sat8;             // lane result saturated to int8 (v, h1, h3; q, k at QKW 8)
     reg [LANES*QKW-1:0] wb_satq;            // lane result saturated to QKW bits (q, k)
     reg [LANES*16-1:0] wb_res_sum;          // residual row of the lane + lane result (wo, w2)
+    // The residual rows are read a stage early, at the matrix engine's output (its lane 0 row
+    // starts the window), and registered beside wb_val: the read window's bank pick and the
+    // write's rotation into the banks (hw_vecbuf CONSEC) are then on two paths, not one
+    // read-add-write path (with lanes that do not line up with the banks, 11 over 16, that
+    // path was 40 ns by hw.backends.ecp5_timing). No write lands between the read and its
+    // use: a pass's rows are written once, and the next pass reads other rows.
+    reg [LANES*16-1:0] wb_res;
+    always @(posedge clk) begin
+        wb_res <= res_rd[0 +: LANES*16];
+    end
     integer rl;
     always @* begin
         for (rl = 0; rl < LANES; rl = rl + 1) begin
             wb_sat8[rl*8 +: 8] = sat8_24(wb_val[rl*24 +: 24]);
             wb_satq[rl*QKW +: QKW] = satq_24(wb_val[rl*24 +: 24]);
-            wb_res_sum[rl*16 +: 16] = sat16_add(res_rd[rl*16 +: 16], wb_val[rl*24 +: 24]);
+            wb_res_sum[rl*16 +: 16] = sat16_add(wb_res[rl*16 +: 16], wb_val[rl*24 +: 24]);
         end
     end
 
@@ -1350,7 +1360,8 @@ module hw_core #(
 
     hw_vecbuf #(.N(D), .W(16), .G(VB_G), .NW(LANES), .NR(3), .R(RES_R), .PORTS_ON(3'b011 | VB_DBG[2:0]), .CONSEC(1))
         res_buf (.clk(clk), .wr_valid(res_wv), .wr_idx(res_wi), .wr_data(res_wd),
-                 .rd_start({dbg_vb_start, norm_res_start, chain_tx_on ? chain_elem : wb_idx[31:0]}),
+                 .rd_start({dbg_vb_start, norm_res_start,
+                            chain_tx_on ? chain_elem : {{(32-ROWS_W){1'b0}}, mv_out_row[0 +: ROWS_W]}}),
                  .rd_data(res_rd));
     hw_vecbuf #(.N(D), .W(8), .G(VB_G), .NW(NORM_NW), .NR(4), .R(VB_R), .PORTS_ON(4'b0001 | VB_LORA | VB_DBG), .CONSEC(1))
         xn_buf (.clk(clk), .wr_valid(xn_wv), .wr_idx(xn_wi), .wr_data(norm_y),
