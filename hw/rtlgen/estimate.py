@@ -19,6 +19,7 @@ Resources count multipliers, ROM and BRAM bits exactly and LUTs roughly.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from hw.architecture import UNIT_LATENCY, layer_shapes
@@ -60,6 +61,14 @@ VALUE_LUTS = 4
 DSP_VALUE_LUTS = 18
 PACK_MAX_BITS = 4
 CORE_LUTS = 3000         # sequencer, register file, vector buffers, sampler (rough)
+# Lanes that do not line up with the vector buffers' banks (hw_vecbuf: element e in bank e mod G, G the
+# next power of two): a pass's rows then start at one of P = G / gcd(lanes, G) bank offsets, so the
+# write-back's residual read window picks each of its lanes x 16 bits among P banks, and the writes of the
+# residual, h1, h3 and xn buffers (17 + 9 + 9 + 9 bits a bank) are rotated into the G banks by log2 P
+# mux levels. With lanes = G, P = 1 and both fold away. Counted as P:1 muxes of (P - 1) / 3 LUT4s and one
+# LUT4 per bit and level, times 2.6: stories260K at 11 x 16 (generator 1.12, twenty-ninth session) placed
+# 67,177 TRELLIS_COMB where the line counted 60,525 without this term.
+UNALIGNED_MUX_FACTOR = 2.6
 # depth x width shapes of an 18-kbit block RAM (ECP5 DP16KD, Xilinx RAMB18, one port)
 BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
 
@@ -185,6 +194,24 @@ def packs_two_lanes(wb: int) -> bool:
     return wb <= PACK_MAX_BITS
 
 
+def vecbuf_banks(lanes: int, vpl: int, norm_w: int, hidden: int, wpp: int) -> int:
+    """hw_core VB_G: the vector buffers' banks, the next power of two of the widest writer or window."""
+    silu_w = min(-(-lanes // wpp), hidden)
+    return 1 << (max(lanes, norm_w, vpl, silu_w, 4) - 1).bit_length()
+
+
+def unaligned_lane_luts(lanes: int, vpl: int, norm_w: int, hidden: int, wpp: int) -> int:
+    """The residual window's pick and the four buffers' write rotation when the lanes do not line up
+    with the banks (UNALIGNED_MUX_FACTOR)."""
+    banks = vecbuf_banks(lanes, vpl, norm_w, hidden, wpp)
+    offsets = banks // math.gcd(lanes, banks)
+    if offsets == 1:
+        return 0
+    pick = lanes * 16 * (offsets - 1) / 3
+    rotate = (17 + 3 * 9) * banks * (offsets - 1).bit_length()
+    return int(UNALIGNED_MUX_FACTOR * (pick + rotate))
+
+
 def lane_ffs(knobs, lay: Layout) -> int:
     """The matrix engine's flip-flops beside the fit check's calibrated line: generator 1.12's register of
     each lane's product sum (ACC_W bits, hw_mac_lane psum_s4) and, with values on packed multipliers, each
@@ -278,7 +305,7 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     # a requantizer (hw_lane_rq): its shifter; one shared by two lanes also holds and picks the second
     # lane's sum and scale (synth_ecp5 of a 16 x 8 hw_matvec: 212 slots and 2 MULT18X18D saved a pair)
     rq_shifter, shared = 6 * (lay.acc_bits + 16), lay.lanes - lay.requantizers
-    core = CORE_LUTS + 300 * max(0, nw - 2)
+    core = CORE_LUTS + 300 * max(0, nw - 2) + unaligned_lane_luts(lay.lanes, lay.vpl, nw, H, wpp)
     luts = lay.lanes * per_lane + lay.requantizers * rq_shifter + shared * (lay.acc_bits + 21) + core
     # the flip-flop line's basis: generator 1.5's count (no value pairs, a requantizer a lane)
     pair_saving = lay.lanes * (lay.vpl - dsp_v) * lay.wb * PAIR_SAVING if knobs.macs == "lut" else 0
