@@ -58,11 +58,31 @@ module hw_vecbuf #(
             rot_in[rb*(W+1) +: W+1] = {wr_valid[rb], wr_data[rb*W +: W]};
         end
     end
-    // rotated up by base_bank banks (bank b takes entry b - base_bank mod G): the upper
-    // half of the doubled vector shifted up, a barrel shifter of log2(G) levels
-    wire [2*G*(W+1)-1:0] rot_twice = {rot_in, rot_in} << (base_bank * (W + 1));
-    wire [G*(W+1)-1:0]   rot = rot_twice[G*(W+1) +: G*(W+1)];
-    wire unused_rot_low = &{1'b0, rot_twice[0 +: G*(W+1)]};
+    // rotated up by base_bank banks (bank b takes entry b - base_bank mod G): level lv
+    // rotates by 2**lv banks when bit lv of base_bank is set, one 2:1 mux per bit
+    localparam LV = (G > 1) ? GW : 0;           // rotator levels
+    wire [G*(W+1)-1:0] rot;
+    genvar lv;
+    generate
+        for (lv = 0; lv < LV; lv = lv + 1) begin : g_rotate
+            localparam integer SH = (1 << lv) * (W + 1);        // bits of 2**lv banks
+            wire [G*(W+1)-1:0] in_lv;
+            wire [G*(W+1)-1:0] out_lv;
+            if (lv == 0) begin : g_first
+                assign in_lv = rot_in;
+            end else begin : g_next
+                assign in_lv = g_rotate[lv-1].out_lv;
+            end
+            wire [G*(W+1)-1:0] up_lv = {in_lv[0 +: G*(W+1) - SH], in_lv[G*(W+1) - SH +: SH]};
+            assign out_lv = base_bank[lv] ? up_lv : in_lv;
+        end
+        if (LV == 0) begin : g_no_rotate
+            assign rot = rot_in;
+        end else begin : g_rotated
+            assign rot = g_rotate[LV-1].out_lv;
+        end
+    endgenerate
+    wire unused_one_bank = &{1'b0, base_bank[0]};   // G = 1: nothing to rotate
     wire unused_start = &{1'b0, rd_start};  // the starts of ports left out
 
     genvar gb, gp;
