@@ -18,7 +18,7 @@
 // rotator of log2(G) mux levels, where the general form compares every writer's
 // index at every bank and picks the last match, a chain of NW multiplexers per bank:
 // with writers that do not line up with the banks (LANES not G: 11 lanes over 16
-// banks) that chain was the longest path of the core and ~11,000 LUT slots
+// banks) that chain was the longest path of the core and ~8,900 LUT slots
 // (stories260K 11 x 16, twenty-ninth session). With LANES = G the indices' low bits
 // are a constant writer number, synthesis folds either form to wires.
 module hw_vecbuf #(

@@ -66,9 +66,10 @@ CORE_LUTS = 3000         # sequencer, register file, vector buffers, sampler (ro
 # write-back's residual read window picks each of its lanes x 16 bits among P banks, and the writes of the
 # residual, h1, h3 and xn buffers (17 + 9 + 9 + 9 bits a bank) are rotated into the G banks by log2 P
 # mux levels. With lanes = G, P = 1 and both fold away. Counted as P:1 muxes of (P - 1) / 3 LUT4s and one
-# LUT4 per bit and level, times 2.6: stories260K at 11 x 16 (generator 1.12, twenty-ninth session) placed
-# 67,177 TRELLIS_COMB where the line counted 60,525 without this term.
-UNALIGNED_MUX_FACTOR = 2.6
+# LUT4 per bit and level, times 0.3: stories260K at 11 x 16 (generator 1.12, twenty-ninth session) placed
+# 59,559 TRELLIS_COMB, which the line covers with this term at 61,3xx (generator 1.11.1's per-bank writer
+# search placed 68,491).
+UNALIGNED_MUX_FACTOR = 0.3
 # depth x width shapes of an 18-kbit block RAM (ECP5 DP16KD, Xilinx RAMB18, one port)
 BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
 
