@@ -257,13 +257,14 @@ def _table_memories(model, knobs) -> list[int]:
     the norm gains once per two of the rmsnorm's elements per cycle (a block RAM has two read
     ports), the SiLU table once per gate per cycle (hw_core SILU_W; stories260K at 14 x 16 placed
     8 SiLU and 4 + 4 gain blocks where one and 1 + 1 had been counted)."""
+    from hw.rtlgen.estimate import silu_width
     from hw.rtlgen.layout import SCALE_BITS
 
     cfg = model.config
     L, D, H, V, hd = cfg.n_layers, cfg.dim, cfg.hidden_dim, cfg.vocab_size, cfg.head_dim
     gain_copies = -(-knobs.norm_lanes(D) // 2)
     words_per_pass = -(-D // knobs.values_per_lane)
-    silu_gates = min(H, -(-knobs.lanes // words_per_pass))
+    silu_gates = silu_width(knobs.lanes, words_per_pass, H)
     # a chip after the first of a chain has no embedding (hw_core g_no_embedding)
     embedding = [V * D * model.knobs["bits"]["embedding"], V * SCALE_BITS] if _holds_embedding(model) else []
     return (embedding + [knobs.context * (hd // 2) * 32]

@@ -47,7 +47,7 @@ module hw_vecbuf #(
     wire [NR*G*W-1:0] bank_q;
 
     // CONSEC: the writers' valid bits and data, padded to G and rotated by the first
-    // index's bank, so that rot_*[b] is what lands in bank b
+    // index's bank, so that entry b of `rot` is what lands in bank b
     wire [31:0]  base_idx = wr_idx[31:0];
     wire [GW-1:0] base_bank = (G > 1) ? base_idx[GW-1:0] : {GW{1'b0}};
     reg  [G*(W+1)-1:0] rot_in;

@@ -175,7 +175,7 @@ def w2_delay(hidden: int, lanes: int, vpl: int, dim: int) -> int:
     the cycle after its h3 rows are written (and after the group before), each readable
     SILU_LATENCY cycles after its issue."""
     wpp = -(-dim // vpl)
-    silu_w = min(-(-lanes // wpp), hidden)
+    silu_w = silu_width(lanes, wpp, hidden)
     best, c = 0, -8 * hidden
     for first in range(0, hidden, silu_w):
         last = min(first + silu_w, hidden) - 1
@@ -195,10 +195,14 @@ def packs_two_lanes(wb: int) -> bool:
     return wb <= PACK_MAX_BITS
 
 
+def silu_width(lanes: int, wpp: int, hidden: int) -> int:
+    """hw_core SILU_W: SiLU gates per cycle, enough to keep up with w3's rows (lanes every wpp cycles)."""
+    return min(-(-lanes // wpp), hidden)
+
+
 def vecbuf_banks(lanes: int, vpl: int, norm_w: int, hidden: int, wpp: int) -> int:
     """hw_core VB_G: the vector buffers' banks, the next power of two of the widest writer or window."""
-    silu_w = min(-(-lanes // wpp), hidden)
-    return 1 << (max(lanes, norm_w, vpl, silu_w, 4) - 1).bit_length()
+    return 1 << (max(lanes, norm_w, vpl, silu_width(lanes, wpp, hidden), 4) - 1).bit_length()
 
 
 def unaligned_lane_luts(lanes: int, vpl: int, norm_w: int, hidden: int, wpp: int) -> int:
