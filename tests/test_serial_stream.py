@@ -199,7 +199,13 @@ def test_a_new_session_resumes_the_stream_under_a_new_id(model):
         for t in it:                                # a token already taken is yielded before the error
             got.append(t.id)
     bridge.stream_poll()                            # frames pushed into the void
-    dev.reconnect(SerialTransport(LoggingSerial(bridge), timeout=0.05))
+    new_port = LoggingSerial(bridge)
+    dev.reconnect(SerialTransport(new_port, timeout=0.05))
     got += [t.id for t in dev.resume()]
     assert got == golden(model, prompt, n, **kw)
-    assert bridge.stream_id != first_id and not bridge.stream_on
+    # the new session turned the stream on under another id (the bridge's id reads 0 once it is off,
+    # so the ids are taken from the STREAM_CTRL writes the host sent)
+    turned_on = [v for v in (struct.unpack_from("<I", f.payload, 2)[0] for f in new_port.stream_writes())
+                 if v & R.STREAM_ON]
+    assert turned_on and all(v >> R.STREAM_ID_SHIFT & 0xFF != first_id for v in turned_on)
+    assert not bridge.stream_on
