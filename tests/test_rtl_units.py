@@ -44,7 +44,8 @@ class Unit:
     sources: tuple[str, ...]                # files in hw/rtl/
     params: dict = field(default_factory=dict)
     env: dict = field(default_factory=dict)  # the build's parameters, for the testbench
-    table: str | None = None                # hex file passed as TABLE_FILE
+    table: str | None = None                # hex file passed as table_param
+    table_param: str = "TABLE_FILE"
 
 
 # N not a multiple of G, 3 writers over 8 banks, port 2 left out
@@ -72,6 +73,11 @@ UNITS = [
     Unit("hw_mac_pack-n3w4", "hw_mac_pack", ("hw_mac_pack.v",), {"N": 3, "WB": 4}, {"PACK_N": "3", "PACK_WB": "4"}),
     Unit("hw_mac_pack-n4w3", "hw_mac_pack", ("hw_mac_pack.v",), {"N": 4, "WB": 3}, {"PACK_N": "4", "PACK_WB": "3"}),
     Unit("hw_mac_pack-n2w8", "hw_mac_pack", ("hw_mac_pack.v",), {"N": 2, "WB": 8}, {"PACK_N": "2", "PACK_WB": "8"}),
+    # the greedy scan: groups of 4 that do not divide the lanes (11: 4 + 4 + 3), the last word part-empty
+    Unit("hw_sampler-l11v100", "hw_sampler", ("hw_sampler.v",), {"LANES": 11, "V": 100, "WAW": 4},
+         {"SAMPLER_LANES": "11", "SAMPLER_V": "100", "SAMPLER_WAW": "4"}, "exp2.hex", "EXP_FILE"),
+    Unit("hw_sampler-l3v37", "hw_sampler", ("hw_sampler.v",), {"LANES": 3, "V": 37, "WAW": 4},
+         {"SAMPLER_LANES": "3", "SAMPLER_V": "37", "SAMPLER_WAW": "4"}, "exp2.hex", "EXP_FILE"),
 ]
 
 # Parameter sets for lint beyond the defaults: narrow, wide and degenerate sizes.
@@ -93,6 +99,9 @@ LINT_CASES = [
     ("hw_vecbuf", ("hw_vecbuf.v",), {"N": 172, "G": 16, "NW": 11, "CONSEC": 1}),
     ("hw_mac_pack", ("hw_mac_pack.v",), {}), ("hw_mac_pack", ("hw_mac_pack.v",), {"N": 1, "WB": 2}),
     ("hw_mac_pack", ("hw_mac_pack.v",), {"N": 5, "WB": 8}),
+    # the greedy scan's groups: 4 dividing the lanes, 4 not (11: 4 + 4 + 3), 2 of 3, 1 of 1
+    ("hw_sampler", ("hw_sampler.v",), {}), ("hw_sampler", ("hw_sampler.v",), {"LANES": 11, "V": 512, "WAW": 6, "TW": 9}),
+    ("hw_sampler", ("hw_sampler.v",), {"LANES": 3, "V": 37}), ("hw_sampler", ("hw_sampler.v",), {"LANES": 1, "V": 5}),
 ]
 
 # ECP5 cells a clean synthesis may leave ($scopeinfo: hierarchy bookkeeping, no logic).
@@ -168,7 +177,7 @@ def test_lint_clean(top, files, params):
 def test_unit_matches_numerics(unit, tables):
     params = dict(unit.params)
     if unit.table:
-        params["TABLE_FILE"] = f'"{(tables / unit.table).resolve()}"'
+        params[unit.table_param] = f'"{(tables / unit.table).resolve()}"'
     build = build_once(unit.label, with_deps(unit.sources), unit.top, parameters=params)
     run_cocotb(build, f"testbench.units.test_{unit.top}", extra_env=unit.env)
 

@@ -10,8 +10,11 @@
 // The logits are read from the core's logit RAM, one word of LANES logits per
 // matvec pass (logit r at word r / LANES, field r % LANES), as soon as the
 // classifier has written the word (lg_ready): one logit per cycle into hw_topk
-// when sampling, G (4, 2 or 1, dividing LANES) per cycle when greedy, where a
+// when sampling, G (4, or 2 / 1 below 4 lanes) per cycle when greedy, where a
 // running maximum (strictly greater, so the first index wins) replaces top-k.
+// A group never spans two words: a word of LANES logits takes ceil(LANES / G)
+// cycles, its last group's fields past LANES masked (11 lanes: 4 + 4 + 3), so
+// the scan keeps up with a classifier writing a word every D / VPL cycles.
 module hw_sampler #(
     parameter V        = 32,                                // vocabulary size
     parameter LANES    = 4,                                 // logits per RAM word
@@ -50,7 +53,7 @@ module hw_sampler #(
     localparam EW  = 16 + KW;                               // E <= K_MAX * 2**15
     localparam integer LANES_I = LANES;
     localparam integer VI      = V;
-    localparam integer G       = (LANES % 4 == 0) ? 4 : (LANES % 2 == 0) ? 2 : 1;
+    localparam integer G       = (LANES >= 4) ? 4 : (LANES >= 2) ? 2 : 1;
 
     localparam [2:0] ST_IDLE = 3'd0,
                      ST_SCAN = 3'd1,
@@ -94,7 +97,7 @@ module hw_sampler #(
     reg            g1_valid;            // greedy: G logits in lg_data this cycle
     reg            ga_valid;            // their lane fields registered
     reg [G*24-1:0] ga_val;
-    reg [G-1:0]    ga_ok;               // index < V
+    reg [G-1:0]    ga_ok;               // index < V and field < LANES
     reg [TW-1:0]   ga_index;            // index of field 0
     reg            gb_valid;            // the group's maximum registered
     reg signed [23:0] gb_val;
@@ -175,9 +178,11 @@ module hw_sampler #(
     always @* begin
         for (gj = 0; gj < G; gj = gj + 1) begin
             gidx      = {{(32-TW){1'b0}}, s1_index} + gj;
-            g1_ok[gj] = (gidx < VI);
+            g1_ok[gj] = (gidx < VI) && ({{(32-LNW){1'b0}}, s1_lane} + gj < LANES_I);
         end
     end
+    // the word with G empty fields above it: a word's last group may reach past LANES
+    wire [24*(LANES+G)-1:0] lg_pad = {{(24*G){1'b0}}, lg_data};
 
     integer ga;
     always @(posedge clk) begin
@@ -185,7 +190,7 @@ module hw_sampler #(
         ga_index <= s1_index;
         ga_ok    <= g1_ok;
         for (ga = 0; ga < G; ga = ga + 1) begin
-            ga_val[24*ga +: 24] <= lg_data[24*({{(32-LNW){1'b0}}, s1_lane} + ga) +: 24];
+            ga_val[24*ga +: 24] <= lg_pad[24*({{(32-LNW){1'b0}}, s1_lane} + ga) +: 24];
         end
         gc_valid <= ga_valid;
         gc_w     <= wc_next;
@@ -337,10 +342,12 @@ module hw_sampler #(
     assign rng_state = lfsr_state;
 
     // ---------------------------------------------------------------- control
-    wire scan_last = ({{(31-TW){1'b0}}, i_reg} + step >= VI);
     wire lane_wrap = ({{(32-LNW){1'b0}}, lane_reg} + step >= LANES_I);
-    wire [31:0] i_step    = {{(31-TW){1'b0}}, i_reg} + step;
     wire [31:0] lane_step = {{(32-LNW){1'b0}}, lane_reg} + step;
+    // a word's last group takes the logits left in it (fewer than G when G does not divide LANES)
+    wire [31:0] lane_left = LANES_I - {{(32-LNW){1'b0}}, lane_reg};
+    wire [31:0] i_step    = {{(31-TW){1'b0}}, i_reg} + (lane_wrap ? lane_left : step);
+    wire scan_last = (i_step >= VI);
     wire [KW-1:0] k_req  = (top_k >= 1 && top_k <= K_MAX) ? top_k[KW-1:0] : K_MAX[KW-1:0];
 
     always @(posedge clk) begin

@@ -260,7 +260,7 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     # last pass's rows summed, rsqrt, then the scale pass runs ahead of the matrix by
     # norm_lead groups (the matrix reads VPL elements per cycle, the norm writes nw)
     norm = -(-lay.lanes // nw) + NORM_TAIL + norm_lead(D, lay.vpl, nw)
-    sampler = -(-lay.lanes // _greedy_width(lay.lanes)) + 6
+    sampler = greedy_scan(lay.lanes, wpp, V)
     ew = knobs.emb_lanes(D)                               # embedding elements per cycle
     att = attention.cycles(model, knobs, wpp)             # the attention schedule's terms
     vector = (D // ew + EMB_LATENCY + TOKEN_STEPS + norm - -(-lay.lanes // nw) + 1   # embedding, its norm
@@ -324,9 +324,19 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
                     knobs.rope_lanes(cfg), att, lora_cycles, ff_basis, core, knobs.contexts, ffs)
 
 
-def _greedy_width(lanes: int) -> int:
-    """hw_sampler: logits per cycle of the greedy scan (4, 2 or 1, dividing LANES)."""
-    return 4 if lanes % 4 == 0 else 2 if lanes % 2 == 0 else 1
+def greedy_width(lanes: int) -> int:
+    """hw_sampler G: logits per cycle of the greedy scan (4; 2 or 1 below 4 lanes)."""
+    return 4 if lanes >= 4 else 2 if lanes >= 2 else 1
+
+
+def greedy_scan(lanes: int, wpp: int, vocab: int) -> int:
+    """Cycles from the classifier's last word written to the greedy pick: that word's groups (G logits
+    a cycle, a group never spanning two words; the last word holds what is left of the vocabulary)
+    and the scan's 6-cycle tail; when a word takes the scan longer than the classifier takes to
+    write one (wpp cycles), the scan falls behind by the difference at each word before the last."""
+    g, words = greedy_width(lanes), -(-vocab // lanes)
+    last = vocab - (words - 1) * lanes
+    return -(-last // g) + 6 + (words - 1) * max(0, -(-lanes // g) - wpp)
 
 
 def positions(context: int) -> list[int]:
