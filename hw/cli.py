@@ -334,6 +334,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
         raise DeviceCommandError(str(exc)) from exc
 
 
+# the knobs `build --fastest` chooses, with their option defaults (given otherwise: refused, not overridden)
+FASTEST_CHOOSES = {"lanes": 16, "vpl": 4, "dsp_values": 0, "norm_width": 0}
+
+
 def cmd_build(args: argparse.Namespace) -> None:
     """Model -> fit check -> bitstream + manifest for one board (Zynq: the Vivado project)."""
     from hw.boards import BOARDS
@@ -347,10 +351,18 @@ def cmd_build(args: argparse.Namespace) -> None:
                   f"{r.bram_kbits}-kbit BRAM {r.dsps:>5,} DSP  {b.title}")
         return
     knobs = _knobs_from_args(args)
+    if args.fastest is not None:
+        from hw.flows.board_build import BuildError
+
+        chosen = [f"--{n.replace('_', '-')} {getattr(args, n)}" for n, default in FASTEST_CHOOSES.items()
+                  if getattr(args, n) != default]
+        if chosen:
+            raise BuildError(f"--fastest chooses {', '.join(chosen)} itself; drop "
+                             f"{'it' if len(chosen) == 1 else 'them'}, or drop --fastest to build that setting")
     run_build(args.board, args.model, knobs, out=args.out, build_dir=args.build_dir, tokenizer=args.tokenizer,
               freq_mhz=args.freq, check_only=args.check, force=args.force, measure=args.measure,
               router=args.router, seed=args.seed, bits=args.bits, clock_mhz=args.clock, chips=args.chips,
-              chip=args.chip,
+              chip=args.chip, fastest=args.fastest,
               **{opt.name: getattr(args, opt.name) for opt in build_options()})
 
 
@@ -654,6 +666,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1; the manifest records it): "
                                                        "another seed is another placement when routing stalls")
     p.add_argument("--check", action="store_true", help="run the fit check only")
+    p.add_argument("--fastest", type=float, nargs="?", const=0.75, metavar="LUT_SHARE",
+                   help="choose --lanes, --vpl, --dsp-values and --norm-width: the setting the board holds with "
+                        "the fewest estimated cycles a token over the context, using at most LUT_SHARE of its "
+                        "LUTs (default 0.75; hw/fastest.py); with --check, only the choice")
     p.add_argument("--force", action="store_true", help="build even when the fit check refuses")
     p.add_argument("--measure", type=int, default=0, metavar="N",
                    help="also measure cycles/token on the Verilator simulation over N tokens (manifest 'measured')")

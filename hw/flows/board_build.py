@@ -116,15 +116,19 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
               tokenizer: Path | None = None, freq_mhz: float | None = None, check_only: bool = False,
               force: bool = False, measure: int = 0, router: str | None = None, seed: int = 1,
               bits: str | None = None, clock_mhz: float | None = None, chips: int = 1,
-              chip: int | None = None, log=print, **link_options) -> dict:
+              chip: int | None = None, fastest: float | None = None, log=print, **link_options) -> dict:
     """The body of `hardwire build`; returns {'fit': FitReport, 'manifest': path | None, ...}.
 
     link_options: the build options of the board's link (hw/links, e.g. baud=3000000 for a UART);
-    None is not given."""
+    None is not given. fastest: choose the lanes, values per lane, DSP values and rmsnorm width
+    (hw/fastest.py) within this share of the board's LUTs."""
     from hw import links
     from hw.boards import fit_report, get_board, with_clock
     from hw.rtlgen.generate import generate
 
+    if fastest is not None and chips > 1:
+        raise BuildError("--fastest chooses one chip's setting; with --chips give --lanes and --vpl instead "
+                         "(or run --fastest --check on the model's share of one chip)")
     if chip is not None and chips == 1:
         raise BuildError(f"--chip {chip} picks one chip of a chain, but --chips is 1: give --chips N as well")
     if chip is not None and not 0 <= chip < chips:
@@ -141,6 +145,14 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
             f"VCO {pll.vco_mhz:.4g} MHz)")
     im, tok = load_int_model(Path(model) if model else default_model(), tokenizer, bits, board, knobs)
     knobs = knobs.resolved(im["rope_cos"].shape[0])
+    if fastest is not None:
+        from hw.fastest import FastestError
+        from hw.fastest import fastest as choose
+
+        try:
+            knobs = choose(im, knobs, board, fastest, log=log)
+        except FastestError as exc:
+            raise BuildError(str(exc)) from exc
     if chips > 1:
         return _run_chain_build(board, im, tok, knobs, chips, out, build_dir, tokenizer, freq_mhz, check_only,
                                 force, measure, router, seed, log, link_options, only=chip)
