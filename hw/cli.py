@@ -335,7 +335,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 # the knobs `build --fastest` chooses, with their option defaults (given otherwise: refused, not overridden)
-FASTEST_CHOOSES = {"lanes": 16, "vpl": 4, "dsp_values": 0, "norm_width": 0}
+FASTEST_CHOOSES = {"lanes": 16, "vpl": 4, "dsp_values": 0, "norm_width": 0, "attention_positions": 1}
 
 
 def cmd_build(args: argparse.Namespace) -> None:
@@ -667,7 +667,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "another seed is another placement when routing stalls")
     p.add_argument("--check", action="store_true", help="run the fit check only")
     p.add_argument("--fastest", type=float, nargs="?", const=0.75, metavar="LUT_SHARE",
-                   help="choose --lanes, --vpl, --dsp-values and --norm-width: the setting the board holds with "
+                   help="choose --lanes, --vpl, --dsp-values, --norm-width and --attention-positions: the setting "
+                        "the board holds with "
                         "the fewest estimated cycles a token over the context, using at most LUT_SHARE of its "
                         "LUTs (default 0.75; hw/fastest.py); with --check, only the choice")
     p.add_argument("--force", action="store_true", help="build even when the fit check refuses")

@@ -4,7 +4,8 @@ Which lanes x values per lane fit a board is not monotonic (stories260K on the E
 context: 11 x 16 fits the block RAM, 10 and 12 do not, docs/boards.md), and what each costs is known
 without building anything: the fit check (hw/boards.py, calibrated on placed builds) and the cycle
 estimate (hw/rtlgen/estimate.py, within 0.3 % of the simulation at the measured settings). So the
-search is analytic: every setting of the grid below is fit-checked, and the ones that fit are ranked
+search is analytic: every setting of the grid below (the matrix engine's lanes, values per lane, DSP
+values and rmsnorm width, and the attention's KV cache positions per cycle) is fit-checked, and the ones that fit are ranked
 by their estimated cycles per token averaged over the whole context (the figure a long generation
 sees), then by LUTs (the easier route). The other knobs (context, LoRA, streams, attention engines,
 MAC kind) stay as given. The search does not know each setting's routed Fmax: the ranking assumes
@@ -15,6 +16,7 @@ fit check's own limit, 85 %, admits designs that route for hours at 40-50 MHz, d
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 
 from hw.errors import HardwireError
@@ -23,6 +25,7 @@ MAX_LANES = 32
 VALUES_PER_LANE = (4, 8, 16, 32)
 DSP_VALUES = (0, 2, 4, 6)              # with LUT MACs: a lane's values on packed multipliers
 NORM_WIDTHS = (0, 4)                   # 0: the generator's choice
+POSITIONS = (1, 2, 4)                  # KV cache positions per cycle of each attention engine
 SHOWN = 5                              # candidates the build log lists
 LUT_SHARE = 0.75                       # of the board's LUTs a candidate may take
 
@@ -44,18 +47,20 @@ class Candidate:
         k = self.knobs
         return (f"--lanes {k.lanes} --vpl {k.values_per_lane}"
                 + (f" --dsp-values {k.dsp_values}" if k.dsp_values else "")
-                + (f" --norm-width {k.norm_width}" if k.norm_width else ""))
+                + (f" --norm-width {k.norm_width}" if k.norm_width else "")
+                + (f" --attention-positions {k.attention_positions}" if k.attention_positions > 1 else ""))
 
 
 def grid(knobs, dim: int):
     """The settings searched: lanes 1..MAX_LANES x values per lane (at most dim) x, with LUT MACs,
-    DSP values (fewer than the values) x rmsnorm widths (at most the values)."""
+    DSP values (fewer than the values) x rmsnorm widths (at most the values) x attention positions
+    per cycle (those dividing the context: the knobs refuse the others)."""
     for vpl in (v for v in VALUES_PER_LANE if v <= dim):
         dsps = [d for d in DSP_VALUES if d < vpl] if knobs.macs == "lut" else [0]
-        for dsp in dsps:
-            for norm in (n for n in NORM_WIDTHS if n <= vpl):
-                for lanes in range(1, MAX_LANES + 1):
-                    yield replace(knobs, lanes=lanes, values_per_lane=vpl, dsp_values=dsp, norm_width=norm)
+        for dsp, norm, pos in itertools.product(dsps, [n for n in NORM_WIDTHS if n <= vpl], POSITIONS):
+            for lanes in range(1, MAX_LANES + 1):
+                yield replace(knobs, lanes=lanes, values_per_lane=vpl, dsp_values=dsp, norm_width=norm,
+                              attention_positions=pos)
 
 
 def candidates(model, knobs, board, lut_share: float = LUT_SHARE) -> list[Candidate]:
@@ -90,7 +95,8 @@ def fastest(model, knobs, board, lut_share: float = LUT_SHARE, log=print):
     found = candidates(model, knobs, board, lut_share)
     if not found:
         raise FastestError(
-            f"no setting of lanes 1..{MAX_LANES} x values per lane {', '.join(map(str, VALUES_PER_LANE))} fits "
+            f"no setting of lanes 1..{MAX_LANES} x values per lane {', '.join(map(str, VALUES_PER_LANE))} "
+            f"(x DSP values, rmsnorm widths, attention positions) fits "
             f"{board.name} within {lut_share:.0%} of its LUTs with the other knobs as given (context "
             f"{knobs.context}, LoRA rank {knobs.lora_rank}, {knobs.streams} stream(s)): a larger --fastest "
             "share, a smaller --context, no LoRA, narrower --bits or a bigger board")
@@ -98,6 +104,6 @@ def fastest(model, knobs, board, lut_share: float = LUT_SHARE, log=print):
         f"the estimate (mean cycles a token over the {knobs.context}-token context; tokens/s at "
         f"{board.clock_mhz:g} MHz):")
     for c in found[:SHOWN]:
-        log(f"  {c.setting:46s} {c.mean_cycles:9,.0f} cycles  {board.clock_mhz * 1e6 / c.mean_cycles:9,.0f} tok/s  "
+        log(f"  {c.setting:70s} {c.mean_cycles:9,.0f} cycles  {board.clock_mhz * 1e6 / c.mean_cycles:9,.0f} tok/s  "
             f"LUT {c.luts:,}  BRAM {c.brams}  DSP {c.dsps}")
     return found[0].knobs
