@@ -177,6 +177,9 @@ FF_CAL = {name: f.fit.ff for name, f in FAMILIES.items()}
 FF_CAL_LUT_MACS = {name: f.fit.ff_lut_macs or f.fit.ff for name, f in FAMILIES.items()}
 DSP_PER_REQUANT = {name: f.fit.dsp_per_requant for name, f in FAMILIES.items() if f.fit.dsp_per_requant}
 DSP_FIXED = {name: f.fit.dsp_fixed for name, f in FAMILIES.items() if f.fit.dsp_fixed is not None}
+DSP_FIXED_LUT_MACS = {name: f.fit.dsp_fixed_lut_macs or f.fit.dsp_fixed for name, f in FAMILIES.items()
+                      if f.fit.dsp_fixed is not None}
+NORM_FFS = {name: f.fit.norm_ffs for name, f in FAMILIES.items()}
 ICE40_LUTS_PER_MULT = 150   # an ECP5 MULT18X18D's worth of multiplier built from LUT4s
 # The attention schedule's engines and KV cache (their DSPs, LUTs, flip-flops, block RAMs and the
 # knob changes that shrink them) are counted by hw/rtlgen/attention.py (`fit_cost`, `suggestions`);
@@ -326,7 +329,8 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
                      + LORA_DSPS * lora_on)
     dsps = 0
     if fam in DSP_PER_REQUANT:
-        fixed_mults = DSP_FIXED[fam] - (0 if _holds_embedding(model) else EMB_DSPS * est.embedding_width)
+        fixed = (DSP_FIXED_LUT_MACS if knobs.macs == "lut" else DSP_FIXED)[fam]
+        fixed_mults = fixed - (0 if _holds_embedding(model) else EMB_DSPS * est.embedding_width)
         dsps = (est.mac_multipliers + DSP_PER_REQUANT[fam] * est.requant_multipliers
                 + ctxs * (fixed_mults + context_mults) + CONTEXT_DSPS * (ctxs - 1))
     else:       # iCE40: the multipliers an ECP5 puts in DSPs become LUTs
@@ -336,7 +340,7 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
                                                  + LORA_DSPS * lora_on))
     ff_a, ff_b = (FF_CAL_LUT_MACS if knobs.macs == "lut" else FF_CAL)[fam]
     ffs = (int(ff_a * (est.ff_basis + (ctxs - 1) * core) + ff_b * (1 + CONTEXT_FF_SHARE[knobs.macs] * (ctxs - 1)))
-           + ctxs * (att.ffs + LORA_FFS * lora_on) + est.lane_ffs)
+           + ctxs * (att.ffs + LORA_FFS * lora_on + NORM_FFS[fam] * max(0, est.norm_width - 2)) + est.lane_ffs)
     return [
         Need("luts", luts, int(LUT_LIMIT * res.luts), res.luts,
              f"{per:g} x estimate {est.luts:,} + {fixed:,}" + (f", {ctxs} contexts" if ctxs > 1 else "")),

@@ -21,7 +21,9 @@ class FitCalibration:
     registers), where they differ.
     dsp_per_requant: DSPs per requant multiplier; None when the flow builds multipliers from LUTs.
     dsp_fixed: DSPs of the core besides the lanes (one attention engine of head dim 16 included).
-    engine_other_dsps: an attention engine's DSPs besides its per-position products."""
+    engine_other_dsps: an attention engine's DSPs besides its per-position products.
+    dsp_fixed_lut_macs: dsp_fixed of builds with LUT MACs, where it differs.
+    norm_ffs: flip-flops per rmsnorm element per cycle past 2 that the ff line does not cover."""
     lut: tuple[float, int]
     ff: tuple[float, int]
     dsp_per_requant: int | None = None
@@ -29,6 +31,8 @@ class FitCalibration:
     lut_lut_macs: tuple[float, int] | None = None
     dsp_fixed: int | None = None
     engine_other_dsps: int | None = None
+    dsp_fixed_lut_macs: int | None = None
+    norm_ffs: int = 0
 
 
 class Family:

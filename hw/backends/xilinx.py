@@ -44,12 +44,18 @@ class Zynq(Family):
 # through the v2 core's generator 1.6 count (31,779 LUT, 15,132 FF), with the slopes the ECP5's
 # LUT-MAC lines have against its DSP-MAC ones (hw/backends/ecp5.py: one Xilinx LUT-MAC build measured;
 # xcup: scaled by the 16 x 4 xcup/xc7 ratios, not measured).
+# Generator 1.13 (thirtieth session, docs/vivado.md): five LUT-MAC builds of models/default (all weights
+# 4-bit; 16 x 16 with 0 or 6 DSP values, rmsnorm 4 or 8 wide, RoPE 1 or 2 pairs; 16 x 8) refit the LUT-MAC
+# lines: LUT6 + LUT RAM 30,319..34,963, where the 1.6 line counted 8-13 % more; their FFs grow ~160 per
+# rmsnorm element past 2 (norm_ffs), which the line had not counted (up to 518 under at width 8); and
+# the builds at 16 values a lane used 3 DSP48E1 more than counted at every DSP value and norm width
+# (87-155), the 16 x 8 one 1 fewer: dsp_fixed_lut_macs 64.
 ZYNQ7 = Zynq("zynq7", FitCalibration(lut=(1.22, 6_500), ff=(0.27, 6_800), dsp_per_requant=1, dsp_fixed=60,
                                      engine_other_dsps=7, ff_lut_macs=(0.06, 11_800),
-                                     lut_lut_macs=(0.71, 14_000)))
+                                     lut_lut_macs=(0.55, 16_950), dsp_fixed_lut_macs=64, norm_ffs=170))
 # UltraScale+ (xcup) used 7 % more LUTs and 28 % more FFs than xc7 at 16 x 4 (22,185 and 13,309,
 # generator 1.6), so its lines are the Zynq-7000 slopes scaled by that, through that point and rounded
 # up (Vivado not run).
 ZYNQMP = Zynq("zynqmp", FitCalibration(lut=(1.31, 6_600), ff=(0.35, 8_700), dsp_per_requant=1, dsp_fixed=60,
                                        engine_other_dsps=7, ff_lut_macs=(0.08, 15_100),
-                                       lut_lut_macs=(0.76, 15_000)))
+                                       lut_lut_macs=(0.59, 18_150), dsp_fixed_lut_macs=64, norm_ffs=220))
