@@ -38,6 +38,7 @@ class FastestError(HardwireError):
 class Candidate:
     knobs: object                      # resolved Knobs
     mean_cycles: float                 # estimated, positions 0 .. context - 1
+    first_cycles: int                  # estimated, position 0 (what short generations see)
     luts: int
     brams: int
     dsps: int
@@ -83,7 +84,7 @@ def candidates(model, knobs, board, lut_share: float = LUT_SHARE) -> list[Candid
             continue
         est = estimate(model, rom_layout(model, k.lanes, k.values_per_lane), k)
         mean = sum(est.cycles(p) for p in range(ctx)) / ctx
-        out.append(Candidate(k, mean, need["luts"].need, need["brams"].need, need["dsps"].need))
+        out.append(Candidate(k, mean, est.cycles(0), need["luts"].need, need["brams"].need, need["dsps"].need))
     return sorted(out, key=lambda c: (c.mean_cycles, c.luts))
 
 
@@ -105,5 +106,5 @@ def fastest(model, knobs, board, lut_share: float = LUT_SHARE, log=print):
         f"{board.clock_mhz:g} MHz):")
     for c in found[:SHOWN]:
         log(f"  {c.setting:70s} {c.mean_cycles:9,.0f} cycles  {board.clock_mhz * 1e6 / c.mean_cycles:9,.0f} tok/s  "
-            f"LUT {c.luts:,}  BRAM {c.brams}  DSP {c.dsps}")
+            f"(position 0: {c.first_cycles:,})  LUT {c.luts:,}  BRAM {c.brams}  DSP {c.dsps}")
     return found[0].knobs
