@@ -334,8 +334,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
         raise DeviceCommandError(str(exc)) from exc
 
 
-# the knobs `build --fastest` chooses, with their option defaults (given otherwise: refused, not overridden)
-FASTEST_CHOOSES = {"lanes": 16, "vpl": 4, "dsp_values": 0, "norm_width": 0, "attention_positions": 1}
+# the matrix-engine knobs `build --fastest` chooses, with their option defaults (given otherwise: refused,
+# not overridden); the attention schedule's are hw/rtlgen/attention.py's
+FASTEST_CHOOSES = {"lanes": 16, "vpl": 4, "dsp_values": 0, "norm_width": 0}
 
 
 def cmd_build(args: argparse.Namespace) -> None:
@@ -354,8 +355,10 @@ def cmd_build(args: argparse.Namespace) -> None:
     if args.fastest is not None:
         from hw.flows.board_build import BuildError
 
+        from hw.rtlgen import attention
+
         chosen = [f"--{n.replace('_', '-')} {getattr(args, n)}" for n, default in FASTEST_CHOOSES.items()
-                  if getattr(args, n) != default]
+                  if getattr(args, n) != default] + attention.searched_options_given(args)
         if chosen:
             raise BuildError(f"--fastest chooses {', '.join(chosen)} itself; drop "
                              f"{'it' if len(chosen) == 1 else 'them'}, or drop --fastest to build that setting")
@@ -667,8 +670,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "another seed is another placement when routing stalls")
     p.add_argument("--check", action="store_true", help="run the fit check only")
     p.add_argument("--fastest", type=float, nargs="?", const=0.75, metavar="LUT_SHARE",
-                   help="choose --lanes, --vpl, --dsp-values, --norm-width and --attention-positions: the setting "
-                        "the board holds with "
+                   help="choose --lanes, --vpl, --dsp-values, --norm-width and the attention's KV positions a "
+                        "cycle: the setting the board holds with "
                         "the fewest estimated cycles a token over the context, using at most LUT_SHARE of its "
                         "LUTs (default 0.75; hw/fastest.py); with --check, only the choice")
     p.add_argument("--force", action="store_true", help="build even when the fit check refuses")

@@ -1,13 +1,13 @@
-"""`hardwire build --fastest`: the matrix-engine setting a board holds with the fewest cycles a token.
+"""`hardwire build --fastest`: the setting a board holds with the fewest cycles a token.
 
 Which lanes x values per lane fit a board is not monotonic (stories260K on the ECP5-85F at its whole
 context: 11 x 16 fits the block RAM, 10 and 12 do not, docs/boards.md), and what each costs is known
 without building anything: the fit check (hw/boards.py, calibrated on placed builds) and the cycle
 estimate (hw/rtlgen/estimate.py, within 0.3 % of the simulation at the measured settings). So the
 search is analytic: every setting of the grid below (the matrix engine's lanes, values per lane, DSP
-values and rmsnorm width, and the attention's KV cache positions per cycle) is fit-checked, and the ones that fit are ranked
-by their estimated cycles per token averaged over the whole context (the figure a long generation
-sees), then by LUTs (the easier route). The other knobs (context, LoRA, streams, attention engines,
+values and rmsnorm width, and the attention's KV cache positions per cycle) is fit-checked, and the
+ones that fit are ranked by their estimated cycles per token averaged over the whole context (the
+figure a long generation sees), then by LUTs (the easier route). The other knobs (context, LoRA, streams, attention engines,
 MAC kind) stay as given. The search does not know each setting's routed Fmax: the ranking assumes
 the board's clock for all, which the route then confirms or not. What it does know is that a fuller
 device routes slower and at a lower clock, so a setting may take at most `lut_share` of the board's
@@ -20,12 +20,12 @@ import itertools
 from dataclasses import dataclass, replace
 
 from hw.errors import HardwireError
+from hw.rtlgen import attention
 
 MAX_LANES = 32
 VALUES_PER_LANE = (4, 8, 16, 32)
 DSP_VALUES = (0, 2, 4, 6)              # with LUT MACs: a lane's values on packed multipliers
 NORM_WIDTHS = (0, 4)                   # 0: the generator's choice
-POSITIONS = (1, 2, 4)                  # KV cache positions per cycle of each attention engine
 SHOWN = 5                              # candidates the build log lists
 LUT_SHARE = 0.75                       # of the board's LUTs a candidate may take
 
@@ -48,20 +48,19 @@ class Candidate:
         k = self.knobs
         return (f"--lanes {k.lanes} --vpl {k.values_per_lane}"
                 + (f" --dsp-values {k.dsp_values}" if k.dsp_values else "")
-                + (f" --norm-width {k.norm_width}" if k.norm_width else "")
-                + (f" --attention-positions {k.attention_positions}" if k.attention_positions > 1 else ""))
+                + (f" --norm-width {k.norm_width}" if k.norm_width else "") + attention.search_options(k))
 
 
 def grid(knobs, dim: int):
     """The settings searched: lanes 1..MAX_LANES x values per lane (at most dim) x, with LUT MACs,
-    DSP values (fewer than the values) x rmsnorm widths (at most the values) x attention positions
-    per cycle (those dividing the context: the knobs refuse the others)."""
+    DSP values (fewer than the values) x rmsnorm widths (at most the values) x the attention schedules
+    hw/rtlgen/attention.py offers (those the context refuses are skipped by the knobs)."""
     for vpl in (v for v in VALUES_PER_LANE if v <= dim):
         dsps = [d for d in DSP_VALUES if d < vpl] if knobs.macs == "lut" else [0]
-        for dsp, norm, pos in itertools.product(dsps, [n for n in NORM_WIDTHS if n <= vpl], POSITIONS):
-            for lanes in range(1, MAX_LANES + 1):
-                yield replace(knobs, lanes=lanes, values_per_lane=vpl, dsp_values=dsp, norm_width=norm,
-                              attention_positions=pos)
+        for dsp, norm in itertools.product(dsps, [n for n in NORM_WIDTHS if n <= vpl]):
+            for schedule in attention.search_variants(knobs):
+                for lanes in range(1, MAX_LANES + 1):
+                    yield replace(schedule, lanes=lanes, values_per_lane=vpl, dsp_values=dsp, norm_width=norm)
 
 
 def candidates(model, knobs, board, lut_share: float = LUT_SHARE) -> list[Candidate]:

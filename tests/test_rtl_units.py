@@ -218,6 +218,21 @@ def test_units_synthesize_for_ecp5(tables):
 
 
 @pytest.mark.synth
+@pytest.mark.parametrize("n,blocks", [(2, 1), (4, 2)])
+def test_exp2_items_share_the_table_two_per_block(tables, n, blocks):
+    """hw_exp2 with N items a cycle (an attention engine's N KV positions): one table read through both
+    ports of each block RAM, so 2 items take one DP16KD, 4 take two (one a position before)."""
+    stat = tables / f"stat_exp2_n{n}.json"     # run in the table folder: exp2.hex resolves as the default
+    stat.unlink(missing_ok=True)
+    run_yosys(f"read_verilog {os.path.relpath(RTL / 'hw_exp2.v', tables)} "
+              f"{os.path.relpath(RTL / 'hw_valid_pipe.v', tables)}; "
+              f"chparam -set N {n} -set ZW 13 hw_exp2; synth_ecp5 -top hw_exp2; "
+              f"tee -q -o {stat.name} stat -json", cwd=tables)
+    cells = json.loads(stat.read_text())["design"]["num_cells_by_type"]
+    assert cells.get("DP16KD", 0) == blocks, cells
+
+
+@pytest.mark.synth
 def test_vecbuf_is_lut_ram_on_ecp5():
     """hw_vecbuf's point: its banks are LUT RAM, not flip-flops behind a decoder and wide multiplexers."""
     folder = SIM_BUILD / "synth_vecbuf"

@@ -304,8 +304,7 @@ module hw_attention #(
     reg [P*ZW-1:0]    z3;
     reg signed [SCW-1:0] v_max;                     // the value stage head's maximum score
     wire [P*ZW-1:0]   z_next;
-    wire [P-1:0]      e_valid_p;
-    wire              e_valid = e_valid_p[0];
+    wire              e_valid;
     wire [P*16-1:0]   e_val;
 
     generate
@@ -323,20 +322,22 @@ module hw_attention #(
             always @(posedge clk) begin
                 prod2[gp*DPW +: DPW] <= diff_d[gp*SCW +: SCW] * v_m_att;
             end
-
-            hw_exp2 #(
-                .ZW(ZW),
-                .TABLE_FILE(EXP_FILE)
-            ) exp2 (
-                .clk(clk),
-                .rst(rst),
-                .in_valid(e3_valid),
-                .z(z3[gp*ZW +: ZW]),
-                .out_valid(e_valid_p[gp]),
-                .e(e_val[gp*16 +: 16])
-            );
         end
     endgenerate
+
+    // the P positions' exponents from one table (two per block RAM: its two read ports)
+    hw_exp2 #(
+        .ZW(ZW),
+        .TABLE_FILE(EXP_FILE),
+        .N(P)
+    ) exp2 (
+        .clk(clk),
+        .rst(rst),
+        .in_valid(e3_valid),
+        .z(z3),
+        .out_valid(e_valid),
+        .e(e_val)
+    );
 
     always @(posedge clk) begin
         e1_valid <= v_issuing;
@@ -734,7 +735,7 @@ module hw_attention #(
     end
 
     // div_busy is only observed through div_done; keep lint quiet about it
-    wire unused_ok = &{1'b0, div_busy, div_q[40:RW], wfull[MPW-1:WW], e_valid_p};
+    wire unused_ok = &{1'b0, div_busy, div_q[40:RW], wfull[MPW-1:WW]};
 
 endmodule
 

@@ -5,52 +5,54 @@
 // hw_exp2: e = 2**(-z/256) in Q15 for an unsigned z, exactly as hw/numerics.py
 // exp2_neg: EXP2[z & 255] >> (z >> 8), and 0 once z >> 8 >= 16. EXP2 is a
 // 256 x 16 table ($readmemh of TABLE_FILE, written by hw/rtl_tables.py exp2_hex).
-// Pipelined, one item per cycle, LATENCY = 2: S1 table read -> S2 shift.
+// Pipelined, N items per cycle (z_j at [ZW*j +: ZW], e_j at [16*j +: 16]), LATENCY = 2:
+// S1 table read -> S2 shift. The N reads share one table: a block RAM has two read
+// ports, so N = 2 (an attention engine's 2 KV positions a cycle) takes one block, not two.
 module hw_exp2 #(
     parameter ZW         = 32,          // bits of z (unsigned), >= 8
-    parameter TABLE_FILE = "exp2.hex"   // 256 words of 16 bits
+    parameter TABLE_FILE = "exp2.hex",  // 256 words of 16 bits
+    parameter N          = 1            // items per cycle
 ) (
-    input  wire          clk,
-    input  wire          rst,           // sync, clears out_valid
-    input  wire          in_valid,
-    input  wire [ZW-1:0] z,             // exponent in 1/256 units
-    output wire          out_valid,
-    output wire [15:0]   e              // Q15, 32768 = 1.0
+    input  wire            clk,
+    input  wire            rst,         // sync, clears out_valid
+    input  wire            in_valid,
+    input  wire [N*ZW-1:0] z,           // exponents in 1/256 units
+    output wire            out_valid,
+    output wire [N*16-1:0] e            // Q15, 32768 = 1.0
 ) ;
 
     localparam LATENCY = 2;             // cycles from in_valid to out_valid
 
-    // ---------------------------------------------------------------- S1: table read
-    // z zero-extended by 12 bits so the fields below exist for any ZW >= 8.
-    wire [ZW+11:0] z_ext  = {12'd0, z};
-    wire           z_huge = |z_ext[ZW+11:12];  // z >> 8 >= 16: result 0
+    (* rom_style = "block" *)
+    reg [15:0] table_words [0:255];
+    initial $readmemh(TABLE_FILE, table_words);
 
-    wire [15:0] t_s1;
-    reg  [3:0]  ip_s1;
-    reg         zero_s1;
+    genvar gj;
+    generate
+        for (gj = 0; gj < N; gj = gj + 1) begin : g_item
+            // ------------------------------------------------------------ S1: table read
+            // z zero-extended by 12 bits so the fields below exist for any ZW >= 8.
+            wire [ZW+11:0] z_ext  = {12'd0, z[gj*ZW +: ZW]};
+            wire           z_huge = |z_ext[ZW+11:12];  // z >> 8 >= 16: result 0
+            reg  [15:0]    t_s1;
+            reg  [3:0]     ip_s1;
+            reg            zero_s1;
 
-    hw_rom #(
-        .WIDTH(16),
-        .DEPTH(256),
-        .FILE(TABLE_FILE)
-    ) table_rom (
-        .clk(clk),
-        .en(1'b1),
-        .addr(z_ext[7:0]),
-        .q(t_s1)
-    );
+            always @(posedge clk) begin
+                t_s1    <= table_words[z_ext[7:0]];
+                ip_s1   <= z_ext[11:8];
+                zero_s1 <= z_huge;
+            end
 
-    always @(posedge clk) begin
-        ip_s1   <= z_ext[11:8];
-        zero_s1 <= z_huge;
-    end
+            // ------------------------------------------------------------ S2: shift
+            reg [15:0] e_s2;
 
-    // ---------------------------------------------------------------- S2: shift
-    reg [15:0] e_s2;
-
-    always @(posedge clk) begin
-        e_s2 <= zero_s1 ? 16'd0 : (t_s1 >> ip_s1);
-    end
+            always @(posedge clk) begin
+                e_s2 <= zero_s1 ? 16'd0 : (t_s1 >> ip_s1);
+            end
+            assign e[gj*16 +: 16] = e_s2;
+        end
+    endgenerate
 
     // ---------------------------------------------------------------- valid pipe
     hw_valid_pipe #(
@@ -61,7 +63,6 @@ module hw_exp2 #(
         .in_valid(in_valid),
         .out_valid(out_valid)
     );
-    assign e = e_s2;
 
 endmodule
 

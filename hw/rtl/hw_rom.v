@@ -6,8 +6,8 @@
 // $readmemh(FILE) (an all-zero ROM when FILE is "", so that a unit elaborates on its
 // own), read through a register: q is rom[addr] the cycle after en.
 // One memory per instance, so `hardwire respin` finds each ROM as the block RAMs that
-// hold its hex file (hw/flows/bram_map.py). Used for the table ROMs (hw_exp2,
-// hw_rsqrt, hw_silu_gate), hw_mac_lane's weight and scale ROMs and hw_core's model,
+// hold its hex file (hw/flows/bram_map.py). Used for the table ROMs (hw_rsqrt,
+// hw_silu_gate), hw_mac_lane's weight and scale ROMs and hw_core's model,
 // layer and embedding ROMs.
 module hw_rom #(
     parameter WIDTH = 16,                                   // bits per word

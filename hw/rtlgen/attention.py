@@ -13,6 +13,7 @@ passed through hw_core (hw/rtl/hw_core.v). Everything else asks here:
     estimate     `cycles`, `token_cycles`, `rows`, `kv_cache_bits`, `describe`
                  (hw/rtlgen/estimate.py)
     fit check    `fit_cost`, `suggestions`, `SMALLEST` (hw/boards.py)
+    --fastest    `search_variants`, `search_options`, `searched_options_given` (hw/fastest.py, hw/cli.py)
     simulation   `kv_debug_index` (hw/sim/session.py: the KV cache's debug addresses)
 
 The schedule today (docs/core.md): E engines (hw_att_engines), each an
@@ -105,6 +106,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def knob_values(args: argparse.Namespace) -> dict:
     """The Knobs fields of `add_arguments`'s options."""
     return {"attention_engines": args.attention_engines, "attention_positions": args.attention_positions}
+
+
+# ---------------------------------------------------------------- build --fastest (hw/fastest.py)
+
+SEARCHED_POSITIONS = (1, 2, 4)      # the KV cache positions per cycle the search tries
+
+
+def search_variants(knobs) -> list:
+    """`knobs` with each schedule the search tries (the engines as given)."""
+    from dataclasses import replace
+
+    return [replace(knobs, attention_positions=p) for p in SEARCHED_POSITIONS]
+
+
+def search_options(knobs) -> str:
+    """The command-line options of the schedule the search chose ('' for the defaults)."""
+    return f" --attention-positions {knobs.attention_positions}" if knobs.attention_positions > 1 else ""
+
+
+def searched_options_given(args: argparse.Namespace) -> list[str]:
+    """The options the search chooses that the command line gave away from their defaults."""
+    return [f"--attention-positions {args.attention_positions}"] if args.attention_positions != 1 else []
 
 
 # ---------------------------------------------------------------- generated top
@@ -291,8 +314,9 @@ def fit_cost(model, knobs, family: str, kb: int) -> Cost:
     score_words = 2 << max(0, (knobs.context // pos - 1).bit_length())
     score_bits = pos * (16 + max(1, (hd - 1).bit_length()))
     score = e * _blocks(score_words, score_bits, kb)
-    # an exp2 table per position per engine (the first engine's first: FIXED_BLOCKS)
-    blocks = ENGINE_BLOCKS * extra + e * (pos - 1) + score - 1
+    # an exp2 table per engine, read through both ports of a block RAM: one block per two positions
+    # (generator 1.13; the first engine's first block: FIXED_BLOCKS)
+    blocks = ENGINE_BLOCKS * extra + e * (-(-pos // 2) - 1) + score - 1
     # LUT MACs also move each engine's q . k into LUT adders: 8 bit planes of head_dim int8 adds
     # per position per cycle (P of them); each position past the first also ~195 per head_dim element
     # (the row sums of the weighted values, wider KV and score words, masks): fitted to the placed
