@@ -334,9 +334,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
         raise DeviceCommandError(str(exc)) from exc
 
 
-# the matrix-engine knobs `build --fastest` chooses, with their option defaults (given otherwise: refused,
-# not overridden); the attention schedule's are hw/rtlgen/attention.py's
-FASTEST_CHOOSES = {"lanes": 16, "vpl": 4, "dsp_values": 0, "norm_width": 0}
+# the matrix-engine options `build --fastest` chooses (given away from their defaults: refused, not
+# overridden); the attention schedule's are hw/rtlgen/attention.py's SEARCHED_OPTIONS
+FASTEST_CHOOSES = ("lanes", "vpl", "dsp_values", "norm_width")
 
 
 def cmd_build(args: argparse.Namespace) -> None:
@@ -357,8 +357,9 @@ def cmd_build(args: argparse.Namespace) -> None:
 
         from hw.rtlgen import attention
 
-        chosen = [f"--{n.replace('_', '-')} {getattr(args, n)}" for n, default in FASTEST_CHOOSES.items()
-                  if getattr(args, n) != default] + attention.searched_options_given(args)
+        defaults = build_parser().parse_args(["build"])
+        chosen = [f"--{n.replace('_', '-')} {getattr(args, n)}"
+                  for n in FASTEST_CHOOSES + attention.SEARCHED_OPTIONS if getattr(args, n) != getattr(defaults, n)]
         if chosen:
             raise BuildError(f"--fastest chooses {', '.join(chosen)} itself; drop "
                              f"{'it' if len(chosen) == 1 else 'them'}, or drop --fastest to build that setting")

@@ -87,6 +87,8 @@ def test_cli_refuses_a_setting_given_with_fastest(capsys):
     assert main(["build", "--check", "--fastest", "--lanes", "8", "--dsp-values", "2"]) == EXIT_ERROR
     err = capsys.readouterr().err
     assert "--fastest chooses --lanes 8, --dsp-values 2 itself" in err
+    assert main(["build", "--check", "--fastest", "--attention-positions", "2"]) == EXIT_ERROR
+    assert "--fastest chooses --attention-positions 2 itself; drop it" in capsys.readouterr().err
 
 
 def test_cli_fastest_check_prints_the_choice_and_its_fit(default_4bit, ranked, capsys):

@@ -224,8 +224,8 @@ def test_exp2_items_share_the_table_two_per_block(tables, n, blocks):
     ports of each block RAM, so 2 items take one DP16KD, 4 take two (one a position before)."""
     stat = tables / f"stat_exp2_n{n}.json"     # run in the table folder: exp2.hex resolves as the default
     stat.unlink(missing_ok=True)
-    run_yosys(f"read_verilog {os.path.relpath(RTL / 'hw_exp2.v', tables)} "
-              f"{os.path.relpath(RTL / 'hw_valid_pipe.v', tables)}; "
+    srcs = " ".join(os.path.relpath(f, tables) for f in with_deps(("hw_exp2.v",)))
+    run_yosys(f"read_verilog {srcs}; "
               f"chparam -set N {n} -set ZW 13 hw_exp2; synth_ecp5 -top hw_exp2; "
               f"tee -q -o {stat.name} stat -json", cwd=tables)
     cells = json.loads(stat.read_text())["design"]["num_cells_by_type"]

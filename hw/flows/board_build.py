@@ -120,8 +120,8 @@ def run_build(board_name: str, model: Path | None, knobs, out: Path | None = Non
     """The body of `hardwire build`; returns {'fit': FitReport, 'manifest': path | None, ...}.
 
     link_options: the build options of the board's link (hw/links, e.g. baud=3000000 for a UART);
-    None is not given. fastest: choose the lanes, values per lane, DSP values and rmsnorm width
-    (hw/fastest.py) within this share of the board's LUTs."""
+    None is not given. fastest: choose the lanes, values per lane, DSP values, rmsnorm width and the
+    attention's KV positions a cycle (hw/fastest.py) within this share of the board's LUTs."""
     from hw import links
     from hw.boards import fit_report, get_board, with_clock
     from hw.rtlgen.generate import generate

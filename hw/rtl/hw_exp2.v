@@ -23,23 +23,33 @@ module hw_exp2 #(
 
     localparam LATENCY = 2;             // cycles from in_valid to out_valid
 
-    (* rom_style = "block" *)
-    reg [15:0] table_words [0:255];
-    initial $readmemh(TABLE_FILE, table_words);
+    // S1: the table read, N ports of one ROM (z zero-extended by 12 bits so that the fields
+    // below exist for any ZW >= 8)
+    wire [N*8-1:0]  taddr;
+    wire [N*16-1:0] t_s1;
+
+    hw_rom #(
+        .WIDTH(16),
+        .DEPTH(256),
+        .FILE(TABLE_FILE),
+        .N(N)
+    ) table_rom (
+        .clk(clk),
+        .en(1'b1),
+        .addr(taddr),
+        .q(t_s1)
+    );
 
     genvar gj;
     generate
         for (gj = 0; gj < N; gj = gj + 1) begin : g_item
-            // ------------------------------------------------------------ S1: table read
-            // z zero-extended by 12 bits so the fields below exist for any ZW >= 8.
             wire [ZW+11:0] z_ext  = {12'd0, z[gj*ZW +: ZW]};
             wire           z_huge = |z_ext[ZW+11:12];  // z >> 8 >= 16: result 0
-            reg  [15:0]    t_s1;
             reg  [3:0]     ip_s1;
             reg            zero_s1;
+            assign taddr[gj*8 +: 8] = z_ext[7:0];
 
             always @(posedge clk) begin
-                t_s1    <= table_words[z_ext[7:0]];
                 ip_s1   <= z_ext[11:8];
                 zero_s1 <= z_huge;
             end
@@ -48,7 +58,7 @@ module hw_exp2 #(
             reg [15:0] e_s2;
 
             always @(posedge clk) begin
-                e_s2 <= zero_s1 ? 16'd0 : (t_s1 >> ip_s1);
+                e_s2 <= zero_s1 ? 16'd0 : (t_s1[gj*16 +: 16] >> ip_s1);
             end
             assign e[gj*16 +: 16] = e_s2;
         end

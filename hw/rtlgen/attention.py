@@ -13,7 +13,7 @@ passed through hw_core (hw/rtl/hw_core.v). Everything else asks here:
     estimate     `cycles`, `token_cycles`, `rows`, `kv_cache_bits`, `describe`
                  (hw/rtlgen/estimate.py)
     fit check    `fit_cost`, `suggestions`, `SMALLEST` (hw/boards.py)
-    --fastest    `search_variants`, `search_options`, `searched_options_given` (hw/fastest.py, hw/cli.py)
+    --fastest    `search_variants`, `search_options`, `SEARCHED_OPTIONS` (hw/fastest.py, hw/cli.py)
     simulation   `kv_debug_index` (hw/sim/session.py: the KV cache's debug addresses)
 
 The schedule today (docs/core.md): E engines (hw_att_engines), each an
@@ -111,6 +111,7 @@ def knob_values(args: argparse.Namespace) -> dict:
 # ---------------------------------------------------------------- build --fastest (hw/fastest.py)
 
 SEARCHED_POSITIONS = (1, 2, 4)      # the KV cache positions per cycle the search tries
+SEARCHED_OPTIONS = ("attention_positions",)     # the `add_arguments` options the search chooses
 
 
 def search_variants(knobs) -> list:
@@ -123,11 +124,6 @@ def search_variants(knobs) -> list:
 def search_options(knobs) -> str:
     """The command-line options of the schedule the search chose ('' for the defaults)."""
     return f" --attention-positions {knobs.attention_positions}" if knobs.attention_positions > 1 else ""
-
-
-def searched_options_given(args: argparse.Namespace) -> list[str]:
-    """The options the search chooses that the command line gave away from their defaults."""
-    return [f"--attention-positions {args.attention_positions}"] if args.attention_positions != 1 else []
 
 
 # ---------------------------------------------------------------- generated top
