@@ -255,23 +255,21 @@ class Need:
 
 def _table_memories(model, knobs) -> list[int]:
     """Bits of each constant-table memory of the core, one block RAM at least each (the parts
-    of estimate.table_bits): embedding and its scales, RoPE, the two per-layer norm gains, SiLU,
-    exp2 (attention and sampler), rsqrt. Tables read at several addresses per cycle are copies:
-    the norm gains once per two of the rmsnorm's elements per cycle (a block RAM has two read
-    ports), the SiLU table once per gate per cycle (hw_core SILU_W; stories260K at 14 x 16 placed
-    8 SiLU and 4 + 4 gain blocks where one and 1 + 1 had been counted)."""
+    of estimate.table_bits): embedding and its scales, RoPE, SiLU, exp2 (attention and sampler),
+    rsqrt (the norm gains: _constant_rom_blocks). Tables read at several addresses per cycle are
+    copies: the SiLU table once per gate per cycle (hw_core SILU_W; stories260K at 14 x 16 placed
+    8 SiLU blocks where one had been counted)."""
     from hw.rtlgen.estimate import silu_width
     from hw.rtlgen.layout import SCALE_BITS
 
     cfg = model.config
     L, D, H, V, hd = cfg.n_layers, cfg.dim, cfg.hidden_dim, cfg.vocab_size, cfg.head_dim
-    gain_copies = -(-knobs.norm_lanes(D) // 2)
     words_per_pass = -(-D // knobs.values_per_lane)
     silu_gates = silu_width(knobs.lanes, words_per_pass, H)
     # a chip after the first of a chain has no embedding (hw_core g_no_embedding)
     embedding = [V * D * model.knobs["bits"]["embedding"], V * SCALE_BITS] if _holds_embedding(model) else []
     return (embedding + [knobs.context * (hd // 2) * 32]
-            + [L * D * 16] * (2 * gain_copies) + [L * 256 * 16] * silu_gates + [256 * 16, 256 * 16, 1024 * 16])
+            + [L * 256 * 16] * silu_gates + [256 * 16, 256 * 16, 1024 * 16])
 
 
 def _holds_embedding(model) -> bool:
@@ -282,13 +280,14 @@ def _holds_embedding(model) -> bool:
 def _constant_rom_blocks(model, knobs, kb: int) -> int:
     """The small ROMs kept in block RAM so that a respin can rewrite them (docs/respin.md): the
     model ROM (fingerprint and global constants, 16 x 32), the per-layer constants (L x 96: three
-    36-bit-wide blocks) and the final norm gains (D x 16, one copy per two rmsnorm elements)."""
-    from hw.rtlgen.generate import LAYER_WORD_BITS, MODEL_WORDS
+    36-bit-wide blocks) and the rmsnorm gains (hw_rmsnorm's one ROM: a row per norm of a layer and
+    the final one, a word per group of the norm's elements per cycle)."""
+    from hw.rtlgen.generate import LAYER_WORD_BITS, MODEL_WORDS, norm_row_words
 
     cfg = model.config
-    gain_copies = -(-knobs.norm_lanes(cfg.dim) // 2)
+    nw = knobs.norm_lanes(cfg.dim)
     return (_blocks(MODEL_WORDS, 32, kb) + _blocks(cfg.n_layers, LAYER_WORD_BITS, kb)
-            + gain_copies * _blocks(cfg.dim, 16, kb))
+            + _blocks((2 * cfg.n_layers + 1) * norm_row_words(cfg.dim, nw), 16 * nw, kb))
 
 
 def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:

@@ -183,8 +183,8 @@ def test_generate_is_deterministic(tmp_path):
     ta, tb = tree(tmp_path / "a"), tree(tmp_path / "b")
     assert ta == tb
     names = {p.name for p in a.rom_files}
-    assert {"lane_004.hex", "scale_004.hex", "emb.hex", "emb_scale.hex", "norm_att.hex", "norm_ffn.hex",
-            "norm_final.hex", "rope.hex", "layer.hex", "model.hex", "silu.hex", "exp2.hex", "rsqrt.hex"} <= names
+    assert {"lane_004.hex", "scale_004.hex", "emb.hex", "emb_scale.hex", "norm.hex",
+            "rope.hex", "layer.hex", "model.hex", "silu.hex", "exp2.hex", "rsqrt.hex"} <= names
     assert len(names) == 4 * 5 + 11                            # per lane: 3 weight ROMs (4, 5, 8 bits), scales
     assert {"lane_004_g1.hex", "lane_004_g2.hex"} <= names
     assert set(ta) == {"build.json", "rtl/hardwire_top.v", *(f"rom/{n}" for n in names)}
@@ -204,8 +204,11 @@ def test_generate_rom_contents(tmp_path):
     assert np.array_equal(emb, m["emb"])
     es = read_hex(rom / "emb_scale.hex")
     assert [(w & 0x7FFF, w >> 15) for w in es] == list(zip(m["emb_m"].tolist(), m["emb_sh"].tolist()))
-    g = np.array([unpack_word(w, 1, 16)[0] for w in read_hex(rom / "norm_ffn.hex")]).reshape(2, 24)
-    assert np.array_equal(g, m["ffn_gq"])
+    nw = GOLDEN_KNOBS.norm_lanes(24)            # gains a word: each norm's row is 24 / nw words
+    assert 24 % nw == 0 and nw > 1
+    g = np.array([unpack_word(w, nw, 16) for w in read_hex(rom / "norm.hex")]).reshape(5, 24)
+    assert np.array_equal(g[:2], m["att_gq"]) and np.array_equal(g[2:4], m["ffn_gq"])
+    assert np.array_equal(g[4], m["final_gq"])
     rope = read_hex(rom / "rope.hex")
     assert len(rope) == 12 * 4                              # the build's context, not the model's 16
     cs = np.array([unpack_word(w, 2, 16) for w in rope])    # (ctx*hd/2, 2): cos, sin

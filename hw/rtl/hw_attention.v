@@ -73,7 +73,10 @@ module hw_attention #(
     localparam LP  = (P > 1) ? $clog2(P) : 0;               // bits of a position within a row
     localparam ROWS = CTX / P;                              // rows of P positions
     localparam TW  = (ROWS > 1) ? $clog2(ROWS) : 1;         // score RAM address bits (rows)
-    localparam SCW = 16 + $clog2(HD);                       // |q.k| <= HD * 2**14 in int8 units
+    // |q.k| <= HD * 2**14 in int8 units, the top only from q = k = -128 throughout: stored
+    // less 1 (every use is a difference: max - s), the scores fit a bit fewer, and a score row
+    // of P = 1 or 2 fits one 18 / 36-bit wide block RAM (two fewer an engine at 512 positions)
+    localparam SCW = 15 + $clog2(HD);
     localparam DW  = 2 * QW + $clog2(HD);                   // the full dot product
     localparam QSH = 2 * (QW - 8);                          // numerics.score_shift
     localparam DPW = SCW + 15;                              // (max - s) * m_att
@@ -213,9 +216,9 @@ module hw_attention #(
             end
             hw_add_tree #(.N(NP), .W(DW)) dot_tree (.leaves(parts[gp*NP*DW +: NP*DW]),
                                                    .sum(dot[gp*DW +: DW]));
-            // floor shift to the int8 units (|q.k| >> QSH <= HD * 2**14 fits SCW)
+            // floor shift to the int8 units, less 1 (-HD * 2**14 < (q.k >> QSH) - 1 < HD * 2**14 fits SCW)
             wire signed [DW-1:0] dot_p = dot[gp*DW +: DW];
-            wire signed [DW-1:0] dot_sh = dot_p >>> QSH;
+            wire signed [DW-1:0] dot_sh = (dot_p >>> QSH) - 1;
             assign score_next[gp*SCW +: SCW] = dot_sh[SCW-1:0];
             if (DW > SCW) begin : g_high            // copies of the sign after the shift
                 wire unused_sh = &{1'b0, dot_sh[DW-1:SCW]};

@@ -862,6 +862,7 @@ module hw_core #(
 
     // ================================================================ rmsnorm
     reg  [31:0]       res_ready_reg;        // residual rows already final (rmsnorm pass 1 trails them)
+    reg  [31:0]       res_inc_reg;          // rows whose writes land in this cycle
     reg               norm_start;
     reg [1:0]         norm_sel_reg;         // 0 attention, 1 ffn, 2 final
     wire              norm_busy, norm_done, norm_soon;
@@ -1312,9 +1313,12 @@ module hw_core #(
     reg [LANES-1:0]      h1_wv, h3_wv;
     reg [LANES*32-1:0]   h1_wi, wb_idx;
     reg [LANES*8-1:0]    h1_wd;
-    reg [LANES-1:0]      res_wv;
-    reg [LANES*32-1:0]   res_wi;
-    reg [LANES*16-1:0]   res_wd;
+    // res: the writers' mux is registered (res_w*_next -> res_w*): the residual sum (a carry
+    // chain) and hw_vecbuf's rotation into the banks were one routed path of 15.8 ns, the
+    // longest of stories260K at 11 x 16 (docs/boards.md); res_ready counts the writes as they land
+    reg [LANES-1:0]      res_wv_next, res_wv;
+    reg [LANES*32-1:0]   res_wi_next, res_wi;
+    reg [LANES*16-1:0]   res_wd_next, res_wd;
     integer wj;
     always @* begin
         for (wj = 0; wj < NORM_NW; wj = wj + 1) begin
@@ -1327,18 +1331,18 @@ module hw_core #(
             h1_wv[wj]           = wb_valid[wj] && wb_tag == T_W1;
             h1_wi[wj*32 +: 32]  = wb_idx[wj*32 +: 32];
             h1_wd[wj*8 +: 8]    = wb_sat8[wj*8 +: 8];
-            res_wv[wj]          = wb_valid[wj] && (wb_tag == T_WO || wb_tag == T_W2);
-            res_wi[wj*32 +: 32] = wb_idx[wj*32 +: 32];
-            res_wd[wj*16 +: 16] = wb_res_sum[wj*16 +: 16];
+            res_wv_next[wj]          = wb_valid[wj] && (wb_tag == T_WO || wb_tag == T_W2);
+            res_wi_next[wj*32 +: 32] = wb_idx[wj*32 +: 32];
+            res_wd_next[wj*16 +: 16] = wb_res_sum[wj*16 +: 16];
             if (chain_res_we) begin
-                res_wv[wj]          = (wj == 0);
-                res_wi[wj*32 +: 32] = chain_idx_reg;
-                res_wd[wj*16 +: 16] = (wj == 0) ? chain_rx_data : 16'd0;
+                res_wv_next[wj]          = (wj == 0);
+                res_wi_next[wj*32 +: 32] = chain_idx_reg;
+                res_wd_next[wj*16 +: 16] = (wj == 0) ? chain_rx_data : 16'd0;
             end
             if (emb_out_valid) begin
-                res_wv[wj]          = (wj < EMB_W);
-                res_wi[wj*32 +: 32] = {{(32-DIW){1'b0}}, emb_out_idx} + wj;
-                res_wd[wj*16 +: 16] = (wj < EMB_W) ? emb_out[16*(wj % EMB_W) +: 16] : 16'd0;
+                res_wv_next[wj]          = (wj < EMB_W);
+                res_wi_next[wj*32 +: 32] = {{(32-DIW){1'b0}}, emb_out_idx} + wj;
+                res_wd_next[wj*16 +: 16] = (wj < EMB_W) ? emb_out[16*(wj % EMB_W) +: 16] : 16'd0;
             end
             if (silu_out_valid) begin
                 h1_wv[wj]          = (wj < SILU_W);
@@ -1346,6 +1350,11 @@ module hw_core #(
                 h1_wd[wj*8 +: 8]   = (wj < SILU_W) ? silu_out[8*(wj % SILU_W) +: 8] : 8'd0;
             end
         end
+    end
+    always @(posedge clk) begin
+        res_wv <= soft_rst ? {LANES{1'b0}} : res_wv_next;
+        res_wi <= res_wi_next;
+        res_wd <= res_wd_next;
     end
     reg [ATT_E*32-1:0] att_wi;             // element of each engine's output
     integer wa;
@@ -1377,9 +1386,10 @@ module hw_core #(
                 .rd_start(vb_start), .rd_data(h3_rd));
 
     // ================================================================ sequencer
-    wire mv_idle   = !mv_busy && !wb_any && (wb_valid == {LANES{1'b0}}) && !mv_start;
+    wire mv_idle   = !mv_busy && !wb_any && (wb_valid == {LANES{1'b0}}) && !mv_start && (res_wv == {LANES{1'b0}});
     // the matrix engine holds no result beyond the write-back stage: all of them are in
-    // the buffers from the next cycle on
+    // the buffers from the next cycle on (the residual's a cycle later: mv_idle waits for
+    // res_wv; mv_flush serves the qkv drain, which writes no residual)
     wire mv_flush  = !mv_busy && !mv_start;
     // RoPE's last pair is in q / k from the next cycle on
     wire rope_done = !rope_issue && wait_reg <= 5'd1;
@@ -1431,15 +1441,10 @@ module hw_core #(
             lg_ready_reg <= lg_ready_reg + 1'b1;
         end
         // rows whose final value is written: the consumers below trail them
-        if (emb_out_valid) begin
-            res_ready_reg <= res_ready_reg + EMB_W;
-        end
-        if (chain_res_we) begin
-            res_ready_reg <= res_ready_reg + 1'b1;
-        end
-        if (wb_any && (wb_tag == T_WO || wb_tag == T_W2)) begin
-            res_ready_reg <= res_ready_reg + LANES_I;
-        end
+        // (the residual's writes land a cycle later: res_wv, registered)
+        res_inc_reg <= emb_out_valid ? EMB_W : chain_res_we ? 32'd1
+                       : (wb_any && (wb_tag == T_WO || wb_tag == T_W2)) ? LANES_I : 32'd0;
+        res_ready_reg <= res_ready_reg + res_inc_reg;
         if (wb_any && wb_tag == T_W3) begin
             h3_ready_reg <= h3_ready_reg + LANES_I;
         end
@@ -1900,6 +1905,7 @@ module hw_core #(
             norm_start <= 1'b0;
             lora_start <= 1'b0;
             smp_start  <= 1'b0;
+            res_inc_reg <= 32'd0;       // the residual write in flight is dropped (res_wv)
         end
         if (cmd_reset) begin
             pos_reg          <= {PW{1'b0}};

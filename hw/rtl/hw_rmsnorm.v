@@ -8,9 +8,9 @@
 // Pass 1 reads the residual (NW elements per cycle, as soon as res_ready says
 // they are final, so it overlaps the residual's producer) and sums squares,
 // then hw_rsqrt, then pass 2 reads it again with the gains and writes NW y_i
-// per cycle. The gains come from three ROMs: norm_att.hex, norm_ffn.hex (L*D
-// words, address layer*D + i) and norm_final.hex (D words), int16 each, read
-// at NW addresses per cycle (small ROMs: NW read ports, LUT or block ROM copies).
+// per cycle. The gains come from one ROM, norm.hex: NW int16 gains a word (a
+// group's, read at one address), each norm's row padded to GRW words: the L
+// attention norms, the L ffn norms, then the final one (generate.py norm_words).
 // Elements past D in the last group of NW are zero in pass 1 and ignored in y.
 module hw_rmsnorm #(
     parameter D        = 8,                                 // vector length
@@ -49,7 +49,8 @@ module hw_rmsnorm #(
 );
 
     localparam SSW = 32 + $clog2(D + 1);                    // ss <= D * 2**30 + EPS_Q
-    localparam GD  = (L * D > 1) ? L * D : 2;               // gain ROM depth
+    localparam GRW = (D + NW - 1) / NW;                     // gain words of a norm's row
+    localparam GD  = (2 * L + 1) * GRW;                     // gain ROM depth
     localparam GAW = $clog2(GD);                            // gain ROM address bits
     localparam P2W = 49;                                    // res * gq * r
 
@@ -62,8 +63,7 @@ module hw_rmsnorm #(
     reg [2:0]     state_reg;
     reg [IW:0]    i_reg;                // issue counter
     reg           issuing_reg;
-    reg [1:0]     sel_reg;
-    reg [GAW-1:0] gbase_reg;            // layer * D
+    reg [GAW-1:0] gbase_reg;            // the norm's row: (sel * L + layer) * GRW
     reg signed [5:0] gshift_reg;
 
     assign busy    = (state_reg != ST_IDLE);
@@ -81,49 +81,25 @@ module hw_rmsnorm #(
     wire sum_wait   = (state_reg == ST_SUM) && (i_need_reg > res_ready);
     wire issue      = issuing_reg && !sum_wait;
 
-    // ---------------------------------------------------------------- gain ROMs
+    // ---------------------------------------------------------------- gain ROM
+    // one word (the NW gains of the group) per cycle: one read port, so one block RAM
+    // copy (three ROMs read at NW addresses took 2 blocks each at NW = 4)
     (* rom_style = "block" *)
-    reg [15:0] gain_att [0:GD-1];
-    (* rom_style = "block" *)
-    reg [15:0] gain_ffn [0:GD-1];
-    (* rom_style = "block" *)
-    reg [15:0] gain_fin [0:D-1];
+    reg [16*NW-1:0] gain [0:GD-1];
 
     initial begin
-        $readmemh({ROM_DIR, "/norm_att.hex"}, gain_att);
-        $readmemh({ROM_DIR, "/norm_ffn.hex"}, gain_ffn);
-        $readmemh({ROM_DIR, "/norm_final.hex"}, gain_fin);
+        $readmemh({ROM_DIR, "/norm.hex"}, gain);
     end
 
-    // NW gains per cycle; addresses past the table are clamped (their y is ignored)
-    reg  [16*NW-1:0] g_att_q, g_ffn_q, g_fin_q;
-    integer gj, gk;                     // one loop variable per process: a variable assigned in
-                                        // two always blocks has two drivers in synthesis
-    reg [NW*GAW-1:0] gaddr;             // layer * D + i + j, clamped
-    reg [NW*IW-1:0]  faddr;             // i + j, clamped
-    reg [31:0]       gsum, gfin;
-
-    always @* begin
-        for (gj = 0; gj < NW; gj = gj + 1) begin
-            gsum = {{(32-GAW){1'b0}}, gbase_reg} + {{(31-IW){1'b0}}, i_reg} + gj;
-            gfin = {{(31-IW){1'b0}}, i_reg} + gj;
-            if (gsum >= GD) gsum = GD - 1;
-            if (gfin >= D) gfin = D - 1;
-            gaddr[GAW*gj +: GAW] = gsum[GAW-1:0];
-            faddr[IW*gj +: IW]   = gfin[IW-1:0];
-        end
-    end
+    localparam integer NWI_LOG = (NW > 1) ? $clog2(NW) : 0;
+    // i_reg steps by NW from 0; past the last row (idle) the address is clamped
+    wire [31:0] gword = {{(32-GAW){1'b0}}, gbase_reg} + ({{(31-IW){1'b0}}, i_reg} >> NWI_LOG);
+    wire [GAW-1:0] gaddr = (gword >= GD) ? GD[GAW-1:0] - 1'b1 : gword[GAW-1:0];
+    reg  [16*NW-1:0] gq;
 
     always @(posedge clk) begin
-        for (gk = 0; gk < NW; gk = gk + 1) begin
-            g_att_q[16*gk +: 16] <= gain_att[gaddr[GAW*gk +: GAW]];
-            g_ffn_q[16*gk +: 16] <= gain_ffn[gaddr[GAW*gk +: GAW]];
-            g_fin_q[16*gk +: 16] <= gain_fin[faddr[IW*gk +: IW]];
-        end
+        gq <= gain[gaddr];
     end
-
-    // select registered with the data (sel_reg is constant during a pass)
-    wire [16*NW-1:0] gq = (sel_reg == 2'd0) ? g_att_q : (sel_reg == 2'd1) ? g_ffn_q : g_fin_q;
 
     // ---------------------------------------------------------------- pass 1: sum of squares
     localparam SQW = 32 + $clog2(NW + 1);                   // NW squares <= NW * 2**30
@@ -271,8 +247,11 @@ module hw_rmsnorm #(
     end
 
     // ---------------------------------------------------------------- control
-    localparam integer DI = D;
-    wire [31:0] gbase_next = {{(32-LW){1'b0}}, layer} * DI;
+    localparam integer GRWI = GRW;
+    localparam integer LI = L;
+    // the final norm (sel 2) has one row, after the 2 L per-layer rows
+    wire [31:0] grow_next  = (sel == 2'd2) ? 2 * LI : {30'd0, sel} * LI + {{(32-LW){1'b0}}, layer};
+    wire [31:0] gbase_next = grow_next * GRWI;
 
     // pass 2 issues its first group RSQ_LEAD cycles after rsq_start, while hw_rsqrt still
     // works: that group's res * gain product meets r_reg (loaded from rsq_valid) in the
@@ -300,7 +279,6 @@ module hw_rmsnorm #(
         case (state_reg)
             ST_IDLE: begin
                 if (start) begin
-                    sel_reg     <= sel;
                     gbase_reg   <= gbase_next[GAW-1:0];
                     gshift_reg  <= gshift;
                     i_reg       <= {(IW+1){1'b0}};
@@ -350,7 +328,7 @@ module hw_rmsnorm #(
         end
     end
 
-    wire unused_ok = &{1'b0, gbase_next[31:GAW], gsum, gfin};
+    wire unused_ok = &{1'b0, gbase_next[31:GAW], gword[31:GAW]};
 
 endmodule
 

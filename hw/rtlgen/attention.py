@@ -306,9 +306,10 @@ def fit_cost(model, knobs, family: str, kb: int) -> Cost:
     kv = banks * pos * sum(max(_blocks(words, width, kb), _bit_blocks(words * width, kb))
                            for width in (qkb * hd, 8 * hd))      # the key and the value cache
     # each engine's two score buffers, 2**ceil(log2(context / P)) rows of P scores of
-    # 16 + log2(head dim) bits each (FIXED_BLOCKS holds one block of the first engine's)
+    # 15 + log2(head dim) bits each (stored less 1, hw_attention SCW; FIXED_BLOCKS holds one block of
+    # the first engine's)
     score_words = 2 << max(0, (knobs.context // pos - 1).bit_length())
-    score_bits = pos * (16 + max(1, (hd - 1).bit_length()))
+    score_bits = pos * (15 + max(1, (hd - 1).bit_length()))
     score = e * _blocks(score_words, score_bits, kb)
     # an exp2 table per engine, read through both ports of a block RAM: one block per two positions
     # (generator 1.13; the first engine's first block: FIXED_BLOCKS)

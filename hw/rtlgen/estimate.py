@@ -30,6 +30,7 @@ from hw.rtlgen.layout import SCALE_BITS, Layout
 
 MATVEC_LATENCY = UNIT_LATENCY["MATVEC_LATENCY"][0]     # hw_matvec: x_req of a row's last word -> its result
 WRITEBACK = 2            # core: saturate / residual add of a result
+RES_WRITE = 1            # core: the residual's writes are registered before its banks (res_wv), a cycle later
 DRAIN = MATVEC_LATENCY + WRITEBACK + 1          # last word -> results in the buffers, sequencer moves on
 RSQRT_LATENCY = 4        # hw_rsqrt
 # rmsnorm: last group squared, summed (rsqrt starts with the last add) -> rsqrt, the scale pass issuing
@@ -257,9 +258,9 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     drain = (3 * L + 1) * DRAIN
     nw = knobs.norm_lanes(D)                              # rmsnorm elements per cycle
     wpp = -(-D // lay.vpl)                                # matvec words per pass of a D-column matrix
-    # last pass's rows summed, rsqrt, then the scale pass runs ahead of the matrix by
+    # last pass's rows written and summed, rsqrt, then the scale pass runs ahead of the matrix by
     # norm_lead groups (the matrix reads VPL elements per cycle, the norm writes nw)
-    norm = -(-lay.lanes // nw) + NORM_TAIL + norm_lead(D, lay.vpl, nw)
+    norm = -(-lay.lanes // nw) + RES_WRITE + NORM_TAIL + norm_lead(D, lay.vpl, nw)
     sampler = greedy_scan(lay.lanes, wpp, V)
     ew = knobs.emb_lanes(D)                               # embedding elements per cycle
     att = attention.cycles(model, knobs, wpp)             # the attention schedule's terms

@@ -156,6 +156,26 @@ def model_words(model: IntModel) -> list[int]:
     return words + [0] * (MODEL_WORDS - len(words))
 
 
+NORM_GAIN_KEYS = ("att_gq", "ffn_gq", "final_gq")     # hw_rmsnorm sel 0, 1, 2
+
+
+def norm_row_words(dim: int, nw: int) -> int:
+    """norm.hex words of one layer's gains: hw_rmsnorm reads nw gains a cycle, one word."""
+    return -(-dim // nw)
+
+
+def norm_words(gains: list, nw: int) -> list[int]:
+    """norm.hex: each gain row (attention layers, ffn layers, the final norm) padded to whole words
+    of nw int16 gains."""
+    out = []
+    for rows in gains:
+        for row in rows:
+            padded = np.zeros(norm_row_words(len(row), nw) * nw, dtype=np.int64)
+            padded[:len(row)] = row
+            out += [pack_word(group, 16) for group in padded.reshape(-1, nw)]
+    return out
+
+
 def write_tables(model: IntModel, knobs: Knobs, rom: Path) -> list[Path]:
     """Every ROM except the lanes: embedding, norms, rope, layer constants, unit tables."""
     cfg, a, fp = model.config, model.arrays, model.fingerprint
@@ -172,11 +192,13 @@ def write_tables(model: IntModel, knobs: Knobs, rom: Path) -> list[Path]:
     out.append(rtl_tables.write_hex(rom / "emb_scale.hex", _scale_words(a["emb_m"], a["emb_sh"], "emb"),
                                     SCALE_BITS, ["emb_scale.hex: {sh[5:0], m[14:0]} per token, "
                                                  "residual = sat16(rq(emb[t, i], m, sh))", f"model fingerprint {fp}"]))
-    for name, key in (("norm_att", "att_gq"), ("norm_ffn", "ffn_gq"), ("norm_final", "final_gq")):
-        g = _check(a[key], -(1 << 15), (1 << 15) - 1, key)                        # (L, D) or (D,)
-        where = "address l*D + i" if g.ndim == 2 else "address i"
-        out.append(rtl_tables.write_hex(rom / f"{name}.hex", g.reshape(-1), 16,
-                                        _info(f"{name}.hex", g, 16, f"int16 rmsnorm gains ({key}), {where}", fp)))
+    nw = knobs.norm_lanes(D)
+    gains = [_check(a[key], -(1 << 15), (1 << 15) - 1, key).reshape(-1, D) for key in NORM_GAIN_KEYS]
+    out.append(rtl_tables.write_hex(rom / "norm.hex", norm_words(gains, nw), 16 * nw, _info(
+        "norm.hex", np.concatenate(gains), 16,
+        f"int16 rmsnorm gains, {nw} a word (element i at bits [16*(i % {nw}) +: 16], each layer's row zero "
+        f"padded to {norm_row_words(D, nw)} words): the attention norms' layers, the ffn norms', the final "
+        f"norm; address (norm * {cfg.n_layers} + layer) * {norm_row_words(D, nw)} + i / {nw}", fp)))
     cos, sin = a["rope_cos"][:ctx], a["rope_sin"][:ctx]                          # (ctx, hd/2)
     _check(cos, -(1 << 15), (1 << 15) - 1, "rope_cos"), _check(sin, -(1 << 15), (1 << 15) - 1, "rope_sin")
     rope = [((int(s) & 0xFFFF) << 16) | (int(c) & 0xFFFF) for c, s in zip(cos.ravel(), sin.ravel())]
