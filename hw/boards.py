@@ -309,7 +309,7 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
         knobs = replace(knobs, streams=knobs.streams // ctxs, contexts=1)     # one context's share
     # each ROM group at its own width (at most `wb` bits when pretending a requantisation)
     rom = lay.lanes * sum(_blocks(g.depth, lay.vpl * min(g.bits, wb or g.bits), kb) for g in lay.groups)
-    scale = lay.lanes * _blocks(lay.scale_depth, SCALE_BITS, kb)
+    scale = _blocks(lay.scale_depth, lay.lanes * SCALE_BITS, kb)      # hw_matvec's one scale ROM
     tables = (sum(max(1, _bit_blocks(bits, kb)) for bits in _table_memories(model, knobs))
               + _constant_rom_blocks(model, knobs, kb))
     att = attention.fit_cost(model, knobs, fam, kb)     # the attention engines and the KV cache

@@ -21,7 +21,7 @@ from hw.rtlgen.estimate import bram18_blocks, estimate, format_estimate
 from hw.rtlgen.fixture import random_int_model
 from hw.rtlgen.generate import GenerateError, generate, layer_words, static_sources
 from hw.rtlgen.knobs import KnobError, Knobs, engine_counts, kv_banks
-from hw.rtlgen.lanes import decode_lanes, lane_file, read_hex, scale_file, write_lanes
+from hw.rtlgen.lanes import SCALE_FILE, decode_lanes, lane_file, lane_scale, read_hex, write_lanes
 from hw.rtlgen.layout import LayoutError, lane_scales, lane_words, matrix_order, pack_word, rom_layout, unpack_word
 from hw.tools import ToolError, verilator_lint
 
@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 RTL = REPO / "hw" / "rtl"
 GOLDEN = Path(__file__).resolve().parent / "golden_rtl"
 GOLDEN_KNOBS = Knobs(lanes=5, values_per_lane=3, context=12, k_max=8, lora_rank=2, lora_targets=("wv", "wq"))
-GOLDEN_FILES = ("rtl/hardwire_top.v", "rom/lane_000.hex", "rom/scale_004.hex", "rom/layer.hex")
+GOLDEN_FILES = ("rtl/hardwire_top.v", "rom/lane_000.hex", "rom/scale.hex", "rom/layer.hex")
 # (lanes, vpl): remainders in rows and columns, more lanes than rows, VPL wider than a row
 SHAPES = [(5, 3), (4, 8), (16, 8), (1, 1), (64, 32), (7, 50)]
 
@@ -130,17 +130,16 @@ def test_lane_hex_decodes_to_the_model(model, tmp_path, lanes, vpl):
     for key, w in matrices(model).items():
         assert np.array_equal(back[key], w), key
     # scales: every row's (m, sh) at (lane, pass) of its slot; (0, 1) where the lane is idle
+    scale_words = read_hex(tmp_path / SCALE_FILE)
+    assert len(scale_words) == lay.scale_depth and all(w < 1 << (21 * lanes) for w in scale_words)
     for lane in range(lanes):
-        words = read_hex(tmp_path / scale_file(lane))
-        assert len(words) == lay.scale_depth
         for s in lay.slots:
             sel = (lambda a: a) if s.layer is None else (lambda a: a[s.layer])
             m, sh = sel(model[s.name + "_m"]), sel(model[s.name + "_sh"])
             for p in range(s.passes):
                 r = p * lanes + lane
                 want = (int(m[r]), int(sh[r])) if r < s.rows else (0, 1)
-                w = words[s.pass_base + p]
-                assert (w & 0x7FFF, w >> 15) == want
+                assert lane_scale(scale_words[s.pass_base + p], lane) == want
         for g, rom in enumerate(lay.groups):
             words = read_hex(tmp_path / lane_file(lane, g))
             assert len(words) == rom.depth and all(w < 1 << (vpl * rom.bits) for w in words)
@@ -183,9 +182,9 @@ def test_generate_is_deterministic(tmp_path):
     ta, tb = tree(tmp_path / "a"), tree(tmp_path / "b")
     assert ta == tb
     names = {p.name for p in a.rom_files}
-    assert {"lane_004.hex", "scale_004.hex", "emb.hex", "emb_scale.hex", "norm.hex",
+    assert {"lane_004.hex", "scale.hex", "emb.hex", "emb_scale.hex", "norm.hex",
             "rope.hex", "layer.hex", "model.hex", "silu.hex", "exp2.hex", "rsqrt.hex"} <= names
-    assert len(names) == 4 * 5 + 11                            # per lane: 3 weight ROMs (4, 5, 8 bits), scales
+    assert len(names) == 3 * 5 + 1 + 9                         # per lane 3 weight ROMs (4, 5, 8 bits); scales; tables
     assert {"lane_004_g1.hex", "lane_004_g2.hex"} <= names
     assert set(ta) == {"build.json", "rtl/hardwire_top.v", *(f"rom/{n}" for n in names)}
     # a rebuild with fewer lanes removes the old lane files

@@ -6,13 +6,13 @@
 // It owns its weight ROMs, one per weight width (ROM group, hw/rtlgen/layout.py):
 // group g holds VPL signed weights of GROUP_WB[g] bits a word ($readmemh of
 // ROM_FILE for group 0, ROM_STEM_gG.hex for group G), widened to WB bits after
-// the read; and its scale ROM ({sh, m} per pass, SCALE_FILE). Per cycle it
+// the read. Its pass's scale ({sh, m}) comes from hw_matvec's one scale ROM. Per cycle it
 // multiplies VPL broadcast int8 x values by one ROM word and accumulates; at
 // the last word of a row it delivers the row's sum and the pass's {sh, m}; hw_matvec
 // requantizes them (hw_lane_rq, one requantizer per lane or per two lanes).
 // Pipeline (stage numbers as in hw_matvec): S0 address -> S1 ROM read register
-// -> S2 ROM output register + x -> S3 products (bit planes or multipliers), scale address
-// -> S4 the word's product sum, registered, scale read -> S5 row total + scale register.
+// -> S2 ROM output register + x -> S3 products (bit planes or multipliers)
+// -> S4 the word's product sum, registered, scale read (scale_s4) -> S5 row total + scale register.
 // The S4 register splits what routed as the critical path (generator 1.11.1, 16.9 ns):
 // the planes' weighing tree and the multipliers' sums into the accumulator, and on into
 // a shared requantizer's operand pick.
@@ -25,11 +25,8 @@ module hw_mac_lane #(
                                                 // (hw_mac_pack in hw_matvec), the others bit planes
     parameter DSP_SW      = 16,                 // bits of the multipliers' sum (hw_mac_pack SUMW)
     parameter ROM_DEPTH   = 16,                 // weight words
-    parameter SCALE_DEPTH = 4,                  // scale entries (one per pass)
     parameter ROM_FILE    = "",                 // weight ROM contents ($readmemh file)
-    parameter SCALE_FILE  = "",                 // scale ROM contents ($readmemh file)
     parameter ROM_AW      = (ROM_DEPTH > 1) ? $clog2(ROM_DEPTH) : 1,       // weight address bits
-    parameter SCALE_AW    = (SCALE_DEPTH > 1) ? $clog2(SCALE_DEPTH) : 1,   // scale address bits
     parameter GROUPS      = 1,                  // weight ROMs (one per width)
     parameter GROUP_WB    = WB,                 // bits per weight of group g at [8g +: 8] (<= WB)
     parameter GROUP_DEPTH = ROM_DEPTH,          // words of group g at [32g +: 32] (<= ROM_DEPTH)
@@ -53,8 +50,8 @@ module hw_mac_lane #(
     input  wire                    acc_en,
     input  wire                    acc_first,      // first word of a row: restart the sum
     input  wire                    acc_last,       // last word of a row: deliver the sum (S5)
-    // S3: the scale address of the word's pass (a stage early: the ROM output is registered)
-    input  wire [SCALE_AW-1:0]     scale_addr,
+    // S4: the scale of the word's pass, {sh (6 bits), m (15 bits)} (hw_matvec's scale ROM, read at S3)
+    input  wire [20:0]             scale_s4,
     // S4: the same sum and scale a cycle early (still combinational), for a caller that
     // registers them itself (hw_lane_rq's operand register when two lanes share it)
     output wire                    next_valid,
@@ -215,19 +212,7 @@ module hw_mac_lane #(
     reg  signed [ACC_W-1:0] total_s5;
     reg                     total_valid_s5;
     wire signed [ACC_W-1:0] acc_sum = acc_first ? psum_s4 : acc + psum_s4;
-    wire [MW+SW-1:0]        scale_s4;
     reg  [MW+SW-1:0]        scale_s5;
-
-    hw_rom #(
-        .WIDTH(MW+SW),
-        .DEPTH(SCALE_DEPTH),
-        .FILE(SCALE_FILE)
-    ) scale_rom (
-        .clk(clk),
-        .en(1'b1),
-        .addr(scale_addr),
-        .q(scale_s4)
-    );
 
     always @(posedge clk) begin
         psum_s4 <= psum_s3;

@@ -24,7 +24,7 @@ module hw_matvec #(
     parameter VPL         = 4,      // int8 x values (and weights) per lane per cycle
     parameter WB          = 8,      // weight bits of the lane MACs (widest class)
     parameter ROM_DEPTH   = 16,     // words of the deepest lane weight ROM
-    parameter SCALE_DEPTH = 4,      // entries per lane scale ROM = passes per token
+    parameter SCALE_DEPTH = 4,      // scale ROM words = passes per token
     parameter ROWS_W      = 10,     // bits of a row count / row index (max R)
     parameter COLS_W      = 10,     // bits of a column count (max C)
     parameter ACC_W       = 24,     // accumulator bits, >= WB + 9
@@ -33,7 +33,7 @@ module hw_matvec #(
                                     // neighbouring lanes' products packed per multiplier when WB <= 4
                                     // (hw_mac_pack)
     parameter TAG_W       = 4,      // bits of the tag that travels with a matrix
-    parameter ROM_DIR     = "rom",  // folder of lane_NNN.hex (lane_NNN_gG.hex) and scale_NNN.hex
+    parameter ROM_DIR     = "rom",  // folder of lane_NNN.hex (lane_NNN_gG.hex) and scale.hex
     parameter GROUPS      = 1,      // lane weight ROMs, one per weight width
     parameter GROUP_WB    = WB,     // bits per weight of group g at [8g +: 8]
     parameter GROUP_DEPTH = ROM_DEPTH,  // words of group g at [32g +: 32]
@@ -305,6 +305,20 @@ module hw_matvec #(
     wire [LANES*21-1:0]    next_scale;
     wire [NRQ-1:0]         rq_valid;
 
+    // the lanes' scales of a pass in one word (lane l's {sh, m} at [21l +: 21]), read at S3 for S4:
+    // one ROM for all lanes (a ROM each took a block RAM each: 11 for 7 at 11 lanes)
+    wire [LANES*21-1:0]    scale_s4;
+    hw_rom #(
+        .WIDTH(LANES*21),
+        .DEPTH(SCALE_DEPTH),
+        .FILE({ROM_DIR, "/scale.hex"})
+    ) scale_rom (
+        .clk(clk),
+        .en(1'b1),
+        .addr(scale_s3),
+        .q(scale_s4)
+    );
+
     // one context: a flush is a reset of the whole engine, as before contexts (a lane's pass restarts
     // at acc_first anyway; this keeps a single-context build's registers exactly as they were)
     wire lane_rst = rst || (CTXS == 1 && flush[0]);
@@ -361,9 +375,7 @@ module hw_matvec #(
                 .DSP_V(MUL_LUT != 0 ? DSP_V : 0),
                 .DSP_SW(DSP_SW),
                 .ROM_DEPTH(ROM_DEPTH),
-                .SCALE_DEPTH(SCALE_DEPTH),
                 .ROM_FILE({ROM_DIR, "/lane_", D2, D1, D0, ".hex"}),
-                .SCALE_FILE({ROM_DIR, "/scale_", D2, D1, D0, ".hex"}),
                 .GROUPS(GROUPS),
                 .GROUP_WB(GROUP_WB),
                 .GROUP_DEPTH(GROUP_DEPTH),
@@ -380,7 +392,7 @@ module hw_matvec #(
                 .acc_en(acc_en),
                 .acc_first(acc_first),
                 .acc_last(acc_last),
-                .scale_addr(scale_s3),
+                .scale_s4(scale_s4[l*21 +: 21]),
                 .next_valid(next_valid[l]),
                 .next_total(next_total[l*ACC_W +: ACC_W]),
                 .next_scale(next_scale[l*21 +: 21]),

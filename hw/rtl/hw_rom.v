@@ -8,7 +8,7 @@
 // block RAM has two read ports, so N = 2 costs no more blocks than N = 1).
 // One memory per instance, so `hardwire respin` finds each ROM as the block RAMs that
 // hold its hex file (hw/flows/bram_map.py). Used for the table ROMs (hw_exp2,
-// hw_rsqrt, hw_silu_gate), hw_mac_lane's weight and scale ROMs and hw_core's model,
+// hw_rsqrt, hw_silu_gate), hw_mac_lane's weight ROMs, hw_matvec's scale ROM and hw_core's model,
 // layer and embedding ROMs.
 module hw_rom #(
     parameter WIDTH = 16,                                   // bits per word

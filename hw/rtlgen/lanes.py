@@ -1,10 +1,12 @@
-"""Write each lane's weight ROM and scale ROM as $readmemh hex files.
+"""Write each lane's weight ROM and the lanes' scale ROM as $readmemh hex files.
 
 lane_NNN.hex: one word per line, VPL weights of B bits, value j at bits
 [j*B +: B] (two's complement), for the matrices of ROM group 0 (the width of
 the first matrix walked); lane_NNN_gG.hex the same for group G >= 1 (another
-class width, layout.py). scale_NNN.hex: one {sh[5:0], m[14:0]} word per pass. Both start with `//` comment lines ($readmemh skips them) saying
-which matrices, rows, bits and value ranges the lane holds.
+class width, layout.py). scale.hex: one word per pass holding every lane's
+{sh[5:0], m[14:0]}, lane l at bits [21*l +: 21] (hw_matvec reads one word for
+all lanes). Both start with `//` comment lines ($readmemh skips them) saying
+which matrices, rows, bits and value ranges they hold.
 """
 from __future__ import annotations
 
@@ -22,8 +24,13 @@ def lane_file(lane: int, group: int = 0) -> str:
     return f"lane_{lane:03d}.hex" if group == 0 else f"lane_{lane:03d}_g{group}.hex"
 
 
-def scale_file(lane: int) -> str:
-    return f"scale_{lane:03d}.hex"
+SCALE_FILE = "scale.hex"
+
+
+def lane_scale(word: int, lane: int) -> tuple[int, int]:
+    """(m, sh) of `lane` in a scale.hex word."""
+    field = (word >> (SCALE_BITS * lane)) & ((1 << SCALE_BITS) - 1)
+    return field & ((1 << MULT_BITS) - 1), field >> MULT_BITS
 
 
 def _rows_text(lane: int, lanes: int, rows: int) -> str:
@@ -56,18 +63,20 @@ def lane_header(model, layout: Layout, lane: int, words: np.ndarray, group: int 
     return head
 
 
-def scale_header(model, layout: Layout, lane: int, scales: np.ndarray) -> list[str]:
+def scale_header(model, layout: Layout, scales: list[np.ndarray]) -> list[str]:
     lay = layout
     head = [
-        f"hardwire lane scale ROM: lane {lane} of {lay.lanes}, one word per pass",
+        f"hardwire lane scale ROM: one word per pass, the {lay.lanes} lanes' scales",
         f"model fingerprint {model.fingerprint}",
-        f"{lay.scale_depth} words {{sh[5:0], m[{MULT_BITS - 1}:0]}}: y = (acc * m + 2**(sh-1)) >> sh; "
-        "(0, 1) where the lane has no row",
+        f"{lay.scale_depth} words, lane l's {{sh[5:0], m[{MULT_BITS - 1}:0]}} at bits [{SCALE_BITS}*l +: "
+        f"{SCALE_BITS}]: y = (acc * m + 2**(sh-1)) >> sh; (0, 1) where the lane has no row",
         f"{'matrix':<9} {'addr':>5} {'passes':>6} {'m min':>6} {'m max':>6} {'sh min':>6} {'sh max':>6}",
     ]
     for s in lay.slots:
-        own = [s.pass_base + p for p in range(s.passes) if p * lay.lanes + lane < s.rows]
-        m, sh = scales[own, 0], scales[own, 1]
+        own = [(lane, s.pass_base + p) for lane in range(lay.lanes) for p in range(s.passes)
+               if p * lay.lanes + lane < s.rows]
+        m = np.array([scales[lane][a, 0] for lane, a in own])
+        sh = np.array([scales[lane][a, 1] for lane, a in own])
         rng = (f"{int(m.min()):>6} {int(m.max()):>6} {int(sh.min()):>6} {int(sh.max()):>6}"
                if own else f"{'-':>6} {'-':>6} {'-':>6} {'-':>6}")
         head.append(f"{s.label:<9} {s.pass_base:>5} {s.passes:>6} {rng}")
@@ -75,7 +84,7 @@ def scale_header(model, layout: Layout, lane: int, scales: np.ndarray) -> list[s
 
 
 def write_lanes(model, layout: Layout, rom_dir: Path) -> list[Path]:
-    """Write lane_NNN.hex and scale_NNN.hex for every lane; returns the paths."""
+    """Write lane_NNN.hex for every lane and scale.hex; returns the paths."""
     rom_dir = Path(rom_dir)
     rom_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -86,11 +95,12 @@ def write_lanes(model, layout: Layout, rom_dir: Path) -> list[Path]:
             write_hex(path, [pack_word(w, g.bits) for w in words], layout.group_word_bits(group),
                       lane_header(model, layout, lane, words, group))
             written.append(path)
-        scales = lane_scales(model, layout, lane)                  # (scale_depth, 2)
-        spath = rom_dir / scale_file(lane)
-        sw = [(int(sh) << MULT_BITS) | int(m) for m, sh in scales]
-        write_hex(spath, sw, SCALE_BITS, scale_header(model, layout, lane, scales))
-        written.append(spath)
+    scales = [lane_scales(model, layout, lane) for lane in range(layout.lanes)]    # each (scale_depth, 2)
+    words = [sum(((int(sc[a, 1]) << MULT_BITS) | int(sc[a, 0])) << (SCALE_BITS * lane)
+                 for lane, sc in enumerate(scales)) for a in range(layout.scale_depth)]
+    spath = rom_dir / SCALE_FILE
+    write_hex(spath, words, SCALE_BITS * layout.lanes, scale_header(model, layout, scales))
+    written.append(spath)
     return written
 
 

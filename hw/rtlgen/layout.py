@@ -12,8 +12,8 @@ Weights are stored at their class's own width: each distinct width is one ROM
 group (group 0 the width of the first matrix walked, then in order of first
 use), and a lane has one ROM per group, VPL x that width bits a word. A
 matrix's words sit in its group's ROM in walk order, so one address counter
-per group walks each ROM from 0 to its end once per token (hw_matvec), and a
-lane's scale ROM holds one (m, sh) per pass of every matrix in walk order.
+per group walks each ROM from 0 to its end once per token (hw_matvec), and
+the scale ROM holds each lane's (m, sh) per pass of every matrix in walk order.
 """
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ class Layout:
     wb: int                      # the widest class's bits: the lane MACs' weight width
     slots: tuple[MatrixSlot, ...]
     depth: int                   # words per lane over all its weight ROMs
-    scale_depth: int             # passes per token = entries per lane scale ROM
+    scale_depth: int             # passes per token = words of the scale ROM (scale.hex)
     acc_bits: int                # accumulator width
     rows_w: int                  # bits of a row count (max R, inclusive)
     cols_w: int                  # bits of a column count (max C, inclusive)

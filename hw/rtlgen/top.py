@@ -203,10 +203,10 @@ def header_lines(model, layout: Layout, knobs: Knobs) -> list[str]:
         f"MACs {knobs.macs}{_dsp_values_text(knobs)}, {attention.header_text(cfg, knobs)}, "
         f"rmsnorm width {knobs.norm_lanes(cfg.dim)}",
         f"lane ROMs    {layout.lanes} x {_roms_text(layout)}, "
-        f"{layout.scale_depth} scale words each, accumulator {layout.acc_bits} bits",
+        f"accumulator {layout.acc_bits} bits; scale ROM {layout.scale_depth} words of {layout.lanes} x 21 bits",
         "",
         "Weights, scales, tables, the fingerprint and the model's global constants are $readmemh",
-        "files in ROM_DIR (lane_NNN.hex, scale_NNN.hex, emb.hex, model.hex, ...; see build.json), all",
+        "files in ROM_DIR (lane_NNN.hex, scale.hex, emb.hex, model.hex, ...; see build.json), all",
         "in block RAM so that `hardwire respin` can replace them; hw_core and the library are in hw/rtl/.",
     ]
 
