@@ -253,12 +253,13 @@ class Need:
         return max(0, self.need - self.limit)
 
 
-def _table_memories(model, knobs) -> list[int]:
+def _table_memories(model, knobs, read_ports: int = 2) -> list[int]:
     """Bits of each constant-table memory of the core, one block RAM at least each (the parts
     of estimate.table_bits): embedding and its scales, RoPE, SiLU, exp2 (attention and sampler),
     rsqrt (the norm gains: _constant_rom_blocks). Tables read at several addresses per cycle are
-    copies: the SiLU table once per gate per cycle (hw_core SILU_W; stories260K at 14 x 16 placed
-    8 SiLU blocks where one had been counted)."""
+    copies: the SiLU table once per `read_ports` gates per cycle (hw_core SILU_W; hw_silu_gate reads
+    one copy through both ports of an ECP5 or Xilinx block RAM; stories260K at 14 x 16 placed 8 SiLU
+    blocks, a copy a gate, where one had been counted)."""
     from hw.rtlgen.estimate import silu_width
     from hw.rtlgen.layout import SCALE_BITS
 
@@ -269,7 +270,7 @@ def _table_memories(model, knobs) -> list[int]:
     # a chip after the first of a chain has no embedding (hw_core g_no_embedding)
     embedding = [V * D * model.knobs["bits"]["embedding"], V * SCALE_BITS] if _holds_embedding(model) else []
     return (embedding + [knobs.context * (hd // 2) * 32]
-            + [L * 256 * 16] * silu_gates + [256 * 16, 256 * 16, 1024 * 16])
+            + [L * 256 * 16] * -(-silu_gates // read_ports) + [256 * 16, 256 * 16, 1024 * 16])
 
 
 def _holds_embedding(model) -> bool:
@@ -310,7 +311,8 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
     # each ROM group at its own width (at most `wb` bits when pretending a requantisation)
     rom = lay.lanes * sum(_blocks(g.depth, lay.vpl * min(g.bits, wb or g.bits), kb) for g in lay.groups)
     scale = _blocks(lay.scale_depth, lay.lanes * SCALE_BITS, kb)      # hw_matvec's one scale ROM
-    tables = (sum(max(1, _bit_blocks(bits, kb)) for bits in _table_memories(model, knobs))
+    ports = FAMILIES[fam].rom_read_ports
+    tables = (sum(max(1, _bit_blocks(bits, kb)) for bits in _table_memories(model, knobs, ports))
               + _constant_rom_blocks(model, knobs, kb))
     att = attention.fit_cost(model, knobs, fam, kb)     # the attention engines and the KV cache
     kv = ctxs * att.kv_blocks

@@ -70,8 +70,8 @@ def test_matvec_matches_numerics(lanes, vpl, mul_lut, rq_share):
 @pytest.mark.synth
 def test_matvec_synthesizes_to_block_rom():
     """synth_ecp5 of a 4 x 4 hw_matvec (cwd holds rom/, the default ROM_DIR): each lane's
-    weight ROM and scale ROM are block RAM (the scale ROM too, so that `hardwire respin` can
-    rewrite it), as many DP16KD as the estimate says, nothing left unmapped."""
+    weight ROMs and the lanes' one scale ROM are block RAM (the scale ROM too, so that `hardwire
+    respin` can rewrite it), as many DP16KD as the estimate says, nothing left unmapped."""
     model = random_int_model(SEED)
     layout = rom_layout(model, 4, 4)
     work = SIM_BUILD / "synth_matvec"
@@ -84,9 +84,9 @@ def test_matvec_synthesizes_to_block_rom():
                     "tee -q -o stat.json stat -json", cwd=work)
     cells = json.loads((work / "stat.json").read_text())["design"]["num_cells_by_type"]
     assert len(layout.groups) == 3                                  # 4-, 5- and 8-bit weights, each at its width
-    per_lane = (sum(bram18_blocks(g.depth, layout.vpl * g.bits) for g in layout.groups)
-                + bram18_blocks(layout.scale_depth, SCALE_BITS))
-    assert cells.get("DP16KD", 0) == 4 * per_lane, cells
+    per_lane = sum(bram18_blocks(g.depth, layout.vpl * g.bits) for g in layout.groups)
+    scales = bram18_blocks(layout.scale_depth, 4 * SCALE_BITS)     # 4 lanes' 21 bits a word: 3 blocks, not 4
+    assert scales == 3 and cells.get("DP16KD", 0) == 4 * per_lane + scales, cells
     assert cells.get("MULT18X18D", 0) >= 4 * 4, cells              # one per int8 x weight product
     stray = {c for c in cells if c.startswith("$") and c != "$scopeinfo"}
     assert not stray, f"cells left unmapped: {sorted(stray)}"

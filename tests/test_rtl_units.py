@@ -233,6 +233,19 @@ def test_exp2_items_share_the_table_two_per_block(tables, n, blocks):
 
 
 @pytest.mark.synth
+def test_silu_gate_pair_shares_one_table(tables):
+    """hw_silu_gate with N = 2 (hw_silu_stage's gate pairs): one SiLU table copy through both ports of a
+    block RAM (a copy a gate before generator 1.14), each gate its own product and requantizer."""
+    stat = tables / "stat_silu_n2.json"
+    stat.unlink(missing_ok=True)
+    srcs = " ".join(os.path.relpath(f, tables) for f in with_deps(("hw_silu_gate.v", "hw_rq.v")))
+    run_yosys(f"read_verilog {srcs}; chparam -set N 2 -set LAYERS 3 hw_silu_gate; synth_ecp5 -top hw_silu_gate; "
+              f"tee -q -o {stat.name} stat -json", cwd=tables)
+    cells = json.loads(stat.read_text())["design"]["num_cells_by_type"]
+    assert cells.get("DP16KD", 0) == 1 and cells.get("MULT18X18D", 0) == 2 * 3, cells
+
+
+@pytest.mark.synth
 def test_vecbuf_is_lut_ram_on_ecp5():
     """hw_vecbuf's point: its banks are LUT RAM, not flip-flops behind a decoder and wide multiplexers."""
     folder = SIM_BUILD / "synth_vecbuf"

@@ -53,6 +53,7 @@ class Family:
     # nextpnr --report utilisation cell type per resource (luts, ffs, brams, dsps, io, ...)
     utilisation_cells: dict[str, str] = {}
     records_bram_map = False    # the manifest gets a bram_map, so `hardwire respin` can rewrite the ROMs
+    rom_read_ports = 2          # read ports of a block RAM holding a ROM (hw_rom N = 2 shares one copy)
 
     def synth_script(self, top: str) -> str:
         """The Yosys commands that synthesize `top` for this family (the board flow's and hw/gate.py's)."""

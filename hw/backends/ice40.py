@@ -16,6 +16,7 @@ class Ice40(Family):
     fit = FitCalibration(lut=(1.16, 28_300), ff=(0.44, 11_300))     # no DSP factors: multipliers in LUTs
 
     synth_command = "synth_ice40"
+    rom_read_ports = 1          # SB_RAM40_4K is simple dual-port: a ROM read at two addresses is two copies
     nextpnr = "nextpnr-ice40"
     native_env = "HARDWIRE_NEXTPNR_ICE40"
     packer = "icepack"

@@ -6,23 +6,25 @@
 // silu_gate: g = sat8(rq(SILU[layer][h1 + 128] * h3, m, sh)). The SiLU tables of
 // all layers sit in one ROM of LAYERS*256 int16 words, address layer*256 + h1 + 128
 // ($readmemh of TABLE_FILE, written by hw/rtl_tables.py silu_hex).
-// Pipelined, one item per cycle, LATENCY = 6: S1 table read -> S1b its register ->
+// Pipelined, N items per cycle (N = 1 or 2: the table's block RAM has two read ports, so
+// two gates share one copy), LATENCY = 6: S1 table read -> S1b its register ->
 // S2 SILU * h3 -> S3..S5 hw_rq (product with m, round and shift, saturate).
 module hw_silu_gate #(
     parameter LAYERS     = 1,                                   // tables in TABLE_FILE
     parameter LW         = (LAYERS > 1) ? $clog2(LAYERS) : 1,   // layer index bits
-    parameter TABLE_FILE = "silu.hex"                           // LAYERS*256 words of 16 bits
+    parameter TABLE_FILE = "silu.hex",                          // LAYERS*256 words of 16 bits
+    parameter N          = 1                                    // items per cycle (1 or 2)
 ) (
     input  wire              clk,
     input  wire              rst,       // sync, clears out_valid
     input  wire              in_valid,
-    input  wire signed [7:0] h1,        // SiLU argument (int8 code)
-    input  wire signed [7:0] h3,        // gate multiplier
+    input  wire [N*8-1:0]    h1,        // SiLU arguments (int8 codes), item j at [8j +: 8]
+    input  wire [N*8-1:0]    h3,        // gate multipliers
     input  wire [LW-1:0]     layer,     // selects the table (< LAYERS)
     input  wire [14:0]       m,         // requant multiplier g_m
     input  wire [5:0]        sh,        // requant shift g_sh
     output wire              out_valid,
-    output wire signed [7:0] g
+    output wire [N*8-1:0]    g
 );
 
     localparam LATENCY = 6;     // cycles from in_valid to out_valid (3 here + hw_rq's 3)
@@ -30,23 +32,26 @@ module hw_silu_gate #(
     localparam PW      = 24;    // int16 * int8 product (|p| <= 2**22)
     localparam TAW     = (LAYERS == 1) ? 8 : LW + 8;   // table address bits
 
-    // address layer*256 + (h1 + 128): h1 + 128 is h1 with its sign bit flipped.
-    wire [7:0] code = {~h1[7], h1[6:0]};
-
     // ---------------------------------------------------------------- S1: table read
-    wire signed [15:0] silu_s1;
-    reg signed [7:0]  h3_s1;
-    reg [14:0]        m_s1;
-    reg [5:0]         sh_s1;
+    // item j's address layer*256 + (h1 + 128): h1 + 128 is h1 with its sign bit flipped
+    wire [N*TAW-1:0]  taddr;
+    wire [N*16-1:0]   silu_s1;
+    reg  [N*8-1:0]    h3_s1;
+    reg  [14:0]       m_s1;
+    reg  [5:0]        sh_s1;
 
-    wire [TAW-1:0] taddr;
-
+    genvar gj;
     generate
-        if (LAYERS == 1) begin : g_one
-            assign taddr = code;
+        for (gj = 0; gj < N; gj = gj + 1) begin : g_addr
+            wire [7:0] code = {~h1[8*gj + 7], h1[8*gj +: 7]};
+            if (LAYERS == 1) begin : g_one
+                assign taddr[TAW*gj +: TAW] = code;
+            end else begin : g_many
+                assign taddr[TAW*gj +: TAW] = {layer, code};
+            end
+        end
+        if (LAYERS == 1) begin : g_no_layer
             wire unused_layer = &{1'b0, layer};
-        end else begin : g_many
-            assign taddr = {layer, code};
         end
     endgenerate
 
@@ -54,7 +59,8 @@ module hw_silu_gate #(
         .WIDTH(16),
         .DEPTH(LAYERS*256),
         .FILE(TABLE_FILE),
-        .AW(TAW)
+        .AW(TAW),
+        .N(N)
     ) table_rom (
         .clk(clk),
         .en(1'b1),
@@ -71,29 +77,15 @@ module hw_silu_gate #(
     // ---------------------------------------------------------------- S1b: the table's output
     // registered before the multiplier (block RAM -> multiplier was ~17 ns by
     // hw.backends.ecp5_timing)
-    reg signed [15:0] silu_s1b;
-    reg signed [7:0]  h3_s1b;
-    reg [14:0]        m_s1b;
-    reg [5:0]         sh_s1b;
+    reg  [N*16-1:0]   silu_s1b;
+    reg  [N*8-1:0]    h3_s1b;
+    reg  [14:0]       m_s1b;
+    reg  [5:0]        sh_s1b;
     always @(posedge clk) begin
         silu_s1b <= silu_s1;
         h3_s1b   <= h3_s1;
         m_s1b    <= m_s1;
         sh_s1b   <= sh_s1;
-    end
-
-    // ---------------------------------------------------------------- S2: SILU * h3
-    wire signed [PW-1:0] silu_ext = {{8{silu_s1b[15]}}, silu_s1b};
-    wire signed [PW-1:0] h3_ext   = {{16{h3_s1b[7]}}, h3_s1b};
-
-    reg signed [PW-1:0] p_s2;
-    reg [14:0]          m_s2;
-    reg [5:0]           sh_s2;
-
-    always @(posedge clk) begin
-        p_s2  <= silu_ext * h3_ext;
-        m_s2  <= m_s1b;
-        sh_s2 <= sh_s1b;
     end
 
     // valid of S1, S1b, S2 (hw_rq carries it on)
@@ -108,20 +100,46 @@ module hw_silu_gate #(
         .out_valid(v_s2)
     );
 
-    // ---------------------------------------------------------------- S3..S5: requant
-    hw_rq #(
-        .XW(PW),
-        .OW(8)
-    ) rq (
-        .clk(clk),
-        .rst(rst),
-        .in_valid(v_s2),
-        .x(p_s2),
-        .m(m_s2),
-        .sh(sh_s2),
-        .out_valid(out_valid),
-        .y(g)
-    );
+    reg  [14:0]       m_s2;
+    reg  [5:0]        sh_s2;
+    always @(posedge clk) begin
+        m_s2  <= m_s1b;
+        sh_s2 <= sh_s1b;
+    end
+
+    wire [N-1:0] valid_j;
+    assign out_valid = valid_j[0];
+    generate
+        for (gj = 0; gj < N; gj = gj + 1) begin : g_item
+            // ---------------------------------------------------------------- S2: SILU * h3
+            wire signed [15:0]   silu_j   = silu_s1b[16*gj +: 16];
+            wire signed [7:0]    h3_j     = h3_s1b[8*gj +: 8];
+            wire signed [PW-1:0] silu_ext = {{8{silu_j[15]}}, silu_j};
+            wire signed [PW-1:0] h3_ext   = {{16{h3_j[7]}}, h3_j};
+            reg  signed [PW-1:0] p_s2;
+            always @(posedge clk) begin
+                p_s2 <= silu_ext * h3_ext;
+            end
+
+            // ---------------------------------------------------------------- S3..S5: requant
+            hw_rq #(
+                .XW(PW),
+                .OW(8)
+            ) rq (
+                .clk(clk),
+                .rst(rst),
+                .in_valid(v_s2),
+                .x(p_s2),
+                .m(m_s2),
+                .sh(sh_s2),
+                .out_valid(valid_j[gj]),
+                .y(g[8*gj +: 8])
+            );
+        end
+        if (N > 1) begin : g_unused
+            wire unused_valid = &{1'b0, valid_j[N-1:1]};
+        end
+    endgenerate
 
 endmodule
 

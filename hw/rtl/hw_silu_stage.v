@@ -59,7 +59,8 @@ module hw_silu_stage #(
     reg               v1;
     reg  [W*8-1:0]    a1, b1;
     reg  [IW-1:0]     idx [1:LATENCY];
-    wire [W-1:0]      valid_w;
+    localparam NG = (W + 1) / 2;                // gate units (two gates each: g_gate below)
+    wire [NG-1:0]     valid_w;
     integer sp;
 
     assign rd_start  = {{(31-IW){1'b0}}, si_reg};
@@ -98,24 +99,27 @@ module hw_silu_stage #(
         end
     end
 
+    // two gates a hw_silu_gate: one table copy (block RAM) serves both through its two ports
     genvar gs;
     generate
-        for (gs = 0; gs < W; gs = gs + 1) begin : g_gate
+        for (gs = 0; gs < NG; gs = gs + 1) begin : g_gate
+            localparam integer NI = (2 * gs + 2 <= W) ? 2 : 1;      // the last takes one when W is odd
             hw_silu_gate #(
                 .LAYERS(L),
                 .LW(LYW),
-                .TABLE_FILE({ROM_DIR, "/silu.hex"})
+                .TABLE_FILE({ROM_DIR, "/silu.hex"}),
+                .N(NI)
             ) silu (
                 .clk(clk),
                 .rst(rst),
                 .in_valid(v1),
-                .h1(a1[8*gs +: 8]),
-                .h3(b1[8*gs +: 8]),
+                .h1(a1[16*gs +: 8*NI]),
+                .h3(b1[16*gs +: 8*NI]),
                 .layer(layer_reg),
                 .m(m_reg),
                 .sh(sh_reg),
                 .out_valid(valid_w[gs]),
-                .g(out[8*gs +: 8])
+                .g(out[16*gs +: 8*NI])
             );
         end
     endgenerate

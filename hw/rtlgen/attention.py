@@ -312,8 +312,12 @@ def fit_cost(model, knobs, family: str, kb: int) -> Cost:
     score_bits = pos * (15 + max(1, (hd - 1).bit_length()))
     score = e * _blocks(score_words, score_bits, kb)
     # an exp2 table per engine, read through both ports of a block RAM: one block per two positions
-    # (generator 1.13; the first engine's first block: FIXED_BLOCKS)
-    blocks = ENGINE_BLOCKS * extra + e * (-(-pos // 2) - 1) + score - 1
+    # (generator 1.13; one per position where a block RAM has one read port; the first engine's
+    # first block: FIXED_BLOCKS)
+    from hw.backends import FAMILIES
+
+    ports = FAMILIES[family].rom_read_ports
+    blocks = ENGINE_BLOCKS * extra + e * (-(-pos // ports) - 1) + score - 1
     # LUT MACs also move each engine's q . k into LUT adders: 8 bit planes of head_dim int8 adds
     # per position per cycle (P of them); each position past the first also ~195 per head_dim element
     # (the row sums of the weighted values, wider KV and score words, masks): fitted to the placed
