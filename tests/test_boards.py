@@ -94,7 +94,7 @@ def test_default_model_fits_ulx3s_85f(default_model):
     rep = fit_report(default_model, knobs_for(default_model, macs="lut"), get_board("ulx3s-85f"))
     assert rep.fits, rep.format()
     brams = {n.resource: n for n in rep.needs}["brams"]
-    assert 150 <= brams.need <= 208            # synth_ecp5 uses 186 DP16KD (docs/boards.md)
+    assert 141 <= brams.need <= 208            # synth_ecp5 of generator 1.14 uses 141 DP16KD (docs/boards.md)
 
 
 def test_default_model_on_icebreaker_is_refused_with_the_numbers(default_model):
@@ -135,16 +135,19 @@ def test_pynq_z2_dsp_count_follows_synth_xilinx(default_model):
 
 def test_pynq_z2_xilinx_luts_and_ffs_cover_synth_xilinx(default_model):
     """The Zynq LUT and FF lines cover what synth_xilinx used (docs/vivado.md, generator 1.6), within
-    6 %: xc7 at 8, 16 and 32 x 4 on the PYNQ-Z2, xcup at 16 x 4 on the KV260."""
+    6 %: xc7 at 8, 16 and 32 x 4 on the PYNQ-Z2, xcup at 16 x 4 on the KV260. Generator 1.14's residual
+    write stage (17 flip-flops a lane and 32, hw_core res_wv / res_wd) is added to the 1.6 counts."""
     board = get_board("pynq-z2")
     for lanes, luts, ffs in ((8, 15_503, 9_001), (16, 20_778, 10_383), (32, 31_765, 13_214)):
+        ffs += 17 * lanes + 32
         k = knobs_for(default_model, lanes=lanes, **CALIBRATED)
         got = {n.resource: n.need for n in needs(default_model, k, board)}
         assert luts <= got["luts"] <= 1.06 * luts, (lanes, got["luts"])
         assert ffs <= got["ffs"] <= 1.06 * ffs, (lanes, got["ffs"])
     k26 = {n.resource: n.need for n in needs(default_model, knobs_for(default_model, **CALIBRATED),
                                              get_board("kv260"))}
-    assert 22_185 <= k26["luts"] <= 1.06 * 22_185 and 13_309 <= k26["ffs"] <= 1.06 * 13_309, k26   # xcup 16 x 4
+    ffs16 = 13_309 + 17 * 16 + 32
+    assert 22_185 <= k26["luts"] <= 1.06 * 22_185 and ffs16 <= k26["ffs"] <= 1.06 * ffs16, k26   # xcup 16 x 4
 
 
 # Yosys synth_xilinx (xc7) of models/default with LUT MACs, all weights 4-bit, context 256, generator 1.13

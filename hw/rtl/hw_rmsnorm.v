@@ -84,22 +84,23 @@ module hw_rmsnorm #(
     // ---------------------------------------------------------------- gain ROM
     // one word (the NW gains of the group) per cycle: one read port, so one block RAM
     // copy (three ROMs read at NW addresses took 2 blocks each at NW = 4)
-    (* rom_style = "block" *)
-    reg [16*NW-1:0] gain [0:GD-1];
-
-    initial begin
-        $readmemh({ROM_DIR, "/norm.hex"}, gain);
-    end
-
     localparam integer NWI_LOG = (NW > 1) ? $clog2(NW) : 0;
     // i_reg steps by NW from 0; past the last row (idle) the address is clamped
     wire [31:0] gword = {{(32-GAW){1'b0}}, gbase_reg} + ({{(31-IW){1'b0}}, i_reg} >> NWI_LOG);
     wire [GAW-1:0] gaddr = (gword >= GD) ? GD[GAW-1:0] - 1'b1 : gword[GAW-1:0];
-    reg  [16*NW-1:0] gq;
+    wire [16*NW-1:0] gq;                // the group's gains, the cycle after its address
 
-    always @(posedge clk) begin
-        gq <= gain[gaddr];
-    end
+    hw_rom #(
+        .WIDTH(16*NW),
+        .DEPTH(GD),
+        .FILE({ROM_DIR, "/norm.hex"}),
+        .AW(GAW)
+    ) gain_rom (
+        .clk(clk),
+        .en(1'b1),
+        .addr(gaddr),
+        .q(gq)
+    );
 
     // ---------------------------------------------------------------- pass 1: sum of squares
     localparam SQW = 32 + $clog2(NW + 1);                   // NW squares <= NW * 2**30

@@ -288,6 +288,11 @@ class Cost:
 
 
 QK16_LUTS, QK16_FFS = 300, 30      # per head_dim element of an engine, int16 q and k (fit_cost)
+# flip-flops per head_dim element of an engine for each KV position a cycle past the first (its key and
+# value rows, products and sums through the pipelines): synth_ecp5 of stories260K at 11 x 16, 4 engines,
+# P = 2 (generator 1.14) gave 28,912 TRELLIS_FF where the count without this term was 28,219; the P = 1
+# build of the same setting places ~2,400 under its count
+POSITION_FFS = 100
 
 
 def fit_cost(model, knobs, family: str, kb: int) -> Cost:
@@ -328,7 +333,7 @@ def fit_cost(model, knobs, family: str, kb: int) -> Cost:
     # element more (16 planes of int16 sums; the wider key rows)
     qk_luts = (7 * 8 * hd + (QK16_LUTS * hd if qkb == 16 else 0) if knobs.macs == "lut" else 0) * pos \
         + 195 * hd * (pos - 1)
-    qk_ffs = QK16_FFS * hd * pos if qkb == 16 else 0
+    qk_ffs = (QK16_FFS * hd * pos if qkb == 16 else 0) + POSITION_FFS * hd * (pos - 1)
     luts = ENGINE_LUTS * extra + qk_luts * e
     dsps = mults = 0
     if _has_dsps(family):
