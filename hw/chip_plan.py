@@ -112,8 +112,8 @@ def markdown(plans: list[Plan]) -> str:
                      f"{p.user_tokens_per_s:,.0f} | {p.chain_tokens_per_s:,.0f} |")
     lines += ["", "What it says: the block RAM is the wall. An ECP5-85F holds 208 blocks of 18 kbit (3.7 Mbit); "
               "at 4 bits a weight that is under a million weights per chip once the KV cache and tables take "
-              "their share. stories260K needs two chips at its 512-token context (its KV cache alone is 80 "
-              "blocks); stories15M needs some thirty (its 32,000-token embedding table is more than twenty chips' "
+              "their share. stories260K fits one chip at its 512-token context, just (since generator 1.14's "
+              "single scale and gain ROMs; its KV cache alone is 80 blocks); the 1M model needs three; stories15M needs some thirty (its 32,000-token embedding table is more than twenty chips' "
               "worth of block RAM by itself, and one of its layers already exceeds a chip, so a layer would be "
               "split too); stories110M needs well over a hundred. That is HC1's '30 chips' question at FPGA "
               "scale: mask ROM beside the multipliers holds a billion weights per die, block RAM a few million "

@@ -157,6 +157,39 @@ def base_map(doc: dict, brams: dict, work: Path, base_model: Path | None, log) -
     return bm.find_map(brams, bm.rom_images(work / "base" / "rom"))
 
 
+def earlier_rom_images(new: dict, names: set[str], doc: dict) -> dict:
+    """`new` (this generator's ROM images) in the ROM files of a bitstream built before generator 1.14,
+    whose map names them (`names`): a scale ROM a lane (scale_NNN.hex, lane l's {sh, m} of each word of
+    scale.hex) and three rmsnorm gain ROMs (norm_att.hex, norm_ffn.hex: L x D gains; norm_final.hex: D;
+    norm.hex holds each norm's row padded to whole words of the rmsnorm's width). The words are the same
+    values; only the files that hold them differ."""
+    from hw.numerics import MULT_BITS
+    from hw.rtlgen.generate import norm_row_words
+    from hw.rtlgen.lanes import SCALE_FILE, lane_scale
+    from hw.rtlgen.layout import SCALE_BITS
+
+    out = dict(new)
+    if "scale_000.hex" in names and SCALE_FILE in out:
+        words = out.pop(SCALE_FILE).words()
+        for lane in range(doc["knobs"]["lanes"]):
+            fields = [(sh << MULT_BITS) | m for m, sh in (lane_scale(w, lane) for w in words)]
+            # a hex file's image is as wide as its digits (read_hex_image): 21 bits in 6 digits
+            out[f"scale_{lane:03d}.hex"] = bm.image(f"scale_{lane:03d}.hex", fields, -(-SCALE_BITS // 4) * 4)
+    if "norm_att.hex" in names and "norm.hex" in out:
+        cfg = doc["model"]["config"]
+        d, layers = cfg["dim"], cfg["n_layers"]
+        img = out.pop("norm.hex")
+        nw = img.width // 16
+        per_row = norm_row_words(d, nw)
+        words = img.words()
+        rows = [[(w >> (16 * j)) & 0xFFFF for w in words[r * per_row:(r + 1) * per_row] for j in range(nw)][:d]
+                for r in range(2 * layers + 1)]
+        for name, part in (("norm_att.hex", rows[:layers]), ("norm_ffn.hex", rows[layers:2 * layers]),
+                           ("norm_final.hex", rows[2 * layers:])):
+            out[name] = bm.image(name, [g for row in part for g in row], 16)
+    return out
+
+
 def check_map(bmap: bm.BramMap) -> None:
     if bmap.not_in_bram:
         name = sorted(bmap.not_in_bram)[0]
@@ -214,6 +247,16 @@ def respin(bitstream: Path, model: Path, tokenizer: Path | None = None, out: Pat
     t = time.monotonic()
     bmap = base_map(doc, brams, work, base_model, log)
     check_map(bmap)
+    earlier = earlier_rom_images(new, set(bmap.images), doc)
+    if earlier.keys() != new.keys():            # the ROM folder as this bitstream holds it
+        from hw.rtl_tables import write_hex
+
+        for name in new.keys() - earlier.keys():
+            (work / "rom" / name).unlink()
+        for name in earlier.keys() - new.keys():
+            write_hex(work / "rom" / name, earlier[name].words(), earlier[name].width,
+                      [f"{name}: as generator 1.13 and before held it (hw/flows/respin.py earlier_rom_images)"])
+        new = earlier
     try:
         bm.check_new_images(bmap, new)
     except bm.BramMapError as exc:
