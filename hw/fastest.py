@@ -98,10 +98,6 @@ def fastest(model, knobs, board, lut_share: float = LUT_SHARE, log=print):
         raise FastestError(f"--fastest {lut_share:g}: the share of the board's LUTs a setting may take is a "
                            f"fraction in (0, 1], e.g. {LUT_SHARE}")
     found = candidates(model, knobs, board, lut_share)
-    if found:
-        tied = [c for c in found if c.mean_cycles <= found[0].mean_cycles * (1 + NEAR_TIE)]
-        pick = min(tied, key=lambda c: (c.first_cycles, c.mean_cycles, c.luts))
-        found = [pick] + [c for c in found if c is not pick]
     if not found:
         raise FastestError(
             f"no setting of lanes 1..{MAX_LANES} x values per lane {', '.join(map(str, VALUES_PER_LANE))} "
@@ -109,6 +105,9 @@ def fastest(model, knobs, board, lut_share: float = LUT_SHARE, log=print):
             f"{board.name} within {lut_share:.0%} of its LUTs with the other knobs as given (context "
             f"{knobs.context}, LoRA rank {knobs.lora_rank}, {knobs.streams} stream(s)): a larger --fastest "
             "share, a smaller --context, no LoRA, narrower --bits or a bigger board")
+    tied = [c for c in found if c.mean_cycles <= found[0].mean_cycles * (1 + NEAR_TIE)]
+    pick = min(tied, key=lambda c: (c.first_cycles, c.mean_cycles, c.luts))
+    found = [pick] + [c for c in found if c is not pick]
     log(f"--fastest: {len(found)} settings fit {board.name} within {lut_share:.0%} of its LUTs; the fastest by "
         f"the estimate (mean cycles a token over the {knobs.context}-token context; tokens/s at "
         f"{board.clock_mhz:g} MHz):")

@@ -19,7 +19,7 @@ from hw import numerics as nx
 from hw.rtlgen import GEN_VERSION_WORD
 from hw.rtlgen.estimate import bram18_blocks, estimate, format_estimate
 from hw.rtlgen.fixture import random_int_model
-from hw.rtlgen.generate import GenerateError, generate, layer_words, static_sources
+from hw.rtlgen.generate import GenerateError, generate, layer_words, norm_rows, static_sources
 from hw.rtlgen.knobs import KnobError, Knobs, engine_counts, kv_banks
 from hw.rtlgen.lanes import SCALE_FILE, decode_lanes, lane_file, lane_scale, read_hex, write_lanes
 from hw.rtlgen.layout import LayoutError, lane_scales, lane_words, matrix_order, pack_word, rom_layout, unpack_word
@@ -206,6 +206,7 @@ def test_generate_rom_contents(tmp_path):
     nw = GOLDEN_KNOBS.norm_lanes(24)            # gains a word: each norm's row is 24 / nw words
     assert 24 % nw == 0 and nw > 1
     g = np.array([unpack_word(w, nw, 16) for w in read_hex(rom / "norm.hex")]).reshape(5, 24)
+    assert norm_rows(read_hex(rom / "norm.hex"), 24, nw) == (g & 0xFFFF).tolist()     # respin's inverse
     assert np.array_equal(g[:2], m["att_gq"]) and np.array_equal(g[2:4], m["ffn_gq"])
     assert np.array_equal(g[4], m["final_gq"])
     rope = read_hex(rom / "rope.hex")

@@ -164,7 +164,7 @@ def earlier_rom_images(new: dict, names: set[str], doc: dict) -> dict:
     norm.hex holds each norm's row padded to whole words of the rmsnorm's width). The words are the same
     values; only the files that hold them differ."""
     from hw.numerics import MULT_BITS
-    from hw.rtlgen.generate import norm_row_words
+    from hw.rtlgen.generate import norm_rows
     from hw.rtlgen.lanes import SCALE_FILE, lane_scale
     from hw.rtlgen.layout import SCALE_BITS
 
@@ -179,11 +179,7 @@ def earlier_rom_images(new: dict, names: set[str], doc: dict) -> dict:
         cfg = doc["model"]["config"]
         d, layers = cfg["dim"], cfg["n_layers"]
         img = out.pop("norm.hex")
-        nw = img.width // 16
-        per_row = norm_row_words(d, nw)
-        words = img.words()
-        rows = [[(w >> (16 * j)) & 0xFFFF for w in words[r * per_row:(r + 1) * per_row] for j in range(nw)][:d]
-                for r in range(2 * layers + 1)]
+        rows = norm_rows(img.words(), d, img.width // 16)
         for name, part in (("norm_att.hex", rows[:layers]), ("norm_ffn.hex", rows[layers:2 * layers]),
                            ("norm_final.hex", rows[2 * layers:])):
             out[name] = bm.image(name, [g for row in part for g in row], 16)

@@ -176,6 +176,13 @@ def norm_words(gains: list, nw: int) -> list[int]:
     return out
 
 
+def norm_rows(words: list[int], dim: int, nw: int) -> list[list[int]]:
+    """The inverse of norm_words: each row's dim gains (16-bit two's-complement fields) of norm.hex's words."""
+    per_row = norm_row_words(dim, nw)
+    return [[(w >> (16 * j)) & 0xFFFF for w in words[r:r + per_row] for j in range(nw)][:dim]
+            for r in range(0, len(words), per_row)]
+
+
 def write_tables(model: IntModel, knobs: Knobs, rom: Path) -> list[Path]:
     """Every ROM except the lanes: embedding, norms, rope, layer constants, unit tables."""
     cfg, a, fp = model.config, model.arrays, model.fingerprint
