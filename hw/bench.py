@@ -177,8 +177,10 @@ def bench_setting(int_model, name: str, lanes: int, vpl: int, tokens: int = TOKE
     positions = [ev.position - 1 for ev in events]      # POSITION counts the token just processed
     res = summarize(info.estimate, [ev.cycles for ev in events], positions, clock_mhz)
     est = info.estimate
+    from hw.rtlgen import version_text
+
     return {"model": name, "lanes": lanes, "vpl": vpl, "macs_per_cycle": lanes * vpl, "context": context,
-            "fit": board_fit(int_model, knobs),
+            "generator": version_text(), "fit": board_fit(int_model, knobs),
             "weight_macs": est.weight_macs, "ideal_matrix_cycles": est.ideal_matrix_cycles,
             "attention_per_pos": est.attention_per_pos, "attention_engines": est.attention_engines,
             "attention_positions": est.attention_positions,
@@ -323,13 +325,14 @@ def markdown(report: dict, notes: str = "") -> str:
         "the estimate is hw/rtlgen/estimate.py's cycle model (est. error: mean estimate / mean cycles - 1).",
         f"tok/s is the clock ({clk:g} MHz: the design clock of the committed, routed ECP5-85F bitstream)",
         "over the mean cycles of the first 64 tokens, the first 256 and the whole run; Verilator tok/s is",
-        "this machine's simulation speed. The last column is the fit check (hw/boards.py) of the setting,",
+        "this machine's simulation speed; generator: the RTL generator version the row was measured on.",
+        "The last column is the fit check (hw/boards.py) of the setting,",
         f"with the model's default weight bits (or the run's --bits), on the {FIT_BOARD}: a setting that does not fit is a bound",
         "of the simulated core, not a figure a board reaches.",
         "",
         "| model | setting | MACs/cycle | E | P | ideal matrix | mean cycles | mean ratio | max ratio | "
-        "mean estimate (error) | tok/s over 64 | over 256 | over all | Verilator tok/s | fits the ECP5-85F |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "mean estimate (error) | tok/s over 64 | over 256 | over all | Verilator tok/s | generator | fits the ECP5-85F |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in report["results"]:
         w = r.get("windows", {})
@@ -342,7 +345,7 @@ def markdown(report: dict, notes: str = "") -> str:
                      f"{r['mean_cycles']:,.0f} | {r['mean_ratio']:.3f} | "
                      f"{r['max_ratio']:.3f} | {r['mean_estimate']:,.0f} ({err:+.1%}) | {cell('64')} | "
                      f"{cell('256')} | {r['tokens_per_s_sim']:,.0f} ({r['tokens']}) | "
-                     f"{r['tokens_per_s_verilator']:,.0f} | {fit_cell(r.get('fit'))} |")
+                     f"{r['tokens_per_s_verilator']:,.0f} | {r.get('generator', '-')} | {fit_cell(r.get('fit'))} |")
     lines += ["", "Selected positions (cycles / ideal = ratio; estimate):", "",
               "| model | lanes x vpl | position | cycles | ideal | ratio | estimate |",
               "| --- | --- | --- | --- | --- | --- | --- |"]

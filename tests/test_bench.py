@@ -112,6 +112,10 @@ def test_bench_runs_the_simulation_and_writes_the_report(tmp_path):
     back = json.loads(out.read_text())
     assert back["results"][0]["mean_ratio"] == r["mean_ratio"]
     assert "| tiny | 5x4 |" in table.read_text()
+    # each row says which generator measured it (rows of older generators stay in a merged report)
+    from hw.rtlgen import version_text
+
+    assert r["generator"] == version_text() and f"| {version_text()} |" in table.read_text()
 
 
 def test_merge_replaces_measured_settings_and_reclocks_the_rest():

@@ -1185,6 +1185,7 @@ module hw_core #(
     // reads all of the gate first.
     // x_req of a pass's last word -> its rows written (end of that cycle): hw_matvec, the write-back's first stage
     localparam integer MV_WRITE = MATVEC_LATENCY + 1;
+    localparam integer H1_WRITE = 1;    // a SiLU gate's h1 write is registered (h1_wv): readable a cycle later
     localparam integer W3_WALK  = ((H + LANES - 1) / LANES) * WPP;
     function integer w2_delay;
         input integer dummy;
@@ -1198,7 +1199,7 @@ module hw_core #(
                 t     = MV_WRITE + 1 - ((H - 1) / LANES - last / LANES) * WPP;  // its last row written, + 1
                 c     = (t > c + 1) ? t : c + 1;
                 for (i = first; i <= last; i = i + 1) begin
-                    t = c + SILU_LATENCY - i / VPL;
+                    t = c + SILU_LATENCY + H1_WRITE - i / VPL;
                     if (t > w2_delay) begin
                         w2_delay = t;
                     end
@@ -1310,9 +1311,14 @@ module hw_core #(
     // the embedding
     reg [NORM_NW-1:0]    xn_wv;
     reg [NORM_NW*32-1:0] xn_wi;
-    reg [LANES-1:0]      h1_wv, h3_wv;
-    reg [LANES*32-1:0]   h1_wi, wb_idx;
-    reg [LANES*8-1:0]    h1_wd;
+    reg [LANES-1:0]      h3_wv;
+    reg [LANES*32-1:0]   wb_idx;
+    // h1: its writers' mux registered too (h1_w*_next -> h1_w*), as res below: the SiLU gates'
+    // index, their mux with the w1 lanes and the rotation into the banks were one path
+    // (generator 1.15); a gate is readable a cycle later (H1_WRITE)
+    reg [LANES-1:0]      h1_wv_next, h1_wv;
+    reg [LANES*32-1:0]   h1_wi_next, h1_wi;
+    reg [LANES*8-1:0]    h1_wd_next, h1_wd;
     // res: the writers' mux is registered (res_w*_next -> res_w*): the residual sum (a carry
     // chain) and hw_vecbuf's rotation into the banks were one routed path of 15.8 ns, the
     // longest of stories260K at 11 x 16 (docs/boards.md); res_ready counts the writes as they land
@@ -1328,9 +1334,9 @@ module hw_core #(
         for (wj = 0; wj < LANES; wj = wj + 1) begin
             wb_idx[wj*32 +: 32] = {{(32-ROWS_W){1'b0}}, wb_row[wj*ROWS_W +: ROWS_W]};
             h3_wv[wj]           = wb_valid[wj] && wb_tag == T_W3;
-            h1_wv[wj]           = wb_valid[wj] && wb_tag == T_W1;
-            h1_wi[wj*32 +: 32]  = wb_idx[wj*32 +: 32];
-            h1_wd[wj*8 +: 8]    = wb_sat8[wj*8 +: 8];
+            h1_wv_next[wj]          = wb_valid[wj] && wb_tag == T_W1;
+            h1_wi_next[wj*32 +: 32] = wb_idx[wj*32 +: 32];
+            h1_wd_next[wj*8 +: 8]   = wb_sat8[wj*8 +: 8];
             res_wv_next[wj]          = wb_valid[wj] && (wb_tag == T_WO || wb_tag == T_W2);
             res_wi_next[wj*32 +: 32] = wb_idx[wj*32 +: 32];
             res_wd_next[wj*16 +: 16] = wb_res_sum[wj*16 +: 16];
@@ -1345,9 +1351,9 @@ module hw_core #(
                 res_wd_next[wj*16 +: 16] = (wj < EMB_W) ? emb_out[16*(wj % EMB_W) +: 16] : 16'd0;
             end
             if (silu_out_valid) begin
-                h1_wv[wj]          = (wj < SILU_W);
-                h1_wi[wj*32 +: 32] = {{(32-HIW){1'b0}}, silu_out_idx} + wj;
-                h1_wd[wj*8 +: 8]   = (wj < SILU_W) ? silu_out[8*(wj % SILU_W) +: 8] : 8'd0;
+                h1_wv_next[wj]          = (wj < SILU_W);
+                h1_wi_next[wj*32 +: 32] = {{(32-HIW){1'b0}}, silu_out_idx} + wj;
+                h1_wd_next[wj*8 +: 8]   = (wj < SILU_W) ? silu_out[8*(wj % SILU_W) +: 8] : 8'd0;
             end
         end
     end
@@ -1355,6 +1361,9 @@ module hw_core #(
         res_wv <= soft_rst ? {LANES{1'b0}} : res_wv_next;
         res_wi <= res_wi_next;
         res_wd <= res_wd_next;
+        h1_wv  <= soft_rst ? {LANES{1'b0}} : h1_wv_next;
+        h1_wi  <= h1_wi_next;
+        h1_wd  <= h1_wd_next;
     end
     reg [ATT_E*32-1:0] att_wi;             // element of each engine's output
     integer wa;
@@ -1378,10 +1387,12 @@ module hw_core #(
     hw_vecbuf #(.N(D), .W(8), .G(VB_G), .NW(ATT_E), .NR(4), .R(VB_R), .PORTS_ON(4'b0001 | VB_LORA | VB_DBG))
         att_buf (.clk(clk), .wr_valid(att_out_valid), .wr_idx(att_wi), .wr_data(att_out_data),
                  .rd_start(vb_start), .rd_data(att_rd));
-    hw_vecbuf #(.N(H), .W(8), .G(VB_G), .NW(LANES), .NR(4), .R(VB_R), .PORTS_ON(4'b1001 | VB_LORA | VB_DBG), .CONSEC(1))
+    hw_vecbuf #(.N(H), .W(8), .G(VB_G), .NW(LANES), .NR(4), .R(VB_R), .PORTS_ON(4'b1001 | VB_LORA | VB_DBG), .CONSEC(1),
+                .REG_PORTS(4'b1000))
         h1_buf (.clk(clk), .wr_valid(h1_wv), .wr_idx(h1_wi), .wr_data(h1_wd),
                 .rd_start(vb_start), .rd_data(h1_rd));
-    hw_vecbuf #(.N(H), .W(8), .G(VB_G), .NW(LANES), .NR(4), .R(VB_R), .PORTS_ON(4'b1000 | VB_DBG), .CONSEC(1))
+    hw_vecbuf #(.N(H), .W(8), .G(VB_G), .NW(LANES), .NR(4), .R(VB_R), .PORTS_ON(4'b1000 | VB_DBG), .CONSEC(1),
+                .REG_PORTS(4'b1000))
         h3_buf (.clk(clk), .wr_valid(h3_wv), .wr_idx(wb_idx), .wr_data(wb_sat8),
                 .rd_start(vb_start), .rd_data(h3_rd));
 
@@ -1408,7 +1419,7 @@ module hw_core #(
     reg  [4:0]  wait_reg;               // drain counter of the element pipelines
     // what it counts from after a unit's last issue: RoPE's last pairs are written as the count
     // reaches 1, the gate's as it reaches 0 with a cycle to spare (its h1 write, then w2's read)
-    localparam integer SILU_DRAIN_I = SILU_LATENCY + 2;
+    localparam integer SILU_DRAIN_I = SILU_LATENCY + H1_WRITE + 2;
     localparam [4:0] ROPE_DRAIN = ROPE_LATENCY[4:0];
     localparam [4:0] SILU_DRAIN = SILU_DRAIN_I[4:0];
     integer     si;

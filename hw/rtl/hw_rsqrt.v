@@ -6,9 +6,11 @@
 // hw/numerics.py rsqrt_fixed: k = floor((bitlen(ss) - 15) / 2), the mantissa
 // mt = ss * 2**-2k lies in [2**14, 2**16), r = RSQRT[mt >> 6] from a 1024 x 16
 // table ($readmemh of TABLE_FILE, written by hw/rtl_tables.py rsqrt_hex).
-// Pipelined, one item per cycle, LATENCY = 4: S1 input register -> S2 leading
-// one, k and shift amount -> S3 table index (the shift) -> S4 table read; the
-// leading one and the shift were one stage, a long path at 40+ MHz on the ECP5.
+// Pipelined, one item per cycle, LATENCY = 4: S1 input register and the leading
+// one -> S2 k and shift amount -> S3 table index (the shift) -> S4 table read; the
+// leading one and the shift were one stage, a long path at 40+ MHz on the ECP5, and
+// the leading one and its k and shift were 12 LUT levels at 60 MHz (generator 1.15:
+// the leading one is found from the input, which the caller holds in a register).
 // ss = 0 gives r = 0.
 module hw_rsqrt #(
     parameter SSW        = 40,          // bits of ss (unsigned), 2..76
@@ -17,7 +19,7 @@ module hw_rsqrt #(
     input  wire              clk,
     input  wire              rst,       // sync, clears out_valid
     input  wire              in_valid,
-    input  wire [SSW-1:0]    ss,
+    input  wire [SSW-1:0]    ss,        // from a register (the leading one is found from it)
     output wire              out_valid,
     output wire [15:0]       r,         // table value (unsigned)
     output wire signed [5:0] k          // exponent: 1/sqrt(ss) ~= r * 2**-(23 + k)
@@ -27,38 +29,45 @@ module hw_rsqrt #(
     localparam XW      = SSW + 16;      // ss << 16: room for the left shifts (k >= -8)
     localparam AW      = $clog2(XW);    // bits of a right shift amount (< XW)
 
-    // ---------------------------------------------------------------- S1: input register
+    // ---------------------------------------------------------------- S1: input register, leading one
+    // bitlen b = position of the leading one + 1 (0 for ss = 0). The leading one is one-hot (its
+    // bit set, none above: a reduction tree per bit), found from ss itself (a register of the
+    // caller's) and registered with it, so S2 is only the ORs below.
+    integer i;
+    reg [SSW-1:0] lead;
     reg [SSW-1:0] ss_s1;
+    reg [SSW-1:0] lead_s1;
+
+    always @* begin
+        for (i = 0; i < SSW; i = i + 1) begin
+            lead[i] = ss[i] && !(|(ss >> (i + 1)));
+        end
+    end
 
     always @(posedge clk) begin
-        ss_s1 <= ss;
+        ss_s1   <= ss;
+        lead_s1 <= lead;
     end
 
     // ---------------------------------------------------------------- S2: k and shift amount
-    // bitlen b = position of the leading one + 1 (0 for ss = 0);
-    // k = (b - 15) >>> 1; index = mt >> 6 = (ss << 16) >> (2k + 22) (2k + 22 >= 6).
-    // The leading one is one-hot (its bit set, none above: a reduction tree per bit) and k and the
-    // shift are ORs of per-position constants: a priority chain over SSW bits was a long path.
-    integer i;
+    // k = (b - 15) >>> 1; index = mt >> 6 = (ss << 16) >> (2k + 22) (2k + 22 >= 6): ORs of
+    // per-position constants selected by the one-hot leading one (a priority chain over SSW bits
+    // was a long path).
     integer k_int;
     integer amt_int;
-    reg  [SSW-1:0] lead;
     reg  [AW-1:0]  amt;
     reg  [5:0]     k_bits;
 
     always @* begin
-        for (i = 0; i < SSW; i = i + 1) begin
-            lead[i] = ss_s1[i] && !(|(ss_s1 >> (i + 1)));
-        end
         k_int   = (0 - 15) >>> 1;             // ss = 0: b = 0
         amt_int = 2 * k_int + 22;
-        k_bits  = (|ss_s1) ? 6'd0 : k_int[5:0];
-        amt     = (|ss_s1) ? {AW{1'b0}} : amt_int[AW-1:0];
+        k_bits  = (|lead_s1) ? 6'd0 : k_int[5:0];
+        amt     = (|lead_s1) ? {AW{1'b0}} : amt_int[AW-1:0];
         for (i = 0; i < SSW; i = i + 1) begin
             k_int   = (i + 1 - 15) >>> 1;
             amt_int = 2 * k_int + 22;
-            k_bits  = k_bits | ({6{lead[i]}} & k_int[5:0]);
-            amt     = amt | ({AW{lead[i]}} & amt_int[AW-1:0]);
+            k_bits  = k_bits | ({6{lead_s1[i]}} & k_int[5:0]);
+            amt     = amt | ({AW{lead_s1[i]}} & amt_int[AW-1:0]);
         end
     end
 

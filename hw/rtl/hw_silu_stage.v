@@ -9,8 +9,9 @@
 // start (with the layer and its requantizer m, sh; w3 starts in the same cycle) -> each group
 // of W units issues once its h3 rows are written (h3_ready, counted by the core from 0 at
 // w3's start): rd_start says which elements of h1 and h3 the core's vector buffers show at
-// h1 / h3 (a combinational read), they are registered, and LATENCY cycles after its issue (that
-// register and hw_silu_gate's 6)
+// h1 / h3 a cycle later (their read port registers the bank words: hw_vecbuf REG_PORTS), they
+// are registered, and LATENCY cycles after its issue (the buffers' read, that register and
+// hw_silu_gate's 6)
 // the group's gates are at `out` (unit out_idx + j at [8j +: 8]) for the core to write over
 // h1. `issuing` stays high until the last group has issued (`last_go` in that cycle).
 // rst stops it at any cycle.
@@ -21,7 +22,7 @@ module hw_silu_stage #(
     parameter LYW     = (L > 1) ? $clog2(L) : 1,
     parameter IW      = $clog2(H),      // index into H
     parameter ROM_DIR = "rom",
-    parameter LATENCY = 7               // issue -> out: hardwire_arch.vh SILU_LATENCY, the data path's
+    parameter LATENCY = 8               // issue -> out: hardwire_arch.vh SILU_LATENCY, the data path's
                                         // stages (the index pipeline is this long)
 ) (
     input  wire            clk,
@@ -56,7 +57,7 @@ module hw_silu_stage #(
     wire [31:0]       si_next  = {{(31-IW){1'b0}}, si_reg} + W;
     wire [31:0]       si_next2 = si_next + W;                       // si_next's own si_next
     wire              go = issuing && (need_reg <= h3_ready);
-    reg               v1;
+    reg               v0, v1;           // v0: the group's window is being read (h1 / h3 next cycle)
     reg  [W*8-1:0]    a1, b1;
     reg  [IW-1:0]     idx [1:LATENCY];
     localparam NG = (W + 1) / 2;                // gate units (two gates each: g_gate below)
@@ -86,7 +87,8 @@ module hw_silu_stage #(
             m_reg     <= m;
             sh_reg    <= sh;
         end
-        v1     <= go;
+        v0     <= go;
+        v1     <= v0;
         a1     <= h1;
         b1     <= h3;
         idx[1] <= si_reg[IW-1:0];
@@ -95,6 +97,7 @@ module hw_silu_stage #(
         end
         if (rst) begin
             issuing <= 1'b0;
+            v0      <= 1'b0;
             v1      <= 1'b0;
         end
     end

@@ -4,6 +4,7 @@
 // element each per cycle (at distinct banks: consecutive indices, NW <= G), and
 // NR read ports each return a window of R consecutive elements (R <= G), read
 // asynchronously like a register array; elements past N read 0.
+// A port in REG_PORTS reads its window a cycle later, through registers.
 //
 // Why: as flip-flops, a buffer is written through a decoder at every element and
 // read through an N:1 multiplexer per bit, which spreads across the core and
@@ -29,7 +30,8 @@ module hw_vecbuf #(
     parameter NR = 1,       // read ports
     parameter R  = 4,       // elements per read window
     parameter PORTS_ON = -1,// bit p: port p is built; a port left out reads 0
-    parameter CONSEC = 0    // 1: writer j always writes element wr_idx[0] + j (above)
+    parameter CONSEC = 0,   // 1: writer j always writes element wr_idx[0] + j (above)
+    parameter REG_PORTS = 0 // bit p: port p's bank words are registered, its window a cycle later (below)
 ) (
     input  wire              clk,
     input  wire [NW-1:0]     wr_valid,
@@ -148,17 +150,30 @@ module hw_vecbuf #(
         end
     endgenerate
 
+    // REG_PORTS: a port's bank words and start registered, so that its window of the start
+    // given in cycle c comes out in cycle c + 1: the address, the LUT RAM read and the
+    // window's rotation were one path (the SiLU stage's read, generator 1.15)
+    reg  [NR*G*W-1:0] bank_q_reg;
+    reg  [NR*32-1:0]  rd_start_reg;
+    always @(posedge clk) begin
+        bank_q_reg   <= bank_q;
+        rd_start_reg <= rd_start;
+    end
     // window element k of port p comes from bank (s + k) mod G
     integer p, k;
     reg [31:0] e;
+    reg        reg_port;
     always @* begin
-        rd_data = {(NR*R*W){1'b0}};
-        e       = 32'd0;
+        rd_data  = {(NR*R*W){1'b0}};
+        e        = 32'd0;
+        reg_port = 1'b0;
         for (p = 0; p < NR; p = p + 1) begin
+            reg_port = ((REG_PORTS >> p) & 1) != 0;
             for (k = 0; k < R; k = k + 1) begin
-                e = rd_start[p*32 +: 32] + k;
+                e = (reg_port ? rd_start_reg[p*32 +: 32] : rd_start[p*32 +: 32]) + k;
                 if (((PORTS_ON >> p) & 1) != 0 && e < N_I) begin
-                    rd_data[(p*R + k)*W +: W] = bank_q[(p*G + (e % G))*W +: W];
+                    rd_data[(p*R + k)*W +: W] = reg_port ? bank_q_reg[(p*G + (e % G))*W +: W]
+                                                         : bank_q[(p*G + (e % G))*W +: W];
                 end
             end
         end

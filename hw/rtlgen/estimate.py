@@ -40,7 +40,8 @@ NORM_TAIL = 3 + RSQRT_LATENCY - 2 + 1 + 6 + 2
 # the attention schedule's constants (HEAD_GAP, ATT_TAIL, DIV_STAGE, ...) and its cycle terms:
 # hw/rtlgen/attention.py
 MV_WRITE = MATVEC_LATENCY + 1   # x_req of a pass's last word -> its rows written (hw_core MV_WRITE)
-SILU_LATENCY = UNIT_LATENCY["SILU_LATENCY"][0] + 1    # a SiLU gate's issue -> its element readable in h1
+H1_WRITE = 1             # core: h1's writes are registered before its banks (h1_wv), a cycle later
+SILU_LATENCY = UNIT_LATENCY["SILU_LATENCY"][0] + H1_WRITE + 1   # a SiLU gate's issue -> its element readable in h1
 W2_LORA_START = 3        # w3 written -> w2's LoRA delta starts when w2 has an adapter (it reads the whole gate)
 EMB_LATENCY = UNIT_LATENCY["EMB_LATENCY"][0]         # embedding ROM, its register, hw_rq
 ROPE_LATENCY = UNIT_LATENCY["ROPE_LATENCY"][0] + 2   # hw_rope's pipeline, write back, sequencer
