@@ -219,19 +219,24 @@ def unaligned_lane_luts(lanes: int, vpl: int, norm_w: int, hidden: int, wpp: int
     return int(UNALIGNED_MUX_FACTOR * (pick + rotate))
 
 
-def lane_ffs(knobs, lay: Layout) -> int:
+def lane_ffs(knobs, lay: Layout, banks: int) -> int:
     """The matrix engine's flip-flops beside the fit check's calibrated line: generator 1.12's register of
     each lane's product sum (ACC_W bits, hw_mac_lane psum_s4) and, with values on packed multipliers, each
     pair's split parts (hw_mac_pack lo_s3 / hi_s3: 2 WB + 19 bits per two values; the packed operands sit
     in the multipliers' input registers). 16 x 16 with 6 values packed placed 25,186 TRELLIS_FF on
     generator 1.11.1 where the line alone counted 24,871. Generator 1.14's residual write stage (hw_core
     res_wv / res_wd and the first writer's index: 17 bits a lane and 32) is counted here too: synth_ecp5 of
-    models/default at 16 x 4 gave 23,694 TRELLIS_FF where the count without it was 23,542."""
+    models/default at 16 x 4 gave 23,694 TRELLIS_FF where the count without it was 23,542. Generator 1.15's
+    h1 write stage and registered SiLU reads are counted the same way."""
     split = 0
     if knobs.macs == "lut" and knobs.dsp_values and packs_two_lanes(lay.wb):
         split = -(-lay.lanes // 2) * -(-knobs.dsp_values // 2) * (2 * lay.wb + 19)
     res_write = lay.lanes * (1 + 16) + 32
-    return lay.lanes * lay.acc_bits + split + res_write
+    # generator 1.15: h1's write stage (9 bits a lane and the first index) and the SiLU stage's registered
+    # reads (hw_vecbuf REG_PORTS: the `banks` bank words of h1 and h3, 8 bits each, and their starts)
+    h1_write = lay.lanes * (1 + 8) + 32
+    silu_read = 2 * (banks * 8 + 32)
+    return lay.lanes * lay.acc_bits + split + res_write + h1_write + silu_read
 
 
 def mac_multipliers(knobs, lay: Layout) -> int:
@@ -320,7 +325,7 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     # the flip-flop line's basis: generator 1.5's count (no value pairs, a requantizer a lane)
     pair_saving = lay.lanes * (lay.vpl - dsp_v) * lay.wb * PAIR_SAVING if knobs.macs == "lut" else 0
     ff_basis = lay.lanes * (per_lane + rq_shifter) + pair_saving + core
-    ffs = lane_ffs(knobs, lay)
+    ffs = lane_ffs(knobs, lay, vecbuf_banks(lay.lanes, lay.vpl, nw, H, wpp))
     return Estimate(macs, ideal, walk, drain, vector, att.fixed, att.per_pos, att.head_min,
                     lay.lanes, lay.vpl, mac_multipliers(knobs, lay), lay.requantizers,
                     rom, lay.lanes * sum(bram18_blocks(g.depth, lay.vpl * g.bits) for g in lay.groups),
