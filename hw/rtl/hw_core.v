@@ -300,10 +300,18 @@ module hw_core #(
     // the device stream STREAM_SEL writes: its index in its context, and its context
     wire [31:0] wsel_local = reg_wdata / CONTEXTS;
     wire [31:0] wsel_ctx   = reg_wdata % CONTEXTS;
+    // CONTROL's commands act a cycle after the write: the bus's address compare in front of the
+    // sequencer's next state and the abort's reset of every unit was one path (generator 1.15)
     wire wr_control = reg_wr_me && (reg_addr == R_CONTROL);
-    wire cmd_start  = wr_control && reg_wdata[0] && !reg_wdata[1] && !reg_wdata[2];
-    wire ctrl_reset = wr_control && reg_wdata[1];
-    wire ctrl_abort = wr_control && (reg_wdata[2] || (reg_wdata[1] && busy_reg));
+    reg  cmd_start_q, ctrl_reset_q, ctrl_abort_q;
+    always @(posedge clk) begin
+        cmd_start_q  <= !rst && wr_control && reg_wdata[0] && !reg_wdata[1] && !reg_wdata[2];
+        ctrl_reset_q <= !rst && wr_control && reg_wdata[1];
+        ctrl_abort_q <= !rst && wr_control && (reg_wdata[2] || (reg_wdata[1] && busy_reg));
+    end
+    wire cmd_start  = cmd_start_q;
+    wire ctrl_reset = ctrl_reset_q;
+    wire ctrl_abort = ctrl_abort_q;
     // The first chip of a chain stops a run (ABORT, RESET_STATE) only where no frame is half sent
     // and no token frame is owed to it: a frame cut short, or a token frame arriving after the
     // stop, would be taken as the next run's (the other chips never see the stop; each board has
