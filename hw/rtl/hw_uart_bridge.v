@@ -141,13 +141,22 @@ module hw_uart_bridge #(
     reg         tx_we, tx_crc_en;           // executor: a response byte (with its CRC) lands
     reg         is_stream;                  // executor: the bytes landing belong to a stream frame
     reg         s_crc_init;                 // executor: a stream frame starts
-    wire [7:0]  crc_byte = store ? emit_byte : tx_wd;
+    // A decoded byte enters the CRC a cycle after it is stored (store_q, emit_q): the decoder's
+    // byte logic and the CRC's XOR tree were one path (generator 1.15). The frame's last byte is a
+    // byte time (>= 10 bit times) before its delimiter, so the CRC is complete when the frame is.
+    reg         store_q;
+    reg  [7:0]  emit_q;
+    always @(posedge clk) begin
+        store_q <= !rst && store;
+        emit_q  <= emit_byte;
+    end
+    wire [7:0]  crc_byte = store_q ? emit_q : tx_wd;
     wire [31:0] crc_next = crc32_byte(crc, crc_byte);
 
     always @(posedge clk) begin
         if (rst || frame_release || crc_init) begin
             crc <= 32'hFFFFFFFF;
-        end else if (store || (tx_we && tx_crc_en && !is_stream)) begin
+        end else if (store_q || (tx_we && tx_crc_en && !is_stream)) begin
             crc <= crc_next;
         end
     end
