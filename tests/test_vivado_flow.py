@@ -295,8 +295,14 @@ def test_refuses_non_zynq_parts_bad_clocks_and_missing_builds(builds, tmp_path):
         vivado.write_vivado_flow(tmp_path, "pynq-z2", "xc7z020clg400-1", 100.0)
 
 
-def test_estimate_command_line_usage(capsys):
-    assert vivado.main(["estimate"]) == 2 and "usage" in capsys.readouterr().err
+def test_estimate_command_line_usage(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        vivado.main(["estimate"])
+    assert exit_info.value.code == 2 and "usage" in capsys.readouterr().err
+    # a folder that is no build: a one-line error naming it and the fix, no traceback
+    assert vivado.main(["estimate", str(tmp_path / "nothing")]) == 2
+    err = capsys.readouterr().err
+    assert "nothing/build.json: not readable" in err and "hardwire compile" in err
     with pytest.raises(vivado.VivadoFlowError, match="family"):
         vivado.xilinx_estimate(REPO, "ecp5")
 

@@ -491,16 +491,24 @@ def xilinx_estimate(build_dir: Path, family: str, timeout: float = 3 * 3600) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """python -m hw.flows.vivado estimate BUILD_DIR [xc7|xcup]: synth_xilinx figures of a build folder
+    """python -m hw.flows.vivado estimate BUILD_DIR [xc7|xcup|xcu]: synth_xilinx figures of a build folder
     (also written to BUILD_DIR/estimate_<family>.json)."""
+    import argparse
     import sys
 
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) not in (2, 3) or argv[0] != "estimate":
-        print("usage: python -m hw.flows.vivado estimate BUILD_DIR [xc7|xcup]", file=sys.stderr)
+    ap = argparse.ArgumentParser(prog="python -m hw.flows.vivado",
+                                 description="Yosys synth_xilinx figures of a build folder (no Vivado needed)")
+    sub = ap.add_subparsers(dest="command", required=True)
+    est = sub.add_parser("estimate", help="LUT, FF, block RAM and DSP of BUILD_DIR's design")
+    est.add_argument("build_dir", metavar="BUILD_DIR", help="a `hardwire compile` / `build` folder")
+    est.add_argument("family", nargs="?", default="xc7", help="xc7 (Zynq-7000, default), xcup or xcu")
+    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    build_dir = Path(args.build_dir)
+    try:
+        res = xilinx_estimate(build_dir, args.family)
+    except VivadoFlowError as exc:
+        print(f"python -m hw.flows.vivado: error: {exc}", file=sys.stderr)
         return 2
-    build_dir = Path(argv[1])
-    res = xilinx_estimate(build_dir, argv[2] if len(argv) == 3 else "xc7")
     (build_dir / f"estimate_{res['family']}.json").write_text(json.dumps(res, indent=1) + "\n")
     print(f"{res['family']}: {res['luts']:,} LUT ({res['lut_ram']:,} as memory), {res['ffs']:,} FF, "
           f"{res['brams']} RAMB18 ({res['ramb36']} RAMB36 + {res['ramb18']} RAMB18), {res['dsps']} DSP; "
