@@ -153,14 +153,14 @@ def test_pynq_z2_xilinx_luts_and_ffs_cover_synth_xilinx(default_model):
     assert 22_185 <= k26["luts"] <= 1.06 * 22_185 and ffs16 <= k26["ffs"] <= 1.06 * ffs16, k26   # xcup 16 x 4
 
 
-# Yosys synth_xilinx (xc7) of models/default with LUT MACs, all weights 4-bit, context 256, generator 1.14
-# (docs/vivado.md, thirty-first session): knobs -> LUT6 + LUT RAM, FF, RAMB18 units, DSP48E1
+# Yosys synth_xilinx (xc7) of models/default with LUT MACs, all weights 4-bit, context 256, generator 1.15
+# (docs/vivado.md, thirty-second session): knobs -> LUT6 + LUT RAM, FF, RAMB18 units, DSP48E1
 XC7_LUT_MAC_BUILDS = [
-    (dict(lanes=16, values_per_lane=16, dsp_values=6, norm_width=4), 32_561, 16_493, 133, 139),
-    (dict(lanes=16, values_per_lane=16, norm_width=4), 35_297, 16_269, 133, 91),
-    (dict(lanes=16, values_per_lane=16, dsp_values=6, norm_width=8), 34_045, 17_192, 135, 155),
-    (dict(lanes=16, values_per_lane=8, rope_width=1), 30_408, 15_914, 134, 99),
-    (dict(lanes=16, values_per_lane=16, norm_width=4, rope_width=1), 34_056, 16_062, 133, 87),
+    (dict(lanes=16, values_per_lane=16, dsp_values=6, norm_width=4), 32_629, 16_940, 133, 139),
+    (dict(lanes=16, values_per_lane=16, norm_width=4), 35_391, 16_716, 133, 91),
+    (dict(lanes=16, values_per_lane=16, dsp_values=6, norm_width=8), 34_147, 17_639, 135, 155),
+    (dict(lanes=16, values_per_lane=8, rope_width=1), 30_615, 16_361, 134, 99),
+    (dict(lanes=16, values_per_lane=16, norm_width=4, rope_width=1), 34_180, 16_509, 133, 87),
 ]
 
 
@@ -169,14 +169,12 @@ XC7_LUT_MAC_BUILDS = [
 def test_pynq_z2_lut_mac_builds_cover_synth_xilinx(kw, luts, ffs, brams, dsps):
     """The check never counts less than synth_xilinx used, and at most 9 % more LUTs, 6 % more FFs and
     5 more DSPs (the 1.6 lines over-counted these builds' LUTs by 8-13 %, under-counted the width-8
-    rmsnorm's flip-flops by up to 518 and every 16-value build's DSPs by 3). The rows are generator
-    1.14's; 1.15's h1 write stage and registered SiLU reads (16 banks here) are added to their FFs."""
+    rmsnorm's flip-flops by up to 518 and every 16-value build's DSPs by 3)."""
     from hw.flows.board_build import load_int_model
 
     im, _ = load_int_model(DEFAULT_MODEL, None, "embedding=4,attention=4,mlp=4,classifier=4")
     k = knobs_for(im, macs="lut", debug_vectors=False, **kw)
     got = {n.resource: n.need for n in needs(im, k, get_board("pynq-z2"))}
-    ffs += 9 * 16 + 32 + 2 * (8 * 16 + 32)
     assert luts <= got["luts"] <= 1.09 * luts, got
     assert ffs <= got["ffs"] <= 1.06 * ffs, got
     assert brams <= got["brams"] and dsps <= got["dsps"] <= dsps + 5, got
@@ -363,7 +361,9 @@ def test_ecp5_check_covers_the_placed_stories260k_at_11_lanes(shared_models):
     25,625 TRELLIS_FF, 203 DP16KD, 139 MULT18X18D placed. 11 lanes over 16 vector-buffer banks cost
     what 16 lanes over 16 do not (UNALIGNED_MUX_FACTOR); the check never counts less. Generator 1.14
     (synth_ecp5, thirty-first session): 36,447 LUT4 (1.12: 37,273), 25,929 TRELLIS_FF, 188 DP16KD (one
-    scale ROM, one gain ROM, narrower scores), 140 MULT18X18D."""
+    scale ROM, one gain ROM, narrower scores), 140 MULT18X18D; placed and routed (thirty-second session,
+    62.5 MHz design clock): 58,880 TRELLIS_COMB, 25,923 TRELLIS_FF. Generator 1.15 adds its stages' LUTs
+    (STAGE_115_LUTS), so the check may count up to 5 % over that placement."""
     from hw.flows.board_build import load_int_model
 
     im, _ = load_int_model(shared_models / "stories260K.bin", shared_models / "tok512.bin",
@@ -371,7 +371,7 @@ def test_ecp5_check_covers_the_placed_stories260k_at_11_lanes(shared_models):
     k = Knobs(lanes=11, values_per_lane=16, macs="lut", dsp_values=6, norm_width=4,
               debug_vectors=False).resolved(512)
     got = {n.resource: n.need for n in needs(im, k, get_board("ulx3s-85f"))}
-    assert 59_559 <= got["luts"] <= 1.03 * 59_559, got
+    assert 59_559 <= got["luts"] <= 1.05 * 58_880, got
     assert got["ffs"] >= 25_929 and got["brams"] >= 188 and got["dsps"] >= 140, got
 
 
