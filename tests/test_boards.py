@@ -363,7 +363,7 @@ def test_ecp5_check_covers_the_placed_stories260k_at_11_lanes(shared_models):
     (synth_ecp5, thirty-first session): 36,447 LUT4 (1.12: 37,273), 25,929 TRELLIS_FF, 188 DP16KD (one
     scale ROM, one gain ROM, narrower scores), 140 MULT18X18D; placed and routed (thirty-second session,
     62.5 MHz design clock): 58,880 TRELLIS_COMB, 25,923 TRELLIS_FF. Generator 1.15 adds its stages' LUTs
-    (STAGE_115_LUTS), so the check may count up to 5 % over that placement."""
+    (H1_SILU_STAGE_LUTS), so the check may count up to 5 % over that placement."""
     from hw.flows.board_build import load_int_model
 
     im, _ = load_int_model(shared_models / "stories260K.bin", shared_models / "tok512.bin",

@@ -1193,7 +1193,6 @@ module hw_core #(
     // reads all of the gate first.
     // x_req of a pass's last word -> its rows written (end of that cycle): hw_matvec, the write-back's first stage
     localparam integer MV_WRITE = MATVEC_LATENCY + 1;
-    localparam integer H1_WRITE = 1;    // a SiLU gate's h1 write is registered (h1_wv): readable a cycle later
     localparam integer W3_WALK  = ((H + LANES - 1) / LANES) * WPP;
     function integer w2_delay;
         input integer dummy;

@@ -40,7 +40,7 @@ NORM_TAIL = 3 + RSQRT_LATENCY - 2 + 1 + 6 + 2
 # the attention schedule's constants (HEAD_GAP, ATT_TAIL, DIV_STAGE, ...) and its cycle terms:
 # hw/rtlgen/attention.py
 MV_WRITE = MATVEC_LATENCY + 1   # x_req of a pass's last word -> its rows written (hw_core MV_WRITE)
-H1_WRITE = 1             # core: h1's writes are registered before its banks (h1_wv), a cycle later
+H1_WRITE = UNIT_LATENCY["H1_WRITE"][0]                  # core: h1's writes registered before its banks
 SILU_LATENCY = UNIT_LATENCY["SILU_LATENCY"][0] + H1_WRITE + 1   # a SiLU gate's issue -> its element readable in h1
 W2_LORA_START = 3        # w3 written -> w2's LoRA delta starts when w2 has an adapter (it reads the whole gate)
 EMB_LATENCY = UNIT_LATENCY["EMB_LATENCY"][0]         # embedding ROM, its register, hw_rq
@@ -66,7 +66,7 @@ CORE_LUTS = 3000         # sequencer, register file, vector buffers, sampler (ro
 # generator 1.15's h1 write stage and registered SiLU reads: synth_xilinx of models/default 16x16d6n8 (4-bit,
 # LUT MACs) used 102 LUT6 more than on 1.14, 68-207 across the five xc7 rows (docs/vivado.md); synth_ecp5 of
 # stories260K 11x16p2d2n4 84 LUT4 more
-STAGE_115_LUTS = 200
+H1_SILU_STAGE_LUTS = 200
 # Lanes that do not line up with the vector buffers' banks (hw_vecbuf: element e in bank e mod G, G the
 # next power of two): a pass's rows then start at one of P = G / gcd(lanes, G) bank offsets, so the
 # write-back's residual read window picks each of its lanes x 16 bits among P banks, and the writes of the
@@ -324,7 +324,7 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
     # a requantizer (hw_lane_rq): its shifter; one shared by two lanes also holds and picks the second
     # lane's sum and scale (synth_ecp5 of a 16 x 8 hw_matvec: 212 slots and 2 MULT18X18D saved a pair)
     rq_shifter, shared = 6 * (lay.acc_bits + 16), lay.lanes - lay.requantizers
-    core = CORE_LUTS + STAGE_115_LUTS + 300 * max(0, nw - 2) + unaligned_lane_luts(lay.lanes, lay.vpl, nw, H, wpp)
+    core = CORE_LUTS + H1_SILU_STAGE_LUTS + 300 * max(0, nw - 2) + unaligned_lane_luts(lay.lanes, lay.vpl, nw, H, wpp)
     luts = lay.lanes * per_lane + lay.requantizers * rq_shifter + shared * (lay.acc_bits + 21) + core
     # the flip-flop line's basis: generator 1.5's count (no value pairs, a requantizer a lane)
     pair_saving = lay.lanes * (lay.vpl - dsp_v) * lay.wb * PAIR_SAVING if knobs.macs == "lut" else 0
