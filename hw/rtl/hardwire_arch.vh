@@ -57,4 +57,4 @@ localparam integer EMB_LATENCY    = 5;   // hw_embedding: emb.hex read, its regi
 localparam integer ROPE_LATENCY   = 4;   // hw_rope: cos/sin and q / k read, their register, hw_rope_pair (2)
 localparam integer SILU_LATENCY   = 8;   // hw_silu_stage: h1 / h3 banks registered (hw_vecbuf REG_PORTS), the window registered, hw_silu_gate (6)
 localparam integer H1_WRITE       = 1;   // hw_core: h1's writes registered before its banks (h1_wv): a SiLU gate is readable a cycle later
-localparam integer MATVEC_LATENCY = 8;   // hw_matvec: x_req -> out_data: x read, x and ROM registers, products, their sum, acc, hw_lane_rq (3)
+localparam integer MATVEC_LATENCY = 9;   // hw_matvec: x_req -> out_data: x read, x and ROM registers, products, weighed planes / pair parts, their sum, acc, hw_lane_rq (3)

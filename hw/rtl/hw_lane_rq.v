@@ -13,8 +13,8 @@
 // checks). Lane 0 goes first, lane 1 a cycle later; hw_rq runs with LATENCY 2 (no
 // output register), lane 0's result is held a cycle, and both come out together, as
 // SHARE = 1's hw_rq does. The multiplier's operands come straight from a register
-// (generator 1.6.1): it loads lane 0's sum from the lane's S4 (next_*, the cycle
-// before in_valid), then lane 1's from its S5 register, so the pick between the two
+// (generator 1.6.1): it loads lane 0's sum from the lane's S5 (next_*, the cycle
+// before in_valid), then lane 1's from its S6 register, so the pick between the two
 // sits in front of that register and not between a register and the multiplier.
 module hw_lane_rq #(
     parameter SHARE = 1,            // lanes per requantizer: 1 or 2

@@ -12,10 +12,12 @@
 // requantizes them (hw_lane_rq, one requantizer per lane or per two lanes).
 // Pipeline (stage numbers as in hw_matvec): S0 address -> S1 ROM read register
 // -> S2 ROM output register + x -> S3 products (bit planes or multipliers)
-// -> S4 the word's product sum, registered, scale read (scale_s4) -> S5 row total + scale register.
-// The S4 register splits what routed as the critical path (generator 1.11.1, 16.9 ns):
+// -> S4 the planes weighed (the multipliers' pair parts) -> S5 the word's product sum,
+// registered, scale read (scale_s5) -> S6 row total + scale register.
+// The S5 register splits what routed as the critical path (generator 1.11.1, 16.9 ns):
 // the planes' weighing tree and the multipliers' sums into the accumulator, and on into
-// a shared requantizer's operand pick.
+// a shared requantizer's operand pick; the S4 one keeps the multipliers' S3 product
+// register (1.16) from adding a stage to the path after it.
 module hw_mac_lane #(
     parameter VPL         = 4,                  // values per word (per cycle)
     parameter WB          = 8,                  // bits per weight (two's complement)
@@ -43,21 +45,21 @@ module hw_mac_lane #(
     // S2: the x values of that word (registered by the caller), int8 each, value j at [8j +: 8]
     input  wire [VPL*8-1:0]        x_in,
     // S1: the weights of the last DSP_V values of the word about to be registered (hw_mac_pack's
-    // operands), and S3: their products' sum, from hw_mac_pack; unused when DSP_V = 0
+    // operands), and S4: their products' sum, from hw_mac_pack; unused when DSP_V = 0
     output wire [DV1*WB-1:0]       dsp_w_next,
     input  wire signed [DSP_SW-1:0] dsp_sum,
-    // S4: accumulate control of the word
+    // S5: accumulate control of the word
     input  wire                    acc_en,
     input  wire                    acc_first,      // first word of a row: restart the sum
-    input  wire                    acc_last,       // last word of a row: deliver the sum (S5)
-    // S4: the scale of the word's pass, {sh (6 bits), m (15 bits)} (hw_matvec's scale ROM, read at S3)
-    input  wire [20:0]             scale_s4,
-    // S4: the same sum and scale a cycle early (still combinational), for a caller that
+    input  wire                    acc_last,       // last word of a row: deliver the sum (S6)
+    // S5: the scale of the word's pass, {sh (6 bits), m (15 bits)} (hw_matvec's scale ROM, read at S4)
+    input  wire [20:0]             scale_s5,
+    // S5: the same sum and scale a cycle early (still combinational), for a caller that
     // registers them itself (hw_lane_rq's operand register when two lanes share it)
     output wire                    next_valid,
     output wire signed [ACC_W-1:0] next_total,
     output wire [20:0]             next_scale,
-    // S5: a row's sum and its pass's scale, the cycle after its acc_last at S4
+    // S6: a row's sum and its pass's scale, the cycle after its acc_last at S5
     output wire                    total_valid,
     output wire signed [ACC_W-1:0] total,
     output wire [20:0]             total_scale   // {sh (6 bits), m (15 bits)}
@@ -145,16 +147,18 @@ module hw_mac_lane #(
     end
 
     // ---------------------------------------------------------------- S2: VPL products
-    // MUL_LUT = 0: one multiplier per product (a MULT18X18D / DSP48 each), summed in S2.
+    // MUL_LUT = 0: one multiplier per product (a MULT18X18D / DSP48 each), registered in S3
+    // and summed into S4.
     // MUL_LUT = 1: the sum of the VPL products by weight bit planes,
     //   sum_j x_j * w_j = sum_b (+-2**b) * sum_{j: bit b of w_j} x_j
     // (bit WB-1 weighs -2**(WB-1)): masked int8 adds only, so narrow weights cost
     // a few LUTs per MAC and no multiplier, and the lane count is bounded by
     // LUTs instead of the part's DSPs. Each plane is a balanced adder tree
     // (hw_add_tree, log2 VPL levels on the carry chains) in S2; the WB planes are
-    // registered, weighted and summed in S3 into the S4 register. Both give the same
-    // integers.
-    wire signed [ACC_W-1:0] psum_s3;
+    // registered, weighted and summed in S3 into the S4 register, and joined by the
+    // multipliers' sums in S4 (hw_mac_pack's pair parts) into the S5 register. Both
+    // give the same integers.
+    wire signed [ACC_W-1:0] psum_s4;
 
     generate
         if (MUL_LUT != 0) begin : g_planes
@@ -164,6 +168,7 @@ module hw_mac_lane #(
             reg  [WB*PLW-1:0] planes_s3;
             wire [WB*SMW-1:0] weighted_in;
             wire [SMW-1:0]    weighted;
+            reg  signed [SMW-1:0] weighted_s4;
             genvar gb;
             hw_plane_sums #(.N(NL), .WB(WB), .PLW(PLW)) plane_sums (
                 .x(x_in[NL*8-1:0]), .w(w_s2[NL*WB-1:0]), .planes(planes_next));
@@ -174,67 +179,78 @@ module hw_mac_lane #(
                 assign weighted_in[gb*SMW +: SMW] = (gb == WB - 1) ? -(pl_ext <<< gb) : (pl_ext <<< gb);
             end
             always @(posedge clk) begin
-                planes_s3 <= planes_next;
+                planes_s3   <= planes_next;
+                weighted_s4 <= weighted;
             end
             hw_add_tree #(.N(WB), .W(SMW)) weigh (.leaves(weighted_in), .sum(weighted));
             if (DSP_V > 0) begin : g_with_dsp
                 // the multipliers' values (hw_mac_pack) join the planes' sum; their x and
                 // weights here go unused
                 wire unused_dsp_values = &{1'b0, x_in[VPL*8-1:NL*8], w_s2[VPL*WB-1:NL*WB]};
-                assign psum_s3 = {{(ACC_W-SMW){weighted[SMW-1]}}, weighted}
+                assign psum_s4 = {{(ACC_W-SMW){weighted_s4[SMW-1]}}, weighted_s4}
                                + {{(ACC_W-DSP_SW){dsp_sum[DSP_SW-1]}}, dsp_sum};
             end else begin : g_planes_only
                 wire unused_dsp_sum = &{1'b0, dsp_sum};
-                assign psum_s3 = {{(ACC_W-SMW){weighted[SMW-1]}}, weighted};
+                assign psum_s4 = {{(ACC_W-SMW){weighted_s4[SMW-1]}}, weighted_s4};
             end
         end else begin : g_mults
             wire unused_dsp_sum = &{1'b0, dsp_sum};
+            // S3: the products, registered after the multipliers; S4: their sum
+            wire [VPL*PW-1:0]      prod_s3;
             reg signed [PW-1:0]    prod;
             reg signed [ACC_W-1:0] psum_next, psum_reg;
+            genvar gj;
             integer j;
+            for (gj = 0; gj < VPL; gj = gj + 1) begin : g_product
+                reg signed [PW-1:0] p_s3;
+                always @(posedge clk) begin
+                    p_s3 <= $signed(x_in[8*gj +: 8]) * $signed(w_s2[WB*gj +: WB]);
+                end
+                assign prod_s3[PW*gj +: PW] = p_s3;
+            end
             always @* begin
                 psum_next = {ACC_W{1'b0}};
                 for (j = 0; j < VPL; j = j + 1) begin
-                    prod = $signed(x_in[8*j +: 8]) * $signed(w_s2[WB*j +: WB]);
+                    prod = prod_s3[PW*j +: PW];
                     psum_next = psum_next + {{(ACC_W-PW){prod[PW-1]}}, prod};
                 end
             end
             always @(posedge clk) begin
                 psum_reg <= psum_next;
             end
-            assign psum_s3 = psum_reg;
+            assign psum_s4 = psum_reg;
         end
     endgenerate
 
-    // ---------------------------------------------------------------- S4: accumulate
-    reg  signed [ACC_W-1:0] psum_s4;    // the word's products summed, registered
+    // ---------------------------------------------------------------- S5: accumulate
+    reg  signed [ACC_W-1:0] psum_s5;    // the word's products summed, registered
     reg  signed [ACC_W-1:0] acc;
-    reg  signed [ACC_W-1:0] total_s5;
-    reg                     total_valid_s5;
-    wire signed [ACC_W-1:0] acc_sum = acc_first ? psum_s4 : acc + psum_s4;
-    reg  [MW+SW-1:0]        scale_s5;
+    reg  signed [ACC_W-1:0] total_s6;
+    reg                     total_valid_s6;
+    wire signed [ACC_W-1:0] acc_sum = acc_first ? psum_s5 : acc + psum_s5;
+    reg  [MW+SW-1:0]        scale_s6;
 
     always @(posedge clk) begin
-        psum_s4 <= psum_s3;
+        psum_s5 <= psum_s4;
         if (acc_en) begin
             acc <= acc_sum;
             if (acc_last) begin
-                total_s5 <= acc_sum;
+                total_s6 <= acc_sum;
             end
         end
-        total_valid_s5 <= acc_en && acc_last;
-        scale_s5       <= scale_s4;
+        total_valid_s6 <= acc_en && acc_last;
+        scale_s6       <= scale_s5;
         if (rst) begin
-            total_valid_s5 <= 1'b0;
+            total_valid_s6 <= 1'b0;
         end
     end
 
     assign next_valid  = acc_en && acc_last;
     assign next_total  = acc_sum;
-    assign next_scale  = scale_s4;
-    assign total_valid = total_valid_s5;
-    assign total       = total_s5;
-    assign total_scale = scale_s5;
+    assign next_scale  = scale_s5;
+    assign total_valid = total_valid_s6;
+    assign total       = total_s6;
+    assign total_scale = scale_s6;
 
 endmodule
 

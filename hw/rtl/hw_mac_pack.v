@@ -12,12 +12,11 @@
 // lane b's, (T - low) / 2**S = (T >>> S) + T[S-1]. So N values of two lanes
 // take N multipliers, not 2 N. Wider weights (PACK = 0) take a multiplier per
 // product. Pipeline: S2 registers (x from hw_matvec; the packed weights here,
-// from the lanes' S1 ROM words) -> multipliers -> S3 registers; the sums over the
-// registers are combinational in S3, beside the lanes' bit-plane weighing. Packed,
-// the S3 registers hold each pair's split parts, not its products: the pair sum and
-// the split sit after the multipliers in S2, where the path is short, and leave
-// only the two small add trees on the S3 path into the lanes' S4 sums (which
-// routed as the critical path when they were there).
+// from the lanes' S1 ROM words) -> multipliers -> S3 the products, registered (the
+// multiplier and the pair sum after it routed as the critical path, 17.5 ns, when
+// they shared a stage) -> packed, each pair's sum and split -> S4 registers: each
+// pair's split parts -> the two small add trees, combinational in S4 beside the
+// lanes' weighed bit planes, into the lanes' S5 sums.
 module hw_mac_pack #(
     parameter N    = 4,                         // values per lane on multipliers
     parameter WB   = 4,                         // bits per weight (two's complement)
@@ -28,8 +27,8 @@ module hw_mac_pack #(
     input  wire [N*WB-1:0]        a_next,       // S1: lane a's weights, registered here (S2)
     input  wire [N*WB-1:0]        b_next,       // S1: lane b's weights (zero for a lone lane)
     input  wire [N*8-1:0]         x,            // S2: the int8 values, value j at [8j +: 8]
-    output wire signed [SUMW-1:0] sum_a,        // S3: sum_j x_j * a_j
-    output wire signed [SUMW-1:0] sum_b         // S3: sum_j x_j * b_j
+    output wire signed [SUMW-1:0] sum_a,        // S4: sum_j x_j * a_j
+    output wire signed [SUMW-1:0] sum_b         // S4: sum_j x_j * b_j
 );
     localparam S  = WB + 9;                     // a sum of two int8 x WB-bit products fits S signed bits
     localparam BW = (PACK != 0) ? WB + S + 1 : WB;  // a multiplier's weight operand (18 bits at WB = 4)
@@ -37,9 +36,13 @@ module hw_mac_pack #(
     localparam NG = (N + 1) / 2;                // groups of two products (the last may hold one)
     localparam NM = (PACK != 0) ? N : 2 * N;    // multipliers
 
-    // S2: the weight operands, straight into the multipliers and their products
+    // S2: the weight operands, straight into the multipliers; S3: their products
     reg [NM*BW-1:0] w_s2;
     wire [NM*PW-1:0] p_s2;
+    reg [NM*PW-1:0] p_s3;
+    always @(posedge clk) begin
+        p_s3 <= p_s2;
+    end
     genvar g, m;
     generate
         for (g = 0; g < N; g = g + 1) begin : g_operand
@@ -71,35 +74,35 @@ module hw_mac_pack #(
             localparam HW = TW - S + 1;         // lane b's part of it
             wire [NG*SUMW-1:0] lo, hi;
             for (g = 0; g < NG; g = g + 1) begin : g_group
-                wire signed [PW-1:0] p0 = p_s2[PW*(2*g) +: PW];
+                wire signed [PW-1:0] p0 = p_s3[PW*(2*g) +: PW];
                 wire signed [PW-1:0] p1;
                 if (2 * g + 1 < N) begin : g_two
-                    assign p1 = p_s2[PW*(2*g+1) +: PW];
+                    assign p1 = p_s3[PW*(2*g+1) +: PW];
                 end else begin : g_one
                     assign p1 = {PW{1'b0}};
                 end
                 wire signed [TW-1:0] t = {p0[PW-1], p0} + {p1[PW-1], p1};
-                // S3: lane a's part, the low S bits; lane b's, what is left above them
-                reg signed [S-1:0]  lo_s3;
-                reg signed [HW-1:0] hi_s3;
+                // S4: lane a's part, the low S bits; lane b's, what is left above them
+                reg signed [S-1:0]  lo_s4;
+                reg signed [HW-1:0] hi_s4;
                 always @(posedge clk) begin
-                    lo_s3 <= t[S-1:0];
-                    hi_s3 <= {t[TW-1], t[TW-1:S]} + {{(TW-S){1'b0}}, t[S-1]};
+                    lo_s4 <= t[S-1:0];
+                    hi_s4 <= {t[TW-1], t[TW-1:S]} + {{(TW-S){1'b0}}, t[S-1]};
                 end
-                assign lo[SUMW*g +: SUMW] = {{(SUMW-S){lo_s3[S-1]}}, lo_s3};
-                assign hi[SUMW*g +: SUMW] = {{(SUMW-HW){hi_s3[HW-1]}}, hi_s3};
+                assign lo[SUMW*g +: SUMW] = {{(SUMW-S){lo_s4[S-1]}}, lo_s4};
+                assign hi[SUMW*g +: SUMW] = {{(SUMW-HW){hi_s4[HW-1]}}, hi_s4};
             end
             hw_add_tree #(.N(NG), .W(SUMW)) tree_a (.leaves(lo), .sum(sum_a));
             hw_add_tree #(.N(NG), .W(SUMW)) tree_b (.leaves(hi), .sum(sum_b));
         end else begin : g_separate
-            reg [NM*PW-1:0] p_s3;               // S3: the products
+            reg [NM*PW-1:0] p_s4;               // S4: the products, a stage on (as the packed parts)
             always @(posedge clk) begin
-                p_s3 <= p_s2;
+                p_s4 <= p_s3;
             end
             wire [N*SUMW-1:0] pa, pb;
             for (g = 0; g < N; g = g + 1) begin : g_product
-                wire signed [PW-1:0] a = p_s3[PW*g +: PW];
-                wire signed [PW-1:0] b = p_s3[PW*(N + g) +: PW];
+                wire signed [PW-1:0] a = p_s4[PW*g +: PW];
+                wire signed [PW-1:0] b = p_s4[PW*(N + g) +: PW];
                 assign pa[SUMW*g +: SUMW] = {{(SUMW-PW){a[PW-1]}}, a};
                 assign pb[SUMW*g +: SUMW] = {{(SUMW-PW){b[PW-1]}}, b};
             end

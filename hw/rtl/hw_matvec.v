@@ -41,9 +41,10 @@ module hw_matvec #(
     parameter RQ_SHARE    = 1,      // lanes per requantizer (hw_lane_rq): 2 needs every row >= 2 words
     parameter CTXS        = 1,      // sequencer contexts sharing the engine
     parameter CW          = 1,      // context index bits (>= 1, >= $clog2(CTXS))
-    parameter LATENCY     = 8       // x_req -> out_valid: hardwire_arch.vh MATVEC_LATENCY, the stages
-                                    // below (S1 x, S2 registers, S3 products, S4 their sum, S5 row
-                                    // total, hw_lane_rq's 3); the control pipeline is sized by it
+    parameter LATENCY     = 9       // x_req -> out_valid: hardwire_arch.vh MATVEC_LATENCY, the stages
+                                    // below (S1 x, S2 registers, S3 products, S4 weighed planes / pair
+                                    // parts, S5 their sum, S6 row total, hw_lane_rq's 3); the control
+                                    // pipeline is sized by it
 ) (
     input  wire                       clk,
     input  wire                       rst,          // synchronous, active high: everything
@@ -218,7 +219,7 @@ module hw_matvec #(
         end
     endgenerate
 
-    // ---------------------------------------------------------------- control pipeline S0..S8
+    // ---------------------------------------------------------------- control pipeline S0..S9
     wire [CTL_W-1:0] ctl_s0 = {walk_reg, (word_reg == {COLS_W{1'b0}}), word_last, pass_last,
                                ctx_reg, tag_reg, row_base_reg, rows_reg, saddr_reg};
     // stage s (1..LATENCY) at ctl_q[(s-1)*CTL_W +: CTL_W]
@@ -276,16 +277,16 @@ module hw_matvec #(
         x_s2 <= x_data;
     end
 
-    // S4 controls of the lanes (the accumulators)
-    wire [CTL_W-1:0]    ctl_s4    = ctl_q[3*CTL_W +: CTL_W];
-    wire                acc_en    = ctl_s4[V_BIT];
-    wire                acc_first = ctl_s4[F_BIT];
-    wire                acc_last  = ctl_s4[L_BIT];
+    // S5 controls of the lanes (the accumulators)
+    wire [CTL_W-1:0]    ctl_s5    = ctl_q[4*CTL_W +: CTL_W];
+    wire                acc_en    = ctl_s5[V_BIT];
+    wire                acc_first = ctl_s5[F_BIT];
+    wire                acc_last  = ctl_s5[L_BIT];
     // the scale address a stage early: the lanes register the scale ROM's output before hw_rq's
     // multiplier (block RAM -> multiplier was ~19 ns by hw.backends.ecp5_timing)
-    wire [SCALE_AW-1:0] scale_s3  = ctl_q[2*CTL_W +: SCALE_AW];
+    wire [SCALE_AW-1:0] scale_s4  = ctl_q[3*CTL_W +: SCALE_AW];
 
-    // S8 outputs
+    // S9 outputs
     wire [CTL_W-1:0]    ctl_o     = ctl_q[(LATENCY-1)*CTL_W +: CTL_W];
     wire                pass_done = ctl_o[V_BIT] && ctl_o[L_BIT];
     wire [RB_W-1:0]     rb_o      = ctl_o[RB_LO +: RB_W];
@@ -295,19 +296,19 @@ module hw_matvec #(
     assign out_ctx  = ctl_o[CTX_LO +: CW];
 
     // ---------------------------------------------------------------- lanes
-    // S5: each lane's row sum and scale; S8: requantized by hw_lane_rq, RQ_SHARE lanes each
+    // S6: each lane's row sum and scale; S9: requantized by hw_lane_rq, RQ_SHARE lanes each
     localparam NRQ = (LANES + RQ_SHARE - 1) / RQ_SHARE;     // requantizers (the last may have one lane)
     wire [LANES-1:0]       total_valid;
     wire [LANES*ACC_W-1:0] total;
     wire [LANES*21-1:0]    total_scale;
-    wire [LANES-1:0]       next_valid;       // the same a cycle early (S4), for shared requantizers
+    wire [LANES-1:0]       next_valid;       // the same a cycle early (S5), for shared requantizers
     wire [LANES*ACC_W-1:0] next_total;
     wire [LANES*21-1:0]    next_scale;
     wire [NRQ-1:0]         rq_valid;
 
-    // the lanes' scales of a pass in one word (lane l's {sh, m} at [21l +: 21]), read at S3 for S4:
+    // the lanes' scales of a pass in one word (lane l's {sh, m} at [21l +: 21]), read at S4 for S5:
     // one ROM for all lanes (a ROM each took a block RAM each: 11 for 7 at 11 lanes)
-    wire [LANES*21-1:0]    scale_s4;
+    wire [LANES*21-1:0]    scale_s5;
     hw_rom #(
         .WIDTH(LANES*21),
         .DEPTH(SCALE_DEPTH),
@@ -315,8 +316,8 @@ module hw_matvec #(
     ) scale_rom (
         .clk(clk),
         .en(1'b1),
-        .addr(scale_s3),
-        .q(scale_s4)
+        .addr(scale_s4),
+        .q(scale_s5)
     );
 
     // one context: a flush is a reset of the whole engine, as before contexts (a lane's pass restarts
@@ -392,7 +393,7 @@ module hw_matvec #(
                 .acc_en(acc_en),
                 .acc_first(acc_first),
                 .acc_last(acc_last),
-                .scale_s4(scale_s4[l*21 +: 21]),
+                .scale_s5(scale_s5[l*21 +: 21]),
                 .next_valid(next_valid[l]),
                 .next_total(next_total[l*ACC_W +: ACC_W]),
                 .next_scale(next_scale[l*21 +: 21]),

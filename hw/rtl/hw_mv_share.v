@@ -30,7 +30,7 @@ module hw_mv_share #(
     parameter GROUP_WB    = WB,
     parameter GROUP_DEPTH = ROM_DEPTH,
     parameter TAG_GROUP   = 0,
-    parameter LATENCY     = 8       // hw_matvec LATENCY (hardwire_arch.vh MATVEC_LATENCY)
+    parameter LATENCY     = 9       // hw_matvec LATENCY (hardwire_arch.vh MATVEC_LATENCY)
 ) (
     input  wire                        clk,
     input  wire                        rst,

@@ -240,7 +240,21 @@ def lane_ffs(knobs, lay: Layout, banks: int) -> int:
     # reads (hw_vecbuf REG_PORTS: the `banks` bank words of h1 and h3, 8 bits each, and their starts)
     h1_write = lay.lanes * (1 + 8) + 32
     silu_read = 2 * (banks * 8 + 32)
-    return lay.lanes * lay.acc_bits + split + res_write + h1_write + silu_read
+    return lay.lanes * lay.acc_bits + split + res_write + h1_write + silu_read + product_ffs(knobs, lay)
+
+
+def product_ffs(knobs, lay: Layout) -> int:
+    """Generator 1.16's registers after the multipliers (hw_mac_pack p_s3: a packed product is 2 WB + 18
+    bits, an unpacked one 8 + WB; hw_mac_lane's DSP MACs the same per value) and each LUT lane's weighed
+    planes (hw_mac_lane weighted_s4: 9 + log2(bit-plane values) + WB bits)."""
+    if knobs.macs != "lut":
+        return lay.lanes * lay.vpl * (8 + lay.wb)
+    planes = lay.vpl - knobs.dsp_values
+    weighed = lay.lanes * (9 + max(0, planes - 1).bit_length() + lay.wb)
+    if not knobs.dsp_values:
+        return weighed
+    product_bits = 2 * lay.wb + 18 if packs_two_lanes(lay.wb) else 8 + lay.wb
+    return weighed + mac_multipliers(knobs, lay) * product_bits
 
 
 def mac_multipliers(knobs, lay: Layout) -> int:
