@@ -937,7 +937,12 @@ module hw_core #(
     wire [31:0]       rp_next32  = {{(32-RPW){1'b0}}, rp_reg} + ROPE_W;
     wire              rp_next_k  = (rp_next32 >= D_I / 2);
     wire [31:0]       rp_next_e  = rp_next_k ? 2 * (rp_next32 - D_I / 2) : 2 * rp_next32;
-    wire              rope_go = rope_issue && (rope_need_reg <= (rope_is_k_reg ? k_ready_reg : q_ready_reg));
+    // the counts never pass RDY_MAX (q / k rows rounded up to the lanes, a group's need): compared
+    // at RDY_W bits (at 32 the compare led a 15.5 ns path into the sequencer's drain counter)
+    localparam integer RDY_MAX = ((D_I > KVD_I) ? D_I : KVD_I) + LANES_I + 2 * ROPE_W;
+    localparam integer RDY_W   = $clog2(RDY_MAX + 1);
+    wire [RDY_W-1:0]  rope_have = rope_is_k_reg ? k_ready_reg[RDY_W-1:0] : q_ready_reg[RDY_W-1:0];
+    wire              rope_go = rope_issue && (rope_need_reg[RDY_W-1:0] <= rope_have);
     wire [31:0]       rope_addr32 = {{(32-ROPE_AW){1'b0}}, rope_base_reg} + {{(32-HDIW){1'b0}}, ri_reg};
     wire              rope_out_valid;
     wire [ROPE_W*QKW-1:0] rope_a_out, rope_b_out;
@@ -1413,8 +1418,11 @@ module hw_core #(
     wire rope_done = !rope_issue && wait_reg <= 5'd1;
     // the KV write of the last kv head of each bank: the engines take the layer's first
     // round in the same cycle (their first key read comes a cycle later)
-    wire kvw_last  = (kvh_reg + 1 >= KPB_I);
-    wire att_last_head = (head_reg + 1 >= HPE_I);     // the round taken now is the layer's last
+    // (the head counters stay below NH: compared at HCW bits, the 32-bit compare of kvh_reg led a
+    // 15.4 ns path through the sequencer into the engines' base)
+    localparam integer HCW = $clog2(NH_I + 2);
+    wire kvw_last  = ({{(32-HCW){1'b0}}, kvh_reg[HCW-1:0]} + 1 >= KPB_I);
+    wire att_last_head = ({{(32-HCW){1'b0}}, head_reg[HCW-1:0]} + 1 >= HPE_I);     // the round taken now is the layer's last
     // S_EMIT: the token goes into the ring now, and the run ends with it
     wire emit_now  = (state_reg == S_EMIT) && !of_full && !of_push;
     wire emit_last = ({{(32-TOKW){1'b0}}, sampled_reg} == stop_token_reg || {{(32-PW){1'b0}}, pos_reg} >= CTX_I
@@ -2075,7 +2083,7 @@ module hw_core #(
         end
     end
 
-    wire unused_ok = &{1'b0, wsel_local, wsel_ctx, lora_l, rx_dev32, lora_mine, lora_local_addr, kv_sbase32, lora_sbase32, rx_kv_sbase32, rx_lora_sbase32, layer_a32, mv_out_last, att_tag32, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, lora_busy, dbg_word32, dbg_lgw32,
+    wire unused_ok = &{1'b0, q_ready_reg[31:RDY_W], k_ready_reg[31:RDY_W], rope_need_reg[31:RDY_W], wsel_local, wsel_ctx, lora_l, rx_dev32, lora_mine, lora_local_addr, kv_sbase32, lora_sbase32, rx_kv_sbase32, rx_lora_sbase32, layer_a32, mv_out_last, att_tag32, hbase_reg[31:DIW], layer_q[95:75], mv_x_req, norm_busy, lora_busy, dbg_word32, dbg_lgw32,
                        rope_addr32, mv_rows32, mv_cols32, rope_base32,
                        lora_in32, lora_out32, kvw_base32};
 

@@ -31,18 +31,34 @@ module hw_rsqrt #(
 
     // ---------------------------------------------------------------- S1: input register, leading one
     // bitlen b = position of the leading one + 1 (0 for ss = 0). The leading one is one-hot (its
-    // bit set, none above: a reduction tree per bit), found from ss itself (a register of the
-    // caller's) and registered with it, so S2 is only the ORs below.
+    // bit set, none above), found from ss itself (a register of the caller's) and registered with
+    // it, so S2 is only the ORs below. "None above" is a suffix OR by runs of 4, 16, 64 and 128
+    // bits (4-input ORs), each kept as a wire: written bit by bit, or as a plain doubling, the
+    // tools mapped one OR chain shared by all the bits (11 LUT levels, 17.0 ns by
+    // hw.backends.ecp5_timing on stories260K's core; 4 levels this way).
     integer i;
-    reg [SSW-1:0] lead;
+    (* keep *) wire [SSW-1:0] any4;                     // any4[i]  = |ss[i +: 4]
+    (* keep *) wire [SSW-1:0] any16;                    // any16[i] = |ss[i +: 16]
+    (* keep *) wire [SSW-1:0] any64;                    // any64[i] = |ss[i +: 64]
+    wire [SSW-1:0] any_from;                            // any_from[i] = |ss[SSW-1:i] (SSW <= 128)
+    // the same with zeros past the top, for the runs that reach beyond it
+    wire [SSW+3-1:0]  ss_x    = {3'd0, ss};
+    wire [SSW+12-1:0] any4_x  = {12'd0, any4};
+    wire [SSW+48-1:0] any16_x = {48'd0, any16};
+    wire [SSW+64-1:0] any64_x = {64'd0, any64};
+    genvar gi;
+    generate
+        for (gi = 0; gi < SSW; gi = gi + 1) begin : g_runs
+            assign any4[gi]     = |ss_x[gi +: 4];
+            assign any16[gi]    = any4_x[gi] | any4_x[gi + 4] | any4_x[gi + 8] | any4_x[gi + 12];
+            assign any64[gi]    = any16_x[gi] | any16_x[gi + 16] | any16_x[gi + 32] | any16_x[gi + 48];
+            assign any_from[gi] = any64_x[gi] | any64_x[gi + 64];
+        end
+    endgenerate
+    wire unused_runs = &{1'b0, ss_x[SSW+3-1:SSW], any4_x[SSW+12-1:SSW], any16_x[SSW+48-1:SSW], any64_x[SSW+64-1:SSW]};
+    wire [SSW-1:0] lead = ss & ~(any_from >> 1);
     reg [SSW-1:0] ss_s1;
     reg [SSW-1:0] lead_s1;
-
-    always @* begin
-        for (i = 0; i < SSW; i = i + 1) begin
-            lead[i] = ss[i] && !(|(ss >> (i + 1)));
-        end
-    end
 
     always @(posedge clk) begin
         ss_s1   <= ss;
