@@ -180,6 +180,7 @@ DSP_FIXED = {name: f.fit.dsp_fixed for name, f in FAMILIES.items() if f.fit.dsp_
 DSP_FIXED_LUT_MACS = {name: f.fit.dsp_fixed_lut_macs or f.fit.dsp_fixed for name, f in FAMILIES.items()
                       if f.fit.dsp_fixed is not None}
 NORM_FFS = {name: f.fit.norm_ffs for name, f in FAMILIES.items()}
+DSP_OUTPUT_REGS = {name: f.fit.dsp_output_regs for name, f in FAMILIES.items()}
 ICE40_LUTS_PER_MULT = 150   # an ECP5 MULT18X18D's worth of multiplier built from LUT4s
 # The attention schedule's engines and KV cache (their DSPs, LUTs, flip-flops, block RAMs and the
 # knob changes that shrink them) are counted by hw/rtlgen/attention.py (`fit_cost`, `suggestions`);
@@ -341,7 +342,8 @@ def needs(model, knobs, board: Board, wb: int | None = None) -> list[Need]:
                                                  + LORA_DSPS * lora_on))
     ff_a, ff_b = (FF_CAL_LUT_MACS if knobs.macs == "lut" else FF_CAL)[fam]
     ffs = (int(ff_a * (est.ff_basis + (ctxs - 1) * core) + ff_b * (1 + CONTEXT_FF_SHARE[knobs.macs] * (ctxs - 1)))
-           + ctxs * (att.ffs + LORA_FFS * lora_on + NORM_FFS[fam] * max(0, est.norm_width - 2)) + est.lane_ffs)
+           + ctxs * (att.ffs + LORA_FFS * lora_on + NORM_FFS[fam] * max(0, est.norm_width - 2)) + est.lane_ffs
+           + (0 if DSP_OUTPUT_REGS[fam] else est.product_ffs))
     return [
         Need("luts", luts, int(LUT_LIMIT * res.luts), res.luts,
              f"{per:g} x estimate {est.luts:,} + {fixed:,}" + (f", {ctxs} contexts" if ctxs > 1 else "")),

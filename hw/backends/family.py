@@ -23,7 +23,9 @@ class FitCalibration:
     dsp_fixed: DSPs of the core besides the lanes (one attention engine of head dim 16 included).
     engine_other_dsps: an attention engine's DSPs besides its per-position products.
     dsp_fixed_lut_macs: dsp_fixed of builds with LUT MACs, where it differs.
-    norm_ffs: flip-flops per rmsnorm element per cycle past 2 that the ff line does not cover."""
+    norm_ffs: flip-flops per rmsnorm element per cycle past 2 that the ff line does not cover.
+    dsp_output_regs: the multipliers take the registers after them (DSP48 MREG): generator 1.16's
+    product registers cost no flip-flops (synth_ecp5 leaves MULT18X18D's unused)."""
     lut: tuple[float, int]
     ff: tuple[float, int]
     dsp_per_requant: int | None = None
@@ -33,6 +35,7 @@ class FitCalibration:
     engine_other_dsps: int | None = None
     dsp_fixed_lut_macs: int | None = None
     norm_ffs: int = 0
+    dsp_output_regs: bool = False
 
 
 class Family:

@@ -52,10 +52,12 @@ class Zynq(Family):
 # (87-155), the 16 x 8 one 1 fewer: dsp_fixed_lut_macs 64.
 ZYNQ7 = Zynq("zynq7", FitCalibration(lut=(1.22, 6_500), ff=(0.27, 6_800), dsp_per_requant=1, dsp_fixed=60,
                                      engine_other_dsps=7, ff_lut_macs=(0.06, 11_800),
-                                     lut_lut_macs=(0.55, 16_950), dsp_fixed_lut_macs=64, norm_ffs=170))
+                                     lut_lut_macs=(0.55, 16_950), dsp_fixed_lut_macs=64, norm_ffs=170,
+                                     dsp_output_regs=True))
 # UltraScale+ (xcup) used 7 % more LUTs and 28 % more FFs than xc7 at 16 x 4 (22,185 and 13,309,
 # generator 1.6), so its lines are the Zynq-7000 slopes scaled by that, through that point and rounded
 # up (Vivado not run).
 ZYNQMP = Zynq("zynqmp", FitCalibration(lut=(1.31, 6_600), ff=(0.35, 8_700), dsp_per_requant=1, dsp_fixed=60,
                                        engine_other_dsps=7, ff_lut_macs=(0.08, 15_100),
-                                       lut_lut_macs=(0.59, 18_150), dsp_fixed_lut_macs=64, norm_ffs=220))
+                                       lut_lut_macs=(0.59, 18_150), dsp_fixed_lut_macs=64, norm_ffs=220,
+                                       dsp_output_regs=True))

@@ -63,8 +63,9 @@ module hw_att_engines #(
     output wire                 busy,               // a head in flight or an output not yet out
     // debug read (while not busy): word {bank, address}, data 1 cycle later
     input  wire [EW_BITS+BAW-1:0] dbg_word,
-    output wire [HD*QW-1:0]     dbg_k,
-    output wire [HD*8-1:0]      dbg_v,
+    input  wire [IW-1:0]        dbg_elem,       // the element within that word
+    output wire [QW-1:0]        dbg_k,          // its key / value, two cycles after dbg_word
+    output wire [7:0]           dbg_v,
     // outputs: engine j's (delayed j cycles) at [j*...]
     output wire [E-1:0]         out_valid,
     output wire [E*IW-1:0]      out_idx,
@@ -85,16 +86,18 @@ module hw_att_engines #(
     wire [E-1:0]      k_en, v_en;
     wire [E*RAW-1:0]  k_addr, v_addr;
     wire [E-1:0]      delay_busy;
-    // the debug read's word among the B * P a cycle of the banks gives: its index registered
-    // narrow (bank * P + word in the row), so the wide select behind the block RAMs has no
-    // arithmetic in front of it (ranker, 16.8 ns: the index product and a 32-bit shift)
-    localparam integer SELS = B * P;                // words the banks read a cycle
-    localparam integer SELW = EW_BITS + ((P > 1) ? $clog2(P) : 0);  // any bank field, past B too
-    reg  [SELW-1:0]   dbg_sel_q;
 
     assign ready = &eng_ready;
     assign busy  = (|eng_busy) || (|delay_busy);
 
+    // the debug read (the core idles, dbg_word and dbg_elem hold): the element is picked from each
+    // of the B * P words the banks read a cycle and registered, then the word by a registered narrow
+    // index (bank * P + word in the row). The banks' outputs into one wide select over all the words
+    // were a 16.8 ns path by hw.backends.ecp5_timing.
+    localparam integer SELS = B * P;                // words the banks read a cycle
+    localparam integer SELW = EW_BITS + ((P > 1) ? $clog2(P) : 0);  // any bank field, past B too
+    reg  [SELW-1:0]   dbg_sel_q, dbg_sel_q2;
+    reg  [IW-1:0]     dbg_elem_q;
     wire [31:0]    dbg_addr32 = {{(32-BAW){1'b0}}, dbg_word[BAW-1:0]};
     wire [31:0]    dbg_row32  = dbg_addr32 >> LP;
     wire [RAW-1:0] dbg_row    = dbg_row32[RAW-1:0];
@@ -103,27 +106,32 @@ module hw_att_engines #(
     wire [31:0]    dbg_bank32 = {{(32-EW_BITS){1'b0}}, dbg_word[BAW +: EW_BITS]};
     wire [31:0]    dbg_sel32  = dbg_bank32 * P + (dbg_addr32 & (P - 1));
     always @(posedge clk) begin
-        dbg_sel_q <= dbg_sel32[SELW-1:0];
+        dbg_sel_q  <= dbg_sel32[SELW-1:0];
+        dbg_sel_q2 <= dbg_sel_q;
+        dbg_elem_q <= dbg_elem;
     end
     wire unused_dbg_sel = &{1'b0, dbg_sel32[31:SELW]};
-    // word w of the banks' reads at dbg_words_*[w] (an array: a plain multiplexer; a bank index
-    // past B reads 0, as the part-select past the end did)
-    wire [HD*QW-1:0] dbg_words_k [0:(1 << SELW)-1];
-    wire [HD*8-1:0]  dbg_words_v [0:(1 << SELW)-1];
+    // word w's element at dbg_elems_*[w], registered (a bank index past B reads 0)
+    reg  [QW-1:0] dbg_elems_k [0:(1 << SELW)-1];
+    reg  [7:0]    dbg_elems_v [0:(1 << SELW)-1];
     genvar w;
     generate
         for (w = 0; w < (1 << SELW); w = w + 1) begin : g_dbg_word
             if (w < SELS) begin : g_read
-                assign dbg_words_k[w] = bank_k[w*HD*QW +: HD*QW];
-                assign dbg_words_v[w] = bank_v[w*HD*8 +: HD*8];
+                always @(posedge clk) begin
+                    dbg_elems_k[w] <= bank_k[w*HD*QW + QW*dbg_elem_q +: QW];
+                    dbg_elems_v[w] <= bank_v[w*HD*8 + 8*dbg_elem_q +: 8];
+                end
             end else begin : g_past
-                assign dbg_words_k[w] = {(HD*QW){1'b0}};
-                assign dbg_words_v[w] = {(HD*8){1'b0}};
+                always @(posedge clk) begin
+                    dbg_elems_k[w] <= {QW{1'b0}};
+                    dbg_elems_v[w] <= 8'd0;
+                end
             end
         end
     endgenerate
-    assign dbg_k = dbg_words_k[dbg_sel_q];
-    assign dbg_v = dbg_words_v[dbg_sel_q];
+    assign dbg_k = dbg_elems_k[dbg_sel_q2];
+    assign dbg_v = dbg_elems_v[dbg_sel_q2];
 
     genvar b, j;
     generate

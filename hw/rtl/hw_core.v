@@ -1004,8 +1004,8 @@ module hw_core #(
     reg [31:0]        kvh_reg;                  // kv head within each bank (KV write)
     wire [31:0]       kvw_base32 = {{(32-KV_AW){1'b0}}, kv_lbase_reg} + {{(32-PW){1'b0}}, pos_reg};
     wire              att_busy;
-    wire [HD*QKW-1:0] kv_k;                     // debug reads of the cache
-    wire [HD*8-1:0]   kv_v;
+    wire [QKW-1:0]    kv_k;                     // debug reads of the cache: an element
+    wire [7:0]        kv_v;
     integer hk, hq, hh, he;
 
     // bank he's word: kv head he*KPB + kvh_reg. The head is selected with constant
@@ -1142,6 +1142,7 @@ module hw_core #(
         .ready(att_ready),
         .busy(att_busy),
         .dbg_word(dbg_word32[EBW+KV_AW-1:0]),
+        .dbg_elem(dbg_addr_reg[HDIW-1:0]),
         .dbg_k(kv_k),
         .dbg_v(kv_v),
         .out_valid(att_out_valid),
@@ -1431,6 +1432,14 @@ module hw_core #(
                        || (emit_now && !emit_last && prompt_left_reg == 32'd0);
     wire rope_last = rope_last_reg;
     wire [31:0] start_end = {{(32-PW){1'b0}}, sel_pos} + prompt_len_reg;
+    // START's checks, registered: PROMPT_LEN, POSITION and STREAM_SEL are written at least a cycle
+    // before START acts (cmd_start_q), so these hold their values then. The 32-bit add and compares
+    // sat in front of every register the start loads (15.6 ns by hw.backends.ecp5_timing).
+    reg start_no_prompt_q, start_past_ctx_q;
+    always @(posedge clk) begin
+        start_no_prompt_q <= (prompt_len_reg == 32'd0);
+        start_past_ctx_q  <= (start_end > CTX_I || prompt_len_reg > CTX_I);
+    end
     reg  [4:0]  wait_reg;               // drain counter of the element pipelines
     // what it counts from after a unit's last issue: RoPE's last pairs are written as the count
     // reaches 1, the gate's as it reaches 0 with a cycle to spare (its h1 write, then w2's read)
@@ -1545,9 +1554,9 @@ module hw_core #(
                     err_prompt_reg   <= 1'b0;
                     err_overflow_reg <= 1'b0;
                     done_reg         <= 1'b0;
-                    if (prompt_len_reg == 32'd0) begin
+                    if (start_no_prompt_q) begin
                         err_prompt_reg <= 1'b1;
-                    end else if (start_end > CTX_I || prompt_len_reg > CTX_I) begin
+                    end else if (start_past_ctx_q) begin
                         err_context_reg <= 1'b1;
                     end else begin
                         busy_reg         <= 1'b1;

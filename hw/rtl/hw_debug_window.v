@@ -35,8 +35,8 @@ module hw_debug_window #(
     input  wire [D*QW-1:0]    q,                // element i at [QW*i +: QW]
     input  wire [KVD*QW-1:0]  k,
     input  wire [KVD*8-1:0]   v,
-    input  wire [HD*QW-1:0]   kv_k,             // KV cache word kv_word (a cycle later)
-    input  wire [HD*8-1:0]    kv_v,
+    input  wire [QW-1:0]      kv_k,             // KV cache element `index` (two cycles later)
+    input  wire [7:0]         kv_v,
     input  wire [LANES*24-1:0] logits,          // logit RAM word logit_word (a cycle later)
     input  wire [31:0]        lora,             // LoRA memory word (three cycles later)
     output reg  [31:0]        data              // DBG_DATA
@@ -64,9 +64,7 @@ module hw_debug_window #(
 
     reg  [31:0] vec_q, vec_q2, vec_q3;
     reg  [3:0]  region_q, region_q2, region_q3;
-    reg  [31:0] sub_q, sub_q2i, sub_q2, lg_q2;
-    reg  [HD*QW-1:0] kk_q2;
-    reg  [HD*8-1:0] kv_q2;
+    reg  [31:0] sub_q, sub_q2, lg_q2;
     // one 24-bit logit per lane, selected by index (an array: no 24 x index product)
     wire [23:0] logit_words [0:LANES-1];
     wire [23:0] logit = logit_words[sub_q[LNW-1:0]];
@@ -96,22 +94,18 @@ module hw_debug_window #(
         end
         region_q  <= region;
         sub_q     <= index;
-        // stage 2: the block-RAM words registered (the KV banks' multiplexer and the element
-        // select in one cycle were an 18.7 ns path by hw.backends.ecp5_timing), the logit
-        // selected (LUT RAM)
+        // stage 2: the logit selected (LUT RAM); the KV banks pick the element of each word
+        // they read (hw_att_engines registers it)
         region_q2 <= region_q;
         vec_q2    <= vec_q;
-        sub_q2i   <= sub_q;
-        kk_q2     <= kv_k;
-        kv_q2     <= kv_v;
         lg_q2     <= {{8{logit[23]}}, logit};
-        // stage 2b: the element within the word
+        // stage 2b: the KV element of the word (hw_att_engines' select among the banks)
         region_q3 <= region_q2;
         vec_q3    <= vec_q2;
         case (region_q2)
             4'd0:    sub_q2 <= lg_q2;
-            4'd9:    sub_q2 <= sxq(kk_q2[QW*sub_q2i[HDIW-1:0] +: QW]);
-            4'd10:   sub_q2 <= sx8(kv_q2[8*sub_q2i[HDIW-1:0] +: 8]);
+            4'd9:    sub_q2 <= sxq(kv_k);
+            4'd10:   sub_q2 <= sx8(kv_v);
             default: sub_q2 <= 32'd0;
         endcase
         // stage 3
@@ -121,7 +115,7 @@ module hw_debug_window #(
             default:           data <= vec_q3;
         endcase
     end
-    wire unused_ok = &{1'b0, sub_q, sub_q2i};
+    wire unused_ok = &{1'b0, sub_q};
 
 endmodule
 

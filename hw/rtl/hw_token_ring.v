@@ -20,7 +20,7 @@ module hw_token_ring #(
     // the core's side
     input  wire        push,                    // a token out (only while !full)
     input  wire [15:0] token,
-    output wire        full,
+    output reg         full,                    // a cycle late for an acknowledgement (never for a push)
     // the host's side
     output wire        avail,                   // a token is held (STATUS.TOKEN_AVAIL)
     input  wire        rd,                      // a register read ...
@@ -40,7 +40,6 @@ module hw_token_ring #(
     reg  [14:0] win_no_q;
     reg         win_valid_q;
 
-    assign full    = (held >= DEPTH32);
     assign avail   = (held != 32'd0);
     assign rd_word = win_valid_q ? {1'b1, win_no_q, win_tok_q} : 32'd0;
 
@@ -66,7 +65,11 @@ module hw_token_ring #(
         end
     end
 
+    // `full` registered: the ring's count difference and compare sat in front of the sequencer's
+    // whole S_EMIT decision (16.1 ns by hw.backends.ecp5_timing). It counts this cycle's push, so a
+    // push never finds the ring full; an acknowledgement frees a place a cycle later.
     always @(posedge clk) begin
+        full <= !(rst || clear) && (held + {31'd0, push} >= DEPTH32);
         if (push) begin
             count <= count + 32'd1;
         end

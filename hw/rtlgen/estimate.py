@@ -125,6 +125,7 @@ class Estimate:
                                   # sequencer context (knobs.contexts) costs again
     contexts: int = 1             # sequencer contexts sharing the matrix engine (knobs.contexts)
     lane_ffs: int = 0             # flip-flops of the matrix engine that ff_basis does not cover (lane_ffs)
+    product_ffs: int = 0          # the registers after the lanes' multipliers (product_ffs)
 
     def attention_rows(self, pos: int) -> int:
         """Cycles of one pass over the positions 0..pos: rows of P positions."""
@@ -240,21 +241,22 @@ def lane_ffs(knobs, lay: Layout, banks: int) -> int:
     # reads (hw_vecbuf REG_PORTS: the `banks` bank words of h1 and h3, 8 bits each, and their starts)
     h1_write = lay.lanes * (1 + 8) + 32
     silu_read = 2 * (banks * 8 + 32)
-    return lay.lanes * lay.acc_bits + split + res_write + h1_write + silu_read + product_ffs(knobs, lay)
+    # generator 1.16: each LUT lane's weighed planes (hw_mac_lane weighted_s4: 9 + log2(bit-plane values) + WB)
+    weighed = lay.lanes * (9 + max(0, lay.vpl - knobs.dsp_values - 1).bit_length() + lay.wb) \
+        if knobs.macs == "lut" else 0
+    return lay.lanes * lay.acc_bits + split + res_write + h1_write + silu_read + weighed
 
 
 def product_ffs(knobs, lay: Layout) -> int:
-    """Generator 1.16's registers after the multipliers (hw_mac_pack p_s3: a packed product is 2 WB + 18
-    bits, an unpacked one 8 + WB; hw_mac_lane's DSP MACs the same per value) and each LUT lane's weighed
-    planes (hw_mac_lane weighted_s4: 9 + log2(bit-plane values) + WB bits)."""
+    """Generator 1.16's registers after the lanes' multipliers (hw_mac_pack p_s3: a packed product is
+    2 WB + 18 bits, an unpacked one 8 + WB; hw_mac_lane's DSP MACs the same per value). A family whose
+    multipliers take them (FitCalibration.dsp_output_regs) spends no flip-flops on them."""
     if knobs.macs != "lut":
         return lay.lanes * lay.vpl * (8 + lay.wb)
-    planes = lay.vpl - knobs.dsp_values
-    weighed = lay.lanes * (9 + max(0, planes - 1).bit_length() + lay.wb)
     if not knobs.dsp_values:
-        return weighed
+        return 0
     product_bits = 2 * lay.wb + 18 if packs_two_lanes(lay.wb) else 8 + lay.wb
-    return weighed + mac_multipliers(knobs, lay) * product_bits
+    return mac_multipliers(knobs, lay) * product_bits
 
 
 def mac_multipliers(knobs, lay: Layout) -> int:
@@ -349,7 +351,8 @@ def estimate(model, layout: Layout, knobs) -> Estimate:
                     rom, lay.lanes * sum(bram18_blocks(g.depth, lay.vpl * g.bits) for g in lay.groups),
                     used, scale, tables,
                     kv, lora, luts, att.engines, nw, att.rounds, att.positions, ew,
-                    knobs.rope_lanes(cfg), att, lora_cycles, ff_basis, core, knobs.contexts, ffs)
+                    knobs.rope_lanes(cfg), att, lora_cycles, ff_basis, core, knobs.contexts, ffs,
+                    product_ffs(knobs, lay))
 
 
 def greedy_width(lanes: int) -> int:
