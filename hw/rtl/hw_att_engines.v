@@ -90,14 +90,17 @@ module hw_att_engines #(
     assign ready = &eng_ready;
     assign busy  = (|eng_busy) || (|delay_busy);
 
-    // the debug read (the core idles, dbg_word and dbg_elem hold): the element is picked from each
-    // of the B * P words the banks read a cycle and registered, then the word by a registered narrow
-    // index (bank * P + word in the row). The banks' outputs into one wide select over all the words
-    // were a 16.8 ns path by hw.backends.ecp5_timing.
+    // the debug read (the core idles; dbg_word and dbg_elem hold): bank b's row as its first engine
+    // registers it (hw_attention kv_k_q / kv_v_q), then one select of the element among the B * P
+    // words by registered narrow indices (word: bank * P + word in the row). A select straight
+    // after the banks' outputs was a 16.8-17.9 ns path by hw.backends.ecp5_timing.
     localparam integer SELS = B * P;                // words the banks read a cycle
     localparam integer SELW = EW_BITS + ((P > 1) ? $clog2(P) : 0);  // any bank field, past B too
+    localparam integer NSEL = 1 << (SELW + IW);     // {word, element} indices
+    wire [B*RK_W-1:0] row_k;                        // the banks' rows, registered
+    wire [B*RW_W-1:0] row_v;
     reg  [SELW-1:0]   dbg_sel_q, dbg_sel_q2;
-    reg  [IW-1:0]     dbg_elem_q;
+    reg  [IW-1:0]     dbg_elem_q, dbg_elem_q2;
     wire [31:0]    dbg_addr32 = {{(32-BAW){1'b0}}, dbg_word[BAW-1:0]};
     wire [31:0]    dbg_row32  = dbg_addr32 >> LP;
     wire [RAW-1:0] dbg_row    = dbg_row32[RAW-1:0];
@@ -106,32 +109,30 @@ module hw_att_engines #(
     wire [31:0]    dbg_bank32 = {{(32-EW_BITS){1'b0}}, dbg_word[BAW +: EW_BITS]};
     wire [31:0]    dbg_sel32  = dbg_bank32 * P + (dbg_addr32 & (P - 1));
     always @(posedge clk) begin
-        dbg_sel_q  <= dbg_sel32[SELW-1:0];
-        dbg_sel_q2 <= dbg_sel_q;
-        dbg_elem_q <= dbg_elem;
+        dbg_sel_q   <= dbg_sel32[SELW-1:0];
+        dbg_sel_q2  <= dbg_sel_q;
+        dbg_elem_q  <= dbg_elem;
+        dbg_elem_q2 <= dbg_elem_q;
     end
     wire unused_dbg_sel = &{1'b0, dbg_sel32[31:SELW]};
-    // word w's element at dbg_elems_*[w], registered (a bank index past B reads 0)
-    reg  [QW-1:0] dbg_elems_k [0:(1 << SELW)-1];
-    reg  [7:0]    dbg_elems_v [0:(1 << SELW)-1];
+    // element e of word w at dbg_elems_*[{w, e}] (a bank index past B, an element past HD: 0)
+    wire [QW-1:0] dbg_elems_k [0:NSEL-1];
+    wire [7:0]    dbg_elems_v [0:NSEL-1];
     genvar w;
     generate
-        for (w = 0; w < (1 << SELW); w = w + 1) begin : g_dbg_word
-            if (w < SELS) begin : g_read
-                always @(posedge clk) begin
-                    dbg_elems_k[w] <= bank_k[w*HD*QW + QW*dbg_elem_q +: QW];
-                    dbg_elems_v[w] <= bank_v[w*HD*8 + 8*dbg_elem_q +: 8];
-                end
+        for (w = 0; w < NSEL; w = w + 1) begin : g_dbg_elem
+            localparam integer WD = w >> IW, EL = w % (1 << IW);
+            if (WD < SELS && EL < HD) begin : g_read
+                assign dbg_elems_k[w] = row_k[(WD*HD + EL)*QW +: QW];
+                assign dbg_elems_v[w] = row_v[(WD*HD + EL)*8 +: 8];
             end else begin : g_past
-                always @(posedge clk) begin
-                    dbg_elems_k[w] <= {QW{1'b0}};
-                    dbg_elems_v[w] <= 8'd0;
-                end
+                assign dbg_elems_k[w] = {QW{1'b0}};
+                assign dbg_elems_v[w] = 8'd0;
             end
         end
     endgenerate
-    assign dbg_k = dbg_elems_k[dbg_sel_q2];
-    assign dbg_v = dbg_elems_v[dbg_sel_q2];
+    assign dbg_k = dbg_elems_k[{dbg_sel_q2, dbg_elem_q2}];
+    assign dbg_v = dbg_elems_v[{dbg_sel_q2, dbg_elem_q2}];
 
     genvar b, j;
     generate
@@ -165,6 +166,15 @@ module hw_att_engines #(
             wire [IW-1:0]  o_idx;
             wire [TAGW-1:0] o_tag;
             wire [7:0]     o_data;
+            wire [RK_W-1:0] eng_k_q;
+            wire [RW_W-1:0] eng_v_q;
+            if (j % PER == 0) begin : g_bank_rows
+                // the bank's first engine: its registered rows serve the debug read
+                assign row_k[(j / PER)*RK_W +: RK_W] = eng_k_q;
+                assign row_v[(j / PER)*RW_W +: RW_W] = eng_v_q;
+            end else begin : g_shared_rows
+                wire unused_rows = &{1'b0, eng_k_q, eng_v_q};
+            end
 
             hw_attention #(
                 .HD(HD),
@@ -198,6 +208,8 @@ module hw_att_engines #(
                 .kv_v_addr(v_addr[j*RAW +: RAW]),
                 .kv_k(bank_k[(j / PER)*RK_W +: RK_W]),
                 .kv_v(bank_v[(j / PER)*RW_W +: RW_W]),
+                .kv_k_q(eng_k_q),
+                .kv_v_q(eng_v_q),
                 .out_valid(o_valid),
                 .out_idx(o_idx),
                 .out_tag(o_tag),

@@ -63,6 +63,9 @@ module hw_attention #(
     output wire [KV_AW-1:0]  kv_v_addr,
     input  wire [P*HD*QW-1:0] kv_k,         // registered cache rows (1 cycle after the enable), position p
     input  wire [P*HD*8-1:0] kv_v,          //   of the row at [p*HD*QW +: HD*QW] (values [p*HD*8 +: HD*8])
+    // kv_k and kv_v as registered here, a cycle later (the debug window's KV reads while idle)
+    output wire [P*HD*QW-1:0] kv_k_q,
+    output wire [P*HD*8-1:0] kv_v_q,
     // outputs, one element per cycle
     output wire              out_valid,
     output wire [IW-1:0]     out_idx,
@@ -302,6 +305,8 @@ module hw_attention #(
     reg               e1_valid, ed_valid, e2_valid, e3_valid;   // then hw_exp2 (2 cycles)
     reg [TW-1:0]      e1_t, ed_t, e2_t;             // row (positions past npos are masked at z)
     reg [P*HD*8-1:0]  vd, v2, v3, v4, v5;
+    assign kv_k_q = k_reg;
+    assign kv_v_q = vd;
     reg [P*SCW-1:0]   diff_d;                       // max - s, registered
     reg [P*DPW-1:0]   prod2;
     reg [P*ZW-1:0]    z3;

@@ -1,6 +1,7 @@
 """hw_mac_pack: sum_a = sum_j x_j * a_j and sum_b = sum_j x_j * b_j, exactly, for two lanes'
 weights sharing the multipliers (PACK: WB <= 4) or one multiplier a product (wider weights).
-Weights at S1 (registered in the unit), x a cycle later (S2), the sums the cycle after (S3).
+Weights at S1 (registered in the unit), x a cycle later (S2), the products registered the cycle
+after (S3), the sums the cycle after that (S4).
 Cases: every (a, b) weight pair in every value slot against the extreme and small x values,
 then random words; items back to back, so each cycle's products belong to another item.
 """
@@ -53,16 +54,16 @@ async def run_test_sums(dut):
     todo = items(rng)
     dut.a_next.value = dut.b_next.value = dut.x.value = 0
     await FallingEdge(dut.clk)
-    # cycle c: weights of item c, x of item c - 1; after its rising edge, the sums of item c - 1
-    for c in range(len(todo) + 1):
+    # cycle c: weights of item c, x of item c - 1; after its rising edge, the sums of item c - 2
+    for c in range(len(todo) + 2):
         if c < len(todo):
             dut.a_next.value = word(todo[c][1], WB)
             dut.b_next.value = word(todo[c][2], WB)
         if 1 <= c <= len(todo):
             dut.x.value = word(todo[c - 1][0], 8)
         await FallingEdge(dut.clk)
-        if c >= 1:
-            xs, av, bv = todo[c - 1]
+        if c >= 2:
+            xs, av, bv = todo[c - 2]
             want = (sum(x * a for x, a in zip(xs, av)), sum(x * b for x, b in zip(xs, bv)))
             got = (dut.sum_a.value.to_signed(), dut.sum_b.value.to_signed())
             assert got == want, f"x {xs}, a {av}, b {bv}: got {got}, want {want}"
