@@ -50,14 +50,19 @@ class Zynq(Family):
 # rmsnorm element past 2 (norm_ffs), which the line had not counted (up to 518 under at width 8); and
 # the builds at 16 values a lane used 3 DSP48E1 more than counted at every DSP value and norm width
 # (87-155), the 16 x 8 one 1 fewer: dsp_fixed_lut_macs 64.
-ZYNQ7 = Zynq("zynq7", FitCalibration(lut=(1.22, 6_500), ff=(0.27, 6_800), dsp_per_requant=1, dsp_fixed=60,
+# Generator 1.16 (thirty-third session, docs/vivado.md): the DSP-MAC builds re-measured (8, 16, 32 x 4 on the
+# xc7z020, 16 x 4 on the K26), the first time since 1.6: 15,691 / 21,527 / 33,815 LUT (the 1.6 line was 1.1
+# and 4.8 % under at 16 and 32 x 4), 9,536 / 11,206 / 14,631 FF, 93 / 129 / 203 DSP48E1 (1 per MAC + 1 per
+# requantizer + 57, 57, 59). The DSP-MAC lines are refit through 8 and 32 x 4 and rounded up (LUT 0.2-1.2 %,
+# FF 0.5-1.0 % over), dsp_fixed 59. The products' registers (1.16) are the DSP48E1's MREG: no flip-flops.
+ZYNQ7 = Zynq("zynq7", FitCalibration(lut=(1.36, 5_300), ff=(0.23, 7_000), dsp_per_requant=1, dsp_fixed=59,
                                      engine_other_dsps=7, ff_lut_macs=(0.06, 11_800),
                                      lut_lut_macs=(0.55, 16_950), dsp_fixed_lut_macs=64, norm_ffs=170,
                                      dsp_output_regs=True))
-# UltraScale+ (xcup) used 7 % more LUTs and 28 % more FFs than xc7 at 16 x 4 (22,185 and 13,309,
-# generator 1.6), so its lines are the Zynq-7000 slopes scaled by that, through that point and rounded
-# up (Vivado not run).
-ZYNQMP = Zynq("zynqmp", FitCalibration(lut=(1.31, 6_600), ff=(0.35, 8_700), dsp_per_requant=1, dsp_fixed=60,
+# UltraScale+ (xcup): its DSP-MAC lines are the Zynq-7000 slopes scaled by the xcup / xc7 ratio at 16 x 4,
+# through that point and rounded up (Vivado not run). Generator 1.16: 23,207 LUT (7.8 % more than xc7),
+# 15,419 FF, 127 DSP48E2 (1 per MAC + 1 per requantizer + 55; the check takes 57); synth_xilinx -family
+# xcup keeps the products' registers as flip-flops (1,024 at 16 x 4), where xc7 puts them in MREG.
+ZYNQMP = Zynq("zynqmp", FitCalibration(lut=(1.47, 5_400), ff=(0.31, 9_000), dsp_per_requant=1, dsp_fixed=57,
                                        engine_other_dsps=7, ff_lut_macs=(0.08, 15_100),
-                                       lut_lut_macs=(0.59, 18_150), dsp_fixed_lut_macs=64, norm_ffs=220,
-                                       dsp_output_regs=True))
+                                       lut_lut_macs=(0.59, 18_150), dsp_fixed_lut_macs=64, norm_ffs=220))
