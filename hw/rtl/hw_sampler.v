@@ -76,8 +76,10 @@ module hw_sampler #(
     assign busy    = (state_reg != ST_IDLE);
     assign lg_addr = w_reg;
     wire   scan_go = issuing_reg && (state_reg == ST_SCAN) && ({1'b0, w_reg} < lg_ready);
-    wire   greedy  = (inv_reg == 16'd0);
-    wire [31:0] step = greedy ? G : 1;                      // logits per scan cycle
+    // greedy or not, registered at the start (inv_temp == 0): the compare of inv_reg led the scan
+    // control, which routed as the critical path (16.9 ns, generator 1.16 at 62.5 MHz)
+    reg    greedy_reg;
+    wire   greedy  = greedy_reg;
 
     // ---------------------------------------------------------------- scan: logits -> top-k
     reg            s1_valid;
@@ -342,12 +344,20 @@ module hw_sampler #(
     assign rng_state = lfsr_state;
 
     // ---------------------------------------------------------------- control
-    wire lane_wrap = ({{(32-LNW){1'b0}}, lane_reg} + step >= LANES_I);
-    wire [31:0] lane_step = {{(32-LNW){1'b0}}, lane_reg} + step;
+    // the scan's arithmetic at the widths its values take (it was 32 bits wide: three long carry chains
+    // in a row): a lane plus a step < 2 LANES, a logit count plus a step < 2**(TW+2)
+    localparam integer SCW = TW + 2;
+    localparam [31:0]  G32 = G, LANES32 = LANES, V32 = V;
+    localparam [LNW:0] STEP_G = G32[LNW:0], STEP_1 = 1, LANES_N = LANES32[LNW:0];
+    localparam [SCW-1:0] V_N = V32[SCW-1:0];
+    wire [LNW:0]   step      = greedy ? STEP_G : STEP_1;        // logits per scan cycle
+    wire [LNW:0]   lane_step = {1'b0, lane_reg} + step;
+    wire           lane_wrap = (lane_step >= LANES_N);
     // a word's last group takes the logits left in it (fewer than G when G does not divide LANES)
-    wire [31:0] lane_left = LANES_I - {{(32-LNW){1'b0}}, lane_reg};
-    wire [31:0] i_step    = {{(31-TW){1'b0}}, i_reg} + (lane_wrap ? lane_left : step);
-    wire scan_last = (i_step >= VI);
+    wire [LNW:0]   lane_left = LANES_N - {1'b0, lane_reg};
+    wire [LNW:0]   i_add     = lane_wrap ? lane_left : step;
+    wire [SCW-1:0] i_step    = {1'b0, i_reg} + {{(SCW-LNW-1){1'b0}}, i_add};
+    wire scan_last = (i_step >= V_N);
     wire [KW-1:0] k_req  = (top_k >= 1 && top_k <= K_MAX) ? top_k[KW-1:0] : K_MAX[KW-1:0];
 
     always @(posedge clk) begin
@@ -358,6 +368,7 @@ module hw_sampler #(
             ST_IDLE: begin
                 if (start) begin
                     inv_reg     <= inv_temp;
+                    greedy_reg  <= (inv_temp == 16'd0);
                     k_reg       <= k_req;
                     i_reg       <= {(TW+1){1'b0}};
                     w_reg       <= {WAW{1'b0}};
