@@ -344,20 +344,29 @@ module hw_sampler #(
     assign rng_state = lfsr_state;
 
     // ---------------------------------------------------------------- control
-    // the scan's arithmetic at the widths its values take (it was 32 bits wide: three long carry chains
-    // in a row): a lane plus a step < 2 LANES, a logit count plus a step < 2**(TW+2)
-    localparam integer SCW = TW + 2;
-    localparam [31:0]  G32 = G, LANES32 = LANES, V32 = V;
+    // The scan's steps are counted, not compared (the lane wrap and the scan's end by adds and compares
+    // in front of the state routed as the critical path, 16.9 ns, generator 1.16 at 62.5 MHz). A word
+    // takes ceil(LANES / step) steps (its last group takes the logits left in it: fewer than G when G
+    // does not divide LANES), and the V logits V / LANES whole words and ceil((V % LANES) / step)
+    // steps of the last one: both per mode (greedy: G logits a step; sampling: 1) from the parameters.
+    localparam integer WSTEPS_G = (LANES + G - 1) / G;
+    localparam integer NSTEPS_G = (V / LANES) * WSTEPS_G + ((V % LANES) + G - 1) / G;
+    localparam integer NSTEPS_1 = V;
+    localparam integer SNW = $clog2(V + 1);                 // bits of a step count 1..V
+    localparam integer SWW = $clog2(LANES + 1);             // bits of a step within a word
+    localparam integer SCW = TW + 2;                        // bits of a logit count plus a step
+    localparam [31:0]  G32 = G, LANES32 = LANES, NSG32 = NSTEPS_G, NS132 = NSTEPS_1,
+                       WSG32 = WSTEPS_G - 1, WS132 = LANES - 1;
     localparam [LNW:0] STEP_G = G32[LNW:0], STEP_1 = 1, LANES_N = LANES32[LNW:0];
-    localparam [SCW-1:0] V_N = V32[SCW-1:0];
-    wire [LNW:0]   step      = greedy ? STEP_G : STEP_1;        // logits per scan cycle
+    reg  [SNW-1:0] scan_left;                               // scan steps left, the next one included
+    reg  [SWW-1:0] wstep_reg, wlast_reg;                    // step within the word, a word's last step
+    wire [LNW:0]   step      = greedy ? STEP_G : STEP_1;    // logits per scan cycle
     wire [LNW:0]   lane_step = {1'b0, lane_reg} + step;
-    wire           lane_wrap = (lane_step >= LANES_N);
-    // a word's last group takes the logits left in it (fewer than G when G does not divide LANES)
+    wire           lane_wrap = (wstep_reg == wlast_reg);
     wire [LNW:0]   lane_left = LANES_N - {1'b0, lane_reg};
     wire [LNW:0]   i_add     = lane_wrap ? lane_left : step;
     wire [SCW-1:0] i_step    = {1'b0, i_reg} + {{(SCW-LNW-1){1'b0}}, i_add};
-    wire scan_last = (i_step >= V_N);
+    wire           scan_last = (scan_left == {{(SNW-1){1'b0}}, 1'b1});
     wire [KW-1:0] k_req  = (top_k >= 1 && top_k <= K_MAX) ? top_k[KW-1:0] : K_MAX[KW-1:0];
 
     always @(posedge clk) begin
@@ -369,6 +378,9 @@ module hw_sampler #(
                 if (start) begin
                     inv_reg     <= inv_temp;
                     greedy_reg  <= (inv_temp == 16'd0);
+                    scan_left   <= (inv_temp == 16'd0) ? NSG32[SNW-1:0] : NS132[SNW-1:0];
+                    wlast_reg   <= (inv_temp == 16'd0) ? WSG32[SWW-1:0] : WS132[SWW-1:0];
+                    wstep_reg   <= {SWW{1'b0}};
                     k_reg       <= k_req;
                     i_reg       <= {(TW+1){1'b0}};
                     w_reg       <= {WAW{1'b0}};
@@ -381,12 +393,15 @@ module hw_sampler #(
             ST_SCAN: begin
                 // logit i_reg is RAM word w_reg, lane lane_reg
                 if (scan_go) begin
-                    i_reg <= i_step[TW:0];
+                    i_reg     <= i_step[TW:0];
+                    scan_left <= scan_left - 1'b1;
                     if (lane_wrap) begin
-                        lane_reg <= {LNW{1'b0}};
-                        w_reg    <= w_reg + 1'b1;
+                        lane_reg  <= {LNW{1'b0}};
+                        wstep_reg <= {SWW{1'b0}};
+                        w_reg     <= w_reg + 1'b1;
                     end else begin
-                        lane_reg <= lane_step[LNW-1:0];
+                        lane_reg  <= lane_step[LNW-1:0];
+                        wstep_reg <= wstep_reg + 1'b1;
                     end
                     if (scan_last) begin
                         issuing_reg <= 1'b0;
