@@ -95,19 +95,25 @@ module hw_mac_pack #(
             hw_add_tree #(.N(NG), .W(SUMW)) tree_a (.leaves(lo), .sum(sum_a));
             hw_add_tree #(.N(NG), .W(SUMW)) tree_b (.leaves(hi), .sum(sum_b));
         end else begin : g_separate
-            reg [NM*PW-1:0] p_s4;               // S4: the products, a stage on (as the packed parts)
-            always @(posedge clk) begin
-                p_s4 <= p_s3;
-            end
+            // S3: the products' sums (from their registers); S4: the sums registered (two words,
+            // not a second copy of every product)
             wire [N*SUMW-1:0] pa, pb;
+            wire signed [SUMW-1:0] sa_s3, sb_s3;
+            reg  signed [SUMW-1:0] sa_s4, sb_s4;
             for (g = 0; g < N; g = g + 1) begin : g_product
-                wire signed [PW-1:0] a = p_s4[PW*g +: PW];
-                wire signed [PW-1:0] b = p_s4[PW*(N + g) +: PW];
+                wire signed [PW-1:0] a = p_s3[PW*g +: PW];
+                wire signed [PW-1:0] b = p_s3[PW*(N + g) +: PW];
                 assign pa[SUMW*g +: SUMW] = {{(SUMW-PW){a[PW-1]}}, a};
                 assign pb[SUMW*g +: SUMW] = {{(SUMW-PW){b[PW-1]}}, b};
             end
-            hw_add_tree #(.N(N), .W(SUMW)) tree_a (.leaves(pa), .sum(sum_a));
-            hw_add_tree #(.N(N), .W(SUMW)) tree_b (.leaves(pb), .sum(sum_b));
+            hw_add_tree #(.N(N), .W(SUMW)) tree_a (.leaves(pa), .sum(sa_s3));
+            hw_add_tree #(.N(N), .W(SUMW)) tree_b (.leaves(pb), .sum(sb_s3));
+            always @(posedge clk) begin
+                sa_s4 <= sa_s3;
+                sb_s4 <= sb_s3;
+            end
+            assign sum_a = sa_s4;
+            assign sum_b = sb_s4;
         end
     endgenerate
 

@@ -367,6 +367,7 @@ module hw_sampler #(
     wire [LNW:0]   i_add     = lane_wrap ? lane_left : step;
     wire [SCW-1:0] i_step    = {1'b0, i_reg} + {{(SCW-LNW-1){1'b0}}, i_add};
     wire           scan_last = (scan_left == {{(SNW-1){1'b0}}, 1'b1});
+    wire           start_greedy = (inv_temp == 16'd0);     // the run about to start samples greedily
     wire [KW-1:0] k_req  = (top_k >= 1 && top_k <= K_MAX) ? top_k[KW-1:0] : K_MAX[KW-1:0];
 
     always @(posedge clk) begin
@@ -377,9 +378,9 @@ module hw_sampler #(
             ST_IDLE: begin
                 if (start) begin
                     inv_reg     <= inv_temp;
-                    greedy_reg  <= (inv_temp == 16'd0);
-                    scan_left   <= (inv_temp == 16'd0) ? NSG32[SNW-1:0] : NS132[SNW-1:0];
-                    wlast_reg   <= (inv_temp == 16'd0) ? WSG32[SWW-1:0] : WS132[SWW-1:0];
+                    greedy_reg  <= start_greedy;
+                    scan_left   <= start_greedy ? NSG32[SNW-1:0] : NS132[SNW-1:0];
+                    wlast_reg   <= start_greedy ? WSG32[SWW-1:0] : WS132[SWW-1:0];
                     wstep_reg   <= {SWW{1'b0}};
                     k_reg       <= k_req;
                     i_reg       <= {(TW+1){1'b0}};
